@@ -1,0 +1,1 @@
+//! Canonical XML (placeholder until written).

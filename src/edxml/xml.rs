@@ -1,0 +1,247 @@
+//! Safe XML parsing: the only way bytes from outside become a tree.
+//!
+//! Everything that reads a package — the edXML reader and the signature verifier — goes through
+//! [`parse`], so the safety rules live in one place: a size cap before anything is looked at, UTF-8
+//! only, no DTD (so no entities, no billion laughs, no external fetches), a cap on the node count
+//! while parsing and on the nesting depth after it. The tree borrows the caller's bytes, so what is
+//! verified is exactly what the caller holds.
+
+use crate::error::{Code, FormatError};
+
+/// Hard limits on what a package may contain. The defaults suit inter-agency dispatches, which
+/// are rarely above a few tens of megabytes; a node may raise them in its configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Total package size in bytes, checked before parsing.
+    pub max_package_bytes: usize,
+    /// Maximum element nesting depth (the edXML tree itself is 6 deep).
+    pub max_depth: usize,
+    /// Maximum number of XML nodes (elements, text, comments, PIs).
+    pub max_nodes: u32,
+    /// Maximum number of attachments in one package.
+    pub max_attachments: usize,
+    /// Maximum size of one attachment after base64 decoding and unzipping.
+    pub max_attachment_bytes: u64,
+    /// Maximum total size of all attachments after decoding and unzipping.
+    pub max_total_attachment_bytes: u64,
+    /// Maximum unzipped/zipped ratio for attachments over 1 MiB (zip bombs).
+    pub max_zip_ratio: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_package_bytes: 256 * 1024 * 1024,
+            max_depth: 64,
+            max_nodes: 200_000,
+            max_attachments: 200,
+            max_attachment_bytes: 160 * 1024 * 1024,
+            max_total_attachment_bytes: 190 * 1024 * 1024,
+            max_zip_ratio: 200,
+        }
+    }
+}
+
+/// A parsed XML document together with the exact text it was parsed from.
+pub struct Xml<'a> {
+    /// The text the tree was built from: the input less a BOM and any junk before `<?xml`.
+    pub text: &'a str,
+    /// The tree. Node ranges are offsets into `text`.
+    pub doc: roxmltree::Document<'a>,
+}
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+/// How far into the input we look for an XML declaration preceded by junk.
+const JUNK_WINDOW: usize = 1024;
+
+/// Parses `bytes` under `limits`. See the module documentation for the rules.
+pub fn parse<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Xml<'a>, FormatError> {
+    if bytes.len() > limits.max_package_bytes {
+        return Err(FormatError::new(
+            Code::PackageTooLarge,
+            "(package)",
+            format!(
+                "{} bytes, over the limit of {}",
+                bytes.len(),
+                limits.max_package_bytes
+            ),
+        ));
+    }
+    let bytes = strip_prefix_junk(bytes)?;
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        FormatError::new(
+            Code::EncodingInvalid,
+            format!("(byte {})", e.valid_up_to()),
+            "not valid UTF-8",
+        )
+    })?;
+    check_declared_encoding(text)?;
+    let opts = roxmltree::ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: limits.max_nodes,
+        ..Default::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(text, opts).map_err(map_error)?;
+    check_depth(&doc, limits.max_depth)?;
+    Ok(Xml { text, doc })
+}
+
+/// Drops a UTF-8 BOM and anything before an XML declaration found near the start (seen in real
+/// traffic: stray bytes written by a gateway before `<?xml`). UTF-16 is refused outright.
+fn strip_prefix_junk(bytes: &[u8]) -> Result<&[u8], FormatError> {
+    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+        return Err(FormatError::new(
+            Code::EncodingInvalid,
+            "(byte 0)",
+            "UTF-16 is not accepted; send UTF-8",
+        ));
+    }
+    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
+    if bytes.starts_with(b"<?xml") {
+        return Ok(bytes);
+    }
+    let window = &bytes[..bytes.len().min(JUNK_WINDOW)];
+    match memchr::memmem::find(window, b"<?xml") {
+        Some(at) => {
+            let rest = &bytes[at..];
+            Ok(rest.strip_prefix(UTF8_BOM).unwrap_or(rest))
+        }
+        None => Ok(bytes),
+    }
+}
+
+/// The XML declaration may name an encoding; anything but UTF-8 would mean we misread the text.
+fn check_declared_encoding(text: &str) -> Result<(), FormatError> {
+    let Some(decl) = text.strip_prefix("<?xml") else {
+        return Ok(());
+    };
+    let Some(end) = decl.find("?>") else {
+        return Ok(());
+    };
+    let decl = &decl[..end];
+    let Some(at) = decl.find("encoding") else {
+        return Ok(());
+    };
+    let rest = decl[at + "encoding".len()..]
+        .trim_start()
+        .trim_start_matches('=')
+        .trim_start();
+    let value: String = rest
+        .trim_start_matches(['"', '\''])
+        .chars()
+        .take_while(|c| *c != '"' && *c != '\'')
+        .collect();
+    if value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8") {
+        Ok(())
+    } else {
+        Err(FormatError::new(
+            Code::EncodingInvalid,
+            "(XML declaration)",
+            format!("encoding {value:?} is not accepted; send UTF-8"),
+        ))
+    }
+}
+
+fn map_error(e: roxmltree::Error) -> FormatError {
+    use roxmltree::Error as E;
+    let pos = e.pos();
+    let at = format!("(line {}, column {})", pos.row, pos.col);
+    match e {
+        E::DtdDetected => FormatError::new(
+            Code::DtdForbidden,
+            at,
+            "a DTD is present; DTDs and entities are never processed",
+        ),
+        E::NodesLimitReached | E::AttributesLimitReached | E::NamespacesLimitReached => {
+            FormatError::new(Code::ElementLimit, at, e.to_string())
+        }
+        E::UnknownEntityReference(..) | E::EntityReferenceLoop(..) => {
+            FormatError::new(Code::DtdForbidden, at, format!("entity reference: {e}"))
+        }
+        E::NonXmlChar(..) | E::InvalidChar(..) | E::InvalidChar2(..) => {
+            FormatError::new(Code::XmlMalformed, at, e.to_string())
+        }
+        _ => FormatError::new(Code::XmlMalformed, at, e.to_string()),
+    }
+}
+
+/// Nesting depth, measured without recursion so a depth bomb cannot overflow the stack.
+fn check_depth(doc: &roxmltree::Document, max_depth: usize) -> Result<(), FormatError> {
+    // Nodes come in document order, so a parent's depth is known before its children's.
+    let mut depths = vec![0u16; doc.descendants().len()];
+    for n in doc.descendants().filter(|n| n.is_element()) {
+        let parent = n.parent().map_or(0, |p| depths[p.id().get_usize()]);
+        let depth = parent.saturating_add(1);
+        if usize::from(depth) > max_depth {
+            let pos = doc.text_pos_at(n.range().start);
+            return Err(FormatError::new(
+                Code::DepthLimit,
+                format!("(line {}, column {})", pos.row, pos.col),
+                format!("elements nested deeper than {max_depth}"),
+            ));
+        }
+        depths[n.id().get_usize()] = depth;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(bytes: &[u8]) -> Code {
+        match parse(bytes, &Limits::default()) {
+            Ok(_) => panic!("parsed"),
+            Err(e) => e.code,
+        }
+    }
+
+    #[test]
+    fn accepts_bom_and_junk_before_declaration() {
+        let x = parse(
+            b"\xEF\xBB\xBF<?xml version=\"1.0\"?><a/>",
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(x.doc.root_element().tag_name().name(), "a");
+        let x = parse(
+            b"\r\n\x00junk<?xml version=\"1.0\" encoding=\"UTF-8\"?><a/>",
+            &Limits::default(),
+        );
+        assert!(x.is_ok());
+    }
+
+    #[test]
+    fn refuses_dtd_other_encodings_and_bombs() {
+        assert_eq!(
+            code(b"<?xml version=\"1.0\"?><!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>"),
+            Code::DtdForbidden
+        );
+        assert_eq!(
+            code(b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a/>"),
+            Code::EncodingInvalid
+        );
+        assert_eq!(code(b"<a>\xC3\x28</a>"), Code::EncodingInvalid);
+        assert_eq!(code(b"\xFF\xFE<\x00a\x00/\x00>\x00"), Code::EncodingInvalid);
+        let deep = format!("{}{}", "<a>".repeat(100), "</a>".repeat(100));
+        assert_eq!(code(deep.as_bytes()), Code::DepthLimit);
+        assert_eq!(code(b"<a><b></a>"), Code::XmlMalformed);
+        let limits = Limits {
+            max_package_bytes: 10,
+            ..Limits::default()
+        };
+        assert_eq!(
+            parse(b"<a>0123456789</a>", &limits).err().map(|e| e.code),
+            Some(Code::PackageTooLarge)
+        );
+        let limits = Limits {
+            max_nodes: 10,
+            ..Limits::default()
+        };
+        let many = format!("<a>{}</a>", "<b/>".repeat(20));
+        assert_eq!(
+            parse(many.as_bytes(), &limits).err().map(|e| e.code),
+            Some(Code::ElementLimit)
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! The one error module.
+//!
+//! Every failure the library reports carries a stable machine [`Code`] (what scripts, the API and
+//! peers match on; never renamed once shipped) and a message that says what was wrong and where,
+//! e.g. `MessageHeader/Code/CodeNumber: missing`. Errors are grouped by concern — the format, the
+//! signature, trust in the signer — so a caller can tell "this is not an edXML package" from "this
+//! package is forged" from "this signer is not trusted" without string matching.
+
+use std::fmt;
+
+/// Stable machine codes. The `SCREAMING_SNAKE_CASE` spelling of each variant is the wire form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum Code {
+    // --- format: the bytes and the XML -------------------------------------------------------
+    /// The package exceeds the configured total size.
+    PackageTooLarge,
+    /// The bytes are not UTF-8 (or declare another encoding).
+    EncodingInvalid,
+    /// The XML is not well-formed.
+    XmlMalformed,
+    /// A DTD (and with it entities) was present; never processed.
+    DtdForbidden,
+    /// Nesting deeper than the limit.
+    DepthLimit,
+    /// More elements (or attributes, or namespaces) than the limit.
+    ElementLimit,
+    // --- format: edXML structure -------------------------------------------------------------
+    /// The document element is not `edXML` in the QCVN 102 namespace.
+    NotEdxml,
+    /// A required element is absent or empty.
+    ElementMissing,
+    /// An element that may appear once appears more often.
+    ElementDuplicate,
+    /// A value does not have the required shape (date, integer, code list, length).
+    ValueInvalid,
+    /// An agency code (`OrganId`) is malformed.
+    OrganIdInvalid,
+    /// A status code outside 01–06, 13, 15, 16.
+    StatusCodeUnknown,
+    // --- format: attachments -----------------------------------------------------------------
+    /// More attachments than the limit.
+    AttachmentLimit,
+    /// An attachment decodes or unzips to more than the limit (zip bombs included).
+    AttachmentTooLarge,
+    /// `ContentTransferEncoded` is not valid base64.
+    Base64Invalid,
+    /// An attachment looks zipped but the archive is broken or is not a single file.
+    AttachmentInvalid,
+    /// A manifest `Reference` without its `Attachment`, or the reverse.
+    ManifestMismatch,
+    // --- signature ---------------------------------------------------------------------------
+    /// No `Signature` where one is required.
+    SignatureMissing,
+    /// More than one `Signature` element.
+    SignatureDuplicate,
+    /// The `Signature` is not the last child of `edXMLEnvelope/edXMLHeader`.
+    SignatureMisplaced,
+    /// `SignedInfo` is not of the accepted shape (one `Reference`, `URI=""`, …).
+    ReferenceInvalid,
+    /// A transform outside the profile, or transforms in the wrong order.
+    TransformNotAllowed,
+    /// An algorithm the verification policy does not allow (e.g. RSA-SHA1 by default).
+    AlgorithmNotAllowed,
+    /// The digest of the signed content does not match `DigestValue`.
+    DigestMismatch,
+    /// The signature value does not verify with the signer's key.
+    SignatureInvalid,
+    /// `KeyInfo` carries something this profile refuses (`KeyValue`, `RetrievalMethod`, …).
+    KeyInfoNotAllowed,
+    // --- certificates and trust --------------------------------------------------------------
+    /// No signer certificate in `KeyInfo/X509Data`.
+    CertMissing,
+    /// A certificate that does not parse.
+    CertMalformed,
+    /// The signer does not chain to a trust anchor.
+    CertUntrusted,
+    /// The signer certificate (or one in its path) has expired.
+    CertExpired,
+    /// The signer certificate (or one in its path) is not valid yet.
+    CertNotYetValid,
+    /// A CA certificate was used to sign a package.
+    CertIsCa,
+    /// The signer's key usage or extended key usage does not allow document signing.
+    CertKeyUsage,
+    /// The signer certificate has been revoked.
+    CertRevoked,
+    // --- keys and local input ----------------------------------------------------------------
+    /// A private key that cannot be loaded or does not match its certificate.
+    KeyInvalid,
+    /// A local file could not be read or written.
+    Io,
+}
+
+impl Code {
+    /// The wire spelling, e.g. `SIGNATURE_INVALID`.
+    pub fn as_str(self) -> &'static str {
+        use Code::*;
+        match self {
+            PackageTooLarge => "PACKAGE_TOO_LARGE",
+            EncodingInvalid => "ENCODING_INVALID",
+            XmlMalformed => "XML_MALFORMED",
+            DtdForbidden => "DTD_FORBIDDEN",
+            DepthLimit => "DEPTH_LIMIT",
+            ElementLimit => "ELEMENT_LIMIT",
+            NotEdxml => "NOT_EDXML",
+            ElementMissing => "ELEMENT_MISSING",
+            ElementDuplicate => "ELEMENT_DUPLICATE",
+            ValueInvalid => "VALUE_INVALID",
+            OrganIdInvalid => "ORGAN_ID_INVALID",
+            StatusCodeUnknown => "STATUS_CODE_UNKNOWN",
+            AttachmentLimit => "ATTACHMENT_LIMIT",
+            AttachmentTooLarge => "ATTACHMENT_TOO_LARGE",
+            Base64Invalid => "BASE64_INVALID",
+            AttachmentInvalid => "ATTACHMENT_INVALID",
+            ManifestMismatch => "MANIFEST_MISMATCH",
+            SignatureMissing => "SIGNATURE_MISSING",
+            SignatureDuplicate => "SIGNATURE_DUPLICATE",
+            SignatureMisplaced => "SIGNATURE_MISPLACED",
+            ReferenceInvalid => "REFERENCE_INVALID",
+            TransformNotAllowed => "TRANSFORM_NOT_ALLOWED",
+            AlgorithmNotAllowed => "ALGORITHM_NOT_ALLOWED",
+            DigestMismatch => "DIGEST_MISMATCH",
+            SignatureInvalid => "SIGNATURE_INVALID",
+            KeyInfoNotAllowed => "KEYINFO_NOT_ALLOWED",
+            CertMissing => "CERT_MISSING",
+            CertMalformed => "CERT_MALFORMED",
+            CertUntrusted => "CERT_UNTRUSTED",
+            CertExpired => "CERT_EXPIRED",
+            CertNotYetValid => "CERT_NOT_YET_VALID",
+            CertIsCa => "CERT_IS_CA",
+            CertKeyUsage => "CERT_KEY_USAGE",
+            CertRevoked => "CERT_REVOKED",
+            KeyInvalid => "KEY_INVALID",
+            Io => "IO",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Something wrong with the bytes, the XML or the edXML structure of a package.
+///
+/// `path` is the slash-separated element path below the package root
+/// (`edXMLEnvelope/edXMLHeader/MessageHeader/Code/CodeNumber`), or a byte/line position for
+/// problems found before there is a tree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {problem}")]
+pub struct FormatError {
+    pub code: Code,
+    pub path: String,
+    pub problem: String,
+}
+
+impl FormatError {
+    pub fn new(code: Code, path: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            code,
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// A required element that is absent or empty.
+    pub fn missing(path: impl Into<String>) -> Self {
+        Self::new(Code::ElementMissing, path, "missing")
+    }
+
+    /// A value of the wrong shape.
+    pub fn invalid(path: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::new(Code::ValueInvalid, path, problem)
+    }
+}
+
+/// Something wrong with the XML signature itself (independent of whether the signer is trusted).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {problem}")]
+pub struct SignatureError {
+    pub code: Code,
+    pub path: String,
+    pub problem: String,
+}
+
+impl SignatureError {
+    pub fn new(code: Code, path: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            code,
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// The signature is sound but the signer may not be relied on (chain, validity, usage, revocation).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{subject}: {problem}")]
+pub struct TrustError {
+    pub code: Code,
+    /// The subject of the certificate the problem is about.
+    pub subject: String,
+    pub problem: String,
+}
+
+impl TrustError {
+    pub fn new(code: Code, subject: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            code,
+            subject: subject.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Any library error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// A private key or certificate supplied for signing is unusable.
+    #[error("{what}: {problem}")]
+    Key { what: String, problem: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The stable machine code.
+    pub fn code(&self) -> Code {
+        match self {
+            Error::Format(e) => e.code,
+            Error::Signature(e) => e.code,
+            Error::Trust(e) => e.code,
+            Error::Key { .. } => Code::KeyInvalid,
+            Error::Io { .. } => Code::Io,
+        }
+    }
+
+    pub fn key(what: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::Key {
+            what: what.into(),
+            problem: problem.into(),
+        }
+    }
+
+    pub fn io(path: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,14 @@
+//! lienthong — a store-and-forward node for signed inter-agency document exchange (edXML,
+//! QCVN 102:2016/BTTTT). See `ARCHITECTURE.md` for the codemap.
+//!
+//! The pure layers come first and know nothing of storage, HTTP or async runtimes:
+//! [`edxml`] (the format), [`dsig`] (XML signatures), [`pki`] (trust in signers), [`signer`]
+//! (who holds private keys).
+
+pub mod dsig;
+pub mod edxml;
+pub mod error;
+pub mod pki;
+pub mod signer;
+
+pub use error::{Code, Error, Result};

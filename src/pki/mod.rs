@@ -1,0 +1,1 @@
+//! Trust in signers: anchors, path validation, the signing-certificate profile.
