@@ -10,5 +10,6 @@ pub mod edxml;
 pub mod error;
 pub mod pki;
 pub mod signer;
+pub mod verify;
 
 pub use error::{Code, Error, Result};

@@ -1,7 +1,20 @@
 //! XML-DSig, in the narrow profile edXML needs: canonicalisation, the enveloped signature over
 //! `URI=""`, and verification under a policy. Pure: no I/O.
+//!
+//! - [`c14n`]: inclusive and exclusive canonical XML, streaming into a digest;
+//! - [`sign`]: the signature this node writes (exclusive c14n, SHA-256, RSA-SHA256);
+//! - [`verify`]: the signatures it accepts, and everything it refuses;
+//! - [`algorithms`]: algorithm URIs and the [`Policy`] that admits legacy ones.
 
+pub mod algorithms;
 pub mod c14n;
+mod profile;
+pub mod sign;
+pub mod verify;
+
+pub use algorithms::Policy;
+pub use sign::sign_package;
+pub use verify::{VerifiedSignature, verify};
 
 /// The XML-DSig namespace.
 pub const NS: &str = "http://www.w3.org/2000/09/xmldsig#";

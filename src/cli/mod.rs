@@ -1,0 +1,129 @@
+//! Command-line interface. Stable: scripts and other systems call it.
+//!
+//! Exit status: 0 success; 1 the package was refused (one line `CODE: reason` on stderr, or a
+//! JSON object on stdout with `--json`); 2 bad usage; 3 a local problem (unreadable file, unusable
+//! key).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use lienthong::{Code, Error};
+
+mod extract;
+mod inspect;
+mod package;
+mod sign;
+mod status;
+mod verify;
+
+#[derive(Parser)]
+#[command(
+    name = "lienthong",
+    version,
+    about = "Signed edXML document exchange between agencies (QCVN 102:2016/BTTTT)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build edXML document packages.
+    #[command(subcommand)]
+    Package(package::Command),
+    /// Sign a package with an organisation's key (enveloped XML-DSig, RSA-SHA256).
+    Sign(sign::Args),
+    /// Verify a package's signature and its signer's certificate chain.
+    Verify(verify::Args),
+    /// Show a package's header, attachments and signer.
+    Inspect(inspect::Args),
+    /// Write a package's attached files (unzipped) into a folder.
+    Extract(extract::Args),
+    /// Build status packages (01 arrived … 16 refused).
+    #[command(subcommand)]
+    Status(status::Command),
+}
+
+/// Why a command failed, and so which exit status and line to print.
+pub(crate) enum Failure {
+    /// The package (or the request) was refused: exit 1.
+    Refused(Error),
+    /// A local problem: exit 3.
+    Local(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        match e.code() {
+            Code::Io | Code::KeyInvalid => Failure::Local(e),
+            _ => Failure::Refused(e),
+        }
+    }
+}
+
+impl From<lienthong::error::FormatError> for Failure {
+    fn from(e: lienthong::error::FormatError) -> Self {
+        Failure::Refused(e.into())
+    }
+}
+
+pub(crate) type CmdResult = Result<(), Failure>;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (json, result) = match cli.command {
+        Command::Package(c) => (false, package::run(c)),
+        Command::Sign(a) => (false, sign::run(a)),
+        Command::Verify(a) => (a.json, verify::run(&a)),
+        Command::Inspect(a) => (a.json, inspect::run(&a)),
+        Command::Extract(a) => (false, extract::run(a)),
+        Command::Status(c) => (false, status::run(c)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Refused(e)) => {
+            report(&e, json);
+            ExitCode::from(1)
+        }
+        Err(Failure::Local(e)) => {
+            report(&e, json);
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// One line: `CODE: what and where`, or the JSON form.
+fn report(e: &Error, json: bool) {
+    if json {
+        let v = serde_json::json!({ "ok": false, "code": e.code(), "message": e.to_string() });
+        println!("{v}");
+    } else {
+        eprintln!("{}: {}", e.code(), e);
+    }
+}
+
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::io(path.display().to_string(), e))
+}
+
+/// Writes `bytes` to `path` atomically (temporary file, fsync, rename), so a crash never leaves a
+/// half-written package where a complete one is expected.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write as _;
+    let io = |e| Error::io(path.display().to_string(), e);
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}

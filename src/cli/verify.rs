@@ -1,0 +1,58 @@
+//! `lienthong verify`.
+
+use std::path::PathBuf;
+
+use lienthong::pki::TrustStore;
+use lienthong::verify::{self, Options};
+
+use super::{CmdResult, Failure, read_file};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Trust anchors: a PEM file or a folder of PEM files.
+    #[arg(long)]
+    trust: PathBuf,
+    /// Accept legacy RSA-SHA1 signatures and SHA-1 certificate chains.
+    #[arg(long)]
+    allow_sha1: bool,
+    /// Refuse unassigned status codes and non-standard agency codes instead of flagging them.
+    #[arg(long)]
+    strict: bool,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// The signed package.
+    input: PathBuf,
+}
+
+pub fn run(a: &Args) -> CmdResult {
+    let store = TrustStore::from_path(&a.trust).map_err(Failure::Local)?;
+    let bytes = read_file(&a.input)?;
+    let mut opts = Options::new(&store);
+    opts.strict = a.strict;
+    opts.signature.allow_sha1 = a.allow_sha1;
+    opts.trust_policy.allow_sha1 = a.allow_sha1;
+    let v = verify::verify_package(&bytes, &opts)?;
+    if a.json {
+        let out = serde_json::json!({
+            "ok": true,
+            "signer": v.signer,
+            "signature": {
+                "method": v.signature.signature_method,
+                "digest": v.signature.digest_method,
+                "canonicalization": v.signature.canonicalization,
+            },
+            "package": v.package,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "OK: signed by {} (issuer {}, valid until {}); {}",
+            v.signer.subject,
+            v.signer.issuer,
+            v.signer.not_after,
+            v.package.summary()
+        );
+    }
+    Ok(())
+}
