@@ -1,1 +1,84 @@
 //! Trust in signers: anchors, path validation, the signing-certificate profile.
+//!
+//! The one decision is [`verify_signer`]: may a package signed by this certificate be relied on
+//! at a given time? It is made in a fixed order, each step with its own error code, and every
+//! message names the certificate it is about:
+//!
+//! 1. the signer certificate parses ([`Code::CertMalformed`]);
+//! 2. it is valid at that time ([`Code::CertNotYetValid`], [`Code::CertExpired`]);
+//! 3. it fits the signing profile of EDXML.md §7 ([`profile`]): not a CA ([`Code::CertIsCa`]),
+//!    key usage digitalSignature or nonRepudiation and, if it has an extended key usage, one of
+//!    document signing, Adobe Authentic Documents or emailProtection ([`Code::CertKeyUsage`]), an
+//!    RSA key of at least 2048 bits ([`Code::AlgorithmNotAllowed`]);
+//! 4. it is not signed with SHA-1 unless [`TrustPolicy::allow_sha1`] ([`Code::CertUntrusted`]);
+//! 5. it chains to an anchor of the [`TrustStore`] through the intermediates sent with it or kept
+//!    in the store, every certificate of the path valid at that time and signed with SHA-256 or
+//!    better (`path.rs`, on `rustls-webpki`).
+//!
+//! Still to come, with their slots: revocation (CRL, OCSP → [`Code::CertRevoked`]) in `path.rs`,
+//! where webpki takes revocation options; binding the certificate to the sending agency
+//! (`SignerCert::organ_id` against the package's `OrganId`) above this module, by the caller.
+//!
+//! Pure: no network, no clock (the time is a parameter); the only file reading is
+//! [`TrustStore::from_path`].
+//!
+//! [`Code::CertMalformed`]: crate::Code::CertMalformed
+//! [`Code::CertNotYetValid`]: crate::Code::CertNotYetValid
+//! [`Code::CertExpired`]: crate::Code::CertExpired
+//! [`Code::CertIsCa`]: crate::Code::CertIsCa
+//! [`Code::CertKeyUsage`]: crate::Code::CertKeyUsage
+//! [`Code::AlgorithmNotAllowed`]: crate::Code::AlgorithmNotAllowed
+//! [`Code::CertUntrusted`]: crate::Code::CertUntrusted
+//! [`Code::CertRevoked`]: crate::Code::CertRevoked
+
+mod cert;
+mod describe;
+mod path;
+pub mod profile;
+mod store;
+
+use std::time::SystemTime;
+
+use crate::error::TrustError;
+
+pub use describe::{SignerCert, describe};
+pub use profile::rsa_public_key;
+pub use store::TrustStore;
+
+/// Knobs of the trust decision. `Default` is the strict policy.
+#[derive(Debug, Clone, Default)]
+pub struct TrustPolicy {
+    /// Accept SHA-1 certificate signatures (RSA PKCS#1 v1.5 with SHA-1), in the signer certificate
+    /// and along its path. Legacy only: old certificates still in circulation.
+    pub allow_sha1: bool,
+}
+
+/// The trust decision for the signer of a package (see the module documentation for the checks
+/// and their order).
+///
+/// `signer_der` is the signer's certificate, `intermediates` the other DER certificates sent with
+/// it (`KeyInfo/X509Data`), in any order; the store's own intermediates are used as well. `at` is
+/// the time the decision is made for, normally now. On success, what is known about the signer.
+pub fn verify_signer(
+    signer_der: &[u8],
+    intermediates: &[&[u8]],
+    store: &TrustStore,
+    at: SystemTime,
+    policy: &TrustPolicy,
+) -> Result<SignerCert, TrustError> {
+    let cert = cert::parse(signer_der)?;
+    let subject = cert::name_to_string(cert.subject());
+    cert::check_validity(&cert, &subject, at)?;
+    profile::check_signing_cert(&cert, &subject)?;
+    cert::check_signature_algorithm(&cert, &subject, policy)?;
+    path::verify_path(
+        signer_der,
+        &cert,
+        &subject,
+        intermediates,
+        store,
+        at,
+        policy,
+    )?;
+    Ok(describe::from_parsed(&cert, signer_der))
+}

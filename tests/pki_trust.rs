@@ -1,0 +1,349 @@
+//! The trust decision against the committed test PKI (`certs/test-only/`, made by
+//! `make-test-pki.sh`): every good organisation certificate is accepted with its chain, and every
+//! bad one is refused with its own code.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use lienthong::Code;
+use lienthong::pki::{self, SignerCert, TrustPolicy, TrustStore};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+const GOOD: &[(&str, &str, &str)] = &[
+    (
+        "ubnd-gialai",
+        "Ủy ban nhân dân tỉnh Gia Lai",
+        "000.00.00.H21",
+    ),
+    (
+        "stttt-gialai",
+        "Sở Thông tin và Truyền thông tỉnh Gia Lai",
+        "000.00.05.H21",
+    ),
+    ("sonv-gialai", "Sở Nội vụ tỉnh Gia Lai", "000.00.04.H21"),
+    (
+        "ubnd-nghean",
+        "Ủy ban nhân dân tỉnh Nghệ An",
+        "000.00.00.H41",
+    ),
+];
+
+const ISSUING_CA: &str = "CN=Lienthong TEST Issuing CA, O=Lienthong TEST PKI, C=VN";
+const ROOT_CA: &str = "CN=Lienthong TEST Root CA, O=Lienthong TEST PKI, C=VN";
+
+fn pki_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("certs/test-only")
+        .join(name)
+}
+
+fn der(name: &str) -> Vec<u8> {
+    CertificateDer::from_pem_file(pki_file(name))
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .to_vec()
+}
+
+fn cert(name: &str) -> Vec<u8> {
+    der(&format!("{name}.cert.pem"))
+}
+
+/// The store of the CLI: the root as the only anchor.
+fn root_store() -> TrustStore {
+    TrustStore::from_path(&pki_file("root-ca.cert.pem")).unwrap()
+}
+
+fn at(year: i32, month: u8, day: u8) -> SystemTime {
+    let date = time::Date::from_calendar_date(year, month.try_into().unwrap(), day).unwrap();
+    let secs = date.midnight().assume_utc().unix_timestamp();
+    SystemTime::UNIX_EPOCH + Duration::from_secs(secs.try_into().unwrap())
+}
+
+/// Verifies `name`'s certificate with chain.pem sent alongside, as a package's KeyInfo would.
+fn verify_with_chain(
+    name: &str,
+    when: SystemTime,
+    policy: &TrustPolicy,
+) -> Result<SignerCert, lienthong::error::TrustError> {
+    let chain = der("chain.pem");
+    pki::verify_signer(&cert(name), &[&chain], &root_store(), when, policy)
+}
+
+fn refused(name: &str, policy: &TrustPolicy) -> lienthong::error::TrustError {
+    match verify_with_chain(name, SystemTime::now(), policy) {
+        Ok(s) => panic!("{name} was accepted: {s:?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn good_organisation_certificates_are_accepted_with_their_chain() {
+    for &(name, cn, organ_id) in GOOD {
+        let signer = verify_with_chain(name, SystemTime::now(), &TrustPolicy::default())
+            .unwrap_or_else(|e| panic!("{name}: {e} ({})", e.code));
+        assert!(
+            signer
+                .subject
+                .starts_with(&format!("CN={cn}, serialNumber={organ_id}, O=")),
+            "{name}: {}",
+            signer.subject
+        );
+        assert!(signer.subject.ends_with(", C=VN"), "{}", signer.subject);
+        assert_eq!(signer.issuer, ISSUING_CA);
+        assert_eq!(signer.organ_id.as_deref(), Some(organ_id));
+        let fingerprint = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &cert(name));
+        assert_eq!(signer.sha256_fingerprint, hex::encode(fingerprint));
+        assert_eq!(signer, pki::describe(&cert(name)).unwrap());
+    }
+}
+
+#[test]
+fn the_chain_can_come_from_the_store_instead_of_the_package() {
+    let mut store = root_store();
+    store
+        .add_intermediates_pem(&std::fs::read(pki_file("chain.pem")).unwrap())
+        .unwrap();
+    assert_eq!(store.len(), 1);
+    assert_eq!(store.intermediate_count(), 1);
+    for &(name, ..) in GOOD {
+        pki::verify_signer(
+            &cert(name),
+            &[],
+            &store,
+            SystemTime::now(),
+            &TrustPolicy::default(),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[test]
+fn without_the_issuing_ca_the_signer_is_untrusted() {
+    let e = pki::verify_signer(
+        &cert("sonv-gialai"),
+        &[],
+        &root_store(),
+        SystemTime::now(),
+        &TrustPolicy::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, Code::CertUntrusted, "{e}");
+    assert!(e.subject.starts_with("CN=Sở Nội vụ tỉnh Gia Lai"), "{e}");
+    assert!(e.problem.contains(ISSUING_CA), "{e}");
+}
+
+#[test]
+fn expired_is_refused() {
+    let e = refused("expired", &TrustPolicy::default());
+    assert_eq!(e.code, Code::CertExpired, "{e}");
+    assert!(
+        e.subject.starts_with("CN=TEST Đơn vị chứng thư hết hạn"),
+        "{e}"
+    );
+    assert!(e.problem.contains("2021-01-01T00:00:00Z"), "{e}");
+}
+
+#[test]
+fn not_yet_valid_is_refused_now_and_accepted_in_its_time() {
+    let e = refused("not-yet-valid", &TrustPolicy::default());
+    assert_eq!(e.code, Code::CertNotYetValid, "{e}");
+    assert!(e.problem.contains("2040-01-01T00:00:00Z"), "{e}");
+    // Its only fault is the date: in 2041 (the CAs still valid) it is accepted.
+    verify_with_chain("not-yet-valid", at(2041, 6, 1), &TrustPolicy::default()).unwrap();
+}
+
+#[test]
+fn an_intermediate_out_of_its_validity_is_named() {
+    // In 2020 the expired certificate itself was valid, but the issuing CA did not exist yet.
+    let e = verify_with_chain("expired", at(2020, 6, 1), &TrustPolicy::default()).unwrap_err();
+    assert_eq!(e.code, Code::CertNotYetValid, "{e}");
+    assert_eq!(e.subject, ISSUING_CA);
+    assert!(
+        e.problem
+            .contains("in the path of CN=TEST Đơn vị chứng thư hết hạn"),
+        "{e}"
+    );
+}
+
+#[test]
+fn ca_as_signer_is_refused() {
+    let e = refused("ca-as-signer", &TrustPolicy::default());
+    assert_eq!(e.code, Code::CertIsCa, "{e}");
+    assert!(
+        e.subject.starts_with("CN=TEST Đơn vị dùng chứng thư CA"),
+        "{e}"
+    );
+}
+
+#[test]
+fn wrong_key_usage_is_refused() {
+    let e = refused("wrong-key-usage", &TrustPolicy::default());
+    assert_eq!(e.code, Code::CertKeyUsage, "{e}");
+    assert!(e.problem.contains("Key Encipherment"), "{e}");
+}
+
+#[test]
+fn wrong_eku_is_refused() {
+    let e = refused("wrong-eku", &TrustPolicy::default());
+    assert_eq!(e.code, Code::CertKeyUsage, "{e}");
+    assert!(e.problem.contains("serverAuth"), "{e}");
+}
+
+#[test]
+fn untrusted_is_refused_even_with_its_root_sent_along() {
+    let e = refused("untrusted", &TrustPolicy::default());
+    assert_eq!(e.code, Code::CertUntrusted, "{e}");
+    // Same subject as the genuine ubnd-gialai: a forgery from an unknown root.
+    assert!(
+        e.subject.starts_with("CN=Ủy ban nhân dân tỉnh Gia Lai"),
+        "{e}"
+    );
+    assert!(e.problem.contains("Rogue Root CA"), "{e}");
+
+    let rogue = der("rogue-root.cert.pem");
+    let e = pki::verify_signer(
+        &cert("untrusted"),
+        &[&rogue],
+        &root_store(),
+        SystemTime::now(),
+        &TrustPolicy::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, Code::CertUntrusted, "{e}");
+    assert!(
+        e.problem
+            .contains("ends at the self-signed CN=Lienthong TEST Rogue Root CA"),
+        "{e}"
+    );
+}
+
+#[test]
+fn sha1_signed_is_refused_by_default_and_accepted_under_the_legacy_policy() {
+    let e = refused("sha1-signed", &TrustPolicy::default());
+    assert_eq!(e.code, Code::CertUntrusted, "{e}");
+    assert!(e.problem.contains("SHA-1"), "{e}");
+    assert!(e.problem.contains("sha1WithRSAEncryption"), "{e}");
+
+    let legacy = TrustPolicy { allow_sha1: true };
+    let signer = verify_with_chain("sha1-signed", SystemTime::now(), &legacy).unwrap();
+    assert_eq!(signer.organ_id.as_deref(), Some("000.00.96.H21"));
+    // The legacy policy relaxes the algorithm only.
+    assert_eq!(refused("untrusted", &legacy).code, Code::CertUntrusted);
+    assert_eq!(refused("expired", &legacy).code, Code::CertExpired);
+}
+
+#[test]
+fn an_empty_store_trusts_nothing() {
+    let store = TrustStore::from_pem(b"").unwrap();
+    assert!(store.is_empty());
+    let chain = der("chain.pem");
+    let e = pki::verify_signer(
+        &cert("ubnd-gialai"),
+        &[&chain],
+        &store,
+        SystemTime::now(),
+        &TrustPolicy::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, Code::CertUntrusted, "{e}");
+}
+
+#[test]
+fn garbage_is_malformed() {
+    let e = pki::verify_signer(
+        b"\x30\x82\x01\x00garbage",
+        &[],
+        &root_store(),
+        SystemTime::now(),
+        &TrustPolicy::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, Code::CertMalformed, "{e}");
+    assert_eq!(pki::describe(b"").unwrap_err().code, Code::CertMalformed);
+}
+
+#[test]
+fn from_path_on_a_file() {
+    let store = root_store();
+    assert_eq!(store.len(), 1);
+    assert_eq!(store.anchor_subjects().collect::<Vec<_>>(), [ROOT_CA]);
+
+    // A file of end-entity certificates holds no anchor; a key file holds no certificate.
+    let none = TrustStore::from_path(&pki_file("ubnd-gialai.cert.pem")).unwrap();
+    assert!(none.is_empty());
+    let e = TrustStore::from_path(&pki_file("ubnd-gialai.key.pem")).unwrap_err();
+    assert_eq!(e.code(), Code::CertMalformed, "{e}");
+    let e = TrustStore::from_path(&pki_file("no-such-file.pem")).unwrap_err();
+    assert_eq!(e.code(), Code::Io, "{e}");
+}
+
+#[test]
+fn from_path_on_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |from: &str, to: &str| {
+        std::fs::copy(pki_file(from), dir.path().join(to)).unwrap();
+    };
+    copy("root-ca.cert.pem", "root.pem");
+    copy("root-ca.cert.pem", "same-root-again.pem");
+    copy("ubnd-gialai.cert.pem", "an-end-entity.pem");
+    copy("ubnd-gialai.key.pem", "a-key.pem");
+    copy("rogue-root.cert.pem", "rogue.txt"); // not a certificate extension: not read
+    // The issuing CA as DER in a .crt, as CAs often publish it.
+    std::fs::write(dir.path().join("issuing.crt"), der("chain.pem")).unwrap();
+
+    let store = TrustStore::from_path(dir.path()).unwrap();
+    assert_eq!(store.len(), 2, "{store:?}");
+    let mut subjects: Vec<_> = store.anchor_subjects().collect();
+    subjects.sort();
+    assert_eq!(subjects, [ISSUING_CA, ROOT_CA]);
+
+    // The issuing CA is an anchor itself, so no intermediate is needed.
+    pki::verify_signer(
+        &cert("stttt-gialai"),
+        &[],
+        &store,
+        SystemTime::now(),
+        &TrustPolicy::default(),
+    )
+    .unwrap();
+    let e = pki::verify_signer(
+        &cert("untrusted"),
+        &[],
+        &store,
+        SystemTime::now(),
+        &TrustPolicy::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, Code::CertUntrusted);
+}
+
+#[test]
+fn rsa_public_key_verifies_what_the_private_key_signed() {
+    use aws_lc_rs::signature::{self, KeyPair as _};
+    let pkcs8 =
+        rustls_pki_types::PrivatePkcs8KeyDer::from_pem_file(pki_file("sonv-gialai.key.pem"))
+            .unwrap();
+    let key = signature::RsaKeyPair::from_pkcs8(pkcs8.secret_pkcs8_der()).unwrap();
+    let message = b"edXML SignedInfo";
+    let mut sig = vec![0; key.public_modulus_len()];
+    key.sign(
+        &signature::RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        message,
+        &mut sig,
+    )
+    .unwrap();
+
+    let public = pki::rsa_public_key(&cert("sonv-gialai")).unwrap();
+    assert_eq!(public, key.public_key().as_ref());
+    signature::UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &public)
+        .verify(message, &sig)
+        .unwrap();
+    // Another agency's key does not verify it.
+    let other = pki::rsa_public_key(&cert("ubnd-gialai")).unwrap();
+    assert!(
+        signature::UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &other)
+            .verify(message, &sig)
+            .is_err()
+    );
+}
