@@ -254,3 +254,33 @@ fn xmlsec1_signs_and_lienthong_verifies() {
         }
     }
 }
+
+#[test]
+fn rsa_sha1_from_xmlsec1_is_refused_by_default_and_accepted_under_the_legacy_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Template {
+        what: "sha1",
+        prefix: "ds",
+        c14n: EXC,
+        transform: Some(EXC),
+        transform_param: "",
+    };
+    let sig = template(&t)
+        .replace(
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+        )
+        .replace(
+            "http://www.w3.org/2001/04/xmlenc#sha256",
+            "http://www.w3.org/2000/09/xmldsig#sha1",
+        );
+    let (_, xml) = shapes().remove(0);
+    let tmpl = dir.path().join("t.xml");
+    let out = dir.path().join("s.edxml");
+    std::fs::write(&tmpl, with_signature(&xml, &sig)).unwrap();
+    xmlsec_sign(&tmpl, &out);
+    let (ok, line) = lienthong_verify(&out, &[]);
+    assert!(!ok && line.starts_with("ALGORITHM_NOT_ALLOWED"), "{line}");
+    let (ok, line) = lienthong_verify(&out, &["--allow-sha1"]);
+    assert!(ok, "{line}");
+}
