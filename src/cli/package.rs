@@ -14,7 +14,7 @@ use super::{CmdResult, read_file, write_file};
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Build a new (unsigned) document package; sign it with `lienthong sign`.
-    New(NewArgs),
+    New(Box<NewArgs>),
 }
 
 #[derive(clap::Args)]
@@ -80,7 +80,7 @@ pub struct NewArgs {
 
 pub fn run(c: Command) -> CmdResult {
     match c {
-        Command::New(a) => new(a),
+        Command::New(a) => new(*a),
     }
 }
 

@@ -75,7 +75,7 @@ pub(crate) fn signature<'a, 'i>(
         )
         .into());
     }
-    let last = header.children().filter(Node::is_element).last();
+    let last = header.children().rfind(Node::is_element);
     if sig.parent() != Some(header) || last != Some(sig) {
         return Err(SignatureError::new(
             Code::SignatureMisplaced,
