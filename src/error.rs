@@ -91,6 +91,8 @@ pub enum Code {
     KeyInvalid,
     /// A local file could not be read or written.
     Io,
+    /// The node configuration is wrong (names the key and the problem).
+    ConfigInvalid,
 }
 
 impl Code {
@@ -134,6 +136,7 @@ impl Code {
             CertRevoked => "CERT_REVOKED",
             KeyInvalid => "KEY_INVALID",
             Io => "IO",
+            ConfigInvalid => "CONFIG_INVALID",
         }
     }
 }

@@ -5,6 +5,7 @@
 //! [`edxml`] (the format), [`dsig`] (XML signatures), [`pki`] (trust in signers), [`signer`]
 //! (who holds private keys).
 
+pub mod config;
 pub mod dsig;
 pub mod edxml;
 pub mod error;

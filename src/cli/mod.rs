@@ -57,7 +57,7 @@ pub(crate) enum Failure {
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         match e.code() {
-            Code::Io | Code::KeyInvalid => Failure::Local(e),
+            Code::Io | Code::KeyInvalid | Code::ConfigInvalid => Failure::Local(e),
             _ => Failure::Refused(e),
         }
     }

@@ -1,0 +1,471 @@
+//! The node's configuration: one TOML file (see `examples/config/gialai.toml` for a documented
+//! example).
+//!
+//! Secrets never have to sit in the file: any string value may be written `"env:NAME"` and is
+//! then read from the environment variable `NAME` at load time (a missing variable is an error,
+//! never an empty secret). Clerk API tokens are stored only as their SHA-256 (tokens are 256-bit
+//! random strings, so a fast hash is enough; see [`hash_token`]).
+//!
+//! Loading validates everything it can without touching the network: agency codes, that every key
+//! matches its certificate, that peers do not claim this node's own agencies, that durations
+//! parse. A node that starts has a configuration that makes sense.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::Error;
+use crate::edxml::xml::Limits;
+use crate::edxml::{OrganId, Organization};
+use crate::error::{Code, FormatError};
+
+/// The whole configuration, as loaded and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub node: NodeSection,
+    pub agencies: Vec<AgencyConfig>,
+    pub peers: Vec<PeerConfig>,
+    pub retry: RetryPolicy,
+    pub limits: Limits,
+    /// The folder relative paths in the file are resolved against (the file's folder).
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// A short name for logs and metrics, e.g. `gialai`.
+    pub name: String,
+    /// Where the node listens (clerk API, peer endpoint, operations).
+    pub listen: String,
+    /// The store URL, e.g. `sqlite://data/lienthong.db` (relative to the config file).
+    pub store: String,
+    /// Trust anchors for signers: PEM files or folders.
+    pub trust: Vec<PathBuf>,
+    /// Accept legacy RSA-SHA1 signatures and SHA-1 chains from peers.
+    #[serde(default)]
+    pub allow_sha1: bool,
+}
+
+/// An agency this node serves: it signs for it and holds its inbox.
+#[derive(Debug, Clone)]
+pub struct AgencyConfig {
+    pub organization: Organization,
+    /// Organisation abbreviation used in notations (`STTTT` in `125/STTTT-CĐS`).
+    pub abbreviation: Option<String>,
+    pub key: PathBuf,
+    pub cert: PathBuf,
+    pub chain: Option<PathBuf>,
+    /// The official mailbox (`…@gialai.gov.vn`), for the mail bridge.
+    pub mail: Option<String>,
+    pub tokens: Vec<TokenConfig>,
+}
+
+/// A clerk API token of one agency, stored hashed.
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    /// Who holds it (e.g. `idesk`, `van-thu-1`); recorded as the actor in the audit chain.
+    pub name: String,
+    /// SHA-256 of the token.
+    pub sha256: [u8; 32],
+}
+
+/// Another node, and the agency codes it may speak for.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    pub name: String,
+    /// Base URL of its peer endpoint, e.g. `https://lienthong.nghean.gov.vn:8440`.
+    pub url: String,
+    /// Codes it serves: each entry covers that code and every code under it.
+    pub serves: Vec<OrganId>,
+}
+
+impl PeerConfig {
+    /// Does this peer serve `code`?
+    pub fn serves(&self, code: &OrganId) -> bool {
+        self.serves.iter().any(|s| code.is_within(s))
+    }
+}
+
+/// How hard the outbox tries before handing a delivery to an operator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// After this long since the first attempt a delivery is `failed` and waits for an operator.
+    pub give_up_after: Duration,
+    /// Consecutive failures that open a peer's circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker waits before letting one attempt through.
+    pub breaker_cooldown: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            initial_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(600),
+            give_up_after: Duration::from_secs(72 * 3600),
+            breaker_failures: 5,
+            breaker_cooldown: Duration::from_secs(60),
+        }
+    }
+}
+
+// --- the file as written -----------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    node: NodeSection,
+    #[serde(default, rename = "agency")]
+    agencies: Vec<AgencyFile>,
+    #[serde(default, rename = "peer")]
+    peers: Vec<PeerFile>,
+    #[serde(default)]
+    retry: RetryFile,
+    #[serde(default)]
+    limits: LimitsFile,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgencyFile {
+    code: String,
+    name: String,
+    parent: Option<String>,
+    abbreviation: Option<String>,
+    address: Option<String>,
+    email: Option<String>,
+    telephone: Option<String>,
+    website: Option<String>,
+    key: String,
+    cert: String,
+    chain: Option<String>,
+    mail: Option<String>,
+    #[serde(default, rename = "token")]
+    tokens: Vec<TokenFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenFile {
+    name: String,
+    sha256: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeerFile {
+    name: String,
+    url: String,
+    serves: Vec<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryFile {
+    initial_backoff: Option<String>,
+    max_backoff: Option<String>,
+    give_up_after: Option<String>,
+    breaker_failures: Option<u32>,
+    breaker_cooldown: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    max_package_mb: Option<usize>,
+    max_attachments: Option<usize>,
+    max_attachment_mb: Option<u64>,
+}
+
+fn bad(path: impl Into<String>, problem: impl Into<String>) -> Error {
+    FormatError::new(Code::ConfigInvalid, path, problem).into()
+}
+
+impl Config {
+    /// Reads and checks the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::io(path.display().to_string(), e))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::from_toml(&text, &base, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses `text`, resolving relative paths against `base_dir` and `env:` values with `env`.
+    pub fn from_toml(
+        text: &str,
+        base_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Error> {
+        let file: File = toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| format!("(byte {})", s.start))
+                .unwrap_or_else(|| "(config)".into());
+            bad(at, e.message().to_owned())
+        })?;
+        let secret = |path: &str, v: &str| -> Result<String, Error> {
+            match v.strip_prefix("env:") {
+                Some(name) => env(name)
+                    .ok_or_else(|| bad(path, format!("environment variable {name} is not set"))),
+                None => Ok(v.to_owned()),
+            }
+        };
+        let resolve = |p: &str| -> PathBuf {
+            let p = PathBuf::from(p);
+            if p.is_absolute() { p } else { base_dir.join(p) }
+        };
+
+        let mut agencies = Vec::new();
+        for (i, a) in file.agencies.iter().enumerate() {
+            let at = format!("agency[{i}]");
+            let code = OrganId::parse_strict(&a.code)
+                .map_err(|e| bad(format!("{at}.code"), e.to_string()))?;
+            if agencies
+                .iter()
+                .any(|x: &AgencyConfig| x.organization.organ_id == code)
+            {
+                return Err(bad(
+                    format!("{at}.code"),
+                    format!("{code} is configured twice"),
+                ));
+            }
+            let mut org = Organization::new(code, a.name.clone());
+            org.organization_in_charge = a.parent.clone();
+            org.organ_add = a.address.clone();
+            org.email = a.email.clone();
+            org.telephone = a.telephone.clone();
+            org.website = a.website.clone();
+            let mut tokens = Vec::new();
+            for (j, t) in a.tokens.iter().enumerate() {
+                let tat = format!("{at}.token[{j}].sha256");
+                let hexed = secret(&tat, &t.sha256)?;
+                let bytes = hex::decode(hexed.trim()).map_err(|_| bad(&tat, "not hexadecimal"))?;
+                let sha256: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|_| bad(&tat, "not 32 bytes (64 hex digits)"))?;
+                tokens.push(TokenConfig {
+                    name: t.name.clone(),
+                    sha256,
+                });
+            }
+            agencies.push(AgencyConfig {
+                organization: org,
+                abbreviation: a.abbreviation.clone(),
+                key: resolve(&secret(&format!("{at}.key"), &a.key)?),
+                cert: resolve(&a.cert),
+                chain: a.chain.as_deref().map(resolve),
+                mail: a.mail.clone(),
+                tokens,
+            });
+        }
+
+        let mut peers = Vec::new();
+        for (i, p) in file.peers.iter().enumerate() {
+            let at = format!("peer[{i}]");
+            let mut serves = Vec::new();
+            for s in &p.serves {
+                let code = OrganId::parse_lenient(s)
+                    .map_err(|e| bad(format!("{at}.serves"), e.to_string()))?;
+                if let Some(a) = agencies
+                    .iter()
+                    .find(|a| a.organization.organ_id.is_within(&code))
+                {
+                    return Err(bad(
+                        format!("{at}.serves"),
+                        format!(
+                            "{s} covers {}, which this node serves itself",
+                            a.organization.organ_id
+                        ),
+                    ));
+                }
+                serves.push(code);
+            }
+            if !(p.url.starts_with("https://") || p.url.starts_with("http://")) {
+                return Err(bad(format!("{at}.url"), "must be an http(s) URL"));
+            }
+            peers.push(PeerConfig {
+                name: p.name.clone(),
+                url: p.url.trim_end_matches('/').to_owned(),
+                serves,
+            });
+        }
+
+        let d = RetryPolicy::default();
+        let r = &file.retry;
+        let dur = |name: &str, v: &Option<String>, default: Duration| -> Result<Duration, Error> {
+            match v {
+                Some(s) => parse_duration(s).map_err(|e| bad(format!("retry.{name}"), e)),
+                None => Ok(default),
+            }
+        };
+        let retry = RetryPolicy {
+            initial_backoff: dur("initial_backoff", &r.initial_backoff, d.initial_backoff)?,
+            max_backoff: dur("max_backoff", &r.max_backoff, d.max_backoff)?,
+            give_up_after: dur("give_up_after", &r.give_up_after, d.give_up_after)?,
+            breaker_failures: r.breaker_failures.unwrap_or(d.breaker_failures).max(1),
+            breaker_cooldown: dur("breaker_cooldown", &r.breaker_cooldown, d.breaker_cooldown)?,
+        };
+
+        let mut limits = Limits::default();
+        if let Some(mb) = file.limits.max_package_mb {
+            limits.max_package_bytes = mb.saturating_mul(1024 * 1024);
+        }
+        if let Some(n) = file.limits.max_attachments {
+            limits.max_attachments = n;
+        }
+        if let Some(mb) = file.limits.max_attachment_mb {
+            limits.max_attachment_bytes = mb.saturating_mul(1024 * 1024);
+            limits.max_total_attachment_bytes = limits
+                .max_total_attachment_bytes
+                .max(limits.max_attachment_bytes);
+        }
+
+        let mut node = file.node;
+        node.trust = node
+            .trust
+            .iter()
+            .map(|p| resolve(&p.to_string_lossy()))
+            .collect();
+        if let Some(rest) = node.store.strip_prefix("sqlite://")
+            && !rest.starts_with('/')
+            && !rest.starts_with(':')
+        {
+            node.store = format!("sqlite://{}", base_dir.join(rest).display());
+        }
+        Ok(Config {
+            node,
+            agencies,
+            peers,
+            retry,
+            limits,
+            base_dir: base_dir.to_path_buf(),
+        })
+    }
+
+    /// The agency this node serves with code `code`.
+    pub fn agency(&self, code: &OrganId) -> Option<&AgencyConfig> {
+        self.agencies
+            .iter()
+            .find(|a| &a.organization.organ_id == code)
+    }
+}
+
+/// SHA-256 of a clerk token, as stored in the configuration.
+pub fn hash_token(token: &str) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// `500ms`, `30s`, `10m`, `72h`, `7d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number and a unit, e.g. 30s"))?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("{s:?}: unit must be ms, s, m, h or d")),
+    };
+    Ok(Duration::from_millis(n.saturating_mul(ms)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+[node]
+name = "gialai"
+listen = "127.0.0.1:8440"
+store = "sqlite://data/node.db"
+trust = ["certs/root.pem"]
+
+[[agency]]
+code = "000.00.05.H21"
+name = "Sở Thông tin và Truyền thông tỉnh Gia Lai"
+parent = "Ủy ban nhân dân tỉnh Gia Lai"
+abbreviation = "STTTT"
+key = "env:STTTT_KEY"
+cert = "stttt.cert.pem"
+
+[[agency.token]]
+name = "idesk"
+sha256 = "env:IDESK_TOKEN_SHA256"
+
+[[peer]]
+name = "nghean"
+url = "http://127.0.0.1:8441/"
+serves = ["000.00.00.H41"]
+
+[retry]
+initial_backoff = "500ms"
+give_up_after = "2h"
+"#;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "STTTT_KEY" => Some("/secret/stttt.key.pem".into()),
+            "IDESK_TOKEN_SHA256" => Some(hex::encode(hash_token("s3cret"))),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn loads_resolves_and_reads_secrets_from_the_environment() {
+        let c = Config::from_toml(SAMPLE, Path::new("/etc/lienthong"), &env).unwrap();
+        assert_eq!(c.node.store, "sqlite:///etc/lienthong/data/node.db");
+        assert_eq!(
+            c.node.trust,
+            vec![PathBuf::from("/etc/lienthong/certs/root.pem")]
+        );
+        let a = &c.agencies[0];
+        assert_eq!(a.key, PathBuf::from("/secret/stttt.key.pem"));
+        assert_eq!(a.cert, PathBuf::from("/etc/lienthong/stttt.cert.pem"));
+        assert_eq!(a.tokens[0].sha256, hash_token("s3cret"));
+        assert_eq!(c.peers[0].url, "http://127.0.0.1:8441");
+        let under = OrganId::parse_strict("000.00.12.H41").unwrap();
+        assert!(c.peers[0].serves(&under));
+        assert!(!c.peers[0].serves(&OrganId::parse_strict("000.00.00.H21").unwrap()));
+        assert_eq!(c.retry.initial_backoff, Duration::from_millis(500));
+        assert_eq!(c.retry.give_up_after, Duration::from_secs(7200));
+        assert_eq!(c.retry.max_backoff, RetryPolicy::default().max_backoff);
+    }
+
+    #[test]
+    fn refuses_what_makes_no_sense() {
+        let no_env = |_: &str| None;
+        let e = Config::from_toml(SAMPLE, Path::new("/x"), &no_env).unwrap_err();
+        assert_eq!(e.code(), Code::ConfigInvalid);
+        assert!(e.to_string().contains("is not set"), "{e}");
+        let own = SAMPLE.replace(
+            r#"serves = ["000.00.00.H41"]"#,
+            r#"serves = ["000.00.00.H21"]"#,
+        );
+        let e = Config::from_toml(&own, Path::new("/x"), &env).unwrap_err();
+        assert!(e.to_string().contains("this node serves itself"), "{e}");
+        let typo = SAMPLE.replace("listen =", "listne =");
+        assert_eq!(
+            Config::from_toml(&typo, Path::new("/x"), &env)
+                .unwrap_err()
+                .code(),
+            Code::ConfigInvalid
+        );
+        assert!(parse_duration("10 minutes").is_err());
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86400)
+        );
+    }
+}
