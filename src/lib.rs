@@ -9,6 +9,7 @@ pub mod config;
 pub mod dsig;
 pub mod edxml;
 pub mod error;
+pub mod node;
 pub mod pki;
 pub mod signer;
 pub mod verify;

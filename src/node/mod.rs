@@ -1,0 +1,6 @@
+//! The node's behaviour: compose what clerks send, route deliveries, ingest what peers push,
+//! handle processing status. It knows the store and the transports only through their
+//! interfaces; HTTP and the CLI sit above it.
+
+pub mod compose;
+pub mod routing;
