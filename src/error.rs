@@ -86,6 +86,8 @@ pub enum Code {
     CertKeyUsage,
     /// The signer certificate has been revoked.
     CertRevoked,
+    /// The signer's certificate names another agency than the package's `From/OrganId`.
+    SenderNotAuthorised,
     // --- keys and local input ----------------------------------------------------------------
     /// A private key that cannot be loaded or does not match its certificate.
     KeyInvalid,
@@ -93,6 +95,19 @@ pub enum Code {
     Io,
     /// The node configuration is wrong (names the key and the problem).
     ConfigInvalid,
+    // --- the store -----------------------------------------------------------------------------
+    /// A document with this (sender OrganId, DocumentId) is already stored with different bytes.
+    DuplicateConflict,
+    /// No such record (or not visible to the asking agency).
+    NotFound,
+    /// The store cannot be reached or failed (I/O, locked, corrupt); retrying later may succeed.
+    StoreUnavailable,
+    /// The audit chain does not verify: a record was edited, inserted, deleted or reordered.
+    AuditBroken,
+    /// The requested state change is not allowed from the record's current state.
+    InvalidTransition,
+    /// The số/ký hiệu is already used by another document of this agency in this year.
+    NumberTaken,
 }
 
 impl Code {
@@ -134,9 +149,16 @@ impl Code {
             CertIsCa => "CERT_IS_CA",
             CertKeyUsage => "CERT_KEY_USAGE",
             CertRevoked => "CERT_REVOKED",
+            SenderNotAuthorised => "SENDER_NOT_AUTHORISED",
             KeyInvalid => "KEY_INVALID",
             Io => "IO",
             ConfigInvalid => "CONFIG_INVALID",
+            DuplicateConflict => "DUPLICATE_CONFLICT",
+            NotFound => "NOT_FOUND",
+            StoreUnavailable => "STORE_UNAVAILABLE",
+            AuditBroken => "AUDIT_BROKEN",
+            InvalidTransition => "INVALID_TRANSITION",
+            NumberTaken => "NUMBER_TAKEN",
         }
     }
 }
@@ -237,6 +259,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A store operation was refused or failed; `code` says which (see the store codes above,
+    /// or `VALUE_INVALID` for input the store refuses).
+    #[error("{message}")]
+    Store { code: Code, message: String },
 }
 
 impl Error {
@@ -248,6 +274,7 @@ impl Error {
             Error::Trust(e) => e.code,
             Error::Key { .. } => Code::KeyInvalid,
             Error::Io { .. } => Code::Io,
+            Error::Store { code, .. } => *code,
         }
     }
 
@@ -262,6 +289,14 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// A store error with its code and message.
+    pub fn store(code: Code, message: impl Into<String>) -> Self {
+        Error::Store {
+            code,
+            message: message.into(),
         }
     }
 }

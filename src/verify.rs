@@ -10,6 +10,7 @@ use crate::Error;
 use crate::dsig::{self, VerifiedSignature};
 use crate::edxml::xml::{self, Limits};
 use crate::edxml::{self, Package, ReadOptions};
+use crate::error::{Code, TrustError};
 use crate::pki::{self, SignerCert, TrustPolicy, TrustStore};
 
 /// How strictly to check. `Default` is the strict profile; `trust` must be supplied.
@@ -45,28 +46,55 @@ pub struct VerifiedPackage {
     pub package: Package,
     pub signature: VerifiedSignature,
     pub signer: SignerCert,
+    /// Whether the signer's certificate names the sending agency (`From/OrganId`). When it names
+    /// another agency the package is refused; when it names none (certificates that carry no
+    /// agency code), this is `false` and the binding rests on the agency registry (issue 4).
+    pub sender_bound: bool,
+    /// Leading bytes of the input that were dropped (BOM, junk before `<?xml`): what was verified
+    /// — and what must be stored and forwarded — is `input[verified_from..]`.
+    pub verified_from: usize,
 }
 
-/// Parses, verifies the signature, decides trust in the signer, then reads the model.
+/// Parses, decides trust in the signer, verifies the signature, then reads the model — all on one
+/// tree. Trust is decided before any digest is computed, so a stranger cannot make the node
+/// canonicalise large packages.
 pub fn verify_package(bytes: &[u8], opts: &Options) -> Result<VerifiedPackage, Error> {
     let parsed = xml::parse(bytes, &opts.limits)?;
-    let signature = dsig::verify(&parsed, &opts.signature)?;
-    let intermediates: Vec<&[u8]> = signature.chain.iter().map(Vec::as_slice).collect();
-    let signer = pki::verify_signer(
-        &signature.signer,
-        &intermediates,
-        opts.trust,
-        opts.at,
-        &opts.trust_policy,
-    )?;
+    let (signature, signer) = dsig::verify(&parsed, &opts.signature, |signer, chain| {
+        let intermediates: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+        Ok(pki::verify_signer(
+            signer,
+            &intermediates,
+            opts.trust,
+            opts.at,
+            &opts.trust_policy,
+        )?)
+    })?;
     let read = ReadOptions {
         limits: opts.limits.clone(),
         strict: opts.strict,
     };
     let package = edxml::read_tree(&parsed, &read)?;
+    let from = &package.from().organ_id;
+    let sender_bound = match &signer.organ_id {
+        Some(code) if code == from.as_str() => true,
+        Some(code) => {
+            return Err(TrustError::new(
+                Code::SenderNotAuthorised,
+                signer.subject.clone(),
+                format!(
+                    "the certificate is issued to {code}, but the package says it comes from {from}"
+                ),
+            )
+            .into());
+        }
+        None => false,
+    };
     Ok(VerifiedPackage {
         package,
         signature,
         signer,
+        sender_bound,
+        verified_from: parsed.offset,
     })
 }

@@ -324,6 +324,73 @@ fn corpus() -> Vec<Case> {
         ),
     ];
     c.push(case(
+        "cross-agency impersonation: Gia Lai's key, Nghệ An's code",
+        sign(&good().replacen("000.00.05.H21</OrganId>", "000.00.00.H41</OrganId>", 1)),
+        Code::SenderNotAuthorised,
+    ));
+    c.push(case(
+        "polyglot: markup hidden before the XML declaration",
+        format!("<edXML xmlns=\"{EDXML_NS}\"><![CDATA[{signed}"),
+        Code::XmlMalformed,
+    ));
+    c.push(case(
+        "attribute flood on one element",
+        edit(
+            "<Subject>",
+            &format!(
+                "<Subject{}>",
+                (0..5000)
+                    .map(|i| format!(" a{i}=\"x\""))
+                    .collect::<String>()
+            ),
+        ),
+        Code::ElementLimit,
+    ));
+    c.push(case(
+        "namespace-declaration flood",
+        edit(
+            "<Subject>",
+            &format!(
+                "{}<Subject>",
+                (0..200)
+                    .map(|i| format!("<n{i} xmlns:p{i}=\"urn:x:{i}\"/>"))
+                    .collect::<String>()
+            ),
+        ),
+        Code::ElementLimit,
+    ));
+    c.push(case(
+        "a comment inside SignatureValue",
+        edit("<SignatureValue>", "<SignatureValue><!-- x -->"),
+        Code::SignatureInvalid,
+    ));
+    c.push(case(
+        "content smuggled in X509IssuerSerial",
+        edit("<X509Data>", "<X509Data><X509IssuerSerial><Subject xmlns=\"http://www.mic.gov.vn/TBT/QCVN_102_2016\">Giả mạo</Subject></X509IssuerSerial>"),
+        Code::KeyInfoNotAllowed,
+    ));
+    c.push(case(
+        "eleven certificates in KeyInfo",
+        {
+            let c0 = signed.find("<X509Certificate>").unwrap();
+            let c1 = signed.find("</X509Certificate>").unwrap() + "</X509Certificate>".len();
+            let cert = signed[c0..c1].to_owned();
+            edit("</X509Data>", &format!("{}</X509Data>", cert.repeat(10)))
+        },
+        Code::KeyInfoNotAllowed,
+    ));
+    c.push(case(
+        "an oversized InclusiveNamespaces PrefixList",
+        edit(
+            "<CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\">",
+            &format!(
+                "<CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"><ec:InclusiveNamespaces xmlns:ec=\"http://www.w3.org/2001/10/xml-exc-c14n#\" PrefixList=\"{}\"/>",
+                (0..40).map(|i| format!("p{i}")).collect::<Vec<_>>().join(" ")
+            ),
+        ),
+        Code::TransformNotAllowed,
+    ));
+    c.push(case(
         "malformed XML",
         edit("</Subject>", "</Subjekt>"),
         Code::XmlMalformed,
@@ -369,7 +436,7 @@ fn the_good_package_verifies_and_lenient_reading_flags_instead_of_refusing() {
     let status = sign_as(&status_package("07", "000.00.00.H41"), "ubnd-nghean");
     verify_package(status.as_bytes(), &opts)
         .expect("07 is stored and flagged when reading leniently");
-    let odd_code = sign(&good().replacen("000.00.05.H21</OrganId>", "vxp.saas.03</OrganId>", 1));
+    let odd_code = sign(&good().replacen("000.00.00.H41</OrganId>", "vxp.saas.03</OrganId>", 1));
     verify_package(odd_code.as_bytes(), &opts)
         .expect("non-standard agency codes are flagged, not refused");
 }

@@ -104,8 +104,20 @@ fn report(e: &Error, json: bool) {
     }
 }
 
+/// Reads a package from disk, refusing before reading one larger than the package limit.
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|e| Error::io(path.display().to_string(), e))
+    let io = |e| Error::io(path.display().to_string(), e);
+    let max = lienthong::edxml::xml::Limits::default().max_package_bytes;
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > max as u64 {
+        return Err(lienthong::error::FormatError::new(
+            Code::PackageTooLarge,
+            path.display().to_string(),
+            format!("{len} bytes, over the limit of {max}"),
+        )
+        .into());
+    }
+    std::fs::read(path).map_err(io)
 }
 
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename), so a crash never leaves a

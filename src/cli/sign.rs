@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use lienthong::dsig;
 use lienthong::edxml::xml::Limits;
-use lienthong::signer::KeyFileSigner;
+use lienthong::signer::{KeyFileSigner, Signer as _};
 
 use super::{CmdResult, Failure, read_file, write_file};
 
@@ -29,6 +29,13 @@ pub struct Args {
 pub fn run(a: Args) -> CmdResult {
     let signer =
         KeyFileSigner::from_files(&a.key, &a.cert, a.chain.as_deref()).map_err(Failure::Local)?;
+    lienthong::pki::check_own_certificate(signer.certificate(), std::time::SystemTime::now())
+        .map_err(|e| {
+            Failure::Local(lienthong::Error::key(
+                a.cert.display().to_string(),
+                e.to_string(),
+            ))
+        })?;
     let bytes = read_file(&a.input)?;
     let signed = dsig::sign_package(&bytes, &signer, &Limits::default())?;
     write_file(&a.output, &signed)?;

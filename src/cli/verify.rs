@@ -42,12 +42,18 @@ pub fn run(a: &Args) -> CmdResult {
                 "digest": v.signature.digest_method,
                 "canonicalization": v.signature.canonicalization,
             },
+            "sender_bound": v.sender_bound,
             "package": v.package,
         });
         println!("{out}");
     } else {
+        let binding = if v.sender_bound {
+            ""
+        } else {
+            "; the certificate names no agency code, so the sender is not bound to it"
+        };
         println!(
-            "OK: signed by {} (issuer {}, valid until {}); {}",
+            "OK: signed by {} (issuer {}, valid until {}); {}{binding}",
             v.signer.subject,
             v.signer.issuer,
             v.signer.not_after,

@@ -17,4 +17,4 @@ pub use sign::sign_package;
 pub use verify::{VerifiedSignature, verify};
 
 /// The XML-DSig namespace.
-pub const NS: &str = "http://www.w3.org/2000/09/xmldsig#";
+pub const NS: &str = crate::edxml::DSIG_NS;

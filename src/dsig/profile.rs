@@ -9,15 +9,6 @@ use crate::error::{Code, FormatError, SignatureError};
 /// Path of the header, for messages.
 pub(crate) const HEADER_PATH: &str = "edXMLEnvelope/edXMLHeader";
 
-/// Is `n` a `Signature` element? Packages from the common SDK put it in the edXML namespace
-/// (no declaration of its own), so both namespaces count.
-pub(crate) fn is_signature(n: &Node) -> bool {
-    n.is_element() && n.tag_name().name() == "Signature" && {
-        let ns = n.tag_name().namespace();
-        ns == Some(super::NS) || ns == Some(EDXML_NS)
-    }
-}
-
 /// The one `edXMLHeader`; refuses a second envelope or header (signature wrapping), and a
 /// document that is not edXML.
 pub(crate) fn header<'a, 'i>(doc: &'a Document<'i>) -> Result<Node<'a, 'i>, FormatError> {
@@ -59,7 +50,7 @@ pub(crate) fn signature<'a, 'i>(
     doc: &'a Document<'i>,
 ) -> Result<Option<Node<'a, 'i>>, crate::Error> {
     let header = header(doc)?;
-    let mut all = doc.descendants().filter(is_signature);
+    let mut all = doc.descendants().filter(crate::edxml::is_signature);
     let Some(sig) = all.next() else {
         return Ok(None);
     };

@@ -1,12 +1,18 @@
 //! Verification of the package signature, in the narrow profile of EDXML.md §5.
 //!
-//! Everything that is not the profile is refused before any cryptography: exactly one
-//! `Signature`, as the last child of the one header; exactly one `Reference` with `URI=""`;
-//! transforms enveloped-signature then at most one canonicalisation; no `Object`, no
-//! `KeyValue`/`RetrievalMethod`. The certificate in `KeyInfo` is only a *candidate* signer: this
-//! module proves the package was signed by its key, and hands the certificate back so the caller
-//! makes the trust decision (`pki`). The digest is computed over the same parsed tree the caller
-//! reads the package from, so what was verified is what is used.
+//! The order is chosen so that an attacker without a trusted key cannot make the node do
+//! expensive work:
+//!
+//! 1. everything that is not the profile is refused before any cryptography: exactly one
+//!    `Signature`, as the last child of the one header; exactly one `Reference` with `URI=""`;
+//!    transforms enveloped-signature then at most one canonicalisation; no `Object`, no
+//!    `KeyValue`/`RetrievalMethod`; values are plain text (nothing can be smuggled inside them);
+//! 2. the signer is *one* certificate of `KeyInfo` (the first that is not a CA) and the caller's
+//!    trust decision runs on it (`decide`), before any signature or digest is computed;
+//! 3. the signature over `SignedInfo`, then the digest over the package.
+//!
+//! The digest is computed over the same parsed tree the caller reads the package from, so what
+//! was verified is what is used.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -19,31 +25,59 @@ use crate::Error;
 use crate::edxml::xml::Xml;
 use crate::error::{Code, SignatureError};
 
-/// What a good signature tells: who claims to have signed, and how.
+/// Most certificates `KeyInfo` may carry (the signer and its chain).
+const MAX_CERTIFICATES: usize = 10;
+/// Most prefixes an `InclusiveNamespaces PrefixList` may name.
+const MAX_INCLUSIVE_PREFIXES: usize = 32;
+
+/// What a good signature tells: who signed, and how.
 #[derive(Debug, Clone)]
 pub struct VerifiedSignature {
-    /// DER of the certificate whose key verified the signature.
+    /// DER of the signer's certificate (the one whose key verified the signature).
     pub signer: Vec<u8>,
     /// DER of the other certificates in `KeyInfo` (the chain the sender offered), in order.
     pub chain: Vec<Vec<u8>>,
     /// `SignatureMethod` URI.
     pub signature_method: &'static str,
     /// `DigestMethod` URI.
-    pub digest_method: String,
+    pub digest_method: &'static str,
     /// `CanonicalizationMethod` URI of `SignedInfo`.
     pub canonicalization: &'static str,
+    /// The signed digest of the package content. Two packages with the same content digest are
+    /// the same signed document whatever bytes differ outside it (line breaks in base64, …), so
+    /// deduplication compares this, not the raw bytes.
+    pub content_digest: Vec<u8>,
 }
 
 fn err(code: Code, at: Node, problem: impl Into<String>) -> Error {
     SignatureError::new(code, path_of(at), problem).into()
 }
 
-/// Verifies the package signature on an already parsed package. Fails with
-/// `SIGNATURE_MISSING` when there is none; callers whose policy tolerates unsigned packages
-/// check `profile`-level presence first.
-pub fn verify(xml: &Xml, policy: &Policy) -> Result<VerifiedSignature, Error> {
-    let doc = &xml.doc;
-    let Some(sig) = profile::signature(doc)? else {
+/// The profile's view of one `Signature` element: its parts, found and checked for shape.
+struct Parts<'a, 'i> {
+    sig: Node<'a, 'i>,
+    signed_info: Node<'a, 'i>,
+    signature_value: Node<'a, 'i>,
+    c14n_method: Method,
+    sig_alg: SignatureAlg,
+    reference: Node<'a, 'i>,
+    content_c14n: Method,
+    digest_alg: &'static aws_lc_rs::digest::Algorithm,
+    digest_uri: &'static str,
+    digest_value: Vec<u8>,
+    certificates: Vec<(Node<'a, 'i>, Vec<u8>)>,
+}
+
+/// Verifies the package signature on an already parsed package. `decide` is the trust decision
+/// on the signer certificate and the chain offered with it; it runs before any signature or
+/// digest work and its result is returned alongside. Fails with `SIGNATURE_MISSING` when the
+/// package carries no signature.
+pub fn verify<T>(
+    xml: &Xml,
+    policy: &Policy,
+    decide: impl FnOnce(&[u8], &[Vec<u8>]) -> Result<T, Error>,
+) -> Result<(VerifiedSignature, T), Error> {
+    let Some(sig) = profile::signature(&xml.doc)? else {
         return Err(SignatureError::new(
             Code::SignatureMissing,
             profile::HEADER_PATH,
@@ -51,6 +85,69 @@ pub fn verify(xml: &Xml, policy: &Policy) -> Result<VerifiedSignature, Error> {
         )
         .into());
     };
+    let parts = parts(sig, policy)?;
+    let mut certs = parts.certificates;
+    let signer_index = signer_index(&certs);
+    let (signer_node, signer) = certs.remove(signer_index);
+    let chain: Vec<Vec<u8>> = certs.into_iter().map(|(_, der)| der).collect();
+
+    let decided = decide(&signer, &chain)?;
+
+    let key =
+        crate::pki::rsa_public_key(&signer).map_err(|e| err(e.code, signer_node, e.problem))?;
+    let key = aws_lc_rs::signature::UnparsedPublicKey::new(parts.sig_alg.verification(), key);
+    let canonical_signed_info = c14n::to_vec(parts.signed_info, &parts.c14n_method, None);
+    let sig_bytes = decode_b64(parts.signature_value, Code::SignatureInvalid)?;
+    if key.verify(&canonical_signed_info, &sig_bytes).is_err() {
+        return Err(err(
+            Code::SignatureInvalid,
+            parts.signature_value,
+            "the signature value does not verify with the signer certificate's key",
+        ));
+    }
+
+    let mut sink = DigestSink::new(parts.digest_alg);
+    c14n::canonicalize(
+        xml.doc.root(),
+        &parts.content_c14n,
+        Some(parts.sig.id()),
+        &mut sink,
+    );
+    if sink.finish().as_ref() != parts.digest_value.as_slice() {
+        return Err(err(
+            Code::DigestMismatch,
+            parts.reference,
+            "the package content does not match the signed digest (altered after signing)",
+        ));
+    }
+
+    Ok((
+        VerifiedSignature {
+            signer,
+            chain,
+            signature_method: parts.sig_alg.uri(),
+            digest_method: parts.digest_uri,
+            canonicalization: parts.c14n_method.uri(),
+            content_digest: parts.digest_value,
+        },
+        decided,
+    ))
+}
+
+/// The signer among the certificates of `KeyInfo`: the first that is not a CA (senders put the
+/// chain before or after it), else the first (which the trust decision then refuses as a CA).
+/// Only this one certificate is ever tried.
+fn signer_index(certs: &[(Node, Vec<u8>)]) -> usize {
+    certs
+        .iter()
+        .position(|(_, der)| {
+            x509_parser::parse_x509_certificate(der).is_ok_and(|(_, c)| !c.is_ca())
+        })
+        .unwrap_or(0)
+}
+
+/// Checks the shape of `sig` against the profile and collects its parts.
+fn parts<'a, 'i>(sig: Node<'a, 'i>, policy: &Policy) -> Result<Parts<'a, 'i>, Error> {
     let ns = sig.tag_name().namespace();
     let is = |n: &Node, name: &str| {
         n.is_element() && n.tag_name().name() == name && n.tag_name().namespace() == ns
@@ -81,6 +178,7 @@ pub fn verify(xml: &Xml, policy: &Policy) -> Result<VerifiedSignature, Error> {
         signed_info.ok_or_else(|| err(Code::ReferenceInvalid, sig, "SignedInfo missing"))?;
     let signature_value = signature_value
         .ok_or_else(|| err(Code::ReferenceInvalid, sig, "SignatureValue missing"))?;
+    text_only(signature_value, Code::SignatureInvalid)?;
 
     // --- SignedInfo: CanonicalizationMethod, SignatureMethod, exactly one Reference.
     let mut c14n_method = None;
@@ -88,12 +186,12 @@ pub fn verify(xml: &Xml, policy: &Policy) -> Result<VerifiedSignature, Error> {
     let mut references = Vec::new();
     for c in signed_info.children().filter(Node::is_element) {
         match c.tag_name().name() {
-            "CanonicalizationMethod"
-                if is(&c, "CanonicalizationMethod") && c14n_method.is_none() =>
-            {
-                c14n_method = Some(c14n_of(c)?)
+            "CanonicalizationMethod" if is(&c, "CanonicalizationMethod") => {
+                if c14n_method.replace(c14n_of(c)?).is_some() {
+                    return Err(err(Code::ReferenceInvalid, c, "appears more than once"));
+                }
             }
-            "SignatureMethod" if is(&c, "SignatureMethod") && sig_method.is_none() => {
+            "SignatureMethod" if is(&c, "SignatureMethod") => {
                 let uri = c.attribute("Algorithm").unwrap_or("");
                 if c.children().any(|g| g.is_element()) {
                     return Err(err(
@@ -102,10 +200,11 @@ pub fn verify(xml: &Xml, policy: &Policy) -> Result<VerifiedSignature, Error> {
                         "parameters (e.g. HMACOutputLength) are not allowed",
                     ));
                 }
-                sig_method =
-                    Some(SignatureAlg::from_uri(uri, policy).map_err(|why| {
-                        err(Code::AlgorithmNotAllowed, c, format!("{uri}: {why}"))
-                    })?)
+                let alg = SignatureAlg::from_uri(uri, policy)
+                    .map_err(|why| err(Code::AlgorithmNotAllowed, c, format!("{uri}: {why}")))?;
+                if sig_method.replace(alg).is_some() {
+                    return Err(err(Code::ReferenceInvalid, c, "appears more than once"));
+                }
             }
             "Reference" if is(&c, "Reference") => references.push(c),
             other => {
@@ -164,49 +263,19 @@ pub fn verify(xml: &Xml, policy: &Policy) -> Result<VerifiedSignature, Error> {
     }
     let (content_c14n, digest_alg, digest_uri, digest_value) =
         reference_parts(reference, policy, &is)?;
-
-    // --- KeyInfo: X509Data with certificates only.
-    let certs = certificates(key_info, sig, &is)?;
-
-    // --- The signature over SignedInfo, then the digest over the package.
-    let canonical_signed_info = c14n::to_vec(signed_info, &c14n_method, None);
-    let sig_bytes = decode_b64(signature_value)?;
-    let mut signer_index = None;
-    for (i, cert) in certs.iter().enumerate() {
-        let key = crate::pki::rsa_public_key(cert)
-            .map_err(|e| err(Code::CertMalformed, sig, e.to_string()))?;
-        let key = aws_lc_rs::signature::UnparsedPublicKey::new(sig_alg.verification(), key);
-        if key.verify(&canonical_signed_info, &sig_bytes).is_ok() {
-            signer_index = Some(i);
-            break;
-        }
-    }
-    let Some(signer_index) = signer_index else {
-        return Err(err(
-            Code::SignatureInvalid,
-            signature_value,
-            "the signature value does not verify with the key of the certificate in KeyInfo",
-        ));
-    };
-
-    let mut sink = DigestSink::new(digest_alg);
-    c14n::canonicalize(doc.root(), &content_c14n, Some(sig.id()), &mut sink);
-    if sink.finish().as_ref() != digest_value.as_slice() {
-        return Err(err(
-            Code::DigestMismatch,
-            reference,
-            "the package content does not match the signed digest (altered after signing)",
-        ));
-    }
-
-    let mut certs = certs;
-    let signer = certs.remove(signer_index);
-    Ok(VerifiedSignature {
-        signer,
-        chain: certs,
-        signature_method: sig_alg.uri(),
-        digest_method: digest_uri.to_owned(),
-        canonicalization: c14n_method.uri(),
+    let certificates = certificates(key_info, sig, &is)?;
+    Ok(Parts {
+        sig,
+        signed_info,
+        signature_value,
+        c14n_method,
+        sig_alg,
+        reference,
+        content_c14n,
+        digest_alg,
+        digest_uri,
+        digest_value,
+        certificates,
     })
 }
 
@@ -227,8 +296,20 @@ fn c14n_of(n: Node) -> Result<Method, Error> {
             Method::Exclusive {
                 inclusive_prefixes, ..
             } if is_prefix_list && inclusive_prefixes.is_empty() => {
-                let list = c.attribute("PrefixList").unwrap_or("");
-                inclusive_prefixes.extend(list.split_ascii_whitespace().map(str::to_owned));
+                let mut list = Method::parse_prefix_list(c.attribute("PrefixList").unwrap_or(""));
+                list.sort_unstable();
+                list.dedup();
+                if list.len() > MAX_INCLUSIVE_PREFIXES {
+                    return Err(err(
+                        Code::TransformNotAllowed,
+                        c,
+                        format!(
+                            "PrefixList names {} prefixes; at most {MAX_INCLUSIVE_PREFIXES}",
+                            list.len()
+                        ),
+                    ));
+                }
+                *inclusive_prefixes = list;
             }
             _ => {
                 return Err(err(
@@ -354,11 +435,18 @@ fn reference_parts(
     };
     let dv = digest_value
         .ok_or_else(|| err(Code::ReferenceInvalid, reference, "DigestValue missing"))?;
-    Ok((content, alg, uri, decode_b64(dv)?))
+    text_only(dv, Code::ReferenceInvalid)?;
+    Ok((content, alg, uri, decode_b64(dv, Code::ReferenceInvalid)?))
 }
 
-/// The DER certificates of `KeyInfo/X509Data`, in document order.
-fn certificates(key_info: Option<Node>, sig: Node, is: &Is) -> Result<Vec<Vec<u8>>, Error> {
+/// The certificates of `KeyInfo/X509Data` (element and DER), in document order. Besides
+/// `X509Certificate` only a text `X509SubjectName` is accepted: anything else would be unsigned
+/// content riding along inside a signed package.
+fn certificates<'a, 'i>(
+    key_info: Option<Node<'a, 'i>>,
+    sig: Node<'a, 'i>,
+    is: &Is,
+) -> Result<Vec<(Node<'a, 'i>, Vec<u8>)>, Error> {
     let Some(key_info) = key_info else {
         return Err(err(
             Code::CertMissing,
@@ -366,6 +454,7 @@ fn certificates(key_info: Option<Node>, sig: Node, is: &Is) -> Result<Vec<Vec<u8
             "KeyInfo with the signer's X509Certificate is required",
         ));
     };
+    text_only_children(key_info)?;
     let mut certs = Vec::new();
     for c in key_info.children().filter(Node::is_element) {
         if !is(&c, "X509Data") {
@@ -378,13 +467,23 @@ fn certificates(key_info: Option<Node>, sig: Node, is: &Is) -> Result<Vec<Vec<u8
                 ),
             ));
         }
+        text_only_children(c)?;
         for d in c.children().filter(Node::is_element) {
             match d.tag_name().name() {
-                "X509Certificate" if is(&d, "X509Certificate") => certs.push(
-                    decode_b64(d).map_err(|_| err(Code::CertMalformed, d, "not valid base64"))?,
-                ),
-                "X509SubjectName" | "X509IssuerSerial" | "X509SKI"
-                    if is(&d, d.tag_name().name()) => {}
+                "X509Certificate" if is(&d, "X509Certificate") => {
+                    if certs.len() == MAX_CERTIFICATES {
+                        return Err(err(
+                            Code::KeyInfoNotAllowed,
+                            d,
+                            format!("more than {MAX_CERTIFICATES} certificates"),
+                        ));
+                    }
+                    text_only(d, Code::CertMalformed)?;
+                    certs.push((d, decode_b64(d, Code::CertMalformed)?));
+                }
+                "X509SubjectName" if is(&d, "X509SubjectName") => {
+                    text_only(d, Code::KeyInfoNotAllowed)?
+                }
                 other => {
                     return Err(err(
                         Code::KeyInfoNotAllowed,
@@ -401,23 +500,44 @@ fn certificates(key_info: Option<Node>, sig: Node, is: &Is) -> Result<Vec<Vec<u8
     Ok(certs)
 }
 
-/// Base64 content of an element, whitespace (line wrapping) ignored.
-fn decode_b64(n: Node) -> Result<Vec<u8>, Error> {
-    let mut text: Vec<u8> = Vec::new();
-    for t in n.descendants().filter(Node::is_text) {
-        text.extend(
-            t.text()
-                .unwrap_or("")
-                .bytes()
-                .filter(|b| !b.is_ascii_whitespace()),
-        );
+/// A value element (`DigestValue`, `SignatureValue`, `X509Certificate`, …) holds text only: no
+/// elements, comments or processing instructions that could make one signature many packages.
+fn text_only(n: Node, code: Code) -> Result<(), Error> {
+    match n.children().find(|c| !c.is_text()) {
+        Some(_) => Err(err(code, n, "must contain text only")),
+        None => Ok(()),
     }
-    B64.decode(&text)
-        .map_err(|e| err(Code::SignatureInvalid, n, format!("not valid base64: {e}")))
 }
 
-/// The certificate a package *claims* as its signer (the first `X509Certificate`), without
-/// verifying anything — for display only (`lienthong inspect`). `Ok(None)` when unsigned.
+/// A container element (`KeyInfo`, `X509Data`) holds elements and whitespace only.
+fn text_only_children(n: Node) -> Result<(), Error> {
+    let stray = n.children().find(|c| {
+        !(c.is_element() || c.is_text() && c.text().is_some_and(|t| t.trim().is_empty()))
+    });
+    match stray {
+        Some(_) => Err(err(
+            Code::KeyInfoNotAllowed,
+            n,
+            "must contain elements only",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Base64 content of a text-only element, whitespace (line wrapping) ignored; `code` if invalid.
+fn decode_b64(n: Node, code: Code) -> Result<Vec<u8>, Error> {
+    let text: Vec<u8> = n
+        .text()
+        .unwrap_or("")
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    B64.decode(&text)
+        .map_err(|e| err(code, n, format!("not valid base64: {e}")))
+}
+
+/// The certificate a package *claims* as its signer — chosen by the same rule `verify` uses —
+/// without verifying anything: for display only (`lienthong inspect`). `Ok(None)` when unsigned.
 pub fn claimed_signer(xml: &Xml) -> Result<Option<Vec<u8>>, Error> {
     let Some(sig) = profile::signature(&xml.doc)? else {
         return Ok(None);
@@ -427,5 +547,7 @@ pub fn claimed_signer(xml: &Xml) -> Result<Option<Vec<u8>>, Error> {
         n.is_element() && n.tag_name().name() == name && n.tag_name().namespace() == ns
     };
     let key_info = sig.children().find(|c| is(c, "KeyInfo"));
-    Ok(certificates(key_info, sig, &is)?.into_iter().next())
+    let mut certs = certificates(key_info, sig, &is)?;
+    let i = signer_index(&certs);
+    Ok(Some(certs.swap_remove(i).1))
 }

@@ -37,3 +37,15 @@ pub use writer::{write, write_document, write_status};
 
 /// The QCVN 102 namespace every edXML element lives in (the signature excepted).
 pub const NS: &str = "http://www.mic.gov.vn/TBT/QCVN_102_2016";
+
+/// The XML-DSig namespace, where the package signature normally lives.
+pub const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
+
+/// Is `n` the package signature element? Packages from the common SDK put `Signature` in the
+/// edXML namespace (no declaration of its own), so both namespaces count (EDXML.md §5). The
+/// reader skips it and the verifier checks it; both use this one rule.
+pub fn is_signature(n: &roxmltree::Node) -> bool {
+    n.is_element()
+        && n.tag_name().name() == "Signature"
+        && matches!(n.tag_name().namespace(), Some(DSIG_NS | NS))
+}

@@ -27,9 +27,6 @@ use super::status::StatusCode;
 use super::xml::{self, Limits, Xml};
 use crate::error::{Code, FormatError};
 
-/// The XML-DSig namespace, for recognising the signature in `edXMLHeader`.
-const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
-
 /// How to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadOptions {
@@ -77,9 +74,7 @@ pub fn read_tree(xml: &Xml, opts: &ReadOptions) -> Result<Package, FormatError> 
 
     let mut hk = Kids::of(header, "edXMLEnvelope/edXMLHeader".into());
     // The signature is the verifier's business; the SDK writes it in the edXML namespace.
-    hk.skip(|n| {
-        n.tag_name().name() == "Signature" && matches!(n.tag_name().namespace(), Some(DSIG_NS | NS))
-    });
+    hk.skip(super::is_signature);
     let mh = hk.req("MessageHeader")?;
     let trace = hk.opt("TraceHeaderList")?;
     hk.finish(&mut cx);

@@ -18,6 +18,11 @@ pub struct Limits {
     pub max_depth: usize,
     /// Maximum number of XML nodes (elements, text, comments, PIs).
     pub max_nodes: u32,
+    /// Maximum attributes (namespace declarations included) on one element. edXML needs 2.
+    pub max_attributes: usize,
+    /// Maximum namespace declarations in the whole document. Real packages carry fewer than 10;
+    /// the cap keeps parsing and canonicalisation linear.
+    pub max_namespace_declarations: usize,
     /// Maximum number of attachments in one package.
     pub max_attachments: usize,
     /// Maximum size of one attachment after base64 decoding and unzipping.
@@ -34,6 +39,8 @@ impl Default for Limits {
             max_package_bytes: 256 * 1024 * 1024,
             max_depth: 64,
             max_nodes: 200_000,
+            max_attributes: 64,
+            max_namespace_declarations: 64,
             max_attachments: 200,
             max_attachment_bytes: 160 * 1024 * 1024,
             max_total_attachment_bytes: 190 * 1024 * 1024,
@@ -45,7 +52,10 @@ impl Default for Limits {
 /// A parsed XML document together with the exact text it was parsed from.
 pub struct Xml<'a> {
     /// The text the tree was built from: the input less a BOM and any junk before `<?xml`.
+    /// This, not the input, is what a caller must keep and forward.
     pub text: &'a str,
+    /// How many leading bytes of the input were dropped (BOM, junk).
+    pub offset: usize,
     /// The tree. Node ranges are offsets into `text`.
     pub doc: roxmltree::Document<'a>,
 }
@@ -67,15 +77,16 @@ pub fn parse<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Xml<'a>, FormatErro
             ),
         ));
     }
-    let bytes = strip_prefix_junk(bytes)?;
+    let (offset, bytes) = strip_prefix_junk(bytes)?;
     let text = std::str::from_utf8(bytes).map_err(|e| {
         FormatError::new(
             Code::EncodingInvalid,
-            format!("(byte {})", e.valid_up_to()),
+            format!("(byte {})", offset + e.valid_up_to()),
             "not valid UTF-8",
         )
     })?;
     check_declared_encoding(text)?;
+    prescan(text, limits)?;
     let opts = roxmltree::ParsingOptions {
         allow_dtd: false,
         nodes_limit: limits.max_nodes,
@@ -83,31 +94,125 @@ pub fn parse<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Xml<'a>, FormatErro
     };
     let doc = roxmltree::Document::parse_with_options(text, opts).map_err(map_error)?;
     check_depth(&doc, limits.max_depth)?;
-    Ok(Xml { text, doc })
+    Ok(Xml { text, offset, doc })
 }
 
-/// Drops a UTF-8 BOM and anything before an XML declaration found near the start (seen in real
-/// traffic: stray bytes written by a gateway before `<?xml`). UTF-16 is refused outright.
-fn strip_prefix_junk(bytes: &[u8]) -> Result<&[u8], FormatError> {
-    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+/// Drops a UTF-8 BOM and stray bytes before an XML declaration found near the start (seen in
+/// real traffic: bytes written by a gateway before `<?xml`). The stray bytes may not contain `<`:
+/// otherwise another parser could read them as markup and see a different document than the one
+/// whose signature we checked. UTF-16 is refused outright. Returns the bytes dropped and the rest.
+fn strip_prefix_junk(input: &[u8]) -> Result<(usize, &[u8]), FormatError> {
+    if input.starts_with(b"\xFF\xFE") || input.starts_with(b"\xFE\xFF") {
         return Err(FormatError::new(
             Code::EncodingInvalid,
             "(byte 0)",
             "UTF-16 is not accepted; send UTF-8",
         ));
     }
-    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
+    let bytes = input.strip_prefix(UTF8_BOM).unwrap_or(input);
     if bytes.starts_with(b"<?xml") {
-        return Ok(bytes);
+        return Ok((input.len() - bytes.len(), bytes));
     }
     let window = &bytes[..bytes.len().min(JUNK_WINDOW)];
-    match memchr::memmem::find(window, b"<?xml") {
-        Some(at) => {
-            let rest = &bytes[at..];
-            Ok(rest.strip_prefix(UTF8_BOM).unwrap_or(rest))
-        }
-        None => Ok(bytes),
+    let Some(at) = memchr::memmem::find(window, b"<?xml") else {
+        return Ok((input.len() - bytes.len(), bytes));
+    };
+    if let Some(lt) = memchr::memchr(b'<', &window[..at]) {
+        return Err(FormatError::new(
+            Code::XmlMalformed,
+            format!("(byte {})", input.len() - bytes.len() + lt),
+            "markup before the XML declaration",
+        ));
     }
+    let rest = &bytes[at..];
+    Ok((input.len() - rest.len(), rest))
+}
+
+/// A linear pass over the raw text that enforces the per-element attribute cap and the
+/// per-document namespace-declaration cap *before* the tree is built: checking duplicates is
+/// quadratic in the attributes of one element, so they must be bounded first.
+fn prescan(text: &str, limits: &Limits) -> Result<(), FormatError> {
+    let b = text.as_bytes();
+    let at = |i: usize| {
+        let pos = text_pos(text, i);
+        format!("(line {}, column {})", pos.0, pos.1)
+    };
+    let skip_to = |from: usize, end: &[u8]| {
+        memchr::memmem::find(&b[from..], end).map_or(b.len(), |p| from + p + end.len())
+    };
+    let mut namespaces = 0usize;
+    let mut i = 0usize;
+    while let Some(p) = memchr::memchr(b'<', &b[i..]) {
+        i += p;
+        let rest = &b[i..];
+        if rest.starts_with(b"<!--") {
+            i = skip_to(i + 4, b"-->");
+        } else if rest.starts_with(b"<![CDATA[") {
+            i = skip_to(i + 9, b"]]>");
+        } else if rest.starts_with(b"<?") {
+            i = skip_to(i + 2, b"?>");
+        } else if rest.starts_with(b"<!") || rest.starts_with(b"</") {
+            i = skip_to(i + 2, b">");
+        } else {
+            // A start tag: count `name=` pairs outside quoted values.
+            let tag = i;
+            let mut attributes = 0usize;
+            let mut quote = None;
+            let mut name_start = i + 1;
+            let mut j = i + 1;
+            while j < b.len() {
+                let c = b[j];
+                match quote {
+                    Some(q) if c == q => quote = None,
+                    Some(_) => {}
+                    None => match c {
+                        b'"' | b'\'' => quote = Some(c),
+                        b'>' => break,
+                        b'=' => {
+                            attributes += 1;
+                            let name = b[name_start..j].trim_ascii();
+                            if name == b"xmlns" || name.starts_with(b"xmlns:") {
+                                namespaces += 1;
+                            }
+                        }
+                        c if c.is_ascii_whitespace() => name_start = j + 1,
+                        _ => {}
+                    },
+                }
+                j += 1;
+            }
+            if attributes > limits.max_attributes {
+                return Err(FormatError::new(
+                    Code::ElementLimit,
+                    at(tag),
+                    format!(
+                        "{attributes} attributes on one element, over the limit of {}",
+                        limits.max_attributes
+                    ),
+                ));
+            }
+            if namespaces > limits.max_namespace_declarations {
+                return Err(FormatError::new(
+                    Code::ElementLimit,
+                    at(tag),
+                    format!(
+                        "more than {} namespace declarations in the document",
+                        limits.max_namespace_declarations
+                    ),
+                ));
+            }
+            i = j + 1;
+        }
+    }
+    Ok(())
+}
+
+/// 1-based line and column of byte `i`, for messages (only computed on error).
+fn text_pos(text: &str, i: usize) -> (usize, usize) {
+    let before = &text.as_bytes()[..i.min(text.len())];
+    let line = memchr::memchr_iter(b'\n', before).count() + 1;
+    let col = before.len() - memchr::memrchr(b'\n', before).map_or(0, |p| p + 1) + 1;
+    (line, col)
 }
 
 /// The XML declaration may name an encoding; anything but UTF-8 would mean we misread the text.
@@ -204,11 +309,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(x.doc.root_element().tag_name().name(), "a");
-        let x = parse(
-            b"\r\n\x00junk<?xml version=\"1.0\" encoding=\"UTF-8\"?><a/>",
-            &Limits::default(),
-        );
-        assert!(x.is_ok());
+        let input = b"\r\n\x00junk<?xml version=\"1.0\" encoding=\"UTF-8\"?><a/>";
+        let x = parse(input, &Limits::default()).unwrap();
+        assert_eq!(x.offset, 7);
+        assert_eq!(x.text.as_bytes(), &input[7..]);
+    }
+
+    #[test]
+    fn refuses_markup_before_the_declaration() {
+        // A polyglot: other parsers would read the junk as the start of the document.
+        let input = b"<edXML><![CDATA[<?xml version=\"1.0\"?><a/>";
+        assert_eq!(code(input), Code::XmlMalformed);
+    }
+
+    #[test]
+    fn caps_attributes_and_namespace_declarations_before_parsing() {
+        let attrs: String = (0..65).map(|i| format!(" a{i}=\"v\"")).collect();
+        assert_eq!(code(format!("<a{attrs}/>").as_bytes()), Code::ElementLimit);
+        let ok: String = (0..64).map(|i| format!(" a{i}='>'")).collect();
+        assert!(parse(format!("<a{ok}/>").as_bytes(), &Limits::default()).is_ok());
+        let ns: String = (0..65)
+            .map(|i| format!("<e xmlns:p{i}=\"urn:{i}\"/>"))
+            .collect();
+        assert_eq!(code(format!("<a>{ns}</a>").as_bytes()), Code::ElementLimit);
+        // Attribute-like text in comments, CDATA and PIs does not count.
+        let hidden = format!("<a><!-- {attrs} --><![CDATA[<b {attrs}>]]><?pi {attrs}?></a>");
+        assert!(parse(hidden.as_bytes(), &Limits::default()).is_ok());
     }
 
     #[test]

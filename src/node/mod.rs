@@ -3,4 +3,5 @@
 //! interfaces; HTTP and the CLI sit above it.
 
 pub mod compose;
+pub mod keys;
 pub mod routing;

@@ -82,3 +82,14 @@ pub fn verify_signer(
     )?;
     Ok(describe::from_parsed(&cert, signer_der))
 }
+
+/// The checks on one's *own* signing certificate before signing with it: valid at `at` and fit
+/// for signing (the profile of [`verify_signer`] without the path, which the recipient builds).
+/// Signing with a certificate recipients will refuse only creates packages nobody accepts.
+pub fn check_own_certificate(der: &[u8], at: SystemTime) -> Result<SignerCert, TrustError> {
+    let cert = cert::parse(der)?;
+    let subject = cert::name_to_string(cert.subject());
+    cert::check_validity(&cert, &subject, at)?;
+    profile::check_signing_cert(&cert, &subject)?;
+    Ok(describe::from_parsed(&cert, der))
+}

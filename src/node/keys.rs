@@ -1,0 +1,46 @@
+//! The signing keys of the agencies this node serves, loaded once at start.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::Error;
+use crate::config::Config;
+use crate::edxml::OrganId;
+use crate::signer::{KeyFileSigner, Signer};
+
+/// One [`Signer`] per served agency. Invariant 4: the node signs for an agency only with that
+/// agency's own key, so lookups are by the agency code and nothing else.
+#[derive(Clone, Default)]
+pub struct Keyring {
+    signers: HashMap<OrganId, Arc<dyn Signer>>,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring").field("agencies", &self.signers.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Keyring {
+    /// Loads every agency's key file; fails on the first unusable key, naming the agency.
+    pub fn load(config: &Config) -> Result<Keyring, Error> {
+        let mut signers: HashMap<OrganId, Arc<dyn Signer>> = HashMap::new();
+        for a in &config.agencies {
+            let s = KeyFileSigner::from_files(&a.key, &a.cert, a.chain.as_deref()).map_err(|e| {
+                Error::key(format!("agency {}", a.organization.organ_id), e.to_string())
+            })?;
+            signers.insert(a.organization.organ_id.clone(), Arc::new(s));
+        }
+        Ok(Keyring { signers })
+    }
+
+    /// Adds a signer (tests, tokens later).
+    pub fn insert(&mut self, agency: OrganId, signer: Arc<dyn Signer>) {
+        self.signers.insert(agency, signer);
+    }
+
+    /// The signer of `agency`, if this node serves it.
+    pub fn get(&self, agency: &OrganId) -> Option<&Arc<dyn Signer>> {
+        self.signers.get(agency)
+    }
+}
