@@ -1,4 +1,5 @@
-//! `lienthong extract`: the attached files, unzipped, into a folder.
+//! `lienthong extract`: the attached files, unzipped, into a folder. It does not verify the
+//! package: run `lienthong verify` first when the files are to be relied on.
 
 use std::collections::HashSet;
 use std::path::PathBuf;

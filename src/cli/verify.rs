@@ -27,6 +27,17 @@ pub struct Args {
 
 pub fn run(a: &Args) -> CmdResult {
     let store = TrustStore::from_path(&a.trust).map_err(Failure::Local)?;
+    if store.is_empty() {
+        let why = "no CA certificate found to trust (give the root CA certificate, not a signer's)";
+        return Err(Failure::Local(
+            lienthong::error::FormatError::new(
+                lienthong::Code::ConfigInvalid,
+                a.trust.display().to_string(),
+                why,
+            )
+            .into(),
+        ));
+    }
     let bytes = read_file(&a.input)?;
     let mut opts = Options::new(&store);
     opts.strict = a.strict;

@@ -1,15 +1,15 @@
 //! Signing: an enveloped XML-DSig over `URI=""`, inserted as the last child of `edXMLHeader`.
 //!
-//! The signature is spliced into the caller's bytes rather than re-serialising the tree, so the
-//! signed package is the input byte for byte plus one `Signature` element. Nothing around the
-//! insertion point changes, which is what makes the enveloped-signature transform give back
-//! exactly the bytes that were digested.
+//! The signature is spliced into the caller's text rather than re-serialising the tree, so the
+//! signed package is the input byte for byte (less a BOM or stray bytes before `<?xml`, which the
+//! parser drops) plus one `Signature` element. Nothing around the insertion point changes, which
+//! is what makes the enveloped-signature transform give back exactly the bytes that were digested.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use super::algorithms::{ENVELOPED, RSA_SHA256, SHA256};
-use super::c14n::{self, DigestSink, Method};
+use super::c14n::{self, Method};
 use super::profile;
 use crate::Error;
 use crate::edxml::xml::{self, Limits};
@@ -34,9 +34,8 @@ pub fn sign_package(bytes: &[u8], signer: &dyn Signer, limits: &Limits) -> Resul
         inclusive_prefixes: Vec::new(),
     };
 
-    let mut sink = DigestSink::new(&aws_lc_rs::digest::SHA256);
-    c14n::canonicalize(parsed.doc.root(), &method, None, &mut sink);
-    let digest = B64.encode(sink.finish().as_ref());
+    let digest = c14n::digest(parsed.doc.root(), &method, None, &aws_lc_rs::digest::SHA256);
+    let digest = B64.encode(digest.as_ref());
 
     let signed_info = signed_info(&digest, signer.scheme());
     let signature_value = B64.encode(signer.sign(signed_info.canonical.as_bytes())?);
@@ -111,5 +110,34 @@ fn end_tag_start(text: &str, range: std::ops::Range<usize>) -> Result<usize, Err
             profile::HEADER_PATH
         ))
         .into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `SignedInfo` is written by hand twice (in place and canonical); they must not drift apart.
+    #[test]
+    fn the_canonical_signed_info_is_the_in_place_one_canonicalised() {
+        let si = signed_info("AAAA", SignatureScheme::RsaPkcs1Sha256);
+        let wrapped = format!(
+            r#"<edXML xmlns="urn:x" xmlns:edXML="urn:x"><Signature xmlns="{}">{}</Signature></edXML>"#,
+            super::super::NS,
+            si.in_place
+        );
+        let doc = roxmltree::Document::parse(&wrapped).unwrap();
+        let node = doc
+            .descendants()
+            .find(|n| n.has_tag_name("SignedInfo"))
+            .unwrap();
+        let exc = Method::Exclusive {
+            with_comments: false,
+            inclusive_prefixes: Vec::new(),
+        };
+        assert_eq!(
+            String::from_utf8(c14n::to_vec(node, &exc, None)).unwrap(),
+            si.canonical
+        );
     }
 }

@@ -19,7 +19,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use roxmltree::Node;
 
 use super::algorithms::{self, ENVELOPED, EXC_C14N_NS, Policy, SignatureAlg};
-use super::c14n::{self, DigestSink, Method};
+use super::c14n::{self, Method};
 use super::profile::{self, path_of};
 use crate::Error;
 use crate::edxml::xml::Xml;
@@ -106,14 +106,13 @@ pub fn verify<T>(
         ));
     }
 
-    let mut sink = DigestSink::new(parts.digest_alg);
-    c14n::canonicalize(
+    let digest = c14n::digest(
         xml.doc.root(),
         &parts.content_c14n,
         Some(parts.sig.id()),
-        &mut sink,
+        parts.digest_alg,
     );
-    if sink.finish().as_ref() != parts.digest_value.as_slice() {
+    if digest.as_ref() != parts.digest_value.as_slice() {
         return Err(err(
             Code::DigestMismatch,
             parts.reference,
