@@ -88,6 +88,10 @@ pub enum Code {
     CertRevoked,
     /// The signer's certificate names another agency than the package's `From/OrganId`.
     SenderNotAuthorised,
+    /// The sending node may not speak for the package's `From/OrganId`.
+    PeerNotAuthorised,
+    /// None of the package's recipients is served by this node.
+    NotAddressedHere,
     // --- keys and local input ----------------------------------------------------------------
     /// A private key that cannot be loaded or does not match its certificate.
     KeyInvalid,
@@ -150,6 +154,8 @@ impl Code {
             CertKeyUsage => "CERT_KEY_USAGE",
             CertRevoked => "CERT_REVOKED",
             SenderNotAuthorised => "SENDER_NOT_AUTHORISED",
+            PeerNotAuthorised => "PEER_NOT_AUTHORISED",
+            NotAddressedHere => "NOT_ADDRESSED_HERE",
             KeyInvalid => "KEY_INVALID",
             Io => "IO",
             ConfigInvalid => "CONFIG_INVALID",

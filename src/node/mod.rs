@@ -3,5 +3,7 @@
 //! interfaces; HTTP and the CLI sit above it.
 
 pub mod compose;
+pub mod ingest;
 pub mod keys;
+pub mod receipt;
 pub mod routing;
