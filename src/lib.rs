@@ -5,6 +5,7 @@
 //! [`edxml`] (the format), [`dsig`] (XML signatures), [`pki`] (trust in signers), [`signer`]
 //! (who holds private keys).
 
+pub mod audit;
 pub mod config;
 pub mod dsig;
 pub mod edxml;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod node;
 pub mod pki;
 pub mod signer;
+pub mod store;
 pub mod verify;
 
 pub use error::{Code, Error, Result};

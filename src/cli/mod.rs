@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use lienthong::{Code, Error};
 
+mod audit;
 mod extract;
 mod inspect;
 mod package;
@@ -44,6 +45,9 @@ enum Command {
     /// Build status packages (01 arrived … 16 refused).
     #[command(subcommand)]
     Status(status::Command),
+    /// Verify or export the audit chain of a node's store.
+    #[command(subcommand)]
+    Audit(audit::Command),
 }
 
 /// Why a command failed, and so which exit status and line to print.
@@ -80,6 +84,7 @@ pub fn main() -> ExitCode {
         Command::Inspect(a) => (a.json, inspect::run(&a)),
         Command::Extract(a) => (false, extract::run(a)),
         Command::Status(c) => (false, status::run(c)),
+        Command::Audit(c) => (false, audit::run(c)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

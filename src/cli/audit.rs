@@ -1,0 +1,195 @@
+//! `lienthong audit verify` and `lienthong audit export`: the administrator's view of the audit
+//! chain, straight from the store file (the node may be running; the store is opened read-only).
+//!
+//! `verify` exits 0 printing `audit chain OK: N records, head <hash>` (keep the head somewhere
+//! the node cannot write: it is what catches a rewritten tail), or 1 with one line
+//! `AUDIT_BROKEN: record <seq>: edited|deleted|inserted|reordered: …`. A store that cannot be
+//! opened is a local problem: exit 3.
+//!
+//! Wired into `src/cli/mod.rs` with `mod audit;`, a `Command` variant
+//! `#[command(subcommand)] Audit(audit::Command),` and the arm
+//! `Command::Audit(c) => (false, audit::run(c)),`.
+
+use std::io::{self, BufWriter, Write};
+
+use lienthong::audit::export::{self, Format};
+use lienthong::edxml::dates::VIETNAM_OFFSET;
+use lienthong::store::{AuditQuery, SqliteOptions, SqliteStore, Store};
+use lienthong::{Code, Error};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, Time};
+
+use super::{CmdResult, Failure};
+
+/// Records per store query while exporting.
+const EXPORT_PAGE: u32 = 5000;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Check the whole audit chain; name the first edited, deleted, inserted or reordered record.
+    Verify(VerifyArgs),
+    /// Write audit records to stdout, oldest first, as JSON Lines or CSV.
+    Export(ExportArgs),
+}
+
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    /// The node's store, e.g. `sqlite:///var/lib/lienthong/node.db`.
+    #[arg(long, env = "LIENTHONG_STORE")]
+    store: String,
+}
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// The node's store, e.g. `sqlite:///var/lib/lienthong/node.db`.
+    #[arg(long, env = "LIENTHONG_STORE")]
+    store: String,
+    /// From this time (inclusive): RFC 3339 (`2026-11-25T08:00:00+07:00`) or a date
+    /// (`2026-11-25`, from midnight Vietnam time).
+    #[arg(long, value_parser = parse_since)]
+    since: Option<i64>,
+    /// Until this time (exclusive): RFC 3339, or a date (to the end of that day, Vietnam time).
+    #[arg(long, value_parser = parse_until)]
+    until: Option<i64>,
+    /// `jsonl` (one JSON object per line) or `csv` (RFC 4180, with a header line).
+    #[arg(long, value_enum)]
+    format: ExportFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+pub fn run(c: Command) -> CmdResult {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Local(Error::io("tokio runtime", e)))?;
+    runtime.block_on(async {
+        match c {
+            Command::Verify(a) => verify(a).await,
+            Command::Export(a) => export(a).await,
+        }
+    })
+}
+
+/// Opens the store read-only: inspecting it must not change it (no migrations, no writer).
+async fn open(url: &str) -> Result<SqliteStore, Failure> {
+    if !url.starts_with("sqlite:") {
+        return Err(Failure::Refused(Error::store(
+            Code::ValueInvalid,
+            format!("--store {url}: only sqlite: stores are supported"),
+        )));
+    }
+    let options = SqliteOptions {
+        read_only: true,
+        read_connections: 1,
+        ..SqliteOptions::default()
+    };
+    SqliteStore::open_with(url, &options).await.map_err(local)
+}
+
+/// Store failures (cannot open, I/O) are local problems (exit 3); anything else is a refusal.
+fn local(e: Error) -> Failure {
+    match e.code() {
+        Code::StoreUnavailable | Code::Io => Failure::Local(e),
+        _ => Failure::Refused(e),
+    }
+}
+
+async fn verify(a: VerifyArgs) -> CmdResult {
+    let store = open(&a.store).await?;
+    let verdict = store.verify_audit().await.map_err(local);
+    store.close().await;
+    match verdict? {
+        Ok(summary) => {
+            println!(
+                "audit chain OK: {} records, head {}",
+                summary.records,
+                hex::encode(summary.head.hash)
+            );
+            Ok(())
+        }
+        Err(b) => Err(Failure::Refused(b.into())),
+    }
+}
+
+async fn export(a: ExportArgs) -> CmdResult {
+    let store = open(&a.store).await?;
+    let result = write_export(&store, &a).await;
+    store.close().await;
+    result
+}
+
+async fn write_export(store: &SqliteStore, a: &ExportArgs) -> CmdResult {
+    let format = match a.format {
+        ExportFormat::Jsonl => Format::Jsonl,
+        ExportFormat::Csv => Format::Csv,
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let io_err = |e: io::Error| Failure::Local(Error::io("stdout", e));
+    let mut query = AuditQuery {
+        since: a.since,
+        until: a.until,
+        after_seq: None,
+        limit: EXPORT_PAGE,
+    };
+    let written: io::Result<()> = async {
+        export::write_header(&mut out, format)?;
+        loop {
+            let page = store
+                .audit_records(&query)
+                .await
+                .map_err(io::Error::other)?;
+            let Some(last) = page.last() else { break };
+            query.after_seq = Some(last.seq);
+            for r in &page {
+                export::write_record(&mut out, format, r)?;
+            }
+        }
+        out.flush()
+    }
+    .await;
+    match written {
+        Ok(()) => Ok(()),
+        // The reader went away (`| head`): not an error of ours.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => match e.downcast::<Error>() {
+            Ok(store_error) => Err(local(store_error)),
+            Err(e) => Err(io_err(e)),
+        },
+    }
+}
+
+fn parse_since(s: &str) -> Result<i64, String> {
+    parse_time(s, false)
+}
+
+fn parse_until(s: &str) -> Result<i64, String> {
+    parse_time(s, true)
+}
+
+/// RFC 3339, or `yyyy-mm-dd` taken in Vietnam time: its midnight, or for an end bound the next
+/// midnight (so `--until 2026-11-30` includes the 30th).
+fn parse_time(s: &str, end_of_day: bool) -> Result<i64, String> {
+    let t = match OffsetDateTime::parse(s, &Rfc3339) {
+        Ok(t) => t,
+        Err(_) => {
+            let date = Date::parse(s, format_description!("[year]-[month]-[day]"))
+                .map_err(|_| format!("{s:?} is neither RFC 3339 nor yyyy-mm-dd"))?;
+            let midnight =
+                PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_offset(VIETNAM_OFFSET);
+            if end_of_day {
+                midnight + Duration::days(1)
+            } else {
+                midnight
+            }
+        }
+    };
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| format!("{s:?} is out of range"))
+}

@@ -1,0 +1,271 @@
+//! The one store interface: everything the node knows lives behind [`Store`].
+//!
+//! The node (and only the node) calls it; `http` and `cli` go through the node. Two rules every
+//! implementation keeps, because the design's invariants rest on them:
+//!
+//! - **Each write is one transaction, committed before the method returns** — the change, its
+//!   audit record ([`crate::audit`]) and everything that must not exist without it. So a caller
+//!   that got `Ok` may acknowledge (invariant 1), and one that got `Err` knows nothing was written
+//!   (invariant 5).
+//! - **Time comes from the caller** (`now`, Unix milliseconds). The store never reads the clock,
+//!   so tests are deterministic and one request has one time.
+//!
+//! Errors carry a [`Code`](crate::Code): `NOT_FOUND`, `DUPLICATE_CONFLICT`, `NUMBER_TAKEN`,
+//! `INVALID_TRANSITION`, `VALUE_INVALID` (input the store refuses), `STORE_UNAVAILABLE` (I/O,
+//! locks, corruption — worth retrying later), `AUDIT_BROKEN`.
+//!
+//! [`SqliteStore`] is the implementation for one node; a PostgreSQL one (several replicas sharing
+//! the work) implements the same trait. The trait is not object-safe (its methods return
+//! `impl Future`); the node is generic over `S: Store`, or uses an enum of the backends.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use crate::audit::{AuditBreak, AuditEntry, AuditRecord, ChainSummary};
+use crate::error::Result;
+
+pub mod sqlite;
+mod types;
+
+pub use sqlite::{SqliteOptions, SqliteStore};
+pub use types::*;
+
+/// The result of verifying the audit chain: the summary, or where it breaks. The outer `Result`
+/// of [`Store::verify_audit`] is for the store itself failing.
+pub type AuditVerdict = std::result::Result<ChainSummary, AuditBreak>;
+
+/// What the node needs from its store. Every future is `Send`, so calls can run in
+/// `tokio::spawn`ed tasks (clone an `Arc<S>` and owned arguments into the task).
+pub trait Store: Send + Sync + 'static {
+    // --- sending ----------------------------------------------------------------------------
+
+    /// Allocates the next số of `agency`'s sequence for `year` (1 for the first of a year) and
+    /// records the allocation in the audit chain. A number allocated for a submission that then
+    /// fails stays used: the book may have gaps, never duplicates.
+    fn next_number(
+        &self,
+        agency: &str,
+        year: i32,
+        actor: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<u32>> + Send;
+
+    /// The submission an earlier request with this idempotency key created, if any. Check this
+    /// before composing and signing, so a retried POST does not allocate a number again.
+    fn find_submission(
+        &self,
+        agency: &str,
+        idempotency_key: &str,
+    ) -> impl Future<Output = Result<Option<Submitted>>> + Send;
+
+    /// Stores an outgoing document, one `queued` delivery per recipient (due `now`), the
+    /// idempotency key and one audit record (`document.submit`), in one transaction.
+    ///
+    /// A repeat of an idempotency key returns the original submission (`existing: true`) and
+    /// stores nothing. `NUMBER_TAKEN` if the agency already issued this số/ký hiệu this year
+    /// (new documents and replacements only). A numeric số above the agency's sequence moves the
+    /// sequence up to it, so [`next_number`](Self::next_number) never hands out a number a clerk
+    /// already typed in.
+    fn submit_outgoing(
+        &self,
+        new: NewOutgoing,
+        now: i64,
+    ) -> impl Future<Output = Result<Submitted>> + Send;
+
+    // --- receiving --------------------------------------------------------------------------
+
+    /// Stores a received document with one inbox row per local recipient and one audit record
+    /// (`document.receive`), in one transaction — or recognises a repeat: the same (sender,
+    /// DocumentId, business type) with the same SHA-256 is a [`IngestOutcome::Duplicate`]
+    /// carrying the original receipt (nothing is written); with different bytes it is
+    /// `DUPLICATE_CONFLICT`. Safe under concurrent identical ingests: exactly one is stored.
+    fn ingest_incoming(
+        &self,
+        new: NewIncoming,
+        now: i64,
+    ) -> impl Future<Output = Result<IngestOutcome>> + Send;
+
+    /// Records a processing status, received or issued, in one transaction: the status package,
+    /// the history row, the recipient's inbox status (and `revoked` on 15), outgoing deliveries
+    /// to the reporter moved to `rejected` on 02, the status package's own deliveries (`Out`),
+    /// and one audit record (`status.record`).
+    ///
+    /// The document (`document_sender`, `document_id`) must be known to this node
+    /// (`NOT_FOUND` otherwise). The same report again (document, reporter, code, timestamp) is a
+    /// duplicate: nothing is written.
+    fn record_status(
+        &self,
+        new: NewStatus,
+        now: i64,
+    ) -> impl Future<Output = Result<StatusOutcome>> + Send;
+
+    // --- the outbox -------------------------------------------------------------------------
+
+    /// Claims up to `limit` deliveries that are due (`queued`/`retrying` with `next_attempt_at <=
+    /// now`, or `sending` with an expired lease — the worker holding it crashed), oldest due
+    /// first: each becomes `sending`, leased to `lease_owner` until `now + lease_for_ms`, with a
+    /// new attempt row and an audit record (`delivery.claim`). Atomic: two workers never claim the
+    /// same delivery while a lease is live.
+    fn claim_due(
+        &self,
+        now: i64,
+        limit: u32,
+        lease_owner: &str,
+        lease_for_ms: i64,
+    ) -> impl Future<Output = Result<Vec<ClaimedDelivery>>> + Send;
+
+    /// `sending → delivered`, keeping the receipt that proves it.
+    fn mark_delivered(
+        &self,
+        lease: Lease,
+        receipt: Vec<u8>,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// `sending → retrying`, due again at `next_attempt_at` (the node computes backoff and
+    /// jitter).
+    fn retry_later(
+        &self,
+        lease: Lease,
+        error: DeliveryError,
+        next_attempt_at: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// `sending → failed`: retrying will not help; an operator retries or cancels.
+    fn mark_failed(
+        &self,
+        lease: Lease,
+        error: DeliveryError,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    // --- operators --------------------------------------------------------------------------
+
+    /// `→ rejected` (from any state but `cancelled`/`rejected`): the recipient refused the
+    /// document. [`record_status`](Self::record_status) does this itself for a 02.
+    fn reject_delivery(
+        &self,
+        delivery_id: i64,
+        reason: &str,
+        actor: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// `queued | retrying | failed → cancelled` by an operator. A delivery being sent cannot be
+    /// cancelled until its attempt ends.
+    fn cancel_delivery(
+        &self,
+        delivery_id: i64,
+        reason: &str,
+        actor: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// `failed | retrying → queued`, due `now`, by an operator.
+    fn operator_retry(
+        &self,
+        delivery_id: i64,
+        actor: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Appends an audit record for an administrative action that changes nothing in the store
+    /// (keys, certificates, agencies, peers, configuration). Returns its seq.
+    fn record_admin_action(
+        &self,
+        entry: AuditEntry,
+        now: i64,
+    ) -> impl Future<Output = Result<i64>> + Send;
+
+    // --- what a clerk sees (always scoped to the clerk's agency) ----------------------------
+
+    /// The agency's received documents, newest first.
+    fn list_inbox(
+        &self,
+        agency: &str,
+        filter: &InboxFilter,
+    ) -> impl Future<Output = Result<Vec<InboxItem>>> + Send;
+
+    /// One received document of the agency (`NOT_FOUND` if it is not addressed to it).
+    fn inbox_item(
+        &self,
+        agency: &str,
+        message_id: i64,
+    ) -> impl Future<Output = Result<InboxItem>> + Send;
+
+    /// The agency's sent documents with their deliveries, newest first.
+    fn list_outgoing(
+        &self,
+        agency: &str,
+        filter: &OutgoingFilter,
+    ) -> impl Future<Output = Result<Vec<OutgoingItem>>> + Send;
+
+    /// One sent document of the agency with its deliveries.
+    fn outgoing_item(
+        &self,
+        agency: &str,
+        message_id: i64,
+    ) -> impl Future<Output = Result<OutgoingItem>> + Send;
+
+    /// The exact signed bytes of a package the agency sent or received (`NOT_FOUND` otherwise).
+    fn package_bytes(
+        &self,
+        agency: &str,
+        message_id: i64,
+    ) -> impl Future<Output = Result<Vec<u8>>> + Send;
+
+    /// The processing history of a document the agency sent (every recipient's reports) or
+    /// received (its own reports and the sender's), oldest first.
+    fn status_history(
+        &self,
+        agency: &str,
+        message_id: i64,
+    ) -> impl Future<Output = Result<Vec<StatusRecord>>> + Send;
+
+    // --- what the node and operators see ----------------------------------------------------
+
+    fn message(&self, id: i64) -> impl Future<Output = Result<MessageInfo>> + Send;
+
+    fn message_bytes(&self, id: i64) -> impl Future<Output = Result<Vec<u8>>> + Send;
+
+    /// Documents with this sender and DocumentId in one direction (the original and its
+    /// follow-ups), oldest first.
+    fn find_documents(
+        &self,
+        direction: Direction,
+        sender: &str,
+        document_id: &str,
+    ) -> impl Future<Output = Result<Vec<MessageInfo>>> + Send;
+
+    fn delivery(&self, id: i64) -> impl Future<Output = Result<DeliveryInfo>> + Send;
+
+    /// The receipt a delivered delivery kept (`None` before delivery).
+    fn delivery_receipt(&self, id: i64) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+
+    /// Deliveries across agencies, newest first.
+    fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+    ) -> impl Future<Output = Result<Vec<DeliveryInfo>>> + Send;
+
+    /// A delivery's attempts, oldest first.
+    fn attempts(&self, delivery_id: i64) -> impl Future<Output = Result<Vec<AttemptInfo>>> + Send;
+
+    /// How many deliveries are in each state (every state present, zeros included).
+    fn delivery_counts(&self) -> impl Future<Output = Result<BTreeMap<DeliveryState, u64>>> + Send;
+
+    /// How long the oldest pending (`queued`/`sending`/`retrying`) delivery has existed, in ms.
+    fn oldest_pending_age(&self, now: i64) -> impl Future<Output = Result<Option<i64>>> + Send;
+
+    // --- audit ------------------------------------------------------------------------------
+
+    /// Audit records, oldest first (for export).
+    fn audit_records(
+        &self,
+        query: &AuditQuery,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>>> + Send;
+
+    /// Verifies the whole chain.
+    fn verify_audit(&self) -> impl Future<Output = Result<AuditVerdict>> + Send;
+}

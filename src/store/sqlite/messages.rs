@@ -1,0 +1,636 @@
+//! Documents: submitting (with deliveries and idempotency), receiving (with deduplication and the
+//! inbox), and the reads over them.
+
+use serde_json::json;
+use sqlx::SqliteConnection;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+
+use super::{
+    SqliteStore, audit, check_page, col, col_int, col_opt_int, db_err, deliveries, invalid,
+    not_found, numbering, require, sha256_hex,
+};
+use crate::audit::AuditEntry;
+use crate::edxml::document_id::normalize_code_number;
+use crate::error::{Code, Error, Result};
+use crate::store::{
+    Direction, DocumentMeta, InboxFilter, InboxItem, IngestOutcome, Kind, MessageInfo, NewDelivery,
+    NewIncoming, NewOutgoing, OutgoingFilter, OutgoingItem, SignedPackage, Submitted,
+    SubmittedDelivery,
+};
+
+/// The columns [`message_from_row`] reads, from `messages m`.
+macro_rules! message_columns {
+    () => {
+        "m.id, m.direction, m.kind, m.sender, m.document_id, m.business_type, m.status_code,
+         m.code_number, m.code_notation, m.code_year, m.subject, m.sha256, m.size,
+         m.signer_subject, m.signer_fingerprint, m.header_json, m.peer, m.actor, m.created_at"
+    };
+}
+
+/// Longest accepted idempotency key.
+const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+pub(super) fn message_from_row(row: &SqliteRow) -> Result<MessageInfo> {
+    Ok(MessageInfo {
+        id: col(row, "id")?,
+        direction: Direction::from_stored(&col::<String>(row, "direction")?)?,
+        kind: Kind::from_stored(&col::<String>(row, "kind")?)?,
+        sender: col(row, "sender")?,
+        document_id: col(row, "document_id")?,
+        business_type: col_opt_int(row, "business_type")?,
+        status_code: col_opt_int(row, "status_code")?,
+        code_number: col(row, "code_number")?,
+        code_notation: col(row, "code_notation")?,
+        code_year: col_opt_int(row, "code_year")?,
+        subject: col(row, "subject")?,
+        sha256: col(row, "sha256")?,
+        size: col_int(row, "size")?,
+        signer_subject: col(row, "signer_subject")?,
+        signer_fingerprint: col(row, "signer_fingerprint")?,
+        header_json: col(row, "header_json")?,
+        peer: col(row, "peer")?,
+        actor: col(row, "actor")?,
+        created_at: col(row, "created_at")?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation shared by documents and status packages
+// ---------------------------------------------------------------------------------------------
+
+pub(super) fn check_package(p: &SignedPackage) -> Result<()> {
+    if p.bytes.is_empty() {
+        return Err(invalid("package: no bytes"));
+    }
+    if serde_json::from_str::<serde::de::IgnoredAny>(&p.header_json).is_err() {
+        return Err(invalid("package.header_json: not JSON"));
+    }
+    Ok(())
+}
+
+fn check_document(d: &DocumentMeta) -> Result<()> {
+    require("document.sender", &d.sender)?;
+    require("document.document_id", &d.document_id)?;
+    if d.business_type > 3 {
+        return Err(invalid(format!(
+            "document.business_type: {} is not 0-3",
+            d.business_type
+        )));
+    }
+    Ok(())
+}
+
+/// At least one delivery, each with a recipient and a route, no recipient twice.
+pub(super) fn check_deliveries(deliveries: &[NewDelivery], what: &str) -> Result<()> {
+    if deliveries.is_empty() {
+        return Err(invalid(format!("{what}: no recipients")));
+    }
+    check_recipients(deliveries.iter().map(|d| d.recipient.as_str()), what)?;
+    for (i, d) in deliveries.iter().enumerate() {
+        require(&format!("{what}[{i}].route"), &d.route)?;
+    }
+    Ok(())
+}
+
+fn check_recipients<'a>(recipients: impl Iterator<Item = &'a str>, what: &str) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, r) in recipients.enumerate() {
+        require(&format!("{what}[{i}]"), r)?;
+        if !seen.insert(r) {
+            return Err(invalid(format!("{what}[{i}]: {r} is listed twice")));
+        }
+    }
+    Ok(())
+}
+
+/// Inserts a package row; `RETURNING id`. For an incoming document a conflict on the
+/// deduplication key inserts nothing and returns `None`.
+#[allow(clippy::too_many_arguments)] // the columns of one row
+pub(super) async fn insert_message(
+    conn: &mut SqliteConnection,
+    direction: Direction,
+    kind: Kind,
+    document: Option<&DocumentMeta>,
+    status: Option<(&str, &str, u8)>,
+    package: &SignedPackage,
+    sha256: &str,
+    peer: Option<&str>,
+    receipt: Option<&[u8]>,
+    actor: &str,
+    now: i64,
+) -> Result<Option<i64>> {
+    // (sender, document_id) of a document, or (reporter, document_id) of a status package.
+    let (sender, document_id) = match (document, status) {
+        (Some(d), _) => (d.sender.as_str(), d.document_id.as_str()),
+        (None, Some((reporter, document_id, _))) => (reporter, document_id),
+        (None, None) => return Err(invalid("a package is a document or a status")),
+    };
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO messages (direction, kind, sender, document_id, business_type, status_code,
+             code_number, code_notation, code_year, subject, sha256, size, signer_subject,
+             signer_fingerprint, header_json, peer, actor, created_at, bytes, receipt)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING
+         RETURNING id",
+    )
+    .bind(direction.as_str())
+    .bind(kind.as_str())
+    .bind(sender)
+    .bind(document_id)
+    .bind(document.map(|d| i64::from(d.business_type)))
+    .bind(status.map(|(_, _, code)| i64::from(code)))
+    .bind(document.map(|d| d.code_number.as_str()))
+    .bind(document.map(|d| d.code_notation.as_str()))
+    .bind(document.map(|d| d.code_year))
+    .bind(document.map(|d| d.subject.as_str()))
+    .bind(sha256)
+    .bind(i64::try_from(package.bytes.len()).unwrap_or(i64::MAX))
+    .bind(package.signer_subject.as_deref())
+    .bind(package.signer_fingerprint.as_deref())
+    .bind(&package.header_json)
+    .bind(peer)
+    .bind(actor)
+    .bind(now)
+    .bind(&package.bytes)
+    .bind(receipt)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(id)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sending
+// ---------------------------------------------------------------------------------------------
+
+pub(super) async fn find_submission(
+    conn: &mut SqliteConnection,
+    agency: &str,
+    key: &str,
+) -> Result<Option<Submitted>> {
+    let id: Option<i64> =
+        sqlx::query_scalar("SELECT message_id FROM idempotency_keys WHERE agency = ? AND key = ?")
+            .bind(agency)
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    let Some(message_id) = id else {
+        return Ok(None);
+    };
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT recipient, id FROM deliveries WHERE message_id = ? ORDER BY id")
+            .bind(message_id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    Ok(Some(Submitted {
+        message_id,
+        deliveries: rows
+            .into_iter()
+            .map(|(recipient, delivery_id)| SubmittedDelivery {
+                recipient,
+                delivery_id,
+            })
+            .collect(),
+        existing: true,
+    }))
+}
+
+pub(super) async fn submit_outgoing(
+    store: &SqliteStore,
+    mut new: NewOutgoing,
+    now: i64,
+) -> Result<Submitted> {
+    check_document(&new.document)?;
+    require("document.code_number", &new.document.code_number)?;
+    require("document.code_notation", &new.document.code_notation)?;
+    numbering::check_year(new.document.code_year)?;
+    check_package(&new.package)?;
+    check_deliveries(&new.deliveries, "deliveries")?;
+    require("actor", &new.actor)?;
+    if let Some(key) = &new.idempotency_key
+        && (key.trim().is_empty() || key.len() > MAX_IDEMPOTENCY_KEY)
+    {
+        return Err(invalid(format!(
+            "idempotency_key: must be 1-{MAX_IDEMPOTENCY_KEY} bytes"
+        )));
+    }
+    new.document.code_number = normalize_code_number(&new.document.code_number);
+    new.document.code_notation = new.document.code_notation.trim().to_owned();
+    let doc = &new.document;
+    let sha256 = sha256_hex(&new.package.bytes);
+
+    let mut tx = store.begin().await?;
+    if let Some(key) = &new.idempotency_key
+        && let Some(existing) = find_submission(&mut tx, &doc.sender, key).await?
+    {
+        return Ok(existing); // nothing written; the transaction rolls back
+    }
+    let numbered = matches!(doc.business_type, 0 | 3);
+    if numbered {
+        let taken: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM messages
+             WHERE direction = 'out' AND kind = 'document' AND business_type IN (0, 3)
+               AND sender = ? AND code_year = ? AND code_number = ? AND code_notation = ?",
+        )
+        .bind(&doc.sender)
+        .bind(doc.code_year)
+        .bind(&doc.code_number)
+        .bind(&doc.code_notation)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if let Some(id) = taken {
+            return Err(Error::store(
+                Code::NumberTaken,
+                format!(
+                    "{}/{} of {} is already used by {} (message {id})",
+                    doc.code_number, doc.code_notation, doc.code_year, doc.sender
+                ),
+            ));
+        }
+    }
+    let message_id = insert_message(
+        &mut tx,
+        Direction::Out,
+        Kind::Document,
+        Some(doc),
+        None,
+        &new.package,
+        &sha256,
+        None,
+        None,
+        &new.actor,
+        now,
+    )
+    .await?
+    .ok_or_else(|| {
+        // The only uniqueness rule on outgoing documents is the number, checked just above in
+        // this same transaction; kept as a backstop.
+        Error::store(
+            Code::NumberTaken,
+            format!(
+                "{}/{} of {} is already used by {}",
+                doc.code_number, doc.code_notation, doc.code_year, doc.sender
+            ),
+        )
+    })?;
+    let created = deliveries::insert_deliveries(&mut tx, message_id, &new.deliveries, now).await?;
+    if let Some(key) = &new.idempotency_key {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (agency, key, message_id, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&doc.sender)
+        .bind(key)
+        .bind(message_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    }
+    if numbered && let Ok(n) = doc.code_number.parse::<u32>() {
+        numbering::bump_to(&mut tx, &doc.sender, doc.code_year, n).await?;
+    }
+    let detail = json!({
+        "sender": doc.sender,
+        "document_id": doc.document_id,
+        "business_type": doc.business_type,
+        "code": format!("{}/{}", doc.code_number, doc.code_notation),
+        "year": doc.code_year,
+        "sha256": sha256,
+        "size": new.package.bytes.len(),
+        "idempotency_key": new.idempotency_key,
+        "deliveries": created.iter().zip(&new.deliveries).map(|(c, d)| json!({
+            "id": c.delivery_id, "recipient": c.recipient, "route": d.route,
+        })).collect::<Vec<_>>(),
+    });
+    audit::append(
+        &mut tx,
+        AuditEntry::new(
+            &new.actor,
+            "document.submit",
+            "message",
+            message_id,
+            &detail,
+        ),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(Submitted {
+        message_id,
+        deliveries: created,
+        existing: false,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receiving
+// ---------------------------------------------------------------------------------------------
+
+pub(super) async fn ingest_incoming(
+    store: &SqliteStore,
+    new: NewIncoming,
+    now: i64,
+) -> Result<IngestOutcome> {
+    check_document(&new.document)?;
+    check_package(&new.package)?;
+    if new.local_recipients.is_empty() {
+        return Err(invalid("local_recipients: none"));
+    }
+    check_recipients(
+        new.local_recipients.iter().map(String::as_str),
+        "local_recipients",
+    )?;
+    if new.receipt.is_empty() {
+        return Err(invalid("receipt: no bytes"));
+    }
+    require("actor", &new.actor)?;
+    let doc = &new.document;
+    let sha256 = sha256_hex(&new.package.bytes);
+
+    let mut tx = store.begin().await?;
+    let inserted = insert_message(
+        &mut tx,
+        Direction::In,
+        Kind::Document,
+        Some(doc),
+        None,
+        &new.package,
+        &sha256,
+        new.peer.as_deref(),
+        Some(&new.receipt),
+        &new.actor,
+        now,
+    )
+    .await?;
+    let Some(message_id) = inserted else {
+        // Already stored: a repeat (same bytes) or a conflict (different bytes). Nothing is
+        // written either way; the transaction rolls back.
+        let row: Option<(i64, String, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT id, sha256, receipt FROM messages
+             WHERE direction = 'in' AND kind = 'document'
+               AND sender = ? AND document_id = ? AND business_type = ?",
+        )
+        .bind(&doc.sender)
+        .bind(&doc.document_id)
+        .bind(i64::from(doc.business_type))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some((id, stored_sha, receipt)) = row else {
+            return Err(Error::store(
+                Code::StoreUnavailable,
+                "store: the document conflicted on insert but cannot be found",
+            ));
+        };
+        if stored_sha != sha256 {
+            return Err(Error::store(
+                Code::DuplicateConflict,
+                format!(
+                    "{} from {} was already received (message {id}) with different content \
+                     (stored SHA-256 {stored_sha}, this one {sha256})",
+                    doc.document_id, doc.sender
+                ),
+            ));
+        }
+        return Ok(IngestOutcome::Duplicate {
+            message_id: id,
+            receipt: receipt.unwrap_or_default(),
+        });
+    };
+    for recipient in &new.local_recipients {
+        sqlx::query("INSERT INTO inbox (message_id, recipient, created_at) VALUES (?, ?, ?)")
+            .bind(message_id)
+            .bind(recipient)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
+    let detail = json!({
+        "sender": doc.sender,
+        "document_id": doc.document_id,
+        "business_type": doc.business_type,
+        "code": format!("{}/{}", doc.code_number, doc.code_notation),
+        "sha256": sha256,
+        "size": new.package.bytes.len(),
+        "signer": new.package.signer_subject,
+        "peer": new.peer,
+        "recipients": new.local_recipients,
+    });
+    audit::append(
+        &mut tx,
+        AuditEntry::new(
+            &new.actor,
+            "document.receive",
+            "message",
+            message_id,
+            &detail,
+        ),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(IngestOutcome::Inserted { message_id })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads
+// ---------------------------------------------------------------------------------------------
+
+pub(super) async fn message(pool: &SqlitePool, id: i64) -> Result<MessageInfo> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages m WHERE m.id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?
+    .ok_or_else(|| not_found(format!("message {id}")))?;
+    message_from_row(&row)
+}
+
+pub(super) async fn message_bytes(pool: &SqlitePool, id: i64) -> Result<Vec<u8>> {
+    sqlx::query_scalar("SELECT bytes FROM messages WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| not_found(format!("message {id}")))
+}
+
+pub(super) async fn find_documents(
+    pool: &SqlitePool,
+    direction: Direction,
+    sender: &str,
+    document_id: &str,
+) -> Result<Vec<MessageInfo>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages m
+         WHERE m.direction = ? AND m.kind = 'document' AND m.sender = ? AND m.document_id = ?
+         ORDER BY m.id"
+    ))
+    .bind(direction.as_str())
+    .bind(sender)
+    .bind(document_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    rows.iter().map(message_from_row).collect()
+}
+
+fn inbox_from_row(row: &SqliteRow) -> Result<InboxItem> {
+    Ok(InboxItem {
+        inbox_id: col(row, "inbox_id")?,
+        recipient: col(row, "recipient")?,
+        message: message_from_row(row)?,
+        received_at: col(row, "received_at")?,
+        current_status: col_opt_int(row, "current_status")?,
+        current_status_at: col(row, "current_status_at")?,
+        revoked: col::<i64>(row, "revoked")? != 0,
+    })
+}
+
+pub(super) async fn list_inbox(
+    pool: &SqlitePool,
+    agency: &str,
+    f: &InboxFilter,
+) -> Result<Vec<InboxItem>> {
+    check_page(&f.page)?;
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        message_columns!(),
+        ", i.id AS inbox_id, i.recipient, i.current_status, i.current_status_at, i.revoked,
+           i.created_at AS received_at
+         FROM inbox i JOIN messages m ON m.id = i.message_id
+         WHERE i.recipient = ?1
+           AND (?2 IS NULL OR (?2 = 0 AND i.current_status IS NULL) OR i.current_status = ?2)
+           AND (?3 IS NULL OR i.revoked = ?3)
+           AND (?4 IS NULL OR i.created_at >= ?4)
+           AND (?5 IS NULL OR i.created_at < ?5)
+           AND (?6 IS NULL OR i.id < ?6)
+         ORDER BY i.id DESC LIMIT ?7"
+    ))
+    .bind(agency)
+    .bind(f.status.map(i64::from))
+    .bind(f.revoked.map(i64::from))
+    .bind(f.since)
+    .bind(f.until)
+    .bind(f.page.before)
+    .bind(i64::from(f.page.limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    rows.iter().map(inbox_from_row).collect()
+}
+
+pub(super) async fn inbox_item(
+    pool: &SqlitePool,
+    agency: &str,
+    message_id: i64,
+) -> Result<InboxItem> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        message_columns!(),
+        ", i.id AS inbox_id, i.recipient, i.current_status, i.current_status_at, i.revoked,
+           i.created_at AS received_at
+         FROM inbox i JOIN messages m ON m.id = i.message_id
+         WHERE i.recipient = ? AND i.message_id = ?"
+    ))
+    .bind(agency)
+    .bind(message_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?
+    .ok_or_else(|| not_found(format!("message {message_id} in the inbox of {agency}")))?;
+    inbox_from_row(&row)
+}
+
+pub(super) async fn list_outgoing(
+    pool: &SqlitePool,
+    agency: &str,
+    f: &OutgoingFilter,
+) -> Result<Vec<OutgoingItem>> {
+    check_page(&f.page)?;
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages m
+         WHERE m.direction = 'out' AND m.kind = 'document' AND m.sender = ?1
+           AND (?2 IS NULL OR m.created_at >= ?2)
+           AND (?3 IS NULL OR m.created_at < ?3)
+           AND (?4 IS NULL OR m.id < ?4)
+         ORDER BY m.id DESC LIMIT ?5"
+    ))
+    .bind(agency)
+    .bind(f.since)
+    .bind(f.until)
+    .bind(f.page.before)
+    .bind(i64::from(f.page.limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    let messages = rows
+        .iter()
+        .map(message_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
+    let mut by_message = deliveries::for_messages(pool, &ids).await?;
+    Ok(messages
+        .into_iter()
+        .map(|message| OutgoingItem {
+            deliveries: by_message.remove(&message.id).unwrap_or_default(),
+            message,
+        })
+        .collect())
+}
+
+pub(super) async fn outgoing_item(
+    pool: &SqlitePool,
+    agency: &str,
+    message_id: i64,
+) -> Result<OutgoingItem> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages m
+         WHERE m.id = ? AND m.direction = 'out' AND m.kind = 'document' AND m.sender = ?"
+    ))
+    .bind(message_id)
+    .bind(agency)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?
+    .ok_or_else(|| not_found(format!("message {message_id} sent by {agency}")))?;
+    let message = message_from_row(&row)?;
+    let mut by_message = deliveries::for_messages(pool, &[message_id]).await?;
+    Ok(OutgoingItem {
+        deliveries: by_message.remove(&message_id).unwrap_or_default(),
+        message,
+    })
+}
+
+pub(super) async fn package_bytes(
+    pool: &SqlitePool,
+    agency: &str,
+    message_id: i64,
+) -> Result<Vec<u8>> {
+    sqlx::query_scalar(
+        "SELECT m.bytes FROM messages m
+         WHERE m.id = ?1
+           AND ((m.direction = 'out' AND m.sender = ?2)
+                OR EXISTS (SELECT 1 FROM inbox i WHERE i.message_id = m.id AND i.recipient = ?2))",
+    )
+    .bind(message_id)
+    .bind(agency)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?
+    .ok_or_else(|| not_found(format!("message {message_id} of {agency}")))
+}

@@ -1,0 +1,450 @@
+//! The store on one SQLite file: WAL, `synchronous=FULL`, foreign keys on, one writer.
+//!
+//! Two pools on the same file. Writes go through a pool of exactly **one** connection, each in a
+//! `BEGIN IMMEDIATE` transaction: writes are serialised in the process (so "read the audit head,
+//! append the next record" and "check for a duplicate, insert" cannot interleave) and a second
+//! process writing the file waits on the busy timeout instead of failing half-way. Reads go
+//! through a pool of read-only connections, which WAL lets run beside the writer.
+//! `synchronous=FULL` makes every commit durable (the WAL is synced) before it returns, which is
+//! what lets the node acknowledge after a write (invariant 1).
+//!
+//! The schema is `migrations/sqlite/`, embedded and applied at open.
+//!
+//! Split by concern: `messages` (documents, inbox, idempotency), `deliveries` (the queue and its
+//! transitions), `statuses`, `numbering`, `audit` (append and verify).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{
+    AttemptInfo, AuditQuery, AuditVerdict, ClaimedDelivery, DeliveryError, DeliveryFilter,
+    DeliveryInfo, DeliveryState, Direction, InboxFilter, InboxItem, IngestOutcome, Lease,
+    MessageInfo, NewIncoming, NewOutgoing, NewStatus, OutgoingFilter, OutgoingItem, Page,
+    StatusOutcome, StatusRecord, Store, Submitted,
+};
+use crate::audit::{AuditEntry, AuditRecord};
+use crate::error::{Code, Error, Result};
+
+mod audit;
+mod deliveries;
+mod messages;
+mod numbering;
+mod statuses;
+
+/// The embedded migrations of `migrations/sqlite/`.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+type Tx = Transaction<'static, Sqlite>;
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Connections for reads (the writer is always one).
+    pub read_connections: u32,
+    /// How long a statement waits for a lock held by another connection or process.
+    pub busy_timeout: Duration,
+    /// Open an existing database for reading only: no migrations, no writer; every write
+    /// returns `STORE_UNAVAILABLE`. For tools such as `audit verify` that must not change what
+    /// they inspect.
+    pub read_only: bool,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            read_connections: 4,
+            busy_timeout: Duration::from_secs(5),
+            read_only: false,
+        }
+    }
+}
+
+/// The SQLite store. Cheap to clone (the pools are shared).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// `None` when opened read-only.
+    write: Option<SqlitePool>,
+    read: SqlitePool,
+}
+
+/// The durability settings a connection actually runs with (for start-up logs and tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durability {
+    /// `PRAGMA journal_mode`: `wal` on a file database.
+    pub journal_mode: String,
+    /// `PRAGMA synchronous`: 2 is FULL.
+    pub synchronous: i64,
+    /// `PRAGMA foreign_keys`.
+    pub foreign_keys: bool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if the URL says `mode=rwc`) the database at `url`, e.g.
+    /// `sqlite:///var/lib/lienthong/node.db?mode=rwc`, and applies pending migrations.
+    ///
+    /// `sqlite::memory:` gives a private in-memory database on one connection, for tests only:
+    /// nothing in it survives the process.
+    pub async fn open(url: &str) -> Result<SqliteStore> {
+        SqliteStore::open_with(url, &SqliteOptions::default()).await
+    }
+
+    /// [`open`](Self::open) with options.
+    pub async fn open_with(url: &str, options: &SqliteOptions) -> Result<SqliteStore> {
+        let base = SqliteConnectOptions::from_str(url)
+            .map_err(|e| Error::store(Code::ValueInvalid, format!("store URL {url:?}: {e}")))?
+            .foreign_keys(true)
+            .busy_timeout(options.busy_timeout);
+        let unavailable =
+            |e: sqlx::Error| Error::store(Code::StoreUnavailable, format!("opening {url}: {e}"));
+
+        if is_in_memory(url) {
+            // One connection that never closes: a second one would see another database.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(base)
+                .await
+                .map_err(unavailable)?;
+            let store = SqliteStore {
+                write: (!options.read_only).then(|| pool.clone()),
+                read: pool,
+            };
+            store.migrate().await?;
+            return Ok(store);
+        }
+
+        let write = if options.read_only {
+            None
+        } else {
+            let opts = base
+                .clone()
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts)
+                .await
+                .map_err(unavailable)?;
+            Some(pool)
+        };
+        let read = SqlitePoolOptions::new()
+            .max_connections(options.read_connections.max(1))
+            .connect_with(
+                base.read_only(true)
+                    .create_if_missing(false)
+                    .synchronous(SqliteSynchronous::Full),
+            )
+            .await
+            .map_err(unavailable)?;
+        let store = SqliteStore { write, read };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let Some(write) = &self.write else {
+            return Ok(());
+        };
+        MIGRATOR.run(write).await.map_err(|e| {
+            Error::store(
+                Code::StoreUnavailable,
+                format!("applying migrations/sqlite: {e}"),
+            )
+        })
+    }
+
+    /// Closes both pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        if let Some(w) = &self.write {
+            w.close().await;
+        }
+        self.read.close().await;
+    }
+
+    /// The writer's journal mode, synchronous level and foreign-key enforcement (the reader's
+    /// when opened read-only).
+    pub async fn durability(&self) -> Result<Durability> {
+        let pool = self.write.as_ref().unwrap_or(&self.read);
+        let mut conn = pool.acquire().await.map_err(db_err)?;
+        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        Ok(Durability {
+            journal_mode: journal_mode.to_ascii_lowercase(),
+            synchronous,
+            foreign_keys: foreign_keys == 1,
+        })
+    }
+
+    /// A write transaction on the one writer connection (`BEGIN IMMEDIATE`: the write lock is
+    /// taken at the start, so the transaction never fails half-way for want of it).
+    async fn begin(&self) -> Result<Tx> {
+        let Some(write) = &self.write else {
+            return Err(Error::store(
+                Code::StoreUnavailable,
+                "the store was opened read-only",
+            ));
+        };
+        write.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
+    }
+}
+
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors and row helpers shared by the submodules
+// ---------------------------------------------------------------------------------------------
+
+/// A database error as a store error: constraint violations are refused input (`VALUE_INVALID`;
+/// the operations check the expected conflicts themselves and report them with their own codes
+/// first), anything else is `STORE_UNAVAILABLE`.
+pub(super) fn db_err(e: sqlx::Error) -> Error {
+    if let sqlx::Error::Database(d) = &e
+        && (d.is_unique_violation() || d.is_check_violation() || d.is_foreign_key_violation())
+    {
+        return Error::store(Code::ValueInvalid, format!("refused by the store: {d}"));
+    }
+    Error::store(Code::StoreUnavailable, format!("store: {e}"))
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::store(Code::ValueInvalid, message)
+}
+
+fn not_found(message: impl Into<String>) -> Error {
+    Error::store(Code::NotFound, message)
+}
+
+/// Refuses an empty (or blank) required text field.
+fn require(field: &str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(invalid(format!("{field}: missing")));
+    }
+    Ok(())
+}
+
+fn check_page(page: &Page) -> Result<()> {
+    if page.limit == 0 || page.limit > 1000 {
+        return Err(invalid(format!(
+            "page.limit: {} is outside 1-1000",
+            page.limit
+        )));
+    }
+    Ok(())
+}
+
+/// A column, with a decoding failure reported as a store problem (it means the schema and the
+/// code disagree).
+fn col<'r, T>(row: &'r SqliteRow, name: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get(name)
+        .map_err(|e| Error::store(Code::StoreUnavailable, format!("store: column {name}: {e}")))
+}
+
+/// An integer column that must fit `T` (a code, a count).
+fn col_int<T: TryFrom<i64>>(row: &SqliteRow, name: &str) -> Result<T> {
+    let v: i64 = col(row, name)?;
+    T::try_from(v).map_err(|_| super::types::corrupt(name, &v.to_string()))
+}
+
+fn col_opt_int<T: TryFrom<i64>>(row: &SqliteRow, name: &str) -> Result<Option<T>> {
+    let v: Option<i64> = col(row, name)?;
+    v.map(|v| T::try_from(v).map_err(|_| super::types::corrupt(name, &v.to_string())))
+        .transpose()
+}
+
+/// `sha256` of `bytes`, lowercase hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The trait, delegating to the submodules
+// ---------------------------------------------------------------------------------------------
+
+impl Store for SqliteStore {
+    async fn next_number(&self, agency: &str, year: i32, actor: &str, now: i64) -> Result<u32> {
+        numbering::next_number(self, agency, year, actor, now).await
+    }
+
+    async fn find_submission(
+        &self,
+        agency: &str,
+        idempotency_key: &str,
+    ) -> Result<Option<Submitted>> {
+        let mut conn = self.read.acquire().await.map_err(db_err)?;
+        messages::find_submission(&mut conn, agency, idempotency_key).await
+    }
+
+    async fn submit_outgoing(&self, new: NewOutgoing, now: i64) -> Result<Submitted> {
+        messages::submit_outgoing(self, new, now).await
+    }
+
+    async fn ingest_incoming(&self, new: NewIncoming, now: i64) -> Result<IngestOutcome> {
+        messages::ingest_incoming(self, new, now).await
+    }
+
+    async fn record_status(&self, new: NewStatus, now: i64) -> Result<StatusOutcome> {
+        statuses::record_status(self, new, now).await
+    }
+
+    async fn claim_due(
+        &self,
+        now: i64,
+        limit: u32,
+        lease_owner: &str,
+        lease_for_ms: i64,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        deliveries::claim_due(self, now, limit, lease_owner, lease_for_ms).await
+    }
+
+    async fn mark_delivered(&self, lease: Lease, receipt: Vec<u8>, now: i64) -> Result<()> {
+        deliveries::mark_delivered(self, lease, receipt, now).await
+    }
+
+    async fn retry_later(
+        &self,
+        lease: Lease,
+        error: DeliveryError,
+        next_attempt_at: i64,
+        now: i64,
+    ) -> Result<()> {
+        deliveries::retry_later(self, lease, error, next_attempt_at, now).await
+    }
+
+    async fn mark_failed(&self, lease: Lease, error: DeliveryError, now: i64) -> Result<()> {
+        deliveries::mark_failed(self, lease, error, now).await
+    }
+
+    async fn reject_delivery(
+        &self,
+        delivery_id: i64,
+        reason: &str,
+        actor: &str,
+        now: i64,
+    ) -> Result<()> {
+        deliveries::reject_delivery(self, delivery_id, reason, actor, now).await
+    }
+
+    async fn cancel_delivery(
+        &self,
+        delivery_id: i64,
+        reason: &str,
+        actor: &str,
+        now: i64,
+    ) -> Result<()> {
+        deliveries::cancel_delivery(self, delivery_id, reason, actor, now).await
+    }
+
+    async fn operator_retry(&self, delivery_id: i64, actor: &str, now: i64) -> Result<()> {
+        deliveries::operator_retry(self, delivery_id, actor, now).await
+    }
+
+    async fn record_admin_action(&self, entry: AuditEntry, now: i64) -> Result<i64> {
+        require("actor", &entry.actor)?;
+        require("action", &entry.action)?;
+        let mut tx = self.begin().await?;
+        let record = audit::append(&mut tx, entry, now).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(record.seq)
+    }
+
+    async fn list_inbox(&self, agency: &str, filter: &InboxFilter) -> Result<Vec<InboxItem>> {
+        messages::list_inbox(&self.read, agency, filter).await
+    }
+
+    async fn inbox_item(&self, agency: &str, message_id: i64) -> Result<InboxItem> {
+        messages::inbox_item(&self.read, agency, message_id).await
+    }
+
+    async fn list_outgoing(
+        &self,
+        agency: &str,
+        filter: &OutgoingFilter,
+    ) -> Result<Vec<OutgoingItem>> {
+        messages::list_outgoing(&self.read, agency, filter).await
+    }
+
+    async fn outgoing_item(&self, agency: &str, message_id: i64) -> Result<OutgoingItem> {
+        messages::outgoing_item(&self.read, agency, message_id).await
+    }
+
+    async fn package_bytes(&self, agency: &str, message_id: i64) -> Result<Vec<u8>> {
+        messages::package_bytes(&self.read, agency, message_id).await
+    }
+
+    async fn status_history(&self, agency: &str, message_id: i64) -> Result<Vec<StatusRecord>> {
+        statuses::status_history(&self.read, agency, message_id).await
+    }
+
+    async fn message(&self, id: i64) -> Result<MessageInfo> {
+        messages::message(&self.read, id).await
+    }
+
+    async fn message_bytes(&self, id: i64) -> Result<Vec<u8>> {
+        messages::message_bytes(&self.read, id).await
+    }
+
+    async fn find_documents(
+        &self,
+        direction: Direction,
+        sender: &str,
+        document_id: &str,
+    ) -> Result<Vec<MessageInfo>> {
+        messages::find_documents(&self.read, direction, sender, document_id).await
+    }
+
+    async fn delivery(&self, id: i64) -> Result<DeliveryInfo> {
+        deliveries::delivery(&self.read, id).await
+    }
+
+    async fn delivery_receipt(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        deliveries::delivery_receipt(&self.read, id).await
+    }
+
+    async fn list_deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryInfo>> {
+        deliveries::list_deliveries(&self.read, filter).await
+    }
+
+    async fn attempts(&self, delivery_id: i64) -> Result<Vec<AttemptInfo>> {
+        deliveries::attempts(&self.read, delivery_id).await
+    }
+
+    async fn delivery_counts(&self) -> Result<BTreeMap<DeliveryState, u64>> {
+        deliveries::delivery_counts(&self.read).await
+    }
+
+    async fn oldest_pending_age(&self, now: i64) -> Result<Option<i64>> {
+        deliveries::oldest_pending_age(&self.read, now).await
+    }
+
+    async fn audit_records(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        audit::records(&self.read, query).await
+    }
+
+    async fn verify_audit(&self) -> Result<AuditVerdict> {
+        audit::verify(&self.read).await
+    }
+}

@@ -1,0 +1,79 @@
+//! The yearly số sequence of each agency (EDXML.md §4: numbers restart at 1 each 1 January and are
+//! unique per issuing organisation per year).
+
+use serde_json::json;
+use sqlx::SqliteConnection;
+
+use super::{SqliteStore, audit, db_err, invalid, require};
+use crate::audit::AuditEntry;
+use crate::error::Result;
+
+/// Years a số can belong to (anything else is a caller's mistake, not a year).
+const YEARS: std::ops::RangeInclusive<i32> = 1900..=9999;
+
+pub(super) async fn next_number(
+    store: &SqliteStore,
+    agency: &str,
+    year: i32,
+    actor: &str,
+    now: i64,
+) -> Result<u32> {
+    require("agency", agency)?;
+    require("actor", actor)?;
+    check_year(year)?;
+    let mut tx = store.begin().await?;
+    let number: i64 = sqlx::query_scalar(
+        "INSERT INTO number_sequences (agency, year, last_number) VALUES (?, ?, 1)
+         ON CONFLICT (agency, year) DO UPDATE SET last_number = last_number + 1
+         RETURNING last_number",
+    )
+    .bind(agency)
+    .bind(year)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    let number = u32::try_from(number)
+        .map_err(|_| invalid(format!("{agency} {year}: the sequence is exhausted")))?;
+    audit::append(
+        &mut tx,
+        AuditEntry::new(
+            actor,
+            "number.allocate",
+            "number_sequence",
+            format!("{agency}/{year}"),
+            &json!({ "agency": agency, "year": year, "number": number }),
+        ),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(number)
+}
+
+/// Moves the sequence up to `number` if a clerk used a higher number than it has handed out, so
+/// the sequence never offers a number already taken. Part of the submission's transaction.
+pub(super) async fn bump_to(
+    conn: &mut SqliteConnection,
+    agency: &str,
+    year: i32,
+    number: u32,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO number_sequences (agency, year, last_number) VALUES (?1, ?2, ?3)
+         ON CONFLICT (agency, year) DO UPDATE SET last_number = max(last_number, ?3)",
+    )
+    .bind(agency)
+    .bind(year)
+    .bind(i64::from(number))
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+pub(super) fn check_year(year: i32) -> Result<()> {
+    if !YEARS.contains(&year) {
+        return Err(invalid(format!("year: {year} is outside 1900-9999")));
+    }
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! Processing statuses (01–16): the history, and what a status changes elsewhere — the
+//! recipient's inbox status (and `revoked` on 15), and a 02 rejecting the deliveries to the
+//! reporter.
+//!
+//! History is kept per business document (sender OrganId, DocumentId) rather than per stored
+//! message: a revocation or update repeats the original's DocumentId, and a status answers the
+//! document, not one particular package of it.
+
+use serde_json::json;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+
+use super::messages::{check_deliveries, check_package, insert_message};
+use super::{
+    SqliteStore, audit, col, col_int, db_err, deliveries, invalid, not_found, require, sha256_hex,
+};
+use crate::audit::AuditEntry;
+use crate::error::Result;
+use crate::store::{Direction, Kind, NewStatus, StatusOutcome, StatusRecord, SubmittedDelivery};
+
+pub(super) async fn record_status(
+    store: &SqliteStore,
+    new: NewStatus,
+    now: i64,
+) -> Result<StatusOutcome> {
+    require("document_sender", &new.document_sender)?;
+    require("document_id", &new.document_id)?;
+    require("reporter", &new.reporter)?;
+    require("actor", &new.actor)?;
+    if !(1..=16).contains(&new.code) {
+        return Err(invalid(format!("code: {:02} is not 01-16", new.code)));
+    }
+    check_package(&new.package)?;
+    match new.direction {
+        Direction::Out => check_deliveries(&new.deliveries, "deliveries")?,
+        Direction::In if !new.deliveries.is_empty() => {
+            return Err(invalid("deliveries: a received status is not sent on"));
+        }
+        Direction::In => {}
+    }
+    let sha256 = sha256_hex(&new.package.bytes);
+
+    let mut tx = store.begin().await?;
+    let known: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM messages WHERE kind = 'document' AND sender = ? AND document_id = ?",
+    )
+    .bind(&new.document_sender)
+    .bind(&new.document_id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    if known == 0 {
+        return Err(not_found(format!(
+            "document {} from {} is not known to this node",
+            new.document_id, new.document_sender
+        )));
+    }
+    let earlier: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT id, message_id FROM statuses
+         WHERE document_sender = ? AND document_id = ? AND reporter = ? AND code = ?
+           AND reported_at = ?",
+    )
+    .bind(&new.document_sender)
+    .bind(&new.document_id)
+    .bind(&new.reporter)
+    .bind(i64::from(new.code))
+    .bind(new.reported_at)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    if let Some((status_id, message_id)) = earlier {
+        // The same report again (a peer retrying, or our own status coming back through the
+        // local route): nothing to write.
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT recipient, id FROM deliveries WHERE message_id = ? ORDER BY id")
+                .bind(message_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        return Ok(StatusOutcome {
+            status_id,
+            message_id,
+            deliveries: rows
+                .into_iter()
+                .map(|(recipient, delivery_id)| SubmittedDelivery {
+                    recipient,
+                    delivery_id,
+                })
+                .collect(),
+            rejected_deliveries: Vec::new(),
+            duplicate: true,
+        });
+    }
+
+    let message_id = insert_message(
+        &mut tx,
+        new.direction,
+        Kind::Status,
+        None,
+        Some((&new.reporter, &new.document_id, new.code)),
+        &new.package,
+        &sha256,
+        new.peer.as_deref(),
+        None,
+        &new.actor,
+        now,
+    )
+    .await?
+    .ok_or_else(|| invalid("the status package conflicts with one already stored"))?;
+    let status_id: i64 = sqlx::query_scalar(
+        "INSERT INTO statuses (document_sender, document_id, reporter, code, description,
+             reported_at, recorded_at, direction, message_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(&new.document_sender)
+    .bind(&new.document_id)
+    .bind(&new.reporter)
+    .bind(i64::from(new.code))
+    .bind(&new.description)
+    .bind(new.reported_at)
+    .bind(now)
+    .bind(new.direction.as_str())
+    .bind(message_id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err)?;
+
+    // The reporter's own copies of the document: latest status (a late-arriving older report
+    // does not overwrite a newer one), and revoked on an accepted take-back (15).
+    let inbox_updated = sqlx::query(
+        "UPDATE inbox
+         SET current_status = ?1, current_status_at = ?2
+         WHERE recipient = ?3
+           AND message_id IN (SELECT id FROM messages
+                              WHERE direction = 'in' AND kind = 'document'
+                                AND sender = ?4 AND document_id = ?5)
+           AND (current_status_at IS NULL OR current_status_at <= ?2)",
+    )
+    .bind(i64::from(new.code))
+    .bind(new.reported_at)
+    .bind(&new.reporter)
+    .bind(&new.document_sender)
+    .bind(&new.document_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?
+    .rows_affected();
+    if new.code == 15 {
+        sqlx::query(
+            "UPDATE inbox SET revoked = 1
+             WHERE recipient = ? AND message_id IN (SELECT id FROM messages
+                   WHERE direction = 'in' AND kind = 'document' AND sender = ? AND document_id = ?)",
+        )
+        .bind(&new.reporter)
+        .bind(&new.document_sender)
+        .bind(&new.document_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    }
+
+    // A 02 from a recipient: our deliveries of the document to it are rejected.
+    let mut rejected = Vec::new();
+    if new.code == 2 {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT d.id FROM deliveries d JOIN messages m ON m.id = d.message_id
+             WHERE m.direction = 'out' AND m.kind = 'document' AND m.sender = ?
+               AND m.document_id = ? AND d.recipient = ?
+             ORDER BY d.id",
+        )
+        .bind(&new.document_sender)
+        .bind(&new.document_id)
+        .bind(&new.reporter)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        for id in ids {
+            if deliveries::set_rejected(&mut tx, id, &new.description, now)
+                .await?
+                .is_some()
+            {
+                rejected.push(id);
+            }
+        }
+    }
+
+    let created = if new.direction == Direction::Out {
+        deliveries::insert_deliveries(&mut tx, message_id, &new.deliveries, now).await?
+    } else {
+        Vec::new()
+    };
+
+    let detail = json!({
+        "direction": new.direction.as_str(),
+        "document_sender": new.document_sender,
+        "document_id": new.document_id,
+        "reporter": new.reporter,
+        "code": format!("{:02}", new.code),
+        "reported_at": new.reported_at,
+        "message_id": message_id,
+        "sha256": sha256,
+        "peer": new.peer,
+        "inbox_updated": inbox_updated,
+        "rejected_deliveries": rejected,
+        "deliveries": created.iter().zip(&new.deliveries).map(|(c, d)| json!({
+            "id": c.delivery_id, "recipient": c.recipient, "route": d.route,
+        })).collect::<Vec<_>>(),
+    });
+    audit::append(
+        &mut tx,
+        AuditEntry::new(&new.actor, "status.record", "status", status_id, &detail),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(StatusOutcome {
+        status_id,
+        message_id,
+        deliveries: created,
+        rejected_deliveries: rejected,
+        duplicate: false,
+    })
+}
+
+fn status_from_row(row: &SqliteRow) -> Result<StatusRecord> {
+    Ok(StatusRecord {
+        id: col(row, "id")?,
+        document_sender: col(row, "document_sender")?,
+        document_id: col(row, "document_id")?,
+        reporter: col(row, "reporter")?,
+        code: col_int(row, "code")?,
+        description: col(row, "description")?,
+        reported_at: col(row, "reported_at")?,
+        recorded_at: col(row, "recorded_at")?,
+        direction: Direction::from_stored(&col::<String>(row, "direction")?)?,
+        message_id: col(row, "message_id")?,
+    })
+}
+
+pub(super) async fn status_history(
+    pool: &SqlitePool,
+    agency: &str,
+    message_id: i64,
+) -> Result<Vec<StatusRecord>> {
+    let mut conn = pool.begin().await.map_err(db_err)?;
+    // The sender sees every recipient's reports; a recipient sees its own and the sender's.
+    let scope: Option<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT m.direction, m.sender, m.document_id,
+                EXISTS (SELECT 1 FROM inbox i WHERE i.message_id = m.id AND i.recipient = ?2)
+         FROM messages m WHERE m.id = ?1 AND m.kind = 'document'",
+    )
+    .bind(message_id)
+    .bind(agency)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    let visible_to_all = match &scope {
+        Some((direction, sender, _, _)) if direction == "out" && sender == agency => true,
+        Some((direction, _, _, 1)) if direction == "in" => false,
+        _ => {
+            return Err(not_found(format!(
+                "document message {message_id} of {agency}"
+            )));
+        }
+    };
+    let Some((_, sender, document_id, _)) = scope else {
+        return Err(not_found(format!("document message {message_id}")));
+    };
+    let rows = sqlx::query(
+        "SELECT id, document_sender, document_id, reporter, code, description, reported_at,
+                recorded_at, direction, message_id
+         FROM statuses
+         WHERE document_sender = ?1 AND document_id = ?2
+           AND (?3 OR reporter = ?4 OR reporter = ?1)
+         ORDER BY reported_at, id",
+    )
+    .bind(&sender)
+    .bind(&document_id)
+    .bind(visible_to_all)
+    .bind(agency)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    rows.iter().map(status_from_row).collect()
+}

@@ -1,0 +1,536 @@
+//! What goes into the store and what comes out: plain data, the same for every backend.
+//!
+//! Conventions: ids are the store's `i64` row ids; times are Unix milliseconds (`i64`, UTC),
+//! always passed in by the caller; agency codes are `OrganId` strings as they appear on the wire
+//! (the store compares them exactly, it does not parse them).
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::error::{Code, Error, Result};
+
+/// Whether the node sent a package or received it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Received (from a peer, or from a local agency through the local route).
+    In,
+    /// Issued by an agency this node serves.
+    Out,
+}
+
+impl Direction {
+    /// The stored form: `in` / `out`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+
+    pub(crate) fn from_stored(s: &str) -> Result<Direction> {
+        match s {
+            "in" => Ok(Direction::In),
+            "out" => Ok(Direction::Out),
+            other => Err(corrupt("messages.direction", other)),
+        }
+    }
+}
+
+/// A document package or a status package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Document,
+    Status,
+}
+
+impl Kind {
+    /// The stored form: `document` / `status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Document => "document",
+            Kind::Status => "status",
+        }
+    }
+
+    pub(crate) fn from_stored(s: &str) -> Result<Kind> {
+        match s {
+            "document" => Ok(Kind::Document),
+            "status" => Ok(Kind::Status),
+            other => Err(corrupt("messages.kind", other)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input
+// ---------------------------------------------------------------------------------------------
+
+/// The exact signed bytes of a package and what verifying it established. Stored unchanged; the
+/// store computes the SHA-256 itself (it is the deduplication key, so it is not taken on trust).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedPackage {
+    pub bytes: Vec<u8>,
+    /// Subject DN of the signing certificate.
+    pub signer_subject: Option<String>,
+    /// SHA-256 of the signing certificate's DER, lowercase hex.
+    pub signer_fingerprint: Option<String>,
+    /// The parsed header as JSON (what lists and the API show without re-parsing the bytes).
+    pub header_json: String,
+}
+
+/// The business identity of a document package (from its `MessageHeader` and `Bussiness`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentMeta {
+    /// `From/OrganId`.
+    pub sender: String,
+    /// The business `DocumentId` (`MessageHeader::effective_document_id`).
+    pub document_id: String,
+    /// `BussinessDocType`: 0 new, 1 revocation, 2 update, 3 replacement.
+    pub business_type: u8,
+    /// Số as written (`05`, `446`); normalised by the store for outgoing documents.
+    pub code_number: String,
+    /// Ký hiệu (`UBND-KGVX`).
+    pub code_notation: String,
+    /// The year the number belongs to (the promulgation date's year).
+    pub code_year: i32,
+    /// Trích yếu.
+    pub subject: String,
+}
+
+/// One recipient of an outgoing package and the way out chosen for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// The recipient's `OrganId`.
+    pub recipient: String,
+    /// The stored route (`node::routing::Route::as_stored`): `local`, `peer:<name>` or `none`.
+    pub route: String,
+}
+
+/// A document an agency of this node sends: stored with one delivery per recipient and one audit
+/// record, in one transaction ([`Store::submit_outgoing`](super::Store::submit_outgoing)).
+#[derive(Debug, Clone)]
+pub struct NewOutgoing {
+    pub document: DocumentMeta,
+    pub package: SignedPackage,
+    pub deliveries: Vec<NewDelivery>,
+    /// The clerk system's `Idempotency-Key`, unique per sending agency.
+    pub idempotency_key: Option<String>,
+    /// Who submitted it (`clerk:<agency>:<user>`), for the audit record.
+    pub actor: String,
+}
+
+/// What [`Store::submit_outgoing`](super::Store::submit_outgoing) (or a repeat with the same
+/// idempotency key) gives back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Submitted {
+    pub message_id: i64,
+    /// One per recipient, in the order submitted.
+    pub deliveries: Vec<SubmittedDelivery>,
+    /// `true` when the idempotency key had been used: nothing new was stored and this is the
+    /// original submission.
+    pub existing: bool,
+}
+
+/// A delivery created by a submission.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubmittedDelivery {
+    pub recipient: String,
+    pub delivery_id: i64,
+}
+
+/// A document package received for agencies of this node.
+#[derive(Debug, Clone)]
+pub struct NewIncoming {
+    pub document: DocumentMeta,
+    pub package: SignedPackage,
+    /// The agencies of this node it is addressed to (one inbox row each); at least one.
+    pub local_recipients: Vec<String>,
+    /// The peer it came from (`None` for the local route).
+    pub peer: Option<String>,
+    /// The signed receipt (status 01) to answer with. Stored with the document so a repeat gets
+    /// exactly the same receipt back.
+    pub receipt: Vec<u8>,
+    /// `peer:<name>` or `outbox:<worker>` for the local route.
+    pub actor: String,
+}
+
+/// The result of [`Store::ingest_incoming`](super::Store::ingest_incoming).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Stored now; answer with the receipt that was passed in.
+    Inserted { message_id: i64 },
+    /// The same (sender, DocumentId, business type) with the same bytes was stored before:
+    /// nothing changed; answer with the original receipt.
+    Duplicate { message_id: i64, receipt: Vec<u8> },
+}
+
+/// A processing status (01–16) on a document, as a status package received or issued.
+#[derive(Debug, Clone)]
+pub struct NewStatus {
+    /// `In`: a status package received; `Out`: one an agency of this node issues (it is then
+    /// delivered like a document, through `deliveries`).
+    pub direction: Direction,
+    /// `ResponseFor/OrganId`: who sent the document.
+    pub document_sender: String,
+    /// `ResponseFor/DocumentId`.
+    pub document_id: String,
+    /// `From/OrganId`: who reports the status.
+    pub reporter: String,
+    /// 1–16 (`StatusCode::number`).
+    pub code: u8,
+    pub description: String,
+    /// The package's `Timestamp`, Unix milliseconds. Orders the history.
+    pub reported_at: i64,
+    pub package: SignedPackage,
+    /// `Out` only: where the status package goes.
+    pub deliveries: Vec<NewDelivery>,
+    /// `In` only: the peer it came from.
+    pub peer: Option<String>,
+    pub actor: String,
+}
+
+/// The result of [`Store::record_status`](super::Store::record_status).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusOutcome {
+    pub status_id: i64,
+    /// The status package's message id.
+    pub message_id: i64,
+    /// `Out` only: the deliveries created for the status package.
+    pub deliveries: Vec<SubmittedDelivery>,
+    /// Outgoing deliveries to the reporter moved to `rejected` by a status 02.
+    pub rejected_deliveries: Vec<i64>,
+    /// `true` when the same status (document, reporter, code, timestamp) was recorded before:
+    /// nothing changed.
+    pub duplicate: bool,
+}
+
+/// Why an attempt failed, as the transport reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryError {
+    /// A stable code (`PEER_UNREACHABLE`, `NO_ROUTE`, a [`Code`] spelling, an HTTP status …).
+    pub code: String,
+    pub message: String,
+}
+
+impl DeliveryError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> DeliveryError {
+        DeliveryError {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deliveries
+// ---------------------------------------------------------------------------------------------
+
+/// Where an outgoing delivery is. `queued → sending → delivered`; `sending → retrying → sending`;
+/// `sending → failed` (an operator retries or cancels); `rejected` when the recipient answers 02;
+/// `cancelled` by an operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    Queued,
+    Sending,
+    Delivered,
+    Retrying,
+    Failed,
+    Rejected,
+    Cancelled,
+}
+
+impl DeliveryState {
+    pub const ALL: [DeliveryState; 7] = [
+        DeliveryState::Queued,
+        DeliveryState::Sending,
+        DeliveryState::Delivered,
+        DeliveryState::Retrying,
+        DeliveryState::Failed,
+        DeliveryState::Rejected,
+        DeliveryState::Cancelled,
+    ];
+
+    /// The stored form (`queued`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Queued => "queued",
+            DeliveryState::Sending => "sending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Retrying => "retrying",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Rejected => "rejected",
+            DeliveryState::Cancelled => "cancelled",
+        }
+    }
+
+    /// From the stored form.
+    pub fn parse(s: &str) -> Option<DeliveryState> {
+        DeliveryState::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+
+    /// Still owed an attempt (what "pending" means in metrics).
+    pub fn is_pending(self) -> bool {
+        matches!(
+            self,
+            DeliveryState::Queued | DeliveryState::Sending | DeliveryState::Retrying
+        )
+    }
+}
+
+impl fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The right to report the outcome of one attempt: the delivery and the attempt the claim
+/// started. An outcome for an attempt that is no longer the delivery's current one (its lease
+/// expired and another worker claimed it) is refused with `INVALID_TRANSITION`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Lease {
+    pub delivery_id: i64,
+    pub attempt_id: i64,
+}
+
+/// A delivery claimed by [`Store::claim_due`](super::Store::claim_due): now `sending`, leased to
+/// the claimer until `lease_until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClaimedDelivery {
+    pub lease: Lease,
+    pub message_id: i64,
+    pub kind: Kind,
+    /// The package's sender (`From/OrganId`).
+    pub sender: String,
+    pub document_id: String,
+    pub recipient: String,
+    pub route: String,
+    /// 1 for the first attempt (for backoff).
+    pub attempt: u32,
+    pub lease_until: i64,
+}
+
+/// An outgoing delivery as the API and operators see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryInfo {
+    pub id: i64,
+    pub message_id: i64,
+    pub kind: Kind,
+    pub sender: String,
+    pub document_id: String,
+    pub recipient: String,
+    pub route: String,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub next_attempt_at: Option<i64>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    pub last_error: Option<DeliveryError>,
+    pub delivered_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// The latest processing status the recipient reported on the document, and when.
+    pub latest_status: Option<u8>,
+    pub latest_status_at: Option<i64>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Delivered,
+    /// Failed; another attempt is scheduled.
+    Retry,
+    /// Failed for good; the delivery needs an operator.
+    Failed,
+    /// The worker's lease ran out before it reported (crash, hang); the delivery was claimed again.
+    Expired,
+    /// The delivery was rejected (status 02) while the attempt was in flight.
+    Superseded,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::Retry => "retry",
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::Expired => "expired",
+            AttemptOutcome::Superseded => "superseded",
+        }
+    }
+
+    pub(crate) fn from_stored(s: &str) -> Result<AttemptOutcome> {
+        Ok(match s {
+            "delivered" => AttemptOutcome::Delivered,
+            "retry" => AttemptOutcome::Retry,
+            "failed" => AttemptOutcome::Failed,
+            "expired" => AttemptOutcome::Expired,
+            "superseded" => AttemptOutcome::Superseded,
+            other => return Err(corrupt("attempts.outcome", other)),
+        })
+    }
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptInfo {
+    pub id: i64,
+    pub delivery_id: i64,
+    /// 1, 2, … per delivery.
+    pub number: u32,
+    pub route: String,
+    pub lease_owner: String,
+    pub started_at: i64,
+    /// `None` while in flight.
+    pub finished_at: Option<i64>,
+    pub outcome: Option<AttemptOutcome>,
+    pub error: Option<DeliveryError>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads
+// ---------------------------------------------------------------------------------------------
+
+/// A stored package without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageInfo {
+    pub id: i64,
+    pub direction: Direction,
+    pub kind: Kind,
+    /// `From/OrganId` (for a status: the reporter).
+    pub sender: String,
+    /// The business DocumentId (for a status: the document it is about).
+    pub document_id: String,
+    pub business_type: Option<u8>,
+    pub status_code: Option<u8>,
+    pub code_number: Option<String>,
+    pub code_notation: Option<String>,
+    pub code_year: Option<i32>,
+    pub subject: Option<String>,
+    /// SHA-256 of the bytes, lowercase hex.
+    pub sha256: String,
+    pub size: u64,
+    pub signer_subject: Option<String>,
+    pub signer_fingerprint: Option<String>,
+    pub header_json: String,
+    pub peer: Option<String>,
+    pub actor: String,
+    pub created_at: i64,
+}
+
+/// Newest-first keyset paging: `before` is the last id of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// 1–1000.
+    pub limit: u32,
+    pub before: Option<i64>,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page {
+            limit: 50,
+            before: None,
+        }
+    }
+}
+
+/// Filters for an agency's inbox. `since` is inclusive, `until` exclusive (arrival time).
+#[derive(Debug, Clone, Default)]
+pub struct InboxFilter {
+    /// Current status code; `Some(0)` for documents nothing has been reported on yet.
+    pub status: Option<u8>,
+    pub revoked: Option<bool>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub page: Page,
+}
+
+/// A received document as one recipient agency sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InboxItem {
+    pub inbox_id: i64,
+    pub recipient: String,
+    pub message: MessageInfo,
+    pub received_at: i64,
+    /// The latest status this agency reported on it (`None`: nothing yet).
+    pub current_status: Option<u8>,
+    pub current_status_at: Option<i64>,
+    /// The sender revoked it and the agency agreed (15): kept, but no longer in force.
+    pub revoked: bool,
+}
+
+/// Filters for an agency's sent documents (`since` inclusive, `until` exclusive).
+#[derive(Debug, Clone, Default)]
+pub struct OutgoingFilter {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub page: Page,
+}
+
+/// A sent document with its per-recipient deliveries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutgoingItem {
+    pub message: MessageInfo,
+    pub deliveries: Vec<DeliveryInfo>,
+}
+
+/// Filters for the operators' delivery list (`since`/`until` on creation time).
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub state: Option<DeliveryState>,
+    pub sender: Option<String>,
+    pub recipient: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub page: Page,
+}
+
+/// One entry of a document's processing history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusRecord {
+    pub id: i64,
+    pub document_sender: String,
+    pub document_id: String,
+    pub reporter: String,
+    pub code: u8,
+    pub description: String,
+    pub reported_at: i64,
+    pub recorded_at: i64,
+    pub direction: Direction,
+    /// The status package.
+    pub message_id: i64,
+}
+
+/// Audit records by time (`since` inclusive, `until` exclusive, on `at`) and by position, oldest
+/// first. Page with `after_seq` = the last seq of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub after_seq: Option<i64>,
+    /// 1–10 000.
+    pub limit: u32,
+}
+
+impl Default for AuditQuery {
+    fn default() -> Self {
+        AuditQuery {
+            since: None,
+            until: None,
+            after_seq: None,
+            limit: 1000,
+        }
+    }
+}
+
+pub(crate) fn corrupt(what: &str, value: &str) -> Error {
+    Error::store(
+        Code::StoreUnavailable,
+        format!("{what}: unexpected stored value {value:?}"),
+    )
+}

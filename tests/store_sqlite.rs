@@ -1,0 +1,1723 @@
+//! The SQLite store: every operation and transition, deduplication, numbering, leases, clerk
+//! scoping, and the rule that each write leaves exactly one audit record — and a refused one none.
+
+use std::sync::Arc;
+
+use lienthong::Code;
+use lienthong::audit::{AuditEntry, AuditRecord};
+use lienthong::store::{
+    AttemptOutcome, AuditQuery, DeliveryError, DeliveryFilter, DeliveryState, Direction,
+    DocumentMeta, InboxFilter, IngestOutcome, Kind, NewDelivery, NewIncoming, NewOutgoing,
+    NewStatus, OutgoingFilter, Page, SignedPackage, SqliteOptions, SqliteStore, Store,
+};
+use serde_json::json;
+use sqlx::sqlite::SqlitePool;
+
+const GIALAI_STTTT: &str = "000.00.05.H21";
+const GIALAI_UBND: &str = "000.00.00.H21";
+const GIALAI_SOYT: &str = "000.00.11.H21";
+const NGHEAN_UBND: &str = "000.00.00.H41";
+
+/// 2026-11-25 10:00:00 UTC.
+const NOW: i64 = 1_795_600_800_000;
+const MINUTE: i64 = 60_000;
+
+struct Db {
+    _dir: tempfile::TempDir,
+    url: String,
+    store: SqliteStore,
+    raw: SqlitePool,
+}
+
+async fn db() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("node.db").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    let raw = SqlitePool::connect(&url).await.unwrap();
+    Db {
+        _dir: dir,
+        url,
+        store,
+        raw,
+    }
+}
+
+impl Db {
+    async fn count(&self, table: &str) -> i64 {
+        // Table names are the test's own constants.
+        let sql = format!("SELECT count(*) FROM {table}");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&self.raw)
+            .await
+            .unwrap()
+    }
+
+    async fn audit(&self) -> Vec<AuditRecord> {
+        self.store
+            .audit_records(&AuditQuery::default())
+            .await
+            .unwrap()
+    }
+
+    async fn last_audit(&self) -> AuditRecord {
+        self.audit().await.pop().expect("an audit record")
+    }
+
+    /// Runs `f`, then checks it appended exactly one audit record with `action` about
+    /// `entity_kind`/`entity_id`, and that the chain still verifies.
+    async fn one_audit<T>(
+        &self,
+        action: &str,
+        entity_kind: &str,
+        f: impl AsyncFnOnce() -> T,
+    ) -> (T, AuditRecord) {
+        let before = self.count("audit").await;
+        let out = f().await;
+        assert_eq!(
+            self.count("audit").await,
+            before + 1,
+            "one audit record for {action}"
+        );
+        let r = self.last_audit().await;
+        assert_eq!(r.action, action);
+        assert_eq!(r.entity_kind, entity_kind);
+        self.store.verify_audit().await.unwrap().unwrap();
+        (out, r)
+    }
+
+    /// Runs `f` (which must fail) and checks nothing at all was written.
+    async fn nothing_written<T: std::fmt::Debug>(
+        &self,
+        f: impl AsyncFnOnce() -> lienthong::Result<T>,
+    ) -> lienthong::Error {
+        let tables = [
+            "messages",
+            "inbox",
+            "deliveries",
+            "attempts",
+            "statuses",
+            "number_sequences",
+            "idempotency_keys",
+            "audit",
+        ];
+        let mut before = Vec::new();
+        for t in tables {
+            before.push(self.count(t).await);
+        }
+        let e = f().await.expect_err("the operation should be refused");
+        let mut after = Vec::new();
+        for t in tables {
+            after.push(self.count(t).await);
+        }
+        assert_eq!(before, after, "refused ({e}) but rows changed");
+        // The state of every delivery is unchanged too: compared through the audit count above
+        // (each change writes one) and by the callers.
+        e
+    }
+}
+
+fn package(text: &str) -> SignedPackage {
+    SignedPackage {
+        bytes: format!("<edXML>{text}</edXML>").into_bytes(),
+        signer_subject: Some("CN=Sở Thông tin và Truyền thông tỉnh Gia Lai".into()),
+        signer_fingerprint: Some("ab".repeat(32)),
+        header_json: json!({ "subject": text }).to_string(),
+    }
+}
+
+fn meta(sender: &str, number: &str, notation: &str, year: i32) -> DocumentMeta {
+    DocumentMeta {
+        sender: sender.into(),
+        document_id: format!("{sender},{year}/11/25,{number}/{notation}"),
+        business_type: 0,
+        code_number: number.into(),
+        code_notation: notation.into(),
+        code_year: year,
+        subject: "V/v thử nghiệm liên thông".into(),
+    }
+}
+
+fn to(recipient: &str, route: &str) -> NewDelivery {
+    NewDelivery {
+        recipient: recipient.into(),
+        route: route.into(),
+    }
+}
+
+fn outgoing(number: &str, recipients: &[(&str, &str)]) -> NewOutgoing {
+    NewOutgoing {
+        document: meta(GIALAI_STTTT, number, "STTTT-CĐS", 2026),
+        package: package(&format!("số {number}")),
+        deliveries: recipients.iter().map(|(r, route)| to(r, route)).collect(),
+        idempotency_key: None,
+        actor: format!("clerk:{GIALAI_STTTT}:lan"),
+    }
+}
+
+fn incoming(number: &str, text: &str) -> NewIncoming {
+    NewIncoming {
+        document: meta(NGHEAN_UBND, number, "UBND-VX", 2026),
+        package: package(text),
+        local_recipients: vec![GIALAI_UBND.into(), GIALAI_SOYT.into()],
+        peer: Some("nghean".into()),
+        receipt: format!("receipt for {text}").into_bytes(),
+        actor: "peer:nghean".into(),
+    }
+}
+
+fn status(
+    direction: Direction,
+    doc: &DocumentMeta,
+    reporter: &str,
+    code: u8,
+    at: i64,
+) -> NewStatus {
+    NewStatus {
+        direction,
+        document_sender: doc.sender.clone(),
+        document_id: doc.document_id.clone(),
+        reporter: reporter.into(),
+        code,
+        description: format!("status {code:02}"),
+        reported_at: at,
+        package: package(&format!("status {code:02} from {reporter} at {at}")),
+        deliveries: match direction {
+            Direction::Out => vec![to(&doc.sender, "peer:nghean")],
+            Direction::In => Vec::new(),
+        },
+        peer: match direction {
+            Direction::Out => None,
+            Direction::In => Some("nghean".into()),
+        },
+        actor: match direction {
+            Direction::Out => format!("clerk:{reporter}:minh"),
+            Direction::In => "peer:nghean".into(),
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_database_is_in_wal_with_synchronous_full() {
+    let db = db().await;
+    let d = db.store.durability().await.unwrap();
+    assert_eq!(d.journal_mode, "wal");
+    assert_eq!(d.synchronous, 2, "FULL");
+    assert!(d.foreign_keys);
+    // WAL is a property of the file: an unrelated connection sees it.
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&db.raw)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn a_store_reopens_with_its_data_and_a_read_only_one_refuses_writes() {
+    let db = db().await;
+    let s = db
+        .store
+        .submit_outgoing(outgoing("05", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
+        .await
+        .unwrap();
+    db.store.close().await;
+
+    let again = SqliteStore::open(&db.url).await.unwrap();
+    assert_eq!(
+        again
+            .message(s.message_id)
+            .await
+            .unwrap()
+            .code_number
+            .as_deref(),
+        Some("05")
+    );
+    again.close().await;
+
+    let ro = SqliteStore::open_with(
+        &db.url,
+        &SqliteOptions {
+            read_only: true,
+            ..SqliteOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(ro.verify_audit().await.unwrap().unwrap().records, 1);
+    let e = ro
+        .next_number(GIALAI_STTTT, 2026, "admin:hoa", NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::StoreUnavailable);
+
+    let missing = format!("sqlite://{}/absent.db", db._dir.path().display());
+    let e = SqliteStore::open_with(
+        &missing,
+        &SqliteOptions {
+            read_only: true,
+            ..SqliteOptions::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::StoreUnavailable);
+}
+
+#[tokio::test]
+async fn an_in_memory_store_works_for_tests() {
+    let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+    let n = store
+        .next_number(GIALAI_STTTT, 2026, "admin:hoa", NOW)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(store.verify_audit().await.unwrap().unwrap().records, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sending
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_submission_is_the_document_its_deliveries_and_one_audit_record() {
+    let db = db().await;
+    let new = outgoing("5", &[(NGHEAN_UBND, "peer:nghean"), (GIALAI_UBND, "local")]);
+    let bytes = new.package.bytes.clone();
+    let (s, rec) = db
+        .one_audit("document.submit", "message", async || {
+            db.store.submit_outgoing(new, NOW).await.unwrap()
+        })
+        .await;
+    assert!(!s.existing);
+    assert_eq!(rec.entity_id, s.message_id.to_string());
+    assert_eq!(rec.actor, format!("clerk:{GIALAI_STTTT}:lan"));
+    assert_eq!(rec.at, NOW);
+    let detail: serde_json::Value = serde_json::from_str(&rec.detail).unwrap();
+    assert_eq!(detail["code"], "05/STTTT-CĐS");
+    assert_eq!(detail["deliveries"].as_array().unwrap().len(), 2);
+
+    let m = db.store.message(s.message_id).await.unwrap();
+    assert_eq!((m.direction, m.kind), (Direction::Out, Kind::Document));
+    assert_eq!(m.code_number.as_deref(), Some("05"), "số normalised");
+    assert_eq!(
+        m.sha256,
+        hex::encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            &bytes
+        ))
+    );
+    assert_eq!(m.size, bytes.len() as u64);
+    assert_eq!(db.store.message_bytes(s.message_id).await.unwrap(), bytes);
+
+    assert_eq!(s.deliveries.len(), 2);
+    assert_eq!(s.deliveries[0].recipient, NGHEAN_UBND);
+    for d in &s.deliveries {
+        let info = db.store.delivery(d.delivery_id).await.unwrap();
+        assert_eq!(info.state, DeliveryState::Queued);
+        assert_eq!(info.next_attempt_at, Some(NOW));
+        assert_eq!(info.attempts, 0);
+        assert_eq!(info.message_id, s.message_id);
+    }
+    assert_eq!(
+        db.store
+            .delivery(s.deliveries[1].delivery_id)
+            .await
+            .unwrap()
+            .route,
+        "local"
+    );
+}
+
+#[tokio::test]
+async fn an_idempotency_key_gives_the_same_submission_back() {
+    let db = db().await;
+    let mut new = outgoing("07", &[(NGHEAN_UBND, "peer:nghean")]);
+    new.idempotency_key = Some("req-123".into());
+    let first = db.store.submit_outgoing(new.clone(), NOW).await.unwrap();
+    assert_eq!(
+        db.store
+            .find_submission(GIALAI_STTTT, "req-123")
+            .await
+            .unwrap()
+            .map(|s| s.message_id),
+        Some(first.message_id)
+    );
+    let audits = db.count("audit").await;
+    // The retry may even carry freshly signed bytes; the key decides.
+    new.package = package("signed again");
+    let again = db
+        .store
+        .submit_outgoing(new.clone(), NOW + MINUTE)
+        .await
+        .unwrap();
+    assert!(again.existing);
+    assert_eq!(again.message_id, first.message_id);
+    assert_eq!(again.deliveries, first.deliveries);
+    assert_eq!(db.count("messages").await, 1);
+    assert_eq!(db.count("audit").await, audits, "a repeat writes nothing");
+    assert_eq!(
+        db.store
+            .find_submission(GIALAI_UBND, "req-123")
+            .await
+            .unwrap(),
+        None,
+        "keys are per agency"
+    );
+}
+
+#[tokio::test]
+async fn numbers_run_per_agency_per_year_and_restart_at_one() {
+    let db = db().await;
+    for expected in 1..=3 {
+        let (n, rec) = db
+            .one_audit("number.allocate", "number_sequence", async || {
+                db.store
+                    .next_number(GIALAI_STTTT, 2026, "clerk:000.00.05.H21:lan", NOW)
+                    .await
+                    .unwrap()
+            })
+            .await;
+        assert_eq!(n, expected);
+        assert_eq!(rec.entity_id, "000.00.05.H21/2026");
+    }
+    let other = db
+        .store
+        .next_number(GIALAI_UBND, 2026, "admin:hoa", NOW)
+        .await
+        .unwrap();
+    assert_eq!(other, 1, "another agency has its own sequence");
+    let new_year = db
+        .store
+        .next_number(GIALAI_STTTT, 2027, "admin:hoa", NOW)
+        .await
+        .unwrap();
+    assert_eq!(new_year, 1, "1 January starts again");
+    assert_eq!(
+        db.store
+            .next_number(GIALAI_STTTT, 2026, "admin:hoa", NOW)
+            .await
+            .unwrap(),
+        4
+    );
+    let e = db
+        .nothing_written(async || {
+            db.store
+                .next_number(GIALAI_STTTT, 26, "admin:hoa", NOW)
+                .await
+        })
+        .await;
+    assert_eq!(e.code(), Code::ValueInvalid);
+}
+
+#[tokio::test]
+async fn a_number_and_notation_are_used_once_per_agency_and_year() {
+    let db = db().await;
+    db.store
+        .submit_outgoing(outgoing("05", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
+        .await
+        .unwrap();
+    // "5" is "05".
+    let e = db
+        .nothing_written(async || {
+            db.store
+                .submit_outgoing(outgoing("5", &[(GIALAI_UBND, "local")]), NOW)
+                .await
+        })
+        .await;
+    assert_eq!(e.code(), Code::NumberTaken, "{e}");
+    assert!(e.to_string().contains("05/STTTT-CĐS"), "{e}");
+
+    // Same number: another notation, another year, another agency — all fine.
+    let mut other_notation = outgoing("05", &[(GIALAI_UBND, "local")]);
+    other_notation.document.code_notation = "QĐ-STTTT".into();
+    db.store.submit_outgoing(other_notation, NOW).await.unwrap();
+    let mut next_year = outgoing("05", &[(GIALAI_UBND, "local")]);
+    next_year.document.code_year = 2027;
+    db.store.submit_outgoing(next_year, NOW).await.unwrap();
+    let mut other_agency = outgoing("05", &[(GIALAI_UBND, "local")]);
+    other_agency.document.sender = GIALAI_SOYT.into();
+    db.store.submit_outgoing(other_agency, NOW).await.unwrap();
+    // A revocation carries the original's number.
+    let mut revocation = outgoing("05", &[(NGHEAN_UBND, "peer:nghean")]);
+    revocation.document.business_type = 1;
+    revocation.package = package("thu hồi số 05");
+    db.store.submit_outgoing(revocation, NOW).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_number_typed_by_a_clerk_moves_the_sequence_past_it() {
+    let db = db().await;
+    assert_eq!(
+        db.store
+            .next_number(GIALAI_STTTT, 2026, "admin:hoa", NOW)
+            .await
+            .unwrap(),
+        1
+    );
+    db.store
+        .submit_outgoing(outgoing("50", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store
+            .next_number(GIALAI_STTTT, 2026, "admin:hoa", NOW)
+            .await
+            .unwrap(),
+        51
+    );
+    // A lower number typed later does not move it back.
+    db.store
+        .submit_outgoing(outgoing("20", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store
+            .next_number(GIALAI_STTTT, 2026, "admin:hoa", NOW)
+            .await
+            .unwrap(),
+        52
+    );
+}
+
+#[tokio::test]
+async fn bad_submissions_are_refused_and_leave_nothing() {
+    let db = db().await;
+    let cases: Vec<(&str, NewOutgoing)> = vec![
+        ("no recipients", outgoing("01", &[])),
+        (
+            "a recipient twice",
+            outgoing("01", &[(GIALAI_UBND, "local"), (GIALAI_UBND, "local")]),
+        ),
+        ("no route", outgoing("01", &[(GIALAI_UBND, "")])),
+        ("no bytes", {
+            let mut n = outgoing("01", &[(GIALAI_UBND, "local")]);
+            n.package.bytes.clear();
+            n
+        }),
+        ("header not JSON", {
+            let mut n = outgoing("01", &[(GIALAI_UBND, "local")]);
+            n.package.header_json = "{".into();
+            n
+        }),
+        ("business type 7", {
+            let mut n = outgoing("01", &[(GIALAI_UBND, "local")]);
+            n.document.business_type = 7;
+            n
+        }),
+        ("no notation", {
+            let mut n = outgoing("01", &[(GIALAI_UBND, "local")]);
+            n.document.code_notation = " ".into();
+            n
+        }),
+        ("no actor", {
+            let mut n = outgoing("01", &[(GIALAI_UBND, "local")]);
+            n.actor.clear();
+            n
+        }),
+        ("empty idempotency key", {
+            let mut n = outgoing("01", &[(GIALAI_UBND, "local")]);
+            n.idempotency_key = Some(String::new());
+            n
+        }),
+    ];
+    for (what, new) in cases {
+        let e = db
+            .nothing_written(async || db.store.submit_outgoing(new, NOW).await)
+            .await;
+        assert_eq!(e.code(), Code::ValueInvalid, "{what}: {e}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receiving
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_received_document_goes_to_each_local_recipients_inbox() {
+    let db = db().await;
+    let new = incoming("446", "công văn 446");
+    let (outcome, rec) = db
+        .one_audit("document.receive", "message", async || {
+            db.store.ingest_incoming(new, NOW).await.unwrap()
+        })
+        .await;
+    let IngestOutcome::Inserted { message_id } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(rec.actor, "peer:nghean");
+    let m = db.store.message(message_id).await.unwrap();
+    assert_eq!((m.direction, m.kind), (Direction::In, Kind::Document));
+    assert_eq!(m.peer.as_deref(), Some("nghean"));
+    for agency in [GIALAI_UBND, GIALAI_SOYT] {
+        let items = db
+            .store
+            .list_inbox(agency, &InboxFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].message.id, message_id);
+        assert_eq!(items[0].current_status, None);
+        assert!(!items[0].revoked);
+    }
+}
+
+#[tokio::test]
+async fn a_repeat_gets_the_original_receipt_and_a_conflict_is_refused() {
+    let db = db().await;
+    let first = db
+        .store
+        .ingest_incoming(incoming("446", "công văn 446"), NOW)
+        .await
+        .unwrap();
+    let IngestOutcome::Inserted { message_id } = first else {
+        panic!("{first:?}")
+    };
+    let audits = db.count("audit").await;
+
+    // Same bytes again, with a receipt the node freshly signed for the repeat.
+    let mut repeat = incoming("446", "công văn 446");
+    repeat.receipt = b"a newer receipt".to_vec();
+    let again = db
+        .store
+        .ingest_incoming(repeat, NOW + MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        IngestOutcome::Duplicate {
+            message_id,
+            receipt: b"receipt for c\xc3\xb4ng v\xc4\x83n 446".to_vec(),
+        }
+    );
+    assert_eq!(db.count("messages").await, 1);
+    assert_eq!(db.count("inbox").await, 2);
+    assert_eq!(db.count("audit").await, audits);
+
+    // Same (sender, DocumentId), other bytes.
+    let e = db
+        .nothing_written(async || {
+            db.store
+                .ingest_incoming(incoming("446", "công văn 446, sửa"), NOW)
+                .await
+        })
+        .await;
+    assert_eq!(e.code(), Code::DuplicateConflict, "{e}");
+    assert!(
+        e.to_string().contains(&format!("message {message_id}")),
+        "{e}"
+    );
+
+    // A revocation repeats the DocumentId but is its own package.
+    let mut revocation = incoming("446", "thu hồi công văn 446");
+    revocation.document.business_type = 1;
+    let r = db.store.ingest_incoming(revocation, NOW).await.unwrap();
+    assert!(matches!(r, IngestOutcome::Inserted { .. }), "{r:?}");
+    assert_eq!(
+        db.store
+            .find_documents(
+                Direction::In,
+                NGHEAN_UBND,
+                &meta(NGHEAN_UBND, "446", "UBND-VX", 2026).document_id
+            )
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_identical_ingests_store_exactly_one() {
+    let db = db().await;
+    let store = Arc::new(db.store.clone());
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut new = incoming("446", "công văn 446");
+                new.receipt = format!("receipt {i}").into_bytes();
+                store.ingest_incoming(new, NOW + i).await
+            })
+        })
+        .collect();
+    let mut inserted = Vec::new();
+    let mut receipts = Vec::new();
+    for t in tasks {
+        match t.await.unwrap().unwrap() {
+            IngestOutcome::Inserted { message_id } => inserted.push(message_id),
+            IngestOutcome::Duplicate {
+                message_id,
+                receipt,
+            } => receipts.push((message_id, receipt)),
+        }
+    }
+    assert_eq!(inserted.len(), 1, "exactly one stored");
+    assert_eq!(receipts.len(), 7);
+    // Every repeat got the receipt stored with the one that won.
+    let winner: Vec<u8> = sqlx::query_scalar("SELECT receipt FROM messages")
+        .fetch_one(&db.raw)
+        .await
+        .unwrap();
+    assert!(
+        receipts
+            .iter()
+            .all(|(id, r)| *id == inserted[0] && *r == winner)
+    );
+    assert_eq!(db.count("messages").await, 1);
+    assert_eq!(db.count("inbox").await, 2);
+    assert_eq!(db.count("audit").await, 1);
+}
+
+#[tokio::test]
+async fn bad_incoming_is_refused_and_leaves_nothing() {
+    let db = db().await;
+    let mut none = incoming("1", "a");
+    none.local_recipients.clear();
+    let mut twice = incoming("1", "a");
+    twice.local_recipients = vec![GIALAI_UBND.into(), GIALAI_UBND.into()];
+    let mut no_receipt = incoming("1", "a");
+    no_receipt.receipt.clear();
+    let mut no_id = incoming("1", "a");
+    no_id.document.document_id.clear();
+    for new in [none, twice, no_receipt, no_id] {
+        let e = db
+            .nothing_written(async || db.store.ingest_incoming(new, NOW).await)
+            .await;
+        assert_eq!(e.code(), Code::ValueInvalid, "{e}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The outbox: claims, leases, transitions
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn claims_lease_deliveries_and_an_expired_lease_is_claimable_again() {
+    let db = db().await;
+    let s = db
+        .store
+        .submit_outgoing(
+            outgoing(
+                "05",
+                &[(NGHEAN_UBND, "peer:nghean"), (GIALAI_UBND, "local")],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(
+        db.store
+            .claim_due(NOW - 1, 10, "outbox:w1", MINUTE)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due before it was queued"
+    );
+    let audits = db.count("audit").await;
+    let claimed = db
+        .store
+        .claim_due(NOW, 10, "outbox:w1", MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(
+        db.count("audit").await,
+        audits + 2,
+        "one record per claimed delivery"
+    );
+    let c = &claimed[0];
+    assert_eq!(c.attempt, 1);
+    assert_eq!(c.lease_until, NOW + MINUTE);
+    assert_eq!(c.message_id, s.message_id);
+    assert_eq!((c.kind, c.sender.as_str()), (Kind::Document, GIALAI_STTTT));
+    let info = db.store.delivery(c.lease.delivery_id).await.unwrap();
+    assert_eq!(info.state, DeliveryState::Sending);
+    assert_eq!(info.lease_owner.as_deref(), Some("outbox:w1"));
+    let r = db.last_audit().await;
+    assert_eq!(
+        (r.action.as_str(), r.actor.as_str()),
+        ("delivery.claim", "outbox:w1")
+    );
+
+    // A live lease is not claimable.
+    assert!(
+        db.store
+            .claim_due(NOW + MINUTE - 1, 10, "outbox:w2", MINUTE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // w1 crashed; once its lease has run out, w2 takes over.
+    let later = NOW + MINUTE;
+    let reclaimed = db
+        .store
+        .claim_due(later, 1, "outbox:w2", MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(reclaimed.len(), 1);
+    let r2 = &reclaimed[0];
+    assert_eq!(r2.lease.delivery_id, c.lease.delivery_id);
+    assert_eq!(r2.attempt, 2);
+    assert_ne!(r2.lease.attempt_id, c.lease.attempt_id);
+    let attempts = db.store.attempts(c.lease.delivery_id).await.unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0].outcome, Some(AttemptOutcome::Expired));
+    assert_eq!(attempts[0].finished_at, Some(later));
+    assert_eq!(attempts[1].outcome, None);
+    assert_eq!(attempts[1].lease_owner, "outbox:w2");
+
+    // w1 comes back and reports: its attempt is no longer current.
+    let e = db
+        .nothing_written(async || {
+            db.store
+                .mark_delivered(c.lease, b"late receipt".to_vec(), later + 1)
+                .await
+        })
+        .await;
+    assert_eq!(e.code(), Code::InvalidTransition, "{e}");
+
+    // w2 delivers.
+    let ((), rec) = db
+        .one_audit("delivery.delivered", "delivery", async || {
+            db.store
+                .mark_delivered(r2.lease, b"signed 01".to_vec(), later + 2)
+                .await
+                .unwrap()
+        })
+        .await;
+    assert_eq!(rec.actor, "outbox:w2");
+    let info = db.store.delivery(c.lease.delivery_id).await.unwrap();
+    assert_eq!(info.state, DeliveryState::Delivered);
+    assert_eq!(info.delivered_at, Some(later + 2));
+    assert_eq!(info.lease_owner, None);
+    assert_eq!(
+        db.store
+            .delivery_receipt(c.lease.delivery_id)
+            .await
+            .unwrap(),
+        Some(b"signed 01".to_vec())
+    );
+    let attempts = db.store.attempts(c.lease.delivery_id).await.unwrap();
+    assert_eq!(attempts[1].outcome, Some(AttemptOutcome::Delivered));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_workers_never_claim_the_same_delivery() {
+    let db = db().await;
+    let recipients: Vec<String> = (1..=20).map(|i| format!("000.00.{i:02}.H41")).collect();
+    let pairs: Vec<(&str, &str)> = recipients
+        .iter()
+        .map(|r| (r.as_str(), "peer:nghean"))
+        .collect();
+    db.store
+        .submit_outgoing(outgoing("05", &pairs), NOW)
+        .await
+        .unwrap();
+    let store = Arc::new(db.store.clone());
+    let tasks: Vec<_> = (0..4)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let got = store
+                        .claim_due(NOW, 3, &format!("outbox:w{w}"), MINUTE)
+                        .await
+                        .unwrap();
+                    if got.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(got.into_iter().map(|c| c.lease.delivery_id));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_unstable();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(
+        (before, all.len()),
+        (20, 20),
+        "each delivery claimed exactly once"
+    );
+    assert_eq!(db.count("attempts").await, 20);
+}
+
+#[tokio::test]
+async fn a_failure_half_way_through_a_write_leaves_nothing() {
+    let db = db().await;
+    // The database refuses the second delivery row, after the document row was written.
+    sqlx::query(
+        "CREATE TRIGGER boom BEFORE INSERT ON deliveries WHEN NEW.recipient = 'BOOM'
+         BEGIN SELECT RAISE(ABORT, 'disk on fire'); END",
+    )
+    .execute(&db.raw)
+    .await
+    .unwrap();
+    let e = db
+        .nothing_written(async || {
+            db.store
+                .submit_outgoing(
+                    outgoing("05", &[(NGHEAN_UBND, "peer:nghean"), ("BOOM", "local")]),
+                    NOW,
+                )
+                .await
+        })
+        .await;
+    assert!(e.to_string().contains("disk on fire"), "{e}");
+    // The store is fine afterwards, and the number is still free.
+    db.store
+        .submit_outgoing(outgoing("05", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
+        .await
+        .unwrap();
+    db.store.verify_audit().await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn retry_fail_operator_retry_and_cancel() {
+    let db = db().await;
+    let s = db
+        .store
+        .submit_outgoing(outgoing("05", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
+        .await
+        .unwrap();
+    let id = s.deliveries[0].delivery_id;
+    let c = db
+        .store
+        .claim_due(NOW, 10, "outbox:w1", MINUTE)
+        .await
+        .unwrap();
+    let err = DeliveryError::new("PEER_UNREACHABLE", "connect: connection refused");
+    db.one_audit("delivery.retry", "delivery", async || {
+        db.store
+            .retry_later(c[0].lease, err.clone(), NOW + 5 * MINUTE, NOW + 1)
+            .await
+            .unwrap()
+    })
+    .await;
+    let info = db.store.delivery(id).await.unwrap();
+    assert_eq!(info.state, DeliveryState::Retrying);
+    assert_eq!(info.next_attempt_at, Some(NOW + 5 * MINUTE));
+    assert_eq!(info.last_error.as_ref(), Some(&err));
+    assert!(
+        db.store
+            .claim_due(NOW + 2, 10, "outbox:w1", MINUTE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let c = db
+        .store
+        .claim_due(NOW + 5 * MINUTE, 10, "outbox:w1", MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(c[0].attempt, 2);
+    let fatal = DeliveryError::new("PEER_REFUSED", "403: sender not authorised");
+    db.one_audit("delivery.fail", "delivery", async || {
+        db.store
+            .mark_failed(c[0].lease, fatal.clone(), NOW + 6 * MINUTE)
+            .await
+            .unwrap()
+    })
+    .await;
+    let info = db.store.delivery(id).await.unwrap();
+    assert_eq!(info.state, DeliveryState::Failed);
+    assert_eq!(info.next_attempt_at, None);
+    assert!(
+        db.store
+            .claim_due(NOW + 60 * MINUTE, 10, "outbox:w1", MINUTE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let attempts = db.store.attempts(id).await.unwrap();
+    assert_eq!(
+        attempts.iter().map(|a| a.outcome).collect::<Vec<_>>(),
+        [Some(AttemptOutcome::Retry), Some(AttemptOutcome::Failed)]
+    );
+    assert_eq!(attempts[1].error.as_ref(), Some(&fatal));
+
+    // Failed needs an operator.
+    let (_, rec) = db
+        .one_audit("delivery.operator_retry", "delivery", async || {
+            db.store
+                .operator_retry(id, "admin:hoa", NOW + 7 * MINUTE)
+                .await
+                .unwrap()
+        })
+        .await;
+    assert_eq!(rec.actor, "admin:hoa");
+    let info = db.store.delivery(id).await.unwrap();
+    assert_eq!(info.state, DeliveryState::Queued);
+    assert_eq!(info.next_attempt_at, Some(NOW + 7 * MINUTE));
+
+    db.one_audit("delivery.cancel", "delivery", async || {
+        db.store
+            .cancel_delivery(
+                id,
+                "người nhận đã nhận bản giấy",
+                "admin:hoa",
+                NOW + 8 * MINUTE,
+            )
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(
+        db.store.delivery(id).await.unwrap().state,
+        DeliveryState::Cancelled
+    );
+    assert!(
+        db.store
+            .claim_due(NOW + 60 * MINUTE, 10, "outbox:w1", MINUTE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn invalid_transitions_are_refused_without_an_audit_record() {
+    let db = db().await;
+    let s = db
+        .store
+        .submit_outgoing(
+            outgoing(
+                "05",
+                &[(NGHEAN_UBND, "peer:nghean"), (GIALAI_UBND, "local")],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    let queued = s.deliveries[0].delivery_id;
+    let fake = lienthong::store::Lease {
+        delivery_id: queued,
+        attempt_id: 999,
+    };
+    let err = DeliveryError::new("X", "y");
+    let refusals: Vec<lienthong::Error> = vec![
+        db.nothing_written(async || db.store.mark_delivered(fake, b"r".to_vec(), NOW).await)
+            .await,
+        db.nothing_written(async || db.store.retry_later(fake, err.clone(), NOW, NOW).await)
+            .await,
+        db.nothing_written(async || db.store.mark_failed(fake, err.clone(), NOW).await)
+            .await,
+        db.nothing_written(async || db.store.operator_retry(queued, "admin:hoa", NOW).await)
+            .await,
+    ];
+    for e in refusals {
+        assert_eq!(e.code(), Code::InvalidTransition, "{e}");
+        assert!(e.to_string().contains("is queued"), "{e}");
+    }
+
+    // Sending: cannot be cancelled or retried by an operator mid-attempt.
+    let c = db
+        .store
+        .claim_due(NOW, 1, "outbox:w1", MINUTE)
+        .await
+        .unwrap();
+    let sending = c[0].lease.delivery_id;
+    for e in [
+        db.nothing_written(async || {
+            db.store
+                .cancel_delivery(sending, "x", "admin:hoa", NOW)
+                .await
+        })
+        .await,
+        db.nothing_written(async || db.store.operator_retry(sending, "admin:hoa", NOW).await)
+            .await,
+    ] {
+        assert_eq!(e.code(), Code::InvalidTransition, "{e}");
+    }
+    db.store
+        .mark_delivered(c[0].lease, b"r".to_vec(), NOW)
+        .await
+        .unwrap();
+
+    // Delivered is final except for a rejection.
+    for e in [
+        db.nothing_written(async || {
+            db.store
+                .cancel_delivery(sending, "x", "admin:hoa", NOW)
+                .await
+        })
+        .await,
+        db.nothing_written(async || db.store.operator_retry(sending, "admin:hoa", NOW).await)
+            .await,
+        db.nothing_written(async || {
+            db.store
+                .mark_delivered(c[0].lease, b"r".to_vec(), NOW)
+                .await
+        })
+        .await,
+    ] {
+        assert_eq!(e.code(), Code::InvalidTransition, "{e}");
+    }
+    db.one_audit("delivery.reject", "delivery", async || {
+        db.store
+            .reject_delivery(sending, "gửi nhầm", "admin:hoa", NOW)
+            .await
+            .unwrap()
+    })
+    .await;
+    let e = db
+        .nothing_written(async || {
+            db.store
+                .reject_delivery(sending, "again", "admin:hoa", NOW)
+                .await
+        })
+        .await;
+    assert_eq!(e.code(), Code::InvalidTransition);
+
+    // Cancelled is final.
+    let other = s.deliveries[1].delivery_id;
+    db.store
+        .cancel_delivery(other, "trùng", "admin:hoa", NOW)
+        .await
+        .unwrap();
+    for e in [
+        db.nothing_written(async || db.store.cancel_delivery(other, "x", "admin:hoa", NOW).await)
+            .await,
+        db.nothing_written(async || db.store.operator_retry(other, "admin:hoa", NOW).await)
+            .await,
+        db.nothing_written(async || db.store.reject_delivery(other, "x", "admin:hoa", NOW).await)
+            .await,
+    ] {
+        assert_eq!(e.code(), Code::InvalidTransition, "{e}");
+    }
+
+    // Unknown ids and bad arguments.
+    let e = db
+        .nothing_written(async || db.store.cancel_delivery(4242, "x", "admin:hoa", NOW).await)
+        .await;
+    assert_eq!(e.code(), Code::NotFound);
+    for (limit, owner, lease) in [(0, "w", MINUTE), (10, "", MINUTE), (10, "w", 0)] {
+        let e = db
+            .nothing_written(async || db.store.claim_due(NOW, limit, owner, lease).await)
+            .await;
+        assert_eq!(e.code(), Code::ValueInvalid);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statuses
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_clerk_reports_status_on_a_received_document() {
+    let db = db().await;
+    let new = incoming("446", "công văn 446");
+    let doc = new.document.clone();
+    let IngestOutcome::Inserted { message_id } = db.store.ingest_incoming(new, NOW).await.unwrap()
+    else {
+        panic!()
+    };
+
+    let (out, rec) = db
+        .one_audit("status.record", "status", async || {
+            db.store
+                .record_status(
+                    status(Direction::Out, &doc, GIALAI_UBND, 3, NOW + MINUTE),
+                    NOW + MINUTE,
+                )
+                .await
+                .unwrap()
+        })
+        .await;
+    assert!(!out.duplicate);
+    assert_eq!(rec.entity_id, out.status_id.to_string());
+    // The status package goes back to the sender.
+    assert_eq!(out.deliveries.len(), 1);
+    let d = db
+        .store
+        .delivery(out.deliveries[0].delivery_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.kind, d.recipient.as_str(), d.state),
+        (Kind::Status, NGHEAN_UBND, DeliveryState::Queued)
+    );
+    let m = db.store.message(out.message_id).await.unwrap();
+    assert_eq!(
+        (m.direction, m.kind, m.status_code),
+        (Direction::Out, Kind::Status, Some(3))
+    );
+
+    let item = db.store.inbox_item(GIALAI_UBND, message_id).await.unwrap();
+    assert_eq!(item.current_status, Some(3));
+    assert_eq!(item.current_status_at, Some(NOW + MINUTE));
+    let other = db.store.inbox_item(GIALAI_SOYT, message_id).await.unwrap();
+    assert_eq!(other.current_status, None, "only the reporter's copy");
+
+    // A late-arriving older report joins the history but does not become current.
+    db.store
+        .record_status(
+            status(Direction::Out, &doc, GIALAI_UBND, 1, NOW),
+            NOW + 2 * MINUTE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store
+            .inbox_item(GIALAI_UBND, message_id)
+            .await
+            .unwrap()
+            .current_status,
+        Some(3)
+    );
+    let history = db
+        .store
+        .status_history(GIALAI_UBND, message_id)
+        .await
+        .unwrap();
+    assert_eq!(history.iter().map(|s| s.code).collect::<Vec<_>>(), [1, 3]);
+    assert!(
+        db.store
+            .status_history(GIALAI_SOYT, message_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The same report again: nothing new.
+    let audits = db.count("audit").await;
+    let again = db
+        .store
+        .record_status(
+            status(Direction::Out, &doc, GIALAI_UBND, 3, NOW + MINUTE),
+            NOW + 3 * MINUTE,
+        )
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(
+        (again.status_id, again.message_id),
+        (out.status_id, out.message_id)
+    );
+    assert_eq!(again.deliveries, out.deliveries);
+    assert_eq!(db.count("audit").await, audits);
+
+    // The filters see the status.
+    let registered = db
+        .store
+        .list_inbox(
+            GIALAI_UBND,
+            &InboxFilter {
+                status: Some(3),
+                ..InboxFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(registered.len(), 1);
+    let untouched = db
+        .store
+        .list_inbox(
+            GIALAI_SOYT,
+            &InboxFilter {
+                status: Some(0),
+                ..InboxFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(untouched.len(), 1);
+    assert!(
+        db.store
+            .list_inbox(
+                GIALAI_UBND,
+                &InboxFilter {
+                    status: Some(0),
+                    ..InboxFilter::default()
+                }
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_recipients_02_rejects_the_delivery_and_15_revokes_the_copy() {
+    let db = db().await;
+    let new = outgoing(
+        "05",
+        &[(NGHEAN_UBND, "peer:nghean"), (GIALAI_UBND, "local")],
+    );
+    let doc = new.document.clone();
+    let s = db.store.submit_outgoing(new, NOW).await.unwrap();
+    let c = db
+        .store
+        .claim_due(NOW, 10, "outbox:w1", MINUTE)
+        .await
+        .unwrap();
+    for claim in &c {
+        db.store
+            .mark_delivered(claim.lease, b"01".to_vec(), NOW + 1)
+            .await
+            .unwrap();
+    }
+
+    let out = db
+        .store
+        .record_status(
+            status(Direction::In, &doc, NGHEAN_UBND, 2, NOW + MINUTE),
+            NOW + MINUTE,
+        )
+        .await
+        .unwrap();
+    let to_nghean = s.deliveries[0].delivery_id;
+    assert_eq!(out.rejected_deliveries, [to_nghean]);
+    let d = db.store.delivery(to_nghean).await.unwrap();
+    assert_eq!(d.state, DeliveryState::Rejected);
+    assert_eq!(d.latest_status, Some(2));
+    assert_eq!(d.last_error.map(|e| e.message), Some("status 02".into()));
+    assert_eq!(
+        db.store
+            .delivery(s.deliveries[1].delivery_id)
+            .await
+            .unwrap()
+            .state,
+        DeliveryState::Delivered,
+        "only the reporter's delivery"
+    );
+    let r = db.last_audit().await;
+    assert_eq!(r.action, "status.record");
+    assert!(
+        r.detail
+            .contains(&format!("\"rejected_deliveries\":[{to_nghean}]")),
+        "{}",
+        r.detail
+    );
+
+    // The sender sees every recipient's reports.
+    let history = db
+        .store
+        .status_history(GIALAI_STTTT, s.message_id)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (history[0].reporter.as_str(), history[0].code),
+        (NGHEAN_UBND, 2)
+    );
+    let e = db
+        .store
+        .status_history(GIALAI_SOYT, s.message_id)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    // A take-back accepted by our recipient of a received document.
+    let inc = incoming("446", "công văn 446");
+    let inc_doc = inc.document.clone();
+    let IngestOutcome::Inserted { message_id } = db.store.ingest_incoming(inc, NOW).await.unwrap()
+    else {
+        panic!()
+    };
+    db.store
+        .record_status(
+            status(Direction::In, &inc_doc, NGHEAN_UBND, 13, NOW + MINUTE),
+            NOW + MINUTE,
+        )
+        .await
+        .unwrap();
+    db.store
+        .record_status(
+            status(Direction::Out, &inc_doc, GIALAI_SOYT, 15, NOW + 2 * MINUTE),
+            NOW + 2 * MINUTE,
+        )
+        .await
+        .unwrap();
+    assert!(
+        db.store
+            .inbox_item(GIALAI_SOYT, message_id)
+            .await
+            .unwrap()
+            .revoked
+    );
+    assert!(
+        !db.store
+            .inbox_item(GIALAI_UBND, message_id)
+            .await
+            .unwrap()
+            .revoked
+    );
+    let revoked = db
+        .store
+        .list_inbox(
+            GIALAI_SOYT,
+            &InboxFilter {
+                revoked: Some(true),
+                ..InboxFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(revoked.len(), 1);
+    // The recipient sees its own reports and the sender's request, not the other recipient's.
+    let h = db
+        .store
+        .status_history(GIALAI_UBND, message_id)
+        .await
+        .unwrap();
+    assert_eq!(h.iter().map(|s| s.code).collect::<Vec<_>>(), [13]);
+    let h = db
+        .store
+        .status_history(GIALAI_SOYT, message_id)
+        .await
+        .unwrap();
+    assert_eq!(h.iter().map(|s| s.code).collect::<Vec<_>>(), [13, 15]);
+}
+
+#[tokio::test]
+async fn bad_statuses_are_refused_and_leave_nothing() {
+    let db = db().await;
+    let doc = meta(NGHEAN_UBND, "999", "UBND-VX", 2026);
+    let e = db
+        .nothing_written(async || {
+            db.store
+                .record_status(status(Direction::In, &doc, NGHEAN_UBND, 3, NOW), NOW)
+                .await
+        })
+        .await;
+    assert_eq!(e.code(), Code::NotFound, "an unknown document: {e}");
+
+    db.store
+        .ingest_incoming(incoming("446", "a"), NOW)
+        .await
+        .unwrap();
+    let doc = meta(NGHEAN_UBND, "446", "UBND-VX", 2026);
+    let mut bad_code = status(Direction::Out, &doc, GIALAI_UBND, 17, NOW);
+    bad_code.code = 17;
+    let mut no_deliveries = status(Direction::Out, &doc, GIALAI_UBND, 3, NOW);
+    no_deliveries.deliveries.clear();
+    let mut in_with_deliveries = status(Direction::In, &doc, NGHEAN_UBND, 13, NOW);
+    in_with_deliveries.deliveries = vec![to(GIALAI_UBND, "local")];
+    for s in [bad_code, no_deliveries, in_with_deliveries] {
+        let e = db
+            .nothing_written(async || db.store.record_status(s, NOW).await)
+            .await;
+        assert_eq!(e.code(), Code::ValueInvalid, "{e}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What clerks and operators see
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn clerks_see_only_their_agencys_documents() {
+    let db = db().await;
+    let s = db
+        .store
+        .submit_outgoing(outgoing("05", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
+        .await
+        .unwrap();
+    let IngestOutcome::Inserted { message_id: inc } = db
+        .store
+        .ingest_incoming(incoming("446", "công văn 446"), NOW)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+
+    // The sender's view of what it sent.
+    let sent = db
+        .store
+        .list_outgoing(GIALAI_STTTT, &OutgoingFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].message.id, s.message_id);
+    assert_eq!(sent[0].deliveries.len(), 1);
+    assert_eq!(sent[0].deliveries[0].recipient, NGHEAN_UBND);
+    assert_eq!(
+        db.store
+            .outgoing_item(GIALAI_STTTT, s.message_id)
+            .await
+            .unwrap()
+            .deliveries
+            .len(),
+        1
+    );
+    assert!(
+        db.store
+            .list_outgoing(GIALAI_UBND, &OutgoingFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        db.store
+            .package_bytes(GIALAI_STTTT, s.message_id)
+            .await
+            .is_ok()
+    );
+    assert!(db.store.package_bytes(GIALAI_UBND, inc).await.is_ok());
+
+    // Everything of another agency is NOT_FOUND, never "forbidden": existence is not leaked.
+    for e in [
+        db.store
+            .outgoing_item(GIALAI_UBND, s.message_id)
+            .await
+            .unwrap_err(),
+        db.store.outgoing_item(GIALAI_STTTT, inc).await.unwrap_err(),
+        db.store.inbox_item(GIALAI_STTTT, inc).await.unwrap_err(),
+        db.store
+            .package_bytes(GIALAI_UBND, s.message_id)
+            .await
+            .unwrap_err(),
+        db.store.package_bytes(GIALAI_STTTT, inc).await.unwrap_err(),
+        db.store
+            .status_history(GIALAI_STTTT, inc)
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(e.code(), Code::NotFound, "{e}");
+    }
+    assert!(
+        db.store
+            .list_inbox(GIALAI_STTTT, &InboxFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn lists_page_newest_first_and_filter_by_time() {
+    let db = db().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let s = db
+            .store
+            .submit_outgoing(
+                outgoing(&format!("{}", i + 1), &[(NGHEAN_UBND, "peer:nghean")]),
+                NOW + i * MINUTE,
+            )
+            .await
+            .unwrap();
+        ids.push(s.message_id);
+        db.store
+            .ingest_incoming(
+                incoming(&format!("{}", 100 + i), &format!("văn bản {i}")),
+                NOW + i * MINUTE,
+            )
+            .await
+            .unwrap();
+    }
+    let page = |limit, before| OutgoingFilter {
+        page: Page { limit, before },
+        ..OutgoingFilter::default()
+    };
+    let first = db
+        .store
+        .list_outgoing(GIALAI_STTTT, &page(2, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.iter().map(|o| o.message.id).collect::<Vec<_>>(),
+        [ids[4], ids[3]]
+    );
+    let second = db
+        .store
+        .list_outgoing(GIALAI_STTTT, &page(2, Some(ids[3])))
+        .await
+        .unwrap();
+    assert_eq!(
+        second.iter().map(|o| o.message.id).collect::<Vec<_>>(),
+        [ids[2], ids[1]]
+    );
+    let window = db
+        .store
+        .list_outgoing(
+            GIALAI_STTTT,
+            &OutgoingFilter {
+                since: Some(NOW + MINUTE),
+                until: Some(NOW + 3 * MINUTE),
+                ..OutgoingFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        window.iter().map(|o| o.message.id).collect::<Vec<_>>(),
+        [ids[2], ids[1]]
+    );
+
+    let inbox = db
+        .store
+        .list_inbox(
+            GIALAI_UBND,
+            &InboxFilter {
+                since: Some(NOW + 3 * MINUTE),
+                ..InboxFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(inbox.len(), 2);
+    let paged = db
+        .store
+        .list_inbox(
+            GIALAI_UBND,
+            &InboxFilter {
+                page: Page {
+                    limit: 1,
+                    before: Some(inbox[1].inbox_id),
+                },
+                ..InboxFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(paged.len(), 1);
+    assert!(paged[0].inbox_id < inbox[1].inbox_id);
+
+    let e = db
+        .store
+        .list_outgoing(GIALAI_STTTT, &page(0, None))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ValueInvalid);
+}
+
+#[tokio::test]
+async fn operators_see_deliveries_by_state_counts_and_the_oldest_pending() {
+    let db = db().await;
+    assert_eq!(db.store.oldest_pending_age(NOW).await.unwrap(), None);
+    let a = db
+        .store
+        .submit_outgoing(
+            outgoing("1", &[(NGHEAN_UBND, "peer:nghean"), (GIALAI_UBND, "local")]),
+            NOW,
+        )
+        .await
+        .unwrap();
+    db.store
+        .submit_outgoing(outgoing("2", &[(NGHEAN_UBND, "peer:nghean")]), NOW + MINUTE)
+        .await
+        .unwrap();
+    let c = db
+        .store
+        .claim_due(NOW, 1, "outbox:w1", MINUTE)
+        .await
+        .unwrap();
+    db.store
+        .mark_failed(
+            c[0].lease,
+            DeliveryError::new("NO_ROUTE", "no peer serves it"),
+            NOW,
+        )
+        .await
+        .unwrap();
+
+    let counts = db.store.delivery_counts().await.unwrap();
+    assert_eq!(counts.len(), DeliveryState::ALL.len());
+    assert_eq!(counts[&DeliveryState::Queued], 2);
+    assert_eq!(counts[&DeliveryState::Failed], 1);
+    assert_eq!(counts[&DeliveryState::Delivered], 0);
+
+    let failed = db
+        .store
+        .list_deliveries(&DeliveryFilter {
+            state: Some(DeliveryState::Failed),
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].id, a.deliveries[0].delivery_id);
+    assert_eq!(
+        failed[0].last_error.as_ref().map(|e| e.code.as_str()),
+        Some("NO_ROUTE")
+    );
+    let to_nghean = db
+        .store
+        .list_deliveries(&DeliveryFilter {
+            recipient: Some(NGHEAN_UBND.into()),
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(to_nghean.len(), 2);
+    let by_sender = db
+        .store
+        .list_deliveries(&DeliveryFilter {
+            sender: Some(GIALAI_UBND.into()),
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(by_sender.is_empty());
+
+    // The oldest pending is the local delivery of the first document.
+    assert_eq!(
+        db.store
+            .oldest_pending_age(NOW + 10 * MINUTE)
+            .await
+            .unwrap(),
+        Some(10 * MINUTE)
+    );
+    assert_eq!(
+        db.store.attempts(4242).await.unwrap_err().code(),
+        Code::NotFound
+    );
+}
+
+#[tokio::test]
+async fn admin_actions_are_audited() {
+    let db = db().await;
+    let (seq, rec) = db
+        .one_audit("admin.key.rotate", "agency", async || {
+            db.store
+                .record_admin_action(
+                    AuditEntry::new(
+                        "admin:hoa",
+                        "admin.key.rotate",
+                        "agency",
+                        GIALAI_STTTT,
+                        &json!({ "fingerprint": "ab".repeat(32) }),
+                    ),
+                    NOW,
+                )
+                .await
+                .unwrap()
+        })
+        .await;
+    assert_eq!(seq, rec.seq);
+    assert_eq!(rec.entity_id, GIALAI_STTTT);
+    let e = db
+        .nothing_written(async || {
+            db.store
+                .record_admin_action(AuditEntry::new("", "x", "y", 1, &json!({})), NOW)
+                .await
+        })
+        .await;
+    assert_eq!(e.code(), Code::ValueInvalid);
+}
+
+#[tokio::test]
+async fn messages_are_immutable_in_the_database() {
+    let db = db().await;
+    db.store
+        .submit_outgoing(outgoing("05", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
+        .await
+        .unwrap();
+    let e = sqlx::query("UPDATE messages SET bytes = x'00'")
+        .execute(&db.raw)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("immutable"), "{e}");
+}
