@@ -14,6 +14,7 @@ pub mod node;
 pub mod pki;
 pub mod signer;
 pub mod store;
+pub mod transport;
 pub mod verify;
 
 pub use error::{Code, Error, Result};

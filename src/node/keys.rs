@@ -17,7 +17,9 @@ pub struct Keyring {
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keyring").field("agencies", &self.signers.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Keyring")
+            .field("agencies", &self.signers.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -26,9 +28,10 @@ impl Keyring {
     pub fn load(config: &Config) -> Result<Keyring, Error> {
         let mut signers: HashMap<OrganId, Arc<dyn Signer>> = HashMap::new();
         for a in &config.agencies {
-            let s = KeyFileSigner::from_files(&a.key, &a.cert, a.chain.as_deref()).map_err(|e| {
-                Error::key(format!("agency {}", a.organization.organ_id), e.to_string())
-            })?;
+            let s =
+                KeyFileSigner::from_files(&a.key, &a.cert, a.chain.as_deref()).map_err(|e| {
+                    Error::key(format!("agency {}", a.organization.organ_id), e.to_string())
+                })?;
             signers.insert(a.organization.organ_id.clone(), Arc::new(s));
         }
         Ok(Keyring { signers })

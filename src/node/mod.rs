@@ -5,5 +5,7 @@
 pub mod compose;
 pub mod ingest;
 pub mod keys;
+pub mod outbox;
 pub mod receipt;
 pub mod routing;
+pub mod service;

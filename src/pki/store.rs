@@ -40,6 +40,21 @@ impl TrustStore {
         TrustStore::default()
     }
 
+    /// Adds the anchors and intermediates of `other` (a node's trust comes from several files).
+    pub fn merge(&mut self, other: TrustStore) {
+        for (anchor, cert) in other.anchors.into_iter().zip(other.anchor_certs) {
+            if !self.anchor_certs.iter().any(|c| c.der == cert.der) {
+                self.anchors.push(anchor);
+                self.anchor_certs.push(cert);
+            }
+        }
+        for cert in other.intermediates {
+            if !self.intermediates.iter().any(|c| c.der == cert.der) {
+                self.intermediates.push(cert);
+            }
+        }
+    }
+
     /// Reads anchors from a PEM file or a folder of certificate files (`*.pem`, `*.crt`, `*.cer`,
     /// `*.der`, not recursing; PEM or single DER certificates). In a folder, files holding no
     /// certificate (keys, CRLs) are skipped; a named file must hold one.

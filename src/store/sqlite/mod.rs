@@ -125,8 +125,10 @@ impl SqliteStore {
         let write = if options.read_only {
             None
         } else {
+            // A node creates its store on first start; read-only users (audit) never do.
             let opts = base
                 .clone()
+                .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full);
             let pool = SqlitePoolOptions::new()

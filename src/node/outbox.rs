@@ -1,0 +1,302 @@
+//! The outbox worker: claims due deliveries with a lease, routes each by recipient code, and
+//! records the outcome — delivered with the receipt that proves it, retried later with backoff
+//! and jitter, or failed for an operator.
+//!
+//! At-least-once: a crash mid-delivery leaves the lease to expire, and the delivery is claimed
+//! again; the receiver's deduplication turns the repeat into the original receipt (invariant 3).
+//! A per-peer circuit breaker stops hammering a peer that is down.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::routing::Route;
+use super::service::{Node, now_ms};
+use crate::config::{PeerConfig, RetryPolicy};
+use crate::edxml::{Package, StatusCode};
+use crate::store::{ClaimedDelivery, DeliveryError, Kind, Store};
+use crate::transport::TransportError;
+use crate::transport::peer::{PeerClient, Pushed};
+use crate::verify::{Options, verify_package};
+
+/// How long a claimed delivery stays ours; a crashed worker's claims are free again after it.
+const LEASE_MS: i64 = 60_000;
+/// Most deliveries claimed (and in flight) at once.
+const BATCH: u32 = 32;
+/// Pause when nothing is due.
+const IDLE: Duration = Duration::from_millis(100);
+/// Timeout of one push to a peer.
+const PUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Per-peer circuit breaker state.
+#[derive(Debug, Default, Clone)]
+struct Breaker {
+    failures: u32,
+    open_until: i64,
+}
+
+struct Worker<S: Store> {
+    node: Node<S>,
+    client: PeerClient,
+    owner: String,
+    breakers: Mutex<HashMap<String, Breaker>>,
+}
+
+/// Starts the worker; it stops claiming when `shutdown` turns `true` and returns once in-flight
+/// deliveries are recorded (or left to their leases).
+pub fn spawn<S: Store>(
+    node: Node<S>,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let owner = format!("{}:{}", node.config.node.name, std::process::id());
+        let client = match PeerClient::new(&node.config.node.name, PUSH_TIMEOUT) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(code = %e.code, error = %e.message, "outbox cannot start");
+                return;
+            }
+        };
+        let worker = Arc::new(Worker {
+            node,
+            client,
+            owner,
+            breakers: Mutex::new(HashMap::new()),
+        });
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let claimed = match worker
+                .node
+                .store
+                .claim_due(now_ms(), BATCH, &worker.owner, LEASE_MS)
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(code = %e.code(), error = %e, "claiming due deliveries failed");
+                    Vec::new()
+                }
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    _ = tokio::time::sleep(IDLE) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            let mut set = JoinSet::new();
+            for c in claimed {
+                let w = worker.clone();
+                set.spawn(async move { w.deliver(c).await });
+            }
+            while set.join_next().await.is_some() {}
+        }
+    })
+}
+
+impl<S: Store> Worker<S> {
+    async fn deliver(&self, c: ClaimedDelivery) {
+        let outcome = self.attempt(&c).await;
+        let store = &self.node.store;
+        let now = now_ms();
+        let recorded = match outcome {
+            Ok(receipt) => {
+                tracing::info!(document_id = %c.document_id, recipient = %c.recipient, delivery = c.lease.delivery_id, "delivered");
+                store.mark_delivered(c.lease, receipt, now).await
+            }
+            Err(e) if e.retryable => {
+                let policy = &self.node.config.retry;
+                let age = match store.delivery(c.lease.delivery_id).await {
+                    Ok(d) => now - d.created_at,
+                    Err(_) => 0,
+                };
+                let error = DeliveryError::new(e.code.clone(), e.message.clone());
+                if age >= policy.give_up_after.as_millis() as i64 {
+                    tracing::warn!(document_id = %c.document_id, recipient = %c.recipient, code = %e.code, "giving up; needs an operator");
+                    store.mark_failed(c.lease, error, now).await
+                } else {
+                    let next = now + backoff(policy, c.attempt).as_millis() as i64;
+                    let next = next.max(self.breaker_open_until(&c.route));
+                    tracing::info!(document_id = %c.document_id, recipient = %c.recipient, code = %e.code, attempt = c.attempt, "will retry");
+                    store.retry_later(c.lease, error, next, now).await
+                }
+            }
+            Err(e) => {
+                tracing::warn!(document_id = %c.document_id, recipient = %c.recipient, code = %e.code, error = %e.message, "refused; needs an operator");
+                store
+                    .mark_failed(c.lease, DeliveryError::new(e.code, e.message), now)
+                    .await
+            }
+        };
+        if let Err(e) = recorded {
+            // A lost lease (an operator acted, or our lease expired and another worker took it):
+            // the newer owner records the outcome; repeats are deduplicated by the receiver.
+            tracing::warn!(code = %e.code(), error = %e, delivery = c.lease.delivery_id, "outcome not recorded");
+        }
+    }
+
+    /// One attempt; `Ok` carries the receipt to keep (empty for a status package).
+    async fn attempt(&self, c: &ClaimedDelivery) -> Result<Vec<u8>, TransportError> {
+        let bytes = self
+            .node
+            .store
+            .message_bytes(c.message_id)
+            .await
+            .map_err(|e| TransportError::retry(e.code().as_str(), e.to_string()))?;
+        match Route::from_stored(&c.route) {
+            Route::None => Err(TransportError::permanent(
+                "NO_ROUTE",
+                format!("no node is known to serve {}", c.recipient),
+            )),
+            Route::Local => match self.node.ingest(&bytes, None).await {
+                Ok(ingested) => Ok(ingested.receipt.unwrap_or_default()),
+                Err(e) if e.code() == crate::Code::StoreUnavailable => {
+                    Err(TransportError::retry(e.code().as_str(), e.to_string()))
+                }
+                Err(e) => Err(TransportError::permanent(e.code().as_str(), e.to_string())),
+            },
+            Route::Peer(name) => {
+                let peer = self
+                    .node
+                    .config
+                    .peers
+                    .iter()
+                    .find(|p| p.name == name)
+                    .ok_or_else(|| {
+                        TransportError::permanent(
+                            "NO_ROUTE",
+                            format!("peer {name} is no longer configured"),
+                        )
+                    })?;
+                if self.breaker_open_until(&c.route) > now_ms() {
+                    return Err(TransportError::retry(
+                        "PEER_UNAVAILABLE",
+                        format!("circuit open for peer {name}"),
+                    ));
+                }
+                let result = self.client.push(peer, bytes).await;
+                self.record_breaker(
+                    &c.route,
+                    result.as_ref().map(|_| ()).map_err(|e| e.retryable),
+                );
+                match result? {
+                    Pushed::Receipt(r) if c.kind == Kind::Document => {
+                        self.check_receipt(&r, c, peer)?;
+                        Ok(r)
+                    }
+                    Pushed::Receipt(_) | Pushed::Accepted => Ok(Vec::new()),
+                }
+            }
+        }
+    }
+
+    /// A receipt is only proof if it is a trusted, signed 01 about this very document from an
+    /// agency that peer serves.
+    fn check_receipt(
+        &self,
+        receipt: &[u8],
+        c: &ClaimedDelivery,
+        peer: &PeerConfig,
+    ) -> Result<(), TransportError> {
+        let bad = |why: String| TransportError::retry("RECEIPT_INVALID", why);
+        let mut opts = Options::new(&self.node.trust);
+        opts.limits = self.node.config.limits.clone();
+        let v = verify_package(receipt, &opts).map_err(|e| bad(format!("{}: {e}", e.code())))?;
+        let Package::Status(s) = &v.package else {
+            return Err(bad("the receipt is not a status package".into()));
+        };
+        if s.status_code != StatusCode::Arrived {
+            return Err(bad(format!(
+                "the receipt is status {}, not 01",
+                s.status_code
+            )));
+        }
+        if s.response_for.effective_document_id() != c.document_id {
+            return Err(bad(format!(
+                "the receipt is about {}",
+                s.response_for.effective_document_id()
+            )));
+        }
+        if !peer.serves(&s.from.organ_id) {
+            return Err(bad(format!(
+                "the receipt comes from {}, which peer {} does not serve",
+                s.from.organ_id, peer.name
+            )));
+        }
+        Ok(())
+    }
+
+    fn breaker_open_until(&self, route: &str) -> i64 {
+        self.breakers
+            .lock()
+            .map(|b| b.get(route).map_or(0, |s| s.open_until))
+            .unwrap_or(0)
+    }
+
+    /// Counts consecutive network failures per peer; opens the breaker for the cooldown after
+    /// `breaker_failures` of them. A refusal (non-retryable) proves the peer is up.
+    fn record_breaker(&self, route: &str, result: Result<(), bool>) {
+        let policy = &self.node.config.retry;
+        let Ok(mut map) = self.breakers.lock() else {
+            return;
+        };
+        let b = map.entry(route.to_owned()).or_default();
+        match result {
+            Ok(()) | Err(false) => *b = Breaker::default(),
+            Err(true) => {
+                b.failures += 1;
+                if b.failures >= policy.breaker_failures {
+                    b.open_until = now_ms() + policy.breaker_cooldown.as_millis() as i64;
+                    tracing::warn!(route, failures = b.failures, "circuit open");
+                }
+            }
+        }
+    }
+}
+
+/// Exponential backoff with jitter: `initial × 2^(attempt−1)`, capped, then scaled by a random
+/// factor in [0.5, 1) so retries of many deliveries do not arrive together.
+pub fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
+    let exp = attempt.saturating_sub(1).min(30);
+    let base = policy
+        .initial_backoff
+        .saturating_mul(1u32 << exp.min(20))
+        .min(policy.max_backoff);
+    base.mul_f64(0.5 + fastrand::f64() / 2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let p = RetryPolicy {
+            initial_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(60),
+            ..RetryPolicy::default()
+        };
+        for _ in 0..100 {
+            let b1 = backoff(&p, 1);
+            assert!(
+                b1 >= Duration::from_secs(1) && b1 < Duration::from_secs(2),
+                "{b1:?}"
+            );
+            let b3 = backoff(&p, 3);
+            assert!(
+                b3 >= Duration::from_secs(4) && b3 < Duration::from_secs(8),
+                "{b3:?}"
+            );
+            let b20 = backoff(&p, 20);
+            assert!(
+                b20 >= Duration::from_secs(30) && b20 < Duration::from_secs(60),
+                "{b20:?}"
+            );
+        }
+    }
+}

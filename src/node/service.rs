@@ -1,0 +1,351 @@
+//! The node's operations, each one transaction in the store: a clerk's submission, a package
+//! pushed by a peer (or delivered locally), a status a clerk reports. HTTP handlers and the
+//! outbox worker call these and nothing below them.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::compose::{self, File, Submission};
+use super::ingest;
+use super::keys::Keyring;
+use super::receipt;
+use super::routing;
+use crate::Error;
+use crate::config::{Config, PeerConfig};
+use crate::dsig;
+use crate::edxml::xml::Limits;
+use crate::edxml::{self, DocumentPackage, OrganId, Package, StatusCode};
+use crate::error::{Code, FormatError};
+use crate::pki::TrustStore;
+use crate::store::{
+    Direction, DocumentMeta, IngestOutcome, NewDelivery, NewIncoming, NewOutgoing, NewStatus,
+    SignedPackage, StatusOutcome, Store, Submitted,
+};
+
+/// What the node needs to act: its configuration, store, keys and trust anchors.
+pub struct Node<S: Store> {
+    pub config: Arc<Config>,
+    pub store: Arc<S>,
+    pub keys: Keyring,
+    pub trust: Arc<TrustStore>,
+}
+
+impl<S: Store> Clone for Node<S> {
+    fn clone(&self) -> Self {
+        Node {
+            config: self.config.clone(),
+            store: self.store.clone(),
+            keys: self.keys.clone(),
+            trust: self.trust.clone(),
+        }
+    }
+}
+
+/// The result of a push: stored now or seen before, and the receipt to answer with.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    pub message_id: i64,
+    pub duplicate: bool,
+    /// The signed 01 for a document (the original one for a duplicate); `None` for a status.
+    pub receipt: Option<Vec<u8>>,
+}
+
+/// Milliseconds since the Unix epoch, the store's clock.
+pub fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn signed(
+    bytes: Vec<u8>,
+    signer_subject: Option<String>,
+    fingerprint: Option<String>,
+    pkg: &Package,
+) -> SignedPackage {
+    SignedPackage {
+        header_json: serde_json::to_string(pkg).unwrap_or_else(|_| "{}".into()),
+        bytes,
+        signer_subject,
+        signer_fingerprint: fingerprint,
+    }
+}
+
+fn meta(doc: &DocumentPackage) -> DocumentMeta {
+    let h = &doc.header;
+    DocumentMeta {
+        sender: h.from.organ_id.to_string(),
+        document_id: h.effective_document_id(),
+        business_type: doc.business_type().number(),
+        code_number: h.code.number.clone(),
+        code_notation: h.code.notation.clone(),
+        code_year: h.promulgation_info.date.year(),
+        subject: h.subject.clone(),
+    }
+}
+
+impl<S: Store> Node<S> {
+    /// Loads keys and trust anchors for `config` over `store`.
+    pub fn new(config: Config, store: S) -> Result<Node<S>, Error> {
+        let mut trust = TrustStore::new();
+        for path in &config.node.trust {
+            trust.merge(TrustStore::from_path(path)?);
+        }
+        Ok(Node {
+            keys: Keyring::load(&config)?,
+            config: Arc::new(config),
+            store: Arc::new(store),
+            trust: Arc::new(trust),
+        })
+    }
+
+    fn agency(&self, code: &OrganId) -> Result<&crate::config::AgencyConfig, Error> {
+        self.config.agency(code).ok_or_else(|| {
+            Error::store(
+                Code::NotFound,
+                format!("{code} is not an agency of this node"),
+            )
+        })
+    }
+
+    /// A clerk of `agency` (`actor` names the token) submits a dispatch: compose, sign with the
+    /// agency's own key, store with one delivery per recipient — committed before this returns.
+    /// A repeated `idempotency_key` returns the first submission without doing anything.
+    pub async fn submit(
+        &self,
+        agency: &OrganId,
+        actor: &str,
+        sub: &Submission,
+        files: Vec<File>,
+        idempotency_key: Option<String>,
+    ) -> Result<Submitted, Error> {
+        if let Some(key) = &idempotency_key
+            && let Some(found) = self.store.find_submission(agency.as_str(), key).await?
+        {
+            return Ok(found);
+        }
+        let a = self.agency(agency)?;
+        let signer = self
+            .keys
+            .get(agency)
+            .ok_or_else(|| Error::key(agency.to_string(), "no signing key"))?;
+        let now = now_ms();
+        let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
+        let recipients = sub.recipient_codes()?;
+        let number = match sub.number {
+            Some(n) => n,
+            None => {
+                let year = sub.promulgation_date(vn)?.year();
+                self.store
+                    .next_number(agency.as_str(), year, actor, now)
+                    .await?
+            }
+        };
+        let config = &self.config;
+        let name_of = |c: &OrganId| config.agency(c).map(|a| a.organization.organ_name.clone());
+        let doc = compose::compose(sub, &a.organization, number, files, vn, &name_of)?;
+        let unsigned = edxml::write_document(&doc)?;
+        let bytes = dsig::sign_package(&unsigned, signer.as_ref(), &self.config.limits)?;
+        let deliveries = recipients
+            .iter()
+            .map(|r| NewDelivery {
+                recipient: r.to_string(),
+                route: routing::route(config, r).as_stored(),
+            })
+            .collect();
+        let document = meta(&doc);
+        let pkg = Package::Document(doc);
+        let cert = crate::pki::describe(signer.certificate()).ok();
+        let new = NewOutgoing {
+            document,
+            package: signed(
+                bytes,
+                cert.as_ref().map(|c| c.subject.clone()),
+                cert.map(|c| c.sha256_fingerprint),
+                &pkg,
+            ),
+            deliveries,
+            idempotency_key,
+            actor: actor.to_owned(),
+        };
+        self.store.submit_outgoing(new, now).await
+    }
+
+    /// A package pushed by `peer` (`None`: delivered by this node to one of its own agencies).
+    /// Verified and checked before anything is stored; stored with its receipt in one
+    /// transaction; a repeat of the same document gets the original receipt again.
+    pub async fn ingest(&self, bytes: &[u8], peer: Option<&PeerConfig>) -> Result<Ingested, Error> {
+        let accepted = ingest::check(
+            bytes,
+            &self.config,
+            &self.trust,
+            peer,
+            std::time::SystemTime::now(),
+        )?;
+        let v = &accepted.verified;
+        let bytes = bytes[v.verified_from..].to_vec();
+        let now = now_ms();
+        let actor = peer.map_or_else(|| "node".to_owned(), |p| format!("peer:{}", p.name));
+        let peer_name = peer.map(|p| p.name.clone());
+        let package = signed(
+            bytes,
+            Some(v.signer.subject.clone()),
+            Some(v.signer.sha256_fingerprint.clone()),
+            &v.package,
+        );
+        match &v.package {
+            Package::Document(doc) => {
+                let first = &accepted.local_recipients[0];
+                let org = &self.agency(first)?.organization;
+                let signer = self
+                    .keys
+                    .get(first)
+                    .ok_or_else(|| Error::key(first.to_string(), "no signing key"))?;
+                let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
+                let receipt = receipt::receipt(doc, org, vn, signer.as_ref())?;
+                let new = NewIncoming {
+                    document: meta(doc),
+                    package,
+                    local_recipients: accepted
+                        .local_recipients
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                    peer: peer_name,
+                    receipt: receipt.clone(),
+                    actor,
+                };
+                Ok(match self.store.ingest_incoming(new, now).await? {
+                    IngestOutcome::Inserted { message_id } => Ingested {
+                        message_id,
+                        duplicate: false,
+                        receipt: Some(receipt),
+                    },
+                    IngestOutcome::Duplicate {
+                        message_id,
+                        receipt,
+                    } => Ingested {
+                        message_id,
+                        duplicate: true,
+                        receipt: Some(receipt),
+                    },
+                })
+            }
+            Package::Status(st) => {
+                let new = NewStatus {
+                    direction: Direction::In,
+                    document_sender: st.response_for.organ_id.to_string(),
+                    document_id: st.response_for.effective_document_id(),
+                    reporter: st.from.organ_id.to_string(),
+                    code: st.status_code.number(),
+                    description: st.description.clone(),
+                    reported_at: now,
+                    package,
+                    deliveries: Vec::new(),
+                    peer: peer_name,
+                    actor,
+                };
+                let out = self.store.record_status(new, now).await?;
+                Ok(Ingested {
+                    message_id: out.message_id,
+                    duplicate: out.duplicate,
+                    receipt: None,
+                })
+            }
+        }
+    }
+
+    /// A clerk of `agency` reports `code` on a document in its inbox: a status package signed with
+    /// the agency's key, stored in the history and queued for delivery to the original sender.
+    pub async fn report_status(
+        &self,
+        agency: &OrganId,
+        actor: &str,
+        message_id: i64,
+        code: StatusCode,
+        description: &str,
+    ) -> Result<StatusOutcome, Error> {
+        if !code.is_assigned()
+            || code == StatusCode::Arrived
+            || code == StatusCode::TakeBackRequested
+        {
+            return Err(FormatError::new(
+                Code::StatusCodeUnknown,
+                "status.code",
+                format!("{code}: a recipient reports 02, 03, 04, 05, 06, 15 or 16"),
+            )
+            .into());
+        }
+        if matches!(code, StatusCode::Rejected | StatusCode::TakeBackRefused)
+            && description.trim().is_empty()
+        {
+            return Err(FormatError::missing("status.description").into());
+        }
+        let item = self.store.inbox_item(agency.as_str(), message_id).await?;
+        if let Some(prev) = item.current_status.and_then(StatusCode::from_number)
+            && !code.may_follow(prev)
+        {
+            return Err(Error::store(
+                Code::InvalidTransition,
+                format!("status {code} cannot follow {prev} on this document"),
+            ));
+        }
+        let bytes = self.store.message_bytes(message_id).await?;
+        let doc = match edxml::read(
+            &bytes,
+            &edxml::ReadOptions {
+                limits: Limits::default(),
+                strict: false,
+            },
+        )? {
+            Package::Document(d) => d,
+            Package::Status(_) => return Err(Error::store(Code::NotFound, "not a document")),
+        };
+        let a = self.agency(agency)?;
+        let signer = self
+            .keys
+            .get(agency)
+            .ok_or_else(|| Error::key(agency.to_string(), "no signing key"))?;
+        let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
+        let now = now_ms();
+        let status_bytes = receipt::signed_status(
+            &doc,
+            &a.organization,
+            code,
+            description,
+            vn,
+            signer.as_ref(),
+        )?;
+        let sender = doc.header.from.organ_id.clone();
+        let route = routing::route(&self.config, &sender);
+        let pkg = Package::Status(edxml::StatusPackage::for_document(
+            &doc,
+            a.organization.clone(),
+            code,
+            description,
+            vn,
+        ));
+        let cert = crate::pki::describe(signer.certificate()).ok();
+        let new = NewStatus {
+            direction: Direction::Out,
+            document_sender: sender.to_string(),
+            document_id: doc.header.effective_document_id(),
+            reporter: agency.to_string(),
+            code: code.number(),
+            description: description.to_owned(),
+            reported_at: now,
+            package: signed(
+                status_bytes,
+                cert.as_ref().map(|c| c.subject.clone()),
+                cert.map(|c| c.sha256_fingerprint),
+                &pkg,
+            ),
+            deliveries: vec![NewDelivery {
+                recipient: sender.to_string(),
+                route: route.as_stored(),
+            }],
+            peer: None,
+            actor: actor.to_owned(),
+        };
+        self.store.record_status(new, now).await
+    }
+}

@@ -1,0 +1,35 @@
+//! How a delivery leaves the node. Local deliveries go straight through the node's own ingest
+//! (`node::outbox`); peers are reached over HTTPS ([`peer`]); the mail bridge and the national
+//! platform come later as further transports.
+
+pub mod peer;
+
+/// Why a push did not deliver, and whether trying again later can help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportError {
+    /// A stable code: the peer's own refusal code (`DIGEST_MISMATCH`, …) or ours
+    /// (`PEER_UNREACHABLE`, `PEER_TIMEOUT`, `PEER_ERROR`, `RECEIPT_INVALID`).
+    pub code: String,
+    pub message: String,
+    /// `true` for network trouble and server errors; `false` when the peer refused the package
+    /// itself (it will refuse it again).
+    pub retryable: bool,
+}
+
+impl TransportError {
+    pub fn retry(code: &str, message: impl Into<String>) -> Self {
+        TransportError {
+            code: code.into(),
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
+    pub fn permanent(code: &str, message: impl Into<String>) -> Self {
+        TransportError {
+            code: code.into(),
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Pushing a package to a peer node: `POST {url}/peer/v1/packages`, body = the exact signed bytes.
+//! A document is answered `200` with the peer's signed receipt (status 01); a status package
+//! `204`; a refusal with `{"code", "message"}` and a 4xx status.
+
+use std::time::Duration;
+
+use super::TransportError;
+use crate::config::PeerConfig;
+
+/// What a peer said to a package it accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    /// A document: the signed receipt.
+    Receipt(Vec<u8>),
+    /// A status package: accepted, nothing to keep.
+    Accepted,
+}
+
+/// One HTTP client for all peers: connections are reused between deliveries.
+#[derive(Debug, Clone)]
+pub struct PeerClient {
+    http: reqwest::Client,
+    /// This node's name, sent as `X-Lienthong-Peer` until mutual TLS identifies nodes (issue 4).
+    node_name: String,
+}
+
+impl PeerClient {
+    pub fn new(node_name: &str, timeout: Duration) -> Result<PeerClient, TransportError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|e| TransportError::permanent("PEER_ERROR", format!("HTTP client: {e}")))?;
+        Ok(PeerClient {
+            http,
+            node_name: node_name.to_owned(),
+        })
+    }
+
+    /// Pushes `bytes` to `peer`.
+    pub async fn push(&self, peer: &PeerConfig, bytes: Vec<u8>) -> Result<Pushed, TransportError> {
+        let url = format!("{}/peer/v1/packages", peer.url);
+        let response = self
+            .http
+            .post(&url)
+            .header("content-type", "application/xml")
+            .header("x-lienthong-peer", &self.node_name)
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| {
+                let code = if e.is_timeout() {
+                    "PEER_TIMEOUT"
+                } else {
+                    "PEER_UNREACHABLE"
+                };
+                TransportError::retry(code, format!("{url}: {e}"))
+            })?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| {
+            TransportError::retry(
+                "PEER_UNREACHABLE",
+                format!("{url}: reading the answer: {e}"),
+            )
+        })?;
+        match status.as_u16() {
+            200 => Ok(Pushed::Receipt(body.to_vec())),
+            202 | 204 => Ok(Pushed::Accepted),
+            408 | 429 => Err(TransportError::retry(
+                "PEER_BUSY",
+                format!("{url}: HTTP {status}"),
+            )),
+            s if (400..500).contains(&s) => {
+                let (code, message) = refusal(&body).unwrap_or_else(|| {
+                    (
+                        "PEER_REFUSED".into(),
+                        format!("HTTP {status}: {}", String::from_utf8_lossy(&body)),
+                    )
+                });
+                // A conflict or a refusal of the package itself will not change by retrying.
+                Err(TransportError::permanent(&code, message))
+            }
+            _ => Err(TransportError::retry(
+                "PEER_ERROR",
+                format!("{url}: HTTP {status}"),
+            )),
+        }
+    }
+}
+
+fn refusal(body: &[u8]) -> Option<(String, String)> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let code = v.get("code")?.as_str()?.to_owned();
+    let message = v
+        .get("message")
+        .and_then(|m| m.as_str())
+        .unwrap_or("")
+        .to_owned();
+    Some((code, message))
+}
