@@ -11,9 +11,11 @@ use clap::{Parser, Subcommand};
 use lienthong::{Code, Error};
 
 mod audit;
+mod client;
 mod extract;
 mod inspect;
 mod package;
+mod serve;
 mod sign;
 mod status;
 mod verify;
@@ -48,6 +50,16 @@ enum Command {
     /// Verify or export the audit chain of a node's store.
     #[command(subcommand)]
     Audit(audit::Command),
+    /// Run the node: clerk API, peer endpoint, outbox worker (until SIGINT/SIGTERM).
+    Serve(serve::Args),
+    /// Send a dispatch through a node's clerk API (the node composes and signs it).
+    Send(Box<client::SendArgs>),
+    /// The agency's received documents, through a node's clerk API.
+    #[command(subcommand)]
+    Inbox(client::InboxCommand),
+    /// The agency's sent documents and their delivery state, through a node's clerk API.
+    #[command(subcommand)]
+    Sent(client::SentCommand),
 }
 
 /// Why a command failed, and so which exit status and line to print.
@@ -56,6 +68,8 @@ pub(crate) enum Failure {
     Refused(Error),
     /// A local problem: exit 3.
     Local(Error),
+    /// Refused, and the reason already printed (e.g. the node's own answer): exit 1.
+    Reported,
 }
 
 impl From<Error> for Failure {
@@ -85,6 +99,10 @@ pub fn main() -> ExitCode {
         Command::Extract(a) => (false, extract::run(a)),
         Command::Status(c) => (false, status::run(c)),
         Command::Audit(c) => (false, audit::run(c)),
+        Command::Serve(a) => (false, serve::run(a)),
+        Command::Send(a) => (false, client::send(*a)),
+        Command::Inbox(c) => (false, client::inbox(c)),
+        Command::Sent(c) => (false, client::sent(c)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -96,6 +114,7 @@ pub fn main() -> ExitCode {
             report(&e, json);
             ExitCode::from(3)
         }
+        Err(Failure::Reported) => ExitCode::from(1),
     }
 }
 
