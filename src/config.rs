@@ -25,6 +25,8 @@ use crate::error::{Code, FormatError};
 pub struct Config {
     pub node: NodeSection,
     pub agencies: Vec<AgencyConfig>,
+    /// Operator tokens for the admin API (list, retry and cancel deliveries), stored hashed.
+    pub admin_tokens: Vec<TokenConfig>,
     pub peers: Vec<PeerConfig>,
     pub retry: RetryPolicy,
     pub limits: Limits,
@@ -121,6 +123,8 @@ struct File {
     node: NodeSection,
     #[serde(default, rename = "agency")]
     agencies: Vec<AgencyFile>,
+    #[serde(default, rename = "admin")]
+    admins: Vec<TokenFile>,
     #[serde(default, rename = "peer")]
     peers: Vec<PeerFile>,
     #[serde(default)]
@@ -218,6 +222,17 @@ impl Config {
             let p = PathBuf::from(p);
             if p.is_absolute() { p } else { base_dir.join(p) }
         };
+        let token = |path: &str, t: &TokenFile| -> Result<TokenConfig, Error> {
+            let hexed = secret(path, &t.sha256)?;
+            let bytes = hex::decode(hexed.trim()).map_err(|_| bad(path, "not hexadecimal"))?;
+            let sha256: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| bad(path, "not 32 bytes (64 hex digits)"))?;
+            Ok(TokenConfig {
+                name: t.name.clone(),
+                sha256,
+            })
+        };
 
         let mut agencies = Vec::new();
         for (i, a) in file.agencies.iter().enumerate() {
@@ -241,16 +256,7 @@ impl Config {
             org.website = a.website.clone();
             let mut tokens = Vec::new();
             for (j, t) in a.tokens.iter().enumerate() {
-                let tat = format!("{at}.token[{j}].sha256");
-                let hexed = secret(&tat, &t.sha256)?;
-                let bytes = hex::decode(hexed.trim()).map_err(|_| bad(&tat, "not hexadecimal"))?;
-                let sha256: [u8; 32] = bytes
-                    .try_into()
-                    .map_err(|_| bad(&tat, "not 32 bytes (64 hex digits)"))?;
-                tokens.push(TokenConfig {
-                    name: t.name.clone(),
-                    sha256,
-                });
+                tokens.push(token(&format!("{at}.token[{j}].sha256"), t)?);
             }
             agencies.push(AgencyConfig {
                 organization: org,
@@ -261,6 +267,11 @@ impl Config {
                 mail: a.mail.clone(),
                 tokens,
             });
+        }
+
+        let mut admin_tokens = Vec::new();
+        for (i, t) in file.admins.iter().enumerate() {
+            admin_tokens.push(token(&format!("admin[{i}].sha256"), t)?);
         }
 
         let mut peers = Vec::new();
@@ -339,6 +350,7 @@ impl Config {
         Ok(Config {
             node,
             agencies,
+            admin_tokens,
             peers,
             retry,
             limits,
@@ -404,6 +416,10 @@ cert = "stttt.cert.pem"
 name = "idesk"
 sha256 = "env:IDESK_TOKEN_SHA256"
 
+[[admin]]
+name = "operator"
+sha256 = "env:IDESK_TOKEN_SHA256"
+
 [[peer]]
 name = "nghean"
 url = "http://127.0.0.1:8441/"
@@ -434,6 +450,7 @@ give_up_after = "2h"
         assert_eq!(a.key, PathBuf::from("/secret/stttt.key.pem"));
         assert_eq!(a.cert, PathBuf::from("/etc/lienthong/stttt.cert.pem"));
         assert_eq!(a.tokens[0].sha256, hash_token("s3cret"));
+        assert_eq!(c.admin_tokens[0].name, "operator");
         assert_eq!(c.peers[0].url, "http://127.0.0.1:8441");
         let under = OrganId::parse_strict("000.00.12.H41").unwrap();
         assert!(c.peers[0].serves(&under));

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Two nodes on loopback: Gia Lai (Sở TT&TT 000.00.05.H21, Sở Nội vụ 000.00.04.H21) and Nghệ An
+# (UBND tỉnh 000.00.00.H41). A Gia Lai clerk sends a dispatch with a PDF to Nghệ An; Gia Lai's node
+# signs it and delivers it; Nghệ An's node answers with a signed receipt (01); Nghệ An's clerk
+# registers it (03) and finishes it (06); both statuses arrive back in Gia Lai.
+# Demo configuration and TEST PKI only. Usage: examples/two-nodes/run.sh [--keep]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root"
+
+cargo build --release --quiet
+bin="$root/target/release/lienthong"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "${1:-}" != "--keep" ]; then rm -rf "$work"; else echo "kept $work"; fi
+}
+trap 'cleanup "${KEEP:-}"' EXIT
+[ "${1:-}" = "--keep" ] && KEEP=--keep
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# Each node gets its own folder: its config, its store, the certificates it needs.
+for n in gialai nghean; do
+  mkdir -p "$work/$n/certs"
+  cp "$here/$n.toml" "$work/$n/"
+  cp certs/test-only/{root-ca.cert.pem,chain.pem} "$work/$n/certs/"
+done
+cp certs/test-only/{stttt-gialai,sonv-gialai}.{key,cert}.pem "$work/gialai/certs/"
+cp certs/test-only/ubnd-nghean.{key,cert}.pem "$work/nghean/certs/"
+
+start() { # name
+  "$bin" serve --config "$work/$1/$1.toml" > "$work/$1/log.jsonl" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    grep -q "listening on" "$work/$1/log.jsonl" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "node $1 did not start:"; cat "$work/$1/log.jsonl"; exit 1
+}
+step "Starting Gia Lai (127.0.0.1:18440) and Nghệ An (127.0.0.1:18441)"
+start gialai
+start nghean
+
+GL="--node http://127.0.0.1:18440 --token demo-token-stttt"
+NA="--node http://127.0.0.1:18441 --token demo-token-nghean"
+
+printf '%%PDF-1.4\n%% Công văn số …/STTTT-CĐS (demo)\n%%%%EOF\n' > "$work/cong-van.pdf"
+
+step "Sở TT&TT Gia Lai sends a dispatch to UBND tỉnh Nghệ An (the node assigns the number)"
+sent=$("$bin" send $GL --json --to 000.00.00.H41 --notation STTTT-CĐS \
+  --subject "V/v phối hợp triển khai liên thông văn bản điện tử" --signer "Nguyễn Văn Ánh" \
+  --attach "$work/cong-van.pdf" --idempotency-key demo-1)
+echo "$sent"
+id=$(echo "$sent" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+
+wait_until() { # description, command...
+  local what=$1; shift
+  for _ in $(seq 1 100); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  echo "timed out waiting for $what"; exit 1
+}
+delivered() { "$bin" sent show $GL "$id" | grep -q '"state": "delivered"'; }
+step "Gia Lai's outbox delivers it; Nghệ An answers with a signed receipt (01)"
+wait_until "delivery" delivered
+"$bin" sent show $GL "$id" | python3 -c '
+import json,sys
+d = json.load(sys.stdin)
+for x in d.get("deliveries", []):
+    print("  to", x["recipient"], "->", x["state"], "after", x["attempts"], "attempt(s)")'
+
+step "Nghệ An's clerk sees it in the inbox"
+inbox=$("$bin" inbox list $NA)
+echo "$inbox" | head -40
+rid=$(echo "$inbox" | python3 -c 'import json,sys; v=json.load(sys.stdin); items=v["items"] if isinstance(v,dict) else v; print(items[0]["message"]["id"] if "message" in items[0] else items[0]["id"])')
+"$bin" inbox package $NA "$rid" -o "$work/received.edxml"
+"$bin" verify --trust certs/test-only/root-ca.cert.pem "$work/received.edxml"
+
+step "…registers it (03) and finishes it (06)"
+"$bin" inbox status $NA "$rid" --code 03 --description "Đã vào sổ văn bản đến"
+"$bin" inbox status $NA "$rid" --code 06 --description "Đã xử lý xong"
+
+has_06() { "$bin" sent show $GL "$id" | grep -q '"code": 6'; }
+step "Both statuses arrive back in Gia Lai"
+wait_until "status 06 in Gia Lai" has_06
+"$bin" sent show $GL "$id" | python3 -c '
+import json,sys
+d = json.load(sys.stdin)
+for s in d.get("statuses", d.get("history", [])):
+    print("  status %02d from %s: %s" % (s["code"], s["reporter"], s["description"]))'
+
+step "Both audit chains verify"
+"$bin" audit verify --store "sqlite://$work/gialai/gialai.db"
+"$bin" audit verify --store "sqlite://$work/nghean/nghean.db"
+echo "two-node example finished"
