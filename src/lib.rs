@@ -10,6 +10,7 @@ pub mod config;
 pub mod dsig;
 pub mod edxml;
 pub mod error;
+pub mod http;
 pub mod node;
 pub mod pki;
 pub mod signer;

@@ -1,0 +1,126 @@
+//! `lienthong serve --config FILE`: runs the node — clerk API, peer endpoint, operations
+//! endpoints and the outbox worker — until SIGINT or SIGTERM.
+//!
+//! Start-up: load and check the configuration, open the store at `node.store`, load the keys
+//! and trust anchors, bind `node.listen` (port 0 picks a free port), then print exactly one line
+//! `listening on ADDR` on stdout (scripts and tests read it). Logs are JSON lines on stderr,
+//! filtered by `RUST_LOG` (default `info`); tokens and keys are never logged.
+//!
+//! Shutdown: on SIGINT/SIGTERM stop accepting connections, let the requests in flight finish,
+//! tell the outbox worker to stop (it finishes or releases what it holds) and wait for it, close
+//! the store, exit 0. A configuration, store or bind problem exits 3.
+
+use std::path::PathBuf;
+
+use lienthong::config::Config;
+use lienthong::node::service::Node;
+use lienthong::store::SqliteStore;
+use lienthong::{Code, Error};
+use tokio::sync::watch;
+
+use super::{CmdResult, Failure};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The node's configuration file (TOML).
+    #[arg(long, env = "LIENTHONG_CONFIG")]
+    config: PathBuf,
+}
+
+pub fn run(args: Args) -> CmdResult {
+    init_logs();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Local(Error::io("(tokio runtime)", e)))?;
+    rt.block_on(serve(args))
+}
+
+fn init_logs() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Fails only if a subscriber is already set (never, in the binary).
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn serve(args: Args) -> CmdResult {
+    let config = Config::load(&args.config).map_err(Failure::Local)?;
+    let store = SqliteStore::open(&store_url(&config.node.store))
+        .await
+        .map_err(Failure::Local)?;
+    let listen = config.node.listen.clone();
+    let name = config.node.name.clone();
+    let node = Node::new(config, store.clone()).map_err(Failure::Local)?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| Failure::Local(Error::io(format!("listen {listen}"), e)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Failure::Local(Error::io(format!("listen {listen}"), e)))?;
+
+    let (stop, stopped) = watch::channel(false);
+    let worker = lienthong::node::outbox::spawn(node.clone(), stopped.clone());
+    let server = tokio::spawn(lienthong::http::serve(listener, node, stopped));
+
+    tracing::info!(node = %name, %addr, "listening");
+    println!("listening on {addr}");
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    let _ = stop.send(true);
+    let served = server.await;
+    if let Err(e) = worker.await {
+        tracing::error!(error = %e, "outbox worker ended abnormally");
+    }
+    store.close().await;
+    match served {
+        Ok(Ok(())) => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+        Ok(Err(e)) => Err(Failure::Local(Error::io(format!("serving {addr}"), e))),
+        Err(e) => Err(Failure::Local(Error::store(
+            Code::Io,
+            format!("server task: {e}"),
+        ))),
+    }
+}
+
+/// A node creates its database on first start: a file URL without an explicit `mode=` gets
+/// `mode=rwc` (read, write, create).
+fn store_url(url: &str) -> String {
+    let is_file = url.starts_with("sqlite:") && !url.contains(":memory:");
+    if !is_file || url.contains("mode=") {
+        return url.to_owned();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}mode=rwc")
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the node");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

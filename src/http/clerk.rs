@@ -1,0 +1,666 @@
+//! The clerk API, `/api/v1/…`: JSON, bearer token of one agency ([`Clerk`]). Every read passes
+//! the clerk's agency to the store, so a clerk never sees another agency's mail: someone else's
+//! id is simply `404 NOT_FOUND`.
+//!
+//! Conventions: times are RFC 3339 in UTC on output; `since`/`until` accept RFC 3339 or Unix
+//! milliseconds (`since` inclusive, `until` exclusive). Lists are newest first and paged by key:
+//! `per_page` (1–1000, default 50) and `before` = the `next_before` of the previous page.
+//! Status codes are two-digit strings (`"03"`). Attachments are numbered from **1**, in the order
+//! of the package.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Multipart, Path, Query, State, multipart::MultipartRejection};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode as Http};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::AppState;
+use super::auth::Clerk;
+use super::error::ApiError;
+use crate::Code;
+use crate::edxml::{self, Package, ReadOptions, StatusCode};
+use crate::error::FormatError;
+use crate::node::compose::{File, Submission};
+use crate::store::{
+    DeliveryError, DeliveryInfo, InboxFilter, InboxItem, MessageInfo, OutgoingFilter, OutgoingItem,
+    Page, StatusRecord, Store, SubmittedDelivery,
+};
+
+type ApiResult<T = Response> = Result<T, ApiError>;
+
+// --- helpers -----------------------------------------------------------------------------------
+
+fn ts(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn parse_time(name: &str, s: &str) -> ApiResult<i64> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse()
+            .map_err(|_| FormatError::invalid(name, format!("{s:?}: too large")).into());
+    }
+    OffsetDateTime::parse(s, &Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| {
+            FormatError::invalid(
+                name,
+                format!("{s:?}: expected RFC 3339 (2026-01-31T08:00:00+07:00) or Unix ms"),
+            )
+            .into()
+        })
+}
+
+fn status_wire(n: u8) -> String {
+    format!("{n:02}")
+}
+
+fn bad_request(what: &str, detail: String) -> ApiError {
+    ApiError::coded(Code::ValueInvalid, format!("{what}: {detail}"))
+}
+
+fn path_id(p: Result<Path<i64>, PathRejection>) -> ApiResult<i64> {
+    p.map(|Path(id)| id)
+        .map_err(|r| bad_request("(path)", r.body_text()))
+}
+
+fn header_value(header_json: &str) -> Value {
+    serde_json::from_str(header_json).unwrap_or(Value::Null)
+}
+
+/// `Content-Disposition: attachment` with an ASCII fallback and the UTF-8 name (RFC 6266/5987).
+fn disposition(name: &str) -> HeaderValue {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"._-~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    HeaderValue::from_str(&format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+}
+
+fn xml_download(bytes: Vec<u8>, name: &str) -> Response {
+    (
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("application/xml")),
+            (CONTENT_DISPOSITION, disposition(name)),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    since: Option<String>,
+    until: Option<String>,
+    before: Option<i64>,
+    per_page: Option<u32>,
+    /// Inbox only: `"03"`, or `none` for documents nothing has been reported on yet.
+    status: Option<String>,
+}
+
+impl ListQuery {
+    fn page(&self) -> ApiResult<Page> {
+        let limit = self.per_page.unwrap_or(50);
+        if !(1..=1000).contains(&limit) {
+            return Err(FormatError::invalid("per_page", "1 to 1000").into());
+        }
+        Ok(Page {
+            limit,
+            before: self.before,
+        })
+    }
+
+    fn range(&self) -> ApiResult<(Option<i64>, Option<i64>)> {
+        let since = self
+            .since
+            .as_deref()
+            .map(|s| parse_time("since", s))
+            .transpose()?;
+        let until = self
+            .until
+            .as_deref()
+            .map(|s| parse_time("until", s))
+            .transpose()?;
+        Ok((since, until))
+    }
+}
+
+fn query(q: Result<Query<ListQuery>, QueryRejection>) -> ApiResult<ListQuery> {
+    q.map(|Query(q)| q)
+        .map_err(|r| bad_request("(query)", r.body_text()))
+}
+
+/// A page of items and the cursor for the next one.
+#[derive(Serialize)]
+struct PageOf<T> {
+    items: Vec<T>,
+    /// Pass as `before` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_before: Option<i64>,
+}
+
+fn page_of<T>(items: Vec<T>, page: Page, id: impl Fn(&T) -> i64) -> PageOf<T> {
+    let next_before = (items.len() as u32 >= page.limit)
+        .then(|| items.last().map(&id))
+        .flatten();
+    PageOf { items, next_before }
+}
+
+// --- views -------------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct StatusView {
+    code: String,
+    description: String,
+    reporter: String,
+    reported_at: String,
+    recorded_at: String,
+    direction: crate::store::Direction,
+}
+
+impl From<&StatusRecord> for StatusView {
+    fn from(s: &StatusRecord) -> Self {
+        StatusView {
+            code: status_wire(s.code),
+            description: s.description.clone(),
+            reporter: s.reporter.clone(),
+            reported_at: ts(s.reported_at),
+            recorded_at: ts(s.recorded_at),
+            direction: s.direction,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AttemptView {
+    number: u32,
+    started_at: String,
+    finished_at: Option<String>,
+    outcome: Option<crate::store::AttemptOutcome>,
+    error: Option<DeliveryError>,
+}
+
+#[derive(Serialize)]
+struct DeliveryView {
+    delivery_id: i64,
+    recipient: String,
+    route: String,
+    state: crate::store::DeliveryState,
+    attempts: u32,
+    next_attempt_at: Option<String>,
+    last_error: Option<DeliveryError>,
+    delivered_at: Option<String>,
+    /// The latest processing status the recipient reported (`"03"`), and when.
+    latest_status: Option<String>,
+    latest_status_at: Option<String>,
+    /// Detail view only: every attempt, oldest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attempt_log: Option<Vec<AttemptView>>,
+    /// Detail view only: the recipient's status reports, oldest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<Vec<StatusView>>,
+}
+
+impl From<&DeliveryInfo> for DeliveryView {
+    fn from(d: &DeliveryInfo) -> Self {
+        DeliveryView {
+            delivery_id: d.id,
+            recipient: d.recipient.clone(),
+            route: d.route.clone(),
+            state: d.state,
+            attempts: d.attempts,
+            next_attempt_at: d.next_attempt_at.map(ts),
+            last_error: d.last_error.clone(),
+            delivered_at: d.delivered_at.map(ts),
+            latest_status: d.latest_status.map(status_wire),
+            latest_status_at: d.latest_status_at.map(ts),
+            attempt_log: None,
+            history: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct MessageView {
+    id: i64,
+    document_id: String,
+    sender: String,
+    number: Option<String>,
+    notation: Option<String>,
+    year: Option<i32>,
+    subject: Option<String>,
+    business_type: Option<u8>,
+    sha256: String,
+    size: u64,
+    signer: Option<String>,
+    created_at: String,
+}
+
+impl From<&MessageInfo> for MessageView {
+    fn from(m: &MessageInfo) -> Self {
+        MessageView {
+            id: m.id,
+            document_id: m.document_id.clone(),
+            sender: m.sender.clone(),
+            number: m.code_number.clone(),
+            notation: m.code_notation.clone(),
+            year: m.code_year,
+            subject: m.subject.clone(),
+            business_type: m.business_type,
+            sha256: m.sha256.clone(),
+            size: m.size,
+            signer: m.signer_subject.clone(),
+            created_at: ts(m.created_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct DocumentView {
+    #[serde(flatten)]
+    message: MessageView,
+    deliveries: Vec<DeliveryView>,
+    /// Detail view only: the parsed package header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    header: Option<Value>,
+}
+
+impl From<&OutgoingItem> for DocumentView {
+    fn from(o: &OutgoingItem) -> Self {
+        DocumentView {
+            message: MessageView::from(&o.message),
+            deliveries: o.deliveries.iter().map(DeliveryView::from).collect(),
+            header: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct InboxView {
+    #[serde(flatten)]
+    message: MessageView,
+    recipient: String,
+    peer: Option<String>,
+    received_at: String,
+    /// The latest status this agency reported (`"03"`); absent before any.
+    status: Option<String>,
+    status_at: Option<String>,
+    revoked: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    header: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<Vec<StatusView>>,
+}
+
+impl From<&InboxItem> for InboxView {
+    fn from(i: &InboxItem) -> Self {
+        InboxView {
+            message: MessageView::from(&i.message),
+            recipient: i.recipient.clone(),
+            peer: i.message.peer.clone(),
+            received_at: ts(i.received_at),
+            status: i.current_status.map(status_wire),
+            status_at: i.current_status_at.map(ts),
+            revoked: i.revoked,
+            header: None,
+            history: None,
+        }
+    }
+}
+
+// --- sending -----------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct SubmitResponse {
+    id: i64,
+    document_id: String,
+    deliveries: Vec<SubmittedDelivery>,
+    existing: bool,
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError, max: usize) -> ApiError {
+    if e.status() == Http::PAYLOAD_TOO_LARGE {
+        ApiError::coded(
+            Code::PackageTooLarge,
+            format!("(body): over the limit of {max} bytes"),
+        )
+    } else {
+        bad_request("(multipart)", e.body_text())
+    }
+}
+
+/// `POST /api/v1/documents`: a `metadata` part (JSON [`Submission`]) and zero or more `file`
+/// parts. `Idempotency-Key` makes a retry return the first submission (200, `existing: true`).
+pub async fn submit<S: Store>(
+    State(state): State<AppState<S>>,
+    clerk: Clerk,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult {
+    let max = state.node.config.limits.max_package_bytes;
+    let mut mp = multipart.map_err(|r| bad_request("(body)", r.body_text()))?;
+    let mut metadata: Option<Submission> = None;
+    let mut files = Vec::new();
+    while let Some(field) = mp.next_field().await.map_err(|e| multipart_error(e, max))? {
+        let name = field.name().unwrap_or("").to_owned();
+        match name.as_str() {
+            "metadata" => {
+                if metadata.is_some() {
+                    return Err(ApiError::coded(
+                        Code::ElementDuplicate,
+                        "metadata: only one metadata part",
+                    ));
+                }
+                let bytes: Bytes = field.bytes().await.map_err(|e| multipart_error(e, max))?;
+                let sub = serde_json::from_slice::<Submission>(&bytes)
+                    .map_err(|e| FormatError::invalid("metadata", e.to_string()))?;
+                metadata = Some(sub);
+            }
+            "file" => {
+                let file_name = field.file_name().unwrap_or("").to_owned();
+                let content_type = field
+                    .content_type()
+                    .unwrap_or("application/octet-stream")
+                    .to_owned();
+                let data = field.bytes().await.map_err(|e| multipart_error(e, max))?;
+                files.push(File {
+                    name: file_name,
+                    content_type,
+                    data: data.to_vec(),
+                });
+            }
+            other => {
+                return Err(bad_request(
+                    "(multipart)",
+                    format!("unknown part {other:?}: expected `metadata` and `file`"),
+                ));
+            }
+        }
+    }
+    let sub = metadata.ok_or_else(|| ApiError::from(FormatError::missing("metadata")))?;
+    let key = match headers.get("idempotency-key") {
+        Some(v) => {
+            let k = v.to_str().map(str::trim).unwrap_or("");
+            if k.is_empty() || k.len() > 200 {
+                return Err(bad_request(
+                    "Idempotency-Key",
+                    "1 to 200 visible ASCII characters".into(),
+                ));
+            }
+            Some(k.to_owned())
+        }
+        None => None,
+    };
+    let submitted = state
+        .node
+        .submit(&clerk.agency, &clerk.actor(), &sub, files, key)
+        .await?;
+    let item = state
+        .node
+        .store
+        .outgoing_item(clerk.agency.as_str(), submitted.message_id)
+        .await?;
+    tracing::info!(
+        agency = %clerk.agency,
+        message_id = submitted.message_id,
+        document_id = %item.message.document_id,
+        existing = submitted.existing,
+        "document submitted"
+    );
+    let status = if submitted.existing {
+        Http::OK
+    } else {
+        Http::ACCEPTED
+    };
+    let body = SubmitResponse {
+        id: submitted.message_id,
+        document_id: item.message.document_id,
+        deliveries: submitted.deliveries,
+        existing: submitted.existing,
+    };
+    Ok((status, Json(body)).into_response())
+}
+
+/// `GET /api/v1/documents?since&until&before&per_page`.
+pub async fn list_documents<S: Store>(
+    State(state): State<AppState<S>>,
+    clerk: Clerk,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult {
+    let q = query(q)?;
+    if q.status.is_some() {
+        return Err(bad_request(
+            "status",
+            "only the inbox filters by status".into(),
+        ));
+    }
+    let page = q.page()?;
+    let (since, until) = q.range()?;
+    let filter = OutgoingFilter { since, until, page };
+    let items = state
+        .node
+        .store
+        .list_outgoing(clerk.agency.as_str(), &filter)
+        .await?;
+    let views: Vec<DocumentView> = items.iter().map(DocumentView::from).collect();
+    Ok(Json(page_of(views, page, |v| v.message.id)).into_response())
+}
+
+/// `GET /api/v1/documents/{id}`: with every delivery's attempts and the recipients' histories.
+pub async fn document<S: Store>(
+    State(state): State<AppState<S>>,
+    clerk: Clerk,
+    id: Result<Path<i64>, PathRejection>,
+) -> ApiResult {
+    let id = path_id(id)?;
+    let store = &state.node.store;
+    let item = store.outgoing_item(clerk.agency.as_str(), id).await?;
+    let history = store.status_history(clerk.agency.as_str(), id).await?;
+    let mut view = DocumentView::from(&item);
+    for (d, info) in view.deliveries.iter_mut().zip(&item.deliveries) {
+        let attempts = store.attempts(info.id).await?;
+        d.attempt_log = Some(
+            attempts
+                .iter()
+                .map(|a| AttemptView {
+                    number: a.number,
+                    started_at: ts(a.started_at),
+                    finished_at: a.finished_at.map(ts),
+                    outcome: a.outcome,
+                    error: a.error.clone(),
+                })
+                .collect(),
+        );
+        d.history = Some(
+            history
+                .iter()
+                .filter(|s| s.reporter == info.recipient)
+                .map(StatusView::from)
+                .collect(),
+        );
+    }
+    view.header = Some(header_value(&item.message.header_json));
+    Ok(Json(view).into_response())
+}
+
+/// `GET /api/v1/documents/{id}/package`: the exact signed bytes that were sent.
+pub async fn document_package<S: Store>(
+    State(state): State<AppState<S>>,
+    clerk: Clerk,
+    id: Result<Path<i64>, PathRejection>,
+) -> ApiResult {
+    let id = path_id(id)?;
+    let store = &state.node.store;
+    store.outgoing_item(clerk.agency.as_str(), id).await?;
+    let bytes = store.package_bytes(clerk.agency.as_str(), id).await?;
+    Ok(xml_download(bytes, &format!("lienthong-{id}.xml")))
+}
+
+// --- receiving ---------------------------------------------------------------------------------
+
+/// `GET /api/v1/inbox?status&since&until&before&per_page`.
+pub async fn list_inbox<S: Store>(
+    State(state): State<AppState<S>>,
+    clerk: Clerk,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult {
+    let q = query(q)?;
+    let page = q.page()?;
+    let (since, until) = q.range()?;
+    let status = match q.status.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some("none") => Some(0),
+        Some(s) => Some(
+            StatusCode::parse(s)
+                .map_err(|e| FormatError::new(e.code, "status", e.problem))?
+                .number(),
+        ),
+    };
+    let filter = InboxFilter {
+        status,
+        revoked: None,
+        since,
+        until,
+        page,
+    };
+    let items = state
+        .node
+        .store
+        .list_inbox(clerk.agency.as_str(), &filter)
+        .await?;
+    let views: Vec<InboxView> = items.iter().map(InboxView::from).collect();
+    Ok(Json(page_of(views, page, |v| v.message.id)).into_response())
+}
+
+/// `GET /api/v1/inbox/{id}`: with the parsed header (attachments listed with their sizes) and
+/// the processing history.
+pub async fn inbox_item<S: Store>(
+    State(state): State<AppState<S>>,
+    clerk: Clerk,
+    id: Result<Path<i64>, PathRejection>,
+) -> ApiResult {
+    let id = path_id(id)?;
+    let store = &state.node.store;
+    let item = store.inbox_item(clerk.agency.as_str(), id).await?;
+    let history = store.status_history(clerk.agency.as_str(), id).await?;
+    let mut view = InboxView::from(&item);
+    view.header = Some(header_value(&item.message.header_json));
+    view.history = Some(history.iter().map(StatusView::from).collect());
+    Ok(Json(view).into_response())
+}
+
+/// `GET /api/v1/inbox/{id}/package`: the exact signed bytes as received.
+pub async fn inbox_package<S: Store>(
+    State(state): State<AppState<S>>,
+    clerk: Clerk,
+    id: Result<Path<i64>, PathRejection>,
+) -> ApiResult {
+    let id = path_id(id)?;
+    let store = &state.node.store;
+    store.inbox_item(clerk.agency.as_str(), id).await?;
+    let bytes = store.package_bytes(clerk.agency.as_str(), id).await?;
+    Ok(xml_download(bytes, &format!("lienthong-{id}.xml")))
+}
+
+/// `GET /api/v1/inbox/{id}/attachments/{n}`: file `n` (1-based), decoded and unzipped, with its
+/// own content type and name.
+pub async fn inbox_attachment<S: Store>(
+    State(state): State<AppState<S>>,
+    clerk: Clerk,
+    p: Result<Path<(i64, usize)>, PathRejection>,
+) -> ApiResult {
+    let (id, n) = p
+        .map(|Path(x)| x)
+        .map_err(|r| bad_request("(path)", r.body_text()))?;
+    let store = &state.node.store;
+    store.inbox_item(clerk.agency.as_str(), id).await?;
+    let bytes = store.package_bytes(clerk.agency.as_str(), id).await?;
+    let opts = ReadOptions {
+        limits: state.node.config.limits.clone(),
+        strict: false,
+    };
+    let Package::Document(doc) = edxml::read(&bytes, &opts)? else {
+        return Err(ApiError::coded(Code::NotFound, "not a document package"));
+    };
+    let count = doc.attachments.len();
+    let Some(a) = n
+        .checked_sub(1)
+        .and_then(|i| doc.attachments.into_iter().nth(i))
+    else {
+        return Err(ApiError::coded(
+            Code::NotFound,
+            format!("attachment {n}: the document has {count} (numbered from 1)"),
+        ));
+    };
+    let ct = HeaderValue::from_str(&a.content_type)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    Ok((
+        [
+            (CONTENT_TYPE, ct),
+            (CONTENT_DISPOSITION, disposition(&a.name)),
+        ],
+        a.data,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusRequest {
+    /// `"02"`, `"03"`, `"04"`, `"05"`, `"06"`, `"15"` or `"16"`.
+    code: String,
+    #[serde(default)]
+    description: String,
+}
+
+/// `POST /api/v1/inbox/{id}/status`: a signed status package back to the sender.
+pub async fn report_status<S: Store>(
+    State(state): State<AppState<S>>,
+    clerk: Clerk,
+    id: Result<Path<i64>, PathRejection>,
+    body: Result<Json<StatusRequest>, JsonRejection>,
+) -> ApiResult {
+    let id = path_id(id)?;
+    let Json(req) = body.map_err(|r| bad_request("(body)", r.body_text()))?;
+    let code = StatusCode::parse(req.code.trim())
+        .map_err(|e| FormatError::new(e.code, "code", e.problem))?;
+    let out = state
+        .node
+        .report_status(&clerk.agency, &clerk.actor(), id, code, &req.description)
+        .await?;
+    tracing::info!(
+        agency = %clerk.agency,
+        message_id = id,
+        status = %code.as_wire(),
+        "status reported"
+    );
+    Ok((Http::ACCEPTED, Json(out)).into_response())
+}

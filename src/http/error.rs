@@ -1,0 +1,221 @@
+//! The one error response of the HTTP API: an HTTP status chosen from the stable [`Code`], and a
+//! JSON body `{"code", "message", "message_vi"}` — the machine code, an English message that
+//! says what was wrong and where, and a Vietnamese sentence a clerk's system can show as is.
+//!
+//! Two codes exist only at the HTTP layer and are not library [`Code`]s: `UNAUTHENTICATED` (no or
+//! unknown bearer token) and `INTERNAL` (a failure of this node that the caller cannot fix; the
+//! detail goes to the log, not to the caller).
+
+use axum::Json;
+use axum::http::StatusCode as Http;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::{Code, Error};
+
+/// An API error, ready to become a response.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: Http,
+    /// The wire code (`NOT_FOUND`, `UNAUTHENTICATED`, …).
+    pub code: &'static str,
+    pub message: String,
+    pub message_vi: &'static str,
+    /// The library code, when there is one (for metrics).
+    pub lib_code: Option<Code>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+    message_vi: &'a str,
+}
+
+impl ApiError {
+    /// `401 UNAUTHENTICATED`.
+    pub fn unauthenticated(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: Http::UNAUTHORIZED,
+            code: "UNAUTHENTICATED",
+            message: message.into(),
+            message_vi: "Chưa xác thực: thiếu mã truy cập (Bearer token) hoặc mã không hợp lệ.",
+            lib_code: None,
+        }
+    }
+
+    /// A library code with its own message (for problems found in the HTTP layer itself, such as
+    /// a missing multipart part).
+    pub fn coded(code: Code, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: http_status(code),
+            code: code.as_str(),
+            message: message.into(),
+            message_vi: message_vi(code),
+            lib_code: Some(code),
+        }
+    }
+
+    /// `500 INTERNAL`: the detail is logged, the caller gets a generic message.
+    pub fn internal(detail: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %detail, "internal error");
+        ApiError {
+            status: Http::INTERNAL_SERVER_ERROR,
+            code: "INTERNAL",
+            message: "internal error of this node; see its log".into(),
+            message_vi: "Lỗi nội bộ của hệ thống; vui lòng thử lại sau hoặc liên hệ quản trị viên.",
+            lib_code: None,
+        }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        let code = e.code();
+        let status = http_status(code);
+        if status.is_server_error() && status != Http::SERVICE_UNAVAILABLE {
+            // Key, I/O, configuration or audit failures: ours, not the caller's; may name paths.
+            let mut out = ApiError::internal(format!("{code}: {e}"));
+            out.code = code.as_str();
+            out.lib_code = Some(code);
+            return out;
+        }
+        ApiError {
+            status,
+            code: code.as_str(),
+            message: e.to_string(),
+            message_vi: message_vi(code),
+            lib_code: Some(code),
+        }
+    }
+}
+
+impl From<crate::error::FormatError> for ApiError {
+    fn from(e: crate::error::FormatError) -> ApiError {
+        Error::from(e).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            code: self.code,
+            message: &self.message,
+            message_vi: self.message_vi,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// The HTTP status for a library code.
+///
+/// 400 the request or package is malformed; 403 the caller may not do this; 404 not found (or
+/// not visible to the asking agency); 409 conflicts with what is stored; 413 too large; 422 well
+/// formed but the signature or the signer is refused; 503 the store is unavailable (retry later);
+/// 500 a failure of this node (keys, files, configuration, audit chain).
+pub fn http_status(code: Code) -> Http {
+    use Code::*;
+    match code {
+        PackageTooLarge | AttachmentTooLarge => Http::PAYLOAD_TOO_LARGE,
+        EncodingInvalid | XmlMalformed | DtdForbidden | DepthLimit | ElementLimit | NotEdxml
+        | ElementMissing | ElementDuplicate | ValueInvalid | OrganIdInvalid | StatusCodeUnknown
+        | AttachmentLimit | Base64Invalid | AttachmentInvalid | ManifestMismatch => {
+            Http::BAD_REQUEST
+        }
+        SignatureMissing | SignatureDuplicate | SignatureMisplaced | ReferenceInvalid
+        | TransformNotAllowed | AlgorithmNotAllowed | DigestMismatch | SignatureInvalid
+        | KeyInfoNotAllowed | CertMissing | CertMalformed | CertUntrusted | CertExpired
+        | CertNotYetValid | CertIsCa | CertKeyUsage | CertRevoked | SenderNotAuthorised
+        | NotAddressedHere => Http::UNPROCESSABLE_ENTITY,
+        PeerNotAuthorised => Http::FORBIDDEN,
+        NotFound => Http::NOT_FOUND,
+        DuplicateConflict | NumberTaken | InvalidTransition => Http::CONFLICT,
+        StoreUnavailable => Http::SERVICE_UNAVAILABLE,
+        KeyInvalid | Io | ConfigInvalid | AuditBroken => Http::INTERNAL_SERVER_ERROR,
+        // A code added later gets 500 until someone decides; add it above.
+        #[allow(unreachable_patterns)]
+        _ => Http::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The Vietnamese message for clerks, by code (what the clerk's system shows; the English
+/// `message` carries the detail and where).
+pub fn message_vi(code: Code) -> &'static str {
+    use Code::*;
+    match code {
+        PackageTooLarge => "Gói tin vượt quá dung lượng cho phép.",
+        EncodingInvalid => "Gói tin không được mã hóa UTF-8.",
+        XmlMalformed => "Gói tin không phải là XML hợp lệ.",
+        DtdForbidden => "Gói tin chứa khai báo DTD; hệ thống không chấp nhận.",
+        DepthLimit => "Gói tin có cấu trúc lồng nhau quá sâu.",
+        ElementLimit => "Gói tin có quá nhiều phần tử.",
+        NotEdxml => "Gói tin không phải định dạng edXML.",
+        ElementMissing => "Thiếu thông tin bắt buộc.",
+        ElementDuplicate => "Một thông tin chỉ được khai báo một lần nhưng bị lặp lại.",
+        ValueInvalid => "Giá trị không hợp lệ.",
+        OrganIdInvalid => "Mã định danh cơ quan không hợp lệ.",
+        StatusCodeUnknown => {
+            "Mã trạng thái không hợp lệ (chỉ chấp nhận 02, 03, 04, 05, 06, 15, 16)."
+        }
+        AttachmentLimit => "Số lượng tệp đính kèm vượt quá giới hạn.",
+        AttachmentTooLarge => "Tệp đính kèm vượt quá dung lượng cho phép.",
+        Base64Invalid => "Tệp đính kèm không được mã hóa base64 hợp lệ.",
+        AttachmentInvalid => "Tệp đính kèm bị hỏng hoặc không đúng định dạng.",
+        ManifestMismatch => "Danh mục tệp đính kèm không khớp với các tệp trong gói tin.",
+        SignatureMissing => "Gói tin chưa được ký số.",
+        SignatureDuplicate => "Gói tin có nhiều hơn một chữ ký số.",
+        SignatureMisplaced => "Chữ ký số không nằm đúng vị trí quy định.",
+        ReferenceInvalid | TransformNotAllowed | KeyInfoNotAllowed => {
+            "Chữ ký số không đúng cấu trúc quy định."
+        }
+        AlgorithmNotAllowed => "Thuật toán ký số không được chấp nhận.",
+        DigestMismatch => "Nội dung gói tin đã bị thay đổi sau khi ký.",
+        SignatureInvalid => "Chữ ký số không hợp lệ.",
+        CertMissing => "Không có chứng thư số của người ký.",
+        CertMalformed => "Chứng thư số của người ký bị lỗi.",
+        CertUntrusted => "Chứng thư số của người ký không do tổ chức tin cậy cấp.",
+        CertExpired => "Chứng thư số của người ký đã hết hạn.",
+        CertNotYetValid => "Chứng thư số của người ký chưa có hiệu lực.",
+        CertIsCa => "Chứng thư số dùng để ký không phải chứng thư ký văn bản.",
+        CertKeyUsage => "Chứng thư số không được phép dùng để ký văn bản.",
+        CertRevoked => "Chứng thư số của người ký đã bị thu hồi.",
+        SenderNotAuthorised => "Chứng thư số không thuộc cơ quan gửi văn bản.",
+        PeerNotAuthorised => "Hệ thống gửi không được phép gửi thay cho cơ quan này.",
+        NotAddressedHere => "Văn bản không gửi đến cơ quan nào thuộc hệ thống này.",
+        KeyInvalid => "Khóa ký số của cơ quan không sử dụng được; vui lòng liên hệ quản trị viên.",
+        Io => "Lỗi đọc ghi dữ liệu của hệ thống; vui lòng liên hệ quản trị viên.",
+        ConfigInvalid => "Cấu hình hệ thống không hợp lệ; vui lòng liên hệ quản trị viên.",
+        DuplicateConflict => "Văn bản này đã được nhận trước đó với nội dung khác.",
+        NotFound => "Không tìm thấy văn bản.",
+        StoreUnavailable => "Hệ thống tạm thời không truy cập được dữ liệu; vui lòng thử lại sau.",
+        AuditBroken => "Nhật ký kiểm tra bị sai lệch; vui lòng liên hệ quản trị viên.",
+        InvalidTransition => "Thao tác không hợp lệ với trạng thái hiện tại của văn bản.",
+        NumberTaken => "Số và ký hiệu văn bản này đã được cơ quan sử dụng trong năm.",
+        #[allow(unreachable_patterns)]
+        _ => "Yêu cầu không thực hiện được.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_the_clerk_api_returns_has_a_status_and_a_vietnamese_message() {
+        for (code, status) in [
+            (Code::NotFound, 404),
+            (Code::DuplicateConflict, 409),
+            (Code::NumberTaken, 409),
+            (Code::InvalidTransition, 409),
+            (Code::PackageTooLarge, 413),
+            (Code::ValueInvalid, 400),
+            (Code::StatusCodeUnknown, 400),
+            (Code::DigestMismatch, 422),
+            (Code::PeerNotAuthorised, 403),
+            (Code::StoreUnavailable, 503),
+        ] {
+            assert_eq!(http_status(code).as_u16(), status, "{code}");
+            assert!(!message_vi(code).is_empty());
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The node's HTTP surface, one axum router:
+//!
+//! - `/api/v1/…` — the clerk API ([`clerk`]), bearer token scoped to one agency ([`auth`]);
+//! - `/peer/v1/packages` — the peer endpoint ([`peer`]);
+//! - `/healthz`, `/readyz`, `/metrics` — operations ([`ops`]).
+//!
+//! Handlers are thin: they authenticate, decode the request, call [`Node`] and map its
+//! [`Error`](crate::Error) to a response ([`error`]). Nothing here touches the store for writes
+//! except through the node, so a 2xx always follows a commit (invariant 1).
+//!
+//! The router is generic over the store (`S: Store`), so the PostgreSQL store drops in.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::node::service::Node;
+use crate::store::Store;
+
+pub mod auth;
+pub mod clerk;
+pub mod error;
+pub mod ops;
+pub mod peer;
+
+pub use ops::Metrics;
+
+/// What every handler sees: the node and the in-memory metrics.
+pub struct AppState<S: Store> {
+    pub node: Node<S>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl<S: Store> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        AppState {
+            node: self.node.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// Room for the multipart framing around a package-sized submission.
+const MULTIPART_OVERHEAD: usize = 64 * 1024;
+
+/// The whole router for `node`.
+pub fn router<S: Store>(node: Node<S>) -> Router {
+    router_with_metrics(node, Arc::new(Metrics::default()))
+}
+
+/// [`router`] with metrics the caller keeps a handle on.
+pub fn router_with_metrics<S: Store>(node: Node<S>, metrics: Arc<Metrics>) -> Router {
+    let max = node.config.limits.max_package_bytes;
+    let state = AppState { node, metrics };
+    let api = Router::new()
+        .route(
+            "/documents",
+            post(clerk::submit::<S>)
+                .get(clerk::list_documents::<S>)
+                .layer(DefaultBodyLimit::max(
+                    max.saturating_add(MULTIPART_OVERHEAD),
+                )),
+        )
+        .route("/documents/{id}", get(clerk::document::<S>))
+        .route("/documents/{id}/package", get(clerk::document_package::<S>))
+        .route("/inbox", get(clerk::list_inbox::<S>))
+        .route("/inbox/{id}", get(clerk::inbox_item::<S>))
+        .route("/inbox/{id}/package", get(clerk::inbox_package::<S>))
+        .route(
+            "/inbox/{id}/attachments/{n}",
+            get(clerk::inbox_attachment::<S>),
+        )
+        .route("/inbox/{id}/status", post(clerk::report_status::<S>));
+    let peer = Router::new().route(
+        "/packages",
+        post(peer::push::<S>).layer(DefaultBodyLimit::max(max)),
+    );
+    Router::new()
+        .nest("/api/v1", api)
+        .nest("/peer/v1", peer)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz::<S>))
+        .route("/metrics", get(ops::metrics::<S>))
+        // After the routes, so the route template (`MatchedPath`) is known when counting.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests::<S>,
+        ))
+        .fallback(not_found)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::coded(crate::Code::NotFound, "no such route")
+}
+
+/// Counts requests by method, route template and status for `/metrics`.
+async fn count_requests<S: Store>(
+    State(state): State<AppState<S>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    let res = next.run(req).await;
+    state
+        .metrics
+        .count_request(method, route, res.status().as_u16());
+    res
+}
+
+/// Serves `node` on `listener` until `shutdown` turns `true`: then stops accepting, lets the
+/// requests in flight finish, and returns.
+pub async fn serve<S: Store>(
+    listener: TcpListener,
+    node: Node<S>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let app = router(node);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            while !*shutdown.borrow_and_update() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await
+}

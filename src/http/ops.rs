@@ -1,0 +1,143 @@
+//! Operations: `/healthz` (the process answers), `/readyz` (the store answers), `/metrics`
+//! (Prometheus text format 0.0.4).
+//!
+//! Metrics exposed:
+//! - `lienthong_deliveries{state}` — deliveries by state (gauge, from the store);
+//! - `lienthong_oldest_pending_delivery_age_seconds` — age of the oldest queued/sending/retrying
+//!   delivery (gauge, 0 when none);
+//! - `lienthong_ingest_total{outcome}` — packages accepted by the peer endpoint (`stored`,
+//!   `duplicate`);
+//! - `lienthong_ingest_rejections_total{code}` — packages refused by the peer endpoint, by code;
+//! - `lienthong_http_requests_total{method,route,status}` — requests served.
+//!
+//! Counters live in memory and restart at zero with the process, as Prometheus expects.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::node::service::now_ms;
+use crate::store::Store;
+
+/// In-memory counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    ingest_rejections: Mutex<BTreeMap<String, u64>>,
+    ingest_accepted: Mutex<BTreeMap<&'static str, u64>>,
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+}
+
+fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
+    // A poisoned lock only means another thread panicked mid-increment; counting goes on.
+    let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
+    *m.entry(key).or_insert(0) += 1;
+}
+
+fn snapshot<K: Ord + Clone>(map: &Mutex<BTreeMap<K, u64>>) -> BTreeMap<K, u64> {
+    map.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+impl Metrics {
+    /// A package the peer endpoint refused, by its code.
+    pub fn ingest_rejected(&self, code: &str) {
+        bump(&self.ingest_rejections, code.to_owned());
+    }
+
+    /// A package the peer endpoint accepted (`stored` or `duplicate`).
+    pub fn ingest_accepted(&self, outcome: &'static str) {
+        bump(&self.ingest_accepted, outcome);
+    }
+
+    pub fn count_request(&self, method: String, route: String, status: u16) {
+        bump(&self.requests, (method, route, status));
+    }
+
+    /// Refusals so far, by code.
+    pub fn ingest_rejections(&self) -> BTreeMap<String, u64> {
+        snapshot(&self.ingest_rejections)
+    }
+}
+
+/// Escapes a Prometheus label value.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready when the store answers a read.
+pub async fn readyz<S: Store>(State(state): State<AppState<S>>) -> Result<Response, ApiError> {
+    state.node.store.delivery_counts().await?;
+    Ok(Json(json!({ "status": "ready" })).into_response())
+}
+
+pub async fn metrics<S: Store>(State(state): State<AppState<S>>) -> Result<Response, ApiError> {
+    let store = &state.node.store;
+    let counts = store.delivery_counts().await?;
+    let oldest = store.oldest_pending_age(now_ms()).await?;
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = writeln!(
+        out,
+        "# HELP lienthong_deliveries Outgoing deliveries by state.\n# TYPE lienthong_deliveries gauge"
+    );
+    for (state, n) in &counts {
+        let _ = writeln!(out, "lienthong_deliveries{{state=\"{state}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP lienthong_oldest_pending_delivery_age_seconds Age of the oldest queued, sending or retrying delivery.\n# TYPE lienthong_oldest_pending_delivery_age_seconds gauge"
+    );
+    let _ = writeln!(
+        out,
+        "lienthong_oldest_pending_delivery_age_seconds {:.3}",
+        oldest.unwrap_or(0) as f64 / 1000.0
+    );
+    let _ = writeln!(
+        out,
+        "# HELP lienthong_ingest_total Packages accepted by the peer endpoint.\n# TYPE lienthong_ingest_total counter"
+    );
+    for (outcome, n) in snapshot(&state.metrics.ingest_accepted) {
+        let _ = writeln!(out, "lienthong_ingest_total{{outcome=\"{outcome}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP lienthong_ingest_rejections_total Packages refused by the peer endpoint, by error code.\n# TYPE lienthong_ingest_rejections_total counter"
+    );
+    for (code, n) in state.metrics.ingest_rejections() {
+        let _ = writeln!(
+            out,
+            "lienthong_ingest_rejections_total{{code=\"{}\"}} {n}",
+            label(&code)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP lienthong_http_requests_total HTTP requests served.\n# TYPE lienthong_http_requests_total counter"
+    );
+    for ((method, route, status), n) in snapshot(&state.metrics.requests) {
+        let _ = writeln!(
+            out,
+            "lienthong_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+            label(&method),
+            label(&route)
+        );
+    }
+    Ok((
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        out,
+    )
+        .into_response())
+}

@@ -1,0 +1,166 @@
+//! The peer endpoint: `POST /peer/v1/packages`, the body is one package (document or status).
+//!
+//! Answers: a document → `200` with the signed receipt (status 01, `application/xml`), the
+//! original one again for a repeat; a status → `204`; a refusal → the error JSON with its code
+//! (ingest stores nothing for a refused package). Every refusal is counted by code for
+//! `/metrics`.
+//!
+//! **Which peer is pushing.** Until mutual TLS arrives (issue 4, which replaces this with the
+//! identity of the client certificate), the peer is taken from the request:
+//! 1. the `X-Lienthong-Peer: <name>` header, naming a configured peer (an unknown name is
+//!    `403 PEER_NOT_AUTHORISED`);
+//! 2. otherwise the configured peer that serves the package's `From/OrganId`, found by a cheap
+//!    streaming scan of the first `From/OrganId` (no tree is built; the full verification in
+//!    ingest then checks the verified sender against that peer again). No peer serving it is
+//!    `403 PEER_NOT_AUTHORISED`.
+//!
+//! Neither is authentication: anyone who can reach the endpoint can claim to be any peer. What
+//! protects the node until issue 4 is the signature and chain check of ingest (a package is
+//! accepted only when signed by a trusted certificate of its sender).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode as Http};
+use axum::response::{IntoResponse, Response};
+use quick_xml::Reader;
+use quick_xml::events::Event;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::Code;
+use crate::config::PeerConfig;
+use crate::edxml::OrganId;
+use crate::store::Store;
+
+/// The header naming the pushing peer (until mTLS identifies it).
+pub const PEER_HEADER: &str = "x-lienthong-peer";
+
+pub async fn push<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match handle(&state, &headers, body).await {
+        Ok(r) => r,
+        Err(e) => {
+            state.metrics.ingest_rejected(e.code);
+            tracing::info!(code = e.code, message = %e.message, "peer package refused");
+            e.into_response()
+        }
+    }
+}
+
+async fn handle<S: Store>(
+    state: &AppState<S>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let max = state.node.config.limits.max_package_bytes;
+    let bytes = body.map_err(|r| {
+        if r.status() == Http::PAYLOAD_TOO_LARGE {
+            ApiError::coded(
+                Code::PackageTooLarge,
+                format!("(body): over the limit of {max} bytes"),
+            )
+        } else {
+            ApiError::coded(Code::XmlMalformed, format!("(body): {}", r.body_text()))
+        }
+    })?;
+    let peer = identify(&state.node.config.peers, headers, &bytes)?;
+    let out = state.node.ingest(&bytes, Some(peer)).await?;
+    state
+        .metrics
+        .ingest_accepted(if out.duplicate { "duplicate" } else { "stored" });
+    tracing::info!(
+        peer = %peer.name,
+        message_id = out.message_id,
+        duplicate = out.duplicate,
+        "peer package accepted"
+    );
+    Ok(match out.receipt {
+        Some(receipt) => (
+            Http::OK,
+            [(CONTENT_TYPE, "application/xml; charset=utf-8")],
+            receipt,
+        )
+            .into_response(),
+        None => Http::NO_CONTENT.into_response(),
+    })
+}
+
+fn identify<'a>(
+    peers: &'a [PeerConfig],
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<&'a PeerConfig, ApiError> {
+    if let Some(v) = headers.get(PEER_HEADER) {
+        let name = v.to_str().unwrap_or("").trim();
+        return peers.iter().find(|p| p.name == name).ok_or_else(|| {
+            ApiError::coded(
+                Code::PeerNotAuthorised,
+                format!("X-Lienthong-Peer: {name:?} is not a configured peer"),
+            )
+        });
+    }
+    let from = first_from_organ_id(bytes).ok_or_else(|| {
+        ApiError::coded(
+            Code::ElementMissing,
+            "edXMLEnvelope/edXMLHeader/…/From/OrganId: missing (needed to tell which peer sends)",
+        )
+    })?;
+    let code = OrganId::parse_lenient(&from).map_err(|e| {
+        ApiError::coded(Code::OrganIdInvalid, format!("From/OrganId: {}", e.problem))
+    })?;
+    peers.iter().find(|p| p.serves(&code)).ok_or_else(|| {
+        ApiError::coded(
+            Code::PeerNotAuthorised,
+            format!("{code}: no configured peer serves this sender"),
+        )
+    })
+}
+
+/// The text of the first `From/OrganId` element, by a streaming scan that stops there (or after
+/// a few hundred events). Only picks which peer configuration applies; never trusted.
+fn first_from_organ_id(bytes: &[u8]) -> Option<String> {
+    let mut reader = Reader::from_reader(bytes);
+    let mut path: Vec<String> = Vec::new();
+    for _ in 0..2000 {
+        match reader.read_event().ok()? {
+            Event::Start(e) => path.push(e.local_name().into_inner().to_owned()),
+            Event::End(_) => {
+                path.pop();
+            }
+            Event::Text(t)
+                if path.len() >= 2
+                    && path[path.len() - 1] == "OrganId"
+                    && path[path.len() - 2] == "From" =>
+            {
+                let s = AsRef::<str>::as_ref(&t).trim().to_owned();
+                return (!s.is_empty()).then_some(s);
+            }
+            Event::Eof => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_sender_without_building_a_tree() {
+        let xml = br#"<?xml version="1.0"?><e:edXML xmlns:e="x"><e:edXMLEnvelope><e:edXMLHeader>
+            <e:MessageHeader><e:From><e:OrganId> 000.00.00.H21 </e:OrganId></e:From>
+            <e:To><e:OrganId>000.00.00.H41</e:OrganId></e:To>"#;
+        assert_eq!(first_from_organ_id(xml).as_deref(), Some("000.00.00.H21"));
+        assert_eq!(
+            first_from_organ_id(b"<a><To><OrganId>x</OrganId></To></a>"),
+            None
+        );
+        assert_eq!(first_from_organ_id(b"not xml"), None);
+    }
+}

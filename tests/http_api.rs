@@ -1,0 +1,854 @@
+//! The HTTP surface over real HTTP on loopback: two nodes in process (Gia Lai with two
+//! departments, Nghệ An), driven with reqwest. The outbox worker is not running here: the tests
+//! push the stored packages to the peer endpoint themselves, as the worker would.
+
+mod common;
+
+use std::path::Path;
+
+use common::pki;
+use lienthong::config::{Config, hash_token};
+use lienthong::edxml::{Package, StatusCode};
+use lienthong::node::service::Node;
+use lienthong::pki::TrustStore;
+use lienthong::store::{SqliteStore, Store};
+use lienthong::verify::{Options, verify_package};
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+const STTTT: &str = "000.00.05.H21";
+const SONV: &str = "000.00.04.H21";
+const NGHEAN: &str = "000.00.00.H41";
+const TOK_STTTT: &str = "tok-stttt-0123456789";
+const TOK_SONV: &str = "tok-sonv-0123456789";
+const TOK_NGHEAN: &str = "tok-nghean-0123456789";
+const PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+
+struct TestNode {
+    base: String,
+    node: Node<SqliteStore>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    worker: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestNode {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn shutdown(self) {
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap().unwrap();
+        if let Some(w) = self.worker {
+            w.await.unwrap();
+        }
+    }
+
+    /// Starts the outbox worker (stopped with the server).
+    fn with_worker(mut self) -> TestNode {
+        let w = lienthong::node::outbox::spawn(self.node.clone(), self.stop.subscribe());
+        self.worker = Some(w);
+        self
+    }
+}
+
+fn agency(code: &str, name: &str, key: &str, token_name: &str, token: &str) -> String {
+    let p = pki("");
+    format!(
+        r#"
+[[agency]]
+code = "{code}"
+name = "{name}"
+key = "{p}/{key}.key.pem"
+cert = "{p}/{key}.cert.pem"
+chain = "{p}/chain.pem"
+[[agency.token]]
+name = "{token_name}"
+sha256 = "{hash}"
+"#,
+        p = p.display(),
+        hash = hex::encode(hash_token(token)),
+    )
+}
+
+fn config_text(
+    name: &str,
+    dir: &Path,
+    agencies: &str,
+    peer: &str,
+    peer_url: &str,
+    serves: &str,
+) -> String {
+    format!(
+        r#"
+[node]
+name = "{name}"
+listen = "127.0.0.1:0"
+store = "sqlite://{db}?mode=rwc"
+trust = ["{root}"]
+{agencies}
+[[peer]]
+name = "{peer}"
+url = "{peer_url}"
+serves = ["{serves}"]
+"#,
+        db = dir.join("node.db").display(),
+        root = pki("root-ca.cert.pem").display(),
+    )
+}
+
+fn gialai_agencies() -> String {
+    agency(
+        STTTT,
+        "Sở Thông tin và Truyền thông tỉnh Gia Lai",
+        "stttt-gialai",
+        "van-thu",
+        TOK_STTTT,
+    ) + &agency(
+        SONV,
+        "Sở Nội vụ tỉnh Gia Lai",
+        "sonv-gialai",
+        "van-thu",
+        TOK_SONV,
+    )
+}
+
+fn nghean_agencies() -> String {
+    agency(
+        NGHEAN,
+        "Ủy ban nhân dân tỉnh Nghệ An",
+        "ubnd-nghean",
+        "van-thu",
+        TOK_NGHEAN,
+    )
+}
+
+async fn start(listener: TcpListener, text: impl Fn(&Path) -> String) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::from_toml(&text(dir.path()), dir.path(), &|_| None).unwrap();
+    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let node = Node::new(config, store).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(lienthong::http::serve(listener, node.clone(), stopped));
+    TestNode {
+        base,
+        node,
+        stop,
+        task,
+        worker: None,
+        _dir: dir,
+    }
+}
+
+/// Gia Lai and Nghệ An, each knowing the other as its peer.
+async fn two_nodes() -> (TestNode, TestNode) {
+    let gl = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let na = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gl_url = format!("http://{}", gl.local_addr().unwrap());
+    let na_url = format!("http://{}", na.local_addr().unwrap());
+    let gialai = start(gl, |d| {
+        config_text("gialai", d, &gialai_agencies(), "nghean", &na_url, NGHEAN)
+    })
+    .await;
+    let nghean = start(na, |d| {
+        config_text(
+            "nghean",
+            d,
+            &nghean_agencies(),
+            "gialai",
+            &gl_url,
+            "000.00.00.H21",
+        )
+    })
+    .await;
+    (gialai, nghean)
+}
+
+fn metadata(to: &str, subject: &str) -> Value {
+    json!({
+        "recipients": [to],
+        "notation": "STTTT-CĐS",
+        "subject": subject,
+        "signer": {"competence": "KT. GIÁM ĐỐC", "position": "PHÓ GIÁM ĐỐC", "full_name": "Nguyễn Văn An"}
+    })
+}
+
+fn submission(meta: &Value, pdf: bool) -> Form {
+    let mut form = Form::new().part(
+        "metadata",
+        Part::text(meta.to_string())
+            .mime_str("application/json")
+            .unwrap(),
+    );
+    if pdf {
+        form = form.part(
+            "file",
+            Part::bytes(PDF.to_vec())
+                .file_name("công văn.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        );
+    }
+    form
+}
+
+async fn json_of(r: reqwest::Response) -> Value {
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text}"))
+}
+
+/// Asserts an error answer: status, code, and both messages present.
+async fn expect_error(r: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(r.status().as_u16(), status, "expected {code}");
+    let v = json_of(r).await;
+    assert_eq!(v["code"], code, "{v}");
+    assert!(!v["message"].as_str().unwrap_or("").is_empty(), "{v}");
+    assert!(!v["message_vi"].as_str().unwrap_or("").is_empty(), "{v}");
+    v
+}
+
+fn trust() -> TrustStore {
+    TrustStore::from_path(&pki("root-ca.cert.pem")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_receive_acknowledge_and_report_over_http() {
+    let (gl, na) = two_nodes().await;
+    let http = reqwest::Client::new();
+
+    // --- authentication --------------------------------------------------------------------
+    let r = http.get(gl.url("/api/v1/documents")).send().await.unwrap();
+    expect_error(r, 401, "UNAUTHENTICATED").await;
+    let r = http
+        .get(gl.url("/api/v1/documents"))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 401, "UNAUTHENTICATED").await;
+    // Nghệ An's token means nothing at Gia Lai.
+    let r = http
+        .get(gl.url("/api/v1/inbox"))
+        .bearer_auth(TOK_NGHEAN)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 401, "UNAUTHENTICATED").await;
+
+    // --- submit ----------------------------------------------------------------------------
+    let meta = metadata(NGHEAN, "V/v thử nghiệm liên thông văn bản");
+    let r = http
+        .post(gl.url("/api/v1/documents"))
+        .bearer_auth(TOK_STTTT)
+        .header("Idempotency-Key", "idesk-1")
+        .multipart(submission(&meta, true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let sent = json_of(r).await;
+    let id = sent["id"].as_i64().unwrap();
+    let document_id = sent["document_id"].as_str().unwrap().to_owned();
+    assert!(document_id.starts_with(&format!("{STTTT},")), "{sent}");
+    assert_eq!(sent["existing"], false);
+    assert_eq!(sent["deliveries"][0]["recipient"], NGHEAN);
+
+    // The same idempotency key: the first submission, nothing new.
+    let r = http
+        .post(gl.url("/api/v1/documents"))
+        .bearer_auth(TOK_STTTT)
+        .header("Idempotency-Key", "idesk-1")
+        .multipart(submission(&meta, true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let again = json_of(r).await;
+    assert_eq!(
+        (again["id"].as_i64(), &again["existing"]),
+        (Some(id), &json!(true))
+    );
+
+    // Bad metadata names the field.
+    let r = http
+        .post(gl.url("/api/v1/documents"))
+        .bearer_auth(TOK_STTTT)
+        .multipart(submission(
+            &json!({"recipients": [], "notation": "X", "subject": "y"}),
+            false,
+        ))
+        .send()
+        .await
+        .unwrap();
+    let v = expect_error(r, 400, "ELEMENT_MISSING").await;
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("metadata.recipients"),
+        "{v}"
+    );
+
+    // --- what the sender sees, and what another agency does not --------------------------
+    let r = http
+        .get(gl.url(&format!("/api/v1/documents/{id}")))
+        .bearer_auth(TOK_STTTT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let doc = json_of(r).await;
+    assert_eq!(doc["document_id"], document_id.as_str());
+    assert_eq!(doc["deliveries"][0]["state"], "queued");
+    assert!(doc["deliveries"][0]["attempt_log"].is_array(), "{doc}");
+    let r = http
+        .get(gl.url("/api/v1/documents"))
+        .bearer_auth(TOK_STTTT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(r).await["items"].as_array().unwrap().len(), 1);
+
+    let r = http
+        .get(gl.url(&format!("/api/v1/documents/{id}")))
+        .bearer_auth(TOK_SONV)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 404, "NOT_FOUND").await;
+    let r = http
+        .get(gl.url(&format!("/api/v1/documents/{id}/package")))
+        .bearer_auth(TOK_SONV)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 404, "NOT_FOUND").await;
+    let r = http
+        .get(gl.url("/api/v1/documents"))
+        .bearer_auth(TOK_SONV)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(r).await["items"], json!([]));
+
+    let r = http
+        .get(gl.url(&format!("/api/v1/documents/{id}/package")))
+        .bearer_auth(TOK_STTTT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "application/xml");
+    let package = r.bytes().await.unwrap().to_vec();
+
+    // --- the peer endpoint (as the outbox worker would push) ------------------------------
+    let push = |bytes: Vec<u8>, peer: Option<&str>, to: &TestNode| {
+        let mut req = http.post(to.url("/peer/v1/packages")).body(bytes);
+        if let Some(p) = peer {
+            req = req.header("X-Lienthong-Peer", p);
+        }
+        req.send()
+    };
+
+    // Tampered after signing: refused, and nothing stored.
+    let text = String::from_utf8(package.clone()).unwrap();
+    assert!(text.contains("thử nghiệm"));
+    let tampered = text.replace("thử nghiệm", "thu nghiem").into_bytes();
+    let r = push(tampered, Some("gialai"), &na).await.unwrap();
+    expect_error(r, 422, "DIGEST_MISMATCH").await;
+    let r = http
+        .get(na.url("/api/v1/inbox"))
+        .bearer_auth(TOK_NGHEAN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(r).await["items"], json!([]));
+
+    // A peer name that is not configured.
+    let r = push(package.clone(), Some("hanoi"), &na).await.unwrap();
+    expect_error(r, 403, "PEER_NOT_AUTHORISED").await;
+
+    // Genuine, without the header (the sender code picks the peer): a signed 01 receipt.
+    let r = push(package.clone(), None, &na).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/xml")
+    );
+    let receipt = r.bytes().await.unwrap().to_vec();
+    let trust = trust();
+    let v = verify_package(&receipt, &Options::new(&trust)).unwrap();
+    let Package::Status(st) = &v.package else {
+        panic!("the receipt is a status package")
+    };
+    assert_eq!(st.status_code, StatusCode::Arrived);
+    assert_eq!(st.from.organ_id.as_str(), NGHEAN);
+    assert_eq!(st.response_for.effective_document_id(), document_id);
+
+    // Again: the very same receipt, nothing new stored.
+    let r = push(package.clone(), Some("gialai"), &na).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.bytes().await.unwrap().to_vec(), receipt);
+
+    // --- the recipient clerk ---------------------------------------------------------------
+    let r = http
+        .get(na.url("/api/v1/inbox"))
+        .bearer_auth(TOK_NGHEAN)
+        .send()
+        .await
+        .unwrap();
+    let inbox = json_of(r).await;
+    let items = inbox["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{inbox}");
+    let in_id = items[0]["id"].as_i64().unwrap();
+    assert_eq!(items[0]["document_id"], document_id.as_str());
+    assert_eq!(items[0]["sender"], STTTT);
+    assert!(items[0]["status"].is_null());
+
+    let r = http
+        .get(na.url(&format!("/api/v1/inbox/{in_id}")))
+        .bearer_auth(TOK_NGHEAN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let item = json_of(r).await;
+    assert_eq!(item["subject"], "V/v thử nghiệm liên thông văn bản");
+    assert!(item["header"].is_object(), "{item}");
+
+    let r = http
+        .get(na.url(&format!("/api/v1/inbox/{in_id}/package")))
+        .bearer_auth(TOK_NGHEAN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    assert_eq!(r.bytes().await.unwrap().to_vec(), package);
+
+    let r = http
+        .get(na.url(&format!("/api/v1/inbox/{in_id}/attachments/1")))
+        .bearer_auth(TOK_NGHEAN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    let cd = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cd.contains("filename*=UTF-8''c%C3%B4ng%20v%C4%83n.pdf"),
+        "{cd}"
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), PDF);
+    for n in ["0", "2"] {
+        let r = http
+            .get(na.url(&format!("/api/v1/inbox/{in_id}/attachments/{n}")))
+            .bearer_auth(TOK_NGHEAN)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 404, "NOT_FOUND").await;
+    }
+
+    let status = |code: &str| {
+        http.post(na.url(&format!("/api/v1/inbox/{in_id}/status")))
+            .bearer_auth(TOK_NGHEAN)
+            .json(&json!({"code": code, "description": "Đã vào sổ"}))
+            .send()
+    };
+    let r = status("03").await.unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let registered = json_of(r).await;
+    let status_message = registered["message_id"].as_i64().unwrap();
+    let r = status("06").await.unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let r = status("07").await.unwrap();
+    expect_error(r, 400, "STATUS_CODE_UNKNOWN").await;
+    let r = status("03").await.unwrap();
+    expect_error(r, 409, "INVALID_TRANSITION").await;
+    let r = http
+        .get(na.url("/api/v1/inbox?status=06"))
+        .bearer_auth(TOK_NGHEAN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(r).await["items"][0]["status"], "06");
+
+    // The 03 status package back at Gia Lai (as the worker would push it): 204, and the
+    // sender sees it as the recipient's latest status.
+    let bytes = na.node.store.message_bytes(status_message).await.unwrap();
+    let r = push(bytes, Some("nghean"), &gl).await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let r = http
+        .get(gl.url(&format!("/api/v1/documents/{id}")))
+        .bearer_auth(TOK_STTTT)
+        .send()
+        .await
+        .unwrap();
+    let doc = json_of(r).await;
+    assert_eq!(doc["deliveries"][0]["latest_status"], "03", "{doc}");
+    assert_eq!(doc["deliveries"][0]["history"][0]["code"], "03", "{doc}");
+
+    // --- a received document is visible to its recipient agency only ---------------------
+    let meta = json!({"recipients": [STTTT], "notation": "UBND-VX", "subject": "V/v phối hợp"});
+    let r = http
+        .post(na.url("/api/v1/documents"))
+        .bearer_auth(TOK_NGHEAN)
+        .multipart(submission(&meta, true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let na_id = json_of(r).await["id"].as_i64().unwrap();
+    let r = http
+        .get(na.url(&format!("/api/v1/documents/{na_id}/package")))
+        .bearer_auth(TOK_NGHEAN)
+        .send()
+        .await
+        .unwrap();
+    let bytes = r.bytes().await.unwrap().to_vec();
+    let r = push(bytes, Some("nghean"), &gl).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = http
+        .get(gl.url("/api/v1/inbox"))
+        .bearer_auth(TOK_STTTT)
+        .send()
+        .await
+        .unwrap();
+    let inbox = json_of(r).await;
+    assert_eq!(inbox["items"].as_array().unwrap().len(), 1, "{inbox}");
+    let gl_in = inbox["items"][0]["id"].as_i64().unwrap();
+    let r = http
+        .get(gl.url("/api/v1/inbox"))
+        .bearer_auth(TOK_SONV)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(r).await["items"], json!([]));
+    for path in ["", "/package", "/attachments/1"] {
+        let r = http
+            .get(gl.url(&format!("/api/v1/inbox/{gl_in}{path}")))
+            .bearer_auth(TOK_SONV)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 404, "NOT_FOUND").await;
+    }
+    let r = http
+        .post(gl.url(&format!("/api/v1/inbox/{gl_in}/status")))
+        .bearer_auth(TOK_SONV)
+        .json(&json!({"code": "03"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 404, "NOT_FOUND").await;
+
+    // --- operations ------------------------------------------------------------------------
+    let r = http.get(na.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = http.get(na.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = http.get(na.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let m = r.text().await.unwrap();
+    for line in [
+        "lienthong_deliveries{state=\"queued\"} 3",
+        "lienthong_ingest_rejections_total{code=\"DIGEST_MISMATCH\"} 1",
+        "lienthong_ingest_rejections_total{code=\"PEER_NOT_AUTHORISED\"} 1",
+        "lienthong_ingest_total{outcome=\"stored\"} 1",
+        "lienthong_ingest_total{outcome=\"duplicate\"} 1",
+        "lienthong_oldest_pending_delivery_age_seconds ",
+        "lienthong_http_requests_total{method=\"POST\",route=\"/peer/v1/packages\",status=\"200\"} 2",
+    ] {
+        assert!(m.contains(line), "{line} not in\n{m}");
+    }
+
+    gl.shutdown().await;
+    na.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_and_malformed_requests_get_codes() {
+    let (gl, na) = two_nodes().await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(na.url("/peer/v1/packages"))
+        .header("X-Lienthong-Peer", "gialai")
+        .body("<not-edxml/>")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 400, "NOT_EDXML").await;
+    let r = http
+        .post(na.url("/peer/v1/packages"))
+        .body("garbage")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 400, "ELEMENT_MISSING").await;
+    let r = http
+        .post(gl.url("/api/v1/documents"))
+        .bearer_auth(TOK_STTTT)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 400, "VALUE_INVALID").await;
+    let r = http
+        .get(gl.url("/api/v1/inbox?per_page=0"))
+        .bearer_auth(TOK_STTTT)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 400, "VALUE_INVALID").await;
+    let r = http
+        .get(gl.url("/api/v1/inbox?since=yesterday"))
+        .bearer_auth(TOK_STTTT)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 400, "VALUE_INVALID").await;
+    let r = http.get(gl.url("/nowhere")).send().await.unwrap();
+    expect_error(r, 404, "NOT_FOUND").await;
+    gl.shutdown().await;
+    na.shutdown().await;
+}
+
+/// The server answers 413 as soon as it knows, without reading the rest of the body, and closes
+/// the connection; a client still uploading may see the connection close before the answer.
+async fn expect_too_large(r: reqwest::Result<reqwest::Response>) {
+    match r {
+        Ok(r) => {
+            expect_error(r, 413, "PACKAGE_TOO_LARGE").await;
+        }
+        Err(e) => assert!(e.is_request(), "{e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bodies_over_the_package_limit_are_413() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let node = start(listener, |d| {
+        config_text(
+            "gialai",
+            d,
+            &gialai_agencies(),
+            "nghean",
+            "http://127.0.0.1:9",
+            NGHEAN,
+        ) + "[limits]\nmax_package_mb = 1\n"
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let big = vec![b'x'; 2 * 1024 * 1024];
+    let r = http
+        .post(node.url("/peer/v1/packages"))
+        .header("X-Lienthong-Peer", "nghean")
+        .body(big.clone())
+        .send()
+        .await;
+    expect_too_large(r).await;
+    let form = submission(&metadata(NGHEAN, "V/v tệp lớn"), false)
+        .part("file", Part::bytes(big).file_name("big.pdf"));
+    let r = http
+        .post(node.url("/api/v1/documents"))
+        .bearer_auth(TOK_STTTT)
+        .multipart(form)
+        .send()
+        .await;
+    expect_too_large(r).await;
+    let r = http
+        .get(node.url("/api/v1/documents"))
+        .bearer_auth(TOK_STTTT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(r).await["items"], json!([]));
+    let r = http.get(node.url("/metrics")).send().await.unwrap();
+    let m = r.text().await.unwrap();
+    assert!(
+        m.contains("lienthong_ingest_rejections_total{code=\"PACKAGE_TOO_LARGE\"} 1"),
+        "{m}"
+    );
+    node.shutdown().await;
+}
+
+#[test]
+fn the_openapi_description_lists_every_route() {
+    let spec = include_str!("../schemas/openapi.yaml");
+    for path in [
+        "/api/v1/documents:",
+        "/api/v1/documents/{id}:",
+        "/api/v1/documents/{id}/package:",
+        "/api/v1/inbox:",
+        "/api/v1/inbox/{id}:",
+        "/api/v1/inbox/{id}/package:",
+        "/api/v1/inbox/{id}/attachments/{n}:",
+        "/api/v1/inbox/{id}/status:",
+        "/peer/v1/packages:",
+        "/healthz:",
+        "/readyz:",
+        "/metrics:",
+    ] {
+        assert!(spec.contains(&format!("\n  {path}\n")), "{path} missing");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_outbox_worker_delivers_through_the_peer_endpoint() {
+    let (gl, na) = two_nodes().await;
+    let (gl, na) = (gl.with_worker(), na.with_worker());
+    let http = reqwest::Client::new();
+    let meta = metadata(NGHEAN, "V/v gửi qua outbox");
+    let r = http
+        .post(gl.url("/api/v1/documents"))
+        .bearer_auth(TOK_STTTT)
+        .multipart(submission(&meta, true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let id = json_of(r).await["id"].as_i64().unwrap();
+
+    // Delivered to Nghệ An's inbox, the receipt kept at Gia Lai.
+    let mut doc = Value::Null;
+    for _ in 0..200 {
+        let r = http
+            .get(gl.url(&format!("/api/v1/documents/{id}")))
+            .bearer_auth(TOK_STTTT)
+            .send()
+            .await
+            .unwrap();
+        doc = json_of(r).await;
+        if doc["deliveries"][0]["state"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(doc["deliveries"][0]["state"], "delivered", "{doc}");
+    let r = http
+        .get(na.url("/api/v1/inbox"))
+        .bearer_auth(TOK_NGHEAN)
+        .send()
+        .await
+        .unwrap();
+    let inbox = json_of(r).await;
+    let in_id = inbox["items"][0]["id"].as_i64().unwrap();
+
+    // Nghệ An registers it; the 03 flows back to Gia Lai.
+    let r = http
+        .post(na.url(&format!("/api/v1/inbox/{in_id}/status")))
+        .bearer_auth(TOK_NGHEAN)
+        .json(&json!({"code": "03"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    for _ in 0..200 {
+        let r = http
+            .get(gl.url(&format!("/api/v1/documents/{id}")))
+            .bearer_auth(TOK_STTTT)
+            .send()
+            .await
+            .unwrap();
+        doc = json_of(r).await;
+        if doc["deliveries"][0]["latest_status"] == "03" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(doc["deliveries"][0]["latest_status"], "03", "{doc}");
+    gl.shutdown().await;
+    na.shutdown().await;
+}
+
+#[test]
+fn serve_prints_its_address_answers_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(
+        "gialai",
+        dir.path(),
+        &gialai_agencies(),
+        "nghean",
+        "http://127.0.0.1:9",
+        NGHEAN,
+    );
+    // No `mode=rwc`: `serve` creates its database on first start.
+    let text = text.replace("?mode=rwc", "");
+    let file = dir.path().join("node.toml");
+    std::fs::write(&file, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&file)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let r = http
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let r = http
+            .get(format!("http://{addr}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    });
+
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("lienthong serve did not stop on SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+}
