@@ -85,14 +85,16 @@ step "…registers it (03) and finishes it (06)"
 "$bin" inbox status $NA "$rid" --code 03 --description "Đã vào sổ văn bản đến"
 "$bin" inbox status $NA "$rid" --code 06 --description "Đã xử lý xong"
 
-has_06() { "$bin" sent show $GL "$id" | grep -q '"code": 6'; }
+has_06() { "$bin" sent show $GL "$id" | grep -q '"latest_status": "06"'; }
 step "Both statuses arrive back in Gia Lai"
 wait_until "status 06 in Gia Lai" has_06
 "$bin" sent show $GL "$id" | python3 -c '
 import json,sys
 d = json.load(sys.stdin)
-for s in d.get("statuses", d.get("history", [])):
-    print("  status %02d from %s: %s" % (s["code"], s["reporter"], s["description"]))'
+for x in d["deliveries"]:
+    print("  %s: latest status %s" % (x["recipient"], x["latest_status"]))
+    for s in x["history"]:
+        print("    %s from %s: %s" % (s["code"], s["reporter"], s["description"]))'
 
 step "Both audit chains verify"
 "$bin" audit verify --store "sqlite://$work/gialai/gialai.db"

@@ -153,11 +153,14 @@ async fn body(conn: &Conn, r: reqwest::Response) -> Result<Vec<u8>, Failure> {
     Err(Failure::Reported)
 }
 
+/// Prints the answer; a closed pipe (`… | head`) is not an error worth a panic.
 fn print_json(bytes: &[u8]) {
-    match serde_json::from_slice::<serde_json::Value>(bytes) {
-        Ok(v) => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
-        Err(_) => println!("{}", String::from_utf8_lossy(bytes)),
-    }
+    use std::io::Write as _;
+    let text = match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(v) => serde_json::to_string_pretty(&v).unwrap_or_default(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    };
+    let _ = writeln!(std::io::stdout(), "{text}");
 }
 
 pub fn send(a: SendArgs) -> CmdResult {

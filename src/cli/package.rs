@@ -155,7 +155,7 @@ fn parse_date(flag: &str, s: &str) -> Result<time::Date, FormatError> {
 }
 
 /// The MIME type recorded in the manifest, from the file extension (the types clerks attach).
-fn mime_of(name: &str) -> &'static str {
+pub(crate) fn mime_of(name: &str) -> &'static str {
     let ext = name
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())

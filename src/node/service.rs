@@ -51,6 +51,12 @@ pub struct Ingested {
     pub receipt: Option<Vec<u8>>,
 }
 
+/// A Vietnam-time timestamp (as packages carry them) in Unix milliseconds.
+fn vietnam_ms(t: time::PrimitiveDateTime) -> i64 {
+    let offset = time::UtcOffset::from_hms(7, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    (t.assume_offset(offset).unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 /// Milliseconds since the Unix epoch, the store's clock.
 pub fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
@@ -238,7 +244,7 @@ impl<S: Store> Node<S> {
                     reporter: st.from.organ_id.to_string(),
                     code: st.status_code.number(),
                     description: st.description.clone(),
-                    reported_at: now,
+                    reported_at: vietnam_ms(st.timestamp),
                     package,
                     deliveries: Vec::new(),
                     peer: peer_name,
@@ -332,7 +338,7 @@ impl<S: Store> Node<S> {
             reporter: agency.to_string(),
             code: code.number(),
             description: description.to_owned(),
-            reported_at: now,
+            reported_at: vietnam_ms(vn),
             package: signed(
                 status_bytes,
                 cert.as_ref().map(|c| c.subject.clone()),

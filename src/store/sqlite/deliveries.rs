@@ -25,7 +25,9 @@ use crate::store::{
 const MAX_CLAIM: u32 = 1000;
 
 /// The columns [`delivery_from_row`] reads: the delivery, its message's identity, and the latest
-/// status the recipient reported on the document.
+/// status the recipient reported on the document: the one reported last by the recipient's clock
+/// (seconds, as the status package says), ties broken by progression (03 < 04 < 05 < 06; 02 is
+/// final like 06), since statuses of one second may arrive in any order.
 macro_rules! delivery_select {
     () => {
         "SELECT d.id, d.message_id, m.kind, m.sender, m.document_id, d.recipient, d.route, d.state,
@@ -34,11 +36,13 @@ macro_rules! delivery_select {
                 (SELECT s.code FROM statuses s
                  WHERE m.kind = 'document' AND s.document_sender = m.sender
                    AND s.document_id = m.document_id AND s.reporter = d.recipient
-                 ORDER BY s.reported_at DESC, s.id DESC LIMIT 1) AS latest_status,
+                 ORDER BY s.reported_at DESC, CASE s.code WHEN 2 THEN 6 ELSE s.code END DESC, s.id DESC
+                 LIMIT 1) AS latest_status,
                 (SELECT s.reported_at FROM statuses s
                  WHERE m.kind = 'document' AND s.document_sender = m.sender
                    AND s.document_id = m.document_id AND s.reporter = d.recipient
-                 ORDER BY s.reported_at DESC, s.id DESC LIMIT 1) AS latest_status_at
+                 ORDER BY s.reported_at DESC, CASE s.code WHEN 2 THEN 6 ELSE s.code END DESC, s.id DESC
+                 LIMIT 1) AS latest_status_at
          FROM deliveries d JOIN messages m ON m.id = d.message_id"
     };
 }
@@ -312,11 +316,24 @@ pub(super) async fn mark_delivered(
     receipt: Vec<u8>,
     now: i64,
 ) -> Result<()> {
-    if receipt.is_empty() {
-        return Err(invalid("receipt: no bytes"));
-    }
     let mut tx = store.begin().await?;
     let owner = check_lease(&mut tx, lease, "delivered").await?;
+    // A document is delivered only with the receipt that proves it; a status package has none.
+    if receipt.is_empty() {
+        let kind: String = sqlx::query_scalar(
+            "SELECT m.kind FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.id = ?",
+        )
+        .bind(lease.delivery_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if kind == "document" {
+            return Err(invalid(
+                "receipt: a document is delivered only with its receipt",
+            ));
+        }
+    }
+    let receipt = (!receipt.is_empty()).then_some(receipt);
     sqlx::query(
         "UPDATE deliveries
          SET state = 'delivered', receipt = ?, delivered_at = ?, lease_owner = NULL,
@@ -341,7 +358,7 @@ pub(super) async fn mark_delivered(
     .await?;
     let detail = json!({
         "from": "sending", "to": "delivered", "attempt_id": lease.attempt_id,
-        "receipt_sha256": sha256_hex(&receipt),
+        "receipt_sha256": receipt.as_deref().map(sha256_hex),
     });
     audit::append(
         &mut tx,
