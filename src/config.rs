@@ -101,6 +101,12 @@ pub struct RetryPolicy {
     pub breaker_failures: u32,
     /// How long an open breaker waits before letting one attempt through.
     pub breaker_cooldown: Duration,
+    /// How long one push to a peer may take.
+    pub push_timeout: Duration,
+    /// How long a claimed delivery stays with the worker that claimed it. After a crash its
+    /// deliveries are claimable again once this runs out, so it bounds the delay a crash adds;
+    /// it must exceed `push_timeout`.
+    pub lease: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -111,6 +117,8 @@ impl Default for RetryPolicy {
             give_up_after: Duration::from_secs(72 * 3600),
             breaker_failures: 5,
             breaker_cooldown: Duration::from_secs(60),
+            push_timeout: Duration::from_secs(30),
+            lease: Duration::from_secs(60),
         }
     }
 }
@@ -175,6 +183,8 @@ struct RetryFile {
     give_up_after: Option<String>,
     breaker_failures: Option<u32>,
     breaker_cooldown: Option<String>,
+    push_timeout: Option<String>,
+    lease: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -319,7 +329,12 @@ impl Config {
             give_up_after: dur("give_up_after", &r.give_up_after, d.give_up_after)?,
             breaker_failures: r.breaker_failures.unwrap_or(d.breaker_failures).max(1),
             breaker_cooldown: dur("breaker_cooldown", &r.breaker_cooldown, d.breaker_cooldown)?,
+            push_timeout: dur("push_timeout", &r.push_timeout, d.push_timeout)?,
+            lease: dur("lease", &r.lease, d.lease)?,
         };
+        if retry.lease <= retry.push_timeout {
+            return Err(bad("retry.lease", "must be longer than retry.push_timeout"));
+        }
 
         let mut limits = Limits::default();
         if let Some(mb) = file.limits.max_package_mb {

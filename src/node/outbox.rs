@@ -22,14 +22,10 @@ use crate::transport::TransportError;
 use crate::transport::peer::{PeerClient, Pushed};
 use crate::verify::{Options, verify_package};
 
-/// How long a claimed delivery stays ours; a crashed worker's claims are free again after it.
-const LEASE_MS: i64 = 60_000;
 /// Most deliveries claimed (and in flight) at once.
 const BATCH: u32 = 32;
 /// Pause when nothing is due.
 const IDLE: Duration = Duration::from_millis(100);
-/// Timeout of one push to a peer.
-const PUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Per-peer circuit breaker state.
 #[derive(Debug, Default, Clone)]
@@ -53,13 +49,14 @@ pub fn spawn<S: Store>(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let owner = format!("{}:{}", node.config.node.name, std::process::id());
-        let client = match PeerClient::new(&node.config.node.name, PUSH_TIMEOUT) {
+        let client = match PeerClient::new(&node.config.node.name, node.config.retry.push_timeout) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(code = %e.code, error = %e.message, "outbox cannot start");
                 return;
             }
         };
+        let lease_ms = node.config.retry.lease.as_millis() as i64;
         let worker = Arc::new(Worker {
             node,
             client,
@@ -73,7 +70,7 @@ pub fn spawn<S: Store>(
             let claimed = match worker
                 .node
                 .store
-                .claim_due(now_ms(), BATCH, &worker.owner, LEASE_MS)
+                .claim_due(now_ms(), BATCH, &worker.owner, lease_ms)
                 .await
             {
                 Ok(c) => c,

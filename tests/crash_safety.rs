@@ -1,0 +1,334 @@
+//! Crash safety (DESIGN.md invariants 1 and 3): two node processes exchange 300 documents while
+//! each is killed with SIGKILL at random moments three times and restarted. At the end every
+//! document is in the recipient's inbox exactly once, every delivery is `delivered`, and both
+//! audit chains verify.
+//!
+//! The clerk side retries every submission with the same `Idempotency-Key` until the node answers,
+//! as a document-management system does; a kill between commit and answer must therefore not
+//! produce a second document. Timing only bounds the test (a deadline); it decides nothing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use lienthong::store::{DeliveryState, SqliteOptions, SqliteStore, Store};
+
+const DOCUMENTS: usize = 300;
+const KILLS_PER_NODE: usize = 3;
+const DEADLINE: Duration = Duration::from_secs(240);
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn token_hash(t: &str) -> String {
+    hex::encode(lienthong::config::hash_token(t))
+}
+
+struct NodeProc {
+    name: &'static str,
+    config: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+    store: String,
+}
+
+impl NodeProc {
+    fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_lienthong"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let before = std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .matches("listening on")
+            .count();
+        self.child = Some(child);
+        let start = Instant::now();
+        loop {
+            let now = std::fs::read_to_string(&self.log)
+                .unwrap_or_default()
+                .matches("listening on")
+                .count();
+            if now > before {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{} did not start",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap(); // SIGKILL
+            c.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn write_config(dir: &Path, name: &str, port: u16, body: &str) -> PathBuf {
+    let p = dir.join(format!("{name}.toml"));
+    let pki = pki("");
+    let text = format!(
+        r#"
+[node]
+name = "{name}"
+listen = "127.0.0.1:{port}"
+store = "sqlite://{name}.db"
+trust = ["{pki}/root-ca.cert.pem"]
+[retry]
+initial_backoff = "50ms"
+max_backoff = "500ms"
+breaker_failures = 1000
+push_timeout = "2s"
+lease = "3s"
+{body}
+"#,
+        pki = pki.display()
+    );
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn sigkill_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki("");
+    let pki = pki.display();
+    let (gl_port, na_port) = (free_port(), free_port());
+    let gialai = write_config(
+        dir.path(),
+        "gialai",
+        gl_port,
+        &format!(
+            r#"
+[[agency]]
+code = "000.00.05.H21"
+name = "Sở Thông tin và Truyền thông tỉnh Gia Lai"
+key = "{pki}/stttt-gialai.key.pem"
+cert = "{pki}/stttt-gialai.cert.pem"
+chain = "{pki}/chain.pem"
+[[agency.token]]
+name = "idesk"
+sha256 = "{}"
+[[peer]]
+name = "nghean"
+url = "http://127.0.0.1:{na_port}"
+serves = ["000.00.00.H41"]
+"#,
+            token_hash("crash-stttt")
+        ),
+    );
+    let nghean = write_config(
+        dir.path(),
+        "nghean",
+        na_port,
+        &format!(
+            r#"
+[[agency]]
+code = "000.00.00.H41"
+name = "Ủy ban nhân dân tỉnh Nghệ An"
+key = "{pki}/ubnd-nghean.key.pem"
+cert = "{pki}/ubnd-nghean.cert.pem"
+chain = "{pki}/chain.pem"
+[[peer]]
+name = "gialai"
+url = "http://127.0.0.1:{gl_port}"
+serves = ["000.00.00.H21"]
+"#
+        ),
+    );
+    let mut nodes = [
+        NodeProc {
+            name: "gialai",
+            config: gialai,
+            log: dir.path().join("gialai.log"),
+            child: None,
+            store: format!("sqlite://{}", dir.path().join("gialai.db").display()),
+        },
+        NodeProc {
+            name: "nghean",
+            config: nghean,
+            log: dir.path().join("nghean.log"),
+            child: None,
+            store: format!("sqlite://{}", dir.path().join("nghean.db").display()),
+        },
+    ];
+    for n in &mut nodes {
+        n.start();
+    }
+
+    // The clerk system: submits every document, retrying with the same key until answered.
+    let url = format!("http://127.0.0.1:{gl_port}/api/v1/documents");
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let submitted = progress.clone();
+    let submitter = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap();
+            let start = Instant::now();
+            for i in 0..DOCUMENTS {
+                let metadata = serde_json::json!({
+                    "recipients": ["000.00.00.H41"],
+                    "notation": "STTTT-VP",
+                    "subject": format!("V/v thử nghiệm chịu lỗi, văn bản thứ {i}"),
+                });
+                loop {
+                    assert!(start.elapsed() < DEADLINE, "submitting took too long");
+                    let form = reqwest::multipart::Form::new()
+                        .part(
+                            "metadata",
+                            reqwest::multipart::Part::text(metadata.to_string()),
+                        )
+                        .part(
+                            "file",
+                            reqwest::multipart::Part::bytes(format!("%PDF-1.4 {i}").into_bytes())
+                                .file_name("van-ban.pdf")
+                                .mime_str("application/pdf")
+                                .unwrap(),
+                        );
+                    let r = http
+                        .post(&url)
+                        .bearer_auth("crash-stttt")
+                        .header("idempotency-key", format!("crash-{i}"))
+                        .multipart(form)
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status().is_success() => {
+                            submitted.store(i + 1, std::sync::atomic::Ordering::SeqCst);
+                            break;
+                        }
+                        Ok(r) if r.status().is_server_error() => {}
+                        Ok(r) => panic!(
+                            "document {i} refused: {} {}",
+                            r.status(),
+                            r.text().await.unwrap_or_default()
+                        ),
+                        Err(_) => {} // the node is down: try again
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        });
+    });
+
+    // The crashes: each node, three times, at random points while documents flow (random
+    // progress marks, so the kills land in the middle of the traffic however fast it runs).
+    let mut rng = fastrand::Rng::with_seed(0x11E7_7404);
+    let mut marks: Vec<usize> = (0..KILLS_PER_NODE * 2)
+        .map(|_| rng.usize(10..DOCUMENTS - 10))
+        .collect();
+    marks.sort_unstable();
+    for (k, mark) in marks.into_iter().enumerate() {
+        let start = Instant::now();
+        while progress.load(std::sync::atomic::Ordering::SeqCst) < mark {
+            assert!(start.elapsed() < DEADLINE, "no progress past {mark}");
+            std::thread::sleep(Duration::from_millis(rng.u64(1..20)));
+        }
+        let n = &mut nodes[k % 2];
+        n.kill();
+        std::thread::sleep(Duration::from_millis(rng.u64(50..300)));
+        n.start();
+        eprintln!("after document {mark}: killed and restarted {}", n.name);
+    }
+    submitter.join().expect("every document was accepted");
+
+    // Everything settles: every delivery delivered.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let read_only = SqliteOptions {
+        read_only: true,
+        ..SqliteOptions::default()
+    };
+    let start = Instant::now();
+    let counts = loop {
+        let counts = rt.block_on(async {
+            let store = SqliteStore::open_with(&nodes[0].store, &read_only)
+                .await
+                .unwrap();
+            store.delivery_counts().await.unwrap()
+        });
+        let delivered = counts.get(&DeliveryState::Delivered).copied().unwrap_or(0);
+        let total: u64 = counts.values().sum();
+        if delivered == DOCUMENTS as u64 && total == DOCUMENTS as u64 {
+            break counts;
+        }
+        assert!(start.elapsed() < DEADLINE, "not settled: {counts:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!("Gia Lai deliveries: {counts:?}");
+
+    // Exactly once at the recipient.
+    let (received, distinct, inbox) = rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("{}?mode=ro", nodes[1].store)).await.unwrap();
+        let received: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM messages WHERE direction = 'in' AND kind = 'document'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let distinct: i64 = sqlx::query_scalar(
+            "SELECT count(DISTINCT document_id) FROM messages WHERE direction = 'in' AND kind = 'document'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE recipient = '000.00.00.H41'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        (received, distinct, inbox)
+    });
+    assert_eq!(
+        (received, distinct, inbox),
+        (DOCUMENTS as i64, DOCUMENTS as i64, DOCUMENTS as i64)
+    );
+
+    // Both audit chains verify.
+    for n in &mut nodes {
+        n.kill();
+        let o = bin()
+            .args(["audit", "verify", "--store", &n.store])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{}: {}{}",
+            n.name,
+            stdout(&o),
+            stderr(&o)
+        );
+    }
+}
