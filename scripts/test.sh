@@ -28,6 +28,8 @@ trap 'rm -f "$log"' EXIT
 # Doc tests are not part of --all-targets; run them first so the suite's own summary closes the run.
 cargo test --locked --doc 2>&1 | tee "$log"
 cargo test --locked --all-targets 2>&1 | tee -a "$log"
+# The README's "run it" command, on the debug build the tests just made.
+LIENTHONG_PROFILE=debug examples/two-nodes/run.sh
 # One closing line over every test binary (cargo prints a result line per binary).
 # (Ignored tests are timing probes run by hand, e.g. the c14n throughput test.)
 awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }

@@ -756,3 +756,228 @@ fn throughput_5mb_base64_into_digest() {
         "canonicalisation should not dominate the digest"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Algorithmic-complexity regressions. The canonicaliser runs on attacker input before any key is
+// trusted, so its cost must stay linear in the document whatever the namespace structure. These
+// tests do not time anything: they are sized so that the old quadratic code took tens of seconds
+// to minutes in release (far longer in debug), which makes a regression obvious from the test
+// duration. The outputs are checked exactly: the big documents repeat one unit, so the output
+// must be head + unit * n + tail, with the document with 2 units held to libxml2
+// (`41_many_namespaces.xml` and its `subsets.txt` entries).
+//
+// (roxmltree's own parse is quadratic in the namespaces in scope at every element that declares
+// one, so the big documents declare namespaces only near the top.)
+
+/// Namespace declarations on the document element of the complexity documents.
+const MANY_NS: usize = 2000;
+
+/// Elements with declarations: that change a binding, that repeat one (nothing to render), that
+/// undeclare the default, and start tags the declaration scanner must not be fooled by (`>` and
+/// `xmlns` inside attribute values, single quotes, whitespace around `=`, line breaks in the tag).
+const DECL_UNIT: &str = concat!(
+    "<e/>",
+    "<p7:e a=\"1\" p3:b=\"2\"/>",
+    "<f xmlns:p5=\"urn:other\" p5:x=\"1\"><p5:g/></f>",
+    "<h xmlns:p9=\"urn:ns:9\"/>",
+    "<k xmlns=\"\"><p1:l/></k>",
+    "<m t=\"a>b xmlns:p1='x' /\" xmlns:p1=\"urn:ns:1\"/>",
+    "<n xmlns:p2='urn:two'><p2:o/></n>",
+    "<q\n  xmlns:p4 = \"urn:four\"\tp4:y = 'v>' xmlns='urn:d2' />",
+);
+const DECL_UNIT_ELEMENTS: usize = 11;
+
+/// The repeated unit: elements that declare nothing (the attack), using the default namespace,
+/// prefixes from the start and the end of the in-scope list, xml:* attributes, text.
+const PLAIN_UNIT: &str =
+    "<e/><p7:e a=\"1\" p3:b=\"2\"><p1999:x p0:y=\"&lt;\"/>t&amp;</p7:e><g xml:lang=\"vi\"/>";
+const PLAIN_UNIT_ELEMENTS: usize = 4;
+
+/// `MANY_NS` namespaces declared on the document element (plus a default), then two
+/// [`DECL_UNIT`]s and `units` [`PLAIN_UNIT`]s.
+fn many_ns_doc(units: usize) -> String {
+    let mut s = String::with_capacity(MANY_NS * 24 + units * PLAIN_UNIT.len() + 1024);
+    s.push_str("<r xmlns=\"urn:default\"");
+    for i in 0..MANY_NS {
+        s.push_str(&format!(" xmlns:p{i}=\"urn:ns:{i}\""));
+    }
+    s.push('>');
+    s.push_str(DECL_UNIT);
+    s.push_str(DECL_UNIT);
+    for _ in 0..units {
+        s.push_str(PLAIN_UNIT);
+    }
+    s.push_str("</r>");
+    s
+}
+
+/// The complexity document with 2 units as stored in the corpus (and so held to libxml2).
+fn many_ns_reference_doc() -> String {
+    let text = std::fs::read_to_string(data_dir().join("41_many_namespaces.xml")).unwrap();
+    assert!(
+        text.trim_end() == many_ns_doc(2),
+        "41_many_namespaces.xml must be many_ns_doc(2)"
+    );
+    text
+}
+
+fn expected_output(label: &str) -> Vec<u8> {
+    let path = data_dir()
+        .join("expected")
+        .join(format!("41_many_namespaces.{label}.out"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Checks that `big` (the output for `units` units) is `one` and `two` (the outputs for 1 and 2
+/// units) extended by the unit, i.e. head + unit * units + "</r>".
+fn assert_repeats(one: &[u8], two: &[u8], big: &[u8], units: usize) {
+    let tail = b"</r>";
+    assert!(two.len() > one.len() && one.ends_with(tail) && two.ends_with(tail));
+    let unit_len = two.len() - one.len();
+    let head_len = one.len() - tail.len() - unit_len;
+    let (head, unit) = (&one[..head_len], &one[head_len..head_len + unit_len]);
+    let build = |n: usize| {
+        let mut v = Vec::with_capacity(head.len() + unit.len() * n + tail.len());
+        v.extend_from_slice(head);
+        for _ in 0..n {
+            v.extend_from_slice(unit);
+        }
+        v.extend_from_slice(tail);
+        v
+    };
+    assert!(build(2) == two, "2-unit output is not head + 2 units");
+    let want = build(units);
+    assert!(big == want, "{units}-unit output: {}", diff(&want, big));
+}
+
+/// Canonicalises the complexity document with 1 and 2 units and `doc` (with `units` units), and
+/// checks the results against each other and the 2-unit one against libxml2's `label`.
+fn check_many_ns(doc: &roxmltree::Document, units: usize, m: &Method, label: &str) {
+    let two = c14n::to_vec(parse(&many_ns_reference_doc()).root(), m, None);
+    let want = expected_output(label);
+    assert!(
+        two == want,
+        "2-unit document, {label}: {}",
+        diff(&want, &two)
+    );
+    let one = c14n::to_vec(parse(&many_ns_doc(1)).root(), m, None);
+    let t = std::time::Instant::now();
+    let big = c14n::to_vec(doc.root(), m, None);
+    eprintln!(
+        "{label}: {MANY_NS} namespaces, {} elements, PrefixList of {} tokens: {:?}",
+        doc.descendants().filter(|n| n.is_element()).count(),
+        match m {
+            Method::Exclusive {
+                inclusive_prefixes, ..
+            } => inclusive_prefixes.len(),
+            Method::Inclusive { .. } => 0,
+        },
+        t.elapsed()
+    );
+    assert_repeats(&one, &two, &big, units);
+}
+
+#[test]
+fn many_namespaces_inclusive_is_linear() {
+    // 2,000 namespaces in scope of 50,000 elements: the old code compared every in-scope
+    // namespace with every rendered one at every element.
+    let units = 12_500;
+    let text = many_ns_doc(units);
+    let doc = parse(&text);
+    assert_eq!(
+        doc.descendants().filter(|n| n.is_element()).count(),
+        1 + 2 * DECL_UNIT_ELEMENTS + units * PLAIN_UNIT_ELEMENTS
+    );
+    let m = method(false, false, &[]);
+    check_many_ns(&doc, units, &m, "doc-c14n");
+
+    // The digest path, and the document element as the apex of a subset (same output here).
+    let mut sink = DigestSink::new(&aws_lc_rs::digest::SHA256);
+    c14n::canonicalize(doc.root_element(), &m, None, &mut sink);
+    assert_eq!(
+        sink.finish().as_ref(),
+        aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            &c14n::to_vec(doc.root(), &m, None)
+        )
+        .as_ref()
+    );
+}
+
+#[test]
+fn many_namespaces_exclusive_is_linear() {
+    // The same 50,000 elements under exclusive c14n, with and without a PrefixList.
+    let units = 12_500;
+    let text = many_ns_doc(units);
+    let doc = parse(&text);
+    let prefix_list = REFERENCE_PREFIX_LIST.split(' ').collect::<Vec<_>>();
+    check_many_ns(&doc, units, &method(true, false, &[]), "doc-exc");
+    check_many_ns(
+        &doc,
+        units,
+        &method(true, false, &prefix_list),
+        "doc-exc-pl",
+    );
+}
+
+/// The InclusiveNamespaces PrefixList of the `exc-pl` references in `subsets.txt` (libxml2's
+/// reference tool takes at most 63 prefixes): the default, some in-scope prefixes, `xml`, and a
+/// prefix that is not in scope.
+const REFERENCE_PREFIX_LIST: &str = "#default p1 p3 p5 p9 p10 p1999 p4 xml nope p2";
+
+/// A 100,000-token PrefixList with the same meaning as [`REFERENCE_PREFIX_LIST`]: its prefixes
+/// over and over, and 20,000 distinct prefixes that are not in scope, each many times.
+fn long_prefix_list() -> Vec<String> {
+    let base: Vec<&str> = REFERENCE_PREFIX_LIST.split(' ').collect();
+    (0..100_000)
+        .map(|i| {
+            if i % 3 == 0 {
+                base[(i / 3) % base.len()].to_string()
+            } else {
+                format!("absent{}", i % 20_000)
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn long_prefix_list_exclusive_is_linear() {
+    // A 100,000-token PrefixList full of duplicates and of prefixes that are not in scope, with
+    // 2,000 namespaces in scope: the old code resolved every token against the in-scope
+    // namespaces at every element.
+    let list = long_prefix_list();
+    assert_eq!(list.len(), 100_000);
+    let units = 60;
+    let text = many_ns_doc(units);
+    let doc = parse(&text);
+
+    // The canonicaliser must cope with duplicates itself (Method is public), and
+    // parse_prefix_list drops them, keeping the first occurrence of each prefix.
+    let parsed = Method::parse_prefix_list(&list.join(" \t\n"));
+    let mut seen = std::collections::HashSet::new();
+    let distinct: Vec<&String> = list.iter().filter(|p| seen.insert(p.as_str())).collect();
+    assert!(
+        parsed.len() == distinct.len() && parsed.iter().eq(distinct.iter().copied()),
+        "parse_prefix_list: {} prefixes, want the {} distinct ones in order",
+        parsed.len(),
+        distinct.len()
+    );
+    assert_eq!(parsed.len(), 11 + 20_000);
+
+    for prefixes in [list, parsed] {
+        let m = Method::Exclusive {
+            with_comments: false,
+            inclusive_prefixes: prefixes,
+        };
+        check_many_ns(&doc, units, &m, "doc-exc-pl");
+        // A subset: an element deep inside as the apex resolves the list once.
+        let n = doc
+            .descendants()
+            .filter(|e| e.has_tag_name("n"))
+            .nth(1)
+            .unwrap();
+        let want = expected_output("n-exc-pl");
+        let got = c14n::to_vec(n, &m, None);
+        assert!(got == want, "n-exc-pl: {}", diff(&want, &got));
+    }
+}

@@ -9,8 +9,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 
-cargo build --release --quiet
-bin="$root/target/release/lienthong"
+# LIENTHONG_PROFILE=debug reuses the test build (the test suite runs this script that way).
+profile=${LIENTHONG_PROFILE:-release}
+if [ "$profile" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
+bin="$root/target/$profile/lienthong"
 work=$(mktemp -d)
 pids=()
 cleanup() {

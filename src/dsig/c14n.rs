@@ -15,6 +15,15 @@
 //! transform). The traversal is iterative, allocates nothing per node, and passes text through in
 //! the largest unescaped runs it can find, so canonicalising a package that is mostly base64 runs
 //! at memory speed (into [`DigestSink`], at the speed of the digest).
+//!
+//! The input is untrusted, so the cost is linear in the document whatever its namespaces: the
+//! namespaces in scope are walked once, at the apex; below it an element is compared with its
+//! parent only through the declarations in its own start tag, and prefixes (the exclusive
+//! PrefixList included, however long and repetitive) are looked up in hash maps. The one exception
+//! is an element from an external entity (only with a custom roxmltree `entity_resolver`), whose
+//! start tag is not in the document text: it costs the number of namespaces in scope.
+
+use std::collections::{HashMap, HashSet};
 
 use memchr::{memchr, memchr3};
 use roxmltree::{Node, NodeId, NodeType};
@@ -188,8 +197,13 @@ impl Method {
 
     /// Splits the value of an `InclusiveNamespaces/@PrefixList` attribute (whitespace-separated
     /// prefixes, `#default` for the default namespace) into the list [`Method::Exclusive`] takes.
+    /// Duplicates are dropped (the first occurrence is kept).
     pub fn parse_prefix_list(list: &str) -> Vec<String> {
-        list.split_ascii_whitespace().map(str::to_owned).collect()
+        let mut seen = HashSet::new();
+        list.split_ascii_whitespace()
+            .filter(|p| seen.insert(*p))
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -224,16 +238,7 @@ pub fn canonicalize<S: Sink + ?Sized>(
             inclusive_prefixes,
         } => (true, *with_comments, inclusive_prefixes),
     };
-    let mut c = Canon {
-        exclusive,
-        with_comments,
-        prefixes,
-        exclude,
-        rendered: Vec::new(),
-        ns_buf: Vec::new(),
-        attr_buf: Vec::new(),
-        stack: Vec::new(),
-    };
+    let mut c = Canon::new(exclusive, with_comments, prefixes, exclude);
     match node.node_type() {
         NodeType::Root => {
             let mut before = true;
@@ -287,8 +292,9 @@ pub fn digest(
 struct Frame<'a> {
     prefix: &'a str,
     local: &'a str,
-    /// Length of `Canon::rendered` before this element's declarations were pushed.
-    rendered_len: usize,
+    /// [`ScopedMap::mark`]s of `Canon::scope` and `Canon::rendered` before this element.
+    scope_mark: usize,
+    rendered_mark: usize,
 }
 
 /// An attribute to output.
@@ -300,15 +306,213 @@ struct Attr<'a> {
     value: &'a str,
 }
 
+/// A map keyed by namespace prefix ("" for the default namespace) with scoped bindings: a
+/// binding shadows the one before it for the same prefix, and [`ScopedMap::restore`] drops the
+/// bindings made since a [`ScopedMap::mark`], in time proportional to their number.
+///
+/// Bindings are kept in a stack searched from the top, which is fastest for the handful of
+/// namespaces documents normally have; once the stack is long, a hash index (prefix -> innermost
+/// binding) makes every operation O(1) whatever the document does. The prefixes come from the
+/// (untrusted) document, hence std's randomly keyed SipHash for the index.
+struct ScopedMap<'a, V> {
+    stack: Vec<Binding<'a, V>>,
+    /// Maintained while `indexed`.
+    index: HashMap<&'a str, usize>,
+    indexed: bool,
+}
+
+struct Binding<'a, V> {
+    prefix: &'a str,
+    value: V,
+    /// While indexed: the position of the binding this one shadows, [`NO_BINDING`] for none.
+    shadows: usize,
+}
+
+const NO_BINDING: usize = usize::MAX;
+
+impl<'a, V: Copy> ScopedMap<'a, V> {
+    /// Stack length above which the index is built...
+    const INDEX_ABOVE: usize = 16;
+    /// ...and below which it is dropped again (apart, so that it is not rebuilt over and over).
+    const UNINDEX_BELOW: usize = 4;
+
+    fn new() -> Self {
+        ScopedMap {
+            stack: Vec::new(),
+            index: HashMap::new(),
+            indexed: false,
+        }
+    }
+
+    #[inline]
+    fn get(&self, prefix: &str) -> Option<V> {
+        let binding = if self.indexed {
+            self.index.get(prefix).and_then(|&i| self.stack.get(i))
+        } else {
+            self.stack.iter().rev().find(|b| same(b.prefix, prefix))
+        };
+        binding.map(|b| b.value)
+    }
+
+    fn set(&mut self, prefix: &'a str, value: V) {
+        let shadows = if self.indexed {
+            self.index
+                .insert(prefix, self.stack.len())
+                .unwrap_or(NO_BINDING)
+        } else {
+            NO_BINDING
+        };
+        self.stack.push(Binding {
+            prefix,
+            value,
+            shadows,
+        });
+        if !self.indexed && self.stack.len() > Self::INDEX_ABOVE {
+            let ScopedMap { stack, index, .. } = self;
+            index.clear();
+            for (i, b) in stack.iter_mut().enumerate() {
+                b.shadows = index.insert(b.prefix, i).unwrap_or(NO_BINDING);
+            }
+            self.indexed = true;
+        }
+    }
+
+    #[inline]
+    fn mark(&self) -> usize {
+        self.stack.len()
+    }
+
+    /// Drops every binding made since `mark`.
+    fn restore(&mut self, mark: usize) {
+        while self.stack.len() > mark {
+            let Some(b) = self.stack.pop() else {
+                break;
+            };
+            if self.indexed {
+                if b.shadows == NO_BINDING {
+                    self.index.remove(b.prefix);
+                } else {
+                    self.index.insert(b.prefix, b.shadows);
+                }
+            }
+        }
+        if self.indexed && self.stack.len() < Self::UNINDEX_BELOW {
+            self.indexed = false;
+            self.index.clear();
+        }
+    }
+}
+
+/// What the start tag of an element says in the source text: the prefix it was written with and
+/// the rest of the tag after the name (attributes and namespace declarations).
+struct StartTag<'a> {
+    prefix: &'a str,
+    rest: &'a str,
+}
+
+impl<'a> StartTag<'a> {
+    /// The start tag of `el` as roxmltree parsed it, or None if `el` did not come from the
+    /// document text (an element from an external entity: its range is into another string).
+    fn read(el: Node<'a, '_>) -> Option<StartTag<'a>> {
+        let local = el.tag_name().name();
+        let text = el.document().input_text();
+        let tag = text.get(el.range().start..)?.strip_prefix('<')?;
+        let end = tag
+            .bytes()
+            .position(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'>' | b'/'))
+            .unwrap_or(tag.len());
+        let qname = tag.get(..end)?;
+        let head = qname.strip_suffix(local)?;
+        // roxmltree's local name is a slice of the text it tokenised: if it is these very bytes,
+        // this is the tag it parsed, and what it says about declarations can be trusted.
+        if !std::ptr::eq(qname.as_ptr().wrapping_add(head.len()), local.as_ptr()) {
+            return None;
+        }
+        let prefix = if head.is_empty() {
+            ""
+        } else {
+            head.strip_suffix(':').filter(|p| !p.is_empty())?
+        };
+        Some(StartTag {
+            prefix,
+            rest: tag.get(end..)?,
+        })
+    }
+}
+
+/// The prefixes declared by a start tag, in order (`""` for the default namespace), as roxmltree
+/// records them: `xmlns:xml` is not recorded; a name whose local part is `xmlns` declares the
+/// default namespace whatever its prefix. `rest` is the tag after the element name. False if the
+/// text does not scan as a start tag (not expected for a tag roxmltree parsed). Linear in the
+/// length of the tag.
+fn scan_declarations<'t>(rest: &'t str, out: &mut Vec<&'t str>) -> bool {
+    let b = rest.as_bytes();
+    let is_space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r');
+    let skip_spaces = |mut i: usize| {
+        while b.get(i).is_some_and(|&c| is_space(c)) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = 0;
+    loop {
+        i = skip_spaces(i);
+        match b.get(i) {
+            None => return false,
+            Some(b'>' | b'/') => return true,
+            Some(_) => {}
+        }
+        let name_start = i;
+        while b.get(i).is_some_and(|&c| c != b'=' && !is_space(c)) {
+            i += 1;
+        }
+        let Some(name) = rest.get(name_start..i) else {
+            return false;
+        };
+        i = skip_spaces(i);
+        if b.get(i) != Some(&b'=') {
+            return false;
+        }
+        i = skip_spaces(i + 1);
+        let Some(&quote @ (b'"' | b'\'')) = b.get(i) else {
+            return false;
+        };
+        let Some(len) = b.get(i + 1..).and_then(|v| memchr(quote, v)) else {
+            return false;
+        };
+        i += len + 2;
+        if let Some(prefix) = name.strip_prefix("xmlns:") {
+            if prefix != "xml" {
+                out.push(prefix);
+            }
+        } else if name == "xmlns" || name.ends_with(":xmlns") {
+            out.push("");
+        }
+    }
+}
+
 struct Canon<'a> {
     exclusive: bool,
     with_comments: bool,
-    /// The exclusive PrefixList (empty for inclusive).
-    prefixes: &'a [String],
+    /// The exclusive PrefixList (empty for inclusive), as a set, less `xml` and `#default`.
+    incl_prefixes: HashSet<&'a str>,
+    /// `#default` is in the exclusive PrefixList.
+    incl_default: bool,
     exclude: Option<NodeId>,
-    /// Namespace declarations (prefix, "" for default; URI) rendered by the open output
-    /// elements, innermost last. An absent default counts as rendered with URI "".
-    rendered: Vec<(&'a str, &'a str)>,
+    /// In-scope namespaces of the innermost open element (the xml namespace aside): prefix ("" for
+    /// the default; `xmlns=""` is there as "") -> URI, and the serial number of the element that
+    /// bound it last.
+    scope: ScopedMap<'a, (&'a str, u64)>,
+    /// Namespace declarations in effect from the open output elements: prefix -> URI, and the
+    /// serial number of the element that rendered it. An absent default counts as URI "".
+    rendered: ScopedMap<'a, (&'a str, u64)>,
+    /// Serial number of the element being opened.
+    serial: u64,
+    /// Prefixes declared in the start tag of the element being opened.
+    declared: Vec<&'a str>,
+    /// Bindings of the element being opened that differ from its parent's (all of its in-scope
+    /// namespaces for the apex).
+    changed: Vec<(&'a str, &'a str)>,
     /// Declarations to render on the element being opened.
     ns_buf: Vec<(&'a str, &'a str)>,
     /// Attributes of the element being opened.
@@ -317,6 +521,40 @@ struct Canon<'a> {
 }
 
 impl<'a> Canon<'a> {
+    fn new(
+        exclusive: bool,
+        with_comments: bool,
+        prefixes: &'a [String],
+        exclude: Option<NodeId>,
+    ) -> Self {
+        let mut incl_prefixes = HashSet::new();
+        let mut incl_default = false;
+        for p in prefixes {
+            match p.as_str() {
+                "#default" | "" => incl_default = true,
+                "xml" => {}
+                p => {
+                    incl_prefixes.insert(p);
+                }
+            }
+        }
+        Canon {
+            exclusive,
+            with_comments,
+            incl_prefixes,
+            incl_default,
+            exclude,
+            scope: ScopedMap::new(),
+            rendered: ScopedMap::new(),
+            serial: 0,
+            declared: Vec::new(),
+            changed: Vec::new(),
+            ns_buf: Vec::new(),
+            attr_buf: Vec::new(),
+            stack: Vec::new(),
+        }
+    }
+
     /// A comment or PI that is a child of the root node: the newline rules apply.
     fn top_level<S: Sink + ?Sized>(&mut self, node: Node, before_root: bool, out: &mut S) {
         if node.is_comment() && !self.with_comments {
@@ -399,19 +637,45 @@ impl<'a> Canon<'a> {
         }
     }
 
-    /// Writes the start tag of `el` and pushes its frame.
+    /// Writes the start tag of `el` and pushes its frame. `apex`: the parent of `el` is not
+    /// output (every other element of the node-sets supported has its parent output).
+    ///
+    /// The cost is independent of the number of namespaces in scope except at the apex: an
+    /// element can differ from its parent only by the namespaces it declares itself, so only
+    /// those are looked at, and every lookup is a hash lookup.
     fn open<S: Sink + ?Sized>(&mut self, el: Node<'a, '_>, apex: bool, out: &mut S) {
-        let (prefix, local) = element_qname(el);
-        let rendered_len = self.rendered.len();
+        self.serial += 1;
+        let scope_mark = self.scope.mark();
+        let rendered_mark = self.rendered.mark();
         self.ns_buf.clear();
         self.attr_buf.clear();
+        self.changed.clear();
+
+        let tag = StartTag::read(el);
+        let own_only = !apex
+            && tag
+                .as_ref()
+                .is_some_and(|t| self.own_declarations(el, t.rest));
+        if !own_only {
+            // Undo whatever a failed attempt bound, and take every in-scope namespace.
+            self.scope.restore(scope_mark);
+            self.changed.clear();
+            for ns in el.namespaces() {
+                let p = ns.name().unwrap_or("");
+                if p != "xml" {
+                    self.bind(p, ns.uri());
+                }
+            }
+        }
+
+        let (prefix, local) = self.element_qname(el, tag.as_ref());
 
         for attr in el.attributes() {
             let uri = attr.namespace().unwrap_or("");
             let prefix = if uri.is_empty() {
                 ""
             } else {
-                attribute_prefix(el, &attr, uri)
+                self.attribute_prefix(el, &attr, uri)
             };
             self.attr_buf.push(Attr {
                 uri,
@@ -431,28 +695,27 @@ impl<'a> Canon<'a> {
                     self.consider(p, u);
                 }
             }
-            let prefixes = self.prefixes;
-            for p in prefixes {
-                let p = p.as_str();
-                if p == "#default" || p.is_empty() {
-                    self.consider("", el.default_namespace().unwrap_or(""));
-                } else if p != "xml"
-                    && let Some(uri) = el.lookup_namespace_uri(Some(p))
-                {
-                    self.consider(p, uri);
+            // PrefixList prefixes whose binding is inherited unchanged were rendered (or found
+            // in effect) by the parent already; only the changed ones can need a declaration.
+            for i in 0..self.changed.len() {
+                let (p, u) = self.changed[i];
+                let listed = if p.is_empty() {
+                    self.incl_default
+                } else {
+                    self.incl_prefixes.contains(p)
+                };
+                if listed {
+                    self.consider(p, u);
                 }
             }
         } else {
-            let mut has_default = false;
-            for ns in el.namespaces() {
-                let p = ns.name().unwrap_or("");
-                if p == "xml" {
-                    continue;
-                }
-                has_default |= p.is_empty();
-                self.consider(p, ns.uri());
+            // The parent rendered (or found in effect) every namespace in its scope, so only the
+            // changed bindings can need a declaration.
+            for i in 0..self.changed.len() {
+                let (p, u) = self.changed[i];
+                self.consider(p, u);
             }
-            if !has_default {
+            if self.scope.get("").is_none() {
                 self.consider("", "");
             }
             if apex {
@@ -486,18 +749,104 @@ impl<'a> Canon<'a> {
         }
         out.put(b">");
 
-        self.rendered.extend_from_slice(&self.ns_buf);
         self.stack.push(Frame {
             prefix,
             local,
-            rendered_len,
+            scope_mark,
+            rendered_mark,
         });
+    }
+
+    /// Binds the namespaces `el` declares itself, read from its start tag (`rest`, after the
+    /// name) and checked against roxmltree: they are the first entries of its in-scope list, in
+    /// the order written (roxmltree puts an element's own declarations first, then the parent's
+    /// that they do not override; with none, the list is the parent's). False if that does not
+    /// hold; the caller then falls back to the whole in-scope list.
+    fn own_declarations(&mut self, el: Node<'a, '_>, rest: &'a str) -> bool {
+        self.declared.clear();
+        if !scan_declarations(rest, &mut self.declared) {
+            return false;
+        }
+        let mut in_scope = el.namespaces();
+        for i in 0..self.declared.len() {
+            let Some(ns) = in_scope.next() else {
+                return false;
+            };
+            let p = ns.name().unwrap_or("");
+            if p != self.declared[i] {
+                return false;
+            }
+            self.bind(p, ns.uri());
+        }
+        true
+    }
+
+    /// Binds `prefix` to `uri` for the element being opened, noting it in `changed` if that
+    /// differs from the parent's binding. A prefix bound twice by one element keeps the first
+    /// binding, as roxmltree's lookups do.
+    fn bind(&mut self, prefix: &'a str, uri: &'a str) {
+        match self.scope.get(prefix) {
+            Some((_, serial)) if serial == self.serial => return,
+            Some((current, _)) if same(current, uri) => {}
+            _ => self.changed.push((prefix, uri)),
+        }
+        self.scope.set(prefix, (uri, self.serial));
+    }
+
+    /// The in-scope URI of `prefix`.
+    #[inline]
+    fn lookup(&self, prefix: &str) -> Option<&'a str> {
+        self.scope.get(prefix).map(|(uri, _)| uri)
+    }
+
+    /// The prefix and local name `el` was written with. roxmltree keeps only the namespace URI,
+    /// so the prefix is read back from the start tag in the source text (checked against the
+    /// URI); if that fails (an element from an external entity), any in-scope prefix bound to the
+    /// URI.
+    fn element_qname(&self, el: Node<'a, '_>, tag: Option<&StartTag<'a>>) -> (&'a str, &'a str) {
+        let local = el.tag_name().name();
+        let uri = el.tag_name().namespace().unwrap_or("");
+        if let Some(tag) = tag {
+            let bound = match tag.prefix {
+                "" => same(self.lookup("").unwrap_or(""), uri),
+                p => self.lookup(p).is_some_and(|u| same(u, uri)),
+            };
+            if bound {
+                return (tag.prefix, local);
+            }
+        }
+        (prefix_for(el, el.tag_name().namespace(), true), local)
+    }
+
+    /// The prefix of a namespaced attribute; see [`Canon::element_qname`].
+    fn attribute_prefix(
+        &self,
+        el: Node<'a, '_>,
+        attr: &roxmltree::Attribute<'a, '_>,
+        uri: &str,
+    ) -> &'a str {
+        if uri == XML_NS {
+            return "xml";
+        }
+        let text = el.document().input_text();
+        let local = attr.name();
+        if let Some(qname) = text.get(attr.range_qname())
+            && let Some(head) = qname.strip_suffix(local)
+            && std::ptr::eq(qname.as_ptr().wrapping_add(head.len()), local.as_ptr())
+            && let Some(prefix) = head.strip_suffix(':')
+            && !prefix.is_empty()
+            && self.lookup(prefix).is_some_and(|u| same(u, uri))
+        {
+            return prefix;
+        }
+        prefix_for(el, attr.namespace(), false)
     }
 
     /// Writes the end tag of the innermost open element and pops its frame.
     fn close<S: Sink + ?Sized>(&mut self, out: &mut S) {
         let frame = self.stack.pop().expect("close without open");
-        self.rendered.truncate(frame.rendered_len);
+        self.scope.restore(frame.scope_mark);
+        self.rendered.restore(frame.rendered_mark);
         out.put(b"</");
         write_qname(frame.prefix, frame.local, out);
         out.put(b">");
@@ -506,32 +855,29 @@ impl<'a> Canon<'a> {
     /// Queues the declaration `prefix`=`uri` for the element being opened unless the nearest
     /// output ancestor already has it in effect (or it is already queued).
     fn consider(&mut self, prefix: &'a str, uri: &'a str) {
-        if self.ns_buf.iter().any(|&(p, _)| p == prefix) {
-            return;
+        match self.rendered.get(prefix) {
+            // Already queued for this element.
+            Some((_, serial)) if serial == self.serial => return,
+            Some((current, _)) if same(current, uri) => return,
+            None if prefix.is_empty() && uri.is_empty() => return,
+            _ => {}
         }
-        let current = self
-            .rendered
-            .iter()
-            .rev()
-            .find(|&&(p, _)| same(p, prefix))
-            .map(|&(_, u)| u)
-            .or(if prefix.is_empty() { Some("") } else { None });
-        if !current.is_some_and(|c| same(c, uri)) {
-            self.ns_buf.push((prefix, uri));
-        }
+        self.ns_buf.push((prefix, uri));
+        self.rendered.set(prefix, (uri, self.serial));
     }
 
     /// C14N 1.0 §2.4: the apex of a subset whose parent is not output takes the xml:* attributes
     /// in scope from its ancestors (the nearest wins, its own win over all).
     fn inherit_xml_attributes(&mut self, el: Node<'a, '_>) {
+        let mut seen: HashSet<&'a str> = self
+            .attr_buf
+            .iter()
+            .filter(|a| a.uri == XML_NS)
+            .map(|a| a.local)
+            .collect();
         for anc in el.ancestors().skip(1).filter(|n| n.is_element()) {
             for attr in anc.attributes() {
-                if attr.namespace() == Some(XML_NS)
-                    && !self
-                        .attr_buf
-                        .iter()
-                        .any(|a| a.uri == XML_NS && a.local == attr.name())
-                {
+                if attr.namespace() == Some(XML_NS) && seen.insert(attr.name()) {
                     self.attr_buf.push(Attr {
                         uri: XML_NS,
                         local: attr.name(),
@@ -544,66 +890,10 @@ impl<'a> Canon<'a> {
     }
 }
 
-/// The prefix and local name `el` was written with. roxmltree keeps only the namespace URI, so
-/// the prefix is read back from the start tag in the source text (checked against the URI); if
-/// that fails (an element from an entity expansion), any in-scope prefix bound to the URI.
-fn element_qname<'a>(el: Node<'a, '_>) -> (&'a str, &'a str) {
-    let local = el.tag_name().name();
-    let uri = el.tag_name().namespace().unwrap_or("");
-    let text = el.document().input_text();
-    if let Some(tag) = text.get(el.range().start..)
-        && let Some(tag) = tag.strip_prefix('<')
-    {
-        let end = tag
-            .bytes()
-            .position(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'>' | b'/'))
-            .unwrap_or(tag.len());
-        if let Some(qname) = tag.get(..end)
-            && let Some(head) = qname.strip_suffix(local)
-        {
-            if head.is_empty() {
-                if same(el.default_namespace().unwrap_or(""), uri) {
-                    return ("", local);
-                }
-            } else if let Some(prefix) = head.strip_suffix(':')
-                && !prefix.is_empty()
-                && el
-                    .lookup_namespace_uri(Some(prefix))
-                    .is_some_and(|u| same(u, uri))
-            {
-                return (prefix, local);
-            }
-        }
-    }
-    (prefix_for(el, el.tag_name().namespace(), true), local)
-}
-
-/// The prefix of a namespaced attribute; see [`element_qname`].
-fn attribute_prefix<'a>(
-    el: Node<'a, '_>,
-    attr: &roxmltree::Attribute<'a, '_>,
-    uri: &str,
-) -> &'a str {
-    if uri == XML_NS {
-        return "xml";
-    }
-    let text = el.document().input_text();
-    if let Some(qname) = text.get(attr.range_qname())
-        && let Some(head) = qname.strip_suffix(attr.name())
-        && let Some(prefix) = head.strip_suffix(':')
-        && !prefix.is_empty()
-        && el
-            .lookup_namespace_uri(Some(prefix))
-            .is_some_and(|u| same(u, uri))
-    {
-        return prefix;
-    }
-    prefix_for(el, attr.namespace(), false)
-}
-
 /// An in-scope prefix of `el` bound to `uri`. roxmltree hands out namespace URIs as references
 /// into its deduplicated (prefix, URI) table, so pointer identity finds the very binding the name
-/// was resolved with; equality is the fallback.
+/// was resolved with; equality is the fallback. Linear in the namespaces in scope: only for names
+/// whose prefix cannot be read back from the text (elements from an external entity).
 fn prefix_for<'a>(el: Node<'a, '_>, uri: Option<&str>, allow_default: bool) -> &'a str {
     let Some(uri) = uri.filter(|u| !u.is_empty()) else {
         return "";
@@ -945,6 +1235,153 @@ mod tests {
             to_vec(doc.root(), &exc(), None),
             br#"<r><p:x xmlns:p="urn:p" p:a="1">t</p:x></r>"#
         );
+    }
+
+    #[test]
+    fn declarations_inside_internal_entities() {
+        // The start tags of elements from an internal entity are in the DTD, still in the text.
+        let xml = "<!DOCTYPE r [<!ENTITY e '<p:x xmlns:p=\"urn:q\" p:a=\"1\"><y xmlns=\"urn:d\"><p:z/></y></p:x>'>]><r xmlns:p='urn:p'>&e;<p:w/></r>";
+        let opts = roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        };
+        let doc = roxmltree::Document::parse_with_options(xml, opts).unwrap();
+        assert_eq!(
+            String::from_utf8(to_vec(doc.root(), &inc(), None)).unwrap(),
+            r#"<r xmlns:p="urn:p"><p:x xmlns:p="urn:q" p:a="1"><y xmlns="urn:d"><p:z></p:z></y></p:x><p:w></p:w></r>"#
+        );
+        assert_eq!(
+            String::from_utf8(to_vec(doc.root(), &exc(), None)).unwrap(),
+            r#"<r><p:x xmlns:p="urn:q" p:a="1"><y xmlns="urn:d"><p:z></p:z></y></p:x><p:w xmlns:p="urn:p"></p:w></r>"#
+        );
+    }
+
+    #[test]
+    fn external_entity_elements_fall_back_to_roxmltree_scope() {
+        // Ranges of elements from an external entity are into the entity's own text, so nothing
+        // can be read back from the document text: the in-scope lists are used instead.
+        let xml = String::from(
+            "<!DOCTYPE r [<!ENTITY e SYSTEM 'e.xml'>]><r xmlns:p='urn:p'>&e;<p:w/></r>",
+        );
+        let resolver: &roxmltree::EntityResolver = &|_, _| {
+            Ok(Some(
+                "<p:x xmlns:p='urn:q' xmlns:u='urn:u'><p:y xmlns:p='urn:p' u:a='1'/><z/></p:x>",
+            ))
+        };
+        let opts = roxmltree::ParsingOptions {
+            allow_dtd: true,
+            entity_resolver: Some(resolver),
+            ..Default::default()
+        };
+        let doc = roxmltree::Document::parse_with_options(&xml, opts).unwrap();
+        assert_eq!(
+            String::from_utf8(to_vec(doc.root(), &inc(), None)).unwrap(),
+            r#"<r xmlns:p="urn:p"><p:x xmlns:p="urn:q" xmlns:u="urn:u"><p:y xmlns:p="urn:p" u:a="1"></p:y><z></z></p:x><p:w></p:w></r>"#
+        );
+        assert_eq!(
+            String::from_utf8(to_vec(doc.root(), &exc(), None)).unwrap(),
+            r#"<r><p:x xmlns:p="urn:q"><p:y xmlns:p="urn:p" xmlns:u="urn:u" u:a="1"></p:y><z></z></p:x><p:w xmlns:p="urn:p"></p:w></r>"#
+        );
+    }
+
+    #[test]
+    fn declarations_are_read_from_the_start_tag() {
+        let scan = |s: &'static str| {
+            let mut v = Vec::new();
+            scan_declarations(s, &mut v).then_some(v)
+        };
+        assert_eq!(scan(">"), Some(vec![]));
+        assert_eq!(scan(" />"), Some(vec![]));
+        assert_eq!(
+            scan(concat!(
+                " a='>' xmlns:p = \"u\"\n\txmlns='' t=\"xmlns:f='g' /\"",
+                " xmlns:xml='http://www.w3.org/XML/1998/namespace' q:xmlns='v' xmlns:xmlns2='w'",
+                ">xmlns:z='z'/>"
+            )),
+            Some(vec!["p", "", "", "xmlns2"])
+        );
+        assert_eq!(scan(" a='unterminated"), None);
+        assert_eq!(scan(" a>"), None);
+        assert_eq!(scan(" a=b>"), None);
+        assert_eq!(scan(""), None);
+
+        // Declarations the scanner sees and roxmltree records alike, fast path or not.
+        let xml = r#"<r xmlns="urn:d" xmlns:a="urn:a"><b xmlns="urn:d" xmlns:a="urn:a2" xmlns:xml="http://www.w3.org/XML/1998/namespace"><a:c a:x="1"/></b><d xmlns=""/></r>"#;
+        assert_eq!(
+            doc_c14n(xml, &inc()),
+            r#"<r xmlns="urn:d" xmlns:a="urn:a"><b xmlns:a="urn:a2"><a:c a:x="1"></a:c></b><d xmlns=""></d></r>"#
+        );
+        assert_eq!(
+            doc_c14n(xml, &exc_p(&["a", "#default", "a", "#default"])),
+            r#"<r xmlns="urn:d" xmlns:a="urn:a"><b xmlns:a="urn:a2"><a:c a:x="1"></a:c></b><d xmlns=""></d></r>"#
+        );
+    }
+
+    #[test]
+    fn a_default_declared_twice_keeps_the_first_as_roxmltree_does() {
+        // roxmltree takes any attribute whose local name is xmlns as a default namespace
+        // declaration and resolves names with the first; the output follows the same binding.
+        let xml = r#"<r xmlns="urn:a"><e xmlns="" p:xmlns="urn:w"><f/></e></r>"#;
+        let want = r#"<r xmlns="urn:a"><e xmlns=""><f></f></e></r>"#;
+        assert_eq!(doc_c14n(xml, &inc()), want);
+        assert_eq!(doc_c14n(xml, &exc()), want);
+    }
+
+    #[test]
+    fn scoped_map_matches_a_plain_stack() {
+        // Random sets, marks and restores, checked against a stack searched from the top, across
+        // the building and dropping of the index.
+        let prefixes = ["", "a", "b", "c", "d", "e", "f"];
+        let mut map = ScopedMap::new();
+        let mut model: Vec<(&str, usize)> = Vec::new();
+        let mut marks = Vec::new();
+        let (mut indexed_steps, mut drops, mut was_indexed) = (0, 0, false);
+        let mut x: u32 = 1;
+        for step in 0..20_000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let r = (x >> 16) as usize;
+            match r % 7 {
+                0..=3 => {
+                    let p = prefixes[(r / 7) % prefixes.len()];
+                    map.set(p, step);
+                    model.push((p, step));
+                }
+                4 => marks.push(map.mark()),
+                5 => {
+                    if let Some(mark) = marks.pop() {
+                        map.restore(mark);
+                        model.truncate(mark);
+                    }
+                }
+                _ if step % 97 == 0 => {
+                    map.restore(0);
+                    model.clear();
+                    marks.clear();
+                }
+                _ => {}
+            }
+            indexed_steps += usize::from(map.indexed);
+            drops += usize::from(was_indexed && !map.indexed);
+            was_indexed = map.indexed;
+            assert_eq!(map.mark(), model.len());
+            for p in prefixes {
+                let want = model.iter().rev().find(|b| b.0 == p).map(|b| b.1);
+                assert_eq!(map.get(p), want, "step {step} prefix {p:?}");
+            }
+        }
+        assert!(
+            indexed_steps > 1000 && drops > 10,
+            "{indexed_steps} {drops}"
+        );
+    }
+
+    #[test]
+    fn prefix_list_duplicates_dropped() {
+        assert_eq!(
+            Method::parse_prefix_list("a b a #default\tb #default c"),
+            vec!["a", "b", "#default", "c"]
+        );
+        assert!(Method::parse_prefix_list(" \n").is_empty());
     }
 
     #[test]
