@@ -195,3 +195,127 @@ async fn a_local_dispatch_is_delivered_registered_and_answered() {
         Err(b) => panic!("audit chain broken: {b:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_is_accepted_or_refused_by_the_recipient() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let node = Node::new(config, store).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = outbox::spawn(node.clone(), stopped);
+    let stttt = code("000.00.05.H21");
+    let sonv = code("000.00.04.H21");
+    let store = node.store.clone();
+
+    for (subject, answer) in [
+        ("V/v A", StatusCode::TakeBackAgreed),
+        ("V/v B", StatusCode::TakeBackRefused),
+    ] {
+        let sub: Submission = serde_json::from_str(&format!(
+            r#"{{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP", "subject": "{subject}"}}"#
+        ))
+        .unwrap();
+        let sent = node
+            .submit(&stttt, "idesk", &sub, vec![], None)
+            .await
+            .unwrap();
+        let inbox_has = |n: usize| {
+            let store = store.clone();
+            async move {
+                store
+                    .list_inbox("000.00.04.H21", &InboxFilter::default())
+                    .await
+                    .unwrap()
+                    .len()
+                    >= n
+            }
+        };
+        let before = node
+            .store
+            .list_inbox(sonv.as_str(), &InboxFilter::default())
+            .await
+            .unwrap()
+            .len();
+        wait_for("the document in the inbox", || inbox_has(before + 1)).await;
+        let received = node
+            .store
+            .list_inbox(sonv.as_str(), &InboxFilter::default())
+            .await
+            .unwrap();
+        let original = received
+            .iter()
+            .find(|i| i.message.subject.as_deref() == Some(subject))
+            .unwrap()
+            .message
+            .id;
+        node.report_status(
+            &sonv,
+            "van-thu",
+            original,
+            StatusCode::Registered,
+            "Đã vào sổ",
+        )
+        .await
+        .unwrap();
+        // 15/16 only answer a take-back request.
+        let e = node
+            .report_status(&sonv, "van-thu", original, answer, "x")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), lienthong::Code::InvalidTransition, "{e}");
+
+        node.revoke(
+            &stttt,
+            "idesk",
+            sent.message_id,
+            "Ban hành nhầm, thu hồi để sửa",
+        )
+        .await
+        .unwrap();
+        wait_for("the revocation in the inbox", || inbox_has(before + 2)).await;
+        let received = node
+            .store
+            .list_inbox(sonv.as_str(), &InboxFilter::default())
+            .await
+            .unwrap();
+        let revocation = received
+            .iter()
+            .find(|i| {
+                i.message.subject.as_deref() == Some(subject) && i.message.business_type == Some(1)
+            })
+            .unwrap()
+            .message
+            .id;
+        node.report_status(&sonv, "van-thu", revocation, answer, "Ý kiến của Sở Nội vụ")
+            .await
+            .unwrap();
+        let item = node
+            .store
+            .inbox_item(sonv.as_str(), original)
+            .await
+            .unwrap();
+        assert_eq!(
+            item.revoked,
+            answer == StatusCode::TakeBackAgreed,
+            "{subject}"
+        );
+        let id = sent.message_id;
+        let wanted = answer.number();
+        wait_for("the answer at the sender", || {
+            let store = store.clone();
+            async move {
+                store
+                    .status_history("000.00.05.H21", id)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|s| s.code == wanted)
+            }
+        })
+        .await;
+    }
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    assert!(node.store.verify_audit().await.unwrap().is_ok());
+}

@@ -176,6 +176,71 @@ impl<S: Store> Node<S> {
         self.store.submit_outgoing(new, now).await
     }
 
+    /// A clerk of `agency` revokes (thu hồi) a document it sent: a business-type-1 package with the
+    /// same header and files and the reason, signed with the agency's key and delivered to the same
+    /// recipients, who answer 15 (agree: their copy is cancelled, its history kept) or 16.
+    pub async fn revoke(
+        &self,
+        agency: &OrganId,
+        actor: &str,
+        message_id: i64,
+        reason: &str,
+    ) -> Result<Submitted, Error> {
+        if reason.trim().is_empty() {
+            return Err(FormatError::missing("revoke.reason").into());
+        }
+        let original = self
+            .store
+            .outgoing_item(agency.as_str(), message_id)
+            .await?;
+        if original.message.business_type != Some(0) {
+            return Err(Error::store(
+                Code::InvalidTransition,
+                "only a new document can be revoked",
+            ));
+        }
+        let bytes = self.store.message_bytes(message_id).await?;
+        let doc = match edxml::read(&bytes, &edxml::ReadOptions::default())? {
+            Package::Document(d) => d,
+            Package::Status(_) => return Err(Error::store(Code::NotFound, "not a document")),
+        };
+        let signer = self
+            .keys
+            .get(agency)
+            .ok_or_else(|| Error::key(agency.to_string(), "no signing key"))?;
+        let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
+        let business =
+            edxml::Business::revocation(doc.header.effective_document_id(), reason.trim());
+        let revocation = DocumentPackage::follow_up(&doc, business, vn);
+        let unsigned = edxml::write_document(&revocation)?;
+        let signed_bytes = dsig::sign_package(&unsigned, signer.as_ref(), &self.config.limits)?;
+        let deliveries = revocation
+            .header
+            .to
+            .iter()
+            .map(|t| NewDelivery {
+                recipient: t.organ_id.to_string(),
+                route: routing::route(&self.config, &t.organ_id).as_stored(),
+            })
+            .collect();
+        let document = meta(&revocation);
+        let pkg = Package::Document(revocation);
+        let cert = crate::pki::describe(signer.certificate()).ok();
+        let new = NewOutgoing {
+            document,
+            package: signed(
+                signed_bytes,
+                cert.as_ref().map(|c| c.subject.clone()),
+                cert.map(|c| c.sha256_fingerprint),
+                &pkg,
+            ),
+            deliveries,
+            idempotency_key: None,
+            actor: actor.to_owned(),
+        };
+        self.store.submit_outgoing(new, now_ms()).await
+    }
+
     /// A package pushed by `peer` (`None`: delivered by this node to one of its own agencies).
     /// Verified and checked before anything is stored; stored with its receipt in one
     /// transaction; a repeat of the same document gets the original receipt again.
@@ -287,13 +352,30 @@ impl<S: Store> Node<S> {
             return Err(FormatError::missing("status.description").into());
         }
         let item = self.store.inbox_item(agency.as_str(), message_id).await?;
-        if let Some(prev) = item.current_status.and_then(StatusCode::from_number)
-            && !code.may_follow(prev)
-        {
-            return Err(Error::store(
-                Code::InvalidTransition,
-                format!("status {code} cannot follow {prev} on this document"),
-            ));
+        let take_back = matches!(
+            code,
+            StatusCode::TakeBackAgreed | StatusCode::TakeBackRefused
+        );
+        if take_back {
+            // 15/16 answer a revocation, update or replacement request, nothing else.
+            if !matches!(item.message.business_type, Some(1..=3)) {
+                return Err(Error::store(
+                    Code::InvalidTransition,
+                    format!("status {code} answers a revocation, update or replacement request"),
+                ));
+            }
+        } else {
+            // The receipt (01) is implicit: a document nothing was reported on has arrived.
+            let prev = item
+                .current_status
+                .and_then(StatusCode::from_number)
+                .unwrap_or(StatusCode::Arrived);
+            if !code.may_follow(prev) {
+                return Err(Error::store(
+                    Code::InvalidTransition,
+                    format!("status {code} cannot follow {prev} on this document"),
+                ));
+            }
         }
         let bytes = self.store.message_bytes(message_id).await?;
         let doc = match edxml::read(
