@@ -135,6 +135,7 @@ pub async fn metrics<S: Store>(State(state): State<AppState<S>>) -> Result<Respo
             label(&route)
         );
     }
+    state.node.metrics.render(&mut out);
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         out,

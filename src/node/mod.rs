@@ -5,6 +5,7 @@
 pub mod compose;
 pub mod ingest;
 pub mod keys;
+pub mod metrics;
 pub mod outbox;
 pub mod receipt;
 pub mod routing;

@@ -99,6 +99,11 @@ pub fn spawn<S: Store>(
 impl<S: Store> Worker<S> {
     async fn deliver(&self, c: ClaimedDelivery) {
         let outcome = self.attempt(&c).await;
+        let label = match &outcome {
+            Ok(_) => "delivered",
+            Err(e) => e.code.as_str(),
+        };
+        self.node.metrics.attempt(&c.route, label);
         let store = &self.node.store;
         let now = now_ms();
         let recorded = match outcome {
@@ -176,7 +181,11 @@ impl<S: Store> Worker<S> {
                         format!("circuit open for peer {name}"),
                     ));
                 }
+                let started = std::time::Instant::now();
                 let result = self.client.push(peer, bytes).await;
+                if matches!(result, Ok(Pushed::Receipt(_))) {
+                    self.node.metrics.receipt_latency(started.elapsed());
+                }
                 self.record_breaker(
                     &c.route,
                     result.as_ref().map(|_| ()).map_err(|e| e.retryable),

@@ -29,6 +29,8 @@ pub struct Node<S: Store> {
     pub store: Arc<S>,
     pub keys: Keyring,
     pub trust: Arc<TrustStore>,
+    /// What the outbox counts, for `/metrics`.
+    pub metrics: Arc<super::metrics::DeliveryMetrics>,
 }
 
 impl<S: Store> Clone for Node<S> {
@@ -38,6 +40,7 @@ impl<S: Store> Clone for Node<S> {
             store: self.store.clone(),
             keys: self.keys.clone(),
             trust: self.trust.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -101,6 +104,7 @@ impl<S: Store> Node<S> {
             config: Arc::new(config),
             store: Arc::new(store),
             trust: Arc::new(trust),
+            metrics: Arc::default(),
         })
     }
 
