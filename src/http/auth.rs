@@ -1,8 +1,12 @@
-//! Clerk authentication: `Authorization: Bearer <token>`. The token is hashed with
+//! Bearer authentication: `Authorization: Bearer <token>`. The token is hashed with
 //! [`config::hash_token`](crate::config::hash_token) and compared, in constant time, against every
-//! configured token of every agency (all of them, so the time does not tell which agency or how
-//! many matched). A token belongs to exactly one agency: the clerk acts for it and sees only its
-//! mail. Tokens are never logged.
+//! configured token (all of them, so the time does not tell which one or how many matched).
+//! Tokens are never logged.
+//!
+//! - [`Clerk`] (`/api/v1`): the tokens of the agencies. A token belongs to exactly one agency: the
+//!   clerk acts for it and sees only its mail.
+//! - [`Operator`] (`/admin/v1`): the `[[admin]]` tokens, and only those — a clerk token is
+//!   `401` there, and an operator token is `401` on the clerk API.
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use axum::extract::FromRequestParts;
@@ -46,28 +50,71 @@ pub fn authenticate(config: &Config, token: &str) -> Option<Clerk> {
     found
 }
 
+/// An authenticated operator (administrator): the name of the `[[admin]]` token.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub token_name: String,
+}
+
+impl Operator {
+    /// The actor recorded in the audit chain: `operator:<token name>`.
+    pub fn actor(&self) -> String {
+        format!("operator:{}", self.token_name)
+    }
+}
+
+/// Finds the operator a bearer token belongs to (only `[[admin]]` tokens count).
+pub fn authenticate_operator(config: &Config, token: &str) -> Option<Operator> {
+    let hash = hash_token(token);
+    let mut found = None;
+    for t in &config.admin_tokens {
+        if verify_slices_are_equal(&hash, &t.sha256).is_ok() && found.is_none() {
+            found = Some(Operator {
+                token_name: t.name.clone(),
+            });
+        }
+    }
+    found
+}
+
+/// The token of `Authorization: Bearer <token>`.
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let Some(value) = parts.headers.get(AUTHORIZATION) else {
+        return Err(ApiError::unauthenticated(
+            "Authorization: Bearer <token> header missing",
+        ));
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthenticated("Authorization header is not `Bearer <token>`"))
+}
+
 impl<S: Store> FromRequestParts<AppState<S>> for Clerk {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState<S>) -> Result<Clerk, ApiError> {
-        let Some(value) = parts.headers.get(AUTHORIZATION) else {
-            return Err(ApiError::unauthenticated(
-                "Authorization: Bearer <token> header missing",
-            ));
-        };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthenticated("Authorization header is not `Bearer <token>`")
-            })?;
+        let token = bearer(parts)?;
         authenticate(&state.node.config, token)
             .ok_or_else(|| ApiError::unauthenticated("unknown bearer token"))
+    }
+}
+
+impl<S: Store> FromRequestParts<AppState<S>> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState<S>,
+    ) -> Result<Operator, ApiError> {
+        let token = bearer(parts)?;
+        authenticate_operator(&state.node.config, token)
+            .ok_or_else(|| ApiError::unauthenticated("not an operator token"))
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! - `/api/v1/…` — the clerk API ([`clerk`]), bearer token scoped to one agency ([`auth`]);
 //! - `/peer/v1/packages` — the peer endpoint ([`peer`]);
+//! - `/admin/v1/…` — the admin API ([`admin`]), bearer operator token ([`auth::Operator`]);
 //! - `/healthz`, `/readyz`, `/metrics` — operations ([`ops`]).
 //!
 //! Handlers are thin: they authenticate, decode the request, call [`Node`] and map its
@@ -23,6 +24,7 @@ use tower_http::trace::TraceLayer;
 use crate::node::service::Node;
 use crate::store::Store;
 
+pub mod admin;
 pub mod auth;
 pub mod clerk;
 pub mod error;
@@ -81,9 +83,15 @@ pub fn router_with_metrics<S: Store>(node: Node<S>, metrics: Arc<Metrics>) -> Ro
         "/packages",
         post(peer::push::<S>).layer(DefaultBodyLimit::max(max)),
     );
+    let admin = Router::new()
+        .route("/deliveries", get(admin::list_deliveries::<S>))
+        .route("/deliveries/{id}", get(admin::delivery::<S>))
+        .route("/deliveries/{id}/retry", post(admin::retry::<S>))
+        .route("/deliveries/{id}/cancel", post(admin::cancel::<S>));
     Router::new()
         .nest("/api/v1", api)
         .nest("/peer/v1", peer)
+        .nest("/admin/v1", admin)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz::<S>))
         .route("/metrics", get(ops::metrics::<S>))

@@ -22,6 +22,8 @@ use crate::transport::TransportError;
 use crate::transport::peer::{PeerClient, Pushed};
 use crate::verify::{Options, verify_package};
 
+/// The error of an attempt skipped because the peer's circuit breaker is open.
+const BREAKER_OPEN: &str = "PEER_UNAVAILABLE";
 /// Most deliveries claimed (and in flight) at once.
 const BATCH: u32 = 32;
 /// Pause when nothing is due.
@@ -114,11 +116,13 @@ impl<S: Store> Worker<S> {
             Err(e) if e.retryable => {
                 let policy = &self.node.config.retry;
                 let age = match store.delivery(c.lease.delivery_id).await {
-                    Ok(d) => now - d.created_at,
+                    Ok(d) => now - d.retry_from.unwrap_or(d.created_at),
                     Err(_) => 0,
                 };
                 let error = DeliveryError::new(e.code.clone(), e.message.clone());
-                if age >= policy.give_up_after.as_millis() as i64 {
+                // An open breaker says nothing about this delivery: wait for it, never give up.
+                let breaker_open = e.code == BREAKER_OPEN;
+                if !breaker_open && age >= policy.give_up_after.as_millis() as i64 {
                     tracing::warn!(document_id = %c.document_id, recipient = %c.recipient, code = %e.code, "giving up; needs an operator");
                     store.mark_failed(c.lease, error, now).await
                 } else {
@@ -177,7 +181,7 @@ impl<S: Store> Worker<S> {
                     })?;
                 if self.breaker_open_until(&c.route) > now_ms() {
                     return Err(TransportError::retry(
-                        "PEER_UNAVAILABLE",
+                        BREAKER_OPEN,
                         format!("circuit open for peer {name}"),
                     ));
                 }

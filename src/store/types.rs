@@ -332,6 +332,8 @@ pub struct DeliveryInfo {
     pub delivered_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When an operator last retried it: the outbox gives up `give_up_after` from here.
+    pub retry_from: Option<i64>,
     /// The latest processing status the recipient reported on the document, and when.
     pub latest_status: Option<u8>,
     pub latest_status_at: Option<i64>,

@@ -32,7 +32,7 @@ macro_rules! delivery_select {
     () => {
         "SELECT d.id, d.message_id, m.kind, m.sender, m.document_id, d.recipient, d.route, d.state,
                 d.attempts, d.next_attempt_at, d.lease_owner, d.lease_until, d.last_error_code,
-                d.last_error_message, d.delivered_at, d.created_at, d.updated_at,
+                d.last_error_message, d.delivered_at, d.created_at, d.updated_at, d.retry_from,
                 (SELECT s.code FROM statuses s
                  WHERE m.kind = 'document' AND s.document_sender = m.sender
                    AND s.document_id = m.document_id AND s.reporter = d.recipient
@@ -75,6 +75,7 @@ fn delivery_from_row(row: &SqliteRow) -> Result<DeliveryInfo> {
         delivered_at: col(row, "delivered_at")?,
         created_at: col(row, "created_at")?,
         updated_at: col(row, "updated_at")?,
+        retry_from: col(row, "retry_from")?,
         latest_status: col_opt_int(row, "latest_status")?,
         latest_status_at: col(row, "latest_status_at")?,
     })
@@ -605,8 +606,10 @@ pub(super) async fn operator_retry(
         ));
     }
     sqlx::query(
-        "UPDATE deliveries SET state = 'queued', next_attempt_at = ?, updated_at = ? WHERE id = ?",
+        "UPDATE deliveries SET state = 'queued', next_attempt_at = ?, retry_from = ?, updated_at = ?
+         WHERE id = ?",
     )
+    .bind(now)
     .bind(now)
     .bind(now)
     .bind(delivery_id)

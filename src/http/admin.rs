@@ -1,0 +1,296 @@
+//! The admin API, `/admin/v1/…`: what an operator needs to look after the outbox — list
+//! deliveries across agencies (by state, sender, recipient), see one with its attempts, retry a
+//! `failed`/`retrying` one now, cancel a `queued`/`retrying`/`failed` one with a reason.
+//!
+//! Authenticated with an operator token ([`Operator`], the `[[admin]]` entries of the
+//! configuration); a clerk token is `401` here. Every change goes through the store's operator
+//! operations, which write the change and its audit record (actor `operator:<token name>`) in one
+//! transaction; a change the delivery's state does not allow is `409 INVALID_TRANSITION`.
+//!
+//! Conventions as the clerk API: times RFC 3339 (UTC) on output, `since`/`until` RFC 3339 or
+//! Unix ms on input; lists newest first, paged with `per_page` (1–1000, default 50) and `before` =
+//! the `next_before` of the previous page; errors `{"code", "message", "message_vi"}`.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::AppState;
+use super::auth::Operator;
+use super::error::ApiError;
+use crate::Code;
+use crate::error::FormatError;
+use crate::node::service::now_ms;
+use crate::store::{
+    AttemptInfo, AttemptOutcome, DeliveryError, DeliveryFilter, DeliveryInfo, DeliveryState, Kind,
+    Page, Store,
+};
+
+type ApiResult<T = Response> = Result<T, ApiError>;
+
+fn ts(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn parse_time(name: &str, s: &str) -> ApiResult<i64> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse()
+            .map_err(|_| FormatError::invalid(name, format!("{s:?}: too large")).into());
+    }
+    OffsetDateTime::parse(s, &Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| {
+            FormatError::invalid(
+                name,
+                format!("{s:?}: expected RFC 3339 (2026-01-31T08:00:00+07:00) or Unix ms"),
+            )
+            .into()
+        })
+}
+
+fn bad_request(what: &str, detail: String) -> ApiError {
+    ApiError::coded(Code::ValueInvalid, format!("{what}: {detail}"))
+}
+
+fn path_id(p: Result<Path<i64>, PathRejection>) -> ApiResult<i64> {
+    p.map(|Path(id)| id)
+        .map_err(|r| bad_request("(path)", r.body_text()))
+}
+
+/// A non-empty query value, trimmed (`?recipient=` means no filter).
+fn given(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+// --- views -------------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct AttemptView {
+    number: u32,
+    route: String,
+    lease_owner: String,
+    started_at: String,
+    finished_at: Option<String>,
+    outcome: Option<AttemptOutcome>,
+    error: Option<DeliveryError>,
+}
+
+impl From<&AttemptInfo> for AttemptView {
+    fn from(a: &AttemptInfo) -> Self {
+        AttemptView {
+            number: a.number,
+            route: a.route.clone(),
+            lease_owner: a.lease_owner.clone(),
+            started_at: ts(a.started_at),
+            finished_at: a.finished_at.map(ts),
+            outcome: a.outcome,
+            error: a.error.clone(),
+        }
+    }
+}
+
+/// A delivery as an operator sees it: across agencies, with the package it carries.
+#[derive(Serialize)]
+struct DeliveryView {
+    delivery_id: i64,
+    message_id: i64,
+    kind: Kind,
+    sender: String,
+    document_id: String,
+    recipient: String,
+    route: String,
+    state: DeliveryState,
+    attempts: u32,
+    next_attempt_at: Option<String>,
+    lease_owner: Option<String>,
+    lease_until: Option<String>,
+    last_error: Option<DeliveryError>,
+    delivered_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+    latest_status: Option<String>,
+    latest_status_at: Option<String>,
+    /// Detail view only: every attempt, oldest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attempt_log: Option<Vec<AttemptView>>,
+}
+
+impl From<&DeliveryInfo> for DeliveryView {
+    fn from(d: &DeliveryInfo) -> Self {
+        DeliveryView {
+            delivery_id: d.id,
+            message_id: d.message_id,
+            kind: d.kind,
+            sender: d.sender.clone(),
+            document_id: d.document_id.clone(),
+            recipient: d.recipient.clone(),
+            route: d.route.clone(),
+            state: d.state,
+            attempts: d.attempts,
+            next_attempt_at: d.next_attempt_at.map(ts),
+            lease_owner: d.lease_owner.clone(),
+            lease_until: d.lease_until.map(ts),
+            last_error: d.last_error.clone(),
+            delivered_at: d.delivered_at.map(ts),
+            created_at: ts(d.created_at),
+            updated_at: ts(d.updated_at),
+            latest_status: d.latest_status.map(|n| format!("{n:02}")),
+            latest_status_at: d.latest_status_at.map(ts),
+            attempt_log: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PageOf<T> {
+    items: Vec<T>,
+    /// Pass as `before` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_before: Option<i64>,
+}
+
+async fn detail<S: Store>(state: &AppState<S>, id: i64) -> ApiResult<DeliveryView> {
+    let d = state.node.store.delivery(id).await?;
+    let attempts = state.node.store.attempts(id).await?;
+    let mut view = DeliveryView::from(&d);
+    view.attempt_log = Some(attempts.iter().map(AttemptView::from).collect());
+    Ok(view)
+}
+
+// --- handlers ----------------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryQuery {
+    /// `queued`, `sending`, `delivered`, `retrying`, `failed`, `rejected`, `cancelled`.
+    state: Option<String>,
+    sender: Option<String>,
+    recipient: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    before: Option<i64>,
+    per_page: Option<u32>,
+}
+
+/// `GET /admin/v1/deliveries`: deliveries across agencies, newest first.
+pub async fn list_deliveries<S: Store>(
+    State(state): State<AppState<S>>,
+    _op: Operator,
+    q: Result<Query<DeliveryQuery>, QueryRejection>,
+) -> ApiResult {
+    let Query(q) = q.map_err(|r| bad_request("(query)", r.body_text()))?;
+    let delivery_state = match given(&q.state) {
+        None => None,
+        Some(s) => Some(DeliveryState::parse(&s).ok_or_else(|| {
+            ApiError::from(FormatError::invalid(
+                "state",
+                format!(
+                    "{s:?}: expected one of queued, sending, delivered, retrying, failed, \
+                     rejected, cancelled"
+                ),
+            ))
+        })?),
+    };
+    let limit = q.per_page.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(FormatError::invalid("per_page", "1 to 1000").into());
+    }
+    let page = Page {
+        limit,
+        before: q.before,
+    };
+    let filter = DeliveryFilter {
+        state: delivery_state,
+        sender: given(&q.sender),
+        recipient: given(&q.recipient),
+        since: q
+            .since
+            .as_deref()
+            .map(|s| parse_time("since", s))
+            .transpose()?,
+        until: q
+            .until
+            .as_deref()
+            .map(|s| parse_time("until", s))
+            .transpose()?,
+        page,
+    };
+    let found = state.node.store.list_deliveries(&filter).await?;
+    let next_before = (found.len() as u32 >= page.limit)
+        .then(|| found.last().map(|d| d.id))
+        .flatten();
+    Ok(Json(PageOf {
+        items: found.iter().map(DeliveryView::from).collect(),
+        next_before,
+    })
+    .into_response())
+}
+
+/// `GET /admin/v1/deliveries/{id}`: one delivery with every attempt.
+pub async fn delivery<S: Store>(
+    State(state): State<AppState<S>>,
+    _op: Operator,
+    id: Result<Path<i64>, PathRejection>,
+) -> ApiResult {
+    let id = path_id(id)?;
+    Ok(Json(detail(&state, id).await?).into_response())
+}
+
+/// `POST /admin/v1/deliveries/{id}/retry`: a `failed` or `retrying` delivery is due again now.
+pub async fn retry<S: Store>(
+    State(state): State<AppState<S>>,
+    op: Operator,
+    id: Result<Path<i64>, PathRejection>,
+) -> ApiResult {
+    let id = path_id(id)?;
+    state
+        .node
+        .store
+        .operator_retry(id, &op.actor(), now_ms())
+        .await?;
+    tracing::info!(delivery = id, operator = %op.token_name, "operator retry");
+    Ok(Json(detail(&state, id).await?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// Why (kept in the audit chain).
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /admin/v1/deliveries/{id}/cancel` with `{"reason": "…"}`: a `queued`, `retrying` or
+/// `failed` delivery will not be attempted again.
+pub async fn cancel<S: Store>(
+    State(state): State<AppState<S>>,
+    op: Operator,
+    id: Result<Path<i64>, PathRejection>,
+    body: Result<Json<CancelRequest>, JsonRejection>,
+) -> ApiResult {
+    let id = path_id(id)?;
+    let Json(req) = body.map_err(|r| bad_request("(body)", r.body_text()))?;
+    let reason = req.reason.trim();
+    if reason.is_empty() {
+        return Err(FormatError::missing("reason").into());
+    }
+    state
+        .node
+        .store
+        .cancel_delivery(id, reason, &op.actor(), now_ms())
+        .await?;
+    tracing::info!(delivery = id, operator = %op.token_name, "operator cancel");
+    Ok(Json(detail(&state, id).await?).into_response())
+}

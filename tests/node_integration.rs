@@ -1,0 +1,1152 @@
+//! Real nodes over real HTTP on loopback, in process, each with its SQLite store in a temporary
+//! folder and the real outbox worker: Gia Lai serves Ủy ban nhân dân tỉnh Gia Lai
+//! (`000.00.00.H21`) and two of its departments, Sở Thông tin và Truyền thông (`000.00.05.H21`,
+//! the sender) and Sở Nội vụ (`000.00.04.H21`); Nghệ An serves Ủy ban nhân dân tỉnh Nghệ An
+//! (`000.00.00.H41`). Those are the four agencies the test PKI (`certs/test-only/`) has signing
+//! certificates for: a node could be configured to sign for another Nghệ An code with the
+//! `ubnd-nghean` key, but every receipt and status it signed would (rightly) be refused with
+//! `SENDER_NOT_AUTHORISED`, because the certificate names `000.00.00.H41`.
+//!
+//! The retry policy is short (backoff 50–200 ms, breaker after 3 failures for 200 ms). No sleep
+//! decides an outcome: every wait polls for a state with a deadline, and the deadline is the
+//! only timing that can fail a test.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use lienthong::Code;
+use lienthong::config::{Config, hash_token};
+use lienthong::dsig::sign_package;
+use lienthong::edxml::xml::Limits;
+use lienthong::edxml::{Package, StatusCode};
+use lienthong::node::service::Node;
+use lienthong::pki::TrustStore;
+use lienthong::signer::KeyFileSigner;
+use lienthong::store::{AuditQuery, InboxFilter, SqliteStore, Store};
+use lienthong::verify::{Options, verify_package};
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+const STTTT: &str = "000.00.05.H21";
+const SONV: &str = "000.00.04.H21";
+const UBND_GL: &str = "000.00.00.H21";
+const NGHEAN: &str = "000.00.00.H41";
+/// Codes no node here serves (Hà Nội, Hồ Chí Minh City): their deliveries fail with NO_ROUTE.
+const NOWHERE_1: &str = "000.00.00.H01";
+const NOWHERE_2: &str = "000.00.00.H79";
+
+const TOK_STTTT: &str = "tok-stttt-0123456789abcdef";
+const TOK_SONV: &str = "tok-sonv-0123456789abcdef";
+const TOK_UBND_GL: &str = "tok-ubnd-gl-0123456789abcdef";
+const TOK_NGHEAN: &str = "tok-nghean-0123456789abcdef";
+/// The operator token of both nodes (`[[admin]] name = "ops-1"`).
+const TOK_OPS: &str = "tok-ops-0123456789abcdef";
+const OPS_ACTOR: &str = "operator:ops-1";
+
+/// The overall deadline of every wait.
+const DEADLINE: Duration = Duration::from_secs(20);
+const PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+
+// --- nodes -------------------------------------------------------------------------------------
+
+struct TestNode {
+    base: String,
+    node: Node<SqliteStore>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    worker: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestNode {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn store(&self) -> &SqliteStore {
+        &self.node.store
+    }
+
+    fn start_worker(&mut self) {
+        assert!(self.worker.is_none());
+        self.worker = Some(lienthong::node::outbox::spawn(
+            self.node.clone(),
+            self.stop.subscribe(),
+        ));
+    }
+
+    async fn shutdown(self) {
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap().unwrap();
+        if let Some(w) = self.worker {
+            w.await.unwrap();
+        }
+    }
+}
+
+fn agency(code: &str, name: &str, key: &str, token: &str) -> String {
+    let p = pki("");
+    format!(
+        r#"
+[[agency]]
+code = "{code}"
+name = "{name}"
+key = "{p}/{key}.key.pem"
+cert = "{p}/{key}.cert.pem"
+chain = "{p}/chain.pem"
+[[agency.token]]
+name = "van-thu"
+sha256 = "{hash}"
+"#,
+        p = p.display(),
+        hash = hex::encode(hash_token(token)),
+    )
+}
+
+fn gialai_agencies() -> String {
+    agency(
+        STTTT,
+        "Sở Thông tin và Truyền thông tỉnh Gia Lai",
+        "stttt-gialai",
+        TOK_STTTT,
+    ) + &agency(SONV, "Sở Nội vụ tỉnh Gia Lai", "sonv-gialai", TOK_SONV)
+        + &agency(
+            UBND_GL,
+            "Ủy ban nhân dân tỉnh Gia Lai",
+            "ubnd-gialai",
+            TOK_UBND_GL,
+        )
+}
+
+fn nghean_agencies() -> String {
+    agency(
+        NGHEAN,
+        "Ủy ban nhân dân tỉnh Nghệ An",
+        "ubnd-nghean",
+        TOK_NGHEAN,
+    )
+}
+
+/// A node's configuration: its agencies, one peer, an operator token, the short retry policy.
+fn config_text(
+    name: &str,
+    dir: &Path,
+    agencies: &str,
+    peer: (&str, &str, &str),
+    give_up_after: &str,
+) -> String {
+    let (peer_name, peer_url, serves) = peer;
+    format!(
+        r#"
+[node]
+name = "{name}"
+listen = "127.0.0.1:0"
+store = "sqlite://{db}?mode=rwc"
+trust = ["{root}"]
+{agencies}
+[[admin]]
+name = "ops-1"
+sha256 = "{ops}"
+
+[[peer]]
+name = "{peer_name}"
+url = "{peer_url}"
+serves = ["{serves}"]
+
+[retry]
+initial_backoff = "50ms"
+max_backoff = "200ms"
+give_up_after = "{give_up_after}"
+breaker_failures = 3
+breaker_cooldown = "200ms"
+"#,
+        db = dir.join("node.db").display(),
+        root = pki("root-ca.cert.pem").display(),
+        ops = hex::encode(hash_token(TOK_OPS)),
+    )
+}
+
+async fn start(listener: TcpListener, text: impl Fn(&Path) -> String, worker: bool) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::from_toml(&text(dir.path()), dir.path(), &|_| None).unwrap();
+    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let node = Node::new(config, store).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(lienthong::http::serve(listener, node.clone(), stopped));
+    let mut n = TestNode {
+        base,
+        node,
+        stop,
+        task,
+        worker: None,
+        _dir: dir,
+    };
+    if worker {
+        n.start_worker();
+    }
+    n
+}
+
+/// A loopback address nothing listens on (yet): bound, then released.
+fn reserve_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// Binds `addr` again (retrying briefly should the kernel still hold it).
+async fn bind_again(addr: SocketAddr) -> TcpListener {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(l) => return l,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("binding {addr} again: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("cannot bind {addr} again: {e}"),
+        }
+    }
+}
+
+async fn start_gialai(
+    listener: TcpListener,
+    nghean_url: &str,
+    give_up_after: &str,
+    worker: bool,
+) -> TestNode {
+    start(
+        listener,
+        |d| {
+            config_text(
+                "gialai",
+                d,
+                &gialai_agencies(),
+                ("nghean", nghean_url, NGHEAN),
+                give_up_after,
+            )
+        },
+        worker,
+    )
+    .await
+}
+
+async fn start_nghean(listener: TcpListener, gialai_url: &str) -> TestNode {
+    start(
+        listener,
+        |d| {
+            config_text(
+                "nghean",
+                d,
+                &nghean_agencies(),
+                ("gialai", gialai_url, UBND_GL),
+                "1h",
+            )
+        },
+        true,
+    )
+    .await
+}
+
+// --- HTTP helpers ------------------------------------------------------------------------------
+
+async fn json_of(r: reqwest::Response) -> Value {
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text}"))
+}
+
+/// Asserts an error answer: status, code, and both messages present.
+async fn expect_error(r: reqwest::Response, status: u16, code: &str) -> Value {
+    let got = r.status().as_u16();
+    let v = json_of(r).await;
+    assert_eq!(got, status, "expected {status} {code}, got {v}");
+    assert_eq!(v["code"], code, "{v}");
+    assert!(!v["message"].as_str().unwrap_or("").is_empty(), "{v}");
+    assert!(!v["message_vi"].as_str().unwrap_or("").is_empty(), "{v}");
+    v
+}
+
+/// Submits a dispatch from Sở TT&TT Gia Lai; returns the message id and the delivery id per
+/// recipient.
+async fn submit(
+    http: &reqwest::Client,
+    gl: &TestNode,
+    recipients: &[&str],
+    subject: &str,
+) -> (i64, Vec<(String, i64)>) {
+    let meta = json!({
+        "recipients": recipients,
+        "notation": "STTTT-CĐS",
+        "subject": subject,
+        "signer": {"competence": "KT. GIÁM ĐỐC", "position": "PHÓ GIÁM ĐỐC", "full_name": "Nguyễn Văn An"}
+    });
+    let form = Form::new()
+        .part(
+            "metadata",
+            Part::text(meta.to_string())
+                .mime_str("application/json")
+                .unwrap(),
+        )
+        .part(
+            "file",
+            Part::bytes(PDF.to_vec())
+                .file_name("công văn.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        );
+    let r = http
+        .post(gl.url("/api/v1/documents"))
+        .bearer_auth(TOK_STTTT)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let v = json_of(r).await;
+    let deliveries = v["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["recipient"].as_str().unwrap().to_owned(),
+                d["delivery_id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    (v["id"].as_i64().unwrap(), deliveries)
+}
+
+/// `GET /admin/v1/deliveries/{id}` with the operator token.
+async fn admin_delivery(http: &reqwest::Client, node: &TestNode, id: i64) -> Value {
+    let r = http
+        .get(node.url(&format!("/admin/v1/deliveries/{id}")))
+        .bearer_auth(TOK_OPS)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    json_of(r).await
+}
+
+/// Polls `f` until it answers `Ok`; panics with the last `Err` (what was seen) after
+/// [`DEADLINE`].
+async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match f().await {
+            Ok(t) => return t,
+            Err(seen) if Instant::now() >= deadline => {
+                panic!("timed out after {DEADLINE:?} waiting for {what}; last seen: {seen}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// Waits until delivery `id` is in `state`.
+async fn delivery_in(http: &reqwest::Client, node: &TestNode, id: i64, state: &str) -> Value {
+    eventually(&format!("delivery {id} {state}"), async || {
+        let d = admin_delivery(http, node, id).await;
+        if d["state"] == state {
+            Ok(d)
+        } else {
+            Err(d.to_string())
+        }
+    })
+    .await
+}
+
+/// The inbox items of `agency` (through the clerk API) carrying `document_id`.
+async fn inbox_with(
+    http: &reqwest::Client,
+    node: &TestNode,
+    token: &str,
+    document_id: &str,
+) -> Vec<Value> {
+    let r = http
+        .get(node.url("/api/v1/inbox?per_page=1000"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    json_of(r).await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["document_id"] == document_id)
+        .cloned()
+        .collect()
+}
+
+fn trust() -> TrustStore {
+    TrustStore::from_path(&pki("root-ca.cert.pem")).unwrap()
+}
+
+/// The receipt kept for delivery `id`: a trusted, signed 01 about `document_id`; returns who
+/// signed it (its `From`).
+async fn check_receipt(node: &TestNode, id: i64, document_id: &str) -> String {
+    let receipt = node
+        .store()
+        .delivery_receipt(id)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("delivery {id}: no receipt kept"));
+    let trust = trust();
+    let v = verify_package(&receipt, &Options::new(&trust)).expect("the receipt verifies");
+    let Package::Status(s) = &v.package else {
+        panic!("the receipt is not a status package");
+    };
+    assert_eq!(s.status_code, StatusCode::Arrived);
+    assert_eq!(s.response_for.effective_document_id(), document_id);
+    s.from.organ_id.to_string()
+}
+
+async fn assert_audit_verifies(node: &TestNode) {
+    let verdict = node.store().verify_audit().await.unwrap();
+    assert!(verdict.is_ok(), "audit chain broken: {verdict:?}");
+}
+
+async fn audit_actions(node: &TestNode) -> Vec<(String, String, String)> {
+    node.store()
+        .audit_records(&AuditQuery {
+            limit: 10_000,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.actor, r.action, r.entity_id))
+        .collect()
+}
+
+/// Runs a test body under the overall deadline (plus room for start and shutdown).
+async fn bounded(body: impl Future<Output = ()>) {
+    tokio::time::timeout(DEADLINE * 3, body)
+        .await
+        .expect("the test ran past its overall deadline");
+}
+
+// --- a. one document, five recipients ----------------------------------------------------------
+
+/// One dispatch from Sở TT&TT Gia Lai to five recipients: Nghệ An (a peer), Sở Nội vụ and Ủy ban
+/// Gia Lai (local agencies of the same node), and two codes nobody here serves.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_document_to_five_recipients_across_two_nodes_and_local_agencies() {
+    bounded(async {
+        let gl_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let na_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gl_url = format!("http://{}", gl_l.local_addr().unwrap());
+        let na_url = format!("http://{}", na_l.local_addr().unwrap());
+        let gl = start_gialai(gl_l, &na_url, "1h", true).await;
+        let na = start_nghean(na_l, &gl_url).await;
+        let http = reqwest::Client::new();
+
+        let recipients = [NGHEAN, SONV, UBND_GL, NOWHERE_1, NOWHERE_2];
+        let (id, deliveries) = submit(&http, &gl, &recipients, "V/v gửi năm nơi nhận").await;
+        assert_eq!(deliveries.len(), 5);
+        let document_id = gl.store().message(id).await.unwrap().document_id;
+
+        let mut final_states = Vec::new();
+        for (recipient, did) in &deliveries {
+            let want = if [NOWHERE_1, NOWHERE_2].contains(&recipient.as_str()) {
+                "failed"
+            } else {
+                "delivered"
+            };
+            let d = delivery_in(&http, &gl, *did, want).await;
+            final_states.push((recipient.clone(), d));
+        }
+        for (recipient, d) in &final_states {
+            match recipient.as_str() {
+                NOWHERE_1 | NOWHERE_2 => {
+                    assert_eq!(d["route"], "none", "{d}");
+                    assert_eq!(d["last_error"]["code"], "NO_ROUTE", "{d}");
+                    assert_eq!(d["attempts"], 1, "NO_ROUTE is not retried: {d}");
+                }
+                NGHEAN => assert_eq!(d["route"], "peer:nghean", "{d}"),
+                _ => assert_eq!(d["route"], "local", "{d}"),
+            }
+        }
+
+        // The remote receipt is Nghệ An's own; the local ones are trusted 01s about the document.
+        for (recipient, did) in &deliveries {
+            if [NOWHERE_1, NOWHERE_2].contains(&recipient.as_str()) {
+                assert!(gl.store().delivery_receipt(*did).await.unwrap().is_none());
+                continue;
+            }
+            let from = check_receipt(&gl, *did, &document_id).await;
+            if recipient == NGHEAN {
+                assert_eq!(from, NGHEAN);
+            } else {
+                assert!([SONV, UBND_GL].contains(&from.as_str()), "{from}");
+            }
+        }
+
+        // Each real recipient has it in its inbox exactly once; the sender does not.
+        assert_eq!(
+            inbox_with(&http, &na, TOK_NGHEAN, &document_id).await.len(),
+            1
+        );
+        assert_eq!(
+            inbox_with(&http, &gl, TOK_SONV, &document_id).await.len(),
+            1
+        );
+        assert_eq!(
+            inbox_with(&http, &gl, TOK_UBND_GL, &document_id)
+                .await
+                .len(),
+            1
+        );
+        assert!(
+            inbox_with(&http, &gl, TOK_STTTT, &document_id)
+                .await
+                .is_empty()
+        );
+
+        // The operators' view: two failed (NO_ROUTE), three delivered.
+        let r = http
+            .get(gl.url("/admin/v1/deliveries?state=failed"))
+            .bearer_auth(TOK_OPS)
+            .send()
+            .await
+            .unwrap();
+        let failed = json_of(r).await;
+        let mut codes: Vec<&str> = failed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["recipient"].as_str().unwrap())
+            .collect();
+        codes.sort_unstable();
+        assert_eq!(codes, [NOWHERE_1, NOWHERE_2]);
+
+        assert_audit_verifies(&gl).await;
+        assert_audit_verifies(&na).await;
+        gl.shutdown().await;
+        na.shutdown().await;
+    })
+    .await;
+}
+
+// --- b. a peer that is down for a while ------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_that_is_down_for_a_while_gets_the_document_when_it_returns() {
+    bounded(async {
+        let gl_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gl_url = format!("http://{}", gl_l.local_addr().unwrap());
+        let na_addr = reserve_port();
+        let gl = start_gialai(gl_l, &format!("http://{na_addr}"), "1h", true).await;
+        let http = reqwest::Client::new();
+
+        let (id, deliveries) = submit(&http, &gl, &[NGHEAN], "V/v gửi khi Nghệ An tạm ngừng").await;
+        let did = deliveries[0].1;
+        let document_id = gl.store().message(id).await.unwrap().document_id;
+
+        // Nghệ An is down: the delivery keeps retrying, each attempt logged with its error.
+        let down = eventually("several failed attempts", async || {
+            let d = admin_delivery(&http, &gl, did).await;
+            let unreachable = d["attempt_log"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["error"]["code"] == "PEER_UNREACHABLE")
+                .count();
+            if d["state"] == "retrying" && d["attempts"].as_u64() >= Some(3) && unreachable >= 2 {
+                Ok(d)
+            } else {
+                Err(d.to_string())
+            }
+        })
+        .await;
+        let last = down["last_error"]["code"].as_str().unwrap();
+        // After `breaker_failures` the circuit opens and attempts are short-circuited.
+        assert!(
+            ["PEER_UNREACHABLE", "PEER_UNAVAILABLE"].contains(&last),
+            "{down}"
+        );
+        let attempts_while_down = down["attempts"].as_u64().unwrap();
+
+        // The admin list shows it among the retrying deliveries, with its last error.
+        let r = http
+            .get(gl.url(&format!("/admin/v1/deliveries?recipient={NGHEAN}")))
+            .bearer_auth(TOK_OPS)
+            .send()
+            .await
+            .unwrap();
+        let list = json_of(r).await;
+        let item = &list["items"][0];
+        assert_eq!(item["delivery_id"], did, "{list}");
+        assert!(item["last_error"]["code"].is_string(), "{list}");
+        assert!(item["attempts"].as_u64().unwrap() >= 3, "{list}");
+
+        // Nghệ An comes up on the address Gia Lai knows: delivered, with its receipt.
+        let na = start_nghean(bind_again(na_addr).await, &gl_url).await;
+        let d = delivery_in(&http, &gl, did, "delivered").await;
+        assert!(d["attempts"].as_u64().unwrap() > attempts_while_down, "{d}");
+        assert_eq!(
+            d["attempt_log"].as_array().unwrap().last().unwrap()["outcome"],
+            "delivered",
+            "{d}"
+        );
+        assert_eq!(check_receipt(&gl, did, &document_id).await, NGHEAN);
+        assert_eq!(
+            inbox_with(&http, &na, TOK_NGHEAN, &document_id).await.len(),
+            1
+        );
+        assert_audit_verifies(&gl).await;
+        assert_audit_verifies(&na).await;
+        gl.shutdown().await;
+        na.shutdown().await;
+    })
+    .await;
+}
+
+// --- c. a peer that never returns in time ------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_that_never_returns_fails_and_an_operator_retry_delivers_once_it_is_up() {
+    bounded(async {
+        let gl_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gl_url = format!("http://{}", gl_l.local_addr().unwrap());
+        let na_addr = reserve_port();
+        let gl = start_gialai(gl_l, &format!("http://{na_addr}"), "300ms", true).await;
+        let http = reqwest::Client::new();
+
+        let (id, deliveries) = submit(&http, &gl, &[NGHEAN], "V/v gửi khi Nghệ An ngừng lâu").await;
+        let did = deliveries[0].1;
+        let document_id = gl.store().message(id).await.unwrap().document_id;
+
+        // Past give_up_after the delivery is failed and waits for an operator.
+        let failed = delivery_in(&http, &gl, did, "failed").await;
+        let last = failed["last_error"]["code"].as_str().unwrap();
+        assert!(
+            ["PEER_UNREACHABLE", "PEER_UNAVAILABLE"].contains(&last),
+            "{failed}"
+        );
+        // It stays failed: nothing claims it again (checked against the store, not the clock).
+        let r = http
+            .get(gl.url("/admin/v1/deliveries?state=failed"))
+            .bearer_auth(TOK_OPS)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(json_of(r).await["items"][0]["delivery_id"], did);
+
+        let na = start_nghean(bind_again(na_addr).await, &gl_url).await;
+
+        // The operator retries at once, while the worker's circuit breaker for Nghệ An may still
+        // be open: the delivery must wait for the breaker, not fail again (the give-up clock
+        // restarts at the operator's retry).
+        // The operator retries: queued again, then delivered.
+        let r = http
+            .post(gl.url(&format!("/admin/v1/deliveries/{did}/retry")))
+            .bearer_auth(TOK_OPS)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let after = json_of(r).await;
+        assert!(
+            ["queued", "sending", "delivered"].contains(&after["state"].as_str().unwrap()),
+            "{after}"
+        );
+        delivery_in(&http, &gl, did, "delivered").await;
+        assert_eq!(check_receipt(&gl, did, &document_id).await, NGHEAN);
+        assert_eq!(
+            inbox_with(&http, &na, TOK_NGHEAN, &document_id).await.len(),
+            1
+        );
+
+        // The operator's action is in Gia Lai's audit chain, which verifies.
+        assert_audit_verifies(&gl).await;
+        let actions = audit_actions(&gl).await;
+        assert!(
+            actions
+                .iter()
+                .any(|(actor, action, entity)| actor == OPS_ACTOR
+                    && action == "delivery.operator_retry"
+                    && *entity == did.to_string()),
+            "{actions:?}"
+        );
+        gl.shutdown().await;
+        na.shutdown().await;
+    })
+    .await;
+}
+
+// --- d. ingest rejections over the wire --------------------------------------------------------
+
+fn signer(who: &str) -> KeyFileSigner {
+    KeyFileSigner::from_files(
+        &pki(&format!("{who}.key.pem")),
+        &pki(&format!("{who}.cert.pem")),
+        Some(&pki("chain.pem")),
+    )
+    .expect("test identity loads")
+}
+
+fn sign_as(xml: &str, who: &str) -> String {
+    let signed = sign_package(xml.as_bytes(), &signer(who), &Limits::default()).expect("signs");
+    String::from_utf8(signed).expect("utf-8")
+}
+
+fn sign(xml: &str) -> String {
+    sign_as(xml, "stttt-gialai")
+}
+
+fn b64(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+fn zipped(name: &str, data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    w.start_file(name, opts).unwrap();
+    w.write_all(data).unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+/// Sở TT&TT Gia Lai to Ủy ban Nghệ An, two attachments (as `tests/negative_corpus.rs`).
+fn good() -> String {
+    package(&Shape {
+        files: &[
+            File {
+                name: "a.pdf",
+                mime: "application/pdf",
+                data: b"%PDF-1.4 first file",
+            },
+            File {
+                name: "b.txt",
+                mime: "text/plain",
+                data: b"second file",
+            },
+        ],
+        ..Shape::default()
+    })
+}
+
+/// A status package of Nghệ An's about the corpus document, signed with Nghệ An's key.
+fn nghean_status() -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<edXML xmlns=\"{EDXML_NS}\"><edXMLEnvelope><edXMLHeader><MessageHeader>\
+         <From><OrganId>{NGHEAN}</OrganId><OrganName>Ủy ban nhân dân tỉnh Nghệ An</OrganName></From>\
+         <ResponseFor><OrganId>{STTTT}</OrganId><Code>125/STTTT-CĐS</Code><PromulgationDate>2026/11/25</PromulgationDate>\
+         <DocumentId>{STTTT},2026/11/25,125/STTTT-CĐS</DocumentId></ResponseFor>\
+         <StatusCode>03</StatusCode><Description>Đã tiếp nhận</Description><Timestamp>2026/11/25 09:30:00</Timestamp>\
+         </MessageHeader></edXMLHeader></edXMLEnvelope></edXML>\n"
+    )
+}
+
+/// Representative refusals of the negative corpus, each with the code it must get over the wire.
+fn bad_packages() -> Vec<(&'static str, Vec<u8>, Code)> {
+    let signed = sign(&good());
+    let edit = |from: &str, to: &str| {
+        assert!(signed.contains(from), "edit target {from:?} missing");
+        signed.replacen(from, to, 1).into_bytes()
+    };
+    let attach_b = b64(b"second file");
+    vec![
+        (
+            "tampered subject",
+            edit("Nền tảng", "Nen tang"),
+            Code::DigestMismatch,
+        ),
+        (
+            "signer from an untrusted CA",
+            sign_as(&good(), "untrusted").into_bytes(),
+            Code::CertUntrusted,
+        ),
+        (
+            "expired certificate",
+            sign_as(&good(), "expired").into_bytes(),
+            Code::CertExpired,
+        ),
+        (
+            "cross-agency impersonation: Sở TT&TT's key, Ủy ban Gia Lai's code",
+            sign(&good().replacen(
+                &format!("{STTTT}</OrganId>"),
+                &format!("{UBND_GL}</OrganId>"),
+                1,
+            ))
+            .into_bytes(),
+            Code::SenderNotAuthorised,
+        ),
+        (
+            "DTD with an entity",
+            format!(
+                "<?xml version=\"1.0\"?><!DOCTYPE edXML [<!ENTITY s \"Giả mạo\">]>{}",
+                &signed[signed.find("<edXML").unwrap()..]
+            )
+            .into_bytes(),
+            Code::DtdForbidden,
+        ),
+        (
+            "not an edXML package",
+            b"<?xml version=\"1.0\"?><html><body>Xin ch\xc3\xa0o</body></html>".to_vec(),
+            Code::NotEdxml,
+        ),
+        (
+            "RSA-SHA1 signature method",
+            edit(
+                "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+                "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+            ),
+            Code::AlgorithmNotAllowed,
+        ),
+        (
+            "zip bomb attachment",
+            sign(&good().replacen(&attach_b, &b64(&zipped("b.txt", &vec![0u8; 20 << 20])), 1))
+                .into_bytes(),
+            Code::AttachmentTooLarge,
+        ),
+        (
+            "manifest entry without an attachment",
+            sign(&good().replacen(
+                "</edXMLManifest>",
+                "<Reference><ContentId>cid:11111111-1111-4111-8111-111111111111</ContentId><ContentType>text/plain</ContentType><AttachmentName>x.txt</AttachmentName></Reference></edXMLManifest>",
+                1,
+            ))
+            .into_bytes(),
+            Code::ManifestMismatch,
+        ),
+        (
+            "no signature",
+            {
+                let s0 = signed.find("<Signature").unwrap();
+                let s1 = signed.find("</Signature>").unwrap() + "</Signature>".len();
+                format!("{}{}", &signed[..s0], &signed[s1..]).into_bytes()
+            },
+            Code::SignatureMissing,
+        ),
+        (
+            "malformed XML",
+            edit("</Subject>", "</Subjekt>"),
+            Code::XmlMalformed,
+        ),
+        (
+            "addressed to nobody at Nghệ An",
+            sign(&good().replacen(
+                &format!("{NGHEAN}</OrganId>"),
+                &format!("{NOWHERE_1}</OrganId>"),
+                1,
+            ))
+            .into_bytes(),
+            Code::NotAddressedHere,
+        ),
+        (
+            "a genuine Nghệ An status pushed by Gia Lai, which may not speak for Nghệ An",
+            sign_as(&nghean_status(), "ubnd-nghean").into_bytes(),
+            Code::PeerNotAuthorised,
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_ingest_rejection_over_the_wire_gets_its_code_and_stores_nothing() {
+    bounded(async {
+        let na_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gl_url = format!("http://{}", reserve_port());
+        let na = start_nghean(na_l, &gl_url).await;
+        let http = reqwest::Client::new();
+        let audit_before = audit_actions(&na).await;
+
+        let cases = bad_packages();
+        let mut wrong = Vec::new();
+        for (name, bytes, code) in &cases {
+            let r = http
+                .post(na.url("/peer/v1/packages"))
+                .header("X-Lienthong-Peer", "gialai")
+                .body(bytes.clone())
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let v = json_of(r).await;
+            let expected_status = lienthong::http::error::http_status(*code).as_u16();
+            if v["code"] != code.as_str() || status != expected_status {
+                wrong.push(format!(
+                    "{name}: {status} {v}, expected {expected_status} {code}"
+                ));
+            }
+            assert!(!v["message_vi"].as_str().unwrap_or("").is_empty(), "{v}");
+        }
+        // An unknown peer name is refused before anything is parsed.
+        let r = http
+            .post(na.url("/peer/v1/packages"))
+            .header("X-Lienthong-Peer", "hanoi")
+            .body(sign(&good()))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 403, "PEER_NOT_AUTHORISED").await;
+        assert!(
+            wrong.is_empty(),
+            "{} of {} cases wrong:\n{}",
+            wrong.len(),
+            cases.len(),
+            wrong.join("\n")
+        );
+
+        // Nothing was stored: no inbox item, no message, no delivery, no audit record.
+        let inbox = na
+            .store()
+            .list_inbox(NGHEAN, &InboxFilter::default())
+            .await
+            .unwrap();
+        assert!(inbox.is_empty(), "{inbox:?}");
+        let r = http
+            .get(na.url("/api/v1/inbox"))
+            .bearer_auth(TOK_NGHEAN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(json_of(r).await["items"], json!([]));
+        let counts = na.store().delivery_counts().await.unwrap();
+        assert!(counts.values().all(|n| *n == 0), "{counts:?}");
+        let audit_after = audit_actions(&na).await;
+        assert_eq!(audit_after, audit_before, "refusals wrote audit records");
+        assert!(
+            !audit_after
+                .iter()
+                .any(|(_, action, _)| action == "document.receive" || action == "status.record"),
+            "{audit_after:?}"
+        );
+        assert_audit_verifies(&na).await;
+
+        // The control: the untouched package is accepted by the same endpoint.
+        let r = http
+            .post(na.url("/peer/v1/packages"))
+            .header("X-Lienthong-Peer", "gialai")
+            .body(sign(&good()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(
+            na.store()
+                .list_inbox(NGHEAN, &InboxFilter::default())
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        na.shutdown().await;
+    })
+    .await;
+}
+
+// --- e. the admin API ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_api_takes_operator_tokens_only_cancels_and_refuses_invalid_transitions() {
+    bounded(async {
+        // Gia Lai without its worker first, so a delivery stays queued; Nghệ An is never up.
+        let gl_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let na_url = format!("http://{}", reserve_port());
+        let mut gl = start_gialai(gl_l, &na_url, "1h", false).await;
+        let http = reqwest::Client::new();
+
+        // --- authentication ----------------------------------------------------------------
+        let r = http
+            .get(gl.url("/admin/v1/deliveries"))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 401, "UNAUTHENTICATED").await;
+        for clerk in [TOK_STTTT, TOK_SONV, "not-a-token"] {
+            let r = http
+                .get(gl.url("/admin/v1/deliveries"))
+                .bearer_auth(clerk)
+                .send()
+                .await
+                .unwrap();
+            expect_error(r, 401, "UNAUTHENTICATED").await;
+        }
+        let r = http
+            .post(gl.url("/admin/v1/deliveries/1/retry"))
+            .bearer_auth(TOK_STTTT)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 401, "UNAUTHENTICATED").await;
+        // …and the operator token is nobody's clerk token.
+        let r = http
+            .get(gl.url("/api/v1/documents"))
+            .bearer_auth(TOK_OPS)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 401, "UNAUTHENTICATED").await;
+        let r = http
+            .get(gl.url("/admin/v1/deliveries"))
+            .bearer_auth(TOK_OPS)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(json_of(r).await["items"], json!([]));
+
+        // --- cancel a queued delivery --------------------------------------------------------
+        let (_, deliveries) = submit(&http, &gl, &[NGHEAN], "V/v gửi rồi hủy").await;
+        let queued = deliveries[0].1;
+        let d = admin_delivery(&http, &gl, queued).await;
+        assert_eq!(d["state"], "queued", "{d}");
+        assert_eq!(d["sender"], STTTT);
+        assert_eq!(d["recipient"], NGHEAN);
+        assert_eq!(d["attempt_log"], json!([]));
+
+        let r = http
+            .post(gl.url(&format!("/admin/v1/deliveries/{queued}/cancel")))
+            .bearer_auth(TOK_OPS)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 400, "ELEMENT_MISSING").await;
+        let r = http
+            .post(gl.url(&format!("/admin/v1/deliveries/{queued}/cancel")))
+            .bearer_auth(TOK_OPS)
+            .json(&json!({"reason": "Gửi nhầm nơi nhận"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(json_of(r).await["state"], "cancelled");
+        // Neither cancelled again nor retried.
+        let r = http
+            .post(gl.url(&format!("/admin/v1/deliveries/{queued}/cancel")))
+            .bearer_auth(TOK_OPS)
+            .json(&json!({"reason": "lần nữa"}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 409, "INVALID_TRANSITION").await;
+        let r = http
+            .post(gl.url(&format!("/admin/v1/deliveries/{queued}/retry")))
+            .bearer_auth(TOK_OPS)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 409, "INVALID_TRANSITION").await;
+
+        // Lists and their filters.
+        let r = http
+            .get(gl.url("/admin/v1/deliveries?state=cancelled&sender=000.00.05.H21&per_page=10"))
+            .bearer_auth(TOK_OPS)
+            .send()
+            .await
+            .unwrap();
+        let list = json_of(r).await;
+        assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+        assert_eq!(list["items"][0]["delivery_id"], queued);
+        let r = http
+            .get(gl.url("/admin/v1/deliveries?state=queued"))
+            .bearer_auth(TOK_OPS)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(json_of(r).await["items"], json!([]));
+        let r = http
+            .get(gl.url("/admin/v1/deliveries?state=stuck"))
+            .bearer_auth(TOK_OPS)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 400, "VALUE_INVALID").await;
+        let r = http
+            .get(gl.url("/admin/v1/deliveries?per_page=0"))
+            .bearer_auth(TOK_OPS)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 400, "VALUE_INVALID").await;
+        let r = http
+            .get(gl.url("/admin/v1/deliveries/999999"))
+            .bearer_auth(TOK_OPS)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 404, "NOT_FOUND").await;
+        let r = http
+            .post(gl.url("/admin/v1/deliveries/999999/retry"))
+            .bearer_auth(TOK_OPS)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 404, "NOT_FOUND").await;
+
+        // --- retrying a delivered one is refused ---------------------------------------------
+        gl.start_worker();
+        let (_, deliveries) = submit(&http, &gl, &[SONV], "V/v gửi nội bộ").await;
+        let local = deliveries[0].1;
+        delivery_in(&http, &gl, local, "delivered").await;
+        let r = http
+            .post(gl.url(&format!("/admin/v1/deliveries/{local}/retry")))
+            .bearer_auth(TOK_OPS)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 409, "INVALID_TRANSITION").await;
+        let r = http
+            .post(gl.url(&format!("/admin/v1/deliveries/{local}/cancel")))
+            .bearer_auth(TOK_OPS)
+            .json(&json!({"reason": "quá muộn"}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 409, "INVALID_TRANSITION").await;
+        // The worker never picked up the cancelled delivery.
+        let d = admin_delivery(&http, &gl, queued).await;
+        assert_eq!(
+            (d["state"].as_str(), d["attempts"].as_u64()),
+            (Some("cancelled"), Some(0))
+        );
+
+        // The cancellation is audited with the operator as the actor; refusals are not.
+        assert_audit_verifies(&gl).await;
+        let actions = audit_actions(&gl).await;
+        let by_operator: Vec<_> = actions
+            .iter()
+            .filter(|(actor, _, _)| actor == OPS_ACTOR)
+            .collect();
+        assert_eq!(
+            by_operator,
+            [&(
+                OPS_ACTOR.to_owned(),
+                "delivery.cancel".to_owned(),
+                queued.to_string()
+            )],
+            "{actions:?}"
+        );
+        gl.shutdown().await;
+    })
+    .await;
+}
+
+#[test]
+fn the_openapi_description_lists_the_admin_routes() {
+    let spec = include_str!("../schemas/openapi.yaml");
+    for path in [
+        "/admin/v1/deliveries:",
+        "/admin/v1/deliveries/{id}:",
+        "/admin/v1/deliveries/{id}/retry:",
+        "/admin/v1/deliveries/{id}/cancel:",
+    ] {
+        assert!(spec.contains(&format!("\n  {path}\n")), "{path} missing");
+    }
+    assert!(spec.contains("security: [{ operator: [] }]"));
+}
