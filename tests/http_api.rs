@@ -702,6 +702,7 @@ fn the_openapi_description_lists_every_route() {
         "/api/v1/documents:",
         "/api/v1/documents/{id}:",
         "/api/v1/documents/{id}/package:",
+        "/api/v1/documents/{id}/revoke:",
         "/api/v1/inbox:",
         "/api/v1/inbox/{id}:",
         "/api/v1/inbox/{id}/package:",
@@ -780,6 +781,116 @@ async fn the_outbox_worker_delivers_through_the_peer_endpoint() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(doc["deliveries"][0]["latest_status"], "03", "{doc}");
+    gl.shutdown().await;
+    na.shutdown().await;
+}
+
+/// Polls `GET url` (as `token`) until `done` holds for the JSON answer.
+async fn poll(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut v = Value::Null;
+    for _ in 0..200 {
+        let r = http.get(url).bearer_auth(token).send().await.unwrap();
+        v = json_of(r).await;
+        if done(&v) {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("gave up waiting on {url}: {v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revocation_over_two_nodes_is_accepted_or_refused() {
+    let (gl, na) = two_nodes().await;
+    let (gl, na) = (gl.with_worker(), na.with_worker());
+    let http = reqwest::Client::new();
+    for (n, answer) in [(1, "15"), (2, "16")] {
+        let meta = metadata(NGHEAN, &format!("V/v thu hồi thử {n}"));
+        let r = http
+            .post(gl.url("/api/v1/documents"))
+            .bearer_auth(TOK_STTTT)
+            .multipart(submission(&meta, false))
+            .send()
+            .await
+            .unwrap();
+        let id = json_of(r).await["id"].as_i64().unwrap();
+        let doc_url = gl.url(&format!("/api/v1/documents/{id}"));
+        poll(&http, &doc_url, TOK_STTTT, |d| {
+            d["deliveries"][0]["state"] == "delivered"
+        })
+        .await;
+
+        // No reason: refused; another agency's document: not found.
+        let revoke = gl.url(&format!("/api/v1/documents/{id}/revoke"));
+        let r = http
+            .post(&revoke)
+            .bearer_auth(TOK_STTTT)
+            .json(&json!({"reason": " "}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 400, "ELEMENT_MISSING").await;
+        let r = http
+            .post(&revoke)
+            .bearer_auth(TOK_SONV)
+            .json(&json!({"reason": "x"}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 404, "NOT_FOUND").await;
+        let r = http
+            .post(&revoke)
+            .bearer_auth(TOK_STTTT)
+            .json(&json!({"reason": "Ban hành nhầm"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+
+        // Nghệ An receives the revocation and answers it.
+        let inbox = poll(&http, &na.url("/api/v1/inbox"), TOK_NGHEAN, |v| {
+            v["items"]
+                .as_array()
+                .is_some_and(|i| i.iter().filter(|x| x["business_type"] == 1).count() == n)
+        })
+        .await;
+        let items = inbox["items"].as_array().unwrap();
+        let subject = format!("V/v thu hồi thử {n}");
+        let of = |t: i64| {
+            items
+                .iter()
+                .find(|x| x["business_type"] == t && x["subject"] == subject.as_str())
+                .unwrap()
+        };
+        let (original, revocation) = (of(0)["id"].as_i64().unwrap(), of(1)["id"].as_i64().unwrap());
+        let r = http
+            .post(na.url(&format!("/api/v1/inbox/{revocation}/status")))
+            .bearer_auth(TOK_NGHEAN)
+            .json(&json!({"code": answer, "description": "Ý kiến của UBND tỉnh Nghệ An"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+        let r = http
+            .get(na.url(&format!("/api/v1/inbox/{original}")))
+            .bearer_auth(TOK_NGHEAN)
+            .send()
+            .await
+            .unwrap();
+        let copy = json_of(r).await;
+        assert_eq!(copy["revoked"], answer == "15", "{copy}");
+
+        // The answer arrives back at Gia Lai, in the original document's history.
+        poll(&http, &doc_url, TOK_STTTT, |d| {
+            d["deliveries"][0]["latest_status"] == answer
+        })
+        .await;
+    }
     gl.shutdown().await;
     na.shutdown().await;
 }

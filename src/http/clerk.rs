@@ -664,3 +664,29 @@ pub async fn report_status<S: Store>(
     );
     Ok((Http::ACCEPTED, Json(out)).into_response())
 }
+
+/// Body of `POST /api/v1/documents/{id}/revoke`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// Why the document is taken back (BussinessDocReason); required.
+    reason: String,
+}
+
+/// `POST /api/v1/documents/{id}/revoke`: a revocation (business type 1) to the same recipients,
+/// signed with the agency's key; they answer 15 (agree) or 16 (refuse).
+pub async fn revoke<S: Store>(
+    State(state): State<AppState<S>>,
+    clerk: Clerk,
+    id: Result<Path<i64>, PathRejection>,
+    body: Result<Json<RevokeRequest>, JsonRejection>,
+) -> ApiResult {
+    let id = path_id(id)?;
+    let Json(req) = body.map_err(|r| bad_request("(body)", r.body_text()))?;
+    let out = state
+        .node
+        .revoke(&clerk.agency, &clerk.actor(), id, &req.reason)
+        .await?;
+    tracing::info!(agency = %clerk.agency, message_id = id, revocation = out.message_id, "revocation sent");
+    Ok((Http::ACCEPTED, Json(out)).into_response())
+}

@@ -71,6 +71,7 @@ pub fn router_with_metrics<S: Store>(node: Node<S>, metrics: Arc<Metrics>) -> Ro
         )
         .route("/documents/{id}", get(clerk::document::<S>))
         .route("/documents/{id}/package", get(clerk::document_package::<S>))
+        .route("/documents/{id}/revoke", post(clerk::revoke::<S>))
         .route("/inbox", get(clerk::list_inbox::<S>))
         .route("/inbox/{id}", get(clerk::inbox_item::<S>))
         .route("/inbox/{id}/package", get(clerk::inbox_package::<S>))
