@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 use base64::Engine as _;
 
+pub mod corpus;
+
 pub const EDXML_NS: &str = "http://www.mic.gov.vn/TBT/QCVN_102_2016";
 
 pub fn root() -> PathBuf {
