@@ -703,6 +703,8 @@ fn the_openapi_description_lists_every_route() {
         "/api/v1/documents/{id}:",
         "/api/v1/documents/{id}/package:",
         "/api/v1/documents/{id}/revoke:",
+        "/api/v1/documents/{id}/update:",
+        "/api/v1/documents/{id}/replace:",
         "/api/v1/inbox:",
         "/api/v1/inbox/{id}:",
         "/api/v1/inbox/{id}/package:",
@@ -967,4 +969,185 @@ fn serve_prints_its_address_answers_and_stops_on_sigterm() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn the_openapi_description_lists_the_update_and_replace_routes() {
+    let spec = include_str!("../schemas/openapi.yaml");
+    for path in [
+        "/api/v1/documents/{id}/update:",
+        "/api/v1/documents/{id}/replace:",
+    ] {
+        assert!(spec.contains(&format!("\n  {path}\n")), "{path} missing");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_and_a_replacement_over_two_nodes() {
+    let (gl, na) = two_nodes().await;
+    let (gl, na) = (gl.with_worker(), na.with_worker());
+    let http = reqwest::Client::new();
+    let meta = metadata(NGHEAN, "V/v thay thế thử");
+    let r = http
+        .post(gl.url("/api/v1/documents"))
+        .bearer_auth(TOK_STTTT)
+        .multipart(submission(&meta, true))
+        .send()
+        .await
+        .unwrap();
+    let sent = json_of(r).await;
+    let id = sent["id"].as_i64().unwrap();
+    let original_id = sent["document_id"].as_str().unwrap().to_owned();
+    poll(
+        &http,
+        &gl.url(&format!("/api/v1/documents/{id}")),
+        TOK_STTTT,
+        |d| d["deliveries"][0]["state"] == "delivered",
+    )
+    .await;
+
+    // An update as JSON: the new subject reaches Nghệ An as business type 2.
+    let update = gl.url(&format!("/api/v1/documents/{id}/update"));
+    let r = http
+        .post(&update)
+        .bearer_auth(TOK_STTTT)
+        .json(&json!({"subject": "V/v thay thế thử (sửa)"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 400, "ELEMENT_MISSING").await;
+    let r = http
+        .post(&update)
+        .bearer_auth(TOK_SONV)
+        .json(&json!({"reason": "x", "subject": "y"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 404, "NOT_FOUND").await;
+    // Accepted as multipart: the new subject, and a new file in place of the old one.
+    let form = Form::new()
+        .part(
+            "metadata",
+            Part::text(
+                json!({"reason": "Sửa trích yếu", "subject": "V/v thay thế thử (sửa)"}).to_string(),
+            )
+            .mime_str("application/json")
+            .unwrap(),
+        )
+        .part(
+            "file",
+            Part::bytes(PDF.to_vec())
+                .file_name("bản sửa.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        );
+    let r = http
+        .post(&update)
+        .bearer_auth(TOK_STTTT)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let updated = json_of(r).await;
+    assert_eq!(updated["document_id"], original_id.as_str(), "{updated}");
+    let update_id = updated["id"].as_i64().unwrap();
+    poll(&http, &na.url("/api/v1/inbox"), TOK_NGHEAN, |v| {
+        v["items"].as_array().is_some_and(|i| {
+            i.iter()
+                .any(|x| x["business_type"] == 2 && x["subject"] == "V/v thay thế thử (sửa)")
+        })
+    })
+    .await;
+
+    // The replacement: multipart like a submission, plus a reason.
+    let replace = gl.url(&format!("/api/v1/documents/{id}/replace"));
+    let new_meta = metadata(NGHEAN, "V/v thay thế thử (văn bản thay thế)");
+    let r = http
+        .post(&replace)
+        .bearer_auth(TOK_STTTT)
+        .multipart(submission(&new_meta, true))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 400, "ELEMENT_MISSING").await;
+    let r = http
+        .post(&replace)
+        .bearer_auth(TOK_SONV)
+        .multipart(submission(&new_meta, false).text("reason", "x"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 404, "NOT_FOUND").await;
+    let r = http
+        .post(gl.url(&format!("/api/v1/documents/{update_id}/replace")))
+        .bearer_auth(TOK_STTTT)
+        .multipart(submission(&new_meta, false).text("reason", "x"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 409, "INVALID_TRANSITION").await;
+    let r = http
+        .post(&replace)
+        .bearer_auth(TOK_STTTT)
+        .multipart(submission(&new_meta, true).text("reason", "Ký sai thẩm quyền"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let replaced = json_of(r).await;
+    assert_ne!(replaced["document_id"], original_id.as_str(), "{replaced}");
+    let replacement = replaced["id"].as_i64().unwrap();
+
+    // Nghệ An receives it and reads which document it replaces.
+    let inbox = poll(&http, &na.url("/api/v1/inbox"), TOK_NGHEAN, |v| {
+        v["items"]
+            .as_array()
+            .is_some_and(|i| i.iter().any(|x| x["business_type"] == 3))
+    })
+    .await;
+    let in_id = inbox["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["business_type"] == 3)
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let r = http
+        .get(na.url(&format!("/api/v1/inbox/{in_id}/package")))
+        .bearer_auth(TOK_NGHEAN)
+        .send()
+        .await
+        .unwrap();
+    let bytes = r.bytes().await.unwrap();
+    let Package::Document(doc) =
+        lienthong::edxml::read(&bytes, &lienthong::edxml::ReadOptions::default()).unwrap()
+    else {
+        panic!("not a document");
+    };
+    let b = doc.business.unwrap();
+    assert_eq!(b.doc_type, lienthong::edxml::BusinessDocType::Replacement);
+    assert_eq!(b.replacements[0].document_id, original_id);
+    assert_eq!(b.replacements[0].organ_ids[0].as_str(), NGHEAN);
+    assert_eq!(doc.attachments.len(), 1);
+
+    // It agrees; the 15 reaches Gia Lai in the replacement's history.
+    let r = http
+        .post(na.url(&format!("/api/v1/inbox/{in_id}/status")))
+        .bearer_auth(TOK_NGHEAN)
+        .json(&json!({"code": "15", "description": "Đồng ý thay thế"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    poll(
+        &http,
+        &gl.url(&format!("/api/v1/documents/{replacement}")),
+        TOK_STTTT,
+        |d| d["deliveries"][0]["latest_status"] == "15",
+    )
+    .await;
+    gl.shutdown().await;
+    na.shutdown().await;
 }

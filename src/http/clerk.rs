@@ -11,7 +11,9 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Multipart, Path, Query, State, multipart::MultipartRejection};
+use axum::extract::{
+    FromRequest, Multipart, Path, Query, Request, State, multipart::MultipartRejection,
+};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode as Http};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +29,7 @@ use crate::Code;
 use crate::edxml::{self, Package, ReadOptions, StatusCode};
 use crate::error::FormatError;
 use crate::node::compose::{File, Submission};
+use crate::node::service::UpdateRequest;
 use crate::store::{
     DeliveryError, DeliveryInfo, InboxFilter, InboxItem, MessageInfo, OutgoingFilter, OutgoingItem,
     Page, StatusRecord, Store, SubmittedDelivery,
@@ -688,5 +691,178 @@ pub async fn revoke<S: Store>(
         .revoke(&clerk.agency, &clerk.actor(), id, &req.reason)
         .await?;
     tracing::info!(agency = %clerk.agency, message_id = id, revocation = out.message_id, "revocation sent");
-    Ok((Http::ACCEPTED, Json(out)).into_response())
+    follow_up_response(&state, &clerk, out).await
+}
+
+/// The parts of a follow-up's multipart body: one `metadata` (JSON), at most one `reason`
+/// (text, when `with_reason`), and the `file` parts in order.
+struct FollowUpParts {
+    metadata: Option<Bytes>,
+    reason: Option<String>,
+    files: Vec<File>,
+}
+
+async fn follow_up_parts(
+    mut mp: Multipart,
+    max: usize,
+    with_reason: bool,
+) -> ApiResult<FollowUpParts> {
+    let mut out = FollowUpParts {
+        metadata: None,
+        reason: None,
+        files: Vec::new(),
+    };
+    while let Some(field) = mp.next_field().await.map_err(|e| multipart_error(e, max))? {
+        let name = field.name().unwrap_or("").to_owned();
+        match name.as_str() {
+            "metadata" => {
+                if out.metadata.is_some() {
+                    return Err(ApiError::coded(
+                        Code::ElementDuplicate,
+                        "metadata: only one metadata part",
+                    ));
+                }
+                out.metadata = Some(field.bytes().await.map_err(|e| multipart_error(e, max))?);
+            }
+            "reason" if with_reason => {
+                if out.reason.is_some() {
+                    return Err(ApiError::coded(
+                        Code::ElementDuplicate,
+                        "reason: only one reason part",
+                    ));
+                }
+                let text = field.text().await.map_err(|e| multipart_error(e, max))?;
+                out.reason = Some(text);
+            }
+            "file" => {
+                let file_name = field.file_name().unwrap_or("").to_owned();
+                let content_type = field
+                    .content_type()
+                    .unwrap_or("application/octet-stream")
+                    .to_owned();
+                let data = field.bytes().await.map_err(|e| multipart_error(e, max))?;
+                out.files.push(File {
+                    name: file_name,
+                    content_type,
+                    data: data.to_vec(),
+                });
+            }
+            other => {
+                let expected = if with_reason {
+                    "`metadata`, `reason` and `file`"
+                } else {
+                    "`metadata` and `file`"
+                };
+                return Err(bad_request(
+                    "(multipart)",
+                    format!("unknown part {other:?}: expected {expected}"),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| {
+            c.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
+}
+
+/// `POST /api/v1/documents/{id}/update`: an update (business type 2, same DocumentId) to the
+/// new recipient list, signed with the agency's key; they answer 15 (agree) or 16 (refuse).
+/// Either a JSON [`UpdateRequest`] body, or multipart: a `metadata` part (the same JSON) and
+/// `file` parts that replace all of the document's files.
+pub async fn update<S: Store>(
+    State(state): State<AppState<S>>,
+    clerk: Clerk,
+    id: Result<Path<i64>, PathRejection>,
+    req: Request,
+) -> ApiResult {
+    let id = path_id(id)?;
+    let max = state.node.config.limits.max_package_bytes;
+    let body = if is_multipart(req.headers()) {
+        let mp = Multipart::from_request(req, &())
+            .await
+            .map_err(|r| bad_request("(body)", r.body_text()))?;
+        let parts = follow_up_parts(mp, max, false).await?;
+        let meta = parts
+            .metadata
+            .ok_or_else(|| ApiError::from(FormatError::missing("metadata")))?;
+        let mut body = serde_json::from_slice::<UpdateRequest>(&meta)
+            .map_err(|e| FormatError::invalid("metadata", e.to_string()))?;
+        body.files = parts.files;
+        body
+    } else {
+        let Json(body) = Json::<UpdateRequest>::from_request(req, &())
+            .await
+            .map_err(|r| bad_request("(body)", r.body_text()))?;
+        body
+    };
+    let out = state
+        .node
+        .update(&clerk.agency, &clerk.actor(), id, body)
+        .await?;
+    tracing::info!(agency = %clerk.agency, message_id = id, update = out.message_id, "update sent");
+    follow_up_response(&state, &clerk, out).await
+}
+
+/// `POST /api/v1/documents/{id}/replace`: a new document (business type 3) replacing this one.
+/// Multipart as for `POST /api/v1/documents` (`metadata` JSON [`Submission`], `file` parts) plus
+/// a `reason` text part (required).
+pub async fn replace<S: Store>(
+    State(state): State<AppState<S>>,
+    clerk: Clerk,
+    id: Result<Path<i64>, PathRejection>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult {
+    let id = path_id(id)?;
+    let max = state.node.config.limits.max_package_bytes;
+    let mp = multipart.map_err(|r| bad_request("(body)", r.body_text()))?;
+    let parts = follow_up_parts(mp, max, true).await?;
+    let meta = parts
+        .metadata
+        .ok_or_else(|| ApiError::from(FormatError::missing("metadata")))?;
+    let sub = serde_json::from_slice::<Submission>(&meta)
+        .map_err(|e| FormatError::invalid("metadata", e.to_string()))?;
+    let reason = parts.reason.unwrap_or_default();
+    let out = state
+        .node
+        .replace(
+            &clerk.agency,
+            &clerk.actor(),
+            id,
+            &sub,
+            parts.files,
+            &reason,
+        )
+        .await?;
+    tracing::info!(agency = %clerk.agency, message_id = id, replacement = out.message_id, "replacement sent");
+    follow_up_response(&state, &clerk, out).await
+}
+
+/// `202` with a follow-up's [`SubmitResponse`] (the `Submitted` of the API description): the
+/// new message's id and its DocumentId.
+async fn follow_up_response<S: Store>(
+    state: &AppState<S>,
+    clerk: &Clerk,
+    out: crate::store::Submitted,
+) -> ApiResult {
+    let item = state
+        .node
+        .store
+        .outgoing_item(clerk.agency.as_str(), out.message_id)
+        .await?;
+    let body = SubmitResponse {
+        id: out.message_id,
+        document_id: item.message.document_id,
+        deliveries: out.deliveries,
+        existing: out.existing,
+    };
+    Ok((Http::ACCEPTED, Json(body)).into_response())
 }

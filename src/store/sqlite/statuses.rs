@@ -144,11 +144,24 @@ pub(super) async fn record_status(
     .await
     .map_err(db_err)?
     .rows_affected();
+    // A 15 cancels the copies only when it answers a revocation: a revocation package (type 1)
+    // of that document, or the sender's take-back request (status 13) with no update or
+    // replacement package it could be about. The same code also accepts an update or a
+    // replacement, which cancel nothing by themselves.
     if new.code == 15 {
         sqlx::query(
             "UPDATE inbox SET revoked = 1
-             WHERE recipient = ? AND message_id IN (SELECT id FROM messages
-                   WHERE direction = 'in' AND kind = 'document' AND sender = ? AND document_id = ?)",
+             WHERE recipient = ?1 AND message_id IN (SELECT id FROM messages
+                   WHERE direction = 'in' AND kind = 'document' AND sender = ?2 AND document_id = ?3)
+               AND (EXISTS (SELECT 1 FROM inbox i JOIN messages m ON m.id = i.message_id
+                            WHERE i.recipient = ?1 AND m.direction = 'in' AND m.kind = 'document'
+                              AND m.sender = ?2 AND m.document_id = ?3 AND m.business_type = 1)
+                    OR (EXISTS (SELECT 1 FROM statuses s
+                                WHERE s.document_sender = ?2 AND s.document_id = ?3 AND s.code = 13)
+                        AND NOT EXISTS (SELECT 1 FROM inbox i JOIN messages m ON m.id = i.message_id
+                                        WHERE i.recipient = ?1 AND m.direction = 'in'
+                                          AND m.kind = 'document' AND m.sender = ?2
+                                          AND m.document_id = ?3 AND m.business_type IN (2, 3))))",
         )
         .bind(&new.reporter)
         .bind(&new.document_sender)
