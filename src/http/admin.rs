@@ -16,13 +16,11 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::AppState;
 use super::auth::Operator;
 use super::error::ApiError;
-use crate::Code;
+use super::params::{bad_request, parse_time, path_id, ts};
 use crate::error::FormatError;
 use crate::node::service::now_ms;
 use crate::store::{
@@ -31,40 +29,6 @@ use crate::store::{
 };
 
 type ApiResult<T = Response> = Result<T, ApiError>;
-
-fn ts(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| ms.to_string())
-}
-
-fn parse_time(name: &str, s: &str) -> ApiResult<i64> {
-    let s = s.trim();
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s
-            .parse()
-            .map_err(|_| FormatError::invalid(name, format!("{s:?}: too large")).into());
-    }
-    OffsetDateTime::parse(s, &Rfc3339)
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| {
-            FormatError::invalid(
-                name,
-                format!("{s:?}: expected RFC 3339 (2026-01-31T08:00:00+07:00) or Unix ms"),
-            )
-            .into()
-        })
-}
-
-fn bad_request(what: &str, detail: String) -> ApiError {
-    ApiError::coded(Code::ValueInvalid, format!("{what}: {detail}"))
-}
-
-fn path_id(p: Result<Path<i64>, PathRejection>) -> ApiResult<i64> {
-    p.map(|Path(id)| id)
-        .map_err(|r| bad_request("(path)", r.body_text()))
-}
 
 /// A non-empty query value, trimmed (`?recipient=` means no filter).
 fn given(v: &Option<String>) -> Option<String> {

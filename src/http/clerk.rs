@@ -19,12 +19,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode as Http};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::AppState;
 use super::auth::Clerk;
 use super::error::ApiError;
+use super::params::{bad_request, parse_time, path_id, ts};
 use crate::Code;
 use crate::edxml::{self, Package, ReadOptions, StatusCode};
 use crate::error::FormatError;
@@ -39,42 +38,8 @@ type ApiResult<T = Response> = Result<T, ApiError>;
 
 // --- helpers -----------------------------------------------------------------------------------
 
-fn ts(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| ms.to_string())
-}
-
-fn parse_time(name: &str, s: &str) -> ApiResult<i64> {
-    let s = s.trim();
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s
-            .parse()
-            .map_err(|_| FormatError::invalid(name, format!("{s:?}: too large")).into());
-    }
-    OffsetDateTime::parse(s, &Rfc3339)
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| {
-            FormatError::invalid(
-                name,
-                format!("{s:?}: expected RFC 3339 (2026-01-31T08:00:00+07:00) or Unix ms"),
-            )
-            .into()
-        })
-}
-
 fn status_wire(n: u8) -> String {
     format!("{n:02}")
-}
-
-fn bad_request(what: &str, detail: String) -> ApiError {
-    ApiError::coded(Code::ValueInvalid, format!("{what}: {detail}"))
-}
-
-fn path_id(p: Result<Path<i64>, PathRejection>) -> ApiResult<i64> {
-    p.map(|Path(id)| id)
-        .map_err(|r| bad_request("(path)", r.body_text()))
 }
 
 fn header_value(header_json: &str) -> Value {

@@ -29,6 +29,7 @@ pub mod auth;
 pub mod clerk;
 pub mod error;
 pub mod ops;
+mod params;
 pub mod peer;
 
 pub use ops::Metrics;
