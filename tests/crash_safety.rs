@@ -13,21 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::nodes::{NGHEAN, STTTT, UBND_GL, agency, clerk_token, node_table, peer, reserve_port};
 use common::*;
 use lienthong::store::{DeliveryState, SqliteOptions, SqliteStore, Store};
 
 const DOCUMENTS: usize = 300;
 const KILLS_PER_NODE: usize = 3;
 const DEADLINE: Duration = Duration::from_secs(240);
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-fn token_hash(t: &str) -> String {
-    hex::encode(lienthong::config::hash_token(t))
-}
 
 struct NodeProc {
     name: &'static str,
@@ -91,24 +83,17 @@ impl Drop for NodeProc {
 
 fn write_config(dir: &Path, name: &str, port: u16, body: &str) -> PathBuf {
     let p = dir.join(format!("{name}.toml"));
-    let pki = pki("");
-    let text = format!(
-        r#"
-[node]
-name = "{name}"
-listen = "127.0.0.1:{port}"
-store = "sqlite://{name}.db"
-trust = ["{pki}/root-ca.cert.pem"]
-[retry]
+    let text = node_table(
+        name,
+        &format!("127.0.0.1:{port}"),
+        &format!("sqlite://{name}.db"),
+    ) + r#"[retry]
 initial_backoff = "50ms"
 max_backoff = "500ms"
 breaker_failures = 1000
 push_timeout = "2s"
 lease = "3s"
-{body}
-"#,
-        pki = pki.display()
-    );
+"# + body;
     std::fs::write(&p, text).unwrap();
     p
 }
@@ -116,50 +101,24 @@ lease = "3s"
 #[test]
 fn sigkill_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = pki("");
-    let pki = pki.display();
-    let (gl_port, na_port) = (free_port(), free_port());
+    let (gl_port, na_port) = (reserve_port().port(), reserve_port().port());
     let gialai = write_config(
         dir.path(),
         "gialai",
         gl_port,
-        &format!(
-            r#"
-[[agency]]
-code = "000.00.05.H21"
-name = "Sở Thông tin và Truyền thông tỉnh Gia Lai"
-key = "{pki}/stttt-gialai.key.pem"
-cert = "{pki}/stttt-gialai.cert.pem"
-chain = "{pki}/chain.pem"
-[[agency.token]]
-name = "idesk"
-sha256 = "{}"
-[[peer]]
-name = "nghean"
-url = "http://127.0.0.1:{na_port}"
-serves = ["000.00.00.H41"]
-"#,
-            token_hash("crash-stttt")
-        ),
+        &(agency(
+            STTTT,
+            "Sở Thông tin và Truyền thông tỉnh Gia Lai",
+            "stttt-gialai",
+        ) + &clerk_token("idesk", "crash-stttt")
+            + &peer("nghean", &format!("http://127.0.0.1:{na_port}"), NGHEAN)),
     );
     let nghean = write_config(
         dir.path(),
         "nghean",
         na_port,
-        &format!(
-            r#"
-[[agency]]
-code = "000.00.00.H41"
-name = "Ủy ban nhân dân tỉnh Nghệ An"
-key = "{pki}/ubnd-nghean.key.pem"
-cert = "{pki}/ubnd-nghean.cert.pem"
-chain = "{pki}/chain.pem"
-[[peer]]
-name = "gialai"
-url = "http://127.0.0.1:{gl_port}"
-serves = ["000.00.00.H21"]
-"#
-        ),
+        &(agency(NGHEAN, "Ủy ban nhân dân tỉnh Nghệ An", "ubnd-nghean")
+            + &peer("gialai", &format!("http://127.0.0.1:{gl_port}"), UBND_GL)),
     );
     let mut nodes = [
         NodeProc {

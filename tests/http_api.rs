@@ -4,147 +4,13 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::pki;
-use lienthong::config::{Config, hash_token};
+use common::nodes::*;
 use lienthong::edxml::{Package, StatusCode};
-use lienthong::node::service::Node;
-use lienthong::pki::TrustStore;
-use lienthong::store::{SqliteStore, Store};
+use lienthong::store::Store;
 use lienthong::verify::{Options, verify_package};
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-
-const STTTT: &str = "000.00.05.H21";
-const SONV: &str = "000.00.04.H21";
-const NGHEAN: &str = "000.00.00.H41";
-const TOK_STTTT: &str = "tok-stttt-0123456789";
-const TOK_SONV: &str = "tok-sonv-0123456789";
-const TOK_NGHEAN: &str = "tok-nghean-0123456789";
-const PDF: &[u8] =
-    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
-
-struct TestNode {
-    base: String,
-    node: Node<SqliteStore>,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    worker: Option<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl TestNode {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn shutdown(self) {
-        self.stop.send(true).unwrap();
-        self.task.await.unwrap().unwrap();
-        if let Some(w) = self.worker {
-            w.await.unwrap();
-        }
-    }
-
-    /// Starts the outbox worker (stopped with the server).
-    fn with_worker(mut self) -> TestNode {
-        let w = lienthong::node::outbox::spawn(self.node.clone(), self.stop.subscribe());
-        self.worker = Some(w);
-        self
-    }
-}
-
-fn agency(code: &str, name: &str, key: &str, token_name: &str, token: &str) -> String {
-    let p = pki("");
-    format!(
-        r#"
-[[agency]]
-code = "{code}"
-name = "{name}"
-key = "{p}/{key}.key.pem"
-cert = "{p}/{key}.cert.pem"
-chain = "{p}/chain.pem"
-[[agency.token]]
-name = "{token_name}"
-sha256 = "{hash}"
-"#,
-        p = p.display(),
-        hash = hex::encode(hash_token(token)),
-    )
-}
-
-fn config_text(
-    name: &str,
-    dir: &Path,
-    agencies: &str,
-    peer: &str,
-    peer_url: &str,
-    serves: &str,
-) -> String {
-    format!(
-        r#"
-[node]
-name = "{name}"
-listen = "127.0.0.1:0"
-store = "sqlite://{db}?mode=rwc"
-trust = ["{root}"]
-{agencies}
-[[peer]]
-name = "{peer}"
-url = "{peer_url}"
-serves = ["{serves}"]
-"#,
-        db = dir.join("node.db").display(),
-        root = pki("root-ca.cert.pem").display(),
-    )
-}
-
-fn gialai_agencies() -> String {
-    agency(
-        STTTT,
-        "Sở Thông tin và Truyền thông tỉnh Gia Lai",
-        "stttt-gialai",
-        "van-thu",
-        TOK_STTTT,
-    ) + &agency(
-        SONV,
-        "Sở Nội vụ tỉnh Gia Lai",
-        "sonv-gialai",
-        "van-thu",
-        TOK_SONV,
-    )
-}
-
-fn nghean_agencies() -> String {
-    agency(
-        NGHEAN,
-        "Ủy ban nhân dân tỉnh Nghệ An",
-        "ubnd-nghean",
-        "van-thu",
-        TOK_NGHEAN,
-    )
-}
-
-async fn start(listener: TcpListener, text: impl Fn(&Path) -> String) -> TestNode {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config::from_toml(&text(dir.path()), dir.path(), &|_| None).unwrap();
-    let store = SqliteStore::open(&config.node.store).await.unwrap();
-    let node = Node::new(config, store).unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(lienthong::http::serve(listener, node.clone(), stopped));
-    TestNode {
-        base,
-        node,
-        stop,
-        task,
-        worker: None,
-        _dir: dir,
-    }
-}
 
 /// Gia Lai and Nghệ An, each knowing the other as its peer.
 async fn two_nodes() -> (TestNode, TestNode) {
@@ -153,7 +19,12 @@ async fn two_nodes() -> (TestNode, TestNode) {
     let gl_url = format!("http://{}", gl.local_addr().unwrap());
     let na_url = format!("http://{}", na.local_addr().unwrap());
     let gialai = start(gl, |d| {
-        config_text("gialai", d, &gialai_agencies(), "nghean", &na_url, NGHEAN)
+        config_text(
+            "gialai",
+            d,
+            &gialai_departments(),
+            ("nghean", &na_url, NGHEAN),
+        )
     })
     .await;
     let nghean = start(na, |d| {
@@ -161,61 +32,11 @@ async fn two_nodes() -> (TestNode, TestNode) {
             "nghean",
             d,
             &nghean_agencies(),
-            "gialai",
-            &gl_url,
-            "000.00.00.H21",
+            ("gialai", &gl_url, UBND_GL),
         )
     })
     .await;
     (gialai, nghean)
-}
-
-fn metadata(to: &str, subject: &str) -> Value {
-    json!({
-        "recipients": [to],
-        "notation": "STTTT-CĐS",
-        "subject": subject,
-        "signer": {"competence": "KT. GIÁM ĐỐC", "position": "PHÓ GIÁM ĐỐC", "full_name": "Nguyễn Văn An"}
-    })
-}
-
-fn submission(meta: &Value, pdf: bool) -> Form {
-    let mut form = Form::new().part(
-        "metadata",
-        Part::text(meta.to_string())
-            .mime_str("application/json")
-            .unwrap(),
-    );
-    if pdf {
-        form = form.part(
-            "file",
-            Part::bytes(PDF.to_vec())
-                .file_name("công văn.pdf")
-                .mime_str("application/pdf")
-                .unwrap(),
-        );
-    }
-    form
-}
-
-async fn json_of(r: reqwest::Response) -> Value {
-    let status = r.status();
-    let text = r.text().await.unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text}"))
-}
-
-/// Asserts an error answer: status, code, and both messages present.
-async fn expect_error(r: reqwest::Response, status: u16, code: &str) -> Value {
-    assert_eq!(r.status().as_u16(), status, "expected {code}");
-    let v = json_of(r).await;
-    assert_eq!(v["code"], code, "{v}");
-    assert!(!v["message"].as_str().unwrap_or("").is_empty(), "{v}");
-    assert!(!v["message_vi"].as_str().unwrap_or("").is_empty(), "{v}");
-    v
-}
-
-fn trust() -> TrustStore {
-    TrustStore::from_path(&pki("root-ca.cert.pem")).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -243,7 +64,7 @@ async fn send_receive_acknowledge_and_report_over_http() {
     expect_error(r, 401, "UNAUTHENTICATED").await;
 
     // --- submit ----------------------------------------------------------------------------
-    let meta = metadata(NGHEAN, "V/v thử nghiệm liên thông văn bản");
+    let meta = metadata(&[NGHEAN], "V/v thử nghiệm liên thông văn bản");
     let r = http
         .post(gl.url("/api/v1/documents"))
         .bearer_auth(TOK_STTTT)
@@ -649,10 +470,8 @@ async fn bodies_over_the_package_limit_are_413() {
         config_text(
             "gialai",
             d,
-            &gialai_agencies(),
-            "nghean",
-            "http://127.0.0.1:9",
-            NGHEAN,
+            &gialai_departments(),
+            ("nghean", "http://127.0.0.1:9", NGHEAN),
         ) + "[limits]\nmax_package_mb = 1\n"
     })
     .await;
@@ -670,7 +489,7 @@ async fn bodies_over_the_package_limit_are_413() {
         .send()
         .await;
     expect_too_large(r).await;
-    let form = submission(&metadata(NGHEAN, "V/v tệp lớn"), false)
+    let form = submission(&metadata(&[NGHEAN], "V/v tệp lớn"), false)
         .part("file", Part::bytes(big).file_name("big.pdf"));
     let r = http
         .post(node.url("/api/v1/documents"))
@@ -724,7 +543,7 @@ async fn the_outbox_worker_delivers_through_the_peer_endpoint() {
     let (gl, na) = two_nodes().await;
     let (gl, na) = (gl.with_worker(), na.with_worker());
     let http = reqwest::Client::new();
-    let meta = metadata(NGHEAN, "V/v gửi qua outbox");
+    let meta = metadata(&[NGHEAN], "V/v gửi qua outbox");
     let r = http
         .post(gl.url("/api/v1/documents"))
         .bearer_auth(TOK_STTTT)
@@ -812,7 +631,7 @@ async fn a_revocation_over_two_nodes_is_accepted_or_refused() {
     let (gl, na) = (gl.with_worker(), na.with_worker());
     let http = reqwest::Client::new();
     for (n, answer) in [(1, "15"), (2, "16")] {
-        let meta = metadata(NGHEAN, &format!("V/v thu hồi thử {n}"));
+        let meta = metadata(&[NGHEAN], &format!("V/v thu hồi thử {n}"));
         let r = http
             .post(gl.url("/api/v1/documents"))
             .bearer_auth(TOK_STTTT)
@@ -906,10 +725,8 @@ fn serve_prints_its_address_answers_and_stops_on_sigterm() {
     let text = config_text(
         "gialai",
         dir.path(),
-        &gialai_agencies(),
-        "nghean",
-        "http://127.0.0.1:9",
-        NGHEAN,
+        &gialai_departments(),
+        ("nghean", "http://127.0.0.1:9", NGHEAN),
     );
     // No `mode=rwc`: `serve` creates its database on first start.
     let text = text.replace("?mode=rwc", "");
@@ -987,7 +804,7 @@ async fn an_update_and_a_replacement_over_two_nodes() {
     let (gl, na) = two_nodes().await;
     let (gl, na) = (gl.with_worker(), na.with_worker());
     let http = reqwest::Client::new();
-    let meta = metadata(NGHEAN, "V/v thay thế thử");
+    let meta = metadata(&[NGHEAN], "V/v thay thế thử");
     let r = http
         .post(gl.url("/api/v1/documents"))
         .bearer_auth(TOK_STTTT)
@@ -1062,7 +879,7 @@ async fn an_update_and_a_replacement_over_two_nodes() {
 
     // The replacement: multipart like a submission, plus a reason.
     let replace = gl.url(&format!("/api/v1/documents/{id}/replace"));
-    let new_meta = metadata(NGHEAN, "V/v thay thế thử (văn bản thay thế)");
+    let new_meta = metadata(&[NGHEAN], "V/v thay thế thử (văn bản thay thế)");
     let r = http
         .post(&replace)
         .bearer_auth(TOK_STTTT)

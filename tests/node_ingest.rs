@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::corpus::signer;
 use common::*;
 use lienthong::Code;
 use lienthong::config::Config;
@@ -10,43 +11,14 @@ use lienthong::dsig::sign_package;
 use lienthong::edxml::xml::Limits;
 use lienthong::edxml::{self, Package, ReadOptions};
 use lienthong::node::{ingest, receipt};
-use lienthong::pki::TrustStore;
-use lienthong::signer::KeyFileSigner;
 use lienthong::verify::{Options, verify_package};
 
 /// The Nghệ An node: serves 000.00.00.H41; Gia Lai's node serves everything under H21.
 fn nghean(peer_serves: &str) -> Config {
-    let pki = pki("");
-    let text = format!(
-        r#"
-[node]
-name = "nghean"
-listen = "127.0.0.1:0"
-store = "sqlite::memory:"
-trust = ["{pki}/root-ca.cert.pem"]
-[[agency]]
-code = "000.00.00.H41"
-name = "Ủy ban nhân dân tỉnh Nghệ An"
-key = "{pki}/ubnd-nghean.key.pem"
-cert = "{pki}/ubnd-nghean.cert.pem"
-chain = "{pki}/chain.pem"
-[[peer]]
-name = "gialai"
-url = "http://127.0.0.1:1"
-serves = ["{peer_serves}"]
-"#,
-        pki = pki.display()
-    );
+    let text = nodes::node_table("nghean", "127.0.0.1:0", "sqlite::memory:")
+        + &nodes::agency(nodes::NGHEAN, "Ủy ban nhân dân tỉnh Nghệ An", "ubnd-nghean")
+        + &nodes::peer("gialai", "http://127.0.0.1:1", peer_serves);
     Config::from_toml(&text, std::path::Path::new("/"), &|_| None).unwrap()
-}
-
-fn signer(who: &str) -> KeyFileSigner {
-    KeyFileSigner::from_files(
-        &pki(&format!("{who}.key.pem")),
-        &pki(&format!("{who}.cert.pem")),
-        Some(&pki("chain.pem")),
-    )
-    .unwrap()
 }
 
 fn dispatch(to: &str) -> Vec<u8> {
@@ -57,7 +29,7 @@ fn dispatch(to: &str) -> Vec<u8> {
 #[test]
 fn a_dispatch_from_a_peer_it_serves_is_accepted_for_the_local_recipient() {
     let config = nghean("000.00.00.H21");
-    let trust = TrustStore::from_path(&pki("root-ca.cert.pem")).unwrap();
+    let trust = nodes::trust();
     let accepted = ingest::check(
         &dispatch("000.00.00.H41"),
         &config,
@@ -92,7 +64,7 @@ fn a_dispatch_from_a_peer_it_serves_is_accepted_for_the_local_recipient() {
 #[test]
 fn a_peer_may_not_speak_for_codes_it_does_not_serve() {
     let config = nghean("000.00.00.H22");
-    let trust = TrustStore::from_path(&pki("root-ca.cert.pem")).unwrap();
+    let trust = nodes::trust();
     let e = ingest::check(
         &dispatch("000.00.00.H41"),
         &config,
@@ -107,7 +79,7 @@ fn a_peer_may_not_speak_for_codes_it_does_not_serve() {
 #[test]
 fn a_dispatch_for_nobody_here_is_refused() {
     let config = nghean("000.00.00.H21");
-    let trust = TrustStore::from_path(&pki("root-ca.cert.pem")).unwrap();
+    let trust = nodes::trust();
     let e = ingest::check(
         &dispatch("000.00.00.H14"),
         &config,

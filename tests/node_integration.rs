@@ -18,105 +18,33 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::corpus::*;
+use common::nodes::*;
 use common::*;
 use lienthong::Code;
-use lienthong::config::{Config, hash_token};
 use lienthong::edxml::xml::Limits;
 use lienthong::edxml::{Package, StatusCode};
-use lienthong::node::service::Node;
-use lienthong::pki::TrustStore;
-use lienthong::store::{AuditQuery, InboxFilter, SqliteStore, Store};
+use lienthong::store::{AuditQuery, InboxFilter, Store};
 use lienthong::verify::{Options, verify_package};
-use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
-const STTTT: &str = "000.00.05.H21";
-const SONV: &str = "000.00.04.H21";
-const UBND_GL: &str = "000.00.00.H21";
-const NGHEAN: &str = "000.00.00.H41";
 /// Codes no node here serves (Hà Nội, Hồ Chí Minh City): their deliveries fail with NO_ROUTE.
 const NOWHERE_1: &str = "000.00.00.H01";
 const NOWHERE_2: &str = "000.00.00.H79";
 
-const TOK_STTTT: &str = "tok-stttt-0123456789abcdef";
-const TOK_SONV: &str = "tok-sonv-0123456789abcdef";
-const TOK_UBND_GL: &str = "tok-ubnd-gl-0123456789abcdef";
-const TOK_NGHEAN: &str = "tok-nghean-0123456789abcdef";
 /// The operator token of both nodes (`[[admin]] name = "ops-1"`).
 const TOK_OPS: &str = "tok-ops-0123456789abcdef";
 const OPS_ACTOR: &str = "operator:ops-1";
 
 /// The overall deadline of every wait.
 const DEADLINE: Duration = Duration::from_secs(20);
-const PDF: &[u8] =
-    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 
 // --- nodes -------------------------------------------------------------------------------------
 
-struct TestNode {
-    base: String,
-    node: Node<SqliteStore>,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    worker: Option<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl TestNode {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn store(&self) -> &SqliteStore {
-        &self.node.store
-    }
-
-    fn start_worker(&mut self) {
-        assert!(self.worker.is_none());
-        self.worker = Some(lienthong::node::outbox::spawn(
-            self.node.clone(),
-            self.stop.subscribe(),
-        ));
-    }
-
-    async fn shutdown(self) {
-        self.stop.send(true).unwrap();
-        self.task.await.unwrap().unwrap();
-        if let Some(w) = self.worker {
-            w.await.unwrap();
-        }
-    }
-}
-
-fn agency(code: &str, name: &str, key: &str, token: &str) -> String {
-    let p = pki("");
-    format!(
-        r#"
-[[agency]]
-code = "{code}"
-name = "{name}"
-key = "{p}/{key}.key.pem"
-cert = "{p}/{key}.cert.pem"
-chain = "{p}/chain.pem"
-[[agency.token]]
-name = "van-thu"
-sha256 = "{hash}"
-"#,
-        p = p.display(),
-        hash = hex::encode(hash_token(token)),
-    )
-}
-
+/// The Gia Lai node's agencies: the two departments and Ủy ban nhân dân tỉnh Gia Lai.
 fn gialai_agencies() -> String {
-    agency(
-        STTTT,
-        "Sở Thông tin và Truyền thông tỉnh Gia Lai",
-        "stttt-gialai",
-        TOK_STTTT,
-    ) + &agency(SONV, "Sở Nội vụ tỉnh Gia Lai", "sonv-gialai", TOK_SONV)
-        + &agency(
+    gialai_departments()
+        + &agency_with_clerk(
             UBND_GL,
             "Ủy ban nhân dân tỉnh Gia Lai",
             "ubnd-gialai",
@@ -124,40 +52,20 @@ fn gialai_agencies() -> String {
         )
 }
 
-fn nghean_agencies() -> String {
-    agency(
-        NGHEAN,
-        "Ủy ban nhân dân tỉnh Nghệ An",
-        "ubnd-nghean",
-        TOK_NGHEAN,
-    )
-}
-
 /// A node's configuration: its agencies, one peer, an operator token, the short retry policy.
-fn config_text(
+fn config_with_retry(
     name: &str,
     dir: &Path,
     agencies: &str,
     peer: (&str, &str, &str),
     give_up_after: &str,
 ) -> String {
-    let (peer_name, peer_url, serves) = peer;
-    format!(
-        r#"
-[node]
-name = "{name}"
-listen = "127.0.0.1:0"
-store = "sqlite://{db}?mode=rwc"
-trust = ["{root}"]
-{agencies}
+    config_text(name, dir, agencies, peer)
+        + &format!(
+            r#"
 [[admin]]
 name = "ops-1"
 sha256 = "{ops}"
-
-[[peer]]
-name = "{peer_name}"
-url = "{peer_url}"
-serves = ["{serves}"]
 
 [retry]
 initial_backoff = "50ms"
@@ -166,38 +74,21 @@ give_up_after = "{give_up_after}"
 breaker_failures = 3
 breaker_cooldown = "200ms"
 "#,
-        db = dir.join("node.db").display(),
-        root = pki("root-ca.cert.pem").display(),
-        ops = hex::encode(hash_token(TOK_OPS)),
-    )
+            ops = token_hash(TOK_OPS),
+        )
 }
 
-async fn start(listener: TcpListener, text: impl Fn(&Path) -> String, worker: bool) -> TestNode {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config::from_toml(&text(dir.path()), dir.path(), &|_| None).unwrap();
-    let store = SqliteStore::open(&config.node.store).await.unwrap();
-    let node = Node::new(config, store).unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(lienthong::http::serve(listener, node.clone(), stopped));
-    let mut n = TestNode {
-        base,
-        node,
-        stop,
-        task,
-        worker: None,
-        _dir: dir,
-    };
+/// [`start`], with the outbox worker running if `worker`.
+async fn start_node(
+    listener: TcpListener,
+    text: impl Fn(&Path) -> String,
+    worker: bool,
+) -> TestNode {
+    let mut n = start(listener, text).await;
     if worker {
         n.start_worker();
     }
     n
-}
-
-/// A loopback address nothing listens on (yet): bound, then released.
-fn reserve_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
 }
 
 /// Binds `addr` again (retrying briefly should the kernel still hold it).
@@ -221,10 +112,10 @@ async fn start_gialai(
     give_up_after: &str,
     worker: bool,
 ) -> TestNode {
-    start(
+    start_node(
         listener,
         |d| {
-            config_text(
+            config_with_retry(
                 "gialai",
                 d,
                 &gialai_agencies(),
@@ -238,10 +129,10 @@ async fn start_gialai(
 }
 
 async fn start_nghean(listener: TcpListener, gialai_url: &str) -> TestNode {
-    start(
+    start_node(
         listener,
         |d| {
-            config_text(
+            config_with_retry(
                 "nghean",
                 d,
                 &nghean_agencies(),
@@ -256,23 +147,6 @@ async fn start_nghean(listener: TcpListener, gialai_url: &str) -> TestNode {
 
 // --- HTTP helpers ------------------------------------------------------------------------------
 
-async fn json_of(r: reqwest::Response) -> Value {
-    let status = r.status();
-    let text = r.text().await.unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text}"))
-}
-
-/// Asserts an error answer: status, code, and both messages present.
-async fn expect_error(r: reqwest::Response, status: u16, code: &str) -> Value {
-    let got = r.status().as_u16();
-    let v = json_of(r).await;
-    assert_eq!(got, status, "expected {status} {code}, got {v}");
-    assert_eq!(v["code"], code, "{v}");
-    assert!(!v["message"].as_str().unwrap_or("").is_empty(), "{v}");
-    assert!(!v["message_vi"].as_str().unwrap_or("").is_empty(), "{v}");
-    v
-}
-
 /// Submits a dispatch from Sở TT&TT Gia Lai; returns the message id and the delivery id per
 /// recipient.
 async fn submit(
@@ -281,26 +155,7 @@ async fn submit(
     recipients: &[&str],
     subject: &str,
 ) -> (i64, Vec<(String, i64)>) {
-    let meta = json!({
-        "recipients": recipients,
-        "notation": "STTTT-CĐS",
-        "subject": subject,
-        "signer": {"competence": "KT. GIÁM ĐỐC", "position": "PHÓ GIÁM ĐỐC", "full_name": "Nguyễn Văn An"}
-    });
-    let form = Form::new()
-        .part(
-            "metadata",
-            Part::text(meta.to_string())
-                .mime_str("application/json")
-                .unwrap(),
-        )
-        .part(
-            "file",
-            Part::bytes(PDF.to_vec())
-                .file_name("công văn.pdf")
-                .mime_str("application/pdf")
-                .unwrap(),
-        );
+    let form = submission(&metadata(recipients, subject), true);
     let r = http
         .post(gl.url("/api/v1/documents"))
         .bearer_auth(TOK_STTTT)
@@ -385,10 +240,6 @@ async fn inbox_with(
         .filter(|i| i["document_id"] == document_id)
         .cloned()
         .collect()
-}
-
-fn trust() -> TrustStore {
-    TrustStore::from_path(&pki("root-ca.cert.pem")).unwrap()
 }
 
 /// The receipt kept for delivery `id`: a trusted, signed 01 about `document_id`; returns who
@@ -933,10 +784,10 @@ async fn every_ingest_rejection_over_the_wire_gets_its_code_and_stores_nothing()
             adjusted.push((c, bytes));
         }
         let section = limits_section.unwrap();
-        let small = start(
+        let small = start_node(
             small_l,
             |d| {
-                config_text(
+                config_with_retry(
                     "nghean-small",
                     d,
                     &nghean_agencies(),

@@ -14,33 +14,17 @@ use lienthong::node::outbox;
 use lienthong::node::service::Node;
 use lienthong::store::{DeliveryState, InboxFilter, SqliteStore, Store};
 
+/// The Gia Lai node with two of its departments and no peer: every dispatch stays local.
 fn config(dir: &std::path::Path) -> Config {
-    let pki = pki("");
-    let text = format!(
-        r#"
-[node]
-name = "gialai"
-listen = "127.0.0.1:0"
-store = "sqlite://{db}"
-trust = ["{pki}/root-ca.cert.pem"]
-[[agency]]
-code = "000.00.05.H21"
-name = "Sở Thông tin và Truyền thông tỉnh Gia Lai"
-key = "{pki}/stttt-gialai.key.pem"
-cert = "{pki}/stttt-gialai.cert.pem"
-chain = "{pki}/chain.pem"
-[[agency]]
-code = "000.00.04.H21"
-name = "Sở Nội vụ tỉnh Gia Lai"
-key = "{pki}/sonv-gialai.key.pem"
-cert = "{pki}/sonv-gialai.cert.pem"
-chain = "{pki}/chain.pem"
-[retry]
-initial_backoff = "50ms"
-"#,
-        db = dir.join("node.db").display(),
-        pki = pki.display()
-    );
+    let store = format!("sqlite://{}", dir.join("node.db").display());
+    let text = nodes::node_table("gialai", "127.0.0.1:0", &store)
+        + &nodes::agency(
+            nodes::STTTT,
+            "Sở Thông tin và Truyền thông tỉnh Gia Lai",
+            "stttt-gialai",
+        )
+        + &nodes::agency(nodes::SONV, "Sở Nội vụ tỉnh Gia Lai", "sonv-gialai")
+        + "[retry]\ninitial_backoff = \"50ms\"\n";
     Config::from_toml(&text, dir, &|_| None).unwrap()
 }
 

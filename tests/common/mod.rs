@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 use base64::Engine as _;
 
 pub mod corpus;
+pub mod nodes;
 
 pub const EDXML_NS: &str = "http://www.mic.gov.vn/TBT/QCVN_102_2016";
 

@@ -1,0 +1,249 @@
+//! The node-test harness: configuration text built from the test PKI, real nodes served over
+//! loopback HTTP, and the HTTP helpers the node tests share. One copy, so that every test that
+//! starts a node configures agencies, tokens and peers the same way and a change to the
+//! configuration format is made in one place.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use lienthong::config::{Config, hash_token};
+use lienthong::node::service::Node;
+use lienthong::pki::TrustStore;
+use lienthong::store::SqliteStore;
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::pki;
+
+// --- agencies and their clerk tokens -----------------------------------------------------------
+
+/// Sở Thông tin và Truyền thông tỉnh Gia Lai: the sender in most tests.
+pub const STTTT: &str = "000.00.05.H21";
+/// Sở Nội vụ tỉnh Gia Lai: a second agency on the Gia Lai node.
+pub const SONV: &str = "000.00.04.H21";
+/// Ủy ban nhân dân tỉnh Gia Lai.
+pub const UBND_GL: &str = "000.00.00.H21";
+/// Ủy ban nhân dân tỉnh Nghệ An: the only agency of the Nghệ An node.
+pub const NGHEAN: &str = "000.00.00.H41";
+
+// Clerk tokens (`[[agency.token]] name = "van-thu"`); the configuration holds only their hashes.
+pub const TOK_STTTT: &str = "tok-stttt-0123456789abcdef";
+pub const TOK_SONV: &str = "tok-sonv-0123456789abcdef";
+pub const TOK_UBND_GL: &str = "tok-ubnd-gl-0123456789abcdef";
+pub const TOK_NGHEAN: &str = "tok-nghean-0123456789abcdef";
+
+/// A minimal PDF to attach to dispatches.
+pub const PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+
+// --- configuration text ------------------------------------------------------------------------
+
+/// The `[node]` table, trusting only the test root.
+pub fn node_table(name: &str, listen: &str, store: &str) -> String {
+    format!(
+        r#"
+[node]
+name = "{name}"
+listen = "{listen}"
+store = "{store}"
+trust = ["{root}"]
+"#,
+        root = pki("root-ca.cert.pem").display(),
+    )
+}
+
+/// An `[[agency]]` table signing with the test PKI identity `key` (`stttt-gialai`, …), no tokens.
+pub fn agency(code: &str, name: &str, key: &str) -> String {
+    format!(
+        r#"
+[[agency]]
+code = "{code}"
+name = "{name}"
+key = "{p}/{key}.key.pem"
+cert = "{p}/{key}.cert.pem"
+chain = "{p}/chain.pem"
+"#,
+        p = pki("").display(),
+    )
+}
+
+/// An `[[agency.token]]` table for the agency just above it: `token` is stored as its hash.
+pub fn clerk_token(name: &str, token: &str) -> String {
+    format!(
+        "[[agency.token]]\nname = \"{name}\"\nsha256 = \"{}\"\n",
+        token_hash(token)
+    )
+}
+
+/// An agency with one clerk token named `van-thu`, as the HTTP tests use.
+pub fn agency_with_clerk(code: &str, name: &str, key: &str, token: &str) -> String {
+    agency(code, name, key) + &clerk_token("van-thu", token)
+}
+
+/// A `[[peer]]` table: the node at `url` that serves the codes under `serves`.
+pub fn peer(name: &str, url: &str, serves: &str) -> String {
+    format!("[[peer]]\nname = \"{name}\"\nurl = \"{url}\"\nserves = [\"{serves}\"]\n")
+}
+
+/// The hex SHA-256 of a token, as configuration files hold it.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(hash_token(token))
+}
+
+/// The two Gia Lai departments with their clerk tokens: Sở TT&TT and Sở Nội vụ.
+pub fn gialai_departments() -> String {
+    agency_with_clerk(
+        STTTT,
+        "Sở Thông tin và Truyền thông tỉnh Gia Lai",
+        "stttt-gialai",
+        TOK_STTTT,
+    ) + &agency_with_clerk(SONV, "Sở Nội vụ tỉnh Gia Lai", "sonv-gialai", TOK_SONV)
+}
+
+/// Ủy ban nhân dân tỉnh Nghệ An with its clerk token.
+pub fn nghean_agencies() -> String {
+    agency_with_clerk(
+        NGHEAN,
+        "Ủy ban nhân dân tỉnh Nghệ An",
+        "ubnd-nghean",
+        TOK_NGHEAN,
+    )
+}
+
+/// A node listening on any loopback port, its SQLite store in `dir`, serving `agencies`, with
+/// one peer `(name, url, serves)`.
+pub fn config_text(name: &str, dir: &Path, agencies: &str, peer_of: (&str, &str, &str)) -> String {
+    let (peer_name, peer_url, serves) = peer_of;
+    let store = format!("sqlite://{}?mode=rwc", dir.join("node.db").display());
+    node_table(name, "127.0.0.1:0", &store) + agencies + &peer(peer_name, peer_url, serves)
+}
+
+// --- nodes in process --------------------------------------------------------------------------
+
+/// A node served over loopback HTTP in this process, with its store in a temporary folder.
+pub struct TestNode {
+    pub base: String,
+    pub node: Node<SqliteStore>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    worker: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestNode {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn store(&self) -> &SqliteStore {
+        &self.node.store
+    }
+
+    /// Starts the outbox worker (stopped with the server).
+    pub fn start_worker(&mut self) {
+        assert!(self.worker.is_none());
+        self.worker = Some(lienthong::node::outbox::spawn(
+            self.node.clone(),
+            self.stop.subscribe(),
+        ));
+    }
+
+    /// [`TestNode::start_worker`], by value.
+    pub fn with_worker(mut self) -> TestNode {
+        self.start_worker();
+        self
+    }
+
+    /// Stops the server and the worker, and waits for both to finish.
+    pub async fn shutdown(self) {
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap().unwrap();
+        if let Some(w) = self.worker {
+            w.await.unwrap();
+        }
+    }
+}
+
+/// Serves on `listener` a node configured by `text` (given the node's temporary folder); the
+/// outbox worker is not started.
+pub async fn start(listener: TcpListener, text: impl Fn(&Path) -> String) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::from_toml(&text(dir.path()), dir.path(), &|_| None).unwrap();
+    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let node = Node::new(config, store).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(lienthong::http::serve(listener, node.clone(), stopped));
+    TestNode {
+        base,
+        node,
+        stop,
+        task,
+        worker: None,
+        _dir: dir,
+    }
+}
+
+/// A loopback address nothing listens on (yet): bound, then released.
+pub fn reserve_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// The test root as a trust store.
+pub fn trust() -> TrustStore {
+    TrustStore::from_path(&pki("root-ca.cert.pem")).unwrap()
+}
+
+// --- HTTP --------------------------------------------------------------------------------------
+
+/// The clerk API's submission metadata, signed for Sở TT&TT Gia Lai.
+pub fn metadata(recipients: &[&str], subject: &str) -> Value {
+    json!({
+        "recipients": recipients,
+        "notation": "STTTT-CĐS",
+        "subject": subject,
+        "signer": {"competence": "KT. GIÁM ĐỐC", "position": "PHÓ GIÁM ĐỐC", "full_name": "Nguyễn Văn An"}
+    })
+}
+
+/// A submission form: the metadata, and [`PDF`] as `công văn.pdf` if `pdf`.
+pub fn submission(meta: &Value, pdf: bool) -> Form {
+    let mut form = Form::new().part(
+        "metadata",
+        Part::text(meta.to_string())
+            .mime_str("application/json")
+            .unwrap(),
+    );
+    if pdf {
+        form = form.part(
+            "file",
+            Part::bytes(PDF.to_vec())
+                .file_name("công văn.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        );
+    }
+    form
+}
+
+/// The answer's body as JSON; panics with the status and the text if it is not JSON.
+pub async fn json_of(r: reqwest::Response) -> Value {
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text}"))
+}
+
+/// Asserts an error answer: status, code, and both messages present.
+pub async fn expect_error(r: reqwest::Response, status: u16, code: &str) -> Value {
+    let got = r.status().as_u16();
+    let v = json_of(r).await;
+    assert_eq!(got, status, "expected {status} {code}, got {v}");
+    assert_eq!(v["code"], code, "{v}");
+    assert!(!v["message"].as_str().unwrap_or("").is_empty(), "{v}");
+    assert!(!v["message_vi"].as_str().unwrap_or("").is_empty(), "{v}");
+    v
+}
