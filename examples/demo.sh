@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release --quiet
-bin=target/release/lienthong
+bin="${CARGO_TARGET_DIR:-target}/release/lienthong"
 pki=certs/test-only
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

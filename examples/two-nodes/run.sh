@@ -12,7 +12,7 @@ cd "$root"
 # LIENTHONG_PROFILE=debug reuses the test build (the test suite runs this script that way).
 profile=${LIENTHONG_PROFILE:-release}
 if [ "$profile" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
-bin="$root/target/$profile/lienthong"
+bin="${CARGO_TARGET_DIR:-$root/target}/$profile/lienthong"
 work=$(mktemp -d)
 pids=()
 cleanup() {
