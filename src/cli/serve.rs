@@ -49,7 +49,7 @@ fn init_logs() {
 
 async fn serve(args: Args) -> CmdResult {
     let config = Config::load(&args.config).map_err(Failure::Local)?;
-    let store = SqliteStore::open(&store_url(&config.node.store))
+    let store = SqliteStore::open(&config.node.store)
         .await
         .map_err(Failure::Local)?;
     let listen = config.node.listen.clone();
@@ -88,17 +88,6 @@ async fn serve(args: Args) -> CmdResult {
             format!("server task: {e}"),
         ))),
     }
-}
-
-/// A node creates its database on first start: a file URL without an explicit `mode=` gets
-/// `mode=rwc` (read, write, create).
-fn store_url(url: &str) -> String {
-    let is_file = url.starts_with("sqlite:") && !url.contains(":memory:");
-    if !is_file || url.contains("mode=") {
-        return url.to_owned();
-    }
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}mode=rwc")
 }
 
 /// Resolves on SIGINT or SIGTERM.
