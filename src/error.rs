@@ -169,6 +169,72 @@ impl Code {
     }
 }
 
+impl Code {
+    /// The message a clerk reads, in Vietnamese: what the clerk's document system shows beside
+    /// the code (the English message of the error carries the detail and where). It lives with
+    /// the codes so that every layer — the API, the signed 02 a node sends back, the mail bridge —
+    /// says the same thing.
+    pub fn message_vi(self) -> &'static str {
+        use Code::*;
+        match self {
+            PackageTooLarge => "Gói tin vượt quá dung lượng cho phép.",
+            EncodingInvalid => "Gói tin không được mã hóa UTF-8.",
+            XmlMalformed => "Gói tin không phải là XML hợp lệ.",
+            DtdForbidden => "Gói tin chứa khai báo DTD; hệ thống không chấp nhận.",
+            DepthLimit => "Gói tin có cấu trúc lồng nhau quá sâu.",
+            ElementLimit => "Gói tin có quá nhiều phần tử.",
+            NotEdxml => "Gói tin không phải định dạng edXML.",
+            ElementMissing => "Thiếu thông tin bắt buộc.",
+            ElementDuplicate => "Một thông tin chỉ được khai báo một lần nhưng bị lặp lại.",
+            ValueInvalid => "Giá trị không hợp lệ.",
+            OrganIdInvalid => "Mã định danh cơ quan không hợp lệ.",
+            StatusCodeUnknown => {
+                "Mã trạng thái không hợp lệ (chỉ chấp nhận 02, 03, 04, 05, 06, 15, 16)."
+            }
+            AttachmentLimit => "Số lượng tệp đính kèm vượt quá giới hạn.",
+            AttachmentTooLarge => "Tệp đính kèm vượt quá dung lượng cho phép.",
+            Base64Invalid => "Tệp đính kèm không được mã hóa base64 hợp lệ.",
+            AttachmentInvalid => "Tệp đính kèm bị hỏng hoặc không đúng định dạng.",
+            ManifestMismatch => "Danh mục tệp đính kèm không khớp với các tệp trong gói tin.",
+            SignatureMissing => "Gói tin chưa được ký số.",
+            SignatureDuplicate => "Gói tin có nhiều hơn một chữ ký số.",
+            SignatureMisplaced => "Chữ ký số không nằm đúng vị trí quy định.",
+            ReferenceInvalid | TransformNotAllowed | KeyInfoNotAllowed => {
+                "Chữ ký số không đúng cấu trúc quy định."
+            }
+            AlgorithmNotAllowed => "Thuật toán ký số không được chấp nhận.",
+            DigestMismatch => "Nội dung gói tin đã bị thay đổi sau khi ký.",
+            SignatureInvalid => "Chữ ký số không hợp lệ.",
+            CertMissing => "Không có chứng thư số của người ký.",
+            CertMalformed => "Chứng thư số của người ký bị lỗi.",
+            CertUntrusted => "Chứng thư số của người ký không do tổ chức tin cậy cấp.",
+            CertExpired => "Chứng thư số của người ký đã hết hạn.",
+            CertNotYetValid => "Chứng thư số của người ký chưa có hiệu lực.",
+            CertIsCa => "Chứng thư số dùng để ký không phải chứng thư ký văn bản.",
+            CertKeyUsage => "Chứng thư số không được phép dùng để ký văn bản.",
+            CertRevoked => "Chứng thư số của người ký đã bị thu hồi.",
+            SenderNotAuthorised => "Chứng thư số không thuộc cơ quan gửi văn bản.",
+            PeerNotAuthorised => "Hệ thống gửi không được phép gửi thay cho cơ quan này.",
+            NotAddressedHere => "Văn bản không gửi đến cơ quan nào thuộc hệ thống này.",
+            KeyInvalid => {
+                "Khóa ký số của cơ quan không sử dụng được; vui lòng liên hệ quản trị viên."
+            }
+            Io => "Lỗi đọc ghi dữ liệu của hệ thống; vui lòng liên hệ quản trị viên.",
+            ConfigInvalid => "Cấu hình hệ thống không hợp lệ; vui lòng liên hệ quản trị viên.",
+            DuplicateConflict => "Văn bản này đã được nhận trước đó với nội dung khác.",
+            NotFound => "Không tìm thấy văn bản.",
+            StoreUnavailable => {
+                "Hệ thống tạm thời không truy cập được dữ liệu; vui lòng thử lại sau."
+            }
+            AuditBroken => "Nhật ký kiểm tra bị sai lệch; vui lòng liên hệ quản trị viên.",
+            InvalidTransition => "Thao tác không hợp lệ với trạng thái hiện tại của văn bản.",
+            NumberTaken => "Số và ký hiệu văn bản này đã được cơ quan sử dụng trong năm.",
+            #[allow(unreachable_patterns)]
+            _ => "Yêu cầu không thực hiện được.",
+        }
+    }
+}
+
 impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

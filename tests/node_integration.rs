@@ -23,6 +23,7 @@ use common::*;
 use lienthong::Code;
 use lienthong::edxml::xml::Limits;
 use lienthong::edxml::{Package, StatusCode};
+use lienthong::error::FormatError;
 use lienthong::store::{AuditQuery, InboxFilter, Store};
 use lienthong::verify::{Options, verify_package};
 use serde_json::{Value, json};
@@ -1038,4 +1039,194 @@ fn the_openapi_description_lists_the_admin_routes() {
         assert!(spec.contains(&format!("\n  {path}\n")), "{path} missing");
     }
     assert!(spec.contains("security: [{ operator: [] }]"));
+}
+
+// --- e. a document that fails the integrity check is answered with a signed 02 ----------------
+
+/// Nghệ An, trusting only the rogue root: every Gia Lai signature is `CERT_UNTRUSTED` there.
+async fn start_nghean_trusting_rogue_root(listener: TcpListener, gialai_url: &str) -> TestNode {
+    let root = pki("root-ca.cert.pem").display().to_string();
+    let rogue = pki("rogue-root.cert.pem").display().to_string();
+    start_node(
+        listener,
+        |d| {
+            let text = config_with_retry(
+                "nghean",
+                d,
+                &nghean_agencies(),
+                ("gialai", gialai_url, UBND_GL),
+                "1h",
+            );
+            assert!(text.contains(&root));
+            text.replace(&root, &rogue)
+        },
+        true,
+    )
+    .await
+}
+
+/// Decree 30/2020 Art. 21 over the wire: Nghệ An refuses Gia Lai's document (its certificate
+/// does not chain to Nghệ An's trust anchors: `CERT_UNTRUSTED`) and answers with a status 02
+/// signed by Ủy ban Nghệ An with the reason; Gia Lai verifies it and keeps it in the document's
+/// history, and the delivery ends `rejected`, its failed attempt keeping the code. Nghệ An
+/// stores nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_document_failing_the_integrity_check_is_answered_with_a_signed_02() {
+    bounded(async {
+        let gl_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let na_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gl_url = format!("http://{}", gl_l.local_addr().unwrap());
+        let na_url = format!("http://{}", na_l.local_addr().unwrap());
+        let na = start_nghean_trusting_rogue_root(na_l, &gl_url).await;
+        let na_audit_before = audit_actions(&na).await;
+        let gl = start_gialai(gl_l, &na_url, "1h", true).await;
+        let http = reqwest::Client::new();
+
+        let (id, deliveries) = submit(&http, &gl, &[NGHEAN], "V/v văn bản không xác thực").await;
+        let did = deliveries[0].1;
+        let document_id = gl.store().message(id).await.unwrap().document_id;
+
+        let d = delivery_in(&http, &gl, did, "rejected").await;
+        let attempts = d["attempt_log"].as_array().unwrap();
+        assert_eq!(attempts.len(), 1, "refused, so never retried: {d}");
+        assert_eq!(attempts[0]["outcome"], "failed", "{d}");
+        assert_eq!(attempts[0]["error"]["code"], "CERT_UNTRUSTED", "{d}");
+        let last = d["last_error"].to_string();
+        assert!(last.contains("CERT_UNTRUSTED"), "{d}");
+
+        // The 02 is in the document's history, from Ủy ban Nghệ An, with the reason in Vietnamese.
+        let history = gl.store().status_history(STTTT, id).await.unwrap();
+        assert_eq!(history.len(), 1, "{history:?}");
+        let h = &history[0];
+        assert_eq!((h.code, h.reporter.as_str()), (2, NGHEAN), "{h:?}");
+        assert_eq!(h.document_id, document_id);
+        assert_eq!(h.document_sender, STTTT);
+        assert!(
+            h.description
+                .starts_with("Văn bản không bảo đảm tính xác thực, toàn vẹn (CERT_UNTRUSTED): "),
+            "{h:?}"
+        );
+        // The clerk sees it too, as the recipient's latest status.
+        let r = http
+            .get(gl.url(&format!("/api/v1/documents/{id}")))
+            .bearer_auth(TOK_STTTT)
+            .send()
+            .await
+            .unwrap();
+        let doc = json_of(r).await;
+        assert_eq!(doc["deliveries"][0]["latest_status"], "02", "{doc}");
+        assert_eq!(doc["deliveries"][0]["history"][0]["code"], "02", "{doc}");
+        // The kept 02 is the package Nghệ An signed: it verifies under Gia Lai's trust.
+        let bytes = gl.store().message_bytes(h.message_id).await.unwrap();
+        let trust = trust();
+        let v = verify_package(&bytes, &Options::new(&trust)).expect("the 02 verifies");
+        let Package::Status(s) = &v.package else {
+            panic!("not a status package");
+        };
+        assert_eq!(s.status_code, StatusCode::Rejected);
+        assert_eq!(s.response_for.effective_document_id(), document_id);
+
+        // Nghệ An stored nothing (invariant 5).
+        assert_stored_nothing(&http, &na, &na_audit_before).await;
+        assert_audit_verifies(&gl).await;
+        gl.shutdown().await;
+        na.shutdown().await;
+    })
+    .await;
+}
+
+/// `Node::rejection_status` without HTTP: a 02 only for an authenticity/integrity refusal of a
+/// document addressed to an agency of the node; none for a misaddressed one.
+#[tokio::test(flavor = "multi_thread")]
+async fn rejection_status_answers_integrity_failures_only_and_never_a_misaddressed_document() {
+    bounded(async {
+        let gl_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let na_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gl_url = format!("http://{}", gl_l.local_addr().unwrap());
+        let na_url = format!("http://{}", na_l.local_addr().unwrap());
+        let gl = start_gialai(gl_l, &na_url, "1h", false).await;
+        let na = start_node(
+            na_l,
+            |d| {
+                config_with_retry(
+                    "nghean",
+                    d,
+                    &nghean_agencies(),
+                    ("gialai", &gl_url, UBND_GL),
+                    "1h",
+                )
+            },
+            false,
+        )
+        .await;
+        let http = reqwest::Client::new();
+        let err = |code: Code| lienthong::Error::from(FormatError::new(code, "test", "test"));
+        let gialai = &na.node.config.peers[0];
+
+        let (to_na, _) = submit(&http, &gl, &[NGHEAN], "V/v gửi Nghệ An").await;
+        let to_na = gl.store().message_bytes(to_na).await.unwrap();
+        let (elsewhere, _) = submit(&http, &gl, &[NOWHERE_1], "V/v gửi nơi khác").await;
+        let elsewhere = gl.store().message_bytes(elsewhere).await.unwrap();
+
+        // Misaddressed: no agency of Nghệ An to sign for.
+        let e = err(Code::NotAddressedHere);
+        assert_eq!(na.node.rejection_status(&elsewhere, Some(gialai), &e), None);
+        assert_eq!(na.node.rejection_status(&to_na, Some(gialai), &e), None);
+        // Not an authenticity/integrity failure: the code only.
+        for code in [
+            Code::DuplicateConflict,
+            Code::PeerNotAuthorised,
+            Code::XmlMalformed,
+        ] {
+            assert_eq!(
+                na.node.rejection_status(&to_na, Some(gialai), &err(code)),
+                None
+            );
+        }
+        // An integrity failure of a document for Ủy ban Nghệ An: a 02 signed by it.
+        let e = err(Code::DigestMismatch);
+        assert_eq!(na.node.rejection_status(&elsewhere, Some(gialai), &e), None);
+        let status = na
+            .node
+            .rejection_status(&to_na, Some(gialai), &e)
+            .expect("a 02");
+        let trust = trust();
+        let v = verify_package(&status, &Options::new(&trust)).expect("the 02 verifies");
+        let Package::Status(s) = &v.package else {
+            panic!("not a status package");
+        };
+        assert_eq!(s.status_code, StatusCode::Rejected);
+        assert_eq!(s.from.organ_id.as_str(), NGHEAN);
+        assert!(
+            s.description.contains("(DIGEST_MISMATCH)"),
+            "{}",
+            s.description
+        );
+        // Not bytes of a document: nothing to address a 02 with.
+        assert_eq!(na.node.rejection_status(b"<x/>", Some(gialai), &e), None);
+        // Nothing was stored at Nghệ An.
+        let counts = na.store().delivery_counts().await.unwrap();
+        assert!(counts.values().all(|n| *n == 0), "{counts:?}");
+        assert!(audit_actions(&na).await.is_empty());
+        gl.shutdown().await;
+        na.shutdown().await;
+    })
+    .await;
+}
+
+/// The OpenAPI description of `status_package` names exactly the codes answered with a 02.
+#[test]
+fn the_openapi_description_lists_the_codes_answered_with_a_02() {
+    let spec = include_str!("../schemas/openapi.yaml");
+    let at = spec
+        .find("status_package:")
+        .expect("status_package documented");
+    let text = &spec[at..at + 2000];
+    for code in lienthong::node::service::REJECTION_CODES {
+        assert!(
+            text.contains(&format!("`{}`", code.as_str())),
+            "{code} missing"
+        );
+    }
+    assert!(text.contains("NOT_ADDRESSED_HERE"));
 }

@@ -1,6 +1,8 @@
 //! The one error response of the HTTP API: an HTTP status chosen from the stable [`Code`], and a
 //! JSON body `{"code", "message", "message_vi"}` — the machine code, an English message that
-//! says what was wrong and where, and a Vietnamese sentence a clerk's system can show as is.
+//! says what was wrong and where, and a Vietnamese sentence a clerk's system can show as is —
+//! and, on the peer endpoint only, `"status_package"`: the base64 of a signed status 02 when the
+//! refusal is one Decree 30/2020 Art. 21 answers with a 02.
 //!
 //! Two codes exist only at the HTTP layer and are not library [`Code`]s: `UNAUTHENTICATED` (no or
 //! unknown bearer token) and `INTERNAL` (a failure of this node that the caller cannot fix; the
@@ -23,6 +25,10 @@ pub struct ApiError {
     pub message_vi: &'static str,
     /// The library code, when there is one (for metrics).
     pub lib_code: Option<Code>,
+    /// The peer endpoint only: the signed status 02 (base64) that answers a document refused
+    /// for an authenticity or integrity reason (Decree 30/2020 Art. 21); see
+    /// [`Node::rejection_status`](crate::node::service::Node::rejection_status).
+    pub status_package: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -30,6 +36,8 @@ struct Body<'a> {
     code: &'a str,
     message: &'a str,
     message_vi: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_package: Option<&'a str>,
 }
 
 impl ApiError {
@@ -41,6 +49,7 @@ impl ApiError {
             message: message.into(),
             message_vi: "Chưa xác thực: thiếu mã truy cập (Bearer token) hoặc mã không hợp lệ.",
             lib_code: None,
+            status_package: None,
         }
     }
 
@@ -53,6 +62,7 @@ impl ApiError {
             message: message.into(),
             message_vi: message_vi(code),
             lib_code: Some(code),
+            status_package: None,
         }
     }
 
@@ -65,6 +75,7 @@ impl ApiError {
             message: "internal error of this node; see its log".into(),
             message_vi: "Lỗi nội bộ của hệ thống; vui lòng thử lại sau hoặc liên hệ quản trị viên.",
             lib_code: None,
+            status_package: None,
         }
     }
 }
@@ -86,6 +97,7 @@ impl From<Error> for ApiError {
             message: e.to_string(),
             message_vi: message_vi(code),
             lib_code: Some(code),
+            status_package: None,
         }
     }
 }
@@ -102,6 +114,7 @@ impl IntoResponse for ApiError {
             code: self.code,
             message: &self.message,
             message_vi: self.message_vi,
+            status_package: self.status_package.as_deref(),
         };
         (self.status, Json(body)).into_response()
     }
@@ -138,62 +151,9 @@ pub fn http_status(code: Code) -> Http {
     }
 }
 
-/// The Vietnamese message for clerks, by code (what the clerk's system shows; the English
-/// `message` carries the detail and where).
+/// The Vietnamese message for clerks, by code (see [`Code::message_vi`]).
 pub fn message_vi(code: Code) -> &'static str {
-    use Code::*;
-    match code {
-        PackageTooLarge => "Gói tin vượt quá dung lượng cho phép.",
-        EncodingInvalid => "Gói tin không được mã hóa UTF-8.",
-        XmlMalformed => "Gói tin không phải là XML hợp lệ.",
-        DtdForbidden => "Gói tin chứa khai báo DTD; hệ thống không chấp nhận.",
-        DepthLimit => "Gói tin có cấu trúc lồng nhau quá sâu.",
-        ElementLimit => "Gói tin có quá nhiều phần tử.",
-        NotEdxml => "Gói tin không phải định dạng edXML.",
-        ElementMissing => "Thiếu thông tin bắt buộc.",
-        ElementDuplicate => "Một thông tin chỉ được khai báo một lần nhưng bị lặp lại.",
-        ValueInvalid => "Giá trị không hợp lệ.",
-        OrganIdInvalid => "Mã định danh cơ quan không hợp lệ.",
-        StatusCodeUnknown => {
-            "Mã trạng thái không hợp lệ (chỉ chấp nhận 02, 03, 04, 05, 06, 15, 16)."
-        }
-        AttachmentLimit => "Số lượng tệp đính kèm vượt quá giới hạn.",
-        AttachmentTooLarge => "Tệp đính kèm vượt quá dung lượng cho phép.",
-        Base64Invalid => "Tệp đính kèm không được mã hóa base64 hợp lệ.",
-        AttachmentInvalid => "Tệp đính kèm bị hỏng hoặc không đúng định dạng.",
-        ManifestMismatch => "Danh mục tệp đính kèm không khớp với các tệp trong gói tin.",
-        SignatureMissing => "Gói tin chưa được ký số.",
-        SignatureDuplicate => "Gói tin có nhiều hơn một chữ ký số.",
-        SignatureMisplaced => "Chữ ký số không nằm đúng vị trí quy định.",
-        ReferenceInvalid | TransformNotAllowed | KeyInfoNotAllowed => {
-            "Chữ ký số không đúng cấu trúc quy định."
-        }
-        AlgorithmNotAllowed => "Thuật toán ký số không được chấp nhận.",
-        DigestMismatch => "Nội dung gói tin đã bị thay đổi sau khi ký.",
-        SignatureInvalid => "Chữ ký số không hợp lệ.",
-        CertMissing => "Không có chứng thư số của người ký.",
-        CertMalformed => "Chứng thư số của người ký bị lỗi.",
-        CertUntrusted => "Chứng thư số của người ký không do tổ chức tin cậy cấp.",
-        CertExpired => "Chứng thư số của người ký đã hết hạn.",
-        CertNotYetValid => "Chứng thư số của người ký chưa có hiệu lực.",
-        CertIsCa => "Chứng thư số dùng để ký không phải chứng thư ký văn bản.",
-        CertKeyUsage => "Chứng thư số không được phép dùng để ký văn bản.",
-        CertRevoked => "Chứng thư số của người ký đã bị thu hồi.",
-        SenderNotAuthorised => "Chứng thư số không thuộc cơ quan gửi văn bản.",
-        PeerNotAuthorised => "Hệ thống gửi không được phép gửi thay cho cơ quan này.",
-        NotAddressedHere => "Văn bản không gửi đến cơ quan nào thuộc hệ thống này.",
-        KeyInvalid => "Khóa ký số của cơ quan không sử dụng được; vui lòng liên hệ quản trị viên.",
-        Io => "Lỗi đọc ghi dữ liệu của hệ thống; vui lòng liên hệ quản trị viên.",
-        ConfigInvalid => "Cấu hình hệ thống không hợp lệ; vui lòng liên hệ quản trị viên.",
-        DuplicateConflict => "Văn bản này đã được nhận trước đó với nội dung khác.",
-        NotFound => "Không tìm thấy văn bản.",
-        StoreUnavailable => "Hệ thống tạm thời không truy cập được dữ liệu; vui lòng thử lại sau.",
-        AuditBroken => "Nhật ký kiểm tra bị sai lệch; vui lòng liên hệ quản trị viên.",
-        InvalidTransition => "Thao tác không hợp lệ với trạng thái hiện tại của văn bản.",
-        NumberTaken => "Số và ký hiệu văn bản này đã được cơ quan sử dụng trong năm.",
-        #[allow(unreachable_patterns)]
-        _ => "Yêu cầu không thực hiện được.",
-    }
+    code.message_vi()
 }
 
 #[cfg(test)]

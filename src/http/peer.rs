@@ -5,6 +5,12 @@
 //! (ingest stores nothing for a refused package). Every refusal is counted by code for
 //! `/metrics`.
 //!
+//! A document refused for an authenticity or integrity reason (Decree 30/2020 Art. 21) is also
+//! answered with a signed status 02 from the recipient agency, with the reason:
+//! `"status_package": "<base64>"` in the error JSON (see
+//! [`Node::rejection_status`](crate::node::service::Node::rejection_status) for when). It is not
+//! stored here: the sender keeps it in its status history.
+//!
 //! **Which peer is pushing.** Until mutual TLS arrives (issue 4, which replaces this with the
 //! identity of the client certificate), the peer is taken from the request:
 //! 1. the `X-Lienthong-Peer: <name>` header, naming a configured peer (an unknown name is
@@ -24,6 +30,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode as Http};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
@@ -69,7 +77,18 @@ async fn handle<S: Store>(
         }
     })?;
     let peer = identify(&state.node.config.peers, headers, &bytes)?;
-    let out = state.node.ingest(&bytes, Some(peer)).await?;
+    let out = match state.node.ingest(&bytes, Some(peer)).await {
+        Ok(out) => out,
+        Err(e) => {
+            let status = state.node.rejection_status(&bytes, Some(peer), &e);
+            let mut refusal = ApiError::from(e);
+            if let Some(b) = status {
+                tracing::info!(peer = %peer.name, code = refusal.code, "answering the refusal with a signed 02");
+                refusal.status_package = Some(STANDARD.encode(b));
+            }
+            return Err(refusal);
+        }
+    };
     state
         .metrics
         .ingest_accepted(if out.duplicate { "duplicate" } else { "stored" });

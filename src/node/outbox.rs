@@ -134,9 +134,15 @@ impl<S: Store> Worker<S> {
             }
             Err(e) => {
                 tracing::warn!(document_id = %c.document_id, recipient = %c.recipient, code = %e.code, error = %e.message, "refused; needs an operator");
-                store
+                // Failed first, with the refusal's code on the attempt; then the recipient's 02,
+                // if it sent one, moves the delivery on to `rejected` (see `record_rejection`).
+                let failed = store
                     .mark_failed(c.lease, DeliveryError::new(e.code, e.message), now)
-                    .await
+                    .await;
+                if let Some(status) = e.status_package {
+                    self.record_rejection(&status, &c).await;
+                }
+                failed
             }
         };
         if let Err(e) = recorded {
@@ -237,6 +243,85 @@ impl<S: Store> Worker<S> {
                 "the receipt comes from {}, which peer {} does not serve",
                 s.from.organ_id, peer.name
             )));
+        }
+        Ok(())
+    }
+
+    /// The signed 02 a peer answered a refused document with (Decree 30/2020 Art. 21): kept in
+    /// the document's status history if it is a trusted, signed 02 about this very document
+    /// (sender and DocumentId) from this delivery's recipient, an agency that peer serves.
+    /// Recorded through [`Node::ingest`] like any status the peer pushes (verified again, stored
+    /// with direction `In`, audited), after the delivery was marked `failed`: the store then
+    /// moves it from `failed` to `rejected` ("rejected: the recipient answered 02", the reason
+    /// and the code in the description), while the failed attempt keeps the refusal's code.
+    /// Recording it before `mark_failed` would supersede the attempt (losing the code) and
+    /// make `mark_failed` fail on the lost lease. A 02 that does not pass is logged and dropped:
+    /// the delivery stays `failed` with the refusal's code, for an operator.
+    async fn record_rejection(&self, status: &[u8], c: &ClaimedDelivery) {
+        let peer = match Route::from_stored(&c.route) {
+            Route::Peer(name) => self.node.config.peers.iter().find(|p| p.name == name),
+            _ => None,
+        };
+        let Some(peer) = peer else {
+            return;
+        };
+        let outcome = match self.check_rejection(status, c, peer) {
+            Ok(()) => self
+                .node
+                .ingest(status, Some(peer))
+                .await
+                .map_err(|e| format!("{}: {e}", e.code())),
+            Err(why) => Err(why),
+        };
+        match outcome {
+            Ok(i) => {
+                tracing::info!(document_id = %c.document_id, recipient = %c.recipient, delivery = c.lease.delivery_id, status_message = i.message_id, "recipient answered 02; recorded");
+            }
+            Err(why) => {
+                tracing::warn!(document_id = %c.document_id, recipient = %c.recipient, delivery = c.lease.delivery_id, error = %why, "the 02 answering the refusal is not kept");
+            }
+        }
+    }
+
+    /// Mirrors [`check_receipt`](Self::check_receipt) for the 02 answering a refusal.
+    fn check_rejection(
+        &self,
+        status: &[u8],
+        c: &ClaimedDelivery,
+        peer: &PeerConfig,
+    ) -> Result<(), String> {
+        if c.kind != Kind::Document {
+            return Err("a 02 answers a document only".into());
+        }
+        let mut opts = Options::new(&self.node.trust);
+        opts.limits = self.node.config.limits.clone();
+        let v = verify_package(status, &opts).map_err(|e| format!("{}: {e}", e.code()))?;
+        let Package::Status(s) = &v.package else {
+            return Err("not a status package".into());
+        };
+        if s.status_code != StatusCode::Rejected {
+            return Err(format!("status {}, not 02", s.status_code));
+        }
+        if s.response_for.effective_document_id() != c.document_id
+            || s.response_for.organ_id.as_str() != c.sender
+        {
+            return Err(format!(
+                "about {} of {}",
+                s.response_for.effective_document_id(),
+                s.response_for.organ_id
+            ));
+        }
+        if s.from.organ_id.as_str() != c.recipient {
+            return Err(format!(
+                "from {}, not this delivery's recipient {}",
+                s.from.organ_id, c.recipient
+            ));
+        }
+        if !peer.serves(&s.from.organ_id) {
+            return Err(format!(
+                "from {}, which peer {} does not serve",
+                s.from.organ_id, peer.name
+            ));
         }
         Ok(())
     }

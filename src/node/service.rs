@@ -25,6 +25,32 @@ use crate::store::{
     SignedPackage, StatusOutcome, Store, Submitted,
 };
 
+/// The refusal codes of [`Node::ingest`] that are an authenticity or integrity failure of the
+/// document (Decree 30/2020 Art. 21), answered with a signed 02 by
+/// [`Node::rejection_status`]: the signature is missing, misplaced, malformed or wrong, the
+/// content changed after signing, or the certificate is not a valid signing certificate of the
+/// sender under this node's trust anchors.
+pub const REJECTION_CODES: [Code; 18] = [
+    Code::SignatureMissing,
+    Code::SignatureDuplicate,
+    Code::SignatureMisplaced,
+    Code::ReferenceInvalid,
+    Code::TransformNotAllowed,
+    Code::AlgorithmNotAllowed,
+    Code::DigestMismatch,
+    Code::SignatureInvalid,
+    Code::KeyInfoNotAllowed,
+    Code::CertMissing,
+    Code::CertMalformed,
+    Code::CertUntrusted,
+    Code::CertExpired,
+    Code::CertNotYetValid,
+    Code::CertIsCa,
+    Code::CertKeyUsage,
+    Code::CertRevoked,
+    Code::SenderNotAuthorised,
+];
+
 /// What the node needs to act: its configuration, store, keys and trust anchors.
 pub struct Node<S: Store> {
     pub config: Arc<Config>,
@@ -636,6 +662,79 @@ impl<S: Store> Node<S> {
                     duplicate: out.duplicate,
                     receipt: None,
                 })
+            }
+        }
+    }
+
+    /// The signed status 02 to answer a peer with when [`ingest`](Self::ingest) refused its
+    /// document for `err` (Decree 30/2020 Art. 21: a document that fails the authenticity or
+    /// integrity check is sent back with status 02 and the reason). `None` when no 02 is due:
+    ///
+    /// - `err` is not one of [`REJECTION_CODES`] (the authenticity/integrity failures of the
+    ///   signature, the certificate or the signer). Format errors, limits, duplicates and
+    ///   `PEER_NOT_AUTHORISED` (a problem of the pushing node, not of the document) get the
+    ///   error code only.
+    /// - `NOT_ADDRESSED_HERE` (misaddressed) is not in the list on purpose: none of the `To`
+    ///   recipients is an agency of this node, so there is no agency whose key could sign the
+    ///   02, and invariant 4 forbids signing for anyone else. The error code is the answer.
+    /// - the bytes cannot be read leniently as a document package, or the document is a
+    ///   revocation or an update (business type 1 or 2: they carry the original's DocumentId,
+    ///   and a 02 about them would read as a rejection of the original);
+    /// - none of its `To` recipients is an agency of this node (no key to sign with);
+    /// - `peer` (the node that pushed) does not serve the claimed sender: the 02 goes back to
+    ///   the pusher, which must be the node of the document's sender.
+    ///
+    /// The content of the refused package is never trusted: it only addresses the 02
+    /// (`ResponseFor`, and which of this node's agencies signs it — the first `To` recipient that
+    /// is one). The description is ours, in Vietnamese, with the code. Nothing is stored
+    /// (invariant 5): the 02 travels only in the refusal's body.
+    pub fn rejection_status(
+        &self,
+        bytes: &[u8],
+        peer: Option<&PeerConfig>,
+        err: &Error,
+    ) -> Option<Vec<u8>> {
+        let code = err.code();
+        if !REJECTION_CODES.contains(&code) {
+            return None;
+        }
+        let opts = edxml::ReadOptions {
+            limits: self.config.limits.clone(),
+            strict: false,
+        };
+        let Ok(Package::Document(doc)) = edxml::read(bytes, &opts) else {
+            return None;
+        };
+        if matches!(doc.business_type().number(), 1 | 2) {
+            return None;
+        }
+        if let Some(p) = peer
+            && !p.serves(&doc.header.from.organ_id)
+        {
+            return None;
+        }
+        let (agency, signer) = doc.header.to.iter().find_map(|t| {
+            let a = self.config.agency(&t.organ_id)?;
+            Some((a, self.keys.get(&t.organ_id)?))
+        })?;
+        let description = format!(
+            "Văn bản không bảo đảm tính xác thực, toàn vẹn ({}): {}",
+            code.as_str(),
+            code.message_vi()
+        );
+        let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
+        match receipt::signed_status(
+            &doc,
+            &agency.organization,
+            StatusCode::Rejected,
+            &description,
+            vn,
+            signer.as_ref(),
+        ) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                tracing::warn!(code = %e.code(), error = %e, "cannot sign the 02 for a refused document");
+                None
             }
         }
     }

@@ -14,6 +14,10 @@ pub struct TransportError {
     /// `true` for network trouble and server errors; `false` when the peer refused the package
     /// itself (it will refuse it again).
     pub retryable: bool,
+    /// A refusal answered with the recipient's signed status 02 (the error JSON's
+    /// `status_package`, decoded): Decree 30/2020 Art. 21's answer to a document that failed
+    /// the authenticity or integrity check. Unverified here; the outbox verifies it.
+    pub status_package: Option<Vec<u8>>,
 }
 
 impl TransportError {
@@ -22,6 +26,7 @@ impl TransportError {
             code: code.into(),
             message: message.into(),
             retryable: true,
+            status_package: None,
         }
     }
 
@@ -30,6 +35,7 @@ impl TransportError {
             code: code.into(),
             message: message.into(),
             retryable: false,
+            status_package: None,
         }
     }
 }

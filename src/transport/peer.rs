@@ -1,8 +1,12 @@
 //! Pushing a package to a peer node: `POST {url}/peer/v1/packages`, body = the exact signed bytes.
 //! A document is answered `200` with the peer's signed receipt (status 01); a status package
-//! `204`; a refusal with `{"code", "message"}` and a 4xx status.
+//! `204`; a refusal with `{"code", "message"}` and a 4xx status, and for a document that
+//! failed the authenticity or integrity check a signed 02 (`"status_package"`, base64).
 
 use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 
 use super::TransportError;
 use crate::config::PeerConfig;
@@ -72,14 +76,17 @@ impl PeerClient {
                 format!("{url}: HTTP {status}"),
             )),
             s if (400..500).contains(&s) => {
-                let (code, message) = refusal(&body).unwrap_or_else(|| {
+                let (code, message, status_package) = refusal(&body).unwrap_or_else(|| {
                     (
                         "PEER_REFUSED".into(),
                         format!("HTTP {status}: {}", String::from_utf8_lossy(&body)),
+                        None,
                     )
                 });
                 // A conflict or a refusal of the package itself will not change by retrying.
-                Err(TransportError::permanent(&code, message))
+                let mut e = TransportError::permanent(&code, message);
+                e.status_package = status_package;
+                Err(e)
             }
             _ => Err(TransportError::retry(
                 "PEER_ERROR",
@@ -89,7 +96,9 @@ impl PeerClient {
     }
 }
 
-fn refusal(body: &[u8]) -> Option<(String, String)> {
+/// The refusal JSON: its code, message and, when the peer answered with a signed 02, the 02's
+/// bytes (`status_package`, base64; one that does not decode is dropped).
+fn refusal(body: &[u8]) -> Option<(String, String, Option<Vec<u8>>)> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let code = v.get("code")?.as_str()?.to_owned();
     let message = v
@@ -97,5 +106,26 @@ fn refusal(body: &[u8]) -> Option<(String, String)> {
         .and_then(|m| m.as_str())
         .unwrap_or("")
         .to_owned();
-    Some((code, message))
+    let status_package = v
+        .get("status_package")
+        .and_then(|s| s.as_str())
+        .and_then(|s| STANDARD.decode(s.trim()).ok());
+    Some((code, message, status_package))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_keeps_the_status_package() {
+        let body = br#"{"code":"CERT_UNTRUSTED","message":"m","message_vi":"v","status_package":"PGE+PC9hPg=="}"#;
+        let (code, message, sp) = refusal(body).unwrap();
+        assert_eq!((code.as_str(), message.as_str()), ("CERT_UNTRUSTED", "m"));
+        assert_eq!(sp.as_deref(), Some(&b"<a></a>"[..]));
+        let (_, _, none) = refusal(br#"{"code":"NOT_ADDRESSED_HERE","message":"m"}"#).unwrap();
+        assert_eq!(none, None);
+        let (_, _, bad) = refusal(br#"{"code":"X","status_package":"%%%"}"#).unwrap();
+        assert_eq!(bad, None);
+    }
 }
