@@ -55,6 +55,17 @@ async fn serve(args: Args) -> CmdResult {
     let listen = config.node.listen.clone();
     let name = config.node.name.clone();
     let node = Node::new(config, store.clone()).map_err(Failure::Local)?;
+    let now = lienthong::node::service::now_ms() / 1000;
+    for c in lienthong::node::expiry::report(&node.trust, &node.keys, now)
+        .iter()
+        .filter(|c| c.warning)
+    {
+        if c.days_left < 0 {
+            tracing::error!(role = c.role, subject = %c.subject, agency = ?c.agency, "certificate has expired");
+        } else {
+            tracing::warn!(role = c.role, subject = %c.subject, agency = ?c.agency, days_left = c.days_left, "certificate expires soon");
+        }
+    }
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| Failure::Local(Error::io(format!("listen {listen}"), e)))?;

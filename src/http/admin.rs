@@ -258,3 +258,13 @@ pub async fn cancel<S: Store>(
     tracing::info!(delivery = id, operator = %op.token_name, "operator cancel");
     Ok(Json(detail(&state, id).await?).into_response())
 }
+
+/// `GET /admin/v1/certificates`: every trust anchor and agency signing certificate with its expiry,
+/// soonest first; `warning` when it has expired or expires within 60 days.
+pub async fn certificates<S: Store>(State(state): State<AppState<S>>, _op: Operator) -> ApiResult {
+    let report = crate::node::expiry::report(&state.node.trust, &state.node.keys, now_ms() / 1000);
+    Ok(
+        Json(serde_json::json!({ "items": report, "warn_days": crate::node::expiry::WARN_DAYS }))
+            .into_response(),
+    )
+}

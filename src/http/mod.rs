@@ -101,7 +101,8 @@ pub fn router_with_metrics<S: Store>(node: Node<S>, metrics: Arc<Metrics>) -> Ro
         .route("/deliveries", get(admin::list_deliveries::<S>))
         .route("/deliveries/{id}", get(admin::delivery::<S>))
         .route("/deliveries/{id}/retry", post(admin::retry::<S>))
-        .route("/deliveries/{id}/cancel", post(admin::cancel::<S>));
+        .route("/deliveries/{id}/cancel", post(admin::cancel::<S>))
+        .route("/certificates", get(admin::certificates::<S>));
     Router::new()
         .nest("/api/v1", api)
         .nest("/peer/v1", peer)

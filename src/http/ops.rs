@@ -136,6 +136,20 @@ pub async fn metrics<S: Store>(State(state): State<AppState<S>>) -> Result<Respo
         );
     }
     state.node.metrics.render(&mut out);
+    let _ = writeln!(
+        out,
+        "# HELP lienthong_certificate_expiry_days Days until a trust anchor or agency signing certificate expires.\n# TYPE lienthong_certificate_expiry_days gauge"
+    );
+    let report = crate::node::expiry::report(&state.node.trust, &state.node.keys, now_ms() / 1000);
+    for c in report {
+        let _ = writeln!(
+            out,
+            "lienthong_certificate_expiry_days{{role=\"{}\",subject=\"{}\"}} {}",
+            c.role,
+            label(&c.subject),
+            c.days_left
+        );
+    }
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         out,

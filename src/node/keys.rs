@@ -46,4 +46,9 @@ impl Keyring {
     pub fn get(&self, agency: &OrganId) -> Option<&Arc<dyn Signer>> {
         self.signers.get(agency)
     }
+
+    /// Every agency and its signer.
+    pub fn iter(&self) -> impl Iterator<Item = (&OrganId, &Arc<dyn Signer>)> {
+        self.signers.iter()
+    }
 }

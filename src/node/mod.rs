@@ -3,6 +3,7 @@
 //! interfaces; HTTP and the CLI sit above it.
 
 pub mod compose;
+pub mod expiry;
 pub mod ingest;
 pub mod keys;
 pub mod metrics;

@@ -414,11 +414,23 @@ impl<S: Store> Node<S> {
     }
 
     /// The signing key of `agency`.
+    /// The agency's signer, refused once its certificate has expired: a package signed with an
+    /// expired certificate would be refused by every recipient.
     fn signer(&self, agency: &OrganId) -> Result<Arc<dyn Signer>, Error> {
-        self.keys
+        let signer = self
+            .keys
             .get(agency)
             .cloned()
-            .ok_or_else(|| Error::key(agency.to_string(), "no signing key"))
+            .ok_or_else(|| Error::key(agency.to_string(), "no signing key"))?;
+        if let Some((_, not_after)) = super::expiry::not_after(signer.certificate())
+            && now_ms() / 1000 > not_after
+        {
+            return Err(Error::key(
+                agency.to_string(),
+                "the signing certificate has expired; renew it before sending",
+            ));
+        }
+        Ok(signer)
     }
 
     /// The document `message_id` that `agency` sent, as a new document (business type 0) —
@@ -608,10 +620,7 @@ impl<S: Store> Node<S> {
             Package::Document(doc) => {
                 let first = &accepted.local_recipients[0];
                 let org = &self.agency(first)?.organization;
-                let signer = self
-                    .keys
-                    .get(first)
-                    .ok_or_else(|| Error::key(first.to_string(), "no signing key"))?;
+                let signer = self.signer(first)?;
                 let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
                 let receipt = receipt::receipt(doc, org, vn, signer.as_ref())?;
                 let new = NewIncoming {
@@ -715,7 +724,7 @@ impl<S: Store> Node<S> {
         }
         let (agency, signer) = doc.header.to.iter().find_map(|t| {
             let a = self.config.agency(&t.organ_id)?;
-            Some((a, self.keys.get(&t.organ_id)?))
+            Some((a, self.signer(&t.organ_id).ok()?))
         })?;
         let description = format!(
             "Văn bản không bảo đảm tính xác thực, toàn vẹn ({}): {}",
@@ -803,10 +812,7 @@ impl<S: Store> Node<S> {
             Package::Status(_) => return Err(Error::store(Code::NotFound, "not a document")),
         };
         let a = self.agency(agency)?;
-        let signer = self
-            .keys
-            .get(agency)
-            .ok_or_else(|| Error::key(agency.to_string(), "no signing key"))?;
+        let signer = self.signer(agency)?;
         let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
         let now = now_ms();
         let status_bytes = receipt::signed_status(

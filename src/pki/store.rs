@@ -134,6 +134,11 @@ impl TrustStore {
         self.anchor_certs.iter().map(|c| c.subject.as_str())
     }
 
+    /// The DER certificates of the anchors (for expiry reports).
+    pub fn anchor_certificates(&self) -> impl Iterator<Item = &[u8]> {
+        self.anchor_certs.iter().map(|c| c.der.as_ref())
+    }
+
     /// The number of intermediates kept besides the anchors.
     pub fn intermediate_count(&self) -> usize {
         self.intermediates.len()

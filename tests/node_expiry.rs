@@ -1,0 +1,82 @@
+//! Certificate expiry: the node refuses to sign with an expired agency certificate, and reports
+//! every anchor and agency certificate with the days left (warning within 60 days).
+
+mod common;
+
+use common::*;
+use lienthong::Code;
+use lienthong::config::Config;
+use lienthong::edxml::OrganId;
+use lienthong::node::compose::Submission;
+use lienthong::node::expiry::{self, WARN_DAYS};
+use lienthong::node::service::{Node, now_ms};
+use lienthong::store::SqliteStore;
+
+#[tokio::test]
+async fn an_expired_agency_certificate_signs_nothing_and_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki("");
+    let pki = pki.display();
+    let text = format!(
+        r#"
+[node]
+name = "gialai"
+listen = "127.0.0.1:0"
+store = "sqlite://{db}"
+trust = ["{pki}/root-ca.cert.pem"]
+[[agency]]
+code = "000.00.05.H21"
+name = "Sở Thông tin và Truyền thông tỉnh Gia Lai"
+key = "{pki}/stttt-gialai.key.pem"
+cert = "{pki}/stttt-gialai.cert.pem"
+[[agency]]
+code = "000.00.09.H21"
+name = "Đơn vị có chứng thư hết hạn"
+key = "{pki}/expired.key.pem"
+cert = "{pki}/expired.cert.pem"
+"#,
+        db = dir.path().join("node.db").display()
+    );
+    let config = Config::from_toml(&text, dir.path(), &|_| None).unwrap();
+    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let node = Node::new(config, store).unwrap();
+
+    let sub: Submission = serde_json::from_str(
+        r#"{"recipients": ["000.00.05.H21"], "notation": "X-VP", "subject": "V/v thử"}"#,
+    )
+    .unwrap();
+    let expired = OrganId::parse_strict("000.00.09.H21").unwrap();
+    let e = node
+        .submit(&expired, "idesk", &sub, vec![], None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::KeyInvalid, "{e}");
+    assert!(e.to_string().contains("expired"), "{e}");
+
+    let report = expiry::report(&node.trust, &node.keys, now_ms() / 1000);
+    assert_eq!(report.len(), 3, "{report:?}");
+    let old = report
+        .iter()
+        .find(|c| c.agency.as_deref() == Some("000.00.09.H21"))
+        .unwrap();
+    assert!(old.warning && old.days_left < 0, "{old:?}");
+    let good = report
+        .iter()
+        .find(|c| c.agency.as_deref() == Some("000.00.05.H21"))
+        .unwrap();
+    assert!(!good.warning && good.days_left > WARN_DAYS, "{good:?}");
+    let anchor = report.iter().find(|c| c.role == "anchor").unwrap();
+    assert!(anchor.subject.contains("Root CA"), "{anchor:?}");
+    // Soonest first.
+    assert_eq!(report[0].agency.as_deref(), Some("000.00.09.H21"));
+    // Sixty days before the good one expires, it is flagged too.
+    let later = good.not_after - (WARN_DAYS - 1) * 86_400;
+    let flagged = expiry::report(&node.trust, &node.keys, later);
+    assert!(
+        flagged
+            .iter()
+            .find(|c| c.agency.as_deref() == Some("000.00.05.H21"))
+            .unwrap()
+            .warning
+    );
+}
