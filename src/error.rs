@@ -86,6 +86,10 @@ pub enum Code {
     CertKeyUsage,
     /// The signer certificate has been revoked.
     CertRevoked,
+    /// The revocation status of the signer certificate (or one in its path) cannot be established
+    /// and the revocation policy is `require`: no CRL covers it, its CRL is stale (past
+    /// `nextUpdate`), or its CRL does not verify.
+    RevocationUnknown,
     /// The signer's certificate names another agency than the package's `From/OrganId`.
     SenderNotAuthorised,
     /// The sending node may not speak for the package's `From/OrganId`.
@@ -153,6 +157,7 @@ impl Code {
             CertIsCa => "CERT_IS_CA",
             CertKeyUsage => "CERT_KEY_USAGE",
             CertRevoked => "CERT_REVOKED",
+            RevocationUnknown => "REVOCATION_UNKNOWN",
             SenderNotAuthorised => "SENDER_NOT_AUTHORISED",
             PeerNotAuthorised => "PEER_NOT_AUTHORISED",
             NotAddressedHere => "NOT_ADDRESSED_HERE",
@@ -213,6 +218,9 @@ impl Code {
             CertIsCa => "Chứng thư số dùng để ký không phải chứng thư ký văn bản.",
             CertKeyUsage => "Chứng thư số không được phép dùng để ký văn bản.",
             CertRevoked => "Chứng thư số của người ký đã bị thu hồi.",
+            RevocationUnknown => {
+                "Không xác định được tình trạng thu hồi của chứng thư số của người ký."
+            }
             SenderNotAuthorised => "Chứng thư số không thuộc cơ quan gửi văn bản.",
             PeerNotAuthorised => "Hệ thống gửi không được phép gửi thay cho cơ quan này.",
             NotAddressedHere => "Văn bản không gửi đến cơ quan nào thuộc hệ thống này.",

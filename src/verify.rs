@@ -11,7 +11,7 @@ use crate::dsig::{self, VerifiedSignature};
 use crate::edxml::xml::{self, Limits};
 use crate::edxml::{self, Package, ReadOptions};
 use crate::error::{Code, TrustError};
-use crate::pki::{self, SignerCert, TrustPolicy, TrustStore};
+use crate::pki::{self, Revocation, SignerCert, TrustPolicy, TrustStore};
 
 /// How strictly to check. `Default` is the strict profile; `trust` must be supplied.
 #[derive(Debug, Clone)]
@@ -22,6 +22,8 @@ pub struct Options<'a> {
     pub signature: dsig::Policy,
     pub trust_policy: TrustPolicy,
     pub trust: &'a TrustStore,
+    /// The revocation check of the signer's path: policy and CRLs (default off, no CRLs).
+    pub revocation: Revocation,
     /// The verification time (normally now).
     pub at: SystemTime,
 }
@@ -35,6 +37,7 @@ impl<'a> Options<'a> {
             signature: dsig::Policy::default(),
             trust_policy: TrustPolicy::default(),
             trust,
+            revocation: Revocation::default(),
             at: SystemTime::now(),
         }
     }
@@ -62,12 +65,13 @@ pub fn verify_package(bytes: &[u8], opts: &Options) -> Result<VerifiedPackage, E
     let parsed = xml::parse(bytes, &opts.limits)?;
     let (signature, signer) = dsig::verify(&parsed, &opts.signature, |signer, chain| {
         let intermediates: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
-        Ok(pki::verify_signer(
+        Ok(pki::verify_signer_with_revocation(
             signer,
             &intermediates,
             opts.trust,
             opts.at,
             &opts.trust_policy,
+            &opts.revocation,
         )?)
     })?;
     let read = ReadOptions {

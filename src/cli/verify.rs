@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use lienthong::pki::TrustStore;
+use lienthong::pki::{Revocation, RevocationPolicy, TrustStore};
 use lienthong::verify::{self, Options};
 
 use super::{CmdResult, Failure, read_file};
@@ -15,6 +15,15 @@ pub struct Args {
     /// Accept legacy RSA-SHA1 signatures and SHA-1 certificate chains.
     #[arg(long)]
     allow_sha1: bool,
+    /// A CRL file (PEM or DER) to check the signer's path against; may be repeated. CRLs are
+    /// not fetched from distribution points yet.
+    #[arg(long = "crl", value_name = "FILE")]
+    crls: Vec<PathBuf>,
+    /// Revocation policy: `require` (every certificate of the path below the anchor needs a
+    /// current CRL), `prefer` (refuse what a CRL lists as revoked, accept what none covers) or
+    /// `off`. Default: `prefer` when a --crl is given, else `off`.
+    #[arg(long, value_name = "POLICY")]
+    revocation: Option<RevocationPolicy>,
     /// Refuse unassigned status codes and non-standard agency codes instead of flagging them.
     #[arg(long)]
     strict: bool,
@@ -38,8 +47,21 @@ pub fn run(a: &Args) -> CmdResult {
             .into(),
         ));
     }
+    let default_policy = if a.crls.is_empty() {
+        RevocationPolicy::Off
+    } else {
+        RevocationPolicy::Prefer
+    };
+    let mut revocation = Revocation::new(a.revocation.unwrap_or(default_policy));
+    for file in &a.crls {
+        let bytes = read_file(file)?;
+        revocation
+            .add_pem_or_der(&bytes, &file.display().to_string())
+            .map_err(|e| Failure::Local(e.into()))?;
+    }
     let bytes = read_file(&a.input)?;
     let mut opts = Options::new(&store);
+    opts.revocation = revocation;
     opts.strict = a.strict;
     opts.signature.allow_sha1 = a.allow_sha1;
     opts.trust_policy.allow_sha1 = a.allow_sha1;

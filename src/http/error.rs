@@ -138,8 +138,8 @@ pub fn http_status(code: Code) -> Http {
         SignatureMissing | SignatureDuplicate | SignatureMisplaced | ReferenceInvalid
         | TransformNotAllowed | AlgorithmNotAllowed | DigestMismatch | SignatureInvalid
         | KeyInfoNotAllowed | CertMissing | CertMalformed | CertUntrusted | CertExpired
-        | CertNotYetValid | CertIsCa | CertKeyUsage | CertRevoked | SenderNotAuthorised
-        | NotAddressedHere => Http::UNPROCESSABLE_ENTITY,
+        | CertNotYetValid | CertIsCa | CertKeyUsage | CertRevoked | RevocationUnknown
+        | SenderNotAuthorised | NotAddressedHere => Http::UNPROCESSABLE_ENTITY,
         PeerNotAuthorised => Http::FORBIDDEN,
         NotFound => Http::NOT_FOUND,
         DuplicateConflict | NumberTaken | InvalidTransition => Http::CONFLICT,

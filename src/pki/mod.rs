@@ -15,9 +15,14 @@
 //!    in the store, every certificate of the path valid at that time and signed with SHA-256 or
 //!    better (`path.rs`, on `rustls-webpki`).
 //!
-//! Still to come, with their slots: revocation (CRL, OCSP → [`Code::CertRevoked`]) in `path.rs`,
-//! where webpki takes revocation options; binding the certificate to the sending agency
-//! (`SignerCert::organ_id` against the package's `OrganId`) above this module, by the caller.
+//! 6. with [`verify_signer_with_revocation`], neither the signer nor an intermediate is revoked
+//!    by a CRL the caller gives ([`Code::CertRevoked`]), and under [`RevocationPolicy::Require`]
+//!    the status of each is known from a current CRL ([`Code::RevocationUnknown`]); see
+//!    [`revocation`] for the policies. webpki checks it while building the path of step 5.
+//!
+//! Still to come: OCSP and CRLs fetched from distribution points (issue 4); binding the
+//! certificate to the sending agency (`SignerCert::organ_id` against the package's `OrganId`) is
+//! above this module, by the caller.
 //!
 //! Pure: no network, no clock (the time is a parameter); the only file reading is
 //! [`TrustStore::from_path`].
@@ -30,11 +35,13 @@
 //! [`Code::AlgorithmNotAllowed`]: crate::Code::AlgorithmNotAllowed
 //! [`Code::CertUntrusted`]: crate::Code::CertUntrusted
 //! [`Code::CertRevoked`]: crate::Code::CertRevoked
+//! [`Code::RevocationUnknown`]: crate::Code::RevocationUnknown
 
 mod cert;
 mod describe;
 mod path;
 pub mod profile;
+pub mod revocation;
 mod store;
 
 use std::time::SystemTime;
@@ -43,6 +50,7 @@ use crate::error::TrustError;
 
 pub use describe::{SignerCert, describe};
 pub use profile::rsa_public_key;
+pub use revocation::{Revocation, RevocationPolicy, crls_from_pem_or_der};
 pub use store::TrustStore;
 
 /// Knobs of the trust decision. `Default` is the strict policy.
@@ -59,12 +67,33 @@ pub struct TrustPolicy {
 /// `signer_der` is the signer's certificate, `intermediates` the other DER certificates sent with
 /// it (`KeyInfo/X509Data`), in any order; the store's own intermediates are used as well. `at` is
 /// the time the decision is made for, normally now. On success, what is known about the signer.
+/// No revocation check: that is [`verify_signer_with_revocation`].
 pub fn verify_signer(
     signer_der: &[u8],
     intermediates: &[&[u8]],
     store: &TrustStore,
     at: SystemTime,
     policy: &TrustPolicy,
+) -> Result<SignerCert, TrustError> {
+    verify_signer_with_revocation(
+        signer_der,
+        intermediates,
+        store,
+        at,
+        policy,
+        &Revocation::default(),
+    )
+}
+
+/// [`verify_signer`] plus the revocation check of `revocation` (step 6 of the module
+/// documentation).
+pub fn verify_signer_with_revocation(
+    signer_der: &[u8],
+    intermediates: &[&[u8]],
+    store: &TrustStore,
+    at: SystemTime,
+    policy: &TrustPolicy,
+    revocation: &Revocation,
 ) -> Result<SignerCert, TrustError> {
     let cert = cert::parse(signer_der)?;
     let subject = cert::name_to_string(cert.subject());
@@ -79,6 +108,7 @@ pub fn verify_signer(
         store,
         at,
         policy,
+        revocation,
     )?;
     Ok(describe::from_parsed(&cert, signer_der))
 }

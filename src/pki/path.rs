@@ -12,8 +12,9 @@
 //! only ([`super::profile`]); an intermediate's EKU does not restrict the signer (RFC 5280 has no
 //! EKU chaining).
 //!
-//! Revocation slots in as webpki's `RevocationOptions` (CRLs the caller has fetched), mapped to
-//! `CERT_REVOKED` below.
+//! Revocation: the caller's [`Revocation`] becomes webpki's `RevocationOptions` (see
+//! [`super::revocation`] for the policies); a revoked certificate is `CERT_REVOKED`, an unknown
+//! status or a stale or unverifiable CRL `REVOCATION_UNKNOWN`.
 
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
@@ -25,6 +26,7 @@ use rustls_pki_types::{
 use x509_parser::asn1_rs::{FromDer, Oid};
 use x509_parser::certificate::X509Certificate;
 
+use super::revocation::{Revocation, RevocationPolicy};
 use super::store::TrustStore;
 use super::{TrustPolicy, cert};
 use crate::error::{Code, TrustError};
@@ -33,7 +35,9 @@ use crate::error::{Code, TrustError};
 const MAX_EXPLAIN_DEPTH: usize = 8;
 
 /// Builds and checks a path from `signer` (already parsed as `parsed`, subject `subject`) to an
-/// anchor of `store`, using `intermediates` and the store's own.
+/// anchor of `store`, using `intermediates` and the store's own, with the revocation check of
+/// `revocation`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn verify_path(
     signer_der: &[u8],
     parsed: &X509Certificate<'_>,
@@ -42,6 +46,7 @@ pub(crate) fn verify_path(
     store: &TrustStore,
     at: SystemTime,
     policy: &TrustPolicy,
+    revocation: &Revocation,
 ) -> Result<(), TrustError> {
     if store.is_empty() {
         return Err(TrustError::new(
@@ -74,9 +79,95 @@ pub(crate) fn verify_path(
         webpki::ALL_VERIFICATION_ALGS
     };
     let time = UnixTime::since_unix_epoch(Duration::from_secs(cert::unix_seconds(at)));
-    match ee.verify_for_usage(algs, store.anchors(), &pool, time, AnyEku, None, None) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(explain(&e, parsed, subject, &pool, store, at)),
+    let crls: Vec<&webpki::CertRevocationList<'_>> =
+        revocation.crls().iter().map(|c| c.as_ref()).collect();
+    let options = match revocation.policy {
+        RevocationPolicy::Off => None,
+        // webpki needs at least one CRL; none under `prefer` is no check.
+        RevocationPolicy::Prefer => webpki::RevocationOptionsBuilder::new(&crls).ok().map(|b| {
+            b.with_depth(webpki::RevocationCheckDepth::Chain)
+                .with_status_policy(webpki::UnknownStatusPolicy::Allow)
+                .with_expiration_policy(webpki::ExpirationPolicy::Ignore)
+                .build()
+        }),
+        RevocationPolicy::Require => webpki::RevocationOptionsBuilder::new(&crls).ok().map(|b| {
+            b.with_depth(webpki::RevocationCheckDepth::Chain)
+                .with_status_policy(webpki::UnknownStatusPolicy::Deny)
+                .with_expiration_policy(webpki::ExpirationPolicy::Enforce)
+                .build()
+        }),
+    };
+    let verified = ee.verify_for_usage(algs, store.anchors(), &pool, time, AnyEku, options, None);
+    if let Err(e) = verified {
+        let found = explain(&e, parsed, subject, &pool, store, at);
+        return Err(explain_revocation(&e, parsed, revocation).unwrap_or(found));
+    }
+    if revocation.policy == RevocationPolicy::Require && options.is_none() {
+        return Err(TrustError::new(
+            Code::RevocationUnknown,
+            subject,
+            "its revocation status is unknown: the revocation policy is require, but no CRL was \
+             given",
+        ));
+    }
+    Ok(())
+}
+
+/// The revocation errors of webpki as trust errors, naming the signer (webpki does not say which
+/// certificate of the path the status is about; the signer is looked up in the CRLs to say
+/// whether it is the one revoked). `None` for an error that is not about revocation.
+fn explain_revocation(
+    e: &webpki::Error,
+    signer: &X509Certificate<'_>,
+    revocation: &Revocation,
+) -> Option<TrustError> {
+    use webpki::Error as W;
+    let subject = cert::name_to_string(signer.subject());
+    let issuer = cert::name_to_string(signer.issuer());
+    let unknown =
+        |problem: String| Some(TrustError::new(Code::RevocationUnknown, &subject, problem));
+    #[allow(deprecated)]
+    match e {
+        W::CertRevoked => {
+            // webpki keeps the CRL issuer without its SEQUENCE header; x509-parser with it.
+            let listed = revocation.crls().iter().any(|crl| {
+                signer.issuer().as_raw().ends_with(crl.issuer())
+                    && matches!(crl.find_serial(signer.raw_serial()), Ok(Some(_)))
+            });
+            let problem = if listed {
+                format!("revoked: the CRL of {issuer} lists it")
+            } else {
+                "a certificate in its path is revoked".to_owned()
+            };
+            Some(TrustError::new(Code::CertRevoked, &subject, problem))
+        }
+        W::UnknownRevocationStatus => unknown(format!(
+            "its revocation status is unknown: the revocation policy is require, and no CRL was \
+             given for it (issuer {issuer}) or for a CA certificate in its path"
+        )),
+        W::CrlExpired { next_update, .. } => {
+            let secs = i64::try_from(next_update.as_secs()).unwrap_or(i64::MAX);
+            let when = x509_parser::time::ASN1Time::from_timestamp(secs)
+                .map(cert::rfc3339)
+                .unwrap_or_else(|_| format!("{secs} s after 1970"));
+            unknown(format!(
+                "its revocation status is unknown: the CRL covering it (or a CA certificate in its \
+                 path) is stale — its nextUpdate {when} is past the verification time — and the \
+                 revocation policy is require"
+            ))
+        }
+        W::InvalidCrlSignatureForPublicKey
+        | W::UnsupportedCrlSignatureAlgorithm
+        | W::UnsupportedCrlSignatureAlgorithmContext(_)
+        | W::UnsupportedCrlSignatureAlgorithmForPublicKey
+        | W::UnsupportedCrlSignatureAlgorithmForPublicKeyContext(_)
+        | W::IssuerNotCrlSigner
+        | W::UnsupportedIndirectCrl
+        | W::UnsupportedRevocationReasonsPartitioning
+        | W::UnsupportedCrlIssuingDistributionPoint => unknown(format!(
+            "its revocation status is unknown: a CRL given for its path cannot be relied on ({e})"
+        )),
+        _ => None,
     }
 }
 
@@ -361,7 +452,17 @@ mod tests {
         let subject = cert::name_to_string(parsed.subject());
         let check = |policy: &TrustPolicy| {
             let at = SystemTime::now();
-            verify_path(&signer, &parsed, &subject, &[&chain], &store, at, policy)
+            let off = Revocation::default();
+            verify_path(
+                &signer,
+                &parsed,
+                &subject,
+                &[&chain],
+                &store,
+                at,
+                policy,
+                &off,
+            )
         };
         let e = check(&TrustPolicy::default()).unwrap_err();
         assert_eq!(e.code, Code::CertUntrusted, "{e}");
