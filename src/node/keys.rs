@@ -13,6 +13,9 @@ use crate::signer::{KeyFileSigner, Signer};
 #[derive(Clone, Default)]
 pub struct Keyring {
     signers: HashMap<OrganId, Arc<dyn Signer>>,
+    /// `notAfter` of each signer's certificate (Unix seconds), read once at load so signing does
+    /// not parse the certificate every time.
+    expires: HashMap<OrganId, i64>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -34,12 +37,32 @@ impl Keyring {
                 })?;
             signers.insert(a.organization.organ_id.clone(), Arc::new(s));
         }
-        Ok(Keyring { signers })
+        let mut keyring = Keyring {
+            signers,
+            expires: HashMap::new(),
+        };
+        keyring.expires = keyring.read_expiry();
+        Ok(keyring)
     }
 
     /// Adds a signer (tests, tokens later).
     pub fn insert(&mut self, agency: OrganId, signer: Arc<dyn Signer>) {
+        if let Some((_, t)) = super::expiry::not_after(signer.certificate()) {
+            self.expires.insert(agency.clone(), t);
+        }
         self.signers.insert(agency, signer);
+    }
+
+    fn read_expiry(&self) -> HashMap<OrganId, i64> {
+        self.signers
+            .iter()
+            .filter_map(|(a, s)| Some((a.clone(), super::expiry::not_after(s.certificate())?.1)))
+            .collect()
+    }
+
+    /// When `agency`'s signing certificate expires (Unix seconds).
+    pub fn expires_at(&self, agency: &OrganId) -> Option<i64> {
+        self.expires.get(agency).copied()
     }
 
     /// The signer of `agency`, if this node serves it.

@@ -422,7 +422,7 @@ impl<S: Store> Node<S> {
             .get(agency)
             .cloned()
             .ok_or_else(|| Error::key(agency.to_string(), "no signing key"))?;
-        if let Some((_, not_after)) = super::expiry::not_after(signer.certificate())
+        if let Some(not_after) = self.keys.expires_at(agency)
             && now_ms() / 1000 > not_after
         {
             return Err(Error::key(
