@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use lienthong::{Code, Error};
 
 mod audit;
+mod bench;
 mod client;
 mod extract;
 mod inspect;
@@ -60,6 +61,8 @@ enum Command {
     /// The agency's sent documents and their delivery state, through a node's clerk API.
     #[command(subcommand)]
     Sent(client::SentCommand),
+    /// Measure two real nodes on loopback: documents/s, latency, CPU and memory per node.
+    Bench(Box<bench::Args>),
 }
 
 /// Why a command failed, and so which exit status and line to print.
@@ -103,6 +106,7 @@ pub fn main() -> ExitCode {
         Command::Send(a) => (false, client::send(*a)),
         Command::Inbox(c) => (false, client::inbox(c)),
         Command::Sent(c) => (false, client::sent(c)),
+        Command::Bench(a) => (false, bench::run(*a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

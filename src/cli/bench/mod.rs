@@ -1,0 +1,356 @@
+//! `lienthong bench`: a reproducible end-to-end benchmark of two real nodes on loopback.
+//!
+//! It starts a sending node (Sở TT&TT Gia Lai) and a receiving node (UBND Nghệ An) as separate
+//! `lienthong serve` processes with the test PKI, submits documents through the sender's real
+//! clerk API, and waits for every signed receipt. Each document costs what it costs in
+//! production: compose, zip, sign, commit; push, verify, sign the receipt, commit; verify the
+//! receipt, commit.
+//!
+//! Reported (table, or JSON with `--json`): documents per second, submit→receipt latency
+//! percentiles, CPU per document of each node (from `/proc`), peak RSS of each node, and the
+//! machine's RSA ceiling from `openssl speed` (cores × RSA-2048 sign rate ÷ 2, since a delivered
+//! document needs at least two signatures) with the ratio to it. `--soak DURATION` holds
+//! `--rate` documents per second instead and reports, per window, whether latency and memory
+//! stay flat.
+//!
+//! The figures are for *this* machine: run it where you want to know.
+
+mod load;
+mod nodes;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lienthong::Error;
+use lienthong::config::parse_duration;
+
+use self::load::{Clerk, Outcome, now_ms};
+use self::nodes::{RECEIVER_CODE, SENDER_CODE};
+use self::report::{Report, SoakReport, Window, quantile};
+use super::{CmdResult, Failure};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Documents to send (closed loop; warm-up not counted).
+    #[arg(long, default_value_t = 2000)]
+    documents: usize,
+    /// Clerk submissions in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Size of each document's one attachment, in bytes.
+    #[arg(long, default_value_t = 10 * 1024)]
+    size: usize,
+    /// Store URL of each node; `{node}` becomes `sender` or `receiver`, `{dir}` the run's
+    /// folder. Default: `sqlite://{dir}/{node}.db`.
+    #[arg(long)]
+    store: Option<String>,
+    /// Print the report as JSON on stdout (the table goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Soak instead: hold `--rate` documents per second for this long (e.g. `30m`).
+    #[arg(long)]
+    soak: Option<String>,
+    /// Documents per second in a soak.
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+    /// Documents sent (and received) before measuring: connections, caches, allocator.
+    #[arg(long, default_value_t = 50)]
+    warmup: usize,
+    /// The test PKI folder (default: `certs/test-only` of the checkout).
+    #[arg(long)]
+    pki: Option<PathBuf>,
+    /// Seconds of `openssl speed rsa2048` for the ceiling (0: skip).
+    #[arg(long, default_value_t = 3)]
+    openssl_seconds: u32,
+    /// Keep the nodes' configurations, stores and logs in this folder (default: a temporary
+    /// folder, removed afterwards).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> CmdResult {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Local(Error::io("(tokio runtime)", e)))?;
+    let (dir, temporary) = match &args.dir {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!(
+                "lienthong-bench-{}-{:08x}",
+                std::process::id(),
+                fastrand::u32(..)
+            )),
+            true,
+        ),
+    };
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Failure::Local(Error::io(dir.display().to_string(), e)))?;
+    let result = rt.block_on(bench(&args, &dir));
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let report = result.map_err(Failure::Local)?;
+    if args.json {
+        eprint!("{}", report.table());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+fn fail(what: impl Into<String>) -> Error {
+    Error::io("bench", std::io::Error::other(what.into()))
+}
+
+async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
+    let soak = match &args.soak {
+        Some(s) => Some(parse_duration(s).map_err(|e| fail(format!("--soak: {e}")))?),
+        None => None,
+    };
+    if args.documents == 0 && soak.is_none() {
+        return Err(fail("--documents must be at least 1"));
+    }
+    let pki = nodes::find_pki(args.pki.as_deref())?;
+    // The configurations live in `dir`: relative paths in them would resolve there.
+    let pki = std::fs::canonicalize(&pki).map_err(|e| Error::io(pki.display().to_string(), e))?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // First, on a quiet machine: the RSA ceiling.
+    let sign_rate = if args.openssl_seconds > 0 {
+        eprintln!(
+            "measuring openssl speed rsa2048 ({} s)…",
+            args.openssl_seconds
+        );
+        report::openssl_sign_rate(args.openssl_seconds)
+    } else {
+        None
+    };
+
+    let store_template = args
+        .store
+        .clone()
+        .unwrap_or_else(|| "sqlite://{dir}/{node}.db".into());
+    if !store_template.contains("{node}") {
+        return Err(fail(
+            "--store must contain {node}: the two nodes need their own stores",
+        ));
+    }
+    let store = |node: &str| {
+        store_template
+            .replace("{dir}", &dir.display().to_string())
+            .replace("{node}", node)
+    };
+    let write = |name: &str, text: String| -> Result<PathBuf, Error> {
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, text).map_err(|e| Error::io(path.display().to_string(), e))?;
+        Ok(path)
+    };
+    let sender_token = nodes::new_token();
+    let receiver_token = nodes::new_token();
+    let receiver_cfg = write(
+        "receiver",
+        nodes::config_text(
+            "receiver",
+            &store("receiver"),
+            &pki,
+            RECEIVER_CODE,
+            "Ủy ban nhân dân tỉnh Nghệ An",
+            "ubnd-nghean",
+            &receiver_token,
+            // The receiver never pushes in a benchmark: statuses are not sent back.
+            ("sender", "http://127.0.0.1:9", SENDER_CODE),
+        ),
+    )?;
+    eprintln!("starting the nodes in {}…", dir.display());
+    let receiver = nodes::start("receiver", &receiver_cfg, dir).await?;
+    let sender_cfg = write(
+        "sender",
+        nodes::config_text(
+            "sender",
+            &store("sender"),
+            &pki,
+            SENDER_CODE,
+            "Sở Thông tin và Truyền thông tỉnh Gia Lai",
+            "stttt-gialai",
+            &sender_token,
+            ("receiver", &receiver.base_url, RECEIVER_CODE),
+        ),
+    )?;
+    let sender = nodes::start("sender", &sender_cfg, dir).await?;
+    let clerk = Clerk::new(&sender.base_url, &sender_token, args.size)?;
+
+    if args.warmup > 0 {
+        eprintln!("warming up ({} documents)…", args.warmup);
+        let w = clerk
+            .closed_loop(args.warmup, args.concurrency.min(args.warmup))
+            .await;
+        check_errors(&w)?;
+        clerk
+            .wait_delivered(args.warmup as u64, Duration::from_secs(120))
+            .await
+            .map_err(fail)?;
+    }
+
+    let before = (sender.stats(), receiver.stats(), own_stats());
+    let mut samples: Vec<(f64, f64, f64)> = Vec::new();
+    let started = now_ms();
+    let outcome = match soak {
+        None => {
+            eprintln!(
+                "sending {} documents of {} B, {} at a time…",
+                args.documents, args.size, args.concurrency
+            );
+            clerk.closed_loop(args.documents, args.concurrency).await
+        }
+        Some(d) => {
+            eprintln!("soak: {} documents/s for {} s…", args.rate, d.as_secs());
+            let (sp, rp) = (sender.pid(), receiver.pid());
+            clerk
+                .open_loop(args.rate, d, args.concurrency.max(1) * 4, |_| {
+                    let s = nodes::proc_stats(sp).unwrap_or_default();
+                    let r = nodes::proc_stats(rp).unwrap_or_default();
+                    samples.push(((now_ms() - started) / 1000.0, s.rss_mb, r.rss_mb));
+                })
+                .await
+        }
+    };
+    check_errors(&outcome)?;
+    let total = (args.warmup + outcome.submitted.len()) as u64;
+    let timeout = Duration::from_secs(120 + outcome.submitted.len() as u64 / 20);
+    clerk.wait_delivered(total, timeout).await.map_err(fail)?;
+    let after = (sender.stats(), receiver.stats(), own_stats());
+
+    let delivered = clerk.delivered_at().await.map_err(fail)?;
+    let mut latencies = Vec::with_capacity(outcome.submitted.len());
+    let mut last = started;
+    for s in &outcome.submitted {
+        let at = delivered
+            .get(&s.id)
+            .ok_or_else(|| fail(format!("document {} has no receipt time", s.id)))?;
+        latencies.push((s.started_ms, at - s.started_ms));
+        last = last.max(*at);
+    }
+    let elapsed_s = ((last - started) / 1000.0).max(1e-3);
+    let n = latencies.len();
+    let mut sorted: Vec<f64> = latencies.iter().map(|(_, l)| *l).collect();
+    sorted.sort_by(f64::total_cmp);
+    let per_doc = |a: f64, b: f64| (b - a) * 1000.0 / n.max(1) as f64;
+    let cpu_sender = per_doc(before.0.cpu_s, after.0.cpu_s);
+    let cpu_receiver = per_doc(before.1.cpu_s, after.1.cpu_s);
+    let docs_per_sec = n as f64 / elapsed_s;
+    let ceiling = sign_rate.map(|r| cores as f64 * r / 2.0);
+    let soak_report = soak.map(|d| soak_report(args.rate, d, started, &latencies, &samples));
+    Ok(Report {
+        version: env!("CARGO_PKG_VERSION"),
+        started_at: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        machine: report::machine(),
+        cores,
+        store: store_template,
+        size_bytes: args.size,
+        concurrency: args.concurrency,
+        documents: n,
+        errors: outcome.errors,
+        elapsed_s,
+        docs_per_sec,
+        p50_ms: quantile(&sorted, 0.50),
+        p95_ms: quantile(&sorted, 0.95),
+        p99_ms: quantile(&sorted, 0.99),
+        max_ms: sorted.last().copied().unwrap_or(0.0),
+        cpu_ms_per_doc: cpu_sender + cpu_receiver,
+        cpu_ms_per_doc_sender: cpu_sender,
+        cpu_ms_per_doc_receiver: cpu_receiver,
+        cpu_ms_per_doc_client: per_doc(before.2.cpu_s, after.2.cpu_s),
+        peak_rss_mb_sender: after.0.peak_rss_mb,
+        peak_rss_mb_receiver: after.1.peak_rss_mb,
+        openssl_sign_per_sec_per_core: sign_rate,
+        rsa_ceiling_docs_per_sec: ceiling,
+        ratio_to_rsa_ceiling: ceiling.map(|c| docs_per_sec / c),
+        soak: soak_report,
+    })
+}
+
+fn own_stats() -> nodes::ProcStats {
+    nodes::proc_stats(std::process::id()).unwrap_or_default()
+}
+
+/// A benchmark with refused submissions measures nothing useful: stop and say why.
+fn check_errors(o: &Outcome) -> Result<(), Error> {
+    match &o.first_error {
+        Some(e) => Err(fail(format!("{} submissions failed; first: {e}", o.errors))),
+        None => Ok(()),
+    }
+}
+
+/// Splits a soak into windows (a minute, or a tenth of the run if shorter, at least 5 s) and
+/// compares the last third with the first third, the first window (warm-up) left out.
+fn soak_report(
+    rate: f64,
+    duration: Duration,
+    started: f64,
+    latencies: &[(f64, f64)],
+    samples: &[(f64, f64, f64)],
+) -> SoakReport {
+    let total = duration.as_secs_f64();
+    let width = (total / 10.0).clamp(5.0, 60.0);
+    let count = (total / width).ceil().max(1.0) as usize;
+    let mut windows = Vec::with_capacity(count);
+    for i in 0..count {
+        let (lo, hi) = (i as f64 * width, (i + 1) as f64 * width);
+        let mut lat: Vec<f64> = latencies
+            .iter()
+            .filter(|(s, _)| {
+                let t = (s - started) / 1000.0;
+                t >= lo && t < hi
+            })
+            .map(|(_, l)| *l)
+            .collect();
+        lat.sort_by(f64::total_cmp);
+        let in_window: Vec<&(f64, f64, f64)> =
+            samples.iter().filter(|s| s.0 >= lo && s.0 < hi).collect();
+        let mean = |f: fn(&(f64, f64, f64)) -> f64| {
+            in_window.iter().map(|s| f(s)).sum::<f64>() / in_window.len().max(1) as f64
+        };
+        windows.push(Window {
+            start_s: lo,
+            documents: lat.len(),
+            p50_ms: quantile(&lat, 0.5),
+            p99_ms: quantile(&lat, 0.99),
+            rss_mb_sender: mean(|s| s.1),
+            rss_mb_receiver: mean(|s| s.2),
+        });
+    }
+    let steady: Vec<&Window> = windows.iter().skip(1).collect();
+    let third = (steady.len() / 3).max(1);
+    let avg = |ws: &[&Window], f: fn(&Window) -> f64| {
+        ws.iter().map(|w| f(w)).sum::<f64>() / ws.len().max(1) as f64
+    };
+    let (first, last) = if steady.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            steady[..third.min(steady.len())].to_vec(),
+            steady[steady.len().saturating_sub(third)..].to_vec(),
+        )
+    };
+    let ratio = |a: f64, b: f64| if a > 0.0 { b / a } else { 1.0 };
+    let p99_growth = ratio(avg(&first, |w| w.p99_ms), avg(&last, |w| w.p99_ms));
+    let rss_growth = ratio(
+        avg(&first, |w| w.rss_mb_sender + w.rss_mb_receiver),
+        avg(&last, |w| w.rss_mb_sender + w.rss_mb_receiver),
+    );
+    SoakReport {
+        rate_per_sec: rate,
+        duration_s: total,
+        windows,
+        p99_growth,
+        rss_growth,
+        flat: p99_growth <= 1.5 && rss_growth <= 1.2,
+    }
+}

@@ -1,0 +1,232 @@
+//! The two nodes a benchmark runs: their configuration (from the test PKI), the `lienthong serve`
+//! processes, and what the kernel says about them (CPU time, peak memory).
+//!
+//! Each node is a separate process of this same binary, so its CPU time and peak RSS are its own
+//! and the figures are those of the node a province would run, not of an in-process harness.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lienthong::Error;
+use lienthong::config::hash_token;
+
+/// The sending agency (Sở Thông tin và Truyền thông tỉnh Gia Lai) and its test identity.
+pub const SENDER_CODE: &str = "000.00.05.H21";
+/// The receiving agency (Ủy ban nhân dân tỉnh Nghệ An) and its test identity.
+pub const RECEIVER_CODE: &str = "000.00.00.H41";
+
+/// A running node.
+pub struct BenchNode {
+    pub base_url: String,
+    child: Child,
+}
+
+/// What a node process has used so far.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcStats {
+    /// User plus system CPU time, in seconds.
+    pub cpu_s: f64,
+    /// Peak resident set (VmHWM), MiB.
+    pub peak_rss_mb: f64,
+    /// Current resident set (VmRSS), MiB.
+    pub rss_mb: f64,
+}
+
+impl BenchNode {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stats(&self) -> ProcStats {
+        proc_stats(self.pid()).unwrap_or_default()
+    }
+}
+
+impl Drop for BenchNode {
+    fn drop(&mut self) {
+        // SIGTERM would be kinder, but the store is throw-away and std has no signal API; a
+        // killed node loses nothing it acknowledged anyway (invariant 1).
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The test PKI folder: `--pki`, else `certs/test-only` under the working directory, else the one
+/// of the checkout this binary was built in (`target/<profile>/lienthong`).
+pub fn find_pki(given: Option<&Path>) -> Result<PathBuf, Error> {
+    if let Some(p) = given {
+        return Ok(p.to_path_buf());
+    }
+    let mut candidates = vec![PathBuf::from("certs/test-only")];
+    if let Ok(exe) = std::env::current_exe() {
+        for up in exe.ancestors().skip(1).take(4) {
+            candidates.push(up.join("certs/test-only"));
+        }
+    }
+    candidates
+        .into_iter()
+        .find(|p| p.join("root-ca.cert.pem").is_file())
+        .ok_or_else(|| {
+            Error::io(
+                "certs/test-only",
+                std::io::Error::other(
+                    "the test PKI was not found: run from the checkout or pass --pki DIR",
+                ),
+            )
+        })
+}
+
+/// A random clerk token (the node stores only its hash).
+pub fn new_token() -> String {
+    format!("bench-{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+/// The configuration of one bench node: one agency signing with the test identity `identity`,
+/// one peer. `store` is the node's store URL.
+#[allow(clippy::too_many_arguments)]
+pub fn config_text(
+    name: &str,
+    store: &str,
+    pki: &Path,
+    code: &str,
+    agency_name: &str,
+    identity: &str,
+    token: &str,
+    peer: (&str, &str, &str),
+) -> String {
+    let p = pki.display();
+    let (peer_name, peer_url, peer_serves) = peer;
+    format!(
+        r#"# Written by `lienthong bench` (test PKI; throw-away).
+[node]
+name = "{name}"
+listen = "127.0.0.1:0"
+store = "{store}"
+trust = ["{p}/root-ca.cert.pem"]
+
+[[agency]]
+code = "{code}"
+name = "{agency_name}"
+key = "{p}/{identity}.key.pem"
+cert = "{p}/{identity}.cert.pem"
+chain = "{p}/chain.pem"
+
+[[agency.token]]
+name = "bench"
+sha256 = "{hash}"
+
+[[peer]]
+name = "{peer_name}"
+url = "{peer_url}"
+serves = ["{peer_serves}"]
+
+[retry]
+initial_backoff = "200ms"
+max_backoff = "5s"
+give_up_after = "1h"
+"#,
+        hash = hex::encode(hash_token(token)),
+    )
+}
+
+/// Starts `lienthong serve --config <config>`, logs to `<dir>/<name>.log`, and waits for its
+/// `listening on ADDR` line and then for `/readyz`.
+pub async fn start(name: &'static str, config: &Path, dir: &Path) -> Result<BenchNode, Error> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
+    let log_path = dir.join(format!("{name}.log"));
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| Error::io(log_path.display().to_string(), e))?;
+    let mut child = Command::new(exe)
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| Error::io("lienthong serve", e))?;
+    let stdout = child.stdout.take();
+    let node_fail = |what: String| {
+        Error::io(
+            name,
+            std::io::Error::other(format!("{what} (see {})", log_path.display())),
+        )
+    };
+    // The one line is printed right after binding; read it off a blocking thread.
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        if let Some(out) = stdout {
+            let mut reader = BufReader::new(out);
+            let _ = reader.read_line(&mut line);
+            // Keep draining so the node never blocks on a full pipe.
+            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        }
+        line
+    })
+    .await
+    .unwrap_or_default();
+    let mut node = BenchNode {
+        base_url: String::new(),
+        child,
+    };
+    let Some(addr) = line.trim().strip_prefix("listening on ") else {
+        return Err(node_fail(format!("did not start: {:?}", line.trim())));
+    };
+    node.base_url = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = client
+            .get(format!("{}/readyz", node.base_url))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ready {
+            return Ok(node);
+        }
+        if Instant::now() > deadline {
+            return Err(node_fail("not ready after 30 s".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// CPU time and memory of process `pid`, from `/proc` (Linux).
+pub fn proc_stats(pid: u32) -> Option<ProcStats> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) — utime and stime are 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb = |key: &str| -> f64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    Some(ProcStats {
+        cpu_s: (utime + stime) / clock_ticks(),
+        peak_rss_mb: kb("VmHWM:") / 1024.0,
+        rss_mb: kb("VmRSS:") / 1024.0,
+    })
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on every Linux we run on).
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
