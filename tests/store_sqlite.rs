@@ -1721,3 +1721,70 @@ async fn messages_are_immutable_in_the_database() {
         .unwrap_err();
     assert!(e.to_string().contains("immutable"), "{e}");
 }
+
+/// Group commit (`src/store/sqlite/group.rs`): many writers at once, some of them refused inside
+/// the shared transaction. Every accepted write is there exactly once with its audit record, the
+/// refused ones left nothing, and the audit chain is one unbroken sequence.
+#[tokio::test]
+async fn concurrent_writes_share_commits_and_a_refused_one_spoils_nothing() {
+    let db = db().await;
+    let store = Arc::new(db.store.clone());
+    let s = store
+        .submit_outgoing(outgoing("1", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
+        .await
+        .unwrap();
+    let fake = lienthong::store::Lease {
+        delivery_id: s.deliveries[0].delivery_id,
+        attempt_id: 999,
+    };
+    let before = db.count("audit").await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..60u32 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            if i % 4 == 3 {
+                // Refused inside the group: the lease is not held.
+                let e = store
+                    .mark_delivered(fake, b"receipt".to_vec(), NOW)
+                    .await
+                    .unwrap_err();
+                (i, Err(e.code()))
+            } else if i % 2 == 0 {
+                let n = store.next_number(GIALAI_UBND, 2026, "van-thu", NOW).await;
+                (i, n.map(|n| i64::from(n)).map_err(|e| e.code()))
+            } else {
+                let s = store
+                    .submit_outgoing(
+                        outgoing(&format!("{}", 100 + i), &[(NGHEAN_UBND, "peer:nghean")]),
+                        NOW,
+                    )
+                    .await;
+                (i, s.map(|s| s.message_id).map_err(|e| e.code()))
+            }
+        });
+    }
+    let mut numbers = Vec::new();
+    let (mut refused, mut submitted) = (0, 0);
+    while let Some(done) = tasks.join_next().await {
+        let (i, r) = done.unwrap();
+        match (i % 4 == 3, i % 2 == 0, r) {
+            (true, _, Err(code)) => {
+                assert_ne!(code, Code::StoreUnavailable);
+                refused += 1;
+            }
+            (false, true, Ok(n)) => numbers.push(n),
+            (false, false, Ok(_)) => submitted += 1,
+            (_, _, r) => panic!("write {i}: unexpected {r:?}"),
+        }
+    }
+    numbers.sort();
+    assert_eq!(numbers, (1..=30).collect::<Vec<i64>>(), "each number once");
+    assert_eq!((refused, submitted), (15, 15));
+    assert_eq!(db.count("messages").await, 16);
+    assert_eq!(
+        db.count("audit").await,
+        before + 45,
+        "one record per accepted write, none for a refused one"
+    );
+    db.store.verify_audit().await.unwrap().unwrap();
+}

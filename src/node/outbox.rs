@@ -65,36 +65,49 @@ pub fn spawn<S: Store>(
             owner,
             breakers: Mutex::new(HashMap::new()),
         });
+        // A pipeline: up to BATCH deliveries in flight; each freed slot is refilled by the next
+        // claim, so one slow peer never holds up the others' batch.
+        let mut in_flight = JoinSet::new();
+        let wake = worker.node.outbox_wake.clone();
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            let claimed = match worker
-                .node
-                .store
-                .claim_due(now_ms(), BATCH, &worker.owner, lease_ms)
-                .await
-            {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(code = %e.code(), error = %e, "claiming due deliveries failed");
-                    Vec::new()
+            let room = BATCH.saturating_sub(in_flight.len() as u32);
+            // Claiming is a write transaction: refill in chunks, not one slot at a time.
+            let claimed = if room < BATCH / 4 && !in_flight.is_empty() {
+                Vec::new()
+            } else {
+                match worker
+                    .node
+                    .store
+                    .claim_due(now_ms(), room, &worker.owner, lease_ms)
+                    .await
+                {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(code = %e.code(), error = %e, "claiming due deliveries failed");
+                        Vec::new()
+                    }
                 }
             };
-            if claimed.is_empty() {
-                tokio::select! {
-                    _ = tokio::time::sleep(IDLE) => {}
-                    _ = shutdown.changed() => {}
-                }
-                continue;
-            }
-            let mut set = JoinSet::new();
+            let more = !claimed.is_empty() && claimed.len() as u32 == room;
             for c in claimed {
                 let w = worker.clone();
-                set.spawn(async move { w.deliver(c).await });
+                in_flight.spawn(async move { w.deliver(c).await });
             }
-            while set.join_next().await.is_some() {}
+            while in_flight.try_join_next().is_some() {}
+            if more && in_flight.len() < BATCH as usize {
+                continue;
+            }
+            tokio::select! {
+                _ = in_flight.join_next(), if !in_flight.is_empty() => {}
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(IDLE) => {}
+                _ = shutdown.changed() => {}
+            }
         }
+        while in_flight.join_next().await.is_some() {}
     })
 }
 

@@ -59,6 +59,9 @@ pub struct Node<S: Store> {
     pub trust: Arc<TrustStore>,
     /// What the outbox counts, for `/metrics`.
     pub metrics: Arc<super::metrics::DeliveryMetrics>,
+    /// Rung after a commit that made a delivery due, so the outbox starts at once instead of at
+    /// its next poll.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 impl<S: Store> Clone for Node<S> {
@@ -69,6 +72,7 @@ impl<S: Store> Clone for Node<S> {
             keys: self.keys.clone(),
             trust: self.trust.clone(),
             metrics: self.metrics.clone(),
+            outbox_wake: self.outbox_wake.clone(),
         }
     }
 }
@@ -175,6 +179,7 @@ impl<S: Store> Node<S> {
             store: Arc::new(store),
             trust: Arc::new(trust),
             metrics: Arc::default(),
+            outbox_wake: Arc::default(),
         })
     }
 
@@ -591,7 +596,9 @@ impl<S: Store> Node<S> {
             idempotency_key,
             actor: actor.to_owned(),
         };
-        self.store.submit_outgoing(new, now).await
+        let submitted = self.store.submit_outgoing(new, now).await?;
+        self.outbox_wake.notify_one();
+        Ok(submitted)
     }
 
     /// A package pushed by `peer` (`None`: delivered by this node to one of its own agencies).
@@ -854,6 +861,8 @@ impl<S: Store> Node<S> {
             peer: None,
             actor: actor.to_owned(),
         };
-        self.store.record_status(new, now).await
+        let recorded = self.store.record_status(new, now).await?;
+        self.outbox_wake.notify_one();
+        Ok(recorded)
     }
 }

@@ -129,105 +129,112 @@ pub(super) async fn claim_due(
         return Err(invalid("lease_for_ms: must be positive"));
     }
     let lease_until = now.saturating_add(lease_for_ms);
-    let mut tx = store.begin().await?;
-    let rows = sqlx::query(
-        "SELECT d.id, d.message_id, d.recipient, d.route, d.state, d.attempts,
+    let owner = owner.to_owned();
+    store
+        .grouped(move |tx| {
+            Box::pin(async move {
+                let owner = owner.as_str();
+
+                let rows = sqlx::query(
+                    "SELECT d.id, d.message_id, d.recipient, d.route, d.state, d.attempts,
                 d.current_attempt_id, d.lease_owner, m.kind, m.sender, m.document_id,
                 CASE WHEN d.state = 'sending' THEN d.lease_until ELSE d.next_attempt_at END AS due
          FROM deliveries d JOIN messages m ON m.id = d.message_id
          WHERE (d.state IN ('queued', 'retrying') AND d.next_attempt_at <= ?1)
             OR (d.state = 'sending' AND d.lease_until <= ?1)
          ORDER BY due, d.id LIMIT ?2",
-    )
-    .bind(now)
-    .bind(i64::from(limit))
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db_err)?;
+                )
+                .bind(now)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
 
-    let mut claimed = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let id: i64 = col(row, "id")?;
-        let state = state_from_row(row)?;
-        let previous: u32 = col_int(row, "attempts")?;
-        let attempt = previous.saturating_add(1);
-        let route: String = col(row, "route")?;
-        let expired_attempt: Option<i64> = col(row, "current_attempt_id")?;
-        let expired_owner: Option<String> = col(row, "lease_owner")?;
-        if state == DeliveryState::Sending {
-            // The previous worker's lease ran out: its attempt ends here.
-            sqlx::query(
-                "UPDATE attempts SET finished_at = ?, outcome = 'expired'
+                let mut claimed = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let id: i64 = col(row, "id")?;
+                    let state = state_from_row(row)?;
+                    let previous: u32 = col_int(row, "attempts")?;
+                    let attempt = previous.saturating_add(1);
+                    let route: String = col(row, "route")?;
+                    let expired_attempt: Option<i64> = col(row, "current_attempt_id")?;
+                    let expired_owner: Option<String> = col(row, "lease_owner")?;
+                    if state == DeliveryState::Sending {
+                        // The previous worker's lease ran out: its attempt ends here.
+                        sqlx::query(
+                            "UPDATE attempts SET finished_at = ?, outcome = 'expired'
                  WHERE id = ? AND finished_at IS NULL",
-            )
-            .bind(now)
-            .bind(expired_attempt)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
-        let attempt_id: i64 = sqlx::query_scalar(
-            "INSERT INTO attempts (delivery_id, number, route, lease_owner, started_at)
+                        )
+                        .bind(now)
+                        .bind(expired_attempt)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    }
+                    let attempt_id: i64 = sqlx::query_scalar(
+                        "INSERT INTO attempts (delivery_id, number, route, lease_owner, started_at)
              VALUES (?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(id)
-        .bind(i64::from(attempt))
-        .bind(&route)
-        .bind(owner)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        sqlx::query(
-            "UPDATE deliveries
+                    )
+                    .bind(id)
+                    .bind(i64::from(attempt))
+                    .bind(&route)
+                    .bind(owner)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    sqlx::query(
+                        "UPDATE deliveries
              SET state = 'sending', attempts = ?, lease_owner = ?, lease_until = ?,
                  current_attempt_id = ?, next_attempt_at = NULL, updated_at = ?
              WHERE id = ?",
-        )
-        .bind(i64::from(attempt))
-        .bind(owner)
-        .bind(lease_until)
-        .bind(attempt_id)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
+                    )
+                    .bind(i64::from(attempt))
+                    .bind(owner)
+                    .bind(lease_until)
+                    .bind(attempt_id)
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    let mut detail = json!({
+                        "from": state.as_str(),
+                        "to": "sending",
+                        "attempt": attempt,
+                        "attempt_id": attempt_id,
+                        "route": route,
+                        "lease_until": lease_until,
+                    });
+                    if state == DeliveryState::Sending {
+                        detail["expired_lease_owner"] = json!(expired_owner);
+                        detail["expired_attempt_id"] = json!(expired_attempt);
+                    }
+                    audit::append(
+                        &mut *tx,
+                        AuditEntry::new(owner, "delivery.claim", "delivery", id, &detail),
+                        now,
+                    )
+                    .await?;
+                    claimed.push(ClaimedDelivery {
+                        lease: Lease {
+                            delivery_id: id,
+                            attempt_id,
+                        },
+                        message_id: col(row, "message_id")?,
+                        kind: Kind::from_stored(&col::<String>(row, "kind")?)?,
+                        sender: col(row, "sender")?,
+                        document_id: col(row, "document_id")?,
+                        recipient: col(row, "recipient")?,
+                        route,
+                        attempt,
+                        lease_until,
+                    });
+                }
+                Ok(claimed)
+            })
+        })
         .await
-        .map_err(db_err)?;
-        let mut detail = json!({
-            "from": state.as_str(),
-            "to": "sending",
-            "attempt": attempt,
-            "attempt_id": attempt_id,
-            "route": route,
-            "lease_until": lease_until,
-        });
-        if state == DeliveryState::Sending {
-            detail["expired_lease_owner"] = json!(expired_owner);
-            detail["expired_attempt_id"] = json!(expired_attempt);
-        }
-        audit::append(
-            &mut tx,
-            AuditEntry::new(owner, "delivery.claim", "delivery", id, &detail),
-            now,
-        )
-        .await?;
-        claimed.push(ClaimedDelivery {
-            lease: Lease {
-                delivery_id: id,
-                attempt_id,
-            },
-            message_id: col(row, "message_id")?,
-            kind: Kind::from_stored(&col::<String>(row, "kind")?)?,
-            sender: col(row, "sender")?,
-            document_id: col(row, "document_id")?,
-            recipient: col(row, "recipient")?,
-            route,
-            attempt,
-            lease_until,
-        });
-    }
-    tx.commit().await.map_err(db_err)?;
-    Ok(claimed)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -317,63 +324,68 @@ pub(super) async fn mark_delivered(
     receipt: Vec<u8>,
     now: i64,
 ) -> Result<()> {
-    let mut tx = store.begin().await?;
-    let owner = check_lease(&mut tx, lease, "delivered").await?;
-    // A document is delivered only with the receipt that proves it; a status package has none.
-    if receipt.is_empty() {
-        let kind: String = sqlx::query_scalar(
+    store
+        .grouped(move |tx| {
+            Box::pin(async move {
+                let owner = check_lease(&mut *tx, lease, "delivered").await?;
+                // A document is delivered only with the receipt that proves it; a status package has none.
+                if receipt.is_empty() {
+                    let kind: String = sqlx::query_scalar(
             "SELECT m.kind FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.id = ?",
         )
         .bind(lease.delivery_id)
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
-        if kind == "document" {
-            return Err(invalid(
-                "receipt: a document is delivered only with its receipt",
-            ));
-        }
-    }
-    let receipt = (!receipt.is_empty()).then_some(receipt);
-    sqlx::query(
-        "UPDATE deliveries
+                    if kind == "document" {
+                        return Err(invalid(
+                            "receipt: a document is delivered only with its receipt",
+                        ));
+                    }
+                }
+                let receipt = (!receipt.is_empty()).then_some(receipt);
+                sqlx::query(
+                    "UPDATE deliveries
          SET state = 'delivered', receipt = ?, delivered_at = ?, lease_owner = NULL,
              lease_until = NULL, current_attempt_id = NULL, next_attempt_at = NULL,
              updated_at = ?
          WHERE id = ?",
-    )
-    .bind(&receipt)
-    .bind(now)
-    .bind(now)
-    .bind(lease.delivery_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    finish_attempt(
-        &mut tx,
-        lease.attempt_id,
-        AttemptOutcome::Delivered,
-        None,
-        now,
-    )
-    .await?;
-    let detail = json!({
-        "from": "sending", "to": "delivered", "attempt_id": lease.attempt_id,
-        "receipt_sha256": receipt.as_deref().map(sha256_hex),
-    });
-    audit::append(
-        &mut tx,
-        AuditEntry::new(
-            owner,
-            "delivery.delivered",
-            "delivery",
-            lease.delivery_id,
-            &detail,
-        ),
-        now,
-    )
-    .await?;
-    tx.commit().await.map_err(db_err)
+                )
+                .bind(&receipt)
+                .bind(now)
+                .bind(now)
+                .bind(lease.delivery_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                finish_attempt(
+                    &mut *tx,
+                    lease.attempt_id,
+                    AttemptOutcome::Delivered,
+                    None,
+                    now,
+                )
+                .await?;
+                let detail = json!({
+                    "from": "sending", "to": "delivered", "attempt_id": lease.attempt_id,
+                    "receipt_sha256": receipt.as_deref().map(sha256_hex),
+                });
+                audit::append(
+                    &mut *tx,
+                    AuditEntry::new(
+                        owner,
+                        "delivery.delivered",
+                        "delivery",
+                        lease.delivery_id,
+                        &detail,
+                    ),
+                    now,
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
 }
 
 pub(super) async fn retry_later(
@@ -384,48 +396,53 @@ pub(super) async fn retry_later(
     now: i64,
 ) -> Result<()> {
     check_error(&error)?;
-    let mut tx = store.begin().await?;
-    let owner = check_lease(&mut tx, lease, "retry").await?;
-    sqlx::query(
-        "UPDATE deliveries
+    store
+        .grouped(move |tx| {
+            Box::pin(async move {
+                let owner = check_lease(&mut *tx, lease, "retry").await?;
+                sqlx::query(
+                    "UPDATE deliveries
          SET state = 'retrying', next_attempt_at = ?, last_error_code = ?,
              last_error_message = ?, lease_owner = NULL, lease_until = NULL,
              current_attempt_id = NULL, updated_at = ?
          WHERE id = ?",
-    )
-    .bind(next_attempt_at)
-    .bind(&error.code)
-    .bind(&error.message)
-    .bind(now)
-    .bind(lease.delivery_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    finish_attempt(
-        &mut tx,
-        lease.attempt_id,
-        AttemptOutcome::Retry,
-        Some(&error),
-        now,
-    )
-    .await?;
-    let detail = json!({
-        "from": "sending", "to": "retrying", "attempt_id": lease.attempt_id,
-        "error": error, "next_attempt_at": next_attempt_at,
-    });
-    audit::append(
-        &mut tx,
-        AuditEntry::new(
-            owner,
-            "delivery.retry",
-            "delivery",
-            lease.delivery_id,
-            &detail,
-        ),
-        now,
-    )
-    .await?;
-    tx.commit().await.map_err(db_err)
+                )
+                .bind(next_attempt_at)
+                .bind(&error.code)
+                .bind(&error.message)
+                .bind(now)
+                .bind(lease.delivery_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                finish_attempt(
+                    &mut *tx,
+                    lease.attempt_id,
+                    AttemptOutcome::Retry,
+                    Some(&error),
+                    now,
+                )
+                .await?;
+                let detail = json!({
+                    "from": "sending", "to": "retrying", "attempt_id": lease.attempt_id,
+                    "error": error, "next_attempt_at": next_attempt_at,
+                });
+                audit::append(
+                    &mut *tx,
+                    AuditEntry::new(
+                        owner,
+                        "delivery.retry",
+                        "delivery",
+                        lease.delivery_id,
+                        &detail,
+                    ),
+                    now,
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
 }
 
 pub(super) async fn mark_failed(
@@ -435,8 +452,9 @@ pub(super) async fn mark_failed(
     now: i64,
 ) -> Result<()> {
     check_error(&error)?;
-    let mut tx = store.begin().await?;
-    let owner = check_lease(&mut tx, lease, "fail").await?;
+    store.grouped(move |tx| Box::pin(async move {
+
+    let owner = check_lease(&mut *tx, lease, "fail").await?;
     sqlx::query(
         "UPDATE deliveries
          SET state = 'failed', next_attempt_at = NULL, last_error_code = ?,
@@ -452,7 +470,7 @@ pub(super) async fn mark_failed(
     .await
     .map_err(db_err)?;
     finish_attempt(
-        &mut tx,
+        &mut *tx,
         lease.attempt_id,
         AttemptOutcome::Failed,
         Some(&error),
@@ -463,7 +481,7 @@ pub(super) async fn mark_failed(
         "from": "sending", "to": "failed", "attempt_id": lease.attempt_id, "error": error,
     });
     audit::append(
-        &mut tx,
+        &mut *tx,
         AuditEntry::new(
             owner,
             "delivery.fail",
@@ -474,7 +492,8 @@ pub(super) async fn mark_failed(
         now,
     )
     .await?;
-    tx.commit().await.map_err(db_err)
+    Ok(())
+    })).await
 }
 
 /// States a delivery can be rejected from (the recipient's 02 can arrive at any point before an

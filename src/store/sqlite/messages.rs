@@ -218,12 +218,13 @@ pub(super) async fn submit_outgoing(
     }
     new.document.code_number = normalize_code_number(&new.document.code_number);
     new.document.code_notation = new.document.code_notation.trim().to_owned();
-    let doc = &new.document;
     let sha256 = sha256_hex(&new.package.bytes);
 
-    let mut tx = store.begin().await?;
+    store.grouped(move |tx| Box::pin(async move {
+
+    let doc = &new.document;
     if let Some(key) = &new.idempotency_key
-        && let Some(existing) = find_submission(&mut tx, &doc.sender, key).await?
+        && let Some(existing) = find_submission(&mut *tx, &doc.sender, key).await?
     {
         return Ok(existing); // nothing written; the transaction rolls back
     }
@@ -252,7 +253,7 @@ pub(super) async fn submit_outgoing(
         }
     }
     let message_id = insert_message(
-        &mut tx,
+        &mut *tx,
         Direction::Out,
         Kind::Document,
         Some(doc),
@@ -276,7 +277,7 @@ pub(super) async fn submit_outgoing(
             ),
         )
     })?;
-    let created = deliveries::insert_deliveries(&mut tx, message_id, &new.deliveries, now).await?;
+    let created = deliveries::insert_deliveries(&mut *tx, message_id, &new.deliveries, now).await?;
     if let Some(key) = &new.idempotency_key {
         sqlx::query(
             "INSERT INTO idempotency_keys (agency, key, message_id, created_at) VALUES (?, ?, ?, ?)",
@@ -290,7 +291,7 @@ pub(super) async fn submit_outgoing(
         .map_err(db_err)?;
     }
     if numbered && let Ok(n) = doc.code_number.parse::<u32>() {
-        numbering::bump_to(&mut tx, &doc.sender, doc.code_year, n).await?;
+        numbering::bump_to(&mut *tx, &doc.sender, doc.code_year, n).await?;
     }
     let detail = json!({
         "sender": doc.sender,
@@ -306,7 +307,7 @@ pub(super) async fn submit_outgoing(
         })).collect::<Vec<_>>(),
     });
     audit::append(
-        &mut tx,
+        &mut *tx,
         AuditEntry::new(
             &new.actor,
             "document.submit",
@@ -317,12 +318,12 @@ pub(super) async fn submit_outgoing(
         now,
     )
     .await?;
-    tx.commit().await.map_err(db_err)?;
     Ok(Submitted {
         message_id,
         deliveries: created,
         existing: false,
     })
+    })).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -347,12 +348,13 @@ pub(super) async fn ingest_incoming(
         return Err(invalid("receipt: no bytes"));
     }
     require("actor", &new.actor)?;
-    let doc = &new.document;
     let sha256 = sha256_hex(&new.package.bytes);
 
-    let mut tx = store.begin().await?;
+    store.grouped(move |tx| Box::pin(async move {
+
+    let doc = &new.document;
     let inserted = insert_message(
-        &mut tx,
+        &mut *tx,
         Direction::In,
         Kind::Document,
         Some(doc),
@@ -421,7 +423,7 @@ pub(super) async fn ingest_incoming(
         "recipients": new.local_recipients,
     });
     audit::append(
-        &mut tx,
+        &mut *tx,
         AuditEntry::new(
             &new.actor,
             "document.receive",
@@ -432,8 +434,8 @@ pub(super) async fn ingest_incoming(
         now,
     )
     .await?;
-    tx.commit().await.map_err(db_err)?;
     Ok(IngestOutcome::Inserted { message_id })
+    })).await
 }
 
 // ---------------------------------------------------------------------------------------------

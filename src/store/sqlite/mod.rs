@@ -34,6 +34,7 @@ use crate::error::{Code, Error, Result};
 
 mod audit;
 mod deliveries;
+mod group;
 mod messages;
 mod numbering;
 mod statuses;
@@ -71,6 +72,8 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     /// `None` when opened read-only.
     write: Option<SqlitePool>,
+    /// The group-commit writer over `write` (see `group.rs`); `None` when opened read-only.
+    group: Option<group::GroupWriter>,
     read: SqlitePool,
 }
 
@@ -114,8 +117,10 @@ impl SqliteStore {
                 .connect_with(base)
                 .await
                 .map_err(unavailable)?;
+            let write = (!options.read_only).then(|| pool.clone());
             let store = SqliteStore {
-                write: (!options.read_only).then(|| pool.clone()),
+                group: write.clone().map(group::GroupWriter::start),
+                write,
                 read: pool,
             };
             store.migrate().await?;
@@ -147,7 +152,11 @@ impl SqliteStore {
             )
             .await
             .map_err(unavailable)?;
-        let store = SqliteStore { write, read };
+        let store = SqliteStore {
+            group: write.clone().map(group::GroupWriter::start),
+            write,
+            read,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -194,6 +203,27 @@ impl SqliteStore {
             synchronous,
             foreign_keys: foreign_keys == 1,
         })
+    }
+
+    /// Runs `write` in the next group commit (see `group.rs`): the hot writes. It must not commit;
+    /// its `Err` rolls back its own changes only.
+    async fn grouped<T, F>(&self, write: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(
+                &'c mut sqlx::SqliteConnection,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<T>> + Send + 'c>,
+            > + Send
+            + 'static,
+    {
+        let Some(group) = &self.group else {
+            return Err(Error::store(
+                Code::StoreUnavailable,
+                "the store was opened read-only",
+            ));
+        };
+        group.write(write).await
     }
 
     /// A write transaction on the one writer connection (`BEGIN IMMEDIATE`: the write lock is

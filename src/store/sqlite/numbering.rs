@@ -21,33 +21,42 @@ pub(super) async fn next_number(
     require("agency", agency)?;
     require("actor", actor)?;
     check_year(year)?;
-    let mut tx = store.begin().await?;
-    let number: i64 = sqlx::query_scalar(
-        "INSERT INTO number_sequences (agency, year, last_number) VALUES (?, ?, 1)
+    let agency = agency.to_owned();
+    let actor = actor.to_owned();
+    store
+        .grouped(move |tx| {
+            Box::pin(async move {
+                let agency = agency.as_str();
+                let actor = actor.as_str();
+
+                let number: i64 = sqlx::query_scalar(
+                    "INSERT INTO number_sequences (agency, year, last_number) VALUES (?, ?, 1)
          ON CONFLICT (agency, year) DO UPDATE SET last_number = last_number + 1
          RETURNING last_number",
-    )
-    .bind(agency)
-    .bind(year)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    let number = u32::try_from(number)
-        .map_err(|_| invalid(format!("{agency} {year}: the sequence is exhausted")))?;
-    audit::append(
-        &mut tx,
-        AuditEntry::new(
-            actor,
-            "number.allocate",
-            "number_sequence",
-            format!("{agency}/{year}"),
-            &json!({ "agency": agency, "year": year, "number": number }),
-        ),
-        now,
-    )
-    .await?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(number)
+                )
+                .bind(agency)
+                .bind(year)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let number = u32::try_from(number)
+                    .map_err(|_| invalid(format!("{agency} {year}: the sequence is exhausted")))?;
+                audit::append(
+                    &mut *tx,
+                    AuditEntry::new(
+                        actor,
+                        "number.allocate",
+                        "number_sequence",
+                        format!("{agency}/{year}"),
+                        &json!({ "agency": agency, "year": year, "number": number }),
+                    ),
+                    now,
+                )
+                .await?;
+                Ok(number)
+            })
+        })
+        .await
 }
 
 /// Moves the sequence up to `number` if a clerk used a higher number than it has handed out, so

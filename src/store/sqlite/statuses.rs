@@ -39,7 +39,8 @@ pub(super) async fn record_status(
     }
     let sha256 = sha256_hex(&new.package.bytes);
 
-    let mut tx = store.begin().await?;
+    store.grouped(move |tx| Box::pin(async move {
+
     let known: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM messages WHERE kind = 'document' AND sender = ? AND document_id = ?",
     )
@@ -92,7 +93,7 @@ pub(super) async fn record_status(
     }
 
     let message_id = insert_message(
-        &mut tx,
+        &mut *tx,
         new.direction,
         Kind::Status,
         None,
@@ -187,7 +188,7 @@ pub(super) async fn record_status(
         .await
         .map_err(db_err)?;
         for id in ids {
-            if deliveries::set_rejected(&mut tx, id, &new.description, now)
+            if deliveries::set_rejected(&mut *tx, id, &new.description, now)
                 .await?
                 .is_some()
             {
@@ -197,7 +198,7 @@ pub(super) async fn record_status(
     }
 
     let created = if new.direction == Direction::Out {
-        deliveries::insert_deliveries(&mut tx, message_id, &new.deliveries, now).await?
+        deliveries::insert_deliveries(&mut *tx, message_id, &new.deliveries, now).await?
     } else {
         Vec::new()
     };
@@ -219,12 +220,11 @@ pub(super) async fn record_status(
         })).collect::<Vec<_>>(),
     });
     audit::append(
-        &mut tx,
+        &mut *tx,
         AuditEntry::new(&new.actor, "status.record", "status", status_id, &detail),
         now,
     )
     .await?;
-    tx.commit().await.map_err(db_err)?;
     Ok(StatusOutcome {
         status_id,
         message_id,
@@ -232,6 +232,7 @@ pub(super) async fn record_status(
         rejected_deliveries: rejected,
         duplicate: false,
     })
+    })).await
 }
 
 fn status_from_row(row: &SqliteRow) -> Result<StatusRecord> {
