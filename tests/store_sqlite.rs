@@ -1751,7 +1751,7 @@ async fn concurrent_writes_share_commits_and_a_refused_one_spoils_nothing() {
                 (i, Err(e.code()))
             } else if i % 2 == 0 {
                 let n = store.next_number(GIALAI_UBND, 2026, "van-thu", NOW).await;
-                (i, n.map(|n| i64::from(n)).map_err(|e| e.code()))
+                (i, n.map(i64::from).map_err(|e| e.code()))
             } else {
                 let s = store
                     .submit_outgoing(
