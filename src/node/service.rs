@@ -59,6 +59,8 @@ pub struct Node<S: Store> {
     pub trust: Arc<TrustStore>,
     /// What the outbox counts, for `/metrics`.
     pub metrics: Arc<super::metrics::DeliveryMetrics>,
+    /// Permits for CPU-heavy work (signing, verifying), one per core: see [`Node::cpu`].
+    pub cpu_permits: Arc<tokio::sync::Semaphore>,
     /// Rung after a commit that made a delivery due, so the outbox starts at once instead of at
     /// its next poll.
     pub outbox_wake: Arc<tokio::sync::Notify>,
@@ -73,6 +75,7 @@ impl<S: Store> Clone for Node<S> {
             trust: self.trust.clone(),
             metrics: self.metrics.clone(),
             outbox_wake: self.outbox_wake.clone(),
+            cpu_permits: self.cpu_permits.clone(),
         }
     }
 }
@@ -180,7 +183,26 @@ impl<S: Store> Node<S> {
             trust: Arc::new(trust),
             metrics: Arc::default(),
             outbox_wake: Arc::default(),
+            cpu_permits: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
         })
+    }
+
+    /// Runs CPU-heavy work (signing, verifying a package) on tokio's blocking pool, at most one
+    /// job per core at a time: the async workers stay free to accept requests and answer health
+    /// checks while a large package is signed, and a burst of submissions queues here instead of
+    /// oversubscribing the cores.
+    pub async fn cpu<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Error> {
+        let _permit = self.cpu_permits.acquire().await.map_err(|_| {
+            Error::store(Code::StoreUnavailable, "the node is shutting down")
+        })?;
+        tokio::task::spawn_blocking(job)
+            .await
+            .map_err(|e| Error::key("signing or verification task", e.to_string()))
     }
 
     fn agency(&self, code: &OrganId) -> Result<&crate::config::AgencyConfig, Error> {
@@ -214,7 +236,7 @@ impl<S: Store> Node<S> {
         let doc = self
             .compose_numbered(agency, actor, sub, files, vn, now)
             .await?;
-        self.sign_and_store(signer.as_ref(), actor, doc, idempotency_key, now)
+        self.sign_and_store(signer, actor, doc, idempotency_key, now)
             .await
     }
 
@@ -239,7 +261,7 @@ impl<S: Store> Node<S> {
         let business =
             edxml::Business::revocation(doc.header.effective_document_id(), reason.trim());
         let revocation = DocumentPackage::follow_up(&doc, business, vn);
-        self.sign_and_store(signer.as_ref(), actor, revocation, None, now_ms())
+        self.sign_and_store(signer, actor, revocation, None, now_ms())
             .await
     }
 
@@ -350,7 +372,7 @@ impl<S: Store> Node<S> {
         let mut update = DocumentPackage::follow_up(&doc, business, vn);
         update.header = header;
         update.attachments = attachments;
-        self.sign_and_store(signer.as_ref(), actor, update, None, now_ms())
+        self.sign_and_store(signer, actor, update, None, now_ms())
             .await
     }
 
@@ -414,7 +436,7 @@ impl<S: Store> Node<S> {
         doc.header
             .response_for
             .push(edxml::ResponseFor::for_document(&original));
-        self.sign_and_store(signer.as_ref(), actor, doc, None, now)
+        self.sign_and_store(signer, actor, doc, None, now)
             .await
     }
 
@@ -564,14 +586,21 @@ impl<S: Store> Node<S> {
     /// Signs `doc` with `signer` and stores it with one delivery per `To` recipient, routed now.
     async fn sign_and_store(
         &self,
-        signer: &dyn Signer,
+        signer: Arc<dyn Signer>,
         actor: &str,
         doc: DocumentPackage,
         idempotency_key: Option<String>,
         now: i64,
     ) -> Result<Submitted, Error> {
-        let unsigned = edxml::write_document(&doc)?;
-        let bytes = dsig::sign_package(&unsigned, signer, &self.config.limits)?;
+        let limits = self.config.limits.clone();
+        let cert_der = signer.certificate().to_vec();
+        let (doc, bytes) = self
+            .cpu(move || -> Result<_, Error> {
+                let unsigned = edxml::write_document(&doc)?;
+                let bytes = dsig::sign_package(&unsigned, signer.as_ref(), &limits)?;
+                Ok((doc, bytes))
+            })
+            .await??;
         let deliveries = doc
             .header
             .to
@@ -583,7 +612,7 @@ impl<S: Store> Node<S> {
             .collect();
         let document = meta(&doc);
         let pkg = Package::Document(doc);
-        let cert = crate::pki::describe(signer.certificate()).ok();
+        let cert = crate::pki::describe(&cert_der).ok();
         let new = NewOutgoing {
             document,
             package: signed(
