@@ -157,8 +157,18 @@ pub fn read_import(path: &Path) -> Result<Vec<NewRegistryEntry>, Error> {
 
 /// Parses import file text; certificate paths are relative to `base`.
 pub fn parse_import(text: &str, base: &Path) -> Result<Vec<NewRegistryEntry>, Error> {
-    let file: ImportFile = toml::from_str(text)
-        .map_err(|e| FormatError::invalid("(toml)", e.to_string().trim_end().replace('\n', " ")))?;
+    let file: ImportFile = toml::from_str(text).map_err(|e| {
+        let at = e.span().map_or_else(
+            || "(toml)".to_owned(),
+            |span| {
+                let before = text.get(..span.start).unwrap_or(text);
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!("line {line}, column {column}")
+            },
+        );
+        FormatError::invalid(at, e.message().to_owned())
+    })?;
     if file.agency.len() > crate::store::MAX_IMPORT {
         return Err(FormatError::invalid(
             "agency",
@@ -180,27 +190,7 @@ pub fn parse_import(text: &str, base: &Path) -> Result<Vec<NewRegistryEntry>, Er
             rules.push(match r {
                 FileRule::Fingerprint { sha256, note } => Rule::Fingerprint { sha256, note },
                 FileRule::Certificate { path, note } => {
-                    let der = certificate_file(base, &path, &format!("{rat}.path"))?;
-                    let cert = crate::pki::describe(&der).map_err(|e| {
-                        FormatError::invalid(format!("{rat}.path"), format!("{path}: {e}"))
-                    })?;
-                    if let Some(named) = &cert.organ_id
-                        && *named != code
-                    {
-                        return Err(FormatError::new(
-                            Code::SenderNotAuthorised,
-                            format!("{rat}.path"),
-                            format!(
-                                "{path}: the certificate ({}) is issued to {named}, not {code}",
-                                cert.subject
-                            ),
-                        )
-                        .into());
-                    }
-                    Rule::Fingerprint {
-                        sha256: cert.sha256_fingerprint,
-                        note,
-                    }
+                    certificate_rule(base, &path, &code, &format!("{rat}.path"), note)?
                 }
                 FileRule::Subject {
                     issuer_sha256,
@@ -219,7 +209,7 @@ pub fn parse_import(text: &str, base: &Path) -> Result<Vec<NewRegistryEntry>, Er
                             .into());
                         }
                         (f, None) => f,
-                        (None, Some(p)) => Some(sha256_hex(&certificate_file(
+                        (None, Some(p)) => Some(sha256_hex(&certificate_der(
                             base,
                             &p,
                             &format!("{rat}.issuer_certificate"),
@@ -261,8 +251,41 @@ pub fn parse_import(text: &str, base: &Path) -> Result<Vec<NewRegistryEntry>, Er
     Ok(out)
 }
 
-/// The DER of the certificate in a PEM (exactly one `CERTIFICATE` block) or DER file.
-fn certificate_file(base: &Path, path: &str, at: &str) -> Result<Vec<u8>, Error> {
+/// A `fingerprint` rule for the certificate in the file `path` (relative to `base`) allowed to
+/// sign for `code`; refused (`SENDER_NOT_AUTHORISED`) when its `serialNumber` names another
+/// agency. `at` names the position for errors.
+pub fn certificate_rule(
+    base: &Path,
+    path: &str,
+    code: &str,
+    at: &str,
+    note: Option<String>,
+) -> Result<Rule, Error> {
+    let der = certificate_der(base, path, at)?;
+    let cert =
+        crate::pki::describe(&der).map_err(|e| FormatError::invalid(at, format!("{path}: {e}")))?;
+    if let Some(named) = &cert.organ_id
+        && named != code
+    {
+        return Err(FormatError::new(
+            Code::SenderNotAuthorised,
+            at,
+            format!(
+                "{path}: the certificate ({}) is issued to {named}, not {code}",
+                cert.subject
+            ),
+        )
+        .into());
+    }
+    Ok(Rule::Fingerprint {
+        sha256: cert.sha256_fingerprint,
+        note,
+    })
+}
+
+/// The DER of the certificate in a PEM (exactly one `CERTIFICATE` block) or DER file `path`
+/// (relative to `base`); `at` names the position for errors.
+pub fn certificate_der(base: &Path, path: &str, at: &str) -> Result<Vec<u8>, Error> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     let full = base.join(path);
