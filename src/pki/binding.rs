@@ -371,3 +371,168 @@ fn signature_verifies(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>)
         .verify(child.tbs_certificate.as_ref(), &child.signature_value.data)
         .is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::describe;
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+
+    fn der(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("certs/test-only")
+            .join(name);
+        CertificateDer::from_pem_file(path).unwrap().to_vec()
+    }
+
+    const STTTT: &str = "000.00.05.H21";
+    const UBND: &str = "000.00.00.H21";
+
+    /// Decides for the `stttt-gialai` certificate, the issuing CA a candidate issuer.
+    fn run(from: &str, registry: &Registry<'_>) -> Result<Binding, TrustError> {
+        let signer_der = der("stttt-gialai.cert.pem");
+        let cert = describe(&signer_der).unwrap();
+        let issuing = der("issuing-ca.cert.pem");
+        let root = der("root-ca.cert.pem");
+        let candidates: Vec<&[u8]> = vec![&root, &issuing];
+        decide(
+            from,
+            &Signer {
+                cert: &cert,
+                der: &signer_der,
+                issuer_candidates: &candidates,
+            },
+            registry,
+        )
+    }
+
+    fn fp_of(name: &str) -> String {
+        describe(&der(name)).unwrap().sha256_fingerprint
+    }
+
+    fn subject(issuer_sha256: Option<String>, issuer: Option<&str>, value: &str) -> Rule {
+        Rule::Subject {
+            issuer_sha256,
+            issuer: issuer.map(str::to_owned),
+            attribute: Attribute::SerialNumber,
+            value: value.into(),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn the_decision_in_its_order() {
+        let own = fp_of("stttt-gialai.cert.pem");
+        let other = fp_of("ubnd-gialai.cert.pem");
+        let none = Registry::default();
+        // No registry: the certificate's own code.
+        assert_eq!(run(STTTT, &none), Ok(Binding::CertificateCode));
+        // Another code in serialNumber: refused whatever the registry says.
+        let rules = [Rule::Fingerprint {
+            sha256: own.clone(),
+            note: None,
+        }];
+        let e = run(
+            UBND,
+            &Registry {
+                rules: &rules,
+                ..Registry::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.code, Code::SenderNotAuthorised);
+        assert!(e.problem.contains(STTTT) && e.problem.contains(UBND), "{e}");
+        // Registered for another code only.
+        let elsewhere = [UBND.to_owned()];
+        let e = run(
+            STTTT,
+            &Registry {
+                fingerprint_registered_for: &elsewhere,
+                ..Registry::default()
+            },
+        )
+        .unwrap_err();
+        assert!(e.problem.contains(&own) && e.problem.contains(UBND), "{e}");
+        // This node's own certificate.
+        assert_eq!(
+            run(
+                STTTT,
+                &Registry {
+                    own_certificate: Some(&own),
+                    ..Registry::default()
+                }
+            ),
+            Ok(Binding::OwnAgency)
+        );
+        // An entry that lists another certificate pins the agency.
+        let pinned = [Rule::Fingerprint {
+            sha256: other.clone(),
+            note: None,
+        }];
+        let e = run(
+            STTTT,
+            &Registry {
+                rules: &pinned,
+                ..Registry::default()
+            },
+        )
+        .unwrap_err();
+        assert!(e.problem.contains(&other), "{e}");
+        // Subject rules: issuer by certificate (the issuing CA, checked with its key, not the
+        // root), by DN; the value must match.
+        let issuing = fp_of("issuing-ca.cert.pem");
+        let root = fp_of("root-ca.cert.pem");
+        let dn = "CN=Lienthong TEST Issuing CA, O=Lienthong TEST PKI, C=VN";
+        for (rule, ok) in [
+            (subject(Some(issuing.clone()), None, STTTT), true),
+            (subject(Some(root), None, STTTT), false),
+            (subject(None, Some(dn), STTTT), true),
+            (subject(None, Some("CN=Other CA, C=VN"), STTTT), false),
+            (subject(Some(issuing), None, UBND), false),
+        ] {
+            let rules = [pinned[0].clone(), rule.clone()];
+            let got = run(
+                STTTT,
+                &Registry {
+                    rules: &rules,
+                    ..Registry::default()
+                },
+            );
+            assert_eq!(got.is_ok(), ok, "{rule:?}: {got:?}");
+            if ok {
+                assert_eq!(got, Ok(Binding::Rule(1)));
+            }
+        }
+    }
+
+    #[test]
+    fn rules_are_checked_and_normalised() {
+        let upper = "AE:96".to_owned() + &"0".repeat(60);
+        let r = Rule::Fingerprint {
+            sha256: upper,
+            note: Some("  ".into()),
+        }
+        .normalised("r")
+        .unwrap();
+        assert_eq!(
+            r,
+            Rule::Fingerprint {
+                sha256: "ae96".to_owned() + &"0".repeat(60),
+                note: None
+            }
+        );
+        let e = subject(None, None, "x").normalised("r").unwrap_err();
+        assert_eq!(e.path, "r");
+        let e = subject(None, Some("CN=x"), " ")
+            .normalised("r")
+            .unwrap_err();
+        assert_eq!(e.path, "r.value");
+        let json: Rule = serde_json::from_str(
+            r#"{"kind":"subject","issuer":"CN=x","attribute":"serialNumber","value":"v"}"#,
+        )
+        .unwrap();
+        assert_eq!(json, subject(None, Some("CN=x"), "v"));
+        assert!(serde_json::from_str::<Rule>(r#"{"kind":"subject","attribute":"C"}"#).is_err());
+    }
+}
