@@ -506,3 +506,116 @@ fn the_openapi_description_lists_the_registry_routes() {
         assert!(spec.contains(&format!("\n  {path}\n")), "{path} missing");
     }
 }
+
+/// Polls `f` until it answers `Ok`; panics with the last `Err` after 20 s (the only timing that
+/// can fail the test).
+async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match f().await {
+            Ok(t) => return t,
+            Err(seen) if std::time::Instant::now() >= deadline => {
+                panic!("timed out waiting for {what}; last seen: {seen}")
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// The receipt that proves a delivery is bound too: while Gia Lai's registry pins Ủy ban Nghệ An
+/// to another certificate, Nghệ An's genuine receipt is not proof (the delivery retries with
+/// `RECEIPT_INVALID: SENDER_NOT_AUTHORISED…`); once the entry is removed, the next attempt is
+/// delivered.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receipt_from_a_signer_the_registry_does_not_bind_is_not_proof_of_delivery() {
+    let na_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let na_url = format!("http://{}", na_l.local_addr().unwrap());
+    let gl_url = format!("http://{}", reserve_port());
+    let na = start(na_l, |d| {
+        config_text(
+            "nghean",
+            d,
+            &nghean_agencies(),
+            ("gialai", &gl_url, UBND_GL),
+        )
+    })
+    .await;
+    let gl_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gl = start(gl_l, |d| {
+        config_text(
+            "gialai",
+            d,
+            &gialai_departments(),
+            ("nghean", &na_url, NGHEAN),
+        ) + &admin_token("ops-1", TOK_OPS)
+            + "[retry]\ninitial_backoff = \"50ms\"\nmax_backoff = \"100ms\"\n\
+               give_up_after = \"1h\"\nbreaker_failures = 1000\nbreaker_cooldown = \"50ms\"\n"
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let other = cert_fingerprint(&pki("ubnd-gialai.cert.pem"));
+    put_entry(
+        &http,
+        &gl,
+        NGHEAN,
+        json!({"rules": [{"kind": "fingerprint", "sha256": other}]}),
+    )
+    .await;
+    let gl = gl.with_worker();
+
+    let r = http
+        .post(gl.url("/api/v1/documents"))
+        .bearer_auth(TOK_STTTT)
+        .multipart(submission(&metadata(&[NGHEAN], "V/v thử ràng buộc"), true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let v = json_of(r).await;
+    let id = v["deliveries"][0]["delivery_id"].as_i64().unwrap();
+
+    let admin = async |id: i64| {
+        let r = http
+            .get(gl.url(&format!("/admin/v1/deliveries/{id}")))
+            .bearer_auth(TOK_OPS)
+            .send()
+            .await
+            .unwrap();
+        json_of(r).await
+    };
+    let d = eventually("a refused receipt", async || {
+        let d = admin(id).await;
+        let code = d["last_error"]["code"].as_str().unwrap_or("");
+        if code == "RECEIPT_INVALID" {
+            Ok(d)
+        } else {
+            Err(d.to_string())
+        }
+    })
+    .await;
+    let message = d["last_error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("SENDER_NOT_AUTHORISED") && message.contains(&other),
+        "{message}"
+    );
+    assert_ne!(d["state"], "delivered", "{d}");
+
+    let r = http
+        .delete(gl.url(&format!("/admin/v1/registry/{NGHEAN}")))
+        .bearer_auth(TOK_OPS)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    eventually("delivered", async || {
+        let d = admin(id).await;
+        if d["state"] == "delivered" {
+            Ok(())
+        } else {
+            Err(d.to_string())
+        }
+    })
+    .await;
+    gl.shutdown().await;
+    na.shutdown().await;
+}
