@@ -33,6 +33,9 @@ for n in gialai nghean; do
 done
 cp certs/test-only/{stttt-gialai,sonv-gialai}.{key,cert}.pem "$work/gialai/certs/"
 cp certs/test-only/ubnd-nghean.{key,cert}.pem "$work/nghean/certs/"
+# Nghệ An's agency registry: the certificates allowed to sign for the Gia Lai agencies.
+cp "$here/registry.toml" "$work/nghean/"
+cp certs/test-only/stttt-gialai.cert.pem "$work/nghean/certs/"
 
 start() { # name
   "$bin" serve --config "$work/$1/$1.toml" > "$work/$1/log.jsonl" 2>&1 &
@@ -43,6 +46,10 @@ start() { # name
   done
   echo "node $1 did not start:"; cat "$work/$1/log.jsonl"; exit 1
 }
+step "Nghệ An imports its agency registry (which certificates may sign for which Gia Lai agency)"
+"$bin" registry import "$work/nghean/registry.toml" --config "$work/nghean/nghean.toml"
+"$bin" registry list --config "$work/nghean/nghean.toml"
+
 step "Starting Gia Lai (127.0.0.1:18440) and Nghệ An (127.0.0.1:18441)"
 start gialai
 start nghean

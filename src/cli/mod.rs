@@ -16,6 +16,7 @@ mod client;
 mod extract;
 mod inspect;
 mod package;
+mod registry;
 mod serve;
 mod sign;
 mod status;
@@ -51,6 +52,9 @@ enum Command {
     /// Verify or export the audit chain of a node's store.
     #[command(subcommand)]
     Audit(audit::Command),
+    /// The agency registry: which certificates may sign for which agency code.
+    #[command(subcommand)]
+    Registry(registry::Command),
     /// Run the node: clerk API, peer endpoint, outbox worker (until SIGINT/SIGTERM).
     Serve(serve::Args),
     /// Send a dispatch through a node's clerk API (the node composes and signs it).
@@ -102,6 +106,7 @@ pub fn main() -> ExitCode {
         Command::Extract(a) => (false, extract::run(a)),
         Command::Status(c) => (false, status::run(c)),
         Command::Audit(c) => (false, audit::run(c)),
+        Command::Registry(c) => (false, registry::run(c)),
         Command::Serve(a) => (false, serve::run(a)),
         Command::Send(a) => (false, client::send(*a)),
         Command::Inbox(c) => (false, client::inbox(c)),

@@ -2,7 +2,8 @@
 //!
 //! - `/api/v1/…` — the clerk API ([`clerk`]), bearer token scoped to one agency ([`auth`]);
 //! - `/peer/v1/packages` — the peer endpoint ([`peer`]);
-//! - `/admin/v1/…` — the admin API ([`admin`]), bearer operator token ([`auth::Operator`]);
+//! - `/admin/v1/…` — the admin API ([`admin`], the agency registry in [`registry`]), bearer
+//!   operator token ([`auth::Operator`]);
 //! - `/healthz`, `/readyz`, `/metrics` — operations ([`ops`]).
 //!
 //! Handlers are thin: they authenticate, decode the request, call [`Node`] and map its
@@ -31,6 +32,7 @@ pub mod error;
 pub mod ops;
 mod params;
 pub mod peer;
+pub mod registry;
 
 pub use ops::Metrics;
 
@@ -102,7 +104,15 @@ pub fn router_with_metrics<S: Store>(node: Node<S>, metrics: Arc<Metrics>) -> Ro
         .route("/deliveries/{id}", get(admin::delivery::<S>))
         .route("/deliveries/{id}/retry", post(admin::retry::<S>))
         .route("/deliveries/{id}/cancel", post(admin::cancel::<S>))
-        .route("/certificates", get(admin::certificates::<S>));
+        .route("/certificates", get(admin::certificates::<S>))
+        .route("/registry", get(registry::list::<S>))
+        .route("/registry/import", post(registry::import::<S>))
+        .route(
+            "/registry/{code}",
+            get(registry::get::<S>)
+                .put(registry::put::<S>)
+                .delete(registry::delete::<S>),
+        );
     Router::new()
         .nest("/api/v1", api)
         .nest("/peer/v1", peer)

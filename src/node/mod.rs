@@ -9,5 +9,6 @@ pub mod keys;
 pub mod metrics;
 pub mod outbox;
 pub mod receipt;
+pub mod registry;
 pub mod routing;
 pub mod service;

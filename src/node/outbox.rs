@@ -215,7 +215,7 @@ impl<S: Store> Worker<S> {
                 );
                 match result? {
                     Pushed::Receipt(r) if c.kind == Kind::Document => {
-                        self.check_receipt(&r, c, peer)?;
+                        self.check_receipt(&r, c, peer).await?;
                         Ok(r)
                     }
                     Pushed::Receipt(_) | Pushed::Accepted => Ok(Vec::new()),
@@ -225,8 +225,9 @@ impl<S: Store> Worker<S> {
     }
 
     /// A receipt is only proof if it is a trusted, signed 01 about this very document from an
-    /// agency that peer serves.
-    fn check_receipt(
+    /// agency that peer serves, signed by a certificate bound to that agency (the agency
+    /// registry, as for every package ingest accepts).
+    async fn check_receipt(
         &self,
         receipt: &[u8],
         c: &ClaimedDelivery,
@@ -236,6 +237,15 @@ impl<S: Store> Worker<S> {
         let mut opts = Options::new(&self.node.trust);
         opts.limits = self.node.config.limits.clone();
         let v = verify_package(receipt, &opts).map_err(|e| bad(format!("{}: {e}", e.code())))?;
+        super::registry::bind_sender(
+            &self.node.config,
+            &self.node.keys,
+            &self.node.trust,
+            self.node.store.as_ref(),
+            &v,
+        )
+        .await
+        .map_err(|e| bad(format!("{}: {e}", e.code())))?;
         let Package::Status(s) = &v.package else {
             return Err(bad("the receipt is not a status package".into()));
         };

@@ -631,7 +631,8 @@ impl<S: Store> Node<S> {
     }
 
     /// A package pushed by `peer` (`None`: delivered by this node to one of its own agencies).
-    /// Verified and checked before anything is stored; stored with its receipt in one
+    /// Verified, checked and its signer bound to its `From` code ([`super::registry`]) before
+    /// anything is stored; stored with its receipt in one
     /// transaction; a repeat of the same document gets the original receipt again.
     pub async fn ingest(&self, bytes: &[u8], peer: Option<&PeerConfig>) -> Result<Ingested, Error> {
         let accepted = ingest::check(
@@ -641,6 +642,15 @@ impl<S: Store> Node<S> {
             peer,
             std::time::SystemTime::now(),
         )?;
+        // Sender binding against the agency registry: before anything is stored.
+        super::registry::bind_sender(
+            &self.config,
+            &self.keys,
+            &self.trust,
+            self.store.as_ref(),
+            &accepted.verified,
+        )
+        .await?;
         let v = &accepted.verified;
         let bytes = bytes[v.verified_from..].to_vec();
         let now = now_ms();

@@ -21,8 +21,8 @@
 //!    [`revocation`] for the policies. webpki checks it while building the path of step 5.
 //!
 //! Still to come: OCSP and CRLs fetched from distribution points (issue 4); binding the
-//! certificate to the sending agency (`SignerCert::organ_id` against the package's `OrganId`) is
-//! above this module, by the caller.
+//! certificate to the sending agency is [`binding`] (the agency registry's rules and the
+//! decision; the caller reads the registry and passes it in).
 //!
 //! Pure: no network, no clock (the time is a parameter); the only file reading is
 //! [`TrustStore::from_path`].
@@ -37,6 +37,7 @@
 //! [`Code::CertRevoked`]: crate::Code::CertRevoked
 //! [`Code::RevocationUnknown`]: crate::Code::RevocationUnknown
 
+pub mod binding;
 mod cert;
 mod describe;
 mod path;

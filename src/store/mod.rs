@@ -24,9 +24,11 @@ use std::future::Future;
 use crate::audit::{AuditBreak, AuditEntry, AuditRecord, ChainSummary};
 use crate::error::Result;
 
+mod registry;
 pub mod sqlite;
 mod types;
 
+pub use registry::*;
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use types::*;
 
@@ -257,6 +259,54 @@ pub trait Store: Send + Sync + 'static {
 
     /// How long the oldest pending (`queued`/`sending`/`retrying`) delivery has existed, in ms.
     fn oldest_pending_age(&self, now: i64) -> impl Future<Output = Result<Option<i64>>> + Send;
+
+    // --- the agency registry (sender binding) ----------------------------------------------
+
+    /// Every registry entry, by code.
+    fn registry_list(&self) -> impl Future<Output = Result<Vec<RegistryEntry>>> + Send;
+
+    /// The entry for `code`, if any.
+    fn registry_entry(
+        &self,
+        code: &str,
+    ) -> impl Future<Output = Result<Option<RegistryEntry>>> + Send;
+
+    /// The codes whose rules name the certificate with this SHA-256 (lowercase hex), sorted.
+    fn registry_codes_for_fingerprint(
+        &self,
+        sha256: &str,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// Adds or replaces (all rules of) one entry, with its audit record (`registry.set`).
+    /// `VALUE_INVALID` for an entry [`NewRegistryEntry::normalised`] refuses. Returns the entry
+    /// as stored and whether it is new.
+    fn registry_set(
+        &self,
+        entry: NewRegistryEntry,
+        actor: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<(RegistryEntry, bool)>> + Send;
+
+    /// Removes the entry for `code` with its audit record (`registry.remove`); `NOT_FOUND` if
+    /// there is none.
+    fn registry_remove(
+        &self,
+        code: &str,
+        actor: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Adds or replaces every entry of `entries` — and with `replace_all`, removes the entries it
+    /// does not list — in one transaction, all or nothing, with one audit record per entry
+    /// changed and one for the import (`registry.import`). A code listed twice is
+    /// `VALUE_INVALID` naming both positions.
+    fn registry_import(
+        &self,
+        entries: Vec<NewRegistryEntry>,
+        replace_all: bool,
+        actor: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<ImportOutcome>> + Send;
 
     // --- audit ------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use lienthong::config::{Config, hash_token};
 use lienthong::node::service::Node;
@@ -246,4 +246,93 @@ pub async fn expect_error(r: reqwest::Response, status: u16, code: &str) -> Valu
     assert!(!v["message"].as_str().unwrap_or("").is_empty(), "{v}");
     assert!(!v["message_vi"].as_str().unwrap_or("").is_empty(), "{v}");
     v
+}
+
+// --- the agency registry (sender binding) ------------------------------------------------------
+
+/// An `[[admin]]` table: an operator token stored as its hash.
+pub fn admin_token(name: &str, token: &str) -> String {
+    format!(
+        "[[admin]]\nname = \"{name}\"\nsha256 = \"{}\"\n",
+        token_hash(token)
+    )
+}
+
+/// Posts `bytes` to `node`'s peer endpoint as peer `peer`: the HTTP status and the answer (JSON,
+/// or the raw text when it is not JSON).
+pub async fn push_as(
+    http: &reqwest::Client,
+    node: &TestNode,
+    peer: &str,
+    bytes: &[u8],
+) -> (u16, Value) {
+    let r = http
+        .post(node.url("/peer/v1/packages"))
+        .header("X-Lienthong-Peer", peer)
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// SHA-256 of the certificate in a PEM file, lowercase hex.
+pub fn cert_fingerprint(pem_path: &Path) -> String {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let der = CertificateDer::from_pem_file(pem_path).unwrap();
+    lienthong::pki::describe(&der).unwrap().sha256_fingerprint
+}
+
+/// Issues, with `openssl x509 -req` and the test issuing CA, an organisation signing certificate
+/// (the test PKI's signing profile) whose subject is `C=VN, O=…Gia Lai, CN=<cn>` and carries no
+/// agency code (no `serialNumber`): a signer only the agency registry can bind. Written to `dir`
+/// as `<file>.key.pem` and `<file>.cert.pem`; the CA database is not touched (explicit serial).
+pub fn issue_cert_without_code(dir: &Path, file: &str, cn: &str) -> (PathBuf, PathBuf) {
+    let key = dir.join(format!("{file}.key.pem"));
+    let csr = dir.join(format!("{file}.csr.pem"));
+    let cert = dir.join(format!("{file}.cert.pem"));
+    let ext = dir.join(format!("{file}.ext.cnf"));
+    std::fs::write(
+        &ext,
+        "[v3]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature, \
+         nonRepudiation\nextendedKeyUsage = 1.3.6.1.4.1.311.10.3.12, emailProtection\n\
+         subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n",
+    )
+    .unwrap();
+    let o = std::process::Command::new("openssl")
+        .args([
+            "req", "-new", "-newkey", "rsa:2048", "-nodes", "-utf8", "-keyout",
+        ])
+        .arg(&key)
+        .args([
+            "-subj",
+            &format!("/C=VN/O=Ủy ban nhân dân tỉnh Gia Lai/CN={cn}"),
+            "-out",
+        ])
+        .arg(&csr)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let serial = format!("0x{:016x}", fastrand::u64(..));
+    let o = std::process::Command::new("openssl")
+        .args(["x509", "-req", "-in"])
+        .arg(&csr)
+        .arg("-CA")
+        .arg(super::pki("issuing-ca.cert.pem"))
+        .arg("-CAkey")
+        .arg(super::pki("issuing-ca.key.pem"))
+        .args(["-set_serial", &serial, "-days", "30", "-sha256", "-extfile"])
+        .arg(&ext)
+        .args(["-extensions", "v3", "-out"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (key, cert)
 }

@@ -37,6 +37,7 @@ mod deliveries;
 mod group;
 mod messages;
 mod numbering;
+mod registry;
 mod statuses;
 
 /// The embedded migrations of `migrations/sqlite/`.
@@ -470,6 +471,41 @@ impl Store for SqliteStore {
 
     async fn oldest_pending_age(&self, now: i64) -> Result<Option<i64>> {
         deliveries::oldest_pending_age(&self.read, now).await
+    }
+
+    async fn registry_list(&self) -> Result<Vec<super::RegistryEntry>> {
+        registry::list(&self.read).await
+    }
+
+    async fn registry_entry(&self, code: &str) -> Result<Option<super::RegistryEntry>> {
+        registry::entry(&self.read, code).await
+    }
+
+    async fn registry_codes_for_fingerprint(&self, sha256: &str) -> Result<Vec<String>> {
+        registry::codes_for_fingerprint(&self.read, sha256).await
+    }
+
+    async fn registry_set(
+        &self,
+        entry: super::NewRegistryEntry,
+        actor: &str,
+        now: i64,
+    ) -> Result<(super::RegistryEntry, bool)> {
+        registry::set(self, entry, actor, now).await
+    }
+
+    async fn registry_remove(&self, code: &str, actor: &str, now: i64) -> Result<()> {
+        registry::remove(self, code, actor, now).await
+    }
+
+    async fn registry_import(
+        &self,
+        entries: Vec<super::NewRegistryEntry>,
+        replace_all: bool,
+        actor: &str,
+        now: i64,
+    ) -> Result<super::ImportOutcome> {
+        registry::import(self, entries, replace_all, actor, now).await
     }
 
     async fn audit_records(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {

@@ -1,0 +1,367 @@
+//! `lienthong registry list|show|add|remove|import --config node.toml`: the agency registry
+//! (which certificates may sign for which agency code) in the node's store, for an operator on the
+//! node's machine. The store is the one `[node] store` of the configuration; the node may be
+//! running (SQLite serialises the writers). Every change is written with its audit record, actor
+//! `admin:<$USER>`.
+//!
+//! - `list [--json]`, `show CODE [--json]`: what is registered;
+//! - `add CODE [--name N] [--cert FILE]… [--fingerprint HEX]… [--subject-attribute A --subject-value
+//!   V (--issuer-cert FILE | --issuer-sha256 HEX | --issuer DN)]`: adds rules to the agency's
+//!   entry (creating it);
+//! - `remove CODE [--fingerprint HEX]`: removes the entry, or only the rule of that certificate;
+//! - `import FILE [--replace-all]`: the TOML file of [`lienthong::node::registry`], in one
+//!   transaction, all or nothing; an error names the file position.
+//!
+//! Exit status as every command: 0 done, 1 refused (one line `CODE: reason`), 3 a local problem.
+
+use std::path::{Path, PathBuf};
+
+use lienthong::config::Config;
+use lienthong::node::registry::{certificate_der, certificate_rule, read_import};
+use lienthong::pki::binding::{Attribute, Rule, normalise_fingerprint};
+use lienthong::store::{NewRegistryEntry, RegistryEntry, SqliteStore, Store};
+use lienthong::{Code, Error};
+
+use super::{CmdResult, Failure};
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Every agency in the registry with its rules.
+    List(ListArgs),
+    /// One agency's rules.
+    Show(ShowArgs),
+    /// Add rules to an agency's entry (created if absent).
+    Add(AddArgs),
+    /// Remove an agency's entry, or one certificate from it.
+    Remove(RemoveArgs),
+    /// Import a TOML registry file, all or nothing.
+    Import(ImportArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ConfigArg {
+    /// The node's configuration file (its `[node] store` is the registry's store).
+    #[arg(long)]
+    config: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// JSON instead of lines.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct ShowArgs {
+    /// The agency code.
+    code: String,
+    #[command(flatten)]
+    config: ConfigArg,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct AddArgs {
+    /// The agency code.
+    code: String,
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The agency's name (kept if not given).
+    #[arg(long)]
+    name: Option<String>,
+    /// A certificate (PEM or DER file) allowed to sign for the agency.
+    #[arg(long = "cert")]
+    certs: Vec<PathBuf>,
+    /// A certificate allowed to sign for the agency, by SHA-256 fingerprint.
+    #[arg(long = "fingerprint")]
+    fingerprints: Vec<String>,
+    /// Subject rule: the attribute (`serialNumber`, `O`, `OU`, `CN`).
+    #[arg(long, requires = "subject_value")]
+    subject_attribute: Option<String>,
+    /// Subject rule: the value it must equal.
+    #[arg(long, requires = "subject_attribute")]
+    subject_value: Option<String>,
+    /// Subject rule: the issuing CA's certificate file.
+    #[arg(long, requires = "subject_attribute", conflicts_with_all = ["issuer_sha256", "issuer"])]
+    issuer_cert: Option<PathBuf>,
+    /// Subject rule: the issuing CA's certificate fingerprint.
+    #[arg(long, requires = "subject_attribute", conflicts_with = "issuer")]
+    issuer_sha256: Option<String>,
+    /// Subject rule: the issuer's exact DN as `lienthong inspect` prints it.
+    #[arg(long, requires = "subject_attribute")]
+    issuer: Option<String>,
+    /// A note kept with each rule added.
+    #[arg(long)]
+    note: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct RemoveArgs {
+    /// The agency code.
+    code: String,
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Remove only the rule of this certificate (SHA-256), not the whole entry.
+    #[arg(long)]
+    fingerprint: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// The TOML registry file.
+    file: PathBuf,
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Remove the entries the file does not list.
+    #[arg(long)]
+    replace_all: bool,
+}
+
+pub fn run(c: Command) -> CmdResult {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Local(Error::io("tokio runtime", e)))?;
+    runtime.block_on(async {
+        match c {
+            Command::List(a) => list(a).await,
+            Command::Show(a) => show(a).await,
+            Command::Add(a) => add(a).await,
+            Command::Remove(a) => remove(a).await,
+            Command::Import(a) => import(a).await,
+        }
+    })
+}
+
+async fn open(c: &ConfigArg) -> Result<SqliteStore, Failure> {
+    let config = Config::load(&c.config).map_err(Failure::Local)?;
+    SqliteStore::open(&config.node.store)
+        .await
+        .map_err(Failure::Local)
+}
+
+fn actor() -> String {
+    let user = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    format!("admin:{user}")
+}
+
+fn now_ms() -> i64 {
+    lienthong::node::service::now_ms()
+}
+
+fn print_entry(e: &RegistryEntry) {
+    println!("{}\t{}", e.code, e.name);
+    for r in &e.rules {
+        match r {
+            Rule::Fingerprint { sha256, note } => println!(
+                "  fingerprint {sha256}{}",
+                note.as_deref()
+                    .map(|n| format!("  # {n}"))
+                    .unwrap_or_default()
+            ),
+            Rule::Subject {
+                issuer_sha256,
+                issuer,
+                attribute,
+                value,
+                note,
+            } => {
+                let by = issuer_sha256.as_deref().map_or_else(
+                    || format!("issuer {:?}", issuer.as_deref().unwrap_or("")),
+                    |f| format!("issuer_sha256 {f}"),
+                );
+                println!(
+                    "  subject {}={value:?} {by}{}",
+                    attribute.as_str(),
+                    note.as_deref()
+                        .map(|n| format!("  # {n}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+}
+
+async fn list(a: ListArgs) -> CmdResult {
+    let store = open(&a.config).await?;
+    let entries = store.registry_list().await?;
+    if a.json {
+        println!("{}", serde_json::json!({ "items": entries }));
+    } else {
+        for e in &entries {
+            print_entry(e);
+        }
+    }
+    Ok(())
+}
+
+async fn show(a: ShowArgs) -> CmdResult {
+    let store = open(&a.config).await?;
+    let Some(e) = store.registry_entry(a.code.trim()).await? else {
+        return Err(not_in_registry(&a.code));
+    };
+    if a.json {
+        println!("{}", serde_json::json!(e));
+    } else {
+        print_entry(&e);
+    }
+    Ok(())
+}
+
+fn not_in_registry(code: &str) -> Failure {
+    Failure::Refused(Error::store(
+        Code::NotFound,
+        format!("{} has no entry in the agency registry", code.trim()),
+    ))
+}
+
+async fn add(a: AddArgs) -> CmdResult {
+    let code = a.code.trim().to_owned();
+    let note = a.note.clone();
+    let mut new_rules = Vec::new();
+    for c in &a.certs {
+        let path = c.display().to_string();
+        new_rules.push(certificate_rule(
+            Path::new("."),
+            &path,
+            &code,
+            "--cert",
+            note.clone(),
+        )?);
+    }
+    for f in &a.fingerprints {
+        new_rules.push(Rule::Fingerprint {
+            sha256: f.clone(),
+            note: note.clone(),
+        });
+    }
+    if let (Some(attr), Some(value)) = (&a.subject_attribute, &a.subject_value) {
+        let attribute = Attribute::parse(attr).ok_or_else(|| {
+            Failure::Refused(
+                lienthong::error::FormatError::invalid(
+                    "--subject-attribute",
+                    format!("{attr:?}: expected serialNumber, O, OU or CN"),
+                )
+                .into(),
+            )
+        })?;
+        let issuer_sha256 = match (&a.issuer_cert, &a.issuer_sha256) {
+            (Some(p), _) => {
+                let der =
+                    certificate_der(Path::new("."), &p.display().to_string(), "--issuer-cert")?;
+                Some(hex::encode(aws_lc_rs::digest::digest(
+                    &aws_lc_rs::digest::SHA256,
+                    &der,
+                )))
+            }
+            (None, f) => f.clone(),
+        };
+        new_rules.push(Rule::Subject {
+            issuer_sha256,
+            issuer: a.issuer.clone(),
+            attribute,
+            value: value.clone(),
+            note: note.clone(),
+        });
+    }
+    if new_rules.is_empty() {
+        return Err(Failure::Refused(
+            lienthong::error::FormatError::invalid(
+                "registry add",
+                "give --cert, --fingerprint or a subject rule (--subject-attribute, --subject-value \
+                 and an issuer)",
+            )
+            .into(),
+        ));
+    }
+    let store = open(&a.config).await?;
+    let existing = store.registry_entry(&code).await?;
+    let (name, mut rules) = match existing {
+        Some(e) => (a.name.clone().unwrap_or(e.name), e.rules),
+        None => (a.name.clone().unwrap_or_default(), Vec::new()),
+    };
+    rules.extend(new_rules);
+    let (entry, created) = store
+        .registry_set(NewRegistryEntry { code, name, rules }, &actor(), now_ms())
+        .await?;
+    println!(
+        "{} {}: {} rule(s)",
+        if created { "added" } else { "updated" },
+        entry.code,
+        entry.rules.len()
+    );
+    Ok(())
+}
+
+async fn remove(a: RemoveArgs) -> CmdResult {
+    let code = a.code.trim().to_owned();
+    let store = open(&a.config).await?;
+    let Some(fp) = &a.fingerprint else {
+        store.registry_remove(&code, &actor(), now_ms()).await?;
+        println!("removed {code}");
+        return Ok(());
+    };
+    let fp = normalise_fingerprint(fp).ok_or_else(|| {
+        Failure::Refused(
+            lienthong::error::FormatError::invalid(
+                "--fingerprint",
+                format!("{fp:?} is not a SHA-256 fingerprint (64 hex digits)"),
+            )
+            .into(),
+        )
+    })?;
+    let Some(e) = store.registry_entry(&code).await? else {
+        return Err(not_in_registry(&code));
+    };
+    let before = e.rules.len();
+    let rules: Vec<Rule> = e
+        .rules
+        .into_iter()
+        .filter(|r| r.fingerprint() != Some(fp.as_str()))
+        .collect();
+    if rules.len() == before {
+        return Err(Failure::Refused(Error::store(
+            Code::NotFound,
+            format!("{code}: no rule for certificate {fp}"),
+        )));
+    }
+    if rules.is_empty() {
+        store.registry_remove(&code, &actor(), now_ms()).await?;
+        println!("removed {code} (its last rule)");
+    } else {
+        store
+            .registry_set(
+                NewRegistryEntry {
+                    code: code.clone(),
+                    name: e.name,
+                    rules,
+                },
+                &actor(),
+                now_ms(),
+            )
+            .await?;
+        println!("removed certificate {fp} from {code}");
+    }
+    Ok(())
+}
+
+async fn import(a: ImportArgs) -> CmdResult {
+    let entries = read_import(&a.file)?;
+    let store = open(&a.config).await?;
+    let n = entries.len();
+    let o = store
+        .registry_import(entries, a.replace_all, &actor(), now_ms())
+        .await?;
+    println!(
+        "imported {n} agencies: {} added, {} replaced, {} removed",
+        o.added, o.replaced, o.removed
+    );
+    Ok(())
+}

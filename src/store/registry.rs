@@ -1,0 +1,86 @@
+//! The agency registry's data (sender binding, issue 4): which certificates may sign for an
+//! agency code. Plain data like [`types`](super::types); the rules are [`pki::binding::Rule`]s
+//! and the decision is [`pki::binding::decide`].
+//!
+//! [`pki::binding::Rule`]: crate::pki::binding::Rule
+//! [`pki::binding::decide`]: crate::pki::binding::decide
+
+use serde::Serialize;
+
+use crate::error::{FormatError, Result};
+use crate::pki::binding::{MAX_RULES, Rule};
+
+/// Agencies one import may list, at most.
+pub const MAX_IMPORT: usize = 10_000;
+
+/// An agency code and the rules for it, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegistryEntry {
+    pub code: String,
+    /// The agency's name, for people reading the registry.
+    pub name: String,
+    /// In the order given; at least one.
+    pub rules: Vec<Rule>,
+    pub added_by: String,
+    pub added_at: i64,
+    pub updated_by: String,
+    pub updated_at: i64,
+}
+
+/// An entry to add or replace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRegistryEntry {
+    pub code: String,
+    pub name: String,
+    pub rules: Vec<Rule>,
+}
+
+impl NewRegistryEntry {
+    /// Checks the entry (`path` says where it came from, e.g. `agency[2]`) and normalises its
+    /// rules: a plausible agency code, 1 to [`MAX_RULES`] valid rules, no certificate twice.
+    pub fn normalised(self, path: &str) -> Result<NewRegistryEntry> {
+        let code = self.code.trim().to_owned();
+        crate::edxml::OrganId::parse_lenient(&code)
+            .map_err(|e| FormatError::invalid(format!("{path}.code"), e.problem))?;
+        if self.rules.is_empty() {
+            return Err(FormatError::invalid(
+                format!("{path}.rules"),
+                format!("{code}: no rules (remove the entry instead)"),
+            )
+            .into());
+        }
+        if self.rules.len() > MAX_RULES {
+            return Err(FormatError::invalid(
+                format!("{path}.rules"),
+                format!("{} rules, over the limit of {MAX_RULES}", self.rules.len()),
+            )
+            .into());
+        }
+        let mut rules: Vec<Rule> = Vec::with_capacity(self.rules.len());
+        for (i, r) in self.rules.into_iter().enumerate() {
+            let r = r.normalised(&format!("{path}.rules[{i}]"))?;
+            if rules.contains(&r) {
+                return Err(FormatError::invalid(
+                    format!("{path}.rules[{i}]"),
+                    "the same rule is listed twice",
+                )
+                .into());
+            }
+            rules.push(r);
+        }
+        Ok(NewRegistryEntry {
+            code,
+            name: self.name.trim().to_owned(),
+            rules,
+        })
+    }
+}
+
+/// What an import changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ImportOutcome {
+    pub added: u32,
+    pub replaced: u32,
+    /// Entries not in the import removed (`replace_all` only).
+    pub removed: u32,
+}

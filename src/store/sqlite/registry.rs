@@ -1,0 +1,331 @@
+//! The agency registry (`migrations/sqlite/0004_agency_registry.sql`): entries and their rules,
+//! each change one transaction with its audit record.
+
+use serde_json::json;
+use sqlx::SqliteConnection;
+use sqlx::sqlite::SqlitePool;
+
+use super::{SqliteStore, audit, col, db_err, invalid, not_found, require};
+use crate::audit::AuditEntry;
+use crate::error::Result;
+use crate::pki::binding::{Attribute, Rule};
+use crate::store::{ImportOutcome, MAX_IMPORT, NewRegistryEntry, RegistryEntry};
+
+/// The audit detail of an entry: what an auditor needs to see which certificates were allowed.
+fn detail(e: &NewRegistryEntry) -> serde_json::Value {
+    json!({ "code": e.code, "name": e.name, "rules": e.rules })
+}
+
+pub(super) async fn list(pool: &SqlitePool) -> Result<Vec<RegistryEntry>> {
+    let mut conn = pool.acquire().await.map_err(db_err)?;
+    let codes: Vec<String> = sqlx::query_scalar("SELECT code FROM agency_registry ORDER BY code")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let mut out = Vec::with_capacity(codes.len());
+    for code in codes {
+        if let Some(e) = entry_on(&mut conn, &code).await? {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn entry(pool: &SqlitePool, code: &str) -> Result<Option<RegistryEntry>> {
+    let mut conn = pool.acquire().await.map_err(db_err)?;
+    entry_on(&mut conn, code).await
+}
+
+async fn entry_on(conn: &mut SqliteConnection, code: &str) -> Result<Option<RegistryEntry>> {
+    let Some(row) = sqlx::query(
+        "SELECT code, name, added_by, added_at, updated_by, updated_at
+         FROM agency_registry WHERE code = ?",
+    )
+    .bind(code)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)?
+    else {
+        return Ok(None);
+    };
+    let rows = sqlx::query(
+        "SELECT kind, sha256, issuer_sha256, issuer, attribute, value, note
+         FROM agency_registry_rules WHERE code = ? ORDER BY position",
+    )
+    .bind(code)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    let mut rules = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let kind: String = col(r, "kind")?;
+        let note: Option<String> = col(r, "note")?;
+        rules.push(match kind.as_str() {
+            "fingerprint" => Rule::Fingerprint {
+                sha256: col::<Option<String>>(r, "sha256")?.unwrap_or_default(),
+                note,
+            },
+            "subject" => {
+                let attribute: String = col::<Option<String>>(r, "attribute")?.unwrap_or_default();
+                Rule::Subject {
+                    issuer_sha256: col(r, "issuer_sha256")?,
+                    issuer: col(r, "issuer")?,
+                    attribute: Attribute::parse(&attribute).ok_or_else(|| {
+                        super::super::types::corrupt("agency_registry_rules.attribute", &attribute)
+                    })?,
+                    value: col::<Option<String>>(r, "value")?.unwrap_or_default(),
+                    note,
+                }
+            }
+            other => {
+                return Err(super::super::types::corrupt(
+                    "agency_registry_rules.kind",
+                    other,
+                ));
+            }
+        });
+    }
+    Ok(Some(RegistryEntry {
+        code: col(&row, "code")?,
+        name: col(&row, "name")?,
+        rules,
+        added_by: col(&row, "added_by")?,
+        added_at: col(&row, "added_at")?,
+        updated_by: col(&row, "updated_by")?,
+        updated_at: col(&row, "updated_at")?,
+    }))
+}
+
+pub(super) async fn codes_for_fingerprint(pool: &SqlitePool, sha256: &str) -> Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT code FROM agency_registry_rules WHERE sha256 = ? ORDER BY code",
+    )
+    .bind(sha256)
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)
+}
+
+/// Writes one (normalised) entry inside `conn`'s transaction, replacing its rules; whether it is
+/// new.
+async fn put(
+    conn: &mut SqliteConnection,
+    e: &NewRegistryEntry,
+    actor: &str,
+    now: i64,
+) -> Result<bool> {
+    let existed: Option<String> =
+        sqlx::query_scalar("SELECT code FROM agency_registry WHERE code = ?")
+            .bind(&e.code)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    sqlx::query(
+        "INSERT INTO agency_registry (code, name, added_by, added_at, updated_by, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?3, ?4)
+         ON CONFLICT (code) DO UPDATE SET name = ?2, updated_by = ?3, updated_at = ?4",
+    )
+    .bind(&e.code)
+    .bind(&e.name)
+    .bind(actor)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    sqlx::query("DELETE FROM agency_registry_rules WHERE code = ?")
+        .bind(&e.code)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    for (i, rule) in e.rules.iter().enumerate() {
+        let q = sqlx::query(
+            "INSERT INTO agency_registry_rules
+                 (code, position, kind, sha256, issuer_sha256, issuer, attribute, value, note)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&e.code)
+        .bind(i as i64);
+        let q = match rule {
+            Rule::Fingerprint { sha256, note } => q
+                .bind("fingerprint")
+                .bind(sha256)
+                .bind(None::<String>)
+                .bind(None::<String>)
+                .bind(None::<String>)
+                .bind(None::<String>)
+                .bind(note),
+            Rule::Subject {
+                issuer_sha256,
+                issuer,
+                attribute,
+                value,
+                note,
+            } => q
+                .bind("subject")
+                .bind(None::<String>)
+                .bind(issuer_sha256)
+                .bind(issuer)
+                .bind(attribute.as_str())
+                .bind(value)
+                .bind(note),
+        };
+        q.execute(&mut *conn).await.map_err(db_err)?;
+    }
+    Ok(existed.is_none())
+}
+
+pub(super) async fn set(
+    store: &SqliteStore,
+    entry: NewRegistryEntry,
+    actor: &str,
+    now: i64,
+) -> Result<(RegistryEntry, bool)> {
+    require("actor", actor)?;
+    let entry = entry.normalised("registry")?;
+    let mut tx = store.begin().await?;
+    let created = put(&mut tx, &entry, actor, now).await?;
+    audit::append(
+        &mut tx,
+        AuditEntry::new(
+            actor,
+            "registry.set",
+            "agency_registry",
+            &entry.code,
+            &detail(&entry),
+        ),
+        now,
+    )
+    .await?;
+    let stored = entry_on(&mut tx, &entry.code)
+        .await?
+        .ok_or_else(|| not_found(format!("{}: not in the registry after writing", entry.code)))?;
+    tx.commit().await.map_err(db_err)?;
+    Ok((stored, created))
+}
+
+pub(super) async fn remove(store: &SqliteStore, code: &str, actor: &str, now: i64) -> Result<()> {
+    require("actor", actor)?;
+    let mut tx = store.begin().await?;
+    let Some(old) = entry_on(&mut tx, code).await? else {
+        return Err(not_found(format!(
+            "{code} has no entry in the agency registry"
+        )));
+    };
+    sqlx::query("DELETE FROM agency_registry WHERE code = ?")
+        .bind(code)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    audit::append(
+        &mut tx,
+        AuditEntry::new(
+            actor,
+            "registry.remove",
+            "agency_registry",
+            code,
+            &json!({ "code": code, "name": old.name, "rules": old.rules }),
+        ),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(())
+}
+
+pub(super) async fn import(
+    store: &SqliteStore,
+    entries: Vec<NewRegistryEntry>,
+    replace_all: bool,
+    actor: &str,
+    now: i64,
+) -> Result<ImportOutcome> {
+    require("actor", actor)?;
+    if entries.len() > MAX_IMPORT {
+        return Err(invalid(format!(
+            "agency: {} entries, over the limit of {MAX_IMPORT}",
+            entries.len()
+        )));
+    }
+    let mut checked: Vec<NewRegistryEntry> = Vec::with_capacity(entries.len());
+    for (i, e) in entries.into_iter().enumerate() {
+        let e = e.normalised(&format!("agency[{i}]"))?;
+        if let Some(j) = checked.iter().position(|c| c.code == e.code) {
+            return Err(invalid(format!(
+                "agency[{i}].code: {} is already listed at agency[{j}]",
+                e.code
+            )));
+        }
+        checked.push(e);
+    }
+    let mut tx = store.begin().await?;
+    let mut outcome = ImportOutcome::default();
+    if replace_all {
+        let existing: Vec<String> =
+            sqlx::query_scalar("SELECT code FROM agency_registry ORDER BY code")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        for code in existing
+            .iter()
+            .filter(|c| !checked.iter().any(|e| &e.code == *c))
+        {
+            sqlx::query("DELETE FROM agency_registry WHERE code = ?")
+                .bind(code)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            audit::append(
+                &mut tx,
+                AuditEntry::new(
+                    actor,
+                    "registry.remove",
+                    "agency_registry",
+                    code,
+                    &json!({ "code": code, "by": "import" }),
+                ),
+                now,
+            )
+            .await?;
+            outcome.removed += 1;
+        }
+    }
+    for e in &checked {
+        if put(&mut tx, e, actor, now).await? {
+            outcome.added += 1;
+        } else {
+            outcome.replaced += 1;
+        }
+        audit::append(
+            &mut tx,
+            AuditEntry::new(
+                actor,
+                "registry.set",
+                "agency_registry",
+                &e.code,
+                &detail(e),
+            ),
+            now,
+        )
+        .await?;
+    }
+    audit::append(
+        &mut tx,
+        AuditEntry::new(
+            actor,
+            "registry.import",
+            "agency_registry",
+            "*",
+            &json!({
+                "codes": checked.iter().map(|e| &e.code).collect::<Vec<_>>(),
+                "replace_all": replace_all,
+                "added": outcome.added,
+                "replaced": outcome.replaced,
+                "removed": outcome.removed,
+            }),
+        ),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(outcome)
+}

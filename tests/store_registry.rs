@@ -1,0 +1,304 @@
+//! The agency registry in the SQLite store: set, replace, list, look up by fingerprint, remove,
+//! import all or nothing — each change with its audit records in the same transaction, a refused
+//! one with none, and the chain verifying throughout.
+
+use lienthong::Code;
+use lienthong::pki::binding::{Attribute, Rule};
+use lienthong::store::{AuditQuery, ImportOutcome, NewRegistryEntry, SqliteStore, Store};
+
+const STTTT: &str = "000.00.05.H21";
+const SONV: &str = "000.00.04.H21";
+const UBND: &str = "000.00.00.H21";
+/// 2026-11-25 10:00:00 UTC.
+const NOW: i64 = 1_795_600_800_000;
+const FP_A: &str = "ae967e485fc737bbae3da3576eb6eafd30ac0af8c41018bb0fd94f94e9eecbaf";
+const FP_B: &str = "0fef55a16b4b11cf31f5802e4493f0d0a8e2f6e51c49ae2865111b978e2a1378";
+
+fn fp(sha256: &str) -> Rule {
+    Rule::Fingerprint {
+        sha256: sha256.to_owned(),
+        note: None,
+    }
+}
+
+fn entry(code: &str, rules: Vec<Rule>) -> NewRegistryEntry {
+    NewRegistryEntry {
+        code: code.to_owned(),
+        name: format!("agency {code}"),
+        rules,
+    }
+}
+
+async fn actions(store: &SqliteStore) -> Vec<(String, String, String)> {
+    store
+        .audit_records(&AuditQuery {
+            limit: 10_000,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.actor, r.action, r.entity_id))
+        .collect()
+}
+
+async fn chain_ok(store: &SqliteStore) {
+    let v = store.verify_audit().await.unwrap();
+    assert!(v.is_ok(), "{v:?}");
+}
+
+#[tokio::test]
+async fn set_replace_list_lookup_and_remove_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("node.db").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+
+    // Fingerprints are normalised (upper case, colons).
+    let colons: String = FP_A
+        .to_uppercase()
+        .as_bytes()
+        .chunks(2)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(":");
+    let (e, created) = store
+        .registry_set(entry(STTTT, vec![fp(&colons)]), "admin:test", NOW)
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(e.rules, [fp(FP_A)]);
+    assert_eq!((e.added_by.as_str(), e.added_at), ("admin:test", NOW));
+
+    let subject = Rule::Subject {
+        issuer_sha256: None,
+        issuer: Some("CN=Lienthong TEST Issuing CA, O=Lienthong TEST PKI, C=VN".into()),
+        attribute: Attribute::SerialNumber,
+        value: STTTT.into(),
+        note: Some("renewals".into()),
+    };
+    let (e, created) = store
+        .registry_set(
+            entry(STTTT, vec![fp(FP_B), subject.clone()]),
+            "admin:other",
+            NOW + 1,
+        )
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(e.rules, [fp(FP_B), subject]);
+    assert_eq!((e.added_by.as_str(), e.added_at), ("admin:test", NOW));
+    assert_eq!(
+        (e.updated_by.as_str(), e.updated_at),
+        ("admin:other", NOW + 1)
+    );
+
+    store
+        .registry_set(entry(SONV, vec![fp(FP_B)]), "admin:test", NOW + 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.registry_codes_for_fingerprint(FP_B).await.unwrap(),
+        [SONV, STTTT]
+    );
+    assert!(
+        store
+            .registry_codes_for_fingerprint(FP_A)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let codes: Vec<String> = store
+        .registry_list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.code)
+        .collect();
+    assert_eq!(codes, [SONV, STTTT]);
+
+    // Refused writes leave nothing, not even an audit record.
+    let before = actions(&store).await;
+    for (bad, what) in [
+        (entry(UBND, vec![]), "rules"),
+        (entry(UBND, vec![fp("abc")]), "rules[0].sha256"),
+        (entry("", vec![fp(FP_A)]), "code"),
+        (entry(UBND, vec![fp(FP_A), fp(FP_A)]), "rules[1]"),
+        (
+            entry(
+                UBND,
+                vec![Rule::Subject {
+                    issuer_sha256: Some(FP_A.into()),
+                    issuer: Some("CN=x".into()),
+                    attribute: Attribute::CN,
+                    value: "x".into(),
+                    note: None,
+                }],
+            ),
+            "rules[0]",
+        ),
+    ] {
+        let e = store
+            .registry_set(bad, "admin:test", NOW + 3)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::ValueInvalid, "{e}");
+        assert!(e.to_string().contains(what), "{what}: {e}");
+    }
+    let e = store
+        .registry_remove(UBND, "admin:test", NOW + 3)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    assert_eq!(actions(&store).await, before);
+
+    store
+        .registry_remove(SONV, "admin:test", NOW + 4)
+        .await
+        .unwrap();
+    assert!(store.registry_entry(SONV).await.unwrap().is_none());
+    assert_eq!(
+        store.registry_codes_for_fingerprint(FP_B).await.unwrap(),
+        [STTTT]
+    );
+
+    let t = |a: &str, e: &str| ("admin:test".to_owned(), a.to_owned(), e.to_owned());
+    assert_eq!(
+        actions(&store).await,
+        [
+            t("registry.set", STTTT),
+            ("admin:other".into(), "registry.set".into(), STTTT.into()),
+            t("registry.set", SONV),
+            t("registry.remove", SONV),
+        ]
+    );
+    // The audit detail says which certificates were allowed.
+    let records = store
+        .audit_records(&AuditQuery {
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(records[1].detail.contains(FP_B), "{}", records[1].detail);
+    chain_ok(&store).await;
+
+    // Survives reopening (it is in the file, not in memory).
+    store.close().await;
+    let store = SqliteStore::open(&url).await.unwrap();
+    assert_eq!(store.registry_list().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn import_is_one_transaction_all_or_nothing() {
+    let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+    store
+        .registry_set(entry(UBND, vec![fp(FP_A)]), "admin:test", NOW)
+        .await
+        .unwrap();
+    let before = actions(&store).await;
+
+    // The third entry is bad: nothing of the first two is written.
+    let e = store
+        .registry_import(
+            vec![
+                entry(STTTT, vec![fp(FP_A)]),
+                entry(SONV, vec![fp(FP_B)]),
+                entry(UBND, vec![fp("not hex")]),
+            ],
+            true,
+            "admin:test",
+            NOW + 1,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ValueInvalid);
+    assert!(e.to_string().contains("agency[2].rules[0].sha256"), "{e}");
+    // A code listed twice names both positions.
+    let e = store
+        .registry_import(
+            vec![
+                entry(STTTT, vec![fp(FP_A)]),
+                entry(SONV, vec![fp(FP_B)]),
+                entry(STTTT, vec![fp(FP_B)]),
+            ],
+            false,
+            "admin:test",
+            NOW + 1,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("agency[2].code") && e.to_string().contains("agency[0]"),
+        "{e}"
+    );
+    assert_eq!(actions(&store).await, before);
+    let codes: Vec<String> = store
+        .registry_list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.code)
+        .collect();
+    assert_eq!(codes, [UBND]);
+
+    // A good one: one add, one replace; then replace_all removes what is not listed.
+    let o = store
+        .registry_import(
+            vec![entry(STTTT, vec![fp(FP_A)]), entry(UBND, vec![fp(FP_B)])],
+            false,
+            "admin:test",
+            NOW + 2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        o,
+        ImportOutcome {
+            added: 1,
+            replaced: 1,
+            removed: 0
+        }
+    );
+    let o = store
+        .registry_import(
+            vec![entry(SONV, vec![fp(FP_B)])],
+            true,
+            "admin:test",
+            NOW + 3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        o,
+        ImportOutcome {
+            added: 1,
+            replaced: 0,
+            removed: 2
+        }
+    );
+    let codes: Vec<String> = store
+        .registry_list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.code)
+        .collect();
+    assert_eq!(codes, [SONV]);
+    let after: Vec<String> = actions(&store).await[before.len()..]
+        .iter()
+        .map(|(_, a, e)| format!("{a} {e}"))
+        .collect();
+    assert_eq!(
+        after,
+        [
+            format!("registry.set {STTTT}"),
+            format!("registry.set {UBND}"),
+            "registry.import *".to_owned(),
+            format!("registry.remove {UBND}"),
+            format!("registry.remove {STTTT}"),
+            format!("registry.set {SONV}"),
+            "registry.import *".to_owned(),
+        ]
+    );
+    chain_ok(&store).await;
+}
