@@ -33,6 +33,9 @@ for n in gialai nghean; do
 done
 cp certs/test-only/{stttt-gialai,sonv-gialai}.{key,cert}.pem "$work/gialai/certs/"
 cp certs/test-only/ubnd-nghean.{key,cert}.pem "$work/nghean/certs/"
+# Node TLS identities (mutual TLS between the nodes' peer endpoints, ports 18450/18451).
+cp certs/test-only/node-gialai.{key,cert}.pem "$work/gialai/certs/"
+cp certs/test-only/node-nghean.{key,cert}.pem "$work/nghean/certs/"
 
 start() { # name
   "$bin" serve --config "$work/$1/$1.toml" > "$work/$1/log.jsonl" 2>&1 &
@@ -43,7 +46,7 @@ start() { # name
   done
   echo "node $1 did not start:"; cat "$work/$1/log.jsonl"; exit 1
 }
-step "Starting Gia Lai (127.0.0.1:18440) and Nghệ An (127.0.0.1:18441)"
+step "Starting Gia Lai (clerk 127.0.0.1:18440, peers mTLS :18450) and Nghệ An (clerk :18441, peers mTLS :18451)"
 start gialai
 start nghean
 
