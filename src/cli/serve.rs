@@ -3,9 +3,9 @@
 //!
 //! Start-up: load and check the configuration, open the store at `node.store`, load the keys
 //! and trust anchors, the TLS identity and the peers' certificate checks, bind `node.listen` (port 0
-//! picks a free port) and `node.peer_listen` (the mutual-TLS peer endpoint), then print
-//! `peer endpoint (mutual TLS) on ADDR` and exactly one line `listening on ADDR` (the plain clerk
-//! listener; scripts and tests read it) on stdout. `node.dev_plain_http` is logged as an error-level
+//! picks a free port) and `node.peer_listen` (the mutual-TLS peer endpoint, logged), then print
+//! exactly one line `listening on ADDR` (the plain clerk listener; scripts and tests read it) on
+//! stdout. `node.dev_plain_http` is logged as an error-level
 //! warning at every start. Logs are JSON lines on stderr,
 //! filtered by `RUST_LOG` (default `info`); tokens and keys are never logged.
 //!
@@ -100,8 +100,7 @@ async fn serve(args: Args) -> CmdResult {
         let at = l
             .local_addr()
             .map_err(|e| Failure::Local(Error::io("peer_listen", e)))?;
-        tracing::info!(%at, "peer endpoint (mutual TLS)");
-        println!("peer endpoint (mutual TLS) on {at}");
+        tracing::info!(%at, "peer endpoint (mutual TLS) listening");
     }
     let listener = tokio::net::TcpListener::bind(&listen)
         .await

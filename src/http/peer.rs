@@ -72,7 +72,7 @@ async fn handle<S: Store>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let peers = &state.node.config.peers;
-    // Before reading the body: an unknown client learns nothing more than its refusal.
+    // Before the package is parsed: an unknown client learns nothing more than its refusal.
     let tls_peer = match tls {
         Some(TlsPeer(Ok(name))) => Some(peers.iter().find(|p| p.name == name).ok_or_else(|| {
             ApiError::coded(
