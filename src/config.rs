@@ -392,7 +392,7 @@ impl Config {
             if p.url.starts_with("https://") || !file.node.dev_plain_http {
                 if tls.ca.is_empty() && tls.pin_sha256.is_empty() {
                     return Err(bad(
-                        format!("{at}"),
+                        at.clone(),
                         "needs ca = [...] and/or pin_sha256 = [...] to recognise its certificate",
                     ));
                 }

@@ -1057,7 +1057,10 @@ async fn start_nghean_trusting_rogue_root(listener: TcpListener, gialai_url: &st
                 "1h",
             );
             // The document trust anchors only: the peer's TLS `ca` stays the test root.
-            let (from, to) = (format!("trust = [\"{root}\"]"), format!("trust = [\"{rogue}\"]"));
+            let (from, to) = (
+                format!("trust = [\"{root}\"]"),
+                format!("trust = [\"{rogue}\"]"),
+            );
             assert!(text.contains(&from));
             text.replace(&from, &to)
         },

@@ -113,7 +113,10 @@ async fn a_peer_speaking_for_a_code_it_does_not_serve_is_403_and_nothing_is_stor
         .unwrap();
     let v = expect_error(r, 403, "PEER_NOT_AUTHORISED").await;
     assert!(
-        v["message"].as_str().unwrap().contains("not that of a configured peer"),
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("not that of a configured peer"),
         "{v}"
     );
     assert_eq!(inbox_len(&na).await, 0);
@@ -122,9 +125,8 @@ async fn a_peer_speaking_for_a_code_it_does_not_serve_is_403_and_nothing_is_stor
 
 /// Gia Lai's configuration with one peer `nghean` described by `peer_table`.
 fn gialai_config(dir: &Path, peer_table: &str) -> Config {
-    let text = node_table("gialai", "127.0.0.1:0", "sqlite::memory:")
-        + &gialai_departments()
-        + peer_table;
+    let text =
+        node_table("gialai", "127.0.0.1:0", "sqlite::memory:") + &gialai_departments() + peer_table;
     Config::from_toml(&text, dir, &|_| None).unwrap()
 }
 
@@ -166,7 +168,10 @@ async fn the_push_client_refuses_a_server_that_is_not_the_configured_peer() {
             hex::encode(fingerprint(&nghean_der))
         )
     };
-    for (what, table) in [("tls_name", &by_name as &dyn Fn(&str) -> String), ("pin", &by_pin)] {
+    for (what, table) in [
+        ("tls_name", &by_name as &dyn Fn(&str) -> String),
+        ("pin", &by_pin),
+    ] {
         let e = push(&gialai_config(dir.path(), &table(&impostor.peer_base)))
             .await
             .unwrap_err();
@@ -178,7 +183,11 @@ async fn the_push_client_refuses_a_server_that_is_not_the_configured_peer() {
             .unwrap_or_else(|e| panic!("{what}: the genuine peer is refused: {e:?}"));
         assert!(matches!(ok, Pushed::Receipt(_)), "{what}");
     }
-    assert_eq!(peer_requests(&impostor).await, 0, "the impostor got a request");
+    assert_eq!(
+        peer_requests(&impostor).await,
+        0,
+        "the impostor got a request"
+    );
     impostor.shutdown().await;
     na.shutdown().await;
 }
@@ -206,10 +215,9 @@ fn plain_http_between_nodes_needs_the_development_flag() {
     assert!(e.to_string().contains("tls"), "{e}");
 
     // An https peer with a CA but no expected name: any node of that CA could be it; refused.
-    let no_name = base + &peer("nghean", "https://nghean.example:8443", NGHEAN).replace(
-        &format!("tls_name = \"{}\"\n", node_dns("nghean")),
-        "",
-    );
+    let no_name = base
+        + &peer("nghean", "https://nghean.example:8443", NGHEAN)
+            .replace(&format!("tls_name = \"{}\"\n", node_dns("nghean")), "");
     let e = Config::from_toml(&no_name, dir, &|_| None).unwrap_err();
     assert!(e.to_string().contains("tls_name"), "{e}");
 }

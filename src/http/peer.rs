@@ -26,8 +26,8 @@
 //!
 //! Without the flag, a push to the plain listener is `403 PEER_NOT_AUTHORISED`.
 
-use axum::body::Bytes;
 use axum::Extension;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::header::CONTENT_TYPE;
@@ -74,12 +74,14 @@ async fn handle<S: Store>(
     let peers = &state.node.config.peers;
     // Before the package is parsed: an unknown client learns nothing more than its refusal.
     let tls_peer = match tls {
-        Some(TlsPeer(Ok(name))) => Some(peers.iter().find(|p| p.name == name).ok_or_else(|| {
-            ApiError::coded(
-                Code::PeerNotAuthorised,
-                format!("peer {name:?} is not configured"),
-            )
-        })?),
+        Some(TlsPeer(Ok(name))) => {
+            Some(peers.iter().find(|p| p.name == name).ok_or_else(|| {
+                ApiError::coded(
+                    Code::PeerNotAuthorised,
+                    format!("peer {name:?} is not configured"),
+                )
+            })?)
+        }
         Some(TlsPeer(Err(why))) => return Err(ApiError::coded(Code::PeerNotAuthorised, why)),
         None if state.node.config.node.dev_plain_http => None,
         None => {

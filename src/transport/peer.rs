@@ -45,14 +45,22 @@ impl PeerClient {
     /// Builds the clients of every peer of `config`: reads the node's TLS identity and each
     /// peer's CA files (a problem is `CONFIG_INVALID`, as a `TransportError`).
     pub fn new(config: &Config, timeout: Duration) -> Result<PeerClient, TransportError> {
-        let build_err =
-            |e: reqwest::Error| TransportError::permanent("PEER_ERROR", format!("HTTP client: {e}"));
+        let build_err = |e: reqwest::Error| {
+            TransportError::permanent("PEER_ERROR", format!("HTTP client: {e}"))
+        };
         let mut tls = HashMap::new();
-        for peer in config.peers.iter().filter(|p| p.url.starts_with("https://")) {
+        for peer in config
+            .peers
+            .iter()
+            .filter(|p| p.url.starts_with("https://"))
+        {
             let identity = config.tls.as_ref().ok_or_else(|| {
                 TransportError::permanent(
                     "CONFIG_INVALID",
-                    format!("peer {}: https:// needs the node's [tls] identity", peer.name),
+                    format!(
+                        "peer {}: https:// needs the node's [tls] identity",
+                        peer.name
+                    ),
                 )
             })?;
             let rustls = tls::client_config(identity, peer)

@@ -16,11 +16,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::client::WebPkiServerVerifier;
 use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore,
     ServerConfig, SignatureScheme,
@@ -104,7 +104,10 @@ impl Matcher {
         }
         let name = match &peer.tls.name {
             Some(n) => Some(ServerName::try_from(n.clone()).map_err(|e| {
-                bad(format!("{at}.tls_name"), format!("{n:?} is not a name: {e}"))
+                bad(
+                    format!("{at}.tls_name"),
+                    format!("{n:?} is not a name: {e}"),
+                )
             })?),
             None => None,
         };
@@ -289,10 +292,12 @@ pub struct PeerTlsServer {
 impl PeerTlsServer {
     /// From the node's `[tls]` and its peers' certificate checks; reads the files it names.
     pub fn new(config: &Config) -> Result<PeerTlsServer, Error> {
-        let tls = config
-            .tls
-            .as_ref()
-            .ok_or_else(|| bad("tls", "missing: the peer endpoint needs the node's identity"))?;
+        let tls = config.tls.as_ref().ok_or_else(|| {
+            bad(
+                "tls",
+                "missing: the peer endpoint needs the node's identity",
+            )
+        })?;
         let provider = provider();
         let mut roots = RootCertStore::empty();
         let mut pins = Vec::new();

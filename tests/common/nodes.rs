@@ -94,8 +94,9 @@ pub fn node_dns(name: &str) -> &'static str {
 /// `plain`: a free loopback port reserved once per test process and remembered, so that a
 /// peer's configuration can name it before that node starts (and again when it restarts).
 pub fn peer_addr_for(plain: u16) -> SocketAddr {
-    static PORTS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<u16, SocketAddr>>> =
-        std::sync::LazyLock::new(Default::default);
+    static PORTS: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<u16, SocketAddr>>,
+    > = std::sync::LazyLock::new(Default::default);
     let mut ports = PORTS.lock().unwrap_or_else(|e| e.into_inner());
     *ports.entry(plain).or_insert_with(reserve_port)
 }
