@@ -5,13 +5,14 @@
 //! `tls.handshake_timeout`; a client without a certificate or with one no peer's CA or pin accepts
 //! is refused here), then the client certificate is mapped to exactly one configured peer
 //! ([`PeerIdentifier`](crate::transport::tls::PeerIdentifier)) and every request of the connection
-//! carries the result as a [`TlsPeer`] extension. The peer router serves only `/peer/v1/…` and
+//! carries the result as a [`TlsPeer`] extension. At most [`MAX_CONNECTIONS`] at once; a request
+//! header must arrive within 30 s. The peer router serves only `/peer/v1/…` and
 //! `/healthz`. Shutdown is graceful: stop accepting, let connections finish their requests.
 
 use std::sync::Arc;
 
 use axum::Extension;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -22,6 +23,14 @@ use super::Metrics;
 use crate::node::service::Node;
 use crate::store::Store;
 use crate::transport::tls::PeerTlsServer;
+
+/// At most this many peer connections at once (handshaking or open); more are closed at once.
+/// Peers are a handful of nodes with pooled connections: the cap only bounds what strangers can
+/// make the node hold.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// How long a request's header may take to arrive on an open connection.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Who the client certificate of this connection identifies: a configured peer's name, or why it
 /// identifies none (the peer endpoint answers that `403 PEER_NOT_AUTHORISED`).
@@ -40,6 +49,7 @@ pub async fn serve_peers<S: Store>(
     let app = super::peer_router_with_metrics(node, metrics);
     let acceptor = TlsAcceptor::from(tls.config.clone());
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -54,12 +64,17 @@ pub async fn serve_peers<S: Store>(
                 continue;
             }
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%remote, max = MAX_CONNECTIONS, "peer listener full: connection closed");
+            continue;
+        };
         let acceptor = acceptor.clone();
         let app = app.clone();
         let identifier = tls.identifier.clone();
         let timeout = tls.handshake_timeout;
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _slot = slot;
             let stream = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -79,6 +94,8 @@ pub async fn serve_peers<S: Store>(
             }
             let service = TowerToHyperService::new(app.layer(Extension(TlsPeer(identity))));
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%remote, error = %e, "peer connection ended with an error");
