@@ -6,7 +6,8 @@
 //!   serve, is `403 PEER_NOT_AUTHORISED` and nothing is stored;
 //! - the push client refuses a server whose certificate does not carry the expected name or does
 //!   not match the pin, and delivers to the genuine one;
-//! - a configuration that would let nodes talk plain HTTP without the development flag is refused.
+//! - a configuration that would let nodes talk plain HTTP without the development flag is refused;
+//!   with the flag the plain listener takes pushes named by `X-Lienthong-Peer`.
 
 mod common;
 
@@ -220,4 +221,37 @@ fn plain_http_between_nodes_needs_the_development_flag() {
             .replace(&format!("tls_name = \"{}\"\n", node_dns("nghean")), "");
     let e = Config::from_toml(&no_name, dir, &|_| None).unwrap_err();
     assert!(e.to_string().contains("tls_name"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_the_development_flag_the_plain_listener_takes_pushes_named_by_header() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let na = start(l, |d| {
+        let store = format!("sqlite://{}?mode=rwc", d.join("node.db").display());
+        node_table("nghean", "127.0.0.1:0", &store).replace("[tls]", "dev_plain_http = true\n\n[tls]")
+            + &nghean_agencies()
+            + &format!(
+                "[[peer]]\nname = \"gialai\"\nurl = \"http://gialai.example:8440\"\nserves = [\"{UBND_GL}\"]\n"
+            )
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(na.url("/peer/v1/packages"))
+        .header("X-Lienthong-Peer", "hanoi")
+        .body(sign(&good()))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 403, "PEER_NOT_AUTHORISED").await;
+    let r = http
+        .post(na.url("/peer/v1/packages"))
+        .header("X-Lienthong-Peer", "gialai")
+        .body(sign(&good()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(inbox_len(&na).await, 1);
+    na.shutdown().await;
 }
