@@ -28,6 +28,9 @@ pub struct Config {
     /// Operator tokens for the admin API (list, retry and cancel deliveries), stored hashed.
     pub admin_tokens: Vec<TokenConfig>,
     pub peers: Vec<PeerConfig>,
+    /// The node's TLS identity for the mutual-TLS peer endpoint and for pushing to peers
+    /// (`[tls]`); required unless `node.dev_plain_http`.
+    pub tls: Option<TlsConfig>,
     pub retry: RetryPolicy,
     pub limits: Limits,
     /// The folder relative paths in the file are resolved against (the file's folder).
@@ -39,8 +42,18 @@ pub struct Config {
 pub struct NodeSection {
     /// A short name for logs and metrics, e.g. `gialai`.
     pub name: String,
-    /// Where the node listens (clerk API, peer endpoint, operations).
+    /// Where the node listens for the clerk API, the admin API and operations: plain HTTP, meant
+    /// to sit behind the province's reverse proxy. (The peer endpoint is here too only under
+    /// `dev_plain_http`.)
     pub listen: String,
+    /// Where the node serves the peer endpoint over mutual TLS (`[tls]`); required unless
+    /// `dev_plain_http`.
+    #[serde(default)]
+    pub peer_listen: Option<String>,
+    /// DEVELOPMENT ONLY: nodes talk plain HTTP (`http://` peer URLs allowed, the peer endpoint is
+    /// served on `listen` and trusts the `X-Lienthong-Peer` header). Logged loudly at start.
+    #[serde(default)]
+    pub dev_plain_http: bool,
     /// The store URL, e.g. `sqlite://data/lienthong.db` (relative to the config file).
     pub store: String,
     /// Trust anchors for signers: PEM files or folders.
@@ -81,6 +94,35 @@ pub struct PeerConfig {
     pub url: String,
     /// Codes it serves: each entry covers that code and every code under it.
     pub serves: Vec<OrganId>,
+    /// How its TLS certificate (server certificate when we push, client certificate when it
+    /// pushes) is recognised.
+    pub tls: PeerTls,
+}
+
+/// How a peer's certificate is recognised. Every check that is configured must pass: the
+/// certificate chains to one of `ca` (with the TLS EKU of its role), its SHA-256 is one of
+/// `pin_sha256`, and it names `name` (a DNS subjectAltName). At least `ca` or a pin is required,
+/// and `ca` alone needs `name` (otherwise any node of that CA could speak for this peer).
+#[derive(Debug, Clone, Default)]
+pub struct PeerTls {
+    /// PEM files of the CA certificates its certificate must chain to.
+    pub ca: Vec<PathBuf>,
+    /// SHA-256 fingerprints of the DER certificate it must present (one of them).
+    pub pin_sha256: Vec<[u8; 32]>,
+    /// The DNS name its certificate must carry as a subjectAltName.
+    pub name: Option<String>,
+}
+
+/// The node's own TLS identity (`[tls]`): presented as the server certificate on `peer_listen`
+/// and as the client certificate when pushing to peers. Must have EKU serverAuth and clientAuth.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Intermediate CA certificates sent after `cert`.
+    pub chain: Option<PathBuf>,
+    /// How long a client may take to complete the TLS handshake.
+    pub handshake_timeout: Duration,
 }
 
 impl PeerConfig {
@@ -135,6 +177,7 @@ struct File {
     admins: Vec<TokenFile>,
     #[serde(default, rename = "peer")]
     peers: Vec<PeerFile>,
+    tls: Option<TlsFile>,
     #[serde(default)]
     retry: RetryFile,
     #[serde(default)]
@@ -173,6 +216,20 @@ struct PeerFile {
     name: String,
     url: String,
     serves: Vec<String>,
+    #[serde(default)]
+    ca: Vec<String>,
+    #[serde(default)]
+    pin_sha256: Vec<String>,
+    tls_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert: String,
+    key: String,
+    chain: Option<String>,
+    handshake_timeout: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -308,10 +365,55 @@ impl Config {
             if !(p.url.starts_with("https://") || p.url.starts_with("http://")) {
                 return Err(bad(format!("{at}.url"), "must be an http(s) URL"));
             }
+            if p.url.starts_with("http://") && !file.node.dev_plain_http {
+                return Err(bad(
+                    format!("{at}.url"),
+                    "plain http:// between nodes needs node.dev_plain_http = true (development \
+                     only); use https:// with mutual TLS",
+                ));
+            }
+            let mut pin_sha256 = Vec::new();
+            for (j, pin) in p.pin_sha256.iter().enumerate() {
+                let clean: String = pin.chars().filter(|c| *c != ':').collect();
+                let bytes = hex::decode(clean.trim())
+                    .map_err(|_| bad(format!("{at}.pin_sha256[{j}]"), "not hexadecimal"))?;
+                pin_sha256.push(bytes.try_into().map_err(|_| {
+                    bad(
+                        format!("{at}.pin_sha256[{j}]"),
+                        "not a SHA-256 (64 hex digits)",
+                    )
+                })?);
+            }
+            let tls = PeerTls {
+                ca: p.ca.iter().map(|c| resolve(c)).collect(),
+                pin_sha256,
+                name: p.tls_name.clone(),
+            };
+            if p.url.starts_with("https://") || !file.node.dev_plain_http {
+                if tls.ca.is_empty() && tls.pin_sha256.is_empty() {
+                    return Err(bad(
+                        at.clone(),
+                        "needs ca = [...] and/or pin_sha256 = [...] to recognise its certificate",
+                    ));
+                }
+                if tls.pin_sha256.is_empty() && tls.name.is_none() {
+                    return Err(bad(
+                        format!("{at}.tls_name"),
+                        "missing: with ca alone, the name its certificate must carry is required",
+                    ));
+                }
+            }
+            if peers.iter().any(|x: &PeerConfig| x.name == p.name) {
+                return Err(bad(
+                    format!("{at}.name"),
+                    format!("{} is configured twice", p.name),
+                ));
+            }
             peers.push(PeerConfig {
                 name: p.name.clone(),
                 url: p.url.trim_end_matches('/').to_owned(),
                 serves,
+                tls,
             });
         }
 
@@ -350,6 +452,35 @@ impl Config {
                 .max(limits.max_attachment_bytes);
         }
 
+        let tls = match &file.tls {
+            Some(t) => Some(TlsConfig {
+                cert: resolve(&t.cert),
+                key: resolve(&secret("tls.key", &t.key)?),
+                chain: t.chain.as_deref().map(resolve),
+                handshake_timeout: match &t.handshake_timeout {
+                    Some(s) => parse_duration(s).map_err(|e| bad("tls.handshake_timeout", e))?,
+                    None => Duration::from_secs(10),
+                },
+            }),
+            None => None,
+        };
+        // A node without peers has no peer endpoint to protect (and pushes nowhere).
+        if !file.node.dev_plain_http && !peers.is_empty() {
+            if tls.is_none() {
+                return Err(bad(
+                    "tls",
+                    "missing: nodes talk mutual TLS (set node.dev_plain_http = true for plain \
+                     HTTP, development only)",
+                ));
+            }
+            if file.node.peer_listen.is_none() {
+                return Err(bad(
+                    "node.peer_listen",
+                    "missing: the address of the mutual-TLS peer endpoint",
+                ));
+            }
+        }
+
         let mut node = file.node;
         node.trust = node
             .trust
@@ -367,6 +498,7 @@ impl Config {
             agencies,
             admin_tokens,
             peers,
+            tls,
             retry,
             limits,
             base_dir: base_dir.to_path_buf(),
@@ -417,6 +549,7 @@ mod tests {
 name = "gialai"
 listen = "127.0.0.1:8440"
 store = "sqlite://data/node.db"
+dev_plain_http = true
 trust = ["certs/root.pem"]
 
 [[agency]]

@@ -170,12 +170,19 @@ async fn send_receive_acknowledge_and_report_over_http() {
     let package = r.bytes().await.unwrap().to_vec();
 
     // --- the peer endpoint (as the outbox worker would push) ------------------------------
+    // Over mutual TLS the client certificate says who pushes: `peer` names the node whose
+    // certificate is presented; "hanoi" is a valid node certificate (Nghệ An's own) that no peer
+    // of the receiving node is configured with.
     let push = |bytes: Vec<u8>, peer: Option<&str>, to: &TestNode| {
-        let mut req = http.post(to.url("/peer/v1/packages")).body(bytes);
-        if let Some(p) = peer {
-            req = req.header("X-Lienthong-Peer", p);
-        }
-        req.send()
+        let client = match peer {
+            Some("hanoi") => peer_client("node-nghean"),
+            Some(p) => as_peer(p),
+            None => as_peer("gialai"),
+        };
+        client
+            .post(to.peer_url("/peer/v1/packages"))
+            .body(bytes)
+            .send()
     };
 
     // Tampered after signing: refused, and nothing stored.
@@ -192,11 +199,11 @@ async fn send_receive_acknowledge_and_report_over_http() {
         .unwrap();
     assert_eq!(json_of(r).await["items"], json!([]));
 
-    // A peer name that is not configured.
+    // A node certificate that is no configured peer's.
     let r = push(package.clone(), Some("hanoi"), &na).await.unwrap();
     expect_error(r, 403, "PEER_NOT_AUTHORISED").await;
 
-    // Genuine, without the header (the sender code picks the peer): a signed 01 receipt.
+    // Genuine, from Gia Lai's node: a signed 01 receipt.
     let r = push(package.clone(), None, &na).await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert!(
@@ -409,21 +416,22 @@ async fn send_receive_acknowledge_and_report_over_http() {
 async fn oversized_and_malformed_requests_get_codes() {
     let (gl, na) = two_nodes().await;
     let http = reqwest::Client::new();
-    let r = http
-        .post(na.url("/peer/v1/packages"))
-        .header("X-Lienthong-Peer", "gialai")
+    let r = as_peer("gialai")
+        .post(na.peer_url("/peer/v1/packages"))
         .body("<not-edxml/>")
         .send()
         .await
         .unwrap();
     expect_error(r, 400, "NOT_EDXML").await;
+    // The plain (clerk) listener takes no pushes: peers are heard only over mutual TLS.
     let r = http
         .post(na.url("/peer/v1/packages"))
+        .header("X-Lienthong-Peer", "gialai")
         .body("garbage")
         .send()
         .await
         .unwrap();
-    expect_error(r, 400, "ELEMENT_MISSING").await;
+    expect_error(r, 403, "PEER_NOT_AUTHORISED").await;
     let r = http
         .post(gl.url("/api/v1/documents"))
         .bearer_auth(TOK_STTTT)
@@ -482,9 +490,8 @@ async fn bodies_over_the_package_limit_are_413() {
         .build()
         .unwrap();
     let big = vec![b'x'; 2 * 1024 * 1024];
-    let r = http
-        .post(node.url("/peer/v1/packages"))
-        .header("X-Lienthong-Peer", "nghean")
+    let r = as_peer("nghean")
+        .post(node.peer_url("/peer/v1/packages"))
         .body(big.clone())
         .send()
         .await;

@@ -651,12 +651,12 @@ fn at_node_granularity(c: &Case) -> (String, Vec<u8>) {
     ("[limits]\nmax_package_mb = 1\n".to_owned(), bytes)
 }
 
-/// Posts `bytes` to `node`'s peer endpoint as peer `gialai`: the HTTP status and the answer
-/// (JSON, or the raw text when it is not JSON).
-async fn push_as_gialai(http: &reqwest::Client, node: &TestNode, bytes: &[u8]) -> (u16, Value) {
-    let r = http
-        .post(node.url("/peer/v1/packages"))
-        .header("X-Lienthong-Peer", "gialai")
+/// Posts `bytes` to `node`'s mutual-TLS peer endpoint as peer `gialai` (its node certificate):
+/// the HTTP status and the answer (JSON, or the raw text when it is not JSON). `http` is unused
+/// (the TLS client carries the identity); kept so that callers read the same.
+async fn push_as_gialai(_http: &reqwest::Client, node: &TestNode, bytes: &[u8]) -> (u16, Value) {
+    let r = as_peer("gialai")
+        .post(node.peer_url("/peer/v1/packages"))
         .body(bytes.to_vec())
         .send()
         .await
@@ -748,10 +748,10 @@ async fn every_ingest_rejection_over_the_wire_gets_its_code_and_stores_nothing()
         for c in &cases {
             wrong.extend(refused_with(&http, &na, c.name, &c.bytes, c.code).await);
         }
-        // An unknown peer name is refused before anything is parsed.
-        let r = http
-            .post(na.url("/peer/v1/packages"))
-            .header("X-Lienthong-Peer", "hanoi")
+        // A node certificate that is no configured peer's (Nghệ An's own) is refused before
+        // anything is parsed.
+        let r = peer_client("node-nghean")
+            .post(na.peer_url("/peer/v1/packages"))
             .body(sign(&good()))
             .send()
             .await
@@ -818,9 +818,8 @@ async fn every_ingest_rejection_over_the_wire_gets_its_code_and_stores_nothing()
         );
 
         // The control: the untouched package is accepted by the same endpoint.
-        let r = http
-            .post(na.url("/peer/v1/packages"))
-            .header("X-Lienthong-Peer", "gialai")
+        let r = as_peer("gialai")
+            .post(na.peer_url("/peer/v1/packages"))
             .body(sign(&good()))
             .send()
             .await
@@ -1057,8 +1056,13 @@ async fn start_nghean_trusting_rogue_root(listener: TcpListener, gialai_url: &st
                 ("gialai", gialai_url, UBND_GL),
                 "1h",
             );
-            assert!(text.contains(&root));
-            text.replace(&root, &rogue)
+            // The document trust anchors only: the peer's TLS `ca` stays the test root.
+            let (from, to) = (
+                format!("trust = [\"{root}\"]"),
+                format!("trust = [\"{rogue}\"]"),
+            );
+            assert!(text.contains(&from));
+            text.replace(&from, &to)
         },
         true,
     )

@@ -138,3 +138,7 @@ grep -q 'Signature Algorithm: sha1WithRSAEncryption' \
   { log "sha1-signed.cert.pem is not signed with SHA-1"; exit 1; }
 rm -rf ca/csr
 log "done: $(ls ./*.cert.pem | wc -l) certificates in $(pwd)"
+
+# --- node TLS certificates (mutual TLS between nodes) -------------------------------------------
+# A separate script so that they can be added to an existing PKI without regenerating it.
+./make-node-tls.sh

@@ -36,6 +36,9 @@ cp certs/test-only/ubnd-nghean.{key,cert}.pem "$work/nghean/certs/"
 # Nghệ An's agency registry: the certificates allowed to sign for the Gia Lai agencies.
 cp "$here/registry.toml" "$work/nghean/"
 cp certs/test-only/stttt-gialai.cert.pem "$work/nghean/certs/"
+# Node TLS identities (mutual TLS between the nodes' peer endpoints, ports 18450/18451).
+cp certs/test-only/node-gialai.{key,cert}.pem "$work/gialai/certs/"
+cp certs/test-only/node-nghean.{key,cert}.pem "$work/nghean/certs/"
 
 start() { # name
   "$bin" serve --config "$work/$1/$1.toml" > "$work/$1/log.jsonl" 2>&1 &
@@ -50,7 +53,7 @@ step "Nghệ An imports its agency registry (which certificates may sign for whi
 "$bin" registry import "$work/nghean/registry.toml" --config "$work/nghean/nghean.toml"
 "$bin" registry list --config "$work/nghean/nghean.toml"
 
-step "Starting Gia Lai (127.0.0.1:18440) and Nghệ An (127.0.0.1:18441)"
+step "Starting Gia Lai (clerk 127.0.0.1:18440, peers mTLS :18450) and Nghệ An (clerk :18441, peers mTLS :18451)"
 start gialai
 start nghean
 

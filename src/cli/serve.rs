@@ -2,8 +2,11 @@
 //! endpoints and the outbox worker — until SIGINT or SIGTERM.
 //!
 //! Start-up: load and check the configuration, open the store at `node.store`, load the keys
-//! and trust anchors, bind `node.listen` (port 0 picks a free port), then print exactly one line
-//! `listening on ADDR` on stdout (scripts and tests read it). Logs are JSON lines on stderr,
+//! and trust anchors, the TLS identity and the peers' certificate checks, bind `node.listen` (port 0
+//! picks a free port) and `node.peer_listen` (the mutual-TLS peer endpoint, logged), then print
+//! exactly one line `listening on ADDR` (the plain clerk listener; scripts and tests read it) on
+//! stdout. `node.dev_plain_http` is logged as an error-level
+//! warning at every start. Logs are JSON lines on stderr,
 //! filtered by `RUST_LOG` (default `info`); tokens and keys are never logged.
 //!
 //! Shutdown: on SIGINT/SIGTERM stop accepting connections, let the requests in flight finish,
@@ -66,6 +69,39 @@ async fn serve(args: Args) -> CmdResult {
             tracing::warn!(role = c.role, subject = %c.subject, agency = ?c.agency, days_left = c.days_left, "certificate expires soon");
         }
     }
+    if node.config.node.dev_plain_http {
+        tracing::error!(
+            "DEVELOPMENT MODE: node.dev_plain_http = true — peers may be reached over plain HTTP \
+             and the plain listener accepts pushes naming their peer in a header; never in production"
+        );
+    }
+    // Every peer's TLS client now, so that a bad certificate file stops the start (the worker
+    // builds its own).
+    lienthong::transport::peer::PeerClient::new(&node.config, node.config.retry.push_timeout)
+        .map_err(|e| {
+            Failure::Local(Error::from(lienthong::error::FormatError::new(
+                Code::ConfigInvalid,
+                "peer",
+                e.message,
+            )))
+        })?;
+    let peer = match &node.config.node.peer_listen {
+        Some(at) if node.config.tls.is_some() => {
+            let tls = lienthong::transport::tls::PeerTlsServer::new(&node.config)
+                .map_err(Failure::Local)?;
+            let l = tokio::net::TcpListener::bind(at)
+                .await
+                .map_err(|e| Failure::Local(Error::io(format!("peer_listen {at}"), e)))?;
+            Some((l, tls))
+        }
+        _ => None,
+    };
+    if let Some((l, _)) = &peer {
+        let at = l
+            .local_addr()
+            .map_err(|e| Failure::Local(Error::io("peer_listen", e)))?;
+        tracing::info!(%at, "peer endpoint (mutual TLS) listening");
+    }
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| Failure::Local(Error::io(format!("listen {listen}"), e)))?;
@@ -75,7 +111,7 @@ async fn serve(args: Args) -> CmdResult {
 
     let (stop, stopped) = watch::channel(false);
     let worker = lienthong::node::outbox::spawn(node.clone(), stopped.clone());
-    let server = tokio::spawn(lienthong::http::serve(listener, node, stopped));
+    let server = tokio::spawn(lienthong::http::serve_all(listener, peer, node, stopped));
 
     tracing::info!(node = %name, %addr, "listening");
     println!("listening on {addr}");

@@ -1,7 +1,9 @@
 //! The node's HTTP surface, one axum router:
 //!
 //! - `/api/v1/…` — the clerk API ([`clerk`]), bearer token scoped to one agency ([`auth`]);
-//! - `/peer/v1/packages` — the peer endpoint ([`peer`]);
+//! - `/peer/v1/packages` — the peer endpoint ([`peer`]), served over mutual TLS on
+//!   `node.peer_listen` ([`peer_tls`], [`peer_router_with_metrics`]); on the plain listener it
+//!   answers only under `node.dev_plain_http`;
 //! - `/admin/v1/…` — the admin API ([`admin`], the agency registry in [`registry`]), bearer
 //!   operator token ([`auth::Operator`]);
 //! - `/healthz`, `/readyz`, `/metrics` — operations ([`ops`]).
@@ -32,6 +34,7 @@ pub mod error;
 pub mod ops;
 mod params;
 pub mod peer;
+pub mod peer_tls;
 pub mod registry;
 
 pub use ops::Metrics;
@@ -130,6 +133,26 @@ pub fn router_with_metrics<S: Store>(node: Node<S>, metrics: Arc<Metrics>) -> Ro
         .with_state(state)
 }
 
+/// The router of the mutual-TLS peer listener: `/peer/v1/packages` and `/healthz` only, counted
+/// in the same `metrics` as the main router.
+pub fn peer_router_with_metrics<S: Store>(node: Node<S>, metrics: Arc<Metrics>) -> Router {
+    let max = node.config.limits.max_package_bytes;
+    let state = AppState { node, metrics };
+    Router::new()
+        .route(
+            "/peer/v1/packages",
+            post(peer::push::<S>).layer(DefaultBodyLimit::max(max)),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests::<S>,
+        ))
+        .fallback(not_found)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
 async fn not_found() -> error::ApiError {
     error::ApiError::coded(crate::Code::NotFound, "no such route")
 }
@@ -169,4 +192,41 @@ pub async fn serve<S: Store>(
             }
         })
         .await
+}
+
+/// [`serve`], plus the mutual-TLS peer endpoint on `peer` when given (both share one set of
+/// metrics and stop together).
+pub async fn serve_all<S: Store>(
+    listener: TcpListener,
+    peer: Option<(TcpListener, crate::transport::tls::PeerTlsServer)>,
+    node: Node<S>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let metrics = Arc::new(Metrics::default());
+    let peers = peer.map(|(l, tls)| {
+        tokio::spawn(peer_tls::serve_peers(
+            l,
+            node.clone(),
+            metrics.clone(),
+            tls,
+            shutdown.clone(),
+        ))
+    });
+    let app = router_with_metrics(node, metrics);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            while !*shutdown.borrow_and_update() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+    if let Some(p) = peers {
+        match p.await {
+            Ok(r) => r?,
+            Err(e) => return Err(std::io::Error::other(format!("peer listener task: {e}"))),
+        }
+    }
+    served
 }

@@ -11,19 +11,22 @@
 //! [`Node::rejection_status`](crate::node::service::Node::rejection_status) for when). It is not
 //! stored here: the sender keeps it in its status history.
 //!
-//! **Which peer is pushing.** Until mutual TLS arrives (issue 4, which replaces this with the
-//! identity of the client certificate), the peer is taken from the request:
+//! **Which peer is pushing.** Over mutual TLS (`node.peer_listen`, [`super::peer_tls`]) the peer
+//! is the one configured peer whose certificate checks the verified client certificate passes
+//! (the [`TlsPeer`] extension); nothing in the request is consulted. A certificate that
+//! identifies no peer is `403 PEER_NOT_AUTHORISED`; ingest then checks that this peer serves the
+//! package's verified sender (a peer speaks only for its configured codes).
+//!
+//! Only under `node.dev_plain_http` (development) does the plain listener answer here, and the
+//! peer is then taken from the request, which is not authentication:
 //! 1. the `X-Lienthong-Peer: <name>` header, naming a configured peer (an unknown name is
 //!    `403 PEER_NOT_AUTHORISED`);
 //! 2. otherwise the configured peer that serves the package's `From/OrganId`, found by a cheap
-//!    streaming scan of the first `From/OrganId` (no tree is built; the full verification in
-//!    ingest then checks the verified sender against that peer again). No peer serving it is
-//!    `403 PEER_NOT_AUTHORISED`.
+//!    streaming scan of the first `From/OrganId`. No peer serving it is `403 PEER_NOT_AUTHORISED`.
 //!
-//! Neither is authentication: anyone who can reach the endpoint can claim to be any peer. What
-//! protects the node until issue 4 is the signature and chain check of ingest (a package is
-//! accepted only when signed by a trusted certificate of its sender).
+//! Without the flag, a push to the plain listener is `403 PEER_NOT_AUTHORISED`.
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -37,20 +40,22 @@ use quick_xml::events::Event;
 
 use super::AppState;
 use super::error::ApiError;
+use super::peer_tls::TlsPeer;
 use crate::Code;
 use crate::config::PeerConfig;
 use crate::edxml::OrganId;
 use crate::store::Store;
 
-/// The header naming the pushing peer (until mTLS identifies it).
+/// The header naming the pushing peer on the plain listener (development only).
 pub const PEER_HEADER: &str = "x-lienthong-peer";
 
 pub async fn push<S: Store>(
     State(state): State<AppState<S>>,
+    tls: Option<Extension<TlsPeer>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match handle(&state, &headers, body).await {
+    match handle(&state, tls.map(|Extension(t)| t), &headers, body).await {
         Ok(r) => r,
         Err(e) => {
             state.metrics.ingest_rejected(e.code);
@@ -62,9 +67,30 @@ pub async fn push<S: Store>(
 
 async fn handle<S: Store>(
     state: &AppState<S>,
+    tls: Option<TlsPeer>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let peers = &state.node.config.peers;
+    // Before the package is parsed: an unknown client learns nothing more than its refusal.
+    let tls_peer = match tls {
+        Some(TlsPeer(Ok(name))) => {
+            Some(peers.iter().find(|p| p.name == name).ok_or_else(|| {
+                ApiError::coded(
+                    Code::PeerNotAuthorised,
+                    format!("peer {name:?} is not configured"),
+                )
+            })?)
+        }
+        Some(TlsPeer(Err(why))) => return Err(ApiError::coded(Code::PeerNotAuthorised, why)),
+        None if state.node.config.node.dev_plain_http => None,
+        None => {
+            return Err(ApiError::coded(
+                Code::PeerNotAuthorised,
+                "the peer endpoint is served over mutual TLS on node.peer_listen, not here",
+            ));
+        }
+    };
     let max = state.node.config.limits.max_package_bytes;
     let bytes = body.map_err(|r| {
         if r.status() == Http::PAYLOAD_TOO_LARGE {
@@ -76,7 +102,10 @@ async fn handle<S: Store>(
             ApiError::coded(Code::XmlMalformed, format!("(body): {}", r.body_text()))
         }
     })?;
-    let peer = identify(&state.node.config.peers, headers, &bytes)?;
+    let peer = match tls_peer {
+        Some(p) => p,
+        None => identify(peers, headers, &bytes)?,
+    };
     let out = match state.node.ingest(&bytes, Some(peer)).await {
         Ok(out) => out,
         Err(e) => {

@@ -51,7 +51,7 @@ pub fn spawn<S: Store>(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let owner = format!("{}:{}", node.config.node.name, std::process::id());
-        let client = match PeerClient::new(&node.config.node.name, node.config.retry.push_timeout) {
+        let client = match PeerClient::new(&node.config, node.config.retry.push_timeout) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(code = %e.code, error = %e.message, "outbox cannot start");

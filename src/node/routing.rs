@@ -68,6 +68,7 @@ name = "gialai"
 listen = "127.0.0.1:0"
 store = "sqlite::memory:"
 trust = []
+dev_plain_http = true
 [[agency]]
 code = "000.00.05.H21"
 name = "Sở Thông tin và Truyền thông tỉnh Gia Lai"

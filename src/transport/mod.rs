@@ -3,6 +3,7 @@
 //! platform come later as further transports.
 
 pub mod peer;
+pub mod tls;
 
 /// Why a push did not deliver, and whether trying again later can help.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,13 +3,14 @@
 //! `204`; a refusal with `{"code", "message"}` and a 4xx status, and for a document that
 //! failed the authenticity or integrity check a signed 02 (`"status_package"`, base64).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::TransportError;
-use crate::config::PeerConfig;
+use super::{TransportError, tls};
+use crate::config::{Config, PeerConfig};
 
 /// What a peer said to a package it accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,36 +21,81 @@ pub enum Pushed {
     Accepted,
 }
 
-/// One HTTP client for all peers: connections are reused between deliveries.
+/// The HTTP clients of the peers: one per peer (each with that peer's TLS checks), each pooling
+/// its connections between deliveries.
 #[derive(Debug, Clone)]
 pub struct PeerClient {
-    http: reqwest::Client,
-    /// This node's name, sent as `X-Lienthong-Peer` until mutual TLS identifies nodes (issue 4).
+    /// By peer name: an `https://` peer's mutual-TLS client.
+    tls: HashMap<String, reqwest::Client>,
+    /// For `http://` peers (development only, `node.dev_plain_http`).
+    plain: reqwest::Client,
+    /// This node's name, sent as `X-Lienthong-Peer` to `http://` peers only (development: the
+    /// header is how a plain-HTTP peer endpoint tells who pushes). Never sent over TLS.
     node_name: String,
 }
 
+fn builder(timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .pool_idle_timeout(Duration::from_secs(90))
+}
+
 impl PeerClient {
-    pub fn new(node_name: &str, timeout: Duration) -> Result<PeerClient, TransportError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()
-            .map_err(|e| TransportError::permanent("PEER_ERROR", format!("HTTP client: {e}")))?;
+    /// Builds the clients of every peer of `config`: reads the node's TLS identity and each
+    /// peer's CA files (a problem is `CONFIG_INVALID`, as a `TransportError`).
+    pub fn new(config: &Config, timeout: Duration) -> Result<PeerClient, TransportError> {
+        let build_err = |e: reqwest::Error| {
+            TransportError::permanent("PEER_ERROR", format!("HTTP client: {e}"))
+        };
+        let mut tls = HashMap::new();
+        for peer in config
+            .peers
+            .iter()
+            .filter(|p| p.url.starts_with("https://"))
+        {
+            let identity = config.tls.as_ref().ok_or_else(|| {
+                TransportError::permanent(
+                    "CONFIG_INVALID",
+                    format!(
+                        "peer {}: https:// needs the node's [tls] identity",
+                        peer.name
+                    ),
+                )
+            })?;
+            let rustls = tls::client_config(identity, peer)
+                .map_err(|e| TransportError::permanent(e.code().as_str(), e.to_string()))?;
+            let client = builder(timeout)
+                .tls_backend_preconfigured(rustls)
+                .build()
+                .map_err(build_err)?;
+            tls.insert(peer.name.clone(), client);
+        }
         Ok(PeerClient {
-            http,
-            node_name: node_name.to_owned(),
+            tls,
+            plain: builder(timeout).build().map_err(build_err)?,
+            node_name: config.node.name.clone(),
         })
     }
 
     /// Pushes `bytes` to `peer`.
     pub async fn push(&self, peer: &PeerConfig, bytes: Vec<u8>) -> Result<Pushed, TransportError> {
         let url = format!("{}/peer/v1/packages", peer.url);
-        let response = self
-            .http
-            .post(&url)
+        let request = match self.tls.get(&peer.name) {
+            Some(client) => client.post(&url),
+            None if peer.url.starts_with("http://") => self
+                .plain
+                .post(&url)
+                .header("x-lienthong-peer", &self.node_name),
+            None => {
+                return Err(TransportError::permanent(
+                    "CONFIG_INVALID",
+                    format!("{url}: no TLS client for peer {}", peer.name),
+                ));
+            }
+        };
+        let response = request
             .header("content-type", "application/xml")
-            .header("x-lienthong-peer", &self.node_name)
             .body(bytes)
             .send()
             .await

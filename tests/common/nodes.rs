@@ -1,5 +1,6 @@
 //! The node-test harness: configuration text built from the test PKI, real nodes served over
-//! loopback HTTP, and the HTTP helpers the node tests share. One copy, so that every test that
+//! loopback (clerk API plain HTTP, peer endpoint mutual TLS), and the HTTP helpers the node tests
+//! share. One copy, so that every test that
 //! starts a node configures agencies, tokens and peers the same way and a change to the
 //! configuration format is made in one place.
 #![allow(dead_code)] // each test binary uses a different subset
@@ -11,6 +12,7 @@ use lienthong::config::{Config, hash_token};
 use lienthong::node::service::Node;
 use lienthong::pki::TrustStore;
 use lienthong::store::SqliteStore;
+use lienthong::transport::tls::PeerTlsServer;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -41,18 +43,62 @@ pub const PDF: &[u8] =
 
 // --- configuration text ------------------------------------------------------------------------
 
-/// The `[node]` table, trusting only the test root.
+/// The `[node]` table, trusting only the test root, and the node's `[tls]` identity (see
+/// [`node_cert`]). Its mutual-TLS `peer_listen` is [`peer_addr_for`] `listen` (`127.0.0.1:0`
+/// when `listen` has port 0: [`start`] then binds it).
 pub fn node_table(name: &str, listen: &str, store: &str) -> String {
+    let peer_listen = match listen.parse::<SocketAddr>() {
+        Ok(a) if a.port() != 0 => peer_addr_for(a.port()).to_string(),
+        _ => "127.0.0.1:0".to_owned(),
+    };
     format!(
         r#"
 [node]
 name = "{name}"
 listen = "{listen}"
+peer_listen = "{peer_listen}"
 store = "{store}"
 trust = ["{root}"]
+
+[tls]
+cert = "{p}/{cert}.cert.pem"
+key = "{p}/{cert}.key.pem"
+chain = "{p}/chain.pem"
 "#,
         root = pki("root-ca.cert.pem").display(),
+        p = pki("").display(),
+        cert = node_cert(name),
     )
+}
+
+/// The test-PKI node certificate of the node (or peer) called `name`: `node-nghean` for names
+/// starting with `nghean`, otherwise `node-gialai`.
+pub fn node_cert(name: &str) -> &'static str {
+    if name.starts_with("nghean") {
+        "node-nghean"
+    } else {
+        "node-gialai"
+    }
+}
+
+/// The DNS name in [`node_cert`]`(name)`: what a peer configuration expects (`tls_name`).
+pub fn node_dns(name: &str) -> &'static str {
+    if name.starts_with("nghean") {
+        "nghean.node.lienthong.test"
+    } else {
+        "gialai.node.lienthong.test"
+    }
+}
+
+/// The mutual-TLS peer address of the node whose plain (clerk) listener is on loopback port
+/// `plain`: a free loopback port reserved once per test process and remembered, so that a
+/// peer's configuration can name it before that node starts (and again when it restarts).
+pub fn peer_addr_for(plain: u16) -> SocketAddr {
+    static PORTS: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<u16, SocketAddr>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut ports = PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    *ports.entry(plain).or_insert_with(reserve_port)
 }
 
 /// An `[[agency]]` table signing with the test PKI identity `key` (`stttt-gialai`, …), no tokens.
@@ -83,9 +129,23 @@ pub fn agency_with_clerk(code: &str, name: &str, key: &str, token: &str) -> Stri
     agency(code, name, key) + &clerk_token("van-thu", token)
 }
 
-/// A `[[peer]]` table: the node at `url` that serves the codes under `serves`.
+/// A `[[peer]]` table: the node at `url` that serves the codes under `serves`, recognised by the
+/// test root and [`node_dns`]`(name)`. A loopback `http://127.0.0.1:PORT` (the node's plain clerk
+/// listener, as the tests know it) becomes that node's mutual-TLS address
+/// `https://`[`peer_addr_for`]`(PORT)`: node-to-node traffic in the tests is mutual TLS.
 pub fn peer(name: &str, url: &str, serves: &str) -> String {
-    format!("[[peer]]\nname = \"{name}\"\nurl = \"{url}\"\nserves = [\"{serves}\"]\n")
+    let url = match url
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok())
+    {
+        Some(port) => format!("https://{}", peer_addr_for(port)),
+        None => url.to_owned(),
+    };
+    format!(
+        "[[peer]]\nname = \"{name}\"\nurl = \"{url}\"\nserves = [\"{serves}\"]\nca = [\"{root}\"]\ntls_name = \"{dns}\"\n",
+        root = pki("root-ca.cert.pem").display(),
+        dns = node_dns(name),
+    )
 }
 
 /// The hex SHA-256 of a token, as configuration files hold it.
@@ -123,9 +183,12 @@ pub fn config_text(name: &str, dir: &Path, agencies: &str, peer_of: (&str, &str,
 
 // --- nodes in process --------------------------------------------------------------------------
 
-/// A node served over loopback HTTP in this process, with its store in a temporary folder.
+/// A node served over loopback in this process (clerk API plain HTTP at `base`, peer endpoint
+/// mutual TLS at `peer_base`), with its store in a temporary folder.
 pub struct TestNode {
     pub base: String,
+    /// `https://127.0.0.1:PORT` of the mutual-TLS peer endpoint.
+    pub peer_base: String,
     pub node: Node<SqliteStore>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -136,6 +199,11 @@ pub struct TestNode {
 impl TestNode {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// A URL on the mutual-TLS peer endpoint (use [`peer_client`] to call it).
+    pub fn peer_url(&self, path: &str) -> String {
+        format!("{}{path}", self.peer_base)
     }
 
     pub fn store(&self) -> &SqliteStore {
@@ -173,18 +241,49 @@ pub async fn start(listener: TcpListener, text: impl Fn(&Path) -> String) -> Tes
     let dir = tempfile::tempdir().unwrap();
     let config = Config::from_toml(&text(dir.path()), dir.path(), &|_| None).unwrap();
     let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let plain = listener.local_addr().unwrap();
+    let peer_at = match config.node.peer_listen.as_deref() {
+        Some("127.0.0.1:0") | None => peer_addr_for(plain.port()),
+        Some(at) => at.parse().unwrap(),
+    };
+    let tls = config
+        .tls
+        .is_some()
+        .then(|| PeerTlsServer::new(&config).unwrap());
     let node = Node::new(config, store).unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let base = format!("http://{plain}");
+    let peer = match tls {
+        Some(tls) => Some((bind_retrying(peer_at).await, tls)),
+        None => None,
+    };
+    let peer_base = format!("https://{peer_at}");
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(lienthong::http::serve(listener, node.clone(), stopped));
+    let task = tokio::spawn(lienthong::http::serve_all(
+        listener,
+        peer,
+        node.clone(),
+        stopped,
+    ));
     TestNode {
         base,
+        peer_base,
         node,
         stop,
         task,
         worker: None,
         _dir: dir,
     }
+}
+
+/// Binds `addr` (retrying briefly should the kernel still hold it from a previous run of a node).
+pub async fn bind_retrying(addr: SocketAddr) -> TcpListener {
+    for _ in 0..200 {
+        match TcpListener::bind(addr).await {
+            Ok(l) => return l,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+    panic!("cannot bind {addr}")
 }
 
 /// A loopback address nothing listens on (yet): bound, then released.
@@ -258,17 +357,17 @@ pub fn admin_token(name: &str, token: &str) -> String {
     )
 }
 
-/// Posts `bytes` to `node`'s peer endpoint as peer `peer`: the HTTP status and the answer (JSON,
-/// or the raw text when it is not JSON).
+/// Posts `bytes` to `node`'s peer endpoint over mutual TLS as the node called `peer` (its
+/// test-PKI node certificate): the HTTP status and the answer (JSON, or the raw text when it is
+/// not JSON).
 pub async fn push_as(
-    http: &reqwest::Client,
+    _http: &reqwest::Client,
     node: &TestNode,
     peer: &str,
     bytes: &[u8],
 ) -> (u16, Value) {
-    let r = http
-        .post(node.url("/peer/v1/packages"))
-        .header("X-Lienthong-Peer", peer)
+    let r = as_peer(peer)
+        .post(node.peer_url("/peer/v1/packages"))
         .body(bytes.to_vec())
         .send()
         .await
@@ -335,4 +434,36 @@ pub fn issue_cert_without_code(dir: &Path, file: &str, cn: &str) -> (PathBuf, Pa
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     (key, cert)
+}
+
+// --- mutual TLS as a peer ----------------------------------------------------------------------
+
+/// A client of the mutual-TLS peer endpoint presenting the test-PKI certificate `cert`
+/// (`node-gialai`, `node-rogue`, `stttt-gialai`, …, with `chain.pem`), trusting the test root.
+pub fn peer_client(cert: &str) -> reqwest::Client {
+    let mut pem = std::fs::read(pki(&format!("{cert}.key.pem"))).unwrap();
+    pem.extend(std::fs::read(pki(&format!("{cert}.cert.pem"))).unwrap());
+    pem.extend(std::fs::read(pki("chain.pem")).unwrap());
+    reqwest::Client::builder()
+        .tls_certs_only([root_certificate()])
+        .identity(reqwest::Identity::from_pem(&pem).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// A client of the mutual-TLS peer endpoint presenting no certificate.
+pub fn anonymous_peer_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_certs_only([root_certificate()])
+        .build()
+        .unwrap()
+}
+
+fn root_certificate() -> reqwest::Certificate {
+    reqwest::Certificate::from_pem(&std::fs::read(pki("root-ca.cert.pem")).unwrap()).unwrap()
+}
+
+/// The peer-client certificate of the node called `name` (see [`node_cert`]).
+pub fn as_peer(name: &str) -> reqwest::Client {
+    peer_client(node_cert(name))
 }
