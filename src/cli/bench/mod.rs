@@ -2,9 +2,9 @@
 //!
 //! It starts a sending node (Sở TT&TT Gia Lai) and a receiving node (UBND Nghệ An) as separate
 //! `lienthong serve` processes with the test PKI, submits documents through the sender's real
-//! clerk API, and waits for every signed receipt. Each document costs what it costs in
-//! production: compose, zip, sign, commit; push, verify, sign the receipt, commit; verify the
-//! receipt, commit.
+//! clerk API, and waits for every signed receipt. The nodes talk over mutual TLS, as in
+//! production, and each document costs what it costs there: compose, zip, sign, commit; push,
+//! verify, sign the receipt, commit; verify the receipt, commit.
 //!
 //! Reported (table, or JSON with `--json`): documents per second, submit→receipt latency
 //! percentiles, CPU per document of each node (from `/proc`), peak RSS of each node, and the
@@ -150,6 +150,7 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
         std::fs::write(&path, text).map_err(|e| Error::io(path.display().to_string(), e))?;
         Ok(path)
     };
+    let (sender_port, receiver_port) = nodes::free_ports()?;
     let sender_token = nodes::new_token();
     let receiver_token = nodes::new_token();
     let receiver_cfg = write(
@@ -162,8 +163,14 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
             "Ủy ban nhân dân tỉnh Nghệ An",
             "ubnd-nghean",
             &receiver_token,
+            ("node-nghean", receiver_port),
             // The receiver never pushes in a benchmark: statuses are not sent back.
-            ("sender", "http://127.0.0.1:9", SENDER_CODE),
+            (
+                "sender",
+                &format!("https://127.0.0.1:{sender_port}"),
+                "gialai.node.lienthong.test",
+                SENDER_CODE,
+            ),
         ),
     )?;
     eprintln!("starting the nodes in {}…", dir.display());
@@ -178,7 +185,13 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
             "Sở Thông tin và Truyền thông tỉnh Gia Lai",
             "stttt-gialai",
             &sender_token,
-            ("receiver", &receiver.base_url, RECEIVER_CODE),
+            ("node-gialai", sender_port),
+            (
+                "receiver",
+                &format!("https://127.0.0.1:{receiver_port}"),
+                "nghean.node.lienthong.test",
+                RECEIVER_CODE,
+            ),
         ),
     )?;
     let sender = nodes::start("sender", &sender_cfg, dir).await?;

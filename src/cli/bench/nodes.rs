@@ -78,13 +78,29 @@ pub fn find_pki(given: Option<&Path>) -> Result<PathBuf, Error> {
         })
 }
 
+/// Two distinct free loopback ports for the peer endpoints (bound together, then released: the
+/// nodes bind them next).
+pub fn free_ports() -> Result<(u16, u16), Error> {
+    let bind =
+        || std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("127.0.0.1:0", e));
+    let (a, b) = (bind()?, bind()?);
+    let port = |l: &std::net::TcpListener| {
+        l.local_addr()
+            .map(|a| a.port())
+            .map_err(|e| Error::io("127.0.0.1:0", e))
+    };
+    Ok((port(&a)?, port(&b)?))
+}
+
 /// A random clerk token (the node stores only its hash).
 pub fn new_token() -> String {
     format!("bench-{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }
 
 /// The configuration of one bench node: one agency signing with the test identity `identity`,
-/// one peer. `store` is the node's store URL.
+/// the node's TLS identity and peer port `tls`, and one peer (name, `https://` URL, the DNS
+/// name its certificate must carry, the code it serves), over mutual TLS as in production.
+/// `store` is the node's store URL.
 #[allow(clippy::too_many_arguments)]
 pub fn config_text(
     name: &str,
@@ -94,17 +110,25 @@ pub fn config_text(
     agency_name: &str,
     identity: &str,
     token: &str,
-    peer: (&str, &str, &str),
+    tls: (&str, u16),
+    peer: (&str, &str, &str, &str),
 ) -> String {
     let p = pki.display();
-    let (peer_name, peer_url, peer_serves) = peer;
+    let (node_identity, peer_port) = tls;
+    let (peer_name, peer_url, peer_dns, peer_serves) = peer;
     format!(
         r#"# Written by `lienthong bench` (test PKI; throw-away).
 [node]
 name = "{name}"
 listen = "127.0.0.1:0"
+peer_listen = "127.0.0.1:{peer_port}"
 store = "{store}"
 trust = ["{p}/root-ca.cert.pem"]
+
+[tls]
+cert = "{p}/{node_identity}.cert.pem"
+key = "{p}/{node_identity}.key.pem"
+chain = "{p}/chain.pem"
 
 [[agency]]
 code = "{code}"
@@ -120,6 +144,8 @@ sha256 = "{hash}"
 [[peer]]
 name = "{peer_name}"
 url = "{peer_url}"
+ca = ["{p}/root-ca.cert.pem"]
+tls_name = "{peer_dns}"
 serves = ["{peer_serves}"]
 
 [retry]
