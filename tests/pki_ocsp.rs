@@ -1,0 +1,243 @@
+//! Revocation over the network, against real components: leaf certificates issued for the test
+//! by a temp copy of the test issuing CA (`openssl ca`), their CRL distribution point served by
+//! an HTTP server on loopback, their OCSP responder a real `openssl ocsp` on loopback. Each case
+//! checks the exact error code, and the accepted ones the evidence that decided.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use common::testca::{Points, TestCa};
+use common::*;
+use lienthong::Code;
+use lienthong::pki::status::{EvidenceKind, RevocationOutcome, Status};
+use lienthong::pki::{RevocationPolicy, TrustStore};
+use lienthong::revocation::{self, Checker, FetchConfig};
+use lienthong::verify::{Options, verify_package};
+
+/// Verifies a package signed by `name` (chain: the issuing CA), then checks revocation of the
+/// validated path under `policy` with the CRL files `crls` configured.
+fn check(
+    ca: &TestCa,
+    name: &str,
+    policy: RevocationPolicy,
+    crls: &[&Path],
+) -> Result<RevocationOutcome, (Code, String)> {
+    let bytes = ca.signed_by(name, Some("chain.pem"));
+    let store = TrustStore::from_path(&ca.path("root-ca.cert.pem")).unwrap();
+    let opts = Options::new(&store);
+    let v = verify_package(&bytes, &opts).expect("the path itself is good");
+    let mut files = Vec::new();
+    for f in crls {
+        let b = std::fs::read(f).unwrap();
+        files.extend(revocation::crl_sources(&b, &f.display().to_string()).unwrap());
+    }
+    let checker = Checker::new(FetchConfig::default(), files).unwrap();
+    revocation::check_blocking(&checker, &v.path, policy, SystemTime::now())
+        .map_err(|e| (e.code, e.to_string()))
+}
+
+fn cli(ca: &TestCa, name: &str, extra: &[&str]) -> std::process::Output {
+    let file = ca.write(
+        &format!("{name}.edxml"),
+        &ca.signed_by(name, Some("chain.pem")),
+    );
+    bin()
+        .arg("verify")
+        .arg("--trust")
+        .arg(ca.path("root-ca.cert.pem"))
+        .args(extra)
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn revoked_by_the_crl_of_the_distribution_point() {
+    let ca = TestCa::new();
+    ca.leaf("crl-good", Points::Crl);
+    ca.leaf("crl-revoked", Points::Crl);
+    ca.revoke("crl-revoked");
+    let root_crl = ca.publish_crls();
+    let url = format!("http://127.0.0.1:{}/issuing.crl", ca.crl_port);
+
+    for policy in [RevocationPolicy::Prefer, RevocationPolicy::Require] {
+        let (code, message) = check(&ca, "crl-revoked", policy, &[&root_crl]).unwrap_err();
+        assert_eq!(code, Code::CertRevoked, "{message}");
+        assert!(message.contains("TEST crl-revoked"), "{message}");
+        assert!(message.contains(&url), "{message}");
+        assert!(message.contains("KeyCompromise"), "{message}");
+    }
+
+    // Good under require: the signer by the fetched CRL, the issuing CA by the root's CRL file.
+    let out = check(&ca, "crl-good", RevocationPolicy::Require, &[&root_crl]).unwrap();
+    assert!(!out.flagged());
+    assert_eq!(out.certificates.len(), 2);
+    let signer = &out.certificates[0];
+    assert_eq!(signer.status, Status::Good);
+    let e = signer.evidence.as_ref().unwrap();
+    assert_eq!(e.kind, EvidenceKind::Crl);
+    assert_eq!(e.source, url);
+    assert_eq!(
+        e.der,
+        std::fs::read(ca.dir.path().join("www/issuing.crl")).unwrap()
+    );
+    assert!(e.next_update.is_some());
+    let issuing = &out.certificates[1];
+    assert!(
+        issuing.subject.contains("Issuing CA"),
+        "{}",
+        issuing.subject
+    );
+    assert_eq!(
+        issuing.evidence.as_ref().unwrap().source,
+        root_crl.display().to_string()
+    );
+
+    // Under prefer without the root's CRL: the issuing CA's status is unknown, accepted, flagged.
+    let out = check(&ca, "crl-good", RevocationPolicy::Prefer, &[]).unwrap();
+    assert!(out.flagged());
+    assert!(!out.certificates[0].flagged);
+    assert!(out.certificates[1].flagged);
+    // … and refused under require.
+    let (code, message) = check(&ca, "crl-good", RevocationPolicy::Require, &[]).unwrap_err();
+    assert_eq!(code, Code::RevocationUnknown, "{message}");
+    assert!(message.contains("Issuing CA"), "{message}");
+
+    // Off checks nothing.
+    let out = check(&ca, "crl-revoked", RevocationPolicy::Off, &[]).unwrap();
+    assert!(out.certificates.is_empty());
+}
+
+#[test]
+fn ocsp_good_and_revoked_from_a_real_responder() {
+    let mut ca = TestCa::new();
+    ca.leaf("ocsp-good", Points::Ocsp);
+    ca.leaf("ocsp-revoked", Points::Ocsp);
+    ca.revoke("ocsp-revoked");
+    let root_crl = ca.publish_crls();
+    ca.start_ocsp();
+    let url = format!("http://127.0.0.1:{}/", ca.ocsp_port);
+
+    let out = check(&ca, "ocsp-good", RevocationPolicy::Require, &[&root_crl]).unwrap();
+    assert!(!out.flagged());
+    let signer = &out.certificates[0];
+    assert_eq!(signer.status, Status::Good);
+    let e = signer.evidence.as_ref().unwrap();
+    assert_eq!(e.kind, EvidenceKind::Ocsp);
+    assert_eq!(e.source, url);
+    assert!(e.produced_at.is_some() && e.this_update.is_some() && e.next_update.is_some());
+    // The evidence is the responder's DER OCSPResponse, as openssl reads it.
+    let resp = ca.write("good.ocsp.der", &e.der);
+    ca.openssl(&[
+        "ocsp",
+        "-respin",
+        resp.to_str().unwrap(),
+        "-resp_text",
+        "-noverify",
+    ]);
+
+    let (code, message) =
+        check(&ca, "ocsp-revoked", RevocationPolicy::Prefer, &[&root_crl]).unwrap_err();
+    assert_eq!(code, Code::CertRevoked, "{message}");
+    assert!(message.contains("OCSP"), "{message}");
+    assert!(message.contains(&url), "{message}");
+    assert!(message.contains("TEST ocsp-revoked"), "{message}");
+
+    // The CLI follows the same URLs.
+    let o = cli(
+        &ca,
+        "ocsp-revoked",
+        &[
+            "--revocation",
+            "require",
+            "--crl",
+            root_crl.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("CERT_REVOKED: "), "{}", stderr(&o));
+    let o = cli(
+        &ca,
+        "ocsp-good",
+        &[
+            "--revocation",
+            "require",
+            "--crl",
+            root_crl.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("C=VN good by OCSP {url}")),
+        "{}",
+        stdout(&o)
+    );
+    let o = cli(
+        &ca,
+        "ocsp-good",
+        &[
+            "--json",
+            "--revocation",
+            "require",
+            "--crl",
+            root_crl.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["revocation"]["policy"], "require");
+    assert_eq!(
+        v["revocation"]["certificates"][0]["evidence"]["kind"],
+        "ocsp"
+    );
+}
+
+#[test]
+fn responder_down_refuses_under_require_and_flags_under_prefer() {
+    let ca = TestCa::new();
+    ca.leaf("dead", Points::DeadOcsp);
+    let root_crl = ca.publish_crls();
+    let url = format!("http://127.0.0.1:{}/", ca.dead_port);
+
+    let (code, message) = check(&ca, "dead", RevocationPolicy::Require, &[&root_crl]).unwrap_err();
+    assert_eq!(code, Code::RevocationUnknown, "{message}");
+    assert!(message.contains("TEST dead"), "{message}");
+    assert!(message.contains(&url), "{message}");
+
+    let out = check(&ca, "dead", RevocationPolicy::Prefer, &[&root_crl]).unwrap();
+    assert!(out.flagged());
+    let signer = &out.certificates[0];
+    assert_eq!(signer.status, Status::Unknown);
+    assert!(signer.flagged);
+    assert!(signer.evidence.is_none());
+    assert!(signer.note.as_deref().unwrap().contains(&url));
+
+    // The CLI: accepted with the flag printed (prefer is its default).
+    let o = cli(&ca, "dead", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("flagged"), "{}", stdout(&o));
+    let o = cli(&ca, "dead", &["--revocation", "require"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("REVOCATION_UNKNOWN: "),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_stale_crl_is_unknown() {
+    let ca = TestCa::new();
+    ca.leaf("stale", Points::StaleCrl);
+    let root_crl: PathBuf = ca.publish_crls();
+
+    let (code, message) = check(&ca, "stale", RevocationPolicy::Require, &[&root_crl]).unwrap_err();
+    assert_eq!(code, Code::RevocationUnknown, "{message}");
+    assert!(message.contains("stale"), "{message}");
+    assert!(message.contains("2020-02-01"), "{message}");
+
+    let out = check(&ca, "stale", RevocationPolicy::Prefer, &[&root_crl]).unwrap();
+    assert!(out.certificates[0].flagged);
+}
