@@ -241,3 +241,157 @@ fn a_stale_crl_is_unknown() {
     let out = check(&ca, "stale", RevocationPolicy::Prefer, &[&root_crl]).unwrap();
     assert!(out.certificates[0].flagged);
 }
+
+/// A document from Sở TT&TT Gia Lai to Nghệ An, signed by the test-time leaf `name`.
+fn dispatch_by(ca: &TestCa, name: &str) -> Vec<u8> {
+    use lienthong::dsig::sign_package;
+    use lienthong::edxml::xml::Limits;
+    use lienthong::signer::KeyFileSigner;
+    let xml = package(&Shape::default());
+    let signer = KeyFileSigner::from_files(
+        &ca.path(&format!("{name}.key.pem")),
+        &ca.path(&format!("{name}.cert.pem")),
+        Some(&ca.path("chain.pem")),
+    )
+    .unwrap();
+    sign_package(xml.as_bytes(), &signer, &Limits::default()).unwrap()
+}
+
+/// The node: under `require`, a document from a signer revoked by OCSP is refused (422
+/// CERT_REVOKED, a signed 02, nothing stored); a responder that is down is a retryable 503
+/// REVOCATION_UNKNOWN (no 02, nothing stored); a good one is stored with its OCSP evidence,
+/// which the receiving clerk and an operator can fetch.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_node_refuses_a_revoked_signer_and_keeps_the_evidence_of_a_good_one() {
+    use common::nodes::*;
+    use lienthong::store::Store;
+    use serde_json::Value;
+
+    let mut ca = TestCa::new();
+    ca.leaf("node-good", Points::Ocsp);
+    ca.leaf("node-revoked", Points::Ocsp);
+    ca.leaf("node-dead", Points::DeadOcsp);
+    ca.revoke("node-revoked");
+    let root_crl = ca.publish_crls();
+    ca.start_ocsp();
+    let ocsp_url = format!("http://127.0.0.1:{}/", ca.ocsp_port);
+
+    const TOK_ADMIN: &str = "tok-admin-0123456789abcdef";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let crl = root_crl.display().to_string();
+    let na = start(listener, |d| {
+        config_text(
+            "nghean",
+            d,
+            &nghean_agencies(),
+            ("gialai", "http://127.0.0.1:1", UBND_GL),
+        ) + &format!(
+            "[[admin]]\nname = \"ops\"\nsha256 = \"{}\"\n\n[revocation]\npolicy = \"require\"\n\
+             crl_files = [{crl:?}]\n",
+            token_hash(TOK_ADMIN)
+        )
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let push = |bytes: Vec<u8>| {
+        http.post(na.url("/peer/v1/packages"))
+            .header("X-Lienthong-Peer", "gialai")
+            .body(bytes)
+            .send()
+    };
+    let inbox_len = || async {
+        let r = http
+            .get(na.url("/api/v1/inbox"))
+            .bearer_auth(TOK_NGHEAN)
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        v["items"].as_array().unwrap().len()
+    };
+
+    // Revoked by OCSP: refused with its code and a signed 02; nothing stored.
+    let r = push(dispatch_by(&ca, "node-revoked")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "CERT_REVOKED", "{body}");
+    assert!(!body["status_package"].is_null(), "a 02 is due: {body}");
+    assert_eq!(inbox_len().await, 0);
+
+    // Responder down under require: transient, 503 so the sender retries; no 02; nothing stored.
+    let r = push(dispatch_by(&ca, "node-dead")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "REVOCATION_UNKNOWN", "{body}");
+    assert!(body["status_package"].is_null(), "no 02: {body}");
+    assert_eq!(inbox_len().await, 0);
+
+    // Good: stored, with the OCSP response that decided.
+    let r = push(dispatch_by(&ca, "node-good")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = http
+        .get(na.url("/api/v1/inbox"))
+        .bearer_auth(TOK_NGHEAN)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    let id = v["items"][0]["id"].as_i64().unwrap();
+    let stored = na.node.store.revocation_evidence(id).await.unwrap();
+    assert_eq!(stored.len(), 2);
+
+    let r = http
+        .get(na.url(&format!("/api/v1/inbox/{id}/revocation")))
+        .bearer_auth(TOK_NGHEAN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let ev: Value = r.json().await.unwrap();
+    assert_eq!(ev["flagged"], false, "{ev}");
+    let signer = &ev["certificates"][0];
+    assert_eq!(signer["status"], "good", "{ev}");
+    assert_eq!(signer["kind"], "ocsp");
+    assert_eq!(signer["source"], ocsp_url.as_str());
+    assert_eq!(signer["policy"], "require");
+    assert!(
+        signer["subject"]
+            .as_str()
+            .unwrap()
+            .contains("TEST node-good")
+    );
+    assert!(signer["produced_at"].is_string() && signer["checked_at"].is_string());
+    let der = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        signer["der_base64"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(Some(der), stored[0].der);
+    assert_eq!(ev["certificates"][1]["kind"], "crl");
+
+    // Operators see it too; another agency's clerk or no token does not.
+    let r = http
+        .get(na.url(&format!("/admin/v1/messages/{id}/revocation")))
+        .bearer_auth(TOK_ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let admin: Value = r.json().await.unwrap();
+    assert_eq!(admin["certificates"], ev["certificates"]);
+    let r = http
+        .get(na.url(&format!("/api/v1/inbox/{id}/revocation")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = http
+        .get(na.url(&format!("/admin/v1/messages/{}/revocation", id + 100)))
+        .bearer_auth(TOK_ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+
+    na.shutdown().await;
+}

@@ -75,6 +75,10 @@ async fn serve(args: Args) -> CmdResult {
 
     let (stop, stopped) = watch::channel(false);
     let worker = lienthong::node::outbox::spawn(node.clone(), stopped.clone());
+    // Cached CRLs are fetched again before their nextUpdate; the task ends with the process.
+    let refresh = node
+        .revocation
+        .spawn_refresh(node.config.revocation.refresh_every);
     let server = tokio::spawn(lienthong::http::serve(listener, node, stopped));
 
     tracing::info!(node = %name, %addr, "listening");
@@ -84,6 +88,7 @@ async fn serve(args: Args) -> CmdResult {
     tracing::info!("shutting down: finishing requests in flight");
     let _ = stop.send(true);
     let served = server.await;
+    refresh.abort();
     if let Err(e) = worker.await {
         tracing::error!(error = %e, "outbox worker ended abnormally");
     }

@@ -31,6 +31,7 @@ pub mod error;
 pub mod ops;
 mod params;
 pub mod peer;
+pub mod revocation;
 
 pub use ops::Metrics;
 
@@ -89,6 +90,10 @@ pub fn router_with_metrics<S: Store>(node: Node<S>, metrics: Arc<Metrics>) -> Ro
         .route("/inbox/{id}", get(clerk::inbox_item::<S>))
         .route("/inbox/{id}/package", get(clerk::inbox_package::<S>))
         .route(
+            "/inbox/{id}/revocation",
+            get(revocation::inbox_revocation::<S>),
+        )
+        .route(
             "/inbox/{id}/attachments/{n}",
             get(clerk::inbox_attachment::<S>),
         )
@@ -102,7 +107,11 @@ pub fn router_with_metrics<S: Store>(node: Node<S>, metrics: Arc<Metrics>) -> Ro
         .route("/deliveries/{id}", get(admin::delivery::<S>))
         .route("/deliveries/{id}/retry", post(admin::retry::<S>))
         .route("/deliveries/{id}/cancel", post(admin::cancel::<S>))
-        .route("/certificates", get(admin::certificates::<S>));
+        .route("/certificates", get(admin::certificates::<S>))
+        .route(
+            "/messages/{id}/revocation",
+            get(revocation::message_revocation::<S>),
+        );
     Router::new()
         .nest("/api/v1", api)
         .nest("/peer/v1", peer)

@@ -57,6 +57,8 @@ pub struct Node<S: Store> {
     pub store: Arc<S>,
     pub keys: Keyring,
     pub trust: Arc<TrustStore>,
+    /// The revocation checker (OCSP/CRL fetcher with its caches) for received packages.
+    pub revocation: Arc<crate::revocation::Checker>,
     /// What the outbox counts, for `/metrics`.
     pub metrics: Arc<super::metrics::DeliveryMetrics>,
 }
@@ -68,6 +70,7 @@ impl<S: Store> Clone for Node<S> {
             store: self.store.clone(),
             keys: self.keys.clone(),
             trust: self.trust.clone(),
+            revocation: self.revocation.clone(),
             metrics: self.metrics.clone(),
         }
     }
@@ -169,7 +172,9 @@ impl<S: Store> Node<S> {
         for path in &config.node.trust {
             trust.merge(TrustStore::from_path(path)?);
         }
+        let revocation = Arc::new(crate::revocation::Checker::from_config(&config.revocation)?);
         Ok(Node {
+            revocation,
             keys: Keyring::load(&config)?,
             config: Arc::new(config),
             store: Arc::new(store),
@@ -606,6 +611,14 @@ impl<S: Store> Node<S> {
             std::time::SystemTime::now(),
         )?;
         let v = &accepted.verified;
+        // Revocation after the path and the signature: only certificates that chained to an
+        // anchor make the node fetch anything. A refusal here stores nothing.
+        let policy = self.config.revocation.policy_for(v.path.anchor_subject());
+        let outcome = self
+            .revocation
+            .check(&v.path, policy, std::time::SystemTime::now())
+            .await?;
+        let revocation = crate::revocation::evidence_rows(&outcome, now_ms());
         let bytes = bytes[v.verified_from..].to_vec();
         let now = now_ms();
         let actor = peer.map_or_else(|| "node".to_owned(), |p| format!("peer:{}", p.name));
@@ -634,6 +647,7 @@ impl<S: Store> Node<S> {
                     peer: peer_name,
                     receipt: receipt.clone(),
                     actor,
+                    revocation,
                 };
                 Ok(match self.store.ingest_incoming(new, now).await? {
                     IngestOutcome::Inserted { message_id } => Ingested {

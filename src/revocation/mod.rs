@@ -411,3 +411,59 @@ pub fn check_blocking(
         })?;
     rt.block_on(checker.check(path, policy, at))
 }
+
+impl Checker {
+    /// The node's checker from its `[revocation]` configuration (CRL files read now).
+    pub fn from_config(c: &crate::config::RevocationConfig) -> Result<Self, crate::Error> {
+        let mut files = Vec::new();
+        for path in &c.crl_files {
+            let bytes =
+                std::fs::read(path).map_err(|e| crate::Error::io(path.display().to_string(), e))?;
+            files.extend(crl_sources(&bytes, &path.display().to_string())?);
+        }
+        let config = FetchConfig {
+            timeout: c.timeout,
+            ocsp_responder: c.ocsp_responder.clone(),
+            ..FetchConfig::default()
+        };
+        Ok(Checker::new(config, files)?)
+    }
+}
+
+/// The outcome of a check as the rows stored with a received message (signer first).
+pub fn evidence_rows(
+    outcome: &RevocationOutcome,
+    checked_at: i64,
+) -> Vec<crate::store::RevocationEvidence> {
+    outcome
+        .certificates
+        .iter()
+        .map(|c| crate::store::RevocationEvidence {
+            subject: c.subject.clone(),
+            serial: c.serial.clone(),
+            fingerprint: c.fingerprint.clone(),
+            policy: outcome.policy.to_owned(),
+            status: match c.status {
+                Status::Good => "good",
+                Status::Revoked => "revoked",
+                Status::Unknown => "unknown",
+            }
+            .to_owned(),
+            kind: c.evidence.as_ref().map(|e| {
+                match e.kind {
+                    status::EvidenceKind::Crl => "crl",
+                    status::EvidenceKind::Ocsp => "ocsp",
+                }
+                .to_owned()
+            }),
+            source: c.evidence.as_ref().map(|e| e.source.clone()),
+            der: c.evidence.as_ref().map(|e| e.der.clone()),
+            this_update: c.evidence.as_ref().and_then(|e| e.this_update.clone()),
+            next_update: c.evidence.as_ref().and_then(|e| e.next_update.clone()),
+            produced_at: c.evidence.as_ref().and_then(|e| e.produced_at.clone()),
+            note: c.note.clone(),
+            flagged: c.flagged,
+            checked_at,
+        })
+        .collect()
+}

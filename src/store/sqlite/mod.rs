@@ -36,6 +36,7 @@ mod audit;
 mod deliveries;
 mod messages;
 mod numbering;
+mod revocation;
 mod statuses;
 
 /// The embedded migrations of `migrations/sqlite/`.
@@ -399,6 +400,13 @@ impl Store for SqliteStore {
 
     async fn status_history(&self, agency: &str, message_id: i64) -> Result<Vec<StatusRecord>> {
         statuses::status_history(&self.read, agency, message_id).await
+    }
+
+    async fn revocation_evidence(
+        &self,
+        message_id: i64,
+    ) -> Result<Vec<crate::store::RevocationEvidence>> {
+        revocation::list(&self.read, message_id).await
     }
 
     async fn message(&self, id: i64) -> Result<MessageInfo> {
