@@ -610,4 +610,30 @@ give_up_after = "2h"
             Duration::from_secs(7 * 86400)
         );
     }
+
+    #[test]
+    fn revocation_defaults_to_prefer_and_takes_per_anchor_policies() {
+        let c = Config::from_toml(SAMPLE, Path::new("/etc/lienthong"), &env).unwrap();
+        assert_eq!(c.revocation.policy, RevocationPolicy::Prefer);
+        assert_eq!(c.revocation.policy_for("CN=Any"), RevocationPolicy::Prefer);
+        let text = format!(
+            "{SAMPLE}\n[revocation]\npolicy = \"off\"\ncrl_files = [\"crl/root.pem\"]\n\
+             timeout = \"3s\"\n[[revocation.anchor]]\nsubject = \"CN=Root, C=VN\"\n\
+             policy = \"require\"\n"
+        );
+        let c = Config::from_toml(&text, Path::new("/etc/lienthong"), &env).unwrap();
+        assert_eq!(
+            c.revocation.policy_for("CN=Root, C=VN"),
+            RevocationPolicy::Require
+        );
+        assert_eq!(c.revocation.policy_for("CN=Other"), RevocationPolicy::Off);
+        assert_eq!(
+            c.revocation.crl_files,
+            vec![PathBuf::from("/etc/lienthong/crl/root.pem")]
+        );
+        assert_eq!(c.revocation.timeout, Duration::from_secs(3));
+        let bad = text.replace("policy = \"require\"", "policy = \"maybe\"");
+        let e = Config::from_toml(&bad, Path::new("/x"), &env).unwrap_err();
+        assert!(e.to_string().contains("revocation.anchor[0].policy"), "{e}");
+    }
 }

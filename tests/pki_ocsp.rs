@@ -395,3 +395,68 @@ async fn the_node_refuses_a_revoked_signer_and_keeps_the_evidence_of_a_good_one(
 
     na.shutdown().await;
 }
+
+/// Responses made offline by `openssl ocsp -reqin … -respout …` for a request built by
+/// `ocsp_request`: accepted only when signed by the issuer (or an authorised responder), about
+/// this certificate, and echoing the nonce sent.
+#[test]
+fn ocsp_responses_that_cannot_be_relied_on_are_refused() {
+    use lienthong::pki::status::{self, Source};
+    let ca = TestCa::new();
+    ca.leaf("asked", Points::Ocsp);
+    ca.leaf("other", Points::Ocsp);
+    let store = TrustStore::from_path(&ca.path("root-ca.cert.pem")).unwrap();
+    let path_of = |name: &str| {
+        let bytes = ca.signed_by(name, Some("chain.pem"));
+        verify_package(&bytes, &Options::new(&store)).unwrap().path
+    };
+    let asked = path_of("asked");
+    let other = path_of("other");
+    let nonce = [7u8; 16];
+    let q = status::ocsp_request(&asked.links()[0], Some(&nonce)).unwrap();
+    let req = ca.write("req.der", &q.request);
+    let respond = |signer: &str, out: &str| {
+        let out = ca.dir.path().join(out);
+        ca.openssl(&[
+            "ocsp",
+            "-index",
+            "ca/issuing/index.txt",
+            "-CA",
+            "issuing-ca.cert.pem",
+            "-rsigner",
+            &format!("{signer}.cert.pem"),
+            "-rkey",
+            &format!("{signer}.key.pem"),
+            "-reqin",
+            req.to_str().unwrap(),
+            "-respout",
+            out.to_str().unwrap(),
+            "-nmin",
+            "60",
+        ]);
+        Source {
+            source: out.display().to_string(),
+            der: std::fs::read(out).unwrap(),
+        }
+    };
+    let now = SystemTime::now();
+
+    // Signed by the issuing CA itself: good, and the nonce is echoed.
+    let by_issuer = respond("issuing-ca", "issuer.der");
+    let s = status::check_ocsp(&asked.links()[0], &by_issuer, Some(&nonce), now).unwrap();
+    assert_eq!(s.status, Status::Good);
+    // Not the nonce that was sent: a replay.
+    let e = status::check_ocsp(&asked.links()[0], &by_issuer, Some(&[8u8; 16]), now).unwrap_err();
+    assert!(e.contains("nonce"), "{e}");
+    // About another certificate.
+    let e = status::check_ocsp(&other.links()[0], &by_issuer, None, now).unwrap_err();
+    assert!(e.contains("CertID"), "{e}");
+    // Signed by a certificate of the same CA that is not an OCSP responder.
+    let by_leaf = respond("stttt-gialai", "leaf.der");
+    let e = status::check_ocsp(&asked.links()[0], &by_leaf, Some(&nonce), now).unwrap_err();
+    assert!(e.contains("signed neither"), "{e}");
+    // Past its nextUpdate (checked two hours later).
+    let later = now + std::time::Duration::from_secs(2 * 3600);
+    let e = status::check_ocsp(&asked.links()[0], &by_issuer, None, later).unwrap_err();
+    assert!(e.contains("stale"), "{e}");
+}

@@ -723,3 +723,63 @@ pub fn decide_link(
     }
     ocsp_unknown.unwrap_or_else(|| unknown_status(link, &notes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_urls_are_taken_and_capped() {
+        let mut out = Vec::new();
+        for u in [
+            "ldap://dir.example/cn=CA?certificateRevocationList",
+            "file:///etc/passwd",
+            "http://a.example/1.crl",
+            "HTTPS://b.example/2.crl",
+            "http://a.example/1.crl",
+        ] {
+            push_url(&mut out, u);
+        }
+        assert_eq!(out, ["http://a.example/1.crl", "HTTPS://b.example/2.crl"]);
+        for i in 0..10 {
+            push_url(&mut out, &format!("http://c.example/{i}"));
+        }
+        assert_eq!(out.len(), MAX_URLS_PER_CERT);
+        let long = format!("http://d.example/{}", "x".repeat(MAX_URL_LEN));
+        let mut one = Vec::new();
+        push_url(&mut one, &long);
+        assert!(one.is_empty());
+    }
+
+    #[test]
+    fn policy_off_is_empty_and_revoked_wins_over_unknown() {
+        assert!(
+            apply_policy(RevocationPolicy::Off, Vec::new())
+                .unwrap()
+                .certificates
+                .is_empty()
+        );
+        let mk = |status| CertificateStatus {
+            subject: format!("CN={status:?}"),
+            serial: "01".into(),
+            fingerprint: "00".into(),
+            status,
+            revoked_at: None,
+            reason: None,
+            evidence: None,
+            note: None,
+            flagged: false,
+        };
+        let e = apply_policy(
+            RevocationPolicy::Prefer,
+            vec![mk(Status::Unknown), mk(Status::Revoked)],
+        )
+        .unwrap_err();
+        assert_eq!(e.code, Code::CertRevoked);
+        assert!(e.problem.contains("in the path of CN=Unknown"), "{e}");
+        let out = apply_policy(RevocationPolicy::Prefer, vec![mk(Status::Unknown)]).unwrap();
+        assert!(out.flagged());
+        let e = apply_policy(RevocationPolicy::Require, vec![mk(Status::Unknown)]).unwrap_err();
+        assert_eq!(e.code, Code::RevocationUnknown);
+    }
+}
