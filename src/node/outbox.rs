@@ -202,7 +202,7 @@ impl<S: Store> Worker<S> {
                 );
                 match result? {
                     Pushed::Receipt(r) if c.kind == Kind::Document => {
-                        self.check_receipt(&r, c, peer)?;
+                        self.check_receipt(&r, c, peer).await?;
                         Ok(r)
                     }
                     Pushed::Receipt(_) | Pushed::Accepted => Ok(Vec::new()),
@@ -212,8 +212,9 @@ impl<S: Store> Worker<S> {
     }
 
     /// A receipt is only proof if it is a trusted, signed 01 about this very document from an
-    /// agency that peer serves.
-    fn check_receipt(
+    /// agency that peer serves, whose signer is not revoked (the anchor's revocation policy, as
+    /// for received packages; an unknown status under `require` retries later).
+    async fn check_receipt(
         &self,
         receipt: &[u8],
         c: &ClaimedDelivery,
@@ -223,6 +224,16 @@ impl<S: Store> Worker<S> {
         let mut opts = Options::new(&self.node.trust);
         opts.limits = self.node.config.limits.clone();
         let v = verify_package(receipt, &opts).map_err(|e| bad(format!("{}: {e}", e.code())))?;
+        let policy = self
+            .node
+            .config
+            .revocation
+            .policy_for(v.path.anchor_subject());
+        self.node
+            .revocation
+            .check(&v.path, policy, std::time::SystemTime::now())
+            .await
+            .map_err(|e| bad(format!("{}: {e}", e.code)))?;
         let Package::Status(s) = &v.package else {
             return Err(bad("the receipt is not a status package".into()));
         };
