@@ -167,7 +167,13 @@ impl<S: Store> Worker<S> {
             )),
             Route::Local => match self.node.ingest(&bytes, None).await {
                 Ok(ingested) => Ok(ingested.receipt.unwrap_or_default()),
-                Err(e) if e.code() == crate::Code::StoreUnavailable => {
+                // Transient: the store, or a revocation status that cannot be learned now.
+                Err(e)
+                    if matches!(
+                        e.code(),
+                        crate::Code::StoreUnavailable | crate::Code::RevocationUnknown
+                    ) =>
+                {
                     Err(TransportError::retry(e.code().as_str(), e.to_string()))
                 }
                 Err(e) => Err(TransportError::permanent(e.code().as_str(), e.to_string())),

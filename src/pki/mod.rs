@@ -20,8 +20,11 @@
 //!    the status of each is known from a current CRL ([`Code::RevocationUnknown`]); see
 //!    [`revocation`] for the policies. webpki checks it while building the path of step 5.
 //!
-//! Still to come: OCSP and CRLs fetched from distribution points (issue 4); binding the
-//! certificate to the sending agency (`SignerCert::organ_id` against the package's `OrganId`) is
+//! 7. with [`verify_signer_path`], the validated path is returned, and [`status`] decides the
+//!    revocation status of each of its certificates from OCSP responses and CRLs (fetched by
+//!    `crate::revocation`, which only follows URLs of such a path), with the evidence.
+//!
+//! Binding the certificate to the sending agency (`SignerCert::organ_id` against the package's `OrganId`) is
 //! above this module, by the caller.
 //!
 //! Pure: no network, no clock (the time is a parameter); the only file reading is
