@@ -460,3 +460,61 @@ fn ocsp_responses_that_cannot_be_relied_on_are_refused() {
     let e = status::check_ocsp(&asked.links()[0], &by_issuer, None, later).unwrap_err();
     assert!(e.contains("stale"), "{e}");
 }
+
+/// The node's default policy, `prefer`: a signer whose responder is down is accepted, and the
+/// stored evidence says the status was unknown and flagged.
+#[tokio::test(flavor = "multi_thread")]
+async fn under_prefer_the_node_accepts_an_unknown_status_flagged() {
+    use common::nodes::*;
+    use serde_json::Value;
+
+    let ca = TestCa::new();
+    ca.leaf("prefer-dead", Points::DeadOcsp);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let na = start(listener, |d| {
+        config_text(
+            "nghean",
+            d,
+            &nghean_agencies(),
+            ("gialai", "http://127.0.0.1:1", UBND_GL),
+        )
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(na.url("/peer/v1/packages"))
+        .header("X-Lienthong-Peer", "gialai")
+        .body(dispatch_by(&ca, "prefer-dead"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = http
+        .get(na.url("/api/v1/inbox"))
+        .bearer_auth(TOK_NGHEAN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = v["items"][0]["id"].as_i64().unwrap();
+    let ev: Value = http
+        .get(na.url(&format!("/api/v1/inbox/{id}/revocation")))
+        .bearer_auth(TOK_NGHEAN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ev["flagged"], true, "{ev}");
+    let signer = &ev["certificates"][0];
+    assert_eq!(signer["status"], "unknown", "{ev}");
+    assert_eq!(signer["policy"], "prefer");
+    assert_eq!(signer["flagged"], true);
+    assert!(signer["kind"].is_null() && signer["der_base64"].is_null());
+    let dead = format!("http://127.0.0.1:{}/", ca.dead_port);
+    assert!(signer["note"].as_str().unwrap().contains(&dead), "{ev}");
+    na.shutdown().await;
+}
