@@ -518,3 +518,61 @@ async fn under_prefer_the_node_accepts_an_unknown_status_flagged() {
     assert!(signer["note"].as_str().unwrap().contains(&dead), "{ev}");
     na.shutdown().await;
 }
+
+/// CRLs are cached by URL until their nextUpdate, and the background refresh fetches them again
+/// ahead of it: a revocation published after the first fetch is seen once refreshed.
+#[test]
+fn crls_are_cached_until_refreshed() {
+    let ca = TestCa::new();
+    ca.leaf("cached", Points::Crl);
+    ca.publish_crls();
+    let bytes = ca.signed_by("cached", Some("chain.pem"));
+    let store = TrustStore::from_path(&ca.path("root-ca.cert.pem")).unwrap();
+    let v = verify_package(&bytes, &Options::new(&store)).unwrap();
+    let checker = Checker::new(FetchConfig::default(), Vec::new()).unwrap();
+    let now = SystemTime::now();
+    let first =
+        revocation::check_blocking(&checker, &v.path, RevocationPolicy::Prefer, now).unwrap();
+    assert_eq!(first.certificates[0].status, Status::Good);
+
+    ca.revoke("cached");
+    ca.publish_crls();
+    // Still the cached CRL (current until its nextUpdate, 30 days on).
+    let cached =
+        revocation::check_blocking(&checker, &v.path, RevocationPolicy::Prefer, now).unwrap();
+    assert_eq!(cached.certificates[0].status, Status::Good);
+    // Nothing is due within an hour.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let hour = std::time::Duration::from_secs(3600);
+    assert_eq!(rt.block_on(checker.refresh_crls(now, hour)), 0);
+    // Refresh replaces a cached CRL only with a later one: publish one with 31 days.
+    let month = std::time::Duration::from_secs(32 * 86400);
+    ca.ca(&[
+        "-name",
+        "ca_issuing",
+        "-gencrl",
+        "-crldays",
+        "31",
+        "-out",
+        "later.crl.pem",
+    ]);
+    let www = ca.dir.path().join("www/issuing.crl");
+    ca.openssl(&[
+        "crl",
+        "-in",
+        "later.crl.pem",
+        "-outform",
+        "DER",
+        "-out",
+        www.to_str().unwrap(),
+    ]);
+    assert_eq!(rt.block_on(checker.refresh_crls(now, month)), 1);
+    let (code, message) =
+        revocation::check_blocking(&checker, &v.path, RevocationPolicy::Prefer, now)
+            .map_err(|e| (e.code, e.to_string()))
+            .unwrap_err();
+    assert_eq!(code, Code::CertRevoked, "{message}");
+}
