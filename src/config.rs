@@ -48,6 +48,10 @@ pub struct NodeSection {
     pub store: String,
     /// Trust anchors for signers: PEM files or folders.
     pub trust: Vec<PathBuf>,
+    /// Intermediate CA certificates (PEM files) used to build signers' paths when a package does
+    /// not carry them; never trusted by themselves.
+    #[serde(default)]
+    pub intermediates: Vec<PathBuf>,
     /// Accept legacy RSA-SHA1 signatures and SHA-1 chains from peers.
     #[serde(default)]
     pub allow_sha1: bool,
@@ -465,6 +469,11 @@ impl Config {
             .iter()
             .map(|p| resolve(&p.to_string_lossy()))
             .collect();
+        node.intermediates = node
+            .intermediates
+            .iter()
+            .map(|p| resolve(&p.to_string_lossy()))
+            .collect();
         if let Some(rest) = node.store.strip_prefix("sqlite://")
             && !rest.starts_with('/')
             && !rest.starts_with(':')
@@ -615,6 +624,16 @@ give_up_after = "2h"
     fn revocation_defaults_to_prefer_and_takes_per_anchor_policies() {
         let c = Config::from_toml(SAMPLE, Path::new("/etc/lienthong"), &env).unwrap();
         assert_eq!(c.revocation.policy, RevocationPolicy::Prefer);
+        assert!(c.node.intermediates.is_empty());
+        let with = SAMPLE.replace(
+            "trust = [\"certs/root.pem\"]",
+            "trust = [\"certs/root.pem\"]\nintermediates = [\"certs/issuing.pem\"]",
+        );
+        let c2 = Config::from_toml(&with, Path::new("/etc/lienthong"), &env).unwrap();
+        assert_eq!(
+            c2.node.intermediates,
+            vec![PathBuf::from("/etc/lienthong/certs/issuing.pem")]
+        );
         assert_eq!(c.revocation.policy_for("CN=Any"), RevocationPolicy::Prefer);
         let text = format!(
             "{SAMPLE}\n[revocation]\npolicy = \"off\"\ncrl_files = [\"crl/root.pem\"]\n\

@@ -172,6 +172,13 @@ impl<S: Store> Node<S> {
         for path in &config.node.trust {
             trust.merge(TrustStore::from_path(path)?);
         }
+        for path in &config.node.intermediates {
+            let pem = std::fs::read(path).map_err(|e| Error::io(path.display().to_string(), e))?;
+            trust.add_intermediates_pem(&pem).map_err(|mut e| {
+                e.subject = path.display().to_string();
+                e
+            })?;
+        }
         let revocation = Arc::new(crate::revocation::Checker::from_config(&config.revocation)?);
         Ok(Node {
             revocation,
