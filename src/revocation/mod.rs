@@ -39,6 +39,10 @@ pub struct FetchConfig {
     pub nonce: bool,
     /// Most cache entries of each kind kept (oldest dropped past it).
     pub max_cache_entries: usize,
+    /// Longest time one check (all certificates of a path) spends fetching; past it the
+    /// remaining sources are skipped and their status is unknown. Keeps a peer's push answered
+    /// within its timeout.
+    pub budget: Duration,
 }
 
 impl Default for FetchConfig {
@@ -50,6 +54,7 @@ impl Default for FetchConfig {
             ocsp_responder: None,
             nonce: true,
             max_cache_entries: 1024,
+            budget: Duration::from_secs(20),
         }
     }
 }
@@ -108,9 +113,10 @@ impl Checker {
         if policy == RevocationPolicy::Off {
             return Ok(RevocationOutcome::off());
         }
+        let deadline = tokio::time::Instant::now() + self.config.budget;
         let mut statuses = Vec::with_capacity(path.links().len());
         for link in path.links() {
-            let s = self.link_status(link, at).await;
+            let s = self.link_status(link, at, deadline).await;
             let revoked = s.status == Status::Revoked;
             statuses.push(s);
             if revoked {
@@ -120,7 +126,14 @@ impl Checker {
         status::apply_policy(policy, statuses)
     }
 
-    async fn link_status(&self, link: &PathLink, at: SystemTime) -> CertificateStatus {
+    async fn link_status(
+        &self,
+        link: &PathLink,
+        at: SystemTime,
+        deadline: tokio::time::Instant,
+    ) -> CertificateStatus {
+        let over = || tokio::time::Instant::now() >= deadline;
+        let spent = "not asked: the time budget of the check was spent";
         let mut notes = Vec::new();
         let mut ocsp_unknown = None;
         // 1. OCSP, cached then live.
@@ -145,6 +158,10 @@ impl Checker {
                         return s;
                     }
                     for url in &urls {
+                        if over() {
+                            notes.push(format!("OCSP {url}: {spent}"));
+                            continue;
+                        }
                         match self.post_ocsp(url, &query.request).await {
                             Err(e) => notes.push(format!("OCSP {url}: {e}")),
                             Ok(der) => {
@@ -187,6 +204,10 @@ impl Checker {
                 && let Ok(s) = status::check_crl(link, &c, at)
             {
                 return s;
+            }
+            if over() {
+                notes.push(format!("CRL {url}: {spent}"));
+                continue;
             }
             match self.get_crl(&url).await {
                 Err(e) => notes.push(format!("CRL {url}: {e}")),
@@ -423,6 +444,7 @@ impl Checker {
         }
         let config = FetchConfig {
             timeout: c.timeout,
+            budget: c.timeout * 2,
             ocsp_responder: c.ocsp_responder.clone(),
             ..FetchConfig::default()
         };
