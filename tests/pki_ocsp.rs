@@ -576,3 +576,74 @@ fn crls_are_cached_until_refreshed() {
             .unwrap_err();
     assert_eq!(code, Code::CertRevoked, "{message}");
 }
+
+/// SSRF: a certificate that does not chain to a trust anchor never makes the node or the CLI
+/// fetch the URLs it names; one that does, does (so the counter can tell).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_strangers_certificate_makes_nobody_fetch_anything() {
+    use common::nodes::*;
+    use serde_json::Value;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    let ca = TestCa::new();
+    ca.leaf_from("ca_rogue", "stranger", Points::Crl);
+    ca.leaf("known", Points::Crl);
+    ca.publish_crls();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let na = start(listener, |d| {
+        config_text(
+            "nghean",
+            d,
+            &nghean_agencies(),
+            ("gialai", "http://127.0.0.1:1", UBND_GL),
+        )
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let xml = package(&Shape::default());
+    let signer = lienthong::signer::KeyFileSigner::from_files(
+        &ca.path("stranger.key.pem"),
+        &ca.path("stranger.cert.pem"),
+        Some(&ca.path("rogue-root.cert.pem")),
+    )
+    .unwrap();
+    let forged = lienthong::dsig::sign_package(
+        xml.as_bytes(),
+        &signer,
+        &lienthong::edxml::xml::Limits::default(),
+    )
+    .unwrap();
+    let r = http
+        .post(na.url("/peer/v1/packages"))
+        .header("X-Lienthong-Peer", "gialai")
+        .body(forged.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "CERT_UNTRUSTED", "{body}");
+    let file = ca.write("forged.edxml", &forged);
+    let o = bin()
+        .arg("verify")
+        .arg("--trust")
+        .arg(ca.path("root-ca.cert.pem"))
+        .args(["--revocation", "require"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(stderr(&o).starts_with("CERT_UNTRUSTED: "), "{}", stderr(&o));
+    assert_eq!(ca.crl_requests.load(SeqCst), 0);
+
+    // The control: a certificate of the trusted CA with the same kind of URL is followed.
+    let r = http
+        .post(na.url("/peer/v1/packages"))
+        .header("X-Lienthong-Peer", "gialai")
+        .body(dispatch_by(&ca, "known"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(ca.crl_requests.load(SeqCst), 1);
+    na.shutdown().await;
+}

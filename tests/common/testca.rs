@@ -37,6 +37,8 @@ pub struct TestCa {
     pub crl_port: u16,
     pub ocsp_port: u16,
     pub dead_port: u16,
+    /// Requests the CRL server has answered (any path, found or not).
+    pub crl_requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     ocsp: Option<Child>,
     _crl_server: std::thread::JoinHandle<()>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -73,6 +75,8 @@ impl TestCa {
         let crl_port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let www = dir.path().join("www");
+        let crl_requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = crl_requests.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -93,7 +97,13 @@ impl TestCa {
                             },
                         ),
                     )
-                    .with_state(www);
+                    .with_state(www)
+                    .layer(axum::middleware::from_fn(
+                        move |req: axum::extract::Request, next: axum::middleware::Next| {
+                            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            next.run(req)
+                        },
+                    ));
                 let l = tokio::net::TcpListener::from_std(listener).unwrap();
                 axum::serve(l, app)
                     .with_graceful_shutdown(async {
@@ -106,6 +116,7 @@ impl TestCa {
         TestCa {
             dir,
             crl_port,
+            crl_requests,
             ocsp_port: free_port(),
             dead_port: free_port(),
             ocsp: None,
@@ -211,11 +222,17 @@ impl TestCa {
     /// A signing leaf `name` from the issuing CA (`openssl ca`, so it can be revoked), valid 30
     /// days, its revocation information pointing at `points`.
     pub fn leaf(&self, name: &str, points: Points) {
+        self.leaf_from("ca_issuing", name, points);
+    }
+
+    /// As [`TestCa::leaf`], from the CA section `ca` of `openssl.cnf` (`ca_rogue`: a root nobody
+    /// trusts).
+    pub fn leaf_from(&self, ca: &str, name: &str, points: Points) {
         self.key_and_csr(name, &Self::subject(name));
         let ext = self.leaf_ext(name, points, "");
         self.ca(&[
             "-name",
-            "ca_issuing",
+            ca,
             "-extfile",
             &ext,
             "-days",
