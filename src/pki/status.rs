@@ -262,13 +262,18 @@ pub struct Evidence {
     pub kind: EvidenceKind,
     /// The URL it was fetched from, or the file it was read from.
     pub source: String,
-    /// The DER `OCSPResponse` or CRL, exactly as received.
-    #[serde(skip)]
+    /// The DER `OCSPResponse` or CRL, exactly as received (serialised as standard base64).
+    #[serde(rename = "der_base64", serialize_with = "base64_der")]
     pub der: Vec<u8>,
     pub this_update: Option<String>,
     pub next_update: Option<String>,
     /// OCSP `producedAt`.
     pub produced_at: Option<String>,
+}
+
+fn base64_der<S: serde::Serializer>(der: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    use base64::Engine as _;
+    s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(der))
 }
 
 /// A revocation source the caller has for a certificate: bytes and where they came from.
