@@ -19,6 +19,7 @@ use crate::Error;
 use crate::edxml::xml::Limits;
 use crate::edxml::{OrganId, Organization};
 use crate::error::{Code, FormatError};
+use crate::pki::RevocationPolicy;
 
 /// The whole configuration, as loaded and checked.
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     pub retry: RetryPolicy,
     pub limits: Limits,
+    /// Revocation checking of received packages (`[revocation]`).
+    pub revocation: RevocationConfig,
     /// The folder relative paths in the file are resolved against (the file's folder).
     pub base_dir: PathBuf,
 }
@@ -58,6 +61,10 @@ pub struct NodeSection {
     pub store: String,
     /// Trust anchors for signers: PEM files or folders.
     pub trust: Vec<PathBuf>,
+    /// Intermediate CA certificates (PEM files) used to build signers' paths when a package does
+    /// not carry them; never trusted by themselves.
+    #[serde(default)]
+    pub intermediates: Vec<PathBuf>,
     /// Accept legacy RSA-SHA1 signatures and SHA-1 chains from peers.
     #[serde(default)]
     pub allow_sha1: bool,
@@ -165,6 +172,54 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Revocation checking of received packages: a default policy, per-anchor overrides, CRL files
+/// and an optional OCSP responder used instead of the ones certificates name.
+#[derive(Debug, Clone)]
+pub struct RevocationConfig {
+    /// The policy for paths ending at an anchor without an override. Default `prefer`: refuse
+    /// what is revoked, accept (flagged) what cannot be checked.
+    pub policy: RevocationPolicy,
+    /// Overrides by anchor subject (RFC 4514 text as `lienthong inspect` prints it).
+    pub anchors: Vec<AnchorPolicy>,
+    /// CRL files (PEM or DER) checked besides the distribution points.
+    pub crl_files: Vec<PathBuf>,
+    pub ocsp_responder: Option<String>,
+    /// Timeout of one fetch (OCSP or CRL).
+    pub timeout: Duration,
+    /// How often cached CRLs are refreshed ahead of their nextUpdate.
+    pub refresh_every: Duration,
+}
+
+impl Default for RevocationConfig {
+    fn default() -> Self {
+        RevocationConfig {
+            policy: RevocationPolicy::Prefer,
+            anchors: Vec::new(),
+            crl_files: Vec::new(),
+            ocsp_responder: None,
+            timeout: Duration::from_secs(10),
+            refresh_every: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl RevocationConfig {
+    /// The policy for a path ending at the anchor `anchor_subject`.
+    pub fn policy_for(&self, anchor_subject: &str) -> RevocationPolicy {
+        self.anchors
+            .iter()
+            .find(|a| a.subject == anchor_subject)
+            .map_or(self.policy, |a| a.policy)
+    }
+}
+
+/// A per-anchor revocation policy.
+#[derive(Debug, Clone)]
+pub struct AnchorPolicy {
+    pub subject: String,
+    pub policy: RevocationPolicy,
+}
+
 // --- the file as written -----------------------------------------------------------------------
 
 #[derive(Deserialize)]
@@ -182,6 +237,28 @@ struct File {
     retry: RetryFile,
     #[serde(default)]
     limits: LimitsFile,
+    #[serde(default)]
+    revocation: RevocationFile,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevocationFile {
+    policy: Option<String>,
+    #[serde(default)]
+    crl_files: Vec<String>,
+    ocsp_responder: Option<String>,
+    timeout: Option<String>,
+    refresh_every: Option<String>,
+    #[serde(default, rename = "anchor")]
+    anchors: Vec<AnchorFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnchorFile {
+    subject: String,
+    policy: String,
 }
 
 #[derive(Deserialize)]
@@ -480,10 +557,50 @@ impl Config {
                 ));
             }
         }
+        let rf = &file.revocation;
+        let dr = RevocationConfig::default();
+        let policy = |at: &str, s: &str| -> Result<RevocationPolicy, Error> {
+            s.parse().map_err(|e: String| bad(at, e))
+        };
+        let rdur = |name: &str, v: &Option<String>, default: Duration| -> Result<Duration, Error> {
+            match v {
+                Some(s) => parse_duration(s).map_err(|e| bad(format!("revocation.{name}"), e)),
+                None => Ok(default),
+            }
+        };
+        if let Some(u) = &rf.ocsp_responder
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            return Err(bad("revocation.ocsp_responder", "must be an http(s) URL"));
+        }
+        let mut anchors = Vec::new();
+        for (i, a) in rf.anchors.iter().enumerate() {
+            anchors.push(AnchorPolicy {
+                subject: a.subject.clone(),
+                policy: policy(&format!("revocation.anchor[{i}].policy"), &a.policy)?,
+            });
+        }
+        let revocation = RevocationConfig {
+            policy: match &rf.policy {
+                Some(p) => policy("revocation.policy", p)?,
+                None => dr.policy,
+            },
+            anchors,
+            crl_files: rf.crl_files.iter().map(|p| resolve(p)).collect(),
+            ocsp_responder: rf.ocsp_responder.clone(),
+            timeout: rdur("timeout", &rf.timeout, dr.timeout)?,
+            refresh_every: rdur("refresh_every", &rf.refresh_every, dr.refresh_every)?
+                .max(Duration::from_secs(1)),
+        };
 
         let mut node = file.node;
         node.trust = node
             .trust
+            .iter()
+            .map(|p| resolve(&p.to_string_lossy()))
+            .collect();
+        node.intermediates = node
+            .intermediates
             .iter()
             .map(|p| resolve(&p.to_string_lossy()))
             .collect();
@@ -501,6 +618,7 @@ impl Config {
             tls,
             retry,
             limits,
+            revocation,
             base_dir: base_dir.to_path_buf(),
         })
     }
@@ -632,5 +750,41 @@ give_up_after = "2h"
             parse_duration("7d").unwrap(),
             Duration::from_secs(7 * 86400)
         );
+    }
+
+    #[test]
+    fn revocation_defaults_to_prefer_and_takes_per_anchor_policies() {
+        let c = Config::from_toml(SAMPLE, Path::new("/etc/lienthong"), &env).unwrap();
+        assert_eq!(c.revocation.policy, RevocationPolicy::Prefer);
+        assert!(c.node.intermediates.is_empty());
+        let with = SAMPLE.replace(
+            "trust = [\"certs/root.pem\"]",
+            "trust = [\"certs/root.pem\"]\nintermediates = [\"certs/issuing.pem\"]",
+        );
+        let c2 = Config::from_toml(&with, Path::new("/etc/lienthong"), &env).unwrap();
+        assert_eq!(
+            c2.node.intermediates,
+            vec![PathBuf::from("/etc/lienthong/certs/issuing.pem")]
+        );
+        assert_eq!(c.revocation.policy_for("CN=Any"), RevocationPolicy::Prefer);
+        let text = format!(
+            "{SAMPLE}\n[revocation]\npolicy = \"off\"\ncrl_files = [\"crl/root.pem\"]\n\
+             timeout = \"3s\"\n[[revocation.anchor]]\nsubject = \"CN=Root, C=VN\"\n\
+             policy = \"require\"\n"
+        );
+        let c = Config::from_toml(&text, Path::new("/etc/lienthong"), &env).unwrap();
+        assert_eq!(
+            c.revocation.policy_for("CN=Root, C=VN"),
+            RevocationPolicy::Require
+        );
+        assert_eq!(c.revocation.policy_for("CN=Other"), RevocationPolicy::Off);
+        assert_eq!(
+            c.revocation.crl_files,
+            vec![PathBuf::from("/etc/lienthong/crl/root.pem")]
+        );
+        assert_eq!(c.revocation.timeout, Duration::from_secs(3));
+        let bad = text.replace("policy = \"require\"", "policy = \"maybe\"");
+        let e = Config::from_toml(&bad, Path::new("/x"), &env).unwrap_err();
+        assert!(e.to_string().contains("revocation.anchor[0].policy"), "{e}");
     }
 }

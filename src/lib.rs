@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod node;
 pub mod pki;
+pub mod revocation;
 pub mod signer;
 pub mod store;
 pub mod transport;

@@ -56,6 +56,9 @@ pub struct VerifiedPackage {
     /// Leading bytes of the input that were dropped (BOM, junk before `<?xml`): what was verified
     /// — and what must be stored and forwarded — is `input[verified_from..]`.
     pub verified_from: usize,
+    /// The certificate path that was validated (signer first, each with its issuer): what the
+    /// OCSP/CRL status check ([`crate::revocation::Checker`]) runs on.
+    pub path: pki::status::ValidatedPath,
 }
 
 /// Parses, decides trust in the signer, verifies the signature, then reads the model — all on one
@@ -63,9 +66,9 @@ pub struct VerifiedPackage {
 /// canonicalise large packages.
 pub fn verify_package(bytes: &[u8], opts: &Options) -> Result<VerifiedPackage, Error> {
     let parsed = xml::parse(bytes, &opts.limits)?;
-    let (signature, signer) = dsig::verify(&parsed, &opts.signature, |signer, chain| {
+    let (signature, (signer, path)) = dsig::verify(&parsed, &opts.signature, |signer, chain| {
         let intermediates: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
-        Ok(pki::verify_signer_with_revocation(
+        Ok(pki::verify_signer_path(
             signer,
             &intermediates,
             opts.trust,
@@ -100,5 +103,6 @@ pub fn verify_package(bytes: &[u8], opts: &Options) -> Result<VerifiedPackage, E
         signer,
         sender_bound,
         verified_from: parsed.offset,
+        path,
     })
 }

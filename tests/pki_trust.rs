@@ -2,6 +2,8 @@
 //! `make-test-pki.sh`): every good organisation certificate is accepted with its chain, and every
 //! bad one is refused with its own code.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -346,4 +348,78 @@ fn rsa_public_key_verifies_what_the_private_key_signed() {
             .verify(message, &sig)
             .is_err()
     );
+}
+
+// --- paths made at test time by a temp copy of the test CA (`tests/common/testca.rs`) ----------
+
+/// Verifies a package signed by the test-time leaf `name`, sending `chain`, under `policy`.
+fn verify_made(
+    ca: &common::testca::TestCa,
+    name: &str,
+    chain: Option<&str>,
+    allow_sha1: bool,
+) -> Result<(), (Code, String)> {
+    let bytes = ca.signed_by(name, chain);
+    let store = TrustStore::from_path(&ca.path("root-ca.cert.pem")).unwrap();
+    let mut opts = lienthong::verify::Options::new(&store);
+    opts.trust_policy.allow_sha1 = allow_sha1;
+    lienthong::verify::verify_package(&bytes, &opts)
+        .map(|_| ())
+        .map_err(|e| (e.code(), e.to_string()))
+}
+
+#[test]
+fn a_path_through_an_unknown_intermediate_is_untrusted() {
+    let ca = common::testca::TestCa::new();
+    ca.intermediate("inter-unsent", &[]);
+    ca.leaf_under("orphan", "inter-unsent", "");
+    // Sent with its intermediate: fine. Without it (and not in the store): untrusted.
+    verify_made(&ca, "orphan", Some("inter-unsent.cert.pem"), false).unwrap();
+    let (code, message) = verify_made(&ca, "orphan", None, false).unwrap_err();
+    assert_eq!(code, Code::CertUntrusted, "{message}");
+    assert!(message.contains("TEST inter-unsent"), "{message}");
+}
+
+#[test]
+fn a_path_through_an_expired_intermediate_is_refused() {
+    let ca = common::testca::TestCa::new();
+    ca.intermediate(
+        "inter-expired",
+        &[
+            "-startdate",
+            "20200101000000Z",
+            "-enddate",
+            "20210101000000Z",
+        ],
+    );
+    ca.leaf_under("under-expired", "inter-expired", "");
+    let (code, message) =
+        verify_made(&ca, "under-expired", Some("inter-expired.cert.pem"), false).unwrap_err();
+    assert_eq!(code, Code::CertExpired, "{message}");
+    assert!(message.contains("TEST inter-expired"), "{message}");
+}
+
+#[test]
+fn a_sha1_intermediate_is_refused_under_the_default_policy() {
+    let ca = common::testca::TestCa::new();
+    ca.intermediate("inter-sha1", &["-md", "sha1"]);
+    ca.leaf_under("under-sha1", "inter-sha1", "");
+    let (code, message) =
+        verify_made(&ca, "under-sha1", Some("inter-sha1.cert.pem"), false).unwrap_err();
+    assert_eq!(code, Code::CertUntrusted, "{message}");
+    assert!(message.contains("SHA-1"), "{message}");
+    assert!(message.contains("TEST inter-sha1"), "{message}");
+    verify_made(&ca, "under-sha1", Some("inter-sha1.cert.pem"), true).unwrap();
+}
+
+#[test]
+fn an_unknown_critical_extension_is_refused() {
+    let ca = common::testca::TestCa::new();
+    ca.leaf_under("critical-ext", "issuing-ca", "1.2.3.4=critical,ASN1:NULL\n");
+    let (code, message) = verify_made(&ca, "critical-ext", Some("chain.pem"), false).unwrap_err();
+    assert_eq!(code, Code::CertUntrusted, "{message}");
+    assert!(message.contains("critical"), "{message}");
+    // The same leaf without it is accepted: the extension is the only fault.
+    ca.leaf_under("plain", "issuing-ca", "");
+    verify_made(&ca, "plain", Some("chain.pem"), false).unwrap();
 }

@@ -156,6 +156,7 @@ fn outgoing(number: &str, recipients: &[(&str, &str)]) -> NewOutgoing {
 
 fn incoming(number: &str, text: &str) -> NewIncoming {
     NewIncoming {
+        revocation: Vec::new(),
         document: meta(NGHEAN_UBND, number, "UBND-VX", 2026),
         package: package(text),
         local_recipients: vec![GIALAI_UBND.into(), GIALAI_SOYT.into()],

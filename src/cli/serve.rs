@@ -111,6 +111,10 @@ async fn serve(args: Args) -> CmdResult {
 
     let (stop, stopped) = watch::channel(false);
     let worker = lienthong::node::outbox::spawn(node.clone(), stopped.clone());
+    // Cached CRLs are fetched again before their nextUpdate; the task ends with the process.
+    let refresh = node
+        .revocation
+        .spawn_refresh(node.config.revocation.refresh_every);
     let server = tokio::spawn(lienthong::http::serve_all(listener, peer, node, stopped));
 
     tracing::info!(node = %name, %addr, "listening");
@@ -120,6 +124,7 @@ async fn serve(args: Args) -> CmdResult {
     tracing::info!("shutting down: finishing requests in flight");
     let _ = stop.send(true);
     let served = server.await;
+    refresh.abort();
     if let Err(e) = worker.await {
         tracing::error!(error = %e, "outbox worker ended abnormally");
     }

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+use lienthong::pki::status::{EvidenceKind, Status};
 use lienthong::pki::{Revocation, RevocationPolicy, TrustStore};
+use lienthong::revocation::{self, Checker, FetchConfig};
 use lienthong::verify::{self, Options};
 
 use super::{CmdResult, Failure, read_file};
@@ -15,15 +17,19 @@ pub struct Args {
     /// Accept legacy RSA-SHA1 signatures and SHA-1 certificate chains.
     #[arg(long)]
     allow_sha1: bool,
-    /// A CRL file (PEM or DER) to check the signer's path against; may be repeated. CRLs are
-    /// not fetched from distribution points yet.
+    /// A CRL file (PEM or DER) to check the signer's path against, besides the CRLs of the
+    /// certificates' distribution points; may be repeated.
     #[arg(long = "crl", value_name = "FILE")]
     crls: Vec<PathBuf>,
-    /// Revocation policy: `require` (every certificate of the path below the anchor needs a
-    /// current CRL), `prefer` (refuse what a CRL lists as revoked, accept what none covers) or
-    /// `off`. Default: `prefer` when a --crl is given, else `off`.
-    #[arg(long, value_name = "POLICY")]
-    revocation: Option<RevocationPolicy>,
+    /// Revocation policy: `require` (the status of every certificate of the path below the
+    /// anchor must be known, from OCSP or a current CRL), `prefer` (refuse what is revoked,
+    /// accept an unknown status with a flag) or `off`. The OCSP responders and CRL distribution
+    /// points named by the validated path's certificates are fetched, as the node does.
+    #[arg(long, value_name = "POLICY", default_value = "prefer")]
+    revocation: RevocationPolicy,
+    /// Ask this OCSP responder instead of the ones the certificates name.
+    #[arg(long, value_name = "URL")]
+    ocsp_responder: Option<String>,
     /// Refuse unassigned status codes and non-standard agency codes instead of flagging them.
     #[arg(long)]
     strict: bool,
@@ -47,25 +53,29 @@ pub fn run(a: &Args) -> CmdResult {
             .into(),
         ));
     }
-    let default_policy = if a.crls.is_empty() {
-        RevocationPolicy::Off
-    } else {
-        RevocationPolicy::Prefer
-    };
-    let mut revocation = Revocation::new(a.revocation.unwrap_or(default_policy));
+    let mut crl_files = Vec::new();
     for file in &a.crls {
         let bytes = read_file(file)?;
-        revocation
-            .add_pem_or_der(&bytes, &file.display().to_string())
-            .map_err(|e| Failure::Local(e.into()))?;
+        crl_files.extend(
+            revocation::crl_sources(&bytes, &file.display().to_string())
+                .map_err(|e| Failure::Local(e.into()))?,
+        );
     }
+    let config = FetchConfig {
+        ocsp_responder: a.ocsp_responder.clone(),
+        ..FetchConfig::default()
+    };
+    let checker = Checker::new(config, crl_files).map_err(|e| Failure::Local(e.into()))?;
     let bytes = read_file(&a.input)?;
     let mut opts = Options::new(&store);
-    opts.revocation = revocation;
+    // The status check runs on the validated path below, not inside path building.
+    opts.revocation = Revocation::new(RevocationPolicy::Off);
     opts.strict = a.strict;
     opts.signature.allow_sha1 = a.allow_sha1;
     opts.trust_policy.allow_sha1 = a.allow_sha1;
     let v = verify::verify_package(&bytes, &opts)?;
+    let outcome = revocation::check_blocking(&checker, &v.path, a.revocation, opts.at)
+        .map_err(|e| Failure::Refused(e.into()))?;
     if a.json {
         let out = serde_json::json!({
             "ok": true,
@@ -77,6 +87,7 @@ pub fn run(a: &Args) -> CmdResult {
             },
             "sender_bound": v.sender_bound,
             "package": v.package,
+            "revocation": outcome,
         });
         println!("{out}");
     } else {
@@ -92,6 +103,38 @@ pub fn run(a: &Args) -> CmdResult {
             v.signer.not_after,
             v.package.summary()
         );
+        for c in &outcome.certificates {
+            let by = match &c.evidence {
+                Some(e) => format!(
+                    " by {} {}",
+                    match e.kind {
+                        EvidenceKind::Crl => "CRL",
+                        EvidenceKind::Ocsp => "OCSP",
+                    },
+                    e.source
+                ),
+                None => String::new(),
+            };
+            let flag = if c.flagged {
+                " (accepted under prefer, flagged)"
+            } else {
+                ""
+            };
+            let note = c
+                .note
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default();
+            println!(
+                "revocation: {} {}{by}{flag}{note}",
+                c.subject,
+                match c.status {
+                    Status::Good => "good",
+                    Status::Revoked => "revoked",
+                    Status::Unknown => "unknown",
+                }
+            );
+        }
     }
     Ok(())
 }

@@ -124,8 +124,8 @@ impl IntoResponse for ApiError {
 ///
 /// 400 the request or package is malformed; 403 the caller may not do this; 404 not found (or
 /// not visible to the asking agency); 409 conflicts with what is stored; 413 too large; 422 well
-/// formed but the signature or the signer is refused; 503 the store is unavailable (retry later);
-/// 500 a failure of this node (keys, files, configuration, audit chain).
+/// formed but the signature or the signer is refused; 503 the store is unavailable or a signer's
+/// revocation status cannot be learned now (retry later); 500 a failure of this node (keys, files, configuration, audit chain).
 pub fn http_status(code: Code) -> Http {
     use Code::*;
     match code {
@@ -138,12 +138,14 @@ pub fn http_status(code: Code) -> Http {
         SignatureMissing | SignatureDuplicate | SignatureMisplaced | ReferenceInvalid
         | TransformNotAllowed | AlgorithmNotAllowed | DigestMismatch | SignatureInvalid
         | KeyInfoNotAllowed | CertMissing | CertMalformed | CertUntrusted | CertExpired
-        | CertNotYetValid | CertIsCa | CertKeyUsage | CertRevoked | RevocationUnknown
-        | SenderNotAuthorised | NotAddressedHere => Http::UNPROCESSABLE_ENTITY,
+        | CertNotYetValid | CertIsCa | CertKeyUsage | CertRevoked | SenderNotAuthorised
+        | NotAddressedHere => Http::UNPROCESSABLE_ENTITY,
         PeerNotAuthorised => Http::FORBIDDEN,
         NotFound => Http::NOT_FOUND,
         DuplicateConflict | NumberTaken | InvalidTransition => Http::CONFLICT,
-        StoreUnavailable => Http::SERVICE_UNAVAILABLE,
+        // Transient: the revocation status could not be learned now (responder down); the
+        // sending node's outbox retries 5xx, and no 02 is sent.
+        StoreUnavailable | RevocationUnknown => Http::SERVICE_UNAVAILABLE,
         KeyInvalid | Io | ConfigInvalid | AuditBroken => Http::INTERNAL_SERVER_ERROR,
         // A code added later gets 500 until someone decides; add it above.
         #[allow(unreachable_patterns)]
@@ -173,6 +175,8 @@ mod tests {
             (Code::DigestMismatch, 422),
             (Code::PeerNotAuthorised, 403),
             (Code::StoreUnavailable, 503),
+            (Code::RevocationUnknown, 503),
+            (Code::CertRevoked, 422),
         ] {
             assert_eq!(http_status(code).as_u16(), status, "{code}");
             assert!(!message_vi(code).is_empty());

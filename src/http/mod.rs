@@ -36,6 +36,7 @@ mod params;
 pub mod peer;
 pub mod peer_tls;
 pub mod registry;
+pub mod revocation;
 
 pub use ops::Metrics;
 
@@ -94,6 +95,10 @@ pub fn router_with_metrics<S: Store>(node: Node<S>, metrics: Arc<Metrics>) -> Ro
         .route("/inbox/{id}", get(clerk::inbox_item::<S>))
         .route("/inbox/{id}/package", get(clerk::inbox_package::<S>))
         .route(
+            "/inbox/{id}/revocation",
+            get(revocation::inbox_revocation::<S>),
+        )
+        .route(
             "/inbox/{id}/attachments/{n}",
             get(clerk::inbox_attachment::<S>),
         )
@@ -115,6 +120,10 @@ pub fn router_with_metrics<S: Store>(node: Node<S>, metrics: Arc<Metrics>) -> Ro
             get(registry::get::<S>)
                 .put(registry::put::<S>)
                 .delete(registry::delete::<S>),
+        )
+        .route(
+            "/messages/{id}/revocation",
+            get(revocation::message_revocation::<S>),
         );
     Router::new()
         .nest("/api/v1", api)

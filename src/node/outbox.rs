@@ -180,7 +180,13 @@ impl<S: Store> Worker<S> {
             )),
             Route::Local => match self.node.ingest(&bytes, None).await {
                 Ok(ingested) => Ok(ingested.receipt.unwrap_or_default()),
-                Err(e) if e.code() == crate::Code::StoreUnavailable => {
+                // Transient: the store, or a revocation status that cannot be learned now.
+                Err(e)
+                    if matches!(
+                        e.code(),
+                        crate::Code::StoreUnavailable | crate::Code::RevocationUnknown
+                    ) =>
+                {
                     Err(TransportError::retry(e.code().as_str(), e.to_string()))
                 }
                 Err(e) => Err(TransportError::permanent(e.code().as_str(), e.to_string())),
@@ -226,7 +232,8 @@ impl<S: Store> Worker<S> {
 
     /// A receipt is only proof if it is a trusted, signed 01 about this very document from an
     /// agency that peer serves, signed by a certificate bound to that agency (the agency
-    /// registry, as for every package ingest accepts).
+    /// registry, as for every package ingest accepts) and not revoked (the anchor's revocation
+    /// policy, as for received packages; an unknown status under `require` retries later).
     async fn check_receipt(
         &self,
         receipt: &[u8],
@@ -246,6 +253,16 @@ impl<S: Store> Worker<S> {
         )
         .await
         .map_err(|e| bad(format!("{}: {e}", e.code())))?;
+        let policy = self
+            .node
+            .config
+            .revocation
+            .policy_for(v.path.anchor_subject());
+        self.node
+            .revocation
+            .check(&v.path, policy, std::time::SystemTime::now())
+            .await
+            .map_err(|e| bad(format!("{}: {e}", e.code)))?;
         let Package::Status(s) = &v.package else {
             return Err(bad("the receipt is not a status package".into()));
         };

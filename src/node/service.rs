@@ -57,6 +57,8 @@ pub struct Node<S: Store> {
     pub store: Arc<S>,
     pub keys: Keyring,
     pub trust: Arc<TrustStore>,
+    /// The revocation checker (OCSP/CRL fetcher with its caches) for received packages.
+    pub revocation: Arc<crate::revocation::Checker>,
     /// What the outbox counts, for `/metrics`.
     pub metrics: Arc<super::metrics::DeliveryMetrics>,
     /// Permits for CPU-heavy work (signing, verifying), one per core: see [`Node::cpu`].
@@ -73,6 +75,7 @@ impl<S: Store> Clone for Node<S> {
             store: self.store.clone(),
             keys: self.keys.clone(),
             trust: self.trust.clone(),
+            revocation: self.revocation.clone(),
             metrics: self.metrics.clone(),
             outbox_wake: self.outbox_wake.clone(),
             cpu_permits: self.cpu_permits.clone(),
@@ -176,7 +179,16 @@ impl<S: Store> Node<S> {
         for path in &config.node.trust {
             trust.merge(TrustStore::from_path(path)?);
         }
+        for path in &config.node.intermediates {
+            let pem = std::fs::read(path).map_err(|e| Error::io(path.display().to_string(), e))?;
+            trust.add_intermediates_pem(&pem).map_err(|mut e| {
+                e.subject = path.display().to_string();
+                e
+            })?;
+        }
+        let revocation = Arc::new(crate::revocation::Checker::from_config(&config.revocation)?);
         Ok(Node {
+            revocation,
             keys: Keyring::load(&config)?,
             config: Arc::new(config),
             store: Arc::new(store),
@@ -652,6 +664,14 @@ impl<S: Store> Node<S> {
         )
         .await?;
         let v = &accepted.verified;
+        // Revocation after the path and the signature: only certificates that chained to an
+        // anchor make the node fetch anything. A refusal here stores nothing.
+        let policy = self.config.revocation.policy_for(v.path.anchor_subject());
+        let outcome = self
+            .revocation
+            .check(&v.path, policy, std::time::SystemTime::now())
+            .await?;
+        let revocation = crate::revocation::evidence_rows(&outcome, now_ms());
         let bytes = bytes[v.verified_from..].to_vec();
         let now = now_ms();
         let actor = peer.map_or_else(|| "node".to_owned(), |p| format!("peer:{}", p.name));
@@ -680,6 +700,7 @@ impl<S: Store> Node<S> {
                     peer: peer_name,
                     receipt: receipt.clone(),
                     actor,
+                    revocation,
                 };
                 Ok(match self.store.ingest_incoming(new, now).await? {
                     IngestOutcome::Inserted { message_id } => Ingested {

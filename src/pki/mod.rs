@@ -20,9 +20,12 @@
 //!    the status of each is known from a current CRL ([`Code::RevocationUnknown`]); see
 //!    [`revocation`] for the policies. webpki checks it while building the path of step 5.
 //!
-//! Still to come: OCSP and CRLs fetched from distribution points (issue 4); binding the
-//! certificate to the sending agency is [`binding`] (the agency registry's rules and the
-//! decision; the caller reads the registry and passes it in).
+//! 7. with [`verify_signer_path`], the validated path is returned, and [`status`] decides the
+//!    revocation status of each of its certificates from OCSP responses and CRLs (fetched by
+//!    `crate::revocation`, which only follows URLs of such a path), with the evidence.
+//!
+//! Binding the certificate to the sending agency is [`binding`] (the agency registry's rules and
+//! the decision; the caller reads the registry and passes it in).
 //!
 //! Pure: no network, no clock (the time is a parameter); the only file reading is
 //! [`TrustStore::from_path`].
@@ -43,6 +46,7 @@ mod describe;
 mod path;
 pub mod profile;
 pub mod revocation;
+pub mod status;
 mod store;
 
 use std::time::SystemTime;
@@ -96,12 +100,27 @@ pub fn verify_signer_with_revocation(
     policy: &TrustPolicy,
     revocation: &Revocation,
 ) -> Result<SignerCert, TrustError> {
+    verify_signer_path(signer_der, intermediates, store, at, policy, revocation)
+        .map(|(signer, _)| signer)
+}
+
+/// [`verify_signer_with_revocation`], also returning the path it validated (signer first, each
+/// certificate with its issuer): the input of the OCSP/CRL status check of [`status`], which
+/// must run on the real path and may fetch only the URLs its certificates name.
+pub fn verify_signer_path(
+    signer_der: &[u8],
+    intermediates: &[&[u8]],
+    store: &TrustStore,
+    at: SystemTime,
+    policy: &TrustPolicy,
+    revocation: &Revocation,
+) -> Result<(SignerCert, status::ValidatedPath), TrustError> {
     let cert = cert::parse(signer_der)?;
     let subject = cert::name_to_string(cert.subject());
     cert::check_validity(&cert, &subject, at)?;
     profile::check_signing_cert(&cert, &subject)?;
     cert::check_signature_algorithm(&cert, &subject, policy)?;
-    path::verify_path(
+    let path = path::verify_path(
         signer_der,
         &cert,
         &subject,
@@ -111,7 +130,7 @@ pub fn verify_signer_with_revocation(
         policy,
         revocation,
     )?;
-    Ok(describe::from_parsed(&cert, signer_der))
+    Ok((describe::from_parsed(&cert, signer_der), path))
 }
 
 /// The checks on one's *own* signing certificate before signing with it: valid at `at` and fit

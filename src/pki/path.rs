@@ -27,6 +27,7 @@ use x509_parser::asn1_rs::{FromDer, Oid};
 use x509_parser::certificate::X509Certificate;
 
 use super::revocation::{Revocation, RevocationPolicy};
+use super::status::ValidatedPath;
 use super::store::TrustStore;
 use super::{TrustPolicy, cert};
 use crate::error::{Code, TrustError};
@@ -47,7 +48,7 @@ pub(crate) fn verify_path(
     at: SystemTime,
     policy: &TrustPolicy,
     revocation: &Revocation,
-) -> Result<(), TrustError> {
+) -> Result<ValidatedPath, TrustError> {
     if store.is_empty() {
         return Err(TrustError::new(
             Code::CertUntrusted,
@@ -56,12 +57,18 @@ pub(crate) fn verify_path(
         ));
     }
     let ee_der = CertificateDer::from(signer_der);
-    let ee = webpki::EndEntityCert::try_from(&ee_der).map_err(|e| {
-        TrustError::new(
+    let ee = webpki::EndEntityCert::try_from(&ee_der).map_err(|e| match e {
+        webpki::Error::UnsupportedCriticalExtension => TrustError::new(
+            Code::CertUntrusted,
+            subject,
+            "has a critical extension that is not understood (RFC 5280: such a certificate \
+             must be refused)",
+        ),
+        e => TrustError::new(
             Code::CertMalformed,
             subject,
             format!("not a well-formed certificate: {e}"),
-        )
+        ),
     })?;
     let pool: Vec<CertificateDer<'_>> = intermediates
         .iter()
@@ -97,11 +104,15 @@ pub(crate) fn verify_path(
                 .build()
         }),
     };
-    let verified = ee.verify_for_usage(algs, store.anchors(), &pool, time, AnyEku, options, None);
-    if let Err(e) = verified {
-        let found = explain(&e, parsed, subject, &pool, store, at);
-        return Err(explain_revocation(&e, parsed, revocation).unwrap_or(found));
-    }
+    let verified =
+        match ee.verify_for_usage(algs, store.anchors(), &pool, time, AnyEku, options, None) {
+            Ok(v) => v,
+            Err(e) => {
+                let found = explain(&e, parsed, subject, &pool, store, at);
+                return Err(explain_revocation(&e, parsed, revocation).unwrap_or(found));
+            }
+        };
+    let validated = validated_path(signer_der, &verified, store, subject)?;
     if revocation.policy == RevocationPolicy::Require && options.is_none() {
         return Err(TrustError::new(
             Code::RevocationUnknown,
@@ -110,7 +121,50 @@ pub(crate) fn verify_path(
              given",
         ));
     }
-    Ok(())
+    Ok(validated)
+}
+
+/// The path webpki validated as DER links (certificate, issuer), signer first; the anchor's
+/// certificate is looked up in the store (webpki keeps only its name and key).
+fn validated_path(
+    signer_der: &[u8],
+    verified: &webpki::VerifiedPath<'_>,
+    store: &TrustStore,
+    subject: &str,
+) -> Result<ValidatedPath, TrustError> {
+    let anchor = verified.anchor();
+    let anchor_der = store
+        .anchor_certificates()
+        .find(|der| {
+            cert::parse(der).is_ok_and(|c| {
+                c.subject().as_raw().ends_with(anchor.subject.as_ref())
+                    && c.public_key()
+                        .raw
+                        .ends_with(anchor.subject_public_key_info.as_ref())
+            })
+        })
+        .ok_or_else(|| {
+            TrustError::new(
+                Code::CertUntrusted,
+                subject,
+                "its path ends at an anchor whose certificate is not in the trust store",
+            )
+        })?;
+    let anchor_subject = cert::parse(anchor_der)
+        .map(|c| cert::name_to_string(c.subject()))
+        .unwrap_or_default();
+    let mut chain: Vec<Vec<u8>> = vec![signer_der.to_vec()];
+    chain.extend(
+        verified
+            .intermediate_certificates()
+            .map(|c| c.der().as_ref().to_vec()),
+    );
+    chain.push(anchor_der.to_vec());
+    let links = chain
+        .windows(2)
+        .map(|w| (w[0].clone(), w[1].clone()))
+        .collect();
+    Ok(ValidatedPath::new(links, anchor_subject))
 }
 
 /// The revocation errors of webpki as trust errors, naming the signer (webpki does not say which

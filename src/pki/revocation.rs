@@ -1,5 +1,5 @@
-//! Revocation input to the trust decision: CRLs the caller has (from configured files for now;
-//! fetched from distribution points later) and the policy that says what an unknown status means.
+//! Revocation input to the trust decision: CRLs the caller has and the policy that says what an
+//! unknown status means.
 //!
 //! The policy, as handed to webpki (`path.rs`):
 //!
@@ -12,8 +12,9 @@
 //! Under every policy a certificate a CRL lists is refused with `CERT_REVOKED`; a CRL whose
 //! signature does not verify against its issuer's key refuses with `REVOCATION_UNKNOWN` (it was
 //! given to be relied on). Under `Require` with no CRL at all, a package whose path is otherwise
-//! good is refused with `REVOCATION_UNKNOWN`. `Prefer` accepting an unknown status does not flag
-//! it yet (issue 4: "accept unknown with a flag").
+//! good is refused with `REVOCATION_UNKNOWN`. This is the check of library callers that hand
+//! CRLs to path building; the node and the CLI run path building with `Off` and decide on the
+//! validated path with [`super::status`] instead (OCSP too, evidence, the `prefer` flag).
 
 use std::sync::Arc;
 

@@ -229,6 +229,13 @@ pub trait Store: Send + Sync + 'static {
 
     fn message(&self, id: i64) -> impl Future<Output = Result<MessageInfo>> + Send;
 
+    /// The revocation evidence stored with received message `message_id` (signer first; empty
+    /// when none was kept). Callers check visibility first (e.g. [`Store::inbox_item`]).
+    fn revocation_evidence(
+        &self,
+        message_id: i64,
+    ) -> impl Future<Output = Result<Vec<RevocationEvidence>>> + Send;
+
     fn message_bytes(&self, id: i64) -> impl Future<Output = Result<Vec<u8>>> + Send;
 
     /// Documents with this sender and DocumentId in one direction (the original and its

@@ -155,6 +155,37 @@ pub struct NewIncoming {
     pub receipt: Vec<u8>,
     /// `peer:<name>` or `outbox:<worker>` for the local route.
     pub actor: String,
+    /// The revocation status of each certificate of the signer's path and what decided it,
+    /// stored in the same transaction (empty under the `off` policy).
+    pub revocation: Vec<RevocationEvidence>,
+}
+
+/// The revocation status of one certificate of a received package's path, with the OCSP
+/// response or CRL that decided it (see `crate::pki::status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationEvidence {
+    pub subject: String,
+    pub serial: String,
+    pub fingerprint: String,
+    /// `require` or `prefer`.
+    pub policy: String,
+    /// `good`, `revoked` or `unknown`.
+    pub status: String,
+    /// `crl` or `ocsp`; `None` when nothing decided (unknown).
+    pub kind: Option<String>,
+    /// The URL or file it came from.
+    pub source: Option<String>,
+    /// The DER `OCSPResponse` or CRL exactly as received.
+    pub der: Option<Vec<u8>>,
+    pub this_update: Option<String>,
+    pub next_update: Option<String>,
+    pub produced_at: Option<String>,
+    /// Why the status is unknown.
+    pub note: Option<String>,
+    /// An unknown status accepted under `prefer`.
+    pub flagged: bool,
+    /// When the check was made, ms since 1970.
+    pub checked_at: i64,
 }
 
 /// The result of [`Store::ingest_incoming`](super::Store::ingest_incoming).

@@ -411,6 +411,7 @@ pub(super) async fn ingest_incoming(
             .await
             .map_err(db_err)?;
     }
+    super::revocation::insert(&mut *tx, message_id, &new.revocation).await?;
     let detail = json!({
         "sender": doc.sender,
         "document_id": doc.document_id,

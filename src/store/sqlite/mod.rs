@@ -38,6 +38,7 @@ mod group;
 mod messages;
 mod numbering;
 mod registry;
+mod revocation;
 mod statuses;
 
 /// The embedded migrations of `migrations/sqlite/`.
@@ -430,6 +431,13 @@ impl Store for SqliteStore {
 
     async fn status_history(&self, agency: &str, message_id: i64) -> Result<Vec<StatusRecord>> {
         statuses::status_history(&self.read, agency, message_id).await
+    }
+
+    async fn revocation_evidence(
+        &self,
+        message_id: i64,
+    ) -> Result<Vec<crate::store::RevocationEvidence>> {
+        revocation::list(&self.read, message_id).await
     }
 
     async fn message(&self, id: i64) -> Result<MessageInfo> {

@@ -1,0 +1,78 @@
+//! Revocation evidence of received messages: written in the ingest transaction, read by the
+//! clerk and admin APIs.
+
+use sqlx::SqliteConnection;
+use sqlx::sqlite::SqlitePool;
+
+use super::{col, db_err};
+use crate::error::Result;
+use crate::store::RevocationEvidence;
+
+/// Inserts the evidence rows of `message_id` (inside the caller's transaction).
+pub(super) async fn insert(
+    conn: &mut SqliteConnection,
+    message_id: i64,
+    rows: &[RevocationEvidence],
+) -> Result<()> {
+    for (position, e) in rows.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO revocation_evidence (message_id, position, subject, serial, \
+             fingerprint, policy, status, kind, source, der, this_update, next_update, \
+             produced_at, note, flagged, checked_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(message_id)
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .bind(&e.subject)
+        .bind(&e.serial)
+        .bind(&e.fingerprint)
+        .bind(&e.policy)
+        .bind(&e.status)
+        .bind(&e.kind)
+        .bind(&e.source)
+        .bind(&e.der)
+        .bind(&e.this_update)
+        .bind(&e.next_update)
+        .bind(&e.produced_at)
+        .bind(&e.note)
+        .bind(e.flagged)
+        .bind(e.checked_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// The evidence rows of `message_id`, signer first.
+pub(super) async fn list(pool: &SqlitePool, message_id: i64) -> Result<Vec<RevocationEvidence>> {
+    let rows = sqlx::query(
+        "SELECT subject, serial, fingerprint, policy, status, kind, source, der, this_update, \
+         next_update, produced_at, note, flagged, checked_at \
+         FROM revocation_evidence WHERE message_id = ? ORDER BY position",
+    )
+    .bind(message_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    rows.iter()
+        .map(|r| {
+            Ok(RevocationEvidence {
+                subject: col(r, "subject")?,
+                serial: col(r, "serial")?,
+                fingerprint: col(r, "fingerprint")?,
+                policy: col(r, "policy")?,
+                status: col(r, "status")?,
+                kind: col(r, "kind")?,
+                source: col(r, "source")?,
+                der: col(r, "der")?,
+                this_update: col(r, "this_update")?,
+                next_update: col(r, "next_update")?,
+                produced_at: col(r, "produced_at")?,
+                note: col(r, "note")?,
+                flagged: col(r, "flagged")?,
+                checked_at: col(r, "checked_at")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,436 @@
+//! A throwaway CA for revocation and path tests: a temp copy of the committed test PKI (never
+//! modified itself), fresh leaf certificates from its issuing CA whose CRL distribution point and
+//! OCSP responder URLs point at loopback ports chosen here, a real HTTP server on loopback serving
+//! CRLs, and a real `openssl ocsp` responder (killed on drop).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+
+use lienthong::dsig::sign_package;
+use lienthong::edxml::xml::Limits;
+use lienthong::signer::KeyFileSigner;
+
+use super::corpus::status_package;
+use super::*;
+
+/// The agency code of every leaf issued here (`From/OrganId` of the packages they sign).
+pub const ORGAN: &str = "000.00.05.H21";
+
+/// Where a leaf's revocation information points.
+#[derive(Clone, Copy)]
+pub enum Points {
+    /// CRL distribution point `http://127.0.0.1:<crl port>/issuing.crl`, no OCSP.
+    Crl,
+    /// CRL distribution point of a stale CRL (`/stale.crl`), no OCSP.
+    StaleCrl,
+    /// OCSP responder `http://127.0.0.1:<ocsp port>/`, no CRL distribution point.
+    Ocsp,
+    /// OCSP responder on a port where nothing listens, no CRL distribution point.
+    DeadOcsp,
+    /// Neither.
+    None,
+}
+
+pub struct TestCa {
+    pub dir: tempfile::TempDir,
+    pub crl_port: u16,
+    pub ocsp_port: u16,
+    pub dead_port: u16,
+    /// Requests the CRL server has answered (any path, found or not).
+    pub crl_requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ocsp: Option<Child>,
+    _crl_server: std::thread::JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&pki("."), &dir.path().join("pki"));
+        std::fs::create_dir_all(dir.path().join("www")).unwrap();
+        std::fs::create_dir_all(dir.path().join("pki/ca/csr")).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let crl_port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let www = dir.path().join("www");
+        let crl_requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = crl_requests.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let app = axum::Router::new()
+                    .route(
+                        "/{file}",
+                        axum::routing::get(
+                            |axum::extract::State(www): axum::extract::State<PathBuf>,
+                             axum::extract::Path(file): axum::extract::Path<String>| async move {
+                                match std::fs::read(www.join(file.replace('/', ""))) {
+                                    Ok(b) => Ok(b),
+                                    Err(_) => Err(axum::http::StatusCode::NOT_FOUND),
+                                }
+                            },
+                        ),
+                    )
+                    .with_state(www)
+                    .layer(axum::middleware::from_fn(
+                        move |req: axum::extract::Request, next: axum::middleware::Next| {
+                            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            next.run(req)
+                        },
+                    ));
+                let l = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(l, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        TestCa {
+            dir,
+            crl_port,
+            crl_requests,
+            ocsp_port: free_port(),
+            dead_port: free_port(),
+            ocsp: None,
+            _crl_server: server,
+            stop: Some(stop),
+        }
+    }
+
+    pub fn pki(&self) -> PathBuf {
+        self.dir.path().join("pki")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.pki().join(name)
+    }
+
+    /// Runs `openssl ARGS` in the PKI copy; panics with its output on failure.
+    pub fn openssl(&self, args: &[&str]) {
+        let o = tool("openssl", "openssl")
+            .current_dir(self.pki())
+            .args(args)
+            .output()
+            .expect("run openssl");
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+    }
+
+    /// `openssl ca -batch -config openssl.cnf ARGS`.
+    pub fn ca(&self, args: &[&str]) {
+        let mut all = vec!["ca", "-batch", "-notext", "-config", "openssl.cnf"];
+        all.extend_from_slice(args);
+        self.openssl(&all);
+    }
+
+    fn key_and_csr(&self, name: &str, subject: &str) {
+        self.openssl(&[
+            "genpkey",
+            "-quiet",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            &format!("{name}.key.pem"),
+        ]);
+        self.openssl(&[
+            "req",
+            "-new",
+            "-config",
+            "openssl.cnf",
+            "-utf8",
+            "-key",
+            &format!("{name}.key.pem"),
+            "-subj",
+            subject,
+            "-out",
+            &format!("ca/csr/{name}.csr"),
+        ]);
+    }
+
+    /// The extension file of a signing leaf with `points`, plus `extra` lines.
+    pub fn leaf_ext(&self, name: &str, points: Points, extra: &str) -> String {
+        let mut ext = String::from(
+            "basicConstraints=critical,CA:FALSE\n\
+             keyUsage=critical,digitalSignature,nonRepudiation\n\
+             extendedKeyUsage=1.3.6.1.4.1.311.10.3.12,emailProtection\n\
+             subjectKeyIdentifier=hash\n\
+             authorityKeyIdentifier=keyid:always\n",
+        );
+        match points {
+            Points::Crl => ext.push_str(&format!(
+                "crlDistributionPoints=URI:http://127.0.0.1:{}/issuing.crl\n",
+                self.crl_port
+            )),
+            Points::StaleCrl => ext.push_str(&format!(
+                "crlDistributionPoints=URI:http://127.0.0.1:{}/stale.crl\n",
+                self.crl_port
+            )),
+            Points::Ocsp => ext.push_str(&format!(
+                "authorityInfoAccess=OCSP;URI:http://127.0.0.1:{}/\n",
+                self.ocsp_port
+            )),
+            Points::DeadOcsp => ext.push_str(&format!(
+                "authorityInfoAccess=OCSP;URI:http://127.0.0.1:{}/\n",
+                self.dead_port
+            )),
+            Points::None => {}
+        }
+        ext.push_str(extra);
+        let file = format!("ca/csr/{name}.ext");
+        std::fs::write(self.path(&file), ext).unwrap();
+        file
+    }
+
+    fn subject(name: &str) -> String {
+        format!("/C=VN/L=Gia Lai/O=TEST {name}/serialNumber={ORGAN}/CN=TEST {name}")
+    }
+
+    /// A signing leaf `name` from the issuing CA (`openssl ca`, so it can be revoked), valid 30
+    /// days, its revocation information pointing at `points`.
+    pub fn leaf(&self, name: &str, points: Points) {
+        self.leaf_from("ca_issuing", name, points);
+    }
+
+    /// As [`TestCa::leaf`], from the CA section `ca` of `openssl.cnf` (`ca_rogue`: a root nobody
+    /// trusts).
+    pub fn leaf_from(&self, ca: &str, name: &str, points: Points) {
+        self.key_and_csr(name, &Self::subject(name));
+        let ext = self.leaf_ext(name, points, "");
+        self.ca(&[
+            "-name",
+            ca,
+            "-extfile",
+            &ext,
+            "-days",
+            "30",
+            "-in",
+            &format!("ca/csr/{name}.csr"),
+            "-out",
+            &format!("{name}.cert.pem"),
+        ]);
+    }
+
+    /// A signing leaf `name` issued by the CA `issuer` (`ISSUER.cert.pem`/`.key.pem` in the
+    /// copy) with `openssl x509 -req`, with `extra` extension lines.
+    pub fn leaf_under(&self, name: &str, issuer: &str, extra: &str) {
+        self.key_and_csr(name, &Self::subject(name));
+        let ext = self.leaf_ext(name, Points::None, extra);
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("ca/csr/{name}.csr"),
+            "-CA",
+            &format!("{issuer}.cert.pem"),
+            "-CAkey",
+            &format!("{issuer}.key.pem"),
+            "-set_serial",
+            "0x1234",
+            "-days",
+            "30",
+            "-sha256",
+            "-extfile",
+            &ext,
+            "-out",
+            &format!("{name}.cert.pem"),
+        ]);
+    }
+
+    /// A CA `name` under the root (`openssl ca -name ca_root -extensions v3_issuing`) with
+    /// `extra` options (`-md sha1`, `-startdate … -enddate …`).
+    pub fn intermediate(&self, name: &str, extra: &[&str]) {
+        self.key_and_csr(name, &format!("/C=VN/O=Lienthong TEST PKI/CN=TEST {name}"));
+        let csr = format!("ca/csr/{name}.csr");
+        let out = format!("{name}.cert.pem");
+        let mut args = vec![
+            "-name",
+            "ca_root",
+            "-extensions",
+            "v3_issuing",
+            "-in",
+            &csr,
+            "-out",
+            &out,
+        ];
+        args.extend_from_slice(extra);
+        self.ca(&args);
+    }
+
+    /// Revokes `name` in the issuing CA's database.
+    pub fn revoke(&self, name: &str) {
+        self.ca(&[
+            "-name",
+            "ca_issuing",
+            "-revoke",
+            &format!("{name}.cert.pem"),
+            "-crl_reason",
+            "keyCompromise",
+        ]);
+    }
+
+    /// Issues the issuing CA's CRLs (current and stale) and puts them, DER, on the CRL server;
+    /// returns the root's current CRL file (PEM), needed under `require` for the issuing CA.
+    pub fn publish_crls(&self) -> PathBuf {
+        self.ca(&["-name", "ca_issuing", "-gencrl", "-out", "issuing.crl.pem"]);
+        self.ca(&[
+            "-name",
+            "ca_issuing",
+            "-gencrl",
+            "-crl_lastupdate",
+            "20200101000000Z",
+            "-crl_nextupdate",
+            "20200201000000Z",
+            "-out",
+            "stale.crl.pem",
+        ]);
+        self.ca(&["-name", "ca_root", "-gencrl", "-out", "root.crl.pem"]);
+        let www = self.dir.path().join("www");
+        for name in ["issuing", "stale"] {
+            self.openssl(&[
+                "crl",
+                "-in",
+                &format!("{name}.crl.pem"),
+                "-outform",
+                "DER",
+                "-out",
+                www.join(format!("{name}.crl")).to_str().unwrap(),
+            ]);
+        }
+        self.path("root.crl.pem")
+    }
+
+    /// Issues a delegated OCSP responder certificate (id-kp-OCSPSigning) from the issuing CA and
+    /// starts `openssl ocsp` on the OCSP port over the issuing CA's index; waits until it accepts
+    /// connections.
+    pub fn start_ocsp(&mut self) {
+        self.key_and_csr("ocsp", "/C=VN/O=Lienthong TEST PKI/CN=TEST OCSP responder");
+        std::fs::write(
+            self.path("ca/csr/ocsp.ext"),
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=OCSPSigning\n",
+        )
+        .unwrap();
+        self.ca(&[
+            "-name",
+            "ca_issuing",
+            "-extfile",
+            "ca/csr/ocsp.ext",
+            "-days",
+            "30",
+            "-in",
+            "ca/csr/ocsp.csr",
+            "-out",
+            "ocsp.cert.pem",
+        ]);
+        let port = self.ocsp_port.to_string();
+        let mut child = tool("openssl", "openssl")
+            .current_dir(self.pki())
+            .args([
+                "ocsp",
+                "-index",
+                "ca/issuing/index.txt",
+                "-port",
+                &port,
+                "-rsigner",
+                "ocsp.cert.pem",
+                "-rkey",
+                "ocsp.key.pem",
+                "-CA",
+                "issuing-ca.cert.pem",
+                "-nmin",
+                "60",
+                "-ignore_err",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start openssl ocsp");
+        // Ready once it prints `ACCEPT …` (a probe connection would block the single-threaded
+        // responder). The rest of its output is drained by a thread until it exits.
+        let out = child.stdout.take().expect("piped");
+        self.ocsp = Some(child);
+        let mut lines = std::io::BufReader::new(out);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = std::io::BufRead::read_line(&mut lines, &mut line).unwrap();
+            assert!(n > 0, "openssl ocsp exited before listening");
+            if line.starts_with("ACCEPT") {
+                break;
+            }
+        }
+        std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+    }
+
+    /// A status package from [`ORGAN`] signed by `name`, with `chain` (certificate files of the
+    /// copy) as the intermediates sent.
+    pub fn signed_by(&self, name: &str, chain: Option<&str>) -> Vec<u8> {
+        let chain = chain.map(|c| self.path(c));
+        let signer = KeyFileSigner::from_files(
+            &self.path(&format!("{name}.key.pem")),
+            &self.path(&format!("{name}.cert.pem")),
+            chain.as_deref(),
+        )
+        .expect("test leaf loads");
+        sign_package(
+            status_package("07", ORGAN).as_bytes(),
+            &signer,
+            &Limits::default(),
+        )
+        .expect("signs")
+    }
+
+    /// Writes `bytes` as `name` in the temp dir, for the CLI.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+}
+
+impl Drop for TestCa {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.ocsp.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
