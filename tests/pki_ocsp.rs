@@ -296,8 +296,8 @@ async fn the_node_refuses_a_revoked_signer_and_keeps_the_evidence_of_a_good_one(
     .await;
     let http = reqwest::Client::new();
     let push = |bytes: Vec<u8>| {
-        http.post(na.url("/peer/v1/packages"))
-            .header("X-Lienthong-Peer", "gialai")
+        as_peer("gialai")
+            .post(na.peer_url("/peer/v1/packages"))
             .body(bytes)
             .send()
     };
@@ -483,9 +483,8 @@ async fn under_prefer_the_node_accepts_an_unknown_status_flagged() {
     })
     .await;
     let http = reqwest::Client::new();
-    let r = http
-        .post(na.url("/peer/v1/packages"))
-        .header("X-Lienthong-Peer", "gialai")
+    let r = as_peer("gialai")
+        .post(na.peer_url("/peer/v1/packages"))
         .body(dispatch_by(&ca, "prefer-dead"))
         .send()
         .await
@@ -601,7 +600,6 @@ async fn a_strangers_certificate_makes_nobody_fetch_anything() {
         )
     })
     .await;
-    let http = reqwest::Client::new();
     let xml = package(&Shape::default());
     let signer = lienthong::signer::KeyFileSigner::from_files(
         &ca.path("stranger.key.pem"),
@@ -615,9 +613,8 @@ async fn a_strangers_certificate_makes_nobody_fetch_anything() {
         &lienthong::edxml::xml::Limits::default(),
     )
     .unwrap();
-    let r = http
-        .post(na.url("/peer/v1/packages"))
-        .header("X-Lienthong-Peer", "gialai")
+    let r = as_peer("gialai")
+        .post(na.peer_url("/peer/v1/packages"))
         .body(forged.clone())
         .send()
         .await
@@ -638,9 +635,8 @@ async fn a_strangers_certificate_makes_nobody_fetch_anything() {
     assert_eq!(ca.crl_requests.load(SeqCst), 0);
 
     // The control: a certificate of the trusted CA with the same kind of URL is followed.
-    let r = http
-        .post(na.url("/peer/v1/packages"))
-        .header("X-Lienthong-Peer", "gialai")
+    let r = as_peer("gialai")
+        .post(na.peer_url("/peer/v1/packages"))
         .body(dispatch_by(&ca, "known"))
         .send()
         .await

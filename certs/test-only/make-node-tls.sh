@@ -25,13 +25,24 @@ node() {
     return 0
   fi
   printf '  %s\n' "$name" >&2
-  # openssl reads the whole configuration (v3_node_tls's SAN) for req as well as for ca.
-  export NODE_SAN="DNS:$dns, IP:127.0.0.1"
+  # The node profile, with this node's SAN, in its own extension file: openssl.cnf stays free of
+  # environment variables (every other use of it would need them set).
+  # EKU serverAuth + clientAuth only: a node certificate is never a document signer, and an agency
+  # signing certificate (document signing + emailProtection) is refused as a TLS client.
+  cat > "ca/csr-node/$name.ext" <<EXT
+[ v3_node_tls ]
+basicConstraints        = critical, CA:FALSE
+keyUsage                = critical, digitalSignature, keyEncipherment
+extendedKeyUsage        = serverAuth, clientAuth
+subjectAltName          = DNS:$dns, IP:127.0.0.1
+subjectKeyIdentifier    = hash
+authorityKeyIdentifier  = keyid:always
+EXT
   "$OPENSSL" genpkey -quiet -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$name.key.pem"
   "$OPENSSL" req -new -config "$CNF" -utf8 -key "$name.key.pem" \
     -subj "/C=VN/O=Lienthong TEST PKI/OU=Nodes/CN=$dns" -out "ca/csr-node/$name.csr"
   "$OPENSSL" ca -batch -notext -config "$CNF" -name "$ca" \
-    -extensions v3_node_tls -days 3653 -in "ca/csr-node/$name.csr" -out "$name.cert.pem" \
+    -extfile "ca/csr-node/$name.ext" -extensions v3_node_tls -days 3653 -in "ca/csr-node/$name.csr" -out "$name.cert.pem" \
     2>"ca/csr-node/$name.log" || {
     cat "ca/csr-node/$name.log" >&2
     return 1

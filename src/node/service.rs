@@ -209,9 +209,11 @@ impl<S: Store> Node<S> {
         &self,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Error> {
-        let _permit = self.cpu_permits.acquire().await.map_err(|_| {
-            Error::store(Code::StoreUnavailable, "the node is shutting down")
-        })?;
+        let _permit = self
+            .cpu_permits
+            .acquire()
+            .await
+            .map_err(|_| Error::store(Code::StoreUnavailable, "the node is shutting down"))?;
         tokio::task::spawn_blocking(job)
             .await
             .map_err(|e| Error::key("signing or verification task", e.to_string()))
@@ -448,8 +450,7 @@ impl<S: Store> Node<S> {
         doc.header
             .response_for
             .push(edxml::ResponseFor::for_document(&original));
-        self.sign_and_store(signer, actor, doc, None, now)
-            .await
+        self.sign_and_store(signer, actor, doc, None, now).await
     }
 
     /// The signing key of `agency`.

@@ -1,11 +1,11 @@
 //! A throwaway CA for revocation and path tests: a temp copy of the committed test PKI (never
 //! modified itself), fresh leaf certificates from its issuing CA whose CRL distribution point and
 //! OCSP responder URLs point at loopback ports chosen here, a real HTTP server on loopback serving
-//! CRLs, and a real `openssl ocsp` responder (killed on drop).
+//! CRLs, and a real `openssl ocsp` responder (behind a loopback HTTP front; stopped on drop).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
 use lienthong::dsig::sign_package;
 use lienthong::edxml::xml::Limits;
@@ -39,7 +39,8 @@ pub struct TestCa {
     pub dead_port: u16,
     /// Requests the CRL server has answered (any path, found or not).
     pub crl_requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    ocsp: Option<Child>,
+    /// Stops the OCSP front (see [`TestCa::start_ocsp`]).
+    ocsp_stop: Option<tokio::sync::oneshot::Sender<()>>,
     _crl_server: std::thread::JoinHandle<()>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -119,7 +120,7 @@ impl TestCa {
             crl_requests,
             ocsp_port: free_port(),
             dead_port: free_port(),
-            ocsp: None,
+            ocsp_stop: None,
             _crl_server: server,
             stop: Some(stop),
         }
@@ -334,8 +335,8 @@ impl TestCa {
     }
 
     /// Issues a delegated OCSP responder certificate (id-kp-OCSPSigning) from the issuing CA and
-    /// starts `openssl ocsp` on the OCSP port over the issuing CA's index; waits until it accepts
-    /// connections.
+    /// serves OCSP on the OCSP port (loopback): every request is answered by `openssl ocsp` over
+    /// the issuing CA's index, signed by that responder certificate. Listening on return.
     pub fn start_ocsp(&mut self) {
         self.key_and_csr("ocsp", "/C=VN/O=Lienthong TEST PKI/CN=TEST OCSP responder");
         std::fs::write(
@@ -356,45 +357,49 @@ impl TestCa {
             "-out",
             "ocsp.cert.pem",
         ]);
-        let port = self.ocsp_port.to_string();
-        let mut child = tool("openssl", "openssl")
-            .current_dir(self.pki())
-            .args([
-                "ocsp",
-                "-index",
-                "ca/issuing/index.txt",
-                "-port",
-                &port,
-                "-rsigner",
-                "ocsp.cert.pem",
-                "-rkey",
-                "ocsp.key.pem",
-                "-CA",
-                "issuing-ca.cert.pem",
-                "-nmin",
-                "60",
-                "-ignore_err",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start openssl ocsp");
-        // Ready once it prints `ACCEPT …` (a probe connection would block the single-threaded
-        // responder). The rest of its output is drained by a thread until it exits.
-        let out = child.stdout.take().expect("piped");
-        self.ocsp = Some(child);
-        let mut lines = std::io::BufReader::new(out);
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = std::io::BufRead::read_line(&mut lines, &mut line).unwrap();
-            assert!(n > 0, "openssl ocsp exited before listening");
-            if line.starts_with("ACCEPT") {
-                break;
-            }
-        }
-        std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+        // `openssl ocsp -port` listens on every interface; tests serve only on loopback. So the
+        // HTTP side is ours, on 127.0.0.1, and each request is answered by a real `openssl ocsp`
+        // run as the responder over the CA's index (`-reqin`/`-respout`).
+        let listener =
+            TcpListener::bind(("127.0.0.1", self.ocsp_port)).expect("bind the OCSP port");
+        listener.set_nonblocking(true).unwrap();
+        let pki = self.pki();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let app = axum::Router::new().route(
+                    "/",
+                    axum::routing::post(move |body: axum::body::Bytes| {
+                        let pki = pki.clone();
+                        async move {
+                            let answer =
+                                tokio::task::spawn_blocking(move || openssl_ocsp(&pki, &body))
+                                    .await
+                                    .unwrap();
+                            (
+                                [(
+                                    axum::http::header::CONTENT_TYPE,
+                                    "application/ocsp-response",
+                                )],
+                                answer,
+                            )
+                        }
+                    }),
+                );
+                let l = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(l, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        self.ocsp_stop = Some(stop);
     }
 
     /// A status package from [`ORGAN`] signed by `name`, with `chain` (certificate files of the
@@ -425,12 +430,45 @@ impl TestCa {
 
 impl Drop for TestCa {
     fn drop(&mut self) {
-        if let Some(mut c) = self.ocsp.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(s) = self.ocsp_stop.take() {
+            let _ = s.send(());
         }
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
     }
+}
+
+/// One OCSP answer from `openssl ocsp` acting as the responder of the issuing CA (its index, the
+/// delegated responder certificate), for the DER request `request`.
+fn openssl_ocsp(pki: &Path, request: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir_in(pki).unwrap();
+    let (req, resp) = (dir.path().join("req.der"), dir.path().join("resp.der"));
+    std::fs::write(&req, request).unwrap();
+    let o = tool("openssl", "openssl")
+        .current_dir(pki)
+        .args([
+            "ocsp",
+            "-index",
+            "ca/issuing/index.txt",
+            "-rsigner",
+            "ocsp.cert.pem",
+        ])
+        .args([
+            "-rkey",
+            "ocsp.key.pem",
+            "-CA",
+            "issuing-ca.cert.pem",
+            "-nmin",
+            "60",
+        ])
+        .arg("-reqin")
+        .arg(&req)
+        .arg("-respout")
+        .arg(&resp)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl ocsp");
+    assert!(o.status.success(), "openssl ocsp: {}", stderr(&o));
+    std::fs::read(&resp).unwrap()
 }
