@@ -44,6 +44,7 @@ pub mod binding;
 mod cert;
 mod describe;
 mod path;
+mod path_cache;
 pub mod profile;
 pub mod revocation;
 pub mod status;

@@ -26,6 +26,7 @@ use rustls_pki_types::{
 use x509_parser::asn1_rs::{FromDer, Oid};
 use x509_parser::certificate::X509Certificate;
 
+use super::path_cache::PathCache;
 use super::revocation::{Revocation, RevocationPolicy};
 use super::status::ValidatedPath;
 use super::store::TrustStore;
@@ -55,6 +56,18 @@ pub(crate) fn verify_path(
             subject,
             "not trusted: the trust store has no anchors",
         ));
+    }
+    // A path is remembered only when nothing but the certificates and the time decided it: no
+    // CRL handed to webpki (the node checks revocation after the path, every time).
+    let cacheable = match revocation.policy {
+        RevocationPolicy::Off => true,
+        RevocationPolicy::Prefer => revocation.crls().is_empty(),
+        RevocationPolicy::Require => false,
+    };
+    let key = cacheable.then(|| PathCache::key(signer_der, intermediates, policy.allow_sha1));
+    let at_secs = i64::try_from(cert::unix_seconds(at)).unwrap_or(i64::MAX);
+    if let Some(path) = key.as_ref().and_then(|k| store.paths.get(k, at_secs)) {
+        return Ok(path);
     }
     let ee_der = CertificateDer::from(signer_der);
     let ee = webpki::EndEntityCert::try_from(&ee_der).map_err(|e| match e {
@@ -113,6 +126,9 @@ pub(crate) fn verify_path(
             }
         };
     let validated = validated_path(signer_der, &verified, store, subject)?;
+    if let Some(k) = key {
+        store.paths.put(k, &validated);
+    }
     if revocation.policy == RevocationPolicy::Require && options.is_none() {
         return Err(TrustError::new(
             Code::RevocationUnknown,
@@ -523,5 +539,56 @@ mod tests {
         assert_eq!(e.subject, subject);
         assert!(e.problem.contains("SHA-1"), "{e}");
         check(&TrustPolicy { allow_sha1: true }).unwrap();
+    }
+
+    /// A validated path is remembered for the same inputs at a time inside the validity of every
+    /// certificate of it; outside that window, or with other inputs, it is validated again, and
+    /// a failure is never remembered.
+    #[test]
+    fn validated_paths_are_cached_only_where_they_hold() {
+        let signer = cert_der("stttt-gialai.cert.pem");
+        let chain = cert_der("chain.pem");
+        let store =
+            TrustStore::from_pem(&std::fs::read(test_pki("root-ca.cert.pem")).unwrap()).unwrap();
+        let parsed = cert::parse(&signer).unwrap();
+        let subject = cert::name_to_string(parsed.subject());
+        let off = Revocation::default();
+        let strict = TrustPolicy::default();
+        let now = SystemTime::now();
+        let check = |at: SystemTime, intermediates: &[&[u8]]| {
+            verify_path(
+                &signer,
+                &parsed,
+                &subject,
+                intermediates,
+                &store,
+                at,
+                &strict,
+                &off,
+            )
+        };
+        let first = check(now, &[&chain]).unwrap();
+        assert_eq!(store.paths.len(), 1);
+        let again = check(now, &[&chain]).unwrap();
+        assert_eq!(store.paths.len(), 1);
+        assert_eq!(format!("{first:?}"), format!("{again:?}"));
+        // Past the signer's notAfter the cached path does not hold: webpki decides again.
+        let not_after = parsed.validity().not_after.timestamp() as u64;
+        let later = SystemTime::UNIX_EPOCH + Duration::from_secs(not_after + 1);
+        assert_eq!(check(later, &[&chain]).unwrap_err().code, Code::CertExpired);
+        // Without the intermediates the path fails, and the failure is not stored.
+        assert_eq!(
+            check(now, &[]).unwrap_err().code,
+            Code::CertUntrusted,
+            "no path without the issuing CA"
+        );
+        assert_eq!(store.paths.len(), 1);
+        // The same store with more trust starts over.
+        let mut grown = store.clone();
+        grown.merge(
+            TrustStore::from_pem(&std::fs::read(test_pki("rogue-root.cert.pem")).unwrap()).unwrap(),
+        );
+        assert_eq!(grown.paths.len(), 0);
+        assert_eq!(store.paths.len(), 1);
     }
 }

@@ -26,6 +26,9 @@ pub struct TrustStore {
     /// Parallel to `anchors`.
     anchor_certs: Vec<StoredCert>,
     intermediates: Vec<StoredCert>,
+    /// Paths validated against exactly these anchors and intermediates (see `path_cache.rs`);
+    /// replaced by an empty one whenever they change.
+    pub(crate) paths: std::sync::Arc<super::path_cache::PathCache>,
 }
 
 #[derive(Clone)]
@@ -42,6 +45,7 @@ impl TrustStore {
 
     /// Adds the anchors and intermediates of `other` (a node's trust comes from several files).
     pub fn merge(&mut self, other: TrustStore) {
+        self.paths = Default::default();
         for (anchor, cert) in other.anchors.into_iter().zip(other.anchor_certs) {
             if !self.anchor_certs.iter().any(|c| c.der == cert.der) {
                 self.anchors.push(anchor);
@@ -108,6 +112,7 @@ impl TrustStore {
     /// Adds the CA certificates of `pem` as intermediates: used to build paths, never trusted by
     /// themselves. Certificates that are not CAs are ignored.
     pub fn add_intermediates_pem(&mut self, pem: &[u8]) -> Result<(), TrustError> {
+        self.paths = Default::default();
         for (i, der) in read_certs(pem, "PEM input")?.into_iter().enumerate() {
             let parsed = parse_in(&der, "PEM input", i)?;
             if !parsed.is_ca() || self.intermediates.iter().any(|c| c.der == der) {
@@ -161,6 +166,7 @@ impl TrustStore {
         certs: Vec<CertificateDer<'static>>,
         source: &str,
     ) -> Result<(), TrustError> {
+        self.paths = Default::default();
         for (i, der) in certs.into_iter().enumerate() {
             let parsed = parse_in(&der, source, i)?;
             if !is_anchor_candidate(&parsed) || self.anchor_certs.iter().any(|c| c.der == der) {
