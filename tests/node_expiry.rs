@@ -1,5 +1,5 @@
 //! Certificate expiry: the node refuses to sign with an expired agency certificate, and reports
-//! every anchor and agency certificate with the days left (warning within 60 days).
+//! every anchor, agency and node TLS certificate with the days left (warning within 60 days).
 
 mod common;
 
@@ -24,6 +24,9 @@ name = "gialai"
 listen = "127.0.0.1:0"
 store = "sqlite://{db}"
 trust = ["{pki}/root-ca.cert.pem"]
+[tls]
+cert = "{pki}/node-gialai.cert.pem"
+key = "{pki}/node-gialai.key.pem"
 [[agency]]
 code = "000.00.05.H21"
 name = "Sở Thông tin và Truyền thông tỉnh Gia Lai"
@@ -53,8 +56,19 @@ cert = "{pki}/expired.cert.pem"
     assert_eq!(e.code(), Code::KeyInvalid, "{e}");
     assert!(e.to_string().contains("expired"), "{e}");
 
-    let report = expiry::report(&node.trust, &node.keys, now_ms() / 1000);
-    assert_eq!(report.len(), 3, "{report:?}");
+    let report = expiry::report(
+        &node.trust,
+        &node.keys,
+        node.tls_certificate.as_deref(),
+        now_ms() / 1000,
+    );
+    assert_eq!(report.len(), 4, "{report:?}");
+    let tls = report.iter().find(|c| c.role == "node").unwrap();
+    assert!(
+        tls.subject.contains("gialai.node.lienthong.test"),
+        "{tls:?}"
+    );
+    assert!(!tls.warning, "{tls:?}");
     let old = report
         .iter()
         .find(|c| c.agency.as_deref() == Some("000.00.09.H21"))
@@ -71,7 +85,12 @@ cert = "{pki}/expired.cert.pem"
     assert_eq!(report[0].agency.as_deref(), Some("000.00.09.H21"));
     // Sixty days before the good one expires, it is flagged too.
     let later = good.not_after - (WARN_DAYS - 1) * 86_400;
-    let flagged = expiry::report(&node.trust, &node.keys, later);
+    let flagged = expiry::report(
+        &node.trust,
+        &node.keys,
+        node.tls_certificate.as_deref(),
+        later,
+    );
     assert!(
         flagged
             .iter()

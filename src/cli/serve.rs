@@ -59,9 +59,14 @@ async fn serve(args: Args) -> CmdResult {
     let name = config.node.name.clone();
     let node = Node::new(config, store.clone()).map_err(Failure::Local)?;
     let now = lienthong::node::service::now_ms() / 1000;
-    for c in lienthong::node::expiry::report(&node.trust, &node.keys, now)
-        .iter()
-        .filter(|c| c.warning)
+    for c in lienthong::node::expiry::report(
+        &node.trust,
+        &node.keys,
+        node.tls_certificate.as_deref(),
+        now,
+    )
+    .iter()
+    .filter(|c| c.warning)
     {
         if c.days_left < 0 {
             tracing::error!(role = c.role, subject = %c.subject, agency = ?c.agency, "certificate has expired");

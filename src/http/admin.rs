@@ -262,7 +262,12 @@ pub async fn cancel<S: Store>(
 /// `GET /admin/v1/certificates`: every trust anchor and agency signing certificate with its expiry,
 /// soonest first; `warning` when it has expired or expires within 60 days.
 pub async fn certificates<S: Store>(State(state): State<AppState<S>>, _op: Operator) -> ApiResult {
-    let report = crate::node::expiry::report(&state.node.trust, &state.node.keys, now_ms() / 1000);
+    let report = crate::node::expiry::report(
+        &state.node.trust,
+        &state.node.keys,
+        state.node.tls_certificate.as_deref(),
+        now_ms() / 1000,
+    );
     Ok(
         Json(serde_json::json!({ "items": report, "warn_days": crate::node::expiry::WARN_DAYS }))
             .into_response(),

@@ -138,9 +138,14 @@ pub async fn metrics<S: Store>(State(state): State<AppState<S>>) -> Result<Respo
     state.node.metrics.render(&mut out);
     let _ = writeln!(
         out,
-        "# HELP lienthong_certificate_expiry_days Days until a trust anchor or agency signing certificate expires.\n# TYPE lienthong_certificate_expiry_days gauge"
+        "# HELP lienthong_certificate_expiry_days Days until a trust anchor, agency signing or node TLS certificate expires.\n# TYPE lienthong_certificate_expiry_days gauge"
     );
-    let report = crate::node::expiry::report(&state.node.trust, &state.node.keys, now_ms() / 1000);
+    let report = crate::node::expiry::report(
+        &state.node.trust,
+        &state.node.keys,
+        state.node.tls_certificate.as_deref(),
+        now_ms() / 1000,
+    );
     for c in report {
         let _ = writeln!(
             out,

@@ -1,5 +1,5 @@
 //! Certificate expiry awareness: which configured certificates (trust anchors, the agencies'
-//! signing certificates) run out soon, so operators renew them before the node stops being able
+//! signing certificates, the node's own TLS certificate) run out soon, so operators renew them before the node stops being able
 //! to sign or to trust its peers. Reported at start (log), on `/metrics` and by the admin API.
 
 use serde::Serialize;
@@ -13,7 +13,7 @@ pub const WARN_DAYS: i64 = 60;
 /// One configured certificate and when it expires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CertExpiry {
-    /// `anchor` or `agency`.
+    /// `anchor`, `agency` or `node` (the node's TLS certificate).
     pub role: &'static str,
     pub subject: String,
     /// The agency whose signing certificate this is (role `agency`).
@@ -35,8 +35,14 @@ pub fn not_after(der: &[u8]) -> Option<(String, i64)> {
     ))
 }
 
-/// Every anchor and every agency signing certificate, soonest first, as of `now` (Unix seconds).
-pub fn report(trust: &TrustStore, keys: &Keyring, now: i64) -> Vec<CertExpiry> {
+/// Every anchor, every agency signing certificate and the node's TLS certificate `node` (DER),
+/// soonest first, as of `now` (Unix seconds).
+pub fn report(
+    trust: &TrustStore,
+    keys: &Keyring,
+    node: Option<&[u8]>,
+    now: i64,
+) -> Vec<CertExpiry> {
     let entry = |role, subject, agency, not_after: i64| {
         let days_left = (not_after - now).div_euclid(86_400);
         CertExpiry {
@@ -57,6 +63,9 @@ pub fn report(trust: &TrustStore, keys: &Keyring, now: i64) -> Vec<CertExpiry> {
         if let Some((subject, t)) = not_after(signer.certificate()) {
             out.push(entry("agency", subject, Some(agency.to_string()), t));
         }
+    }
+    if let Some((subject, t)) = node.and_then(not_after) {
+        out.push(entry("node", subject, None, t));
     }
     out.sort_by_key(|c| c.not_after);
     out

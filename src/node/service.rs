@@ -63,6 +63,9 @@ pub struct Node<S: Store> {
     pub metrics: Arc<super::metrics::DeliveryMetrics>,
     /// Permits for CPU-heavy work (signing, verifying), one per core: see [`Node::cpu`].
     pub cpu_permits: Arc<tokio::sync::Semaphore>,
+    /// This node's own TLS certificate (DER), when it has one: watched for expiry like the
+    /// anchors and the agencies' signing certificates.
+    pub tls_certificate: Option<Vec<u8>>,
     /// Rung after a commit that made a delivery due, so the outbox starts at once instead of at
     /// its next poll.
     pub outbox_wake: Arc<tokio::sync::Notify>,
@@ -78,6 +81,7 @@ impl<S: Store> Clone for Node<S> {
             revocation: self.revocation.clone(),
             metrics: self.metrics.clone(),
             outbox_wake: self.outbox_wake.clone(),
+            tls_certificate: self.tls_certificate.clone(),
             cpu_permits: self.cpu_permits.clone(),
         }
     }
@@ -187,8 +191,13 @@ impl<S: Store> Node<S> {
             })?;
         }
         let revocation = Arc::new(crate::revocation::Checker::from_config(&config.revocation)?);
+        let tls_certificate = match &config.tls {
+            Some(t) => Some(first_certificate(&t.cert)?),
+            None => None,
+        };
         Ok(Node {
             revocation,
+            tls_certificate,
             keys: Keyring::load(&config)?,
             config: Arc::new(config),
             store: Arc::new(store),
@@ -926,4 +935,23 @@ impl<S: Store> Node<S> {
         self.outbox_wake.notify_one();
         Ok(recorded)
     }
+}
+
+/// The first certificate of the PEM file `path` (the node's TLS certificate), as DER.
+fn first_certificate(path: &std::path::Path) -> Result<Vec<u8>, Error> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    CertificateDer::pem_file_iter(path)
+        .ok()
+        .and_then(|mut certs| certs.next())
+        .and_then(Result::ok)
+        .map(|c| c.to_vec())
+        .ok_or_else(|| {
+            FormatError::new(
+                Code::ConfigInvalid,
+                "tls.cert",
+                format!("{}: holds no PEM certificate", path.display()),
+            )
+            .into()
+        })
 }
