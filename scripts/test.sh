@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # Real components the tests compare against (never imitations):
 #   xmlsec1        independent XML-DSig implementation (interop, both directions)
 #   libxml2-utils  xmllint: reference C14N and XSD validation
-#   openssl        the test PKI
+#   openssl        the test PKI, CRLs (openssl ca -gencrl), the OCSP responder (openssl ocsp) and
+#                  the RSA ceiling of lienthong bench (openssl speed)
 need=()
 command -v xmlsec1 >/dev/null || need+=(xmlsec1)
 command -v xmllint >/dev/null || need+=(libxml2-utils)
