@@ -651,24 +651,6 @@ fn at_node_granularity(c: &Case) -> (String, Vec<u8>) {
     ("[limits]\nmax_package_mb = 1\n".to_owned(), bytes)
 }
 
-/// Posts `bytes` to `node`'s mutual-TLS peer endpoint as peer `gialai` (its node certificate):
-/// the HTTP status and the answer (JSON, or the raw text when it is not JSON). `http` is unused
-/// (the TLS client carries the identity); kept so that callers read the same.
-async fn push_as_gialai(_http: &reqwest::Client, node: &TestNode, bytes: &[u8]) -> (u16, Value) {
-    let r = as_peer("gialai")
-        .post(node.peer_url("/peer/v1/packages"))
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 /// Posts `bytes` and describes how the answer differs from the refusal `code` (`None` when it
 /// is that refusal, with its HTTP status and a Vietnamese message).
 async fn refused_with(
@@ -678,7 +660,7 @@ async fn refused_with(
     bytes: &[u8],
     code: Code,
 ) -> Option<String> {
-    let (status, v) = push_as_gialai(http, node, bytes).await;
+    let (status, v) = push_as(http, node, "gialai", bytes).await;
     let expected_status = lienthong::http::error::http_status(code).as_u16();
     let has_vi = !v["message_vi"].as_str().unwrap_or("").is_empty();
     (v["code"] != code.as_str() || status != expected_status || !has_vi)
