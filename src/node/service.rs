@@ -192,7 +192,10 @@ impl<S: Store> Node<S> {
         }
         let revocation = Arc::new(crate::revocation::Checker::from_config(&config.revocation)?);
         let tls_certificate = match &config.tls {
-            Some(t) => Some(first_certificate(&t.cert)?),
+            Some(t) => crate::transport::tls::certs_from(&t.cert)?
+                .into_iter()
+                .next()
+                .map(|c| c.to_vec()),
             None => None,
         };
         Ok(Node {
@@ -935,23 +938,4 @@ impl<S: Store> Node<S> {
         self.outbox_wake.notify_one();
         Ok(recorded)
     }
-}
-
-/// The first certificate of the PEM file `path` (the node's TLS certificate), as DER.
-fn first_certificate(path: &std::path::Path) -> Result<Vec<u8>, Error> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    CertificateDer::pem_file_iter(path)
-        .ok()
-        .and_then(|mut certs| certs.next())
-        .and_then(Result::ok)
-        .map(|c| c.to_vec())
-        .ok_or_else(|| {
-            FormatError::new(
-                Code::ConfigInvalid,
-                "tls.cert",
-                format!("{}: holds no PEM certificate", path.display()),
-            )
-            .into()
-        })
 }

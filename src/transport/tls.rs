@@ -49,7 +49,8 @@ pub fn fingerprint(der: &[u8]) -> [u8; 32] {
     out
 }
 
-fn certs_from(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+/// The PEM certificates of `path`, at least one (`CONFIG_INVALID` otherwise).
+pub(crate) fn certs_from(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
     let shown = path.display().to_string();
     let certs: Vec<_> = CertificateDer::pem_file_iter(path)
         .map_err(|e| bad(&shown, format!("cannot read PEM certificates: {e}")))?
