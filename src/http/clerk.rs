@@ -391,15 +391,10 @@ pub async fn submit<S: Store>(
         .node
         .submit(&clerk.agency, &clerk.actor(), &sub, files, key)
         .await?;
-    let item = state
-        .node
-        .store
-        .outgoing_item(clerk.agency.as_str(), submitted.message_id)
-        .await?;
     tracing::info!(
         agency = %clerk.agency,
         message_id = submitted.message_id,
-        document_id = %item.message.document_id,
+        document_id = %submitted.document_id,
         existing = submitted.existing,
         "document submitted"
     );
@@ -410,7 +405,7 @@ pub async fn submit<S: Store>(
     };
     let body = SubmitResponse {
         id: submitted.message_id,
-        document_id: item.message.document_id,
+        document_id: submitted.document_id,
         deliveries: submitted.deliveries,
         existing: submitted.existing,
     };
@@ -656,7 +651,7 @@ pub async fn revoke<S: Store>(
         .revoke(&clerk.agency, &clerk.actor(), id, &req.reason)
         .await?;
     tracing::info!(agency = %clerk.agency, message_id = id, revocation = out.message_id, "revocation sent");
-    follow_up_response(&state, &clerk, out).await
+    follow_up_response(out)
 }
 
 /// The parts of a follow-up's multipart body: one `metadata` (JSON), at most one `reason`
@@ -774,7 +769,7 @@ pub async fn update<S: Store>(
         .update(&clerk.agency, &clerk.actor(), id, body)
         .await?;
     tracing::info!(agency = %clerk.agency, message_id = id, update = out.message_id, "update sent");
-    follow_up_response(&state, &clerk, out).await
+    follow_up_response(out)
 }
 
 /// `POST /api/v1/documents/{id}/replace`: a new document (business type 3) replacing this one.
@@ -808,24 +803,15 @@ pub async fn replace<S: Store>(
         )
         .await?;
     tracing::info!(agency = %clerk.agency, message_id = id, replacement = out.message_id, "replacement sent");
-    follow_up_response(&state, &clerk, out).await
+    follow_up_response(out)
 }
 
 /// `202` with a follow-up's [`SubmitResponse`] (the `Submitted` of the API description): the
 /// new message's id and its DocumentId.
-async fn follow_up_response<S: Store>(
-    state: &AppState<S>,
-    clerk: &Clerk,
-    out: crate::store::Submitted,
-) -> ApiResult {
-    let item = state
-        .node
-        .store
-        .outgoing_item(clerk.agency.as_str(), out.message_id)
-        .await?;
+fn follow_up_response(out: crate::store::Submitted) -> ApiResult {
     let body = SubmitResponse {
         id: out.message_id,
-        document_id: item.message.document_id,
+        document_id: out.document_id,
         deliveries: out.deliveries,
         existing: out.existing,
     };

@@ -57,13 +57,7 @@ pub async fn bind_sender<S: Store>(
 ) -> Result<Binding, Error> {
     let from = &verified.package.from().organ_id;
     let fp = verified.signer.sha256_fingerprint.as_str();
-    let entry = store.registry_entry(from.as_str()).await?;
-    let elsewhere: Vec<String> = store
-        .registry_codes_for_fingerprint(fp)
-        .await?
-        .into_iter()
-        .filter(|c| c != from.as_str())
-        .collect();
+    let found = store.registry_binding(from.as_str(), fp).await?;
     let own = config
         .agency(from)
         .and_then(|_| keys.get(from))
@@ -80,10 +74,9 @@ pub async fn bind_sender<S: Store>(
         der: &verified.signature.signer,
         issuer_candidates: &candidates,
     };
-    let rules = entry.map(|e| e.rules).unwrap_or_default();
     let registry = Registry {
-        rules: &rules,
-        fingerprint_registered_for: &elsewhere,
+        rules: &found.rules,
+        fingerprint_registered_for: &found.fingerprint_registered_for,
         own_certificate: own.as_deref(),
     };
     Ok(binding::decide(from.as_str(), &signer, &registry)?)

@@ -284,6 +284,14 @@ pub trait Store: Send + Sync + 'static {
         sha256: &str,
     ) -> impl Future<Output = Result<Vec<String>>> + Send;
 
+    /// The rules of `code` and the other codes naming the certificate `sha256`, in one read:
+    /// what binding a received package's signer needs.
+    fn registry_binding(
+        &self,
+        code: &str,
+        sha256: &str,
+    ) -> impl Future<Output = Result<RegistryBinding>> + Send;
+
     /// Adds or replaces (all rules of) one entry, with its audit record (`registry.set`).
     /// `VALUE_INVALID` for an entry [`NewRegistryEntry::normalised`] refuses. Returns the entry
     /// as stored and whether it is new.

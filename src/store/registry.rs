@@ -27,6 +27,16 @@ pub struct RegistryEntry {
     pub updated_at: i64,
 }
 
+/// What the sender-binding check of one received package needs from the registry, read at once
+/// (see [`Store::registry_binding`](super::Store::registry_binding)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistryBinding {
+    /// The rules of the package's `From` code, in order (empty when it has no entry).
+    pub rules: Vec<Rule>,
+    /// The other codes whose rules name the signer's certificate, sorted.
+    pub fingerprint_registered_for: Vec<String>,
+}
+
 /// An entry to add or replace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRegistryEntry {

@@ -127,6 +127,8 @@ pub struct NewOutgoing {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Submitted {
     pub message_id: i64,
+    /// The business `DocumentId` (what the clerk's software files the dispatch under).
+    pub document_id: String,
     /// One per recipient, in the order submitted.
     pub deliveries: Vec<SubmittedDelivery>,
     /// `true` when the idempotency key had been used: nothing new was stored and this is the

@@ -1,5 +1,7 @@
 //! The audit table: appending inside the caller's transaction, reading for export, verifying.
 
+use std::cell::Cell;
+
 use sqlx::SqliteConnection;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 
@@ -20,7 +22,10 @@ pub(super) async fn append(
     entry: AuditEntry,
     now: i64,
 ) -> Result<AuditRecord> {
-    let head = head(conn).await?;
+    let head = match GROUP_HEAD.try_with(Cell::get).ok().flatten() {
+        Some(head) => head,
+        None => head(conn).await?,
+    };
     let record = AuditRecord::next(head, now, entry);
     sqlx::query(
         "INSERT INTO audit (seq, at, actor, action, entity_kind, entity_id, detail, prev_hash, hash)
@@ -38,7 +43,29 @@ pub(super) async fn append(
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;
+    // Outside the group writer `try_with` fails and nothing is cached.
+    let _ = GROUP_HEAD.try_with(|h| {
+        h.set(Some(ChainHead {
+            seq: record.seq,
+            hash: record.hash,
+        }))
+    });
     Ok(record)
+}
+
+tokio::task_local! {
+    /// The audit head as the group writer's open transaction last left it, so that the hot
+    /// writes do not read it back before every append (one statement, two thread hand-offs in
+    /// the driver). Sound because it lives for one transaction only: `group.rs` clears it when
+    /// a transaction begins (other writers may have appended in between; none can while we
+    /// hold the write lock of `BEGIN IMMEDIATE`) and whenever a savepoint or the transaction
+    /// rolls back (an append may have been undone). Plain transactions never see it.
+    pub(super) static GROUP_HEAD: Cell<Option<ChainHead>>;
+}
+
+/// Forgets the cached head (see [`GROUP_HEAD`]); a no-op outside the group writer.
+pub(super) fn forget_group_head() {
+    let _ = GROUP_HEAD.try_with(|h| h.set(None));
 }
 
 async fn head(conn: &mut SqliteConnection) -> Result<ChainHead> {

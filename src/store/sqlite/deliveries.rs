@@ -327,16 +327,17 @@ pub(super) async fn mark_delivered(
     store
         .grouped(move |tx| {
             Box::pin(async move {
-                let owner = check_lease(&mut *tx, lease, "delivered").await?;
                 // A document is delivered only with the receipt that proves it; a status package has none.
                 if receipt.is_empty() {
                     let kind: String = sqlx::query_scalar(
-            "SELECT m.kind FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.id = ?",
-        )
-        .bind(lease.delivery_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
+                        "SELECT m.kind FROM deliveries d JOIN messages m ON m.id = d.message_id
+                         WHERE d.id = ?",
+                    )
+                    .bind(lease.delivery_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                    .ok_or_else(|| not_found(format!("delivery {}", lease.delivery_id)))?;
                     if kind == "document" {
                         return Err(invalid(
                             "receipt: a document is delivered only with its receipt",
@@ -344,28 +345,42 @@ pub(super) async fn mark_delivered(
                     }
                 }
                 let receipt = (!receipt.is_empty()).then_some(receipt);
-                sqlx::query(
+                // The lease check and the transition in one statement (the hot path); when no
+                // row matches, `check_lease` says exactly why.
+                let moved = sqlx::query(
                     "UPDATE deliveries
-         SET state = 'delivered', receipt = ?, delivered_at = ?, lease_owner = NULL,
-             lease_until = NULL, current_attempt_id = NULL, next_attempt_at = NULL,
-             updated_at = ?
-         WHERE id = ?",
+                     SET state = 'delivered', receipt = ?, delivered_at = ?, lease_owner = NULL,
+                         lease_until = NULL, current_attempt_id = NULL, next_attempt_at = NULL,
+                         updated_at = ?
+                     WHERE id = ? AND state = 'sending' AND current_attempt_id = ?",
                 )
                 .bind(&receipt)
                 .bind(now)
                 .bind(now)
                 .bind(lease.delivery_id)
+                .bind(lease.attempt_id)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                finish_attempt(
-                    &mut *tx,
-                    lease.attempt_id,
-                    AttemptOutcome::Delivered,
-                    None,
-                    now,
+                if moved.rows_affected() != 1 {
+                    check_lease(&mut *tx, lease, "delivered").await?;
+                    return Err(Error::store(
+                        Code::InvalidTransition,
+                        format!("delivery {}: not delivered", lease.delivery_id),
+                    ));
+                }
+                // The attempt's owner is the lease owner the claim recorded on both rows.
+                let owner: Option<String> = sqlx::query_scalar(
+                    "UPDATE attempts SET finished_at = ?, outcome = ? WHERE id = ?
+                     RETURNING lease_owner",
                 )
-                .await?;
+                .bind(now)
+                .bind(AttemptOutcome::Delivered.as_str())
+                .bind(lease.attempt_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let owner = owner.unwrap_or_else(|| "outbox".to_owned());
                 let detail = json!({
                     "from": "sending", "to": "delivered", "attempt_id": lease.attempt_id,
                     "receipt_sha256": receipt.as_deref().map(sha256_hex),

@@ -90,7 +90,16 @@ fn unavailable(why: &str) -> Error {
     Error::store(Code::StoreUnavailable, format!("store: {why}"))
 }
 
-async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
+async fn run(pool: SqlitePool, rx: mpsc::Receiver<Job>) {
+    super::audit::GROUP_HEAD
+        .scope(std::cell::Cell::new(None), run_groups(pool, rx))
+        .await;
+}
+
+/// The control statements of a group travel in pairs (`RELEASE grouped; SAVEPOINT grouped`
+/// between two writes, `RELEASE grouped; COMMIT` after the last): the driver runs each string in
+/// one round trip to its worker thread, and those round trips, not SQLite, are what a write costs.
+async fn run_groups(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut conn = match pool.acquire().await {
             Ok(c) => c,
@@ -99,44 +108,48 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
                 continue;
             }
         };
-        if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+        // Another writer may have appended since the last group; none can until we commit.
+        super::audit::forget_group_head();
+        if let Err(e) = conn.execute("BEGIN IMMEDIATE; SAVEPOINT grouped").await {
+            let _ = conn.execute("ROLLBACK").await;
             fail(first, &mut rx, &e.to_string());
             continue;
         }
         let mut finishers: Vec<Finisher> = Vec::new();
-        let mut broken: Option<String> = None;
-        let mut next = Some(first);
-        while let Some(job) = next.take() {
-            if let Err(e) = conn.execute("SAVEPOINT grouped").await {
-                broken = Some(e.to_string());
-                // The job is dropped unanswered: its caller hears that the writer stopped.
-                break;
-            }
+        let mut outcome: std::result::Result<(), String> = Ok(());
+        let mut job = first;
+        loop {
             let (ok, finish) = job(&mut conn).await;
             finishers.push(finish);
-            let rolled_back = if ok {
-                Ok(())
+            if !ok {
+                // Its savepoint is rolled back below, and with it any record it appended.
+                super::audit::forget_group_head();
+            }
+            let next = if finishers.len() < MAX_GROUP {
+                rx.try_recv().ok()
             } else {
-                conn.execute("ROLLBACK TO grouped").await.map(|_| ())
+                None
             };
-            if let Err(e) = rolled_back.and(conn.execute("RELEASE grouped").await.map(|_| ())) {
-                broken = Some(e.to_string());
+            let control = match (ok, next.is_some()) {
+                (true, true) => "RELEASE grouped; SAVEPOINT grouped",
+                (true, false) => "RELEASE grouped; COMMIT",
+                (false, true) => "ROLLBACK TO grouped; RELEASE grouped; SAVEPOINT grouped",
+                (false, false) => "ROLLBACK TO grouped; RELEASE grouped; COMMIT",
+            };
+            if let Err(e) = conn.execute(control).await {
+                // A failure here fails the whole group, the commit included. A next job is
+                // dropped unrun: its caller hears that the writer stopped before committing.
+                outcome = Err(e.to_string());
                 break;
             }
-            if finishers.len() < MAX_GROUP {
-                next = rx.try_recv().ok();
+            match next {
+                Some(j) => job = j,
+                None => break,
             }
         }
-        let outcome = match broken {
-            Some(why) => Err(why),
-            None => conn
-                .execute("COMMIT")
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-        };
         if outcome.is_err() {
             // Leave the connection clean for the next group (or a plain transaction).
+            super::audit::forget_group_head();
             let _ = conn.execute("ROLLBACK").await;
         }
         drop(conn);
@@ -155,5 +168,65 @@ fn fail(first: Job, rx: &mut mpsc::Receiver<Job>, why: &str) {
     drop(first);
     while let Ok(job) = rx.try_recv() {
         drop(job);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::audit::AuditEntry;
+    use crate::error::{Code, Error};
+    use crate::store::Store;
+    use crate::store::sqlite::{SqliteStore, audit};
+
+    fn entry(n: i64) -> AuditEntry {
+        AuditEntry::new(
+            "test",
+            "test.append",
+            "test",
+            n,
+            &serde_json::json!({ "n": n }),
+        )
+    }
+
+    /// Three writes in one group, the middle one appending an audit record and then failing:
+    /// its record is rolled back, so the cached head must not be used by the third; the chain
+    /// verifies and holds exactly the two records that were committed, in order.
+    #[tokio::test]
+    async fn a_rolled_back_append_does_not_leave_a_stale_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let before = store.verify_audit().await.unwrap().unwrap();
+
+        let append = |n: i64, fail: bool| {
+            store.grouped(move |tx| {
+                Box::pin(async move {
+                    let r = audit::append(&mut *tx, entry(n), 1_000 + n).await?;
+                    if fail {
+                        return Err(Error::store(Code::InvalidTransition, "refused"));
+                    }
+                    Ok(r.seq)
+                })
+            })
+        };
+        // On this (current-thread) runtime all three are queued before the writer runs, so they
+        // share one transaction.
+        let (a, b, c) = tokio::join!(append(1, false), append(2, true), append(3, false));
+        let (a, c) = (a.unwrap(), c.unwrap());
+        assert_eq!(b.unwrap_err().code(), Code::InvalidTransition);
+        assert_eq!(
+            (a, c),
+            (before.records as i64 + 1, before.records as i64 + 2)
+        );
+
+        let after = store.verify_audit().await.unwrap().unwrap();
+        assert_eq!(after.records, before.records + 2);
+        // And a later group (a fresh transaction) links to the same head.
+        let d = append(4, false).await.unwrap();
+        assert_eq!(d, c + 1);
+        assert_eq!(
+            store.verify_audit().await.unwrap().unwrap().records,
+            before.records + 3
+        );
     }
 }

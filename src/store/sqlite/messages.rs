@@ -168,14 +168,16 @@ pub(super) async fn find_submission(
     agency: &str,
     key: &str,
 ) -> Result<Option<Submitted>> {
-    let id: Option<i64> =
-        sqlx::query_scalar("SELECT message_id FROM idempotency_keys WHERE agency = ? AND key = ?")
-            .bind(agency)
-            .bind(key)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err)?;
-    let Some(message_id) = id else {
+    let found: Option<(i64, String)> = sqlx::query_as(
+        "SELECT k.message_id, m.document_id FROM idempotency_keys k
+         JOIN messages m ON m.id = k.message_id WHERE k.agency = ? AND k.key = ?",
+    )
+    .bind(agency)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    let Some((message_id, document_id)) = found else {
         return Ok(None);
     };
     let rows: Vec<(String, i64)> =
@@ -186,6 +188,7 @@ pub(super) async fn find_submission(
             .map_err(db_err)?;
     Ok(Some(Submitted {
         message_id,
+        document_id,
         deliveries: rows
             .into_iter()
             .map(|(recipient, delivery_id)| SubmittedDelivery {
@@ -229,30 +232,9 @@ pub(super) async fn submit_outgoing(
         return Ok(existing); // nothing written; the transaction rolls back
     }
     let numbered = matches!(doc.business_type, 0 | 3);
-    if numbered {
-        let taken: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM messages
-             WHERE direction = 'out' AND kind = 'document' AND business_type IN (0, 3)
-               AND sender = ? AND code_year = ? AND code_number = ? AND code_notation = ?",
-        )
-        .bind(&doc.sender)
-        .bind(doc.code_year)
-        .bind(&doc.code_number)
-        .bind(&doc.code_notation)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if let Some(id) = taken {
-            return Err(Error::store(
-                Code::NumberTaken,
-                format!(
-                    "{}/{} of {} is already used by {} (message {id})",
-                    doc.code_number, doc.code_notation, doc.code_year, doc.sender
-                ),
-            ));
-        }
-    }
-    let message_id = insert_message(
+    // The number's uniqueness is the unique index `messages_out_number`: the insert does
+    // nothing when it is taken, and only then is the holder looked up for the message.
+    let inserted = insert_message(
         &mut *tx,
         Direction::Out,
         Kind::Document,
@@ -265,18 +247,29 @@ pub(super) async fn submit_outgoing(
         &new.actor,
         now,
     )
-    .await?
-    .ok_or_else(|| {
-        // The only uniqueness rule on outgoing documents is the number, checked just above in
-        // this same transaction; kept as a backstop.
-        Error::store(
+    .await?;
+    let Some(message_id) = inserted else {
+        let holder: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM messages
+             WHERE direction = 'out' AND kind = 'document' AND business_type IN (0, 3)
+               AND sender = ? AND code_year = ? AND code_number = ? AND code_notation = ?",
+        )
+        .bind(&doc.sender)
+        .bind(doc.code_year)
+        .bind(&doc.code_number)
+        .bind(&doc.code_notation)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let by = holder.map_or_else(String::new, |id| format!(" (message {id})"));
+        return Err(Error::store(
             Code::NumberTaken,
             format!(
-                "{}/{} of {} is already used by {}",
+                "{}/{} of {} is already used by {}{by}",
                 doc.code_number, doc.code_notation, doc.code_year, doc.sender
             ),
-        )
-    })?;
+        ));
+    };
     let created = deliveries::insert_deliveries(&mut *tx, message_id, &new.deliveries, now).await?;
     if let Some(key) = &new.idempotency_key {
         sqlx::query(
@@ -320,6 +313,7 @@ pub(super) async fn submit_outgoing(
     .await?;
     Ok(Submitted {
         message_id,
+        document_id: doc.document_id.clone(),
         deliveries: created,
         existing: false,
     })

@@ -493,6 +493,10 @@ impl Store for SqliteStore {
         registry::codes_for_fingerprint(&self.read, sha256).await
     }
 
+    async fn registry_binding(&self, code: &str, sha256: &str) -> Result<super::RegistryBinding> {
+        registry::binding(&self.read, code, sha256).await
+    }
+
     async fn registry_set(
         &self,
         entry: super::NewRegistryEntry,

@@ -3,13 +3,13 @@
 
 use serde_json::json;
 use sqlx::SqliteConnection;
-use sqlx::sqlite::SqlitePool;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
 
 use super::{SqliteStore, audit, col, db_err, invalid, not_found, require};
 use crate::audit::AuditEntry;
 use crate::error::Result;
 use crate::pki::binding::{Attribute, Rule};
-use crate::store::{ImportOutcome, MAX_IMPORT, NewRegistryEntry, RegistryEntry};
+use crate::store::{ImportOutcome, MAX_IMPORT, NewRegistryEntry, RegistryBinding, RegistryEntry};
 
 /// The audit detail of an entry: what an auditor needs to see which certificates were allowed.
 fn detail(e: &NewRegistryEntry) -> serde_json::Value {
@@ -56,35 +56,7 @@ async fn entry_on(conn: &mut SqliteConnection, code: &str) -> Result<Option<Regi
     .fetch_all(&mut *conn)
     .await
     .map_err(db_err)?;
-    let mut rules = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let kind: String = col(r, "kind")?;
-        let note: Option<String> = col(r, "note")?;
-        rules.push(match kind.as_str() {
-            "fingerprint" => Rule::Fingerprint {
-                sha256: col::<Option<String>>(r, "sha256")?.unwrap_or_default(),
-                note,
-            },
-            "subject" => {
-                let attribute: String = col::<Option<String>>(r, "attribute")?.unwrap_or_default();
-                Rule::Subject {
-                    issuer_sha256: col(r, "issuer_sha256")?,
-                    issuer: col(r, "issuer")?,
-                    attribute: Attribute::parse(&attribute).ok_or_else(|| {
-                        super::super::types::corrupt("agency_registry_rules.attribute", &attribute)
-                    })?,
-                    value: col::<Option<String>>(r, "value")?.unwrap_or_default(),
-                    note,
-                }
-            }
-            other => {
-                return Err(super::super::types::corrupt(
-                    "agency_registry_rules.kind",
-                    other,
-                ));
-            }
-        });
-    }
+    let rules = rows.iter().map(rule_from_row).collect::<Result<Vec<_>>>()?;
     Ok(Some(RegistryEntry {
         code: col(&row, "code")?,
         name: col(&row, "name")?,
@@ -94,6 +66,65 @@ async fn entry_on(conn: &mut SqliteConnection, code: &str) -> Result<Option<Regi
         updated_by: col(&row, "updated_by")?,
         updated_at: col(&row, "updated_at")?,
     }))
+}
+
+fn rule_from_row(r: &SqliteRow) -> Result<Rule> {
+    let kind: String = col(r, "kind")?;
+    let note: Option<String> = col(r, "note")?;
+    Ok(match kind.as_str() {
+        "fingerprint" => Rule::Fingerprint {
+            sha256: col::<Option<String>>(r, "sha256")?.unwrap_or_default(),
+            note,
+        },
+        "subject" => {
+            let attribute: String = col::<Option<String>>(r, "attribute")?.unwrap_or_default();
+            Rule::Subject {
+                issuer_sha256: col(r, "issuer_sha256")?,
+                issuer: col(r, "issuer")?,
+                attribute: Attribute::parse(&attribute).ok_or_else(|| {
+                    super::super::types::corrupt("agency_registry_rules.attribute", &attribute)
+                })?,
+                value: col::<Option<String>>(r, "value")?.unwrap_or_default(),
+                note,
+            }
+        }
+        other => {
+            return Err(super::super::types::corrupt(
+                "agency_registry_rules.kind",
+                other,
+            ));
+        }
+    })
+}
+
+/// What binding a signer to `code` needs, in one statement (it runs for every package received):
+/// the rules of `code`, in order, and the other codes whose rules name the certificate `sha256`.
+pub(super) async fn binding(
+    pool: &SqlitePool,
+    code: &str,
+    sha256: &str,
+) -> Result<RegistryBinding> {
+    let rows = sqlx::query(
+        "SELECT code, kind, sha256, issuer_sha256, issuer, attribute, value, note
+         FROM agency_registry_rules WHERE code = ?1 OR sha256 = ?2 ORDER BY code, position",
+    )
+    .bind(code)
+    .bind(sha256)
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    let mut out = RegistryBinding::default();
+    for r in &rows {
+        let row_code: String = col(r, "code")?;
+        if row_code == code {
+            out.rules.push(rule_from_row(r)?);
+        } else if col::<Option<String>>(r, "sha256")?.as_deref() == Some(sha256)
+            && out.fingerprint_registered_for.last() != Some(&row_code)
+        {
+            out.fingerprint_registered_for.push(row_code);
+        }
+    }
+    Ok(out)
 }
 
 pub(super) async fn codes_for_fingerprint(pool: &SqlitePool, sha256: &str) -> Result<Vec<String>> {
