@@ -255,3 +255,91 @@ async fn under_the_development_flag_the_plain_listener_takes_pushes_named_by_hea
     assert_eq!(inbox_len(&na).await, 1);
     na.shutdown().await;
 }
+
+/// The peer endpoint's address (`host:port`) of `n`.
+fn peer_socket(n: &TestNode) -> std::net::SocketAddr {
+    n.peer_base.trim_start_matches("https://").parse().unwrap()
+}
+
+/// Reads from `s` until the server closes it (`true`) or `wait` passes (`false`).
+async fn closed_within(s: &mut tokio::net::TcpStream, wait: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 64];
+    loop {
+        match tokio::time::timeout(wait, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue, // an alert or the like; keep reading
+        }
+    }
+}
+
+/// A client that opens a connection and never starts the handshake is dropped after
+/// `tls.handshake_timeout`, so strangers cannot hold connection slots for free.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_never_completes_the_handshake_is_dropped() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gl_url = format!("http://{}", reserve_port());
+    let n = start(l, |d| {
+        config_text("nghean", d, &nghean_agencies(), ("gialai", &gl_url, STTTT))
+            .replace("[tls]\n", "[tls]\nhandshake_timeout = \"1s\"\n")
+    })
+    .await;
+    let mut silent = tokio::net::TcpStream::connect(peer_socket(&n))
+        .await
+        .unwrap();
+    // Closed by the server: well within 20 s (the timeout is 1 s; without it the read would
+    // wait for as long as the client likes).
+    assert!(closed_within(&mut silent, Duration::from_secs(20)).await);
+    n.shutdown().await;
+}
+
+/// At most `MAX_CONNECTIONS` connections at once: one more is closed at once while the others
+/// stay open (here all of them idle in their handshake).
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_beyond_the_cap_are_closed_and_the_others_kept() {
+    use lienthong::http::peer_tls::MAX_CONNECTIONS;
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gl_url = format!("http://{}", reserve_port());
+    let n = start(l, |d| {
+        config_text("nghean", d, &nghean_agencies(), ("gialai", &gl_url, STTTT))
+            .replace("[tls]\n", "[tls]\nhandshake_timeout = \"120s\"\n")
+    })
+    .await;
+    let at = peer_socket(&n);
+    let mut held = Vec::with_capacity(MAX_CONNECTIONS);
+    for _ in 0..MAX_CONNECTIONS {
+        held.push(tokio::net::TcpStream::connect(at).await.unwrap());
+    }
+    let mut extra = tokio::net::TcpStream::connect(at).await.unwrap();
+    assert!(
+        closed_within(&mut extra, Duration::from_secs(20)).await,
+        "connection {} was not closed",
+        MAX_CONNECTIONS + 1
+    );
+    // The first ones hold their slots (the handshake timeout is two minutes away).
+    for s in held.iter_mut().take(3) {
+        assert!(!closed_within(s, Duration::from_millis(200)).await);
+    }
+    // Freeing slots lets new connections in again.
+    drop(held);
+    let mut again = tokio::net::TcpStream::connect(at).await.unwrap();
+    let mut accepted = false;
+    for _ in 0..50 {
+        if !closed_within(&mut again, Duration::from_millis(200)).await {
+            accepted = true;
+            break;
+        }
+        again = tokio::net::TcpStream::connect(at).await.unwrap();
+    }
+    assert!(
+        accepted,
+        "no connection accepted after the others went away"
+    );
+    // `again` is still in its handshake: stopping the node does not wait the two minutes of
+    // its handshake timeout for it.
+    tokio::time::timeout(Duration::from_secs(60), n.shutdown())
+        .await
+        .expect("shutdown waited for a half-open handshake");
+    drop(again);
+}

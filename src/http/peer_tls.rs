@@ -73,9 +73,16 @@ pub async fn serve_peers<S: Store>(
         let identifier = tls.identifier.clone();
         let timeout = tls.handshake_timeout;
         let watcher = graceful.watcher();
+        let mut stop = shutdown.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let stream = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+            // A handshake still under way when the node stops is abandoned: shutdown waits for
+            // requests in progress, not for strangers' half-open connections.
+            let handshake = tokio::select! {
+                h = tokio::time::timeout(timeout, acceptor.accept(tcp)) => h,
+                _ = stopped(&mut stop) => return,
+            };
+            let stream = match handshake {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     tracing::info!(%remote, error = %e, "peer TLS handshake refused");
