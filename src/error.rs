@@ -116,6 +116,10 @@ pub enum Code {
     InvalidTransition,
     /// The số/ký hiệu is already used by another document of this agency in this year.
     NumberTaken,
+    // --- this node -----------------------------------------------------------------------------
+    /// A failure inside this node that the caller cannot fix (a worker task that panicked); the
+    /// detail goes to the log.
+    Internal,
 }
 
 impl Code {
@@ -170,6 +174,7 @@ impl Code {
             AuditBroken => "AUDIT_BROKEN",
             InvalidTransition => "INVALID_TRANSITION",
             NumberTaken => "NUMBER_TAKEN",
+            Internal => "INTERNAL",
         }
     }
 }
@@ -237,6 +242,7 @@ impl Code {
             AuditBroken => "Nhật ký kiểm tra bị sai lệch; vui lòng liên hệ quản trị viên.",
             InvalidTransition => "Thao tác không hợp lệ với trạng thái hiện tại của văn bản.",
             NumberTaken => "Số và ký hiệu văn bản này đã được cơ quan sử dụng trong năm.",
+            Internal => "Lỗi nội bộ của hệ thống; vui lòng thử lại sau hoặc liên hệ quản trị viên.",
             #[allow(unreachable_patterns)]
             _ => "Yêu cầu không thực hiện được.",
         }
@@ -339,6 +345,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A failure inside this node (`INTERNAL`): what failed and how.
+    #[error("{what}: {problem}")]
+    Internal { what: String, problem: String },
     /// A store operation was refused or failed; `code` says which (see the store codes above,
     /// or `VALUE_INVALID` for input the store refuses).
     #[error("{message}")]
@@ -354,12 +363,20 @@ impl Error {
             Error::Trust(e) => e.code,
             Error::Key { .. } => Code::KeyInvalid,
             Error::Io { .. } => Code::Io,
+            Error::Internal { .. } => Code::Internal,
             Error::Store { code, .. } => *code,
         }
     }
 
     pub fn key(what: impl Into<String>, problem: impl Into<String>) -> Self {
         Error::Key {
+            what: what.into(),
+            problem: problem.into(),
+        }
+    }
+
+    pub fn internal(what: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::Internal {
             what: what.into(),
             problem: problem.into(),
         }

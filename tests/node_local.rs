@@ -691,3 +691,20 @@ async fn agreeing_to_an_update_does_not_cancel_the_copy() {
     stop.send(true).unwrap();
     worker.await.unwrap();
 }
+
+/// A job on the node's CPU pool (signing, verifying) that panics is this node's failure:
+/// `INTERNAL` (500), not a key or input problem, and the pool keeps working afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_cpu_job_is_an_internal_error_and_the_pool_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let node = Node::new(config, store).unwrap();
+    let e = node
+        .cpu(|| -> u32 { panic!("a bug in a signing job") })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), lienthong::Code::Internal);
+    assert_eq!(e.code().as_str(), "INTERNAL");
+    assert_eq!(node.cpu(|| 7).await.unwrap(), 7);
+}

@@ -4,9 +4,9 @@
 //! and, on the peer endpoint only, `"status_package"`: the base64 of a signed status 02 when the
 //! refusal is one Decree 30/2020 Art. 21 answers with a 02.
 //!
-//! Two codes exist only at the HTTP layer and are not library [`Code`]s: `UNAUTHENTICATED` (no or
-//! unknown bearer token) and `INTERNAL` (a failure of this node that the caller cannot fix; the
-//! detail goes to the log, not to the caller).
+//! One code exists only at the HTTP layer and is not a library [`Code`]: `UNAUTHENTICATED` (no or
+//! unknown bearer token). Failures of this node the caller cannot fix (`INTERNAL`, keys, files,
+//! configuration) are 500 with a generic message; the detail goes to the log, not to the caller.
 
 use axum::Json;
 use axum::http::StatusCode as Http;
@@ -71,10 +71,10 @@ impl ApiError {
         tracing::error!(error = %detail, "internal error");
         ApiError {
             status: Http::INTERNAL_SERVER_ERROR,
-            code: "INTERNAL",
+            code: Code::Internal.as_str(),
             message: "internal error of this node; see its log".into(),
-            message_vi: "Lỗi nội bộ của hệ thống; vui lòng thử lại sau hoặc liên hệ quản trị viên.",
-            lib_code: None,
+            message_vi: message_vi(Code::Internal),
+            lib_code: Some(Code::Internal),
             status_package: None,
         }
     }
@@ -146,7 +146,7 @@ pub fn http_status(code: Code) -> Http {
         // Transient: the revocation status could not be learned now (responder down); the
         // sending node's outbox retries 5xx, and no 02 is sent.
         StoreUnavailable | RevocationUnknown => Http::SERVICE_UNAVAILABLE,
-        KeyInvalid | Io | ConfigInvalid | AuditBroken => Http::INTERNAL_SERVER_ERROR,
+        KeyInvalid | Io | ConfigInvalid | AuditBroken | Internal => Http::INTERNAL_SERVER_ERROR,
         // A code added later gets 500 until someone decides; add it above.
         #[allow(unreachable_patterns)]
         _ => Http::INTERNAL_SERVER_ERROR,
@@ -177,6 +177,7 @@ mod tests {
             (Code::StoreUnavailable, 503),
             (Code::RevocationUnknown, 503),
             (Code::CertRevoked, 422),
+            (Code::Internal, 500),
         ] {
             assert_eq!(http_status(code).as_u16(), status, "{code}");
             assert!(!message_vi(code).is_empty());

@@ -228,7 +228,7 @@ impl<S: Store> Node<S> {
             .map_err(|_| Error::store(Code::StoreUnavailable, "the node is shutting down"))?;
         tokio::task::spawn_blocking(job)
             .await
-            .map_err(|e| Error::key("signing or verification task", e.to_string()))
+            .map_err(|e| Error::internal("signing or verification task", e.to_string()))
     }
 
     fn agency(&self, code: &OrganId) -> Result<&crate::config::AgencyConfig, Error> {
