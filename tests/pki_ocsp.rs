@@ -395,7 +395,77 @@ async fn the_node_refuses_a_revoked_signer_and_keeps_the_evidence_of_a_good_one(
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
 
+    // A status package (03) from the same signer is kept with its evidence too: operators see
+    // what decided the reporter's certificate for a status as for a document.
+    let r = http
+        .post(na.url("/api/v1/documents"))
+        .bearer_auth(TOK_NGHEAN)
+        .multipart(submission(&metadata(&[STTTT], "V/v phối hợp"), false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let sent: Value = r.json().await.unwrap();
+    let about = sent["document_id"].as_str().unwrap();
+    let r = push(status_by(&ca, "node-good", about)).await.unwrap();
+    let status = r.status().as_u16();
+    assert_eq!(status, 204, "{}", r.text().await.unwrap());
+    let history = na
+        .node
+        .store
+        .audit_records(&lienthong::store::AuditQuery::default())
+        .await
+        .unwrap();
+    let status_message = history
+        .iter()
+        .rev()
+        .find(|r| r.action == "status.record")
+        .map(|r| {
+            serde_json::from_str::<Value>(&r.detail).unwrap()["message_id"]
+                .as_i64()
+                .unwrap()
+        })
+        .expect("the status was recorded");
+    let r = http
+        .get(na.url(&format!("/admin/v1/messages/{status_message}/revocation")))
+        .bearer_auth(TOK_ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let st: Value = r.json().await.unwrap();
+    assert_eq!(st["certificates"][0]["status"], "good", "{st}");
+    assert_eq!(st["certificates"][0]["kind"], "ocsp", "{st}");
+    assert_eq!(
+        na.node
+            .store
+            .revocation_evidence(status_message)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
     na.shutdown().await;
+}
+
+/// A status 03 from Sở TT&TT about the document `document_id` Nghệ An sent, signed by `name`
+/// of `ca`.
+fn status_by(ca: &TestCa, name: &str, document_id: &str) -> Vec<u8> {
+    use lienthong::dsig::sign_package;
+    use lienthong::edxml::xml::Limits;
+    use lienthong::signer::KeyFileSigner;
+    let xml = common::corpus::status_package("03", "FROM")
+        .replace("000.00.05.H21,2026/11/25,125/STTTT-CĐS", document_id)
+        .replace("000.00.05.H21", common::nodes::NGHEAN)
+        .replace("FROM", common::nodes::STTTT);
+    let signer = KeyFileSigner::from_files(
+        &ca.path(&format!("{name}.key.pem")),
+        &ca.path(&format!("{name}.cert.pem")),
+        Some(&ca.path("chain.pem")),
+    )
+    .unwrap();
+    sign_package(xml.as_bytes(), &signer, &Limits::default()).unwrap()
 }
 
 /// Responses made offline by `openssl ocsp -reqin … -respout …` for a request built by

@@ -194,6 +194,7 @@ fn status(
             Direction::Out => format!("clerk:{reporter}:minh"),
             Direction::In => "peer:nghean".into(),
         },
+        revocation: Vec::new(),
     }
 }
 

@@ -744,6 +744,7 @@ impl<S: Store> Node<S> {
                     deliveries: Vec::new(),
                     peer: peer_name,
                     actor,
+                    revocation,
                 };
                 let out = self.store.record_status(new, now).await?;
                 Ok(Ingested {
@@ -933,6 +934,7 @@ impl<S: Store> Node<S> {
             }],
             peer: None,
             actor: actor.to_owned(),
+            revocation: Vec::new(),
         };
         let recorded = self.store.record_status(new, now).await?;
         self.outbox_wake.notify_one();

@@ -223,6 +223,9 @@ pub struct NewStatus {
     /// `In` only: the peer it came from.
     pub peer: Option<String>,
     pub actor: String,
+    /// `In` only: the revocation status of the reporter's certificate path when it was
+    /// received, as for a document ([`NewIncoming::revocation`]); empty for `Out`.
+    pub revocation: Vec<RevocationEvidence>,
 }
 
 /// The result of [`Store::record_status`](super::Store::record_status).

@@ -107,6 +107,7 @@ pub(super) async fn record_status(
     )
     .await?
     .ok_or_else(|| invalid("the status package conflicts with one already stored"))?;
+    super::revocation::insert(&mut *tx, message_id, &new.revocation).await?;
     let status_id: i64 = sqlx::query_scalar(
         "INSERT INTO statuses (document_sender, document_id, reporter, code, description,
              reported_at, recorded_at, direction, message_id)
