@@ -1216,3 +1216,124 @@ fn the_openapi_description_lists_the_codes_answered_with_a_02() {
     }
     assert!(text.contains("NOT_ADDRESSED_HERE"));
 }
+
+// --- large documents -------------------------------------------------------------------------
+
+/// The folder of package files beside a test node's database (`<db>.packages`).
+fn package_folder(node: &TestNode) -> std::path::PathBuf {
+    let url = &node.node.config.node.store;
+    let path = url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap();
+    std::path::PathBuf::from(format!("{path}.packages"))
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A 6 MB incompressible file goes from Sở TT&TT Gia Lai to Nghệ An (a peer, over mutual TLS)
+/// and to Sở Nội vụ (local): every copy of the package is kept as a file beside the database,
+/// the recipients download exactly the bytes that were sent, and a file no row names (a write
+/// that never committed) is removed when the store opens again, while the files rows name stay.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_document_travels_as_package_files_and_orphans_are_removed_at_open() {
+    bounded(async {
+        let gl_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let na_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gl_url = format!("http://{}", gl_l.local_addr().unwrap());
+        let na_url = format!("http://{}", na_l.local_addr().unwrap());
+        let gl = start_gialai(gl_l, &na_url, "1h", true).await;
+        let na = start_nghean(na_l, &gl_url).await;
+        let http = reqwest::Client::new();
+
+        let mut rng = fastrand::Rng::with_seed(6);
+        let file: Vec<u8> = (0..6_000_000).map(|_| rng.u8(..)).collect();
+        let form = submission(&metadata(&[NGHEAN, SONV], "V/v bản đồ quy hoạch"), false).part(
+            "file",
+            reqwest::multipart::Part::bytes(file.clone())
+                .file_name("bản đồ.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        );
+        let r = http
+            .post(gl.url("/api/v1/documents"))
+            .bearer_auth(TOK_STTTT)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+        let v = json_of(r).await;
+        let id = v["id"].as_i64().unwrap();
+        for d in v["deliveries"].as_array().unwrap() {
+            delivery_in(&http, &gl, d["delivery_id"].as_i64().unwrap(), "delivered").await;
+        }
+        let document_id = gl.store().message(id).await.unwrap().document_id;
+        let sent = gl.store().message_bytes(id).await.unwrap();
+        assert!(sent.len() > 8_000_000, "{} bytes", sent.len());
+
+        for (node, token) in [(&na, TOK_NGHEAN), (&gl, TOK_SONV)] {
+            let items = inbox_with(&http, node, token, &document_id).await;
+            assert_eq!(items.len(), 1);
+            let in_id = items[0]["id"].as_i64().unwrap();
+            let r = http
+                .get(node.url(&format!("/api/v1/inbox/{in_id}/attachments/1")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            assert!(r.bytes().await.unwrap().as_ref() == file.as_slice());
+            let r = http
+                .get(node.url(&format!("/api/v1/inbox/{in_id}/package")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            assert!(r.bytes().await.unwrap().as_ref() == sent.as_slice());
+        }
+        // Gia Lai keeps the package it sent and the copy Sở Nội vụ received; Nghệ An its copy.
+        let gl_dir = package_folder(&gl);
+        let na_dir = package_folder(&na);
+        assert_eq!(files_in(&gl_dir).len(), 2, "{:?}", files_in(&gl_dir));
+        assert_eq!(files_in(&na_dir).len(), 1, "{:?}", files_in(&na_dir));
+        for name in files_in(&gl_dir) {
+            assert!(std::fs::read(gl_dir.join(name)).unwrap() == sent);
+        }
+        assert_audit_verifies(&gl).await;
+        assert_audit_verifies(&na).await;
+
+        // A crash after a file was written but before its transaction committed leaves an
+        // orphan (and perhaps a half-written temporary file): the next open removes both and
+        // keeps every file a row names.
+        let kept = files_in(&gl_dir);
+        std::fs::write(
+            gl_dir.join("0123456789abcdef0123456789abcdef.edxml"),
+            b"orphan",
+        )
+        .unwrap();
+        std::fs::write(
+            gl_dir.join("fedcba9876543210fedcba9876543210.edxml.tmp"),
+            b"x",
+        )
+        .unwrap();
+        // (Opened beside the idle node, whose temporary folder goes when it shuts down.)
+        let url = gl.node.config.node.store.clone();
+        let reopened = lienthong::store::SqliteStore::open(&url).await.unwrap();
+        assert_eq!(files_in(&gl_dir), kept);
+        assert!(reopened.message_bytes(id).await.unwrap() == sent);
+        reopened.close().await;
+        gl.shutdown().await;
+        na.shutdown().await;
+    })
+    .await;
+}

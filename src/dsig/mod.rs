@@ -13,7 +13,7 @@ pub mod sign;
 pub mod verify;
 
 pub use algorithms::Policy;
-pub use sign::sign_package;
+pub use sign::{sign_package, sign_package_owned};
 pub use verify::{VerifiedSignature, verify};
 
 /// The XML-DSig namespace.

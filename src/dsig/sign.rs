@@ -19,6 +19,37 @@ use crate::signer::{SignatureScheme, Signer};
 /// Signs an unsigned edXML package (document or status) with `signer`, using exclusive c14n,
 /// SHA-256 and RSA-SHA256 as EDXML.md §5 says this node writes.
 pub fn sign_package(bytes: &[u8], signer: &dyn Signer, limits: &Limits) -> Result<Vec<u8>, Error> {
+    let (element, offset, at) = signature_for(bytes, signer, limits)?;
+    let text = &bytes[offset..];
+    let mut out = Vec::with_capacity(text.len() + element.len());
+    out.extend_from_slice(&text[..at]);
+    out.extend_from_slice(element.as_bytes());
+    out.extend_from_slice(&text[at..]);
+    Ok(out)
+}
+
+/// [`sign_package`] on a buffer the caller gives up: the `Signature` is inserted into it in
+/// place, so signing a large package needs no second copy of it (the text after the insertion
+/// point moves up; with spare capacity, as [`crate::edxml::write_document`] leaves, nothing is
+/// reallocated).
+pub fn sign_package_owned(
+    mut bytes: Vec<u8>,
+    signer: &dyn Signer,
+    limits: &Limits,
+) -> Result<Vec<u8>, Error> {
+    let (element, offset, at) = signature_for(&bytes, signer, limits)?;
+    bytes.drain(..offset);
+    bytes.splice(at..at, element.into_bytes());
+    Ok(bytes)
+}
+
+/// The `Signature` element for `bytes`, how many leading bytes the parser dropped, and where in
+/// the rest the element goes (the start of `edXMLHeader`'s end tag).
+fn signature_for(
+    bytes: &[u8],
+    signer: &dyn Signer,
+    limits: &Limits,
+) -> Result<(String, usize, usize), Error> {
     let parsed = xml::parse(bytes, limits)?;
     let header = profile::header(&parsed.doc)?;
     if profile::signature(&parsed.doc)?.is_some() {
@@ -56,11 +87,7 @@ pub fn sign_package(bytes: &[u8], signer: &dyn Signer, limits: &Limits) -> Resul
     element.push_str("</X509Data></KeyInfo></Signature>");
 
     let at = end_tag_start(parsed.text, header.range())?;
-    let mut out = Vec::with_capacity(parsed.text.len() + element.len());
-    out.extend_from_slice(&parsed.text.as_bytes()[..at]);
-    out.extend_from_slice(element.as_bytes());
-    out.extend_from_slice(&parsed.text.as_bytes()[at..]);
-    Ok(out)
+    Ok((element, parsed.offset, at))
 }
 
 struct SignedInfo {
@@ -116,6 +143,32 @@ fn end_tag_start(text: &str, range: std::ops::Range<usize>) -> Result<usize, Err
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Signing in place gives exactly the bytes of signing into a new buffer, junk before
+    /// `<?xml` dropped the same way, and does not reallocate when there is room.
+    #[test]
+    fn signing_in_place_is_signing_a_copy() {
+        let pki = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("certs/test-only");
+        let signer = crate::signer::KeyFileSigner::from_files(
+            &pki.join("stttt-gialai.key.pem"),
+            &pki.join("stttt-gialai.cert.pem"),
+            Some(&pki.join("chain.pem")),
+        )
+        .unwrap();
+        let doc = crate::edxml::samples::new_document();
+        let unsigned = crate::edxml::write_document(&doc).unwrap();
+        for prefix in [&b""[..], b"\xEF\xBB\xBF", b"junk "] {
+            let mut input = prefix.to_vec();
+            input.extend_from_slice(&unsigned);
+            let copy = sign_package(&input, &signer, &Limits::default()).unwrap();
+            input.reserve(64 * 1024);
+            let ptr = input.as_ptr();
+            let owned = sign_package_owned(input, &signer, &Limits::default()).unwrap();
+            assert_eq!(owned, copy);
+            assert_eq!(owned.as_ptr(), ptr, "signed in the caller's buffer");
+            assert!(owned.len() > unsigned.len() + 1000);
+        }
+    }
 
     /// `SignedInfo` is written by hand twice (in place and canonical); they must not drift apart.
     #[test]

@@ -3,9 +3,13 @@
 //! Reading: strip whitespace, base64-decode, and if the bytes are a zip (`PK\x03\x04`) unzip its
 //! single entry — never trusting the sizes the archive declares, with a cap per file, a cap on all
 //! files together, and a cap on the unzipped/zipped ratio, so a zip bomb costs at most the cap.
-//! Writing: one Deflate entry with fixed metadata (so the same file always zips to the same
-//! bytes, which keeps writing deterministic), then base64 without line breaks, appended straight
-//! into the output buffer.
+//! Writing: one entry with fixed metadata (so the same file always zips to the same bytes, which
+//! keeps writing deterministic), then base64 without line breaks, appended straight into the
+//! output buffer. The entry is Deflated when deflate pays (it saves at least a tenth of a sample
+//! of the file) and Stored otherwise: already-compressed files (most PDFs' streams, JPEG, Office
+//! files, random bytes) do not shrink, and deflating them was most of the CPU a 1 MB document
+//! cost. A Stored entry is written straight into the base64 output, never copied into a zip
+//! buffer first, and a Stored entry read is unwrapped in place.
 
 use std::io::{Cursor, Read, Write};
 
@@ -95,6 +99,18 @@ pub fn decode(
     };
     let (data, transfer) = if bytes.starts_with(ZIP_MAGIC) {
         match unzip_single(&bytes, limits, remaining, path)? {
+            Unzipped::Stored(range)
+                if original_is_zip_based && !bytes[range.clone()].starts_with(ZIP_MAGIC) =>
+            {
+                as_is(bytes, Transfer::ZipAsIs)?
+            }
+            Unzipped::Stored(range) => {
+                // The file is a run of the zip: cut it out in place instead of copying it.
+                let mut bytes = bytes;
+                bytes.truncate(range.end);
+                bytes.drain(..range.start);
+                (bytes, Transfer::Zipped)
+            }
             Unzipped::One(inner) if original_is_zip_based && !inner.starts_with(ZIP_MAGIC) => {
                 as_is(bytes, Transfer::ZipAsIs)?
             }
@@ -163,6 +179,9 @@ fn invalid(path: &str, problem: impl Into<String>) -> FormatError {
 
 enum Unzipped {
     One(Vec<u8>),
+    /// A Stored entry, within the caps and with its CRC checked: the file is these bytes of the
+    /// zip.
+    Stored(std::ops::Range<usize>),
     NotOne(usize),
 }
 
@@ -212,6 +231,44 @@ fn unzip_single(
         ),
     ];
     let cap = caps.iter().map(|(c, _)| *c).min().unwrap_or(0);
+    let over_cap = |caps: [(u64, String); 3]| {
+        let why = caps
+            .into_iter()
+            .find(|(c, _)| *c == cap)
+            .map(|(_, why)| why)
+            .unwrap_or_default();
+        too_large(path, why)
+    };
+    if entry.compression() == zip::CompressionMethod::Stored
+        && let Some(start) = entry.data_start()
+    {
+        // Stored: the file is the next `compressed_size` bytes. Both sizes must agree and the
+        // run must lie inside the zip, whatever the headers claim; the CRC is checked here
+        // because nothing reads the entry through the zip crate's checking reader.
+        let len = entry.compressed_size();
+        if entry.size() != len {
+            return Err(invalid(
+                path,
+                format!(
+                    "a stored entry of {len} bytes that says it unpacks to {}",
+                    entry.size()
+                ),
+            ));
+        }
+        let range = usize::try_from(start)
+            .ok()
+            .zip(usize::try_from(len).ok())
+            .and_then(|(s, l)| Some(s..s.checked_add(l)?))
+            .filter(|r| r.end <= zipped.len())
+            .ok_or_else(|| invalid(path, "broken zip: the stored entry runs past its end"))?;
+        if len > cap {
+            return Err(over_cap(caps));
+        }
+        if crc32fast::hash(&zipped[range.clone()]) != entry.crc32() {
+            return Err(invalid(path, "cannot unzip: CRC-32 mismatch"));
+        }
+        return Ok(Unzipped::Stored(range));
+    }
     // The declared size only sizes the first allocation, never beyond the cap.
     let initial = entry.size().min(cap).min(64 * 1024 * 1024);
     let mut data = Vec::with_capacity(usize::try_from(initial).unwrap_or(0));
@@ -220,12 +277,7 @@ fn unzip_single(
         .read_to_end(&mut data)
         .map_err(|e| invalid(path, format!("cannot unzip: {e}")))?;
     if data.len() as u64 > cap {
-        let why = caps
-            .into_iter()
-            .find(|(c, _)| *c == cap)
-            .map(|(_, why)| why)
-            .unwrap_or_default();
-        return Err(too_large(path, why));
+        return Err(over_cap(caps));
     }
     Ok(Unzipped::One(data))
 }
@@ -252,6 +304,152 @@ pub fn zip_single(name: &str, data: &[u8]) -> Result<Vec<u8>, FormatError> {
     w.write_all(data).map_err(|e| fail(&e))?;
     let out = w.finish().map_err(|e| fail(&e))?;
     Ok(out.into_inner())
+}
+
+/// How much of the start of a file is deflated to decide whether deflating it pays.
+pub const DEFLATE_SAMPLE_BYTES: usize = 64 * 1024;
+
+/// Whether deflating `data` pays: its first [`DEFLATE_SAMPLE_BYTES`] deflate to at most nine
+/// tenths. The sample is deflated at level 1, several times faster than the level 6 the entry is
+/// written with and as good a test of whether the bytes compress at all. A function of the bytes
+/// only, so writing stays deterministic. A file whose start does not compress but whose rest
+/// would is stored: the price is size, never correctness.
+pub fn deflate_pays(data: &[u8]) -> bool {
+    use flate2::Compression;
+    use flate2::write::DeflateEncoder;
+    let sample = &data[..data.len().min(DEFLATE_SAMPLE_BYTES)];
+    if sample.is_empty() {
+        return false;
+    }
+    let mut e = DeflateEncoder::new(
+        Vec::with_capacity(sample.len() / 2 + 64),
+        Compression::new(1),
+    );
+    // Writing into a Vec cannot fail; if it did, deflating is the safe old behaviour.
+    if e.write_all(sample).is_err() {
+        return true;
+    }
+    e.finish()
+        .map_or(true, |out| out.len() * 10 <= sample.len() * 9)
+}
+
+/// Appends the base64 of the single-entry zip of `data` (named `name`) to `out`: Deflated when
+/// [`deflate_pays`], else Stored. A Stored entry is encoded from `data` directly, so the only
+/// copy of the file that this makes is its base64 text.
+pub fn append_zipped_base64(name: &str, data: &[u8], out: &mut Vec<u8>) -> Result<(), FormatError> {
+    let entry_name = if name.is_empty() { "file" } else { name };
+    // The hand-written entry has no Zip64 fields: at 4 GiB and above let the zip crate write it.
+    if deflate_pays(data) || u32::try_from(data.len()).is_err() {
+        let zipped = zip_single(name, data)?;
+        append_base64(&zipped, out);
+        return Ok(());
+    }
+    let (head, tail) = stored_frame(entry_name, data);
+    let mut b = Base64Appender::new(out, head.len() + data.len() + tail.len());
+    b.push(&head);
+    b.push(data);
+    b.push(&tail);
+    b.finish();
+    Ok(())
+}
+
+/// The bytes of a one-entry Stored zip before and after the file's bytes: the local file header,
+/// and the central directory with its end record. Fixed metadata as [`zip_single`] writes it
+/// (1980-01-01 00:00, Unix mode 0644, the UTF-8 flag for a non-ASCII name). `data` is under 4 GiB.
+fn stored_frame(name: &str, data: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    const VERSION_NEEDED: u16 = 10; // 1.0: stored
+    const MADE_BY: u16 = (3 << 8) | 20; // Unix, 2.0
+    const DOS_DATE_1980: u16 = (1 << 5) | 1; // 1980-01-01
+    let flags: u16 = if name.is_ascii() { 0 } else { 1 << 11 };
+    let crc = crc32fast::hash(data);
+    let size = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    let name_len = u16::try_from(name.len()).unwrap_or(u16::MAX);
+    let name = &name.as_bytes()[..usize::from(name_len)];
+    let mut head = Vec::with_capacity(30 + name.len());
+    head.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+    for v in [VERSION_NEEDED, flags, 0, 0, DOS_DATE_1980] {
+        head.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [crc, size, size] {
+        head.extend_from_slice(&v.to_le_bytes());
+    }
+    head.extend_from_slice(&name_len.to_le_bytes());
+    head.extend_from_slice(&0u16.to_le_bytes());
+    head.extend_from_slice(name);
+
+    let mut tail = Vec::with_capacity(46 + name.len() + 22);
+    tail.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+    for v in [MADE_BY, VERSION_NEEDED, flags, 0, 0, DOS_DATE_1980] {
+        tail.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [crc, size, size] {
+        tail.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [name_len, 0, 0, 0, 0] {
+        tail.extend_from_slice(&v.to_le_bytes());
+    }
+    tail.extend_from_slice(&(0o100_644u32 << 16).to_le_bytes()); // external attributes
+    tail.extend_from_slice(&0u32.to_le_bytes()); // the local header is at 0
+    tail.extend_from_slice(name);
+    let cd_size = u32::try_from(tail.len()).unwrap_or(u32::MAX);
+    let cd_offset = u32::try_from(head.len() + data.len()).unwrap_or(u32::MAX);
+    tail.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    for v in [0u16, 0, 1, 1] {
+        tail.extend_from_slice(&v.to_le_bytes());
+    }
+    tail.extend_from_slice(&cd_size.to_le_bytes());
+    tail.extend_from_slice(&cd_offset.to_le_bytes());
+    tail.extend_from_slice(&0u16.to_le_bytes());
+    (head, tail)
+}
+
+/// Base64 (standard, padded) of several byte runs as if they were one, appended to a `Vec`:
+/// whole 3-byte groups are encoded in place, the remainder carried to the next run.
+struct Base64Appender<'a> {
+    out: &'a mut Vec<u8>,
+    carry: [u8; 3],
+    carried: usize,
+}
+
+impl<'a> Base64Appender<'a> {
+    fn new(out: &'a mut Vec<u8>, total: usize) -> Self {
+        out.reserve(total.div_ceil(3) * 4);
+        Base64Appender {
+            out,
+            carry: [0; 3],
+            carried: 0,
+        }
+    }
+
+    fn push(&mut self, mut bytes: &[u8]) {
+        if self.carried > 0 {
+            let take = (3 - self.carried).min(bytes.len());
+            self.carry[self.carried..self.carried + take].copy_from_slice(&bytes[..take]);
+            self.carried += take;
+            bytes = &bytes[take..];
+            if self.carried < 3 {
+                return;
+            }
+            let group = self.carry;
+            self.encode(&group);
+            self.carried = 0;
+        }
+        let whole = bytes.len() / 3 * 3;
+        self.encode(&bytes[..whole]);
+        let rest = &bytes[whole..];
+        self.carry[..rest.len()].copy_from_slice(rest);
+        self.carried = rest.len();
+    }
+
+    /// Encodes `bytes` (whole groups, or the padded end) at the end of the output.
+    fn encode(&mut self, bytes: &[u8]) {
+        append_base64(bytes, self.out);
+    }
+
+    fn finish(self) {
+        let rest = self.carry;
+        append_base64(&rest[..self.carried], self.out);
+    }
 }
 
 /// Appends the base64 of `bytes` (standard alphabet, padded, no line breaks) to `out`, encoding
@@ -380,6 +578,132 @@ mod tests {
         let wrapped = zip_single("a.zip", &one).unwrap();
         let d = decode(&b64(&wrapped), true, &opts, &mut Budget::default(), "x").unwrap();
         assert_eq!((d.transfer, d.data), (Transfer::Zipped, one));
+    }
+
+    /// What the writer puts in `ContentTransferEncoded` for `data`.
+    fn written(name: &str, data: &[u8]) -> String {
+        let mut v = Vec::new();
+        append_zipped_base64(name, data, &mut v).unwrap();
+        String::from_utf8(v).unwrap()
+    }
+
+    fn random(n: usize) -> Vec<u8> {
+        let mut rng = fastrand::Rng::with_seed(5);
+        (0..n).map(|_| rng.u8(..)).collect()
+    }
+
+    /// The local header's compression method.
+    fn method(zip: &[u8]) -> u16 {
+        u16::from_le_bytes([zip[8], zip[9]])
+    }
+
+    #[test]
+    fn incompressible_files_are_stored_and_read_back() {
+        for (name, n) in [("a.pdf", 0), ("a.pdf", 1), ("b.bin", 2), ("tệp.pdf", 3)]
+            .into_iter()
+            .chain([("big.pdf", 200_001), ("c.jpg", 70_000)])
+        {
+            let data = random(n);
+            let text = written(name, &data);
+            let zip = decode_base64(&text).unwrap();
+            assert!(zip.starts_with(ZIP_MAGIC));
+            assert_eq!(method(&zip), 0, "{name} {n}: stored");
+            // The zip crate reads what we wrote by hand, name, CRC and all.
+            let mut a = zip::ZipArchive::new(Cursor::new(&zip)).unwrap();
+            let mut e = a.by_index(0).unwrap();
+            assert_eq!(e.name().unwrap(), name);
+            let mut back = Vec::new();
+            e.read_to_end(&mut back).unwrap();
+            assert_eq!(back, data);
+            drop(e);
+            let d = dec(&text, &Limits::default()).unwrap();
+            assert_eq!((d.transfer, d.data), (Transfer::Zipped, data.clone()));
+            assert_eq!(text, written(name, &data), "deterministic");
+        }
+        // Compressible files are still deflated, as before.
+        let text = "Nội dung công văn. ".repeat(5000).into_bytes();
+        let zip = decode_base64(&written("a.txt", &text)).unwrap();
+        assert_eq!(method(&zip), 8);
+        assert_eq!(zip, zip_single("a.txt", &text).unwrap());
+        assert!(!deflate_pays(&random(100_000)));
+        assert!(deflate_pays(&text));
+    }
+
+    #[test]
+    fn base64_appender_is_base64_of_the_concatenation() {
+        let data = random(50);
+        for a in 0..6 {
+            for b in a..12 {
+                let mut out = b"x".to_vec();
+                let mut e = Base64Appender::new(&mut out, data.len());
+                e.push(&data[..a]);
+                e.push(&data[a..b]);
+                e.push(&data[b..]);
+                e.finish();
+                assert_eq!(out[1..], *STANDARD.encode(&data).as_bytes(), "{a} {b}");
+            }
+        }
+    }
+
+    /// A hand-made stored zip whose headers can lie.
+    fn stored_zip(data: &[u8], crc: u32, size: u32) -> Vec<u8> {
+        let (mut head, mut tail) = stored_frame("f.pdf", data);
+        for (buf, at) in [(&mut head, 14), (&mut tail, 16)] {
+            buf[at..at + 4].copy_from_slice(&crc.to_le_bytes());
+            buf[at + 8..at + 12].copy_from_slice(&size.to_le_bytes());
+        }
+        let mut z = head;
+        z.extend_from_slice(data);
+        z.extend_from_slice(&tail);
+        z
+    }
+
+    #[test]
+    fn stored_entries_are_checked() {
+        let data = random(1000);
+        let crc = crc32fast::hash(&data);
+        let good = stored_zip(&data, crc, 1000);
+        assert_eq!(dec(&b64(&good), &Limits::default()).unwrap().data, data);
+        // CRC mismatch.
+        let bad = stored_zip(&data, crc ^ 1, 1000);
+        let e = dec(&b64(&bad), &Limits::default()).unwrap_err();
+        assert_eq!(e.code, Code::AttachmentInvalid, "{e}");
+        assert!(e.problem.contains("CRC"), "{e}");
+        // A stored entry that says it unpacks to more than it holds (a bomb's lie).
+        let lying = stored_zip(&data, crc, 4_000_000_000);
+        assert_eq!(
+            dec(&b64(&lying), &Limits::default()).unwrap_err().code,
+            Code::AttachmentInvalid
+        );
+        // Caps hold for stored entries too.
+        let small = Limits {
+            max_attachment_bytes: 999,
+            ..Limits::default()
+        };
+        assert_eq!(
+            dec(&b64(&good), &small).unwrap_err().code,
+            Code::AttachmentTooLarge
+        );
+        let total = Limits {
+            max_total_attachment_bytes: 1500,
+            ..Limits::default()
+        };
+        let mut budget = Budget::default();
+        assert!(decode(&b64(&good), false, &total, &mut budget, "a").is_ok());
+        let e = decode(&b64(&good), false, &total, &mut budget, "b").unwrap_err();
+        assert_eq!(e.code, Code::AttachmentTooLarge);
+        // A stored entry claiming more bytes than the zip holds.
+        let mut cut = good.clone();
+        cut.truncate(30 + 5 + 500);
+        let mut frame = stored_frame("f.pdf", &data).1;
+        let off = u32::try_from(cut.len()).unwrap();
+        let n = frame.len();
+        frame[n - 6..n - 2].copy_from_slice(&off.to_le_bytes());
+        cut.extend_from_slice(&frame);
+        assert_eq!(
+            dec(&b64(&cut), &Limits::default()).unwrap_err().code,
+            Code::AttachmentInvalid
+        );
     }
 
     #[test]

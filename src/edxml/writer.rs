@@ -30,7 +30,7 @@ use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use time::{Date, PrimitiveDateTime};
 
 use super::NS;
-use super::attachment::{ZIP_CONTENT_TYPE, append_base64, zip_single};
+use super::attachment::{ZIP_CONTENT_TYPE, append_zipped_base64};
 use super::dates::{check_year, format_date, format_timestamp};
 use super::model::*;
 use super::organ_id::OrganId;
@@ -570,14 +570,14 @@ fn encoded_attachment(o: &mut Out, a: &Attachment) -> R {
     o.leaf("AttachmentName", &a.name)?;
     o.leaf("Description", &a.description)?;
     o.leaf("ContentType", ZIP_CONTENT_TYPE)?;
-    let zipped = zip_single(a.name.trim(), &a.data).map_err(|e| FormatError {
-        path: o.path("ContentTransferEncoded"),
-        ..e
-    })?;
     let name = "ContentTransferEncoded";
+    let err_path = o.path(name);
     o.event(Event::Start(BytesStart::new(name)))?;
     // Base64 needs no escaping: encode straight into the output buffer.
-    append_base64(&zipped, o.w.get_mut());
+    append_zipped_base64(a.name.trim(), &a.data, o.w.get_mut()).map_err(|e| FormatError {
+        path: err_path,
+        ..e
+    })?;
     // An empty text event tells the indenter we are inside text, so the end tag stays inline.
     o.event(Event::Text(BytesText::from_escaped("")))?;
     o.event(Event::End(BytesEnd::new(name)))

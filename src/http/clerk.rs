@@ -362,7 +362,8 @@ pub async fn submit<S: Store>(
                 files.push(File {
                     name: file_name,
                     content_type,
-                    data: data.to_vec(),
+                    // Not a copy: the multipart buffer is handed over.
+                    data: Vec::from(data),
                 });
             }
             other => {
@@ -704,7 +705,8 @@ async fn follow_up_parts(
                 out.files.push(File {
                     name: file_name,
                     content_type,
-                    data: data.to_vec(),
+                    // Not a copy: the multipart buffer is handed over.
+                    data: Vec::from(data),
                 });
             }
             other => {

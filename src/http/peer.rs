@@ -27,10 +27,9 @@
 //! Without the flag, a push to the plain listener is `403 PEER_NOT_AUTHORISED`.
 
 use axum::Extension;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode as Http};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -53,7 +52,7 @@ pub async fn push<S: Store>(
     State(state): State<AppState<S>>,
     tls: Option<Extension<TlsPeer>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     match handle(&state, tls.map(|Extension(t)| t), &headers, body).await {
         Ok(r) => r,
@@ -69,7 +68,7 @@ async fn handle<S: Store>(
     state: &AppState<S>,
     tls: Option<TlsPeer>,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let peers = &state.node.config.peers;
     // Before the package is parsed: an unknown client learns nothing more than its refusal.
@@ -92,24 +91,26 @@ async fn handle<S: Store>(
         }
     };
     let max = state.node.config.limits.max_package_bytes;
-    let bytes = body.map_err(|r| {
-        if r.status() == Http::PAYLOAD_TOO_LARGE {
-            ApiError::coded(
-                Code::PackageTooLarge,
-                format!("(body): over the limit of {max} bytes"),
-            )
-        } else {
-            ApiError::coded(Code::XmlMalformed, format!("(body): {}", r.body_text()))
-        }
-    })?;
+    let bytes = read_body(body, headers, max).await?;
     let peer = match tls_peer {
         Some(p) => p,
         None => identify(peers, headers, &bytes)?,
     };
-    let out = match state.node.ingest(&bytes, Some(peer)).await {
+    let checked = state.node.ingest_check(&bytes, Some(peer)).await;
+    // A refusal (and so a 02) can only come from the checks, while the bytes are still here;
+    // storing takes them.
+    let out = match checked {
+        Ok(checked) => state
+            .node
+            .ingest_store(checked, bytes, Some(peer))
+            .await
+            .map_err(|e| (e, None)),
+        Err(e) => Err((e, Some(bytes))),
+    };
+    let out = match out {
         Ok(out) => out,
-        Err(e) => {
-            let status = state.node.rejection_status(&bytes, Some(peer), &e);
+        Err((e, bytes)) => {
+            let status = bytes.and_then(|b| state.node.rejection_status(&b, Some(peer), &e));
             let mut refusal = ApiError::from(e);
             if let Some(b) = status {
                 tracing::info!(peer = %peer.name, code = refusal.code, "answering the refusal with a signed 02");
@@ -136,6 +137,38 @@ async fn handle<S: Store>(
             .into_response(),
         None => Http::NO_CONTENT.into_response(),
     })
+}
+
+/// The request body in one buffer of at most `max` bytes. Read frame by frame into a buffer
+/// sized from `Content-Length`, so a large package is in memory once: collecting into `Bytes`
+/// holds the list of chunks and then copies them into one contiguous buffer.
+async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Vec<u8>, ApiError> {
+    use http_body_util::BodyExt as _;
+    let too_large = || {
+        ApiError::coded(
+            Code::PackageTooLarge,
+            format!("(body): over the limit of {max} bytes"),
+        )
+    };
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut out = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::coded(Code::XmlMalformed, format!("(body): {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > max {
+                return Err(too_large());
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out)
 }
 
 fn identify<'a>(

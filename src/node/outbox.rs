@@ -178,7 +178,7 @@ impl<S: Store> Worker<S> {
                 "NO_ROUTE",
                 format!("no node is known to serve {}", c.recipient),
             )),
-            Route::Local => match self.node.ingest(&bytes, None).await {
+            Route::Local => match self.node.ingest_owned(bytes, None).await {
                 Ok(ingested) => Ok(ingested.receipt.unwrap_or_default()),
                 // Transient: the store, or a revocation status that cannot be learned now.
                 Err(e)

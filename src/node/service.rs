@@ -129,6 +129,13 @@ fn receiver_type_default() -> i32 {
     1
 }
 
+/// A package [`Node::ingest_check`] accepted, with its revocation evidence: what
+/// [`Node::ingest_store`] stores.
+pub struct CheckedPackage {
+    accepted: ingest::Accepted,
+    revocation: Vec<crate::store::RevocationEvidence>,
+}
+
 /// The result of a push: stored now or seen before, and the receipt to answer with.
 #[derive(Debug, Clone)]
 pub struct Ingested {
@@ -149,6 +156,11 @@ pub fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// What the store keeps as a package's header: the model as JSON, files by size only.
+fn package_json(pkg: &Package) -> String {
+    serde_json::to_string(pkg).unwrap_or_else(|_| "{}".into())
+}
+
 fn signed(
     bytes: Vec<u8>,
     signer_subject: Option<String>,
@@ -156,7 +168,7 @@ fn signed(
     pkg: &Package,
 ) -> SignedPackage {
     SignedPackage {
-        header_json: serde_json::to_string(pkg).unwrap_or_else(|_| "{}".into()),
+        header_json: package_json(pkg),
         bytes,
         signer_subject,
         signer_fingerprint: fingerprint,
@@ -619,13 +631,29 @@ impl<S: Store> Node<S> {
     ) -> Result<Submitted, Error> {
         let limits = self.config.limits.clone();
         let cert_der = signer.certificate().to_vec();
-        let (doc, bytes) = self
+        let (pkg, bytes, header_json) = self
             .cpu(move || -> Result<_, Error> {
                 let unsigned = edxml::write_document(&doc)?;
-                let bytes = dsig::sign_package(&unsigned, signer.as_ref(), &limits)?;
-                Ok((doc, bytes))
+                let mut pkg = Package::Document(doc);
+                let header_json = package_json(&pkg);
+                // The files are in the package text now and nothing after this reads the
+                // model's copies: drop them, so a large file is not held twice while the
+                // package is signed and stored.
+                if let Package::Document(d) = &mut pkg {
+                    for a in &mut d.attachments {
+                        a.data = Vec::new();
+                    }
+                }
+                let bytes = dsig::sign_package_owned(unsigned, signer.as_ref(), &limits)?;
+                Ok((pkg, bytes, header_json))
             })
             .await??;
+        let Package::Document(doc) = &pkg else {
+            return Err(Error::store(
+                Code::ValueInvalid,
+                "signed a status as a document",
+            ));
+        };
         let deliveries = doc
             .header
             .to
@@ -635,17 +663,16 @@ impl<S: Store> Node<S> {
                 route: routing::route(&self.config, &t.organ_id).as_stored(),
             })
             .collect();
-        let document = meta(&doc);
-        let pkg = Package::Document(doc);
+        let document = meta(doc);
         let cert = crate::pki::describe(&cert_der).ok();
         let new = NewOutgoing {
             document,
-            package: signed(
+            package: SignedPackage {
+                header_json,
                 bytes,
-                cert.as_ref().map(|c| c.subject.clone()),
-                cert.map(|c| c.sha256_fingerprint),
-                &pkg,
-            ),
+                signer_subject: cert.as_ref().map(|c| c.subject.clone()),
+                signer_fingerprint: cert.map(|c| c.sha256_fingerprint),
+            },
             deliveries,
             idempotency_key,
             actor: actor.to_owned(),
@@ -660,6 +687,29 @@ impl<S: Store> Node<S> {
     /// anything is stored; stored with its receipt in one
     /// transaction; a repeat of the same document gets the original receipt again.
     pub async fn ingest(&self, bytes: &[u8], peer: Option<&PeerConfig>) -> Result<Ingested, Error> {
+        let checked = self.ingest_check(bytes, peer).await?;
+        self.ingest_store(checked, bytes.to_vec(), peer).await
+    }
+
+    /// [`ingest`](Self::ingest) of bytes the caller gives up: stored without a copy.
+    pub async fn ingest_owned(
+        &self,
+        bytes: Vec<u8>,
+        peer: Option<&PeerConfig>,
+    ) -> Result<Ingested, Error> {
+        let checked = self.ingest_check(&bytes, peer).await?;
+        self.ingest_store(checked, bytes, peer).await
+    }
+
+    /// The checks of [`ingest`](Self::ingest), which store nothing: every refusal of a package
+    /// comes from here. Split from [`ingest_store`](Self::ingest_store) so that a caller that
+    /// owns the bytes (the peer endpoint) can keep them for a refusal's 02 and otherwise hand
+    /// them to the store without a copy.
+    pub async fn ingest_check(
+        &self,
+        bytes: &[u8],
+        peer: Option<&PeerConfig>,
+    ) -> Result<CheckedPackage, Error> {
         let accepted = ingest::check(
             bytes,
             &self.config,
@@ -685,16 +735,44 @@ impl<S: Store> Node<S> {
             .check(&v.path, policy, std::time::SystemTime::now())
             .await?;
         let revocation = crate::revocation::evidence_rows(&outcome, now_ms());
-        let bytes = bytes[v.verified_from..].to_vec();
+        Ok(CheckedPackage {
+            accepted,
+            revocation,
+        })
+    }
+
+    /// Stores a package [`ingest_check`](Self::ingest_check) accepted: `bytes` are the ones it
+    /// checked, given up here so the stored copy is that buffer itself.
+    pub async fn ingest_store(
+        &self,
+        checked: CheckedPackage,
+        mut bytes: Vec<u8>,
+        peer: Option<&PeerConfig>,
+    ) -> Result<Ingested, Error> {
+        let CheckedPackage {
+            mut accepted,
+            revocation,
+        } = checked;
+        // What was verified, and so what is kept and forwarded, is the input less a BOM or
+        // junk before `<?xml`.
+        bytes.drain(..accepted.verified.verified_from.min(bytes.len()));
+        let header_json = package_json(&accepted.verified.package);
+        // The decoded files are in `bytes`; nothing below reads the model's copies.
+        if let Package::Document(d) = &mut accepted.verified.package {
+            for a in &mut d.attachments {
+                a.data = Vec::new();
+            }
+        }
+        let v = &accepted.verified;
         let now = now_ms();
         let actor = peer.map_or_else(|| "node".to_owned(), |p| format!("peer:{}", p.name));
         let peer_name = peer.map(|p| p.name.clone());
-        let package = signed(
+        let package = SignedPackage {
+            header_json,
             bytes,
-            Some(v.signer.subject.clone()),
-            Some(v.signer.sha256_fingerprint.clone()),
-            &v.package,
-        );
+            signer_subject: Some(v.signer.subject.clone()),
+            signer_fingerprint: Some(v.signer.sha256_fingerprint.clone()),
+        };
         match &v.package {
             Package::Document(doc) => {
                 let first = &accepted.local_recipients[0];

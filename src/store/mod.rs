@@ -14,6 +14,12 @@
 //! `INVALID_TRANSITION`, `VALUE_INVALID` (input the store refuses), `STORE_UNAVAILABLE` (I/O,
 //! locks, corruption — worth retrying later), `AUDIT_BROKEN`.
 //!
+//! - **A package is stored whole before the commit that names it.** An implementation may keep
+//!   large packages outside its database (the SQLite store keeps those of 1 MiB or more as files
+//!   beside it, `sqlite/files.rs`); it writes and syncs them before the transaction that refers
+//!   to them commits, so a committed row never lacks its bytes, and removes what no committed
+//!   row names. Callers see the same bytes either way.
+//!
 //! [`SqliteStore`] is the implementation for one node; a PostgreSQL one (several replicas sharing
 //! the work) implements the same trait. The trait is not object-safe (its methods return
 //! `impl Future`); the node is generic over `S: Store`, or uses an enum of the backends.
@@ -236,6 +242,8 @@ pub trait Store: Send + Sync + 'static {
         message_id: i64,
     ) -> impl Future<Output = Result<Vec<RevocationEvidence>>> + Send;
 
+    /// The exact signed bytes of message `id` (read from its file when the store keeps it as
+    /// one).
     fn message_bytes(&self, id: i64) -> impl Future<Output = Result<Vec<u8>>> + Send;
 
     /// Documents with this sender and DocumentId in one direction (the original and its

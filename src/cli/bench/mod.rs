@@ -7,7 +7,8 @@
 //! verify, sign the receipt, commit; verify the receipt, commit.
 //!
 //! Reported (table, or JSON with `--json`): documents per second, submit→receipt latency
-//! percentiles, CPU per document of each node (from `/proc`), peak RSS of each node, and the
+//! percentiles, CPU per document of each node (from `/proc`), peak RSS of each node during the
+//! measured run (the warm-up's peak is reset; its documents are at most 1 MiB), and the
 //! machine's RSA ceiling from `openssl speed` (cores × RSA-2048 sign rate ÷ 2, since a delivered
 //! document needs at least two signatures) with the ratio to it. `--soak DURATION` holds
 //! `--rate` documents per second instead and reports, per window, whether latency and memory
@@ -54,7 +55,8 @@ pub struct Args {
     /// Documents per second in a soak.
     #[arg(long, default_value_t = 200.0)]
     rate: f64,
-    /// Documents sent (and received) before measuring: connections, caches, allocator.
+    /// Documents sent (and received) before measuring: connections, caches, allocator. Their
+    /// attachment is `--size` but at most 1 MiB.
     #[arg(long, default_value_t = 50)]
     warmup: usize,
     /// The test PKI folder (default: `certs/test-only` of the checkout).
@@ -198,15 +200,23 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
     let clerk = Clerk::new(&sender.base_url, &sender_token, args.size)?;
 
     if args.warmup > 0 {
-        eprintln!("warming up ({} documents)…", args.warmup);
-        let w = clerk
+        // Warming connections, caches and the allocator needs no large files: 50 documents of
+        // 100 MB at once would take minutes and gigabytes before anything is measured.
+        let warm_size = args.size.min(WARMUP_MAX_SIZE);
+        eprintln!("warming up ({} documents of {warm_size} B)…", args.warmup);
+        let warm = Clerk::new(&sender.base_url, &sender_token, warm_size)?;
+        let w = warm
             .closed_loop(args.warmup, args.concurrency.min(args.warmup))
             .await;
         check_errors(&w)?;
-        clerk
-            .wait_delivered(args.warmup as u64, Duration::from_secs(120))
+        warm.wait_delivered(args.warmup as u64, Duration::from_secs(120))
             .await
             .map_err(fail)?;
+    }
+    for (name, pid) in [("sender", sender.pid()), ("receiver", receiver.pid())] {
+        if !nodes::reset_peak_rss(pid) {
+            eprintln!("cannot reset the peak RSS of the {name}: it includes the warm-up");
+        }
     }
 
     let before = (sender.stats(), receiver.stats(), own_stats());
@@ -288,6 +298,9 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
         soak: soak_report,
     })
 }
+
+/// The largest attachment of a warm-up document.
+const WARMUP_MAX_SIZE: usize = 1024 * 1024;
 
 fn own_stats() -> nodes::ProcStats {
     nodes::proc_stats(std::process::id()).unwrap_or_default()

@@ -243,6 +243,13 @@ pub fn proc_stats(pid: u32) -> Option<ProcStats> {
     })
 }
 
+/// Resets the peak resident set (`VmHWM`) of process `pid` to its current RSS (Linux 4.0+,
+/// `/proc/PID/clear_refs`), so that the peak reported is the measured run's and not the
+/// warm-up's. `false` if the kernel refused: the peak then includes the warm-up.
+pub fn reset_peak_rss(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), b"5").is_ok()
+}
+
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on every Linux we run on).
 fn clock_ticks() -> f64 {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();

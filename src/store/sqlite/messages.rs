@@ -118,6 +118,7 @@ pub(super) async fn insert_message(
     receipt: Option<&[u8]>,
     actor: &str,
     now: i64,
+    file: Option<&str>,
 ) -> Result<Option<i64>> {
     // (sender, document_id) of a document, or (reporter, document_id) of a status package.
     let (sender, document_id) = match (document, status) {
@@ -128,8 +129,8 @@ pub(super) async fn insert_message(
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO messages (direction, kind, sender, document_id, business_type, status_code,
              code_number, code_notation, code_year, subject, sha256, size, signer_subject,
-             signer_fingerprint, header_json, peer, actor, created_at, bytes, receipt)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             signer_fingerprint, header_json, peer, actor, created_at, bytes, receipt, file)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT DO NOTHING
          RETURNING id",
     )
@@ -151,8 +152,14 @@ pub(super) async fn insert_message(
     .bind(peer)
     .bind(actor)
     .bind(now)
-    .bind(&package.bytes)
+    // A package kept as a file (`files.rs`) is not bound at all: binding copies it twice.
+    .bind(if file.is_some() {
+        &[][..]
+    } else {
+        &package.bytes[..]
+    })
     .bind(receipt)
+    .bind(file)
     .fetch_optional(&mut *conn)
     .await
     .map_err(db_err)?;
@@ -222,8 +229,11 @@ pub(super) async fn submit_outgoing(
     new.document.code_number = normalize_code_number(&new.document.code_number);
     new.document.code_notation = new.document.code_notation.trim().to_owned();
     let sha256 = sha256_hex(&new.package.bytes);
+    let file = store.spill(&mut new.package).await?;
+    let file_in_tx = file.clone();
 
-    store.grouped(move |tx| Box::pin(async move {
+    let out = store.grouped(move |tx| Box::pin(async move {
+    let file = file_in_tx.as_deref();
 
     let doc = &new.document;
     if let Some(key) = &new.idempotency_key
@@ -246,6 +256,7 @@ pub(super) async fn submit_outgoing(
         None,
         &new.actor,
         now,
+        file,
     )
     .await?;
     let Some(message_id) = inserted else {
@@ -317,7 +328,10 @@ pub(super) async fn submit_outgoing(
         deliveries: created,
         existing: false,
     })
-    })).await
+    })).await;
+    let unused = out.as_ref().map_or(true, |s| s.existing);
+    store.discard_unless(file, !unused).await;
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -343,8 +357,11 @@ pub(super) async fn ingest_incoming(
     }
     require("actor", &new.actor)?;
     let sha256 = sha256_hex(&new.package.bytes);
+    let mut new = new;
+    let file = store.spill(&mut new.package).await?;
+    let file_in_tx = file.clone();
 
-    store.grouped(move |tx| Box::pin(async move {
+    let out = store.grouped(move |tx| Box::pin(async move {
 
     let doc = &new.document;
     let inserted = insert_message(
@@ -359,6 +376,7 @@ pub(super) async fn ingest_incoming(
         Some(&new.receipt),
         &new.actor,
         now,
+        file_in_tx.as_deref(),
     )
     .await?;
     let Some(message_id) = inserted else {
@@ -430,7 +448,10 @@ pub(super) async fn ingest_incoming(
     )
     .await?;
     Ok(IngestOutcome::Inserted { message_id })
-    })).await
+    })).await;
+    let stored = matches!(out, Ok(IngestOutcome::Inserted { .. }));
+    store.discard_unless(file, stored).await;
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -451,13 +472,15 @@ pub(super) async fn message(pool: &SqlitePool, id: i64) -> Result<MessageInfo> {
     message_from_row(&row)
 }
 
-pub(super) async fn message_bytes(pool: &SqlitePool, id: i64) -> Result<Vec<u8>> {
-    sqlx::query_scalar("SELECT bytes FROM messages WHERE id = ?")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-        .map_err(db_err)?
-        .ok_or_else(|| not_found(format!("message {id}")))
+pub(super) async fn message_bytes(store: &SqliteStore, id: i64) -> Result<Vec<u8>> {
+    let row: (Vec<u8>, Option<String>) =
+        sqlx::query_as("SELECT bytes, file FROM messages WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&store.read)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| not_found(format!("message {id}")))?;
+    store.unspill(row).await
 }
 
 pub(super) async fn find_documents(
@@ -614,20 +637,21 @@ pub(super) async fn outgoing_item(
 }
 
 pub(super) async fn package_bytes(
-    pool: &SqlitePool,
+    store: &SqliteStore,
     agency: &str,
     message_id: i64,
 ) -> Result<Vec<u8>> {
-    sqlx::query_scalar(
-        "SELECT m.bytes FROM messages m
+    let row: (Vec<u8>, Option<String>) = sqlx::query_as(
+        "SELECT m.bytes, m.file FROM messages m
          WHERE m.id = ?1
            AND ((m.direction = 'out' AND m.sender = ?2)
                 OR EXISTS (SELECT 1 FROM inbox i WHERE i.message_id = m.id AND i.recipient = ?2))",
     )
     .bind(message_id)
     .bind(agency)
-    .fetch_optional(pool)
+    .fetch_optional(&store.read)
     .await
     .map_err(db_err)?
-    .ok_or_else(|| not_found(format!("message {message_id} of {agency}")))
+    .ok_or_else(|| not_found(format!("message {message_id} of {agency}")))?;
+    store.unspill(row).await
 }

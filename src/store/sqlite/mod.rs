@@ -34,6 +34,7 @@ use crate::error::{Code, Error, Result};
 
 mod audit;
 mod deliveries;
+mod files;
 mod group;
 mod messages;
 mod numbering;
@@ -77,6 +78,9 @@ pub struct SqliteStore {
     /// The group-commit writer over `write` (see `group.rs`); `None` when opened read-only.
     group: Option<group::GroupWriter>,
     read: SqlitePool,
+    /// Where packages of `files::FILE_THRESHOLD` bytes or more are kept; `None` for an
+    /// in-memory database, whose packages are all BLOBs.
+    files: Option<files::PackageFiles>,
 }
 
 /// The durability settings a connection actually runs with (for start-up logs and tests).
@@ -124,6 +128,7 @@ impl SqliteStore {
                 group: write.clone().map(group::GroupWriter::start),
                 write,
                 read: pool,
+                files: None,
             };
             store.migrate().await?;
             return Ok(store);
@@ -145,6 +150,7 @@ impl SqliteStore {
                 .map_err(unavailable)?;
             Some(pool)
         };
+        let files = files::PackageFiles::beside(base.get_filename());
         let read = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
             .connect_with(
@@ -158,9 +164,65 @@ impl SqliteStore {
             group: write.clone().map(group::GroupWriter::start),
             write,
             read,
+            files: Some(files),
         };
         store.migrate().await?;
+        store.clean_package_files().await?;
         Ok(store)
+    }
+
+    /// Removes the package files no row names (see `files.rs`): at open, before anything
+    /// writes. A read-only store leaves them.
+    async fn clean_package_files(&self) -> Result<()> {
+        let (Some(files), Some(write)) = (&self.files, &self.write) else {
+            return Ok(());
+        };
+        let referenced: std::collections::HashSet<String> =
+            sqlx::query_scalar("SELECT file FROM messages WHERE file IS NOT NULL")
+                .fetch_all(write)
+                .await
+                .map_err(db_err)?
+                .into_iter()
+                .collect();
+        let files = files.clone();
+        let removed = tokio::task::spawn_blocking(move || files.clean(&referenced))
+            .await
+            .map_err(|e| Error::store(Code::StoreUnavailable, e.to_string()))??;
+        if removed > 0 {
+            tracing::warn!(
+                removed,
+                "removed package files of writes that never committed"
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes a large package to its file before the transaction that names it (see
+    /// `files.rs`); `None` when it stays a BLOB.
+    async fn spill(&self, package: &mut super::SignedPackage) -> Result<Option<String>> {
+        match &self.files {
+            Some(f) => f.spill(package).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Removes the file of a write when it did not end up named by a committed row.
+    async fn discard_unless(&self, file: Option<String>, committed: bool) {
+        if let (Some(f), Some(name), false) = (&self.files, file, committed) {
+            f.discard(&name).await;
+        }
+    }
+
+    /// A package's bytes from its row: the BLOB, or the file the row names.
+    async fn unspill(&self, (bytes, file): (Vec<u8>, Option<String>)) -> Result<Vec<u8>> {
+        match (file, &self.files) {
+            (None, _) => Ok(bytes),
+            (Some(name), Some(f)) => f.read(&name).await,
+            (Some(name), None) => Err(Error::store(
+                Code::StoreUnavailable,
+                format!("message kept in file {name}, but this store has no package folder"),
+            )),
+        }
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -426,7 +488,7 @@ impl Store for SqliteStore {
     }
 
     async fn package_bytes(&self, agency: &str, message_id: i64) -> Result<Vec<u8>> {
-        messages::package_bytes(&self.read, agency, message_id).await
+        messages::package_bytes(self, agency, message_id).await
     }
 
     async fn status_history(&self, agency: &str, message_id: i64) -> Result<Vec<StatusRecord>> {
@@ -445,7 +507,7 @@ impl Store for SqliteStore {
     }
 
     async fn message_bytes(&self, id: i64) -> Result<Vec<u8>> {
-        messages::message_bytes(&self.read, id).await
+        messages::message_bytes(self, id).await
     }
 
     async fn find_documents(

@@ -104,6 +104,7 @@ pub(super) async fn record_status(
         None,
         &new.actor,
         now,
+        None, // status packages are small: always a BLOB
     )
     .await?
     .ok_or_else(|| invalid("the status package conflicts with one already stored"))?;
