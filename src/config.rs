@@ -156,6 +156,12 @@ pub struct RetryPolicy {
     /// deliveries are claimable again once this runs out, so it bounds the delay a crash adds;
     /// it must exceed `push_timeout`.
     pub lease: Duration,
+    /// Deliveries in flight at once. Each waits mostly on the peer (its verification, signing
+    /// and commit), so more than the cores keeps the pipeline full.
+    pub in_flight: u32,
+    /// Package bytes the deliveries in flight may hold in memory at once; a package larger than
+    /// this is sent alone.
+    pub in_flight_bytes: u64,
 }
 
 impl Default for RetryPolicy {
@@ -168,6 +174,8 @@ impl Default for RetryPolicy {
             breaker_cooldown: Duration::from_secs(60),
             push_timeout: Duration::from_secs(30),
             lease: Duration::from_secs(60),
+            in_flight: 64,
+            in_flight_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -319,6 +327,8 @@ struct RetryFile {
     breaker_cooldown: Option<String>,
     push_timeout: Option<String>,
     lease: Option<String>,
+    in_flight: Option<u32>,
+    in_flight_mb: Option<u64>,
 }
 
 #[derive(Default, Deserialize)]
@@ -510,6 +520,21 @@ impl Config {
             breaker_cooldown: dur("breaker_cooldown", &r.breaker_cooldown, d.breaker_cooldown)?,
             push_timeout: dur("push_timeout", &r.push_timeout, d.push_timeout)?,
             lease: dur("lease", &r.lease, d.lease)?,
+            in_flight: match r.in_flight {
+                None => d.in_flight,
+                Some(n @ 1..=1000) => n,
+                Some(n) => return Err(bad("retry.in_flight", format!("{n} is outside 1-1000"))),
+            },
+            in_flight_bytes: match r.in_flight_mb {
+                None => d.in_flight_bytes,
+                Some(mb @ 1..=65536) => mb * 1024 * 1024,
+                Some(mb) => {
+                    return Err(bad(
+                        "retry.in_flight_mb",
+                        format!("{mb} is outside 1-65536"),
+                    ));
+                }
+            },
         };
         if retry.lease <= retry.push_timeout {
             return Err(bad("retry.lease", "must be longer than retry.push_timeout"));
@@ -745,6 +770,12 @@ give_up_after = "2h"
                 .code(),
             Code::ConfigInvalid
         );
+        let none_in_flight = SAMPLE.replace("[retry]\n", "[retry]\nin_flight = 0\n");
+        let e = Config::from_toml(&none_in_flight, Path::new("/x"), &env).unwrap_err();
+        assert!(e.to_string().contains("retry.in_flight"), "{e}");
+        let sized = SAMPLE.replace("[retry]\n", "[retry]\nin_flight = 8\nin_flight_mb = 16\n");
+        let c = Config::from_toml(&sized, Path::new("/x"), &env).unwrap();
+        assert_eq!((c.retry.in_flight, c.retry.in_flight_bytes), (8, 16 << 20));
         assert!(parse_duration("10 minutes").is_err());
         assert_eq!(
             parse_duration("7d").unwrap(),

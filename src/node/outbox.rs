@@ -24,8 +24,6 @@ use crate::verify::{Options, verify_package};
 
 /// The error of an attempt skipped because the peer's circuit breaker is open.
 const BREAKER_OPEN: &str = "PEER_UNAVAILABLE";
-/// Most deliveries claimed (and in flight) at once.
-const BATCH: u32 = 32;
 /// Pause when nothing is due.
 const IDLE: Duration = Duration::from_millis(100);
 
@@ -41,6 +39,11 @@ struct Worker<S: Store> {
     client: PeerClient,
     owner: String,
     breakers: Mutex<HashMap<String, Breaker>>,
+    /// Package bytes in memory for deliveries in flight (`retry.in_flight_bytes`, in KiB
+    /// permits): bounds memory whatever the count in flight.
+    bytes: Arc<tokio::sync::Semaphore>,
+    /// Permits of `bytes` (all of them: a package at least that large goes alone).
+    bytes_permits: u32,
 }
 
 /// Starts the worker; it stops claiming when `shutdown` turns `true` and returns once in-flight
@@ -59,23 +62,28 @@ pub fn spawn<S: Store>(
             }
         };
         let lease_ms = node.config.retry.lease.as_millis() as i64;
+        let batch = node.config.retry.in_flight.max(1);
+        let bytes_permits =
+            u32::try_from((node.config.retry.in_flight_bytes / 1024).max(1)).unwrap_or(u32::MAX);
         let worker = Arc::new(Worker {
             node,
             client,
             owner,
             breakers: Mutex::new(HashMap::new()),
+            bytes: Arc::new(tokio::sync::Semaphore::new(bytes_permits as usize)),
+            bytes_permits,
         });
-        // A pipeline: up to BATCH deliveries in flight; each freed slot is refilled by the next
-        // claim, so one slow peer never holds up the others' batch.
+        // A pipeline: up to `batch` deliveries in flight; each freed slot is refilled by the
+        // next claim, so one slow peer never holds up the others' batch.
         let mut in_flight = JoinSet::new();
         let wake = worker.node.outbox_wake.clone();
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            let room = BATCH.saturating_sub(in_flight.len() as u32);
+            let room = batch.saturating_sub(in_flight.len() as u32);
             // Claiming is a write transaction: refill in chunks, not one slot at a time.
-            let claimed = if room < BATCH / 4 && !in_flight.is_empty() {
+            let claimed = if room < batch / 4 && !in_flight.is_empty() {
                 Vec::new()
             } else {
                 match worker
@@ -97,7 +105,7 @@ pub fn spawn<S: Store>(
                 in_flight.spawn(async move { w.deliver(c).await });
             }
             while in_flight.try_join_next().is_some() {}
-            if more && in_flight.len() < BATCH as usize {
+            if more && in_flight.len() < batch as usize {
                 continue;
             }
             tokio::select! {
@@ -167,6 +175,13 @@ impl<S: Store> Worker<S> {
 
     /// One attempt; `Ok` carries the receipt to keep (empty for a status package).
     async fn attempt(&self, c: &ClaimedDelivery) -> Result<Vec<u8>, TransportError> {
+        // Room for the package in the in-flight byte budget, held until the attempt ends.
+        let kib = u32::try_from(c.size.div_ceil(1024)).unwrap_or(u32::MAX);
+        let _room = self
+            .bytes
+            .acquire_many(kib.clamp(1, self.bytes_permits))
+            .await
+            .map_err(|_| TransportError::retry("STORE_UNAVAILABLE", "the outbox is stopping"))?;
         let bytes = self
             .node
             .store

@@ -347,6 +347,8 @@ pub struct ClaimedDelivery {
     /// 1 for the first attempt (for backoff).
     pub attempt: u32,
     pub lease_until: i64,
+    /// The package's size in bytes (what the delivery will hold in memory).
+    pub size: u64,
 }
 
 /// An outgoing delivery as the API and operators see it.

@@ -42,6 +42,9 @@ pub struct Args {
     /// Size of each document's one attachment, in bytes.
     #[arg(long, default_value_t = 10 * 1024)]
     size: usize,
+    /// Deliveries the sender keeps in flight (its `retry.in_flight`; default: the node's).
+    #[arg(long)]
+    in_flight: Option<u32>,
     /// Store URL of each node; `{node}` becomes `sender` or `receiver`, `{dir}` the run's
     /// folder. Default: `sqlite://{dir}/{node}.db`.
     #[arg(long)]
@@ -194,7 +197,10 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
                 "nghean.node.lienthong.test",
                 RECEIVER_CODE,
             ),
-        ),
+        ) + &args
+            .in_flight
+            .map(|n| format!("in_flight = {n}\n"))
+            .unwrap_or_default(),
     )?;
     let sender = nodes::start("sender", &sender_cfg, dir).await?;
     let clerk = Clerk::new(&sender.base_url, &sender_token, args.size)?;

@@ -100,7 +100,7 @@ pub fn new_token() -> String {
 /// The configuration of one bench node: one agency signing with the test identity `identity`,
 /// the node's TLS identity and peer port `tls`, and one peer (name, `https://` URL, the DNS
 /// name its certificate must carry, the code it serves), over mutual TLS as in production.
-/// `store` is the node's store URL.
+/// `store` is the node's store URL. `[retry]` is the last table: `--in-flight` appends to it.
 #[allow(clippy::too_many_arguments)]
 pub fn config_text(
     name: &str,

@@ -137,7 +137,7 @@ pub(super) async fn claim_due(
 
                 let rows = sqlx::query(
                     "SELECT d.id, d.message_id, d.recipient, d.route, d.state, d.attempts,
-                d.current_attempt_id, d.lease_owner, m.kind, m.sender, m.document_id,
+                d.current_attempt_id, d.lease_owner, m.kind, m.sender, m.document_id, m.size,
                 CASE WHEN d.state = 'sending' THEN d.lease_until ELSE d.next_attempt_at END AS due
          FROM deliveries d JOIN messages m ON m.id = d.message_id
          WHERE (d.state IN ('queued', 'retrying') AND d.next_attempt_at <= ?1)
@@ -229,6 +229,7 @@ pub(super) async fn claim_due(
                         route,
                         attempt,
                         lease_until,
+                        size: u64::try_from(col::<i64>(row, "size")?).unwrap_or(0),
                     });
                 }
                 Ok(claimed)
