@@ -20,7 +20,13 @@ pub fn signed_status(
     signer: &dyn Signer,
 ) -> Result<Vec<u8>, Error> {
     let status = StatusPackage::for_document(doc, reporter.clone(), code, description, now);
-    let unsigned = edxml::write_status(&status)?;
+    sign_status(&status, signer)
+}
+
+/// Writes and signs `status`: the CPU-heavy half of [`signed_status`], which the node runs on its
+/// CPU pool (building the package needs only the header and is cheap).
+pub fn sign_status(status: &StatusPackage, signer: &dyn Signer) -> Result<Vec<u8>, Error> {
+    let unsigned = edxml::write_status(status)?;
     dsig::sign_package(&unsigned, signer, &Limits::default())
 }
 

@@ -16,7 +16,7 @@ use crate::Error;
 use crate::config::{Config, PeerConfig};
 use crate::dsig;
 use crate::edxml::xml::Limits;
-use crate::edxml::{self, DocumentPackage, OrganId, Package, StatusCode};
+use crate::edxml::{self, DocumentPackage, OrganId, Package, StatusCode, StatusPackage};
 use crate::error::{Code, FormatError};
 use crate::pki::TrustStore;
 use crate::signer::Signer;
@@ -779,7 +779,16 @@ impl<S: Store> Node<S> {
                 let org = &self.agency(first)?.organization;
                 let signer = self.signer(first)?;
                 let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
-                let receipt = receipt::receipt(doc, org, vn, signer.as_ref())?;
+                let status = StatusPackage::for_document(
+                    doc,
+                    org.clone(),
+                    StatusCode::Arrived,
+                    "Đã đến",
+                    vn,
+                );
+                let receipt = self
+                    .cpu(move || receipt::sign_status(&status, signer.as_ref()))
+                    .await??;
                 let new = NewIncoming {
                     document: meta(doc),
                     package,
@@ -974,23 +983,15 @@ impl<S: Store> Node<S> {
         let signer = self.signer(agency)?;
         let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
         let now = now_ms();
-        let status_bytes = receipt::signed_status(
-            &doc,
-            &a.organization,
-            code,
-            description,
-            vn,
-            signer.as_ref(),
-        )?;
+        let status =
+            StatusPackage::for_document(&doc, a.organization.clone(), code, description, vn);
+        let (to_sign, by) = (status.clone(), signer.clone());
+        let status_bytes = self
+            .cpu(move || receipt::sign_status(&to_sign, by.as_ref()))
+            .await??;
         let sender = doc.header.from.organ_id.clone();
         let route = routing::route(&self.config, &sender);
-        let pkg = Package::Status(edxml::StatusPackage::for_document(
-            &doc,
-            a.organization.clone(),
-            code,
-            description,
-            vn,
-        ));
+        let pkg = Package::Status(status);
         let cert = crate::pki::describe(signer.certificate()).ok();
         let new = NewStatus {
             direction: Direction::Out,
