@@ -261,6 +261,19 @@ fn peer_socket(n: &TestNode) -> std::net::SocketAddr {
     n.peer_base.trim_start_matches("https://").parse().unwrap()
 }
 
+/// Nghệ An (its peer `gialai` serving Sở TT&TT) with `tls.handshake_timeout = timeout`.
+async fn nghean_with_handshake_timeout(timeout: &str) -> TestNode {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gl_url = format!("http://{}", reserve_port());
+    start(l, |d| {
+        config_text("nghean", d, &nghean_agencies(), ("gialai", &gl_url, STTTT)).replace(
+            "[tls]\n",
+            &format!("[tls]\nhandshake_timeout = \"{timeout}\"\n"),
+        )
+    })
+    .await
+}
+
 /// Reads from `s` until the server closes it (`true`) or `wait` passes (`false`).
 async fn closed_within(s: &mut tokio::net::TcpStream, wait: Duration) -> bool {
     use tokio::io::AsyncReadExt;
@@ -278,13 +291,7 @@ async fn closed_within(s: &mut tokio::net::TcpStream, wait: Duration) -> bool {
 /// `tls.handshake_timeout`, so strangers cannot hold connection slots for free.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_never_completes_the_handshake_is_dropped() {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gl_url = format!("http://{}", reserve_port());
-    let n = start(l, |d| {
-        config_text("nghean", d, &nghean_agencies(), ("gialai", &gl_url, STTTT))
-            .replace("[tls]\n", "[tls]\nhandshake_timeout = \"1s\"\n")
-    })
-    .await;
+    let n = nghean_with_handshake_timeout("1s").await;
     let mut silent = tokio::net::TcpStream::connect(peer_socket(&n))
         .await
         .unwrap();
@@ -299,13 +306,7 @@ async fn a_client_that_never_completes_the_handshake_is_dropped() {
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_beyond_the_cap_are_closed_and_the_others_kept() {
     use lienthong::http::peer_tls::MAX_CONNECTIONS;
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gl_url = format!("http://{}", reserve_port());
-    let n = start(l, |d| {
-        config_text("nghean", d, &nghean_agencies(), ("gialai", &gl_url, STTTT))
-            .replace("[tls]\n", "[tls]\nhandshake_timeout = \"120s\"\n")
-    })
-    .await;
+    let n = nghean_with_handshake_timeout("120s").await;
     let at = peer_socket(&n);
     let mut held = Vec::with_capacity(MAX_CONNECTIONS);
     for _ in 0..MAX_CONNECTIONS {

@@ -246,10 +246,14 @@ fn a_stale_crl_is_unknown() {
 
 /// A document from Sở TT&TT Gia Lai to Nghệ An, signed by the test-time leaf `name`.
 fn dispatch_by(ca: &TestCa, name: &str) -> Vec<u8> {
+    signed_by(ca, name, &package(&Shape::default()))
+}
+
+/// `xml` signed with the key and certificate `name` of `ca`.
+fn signed_by(ca: &TestCa, name: &str, xml: &str) -> Vec<u8> {
     use lienthong::dsig::sign_package;
     use lienthong::edxml::xml::Limits;
     use lienthong::signer::KeyFileSigner;
-    let xml = package(&Shape::default());
     let signer = KeyFileSigner::from_files(
         &ca.path(&format!("{name}.key.pem")),
         &ca.path(&format!("{name}.cert.pem")),
@@ -452,20 +456,11 @@ async fn the_node_refuses_a_revoked_signer_and_keeps_the_evidence_of_a_good_one(
 /// A status 03 from Sở TT&TT about the document `document_id` Nghệ An sent, signed by `name`
 /// of `ca`.
 fn status_by(ca: &TestCa, name: &str, document_id: &str) -> Vec<u8> {
-    use lienthong::dsig::sign_package;
-    use lienthong::edxml::xml::Limits;
-    use lienthong::signer::KeyFileSigner;
     let xml = common::corpus::status_package("03", "FROM")
         .replace("000.00.05.H21,2026/11/25,125/STTTT-CĐS", document_id)
         .replace("000.00.05.H21", common::nodes::NGHEAN)
         .replace("FROM", common::nodes::STTTT);
-    let signer = KeyFileSigner::from_files(
-        &ca.path(&format!("{name}.key.pem")),
-        &ca.path(&format!("{name}.cert.pem")),
-        Some(&ca.path("chain.pem")),
-    )
-    .unwrap();
-    sign_package(xml.as_bytes(), &signer, &Limits::default()).unwrap()
+    signed_by(ca, name, &xml)
 }
 
 /// Responses made offline by `openssl ocsp -reqin … -respout …` for a request built by
