@@ -8,39 +8,49 @@ use super::{col, db_err};
 use crate::error::Result;
 use crate::store::RevocationEvidence;
 
-/// Inserts the evidence rows of `message_id` (inside the caller's transaction).
+/// Inserts the evidence rows of `message_id` (inside the caller's transaction), all in one
+/// statement: it runs for every package received.
 pub(super) async fn insert(
     conn: &mut SqliteConnection,
     message_id: i64,
     rows: &[RevocationEvidence],
 ) -> Result<()> {
-    for (position, e) in rows.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO revocation_evidence (message_id, position, subject, serial, \
-             fingerprint, policy, status, kind, source, der, this_update, next_update, \
-             produced_at, note, flagged, checked_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(message_id)
-        .bind(i64::try_from(position).unwrap_or(i64::MAX))
-        .bind(&e.subject)
-        .bind(&e.serial)
-        .bind(&e.fingerprint)
-        .bind(&e.policy)
-        .bind(&e.status)
-        .bind(&e.kind)
-        .bind(&e.source)
-        .bind(&e.der)
-        .bind(&e.this_update)
-        .bind(&e.next_update)
-        .bind(&e.produced_at)
-        .bind(&e.note)
-        .bind(e.flagged)
-        .bind(e.checked_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
+    if rows.is_empty() {
+        return Ok(());
     }
+    let mut sql = String::from(
+        "INSERT INTO revocation_evidence (message_id, position, subject, serial, fingerprint, \
+         policy, status, kind, source, der, this_update, next_update, produced_at, note, \
+         flagged, checked_at) VALUES ",
+    );
+    for i in 0..rows.len() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    }
+    // Only placeholders are generated: the values are bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (position, e) in rows.iter().enumerate() {
+        q = q
+            .bind(message_id)
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(&e.subject)
+            .bind(&e.serial)
+            .bind(&e.fingerprint)
+            .bind(&e.policy)
+            .bind(&e.status)
+            .bind(&e.kind)
+            .bind(&e.source)
+            .bind(&e.der)
+            .bind(&e.this_update)
+            .bind(&e.next_update)
+            .bind(&e.produced_at)
+            .bind(&e.note)
+            .bind(e.flagged)
+            .bind(e.checked_at);
+    }
+    q.execute(&mut *conn).await.map_err(db_err)?;
     Ok(())
 }
 
