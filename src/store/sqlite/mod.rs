@@ -206,9 +206,16 @@ impl SqliteStore {
         }
     }
 
-    /// Removes the file of a write when it did not end up named by a committed row.
-    async fn discard_unless(&self, file: Option<String>, committed: bool) {
-        if let (Some(f), Some(name), false) = (&self.files, file, committed) {
+    /// Removes the file of a write that is known not to name it: `Ok(false)` (committed without
+    /// it: a repeat), or a refusal of the write itself (rolled back). After `STORE_UNAVAILABLE`
+    /// (perhaps a failed `COMMIT`) it is not known for certain that no row names the file, so it
+    /// stays; the next open removes it if it is an orphan.
+    async fn discard_unless_named(&self, file: Option<String>, named: Result<bool, &Error>) {
+        let unnamed = match named {
+            Ok(named) => !named,
+            Err(e) => e.code() != Code::StoreUnavailable,
+        };
+        if let (Some(f), Some(name), true) = (&self.files, file, unnamed) {
             f.discard(&name).await;
         }
     }
