@@ -167,13 +167,29 @@ impl<S: Store> Worker<S> {
 
     /// One attempt; `Ok` carries the receipt to keep (empty for a status package).
     async fn attempt(&self, c: &ClaimedDelivery) -> Result<Vec<u8>, TransportError> {
-        let bytes = self
-            .node
-            .store
-            .message_bytes(c.message_id)
-            .await
-            .map_err(|e| TransportError::retry(e.code().as_str(), e.to_string()))?;
-        match Route::from_stored(&c.route) {
+        let store_err = |e: crate::Error| TransportError::retry(e.code().as_str(), e.to_string());
+        let route = Route::from_stored(&c.route);
+        // A package the store keeps as a file is pushed from it, never read whole; a local
+        // delivery (ingest) and a small package need the bytes.
+        let file = match route {
+            Route::Peer(_) => self
+                .node
+                .store
+                .message_file(c.message_id)
+                .await
+                .map_err(store_err)?,
+            _ => None,
+        };
+        let bytes = match file {
+            Some(_) => Vec::new(),
+            None => self
+                .node
+                .store
+                .message_bytes(c.message_id)
+                .await
+                .map_err(store_err)?,
+        };
+        match route {
             Route::None => Err(TransportError::permanent(
                 "NO_ROUTE",
                 format!("no node is known to serve {}", c.recipient),
@@ -211,7 +227,10 @@ impl<S: Store> Worker<S> {
                     ));
                 }
                 let started = std::time::Instant::now();
-                let result = self.client.push(peer, bytes).await;
+                let result = match file {
+                    Some(path) => self.client.push_file(peer, &path).await,
+                    None => self.client.push(peer, bytes).await,
+                };
                 if matches!(result, Ok(Pushed::Receipt(_))) {
                     self.node.metrics.receipt_latency(started.elapsed());
                 }

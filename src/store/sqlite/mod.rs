@@ -517,6 +517,23 @@ impl Store for SqliteStore {
         messages::message_bytes(self, id).await
     }
 
+    async fn message_file(&self, id: i64) -> Result<Option<std::path::PathBuf>> {
+        let Some(files) = &self.files else {
+            return Ok(None);
+        };
+        let file: Option<Option<String>> =
+            sqlx::query_scalar("SELECT file FROM messages WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(db_err)?;
+        match file {
+            None => Err(Error::store(Code::NotFound, format!("message {id}"))),
+            Some(None) => Ok(None),
+            Some(Some(name)) => files.path(&name).map(Some),
+        }
+    }
+
     async fn find_documents(
         &self,
         direction: Direction,
