@@ -1790,3 +1790,93 @@ async fn concurrent_writes_share_commits_and_a_refused_one_spoils_nothing() {
     );
     db.store.verify_audit().await.unwrap().unwrap();
 }
+
+// --- large packages as files -------------------------------------------------------------------
+
+/// The package files beside the test database.
+fn package_files(db: &Db) -> Vec<String> {
+    let dir = db._dir.path().join("node.db.packages");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A package of 1 MiB or more is kept as a file the row names (with an empty BLOB), read back
+/// byte for byte; a small one stays a BLOB. A repeat, a conflict and an idempotent resubmission
+/// leave no file behind, and every file a row names exists.
+#[tokio::test]
+async fn large_packages_are_files_named_by_their_rows_and_refused_writes_leave_none() {
+    let db = db().await;
+    let big = |seed: u64| {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut p = package("lớn");
+        p.bytes = (0..1_200_000).map(|_| rng.alphanumeric() as u8).collect();
+        p
+    };
+    let mut new = incoming("447", "lớn");
+    new.package = big(1);
+    let sent = new.package.bytes.clone();
+    let IngestOutcome::Inserted { message_id } =
+        db.store.ingest_incoming(new.clone(), NOW).await.unwrap()
+    else {
+        panic!("stored")
+    };
+    assert_eq!(db.store.message_bytes(message_id).await.unwrap(), sent);
+    let files = package_files(&db);
+    assert_eq!(files.len(), 1);
+    let (blob, file): (Vec<u8>, Option<String>) =
+        sqlx::query_as("SELECT bytes, file FROM messages WHERE id = ?")
+            .bind(message_id)
+            .fetch_one(&db.raw)
+            .await
+            .unwrap();
+    assert!(blob.is_empty());
+    assert_eq!(file.as_deref(), Some(files[0].as_str()));
+
+    // A repeat is answered from the first row; its file goes.
+    let again = db.store.ingest_incoming(new.clone(), NOW + MINUTE).await;
+    assert!(
+        matches!(again, Ok(IngestOutcome::Duplicate { .. })),
+        "{again:?}"
+    );
+    // Other bytes under the same id are refused; their file goes too.
+    let mut conflict = new.clone();
+    conflict.package = big(2);
+    let e = db.store.ingest_incoming(conflict, NOW).await.unwrap_err();
+    assert_eq!(e.code(), Code::DuplicateConflict);
+    assert_eq!(package_files(&db), files);
+
+    // An idempotent resubmission of a large outgoing document: one file.
+    let mut out = outgoing("12", &[(NGHEAN_UBND, "peer:nghean")]);
+    out.package = big(3);
+    out.idempotency_key = Some("k-large".into());
+    let first = db.store.submit_outgoing(out.clone(), NOW).await.unwrap();
+    let second = db.store.submit_outgoing(out, NOW).await.unwrap();
+    assert!(second.existing && second.message_id == first.message_id);
+    assert_eq!(package_files(&db).len(), 2);
+
+    // A small package is a BLOB.
+    let small = db
+        .store
+        .submit_outgoing(outgoing("13", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
+        .await
+        .unwrap();
+    let file: Option<String> = sqlx::query_scalar("SELECT file FROM messages WHERE id = ?")
+        .bind(small.message_id)
+        .fetch_one(&db.raw)
+        .await
+        .unwrap();
+    assert_eq!(file, None);
+    assert_eq!(package_files(&db).len(), 2);
+
+    // Every file a row names exists.
+    let named: Vec<String> =
+        sqlx::query_scalar("SELECT file FROM messages WHERE file IS NOT NULL ORDER BY file")
+            .fetch_all(&db.raw)
+            .await
+            .unwrap();
+    assert_eq!(named, package_files(&db));
+}

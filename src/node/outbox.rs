@@ -175,20 +175,45 @@ impl<S: Store> Worker<S> {
 
     /// One attempt; `Ok` carries the receipt to keep (empty for a status package).
     async fn attempt(&self, c: &ClaimedDelivery) -> Result<Vec<u8>, TransportError> {
-        // Room for the package in the in-flight byte budget, held until the attempt ends.
-        let kib = u32::try_from(c.size.div_ceil(1024)).unwrap_or(u32::MAX);
-        let _room = self
-            .bytes
-            .acquire_many(kib.clamp(1, self.bytes_permits))
-            .await
-            .map_err(|_| TransportError::retry("STORE_UNAVAILABLE", "the outbox is stopping"))?;
-        let bytes = self
-            .node
-            .store
-            .message_bytes(c.message_id)
-            .await
-            .map_err(|e| TransportError::retry(e.code().as_str(), e.to_string()))?;
-        match Route::from_stored(&c.route) {
+        let store_err = |e: crate::Error| TransportError::retry(e.code().as_str(), e.to_string());
+        let route = Route::from_stored(&c.route);
+        // A package the store keeps as a file is pushed from it, never read whole; a local
+        // delivery (ingest) and a small package need the bytes.
+        let file = match route {
+            Route::Peer(_) => self
+                .node
+                .store
+                .message_file(c.message_id)
+                .await
+                .map_err(store_err)?,
+            _ => None,
+        };
+        // Room in the in-flight byte budget for a package read into memory (a file is streamed in
+        // chunks), held until the attempt ends.
+        let _room = match file {
+            Some(_) => None,
+            None => {
+                let kib = u32::try_from(c.size.div_ceil(1024)).unwrap_or(u32::MAX);
+                Some(
+                    self.bytes
+                        .acquire_many(kib.clamp(1, self.bytes_permits))
+                        .await
+                        .map_err(|_| {
+                            TransportError::retry("STORE_UNAVAILABLE", "the outbox is stopping")
+                        })?,
+                )
+            }
+        };
+        let bytes = match file {
+            Some(_) => Vec::new(),
+            None => self
+                .node
+                .store
+                .message_bytes(c.message_id)
+                .await
+                .map_err(store_err)?,
+        };
+        match route {
             Route::None => Err(TransportError::permanent(
                 "NO_ROUTE",
                 format!("no node is known to serve {}", c.recipient),
@@ -226,7 +251,10 @@ impl<S: Store> Worker<S> {
                     ));
                 }
                 let started = std::time::Instant::now();
-                let result = self.client.push(peer, bytes).await;
+                let result = match file {
+                    Some(path) => self.client.push_file(peer, &path).await,
+                    None => self.client.push(peer, bytes).await,
+                };
                 if matches!(result, Ok(Pushed::Receipt(_))) {
                     self.node.metrics.receipt_latency(started.elapsed());
                 }

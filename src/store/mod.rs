@@ -246,6 +246,17 @@ pub trait Store: Send + Sync + 'static {
     /// one).
     fn message_bytes(&self, id: i64) -> impl Future<Output = Result<Vec<u8>>> + Send;
 
+    /// The file holding message `id`'s bytes, when the store keeps them as a file (large
+    /// packages): a push can stream it instead of holding it in memory. `None`: use
+    /// [`message_bytes`](Self::message_bytes). The file is never changed once its row committed.
+    fn message_file(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<std::path::PathBuf>>> + Send {
+        let _ = id;
+        async { Ok(None) }
+    }
+
     /// Documents with this sender and DocumentId in one direction (the original and its
     /// follow-ups), oldest first.
     fn find_documents(

@@ -80,6 +80,30 @@ impl PeerClient {
 
     /// Pushes `bytes` to `peer`.
     pub async fn push(&self, peer: &PeerConfig, bytes: Vec<u8>) -> Result<Pushed, TransportError> {
+        self.push_body(peer, reqwest::Body::from(bytes)).await
+    }
+
+    /// Pushes the package in file `path` to `peer`, streamed: a large package is never in
+    /// memory for its push (a file the store keeps, so it does not change under us).
+    pub async fn push_file(
+        &self,
+        peer: &PeerConfig,
+        path: &std::path::Path,
+    ) -> Result<Pushed, TransportError> {
+        let body = FileBody::open(path).await.map_err(|e| {
+            TransportError::retry(
+                "STORE_UNAVAILABLE",
+                format!("reading {}: {e}", path.display()),
+            )
+        })?;
+        self.push_body(peer, reqwest::Body::wrap(body)).await
+    }
+
+    async fn push_body(
+        &self,
+        peer: &PeerConfig,
+        body: reqwest::Body,
+    ) -> Result<Pushed, TransportError> {
         let url = format!("{}/peer/v1/packages", peer.url);
         let request = match self.tls.get(&peer.name) {
             Some(client) => client.post(&url),
@@ -96,7 +120,7 @@ impl PeerClient {
         };
         let response = request
             .header("content-type", "application/xml")
-            .body(bytes)
+            .body(body)
             .send()
             .await
             .map_err(|e| {
@@ -142,6 +166,68 @@ impl PeerClient {
     }
 }
 
+/// A file as an HTTP body, read in chunks of [`FileBody::CHUNK`] bytes, with its exact length
+/// (so the request carries a `Content-Length`).
+struct FileBody {
+    file: tokio::fs::File,
+    remaining: u64,
+}
+
+impl FileBody {
+    const CHUNK: usize = 256 * 1024;
+
+    async fn open(path: &std::path::Path) -> std::io::Result<FileBody> {
+        let file = tokio::fs::File::open(path).await?;
+        let remaining = file.metadata().await?.len();
+        Ok(FileBody { file, remaining })
+    }
+}
+
+impl axum::body::HttpBody for FileBody {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        use tokio::io::AsyncRead;
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let want = usize::try_from(self.remaining).map_or(Self::CHUNK, |r| r.min(Self::CHUNK));
+        let mut buf = vec![0u8; want];
+        let mut read = tokio::io::ReadBuf::new(&mut buf);
+        match std::pin::Pin::new(&mut self.file).poll_read(cx, &mut read) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(Ok(())) => {
+                let n = read.filled().len();
+                if n == 0 {
+                    // Shorter than when it was opened: a body that stops early is an error, not
+                    // a truncated package.
+                    return Poll::Ready(Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the package file is shorter than its length",
+                    ))));
+                }
+                self.remaining -= n as u64;
+                buf.truncate(n);
+                Poll::Ready(Some(Ok(hyper::body::Frame::data(buf.into()))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.remaining)
+    }
+}
+
 /// The refusal JSON: its code, message and, when the peer answered with a signed 02, the 02's
 /// bytes (`status_package`, base64; one that does not decode is dropped).
 fn refusal(body: &[u8]) -> Option<(String, String, Option<Vec<u8>>)> {
@@ -162,6 +248,24 @@ fn refusal(body: &[u8]) -> Option<(String, String, Option<Vec<u8>>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_file_body_is_the_file_in_chunks_with_its_length() {
+        use axum::body::HttpBody as _;
+        use http_body_util::BodyExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.edxml");
+        let data: Vec<u8> = (0..FileBody::CHUNK * 2 + 17).map(|i| i as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let body = FileBody::open(&path).await.unwrap();
+        assert_eq!(body.size_hint().exact(), Some(data.len() as u64));
+        let got = body.collect().await.unwrap().to_bytes();
+        assert!(got.as_ref() == data.as_slice());
+        // A file cut short after it was opened is an error, not a shorter package.
+        let body = FileBody::open(&path).await.unwrap();
+        std::fs::write(&path, &data[..10]).unwrap();
+        assert!(body.collect().await.is_err());
+    }
 
     #[test]
     fn a_refusal_keeps_the_status_package() {

@@ -119,7 +119,7 @@ impl PackageFiles {
     }
 
     /// The path of `name`, which must be a plain file name this module made.
-    fn path(&self, name: &str) -> Result<PathBuf> {
+    pub fn path(&self, name: &str) -> Result<PathBuf> {
         let plain = name.ends_with(SUFFIX)
             && name
                 .bytes()

@@ -329,8 +329,8 @@ pub(super) async fn submit_outgoing(
         existing: false,
     })
     })).await;
-    let unused = out.as_ref().map_or(true, |s| s.existing);
-    store.discard_unless(file, !unused).await;
+    let named = out.as_ref().map(|s| !s.existing);
+    store.discard_unless_named(file, named).await;
     out
 }
 
@@ -449,8 +449,10 @@ pub(super) async fn ingest_incoming(
     .await?;
     Ok(IngestOutcome::Inserted { message_id })
     })).await;
-    let stored = matches!(out, Ok(IngestOutcome::Inserted { .. }));
-    store.discard_unless(file, stored).await;
+    let named = out
+        .as_ref()
+        .map(|o| matches!(o, IngestOutcome::Inserted { .. }));
+    store.discard_unless_named(file, named).await;
     out
 }
 

@@ -206,9 +206,16 @@ impl SqliteStore {
         }
     }
 
-    /// Removes the file of a write when it did not end up named by a committed row.
-    async fn discard_unless(&self, file: Option<String>, committed: bool) {
-        if let (Some(f), Some(name), false) = (&self.files, file, committed) {
+    /// Removes the file of a write that is known not to name it: `Ok(false)` (committed without
+    /// it: a repeat), or a refusal of the write itself (rolled back). After `STORE_UNAVAILABLE`
+    /// (perhaps a failed `COMMIT`) it is not known for certain that no row names the file, so it
+    /// stays; the next open removes it if it is an orphan.
+    async fn discard_unless_named(&self, file: Option<String>, named: Result<bool, &Error>) {
+        let unnamed = match named {
+            Ok(named) => !named,
+            Err(e) => e.code() != Code::StoreUnavailable,
+        };
+        if let (Some(f), Some(name), true) = (&self.files, file, unnamed) {
             f.discard(&name).await;
         }
     }
@@ -508,6 +515,23 @@ impl Store for SqliteStore {
 
     async fn message_bytes(&self, id: i64) -> Result<Vec<u8>> {
         messages::message_bytes(self, id).await
+    }
+
+    async fn message_file(&self, id: i64) -> Result<Option<std::path::PathBuf>> {
+        let Some(files) = &self.files else {
+            return Ok(None);
+        };
+        let file: Option<Option<String>> =
+            sqlx::query_scalar("SELECT file FROM messages WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(db_err)?;
+        match file {
+            None => Err(Error::store(Code::NotFound, format!("message {id}"))),
+            Some(None) => Ok(None),
+            Some(Some(name)) => files.path(&name).map(Some),
+        }
     }
 
     async fn find_documents(
