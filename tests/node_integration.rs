@@ -1242,9 +1242,9 @@ fn files_in(dir: &Path) -> Vec<String> {
 /// A 6 MB incompressible file goes from Sở TT&TT Gia Lai to Nghệ An (a peer, over mutual TLS)
 /// and to Sở Nội vụ (local): every copy of the package is kept as a file beside the database,
 /// the recipients download exactly the bytes that were sent, and a file no row names (a write
-/// that never committed) is removed when the store opens again, while the files rows name stay.
+/// that never committed) is removed when the node starts again, while the files rows name stay.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_large_document_travels_as_package_files_and_orphans_are_removed_at_open() {
+async fn a_large_document_travels_as_package_files_and_orphans_are_removed_at_start() {
     bounded(async {
         let gl_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let na_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1313,8 +1313,9 @@ async fn a_large_document_travels_as_package_files_and_orphans_are_removed_at_op
         assert_audit_verifies(&na).await;
 
         // A crash after a file was written but before its transaction committed leaves an
-        // orphan (and perhaps a half-written temporary file): the next open removes both and
-        // keeps every file a row names.
+        // orphan (and perhaps a half-written temporary file): the node's start-up removes both
+        // and keeps every file a row names. Opening the store alone (as a CLI tool beside a
+        // running node does) removes nothing.
         let kept = files_in(&gl_dir);
         std::fs::write(
             gl_dir.join("0123456789abcdef0123456789abcdef.edxml"),
@@ -1329,6 +1330,8 @@ async fn a_large_document_travels_as_package_files_and_orphans_are_removed_at_op
         // (Opened beside the idle node, whose temporary folder goes when it shuts down.)
         let url = gl.node.config.node.store.clone();
         let reopened = lienthong::store::SqliteStore::open(&url).await.unwrap();
+        assert_eq!(files_in(&gl_dir).len(), kept.len() + 2);
+        assert_eq!(reopened.remove_orphan_package_files().await.unwrap(), 2);
         assert_eq!(files_in(&gl_dir), kept);
         assert!(reopened.message_bytes(id).await.unwrap() == sent);
         reopened.close().await;

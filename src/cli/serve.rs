@@ -55,6 +55,11 @@ async fn serve(args: Args) -> CmdResult {
     let store = SqliteStore::open(&config.node.store)
         .await
         .map_err(Failure::Local)?;
+    // Before anything is served: files of writes a crash cut short (see store/sqlite/files.rs).
+    store
+        .remove_orphan_package_files()
+        .await
+        .map_err(Failure::Local)?;
     let listen = config.node.listen.clone();
     let name = config.node.name.clone();
     let node = Node::new(config, store.clone()).map_err(Failure::Local)?;

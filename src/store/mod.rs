@@ -17,8 +17,8 @@
 //! - **A package is stored whole before the commit that names it.** An implementation may keep
 //!   large packages outside its database (the SQLite store keeps those of 1 MiB or more as files
 //!   beside it, `sqlite/files.rs`); it writes and syncs them before the transaction that refers
-//!   to them commits, so a committed row never lacks its bytes, and removes what no committed
-//!   row names. Callers see the same bytes either way.
+//!   to them commits, so a committed row never lacks its bytes, and the node removes what no
+//!   committed row names when it starts. Callers see the same bytes either way.
 //!
 //! [`SqliteStore`] is the implementation for one node; a PostgreSQL one (several replicas sharing
 //! the work) implements the same trait. The trait is not object-safe (its methods return

@@ -11,7 +11,9 @@
 //! written under a temporary name, synced, renamed and its folder synced *before* the
 //! transaction whose row names it is queued, so a committed row always has its file. A crash (or
 //! a refused write) between the two leaves a file no row names: [`PackageFiles::clean`] removes
-//! those when the store opens, before anything else writes. A row never points at a missing file.
+//! those when the node starts, before it serves (`SqliteStore::remove_orphan_package_files`;
+//! never from another process, which could take a file of a write still in flight for an
+//! orphan). A row never points at a missing file.
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -94,7 +96,7 @@ impl PackageFiles {
 
     /// Creates the folder if needed and removes every file in it that `referenced` does not name
     /// (packages written for a transaction that never committed, half-written temporary files).
-    /// Returns how many were removed. Run when the store opens, before anything writes.
+    /// Returns how many were removed. Run when the node starts, before anything writes.
     pub fn clean(&self, referenced: &HashSet<String>) -> Result<usize> {
         let dir = self.dir.as_path();
         std::fs::create_dir_all(dir)

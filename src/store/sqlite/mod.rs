@@ -167,15 +167,17 @@ impl SqliteStore {
             files: Some(files),
         };
         store.migrate().await?;
-        store.clean_package_files().await?;
         Ok(store)
     }
 
-    /// Removes the package files no row names (see `files.rs`): at open, before anything
-    /// writes. A read-only store leaves them.
-    async fn clean_package_files(&self) -> Result<()> {
+    /// Removes the package files no row names (see `files.rs`: writes that never committed) and
+    /// returns how many. Only the node calls this, at start, before it serves: it is the one
+    /// writer of package files, and a file written for a transaction still in flight is named
+    /// by no row yet, so any other process (a CLI tool opening the store beside a running
+    /// node) must never do it. A read-only store removes nothing.
+    pub async fn remove_orphan_package_files(&self) -> Result<usize> {
         let (Some(files), Some(write)) = (&self.files, &self.write) else {
-            return Ok(());
+            return Ok(0);
         };
         let referenced: std::collections::HashSet<String> =
             sqlx::query_scalar("SELECT file FROM messages WHERE file IS NOT NULL")
@@ -194,7 +196,7 @@ impl SqliteStore {
                 "removed package files of writes that never committed"
             );
         }
-        Ok(())
+        Ok(removed)
     }
 
     /// Writes a large package to its file before the transaction that names it (see
