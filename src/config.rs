@@ -174,7 +174,7 @@ impl Default for RetryPolicy {
             breaker_cooldown: Duration::from_secs(60),
             push_timeout: Duration::from_secs(30),
             lease: Duration::from_secs(60),
-            in_flight: 64,
+            in_flight: 128,
             in_flight_bytes: 64 * 1024 * 1024,
         }
     }
