@@ -122,7 +122,7 @@ pub(super) async fn records(pool: &SqlitePool, q: &AuditQuery) -> Result<Vec<Aud
     let rows = sqlx::query(
         "SELECT seq, at, actor, action, entity_kind, entity_id, detail, prev_hash, hash
          FROM audit
-         WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR at < ?2) AND (?3 IS NULL OR seq > ?3)
+         WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR at < ?2) AND seq > coalesce(?3, 0)
          ORDER BY seq LIMIT ?4",
     )
     .bind(q.since)

@@ -729,7 +729,7 @@ pub(super) async fn list_deliveries(
             AND (?3 IS NULL OR d.recipient = ?3)
             AND (?4 IS NULL OR d.created_at >= ?4)
             AND (?5 IS NULL OR d.created_at < ?5)
-            AND (?6 IS NULL OR d.id < ?6)
+            AND d.id < coalesce(?6, 9223372036854775807)
           ORDER BY d.id DESC LIMIT ?7"
     ))
     .bind(f.state.map(DeliveryState::as_str))
