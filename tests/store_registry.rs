@@ -6,6 +6,8 @@ use lienthong::Code;
 use lienthong::pki::binding::{Attribute, Rule};
 use lienthong::store::{AuditQuery, ImportOutcome, NewRegistryEntry, SqliteStore, Store};
 
+/// A code with no registry entry.
+const OTHER: &str = "000.00.00.H99";
 const STTTT: &str = "000.00.05.H21";
 const SONV: &str = "000.00.04.H21";
 const UBND: &str = "000.00.00.H21";
@@ -96,15 +98,20 @@ async fn set_replace_list_lookup_and_remove_are_audited() {
         .registry_set(entry(SONV, vec![fp(FP_B)]), "admin:test", NOW + 2)
         .await
         .unwrap();
-    assert_eq!(
-        store.registry_codes_for_fingerprint(FP_B).await.unwrap(),
-        [SONV, STTTT]
-    );
+    // What binding reads in one statement: the rules of the `From` code, and the other codes
+    // naming the certificate.
+    let stranger = store.registry_binding(OTHER, FP_B).await.unwrap();
+    assert!(stranger.rules.is_empty());
+    assert_eq!(stranger.fingerprint_registered_for, [SONV, STTTT]);
+    let sonv = store.registry_binding(SONV, FP_B).await.unwrap();
+    assert_eq!(sonv.rules, vec![fp(FP_B)]);
+    assert_eq!(sonv.fingerprint_registered_for, [STTTT]);
     assert!(
         store
-            .registry_codes_for_fingerprint(FP_A)
+            .registry_binding(OTHER, FP_A)
             .await
             .unwrap()
+            .fingerprint_registered_for
             .is_empty()
     );
     let codes: Vec<String> = store
@@ -157,7 +164,11 @@ async fn set_replace_list_lookup_and_remove_are_audited() {
         .unwrap();
     assert!(store.registry_entry(SONV).await.unwrap().is_none());
     assert_eq!(
-        store.registry_codes_for_fingerprint(FP_B).await.unwrap(),
+        store
+            .registry_binding(OTHER, FP_B)
+            .await
+            .unwrap()
+            .fingerprint_registered_for,
         [STTTT]
     );
 

@@ -297,12 +297,6 @@ pub trait Store: Send + Sync + 'static {
         code: &str,
     ) -> impl Future<Output = Result<Option<RegistryEntry>>> + Send;
 
-    /// The codes whose rules name the certificate with this SHA-256 (lowercase hex), sorted.
-    fn registry_codes_for_fingerprint(
-        &self,
-        sha256: &str,
-    ) -> impl Future<Output = Result<Vec<String>>> + Send;
-
     /// The rules of `code` and the other codes naming the certificate `sha256`, in one read:
     /// what binding a received package's signer needs.
     fn registry_binding(

@@ -577,10 +577,6 @@ impl Store for SqliteStore {
         registry::entry(&self.read, code).await
     }
 
-    async fn registry_codes_for_fingerprint(&self, sha256: &str) -> Result<Vec<String>> {
-        registry::codes_for_fingerprint(&self.read, sha256).await
-    }
-
     async fn registry_binding(&self, code: &str, sha256: &str) -> Result<super::RegistryBinding> {
         registry::binding(&self.read, code, sha256).await
     }

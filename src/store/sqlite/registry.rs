@@ -127,16 +127,6 @@ pub(super) async fn binding(
     Ok(out)
 }
 
-pub(super) async fn codes_for_fingerprint(pool: &SqlitePool, sha256: &str) -> Result<Vec<String>> {
-    sqlx::query_scalar(
-        "SELECT DISTINCT code FROM agency_registry_rules WHERE sha256 = ? ORDER BY code",
-    )
-    .bind(sha256)
-    .fetch_all(pool)
-    .await
-    .map_err(db_err)
-}
-
 /// Writes one (normalised) entry inside `conn`'s transaction, replacing its rules; whether it is
 /// new.
 async fn put(
