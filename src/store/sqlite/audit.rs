@@ -1,6 +1,6 @@
 //! The audit table: appending inside the caller's transaction, reading for export, verifying.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 
 use sqlx::SqliteConnection;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
@@ -17,16 +17,30 @@ const VERIFY_PAGE: i64 = 2000;
 /// Appends the record for `entry` at `now` after the current head. Must run inside the write
 /// transaction of the change it records: with one writer, reading the head and inserting the
 /// next record cannot interleave with another append.
+///
+/// Inside the group writer the record is not inserted here but kept with the group
+/// ([`GROUP`]) and inserted, with the records of the group's other writes, by one statement just
+/// before the group's `COMMIT`: the same transaction, so a change and its record still commit
+/// (or not) together, for one statement per group instead of one per record.
 pub(super) async fn append(
     conn: &mut SqliteConnection,
     entry: AuditEntry,
     now: i64,
 ) -> Result<AuditRecord> {
-    let head = match GROUP_HEAD.try_with(Cell::get).ok().flatten() {
-        Some(head) => head,
-        None => head(conn).await?,
-    };
-    let record = AuditRecord::next(head, now, entry);
+    if let Ok(cached) = GROUP.try_with(|g| g.borrow().head()) {
+        let head = match cached {
+            Some(head) => head,
+            None => {
+                let head = head(conn).await?;
+                GROUP.with(|g| g.borrow_mut().base = Some(head));
+                head
+            }
+        };
+        let record = AuditRecord::next(head, now, entry);
+        GROUP.with(|g| g.borrow_mut().pending.push(record.clone()));
+        return Ok(record);
+    }
+    let record = AuditRecord::next(head(conn).await?, now, entry);
     sqlx::query(
         "INSERT INTO audit (seq, at, actor, action, entity_kind, entity_id, detail, prev_hash, hash)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -43,29 +57,129 @@ pub(super) async fn append(
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;
-    // Outside the group writer `try_with` fails and nothing is cached.
-    let _ = GROUP_HEAD.try_with(|h| {
-        h.set(Some(ChainHead {
-            seq: record.seq,
-            hash: record.hash,
-        }))
-    });
     Ok(record)
 }
 
-tokio::task_local! {
-    /// The audit head as the group writer's open transaction last left it, so that the hot
-    /// writes do not read it back before every append (one statement, two thread hand-offs in
-    /// the driver). Sound because it lives for one transaction only: `group.rs` clears it when
-    /// a transaction begins (other writers may have appended in between; none can while we
-    /// hold the write lock of `BEGIN IMMEDIATE`) and whenever a savepoint or the transaction
-    /// rolls back (an append may have been undone). Plain transactions never see it.
-    pub(super) static GROUP_HEAD: Cell<Option<ChainHead>>;
+/// Inserts the records of a JSON array of `[seq, at, actor, action, entity_kind, entity_id,
+/// detail, prev_hash, hash]` arrays ([`GroupAudit::take_pending`]), in order: `insert_pending!()`,
+/// the part the two commit strings below share. One fixed text, so
+/// the driver prepares it once whatever the group's size.
+macro_rules! insert_pending {
+    () => {
+        "INSERT INTO audit (seq, at, actor, action, entity_kind, entity_id, detail, prev_hash, hash)
+         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6,
+                value->>7, value->>8
+         FROM json_each(?) ORDER BY key"
+    };
 }
 
-/// Forgets the cached head (see [`GROUP_HEAD`]); a no-op outside the group writer.
-pub(super) fn forget_group_head() {
-    let _ = GROUP_HEAD.try_with(|h| h.set(None));
+/// The end of a group whose last write succeeded, with records pending (one bind: the JSON).
+pub(super) const RELEASE_INSERT_COMMIT: &str =
+    concat!("RELEASE grouped; ", insert_pending!(), "; COMMIT");
+/// The end of a group whose last write failed, with records pending from the others.
+pub(super) const ROLLBACK_INSERT_COMMIT: &str = concat!(
+    "ROLLBACK TO grouped; RELEASE grouped; ",
+    insert_pending!(),
+    "; COMMIT"
+);
+
+/// The audit side of one group transaction (see [`append`]).
+///
+/// Sound because it lives for one transaction only and no record reaches the table before the
+/// group's last statement: `group.rs` resets it when a transaction begins (other writers may
+/// have appended in between; none can while we hold the write lock of `BEGIN IMMEDIATE`), marks
+/// where each write starts, drops a write's records when its savepoint rolls back (the head
+/// goes back with them, so a record that was undone is never linked to), and takes the rest for
+/// the insert that precedes `COMMIT`. Plain transactions never see it.
+#[derive(Debug, Default)]
+pub(super) struct GroupAudit {
+    /// The head in the table, read by the transaction's first append.
+    base: Option<ChainHead>,
+    /// Records of the group's writes so far, in chain order, not yet inserted.
+    pending: Vec<AuditRecord>,
+    /// `pending.len()` when the current write began.
+    mark: usize,
+}
+
+impl GroupAudit {
+    fn head(&self) -> Option<ChainHead> {
+        match self.pending.last() {
+            Some(r) => Some(ChainHead {
+                seq: r.seq,
+                hash: r.hash,
+            }),
+            None => self.base,
+        }
+    }
+
+    /// A new transaction: nothing known of the head, nothing pending.
+    pub(super) fn reset(&mut self) {
+        *self = GroupAudit::default();
+    }
+
+    /// The next write starts here.
+    pub(super) fn write_begins(&mut self) {
+        self.mark = self.pending.len();
+    }
+
+    /// The current write's savepoint was rolled back: so are its records.
+    pub(super) fn write_rolled_back(&mut self) {
+        self.pending.truncate(self.mark);
+    }
+
+    /// The pending records as the JSON array the commit strings read, or `None` if there are
+    /// none; afterwards nothing is pending.
+    pub(super) fn take_pending(&mut self) -> Option<String> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let rows: Vec<serde_json::Value> = self
+            .pending
+            .drain(..)
+            .map(|r| {
+                serde_json::json!([
+                    r.seq,
+                    r.at,
+                    r.actor,
+                    r.action,
+                    r.entity_kind,
+                    r.entity_id,
+                    r.detail,
+                    hex::encode(r.prev_hash),
+                    hex::encode(r.hash),
+                ])
+            })
+            .collect();
+        self.mark = 0;
+        Some(serde_json::Value::Array(rows).to_string())
+    }
+}
+
+tokio::task_local! {
+    /// The audit state of the group writer's open transaction ([`GroupAudit`]).
+    pub(super) static GROUP: RefCell<GroupAudit>;
+}
+
+/// Runs `f` on the group's audit state; a no-op outside the group writer.
+pub(super) fn with_group<T>(f: impl FnOnce(&mut GroupAudit) -> T) -> Option<T> {
+    GROUP.try_with(|g| f(&mut g.borrow_mut())).ok()
+}
+
+/// Starts a group transaction and reads the head in the same round trip to the driver's
+/// thread, so the group's first append need not.
+pub(super) async fn begin_group(conn: &mut SqliteConnection) -> sqlx::Result<()> {
+    let row: Option<(i64, String)> = sqlx::query_as(concat!(
+        "BEGIN IMMEDIATE; SAVEPOINT grouped; ",
+        "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
+    ))
+    .fetch_optional(&mut *conn)
+    .await?;
+    // A head that does not parse is left unread: the first append reads it again and fails
+    // with the reason.
+    if let Ok(head) = parse_head(row) {
+        with_group(|g| g.base = Some(head));
+    }
+    Ok(())
 }
 
 async fn head(conn: &mut SqliteConnection) -> Result<ChainHead> {
@@ -74,6 +188,10 @@ async fn head(conn: &mut SqliteConnection) -> Result<ChainHead> {
             .fetch_optional(&mut *conn)
             .await
             .map_err(db_err)?;
+    parse_head(row)
+}
+
+fn parse_head(row: Option<(i64, String)>) -> Result<ChainHead> {
     match row {
         None => Ok(ChainHead::GENESIS),
         Some((seq, hash)) => {

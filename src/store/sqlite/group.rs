@@ -20,10 +20,14 @@
 //! Writes that are rare (operator actions, migrations) still use a plain transaction on the same
 //! one-connection pool; the pool serialises them with the groups.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use sqlx::{Executor as _, SqliteConnection, SqlitePool};
+
+use super::audit::{self, GroupAudit};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Code, Error, Result};
@@ -32,6 +36,8 @@ use crate::error::{Code, Error, Result};
 const MAX_GROUP: usize = 128;
 /// Writes waiting for the writer before callers wait to queue.
 const QUEUE: usize = 1024;
+/// A group that takes longer than this is logged with where its time went.
+const SLOW_GROUP: Duration = Duration::from_millis(500);
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Told the commit outcome (`None`: committed), answers the caller.
@@ -91,14 +97,16 @@ fn unavailable(why: &str) -> Error {
 }
 
 async fn run(pool: SqlitePool, rx: mpsc::Receiver<Job>) {
-    super::audit::GROUP_HEAD
-        .scope(std::cell::Cell::new(None), run_groups(pool, rx))
+    audit::GROUP
+        .scope(RefCell::new(GroupAudit::default()), run_groups(pool, rx))
         .await;
 }
 
-/// The control statements of a group travel in pairs (`RELEASE grouped; SAVEPOINT grouped`
-/// between two writes, `RELEASE grouped; COMMIT` after the last): the driver runs each string in
-/// one round trip to its worker thread, and those round trips, not SQLite, are what a write costs.
+/// The control statements of a group travel together (`BEGIN IMMEDIATE; SAVEPOINT grouped` with
+/// the read of the audit head, `RELEASE grouped; SAVEPOINT grouped` between two writes, `RELEASE
+/// grouped`, the insert of the group's audit records and `COMMIT` after the last): the driver
+/// runs each string in one round trip to its worker thread, and those round trips, not SQLite,
+/// are what a write costs.
 async fn run_groups(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut conn = match pool.acquire().await {
@@ -109,8 +117,8 @@ async fn run_groups(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
             }
         };
         // Another writer may have appended since the last group; none can until we commit.
-        super::audit::forget_group_head();
-        if let Err(e) = conn.execute("BEGIN IMMEDIATE; SAVEPOINT grouped").await {
+        audit::with_group(GroupAudit::reset);
+        if let Err(e) = audit::begin_group(&mut conn).await {
             let _ = conn.execute("ROLLBACK").await;
             fail(first, &mut rx, &e.to_string());
             continue;
@@ -118,25 +126,56 @@ async fn run_groups(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
         let mut finishers: Vec<Finisher> = Vec::new();
         let mut outcome: std::result::Result<(), String> = Ok(());
         let mut job = first;
+        let started = Instant::now();
+        let mut in_jobs = Duration::ZERO;
+        let mut last_control;
         loop {
+            let job_started = Instant::now();
+            audit::with_group(GroupAudit::write_begins);
             let (ok, finish) = job(&mut conn).await;
+            in_jobs += job_started.elapsed();
             finishers.push(finish);
             if !ok {
                 // Its savepoint is rolled back below, and with it any record it appended.
-                super::audit::forget_group_head();
+                audit::with_group(GroupAudit::write_rolled_back);
             }
             let next = if finishers.len() < MAX_GROUP {
                 rx.try_recv().ok()
             } else {
                 None
             };
-            let control = match (ok, next.is_some()) {
-                (true, true) => "RELEASE grouped; SAVEPOINT grouped",
-                (true, false) => "RELEASE grouped; COMMIT",
-                (false, true) => "ROLLBACK TO grouped; RELEASE grouped; SAVEPOINT grouped",
-                (false, false) => "ROLLBACK TO grouped; RELEASE grouped; COMMIT",
+            let control_started = Instant::now();
+            // The group's audit records go in with its last statement, before `COMMIT`.
+            let pending = match next {
+                Some(_) => None,
+                None => audit::with_group(GroupAudit::take_pending).flatten(),
             };
-            if let Err(e) = conn.execute(control).await {
+            let control_result = match (ok, next.is_some(), pending) {
+                (true, true, _) => conn.execute("RELEASE grouped; SAVEPOINT grouped").await,
+                (false, true, _) => {
+                    conn.execute("ROLLBACK TO grouped; RELEASE grouped; SAVEPOINT grouped")
+                        .await
+                }
+                (true, false, None) => conn.execute("RELEASE grouped; COMMIT").await,
+                (false, false, None) => {
+                    conn.execute("ROLLBACK TO grouped; RELEASE grouped; COMMIT")
+                        .await
+                }
+                (true, false, Some(records)) => {
+                    sqlx::query(audit::RELEASE_INSERT_COMMIT)
+                        .bind(records)
+                        .execute(&mut *conn)
+                        .await
+                }
+                (false, false, Some(records)) => {
+                    sqlx::query(audit::ROLLBACK_INSERT_COMMIT)
+                        .bind(records)
+                        .execute(&mut *conn)
+                        .await
+                }
+            };
+            last_control = control_started.elapsed();
+            if let Err(e) = control_result {
                 // A failure here fails the whole group, the commit included. A next job is
                 // dropped unrun: its caller hears that the writer stopped before committing.
                 outcome = Err(e.to_string());
@@ -149,10 +188,22 @@ async fn run_groups(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
         }
         if outcome.is_err() {
             // Leave the connection clean for the next group (or a plain transaction).
-            super::audit::forget_group_head();
+            audit::with_group(GroupAudit::reset);
             let _ = conn.execute("ROLLBACK").await;
         }
         drop(conn);
+        let took = started.elapsed();
+        if took >= SLOW_GROUP {
+            // Every caller of the group waited this long: say where it went (the commit
+            // includes SQLite's WAL checkpoint and the sync of the disk).
+            tracing::warn!(
+                writes = finishers.len(),
+                took_ms = took.as_millis() as u64,
+                writes_ms = in_jobs.as_millis() as u64,
+                commit_ms = last_control.as_millis() as u64,
+                "slow store transaction"
+            );
+        }
         let commit_error = outcome.err();
         for finish in finishers {
             finish(commit_error.as_deref());
@@ -228,5 +279,69 @@ mod tests {
             store.verify_audit().await.unwrap().unwrap().records,
             before.records + 3
         );
+    }
+
+    /// The records of a group reach the table through JSON (`audit::INSERT_PENDING`): every
+    /// field must come back exactly as it was hashed, whatever characters it holds, in order,
+    /// and none may be inserted for a write that failed.
+    #[tokio::test]
+    async fn grouped_records_are_stored_exactly_as_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let before = store.verify_audit().await.unwrap().unwrap();
+
+        let odd = [
+            "Văn thư Sở Thông tin và Truyền thông",
+            "quote \" backslash \\ slash / tab \t",
+            "line\nbreak\r\u{1}\u{1f}\u{7f}",
+            "emoji 📄 and U+2028 \u{2028} U+FEFF \u{feff}",
+            "",
+        ];
+        let append = |i: usize, fail: bool| {
+            let text = odd[i % odd.len()];
+            store.grouped(move |tx| {
+                Box::pin(async move {
+                    let e = AuditEntry::new(
+                        text,
+                        format!("test.{text}"),
+                        text,
+                        text,
+                        &serde_json::json!({ "text": text, "i": i }),
+                    );
+                    let a = audit::append(&mut *tx, e, 1_000).await?;
+                    let b = audit::append(&mut *tx, entry(i as i64), i64::MAX).await?;
+                    if fail {
+                        return Err(Error::store(Code::InvalidTransition, "refused"));
+                    }
+                    Ok(vec![a, b])
+                })
+            })
+        };
+        let (r0, r1, r2, r3, r4, r5) = tokio::join!(
+            append(0, false),
+            append(1, false),
+            append(2, true),
+            append(3, false),
+            append(4, false),
+            append(5, true)
+        );
+        assert_eq!(r2.unwrap_err().code(), Code::InvalidTransition);
+        assert_eq!(r5.unwrap_err().code(), Code::InvalidTransition);
+        let written: Vec<_> = [r0, r1, r3, r4]
+            .into_iter()
+            .flat_map(Result::unwrap)
+            .collect();
+
+        let after = store.verify_audit().await.unwrap().unwrap();
+        assert_eq!(after.records, before.records + 8);
+        let stored = store
+            .audit_records(&crate::store::AuditQuery {
+                after_seq: Some(before.records as i64),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored, written);
     }
 }
