@@ -180,7 +180,7 @@ impl<S: Store> Worker<S> {
         // A package the store keeps as a file is pushed from it, never read whole; a local
         // delivery (ingest) and a small package need the bytes.
         let file = match route {
-            Route::Peer(_) => self
+            Route::Peer(_) if c.in_file => self
                 .node
                 .store
                 .message_file(c.message_id)

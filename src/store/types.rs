@@ -349,6 +349,9 @@ pub struct ClaimedDelivery {
     pub lease_until: i64,
     /// The package's size in bytes (what the delivery will hold in memory).
     pub size: u64,
+    /// The store keeps the package as a file ([`Store::message_file`](super::Store::message_file)
+    /// names it), not in the row: the push streams it instead of reading it whole.
+    pub in_file: bool,
 }
 
 /// An outgoing delivery as the API and operators see it.

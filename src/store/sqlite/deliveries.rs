@@ -138,6 +138,7 @@ pub(super) async fn claim_due(
                 let rows = sqlx::query(
                     "SELECT d.id, d.message_id, d.recipient, d.route, d.state, d.attempts,
                 d.current_attempt_id, d.lease_owner, m.kind, m.sender, m.document_id, m.size,
+                m.file IS NOT NULL AS in_file,
                 CASE WHEN d.state = 'sending' THEN d.lease_until ELSE d.next_attempt_at END AS due
          FROM deliveries d JOIN messages m ON m.id = d.message_id
          WHERE (d.state IN ('queued', 'retrying') AND d.next_attempt_at <= ?1)
@@ -171,31 +172,24 @@ pub(super) async fn claim_due(
                         .await
                         .map_err(db_err)?;
                     }
+                    // The attempt and the lease in one round trip to the driver's thread.
                     let attempt_id: i64 = sqlx::query_scalar(
                         "INSERT INTO attempts (delivery_id, number, route, lease_owner, started_at)
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
+                         VALUES (?1, ?2, ?3, ?4, ?5);
+                         UPDATE deliveries
+                         SET state = 'sending', attempts = ?2, lease_owner = ?4, lease_until = ?6,
+                             current_attempt_id = last_insert_rowid(), next_attempt_at = NULL,
+                             updated_at = ?5
+                         WHERE id = ?1
+                         RETURNING current_attempt_id",
                     )
                     .bind(id)
                     .bind(i64::from(attempt))
                     .bind(&route)
                     .bind(owner)
                     .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                    sqlx::query(
-                        "UPDATE deliveries
-             SET state = 'sending', attempts = ?, lease_owner = ?, lease_until = ?,
-                 current_attempt_id = ?, next_attempt_at = NULL, updated_at = ?
-             WHERE id = ?",
-                    )
-                    .bind(i64::from(attempt))
-                    .bind(owner)
                     .bind(lease_until)
-                    .bind(attempt_id)
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await
                     .map_err(db_err)?;
                     let mut detail = json!({
@@ -230,6 +224,7 @@ pub(super) async fn claim_due(
                         attempt,
                         lease_until,
                         size: u64::try_from(col::<i64>(row, "size")?).unwrap_or(0),
+                        in_file: col(row, "in_file")?,
                     });
                 }
                 Ok(claimed)
@@ -346,41 +341,37 @@ pub(super) async fn mark_delivered(
                     }
                 }
                 let receipt = (!receipt.is_empty()).then_some(receipt);
-                // The lease check and the transition in one statement (the hot path); when no
-                // row matches, `check_lease` says exactly why.
-                let moved = sqlx::query(
+                // The lease check, the transition and the attempt's end in one round trip (the
+                // hot path): the attempt is closed only if the delivery moved (`changes()`), and
+                // its owner is the lease owner the claim recorded on both rows. When nothing
+                // moved, `check_lease` says exactly why.
+                let moved: Option<Option<String>> = sqlx::query_scalar(
                     "UPDATE deliveries
                      SET state = 'delivered', receipt = ?, delivered_at = ?, lease_owner = NULL,
                          lease_until = NULL, current_attempt_id = NULL, next_attempt_at = NULL,
                          updated_at = ?
-                     WHERE id = ? AND state = 'sending' AND current_attempt_id = ?",
+                     WHERE id = ? AND state = 'sending' AND current_attempt_id = ?;
+                     UPDATE attempts SET finished_at = ?, outcome = ? WHERE id = ? AND changes() = 1
+                     RETURNING lease_owner",
                 )
                 .bind(&receipt)
                 .bind(now)
                 .bind(now)
                 .bind(lease.delivery_id)
                 .bind(lease.attempt_id)
-                .execute(&mut *tx)
+                .bind(now)
+                .bind(AttemptOutcome::Delivered.as_str())
+                .bind(lease.attempt_id)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                if moved.rows_affected() != 1 {
+                let Some(owner) = moved else {
                     check_lease(&mut *tx, lease, "delivered").await?;
                     return Err(Error::store(
                         Code::InvalidTransition,
                         format!("delivery {}: not delivered", lease.delivery_id),
                     ));
-                }
-                // The attempt's owner is the lease owner the claim recorded on both rows.
-                let owner: Option<String> = sqlx::query_scalar(
-                    "UPDATE attempts SET finished_at = ?, outcome = ? WHERE id = ?
-                     RETURNING lease_owner",
-                )
-                .bind(now)
-                .bind(AttemptOutcome::Delivered.as_str())
-                .bind(lease.attempt_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err)?;
+                };
                 let owner = owner.unwrap_or_else(|| "outbox".to_owned());
                 let detail = json!({
                     "from": "sending", "to": "delivered", "attempt_id": lease.attempt_id,

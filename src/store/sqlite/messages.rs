@@ -414,16 +414,21 @@ pub(super) async fn ingest_incoming(
             receipt: receipt.unwrap_or_default(),
         });
     };
-    for recipient in &new.local_recipients {
-        sqlx::query("INSERT INTO inbox (message_id, recipient, created_at) VALUES (?, ?, ?)")
-            .bind(message_id)
-            .bind(recipient)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+    // The inbox rows and the revocation evidence in one round trip to the driver's thread.
+    let mut sql = String::from("INSERT INTO inbox (message_id, recipient, created_at) VALUES ");
+    for i in 0..new.local_recipients.len() {
+        sql.push_str(if i == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
     }
-    super::revocation::insert(&mut *tx, message_id, &new.revocation).await?;
+    super::revocation::push_insert(&mut sql, new.revocation.len());
+    // Only placeholders are generated: the values are bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for recipient in &new.local_recipients {
+        q = q.bind(message_id).bind(recipient).bind(now);
+    }
+    super::revocation::bind_rows(q, message_id, &new.revocation)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
     let detail = json!({
         "sender": doc.sender,
         "document_id": doc.document_id,

@@ -1,8 +1,9 @@
 //! Revocation evidence of received messages: written in the ingest transaction, read by the
 //! clerk and admin APIs.
 
-use sqlx::SqliteConnection;
-use sqlx::sqlite::SqlitePool;
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqlitePool};
+use sqlx::{Sqlite, SqliteConnection};
 
 use super::{col, db_err};
 use crate::error::Result;
@@ -18,19 +19,45 @@ pub(super) async fn insert(
     if rows.is_empty() {
         return Ok(());
     }
-    let mut sql = String::from(
+    let mut sql = String::new();
+    push_insert(&mut sql, rows.len());
+    // Only placeholders are generated: the values are bound.
+    bind_rows(sqlx::query(sqlx::AssertSqlSafe(sql)), message_id, rows)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Appends to `sql` the statement that inserts `rows` evidence rows (nothing for none), for a
+/// caller that sends it with its own statements in one round trip; [`bind_rows`] binds it.
+/// Only placeholders are generated.
+pub(super) fn push_insert(sql: &mut String, rows: usize) {
+    if rows == 0 {
+        return;
+    }
+    if !sql.is_empty() {
+        sql.push_str("; ");
+    }
+    sql.push_str(
         "INSERT INTO revocation_evidence (message_id, position, subject, serial, fingerprint, \
          policy, status, kind, source, der, this_update, next_update, produced_at, note, \
          flagged, checked_at) VALUES ",
     );
-    for i in 0..rows.len() {
+    for i in 0..rows {
         if i > 0 {
             sql.push_str(", ");
         }
         sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     }
-    // Only placeholders are generated: the values are bound.
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+}
+
+/// Binds the values of [`push_insert`]'s statement, in its order.
+pub(super) fn bind_rows<'q>(
+    mut q: Query<'q, Sqlite, SqliteArguments>,
+    message_id: i64,
+    rows: &'q [RevocationEvidence],
+) -> Query<'q, Sqlite, SqliteArguments> {
     for (position, e) in rows.iter().enumerate() {
         q = q
             .bind(message_id)
@@ -50,8 +77,7 @@ pub(super) async fn insert(
             .bind(e.flagged)
             .bind(e.checked_at);
     }
-    q.execute(&mut *conn).await.map_err(db_err)?;
-    Ok(())
+    q
 }
 
 /// The evidence rows of `message_id`, signer first.
