@@ -92,6 +92,7 @@ async fn handle<S: Store>(
     };
     let max = state.node.config.limits.max_package_bytes;
     let bytes = read_body(body, headers, max).await?;
+    let _in_hand = crate::node::memory::InHand::new(bytes.len());
     let peer = match tls_peer {
         Some(p) => p,
         None => identify(peers, headers, &bytes)?,

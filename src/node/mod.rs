@@ -6,6 +6,7 @@ pub mod compose;
 pub mod expiry;
 pub mod ingest;
 pub mod keys;
+pub mod memory;
 pub mod metrics;
 pub mod outbox;
 pub mod receipt;

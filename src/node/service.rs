@@ -271,6 +271,7 @@ impl<S: Store> Node<S> {
         let signer = self.signer(agency)?;
         let now = now_ms();
         let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
+        let _in_hand = super::memory::InHand::new(files.iter().map(|f| f.data.len()).sum());
         let doc = self
             .compose_numbered(agency, actor, sub, files, vn, now)
             .await?;
@@ -697,6 +698,7 @@ impl<S: Store> Node<S> {
         bytes: Vec<u8>,
         peer: Option<&PeerConfig>,
     ) -> Result<Ingested, Error> {
+        let _in_hand = super::memory::InHand::new(bytes.len());
         let checked = self.ingest_check(&bytes, peer).await?;
         self.ingest_store(checked, bytes, peer).await
     }
