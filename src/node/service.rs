@@ -243,21 +243,6 @@ impl<S: Store> Node<S> {
             .map_err(|e| Error::internal("signing or verification task", e.to_string()))
     }
 
-    /// Runs `job`, which borrows from the caller, as blocking work under a CPU permit: on the
-    /// multi-thread runtime this worker hands its other tasks to the others first
-    /// (`block_in_place`); on a current-thread runtime (tests) it just runs.
-    async fn cpu_in_place<T>(&self, job: impl FnOnce() -> T) -> Result<T, Error> {
-        let _permit = self
-            .cpu_permits
-            .acquire()
-            .await
-            .map_err(|_| Error::store(Code::StoreUnavailable, "the node is shutting down"))?;
-        Ok(match tokio::runtime::Handle::current().runtime_flavor() {
-            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(job),
-            _ => job(),
-        })
-    }
-
     fn agency(&self, code: &OrganId) -> Result<&crate::config::AgencyConfig, Error> {
         self.config.agency(code).ok_or_else(|| {
             Error::store(
@@ -727,17 +712,13 @@ impl<S: Store> Node<S> {
         bytes: &[u8],
         peer: Option<&PeerConfig>,
     ) -> Result<CheckedPackage, Error> {
-        let now = std::time::SystemTime::now();
-        let check = || ingest::check(bytes, &self.config, &self.trust, peer, now);
-        // Verifying a large package is long CPU work (canonicalisation, digest, base64 and zip:
-        // the receiver spends 0.5-1 s of CPU on a 100 MB package in all): off the async
-        // workers, which would otherwise stall every other request meanwhile. A small one is checked in place: handing it to another
-        // thread would cost more than it saves.
-        let accepted = if bytes.len() >= super::memory::LARGE_PACKAGE {
-            self.cpu_in_place(check).await?
-        } else {
-            check()
-        }?;
+        let accepted = ingest::check(
+            bytes,
+            &self.config,
+            &self.trust,
+            peer,
+            std::time::SystemTime::now(),
+        )?;
         // Sender binding against the agency registry: before anything is stored.
         super::registry::bind_sender(
             &self.config,
