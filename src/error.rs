@@ -112,6 +112,9 @@ pub enum Code {
     StoreUnavailable,
     /// The audit chain does not verify: a record was edited, inserted, deleted or reordered.
     AuditBroken,
+    /// A stored package's bytes no longer match the SHA-256 its row (and audit record) holds:
+    /// its file was changed or damaged on disk. Retrying does not help; an operator restores it.
+    StoreCorrupt,
     /// The requested state change is not allowed from the record's current state.
     InvalidTransition,
     /// The số/ký hiệu is already used by another document of this agency in this year.
@@ -172,6 +175,7 @@ impl Code {
             NotFound => "NOT_FOUND",
             StoreUnavailable => "STORE_UNAVAILABLE",
             AuditBroken => "AUDIT_BROKEN",
+            StoreCorrupt => "STORE_CORRUPT",
             InvalidTransition => "INVALID_TRANSITION",
             NumberTaken => "NUMBER_TAKEN",
             Internal => "INTERNAL",
@@ -240,6 +244,9 @@ impl Code {
                 "Hệ thống tạm thời không truy cập được dữ liệu; vui lòng thử lại sau."
             }
             AuditBroken => "Nhật ký kiểm tra bị sai lệch; vui lòng liên hệ quản trị viên.",
+            StoreCorrupt => {
+                "Bản lưu của văn bản trên máy chủ đã bị hỏng hoặc bị thay đổi; vui lòng liên hệ quản trị viên."
+            }
             InvalidTransition => "Thao tác không hợp lệ với trạng thái hiện tại của văn bản.",
             NumberTaken => "Số và ký hiệu văn bản này đã được cơ quan sử dụng trong năm.",
             Internal => "Lỗi nội bộ của hệ thống; vui lòng thử lại sau hoặc liên hệ quản trị viên.",

@@ -1312,6 +1312,36 @@ async fn a_large_document_travels_as_package_files_and_orphans_are_removed_at_st
         assert_audit_verifies(&gl).await;
         assert_audit_verifies(&na).await;
 
+        // A package file changed on disk is never handed out as the package: the download is
+        // refused with STORE_CORRUPT (its row's SHA-256 no longer matches), and served again
+        // once the file is restored.
+        let na_file = na_dir.join(&files_in(&na_dir)[0]);
+        let mut damaged = sent.clone();
+        damaged[sent.len() / 2] ^= 0x01;
+        std::fs::write(&na_file, &damaged).unwrap();
+        let items = inbox_with(&http, &na, TOK_NGHEAN, &document_id).await;
+        let in_id = items[0]["id"].as_i64().unwrap();
+        let package = na.url(&format!("/api/v1/inbox/{in_id}/package"));
+        let r = http
+            .get(&package)
+            .bearer_auth(TOK_NGHEAN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 500);
+        let v = json_of(r).await;
+        assert_eq!(v["code"], "STORE_CORRUPT", "{v}");
+        assert!(v["message_vi"].as_str().unwrap().contains("bị hỏng"), "{v}");
+        std::fs::write(&na_file, &sent).unwrap();
+        let r = http
+            .get(&package)
+            .bearer_auth(TOK_NGHEAN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert!(r.bytes().await.unwrap().as_ref() == sent.as_slice());
+
         // A crash after a file was written but before its transaction committed leaves an
         // orphan (and perhaps a half-written temporary file): the node's start-up removes both
         // and keeps every file a row names. Opening the store alone (as a CLI tool beside a

@@ -85,9 +85,12 @@ impl From<Error> for ApiError {
         let code = e.code();
         let status = http_status(code);
         if status.is_server_error() && status != Http::SERVICE_UNAVAILABLE {
-            // Key, I/O, configuration or audit failures: ours, not the caller's; may name paths.
+            // Key, I/O, configuration, audit or stored-copy failures: ours, not the caller's;
+            // the detail may name paths, so it goes to the log. The code's Vietnamese message
+            // names no detail and tells the clerk whom to ask.
             let mut out = ApiError::internal(format!("{code}: {e}"));
             out.code = code.as_str();
+            out.message_vi = message_vi(code);
             out.lib_code = Some(code);
             return out;
         }
@@ -146,7 +149,9 @@ pub fn http_status(code: Code) -> Http {
         // Transient: the revocation status could not be learned now (responder down); the
         // sending node's outbox retries 5xx, and no 02 is sent.
         StoreUnavailable | RevocationUnknown => Http::SERVICE_UNAVAILABLE,
-        KeyInvalid | Io | ConfigInvalid | AuditBroken | Internal => Http::INTERNAL_SERVER_ERROR,
+        KeyInvalid | Io | ConfigInvalid | AuditBroken | StoreCorrupt | Internal => {
+            Http::INTERNAL_SERVER_ERROR
+        }
         // A code added later gets 500 until someone decides; add it above.
         #[allow(unreachable_patterns)]
         _ => Http::INTERNAL_SERVER_ERROR,
@@ -178,6 +183,7 @@ mod tests {
             (Code::RevocationUnknown, 503),
             (Code::CertRevoked, 422),
             (Code::Internal, 500),
+            (Code::StoreCorrupt, 500),
         ] {
             assert_eq!(http_status(code).as_u16(), status, "{code}");
             assert!(!message_vi(code).is_empty());

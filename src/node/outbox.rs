@@ -252,7 +252,7 @@ impl<S: Store> Worker<S> {
                 }
                 let started = std::time::Instant::now();
                 let result = match file {
-                    Some(path) => self.client.push_file(peer, &path).await,
+                    Some(file) => self.client.push_file(peer, &file).await,
                     None => self.client.push(peer, bytes).await,
                 };
                 if matches!(result, Ok(Pushed::Receipt(_))) {

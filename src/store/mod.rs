@@ -243,16 +243,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<RevocationEvidence>>> + Send;
 
     /// The exact signed bytes of message `id` (read from its file when the store keeps it as
-    /// one).
+    /// one; `STORE_CORRUPT` if the file no longer has the SHA-256 its row records).
     fn message_bytes(&self, id: i64) -> impl Future<Output = Result<Vec<u8>>> + Send;
 
     /// The file holding message `id`'s bytes, when the store keeps them as a file (large
-    /// packages): a push can stream it instead of holding it in memory. `None`: use
-    /// [`message_bytes`](Self::message_bytes). The file is never changed once its row committed.
-    fn message_file(
-        &self,
-        id: i64,
-    ) -> impl Future<Output = Result<Option<std::path::PathBuf>>> + Send {
+    /// packages), with the SHA-256 they must have: a push can stream it instead of holding it
+    /// in memory, and check it as it goes. `None`: use [`message_bytes`](Self::message_bytes).
+    /// The file is never changed once its row committed.
+    fn message_file(&self, id: i64) -> impl Future<Output = Result<Option<PackageFile>>> + Send {
         let _ = id;
         async { Ok(None) }
     }

@@ -354,6 +354,34 @@ pub struct ClaimedDelivery {
     pub in_file: bool,
 }
 
+/// A package the store keeps as a file ([`Store::message_file`](super::Store::message_file)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageFile {
+    pub path: std::path::PathBuf,
+    /// The SHA-256 of the package (lowercase hex), as its row and audit record hold it: what
+    /// the file must still hash to.
+    pub sha256: String,
+}
+
+impl PackageFile {
+    /// `STORE_CORRUPT` unless `actual` (what the file hashed to, lowercase hex) is the recorded
+    /// SHA-256.
+    pub fn check(&self, actual: &str) -> crate::Result<()> {
+        if actual == self.sha256 {
+            return Ok(());
+        }
+        Err(crate::Error::store(
+            crate::Code::StoreCorrupt,
+            format!(
+                "package file {}: SHA-256 {actual}, but its row records {}: the file was \
+                 changed or damaged on disk",
+                self.path.display(),
+                self.sha256
+            ),
+        ))
+    }
+}
+
 /// An outgoing delivery as the API and operators see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeliveryInfo {

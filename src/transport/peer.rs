@@ -4,6 +4,7 @@
 //! failed the authenticity or integrity check a signed 02 (`"status_package"`, base64).
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -11,6 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::{TransportError, tls};
 use crate::config::{Config, PeerConfig};
+use crate::store::PackageFile;
 
 /// What a peer said to a package it accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,20 +85,29 @@ impl PeerClient {
         self.push_body(peer, reqwest::Body::from(bytes)).await
     }
 
-    /// Pushes the package in file `path` to `peer`, streamed: a large package is never in
-    /// memory for its push (a file the store keeps, so it does not change under us).
+    /// Pushes the package kept in `file` to `peer`, streamed: a large package is never in
+    /// memory for its push (a file the store keeps, so it does not change under us). The file is
+    /// hashed as it is read; if it no longer has its recorded SHA-256, its last chunk is never
+    /// sent (the peer sees a body cut short and stores nothing) and the push fails for good with
+    /// `STORE_CORRUPT`: resending damaged bytes cannot succeed.
     pub async fn push_file(
         &self,
         peer: &PeerConfig,
-        path: &std::path::Path,
+        file: &PackageFile,
     ) -> Result<Pushed, TransportError> {
-        let body = FileBody::open(path).await.map_err(|e| {
+        let corrupt = Arc::new(Mutex::new(None));
+        let body = FileBody::open(file, corrupt.clone()).await.map_err(|e| {
             TransportError::retry(
                 "STORE_UNAVAILABLE",
-                format!("reading {}: {e}", path.display()),
+                format!("reading {}: {e}", file.path.display()),
             )
         })?;
-        self.push_body(peer, reqwest::Body::wrap(body)).await
+        let pushed = self.push_body(peer, reqwest::Body::wrap(body)).await;
+        let found = corrupt.lock().ok().and_then(|mut c| c.take());
+        match found {
+            Some(e) => Err(TransportError::permanent(e.code().as_str(), e.to_string())),
+            None => pushed,
+        }
     }
 
     async fn push_body(
@@ -167,19 +178,33 @@ impl PeerClient {
 }
 
 /// A file as an HTTP body, read in chunks of [`FileBody::CHUNK`] bytes, with its exact length
-/// (so the request carries a `Content-Length`).
+/// (so the request carries a `Content-Length`), hashed as it goes and checked before its last
+/// chunk is given out.
 struct FileBody {
     file: tokio::fs::File,
     remaining: u64,
+    package: PackageFile,
+    sha256: aws_lc_rs::digest::Context,
+    /// Where a mismatch is reported to [`PeerClient::push_file`].
+    corrupt: Arc<Mutex<Option<crate::Error>>>,
 }
 
 impl FileBody {
     const CHUNK: usize = 256 * 1024;
 
-    async fn open(path: &std::path::Path) -> std::io::Result<FileBody> {
-        let file = tokio::fs::File::open(path).await?;
-        let remaining = file.metadata().await?.len();
-        Ok(FileBody { file, remaining })
+    async fn open(
+        file: &PackageFile,
+        corrupt: Arc<Mutex<Option<crate::Error>>>,
+    ) -> std::io::Result<FileBody> {
+        let f = tokio::fs::File::open(&file.path).await?;
+        let remaining = f.metadata().await?.len();
+        Ok(FileBody {
+            file: f,
+            remaining,
+            package: file.clone(),
+            sha256: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
+            corrupt,
+        })
     }
 }
 
@@ -214,6 +239,17 @@ impl axum::body::HttpBody for FileBody {
                 }
                 self.remaining -= n as u64;
                 buf.truncate(n);
+                self.sha256.update(&buf);
+                if self.remaining == 0 {
+                    let actual = hex::encode(self.sha256.clone().finish());
+                    if let Err(e) = self.package.check(&actual) {
+                        let message = e.to_string();
+                        if let Ok(mut c) = self.corrupt.lock() {
+                            *c = Some(e);
+                        }
+                        return Poll::Ready(Some(Err(std::io::Error::other(message))));
+                    }
+                }
                 Poll::Ready(Some(Ok(hyper::body::Frame::data(buf.into()))))
             }
         }
@@ -257,12 +293,42 @@ mod tests {
         let path = dir.path().join("p.edxml");
         let data: Vec<u8> = (0..FileBody::CHUNK * 2 + 17).map(|i| i as u8).collect();
         std::fs::write(&path, &data).unwrap();
-        let body = FileBody::open(&path).await.unwrap();
+        let file = PackageFile {
+            path: path.clone(),
+            sha256: hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &data)),
+        };
+        let corrupt = Arc::new(Mutex::new(None));
+        let body = FileBody::open(&file, corrupt.clone()).await.unwrap();
         assert_eq!(body.size_hint().exact(), Some(data.len() as u64));
         let got = body.collect().await.unwrap().to_bytes();
         assert!(got.as_ref() == data.as_slice());
+        assert!(corrupt.lock().unwrap().is_none());
+
+        // A file changed on disk: every chunk but the last goes out, then the body fails, so
+        // the peer never receives a whole package; the push learns why.
+        let mut changed = data.clone();
+        changed[FileBody::CHUNK + 5] ^= 0x20;
+        std::fs::write(&path, &changed).unwrap();
+        let mut body = FileBody::open(&file, corrupt.clone()).await.unwrap();
+        let mut sent = 0;
+        let failed = loop {
+            match body.frame().await {
+                Some(Ok(frame)) => sent += frame.into_data().unwrap().len(),
+                Some(Err(e)) => break e,
+                None => panic!("the whole changed file was sent"),
+            }
+        };
+        assert_eq!(sent, FileBody::CHUNK * 2);
+        assert!(
+            failed.to_string().contains("changed or damaged"),
+            "{failed}"
+        );
+        let reported = corrupt.lock().unwrap().take().unwrap();
+        assert_eq!(reported.code(), crate::Code::StoreCorrupt);
+
         // A file cut short after it was opened is an error, not a shorter package.
-        let body = FileBody::open(&path).await.unwrap();
+        std::fs::write(&path, &data).unwrap();
+        let body = FileBody::open(&file, corrupt.clone()).await.unwrap();
         std::fs::write(&path, &data[..10]).unwrap();
         assert!(body.collect().await.is_err());
     }

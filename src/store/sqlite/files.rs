@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Code, Error, Result};
-use crate::store::SignedPackage;
+use crate::store::{PackageFile, SignedPackage};
 
 /// Packages of this size or more are kept as files.
 pub const FILE_THRESHOLD: usize = 1024 * 1024;
@@ -76,12 +76,25 @@ impl PackageFiles {
         written.map(Some)
     }
 
-    /// The bytes of the package file `name`.
-    pub async fn read(&self, name: &str) -> Result<Vec<u8>> {
-        let path = self.path(name)?;
-        tokio::fs::read(&path)
-            .await
-            .map_err(|e| unavailable(format!("reading {}", path.display()), e))
+    /// The bytes of the package file `name`, checked against `sha256` (lowercase hex, as its row
+    /// holds it): a file changed or damaged on disk is `STORE_CORRUPT`, never handed on as the
+    /// package. Read and hashed on a blocking thread (a large file takes tens of milliseconds).
+    pub async fn read(&self, name: &str, sha256: &str) -> Result<Vec<u8>> {
+        let file = PackageFile {
+            path: self.path(name)?,
+            sha256: sha256.to_owned(),
+        };
+        tokio::task::spawn_blocking(move || {
+            let bytes = std::fs::read(&file.path)
+                .map_err(|e| unavailable(format!("reading {}", file.path.display()), e))?;
+            file.check(&hex::encode(aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA256,
+                &bytes,
+            )))?;
+            Ok(bytes)
+        })
+        .await
+        .map_err(|e| Error::store(Code::StoreUnavailable, format!("reading a package: {e}")))?
     }
 
     /// Removes the file `name` of a write that did not commit (best effort: what is left is an
@@ -167,6 +180,10 @@ mod tests {
         }
     }
 
+    fn sha(bytes: &[u8]) -> String {
+        hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes))
+    }
+
     #[tokio::test]
     async fn large_packages_become_files_small_ones_do_not() {
         let tmp = tempfile::tempdir().unwrap();
@@ -181,13 +198,38 @@ mod tests {
             FILE_THRESHOLD,
             "the bytes stay with the caller"
         );
-        assert_eq!(files.read(&name).await.unwrap(), large.bytes);
+        let hash = sha(&large.bytes);
+        assert_eq!(files.read(&name, &hash).await.unwrap(), large.bytes);
         // No temporary file is left behind.
         let left: Vec<_> = std::fs::read_dir(files.dir()).unwrap().collect();
         assert_eq!(left.len(), 1);
         for bad in ["../node.db", "x", "a/b.edxml", ".edxml"] {
-            assert!(files.read(bad).await.is_err(), "{bad}");
+            assert!(files.read(bad, &hash).await.is_err(), "{bad}");
         }
+    }
+
+    /// A file that no longer has the SHA-256 its row records is never read back as the package:
+    /// one byte changed, a byte cut off the end or added to it.
+    #[tokio::test]
+    async fn a_changed_file_is_store_corrupt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let files = PackageFiles::beside(&tmp.path().join("node.db"));
+        let mut large = package(FILE_THRESHOLD);
+        let name = files.spill(&mut large).await.unwrap().unwrap();
+        let hash = sha(&large.bytes);
+        let path = files.path(&name).unwrap();
+        let mut flipped = large.bytes.clone();
+        flipped[FILE_THRESHOLD / 2] ^= 1;
+        let mut longer = large.bytes.clone();
+        longer.push(b'\n');
+        for changed in [flipped, large.bytes[..FILE_THRESHOLD - 1].to_vec(), longer] {
+            std::fs::write(&path, &changed).unwrap();
+            let e = files.read(&name, &hash).await.unwrap_err();
+            assert_eq!(e.code(), Code::StoreCorrupt, "{e}");
+            assert!(e.to_string().contains(&hash), "{e}");
+        }
+        std::fs::write(&path, &large.bytes).unwrap();
+        assert_eq!(files.read(&name, &hash).await.unwrap(), large.bytes);
     }
 
     #[tokio::test]
@@ -208,8 +250,9 @@ mod tests {
         std::fs::write(files.dir().join("README"), b"not ours").unwrap();
         let referenced = HashSet::from([kept.clone()]);
         assert_eq!(files.clean(&referenced).unwrap(), 2);
-        assert!(files.read(&kept).await.is_ok());
-        assert!(files.read(&orphan).await.is_err());
+        let hash = sha(&package(FILE_THRESHOLD).bytes);
+        assert!(files.read(&kept, &hash).await.is_ok());
+        assert!(files.read(&orphan, &hash).await.is_err());
         assert!(files.dir().join("README").exists());
         assert_eq!(files.clean(&referenced).unwrap(), 0);
     }

@@ -480,8 +480,8 @@ pub(super) async fn message(pool: &SqlitePool, id: i64) -> Result<MessageInfo> {
 }
 
 pub(super) async fn message_bytes(store: &SqliteStore, id: i64) -> Result<Vec<u8>> {
-    let row: (Vec<u8>, Option<String>) =
-        sqlx::query_as("SELECT bytes, file FROM messages WHERE id = ?")
+    let row: (Vec<u8>, Option<String>, String) =
+        sqlx::query_as("SELECT bytes, file, sha256 FROM messages WHERE id = ?")
             .bind(id)
             .fetch_optional(&store.read)
             .await
@@ -654,8 +654,8 @@ pub(super) async fn package_bytes(
     agency: &str,
     message_id: i64,
 ) -> Result<Vec<u8>> {
-    let row: (Vec<u8>, Option<String>) = sqlx::query_as(
-        "SELECT m.bytes, m.file FROM messages m
+    let row: (Vec<u8>, Option<String>, String) = sqlx::query_as(
+        "SELECT m.bytes, m.file, m.sha256 FROM messages m
          WHERE m.id = ?1
            AND ((m.direction = 'out' AND m.sender = ?2)
                 OR EXISTS (SELECT 1 FROM inbox i WHERE i.message_id = m.id AND i.recipient = ?2))",

@@ -223,10 +223,15 @@ impl SqliteStore {
     }
 
     /// A package's bytes from its row: the BLOB, or the file the row names.
-    async fn unspill(&self, (bytes, file): (Vec<u8>, Option<String>)) -> Result<Vec<u8>> {
+    /// The bytes of a `messages` row as `(bytes, file, sha256)`: the BLOB, or the file it
+    /// names, checked against the row's hash.
+    async fn unspill(
+        &self,
+        (bytes, file, sha256): (Vec<u8>, Option<String>, String),
+    ) -> Result<Vec<u8>> {
         match (file, &self.files) {
             (None, _) => Ok(bytes),
-            (Some(name), Some(f)) => f.read(&name).await,
+            (Some(name), Some(f)) => f.read(&name, &sha256).await,
             (Some(name), None) => Err(Error::store(
                 Code::StoreUnavailable,
                 format!("message kept in file {name}, but this store has no package folder"),
@@ -519,20 +524,23 @@ impl Store for SqliteStore {
         messages::message_bytes(self, id).await
     }
 
-    async fn message_file(&self, id: i64) -> Result<Option<std::path::PathBuf>> {
+    async fn message_file(&self, id: i64) -> Result<Option<crate::store::PackageFile>> {
         let Some(files) = &self.files else {
             return Ok(None);
         };
-        let file: Option<Option<String>> =
-            sqlx::query_scalar("SELECT file FROM messages WHERE id = ?")
+        let row: Option<(Option<String>, String)> =
+            sqlx::query_as("SELECT file, sha256 FROM messages WHERE id = ?")
                 .bind(id)
                 .fetch_optional(&self.read)
                 .await
                 .map_err(db_err)?;
-        match file {
+        match row {
             None => Err(Error::store(Code::NotFound, format!("message {id}"))),
-            Some(None) => Ok(None),
-            Some(Some(name)) => files.path(&name).map(Some),
+            Some((None, _)) => Ok(None),
+            Some((Some(name), sha256)) => Ok(Some(crate::store::PackageFile {
+                path: files.path(&name)?,
+                sha256,
+            })),
         }
     }
 
