@@ -4,34 +4,36 @@
 
 use std::process::Command;
 
-#[test]
-fn a_small_bench_delivers_every_document_and_reports_the_stable_fields() {
+/// Runs `lienthong bench <args> --size 2048 --json` on the test PKI: the JSON report and the
+/// table (stderr).
+fn bench(args: &[&str]) -> (serde_json::Value, String) {
     let pki = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("certs/test-only");
     let out = Command::new(env!("CARGO_BIN_EXE_lienthong"))
-        .args([
-            "bench",
-            "--documents",
-            "24",
-            "--concurrency",
-            "4",
-            "--warmup",
-            "3",
-        ])
-        .args([
-            "--size",
-            "2048",
-            "--openssl-seconds",
-            "1",
-            "--json",
-            "--pki",
-        ])
+        .arg("bench")
+        .args(args)
+        .args(["--size", "2048", "--json", "--pki"])
         .arg(&pki)
         .output()
         .expect("run lienthong bench");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "bench failed: {stderr}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    (v, stderr)
+}
+
+#[test]
+fn a_small_bench_delivers_every_document_and_reports_the_stable_fields() {
+    let (v, stderr) = bench(&[
+        "--documents",
+        "24",
+        "--concurrency",
+        "4",
+        "--warmup",
+        "3",
+        "--openssl-seconds",
+        "1",
+    ]);
     assert_eq!(v["documents"], 24, "{v}");
     assert_eq!(v["errors"], 0, "{v}");
     for field in [
@@ -61,4 +63,28 @@ fn a_small_bench_delivers_every_document_and_reports_the_stable_fields() {
     assert!((ratio - dps / (cores * rate / 2.0)).abs() < 1e-9, "{v}");
     // The table went to stderr.
     assert!(stderr.contains("documents/s"), "{stderr}");
+}
+
+/// A soak holds its rate over the whole window: `rate × duration` documents, the first one at
+/// once (not one interval late), every one delivered.
+#[test]
+fn a_soak_sends_rate_times_duration_documents() {
+    let (v, _) = bench(&[
+        "--soak",
+        "2s",
+        "--rate",
+        "15",
+        "--warmup",
+        "1",
+        "--openssl-seconds",
+        "0",
+    ]);
+    assert_eq!(v["documents"], 30, "{v}");
+    assert_eq!(v["errors"], 0, "{v}");
+    assert!(
+        v["soak"]["windows"]
+            .as_array()
+            .is_some_and(|w| !w.is_empty()),
+        "{v}"
+    );
 }

@@ -144,8 +144,10 @@ impl Clerk {
         let mut sent = 0usize;
         let mut last_tick = 0u64;
         let mut all = Outcome::default();
+        // Arrival k is due at k / rate: 0, 1/rate, … — `rate × duration` of them in the window.
+        let total = (duration.as_secs_f64() * rate).ceil() as usize;
         while start.elapsed() < duration {
-            let due = (start.elapsed().as_secs_f64() * rate) as usize;
+            let due = ((start.elapsed().as_secs_f64() * rate) as usize + 1).min(total);
             while sent < due {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     break;
