@@ -6,9 +6,9 @@ use std::sync::Arc;
 use lienthong::Code;
 use lienthong::audit::{AuditEntry, AuditRecord};
 use lienthong::store::{
-    AttemptOutcome, AuditQuery, DeliveryError, DeliveryFilter, DeliveryState, Direction,
-    DocumentMeta, InboxFilter, IngestOutcome, Kind, NewDelivery, NewIncoming, NewOutgoing,
-    NewStatus, OutgoingFilter, Page, SignedPackage, SqliteOptions, SqliteStore, Store,
+    AttemptOutcome, AuditQuery, CLAIM_WITH_BYTES, DeliveryError, DeliveryFilter, DeliveryState,
+    Direction, DocumentMeta, InboxFilter, IngestOutcome, Kind, NewDelivery, NewIncoming,
+    NewOutgoing, NewStatus, OutgoingFilter, Page, SignedPackage, SqliteOptions, SqliteStore, Store,
 };
 use serde_json::json;
 use sqlx::sqlite::SqlitePool;
@@ -734,6 +734,10 @@ async fn claims_lease_deliveries_and_an_expired_lease_is_claimable_again() {
     assert_eq!(c.attempt, 1);
     assert_eq!(c.lease_until, NOW + MINUTE);
     assert_eq!(c.message_id, s.message_id);
+    // A small package comes with its claim, exactly as stored.
+    let stored = db.store.message_bytes(s.message_id).await.unwrap();
+    assert_eq!(c.package.as_deref(), Some(stored.as_slice()));
+    assert!(!c.in_file);
     assert_eq!((c.kind, c.sender.as_str()), (Kind::Document, GIALAI_STTTT));
     let info = db.store.delivery(c.lease.delivery_id).await.unwrap();
     assert_eq!(info.state, DeliveryState::Sending);
@@ -1879,4 +1883,31 @@ async fn large_packages_are_files_named_by_their_rows_and_refused_writes_leave_n
             .await
             .unwrap();
     assert_eq!(named, package_files(&db));
+}
+
+/// Only packages of at most `CLAIM_WITH_BYTES` come with their claim; a larger one (still kept in
+/// its row) is read when it is delivered, so a batch of claims never holds much.
+#[tokio::test]
+async fn only_small_packages_come_with_their_claim() {
+    let db = db().await;
+    let mut ids = Vec::new();
+    for (number, len) in [
+        ("07", CLAIM_WITH_BYTES as usize),
+        ("08", CLAIM_WITH_BYTES as usize + 1),
+    ] {
+        let mut new = outgoing(number, &[(NGHEAN_UBND, "peer:nghean")]);
+        new.package.bytes = vec![b'x'; len];
+        ids.push(db.store.submit_outgoing(new, NOW).await.unwrap().message_id);
+    }
+    let claimed = db
+        .store
+        .claim_due(NOW, 10, "outbox:w1", MINUTE)
+        .await
+        .unwrap();
+    let package_of = |id: i64| {
+        let c = claimed.iter().find(|c| c.message_id == id).unwrap();
+        c.package.as_ref().map(Vec::len)
+    };
+    assert_eq!(package_of(ids[0]), Some(CLAIM_WITH_BYTES as usize));
+    assert_eq!(package_of(ids[1]), None);
 }

@@ -120,8 +120,8 @@ pub fn spawn<S: Store>(
 }
 
 impl<S: Store> Worker<S> {
-    async fn deliver(&self, c: ClaimedDelivery) {
-        let outcome = self.attempt(&c).await;
+    async fn deliver(&self, mut c: ClaimedDelivery) {
+        let outcome = self.attempt(&mut c).await;
         let label = match &outcome {
             Ok(_) => "delivered",
             Err(e) => e.code.as_str(),
@@ -174,7 +174,7 @@ impl<S: Store> Worker<S> {
     }
 
     /// One attempt; `Ok` carries the receipt to keep (empty for a status package).
-    async fn attempt(&self, c: &ClaimedDelivery) -> Result<Vec<u8>, TransportError> {
+    async fn attempt(&self, c: &mut ClaimedDelivery) -> Result<Vec<u8>, TransportError> {
         let store_err = |e: crate::Error| TransportError::retry(e.code().as_str(), e.to_string());
         let route = Route::from_stored(&c.route);
         // A package the store keeps as a file is pushed from it, never read whole; a local
@@ -204,9 +204,11 @@ impl<S: Store> Worker<S> {
                 )
             }
         };
-        let bytes = match file {
-            Some(_) => Vec::new(),
-            None => self
+        let bytes = match (&file, c.package.take()) {
+            (Some(_), _) => Vec::new(),
+            // A small package came with its claim.
+            (None, Some(bytes)) => bytes,
+            (None, None) => self
                 .node
                 .store
                 .message_bytes(c.message_id)

@@ -352,7 +352,16 @@ pub struct ClaimedDelivery {
     /// The store keeps the package as a file ([`Store::message_file`](super::Store::message_file)
     /// names it), not in the row: the push streams it instead of reading it whole.
     pub in_file: bool,
+    /// The package itself when it is small ([`CLAIM_WITH_BYTES`] bytes at most, kept in its
+    /// row): read with the claim, so its delivery needs no second read. `None`: read it with
+    /// [`Store::message_bytes`](super::Store::message_bytes) (or stream its file).
+    #[serde(skip)]
+    pub package: Option<Vec<u8>>,
 }
+
+/// Packages up to this size come with their claim ([`ClaimedDelivery::package`]): a batch of
+/// claims then holds at most this much per delivery, far below the outbox's byte budget.
+pub const CLAIM_WITH_BYTES: u64 = 64 * 1024;
 
 /// A package the store keeps as a file ([`Store::message_file`](super::Store::message_file)).
 #[derive(Debug, Clone, PartialEq, Eq)]

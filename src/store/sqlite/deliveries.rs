@@ -17,8 +17,8 @@ use super::{
 use crate::audit::AuditEntry;
 use crate::error::{Code, Error, Result};
 use crate::store::{
-    AttemptInfo, AttemptOutcome, ClaimedDelivery, DeliveryError, DeliveryFilter, DeliveryInfo,
-    DeliveryState, Kind, Lease, NewDelivery, SubmittedDelivery, types::corrupt,
+    AttemptInfo, AttemptOutcome, CLAIM_WITH_BYTES, ClaimedDelivery, DeliveryError, DeliveryFilter,
+    DeliveryInfo, DeliveryState, Kind, Lease, NewDelivery, SubmittedDelivery, types::corrupt,
 };
 
 /// Most deliveries one claim may take.
@@ -139,6 +139,7 @@ pub(super) async fn claim_due(
                     "SELECT d.id, d.message_id, d.recipient, d.route, d.state, d.attempts,
                 d.current_attempt_id, d.lease_owner, m.kind, m.sender, m.document_id, m.size,
                 m.file IS NOT NULL AS in_file,
+                CASE WHEN m.file IS NULL AND m.size <= ?3 THEN m.bytes END AS package,
                 CASE WHEN d.state = 'sending' THEN d.lease_until ELSE d.next_attempt_at END AS due
          FROM deliveries d JOIN messages m ON m.id = d.message_id
          WHERE (d.state IN ('queued', 'retrying') AND d.next_attempt_at <= ?1)
@@ -147,6 +148,7 @@ pub(super) async fn claim_due(
                 )
                 .bind(now)
                 .bind(i64::from(limit))
+                .bind(CLAIM_WITH_BYTES as i64)
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -225,6 +227,7 @@ pub(super) async fn claim_due(
                         lease_until,
                         size: u64::try_from(col::<i64>(row, "size")?).unwrap_or(0),
                         in_file: col(row, "in_file")?,
+                        package: col(row, "package")?,
                     });
                 }
                 Ok(claimed)
