@@ -103,8 +103,24 @@ fn check_recipients<'a>(recipients: impl Iterator<Item = &'a str>, what: &str) -
     Ok(())
 }
 
+macro_rules! insert_message_sql {
+    () => {
+        "INSERT INTO messages (direction, kind, sender, document_id, business_type, status_code,
+             code_number, code_notation, code_year, subject, sha256, size, signer_subject,
+             signer_fingerprint, header_json, peer, actor, created_at, bytes, receipt, file)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING
+         RETURNING id"
+    };
+}
+
 /// Inserts a package row; `RETURNING id`. For an incoming document a conflict on the
 /// deduplication key inserts nothing and returns `None`.
+///
+/// An outgoing numbered document (business type 0 or 3 with a numeric số) first moves its
+/// agency's yearly sequence up to its number, in the same round trip to the driver's thread, so
+/// the sequence never offers a number a clerk typed (`numbering.rs`); if the row then conflicts
+/// the caller's savepoint undoes that too.
 #[allow(clippy::too_many_arguments)] // the columns of one row
 pub(super) async fn insert_message(
     conn: &mut SqliteConnection,
@@ -126,43 +142,57 @@ pub(super) async fn insert_message(
         (None, Some((reporter, document_id, _))) => (reporter, document_id),
         (None, None) => return Err(invalid("a package is a document or a status")),
     };
-    let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO messages (direction, kind, sender, document_id, business_type, status_code,
-             code_number, code_notation, code_year, subject, sha256, size, signer_subject,
-             signer_fingerprint, header_json, peer, actor, created_at, bytes, receipt, file)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT DO NOTHING
-         RETURNING id",
-    )
-    .bind(direction.as_str())
-    .bind(kind.as_str())
-    .bind(sender)
-    .bind(document_id)
-    .bind(document.map(|d| i64::from(d.business_type)))
-    .bind(status.map(|(_, _, code)| i64::from(code)))
-    .bind(document.map(|d| d.code_number.as_str()))
-    .bind(document.map(|d| d.code_notation.as_str()))
-    .bind(document.map(|d| d.code_year))
-    .bind(document.map(|d| d.subject.as_str()))
-    .bind(sha256)
-    .bind(i64::try_from(package.bytes.len()).unwrap_or(i64::MAX))
-    .bind(package.signer_subject.as_deref())
-    .bind(package.signer_fingerprint.as_deref())
-    .bind(&package.header_json)
-    .bind(peer)
-    .bind(actor)
-    .bind(now)
-    // A package kept as a file (`files.rs`) is not bound at all: binding copies it twice.
-    .bind(if file.is_some() {
-        &[][..]
-    } else {
-        &package.bytes[..]
-    })
-    .bind(receipt)
-    .bind(file)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_err)?;
+    let bump = match (direction, kind, document) {
+        (Direction::Out, Kind::Document, Some(d)) if matches!(d.business_type, 0 | 3) => d
+            .code_number
+            .parse::<u32>()
+            .ok()
+            .map(|n| (d.sender.as_str(), d.code_year, i64::from(n))),
+        _ => None,
+    };
+    let query = match bump {
+        // The RETURNING row comes from the last statement, so both run.
+        Some((agency, year, number)) => sqlx::query_scalar(concat!(
+            "INSERT INTO number_sequences (agency, year, last_number) VALUES (?, ?, ?)
+             ON CONFLICT (agency, year)
+             DO UPDATE SET last_number = max(last_number, excluded.last_number); ",
+            insert_message_sql!()
+        ))
+        .bind(agency)
+        .bind(year)
+        .bind(number),
+        None => sqlx::query_scalar(insert_message_sql!()),
+    };
+    let id: Option<i64> = query
+        .bind(direction.as_str())
+        .bind(kind.as_str())
+        .bind(sender)
+        .bind(document_id)
+        .bind(document.map(|d| i64::from(d.business_type)))
+        .bind(status.map(|(_, _, code)| i64::from(code)))
+        .bind(document.map(|d| d.code_number.as_str()))
+        .bind(document.map(|d| d.code_notation.as_str()))
+        .bind(document.map(|d| d.code_year))
+        .bind(document.map(|d| d.subject.as_str()))
+        .bind(sha256)
+        .bind(i64::try_from(package.bytes.len()).unwrap_or(i64::MAX))
+        .bind(package.signer_subject.as_deref())
+        .bind(package.signer_fingerprint.as_deref())
+        .bind(&package.header_json)
+        .bind(peer)
+        .bind(actor)
+        .bind(now)
+        // A package kept as a file (`files.rs`) is not bound at all: binding copies it twice.
+        .bind(if file.is_some() {
+            &[][..]
+        } else {
+            &package.bytes[..]
+        })
+        .bind(receipt)
+        .bind(file)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
     Ok(id)
 }
 
@@ -241,7 +271,6 @@ pub(super) async fn submit_outgoing(
     {
         return Ok(existing); // nothing written; the transaction rolls back
     }
-    let numbered = matches!(doc.business_type, 0 | 3);
     // The number's uniqueness is the unique index `messages_out_number`: the insert does
     // nothing when it is taken, and only then is the holder looked up for the message.
     let inserted = insert_message(
@@ -293,9 +322,6 @@ pub(super) async fn submit_outgoing(
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-    }
-    if numbered && let Ok(n) = doc.code_number.parse::<u32>() {
-        numbering::bump_to(&mut *tx, &doc.sender, doc.code_year, n).await?;
     }
     let detail = json!({
         "sender": doc.sender,

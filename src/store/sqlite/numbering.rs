@@ -1,8 +1,8 @@
 //! The yearly số sequence of each agency (EDXML.md §4: numbers restart at 1 each 1 January and are
-//! unique per issuing organisation per year).
+//! unique per issuing organisation per year). A number a clerk typed moves the sequence past it
+//! when the document's row is inserted (`messages::insert_message`, the same round trip).
 
 use serde_json::json;
-use sqlx::SqliteConnection;
 
 use super::{SqliteStore, audit, db_err, invalid, require};
 use crate::audit::AuditEntry;
@@ -57,27 +57,6 @@ pub(super) async fn next_number(
             })
         })
         .await
-}
-
-/// Moves the sequence up to `number` if a clerk used a higher number than it has handed out, so
-/// the sequence never offers a number already taken. Part of the submission's transaction.
-pub(super) async fn bump_to(
-    conn: &mut SqliteConnection,
-    agency: &str,
-    year: i32,
-    number: u32,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO number_sequences (agency, year, last_number) VALUES (?1, ?2, ?3)
-         ON CONFLICT (agency, year) DO UPDATE SET last_number = max(last_number, ?3)",
-    )
-    .bind(agency)
-    .bind(year)
-    .bind(i64::from(number))
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    Ok(())
 }
 
 pub(super) fn check_year(year: i32) -> Result<()> {
