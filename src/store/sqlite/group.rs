@@ -53,10 +53,32 @@ pub(super) struct GroupWriter {
 }
 
 impl GroupWriter {
-    /// Starts the writer task on `pool` (the one-connection write pool).
+    /// Starts the writer on `pool` (the one-connection write pool), on a thread of its own.
+    ///
+    /// Why its own thread: a group is a chain of round trips to the driver's thread, one after
+    /// the other, and the whole node waits on that chain. As a task among the node's others it
+    /// waited, at every step, behind every request and delivery ready to run on the same two
+    /// workers; on a thread of its own (a current-thread runtime) it runs as soon as the
+    /// driver answers. Falls back to a task if the thread cannot be started.
     pub(super) fn start(pool: SqlitePool) -> GroupWriter {
         let (jobs, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, rx));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        match runtime {
+            Ok(runtime) => {
+                let spawned = std::thread::Builder::new()
+                    .name("store-writer".into())
+                    .spawn(move || runtime.block_on(run(pool, rx)));
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "cannot start the store writer thread");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "store writer: no runtime of its own; a task instead");
+                tokio::spawn(run(pool, rx));
+            }
+        }
         GroupWriter { jobs }
     }
 
