@@ -371,9 +371,8 @@ fn soak_report(
             steady[steady.len().saturating_sub(third)..].to_vec(),
         )
     };
-    let ratio = |a: f64, b: f64| if a > 0.0 { b / a } else { 1.0 };
-    let p99_growth = ratio(avg(&first, |w| w.p99_ms), avg(&last, |w| w.p99_ms));
-    let rss_growth = ratio(
+    let p99 = (avg(&first, |w| w.p99_ms), avg(&last, |w| w.p99_ms));
+    let rss = (
         avg(&first, |w| w.rss_mb_sender + w.rss_mb_receiver),
         avg(&last, |w| w.rss_mb_sender + w.rss_mb_receiver),
     );
@@ -381,8 +380,46 @@ fn soak_report(
         rate_per_sec: rate,
         duration_s: total,
         windows,
-        p99_growth,
-        rss_growth,
-        flat: p99_growth <= 1.5 && rss_growth <= 1.2,
+        p99_growth: ratio(p99),
+        rss_growth: ratio(rss),
+        flat: flat(p99, rss),
+    }
+}
+
+/// `last / first`, 1 when there is nothing to compare.
+fn ratio((first, last): (f64, f64)) -> f64 {
+    if first > 0.0 { last / first } else { 1.0 }
+}
+
+/// Growth that counts: p99 up by half *and* by more than [`P99_NOISE_MS`], RSS (both nodes) up
+/// by a fifth *and* by more than [`RSS_NOISE_MB`]. A ratio alone calls 10 → 16 ms "not flat",
+/// which nobody could notice; an amount alone would ignore the scale of the run.
+fn flat(p99_ms: (f64, f64), rss_mb: (f64, f64)) -> bool {
+    let grew = |(first, last): (f64, f64), factor: f64, noise: f64| {
+        last > first * factor && last - first > noise
+    };
+    !grew(p99_ms, 1.5, P99_NOISE_MS) && !grew(rss_mb, 1.2, RSS_NOISE_MB)
+}
+
+/// A p99 change smaller than this is noise: a tenth of the 250 ms target.
+const P99_NOISE_MS: f64 = 25.0;
+/// An RSS change (both nodes together) smaller than this is noise (allocator arenas, caches).
+const RSS_NOISE_MB: f64 = 8.0;
+
+#[cfg(test)]
+mod tests {
+    use super::flat;
+
+    #[test]
+    fn growth_counts_only_when_it_is_both_large_and_relative() {
+        // The 60 s run at 300/s: p99 10 → 15 ms, RSS flat.
+        assert!(flat((10.0, 15.0), (70.3, 70.4)));
+        // Latency that doubles by hundreds of milliseconds, or a queue that builds.
+        assert!(!flat((90.0, 400.0), (70.0, 71.0)));
+        // The 2026-11-25 soak: RSS 62 → 101 MiB after a stall.
+        assert!(!flat((100.0, 90.0), (99.0, 152.0)));
+        // Small in amount but large in ratio, or large in amount but small in ratio: noise.
+        assert!(flat((1.0, 20.0), (10.0, 17.0)));
+        assert!(flat((1000.0, 1400.0), (400.0, 470.0)));
     }
 }

@@ -52,7 +52,8 @@ pub struct SoakReport {
     pub p99_growth: f64,
     /// RSS (both nodes) of the last third over the first third.
     pub rss_growth: f64,
-    /// `p99_growth` ≤ 1.5 and `rss_growth` ≤ 1.2: no growth beyond noise.
+    /// No growth beyond noise. Growth counts when the last third's p99 is both ×1.5 and more
+    /// than 25 ms above the first third's, or its RSS both ×1.2 and more than 8 MiB above.
     pub flat: bool,
 }
 
