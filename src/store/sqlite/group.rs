@@ -26,10 +26,9 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use sqlx::{Executor as _, SqliteConnection, SqlitePool};
-
-use super::audit::{self, GroupAudit};
 use tokio::sync::{mpsc, oneshot};
 
+use super::audit::{self, GroupAudit};
 use crate::error::{Code, Error, Result};
 
 /// Most writes in one transaction: bounds the time the first of them waits for the commit.
@@ -314,7 +313,7 @@ mod tests {
         let before = store.verify_audit().await.unwrap().unwrap();
 
         let odd = [
-            "Văn thư Sở Thông tin và Truyền thông",
+            "Văn thư Sở Thông tin và Truyền thông, nul \u{0} inside",
             "quote \" backslash \\ slash / tab \t",
             "line\nbreak\r\u{1}\u{1f}\u{7f}",
             "emoji 📄 and U+2028 \u{2028} U+FEFF \u{feff}",
