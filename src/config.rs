@@ -68,6 +68,25 @@ pub struct NodeSection {
     /// Accept legacy RSA-SHA1 signatures and SHA-1 chains from peers.
     #[serde(default)]
     pub allow_sha1: bool,
+    /// After SIGTERM, how long `serve` lets the requests in flight finish before it stops
+    /// anyway: a client that stops reading a large download would otherwise keep the node
+    /// alive until it is killed. Nothing unacknowledged is lost either way (an answer is sent
+    /// only after its commit). Default `30s`.
+    #[serde(
+        default = "default_shutdown_grace",
+        deserialize_with = "deserialize_duration"
+    )]
+    pub shutdown_grace: Duration,
+}
+
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// A duration written as in the rest of the file (`30s`, `500ms`, `2m`).
+fn deserialize_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
 /// An agency this node serves: it signs for it and holds its inbox.

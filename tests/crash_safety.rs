@@ -6,6 +6,9 @@
 //! The clerk side retries every submission with the same `Idempotency-Key` until the node answers,
 //! as a document-management system does; a kill between commit and answer must therefore not
 //! produce a second document. Timing only bounds the test (a deadline); it decides nothing.
+//!
+//! Also here, with the same node processes: a node told to stop (SIGTERM) stops even when a
+//! client has stopped reading a large response.
 
 mod common;
 
@@ -290,4 +293,114 @@ fn sigkill_loses_and_duplicates_nothing() {
             stderr(&o)
         );
     }
+}
+
+/// SIGTERM while a client that asked for a 27 MB package has stopped reading it: the node waits
+/// `node.shutdown_grace` (1 s here) for the response, then closes the connection and exits. It
+/// used to wait for that client for ever.
+#[test]
+fn a_client_that_stops_reading_does_not_keep_a_stopping_node_alive() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let port = reserve_port().port();
+    let config = write_config(
+        dir.path(),
+        "gialai",
+        port,
+        &(agency(
+            STTTT,
+            "Sở Thông tin và Truyền thông tỉnh Gia Lai",
+            "stttt-gialai",
+        ) + &clerk_token("idesk", "grace-stttt")
+            + &peer("nghean", "http://127.0.0.1:9", NGHEAN)),
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replacen("[node]\n", "[node]\nshutdown_grace = \"1s\"\n", 1),
+    )
+    .unwrap();
+    let mut node = NodeProc {
+        name: "gialai",
+        config,
+        log: dir.path().join("gialai.log"),
+        child: None,
+        store: String::new(),
+    };
+    node.start();
+
+    // A document with a 20 MB attachment: its package is larger than the socket buffers.
+    let base = format!("http://127.0.0.1:{port}");
+    let id = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut rng = fastrand::Rng::with_seed(7);
+            let file: Vec<u8> = (0..20_000_000).map(|_| rng.u8(..)).collect();
+            let metadata = serde_json::json!({
+                "recipients": ["000.00.00.H41"],
+                "notation": "STTTT-VP",
+                "subject": "V/v bản đồ địa chính",
+            });
+            let form = reqwest::multipart::Form::new()
+                .part(
+                    "metadata",
+                    reqwest::multipart::Part::text(metadata.to_string()),
+                )
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(file)
+                        .file_name("ban-do.pdf")
+                        .mime_str("application/pdf")
+                        .unwrap(),
+                );
+            let r = reqwest::Client::new()
+                .post(format!("{base}/api/v1/documents"))
+                .bearer_auth("grace-stttt")
+                .multipart(form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 202);
+            let v: serde_json::Value = r.json().await.unwrap();
+            v["id"].as_i64().unwrap()
+        });
+
+    // Ask for the package and never read the answer.
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stalled,
+        "GET /api/v1/documents/{id}/package HTTP/1.1\r\nhost: 127.0.0.1\r\n\
+         authorization: Bearer grace-stttt\r\n\r\n"
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+
+    let child = node.child.as_mut().unwrap();
+    let term = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let start = Instant::now();
+    let exited = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the node did not stop: it waits for the client that stopped reading"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exited.success(), "{exited}");
+    node.child = None;
+    let log = std::fs::read_to_string(&node.log).unwrap();
+    assert!(
+        log.contains("requests still in flight after node.shutdown_grace"),
+        "{log}"
+    );
+    drop(stalled);
 }

@@ -119,13 +119,14 @@ async fn serve(args: Args) -> CmdResult {
         .local_addr()
         .map_err(|e| Failure::Local(Error::io(format!("listen {listen}"), e)))?;
 
+    let grace = node.config.node.shutdown_grace;
     let (stop, stopped) = watch::channel(false);
     let worker = lienthong::node::outbox::spawn(node.clone(), stopped.clone());
     // Cached CRLs are fetched again before their nextUpdate; the task ends with the process.
     let refresh = node
         .revocation
         .spawn_refresh(node.config.revocation.refresh_every);
-    let server = tokio::spawn(lienthong::http::serve_all(listener, peer, node, stopped));
+    let mut server = tokio::spawn(lienthong::http::serve_all(listener, peer, node, stopped));
 
     tracing::info!(node = %name, %addr, "listening");
     println!("listening on {addr}");
@@ -133,7 +134,19 @@ async fn serve(args: Args) -> CmdResult {
     wait_for_signal().await;
     tracing::info!("shutting down: finishing requests in flight");
     let _ = stop.send(true);
-    let served = server.await;
+    let served = match tokio::time::timeout(grace, &mut server).await {
+        Ok(joined) => joined,
+        Err(_) => {
+            // What is still in flight has not been answered, so nothing acknowledged is lost:
+            // its client sees the connection close and asks again.
+            tracing::warn!(
+                grace_s = grace.as_secs_f64(),
+                "requests still in flight after node.shutdown_grace; closing their connections"
+            );
+            server.abort();
+            Ok(Ok(()))
+        }
+    };
     refresh.abort();
     if let Err(e) = worker.await {
         tracing::error!(error = %e, "outbox worker ended abnormally");
