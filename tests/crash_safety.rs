@@ -84,6 +84,22 @@ impl Drop for NodeProc {
     }
 }
 
+/// A clerk's submission: the metadata and one PDF.
+fn submission(metadata: &serde_json::Value, name: &str, pdf: Vec<u8>) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .part(
+            "metadata",
+            reqwest::multipart::Part::text(metadata.to_string()),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(pdf)
+                .file_name(name.to_owned())
+                .mime_str("application/pdf")
+                .unwrap(),
+        )
+}
+
 fn write_config(dir: &Path, name: &str, port: u16, body: &str) -> PathBuf {
     let p = dir.join(format!("{name}.toml"));
     let text = node_table(
@@ -166,18 +182,11 @@ fn sigkill_loses_and_duplicates_nothing() {
                 });
                 loop {
                     assert!(start.elapsed() < DEADLINE, "submitting took too long");
-                    let form = reqwest::multipart::Form::new()
-                        .part(
-                            "metadata",
-                            reqwest::multipart::Part::text(metadata.to_string()),
-                        )
-                        .part(
-                            "file",
-                            reqwest::multipart::Part::bytes(format!("%PDF-1.4 {i}").into_bytes())
-                                .file_name("van-ban.pdf")
-                                .mime_str("application/pdf")
-                                .unwrap(),
-                        );
+                    let form = submission(
+                        &metadata,
+                        "van-ban.pdf",
+                        format!("%PDF-1.4 {i}").into_bytes(),
+                    );
                     let r = http
                         .post(&url)
                         .bearer_auth("crash-stttt")
@@ -343,18 +352,7 @@ fn a_client_that_stops_reading_does_not_keep_a_stopping_node_alive() {
                 "notation": "STTTT-VP",
                 "subject": "V/v bản đồ địa chính",
             });
-            let form = reqwest::multipart::Form::new()
-                .part(
-                    "metadata",
-                    reqwest::multipart::Part::text(metadata.to_string()),
-                )
-                .part(
-                    "file",
-                    reqwest::multipart::Part::bytes(file)
-                        .file_name("ban-do.pdf")
-                        .mime_str("application/pdf")
-                        .unwrap(),
-                );
+            let form = submission(&metadata, "ban-do.pdf", file);
             let r = reqwest::Client::new()
                 .post(format!("{base}/api/v1/documents"))
                 .bearer_auth("grace-stttt")

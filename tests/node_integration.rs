@@ -1322,23 +1322,14 @@ async fn a_large_document_travels_as_package_files_and_orphans_are_removed_at_st
         let items = inbox_with(&http, &na, TOK_NGHEAN, &document_id).await;
         let in_id = items[0]["id"].as_i64().unwrap();
         let package = na.url(&format!("/api/v1/inbox/{in_id}/package"));
-        let r = http
-            .get(&package)
-            .bearer_auth(TOK_NGHEAN)
-            .send()
-            .await
-            .unwrap();
+        let download = || http.get(&package).bearer_auth(TOK_NGHEAN).send();
+        let r = download().await.unwrap();
         assert_eq!(r.status().as_u16(), 500);
         let v = json_of(r).await;
         assert_eq!(v["code"], "STORE_CORRUPT", "{v}");
         assert!(v["message_vi"].as_str().unwrap().contains("bị hỏng"), "{v}");
         std::fs::write(&na_file, &sent).unwrap();
-        let r = http
-            .get(&package)
-            .bearer_auth(TOK_NGHEAN)
-            .send()
-            .await
-            .unwrap();
+        let r = download().await.unwrap();
         assert_eq!(r.status().as_u16(), 200);
         assert!(r.bytes().await.unwrap().as_ref() == sent.as_slice());
 

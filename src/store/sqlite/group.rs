@@ -260,14 +260,20 @@ mod tests {
         )
     }
 
+    /// A store in a temporary folder (kept for as long as the folder is).
+    async fn fresh_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        (dir, store)
+    }
+
     /// Three writes in one group, the middle one appending an audit record and then failing:
     /// its record is rolled back, so the cached head must not be used by the third; the chain
     /// verifies and holds exactly the two records that were committed, in order.
     #[tokio::test]
     async fn a_rolled_back_append_does_not_leave_a_stale_head() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
-        let store = SqliteStore::open(&url).await.unwrap();
+        let (_dir, store) = fresh_store().await;
         let before = store.verify_audit().await.unwrap().unwrap();
 
         let append = |n: i64, fail: bool| {
@@ -302,14 +308,12 @@ mod tests {
         );
     }
 
-    /// The records of a group reach the table through JSON (`audit::INSERT_PENDING`): every
+    /// The records of a group reach the table through JSON (`audit::RELEASE_INSERT_COMMIT`): every
     /// field must come back exactly as it was hashed, whatever characters it holds, in order,
     /// and none may be inserted for a write that failed.
     #[tokio::test]
     async fn grouped_records_are_stored_exactly_as_hashed() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
-        let store = SqliteStore::open(&url).await.unwrap();
+        let (_dir, store) = fresh_store().await;
         let before = store.verify_audit().await.unwrap().unwrap();
 
         let odd = [
