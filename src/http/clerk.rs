@@ -33,6 +33,7 @@ use crate::store::{
     DeliveryError, DeliveryInfo, InboxFilter, InboxItem, MessageInfo, OutgoingFilter, OutgoingItem,
     Page, StatusRecord, Store, SubmittedDelivery,
 };
+use crate::transport::file_body::{self, FileBody};
 
 type ApiResult<T = Response> = Result<T, ApiError>;
 
@@ -72,15 +73,31 @@ fn disposition(name: &str) -> HeaderValue {
     .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
-fn xml_download(bytes: Vec<u8>, name: &str) -> Response {
+fn xml_download(body: impl IntoResponse, name: &str) -> Response {
     (
         [
             (CONTENT_TYPE, HeaderValue::from_static("application/xml")),
             (CONTENT_DISPOSITION, disposition(name)),
         ],
-        bytes,
+        body,
     )
         .into_response()
+}
+
+/// The signed package of message `id`, which the caller has checked `agency` may see. A package
+/// the store keeps as a file is checked against its SHA-256 first (so a damaged one is a clean
+/// `STORE_CORRUPT`, not a cut-off download) and then streamed from the file, checked again as
+/// it goes: a 100 MB package is never in memory for a download.
+async fn package_download<S: Store>(store: &S, agency: &str, id: i64) -> ApiResult {
+    let name = format!("lienthong-{id}.xml");
+    let Some(file) = store.message_file(id).await? else {
+        return Ok(xml_download(store.package_bytes(agency, id).await?, &name));
+    };
+    file_body::check(&file).await?;
+    let body = FileBody::open(&file, Default::default())
+        .await
+        .map_err(|e| crate::Error::io(format!("reading {}", file.path.display()), e))?;
+    Ok(xml_download(axum::body::Body::new(body), &name))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -506,8 +523,7 @@ pub async fn document_package<S: Store>(
     let id = path_id(id)?;
     let store = &state.node.store;
     store.outgoing_item(clerk.agency.as_str(), id).await?;
-    let bytes = store.package_bytes(clerk.agency.as_str(), id).await?;
-    Ok(xml_download(bytes, &format!("lienthong-{id}.xml")))
+    package_download(store.as_ref(), clerk.agency.as_str(), id).await
 }
 
 // --- receiving ---------------------------------------------------------------------------------
@@ -572,8 +588,7 @@ pub async fn inbox_package<S: Store>(
     let id = path_id(id)?;
     let store = &state.node.store;
     store.inbox_item(clerk.agency.as_str(), id).await?;
-    let bytes = store.package_bytes(clerk.agency.as_str(), id).await?;
-    Ok(xml_download(bytes, &format!("lienthong-{id}.xml")))
+    package_download(store.as_ref(), clerk.agency.as_str(), id).await
 }
 
 /// `GET /api/v1/inbox/{id}/attachments/{n}`: file `n` (1-based), decoded and unzipped, with its

@@ -2,6 +2,7 @@
 //! (`node::outbox`); peers are reached over HTTPS ([`peer`]); the mail bridge and the national
 //! platform come later as further transports.
 
+pub mod file_body;
 pub mod peer;
 pub mod tls;
 
