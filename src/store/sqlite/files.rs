@@ -87,10 +87,7 @@ impl PackageFiles {
         tokio::task::spawn_blocking(move || {
             let bytes = std::fs::read(&file.path)
                 .map_err(|e| unavailable(format!("reading {}", file.path.display()), e))?;
-            file.check(&hex::encode(aws_lc_rs::digest::digest(
-                &aws_lc_rs::digest::SHA256,
-                &bytes,
-            )))?;
+            file.check(&super::sha256_hex(&bytes))?;
             Ok(bytes)
         })
         .await
@@ -180,9 +177,7 @@ mod tests {
         }
     }
 
-    fn sha(bytes: &[u8]) -> String {
-        hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes))
-    }
+    use super::super::sha256_hex as sha;
 
     #[tokio::test]
     async fn large_packages_become_files_small_ones_do_not() {
