@@ -1230,15 +1230,6 @@ fn package_folder(node: &TestNode) -> std::path::PathBuf {
     std::path::PathBuf::from(format!("{path}.packages"))
 }
 
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// A 6 MB incompressible file goes from Sở TT&TT Gia Lai to Nghệ An (a peer, over mutual TLS)
 /// and to Sở Nội vụ (local): every copy of the package is kept as a file beside the database,
 /// the recipients download exactly the bytes that were sent, and a file no row names (a write
@@ -1304,9 +1295,9 @@ async fn a_large_document_travels_as_package_files_and_orphans_are_removed_at_st
         // Gia Lai keeps the package it sent and the copy Sở Nội vụ received; Nghệ An its copy.
         let gl_dir = package_folder(&gl);
         let na_dir = package_folder(&na);
-        assert_eq!(files_in(&gl_dir).len(), 2, "{:?}", files_in(&gl_dir));
-        assert_eq!(files_in(&na_dir).len(), 1, "{:?}", files_in(&na_dir));
-        for name in files_in(&gl_dir) {
+        assert_eq!(file_names(&gl_dir).len(), 2, "{:?}", file_names(&gl_dir));
+        assert_eq!(file_names(&na_dir).len(), 1, "{:?}", file_names(&na_dir));
+        for name in file_names(&gl_dir) {
             assert!(std::fs::read(gl_dir.join(name)).unwrap() == sent);
         }
         assert_audit_verifies(&gl).await;
@@ -1315,7 +1306,7 @@ async fn a_large_document_travels_as_package_files_and_orphans_are_removed_at_st
         // A package file changed on disk is never handed out as the package: the download is
         // refused with STORE_CORRUPT (its row's SHA-256 no longer matches), and served again
         // once the file is restored.
-        let na_file = na_dir.join(&files_in(&na_dir)[0]);
+        let na_file = na_dir.join(&file_names(&na_dir)[0]);
         let mut damaged = sent.clone();
         damaged[sent.len() / 2] ^= 0x01;
         std::fs::write(&na_file, &damaged).unwrap();
@@ -1337,7 +1328,7 @@ async fn a_large_document_travels_as_package_files_and_orphans_are_removed_at_st
         // orphan (and perhaps a half-written temporary file): the node's start-up removes both
         // and keeps every file a row names. Opening the store alone (as a CLI tool beside a
         // running node does) removes nothing.
-        let kept = files_in(&gl_dir);
+        let kept = file_names(&gl_dir);
         std::fs::write(
             gl_dir.join("0123456789abcdef0123456789abcdef.edxml"),
             b"orphan",
@@ -1351,9 +1342,9 @@ async fn a_large_document_travels_as_package_files_and_orphans_are_removed_at_st
         // (Opened beside the idle node, whose temporary folder goes when it shuts down.)
         let url = gl.node.config.node.store.clone();
         let reopened = lienthong::store::SqliteStore::open(&url).await.unwrap();
-        assert_eq!(files_in(&gl_dir).len(), kept.len() + 2);
+        assert_eq!(file_names(&gl_dir).len(), kept.len() + 2);
         assert_eq!(reopened.remove_orphan_package_files().await.unwrap(), 2);
-        assert_eq!(files_in(&gl_dir), kept);
+        assert_eq!(file_names(&gl_dir), kept);
         assert!(reopened.message_bytes(id).await.unwrap() == sent);
         reopened.close().await;
         gl.shutdown().await;

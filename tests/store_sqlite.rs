@@ -1,6 +1,8 @@
 //! The SQLite store: every operation and transition, deduplication, numbering, leases, clerk
 //! scoping, and the rule that each write leaves exactly one audit record — and a refused one none.
 
+mod common;
+
 use std::sync::Arc;
 
 use lienthong::Code;
@@ -1799,13 +1801,7 @@ async fn concurrent_writes_share_commits_and_a_refused_one_spoils_nothing() {
 
 /// The package files beside the test database.
 fn package_files(db: &Db) -> Vec<String> {
-    let dir = db._dir.path().join("node.db.packages");
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    common::file_names(&db._dir.path().join("node.db.packages"))
 }
 
 /// A package of 1 MiB or more is kept as a file the row names (with an empty BLOB), read back
