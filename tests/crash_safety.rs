@@ -39,6 +39,13 @@ impl NodeProc {
             .append(true)
             .open(&self.log)
             .unwrap();
+        // Counted before the spawn: a node that starts quickly (or a test thread descheduled
+        // right after the spawn) would otherwise have its line counted as "before", and the
+        // wait below would never end.
+        let before = std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .matches("listening on")
+            .count();
         let child = Command::new(env!("CARGO_BIN_EXE_lienthong"))
             .arg("serve")
             .arg("--config")
@@ -47,10 +54,6 @@ impl NodeProc {
             .stderr(Stdio::from(log))
             .spawn()
             .unwrap();
-        let before = std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .matches("listening on")
-            .count();
         self.child = Some(child);
         let start = Instant::now();
         loop {
@@ -61,10 +64,18 @@ impl NodeProc {
             if now > before {
                 return;
             }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                panic!(
+                    "{} exited at start ({status}):\n{}",
+                    self.name,
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
             assert!(
                 start.elapsed() < Duration::from_secs(30),
-                "{} did not start",
-                self.name
+                "{} did not start:\n{}",
+                self.name,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
