@@ -87,14 +87,16 @@ pub fn verify<T>(
     };
     let parts = parts(sig, policy)?;
     let mut certs = parts.certificates;
-    let signer_index = signer_index(&certs);
+    let (signer_index, key) = pick_signer(&certs);
     let (signer_node, signer) = certs.remove(signer_index);
     let chain: Vec<Vec<u8>> = certs.into_iter().map(|(_, der)| der).collect();
 
     let decided = decide(&signer, &chain)?;
 
-    let key =
-        crate::pki::rsa_public_key(&signer).map_err(|e| err(e.code, signer_node, e.problem))?;
+    // The key's errors are reported only now, after the trust decision, as before.
+    let key = key
+        .unwrap_or_else(|| crate::pki::rsa_public_key(&signer))
+        .map_err(|e| err(e.code, signer_node, e.problem))?;
     let key = aws_lc_rs::signature::UnparsedPublicKey::new(parts.sig_alg.verification(), key);
     let canonical_signed_info = c14n::to_vec(parts.signed_info, &parts.c14n_method, None);
     let sig_bytes = decode_b64(parts.signature_value, Code::SignatureInvalid)?;
@@ -137,12 +139,24 @@ pub fn verify<T>(
 /// chain before or after it), else the first (which the trust decision then refuses as a CA).
 /// Only this one certificate is ever tried.
 fn signer_index(certs: &[(Node, Vec<u8>)]) -> usize {
-    certs
-        .iter()
-        .position(|(_, der)| {
-            x509_parser::parse_x509_certificate(der).is_ok_and(|(_, c)| !c.is_ca())
-        })
-        .unwrap_or(0)
+    pick_signer(certs).0
+}
+
+/// [`signer_index`], with the signer's RSA public key taken from the same parse, so the signer
+/// certificate is not parsed once more for its key (`None`: the caller gets the key, or its
+/// error, from [`crate::pki::rsa_public_key`]).
+fn pick_signer(
+    certs: &[(Node, Vec<u8>)],
+) -> (usize, Option<Result<Vec<u8>, crate::error::TrustError>>) {
+    for (i, (_, der)) in certs.iter().enumerate() {
+        if let Ok((rest, cert)) = x509_parser::parse_x509_certificate(der)
+            && !cert.is_ca()
+        {
+            // Only from a certificate that is exactly its DER, as `rsa_public_key` requires.
+            return (i, rest.is_empty().then(|| crate::pki::rsa_public_key_of(&cert)));
+        }
+    }
+    (0, None)
 }
 
 /// Checks the shape of `sig` against the profile and collects its parts.

@@ -145,10 +145,15 @@ fn not_rsa(cert: &X509Certificate<'_>, subject: &str) -> TrustError {
 /// [`Code::AlgorithmNotAllowed`] if the key is not RSA. The key size is left to the verifier's
 /// algorithm (`RSA_PKCS1_2048_8192_*`), and to [`super::verify_signer`].
 pub fn rsa_public_key(der: &[u8]) -> Result<Vec<u8>, TrustError> {
-    let cert = cert::parse(der)?;
+    rsa_public_key_of(&cert::parse(der)?)
+}
+
+/// [`rsa_public_key`] of a certificate the caller has already parsed (the verifier parses
+/// each offered certificate once, to pick the signer, and takes the key from that parse).
+pub fn rsa_public_key_of(cert: &X509Certificate<'_>) -> Result<Vec<u8>, TrustError> {
     let spki = cert.public_key();
     if spki.algorithm.algorithm != OID_PKCS1_RSAENCRYPTION {
-        return Err(not_rsa(&cert, &cert::name_to_string(cert.subject())));
+        return Err(not_rsa(cert, &cert::name_to_string(cert.subject())));
     }
     // The subjectPublicKey BIT STRING of an rsaEncryption key is the RSAPublicKey; make sure it
     // parses as one before handing it on.
