@@ -153,7 +153,11 @@ fn pick_signer(
             && !cert.is_ca()
         {
             // Only from a certificate that is exactly its DER, as `rsa_public_key` requires.
-            return (i, rest.is_empty().then(|| crate::pki::rsa_public_key_of(&cert)));
+            return (
+                i,
+                rest.is_empty()
+                    .then(|| crate::pki::rsa_public_key_of(&cert)),
+            );
         }
     }
     (0, None)
