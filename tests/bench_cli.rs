@@ -51,6 +51,18 @@ fn a_small_bench_delivers_every_document_and_reports_the_stable_fields() {
             .unwrap_or_else(|| panic!("{field} missing: {v}"));
         assert!(x > 0.0, "{field} = {x}: {v}");
     }
+    // The store's share is part of each node's CPU (it may round to 0 ticks in a run this
+    // short, so only its bounds are checked).
+    for node in ["sender", "receiver"] {
+        let store = v[format!("store_cpu_ms_per_doc_{node}")]
+            .as_f64()
+            .unwrap_or_else(|| panic!("store_cpu_ms_per_doc_{node} missing: {v}"));
+        let all = v[format!("cpu_ms_per_doc_{node}")].as_f64().unwrap_or(-1.0);
+        assert!(
+            (0.0..=all).contains(&store),
+            "{node}: {store} of {all}: {v}"
+        );
+    }
     assert!(v["p50_ms"].as_f64() <= v["p99_ms"].as_f64(), "{v}");
     assert!(v["p99_ms"].as_f64() <= v["max_ms"].as_f64(), "{v}");
     // openssl is installed by the test script: the ceiling and the ratio are measured.

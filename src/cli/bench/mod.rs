@@ -296,6 +296,8 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
         cpu_ms_per_doc_sender: cpu_sender,
         cpu_ms_per_doc_receiver: cpu_receiver,
         cpu_ms_per_doc_client: per_doc(before.2.cpu_s, after.2.cpu_s),
+        store_cpu_ms_per_doc_sender: per_doc(before.0.store_cpu_s, after.0.store_cpu_s),
+        store_cpu_ms_per_doc_receiver: per_doc(before.1.store_cpu_s, after.1.store_cpu_s),
         peak_rss_mb_sender: after.0.peak_rss_mb,
         peak_rss_mb_receiver: after.1.peak_rss_mb,
         openssl_sign_per_sec_per_core: sign_rate,

@@ -30,6 +30,12 @@ pub struct Report {
     pub cpu_ms_per_doc_receiver: f64,
     /// CPU time of the benchmark's own clerk client per document (not in `cpu_ms_per_doc`).
     pub cpu_ms_per_doc_client: f64,
+    /// The part of `cpu_ms_per_doc_sender` spent on the store's threads (SQLite's statements,
+    /// WAL writes and checkpoints, and the hand-offs between the group writer and the driver's
+    /// thread): where the time beyond signing goes, without a profiler.
+    pub store_cpu_ms_per_doc_sender: f64,
+    /// The same for the receiver.
+    pub store_cpu_ms_per_doc_receiver: f64,
     pub peak_rss_mb_sender: f64,
     pub peak_rss_mb_receiver: f64,
     /// RSA-2048 signatures per second on one core, from `openssl speed` on this machine.
@@ -160,6 +166,26 @@ impl Report {
                 self.cpu_ms_per_doc_sender,
                 self.cpu_ms_per_doc_receiver,
                 self.cpu_ms_per_doc_client
+            ),
+        );
+        let share = |part: f64, whole: f64| {
+            if whole > 0.0 {
+                100.0 * part / whole
+            } else {
+                0.0
+            }
+        };
+        row(
+            "  of which store threads",
+            format!(
+                "sender {:.2} ({:.0} %), receiver {:.2} ({:.0} %)",
+                self.store_cpu_ms_per_doc_sender,
+                share(self.store_cpu_ms_per_doc_sender, self.cpu_ms_per_doc_sender),
+                self.store_cpu_ms_per_doc_receiver,
+                share(
+                    self.store_cpu_ms_per_doc_receiver,
+                    self.cpu_ms_per_doc_receiver
+                ),
             ),
         );
         row(
