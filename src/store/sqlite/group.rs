@@ -67,20 +67,26 @@ impl GroupWriter {
     /// `lienthong bench` (three each, alternating) CPU per document fell from 2.71 to 2.58 ms.
     pub(super) fn start(pool: SqlitePool) -> GroupWriter {
         let (jobs, rx) = mpsc::channel(QUEUE);
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        // Handed to the thread through a slot, so that a thread that cannot be started gives
+        // them back for the fallback task (a failed `spawn` drops its closure).
+        let slot = std::sync::Arc::new(std::sync::Mutex::new(Some((pool, rx))));
+        let theirs = std::sync::Arc::clone(&slot);
+        let started = tokio::runtime::Builder::new_current_thread()
             .enable_time()
-            .build();
-        match runtime {
-            Ok(runtime) => {
-                let spawned = std::thread::Builder::new()
+            .build()
+            .and_then(|runtime| {
+                std::thread::Builder::new()
                     .name("store-writer".into())
-                    .spawn(move || runtime.block_on(run(pool, rx)));
-                if let Err(e) = spawned {
-                    tracing::error!(error = %e, "cannot start the store writer thread");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "store writer: no runtime of its own; a task instead");
+                    .spawn(move || {
+                        let parts = theirs.lock().ok().and_then(|mut s| s.take());
+                        if let Some((pool, rx)) = parts {
+                            runtime.block_on(run(pool, rx));
+                        }
+                    })
+            });
+        if let Err(e) = started {
+            tracing::warn!(error = %e, "store writer: no thread of its own; a task instead");
+            if let Some((pool, rx)) = slot.lock().ok().and_then(|mut s| s.take()) {
                 tokio::spawn(run(pool, rx));
             }
         }
