@@ -64,7 +64,8 @@ impl GroupWriter {
     /// I/O (packages are spilled to files before their write is queued), and without an I/O
     /// driver an idle runtime parks on a futex, which the driver's thread wakes more cheaply than
     /// through epoll and an eventfd — it is woken at least once per statement. In A/B runs of
-    /// `lienthong bench` (three each, alternating) CPU per document fell from 2.71 to 2.58 ms.
+    /// `lienthong bench` CPU per document fell from 2.71 to 2.58 ms (means of three alternating
+    /// runs each; the ranges overlap, the VM being noisy).
     pub(super) fn start(pool: SqlitePool) -> GroupWriter {
         let (jobs, rx) = mpsc::channel(QUEUE);
         // Handed to the thread through a slot, so that a thread that cannot be started gives
