@@ -87,29 +87,32 @@ fn trim() {
 mod tests {
     use super::*;
 
-    async fn trims_after_settling() -> u64 {
+    /// Trims after the settling time has passed on the (paused) clock and any trim it started
+    /// has finished. The clock decides when; the real-time wait only bounds a trim already
+    /// started on a blocking thread.
+    async fn trims_after_settling(expected: u64) -> u64 {
         tokio::time::sleep(SETTLE * 3).await;
-        // The trim itself runs on a blocking thread: let it finish.
-        for _ in 0..100 {
-            tokio::task::yield_now().await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while TRIMS.load(Ordering::Acquire) < expected && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
+            tokio::task::yield_now().await;
         }
         TRIMS.load(Ordering::Acquire)
     }
 
     /// Small packages never trim; large ones trim once the last of them is dropped, not before.
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn trims_once_no_large_package_is_in_hand() {
         let before = TRIMS.load(Ordering::Acquire);
         let small = InHand::new(LARGE_PACKAGE - 1);
         drop(small);
-        assert_eq!(trims_after_settling().await, before);
+        assert_eq!(trims_after_settling(before).await, before);
 
         let a = InHand::new(LARGE_PACKAGE);
         let b = InHand::new(100 * LARGE_PACKAGE);
         drop(a);
-        assert_eq!(trims_after_settling().await, before);
+        assert_eq!(trims_after_settling(before).await, before);
         drop(b);
-        assert_eq!(trims_after_settling().await, before + 1);
+        assert_eq!(trims_after_settling(before + 1).await, before + 1);
     }
 }
