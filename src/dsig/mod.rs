@@ -3,7 +3,7 @@
 //!
 //! - [`c14n`]: inclusive and exclusive canonical XML, streaming into a digest;
 //! - [`sign`]: the signature this node writes (exclusive c14n, SHA-256, RSA-SHA256);
-//! - [`verify`]: the signatures it accepts, and everything it refuses;
+//! - [`verify`](mod@verify): the signatures it accepts, and everything it refuses;
 //! - [`algorithms`]: algorithm URIs and the [`Policy`] that admits legacy ones.
 
 pub mod algorithms;

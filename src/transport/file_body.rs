@@ -15,7 +15,8 @@ pub struct FileBody {
     remaining: u64,
     package: PackageFile,
     sha256: aws_lc_rs::digest::Context,
-    /// Where a mismatch is reported to [`PeerClient::push_file`].
+    /// Where a mismatch is reported to the body's sender
+    /// ([`PeerClient::push_file`](super::peer::PeerClient::push_file)).
     corrupt: Arc<Mutex<Option<crate::Error>>>,
 }
 

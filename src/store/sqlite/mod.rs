@@ -222,7 +222,6 @@ impl SqliteStore {
         }
     }
 
-    /// A package's bytes from its row: the BLOB, or the file the row names.
     /// The bytes of a `messages` row as `(bytes, file, sha256)`: the BLOB, or the file it
     /// names, checked against the row's hash.
     async fn unspill(
