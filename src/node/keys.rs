@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::Error;
 use crate::config::Config;
 use crate::edxml::OrganId;
+use crate::pki::{self, SignerCert};
 use crate::signer::{KeyFileSigner, Signer};
 
 /// One [`Signer`] per served agency. Invariant 4: the node signs for an agency only with that
@@ -16,6 +17,9 @@ pub struct Keyring {
     /// `notAfter` of each signer's certificate (Unix seconds), read once at load so signing does
     /// not parse the certificate every time.
     expires: HashMap<OrganId, i64>,
+    /// What each signer's certificate says (subject, fingerprint), by the SHA-256 of its DER:
+    /// recorded with every document the node signs, so read once here, not per document.
+    described: HashMap<[u8; 32], SignerCert>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -40,8 +44,17 @@ impl Keyring {
         let mut keyring = Keyring {
             signers,
             expires: HashMap::new(),
+            described: HashMap::new(),
         };
         keyring.expires = keyring.read_expiry();
+        let certs: Vec<Vec<u8>> = keyring
+            .signers
+            .values()
+            .map(|s| s.certificate().to_vec())
+            .collect();
+        for der in certs {
+            keyring.remember(&der);
+        }
         Ok(keyring)
     }
 
@@ -50,7 +63,23 @@ impl Keyring {
         if let Some((_, t)) = super::expiry::not_after(signer.certificate()) {
             self.expires.insert(agency.clone(), t);
         }
+        self.remember(signer.certificate());
         self.signers.insert(agency, signer);
+    }
+
+    fn remember(&mut self, der: &[u8]) {
+        if let Ok(d) = pki::describe(der) {
+            self.described.insert(fingerprint(der), d);
+        }
+    }
+
+    /// What the signing certificate `der` says: from the description read at load for a
+    /// certificate of this keyring, parsed afresh (or `None` if unparsable) for any other.
+    pub fn describe(&self, der: &[u8]) -> Option<SignerCert> {
+        match self.described.get(&fingerprint(der)) {
+            Some(d) => Some(d.clone()),
+            None => pki::describe(der).ok(),
+        }
     }
 
     fn read_expiry(&self) -> HashMap<OrganId, i64> {
@@ -73,5 +102,59 @@ impl Keyring {
     /// Every agency and its signer.
     pub fn iter(&self) -> impl Iterator<Item = (&OrganId, &Arc<dyn Signer>)> {
         self.signers.iter()
+    }
+}
+
+fn fingerprint(der: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der).as_ref());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn pki(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("certs/test-only")
+            .join(name)
+    }
+
+    #[test]
+    fn a_held_certificate_is_described_as_a_fresh_parse_would_and_others_still_are() {
+        let signer = KeyFileSigner::from_files(
+            &pki("stttt-gialai.key.pem"),
+            &pki("stttt-gialai.cert.pem"),
+            None,
+        )
+        .unwrap();
+        let own = signer.certificate().to_vec();
+        let mut keyring = Keyring::default();
+        keyring.insert(
+            OrganId::parse_strict("000.00.05.H21").unwrap(),
+            Arc::new(signer),
+        );
+
+        assert_eq!(keyring.describe(&own), pki::describe(&own).ok());
+        assert!(keyring.described.contains_key(&fingerprint(&own)));
+
+        let other = KeyFileSigner::from_files(
+            &pki("sonv-gialai.key.pem"),
+            &pki("sonv-gialai.cert.pem"),
+            None,
+        )
+        .unwrap();
+        let other = other.certificate();
+        assert!(!keyring.described.contains_key(&fingerprint(other)));
+        let d = keyring.describe(other).unwrap();
+        assert_eq!(Some(d.clone()), pki::describe(other).ok());
+        assert_ne!(
+            d.sha256_fingerprint,
+            keyring.describe(&own).unwrap().sha256_fingerprint
+        );
+
+        assert_eq!(keyring.describe(b"not a certificate"), None);
     }
 }

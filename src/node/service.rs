@@ -665,7 +665,7 @@ impl<S: Store> Node<S> {
             })
             .collect();
         let document = meta(doc);
-        let cert = crate::pki::describe(&cert_der).ok();
+        let cert = self.keys.describe(&cert_der);
         let new = NewOutgoing {
             document,
             package: SignedPackage {

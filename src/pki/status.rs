@@ -13,6 +13,7 @@
 //! the URLs it names ([`PathLink::ocsp_urls`], [`PathLink::crl_urls`]) are those of certificates
 //! that chained to a trust anchor — a stranger's certificate never names a URL to fetch.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::digest;
@@ -48,13 +49,92 @@ const OID_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26")
 const OID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 
 /// One certificate of a validated path with the certificate that issued it (DER both).
+///
+/// What the revocation check reads of the certificate (its description and its URLs) is taken
+/// from one parse, on first use, and shared by every clone: a path the path cache hands out again
+/// for the next package of the same signer is not parsed again.
 #[derive(Debug, Clone)]
 pub struct PathLink {
     cert: Vec<u8>,
     issuer: Vec<u8>,
+    facts: Arc<OnceLock<LinkFacts>>,
+}
+
+/// What one parse of a link's certificate gives the revocation check.
+#[derive(Debug)]
+struct LinkFacts {
+    described: super::SignerCert,
+    ocsp_urls: Vec<String>,
+    crl_urls: Vec<String>,
+}
+
+impl LinkFacts {
+    fn of(der: &[u8]) -> LinkFacts {
+        let Ok(c) = cert::parse(der) else {
+            return LinkFacts {
+                described: super::SignerCert {
+                    subject: "(unparsable certificate)".into(),
+                    issuer: String::new(),
+                    serial_hex: String::new(),
+                    not_before: String::new(),
+                    not_after: String::new(),
+                    sha256_fingerprint: hex::encode(digest::digest(&digest::SHA256, der)),
+                    organ_id: None,
+                },
+                ocsp_urls: Vec::new(),
+                crl_urls: Vec::new(),
+            };
+        };
+        let mut ocsp_urls = Vec::new();
+        let mut crl_urls = Vec::new();
+        for ext in c.extensions() {
+            match ext.parsed_extension() {
+                ParsedExtension::AuthorityInfoAccess(aia) => {
+                    for ad in &aia.accessdescs {
+                        if ad.access_method
+                            == x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_OCSP
+                            && let GeneralName::URI(u) = &ad.access_location
+                        {
+                            push_url(&mut ocsp_urls, u);
+                        }
+                    }
+                }
+                ParsedExtension::CRLDistributionPoints(cdp) => {
+                    for dp in cdp.iter() {
+                        if let Some(DistributionPointName::FullName(names)) = &dp.distribution_point
+                        {
+                            for n in names {
+                                if let GeneralName::URI(u) = n {
+                                    push_url(&mut crl_urls, u);
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        LinkFacts {
+            described: super::describe::from_parsed(&c, der),
+            ocsp_urls,
+            crl_urls,
+        }
+    }
 }
 
 impl PathLink {
+    fn new(cert: Vec<u8>, issuer: Vec<u8>) -> Self {
+        PathLink {
+            cert,
+            issuer,
+            facts: Arc::default(),
+        }
+    }
+
+    fn facts(&self) -> &LinkFacts {
+        self.facts.get_or_init(|| LinkFacts::of(&self.cert))
+    }
+
     /// The certificate whose status is asked.
     pub fn cert_der(&self) -> &[u8] {
         &self.cert
@@ -67,58 +147,17 @@ impl PathLink {
 
     /// The certificate's subject, serial and fingerprint (for messages and evidence).
     pub fn describe(&self) -> super::SignerCert {
-        super::describe(&self.cert).unwrap_or_else(|_| super::SignerCert {
-            subject: "(unparsable certificate)".into(),
-            issuer: String::new(),
-            serial_hex: String::new(),
-            not_before: String::new(),
-            not_after: String::new(),
-            sha256_fingerprint: hex::encode(digest::digest(&digest::SHA256, &self.cert)),
-            organ_id: None,
-        })
+        self.facts().described.clone()
     }
 
     /// The OCSP responder URLs of its Authority Information Access (http/https only, capped).
     pub fn ocsp_urls(&self) -> Vec<String> {
-        let Ok(c) = cert::parse(&self.cert) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for ext in c.extensions() {
-            if let ParsedExtension::AuthorityInfoAccess(aia) = ext.parsed_extension() {
-                for ad in &aia.accessdescs {
-                    if ad.access_method
-                        == x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_OCSP
-                        && let GeneralName::URI(u) = &ad.access_location
-                    {
-                        push_url(&mut out, u);
-                    }
-                }
-            }
-        }
-        out
+        self.facts().ocsp_urls.clone()
     }
 
     /// The CRL distribution point URLs (full names, http/https only, capped).
     pub fn crl_urls(&self) -> Vec<String> {
-        let Ok(c) = cert::parse(&self.cert) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for ext in c.extensions() {
-            if let ParsedExtension::CRLDistributionPoints(cdp) = ext.parsed_extension() {
-                for dp in cdp.iter() {
-                    if let Some(DistributionPointName::FullName(names)) = &dp.distribution_point {
-                        for n in names {
-                            if let GeneralName::URI(u) = n {
-                                push_url(&mut out, u);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        out
+        self.facts().crl_urls.clone()
     }
 }
 
@@ -146,7 +185,7 @@ impl ValidatedPath {
         ValidatedPath {
             links: links
                 .into_iter()
-                .map(|(cert, issuer)| PathLink { cert, issuer })
+                .map(|(cert, issuer)| PathLink::new(cert, issuer))
                 .collect(),
             anchor_subject,
         }
@@ -754,6 +793,37 @@ mod tests {
         let mut one = Vec::new();
         push_url(&mut one, &long);
         assert!(one.is_empty());
+    }
+
+    #[test]
+    fn a_link_is_parsed_once_for_all_its_clones() {
+        let pem = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("certs/test-only/stttt-gialai.cert.pem"),
+        )
+        .unwrap();
+        use rustls_pki_types::pem::PemObject;
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(&pem)
+            .unwrap()
+            .as_ref()
+            .to_vec();
+        let link = PathLink::new(der.clone(), Vec::new());
+        let cached = link.clone();
+        assert!(link.facts.get().is_none());
+        assert_eq!(cached.describe(), crate::pki::describe(&der).unwrap());
+        assert!(
+            link.facts.get().is_some(),
+            "a clone's parse is the original's too"
+        );
+        assert!(link.ocsp_urls().is_empty() && link.crl_urls().is_empty());
+
+        let junk = PathLink::new(b"junk".to_vec(), Vec::new());
+        let d = junk.describe();
+        assert_eq!(d.subject, "(unparsable certificate)");
+        assert_eq!(
+            d.sha256_fingerprint,
+            hex::encode(digest::digest(&digest::SHA256, b"junk"))
+        );
     }
 
     #[test]
