@@ -176,6 +176,7 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
                 "gialai.node.lienthong.test",
                 SENDER_CODE,
             ),
+            None,
         ),
     )?;
     eprintln!("starting the nodes in {}…", dir.display());
@@ -197,10 +198,8 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
                 "nghean.node.lienthong.test",
                 RECEIVER_CODE,
             ),
-        ) + &args
-            .in_flight
-            .map(|n| format!("in_flight = {n}\n"))
-            .unwrap_or_default(),
+            args.in_flight,
+        ),
     )?;
     let sender = nodes::start("sender", &sender_cfg, dir).await?;
     let clerk = Clerk::new(&sender.base_url, &sender_token, args.size)?;

@@ -110,7 +110,7 @@ pub fn new_token() -> String {
 /// The configuration of one bench node: one agency signing with the test identity `identity`,
 /// the node's TLS identity and peer port `tls`, and one peer (name, `https://` URL, the DNS
 /// name its certificate must carry, the code it serves), over mutual TLS as in production.
-/// `store` is the node's store URL. `[retry]` is the last table: `--in-flight` appends to it.
+/// `store` is the node's store URL; `in_flight` its `retry.in_flight` (`None`: the default).
 #[allow(clippy::too_many_arguments)]
 pub fn config_text(
     name: &str,
@@ -122,8 +122,12 @@ pub fn config_text(
     token: &str,
     tls: (&str, u16),
     peer: (&str, &str, &str, &str),
+    in_flight: Option<u32>,
 ) -> String {
     let p = pki.display();
+    let in_flight = in_flight
+        .map(|n| format!("in_flight = {n}\n"))
+        .unwrap_or_default();
     let (node_identity, peer_port) = tls;
     let (peer_name, peer_url, peer_dns, peer_serves) = peer;
     format!(
@@ -162,7 +166,7 @@ serves = ["{peer_serves}"]
 initial_backoff = "200ms"
 max_backoff = "5s"
 give_up_after = "1h"
-"#,
+{in_flight}"#,
         hash = hex::encode(hash_token(token)),
     )
 }
@@ -313,6 +317,36 @@ mod tests {
         assert_eq!(parse_stat(worker), Some(("sqlx-sqlite-wor", 12.0)));
         assert_eq!(parse_stat("17 (x) S 1 2"), None);
         assert_eq!(parse_stat("no parentheses"), None);
+    }
+
+    /// The written configuration loads, and `--in-flight` lands in its `[retry]` table.
+    #[test]
+    fn bench_configurations_load_with_and_without_in_flight() {
+        let pki = Path::new(env!("CARGO_MANIFEST_DIR")).join("certs/test-only");
+        for (in_flight, expected) in [
+            (Some(7), 7),
+            (None, lienthong::config::RetryPolicy::default().in_flight),
+        ] {
+            let text = config_text(
+                "sender",
+                "sqlite:///nonexistent/sender.db",
+                &pki,
+                "000.00.05.H21",
+                "Sở Thông tin và Truyền thông tỉnh Gia Lai",
+                "stttt-gialai",
+                "bench-token",
+                ("node-gialai", 1),
+                (
+                    "receiver",
+                    "https://127.0.0.1:2",
+                    "nghean.node.lienthong.test",
+                    "000.00.00.H41",
+                ),
+                in_flight,
+            );
+            let config = lienthong::config::Config::from_toml(&text, &pki, &|_| None).unwrap();
+            assert_eq!(config.retry.in_flight, expected);
+        }
     }
 
     #[test]
