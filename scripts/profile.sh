@@ -39,9 +39,14 @@ bin="${CARGO_TARGET_DIR:-$root/target}/release/lienthong"
 "$bin" bench --documents 60000 --concurrency 64 --openssl-seconds 0 --dir "$out/bench" \
   > "$out/bench.txt" 2>&1 &
 bench=$!
-trap 'kill "$bench" 2>/dev/null || true' EXIT
-
 pid_of() { pgrep -f -- "--config $out/bench/$1.toml" || true; }
+# The bench's nodes are processes of their own: a killed bench leaves them running.
+stop() {
+  # shellcheck disable=SC2046 # one PID per word
+  kill "$bench" $(pid_of sender) $(pid_of receiver) 2>/dev/null || true
+  wait "$bench" 2>/dev/null || true
+}
+trap stop EXIT
 for _ in $(seq 1 200); do
   if [ -n "$(pid_of sender)" ] && grep -q "sending 60000" "$out/bench.txt" 2>/dev/null; then break; fi
   sleep 0.1
@@ -53,8 +58,7 @@ for node in sender receiver; do
   perf record -q -F 999 -g --call-graph dwarf,16384 -p "$(pid_of $node)" -o "$out/$node.data" \
     -- sleep "$secs" 2>/dev/null
 done
-kill "$bench" 2>/dev/null || true
-wait "$bench" 2>/dev/null || true
+stop
 
 # name|pattern (awk regular expressions over the frames of one stack, leaf to root)
 phases='RSA private-key operations (signing)|rsa_default_private_transform

@@ -41,20 +41,16 @@ impl Keyring {
                 })?;
             signers.insert(a.organization.organ_id.clone(), Arc::new(s));
         }
+        let described = signers
+            .values()
+            .filter_map(|s| described(s.certificate()))
+            .collect();
         let mut keyring = Keyring {
             signers,
             expires: HashMap::new(),
-            described: HashMap::new(),
+            described,
         };
         keyring.expires = keyring.read_expiry();
-        let certs: Vec<Vec<u8>> = keyring
-            .signers
-            .values()
-            .map(|s| s.certificate().to_vec())
-            .collect();
-        for der in certs {
-            keyring.remember(&der);
-        }
         Ok(keyring)
     }
 
@@ -63,14 +59,8 @@ impl Keyring {
         if let Some((_, t)) = super::expiry::not_after(signer.certificate()) {
             self.expires.insert(agency.clone(), t);
         }
-        self.remember(signer.certificate());
+        self.described.extend(described(signer.certificate()));
         self.signers.insert(agency, signer);
-    }
-
-    fn remember(&mut self, der: &[u8]) {
-        if let Ok(d) = pki::describe(der) {
-            self.described.insert(fingerprint(der), d);
-        }
     }
 
     /// What the signing certificate `der` says: from the description read at load for a
@@ -103,6 +93,11 @@ impl Keyring {
     pub fn iter(&self) -> impl Iterator<Item = (&OrganId, &Arc<dyn Signer>)> {
         self.signers.iter()
     }
+}
+
+/// The entry of `described` for a certificate (`None`: unparsable, described afresh each time).
+fn described(der: &[u8]) -> Option<([u8; 32], SignerCert)> {
+    Some((fingerprint(der), pki::describe(der).ok()?))
 }
 
 fn fingerprint(der: &[u8]) -> [u8; 32] {
