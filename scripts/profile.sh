@@ -55,8 +55,9 @@ done
 sleep 2 # past the first seconds of the loop
 
 for node in sender receiver; do
-  perf record -q -F 999 -g --call-graph dwarf,16384 -p "$(pid_of $node)" -o "$out/$node.data" \
-    -- sleep "$secs" 2>/dev/null
+  pid=$(pid_of $node)
+  [ -n "$pid" ] || { echo "the $node node is gone:" >&2; cat "$out/bench.txt" >&2; exit 1; }
+  perf record -q -F 999 -g --call-graph dwarf,16384 -p "$pid" -o "$out/$node.data" -- sleep "$secs"
 done
 stop
 
@@ -83,7 +84,8 @@ for node in sender receiver; do
     /^[^ \t]/ { flush(); stack = $1 "\n"; next }
     /^[ \t]*$/ { flush(); next }
     { stack = stack $2 "\n" }
-    END { flush(); for (i = 1; i <= n; i++) printf "  %5.1f %%  %s\n", 100 * hits[i] / total, name[i]
+    END { flush(); if (total == 0) { print "  no samples"; exit 1 }
+          for (i = 1; i <= n; i++) printf "  %5.1f %%  %s\n", 100 * hits[i] / total, name[i]
           printf "  (%d samples)\n", total }'
 done
 echo "perf data and the bench's folder: $out"
