@@ -1,0 +1,292 @@
+//! What arrives: a package pushed by a peer (or delivered locally) — checked, stored with its
+//! receipt in one transaction — and the signed 02 that answers a refused document.
+
+use time::OffsetDateTime;
+
+use super::*;
+use crate::Error;
+use crate::config::PeerConfig;
+use crate::edxml::{self, Package, StatusCode, StatusPackage};
+use crate::error::Code;
+use crate::node::ingest;
+use crate::node::receipt;
+use crate::store::{Direction, IngestOutcome, NewIncoming, NewStatus, SignedPackage, Store};
+
+/// The refusal codes of [`Node::ingest`] that are an authenticity or integrity failure of the
+/// document (Decree 30/2020 Art. 21), answered with a signed 02 by
+/// [`Node::rejection_status`]: the signature is missing, misplaced, malformed or wrong, the
+/// content changed after signing, or the certificate is not a valid signing certificate of the
+/// sender under this node's trust anchors.
+pub const REJECTION_CODES: [Code; 18] = [
+    Code::SignatureMissing,
+    Code::SignatureDuplicate,
+    Code::SignatureMisplaced,
+    Code::ReferenceInvalid,
+    Code::TransformNotAllowed,
+    Code::AlgorithmNotAllowed,
+    Code::DigestMismatch,
+    Code::SignatureInvalid,
+    Code::KeyInfoNotAllowed,
+    Code::CertMissing,
+    Code::CertMalformed,
+    Code::CertUntrusted,
+    Code::CertExpired,
+    Code::CertNotYetValid,
+    Code::CertIsCa,
+    Code::CertKeyUsage,
+    Code::CertRevoked,
+    Code::SenderNotAuthorised,
+];
+
+/// A package [`Node::ingest_check`] accepted, with its revocation evidence: what
+/// [`Node::ingest_store`] stores.
+pub struct CheckedPackage {
+    accepted: ingest::Accepted,
+    revocation: Vec<crate::store::RevocationEvidence>,
+}
+
+/// The result of a push: stored now or seen before, and the receipt to answer with.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    pub message_id: i64,
+    pub duplicate: bool,
+    /// The signed 01 for a document (the original one for a duplicate); `None` for a status.
+    pub receipt: Option<Vec<u8>>,
+}
+
+impl<S: Store> Node<S> {
+    /// A package pushed by `peer` (`None`: delivered by this node to one of its own agencies).
+    /// Verified, checked and its signer bound to its `From` code ([`crate::node::registry`]) before
+    /// anything is stored; stored with its receipt in one
+    /// transaction; a repeat of the same document gets the original receipt again.
+    pub async fn ingest(&self, bytes: &[u8], peer: Option<&PeerConfig>) -> Result<Ingested, Error> {
+        let checked = self.ingest_check(bytes, peer).await?;
+        self.ingest_store(checked, bytes.to_vec(), peer).await
+    }
+
+    /// [`ingest`](Self::ingest) of bytes the caller gives up: stored without a copy.
+    pub async fn ingest_owned(
+        &self,
+        bytes: Vec<u8>,
+        peer: Option<&PeerConfig>,
+    ) -> Result<Ingested, Error> {
+        let _in_hand = crate::node::memory::InHand::new(bytes.len());
+        let checked = self.ingest_check(&bytes, peer).await?;
+        self.ingest_store(checked, bytes, peer).await
+    }
+
+    /// The checks of [`ingest`](Self::ingest), which store nothing: every refusal of a package
+    /// comes from here. Split from [`ingest_store`](Self::ingest_store) so that a caller that
+    /// owns the bytes (the peer endpoint) can keep them for a refusal's 02 and otherwise hand
+    /// them to the store without a copy.
+    pub async fn ingest_check(
+        &self,
+        bytes: &[u8],
+        peer: Option<&PeerConfig>,
+    ) -> Result<CheckedPackage, Error> {
+        let accepted = ingest::check(
+            bytes,
+            &self.config,
+            &self.trust,
+            peer,
+            std::time::SystemTime::now(),
+        )?;
+        // Sender binding against the agency registry: before anything is stored.
+        crate::node::registry::bind_sender(
+            &self.config,
+            &self.keys,
+            &self.trust,
+            self.store.as_ref(),
+            &accepted.verified,
+        )
+        .await?;
+        let v = &accepted.verified;
+        // Revocation after the path and the signature: only certificates that chained to an
+        // anchor make the node fetch anything. A refusal here stores nothing.
+        let policy = self.config.revocation.policy_for(v.path.anchor_subject());
+        let outcome = self
+            .revocation
+            .check(&v.path, policy, std::time::SystemTime::now())
+            .await?;
+        let revocation = crate::revocation::evidence_rows(&outcome, now_ms());
+        Ok(CheckedPackage {
+            accepted,
+            revocation,
+        })
+    }
+
+    /// Stores a package [`ingest_check`](Self::ingest_check) accepted: `bytes` are the ones it
+    /// checked, given up here so the stored copy is that buffer itself.
+    pub async fn ingest_store(
+        &self,
+        checked: CheckedPackage,
+        mut bytes: Vec<u8>,
+        peer: Option<&PeerConfig>,
+    ) -> Result<Ingested, Error> {
+        let CheckedPackage {
+            mut accepted,
+            revocation,
+        } = checked;
+        // What was verified, and so what is kept and forwarded, is the input less a BOM or
+        // junk before `<?xml`.
+        bytes.drain(..accepted.verified.verified_from.min(bytes.len()));
+        let header_json = package_json(&accepted.verified.package);
+        // The decoded files are in `bytes`; nothing below reads the model's copies.
+        if let Package::Document(d) = &mut accepted.verified.package {
+            for a in &mut d.attachments {
+                a.data = Vec::new();
+            }
+        }
+        let v = &accepted.verified;
+        let now = now_ms();
+        let actor = peer.map_or_else(|| "node".to_owned(), |p| format!("peer:{}", p.name));
+        let peer_name = peer.map(|p| p.name.clone());
+        let package = SignedPackage {
+            header_json,
+            bytes,
+            signer_subject: Some(v.signer.subject.clone()),
+            signer_fingerprint: Some(v.signer.sha256_fingerprint.clone()),
+        };
+        match &v.package {
+            Package::Document(doc) => {
+                let first = &accepted.local_recipients[0];
+                let org = &self.agency(first)?.organization;
+                let signer = self.signer(first)?;
+                let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
+                let status = StatusPackage::for_document(
+                    doc,
+                    org.clone(),
+                    StatusCode::Arrived,
+                    "Đã đến",
+                    vn,
+                );
+                let receipt = self
+                    .cpu(move || receipt::sign_status(&status, signer.as_ref()))
+                    .await??;
+                let new = NewIncoming {
+                    document: meta(doc),
+                    package,
+                    local_recipients: accepted
+                        .local_recipients
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                    peer: peer_name,
+                    receipt: receipt.clone(),
+                    actor,
+                    revocation,
+                };
+                Ok(match self.store.ingest_incoming(new, now).await? {
+                    IngestOutcome::Inserted { message_id } => Ingested {
+                        message_id,
+                        duplicate: false,
+                        receipt: Some(receipt),
+                    },
+                    IngestOutcome::Duplicate {
+                        message_id,
+                        receipt,
+                    } => Ingested {
+                        message_id,
+                        duplicate: true,
+                        receipt: Some(receipt),
+                    },
+                })
+            }
+            Package::Status(st) => {
+                let new = NewStatus {
+                    direction: Direction::In,
+                    document_sender: st.response_for.organ_id.to_string(),
+                    document_id: st.response_for.effective_document_id(),
+                    reporter: st.from.organ_id.to_string(),
+                    code: st.status_code.number(),
+                    description: st.description.clone(),
+                    reported_at: vietnam_ms(st.timestamp),
+                    package,
+                    deliveries: Vec::new(),
+                    peer: peer_name,
+                    actor,
+                    revocation,
+                };
+                let out = self.store.record_status(new, now).await?;
+                Ok(Ingested {
+                    message_id: out.message_id,
+                    duplicate: out.duplicate,
+                    receipt: None,
+                })
+            }
+        }
+    }
+
+    /// The signed status 02 to answer a peer with when [`ingest`](Self::ingest) refused its
+    /// document for `err` (Decree 30/2020 Art. 21: a document that fails the authenticity or
+    /// integrity check is sent back with status 02 and the reason). `None` when no 02 is due:
+    ///
+    /// - `err` is not one of [`REJECTION_CODES`] (the authenticity/integrity failures of the
+    ///   signature, the certificate or the signer). Format errors, limits, duplicates and
+    ///   `PEER_NOT_AUTHORISED` (a problem of the pushing node, not of the document) get the
+    ///   error code only.
+    /// - `NOT_ADDRESSED_HERE` (misaddressed) is not in the list on purpose: none of the `To`
+    ///   recipients is an agency of this node, so there is no agency whose key could sign the
+    ///   02, and invariant 4 forbids signing for anyone else. The error code is the answer.
+    /// - the bytes cannot be read leniently as a document package, or the document is a
+    ///   revocation or an update (business type 1 or 2: they carry the original's DocumentId,
+    ///   and a 02 about them would read as a rejection of the original);
+    /// - none of its `To` recipients is an agency of this node (no key to sign with);
+    /// - `peer` (the node that pushed) does not serve the claimed sender: the 02 goes back to
+    ///   the pusher, which must be the node of the document's sender.
+    ///
+    /// The content of the refused package is never trusted: it only addresses the 02
+    /// (`ResponseFor`, and which of this node's agencies signs it — the first `To` recipient that
+    /// is one). The description is ours, in Vietnamese, with the code. Nothing is stored
+    /// (invariant 5): the 02 travels only in the refusal's body.
+    pub fn rejection_status(
+        &self,
+        bytes: &[u8],
+        peer: Option<&PeerConfig>,
+        err: &Error,
+    ) -> Option<Vec<u8>> {
+        let code = err.code();
+        if !REJECTION_CODES.contains(&code) {
+            return None;
+        }
+        let opts = edxml::ReadOptions {
+            limits: self.config.limits.clone(),
+            strict: false,
+        };
+        let Ok(Package::Document(doc)) = edxml::read(bytes, &opts) else {
+            return None;
+        };
+        if matches!(doc.business_type().number(), 1 | 2) {
+            return None;
+        }
+        if let Some(p) = peer
+            && !p.serves(&doc.header.from.organ_id)
+        {
+            return None;
+        }
+        let (agency, signer) = doc.header.to.iter().find_map(|t| {
+            let a = self.config.agency(&t.organ_id)?;
+            Some((a, self.signer(&t.organ_id).ok()?))
+        })?;
+        let description = format!(
+            "Văn bản không bảo đảm tính xác thực, toàn vẹn ({}): {}",
+            code.as_str(),
+            code.message_vi()
+        );
+        let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
+        match receipt::signed_status(
+            &doc,
+            &agency.organization,
+            StatusCode::Rejected,
+            &description,
+            vn,
+            signer.as_ref(),
+        ) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                tracing::warn!(code = %e.code(), error = %e, "cannot sign the 02 for a refused document");
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! A clerk's dispatches: submit, revoke, update, replace — composed, numbered, signed with the
+//! agency's own key and stored with their deliveries in one transaction.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::*;
+use crate::Error;
+use crate::dsig;
+use crate::edxml::{self, DocumentPackage, OrganId, Package};
+use crate::error::{Code, FormatError};
+use crate::node::compose::{self, File, SignerJson, Submission};
+use crate::node::routing;
+use crate::signer::Signer;
+use crate::store::{NewDelivery, NewOutgoing, SignedPackage, Store, Submitted};
+
+/// What a clerk changes with [`Node::update`] (the JSON body of `POST
+/// /api/v1/documents/{id}/update`, or its `metadata` part). Absent fields stay as sent; at
+/// least one change besides the reason is required.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRequest {
+    /// Why the document is updated (BussinessDocReason); required.
+    #[serde(default)]
+    pub reason: String,
+    /// New trích yếu.
+    pub subject: Option<String>,
+    /// New content; `""` removes it.
+    pub content: Option<String>,
+    /// New due date (`yyyy/MM/dd` or `yyyy-MM-dd`); `""` removes it.
+    pub due_date: Option<String>,
+    /// New signer.
+    pub signer: Option<SignerJson>,
+    /// The complete new recipient list (`DocumentReceiver` 1, `ReceiverList`).
+    pub recipients: Option<Vec<UpdateRecipient>>,
+    /// Replacement files: when not empty, they replace all of the original's.
+    #[serde(skip)]
+    pub files: Vec<File>,
+}
+
+/// A recipient of an update's new list: a bare code, or a code with a name to print and a
+/// `ReceiverType` (1 by default).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum UpdateRecipient {
+    Code(String),
+    Detailed {
+        code: String,
+        name: Option<String>,
+        #[serde(default = "receiver_type_default")]
+        receiver_type: i32,
+    },
+}
+
+fn receiver_type_default() -> i32 {
+    1
+}
+
+impl<S: Store> Node<S> {
+    /// A clerk of `agency` (`actor` names the token) submits a dispatch: compose, sign with the
+    /// agency's own key, store with one delivery per recipient — committed before this returns.
+    /// A repeated `idempotency_key` returns the first submission without doing anything.
+    pub async fn submit(
+        &self,
+        agency: &OrganId,
+        actor: &str,
+        sub: &Submission,
+        files: Vec<File>,
+        idempotency_key: Option<String>,
+    ) -> Result<Submitted, Error> {
+        if let Some(key) = &idempotency_key
+            && let Some(found) = self.store.find_submission(agency.as_str(), key).await?
+        {
+            return Ok(found);
+        }
+        let signer = self.signer(agency)?;
+        let now = now_ms();
+        let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
+        let _in_hand = crate::node::memory::InHand::new(files.iter().map(|f| f.data.len()).sum());
+        let doc = self
+            .compose_numbered(agency, actor, sub, files, vn, now)
+            .await?;
+        self.sign_and_store(signer, actor, doc, idempotency_key, now)
+            .await
+    }
+
+    /// A clerk of `agency` revokes (thu hồi) a document it sent: a business-type-1 package with the
+    /// same header and files and the reason, signed with the agency's key and delivered to the same
+    /// recipients, who answer 15 (agree: their copy is cancelled, its history kept) or 16.
+    pub async fn revoke(
+        &self,
+        agency: &OrganId,
+        actor: &str,
+        message_id: i64,
+        reason: &str,
+    ) -> Result<Submitted, Error> {
+        if reason.trim().is_empty() {
+            return Err(FormatError::missing("revoke.reason").into());
+        }
+        let doc = self
+            .original_document(agency, message_id, "revoked")
+            .await?;
+        let signer = self.signer(agency)?;
+        let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
+        let business =
+            edxml::Business::revocation(doc.header.effective_document_id(), reason.trim());
+        let revocation = DocumentPackage::follow_up(&doc, business, vn);
+        self.sign_and_store(signer, actor, revocation, None, now_ms())
+            .await
+    }
+
+    /// A clerk of `agency` updates (cập nhật) a document it sent: a business-type-2 package with
+    /// the same DocumentId, the original's header and files with `req`'s changes applied, and a
+    /// `BussinessDocumentInfo` saying what changed (`DocumentInfo` for header fields or files,
+    /// `DocumentReceiver` + `ReceiverList` for a new recipient list). Signed with the agency's
+    /// key and delivered to the new recipient list and to any recipient it drops (so that one
+    /// learns it is no longer addressed); they answer 15 (agree) or 16 (refuse).
+    ///
+    /// The changes apply to the original document as first sent, not to an earlier update.
+    pub async fn update(
+        &self,
+        agency: &OrganId,
+        actor: &str,
+        message_id: i64,
+        req: UpdateRequest,
+    ) -> Result<Submitted, Error> {
+        let reason = req.reason.trim();
+        if reason.is_empty() {
+            return Err(FormatError::missing("update.reason").into());
+        }
+        let doc = self
+            .original_document(agency, message_id, "updated")
+            .await?;
+        let signer = self.signer(agency)?;
+        let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
+        let mut info = edxml::BusinessDocumentInfo::default();
+        let mut header = doc.header.clone();
+        if let Some(subject) = &req.subject {
+            if subject.trim().is_empty() {
+                return Err(FormatError::missing("update.subject").into());
+            }
+            header.subject = subject.trim().to_owned();
+            info.document_info = true;
+        }
+        if let Some(content) = &req.content {
+            header.content = Some(content.trim().to_owned()).filter(|c| !c.is_empty());
+            info.document_info = true;
+        }
+        if let Some(due) = &req.due_date {
+            header.due_date = match due.trim() {
+                "" => None,
+                d => Some(
+                    edxml::dates::parse_date(d)
+                        .map(|(d, _)| d)
+                        .map_err(|e| FormatError::invalid("update.due_date", e))?,
+                ),
+            };
+            info.document_info = true;
+        }
+        if let Some(s) = &req.signer {
+            header.signer_info = edxml::SignerInfo {
+                competence: s.competence.clone(),
+                position: s.position.clone(),
+                full_name: s.full_name.clone(),
+            };
+            info.document_info = true;
+        }
+        let mut attachments = doc.attachments.clone();
+        if !req.files.is_empty() {
+            attachments = Vec::new();
+            for (i, f) in req.files.iter().enumerate() {
+                if f.name.trim().is_empty() {
+                    return Err(FormatError::invalid(
+                        format!("update.files[{i}]"),
+                        "a file needs a name",
+                    )
+                    .into());
+                }
+                attachments.push(edxml::Attachment::new(
+                    f.name.clone(),
+                    f.content_type.clone(),
+                    f.name.clone(),
+                    f.data.clone(),
+                ));
+            }
+            info.document_info = true;
+        }
+        if let Some(list) = &req.recipients {
+            let new_to = self.recipient_list(list, &doc.header.to)?;
+            info.receivers = new_to
+                .iter()
+                .map(|(o, t)| edxml::Receiver {
+                    organ_id: o.organ_id.clone(),
+                    receiver_type: *t,
+                })
+                .collect();
+            let mut to: Vec<edxml::Organization> = new_to.into_iter().map(|(o, _)| o).collect();
+            // A recipient dropped from the list still gets the update, to learn it.
+            for old in &doc.header.to {
+                if !to.iter().any(|o| o.organ_id == old.organ_id) {
+                    to.push(old.clone());
+                }
+            }
+            header.to = to;
+            info.document_receiver = true;
+        }
+        if !info.document_info && !info.document_receiver {
+            return Err(FormatError::new(
+                Code::ElementMissing,
+                "update",
+                "nothing to change: give subject, content, due_date, signer, recipients or files",
+            )
+            .into());
+        }
+        let business = edxml::Business::update(doc.header.effective_document_id(), reason, info);
+        let mut update = DocumentPackage::follow_up(&doc, business, vn);
+        update.header = header;
+        update.attachments = attachments;
+        self.sign_and_store(signer, actor, update, None, now_ms())
+            .await
+    }
+
+    /// A clerk of `agency` replaces (thay thế) a document it sent with a new one: `sub` and
+    /// `files` composed as by [`submit`](Self::submit) (a new number from the agency's sequence
+    /// unless given), as business type 3 whose `ReplacementInfoList` names the replaced
+    /// document's DocumentId and those of its recipients that the new one goes to; the header's
+    /// `ResponseFor` refers to the replaced document. Delivered to the new document's
+    /// recipients, who answer 15 or 16 on it.
+    pub async fn replace(
+        &self,
+        agency: &OrganId,
+        actor: &str,
+        message_id: i64,
+        sub: &Submission,
+        files: Vec<File>,
+        reason: &str,
+    ) -> Result<Submitted, Error> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(FormatError::missing("replace.reason").into());
+        }
+        let original = self
+            .original_document(agency, message_id, "replaced")
+            .await?;
+        let signer = self.signer(agency)?;
+        let recipients = sub.recipient_codes()?;
+        let replaced_for: Vec<OrganId> = original
+            .header
+            .to
+            .iter()
+            .map(|o| o.organ_id.clone())
+            .filter(|c| recipients.contains(c))
+            .collect();
+        if replaced_for.is_empty() {
+            return Err(FormatError::invalid(
+                "metadata.recipients",
+                "the replacement reaches none of the replaced document's recipients",
+            )
+            .into());
+        }
+        let now = now_ms();
+        let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
+        let mut doc = self
+            .compose_numbered(agency, actor, sub, files, vn, now)
+            .await?;
+        let own_id = doc.header.effective_document_id();
+        let mut business = edxml::Business::replacement(
+            own_id,
+            reason,
+            vec![edxml::ReplacementInfo {
+                document_id: original.header.effective_document_id(),
+                organ_ids: replaced_for,
+            }],
+        );
+        if let Some(b) = &doc.business {
+            business.paper = b.paper;
+            business.staff_info = b.staff_info.clone();
+        }
+        doc.business = Some(business);
+        doc.header
+            .response_for
+            .push(edxml::ResponseFor::for_document(&original));
+        self.sign_and_store(signer, actor, doc, None, now).await
+    }
+
+    /// The document `message_id` that `agency` sent, as a new document (business type 0) —
+    /// the only kind that can be `what` (revoked, updated, replaced).
+    async fn original_document(
+        &self,
+        agency: &OrganId,
+        message_id: i64,
+        what: &str,
+    ) -> Result<DocumentPackage, Error> {
+        let original = self
+            .store
+            .outgoing_item(agency.as_str(), message_id)
+            .await?;
+        if original.message.business_type != Some(0) {
+            return Err(Error::store(
+                Code::InvalidTransition,
+                format!("only a new document can be {what}"),
+            ));
+        }
+        let bytes = self.store.message_bytes(message_id).await?;
+        match edxml::read(&bytes, &edxml::ReadOptions::default())? {
+            Package::Document(d) => Ok(d),
+            Package::Status(_) => Err(Error::store(Code::NotFound, "not a document")),
+        }
+    }
+
+    /// `sub` and `files` as a package from `agency`, with the number given or the next of the
+    /// agency's sequence (allocated only once the recipients are known to be valid).
+    async fn compose_numbered(
+        &self,
+        agency: &OrganId,
+        actor: &str,
+        sub: &Submission,
+        files: Vec<File>,
+        vn: time::PrimitiveDateTime,
+        now: i64,
+    ) -> Result<DocumentPackage, Error> {
+        let a = self.agency(agency)?;
+        sub.recipient_codes()?;
+        let number = match sub.number {
+            Some(n) => n,
+            None => {
+                let year = sub.promulgation_date(vn)?.year();
+                self.store
+                    .next_number(agency.as_str(), year, actor, now)
+                    .await?
+            }
+        };
+        let config = &self.config;
+        let name_of = |c: &OrganId| config.agency(c).map(|a| a.organization.organ_name.clone());
+        Ok(compose::compose(
+            sub,
+            &a.organization,
+            number,
+            files,
+            vn,
+            &name_of,
+        )?)
+    }
+
+    /// A new recipient list for an update: each code checked, once, with its name (given, the
+    /// one in `known`, this node's agency's, or the code) and receiver type (1 by default).
+    fn recipient_list(
+        &self,
+        list: &[UpdateRecipient],
+        known: &[edxml::Organization],
+    ) -> Result<Vec<(edxml::Organization, i32)>, Error> {
+        if list.is_empty() {
+            return Err(FormatError::missing("update.recipients").into());
+        }
+        let mut out: Vec<(edxml::Organization, i32)> = Vec::new();
+        for (i, r) in list.iter().enumerate() {
+            let (code, name, receiver_type) = match r {
+                UpdateRecipient::Code(c) => (c.as_str(), None, 1),
+                UpdateRecipient::Detailed {
+                    code,
+                    name,
+                    receiver_type,
+                } => (code.as_str(), name.as_deref(), *receiver_type),
+            };
+            let id = OrganId::parse_lenient(code.trim()).map_err(|e| {
+                FormatError::new(
+                    Code::OrganIdInvalid,
+                    format!("update.recipients[{i}].code"),
+                    e.problem,
+                )
+            })?;
+            if out.iter().any(|(o, _)| o.organ_id == id) {
+                return Err(FormatError::invalid(
+                    format!("update.recipients[{i}]"),
+                    format!("{id} is listed twice"),
+                )
+                .into());
+            }
+            let name = name
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .or_else(|| {
+                    known
+                        .iter()
+                        .find(|o| o.organ_id == id)
+                        .map(|o| o.organ_name.clone())
+                })
+                .or_else(|| {
+                    self.config
+                        .agency(&id)
+                        .map(|a| a.organization.organ_name.clone())
+                })
+                .unwrap_or_else(|| id.to_string());
+            let org = known
+                .iter()
+                .find(|o| o.organ_id == id)
+                .cloned()
+                .map(|mut o| {
+                    o.organ_name.clone_from(&name);
+                    o
+                })
+                .unwrap_or_else(|| edxml::Organization::new(id.clone(), name));
+            out.push((org, receiver_type));
+        }
+        Ok(out)
+    }
+
+    /// Signs `doc` with `signer` and stores it with one delivery per `To` recipient, routed now.
+    async fn sign_and_store(
+        &self,
+        signer: Arc<dyn Signer>,
+        actor: &str,
+        doc: DocumentPackage,
+        idempotency_key: Option<String>,
+        now: i64,
+    ) -> Result<Submitted, Error> {
+        let limits = self.config.limits.clone();
+        let cert_der = signer.certificate().to_vec();
+        let (pkg, bytes, header_json) = self
+            .cpu(move || -> Result<_, Error> {
+                let unsigned = edxml::write_document(&doc)?;
+                let mut pkg = Package::Document(doc);
+                let header_json = package_json(&pkg);
+                // The files are in the package text now and nothing after this reads the
+                // model's copies: drop them, so a large file is not held twice while the
+                // package is signed and stored.
+                if let Package::Document(d) = &mut pkg {
+                    for a in &mut d.attachments {
+                        a.data = Vec::new();
+                    }
+                }
+                let bytes = dsig::sign_package_owned(unsigned, signer.as_ref(), &limits)?;
+                Ok((pkg, bytes, header_json))
+            })
+            .await??;
+        let Package::Document(doc) = &pkg else {
+            return Err(Error::store(
+                Code::ValueInvalid,
+                "signed a status as a document",
+            ));
+        };
+        let deliveries = doc
+            .header
+            .to
+            .iter()
+            .map(|t| NewDelivery {
+                recipient: t.organ_id.to_string(),
+                route: routing::route(&self.config, &t.organ_id).as_stored(),
+            })
+            .collect();
+        let document = meta(doc);
+        let cert = self.keys.describe(&cert_der);
+        let new = NewOutgoing {
+            document,
+            package: SignedPackage {
+                header_json,
+                bytes,
+                signer_subject: cert.as_ref().map(|c| c.subject.clone()),
+                signer_fingerprint: cert.map(|c| c.sha256_fingerprint),
+            },
+            deliveries,
+            idempotency_key,
+            actor: actor.to_owned(),
+        };
+        let submitted = self.store.submit_outgoing(new, now).await?;
+        self.outbox_wake.notify_one();
+        Ok(submitted)
+    }
+}
