@@ -197,6 +197,7 @@ fn status(
             Direction::In => "peer:nghean".into(),
         },
         revocation: Vec::new(),
+        on_business_type: None,
     }
 }
 
@@ -1169,7 +1170,7 @@ async fn a_clerk_reports_status_on_a_received_document() {
     // A late-arriving older report joins the history but does not become current.
     db.store
         .record_status(
-            status(Direction::Out, &doc, GIALAI_UBND, 1, NOW),
+            status(Direction::In, &doc, GIALAI_UBND, 1, NOW),
             NOW + 2 * MINUTE,
         )
         .await
