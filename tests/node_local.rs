@@ -708,3 +708,193 @@ async fn a_panicking_cpu_job_is_an_internal_error_and_the_pool_survives() {
     assert_eq!(e.code().as_str(), "INTERNAL");
     assert_eq!(node.cpu(|| 7).await.unwrap(), 7);
 }
+
+// --- the document's processing order (edxml::processing) ---------------------------------------
+
+/// A status package from `agency` about `doc` dated `at`, signed with the agency's key.
+fn status_package(
+    node: &Node<SqliteStore>,
+    agency: &OrganId,
+    doc: &lienthong::edxml::DocumentPackage,
+    code: StatusCode,
+    at: time::OffsetDateTime,
+) -> Vec<u8> {
+    let org = node.config.agency(agency).unwrap().organization.clone();
+    let status = lienthong::edxml::StatusPackage::for_document(
+        doc,
+        org,
+        code,
+        "Ý kiến",
+        lienthong::edxml::vietnam_time(at),
+    );
+    lienthong::node::receipt::sign_status(&status, node.keys.get(agency).unwrap().as_ref())
+        .unwrap()
+}
+
+/// Sends `subject` from STTTT to `recipients` and, when Sở Nội vụ is one, waits for it in its
+/// inbox: (sent message id, the document as sent, Sở Nội vụ's inbox id).
+async fn sent_and_received(
+    node: &Node<SqliteStore>,
+    recipients: &[&str],
+    subject: &str,
+) -> (i64, lienthong::edxml::DocumentPackage, Option<i64>) {
+    let sub: Submission = serde_json::from_value(serde_json::json!({
+        "recipients": recipients, "notation": "STTTT-VP", "subject": subject,
+    }))
+    .unwrap();
+    let sent = node
+        .submit(&code("000.00.05.H21"), "idesk", &sub, vec![], None)
+        .await
+        .unwrap();
+    let doc = stored_document(&node.store.message_bytes(sent.message_id).await.unwrap());
+    let inbox = if recipients.contains(&"000.00.04.H21") {
+        Some(inbox_id(node, "000.00.04.H21", 0, subject).await)
+    } else {
+        None
+    };
+    (sent.message_id, doc, inbox)
+}
+
+/// The codes of the document's history as its sender sees it.
+async fn history_codes(node: &Node<SqliteStore>, sent: i64) -> Vec<(String, u8)> {
+    node.store
+        .status_history("000.00.05.H21", sent)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.reporter, s.code))
+        .collect()
+}
+
+/// A clerk's reports follow the order, on the right item: 03 after 06, 02 after 06, 15/16 with
+/// nothing outstanding, a processing code on a revocation or an update, and a second answer to
+/// the same revocation are refused — nothing is signed, stored or sent for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clerks_report_follows_the_documents_processing_order() {
+    use lienthong::Code;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let node = Node::new(config, store).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = outbox::spawn(node.clone(), stopped);
+    let stttt = code("000.00.05.H21");
+    let sonv = code("000.00.04.H21");
+    let (sent, _, received) = sent_and_received(&node, &["000.00.04.H21"], "V/v thứ tự").await;
+    let received = received.unwrap();
+    let report = |item: i64, code: StatusCode| {
+        let node = node.clone();
+        let sonv = sonv.clone();
+        async move {
+            node.report_status(&sonv, "van-thu", item, code, "Ý kiến")
+                .await
+                .map_err(|e| e.code())
+        }
+    };
+
+    // Nothing to answer yet; a step skipped; then the normal way to 06.
+    for c in [StatusCode::TakeBackAgreed, StatusCode::TakeBackRefused] {
+        assert_eq!(report(received, c).await.unwrap_err(), Code::InvalidTransition);
+    }
+    assert_eq!(
+        report(received, StatusCode::Assigned).await.unwrap_err(),
+        Code::InvalidTransition
+    );
+    report(received, StatusCode::Registered).await.unwrap();
+    report(received, StatusCode::Finished).await.unwrap();
+    for c in [
+        StatusCode::Registered,
+        StatusCode::Rejected,
+        StatusCode::Assigned,
+        StatusCode::Processing,
+        StatusCode::Finished,
+    ] {
+        assert_eq!(
+            report(received, c).await.unwrap_err(),
+            Code::InvalidTransition,
+            "{c} after 06"
+        );
+    }
+
+    // The revocation: 03 on it is refused and the original stays at 06; one answer only.
+    node.revoke(&stttt, "idesk", sent, "Ban hành nhầm").await.unwrap();
+    let revocation = inbox_id(&node, sonv.as_str(), 1, "V/v thứ tự").await;
+    for c in [StatusCode::Registered, StatusCode::Rejected, StatusCode::Finished] {
+        assert_eq!(
+            report(revocation, c).await.unwrap_err(),
+            Code::InvalidTransition,
+            "{c} on the revocation"
+        );
+    }
+    let original = node.store.inbox_item(sonv.as_str(), received).await.unwrap();
+    assert_eq!(original.current_status, Some(6));
+    report(revocation, StatusCode::TakeBackAgreed).await.unwrap();
+    for c in [StatusCode::TakeBackRefused, StatusCode::TakeBackAgreed] {
+        assert_eq!(
+            report(revocation, c).await.unwrap_err(),
+            Code::InvalidTransition,
+            "{c} after 15 on the same revocation"
+        );
+    }
+    assert!(node.store.inbox_item(sonv.as_str(), received).await.unwrap().revoked);
+
+    // A second revocation, or an update of a revoked document, is refused at submission.
+    let e = node
+        .revoke(&stttt, "idesk", sent, "lần nữa")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FollowUpExists, "{e}");
+    let update: lienthong::node::service::UpdateRequest =
+        serde_json::from_str(r#"{"reason": "Sửa", "subject": "V/v thứ tự (sửa)"}"#).unwrap();
+    let e = node
+        .update(&stttt, "idesk", sent, update)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FollowUpExists, "{e}");
+    let doc_id = node
+        .store
+        .outgoing_item(stttt.as_str(), sent)
+        .await
+        .unwrap()
+        .message
+        .document_id;
+    let packages = node
+        .store
+        .find_documents(lienthong::store::Direction::Out, stttt.as_str(), &doc_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        packages.iter().map(|m| m.business_type).collect::<Vec<_>>(),
+        [Some(0), Some(1)],
+        "one original, one revocation"
+    );
+
+    // The sender's history: exactly the three accepted reports, each delivered once.
+    let wanted = vec![
+        ("000.00.04.H21".to_owned(), 3),
+        ("000.00.04.H21".to_owned(), 6),
+        ("000.00.04.H21".to_owned(), 15),
+    ];
+    wait_for("the three reports at the sender", || {
+        let node = node.clone();
+        let wanted = wanted.clone();
+        async move {
+            let mut h = history_codes(&node, sent).await;
+            h.sort();
+            h == wanted
+        }
+    })
+    .await;
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    let statuses = node
+        .store
+        .list_deliveries(&lienthong::store::DeliveryFilter {
+            sender: Some("000.00.04.H21".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(statuses.len(), 3, "{statuses:?}");
+    assert!(node.store.verify_audit().await.unwrap().is_ok());
+}
