@@ -61,8 +61,8 @@ pub(super) async fn record_status(
 
     store.grouped(move |tx| Box::pin(async move {
 
-    let earlier: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT id, message_id FROM statuses
+    let earlier: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT id, message_id, on_type FROM statuses
          WHERE document_sender = ? AND document_id = ? AND reporter = ? AND code = ?
            AND reported_at = ?",
     )
@@ -74,7 +74,23 @@ pub(super) async fn record_status(
     .fetch_optional(&mut *tx)
     .await
     .map_err(db_err)?;
-    if let Some((status_id, message_id)) = earlier {
+    if let Some((status_id, message_id, on_type)) = earlier {
+        // The same code in the same second on another package of the document (a 15 on the
+        // update, then a 15 on the revocation): a different report, which the history's key
+        // (document, reporter, code, second) cannot hold. Refused rather than taken for a
+        // repeat, which would drop it silently; a second later it is recorded.
+        if let (Some(was), Some(on)) = (on_type, new.on_business_type)
+            && was != i64::from(on)
+        {
+            return Err(Error::store(
+                Code::InvalidTransition,
+                format!(
+                    "status {:02} from {} on document {} was reported in this same second on \
+                     another package of it; report it again",
+                    new.code, new.reporter, new.document_id
+                ),
+            ));
+        }
         // The same report again (a peer retrying, or our own status coming back through the
         // local route): nothing to write.
         let rows: Vec<(String, i64)> =
