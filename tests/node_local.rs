@@ -1227,3 +1227,61 @@ async fn updates_and_replacements_are_answered_once_and_a_revocation_after_an_up
     worker.await.unwrap();
     assert!(node.store.verify_audit().await.unwrap().is_ok());
 }
+
+/// Two answers to the same revocation at once, or two revocations of the same document at once:
+/// the check runs in the store's write against the history as the other left it, so exactly
+/// one of each pair passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_answers_and_revocations_cannot_both_pass() {
+    use lienthong::Code;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let node = Node::new(config, store).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = outbox::spawn(node.clone(), stopped);
+    let stttt = code("000.00.05.H21");
+    let sonv = code("000.00.04.H21");
+    let (sent, _, _) = sent_and_received(&node, &["000.00.04.H21"], "V/v đồng thời").await;
+
+    let revoke = |reason: &'static str| {
+        let node = node.clone();
+        let stttt = stttt.clone();
+        tokio::spawn(async move { node.revoke(&stttt, "idesk", sent, reason).await })
+    };
+    let (a, b) = (revoke("Lần một"), revoke("Lần hai"));
+    let outcomes = [a.await.unwrap(), b.await.unwrap()];
+    assert_eq!(
+        outcomes.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    let e = outcomes.iter().find_map(|r| r.as_ref().err()).unwrap();
+    assert_eq!(e.code(), Code::FollowUpExists, "{e}");
+
+    let revocation = inbox_id(&node, sonv.as_str(), 1, "V/v đồng thời").await;
+    let answer = |c: StatusCode| {
+        let node = node.clone();
+        let sonv = sonv.clone();
+        tokio::spawn(async move {
+            node.report_status(&sonv, "van-thu", revocation, c, "Ý kiến")
+                .await
+        })
+    };
+    let (a, b) = (
+        answer(StatusCode::TakeBackAgreed),
+        answer(StatusCode::TakeBackRefused),
+    );
+    let outcomes = [a.await.unwrap(), b.await.unwrap()];
+    assert_eq!(
+        outcomes.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    let e = outcomes.iter().find_map(|r| r.as_ref().err()).unwrap();
+    assert_eq!(e.code(), Code::InvalidTransition, "{e}");
+
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    assert!(node.store.verify_audit().await.unwrap().is_ok());
+}

@@ -535,7 +535,9 @@ mod tests {
     #[test]
     fn processing_table_for_a_received_report() {
         let m = |i: i64| T0 + i * MIN;
-        let table: &[(&[(StatusCode, i64)], StatusCode, i64, bool)] = &[
+        // (earlier reports with their minute, the code, its minute, accepted?)
+        type Row = (&'static [(StatusCode, i64)], StatusCode, i64, bool);
+        let table: &[Row] = &[
             // 04 before its 03 arrives, then the 03 dated earlier.
             (&[], Assigned, 2, true),
             (&[(Assigned, 2)], Registered, 1, true),
