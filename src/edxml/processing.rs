@@ -28,6 +28,8 @@
 //!   16. A 15/16 with nothing outstanding is refused. A report made here names the package it
 //!   answers (the inbox item); a received one answers the oldest outstanding request. A 15 that
 //!   answers a revocation (or a bare 13) revokes R's copies.
+//! - **Unassigned codes** (07–12, 14), which a lenient read keeps and flags, are stored from a
+//!   recipient within the time window and order nothing.
 //! - **Follow-ups** ([`check_follow_up`]): a document is revoked once and updated once, and not
 //!   updated once revoked. Recipients keep one package per (sender, DocumentId, business type),
 //!   so a second revocation or update would be refused by them as a conflicting duplicate: it
@@ -248,11 +250,6 @@ pub fn check_status(history: &History, report: &Report) -> Result<Effects, Refus
         return Err(Refusal::UnknownDocument);
     };
     let code = report.code;
-    if !code.is_assigned() {
-        return Err(Refusal::OutOfOrder(format!(
-            "status {code} is an unassigned code"
-        )));
-    }
     // Who.
     if code == StatusCode::TakeBackRequested {
         if !report.by_sender {
@@ -286,7 +283,9 @@ pub fn check_status(history: &History, report: &Report) -> Result<Effects, Refus
             fmt_ms(first_stored)
         )));
     }
-    if code == StatusCode::TakeBackRequested {
+    // 13 asks; an unassigned code (07–12, 14, kept and flagged by a lenient read, EDXML.md §3)
+    // means nothing this node could order: both join the history and change nothing else.
+    if code == StatusCode::TakeBackRequested || !code.is_assigned() {
         return Ok(Effects::default());
     }
 
@@ -586,6 +585,20 @@ mod tests {
         // An unknown document.
         let r = check_status(&History::default(), &received(Registered, T0));
         assert_eq!(r, Err(Refusal::UnknownDocument));
+    }
+
+    #[test]
+    fn unassigned_codes_join_the_history_and_order_nothing() {
+        let h = with(doc(&[0]), &[(Finished, T0 + MIN, None)]);
+        assert_eq!(
+            check_status(&h, &received(Unassigned(7), T0 + 2 * MIN)),
+            Ok(Effects::default())
+        );
+        let r = check_status(&doc(&[]), &received(Unassigned(14), T0 + MIN));
+        assert!(matches!(r, Err(Refusal::NotRecipient(_))), "{r:?}");
+        // Nor do they count as an earlier step.
+        let h = with(doc(&[0]), &[(Unassigned(9), T0 + MIN, None)]);
+        assert!(check_status(&h, &local(Registered, 0)).is_ok());
     }
 
     #[test]
