@@ -269,7 +269,7 @@ impl Code {
                 "Thời điểm của trạng thái không hợp lệ: vượt quá giờ hiện tại hoặc trước khi văn bản được gửi; vui lòng kiểm tra đồng hồ của hệ thống."
             }
             FollowUpExists => {
-                "Văn bản đã được thu hồi, hoặc đã được cập nhật một lần; không thể gửi thêm yêu cầu thu hồi hay cập nhật cho văn bản này."
+                "Văn bản đã có yêu cầu thu hồi hoặc cập nhật trước đó; không thể gửi thêm: mỗi văn bản chỉ được thu hồi một lần, cập nhật một lần và không được cập nhật sau khi đã thu hồi."
             }
             Internal => "Lỗi nội bộ của hệ thống; vui lòng thử lại sau hoặc liên hệ quản trị viên.",
             #[allow(unreachable_patterns)]
