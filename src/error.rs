@@ -119,6 +119,16 @@ pub enum Code {
     InvalidTransition,
     /// The số/ký hiệu is already used by another document of this agency in this year.
     NumberTaken,
+    // --- the document's processing (edxml::processing) ---------------------------------------
+    /// A status comes from an agency with no standing on the document: one it was not sent to
+    /// (or, for 13, not its sender).
+    StatusNotFromRecipient,
+    /// A status's timestamp is too far ahead of this node's clock, or before the document
+    /// reached this node (`edxml::processing::SKEW_MS`).
+    StatusTimeInvalid,
+    /// A revocation or update of a document that was already revoked, or a second update: its
+    /// recipients would refuse it as a conflicting duplicate.
+    FollowUpExists,
     // --- this node -----------------------------------------------------------------------------
     /// A failure inside this node that the caller cannot fix (a worker task that panicked); the
     /// detail goes to the log.
@@ -178,6 +188,9 @@ impl Code {
             StoreCorrupt => "STORE_CORRUPT",
             InvalidTransition => "INVALID_TRANSITION",
             NumberTaken => "NUMBER_TAKEN",
+            StatusNotFromRecipient => "STATUS_NOT_FROM_RECIPIENT",
+            StatusTimeInvalid => "STATUS_TIME_INVALID",
+            FollowUpExists => "FOLLOW_UP_EXISTS",
             Internal => "INTERNAL",
         }
     }
@@ -249,6 +262,15 @@ impl Code {
             }
             InvalidTransition => "Thao tác không hợp lệ với trạng thái hiện tại của văn bản.",
             NumberTaken => "Số và ký hiệu văn bản này đã được cơ quan sử dụng trong năm.",
+            StatusNotFromRecipient => {
+                "Cơ quan báo trạng thái không phải là nơi nhận của văn bản (hoặc, với trạng thái 13, không phải cơ quan gửi)."
+            }
+            StatusTimeInvalid => {
+                "Thời điểm của trạng thái không hợp lệ: vượt quá giờ hiện tại hoặc trước khi văn bản được gửi; vui lòng kiểm tra đồng hồ của hệ thống."
+            }
+            FollowUpExists => {
+                "Văn bản đã có yêu cầu thu hồi hoặc cập nhật trước đó; không thể gửi thêm: mỗi văn bản chỉ được thu hồi một lần, cập nhật một lần và không được cập nhật sau khi đã thu hồi."
+            }
             Internal => "Lỗi nội bộ của hệ thống; vui lòng thử lại sau hoặc liên hệ quản trị viên.",
             #[allow(unreachable_patterns)]
             _ => "Yêu cầu không thực hiện được.",

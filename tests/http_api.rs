@@ -712,12 +712,33 @@ async fn a_revocation_over_two_nodes_is_accepted_or_refused() {
             .unwrap();
         let copy = json_of(r).await;
         assert_eq!(copy["revoked"], answer == "15", "{copy}");
+        // One answer per revocation, and no processing status on it.
+        for again in ["15", "16", "03"] {
+            let r = http
+                .post(na.url(&format!("/api/v1/inbox/{revocation}/status")))
+                .bearer_auth(TOK_NGHEAN)
+                .json(&json!({"code": again, "description": "lần nữa"}))
+                .send()
+                .await
+                .unwrap();
+            expect_error(r, 409, "INVALID_TRANSITION").await;
+        }
 
         // The answer arrives back at Gia Lai, in the original document's history.
         poll(&http, &doc_url, TOK_STTTT, |d| {
             d["deliveries"][0]["latest_status"] == answer
         })
         .await;
+        // A second revocation could never be delivered (Nghệ An keeps one per document): it is
+        // refused at submission.
+        let r = http
+            .post(&revoke)
+            .bearer_auth(TOK_STTTT)
+            .json(&json!({"reason": "Thu hồi lần hai"}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, 409, "FOLLOW_UP_EXISTS").await;
     }
     gl.shutdown().await;
     na.shutdown().await;

@@ -1352,3 +1352,169 @@ async fn a_large_document_travels_as_package_files_and_orphans_are_removed_at_st
     })
     .await;
 }
+
+// --- statuses against the document's history ---------------------------------------------------
+
+/// A status package from Ủy ban Nghệ An about `doc`, dated `at`, signed with Nghệ An's key.
+fn nghean_signed(
+    doc: &lienthong::edxml::DocumentPackage,
+    code: StatusCode,
+    at: time::OffsetDateTime,
+) -> Vec<u8> {
+    let from = lienthong::edxml::Organization::new(
+        lienthong::edxml::OrganId::parse_strict(NGHEAN).unwrap(),
+        "Ủy ban nhân dân tỉnh Nghệ An",
+    );
+    let status = lienthong::edxml::StatusPackage::for_document(
+        doc,
+        from,
+        code,
+        "Ý kiến của Nghệ An",
+        lienthong::edxml::vietnam_time(at),
+    );
+    let text = String::from_utf8(lienthong::edxml::write_status(&status).unwrap()).unwrap();
+    sign_as(&text, "ubnd-nghean").into_bytes()
+}
+
+/// The document Gia Lai sent as message `id`.
+async fn sent_document(gl: &TestNode, id: i64) -> lienthong::edxml::DocumentPackage {
+    let bytes = gl.store().message_bytes(id).await.unwrap();
+    match lienthong::edxml::read(&bytes, &lienthong::edxml::ReadOptions::default()).unwrap() {
+        Package::Document(d) => d,
+        other => panic!("not a document: {}", other.summary()),
+    }
+}
+
+/// Statuses pushed over mutual TLS go through the same processing order as a clerk's: Nghệ An's
+/// node marking a document it never received as refused (02) is `403
+/// STATUS_NOT_FROM_RECIPIENT`; a status dated a day ahead is `422 STATUS_TIME_INVALID`; 02 or
+/// 03 after Nghệ An's own 06 is `409 INVALID_TRANSITION`. None of them stores anything, and the
+/// deliveries they would have moved stay `delivered`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pushed_status_out_of_the_documents_order_is_refused_with_a_4xx_and_stores_nothing() {
+    bounded(async {
+        let gl_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let na_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gl_url = format!("http://{}", gl_l.local_addr().unwrap());
+        let na_url = format!("http://{}", na_l.local_addr().unwrap());
+        let gl = start_gialai(gl_l, &na_url, "1h", true).await;
+        let na = start_nghean(na_l, &gl_url).await;
+        let http = reqwest::Client::new();
+        let now = time::OffsetDateTime::now_utc();
+        let refused = async |bytes: Vec<u8>, status: u16, code: Code| {
+            let before = audit_actions(&gl).await;
+            let (got, v) = push_as(&http, &gl, "nghean", &bytes).await;
+            assert_eq!(
+                (got, v["code"].as_str()),
+                (status, Some(code.as_str())),
+                "{v}"
+            );
+            assert!(!v["message_vi"].as_str().unwrap_or("").is_empty(), "{v}");
+            assert_eq!(
+                audit_actions(&gl).await,
+                before,
+                "a refused status wrote something"
+            );
+        };
+
+        // A document only Sở Nội vụ received: Nghệ An has no standing on it.
+        let (local, deliveries) = submit(&http, &gl, &[SONV], "V/v nội bộ Gia Lai").await;
+        let to_sonv = deliveries[0].1;
+        delivery_in(&http, &gl, to_sonv, "delivered").await;
+        let local_doc = sent_document(&gl, local).await;
+        for code in [StatusCode::Rejected, StatusCode::Registered] {
+            refused(
+                nghean_signed(&local_doc, code, now),
+                403,
+                Code::StatusNotFromRecipient,
+            )
+            .await;
+        }
+        delivery_in(&http, &gl, to_sonv, "delivered").await;
+        assert!(
+            gl.store()
+                .status_history(STTTT, local)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // A document Nghệ An did receive.
+        let (id, deliveries) = submit(&http, &gl, &[NGHEAN], "V/v gửi Nghệ An").await;
+        let to_na = deliveries[0].1;
+        delivery_in(&http, &gl, to_na, "delivered").await;
+        let doc = sent_document(&gl, id).await;
+        refused(
+            nghean_signed(&doc, StatusCode::Registered, now + time::Duration::days(1)),
+            422,
+            Code::StatusTimeInvalid,
+        )
+        .await;
+        refused(
+            nghean_signed(&doc, StatusCode::TakeBackAgreed, now),
+            409,
+            Code::InvalidTransition,
+        )
+        .await;
+
+        // Nghệ An's clerk registers and finishes it; both reach Gia Lai.
+        let document_id = doc.header.effective_document_id();
+        let items = inbox_with(&http, &na, TOK_NGHEAN, &document_id).await;
+        let in_id = items[0]["id"].as_i64().unwrap();
+        for code in ["03", "06"] {
+            let r = http
+                .post(na.url(&format!("/api/v1/inbox/{in_id}/status")))
+                .bearer_auth(TOK_NGHEAN)
+                .json(&json!({"code": code, "description": "Xử lý"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 202, "{}", json_of(r).await);
+        }
+        eventually("03 and 06 at Gia Lai", async || {
+            let h = gl.store().status_history(STTTT, id).await.unwrap();
+            // Each status travels on its own: the 06 may arrive first (and is accepted).
+            let mut codes: Vec<u8> = h.iter().map(|s| s.code).collect();
+            codes.sort_unstable();
+            if codes == [3, 6] {
+                Ok(())
+            } else {
+                Err(format!("{codes:?}"))
+            }
+        })
+        .await;
+
+        // After 06: a 02 (which would turn the delivery into `rejected`), a 03, a 05.
+        let later = time::OffsetDateTime::now_utc() + time::Duration::seconds(5);
+        for code in [
+            StatusCode::Rejected,
+            StatusCode::Registered,
+            StatusCode::Processing,
+        ] {
+            refused(
+                nghean_signed(&doc, code, later),
+                409,
+                Code::InvalidTransition,
+            )
+            .await;
+        }
+        let d = delivery_in(&http, &gl, to_na, "delivered").await;
+        assert_eq!(d["latest_status"], "06", "{d}");
+        let mut h: Vec<u8> = gl
+            .store()
+            .status_history(STTTT, id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.code)
+            .collect();
+        h.sort_unstable();
+        assert_eq!(h, [3, 6]);
+
+        assert_audit_verifies(&gl).await;
+        assert_audit_verifies(&na).await;
+        gl.shutdown().await;
+        na.shutdown().await;
+    })
+    .await;
+}

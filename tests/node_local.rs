@@ -708,3 +708,580 @@ async fn a_panicking_cpu_job_is_an_internal_error_and_the_pool_survives() {
     assert_eq!(e.code().as_str(), "INTERNAL");
     assert_eq!(node.cpu(|| 7).await.unwrap(), 7);
 }
+
+// --- the document's processing order (edxml::processing) ---------------------------------------
+
+/// A status package from `agency` about `doc` dated `at`, signed with the agency's key.
+fn status_package(
+    node: &Node<SqliteStore>,
+    agency: &OrganId,
+    doc: &lienthong::edxml::DocumentPackage,
+    code: StatusCode,
+    at: time::OffsetDateTime,
+) -> Vec<u8> {
+    let org = node.config.agency(agency).unwrap().organization.clone();
+    let status = lienthong::edxml::StatusPackage::for_document(
+        doc,
+        org,
+        code,
+        "Ý kiến",
+        lienthong::edxml::vietnam_time(at),
+    );
+    lienthong::node::receipt::sign_status(&status, node.keys.get(agency).unwrap().as_ref()).unwrap()
+}
+
+/// Sends `subject` from STTTT to `recipients` and, when Sở Nội vụ is one, waits for it in its
+/// inbox: (sent message id, the document as sent, Sở Nội vụ's inbox id).
+async fn sent_and_received(
+    node: &Node<SqliteStore>,
+    recipients: &[&str],
+    subject: &str,
+) -> (i64, lienthong::edxml::DocumentPackage, Option<i64>) {
+    let sub: Submission = serde_json::from_value(serde_json::json!({
+        "recipients": recipients, "notation": "STTTT-VP", "subject": subject,
+    }))
+    .unwrap();
+    let sent = node
+        .submit(&code("000.00.05.H21"), "idesk", &sub, vec![], None)
+        .await
+        .unwrap();
+    let doc = stored_document(&node.store.message_bytes(sent.message_id).await.unwrap());
+    let inbox = if recipients.contains(&"000.00.04.H21") {
+        Some(inbox_id(node, "000.00.04.H21", 0, subject).await)
+    } else {
+        None
+    };
+    (sent.message_id, doc, inbox)
+}
+
+/// The codes of the document's history as its sender sees it.
+async fn history_codes(node: &Node<SqliteStore>, sent: i64) -> Vec<(String, u8)> {
+    node.store
+        .status_history("000.00.05.H21", sent)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.reporter, s.code))
+        .collect()
+}
+
+/// A clerk's reports follow the order, on the right item: 03 after 06, 02 after 06, 15/16 with
+/// nothing outstanding, a processing code on a revocation or an update, and a second answer to
+/// the same revocation are refused — nothing is signed, stored or sent for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clerks_report_follows_the_documents_processing_order() {
+    use lienthong::Code;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let node = Node::new(config, store).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = outbox::spawn(node.clone(), stopped);
+    let stttt = code("000.00.05.H21");
+    let sonv = code("000.00.04.H21");
+    let (sent, _, received) = sent_and_received(&node, &["000.00.04.H21"], "V/v thứ tự").await;
+    let received = received.unwrap();
+    let report = |item: i64, code: StatusCode| {
+        let node = node.clone();
+        let sonv = sonv.clone();
+        async move {
+            node.report_status(&sonv, "van-thu", item, code, "Ý kiến")
+                .await
+                .map_err(|e| e.code())
+        }
+    };
+
+    // Nothing to answer yet; a step skipped; then the normal way to 06.
+    for c in [StatusCode::TakeBackAgreed, StatusCode::TakeBackRefused] {
+        assert_eq!(
+            report(received, c).await.unwrap_err(),
+            Code::InvalidTransition
+        );
+    }
+    assert_eq!(
+        report(received, StatusCode::Assigned).await.unwrap_err(),
+        Code::InvalidTransition
+    );
+    report(received, StatusCode::Registered).await.unwrap();
+    report(received, StatusCode::Finished).await.unwrap();
+    for c in [
+        StatusCode::Registered,
+        StatusCode::Rejected,
+        StatusCode::Assigned,
+        StatusCode::Processing,
+        StatusCode::Finished,
+    ] {
+        assert_eq!(
+            report(received, c).await.unwrap_err(),
+            Code::InvalidTransition,
+            "{c} after 06"
+        );
+    }
+
+    // The revocation: 03 on it is refused and the original stays at 06; one answer only.
+    node.revoke(&stttt, "idesk", sent, "Ban hành nhầm")
+        .await
+        .unwrap();
+    let revocation = inbox_id(&node, sonv.as_str(), 1, "V/v thứ tự").await;
+    for c in [
+        StatusCode::Registered,
+        StatusCode::Rejected,
+        StatusCode::Finished,
+    ] {
+        assert_eq!(
+            report(revocation, c).await.unwrap_err(),
+            Code::InvalidTransition,
+            "{c} on the revocation"
+        );
+    }
+    let original = node
+        .store
+        .inbox_item(sonv.as_str(), received)
+        .await
+        .unwrap();
+    assert_eq!(original.current_status, Some(6));
+    report(revocation, StatusCode::TakeBackAgreed)
+        .await
+        .unwrap();
+    for c in [StatusCode::TakeBackRefused, StatusCode::TakeBackAgreed] {
+        assert_eq!(
+            report(revocation, c).await.unwrap_err(),
+            Code::InvalidTransition,
+            "{c} after 15 on the same revocation"
+        );
+    }
+    assert!(
+        node.store
+            .inbox_item(sonv.as_str(), received)
+            .await
+            .unwrap()
+            .revoked
+    );
+
+    // A second revocation, or an update of a revoked document, is refused at submission.
+    let e = node
+        .revoke(&stttt, "idesk", sent, "lần nữa")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FollowUpExists, "{e}");
+    let update: lienthong::node::service::UpdateRequest =
+        serde_json::from_str(r#"{"reason": "Sửa", "subject": "V/v thứ tự (sửa)"}"#).unwrap();
+    let e = node
+        .update(&stttt, "idesk", sent, update)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FollowUpExists, "{e}");
+    let doc_id = node
+        .store
+        .outgoing_item(stttt.as_str(), sent)
+        .await
+        .unwrap()
+        .message
+        .document_id;
+    let packages = node
+        .store
+        .find_documents(lienthong::store::Direction::Out, stttt.as_str(), &doc_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        packages.iter().map(|m| m.business_type).collect::<Vec<_>>(),
+        [Some(0), Some(1)],
+        "one original, one revocation"
+    );
+
+    // The sender's history: exactly the three accepted reports, each delivered once.
+    let wanted = vec![
+        ("000.00.04.H21".to_owned(), 3),
+        ("000.00.04.H21".to_owned(), 6),
+        ("000.00.04.H21".to_owned(), 15),
+    ];
+    wait_for("the three reports at the sender", || {
+        let node = node.clone();
+        let wanted = wanted.clone();
+        async move {
+            let mut h = history_codes(&node, sent).await;
+            h.sort();
+            h == wanted
+        }
+    })
+    .await;
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    let statuses = node
+        .store
+        .list_deliveries(&lienthong::store::DeliveryFilter {
+            sender: Some("000.00.04.H21".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(statuses.len(), 3, "{statuses:?}");
+    assert!(node.store.verify_audit().await.unwrap().is_ok());
+}
+
+/// Statuses received as packages (here through the local route, `ingest` with no peer) are
+/// checked against the same order, and a refused one stores nothing: one from an agency the
+/// document was never sent to, from the sender itself, about an unknown document, dated far
+/// ahead, 02 or 03 after 06 (the delivery stays `delivered`), 13 from a recipient, 15 with
+/// nothing outstanding. One that overtakes an earlier one in transit is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_received_status_is_checked_against_the_history_and_a_refused_one_stores_nothing() {
+    use lienthong::Code;
+    use time::{Duration as Span, OffsetDateTime};
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let node = Node::new(config, store).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = outbox::spawn(node.clone(), stopped);
+    let stttt = code("000.00.05.H21");
+    let sonv = code("000.00.04.H21");
+    let now = OffsetDateTime::now_utc();
+
+    // A document Sở Nội vụ never received (sent only to an agency no node serves).
+    let (elsewhere, elsewhere_doc, _) =
+        sent_and_received(&node, &["000.00.00.H14"], "V/v nơi khác").await;
+    // One it did.
+    let (sent, doc, _) = sent_and_received(&node, &["000.00.04.H21"], "V/v tiếp nhận").await;
+    let to_sonv = node
+        .store
+        .outgoing_item(stttt.as_str(), sent)
+        .await
+        .unwrap()
+        .deliveries[0]
+        .id;
+    wait_for("the delivery to Sở Nội vụ", || {
+        let node = node.clone();
+        async move { node.store.delivery(to_sonv).await.unwrap().state == DeliveryState::Delivered }
+    })
+    .await;
+    let mut unknown = doc.clone();
+    unknown.header.document_id = Some("000.00.05.H21,2026/01/01,999/STTTT-VP".into());
+
+    let refused = |bytes: Vec<u8>| {
+        let node = node.clone();
+        async move {
+            let before = node
+                .store
+                .audit_records(&Default::default())
+                .await
+                .unwrap()
+                .len();
+            let e = node.ingest(&bytes, None).await.unwrap_err();
+            let after = node
+                .store
+                .audit_records(&Default::default())
+                .await
+                .unwrap()
+                .len();
+            assert_eq!(
+                before,
+                after,
+                "{}: a refused status wrote something",
+                e.code()
+            );
+            e.code()
+        }
+    };
+    let in_minutes = |m: i64| now + Span::minutes(m);
+    for (what, bytes, wanted) in [
+        (
+            "02 from an agency the document was not sent to",
+            status_package(&node, &sonv, &elsewhere_doc, StatusCode::Rejected, now),
+            Code::StatusNotFromRecipient,
+        ),
+        (
+            "02 from the sender itself",
+            status_package(&node, &stttt, &doc, StatusCode::Rejected, now),
+            Code::StatusNotFromRecipient,
+        ),
+        (
+            "13 from a recipient",
+            status_package(&node, &sonv, &doc, StatusCode::TakeBackRequested, now),
+            Code::StatusNotFromRecipient,
+        ),
+        (
+            "03 about an unknown document",
+            status_package(&node, &sonv, &unknown, StatusCode::Registered, now),
+            Code::NotFound,
+        ),
+        (
+            "03 dated a day ahead",
+            status_package(
+                &node,
+                &sonv,
+                &doc,
+                StatusCode::Registered,
+                in_minutes(24 * 60),
+            ),
+            Code::StatusTimeInvalid,
+        ),
+        (
+            "03 dated a year before the document",
+            status_package(
+                &node,
+                &sonv,
+                &doc,
+                StatusCode::Registered,
+                in_minutes(-365 * 24 * 60),
+            ),
+            Code::StatusTimeInvalid,
+        ),
+        (
+            "15 with nothing outstanding",
+            status_package(&node, &sonv, &doc, StatusCode::TakeBackAgreed, now),
+            Code::InvalidTransition,
+        ),
+    ] {
+        assert_eq!(refused(bytes).await, wanted, "{what}");
+    }
+    assert!(history_codes(&node, sent).await.is_empty());
+    assert!(history_codes(&node, elsewhere).await.is_empty());
+
+    // 05 overtakes its 03 (statuses travel independently): both are kept, in order.
+    node.ingest(
+        &status_package(&node, &sonv, &doc, StatusCode::Processing, in_minutes(-1)),
+        None,
+    )
+    .await
+    .unwrap();
+    node.ingest(
+        &status_package(&node, &sonv, &doc, StatusCode::Registered, in_minutes(-2)),
+        None,
+    )
+    .await
+    .unwrap();
+    // A 04 dated after the 05 contradicts it.
+    assert_eq!(
+        refused(status_package(
+            &node,
+            &sonv,
+            &doc,
+            StatusCode::Assigned,
+            now
+        ))
+        .await,
+        Code::InvalidTransition
+    );
+    node.ingest(
+        &status_package(&node, &sonv, &doc, StatusCode::Finished, now),
+        None,
+    )
+    .await
+    .unwrap();
+    // After 06: 02 (either date) and 03 are refused, and the delivery stays delivered.
+    for (c, at) in [
+        (StatusCode::Rejected, in_minutes(1)),
+        (StatusCode::Rejected, in_minutes(-3)),
+        (StatusCode::Registered, in_minutes(1)),
+        (StatusCode::Processing, in_minutes(1)),
+    ] {
+        assert_eq!(
+            refused(status_package(&node, &sonv, &doc, c, at)).await,
+            Code::InvalidTransition,
+            "{c} after 06"
+        );
+    }
+    assert_eq!(
+        node.store.delivery(to_sonv).await.unwrap().state,
+        DeliveryState::Delivered
+    );
+    let d = node.store.delivery(to_sonv).await.unwrap();
+    assert_eq!(d.latest_status, Some(6));
+    assert_eq!(
+        history_codes(&node, sent)
+            .await
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect::<Vec<_>>(),
+        [3, 5, 6]
+    );
+    // The clerk's own path agrees: nothing more on the document.
+    let received = inbox_id(&node, sonv.as_str(), 0, "V/v tiếp nhận").await;
+    let e = node
+        .report_status(&sonv, "van-thu", received, StatusCode::Rejected, "muộn")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidTransition, "{e}");
+
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    assert!(node.store.verify_audit().await.unwrap().is_ok());
+}
+
+/// 15/16 on an update and on a replacement answer each once; a processing code is not reported
+/// on an update of a document the recipient holds; a second update is refused at submission,
+/// while a revocation after an update works end to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_and_replacements_are_answered_once_and_a_revocation_after_an_update_is_delivered()
+{
+    use lienthong::Code;
+    use lienthong::node::service::UpdateRequest;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let node = Node::new(config, store).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = outbox::spawn(node.clone(), stopped);
+    let stttt = code("000.00.05.H21");
+    let sonv = code("000.00.04.H21");
+    let (sent, _, received) = sent_and_received(&node, &["000.00.04.H21"], "V/v sửa").await;
+    let received = received.unwrap();
+    let report = |item: i64, code: StatusCode| {
+        let node = node.clone();
+        let sonv = sonv.clone();
+        async move {
+            node.report_status(&sonv, "van-thu", item, code, "Ý kiến")
+                .await
+                .map_err(|e| e.code())
+        }
+    };
+    report(received, StatusCode::Registered).await.unwrap();
+
+    let update = || -> UpdateRequest {
+        serde_json::from_str(r#"{"reason": "Sửa trích yếu", "subject": "V/v sửa (mới)"}"#).unwrap()
+    };
+    node.update(&stttt, "idesk", sent, update()).await.unwrap();
+    let e = node
+        .update(&stttt, "idesk", sent, update())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FollowUpExists, "a second update: {e}");
+    let updated = inbox_id(&node, sonv.as_str(), 2, "V/v sửa (mới)").await;
+    assert_eq!(
+        report(updated, StatusCode::Assigned).await.unwrap_err(),
+        Code::InvalidTransition,
+        "processing is reported on the document, not on its update"
+    );
+    report(updated, StatusCode::TakeBackAgreed).await.unwrap();
+    assert_eq!(
+        report(updated, StatusCode::TakeBackRefused)
+            .await
+            .unwrap_err(),
+        Code::InvalidTransition
+    );
+    // Processing goes on on the document itself.
+    report(received, StatusCode::Assigned).await.unwrap();
+
+    // A revocation after the update: delivered, answered, the copy cancelled.
+    node.revoke(&stttt, "idesk", sent, "Thu hồi").await.unwrap();
+    let revocation = inbox_id(&node, sonv.as_str(), 1, "V/v sửa").await;
+    report(revocation, StatusCode::TakeBackAgreed)
+        .await
+        .unwrap();
+    assert!(
+        node.store
+            .inbox_item(sonv.as_str(), received)
+            .await
+            .unwrap()
+            .revoked
+    );
+    assert_eq!(
+        report(received, StatusCode::Finished).await.unwrap_err(),
+        Code::InvalidTransition,
+        "nothing is processed once the recipient agreed to revoke"
+    );
+
+    // A replacement (of another document): processed like a document, answered once.
+    let (other, _, _) = sent_and_received(&node, &["000.00.04.H21"], "V/v cũ").await;
+    let sub: Submission = serde_json::from_str(
+        r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP", "subject": "V/v thay thế"}"#,
+    )
+    .unwrap();
+    node.replace(&stttt, "idesk", other, &sub, vec![], "Ký sai thẩm quyền")
+        .await
+        .unwrap();
+    let replacement = inbox_id(&node, sonv.as_str(), 3, "V/v thay thế").await;
+    report(replacement, StatusCode::Registered).await.unwrap();
+    report(replacement, StatusCode::TakeBackRefused)
+        .await
+        .unwrap();
+    assert_eq!(
+        report(replacement, StatusCode::TakeBackAgreed)
+            .await
+            .unwrap_err(),
+        Code::InvalidTransition
+    );
+    let item = node
+        .store
+        .inbox_item(sonv.as_str(), replacement)
+        .await
+        .unwrap();
+    assert!(!item.revoked);
+
+    // Every accepted answer reached the sender: 03, 15, 04, 15 on the first document.
+    wait_for("the answers at the sender", || {
+        let node = node.clone();
+        async move {
+            let mut h: Vec<u8> = history_codes(&node, sent)
+                .await
+                .into_iter()
+                .map(|(_, c)| c)
+                .collect();
+            h.sort();
+            h == [3, 4, 15, 15]
+        }
+    })
+    .await;
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    assert!(node.store.verify_audit().await.unwrap().is_ok());
+}
+
+/// Two answers to the same revocation at once, or two revocations of the same document at once:
+/// the check runs in the store's write against the history as the other left it, so exactly
+/// one of each pair passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_answers_and_revocations_cannot_both_pass() {
+    use lienthong::Code;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let node = Node::new(config, store).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = outbox::spawn(node.clone(), stopped);
+    let stttt = code("000.00.05.H21");
+    let sonv = code("000.00.04.H21");
+    let (sent, _, _) = sent_and_received(&node, &["000.00.04.H21"], "V/v đồng thời").await;
+
+    let revoke = |reason: &'static str| {
+        let node = node.clone();
+        let stttt = stttt.clone();
+        tokio::spawn(async move { node.revoke(&stttt, "idesk", sent, reason).await })
+    };
+    let (a, b) = (revoke("Lần một"), revoke("Lần hai"));
+    let outcomes = [a.await.unwrap(), b.await.unwrap()];
+    assert_eq!(
+        outcomes.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    let e = outcomes.iter().find_map(|r| r.as_ref().err()).unwrap();
+    assert_eq!(e.code(), Code::FollowUpExists, "{e}");
+
+    let revocation = inbox_id(&node, sonv.as_str(), 1, "V/v đồng thời").await;
+    let answer = |c: StatusCode| {
+        let node = node.clone();
+        let sonv = sonv.clone();
+        tokio::spawn(async move {
+            node.report_status(&sonv, "van-thu", revocation, c, "Ý kiến")
+                .await
+        })
+    };
+    let (a, b) = (
+        answer(StatusCode::TakeBackAgreed),
+        answer(StatusCode::TakeBackRefused),
+    );
+    let outcomes = [a.await.unwrap(), b.await.unwrap()];
+    assert_eq!(
+        outcomes.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    let e = outcomes.iter().find_map(|r| r.as_ref().err()).unwrap();
+    assert_eq!(e.code(), Code::InvalidTransition, "{e}");
+
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    assert!(node.store.verify_audit().await.unwrap().is_ok());
+}

@@ -197,6 +197,7 @@ fn status(
             Direction::In => "peer:nghean".into(),
         },
         revocation: Vec::new(),
+        on_business_type: None,
     }
 }
 
@@ -1169,7 +1170,7 @@ async fn a_clerk_reports_status_on_a_received_document() {
     // A late-arriving older report joins the history but does not become current.
     db.store
         .record_status(
-            status(Direction::Out, &doc, GIALAI_UBND, 1, NOW),
+            status(Direction::In, &doc, GIALAI_UBND, 1, NOW),
             NOW + 2 * MINUTE,
         )
         .await
@@ -1417,6 +1418,111 @@ async fn bad_statuses_are_refused_and_leave_nothing() {
             .await;
         assert_eq!(e.code(), Code::ValueInvalid, "{e}");
     }
+}
+
+/// The store checks every status against the document's history in its own transaction
+/// (`edxml::processing`), whichever way it came, and a refused one writes nothing; a second
+/// revocation is refused at submission.
+#[tokio::test]
+async fn statuses_out_of_the_documents_order_are_refused_and_leave_nothing() {
+    let db = db().await;
+    // A document received for two agencies, then its update and its revocation.
+    let mut packages = Vec::new();
+    for (business_type, text) in [(0, "gốc"), (2, "cập nhật"), (1, "thu hồi")] {
+        let mut new = incoming("446", text);
+        new.document.business_type = business_type;
+        let IngestOutcome::Inserted { message_id } =
+            db.store.ingest_incoming(new, NOW).await.unwrap()
+        else {
+            panic!()
+        };
+        packages.push(message_id);
+    }
+    let doc = meta(NGHEAN_UBND, "446", "UBND-VX", 2026);
+    let on = |code: u8, on: u8, at: i64| {
+        let mut s = status(Direction::Out, &doc, GIALAI_UBND, code, at);
+        s.on_business_type = Some(on);
+        s
+    };
+    let refuse = async |s: NewStatus| {
+        db.nothing_written(async || db.store.record_status(s, NOW + MINUTE).await)
+            .await
+            .code()
+    };
+    // Who and when.
+    assert_eq!(
+        refuse(status(Direction::In, &doc, "000.00.00.H14", 2, NOW)).await,
+        Code::StatusNotFromRecipient
+    );
+    assert_eq!(
+        refuse(status(Direction::In, &doc, NGHEAN_UBND, 3, NOW)).await,
+        Code::StatusNotFromRecipient,
+        "the sender reports no processing status"
+    );
+    assert_eq!(
+        refuse(status(
+            Direction::In,
+            &doc,
+            GIALAI_UBND,
+            3,
+            NOW + 60 * MINUTE
+        ))
+        .await,
+        Code::StatusTimeInvalid
+    );
+    // Processing codes on the revocation or the update, a take-back answer on the document.
+    assert_eq!(refuse(on(3, 1, NOW)).await, Code::InvalidTransition);
+    assert_eq!(refuse(on(3, 2, NOW)).await, Code::InvalidTransition);
+    assert_eq!(refuse(on(15, 0, NOW)).await, Code::InvalidTransition);
+
+    // The update answered; the same code in the same second on the revocation is refused (it is
+    // not a repeat), a second later it is recorded and revokes the copy.
+    db.store.record_status(on(15, 2, NOW), NOW).await.unwrap();
+    assert!(
+        !db.store
+            .inbox_item(GIALAI_UBND, packages[0])
+            .await
+            .unwrap()
+            .revoked
+    );
+    assert_eq!(refuse(on(15, 1, NOW)).await, Code::InvalidTransition);
+    assert_eq!(refuse(on(16, 2, NOW + 1000)).await, Code::InvalidTransition);
+    db.store
+        .record_status(on(15, 1, NOW + 1000), NOW)
+        .await
+        .unwrap();
+    assert!(
+        db.store
+            .inbox_item(GIALAI_UBND, packages[0])
+            .await
+            .unwrap()
+            .revoked
+    );
+    assert!(
+        !db.store
+            .inbox_item(GIALAI_SOYT, packages[0])
+            .await
+            .unwrap()
+            .revoked
+    );
+    assert_eq!(refuse(on(15, 1, NOW + 2000)).await, Code::InvalidTransition);
+    assert_eq!(refuse(on(3, 0, NOW + 2000)).await, Code::InvalidTransition);
+
+    // An outgoing document is revoked once.
+    let sent = outgoing("07", &[(NGHEAN_UBND, "peer:nghean")]);
+    let mut revocation = outgoing("07", &[(NGHEAN_UBND, "peer:nghean")]);
+    revocation.document.business_type = 1;
+    revocation.package = package("thu hồi số 07");
+    db.store.submit_outgoing(sent, NOW).await.unwrap();
+    db.store
+        .submit_outgoing(revocation.clone(), NOW)
+        .await
+        .unwrap();
+    revocation.package = package("thu hồi số 07, lần hai");
+    let e = db
+        .nothing_written(async || db.store.submit_outgoing(revocation, NOW).await)
+        .await;
+    assert_eq!(e.code(), Code::FollowUpExists, "{e}");
 }
 
 // ---------------------------------------------------------------------------------------------

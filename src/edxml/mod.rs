@@ -6,7 +6,8 @@
 //! - [`model`]: the document and status packages;
 //! - [`reader`] / [`writer`]: bytes ↔ model (lenient but never silent / strict and deterministic);
 //! - [`attachment`]: base64 and zip, with caps against zip bombs;
-//! - [`status`]: the business status codes; [`mod@document_id`]: document identity;
+//! - [`status`]: the business status codes; [`processing`]: who may report which status after
+//!   what (the document's processing order); [`mod@document_id`]: document identity;
 //! - [`dates`], [`soft_limits`]: value forms and length limits shared by reader and writer;
 //! - [`samples`]: realistic packages for tests, benchmarks and documentation.
 
@@ -15,6 +16,7 @@ pub mod dates;
 pub mod document_id;
 pub mod model;
 pub mod organ_id;
+pub mod processing;
 pub mod reader;
 pub mod samples;
 pub mod soft_limits;

@@ -125,9 +125,11 @@ impl IntoResponse for ApiError {
 
 /// The HTTP status for a library code.
 ///
-/// 400 the request or package is malformed; 403 the caller may not do this; 404 not found (or
-/// not visible to the asking agency); 409 conflicts with what is stored; 413 too large; 422 well
-/// formed but the signature or the signer is refused; 503 the store is unavailable or a signer's
+/// 400 the request or package is malformed; 403 the caller may not do this (a status from an
+/// agency with no standing on the document included); 404 not found (or not visible to the
+/// asking agency); 409 conflicts with what is stored (a status out of the document's processing
+/// order, a second revocation or update); 413 too large; 422 well formed but the signature or
+/// the signer is refused, or a status's timestamp is outside the accepted window; 503 the store is unavailable or a signer's
 /// revocation status cannot be learned now (retry later); 500 a failure of this node (keys, files, configuration, audit chain).
 pub fn http_status(code: Code) -> Http {
     use Code::*;
@@ -142,10 +144,10 @@ pub fn http_status(code: Code) -> Http {
         | TransformNotAllowed | AlgorithmNotAllowed | DigestMismatch | SignatureInvalid
         | KeyInfoNotAllowed | CertMissing | CertMalformed | CertUntrusted | CertExpired
         | CertNotYetValid | CertIsCa | CertKeyUsage | CertRevoked | SenderNotAuthorised
-        | NotAddressedHere => Http::UNPROCESSABLE_ENTITY,
-        PeerNotAuthorised => Http::FORBIDDEN,
+        | NotAddressedHere | StatusTimeInvalid => Http::UNPROCESSABLE_ENTITY,
+        PeerNotAuthorised | StatusNotFromRecipient => Http::FORBIDDEN,
         NotFound => Http::NOT_FOUND,
-        DuplicateConflict | NumberTaken | InvalidTransition => Http::CONFLICT,
+        DuplicateConflict | NumberTaken | InvalidTransition | FollowUpExists => Http::CONFLICT,
         // Transient: the revocation status could not be learned now (responder down); the
         // sending node's outbox retries 5xx, and no 02 is sent.
         StoreUnavailable | RevocationUnknown => Http::SERVICE_UNAVAILABLE,
@@ -174,6 +176,9 @@ mod tests {
             (Code::DuplicateConflict, 409),
             (Code::NumberTaken, 409),
             (Code::InvalidTransition, 409),
+            (Code::FollowUpExists, 409),
+            (Code::StatusNotFromRecipient, 403),
+            (Code::StatusTimeInvalid, 422),
             (Code::PackageTooLarge, 413),
             (Code::ValueInvalid, 400),
             (Code::StatusCodeUnknown, 400),

@@ -11,7 +11,8 @@
 //!   so tests are deterministic and one request has one time.
 //!
 //! Errors carry a [`Code`](crate::Code): `NOT_FOUND`, `DUPLICATE_CONFLICT`, `NUMBER_TAKEN`,
-//! `INVALID_TRANSITION`, `VALUE_INVALID` (input the store refuses), `STORE_UNAVAILABLE` (I/O,
+//! `INVALID_TRANSITION`, `STATUS_NOT_FROM_RECIPIENT`, `STATUS_TIME_INVALID`, `FOLLOW_UP_EXISTS`,
+//! `VALUE_INVALID` (input the store refuses), `STORE_UNAVAILABLE` (I/O,
 //! locks, corruption — worth retrying later), `AUDIT_BROKEN`.
 //!
 //! - **A package is stored whole before the commit that names it.** An implementation may keep
@@ -73,7 +74,9 @@ pub trait Store: Send + Sync + 'static {
     /// stores nothing. `NUMBER_TAKEN` if the agency already issued this số/ký hiệu this year
     /// (new documents and replacements only). A numeric số above the agency's sequence moves the
     /// sequence up to it, so [`next_number`](Self::next_number) never hands out a number a clerk
-    /// already typed in.
+    /// already typed in. `FOLLOW_UP_EXISTS` for a revocation or update the document's earlier
+    /// packages exclude ([`crate::edxml::processing::check_follow_up`], checked in the same
+    /// transaction: a second revocation, a second update, an update after a revocation).
     fn submit_outgoing(
         &self,
         new: NewOutgoing,
@@ -100,7 +103,12 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// The document (`document_sender`, `document_id`) must be known to this node
     /// (`NOT_FOUND` otherwise). The same report again (document, reporter, code, timestamp) is a
-    /// duplicate: nothing is written.
+    /// duplicate: nothing is written. Otherwise the status is checked, in the same transaction,
+    /// against the document's history as this store holds it — the packages sent to the
+    /// reporter, its earlier reports, the sender's 13s — by [`crate::edxml::processing`]:
+    /// `STATUS_NOT_FROM_RECIPIENT`, `STATUS_TIME_INVALID` or `INVALID_TRANSITION`, nothing
+    /// written. On 15 the reporter's copies are revoked only when it answers a revocation (or a
+    /// bare 13).
     fn record_status(
         &self,
         new: NewStatus,

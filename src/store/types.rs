@@ -226,6 +226,10 @@ pub struct NewStatus {
     /// `In` only: the revocation status of the reporter's certificate path when it was
     /// received, as for a document ([`NewIncoming::revocation`]); empty for `Out`.
     pub revocation: Vec<RevocationEvidence>,
+    /// `Out` only: the business type of the inbox item the status is reported on (0 the
+    /// document, 1 its revocation, 2 its update, 3 a replacement): which package a 15/16
+    /// answers, and refuses processing codes on a revocation. `None` for a received status.
+    pub on_business_type: Option<u8>,
 }
 
 /// The result of [`Store::record_status`](super::Store::record_status).

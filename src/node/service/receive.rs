@@ -206,7 +206,10 @@ impl<S: Store> Node<S> {
                     peer: peer_name,
                     actor,
                     revocation,
+                    on_business_type: None,
                 };
+                // Checked against the document's history in the store's transaction
+                // (edxml::processing): a status the order refuses is a 4xx and stores nothing.
                 let out = self.store.record_status(new, now).await?;
                 Ok(Ingested {
                     message_id: out.message_id,

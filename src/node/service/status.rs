@@ -1,5 +1,6 @@
 //! A status a clerk reports on a document in the inbox: signed with the agency's key, recorded
-//! in the history and queued for the original sender.
+//! in the history and queued for the original sender. Whether it may be reported at all is
+//! `edxml::processing`, applied by the store when it records it.
 
 use time::OffsetDateTime;
 
@@ -40,31 +41,11 @@ impl<S: Store> Node<S> {
             return Err(FormatError::missing("status.description").into());
         }
         let item = self.store.inbox_item(agency.as_str(), message_id).await?;
-        let take_back = matches!(
-            code,
-            StatusCode::TakeBackAgreed | StatusCode::TakeBackRefused
-        );
-        if take_back {
-            // 15/16 answer a revocation, update or replacement request, nothing else.
-            if !matches!(item.message.business_type, Some(1..=3)) {
-                return Err(Error::store(
-                    Code::InvalidTransition,
-                    format!("status {code} answers a revocation, update or replacement request"),
-                ));
-            }
-        } else {
-            // The receipt (01) is implicit: a document nothing was reported on has arrived.
-            let prev = item
-                .current_status
-                .and_then(StatusCode::from_number)
-                .unwrap_or(StatusCode::Arrived);
-            if !code.may_follow(prev) {
-                return Err(Error::store(
-                    Code::InvalidTransition,
-                    format!("status {code} cannot follow {prev} on this document"),
-                ));
-            }
-        }
+        // Whether `code` may follow this agency's history on the document, on this item (a
+        // revocation, an update, a replacement or the document itself), is decided by the store
+        // in the transaction that records it (edxml::processing), the same rules as for a status
+        // received from a peer.
+        let on_business_type = item.message.business_type;
         let bytes = self.store.message_bytes(message_id).await?;
         let doc = match edxml::read(
             &bytes,
@@ -111,6 +92,7 @@ impl<S: Store> Node<S> {
             peer: None,
             actor: actor.to_owned(),
             revocation: Vec::new(),
+            on_business_type,
         };
         let recorded = self.store.record_status(new, now).await?;
         self.outbox_wake.notify_one();

@@ -271,6 +271,27 @@ pub(super) async fn submit_outgoing(
     {
         return Ok(existing); // nothing written; the transaction rolls back
     }
+    // A revocation or update: at most one of each, and no update once revoked
+    // (edxml::processing::check_follow_up), checked in this transaction so that two concurrent
+    // requests cannot both pass.
+    if matches!(doc.business_type, 1 | 2) {
+        let sent: Vec<i64> = sqlx::query_scalar(
+            "SELECT business_type FROM messages
+             WHERE direction = 'out' AND kind = 'document' AND sender = ? AND document_id = ?",
+        )
+        .bind(&doc.sender)
+        .bind(&doc.document_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let sent: Vec<u8> = sent.into_iter().filter_map(|t| u8::try_from(t).ok()).collect();
+        crate::edxml::processing::check_follow_up(&sent, doc.business_type).map_err(|why| {
+            Error::store(
+                Code::FollowUpExists,
+                format!("document {} of {}: {why}", doc.document_id, doc.sender),
+            )
+        })?;
+    }
     // The number's uniqueness is the unique index `messages_out_number`: the insert does
     // nothing when it is taken, and only then is the holder looked up for the message.
     let inserted = insert_message(

@@ -5,8 +5,13 @@
 //! History is kept per business document (sender OrganId, DocumentId) rather than per stored
 //! message: a revocation or update repeats the original's DocumentId, and a status answers the
 //! document, not one particular package of it.
+//!
+//! Every status is checked against that history (`edxml::processing`: who may report which
+//! code, after what, on which package, and when) inside the transaction that records it; a
+//! refused status writes nothing.
 
 use serde_json::json;
+use sqlx::SqliteConnection;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 
 use super::messages::{check_deliveries, check_package, insert_message};
@@ -14,7 +19,11 @@ use super::{
     SqliteStore, audit, col, col_int, db_err, deliveries, invalid, not_found, require, sha256_hex,
 };
 use crate::audit::AuditEntry;
-use crate::error::Result;
+use crate::edxml::StatusCode;
+use crate::edxml::processing::{
+    self, Addressed, Effects, History, Refusal, Report, Reported, Request,
+};
+use crate::error::{Code, Error, Result};
 use crate::store::{Direction, Kind, NewStatus, StatusOutcome, StatusRecord, SubmittedDelivery};
 
 pub(super) async fn record_status(
@@ -37,26 +46,23 @@ pub(super) async fn record_status(
         }
         Direction::In => {}
     }
+    match (new.direction, new.on_business_type) {
+        (_, Some(t)) if t > 3 => {
+            return Err(invalid(format!("on_business_type: {t} is not 0-3")));
+        }
+        (Direction::In, Some(_)) => {
+            return Err(invalid(
+                "on_business_type: a received status names no inbox item",
+            ));
+        }
+        _ => {}
+    }
     let sha256 = sha256_hex(&new.package.bytes);
 
     store.grouped(move |tx| Box::pin(async move {
 
-    let known: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM messages WHERE kind = 'document' AND sender = ? AND document_id = ?",
-    )
-    .bind(&new.document_sender)
-    .bind(&new.document_id)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    if known == 0 {
-        return Err(not_found(format!(
-            "document {} from {} is not known to this node",
-            new.document_id, new.document_sender
-        )));
-    }
-    let earlier: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT id, message_id FROM statuses
+    let earlier: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT id, message_id, on_type FROM statuses
          WHERE document_sender = ? AND document_id = ? AND reporter = ? AND code = ?
            AND reported_at = ?",
     )
@@ -68,7 +74,23 @@ pub(super) async fn record_status(
     .fetch_optional(&mut *tx)
     .await
     .map_err(db_err)?;
-    if let Some((status_id, message_id)) = earlier {
+    if let Some((status_id, message_id, on_type)) = earlier {
+        // The same code in the same second on another package of the document (a 15 on the
+        // update, then a 15 on the revocation): a different report, which the history's key
+        // (document, reporter, code, second) cannot hold. Refused rather than taken for a
+        // repeat, which would drop it silently; a second later it is recorded.
+        if let (Some(was), Some(on)) = (on_type, new.on_business_type)
+            && was != i64::from(on)
+        {
+            return Err(Error::store(
+                Code::InvalidTransition,
+                format!(
+                    "status {:02} from {} on document {} was reported in this same second on \
+                     another package of it; report it again",
+                    new.code, new.reporter, new.document_id
+                ),
+            ));
+        }
         // The same report again (a peer retrying, or our own status coming back through the
         // local route): nothing to write.
         let rows: Vec<(String, i64)> =
@@ -92,6 +114,11 @@ pub(super) async fn record_status(
         });
     }
 
+    // The document's processing order (edxml::processing), decided on the history read in this
+    // same transaction: the group writer runs one write at a time, so two statuses on one
+    // document cannot both pass against the same history.
+    let effects = check_processing(&mut *tx, &new, now).await?;
+
     let message_id = insert_message(
         &mut *tx,
         new.direction,
@@ -109,10 +136,11 @@ pub(super) async fn record_status(
     .await?
     .ok_or_else(|| invalid("the status package conflicts with one already stored"))?;
     super::revocation::insert(&mut *tx, message_id, &new.revocation).await?;
+    let on_type = effects.answers.map(request_type).or(new.on_business_type);
     let status_id: i64 = sqlx::query_scalar(
         "INSERT INTO statuses (document_sender, document_id, reporter, code, description,
-             reported_at, recorded_at, direction, message_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             reported_at, recorded_at, direction, message_id, on_type)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(&new.document_sender)
     .bind(&new.document_id)
@@ -123,6 +151,7 @@ pub(super) async fn record_status(
     .bind(now)
     .bind(new.direction.as_str())
     .bind(message_id)
+    .bind(on_type.map(i64::from))
     .fetch_one(&mut *tx)
     .await
     .map_err(db_err)?;
@@ -147,24 +176,13 @@ pub(super) async fn record_status(
     .await
     .map_err(db_err)?
     .rows_affected();
-    // A 15 cancels the copies only when it answers a revocation: a revocation package (type 1)
-    // of that document, or the sender's take-back request (status 13) with no update or
-    // replacement package it could be about. The same code also accepts an update or a
-    // replacement, which cancel nothing by themselves.
-    if new.code == 15 {
+    // A 15 that answers a revocation (or a bare 13) cancels the reporter's copies; agreeing to
+    // an update or a replacement cancels nothing (edxml::processing::Effects::revokes).
+    if effects.revokes {
         sqlx::query(
             "UPDATE inbox SET revoked = 1
              WHERE recipient = ?1 AND message_id IN (SELECT id FROM messages
-                   WHERE direction = 'in' AND kind = 'document' AND sender = ?2 AND document_id = ?3)
-               AND (EXISTS (SELECT 1 FROM inbox i JOIN messages m ON m.id = i.message_id
-                            WHERE i.recipient = ?1 AND m.direction = 'in' AND m.kind = 'document'
-                              AND m.sender = ?2 AND m.document_id = ?3 AND m.business_type = 1)
-                    OR (EXISTS (SELECT 1 FROM statuses s
-                                WHERE s.document_sender = ?2 AND s.document_id = ?3 AND s.code = 13)
-                        AND NOT EXISTS (SELECT 1 FROM inbox i JOIN messages m ON m.id = i.message_id
-                                        WHERE i.recipient = ?1 AND m.direction = 'in'
-                                          AND m.kind = 'document' AND m.sender = ?2
-                                          AND m.document_id = ?3 AND m.business_type IN (2, 3))))",
+                   WHERE direction = 'in' AND kind = 'document' AND sender = ?2 AND document_id = ?3)",
         )
         .bind(&new.reporter)
         .bind(&new.document_sender)
@@ -216,6 +234,8 @@ pub(super) async fn record_status(
         "sha256": sha256,
         "peer": new.peer,
         "inbox_updated": inbox_updated,
+        "on_type": on_type,
+        "revokes": effects.revokes,
         "rejected_deliveries": rejected,
         "deliveries": created.iter().zip(&new.deliveries).map(|(c, d)| json!({
             "id": c.delivery_id, "recipient": c.recipient, "route": d.route,
@@ -235,6 +255,117 @@ pub(super) async fn record_status(
         duplicate: false,
     })
     })).await
+}
+
+/// The business type a take-back request is stored under (`statuses.on_type`).
+fn request_type(r: Request) -> u8 {
+    match r {
+        Request::TakeBack => 0,
+        Request::Revocation => 1,
+        Request::Update => 2,
+        Request::Replacement => 3,
+    }
+}
+
+/// Reads the document's history at the reporter and asks [`processing::check_status`]; the
+/// refusal as an error with its code, naming the document and the reporter.
+async fn check_processing(
+    conn: &mut SqliteConnection,
+    new: &NewStatus,
+    now: i64,
+) -> Result<Effects> {
+    let code = StatusCode::from_number(new.code)
+        .ok_or_else(|| invalid(format!("code: {:02} is not 01-16", new.code)))?;
+    // Every package of the document, and whether it went to the reporter: a delivery (sent by
+    // an agency of this node) or an inbox row (received for one). One per business type: on a
+    // node serving both ends the same package is both.
+    let packages: Vec<(i64, i64, bool)> = sqlx::query_as(
+        "SELECT m.business_type, m.created_at,
+                EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.recipient = ?3)
+                OR EXISTS (SELECT 1 FROM inbox i WHERE i.message_id = m.id AND i.recipient = ?3)
+         FROM messages m
+         WHERE m.kind = 'document' AND m.sender = ?1 AND m.document_id = ?2
+         ORDER BY m.created_at, m.id",
+    )
+    .bind(&new.document_sender)
+    .bind(&new.document_id)
+    .bind(&new.reporter)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    let mut history = History {
+        first_stored: packages.iter().map(|p| p.1).min(),
+        ..History::default()
+    };
+    for (business_type, at, to_reporter) in packages {
+        let business_type = u8::try_from(business_type).unwrap_or(u8::MAX);
+        if to_reporter
+            && !history
+                .addressed
+                .iter()
+                .any(|a| a.business_type == business_type)
+        {
+            history.addressed.push(Addressed { business_type, at });
+        }
+    }
+    let rows: Vec<(String, i64, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT reporter, code, reported_at, on_type FROM statuses
+         WHERE document_sender = ?1 AND document_id = ?2 AND (reporter = ?3 OR code = 13)
+         ORDER BY id",
+    )
+    .bind(&new.document_sender)
+    .bind(&new.document_id)
+    .bind(&new.reporter)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    for (reporter, code, at, on) in rows {
+        let Some(code) = u8::try_from(code).ok().and_then(StatusCode::from_number) else {
+            continue;
+        };
+        if code == StatusCode::TakeBackRequested {
+            if reporter == new.document_sender {
+                history.take_back_requests.push(at);
+            }
+            continue;
+        }
+        if reporter == new.reporter {
+            history.reports.push(Reported {
+                code,
+                at,
+                on: on.and_then(|t| u8::try_from(t).ok()),
+            });
+        }
+    }
+    let report = Report {
+        code,
+        at: new.reported_at,
+        by_sender: new.reporter == new.document_sender,
+        on: new.on_business_type,
+        complete: new.direction == Direction::Out,
+        now,
+    };
+    processing::check_status(&history, &report).map_err(|refusal| {
+        let about = format!(
+            "status {code} from {} on document {} of {}",
+            new.reporter, new.document_id, new.document_sender
+        );
+        match refusal {
+            Refusal::UnknownDocument => not_found(format!(
+                "document {} from {} is not known to this node",
+                new.document_id, new.document_sender
+            )),
+            Refusal::NotRecipient(why) => {
+                Error::store(Code::StatusNotFromRecipient, format!("{about}: {why}"))
+            }
+            Refusal::Timestamp(why) => {
+                Error::store(Code::StatusTimeInvalid, format!("{about}: {why}"))
+            }
+            Refusal::OutOfOrder(why) => {
+                Error::store(Code::InvalidTransition, format!("{about}: {why}"))
+            }
+        }
+    })
 }
 
 fn status_from_row(row: &SqliteRow) -> Result<StatusRecord> {
