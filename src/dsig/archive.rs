@@ -377,3 +377,116 @@ fn escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('"', "&quot;")
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::dsig::{self, Policy};
+    use crate::edxml::xml::{self, Limits};
+
+    fn signer() -> crate::signer::KeyFileSigner {
+        let pki = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("certs/test-only");
+        crate::signer::KeyFileSigner::from_files(
+            &pki.join("stttt-gialai.key.pem"),
+            &pki.join("stttt-gialai.cert.pem"),
+            Some(&pki.join("chain.pem")),
+        )
+        .unwrap()
+    }
+
+    fn unsigned() -> String {
+        let doc = crate::edxml::samples::new_document();
+        String::from_utf8(crate::edxml::write_document(&doc).unwrap()).unwrap()
+    }
+
+    fn sign(xml: &str) -> String {
+        String::from_utf8(
+            dsig::sign_package(xml.as_bytes(), &signer(), &Limits::default()).unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// Verifies `bytes` (trusting any signer) and returns the signed identity and the kept form.
+    fn keep(bytes: &str) -> ([u8; 32], String) {
+        let parsed = xml::parse(bytes.as_bytes(), &Limits::default()).unwrap();
+        let (v, ()) = dsig::verify(&parsed, &Policy::default(), |_, _| Ok(())).unwrap();
+        assert!(v.archive.signature_rebuilt());
+        let certs: Vec<&[u8]> = std::iter::once(v.signer.as_slice())
+            .chain(v.chain.iter().map(Vec::as_slice))
+            .collect();
+        let kept = v
+            .archive
+            .apply(bytes.as_bytes()[parsed.offset..].to_vec(), &certs);
+        (v.signed_identity, String::from_utf8(kept).unwrap())
+    }
+
+    /// Removing a comment never joins what it separated: `]]` and `>` would make `]]>` (not
+    /// well-formed), `\r` and `\n` one line end instead of two. There an empty comment stays.
+    #[test]
+    fn a_comment_whose_removal_would_join_its_neighbours_leaves_an_empty_one() {
+        let xml = unsigned();
+        let at = xml.find("<Subject>").unwrap() + "<Subject>".len();
+        let mut base = xml.clone();
+        base.insert_str(at, "a]]&gt;b\n\nc]]&gt;d ");
+        let base = sign(&base);
+        let (identity, kept_base) = keep(&base);
+        assert_eq!(kept_base, base);
+        let messy = base
+            .replacen("a]]&gt;b", "a]]<!-- x -->>b", 1)
+            .replacen("b\n\nc", "b\r<!-- y -->\nc", 1)
+            .replacen("c]]&gt;d", "c]<!-- z -->]<!-- w -->>d", 1);
+        assert_ne!(messy, base);
+        let (same, kept) = keep(&messy);
+        assert_eq!(same, identity);
+        assert!(!kept.contains("x -->") && !kept.contains("y -->"), "{kept}");
+        assert!(kept.contains("a]]<!---->>b"), "{kept}");
+        assert!(kept.contains("b\r<!---->\nc"), "{kept}");
+        assert!(kept.contains("c]]<!---->>d"), "{kept}");
+        // The kept form parses and verifies to the same identity.
+        assert_eq!(keep(&kept), (identity, kept.clone()));
+        // Where nothing joins, the comment goes entirely.
+        let plain = base.replacen("a]]&gt;b", "a]]<!-- x -->&gt;b", 1);
+        assert_eq!(keep(&plain).1, base);
+    }
+
+    /// Processing instructions outside the document element are digested, so they stay; what is
+    /// around them (comments, whitespace) is not, so it goes.
+    #[test]
+    fn processing_instructions_outside_the_document_element_stay_and_nothing_else() {
+        let xml = unsigned();
+        let body = &xml[xml.find("<edXML").unwrap()..];
+        let body = body.trim_end();
+        let base = sign(&format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<?xml-stylesheet href=\"a.xsl\"?>\n{body}\n<?after x?>\n"
+        ));
+        let (identity, kept) = keep(&base);
+        assert_eq!(kept, base);
+        let messy = base
+            .replacen(
+                "?>\n<?xml-stylesheet",
+                "?>\r\n<!-- a -->\n<?xml-stylesheet",
+                1,
+            )
+            .replacen(
+                "\n<?after x?>\n",
+                "\n<!-- b -->\n  <?after x?>  <!-- c -->\n\n",
+                1,
+            );
+        let (same, kept) = keep(&messy);
+        assert_eq!(same, identity);
+        assert_eq!(kept, base);
+        // And without a declaration, none is added.
+        let bare = sign(&format!("{body}\n"));
+        assert_eq!(keep(&bare).1, bare);
+        assert_eq!(keep(&format!("{bare}<!-- d -->")).1, bare);
+    }
+
+    /// A growing edit (the Signature rebuilt longer than it came) copies once, correctly.
+    #[test]
+    fn edits_that_grow_the_text_are_applied_by_copy() {
+        let base = sign(&unsigned());
+        assert_eq!(keep(&base).1, base);
+        // The prolog made longer than it came cannot be edited in place.
+        let short = base.replacen("?>\n<edXML", "?><edXML", 1);
+        assert_eq!(keep(&short).1, base);
+    }
+}
