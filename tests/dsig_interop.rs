@@ -385,3 +385,53 @@ fn the_kept_form_of_a_messy_package_verifies_with_xmlsec1() {
     }
     assert_eq!(n, 10);
 }
+
+/// A `Signature` that undeclares the default namespace changes what an inclusive canonical
+/// `SignedInfo` inherits: the rebuilt element must undeclare it too (a wrapper with only the
+/// `ds` binding would put the edXML namespace in scope and change the signed bytes).
+#[test]
+fn a_signature_that_undeclares_the_default_namespace_is_rebuilt_faithfully() {
+    use lienthong::pki::TrustStore;
+    use lienthong::verify::{Options, verify_package};
+    let trust = TrustStore::from_path(&pki("root-ca.cert.pem")).unwrap();
+    let opts = Options::new(&trust);
+    let t = Template {
+        what: "inclusive, ds:, xmlns=\"\"",
+        prefix: "ds",
+        c14n: INC,
+        transform: Some(INC),
+        transform_param: "",
+    };
+    let open = "<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">";
+    let sig = template(&t).replacen(
+        open,
+        "<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\" xmlns=\"\">",
+        1,
+    );
+    let (_, xml) = shapes().remove(0);
+    assert!(
+        xml.contains("<edXML xmlns="),
+        "the shape has a default namespace"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let tmpl = dir.path().join("t.xml");
+    let signed = dir.path().join("s.edxml");
+    std::fs::write(&tmpl, with_signature(&xml, &sig)).unwrap();
+    xmlsec_sign(&tmpl, &signed);
+    let signed = std::fs::read_to_string(&signed).unwrap();
+    let messy = mess(&signed, false);
+    let v = verify_package(messy.as_bytes(), &opts).unwrap();
+    assert!(v.signature.archive.signature_rebuilt());
+    let kept = String::from_utf8(v.kept(messy.clone().into_bytes())).unwrap();
+    assert!(kept.contains("xmlns=\"\""), "{kept}");
+    assert!(
+        !kept.contains("X509SubjectName") && !kept.contains("relay"),
+        "{kept}"
+    );
+    let file = dir.path().join("k.edxml");
+    std::fs::write(&file, &kept).unwrap();
+    let (ok, out) = xmlsec_verify(&file, &[]);
+    assert!(ok, "xmlsec1 refused the kept form:\n{out}\n{kept}");
+    let again = verify_package(kept.as_bytes(), &opts).unwrap();
+    assert_eq!(again.signed_identity_hex(), v.signed_identity_hex());
+}

@@ -874,7 +874,11 @@ async fn a_repeat_in_other_bytes_gets_the_original_receipt_and_other_signed_cont
         assert_eq!(status, 409, "{body}");
         assert_eq!(body["code"], "DUPLICATE_CONFLICT", "{body}");
 
-        assert_eq!(audit_actions(&na).await, audit_before, "repeats wrote records");
+        assert_eq!(
+            audit_actions(&na).await,
+            audit_before,
+            "repeats wrote records"
+        );
         assert_eq!(
             na.store()
                 .list_inbox(NGHEAN, &InboxFilter::default())

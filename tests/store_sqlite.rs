@@ -708,7 +708,11 @@ async fn a_repeat_is_known_by_its_signed_content_not_its_bytes() {
     assert!(matches!(r, IngestOutcome::Duplicate { .. }), "{r:?}");
     let mut other_bytes = incoming("448", "công văn 448, sửa");
     other_bytes.package.signed_content = Some("c".repeat(64));
-    let e = db.store.ingest_incoming(other_bytes, NOW).await.unwrap_err();
+    let e = db
+        .store
+        .ingest_incoming(other_bytes, NOW)
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::DuplicateConflict, "{e}");
 
     // The column takes an identity or nothing.
