@@ -411,7 +411,7 @@ pub(super) async fn ingest_incoming(
         // Already stored: a repeat (the same signed content, whatever its bytes) or a conflict
         // (other signed content under the same id). Nothing is written either way; the
         // transaction rolls back.
-        let row: Option<(i64, String, Option<String>, Option<Vec<u8>>)> = sqlx::query_as(
+        let row: Option<StoredDocument> = sqlx::query_as(
             "SELECT id, sha256, signed_content, receipt FROM messages
              WHERE direction = 'in' AND kind = 'document'
                AND sender = ? AND document_id = ? AND business_type = ?",
@@ -494,6 +494,9 @@ pub(super) async fn ingest_incoming(
     store.discard_unless_named(file, named).await;
     out
 }
+
+/// The stored row a received document conflicted with: id, SHA-256, signed content, receipt.
+type StoredDocument = (i64, String, Option<String>, Option<Vec<u8>>);
 
 /// Whether a received document is the one stored under its id: the same signed content when
 /// both rows know it (bytes the signature does not cover may differ), else the same bytes (rows
