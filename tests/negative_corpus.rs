@@ -180,3 +180,39 @@ fn other_signed_content_is_another_identity() {
         base
     );
 }
+
+/// `lienthong verify --json` shows the signed identity, the same for a transport variant.
+#[test]
+fn the_cli_shows_the_signed_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let variants = transport_variants();
+    let messy = variants
+        .iter()
+        .find(|v| v.name == "everything at once")
+        .unwrap();
+    let mut seen = Vec::new();
+    for (name, bytes) in [
+        ("base", sign(&good()).into_bytes()),
+        ("messy", messy.bytes.clone()),
+    ] {
+        let path = dir.path().join(format!("{name}.edxml"));
+        std::fs::write(&path, bytes).unwrap();
+        let o = bin()
+            .arg("verify")
+            .arg("--json")
+            .arg("--trust")
+            .arg(pki("root-ca.cert.pem"))
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let id = v["signature"]["signed_identity"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(id.len(), 64, "{v}");
+        seen.push(id);
+    }
+    assert_eq!(seen[0], seen[1]);
+}
