@@ -58,9 +58,10 @@ pub(super) struct Verified<'a, 'i> {
 
 impl Archive {
     /// Plans the kept form of `xml`. `same` is the verifier's check of a rebuilt `Signature`
-    /// element (complete, with the signer's certificate) in the package's own context: it must give the very `SignedInfo` and signature
-    /// value that verified. A rebuild that does not pass is not used: the `Signature` is then
-    /// kept as it came ([`signature_rebuilt`](Self::signature_rebuilt) says which).
+    /// element (complete, with the signer's certificate) in the package's own context: it must
+    /// give the very `SignedInfo` and signature value that verified. A rebuild that does not
+    /// pass is not used: the `Signature` is then kept as it came
+    /// ([`signature_rebuilt`](Self::signature_rebuilt) says which).
     pub(super) fn plan(xml: &Xml, v: &Verified, same: impl Fn(&str) -> bool) -> Archive {
         let text = xml.text.as_bytes();
         let root = xml.doc.root_element();
