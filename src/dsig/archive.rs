@@ -449,6 +449,53 @@ mod tests {
         assert_eq!(keep(&plain).1, base);
     }
 
+    /// Comments at any two places of text full of `]` and `>` (and between line ends), `>`
+    /// written raw where it may be: every such package is the same package, and its kept form
+    /// parses and verifies to it.
+    #[test]
+    fn comments_anywhere_in_tricky_text_are_removed_safely() {
+        let tokens = [
+            "a", "]", "]", "&gt;", "]", "\n", "]", "]", "]", "&gt;", "\n", "\n", "&gt;", "b",
+        ];
+        let xml = unsigned();
+        let at = xml.find("<Subject>").unwrap() + "<Subject>".len();
+        let mut base = xml.clone();
+        base.insert_str(at, &tokens.concat());
+        let base = sign(&base);
+        let (identity, _) = keep(&base);
+        let mut n = 0;
+        for i in 0..=tokens.len() {
+            for j in i..=tokens.len() {
+                let mut text = String::new();
+                for (k, t) in tokens.iter().enumerate() {
+                    if k == i {
+                        text.push_str("<!-- i -->");
+                    }
+                    if k == j {
+                        text.push_str("<!-- j -->");
+                    }
+                    // `>` raw wherever that is well-formed (not after `]]`): so a comment can
+                    // stand between `]]` and `>`.
+                    match *t {
+                        "&gt;" if !text.ends_with("]]") => text.push('>'),
+                        t => text.push_str(t),
+                    }
+                }
+                if j == tokens.len() {
+                    text.push_str("<!-- j -->");
+                }
+                let messy = base.replacen(&tokens.concat(), &text, 1);
+                assert_ne!(messy, base);
+                let (same, kept) = keep(&messy);
+                assert_eq!(same, identity, "{text:?}");
+                assert!(!kept.contains("<!-- "), "{text:?}");
+                assert_eq!(keep(&kept).0, identity, "{text:?}");
+                n += 1;
+            }
+        }
+        assert_eq!(n, 120);
+    }
+
     /// Processing instructions outside the document element are digested, so they stay; what is
     /// around them (comments, whitespace) is not, so it goes.
     #[test]
