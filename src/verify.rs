@@ -54,11 +54,45 @@ pub struct VerifiedPackage {
     /// agency code), this is `false` and the binding rests on the agency registry (issue 4).
     pub sender_bound: bool,
     /// Leading bytes of the input that were dropped (BOM, junk before `<?xml`): what was verified
-    /// — and what must be stored and forwarded — is `input[verified_from..]`.
+    /// is `input[verified_from..]`; what is stored and forwarded is [`kept`](Self::kept).
     pub verified_from: usize,
     /// The certificate path that was validated (signer first, each with its issuer): what the
     /// OCSP/CRL status check ([`crate::revocation::Checker`]) runs on.
     pub path: pki::status::ValidatedPath,
+}
+
+impl VerifiedPackage {
+    /// The certificates the kept form carries in `KeyInfo`: the signer, then those the sender
+    /// offered that the validated path went through (intermediates, and the anchor if it was
+    /// offered), in path order. A certificate offered but not on the path was never verified.
+    pub fn kept_certificates(&self) -> Vec<&[u8]> {
+        let offered = &self.signature.chain;
+        let links = self.path.links();
+        let on_path = links
+            .iter()
+            .skip(1)
+            .map(|l| l.cert_der())
+            .chain(links.last().map(|l| l.issuer_der()));
+        std::iter::once(self.signature.signer.as_slice())
+            .chain(on_path.filter(|c| offered.iter().any(|o| o.as_slice() == *c)))
+            .collect()
+    }
+
+    /// What a node keeps and forwards of `input`, the bytes this was verified from: the verified
+    /// text less everything the signature does not cover ([`crate::dsig::archive`]), in
+    /// `input`'s buffer when nothing grows.
+    pub fn kept(&self, mut input: Vec<u8>) -> Vec<u8> {
+        input.drain(..self.verified_from.min(input.len()));
+        self.signature
+            .archive
+            .apply(input, &self.kept_certificates())
+    }
+
+    /// [`VerifiedSignature::signed_identity`] in lowercase hex: what the store compares to tell
+    /// a repeat of a package from other content under the same id.
+    pub fn signed_identity_hex(&self) -> String {
+        hex::encode(self.signature.signed_identity)
+    }
 }
 
 /// Parses, decides trust in the signer, verifies the signature, then reads the model — all on one

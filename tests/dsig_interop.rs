@@ -284,3 +284,154 @@ fn rsa_sha1_from_xmlsec1_is_refused_by_default_and_accepted_under_the_legacy_pol
     let (ok, line) = lienthong_verify(&out, &["--allow-sha1"]);
     assert!(ok, "{line}");
 }
+
+/// Unsigned additions to a package xmlsec1 signed: comments in the content, after the document
+/// element and inside `Signature`, a processing instruction and an `Id` inside `Signature`, an
+/// `X509SubjectName`, and (where `SignedInfo` is canonicalised exclusively, so that it does not
+/// inherit `xml:*` attributes) `xml:base` on `Signature`.
+fn mess(signed: &str, exclusive: bool) -> String {
+    let value = signed.find("SignatureValue").unwrap();
+    let lt = signed[..value].rfind('<').unwrap();
+    let p = &signed[lt + 1..value];
+    let sig = signed.find(&format!("<{p}Signature ")).unwrap();
+    let mut s = signed.to_owned();
+    s.insert_str(lt, "<!-- ký duyệt --><?relay hop=\"1\"?>");
+    let data = s.find(&format!("<{p}X509Data>")).unwrap() + format!("<{p}X509Data>").len();
+    s.insert_str(
+        data,
+        &format!("<{p}X509SubjectName>CN=Giả mạo</{p}X509SubjectName>"),
+    );
+    let attrs = if exclusive {
+        " Id=\"relay-1\" xml:base=\"http://relay.example/\""
+    } else {
+        " Id=\"relay-1\""
+    };
+    s.insert_str(sig + format!("<{p}Signature").len(), attrs);
+    s.insert_str(sig, "<!-- relay: trước chữ ký -->");
+    s.push_str("<!-- relay: sau gói tin -->\n");
+    s
+}
+
+/// What the node keeps of a messy package signed by another implementation verifies with that
+/// implementation: every template (inclusive and exclusive, prefixed and not, with comments, with
+/// a PrefixList) on two shapes, the unsigned additions gone, the signed identity unchanged.
+#[test]
+fn the_kept_form_of_a_messy_package_verifies_with_xmlsec1() {
+    use lienthong::pki::TrustStore;
+    use lienthong::verify::{Options, verify_package};
+    let trust = TrustStore::from_path(&pki("root-ca.cert.pem")).unwrap();
+    let opts = Options::new(&trust);
+    let templates = [
+        ("exclusive", "", EXC, Some(EXC), ""),
+        ("inclusive, ds:", "ds", INC, Some(INC), ""),
+        ("enveloped only", "ds", INC, None, ""),
+        ("with comments", "ds", INC_WC, Some(EXC_WC), ""),
+        (
+            "exclusive with PrefixList",
+            "ds",
+            EXC,
+            Some(EXC),
+            "<ec:InclusiveNamespaces xmlns:ec=\"http://www.w3.org/2001/10/xml-exc-c14n#\" PrefixList=\"edXML #default\"/>",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = 0;
+    for (what, prefix, c14n, transform, transform_param) in templates {
+        let t = Template {
+            what,
+            prefix,
+            c14n,
+            transform,
+            transform_param,
+        };
+        for (shape, xml) in shapes()
+            .into_iter()
+            .filter(|(s, _)| s.starts_with("comments and CDATA") || s.starts_with("edXML: prefix"))
+        {
+            n += 1;
+            let tmpl = dir.path().join(format!("t{n}.xml"));
+            let signed = dir.path().join(format!("s{n}.edxml"));
+            std::fs::write(&tmpl, with_signature(&xml, &template(&t))).unwrap();
+            xmlsec_sign(&tmpl, &signed);
+            let signed = std::fs::read_to_string(&signed).unwrap();
+            let identity = verify_package(signed.as_bytes(), &opts)
+                .unwrap()
+                .signed_identity_hex();
+            let messy = mess(&signed, c14n == EXC);
+            let v = verify_package(messy.as_bytes(), &opts)
+                .unwrap_or_else(|e| panic!("{what} / {shape}: the messy package: {e}"));
+            assert_eq!(v.signed_identity_hex(), identity, "{what} / {shape}");
+            assert!(v.signature.archive.signature_rebuilt(), "{what} / {shape}");
+            let kept = String::from_utf8(v.kept(messy.clone().into_bytes())).unwrap();
+            for unsigned in ["relay", "ký duyệt", "Giả mạo", "X509SubjectName", "xuất từ"]
+            {
+                assert!(
+                    !kept.contains(unsigned),
+                    "{what} / {shape}: kept {unsigned:?}:\n{kept}"
+                );
+            }
+            let file = dir.path().join(format!("k{n}.edxml"));
+            std::fs::write(&file, &kept).unwrap();
+            let (ok, out) = xmlsec_verify(&file, &[]);
+            assert!(
+                ok,
+                "{what} / {shape}: xmlsec1 refused the kept form:\n{out}\n{kept}"
+            );
+            let (ok, line) = lienthong_verify(&file, &[]);
+            assert!(ok, "{what} / {shape}: {line}");
+            let again = verify_package(kept.as_bytes(), &opts).unwrap();
+            assert_eq!(again.signed_identity_hex(), identity, "{what} / {shape}");
+        }
+    }
+    assert_eq!(n, 10);
+}
+
+/// A `Signature` that undeclares the default namespace changes what an inclusive canonical
+/// `SignedInfo` inherits: the rebuilt element must undeclare it too (a wrapper with only the
+/// `ds` binding would put the edXML namespace in scope and change the signed bytes).
+#[test]
+fn a_signature_that_undeclares_the_default_namespace_is_rebuilt_faithfully() {
+    use lienthong::pki::TrustStore;
+    use lienthong::verify::{Options, verify_package};
+    let trust = TrustStore::from_path(&pki("root-ca.cert.pem")).unwrap();
+    let opts = Options::new(&trust);
+    let t = Template {
+        what: "inclusive, ds:, xmlns=\"\"",
+        prefix: "ds",
+        c14n: INC,
+        transform: Some(INC),
+        transform_param: "",
+    };
+    let open = "<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">";
+    let sig = template(&t).replacen(
+        open,
+        "<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\" xmlns=\"\">",
+        1,
+    );
+    let (_, xml) = shapes().remove(0);
+    assert!(
+        xml.contains("<edXML xmlns="),
+        "the shape has a default namespace"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let tmpl = dir.path().join("t.xml");
+    let signed = dir.path().join("s.edxml");
+    std::fs::write(&tmpl, with_signature(&xml, &sig)).unwrap();
+    xmlsec_sign(&tmpl, &signed);
+    let signed = std::fs::read_to_string(&signed).unwrap();
+    let messy = mess(&signed, false);
+    let v = verify_package(messy.as_bytes(), &opts).unwrap();
+    assert!(v.signature.archive.signature_rebuilt());
+    let kept = String::from_utf8(v.kept(messy.clone().into_bytes())).unwrap();
+    assert!(kept.contains("xmlns=\"\""), "{kept}");
+    assert!(
+        !kept.contains("X509SubjectName") && !kept.contains("relay"),
+        "{kept}"
+    );
+    let file = dir.path().join("k.edxml");
+    std::fs::write(&file, &kept).unwrap();
+    let (ok, out) = xmlsec_verify(&file, &[]);
+    assert!(ok, "xmlsec1 refused the kept form:\n{out}\n{kept}");
+    let again = verify_package(kept.as_bytes(), &opts).unwrap();
+    assert_eq!(again.signed_identity_hex(), v.signed_identity_hex());
+}

@@ -820,6 +820,158 @@ async fn every_ingest_rejection_over_the_wire_gets_its_code_and_stores_nothing()
     .await;
 }
 
+/// Over the wire, a repeat is known by its signed content: the messiest transport variant
+/// arrives first and is kept as the clean package (what a clerk downloads); the clean package
+/// and every other variant get the original receipt (200) and store nothing; other signed
+/// content under the same DocumentId is `DUPLICATE_CONFLICT`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repeat_in_other_bytes_gets_the_original_receipt_and_other_signed_content_conflicts() {
+    bounded(async {
+        let na_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gl_url = format!("http://{}", reserve_port());
+        let na = start_nghean(na_l, &gl_url).await;
+        let http = reqwest::Client::new();
+        let base = sign(&good()).into_bytes();
+        let variants = transport_variants();
+        let messiest = variants
+            .iter()
+            .find(|v| v.name == "everything at once")
+            .unwrap();
+
+        let (status, first) = push_as(&http, &na, "gialai", &messiest.bytes).await;
+        assert_eq!(status, 200, "{first}");
+        let receipt = first.as_str().expect("a receipt").to_owned();
+        let inbox = na
+            .store()
+            .list_inbox(NGHEAN, &InboxFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(inbox.len(), 1);
+        let id = inbox[0].message.id;
+        let r = http
+            .get(na.url(&format!("/api/v1/inbox/{id}/package")))
+            .bearer_auth(TOK_NGHEAN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let kept = r.bytes().await.unwrap();
+        assert_eq!(
+            kept.as_ref(),
+            base.as_slice(),
+            "kept: {}",
+            String::from_utf8_lossy(&kept)
+        );
+        let audit_before = audit_actions(&na).await;
+
+        for v in &variants {
+            let (status, body) = push_as(&http, &na, "gialai", &v.bytes).await;
+            assert_eq!(status, 200, "{}: {body}", v.name);
+            assert_eq!(body.as_str(), Some(receipt.as_str()), "{}", v.name);
+        }
+        let other = sign(&good().replacen("Nền tảng", "Nền tảng số", 1));
+        let (status, body) = push_as(&http, &na, "gialai", other.as_bytes()).await;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["code"], "DUPLICATE_CONFLICT", "{body}");
+
+        assert_eq!(
+            audit_actions(&na).await,
+            audit_before,
+            "repeats wrote records"
+        );
+        assert_eq!(
+            na.store()
+                .list_inbox(NGHEAN, &InboxFilter::default())
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_audit_verifies(&na).await;
+        na.shutdown().await;
+    })
+    .await;
+}
+
+/// Two nodes: Gia Lai delivers a document and keeps Nghệ An's receipt; the same document then
+/// reaches Nghệ An again in other bytes (a relay re-wrapped the base64, added comments and an
+/// `X509SubjectName`): Nghệ An answers with the receipt Gia Lai already holds and keeps what it
+/// kept. The same DocumentId with other signed content is `DUPLICATE_CONFLICT`.
+#[tokio::test(flavor = "multi_thread")]
+async fn between_two_nodes_a_relayed_repeat_is_answered_with_the_receipt_already_held() {
+    bounded(async {
+        let gl_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let na_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gl_url = format!("http://{}", gl_l.local_addr().unwrap());
+        let na_url = format!("http://{}", na_l.local_addr().unwrap());
+        let gl = start_gialai(gl_l, &na_url, "1h", true).await;
+        let na = start_nghean(na_l, &gl_url).await;
+        let http = reqwest::Client::new();
+
+        let (id, deliveries) = submit(&http, &gl, &[NGHEAN], "V/v gửi lại qua trục").await;
+        let (_, delivery) = deliveries[0].clone();
+        delivery_in(&http, &gl, delivery, "delivered").await;
+        let held = gl
+            .store()
+            .delivery_receipt(delivery)
+            .await
+            .unwrap()
+            .unwrap();
+        let sent = gl.store().message_bytes(id).await.unwrap();
+        let sent = String::from_utf8(sent).unwrap();
+        let inbox = na
+            .store()
+            .list_inbox(NGHEAN, &InboxFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(inbox.len(), 1);
+        let received = na.store().message_bytes(inbox[0].message.id).await.unwrap();
+        assert_eq!(
+            received,
+            sent.as_bytes(),
+            "a lienthong package is kept as signed"
+        );
+
+        let value_at = sent.find("<SignatureValue>").unwrap() + "<SignatureValue>".len();
+        let mut relayed = sent.clone();
+        relayed.insert_str(value_at + 76, "\r\n");
+        relayed.insert_str(value_at + 152, "\r\n");
+        let relayed = relayed
+            .replacen(
+                "<X509Data>",
+                "<X509Data><X509SubjectName>CN=Trục liên thông</X509SubjectName>",
+                1,
+            )
+            .replacen(
+                "</MessageHeader>",
+                "<!-- đã qua trục --></MessageHeader>",
+                1,
+            )
+            + "<!-- chuyển tiếp -->";
+        let audit_before = audit_actions(&na).await;
+        let (status, body) = push_as(&http, &na, "gialai", relayed.as_bytes()).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body.as_str().map(str::as_bytes), Some(held.as_slice()));
+        assert_eq!(audit_actions(&na).await, audit_before);
+        let kept = na.store().message_bytes(inbox[0].message.id).await.unwrap();
+        assert_eq!(kept, sent.as_bytes());
+
+        // Other signed content under the same DocumentId.
+        let sig = sent.find("<Signature").unwrap();
+        let end = sent.find("</Signature>").unwrap() + "</Signature>".len();
+        let unsigned = format!("{}{}", &sent[..sig], &sent[end..]);
+        let other = sign(&unsigned.replacen("V/v gửi lại qua trục", "V/v gửi lại, đã sửa", 1));
+        let (status, body) = push_as(&http, &na, "gialai", other.as_bytes()).await;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["code"], "DUPLICATE_CONFLICT", "{body}");
+        assert_eq!(audit_actions(&na).await, audit_before);
+        assert_audit_verifies(&na).await;
+        gl.shutdown().await;
+        na.shutdown().await;
+    })
+    .await;
+}
+
 // --- e. the admin API ---------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread")]

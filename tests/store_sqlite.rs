@@ -124,6 +124,7 @@ fn package(text: &str) -> SignedPackage {
         signer_subject: Some("CN=Sở Thông tin và Truyền thông tỉnh Gia Lai".into()),
         signer_fingerprint: Some("ab".repeat(32)),
         header_json: json!({ "subject": text }).to_string(),
+        signed_content: None,
     }
 }
 
@@ -632,6 +633,93 @@ async fn a_repeat_gets_the_original_receipt_and_a_conflict_is_refused() {
             .len(),
         2
     );
+}
+
+/// A received document is the same package when its signed content is (the identity the node
+/// verified), whatever its bytes: a repeat in other bytes gets the original receipt and changes
+/// nothing; other signed content under the same id is a conflict even in the same bytes' size.
+/// A row without an identity (stored before migration 0007) is still compared by its bytes.
+#[tokio::test]
+async fn a_repeat_is_known_by_its_signed_content_not_its_bytes() {
+    let db = db().await;
+    let signed = |text: &str, identity: char| {
+        let mut new = incoming("447", text);
+        new.package.signed_content = Some(identity.to_string().repeat(64));
+        new
+    };
+    let first = db
+        .store
+        .ingest_incoming(signed("công văn 447", 'a'), NOW)
+        .await
+        .unwrap();
+    let IngestOutcome::Inserted { message_id } = first else {
+        panic!("{first:?}")
+    };
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT signed_content FROM messages WHERE id = ?")
+            .bind(message_id)
+            .fetch_one(&db.raw)
+            .await
+            .unwrap();
+    assert_eq!(stored, Some("a".repeat(64)));
+    let audits = db.count("audit").await;
+
+    // Other bytes (a relay re-wrapped the base64, added a comment), the same signed content.
+    let mut repeat = signed("công văn 447 <!-- qua trục -->", 'a');
+    repeat.receipt = b"a newer receipt".to_vec();
+    let again = db
+        .store
+        .ingest_incoming(repeat, NOW + MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        IngestOutcome::Duplicate {
+            message_id,
+            receipt: "receipt for công văn 447".as_bytes().to_vec(),
+        }
+    );
+    assert_eq!(db.count("messages").await, 1);
+    assert_eq!(db.count("audit").await, audits);
+    assert_eq!(
+        db.store.message_bytes(message_id).await.unwrap(),
+        b"<edXML>c\xc3\xb4ng v\xc4\x83n 447</edXML>",
+        "the first package stays"
+    );
+
+    // The same bytes but other signed content (what the store is told it verified) conflicts.
+    let e = db
+        .nothing_written(async || {
+            db.store
+                .ingest_incoming(signed("công văn 447", 'b'), NOW)
+                .await
+        })
+        .await;
+    assert_eq!(e.code(), Code::DuplicateConflict, "{e}");
+    assert!(e.to_string().contains("signed content"), "{e}");
+
+    // A row stored without an identity: compared by bytes, as before.
+    db.store
+        .ingest_incoming(incoming("448", "công văn 448"), NOW)
+        .await
+        .unwrap();
+    let mut same_bytes = incoming("448", "công văn 448");
+    same_bytes.package.signed_content = Some("c".repeat(64));
+    let r = db.store.ingest_incoming(same_bytes, NOW).await.unwrap();
+    assert!(matches!(r, IngestOutcome::Duplicate { .. }), "{r:?}");
+    let mut other_bytes = incoming("448", "công văn 448, sửa");
+    other_bytes.package.signed_content = Some("c".repeat(64));
+    let e = db
+        .store
+        .ingest_incoming(other_bytes, NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::DuplicateConflict, "{e}");
+
+    // The column takes an identity or nothing.
+    let mut bad = incoming("449", "công văn 449");
+    bad.package.signed_content = Some("abc".into());
+    assert!(db.store.ingest_incoming(bad, NOW).await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

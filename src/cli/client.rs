@@ -71,7 +71,7 @@ pub enum InboxCommand {
         conn: Conn,
         id: i64,
     },
-    /// The exact signed package as received.
+    /// The signed package as received (less what its signature does not cover).
     Package {
         #[command(flatten)]
         conn: Conn,

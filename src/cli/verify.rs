@@ -84,6 +84,8 @@ pub fn run(a: &Args) -> CmdResult {
                 "method": v.signature.signature_method,
                 "digest": v.signature.digest_method,
                 "canonicalization": v.signature.canonicalization,
+                // What tells a repeat from other content under the same id (ARCHITECTURE.md).
+                "signed_identity": v.signed_identity_hex(),
             },
             "sender_bound": v.sender_bound,
             "package": v.package,

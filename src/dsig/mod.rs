@@ -4,9 +4,11 @@
 //! - [`c14n`]: inclusive and exclusive canonical XML, streaming into a digest;
 //! - [`sign`]: the signature this node writes (exclusive c14n, SHA-256, RSA-SHA256);
 //! - [`verify`](mod@verify): the signatures it accepts, and everything it refuses;
-//! - [`algorithms`]: algorithm URIs and the [`Policy`] that admits legacy ones.
+//! - [`algorithms`]: algorithm URIs and the [`Policy`] that admits legacy ones;
+//! - [`archive`]: what is kept of a verified package (what the signature covers, nothing else).
 
 pub mod algorithms;
+pub mod archive;
 pub mod c14n;
 mod profile;
 pub mod sign;

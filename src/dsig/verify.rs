@@ -19,10 +19,11 @@ use base64::engine::general_purpose::STANDARD as B64;
 use roxmltree::Node;
 
 use super::algorithms::{self, ENVELOPED, EXC_C14N_NS, Policy, SignatureAlg};
+use super::archive::{self, Archive};
 use super::c14n::{self, Method};
 use super::profile::{self, path_of};
 use crate::Error;
-use crate::edxml::xml::Xml;
+use crate::edxml::xml::{self, Limits, Xml};
 use crate::error::{Code, SignatureError};
 
 /// Most certificates `KeyInfo` may carry (the signer and its chain).
@@ -43,10 +44,16 @@ pub struct VerifiedSignature {
     pub digest_method: &'static str,
     /// `CanonicalizationMethod` URI of `SignedInfo`.
     pub canonicalization: &'static str,
-    /// The signed digest of the package content. Two packages with the same content digest are
-    /// the same signed document whatever bytes differ outside it (line breaks in base64, …), so
-    /// deduplication compares this, not the raw bytes.
+    /// The signed digest of the package content (the `DigestValue`, decoded).
     pub content_digest: Vec<u8>,
+    /// SHA-256 of the canonical `SignedInfo` the signature value verified over: the identity of
+    /// the signed content. It covers the content digest and every algorithm, and nothing a
+    /// relay can change without breaking the signature; bytes nobody signed (line breaks in
+    /// base64, comments, `KeyInfo` extras) leave it unchanged. Deduplication compares this.
+    pub signed_identity: [u8; 32],
+    /// What to keep of the package: the verified text less what the signature does not cover
+    /// (see [`crate::dsig::archive`]).
+    pub archive: Archive,
 }
 
 fn err(code: Code, at: Node, problem: impl Into<String>) -> Error {
@@ -122,6 +129,32 @@ pub fn verify<T>(
         ));
     }
 
+    let signed_identity: [u8; 32] =
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &canonical_signed_info)
+            .as_ref()
+            .try_into()
+            .unwrap_or([0; 32]);
+    let archive = Archive::plan(
+        xml,
+        &archive::Verified {
+            sig: parts.sig,
+            signed_info: parts.signed_info,
+            canonical_signed_info: &canonical_signed_info,
+            signature_value: &sig_bytes,
+            signer: &signer,
+        },
+        |element| {
+            says_the_same(
+                xml,
+                parts.sig,
+                element,
+                policy,
+                &canonical_signed_info,
+                &sig_bytes,
+            )
+        },
+    );
+
     Ok((
         VerifiedSignature {
             signer,
@@ -130,9 +163,53 @@ pub fn verify<T>(
             digest_method: parts.digest_uri,
             canonicalization: parts.c14n_method.uri(),
             content_digest: parts.digest_value,
+            signed_identity,
+            archive,
         },
         decided,
     ))
+}
+
+/// Whether `element`, a rebuilt `Signature`, in the place of `sig` (below the same start tags of
+/// the header, the envelope and the document element, so with the same namespaces and `xml:*`
+/// attributes in scope) is accepted by this profile and gives exactly `signed_info` as its
+/// canonical `SignedInfo` and `value` as its signature value: then it verifies exactly when the
+/// original did. Parses only those start tags and the element, never the package.
+fn says_the_same(
+    xml: &Xml,
+    sig: Node,
+    element: &str,
+    policy: &Policy,
+    signed_info: &[u8],
+    value: &[u8],
+) -> bool {
+    let text = xml.text.as_bytes();
+    let ancestors: Vec<Node> = sig.ancestors().skip(1).filter(Node::is_element).collect();
+    let mut doc = String::with_capacity(element.len() + 512);
+    for a in ancestors.iter().rev() {
+        let start = a.range().start;
+        match archive::start_tag_end(text, start).and_then(|end| xml.text.get(start..end)) {
+            Some(tag) => doc.push_str(tag),
+            None => return false,
+        }
+    }
+    doc.push_str(element);
+    for a in &ancestors {
+        doc.push_str("</");
+        doc.push_str(archive::qname_at(text, a.range().start));
+        doc.push('>');
+    }
+    let Ok(small) = xml::parse(doc.as_bytes(), &Limits::default()) else {
+        return false;
+    };
+    let Ok(Some(rebuilt)) = profile::signature(&small.doc) else {
+        return false;
+    };
+    let Ok(p) = parts(rebuilt, policy) else {
+        return false;
+    };
+    c14n::to_vec(p.signed_info, &p.c14n_method, None) == signed_info
+        && decode_b64(p.signature_value, Code::SignatureInvalid).is_ok_and(|v| v == value)
 }
 
 /// The signer among the certificates of `KeyInfo`: the first that is not a CA (senders put the

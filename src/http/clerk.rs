@@ -579,7 +579,8 @@ pub async fn inbox_item<S: Store>(
     Ok(Json(view).into_response())
 }
 
-/// `GET /api/v1/inbox/{id}/package`: the exact signed bytes as received.
+/// `GET /api/v1/inbox/{id}/package`: the signed bytes as received, less what the signature does
+/// not cover (`dsig::archive`).
 pub async fn inbox_package<S: Store>(
     State(state): State<AppState<S>>,
     clerk: Clerk,

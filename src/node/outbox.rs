@@ -266,8 +266,7 @@ impl<S: Store> Worker<S> {
                 );
                 match result? {
                     Pushed::Receipt(r) if c.kind == Kind::Document => {
-                        self.check_receipt(&r, c, peer).await?;
-                        Ok(r)
+                        self.check_receipt(r, c, peer).await
                     }
                     Pushed::Receipt(_) | Pushed::Accepted => Ok(Vec::new()),
                 }
@@ -279,16 +278,19 @@ impl<S: Store> Worker<S> {
     /// agency that peer serves, signed by a certificate bound to that agency (the agency
     /// registry, as for every package ingest accepts) and not revoked (the anchor's revocation
     /// policy, as for received packages; an unknown status under `require` retries later).
+    ///
+    /// `Ok` carries what is kept of it: the receipt less what its signature does not cover
+    /// ([`crate::dsig::archive`]), as for every package the node keeps.
     async fn check_receipt(
         &self,
-        receipt: &[u8],
+        receipt: Vec<u8>,
         c: &ClaimedDelivery,
         peer: &PeerConfig,
-    ) -> Result<(), TransportError> {
+    ) -> Result<Vec<u8>, TransportError> {
         let bad = |why: String| TransportError::retry("RECEIPT_INVALID", why);
         let mut opts = Options::new(&self.node.trust);
         opts.limits = self.node.config.limits.clone();
-        let v = verify_package(receipt, &opts).map_err(|e| bad(format!("{}: {e}", e.code())))?;
+        let v = verify_package(&receipt, &opts).map_err(|e| bad(format!("{}: {e}", e.code())))?;
         super::registry::bind_sender(
             &self.node.config,
             &self.node.keys,
@@ -329,7 +331,7 @@ impl<S: Store> Worker<S> {
                 s.from.organ_id, peer.name
             )));
         }
-        Ok(())
+        Ok(v.kept(receipt))
     }
 
     /// The signed 02 a peer answered a refused document with (Decree 30/2020 Art. 21): kept in

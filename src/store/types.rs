@@ -79,6 +79,11 @@ pub struct SignedPackage {
     pub signer_fingerprint: Option<String>,
     /// The parsed header as JSON (what lists and the API show without re-parsing the bytes).
     pub header_json: String,
+    /// The identity of the signed content (`crate::verify::VerifiedPackage::signed_identity_hex`,
+    /// 64 hex digits) of a package this node verified; `None` for what it signed itself.
+    /// A received document whose (sender, DocumentId, business type) is already stored is a
+    /// repeat when this matches, whatever its bytes (`DUPLICATE_CONFLICT` otherwise).
+    pub signed_content: Option<String>,
 }
 
 /// The business identity of a document package (from its `MessageHeader` and `Bussiness`).
@@ -195,8 +200,9 @@ pub struct RevocationEvidence {
 pub enum IngestOutcome {
     /// Stored now; answer with the receipt that was passed in.
     Inserted { message_id: i64 },
-    /// The same (sender, DocumentId, business type) with the same bytes was stored before:
-    /// nothing changed; answer with the original receipt.
+    /// The same (sender, DocumentId, business type) with the same signed content was stored
+    /// before (bytes outside the signature may differ): nothing changed; answer with the
+    /// original receipt.
     Duplicate { message_id: i64, receipt: Vec<u8> },
 }
 

@@ -399,5 +399,179 @@ pub fn corpus() -> Vec<Case> {
         edit("</Subject>", "</Subjekt>"),
         Code::XmlMalformed,
     ));
+    // What looks like transport bytes but is signed (compare `transport_variants`): a processing
+    // instruction is digested wherever it is, and SignedInfo is signed as canonicalised, which
+    // keeps whitespace between its children, its attributes and its processing instructions.
+    c.push(case(
+        "a processing instruction after the document element",
+        format!("{signed}<?relay hop=\"1\"?>\n"),
+        Code::DigestMismatch,
+    ));
+    c.push(case(
+        "whitespace between SignedInfo's children",
+        edit(
+            "</CanonicalizationMethod><SignatureMethod",
+            "</CanonicalizationMethod>\n<SignatureMethod",
+        ),
+        Code::SignatureInvalid,
+    ));
+    c.push(case(
+        "a processing instruction inside SignedInfo",
+        edit("<SignatureMethod", "<?relay hop=\"1\"?><SignatureMethod"),
+        Code::SignatureInvalid,
+    ));
+    c.push(case(
+        "xml:base on SignedInfo",
+        edit(
+            "<SignedInfo>",
+            "<SignedInfo xml:base=\"http://relay.example/\">",
+        ),
+        Code::SignatureInvalid,
+    ));
     c
+}
+
+/// A package that differs from the signed corpus base (`sign(&good())`) only in bytes its
+/// signature does not cover: it must verify, be the same package (same signed identity, so a
+/// repeat and not a conflict), and be kept without the difference.
+pub struct Variant {
+    pub name: &'static str,
+    pub bytes: Vec<u8>,
+    /// Whether its kept form is the base's, byte for byte (`false` where the difference is
+    /// signed content written otherwise, e.g. a character reference, which is kept as written).
+    pub kept_as_base: bool,
+}
+
+fn wrap(b64: &str, width: usize, eol: &str) -> String {
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(width)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!("{eol}{}{eol}", lines.join(eol))
+}
+
+/// The transport variants of the corpus base. Each says why it is not signed content:
+/// - inside `Signature` only the canonical `SignedInfo`, the signature value (decoded) and the
+///   signer's certificate chain count; the enveloped-signature transform removes the rest from
+///   the digest and nothing else covers it;
+/// - comments are never digested (`URI=""` selects the document without comments), wherever
+///   they are, and `SignedInfo` is canonicalised here without comments;
+/// - `SignedInfo` is covered as canonicalised: what canonicalisation normalises (attribute
+///   quotes, whitespace in tags, empty elements) is not signed, everything it keeps is.
+pub fn transport_variants() -> Vec<Variant> {
+    let signed = sign(&good());
+    let edit = |from: &str, to: &str| {
+        assert!(
+            signed.contains(from),
+            "variant edit target {from:?} missing"
+        );
+        signed.replacen(from, to, 1)
+    };
+    let between = |open: &str, close: &str| {
+        let a = signed.find(open).unwrap() + open.len();
+        let b = a + signed[a..].find(close).unwrap();
+        signed[a..b].to_owned()
+    };
+    let value = between("<SignatureValue>", "</SignatureValue>");
+    let cert = between("<X509Certificate>", "</X509Certificate>");
+    let rogue = {
+        let pem = std::fs::read_to_string(pki("rogue-root.cert.pem")).unwrap();
+        pem.lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<String>()
+    };
+    let sig_open = "<Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\">";
+    let c14n_el = "<CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"></CanonicalizationMethod>";
+    let v = |name, bytes: String| Variant {
+        name,
+        bytes: bytes.into_bytes(),
+        kept_as_base: true,
+    };
+    vec![
+        v("the base itself", signed.clone()),
+        v(
+            "SignatureValue re-wrapped at 64 columns",
+            edit(&value, &wrap(&value, 64, "\n")),
+        ),
+        v(
+            "a certificate re-wrapped at 76 columns with CRLF",
+            edit(&cert, &wrap(&cert, 76, "\r\n")),
+        ),
+        v(
+            "a comment after the document element",
+            format!("{signed}<!-- chuyển tiếp qua trục liên thông -->\n"),
+        ),
+        v(
+            "comments and blank lines before the document element",
+            edit("?>\n<edXML", "?>\n<!-- xuất từ iDesk -->\n\n<edXML"),
+        ),
+        v(
+            "a comment inside the signed content",
+            edit("Nền tảng", "Nền<!-- đã duyệt: Giám đốc --> tảng"),
+        ),
+        v(
+            "a comment and a processing instruction inside Signature",
+            edit(
+                "<SignatureValue>",
+                "<!-- ký duyệt --><?relay hop=\"1\"?><SignatureValue>",
+            ),
+        ),
+        v(
+            "text inside Signature",
+            edit("<SignatureValue>", "Giả mạo: đã phê duyệt<SignatureValue>"),
+        ),
+        v(
+            "xml:base and Id on Signature",
+            edit(
+                sig_open,
+                "<Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\" Id=\"sig-1\" xml:base=\"http://relay.example/\">",
+            ),
+        ),
+        v(
+            "an extra X509SubjectName",
+            edit(
+                "<X509Data>",
+                "<X509Data><X509SubjectName>CN=Giả mạo, O=Trục liên thông</X509SubjectName>",
+            ),
+        ),
+        v(
+            "a certificate offered that is not on the signer's path",
+            edit(
+                "</X509Data>",
+                &format!("<X509Certificate>{rogue}</X509Certificate></X509Data>"),
+            ),
+        ),
+        v(
+            "a comment inside SignedInfo (canonicalised without comments)",
+            edit("<SignatureMethod", "<!-- x --><SignatureMethod"),
+        ),
+        v(
+            "SignedInfo written otherwise: single quotes, space in a tag, an empty element",
+            edit(
+                c14n_el,
+                "<CanonicalizationMethod  Algorithm='http://www.w3.org/2001/10/xml-exc-c14n#' />",
+            ),
+        ),
+        v(
+            "everything at once",
+            signed
+                .replacen(&value, &wrap(&value, 76, "\r\n"), 1)
+                .replacen(
+                    sig_open,
+                    "<Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\" xml:base=\"x:/\"><!-- a -->",
+                    1,
+                )
+                .replacen("<X509Data>", "<X509Data><X509SubjectName>CN=x</X509SubjectName>", 1)
+                .replacen("Nền tảng", "Nền<!-- b --> tảng", 1)
+                + "<!-- c -->",
+        ),
+        Variant {
+            kept_as_base: false,
+            ..v(
+                "a character reference in place of a letter",
+                edit("Gia Lai</Place>", "Gia L&#x61;i</Place>"),
+            )
+        },
+    ]
 }

@@ -90,6 +90,7 @@ fn signed(
         bytes,
         signer_subject,
         signer_fingerprint: fingerprint,
+        signed_content: None,
     }
 }
 

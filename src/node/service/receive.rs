@@ -120,16 +120,23 @@ impl<S: Store> Node<S> {
     pub async fn ingest_store(
         &self,
         checked: CheckedPackage,
-        mut bytes: Vec<u8>,
+        bytes: Vec<u8>,
         peer: Option<&PeerConfig>,
     ) -> Result<Ingested, Error> {
         let CheckedPackage {
             mut accepted,
             revocation,
         } = checked;
-        // What was verified, and so what is kept and forwarded, is the input less a BOM or
-        // junk before `<?xml`.
-        bytes.drain(..accepted.verified.verified_from.min(bytes.len()));
+        // What is kept and forwarded is what was verified, less what the signature does not
+        // cover (`dsig::archive`): no comments, no unsigned parts of the Signature.
+        if !accepted.verified.signature.archive.signature_rebuilt() {
+            tracing::warn!(
+                from = %accepted.verified.package.from().organ_id,
+                "the rebuilt Signature did not check out; kept as received"
+            );
+        }
+        let bytes = accepted.verified.kept(bytes);
+        let signed_content = Some(accepted.verified.signed_identity_hex());
         let header_json = package_json(&accepted.verified.package);
         // The decoded files are in `bytes`; nothing below reads the model's copies.
         if let Package::Document(d) = &mut accepted.verified.package {
@@ -146,6 +153,7 @@ impl<S: Store> Node<S> {
             bytes,
             signer_subject: Some(v.signer.subject.clone()),
             signer_fingerprint: Some(v.signer.sha256_fingerprint.clone()),
+            signed_content,
         };
         match &v.package {
             Package::Document(doc) => {

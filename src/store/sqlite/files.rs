@@ -174,6 +174,7 @@ mod tests {
             signer_subject: None,
             signer_fingerprint: None,
             header_json: "{}".into(),
+            signed_content: None,
         }
     }
 

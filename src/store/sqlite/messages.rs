@@ -107,8 +107,9 @@ macro_rules! insert_message_sql {
     () => {
         "INSERT INTO messages (direction, kind, sender, document_id, business_type, status_code,
              code_number, code_notation, code_year, subject, sha256, size, signer_subject,
-             signer_fingerprint, header_json, peer, actor, created_at, bytes, receipt, file)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             signer_fingerprint, header_json, peer, actor, created_at, bytes, receipt, file,
+             signed_content)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT DO NOTHING
          RETURNING id"
     };
@@ -190,6 +191,7 @@ pub(super) async fn insert_message(
         })
         .bind(receipt)
         .bind(file)
+        .bind(package.signed_content.as_deref())
         .fetch_optional(&mut *conn)
         .await
         .map_err(db_err)?;
@@ -427,10 +429,11 @@ pub(super) async fn ingest_incoming(
     )
     .await?;
     let Some(message_id) = inserted else {
-        // Already stored: a repeat (same bytes) or a conflict (different bytes). Nothing is
-        // written either way; the transaction rolls back.
-        let row: Option<(i64, String, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT id, sha256, receipt FROM messages
+        // Already stored: a repeat (the same signed content, whatever its bytes) or a conflict
+        // (other signed content under the same id). Nothing is written either way; the
+        // transaction rolls back.
+        let row: Option<StoredDocument> = sqlx::query_as(
+            "SELECT id, sha256, signed_content, receipt FROM messages
              WHERE direction = 'in' AND kind = 'document'
                AND sender = ? AND document_id = ? AND business_type = ?",
         )
@@ -440,18 +443,22 @@ pub(super) async fn ingest_incoming(
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
-        let Some((id, stored_sha, receipt)) = row else {
+        let Some((id, stored_sha, stored_signed, receipt)) = row else {
             return Err(Error::store(
                 Code::StoreUnavailable,
                 "store: the document conflicted on insert but cannot be found",
             ));
         };
-        if stored_sha != sha256 {
+        let same = same_package(
+            (&stored_sha, stored_signed.as_deref()),
+            (&sha256, new.package.signed_content.as_deref()),
+        );
+        if let Err((what, stored, this)) = same {
             return Err(Error::store(
                 Code::DuplicateConflict,
                 format!(
-                    "{} from {} was already received (message {id}) with different content \
-                     (stored SHA-256 {stored_sha}, this one {sha256})",
+                    "{} from {} was already received (message {id}) with different {what} \
+                     (stored {stored}, this one {this})",
                     doc.document_id, doc.sender
                 ),
             ));
@@ -482,6 +489,7 @@ pub(super) async fn ingest_incoming(
         "business_type": doc.business_type,
         "code": format!("{}/{}", doc.code_number, doc.code_notation),
         "sha256": sha256,
+        "signed_content": new.package.signed_content,
         "size": new.package.bytes.len(),
         "signer": new.package.signer_subject,
         "peer": new.peer,
@@ -506,6 +514,25 @@ pub(super) async fn ingest_incoming(
         .map(|o| matches!(o, IngestOutcome::Inserted { .. }));
     store.discard_unless_named(file, named).await;
     out
+}
+
+/// The stored row a received document conflicted with: id, SHA-256, signed content, receipt.
+type StoredDocument = (i64, String, Option<String>, Option<Vec<u8>>);
+
+/// Whether a received document is the one stored under its id: the same signed content when
+/// both rows know it (bytes the signature does not cover may differ), else the same bytes (rows
+/// stored before migration 0007, callers that verified nothing). `Err` names what differs and
+/// the two values.
+fn same_package<'a>(
+    stored: (&'a str, Option<&'a str>),
+    this: (&'a str, Option<&'a str>),
+) -> std::result::Result<(), (&'static str, &'a str, &'a str)> {
+    match (stored, this) {
+        ((_, Some(a)), (_, Some(b))) if a == b => Ok(()),
+        ((_, Some(a)), (_, Some(b))) => Err(("signed content (SignedInfo SHA-256)", a, b)),
+        ((a, _), (b, _)) if a == b => Ok(()),
+        ((a, _), (b, _)) => Err(("content (SHA-256)", a, b)),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
