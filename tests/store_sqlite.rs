@@ -638,7 +638,7 @@ async fn a_repeat_gets_the_original_receipt_and_a_conflict_is_refused() {
 /// A received document is the same package when its signed content is (the identity the node
 /// verified), whatever its bytes: a repeat in other bytes gets the original receipt and changes
 /// nothing; other signed content under the same id is a conflict even in the same bytes' size.
-/// A row without an identity (stored before migration 0007) is still compared by its bytes.
+/// A row without an identity (stored before migration 0008) is still compared by its bytes.
 #[tokio::test]
 async fn a_repeat_is_known_by_its_signed_content_not_its_bytes() {
     let db = db().await;

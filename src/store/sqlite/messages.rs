@@ -521,7 +521,7 @@ type StoredDocument = (i64, String, Option<String>, Option<Vec<u8>>);
 
 /// Whether a received document is the one stored under its id: the same signed content when
 /// both rows know it (bytes the signature does not cover may differ), else the same bytes (rows
-/// stored before migration 0007, callers that verified nothing). `Err` names what differs and
+/// stored before migration 0008, callers that verified nothing). `Err` names what differs and
 /// the two values.
 fn same_package<'a>(
     stored: (&'a str, Option<&'a str>),
