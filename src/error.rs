@@ -119,6 +119,17 @@ pub enum Code {
     InvalidTransition,
     /// The số/ký hiệu is already used by another document of this agency in this year.
     NumberTaken,
+    /// A số typed far above the agency's sequence (a typo would use up the year's numbers),
+    /// submitted without `confirm_number`.
+    NumberUnconfirmed,
+    // --- submission --------------------------------------------------------------------------
+    /// A well-formed recipient code that neither this node nor any configured peer serves:
+    /// refused at submission rather than numbered, signed and queued to fail.
+    NoRoute,
+    /// A text field holds a control character (CR, LF, tab, …) where it would end up in an
+    /// XML attribute, a DocumentId or a mail header; or a character that field's form forbids
+    /// (a comma in a ký hiệu, the DocumentId's separator).
+    CharacterNotAllowed,
     // --- this node -----------------------------------------------------------------------------
     /// A failure inside this node that the caller cannot fix (a worker task that panicked); the
     /// detail goes to the log.
@@ -178,6 +189,9 @@ impl Code {
             StoreCorrupt => "STORE_CORRUPT",
             InvalidTransition => "INVALID_TRANSITION",
             NumberTaken => "NUMBER_TAKEN",
+            NumberUnconfirmed => "NUMBER_UNCONFIRMED",
+            NoRoute => "NO_ROUTE",
+            CharacterNotAllowed => "CHARACTER_NOT_ALLOWED",
             Internal => "INTERNAL",
         }
     }
@@ -249,6 +263,15 @@ impl Code {
             }
             InvalidTransition => "Thao tác không hợp lệ với trạng thái hiện tại của văn bản.",
             NumberTaken => "Số và ký hiệu văn bản này đã được cơ quan sử dụng trong năm.",
+            NumberUnconfirmed => {
+                "Số văn bản nhập vào lớn hơn nhiều so với số tiếp theo của sổ văn bản đi; vui lòng kiểm tra lại, hoặc xác nhận (confirm_number) nếu đúng là số này."
+            }
+            NoRoute => {
+                "Không có đường gửi đến cơ quan nhận này (mã định danh không thuộc hệ thống nào đã kết nối); vui lòng kiểm tra lại mã hoặc liên hệ quản trị viên."
+            }
+            CharacterNotAllowed => {
+                "Thông tin chứa ký tự không được phép (ký tự điều khiển như xuống dòng, tab; hoặc dấu phẩy trong ký hiệu văn bản); vui lòng nhập lại trên một dòng."
+            }
             Internal => "Lỗi nội bộ của hệ thống; vui lòng thử lại sau hoặc liên hệ quản trị viên.",
             #[allow(unreachable_patterns)]
             _ => "Yêu cầu không thực hiện được.",

@@ -42,21 +42,18 @@ pub use types::*;
 /// of [`Store::verify_audit`] is for the store itself failing.
 pub type AuditVerdict = std::result::Result<ChainSummary, AuditBreak>;
 
+/// A write that is queued: resolves once its transaction committed (or failed).
+pub type Pending<T> = std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>;
+
 /// What the node needs from its store. Every future is `Send`, so calls can run in
 /// `tokio::spawn`ed tasks (clone an `Arc<S>` and owned arguments into the task).
 pub trait Store: Send + Sync + 'static {
     // --- sending ----------------------------------------------------------------------------
 
-    /// Allocates the next số of `agency`'s sequence for `year` (1 for the first of a year) and
-    /// records the allocation in the audit chain. A number allocated for a submission that then
-    /// fails stays used: the book may have gaps, never duplicates.
-    fn next_number(
-        &self,
-        agency: &str,
-        year: i32,
-        actor: &str,
-        now: i64,
-    ) -> impl Future<Output = Result<u32>> + Send;
+    /// The last số `agency`'s sequence for `year` has given (0 before the first document of the
+    /// year). A read: numbers are taken only by the transaction that stores their document
+    /// ([`Numbering::Next`]), so a refused or crashed submission never leaves a gap.
+    fn last_number(&self, agency: &str, year: i32) -> impl Future<Output = Result<u32>> + Send;
 
     /// The submission an earlier request with this idempotency key created, if any. Check this
     /// before composing and signing, so a retried POST does not allocate a number again.
@@ -72,13 +69,25 @@ pub trait Store: Send + Sync + 'static {
     /// A repeat of an idempotency key returns the original submission (`existing: true`) and
     /// stores nothing. `NUMBER_TAKEN` if the agency already issued this số/ký hiệu this year
     /// (new documents and replacements only). A numeric số above the agency's sequence moves the
-    /// sequence up to it, so [`next_number`](Self::next_number) never hands out a number a clerk
-    /// already typed in.
+    /// sequence up to it (so the sequence never offers a number a clerk already typed in); with
+    /// [`Numbering::Next`] the số must be exactly the one after the sequence's last.
     fn submit_outgoing(
         &self,
         new: NewOutgoing,
         now: i64,
-    ) -> impl Future<Output = Result<Submitted>> + Send;
+    ) -> impl Future<Output = Result<Submitted>> + Send {
+        async move { self.queue_outgoing(new, now).await?.await }
+    }
+
+    /// [`submit_outgoing`](Self::submit_outgoing) in two steps: checks `new` and queues its
+    /// transaction, then the returned future answers once it committed. Writes queued one after
+    /// the other run in that order, so a caller that hands out numbers may let the next
+    /// submission be signed while this one waits for its commit.
+    fn queue_outgoing(
+        &self,
+        new: NewOutgoing,
+        now: i64,
+    ) -> impl Future<Output = Result<Pending<Submitted>>> + Send;
 
     // --- receiving --------------------------------------------------------------------------
 

@@ -1,0 +1,142 @@
+//! Handing out số: which number a submission is signed with, so that the register never has a
+//! gap and one typo cannot use up a year.
+//!
+//! The number is inside the signed package, so it must be chosen before signing; but it is
+//! *taken* only by the store transaction that stores the document (`Numbering::Next`: the
+//! sequence moves from n−1 to n there, or the write fails and nothing is written). A
+//! submission refused anywhere before that commit — by validation, signing, the store, or a
+//! crash — leaves the sequence as it was.
+//!
+//! To let submissions of one agency overlap (the next one is signed while this one waits for
+//! its group commit), each agency and year has a [`Book`] that remembers the next number to
+//! hand out beyond what the store has committed. Its lock is held from choosing a number until
+//! the write is queued, so writes reach the store's writer in number order; it is released
+//! before the commit. A write that fails makes the book forget (the next submission asks the
+//! store), and any submission queued behind it with a later number fails cleanly (the sequence
+//! no longer stands one below its number) with `STORE_UNAVAILABLE`: nothing stored, submit again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Code, Error, FormatError};
+
+/// How far above the sequence's next number a clerk may type a số without confirming it
+/// (`confirm_number`). Clerks type a number that was reserved on paper a few days ago; a number
+/// thousands above the sequence is almost always a typo, and every number below it is then
+/// unusable by the sequence for the rest of the year.
+pub const UNCONFIRMED_SLACK: u32 = 100;
+
+/// The per-agency, per-year books of this node.
+#[derive(Debug, Default)]
+pub struct Books {
+    books: Mutex<HashMap<(String, i32), Arc<tokio::sync::Mutex<Book>>>>,
+}
+
+/// One agency's sequence for one year, as this node is handing it out.
+#[derive(Debug, Default)]
+pub struct Book {
+    /// The next number to hand out, counting writes queued but not yet committed; `None`: ask
+    /// the store (at start, and after a write of this book failed or stored nothing).
+    next: Option<u32>,
+}
+
+impl Books {
+    /// The book of `agency` for `year` (created empty on first use).
+    pub fn book(&self, agency: &str, year: i32) -> Arc<tokio::sync::Mutex<Book>> {
+        let mut books = self.books.lock().unwrap_or_else(|p| p.into_inner());
+        books.entry((agency.to_owned(), year)).or_default().clone()
+    }
+}
+
+impl Book {
+    /// The number the next submission gets: the remembered one, or `last` (the store's, which
+    /// `last` is asked for only when nothing is remembered) plus one.
+    pub async fn next<F>(&mut self, last: F) -> Result<u32, Error>
+    where
+        F: std::future::Future<Output = Result<u32, Error>>,
+    {
+        if let Some(n) = self.next {
+            return Ok(n);
+        }
+        let last = last.await?;
+        let next = last.checked_add(1).ok_or_else(|| {
+            Error::store(
+                Code::ValueInvalid,
+                format!("the sequence is exhausted for the year (its last số is {last})"),
+            )
+        })?;
+        self.next = Some(next);
+        Ok(next)
+    }
+
+    /// A write with `number` was queued: later submissions get numbers after it (a typed
+    /// number below the sequence changes nothing).
+    pub fn queued(&mut self, number: u32) {
+        if self.next.is_none_or(|n| number >= n) {
+            self.next = number.checked_add(1);
+        }
+    }
+
+    /// A write of this book failed or stored nothing: ask the store next time.
+    pub fn forget(&mut self) {
+        self.next = None;
+    }
+}
+
+/// Refuses a typed số far above `next` (the number the sequence would give) unless the clerk
+/// confirmed it, and 0.
+pub fn check_typed(number: u32, next: u32, confirmed: bool) -> Result<(), Error> {
+    if number == 0 {
+        return Err(FormatError::invalid("metadata.number", "must be 1 or more").into());
+    }
+    if number > next.saturating_add(UNCONFIRMED_SLACK) && !confirmed {
+        return Err(Error::store(
+            Code::NumberUnconfirmed,
+            format!(
+                "metadata.number: {number} is more than {UNCONFIRMED_SLACK} above the next số \
+                 of the sequence ({next}); every number below it would be skipped for the rest \
+                 of the year. Check it, or send \"confirm_number\": true if it is right"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_book_remembers_what_was_queued_and_forgets_on_failure() {
+        let mut b = Book::default();
+        assert_eq!(b.next(async { Ok(41) }).await.unwrap(), 42);
+        b.queued(42);
+        assert_eq!(
+            b.next(async { panic!("not asked while it remembers") })
+                .await
+                .unwrap(),
+            43
+        );
+        b.queued(10); // a typed number below: nothing changes
+        assert_eq!(b.next(async { Ok(0) }).await.unwrap(), 43);
+        b.forget();
+        assert_eq!(b.next(async { Ok(42) }).await.unwrap(), 43);
+        b.forget();
+        let e = b.next(async { Ok(u32::MAX) }).await.unwrap_err();
+        assert!(e.to_string().contains("exhausted"), "{e}");
+    }
+
+    #[test]
+    fn a_typed_number_far_above_needs_confirming() {
+        assert!(check_typed(7, 5, false).is_ok());
+        assert!(check_typed(3, 5, false).is_ok(), "below: the store decides");
+        assert!(check_typed(5 + UNCONFIRMED_SLACK, 5, false).is_ok());
+        let e = check_typed(u32::MAX, 5, false).unwrap_err();
+        assert_eq!(e.code(), Code::NumberUnconfirmed);
+        assert!(check_typed(u32::MAX, 5, true).is_ok());
+        assert_eq!(
+            check_typed(0, 5, true).unwrap_err().code(),
+            Code::ValueInvalid
+        );
+    }
+}
