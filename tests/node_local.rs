@@ -721,3 +721,249 @@ async fn a_panicking_cpu_job_is_an_internal_error_and_the_pool_survives() {
     assert_eq!(e.code().as_str(), "INTERNAL");
     assert_eq!(node.cpu(|| 7).await.unwrap(), 7);
 }
+
+/// Revocations, updates and replacements are held to the same checks as a new submission
+/// (control characters, strict codes, routes, files), and a refused replacement takes no
+/// number; an accepted one carries its own number in its DocumentId and its business block.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_ups_are_checked_like_submissions_and_refusals_take_no_number() {
+    use lienthong::Code;
+    use lienthong::node::service::{UpdateRecipient, UpdateRequest};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let node = Node::new(config, store).unwrap();
+    let stttt = code("000.00.05.H21");
+    let year = lienthong::edxml::vietnam_time(time::OffsetDateTime::now_utc()).year();
+    let sub: Submission = serde_json::from_str(
+        r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP", "subject": "V/v gốc",
+            "signer": {"full_name": "Trần Thị Bình"}}"#,
+    )
+    .unwrap();
+    let sent = node
+        .submit(&stttt, "idesk", &sub, vec![], None)
+        .await
+        .unwrap();
+    let last = async || node.store.last_number(stttt.as_str(), year).await.unwrap();
+    assert_eq!(last().await, 1);
+
+    let update = |f: &dyn Fn(&mut UpdateRequest)| {
+        let mut u = UpdateRequest {
+            reason: "Sửa trích yếu".into(),
+            subject: Some("V/v gốc (sửa)".into()),
+            ..UpdateRequest::default()
+        };
+        f(&mut u);
+        u
+    };
+    let file = |name: &str| File {
+        name: name.into(),
+        content_type: "application/pdf".into(),
+        data: b"%PDF".to_vec(),
+    };
+    let cases: Vec<(UpdateRequest, Code, &str)> = vec![
+        (
+            update(&|u| u.subject = Some("V/v\r\nBcc: x".into())),
+            Code::CharacterNotAllowed,
+            "update.subject",
+        ),
+        (
+            update(&|u| u.reason = "Sửa\u{7}".into()),
+            Code::CharacterNotAllowed,
+            "update.reason",
+        ),
+        (
+            update(&|u| u.content = Some("Nội dung\u{0}".into())),
+            Code::CharacterNotAllowed,
+            "update.content",
+        ),
+        (
+            update(&|u| {
+                u.signer = Some(serde_json::from_str(r#"{"full_name": "Lê\tHoa"}"#).unwrap())
+            }),
+            Code::CharacterNotAllowed,
+            "update.signer.full_name",
+        ),
+        (
+            update(&|u| u.files = vec![file("cv\r\n.pdf")]),
+            Code::CharacterNotAllowed,
+            "update.files[0].name",
+        ),
+        (
+            update(&|u| u.files = (0..201).map(|i| file(&format!("{i}.pdf"))).collect()),
+            Code::AttachmentLimit,
+            "update.files",
+        ),
+        (
+            update(&|u| u.recipients = Some(vec![UpdateRecipient::Code("H41".into())])),
+            Code::OrganIdInvalid,
+            "update.recipients[0]",
+        ),
+        (
+            update(&|u| u.recipients = Some(vec![UpdateRecipient::Code("000.00.00.H14".into())])),
+            Code::NoRoute,
+            "update.recipients[0]",
+        ),
+        (
+            update(&|u| {
+                u.recipients = Some(vec![UpdateRecipient::Detailed {
+                    code: "000.00.04.H21".into(),
+                    name: Some("Sở\nNội vụ".into()),
+                    receiver_type: 1,
+                }])
+            }),
+            Code::CharacterNotAllowed,
+            "update.recipients[0].name",
+        ),
+    ];
+    for (req, code, path) in cases {
+        let e = node
+            .update(&stttt, "idesk", sent.message_id, req)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), code, "{e}");
+        assert!(e.to_string().starts_with(&format!("{path}:")), "{e}");
+    }
+    let e = node
+        .revoke(&stttt, "idesk", sent.message_id, "Thu hồi\u{1b}")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::CharacterNotAllowed, "{e}");
+
+    // A replacement refused for its content or its reason takes no number.
+    let replacement = |notation: &str| -> Submission {
+        serde_json::from_value(serde_json::json!({
+            "recipients": ["000.00.04.H21"], "notation": notation,
+            "subject": "V/v thay thế", "signer": {"full_name": "Lê Thị Hoa"}
+        }))
+        .unwrap()
+    };
+    let e = node
+        .replace(
+            &stttt,
+            "idesk",
+            sent.message_id,
+            &replacement("VP,X"),
+            vec![],
+            "Sai",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::CharacterNotAllowed, "{e}");
+    let e = node
+        .replace(
+            &stttt,
+            "idesk",
+            sent.message_id,
+            &replacement("STTTT-VP"),
+            vec![],
+            "Sai\u{0}",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::CharacterNotAllowed, "{e}");
+    assert_eq!(last().await, 1);
+    assert_eq!(
+        node.store
+            .list_outgoing(stttt.as_str(), &Default::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Accepted: its own number 02, in the header's DocumentId and in the business block.
+    let replaced = node
+        .replace(
+            &stttt,
+            "idesk",
+            sent.message_id,
+            &replacement("STTTT-VP"),
+            vec![],
+            "Sai",
+        )
+        .await
+        .unwrap();
+    assert!(
+        replaced.document_id.contains(",02/STTTT-VP"),
+        "{}",
+        replaced.document_id
+    );
+    let bytes = node.store.message_bytes(replaced.message_id).await.unwrap();
+    let lienthong::edxml::Package::Document(doc) =
+        lienthong::edxml::read(&bytes, &Default::default()).unwrap()
+    else {
+        panic!("a document")
+    };
+    assert_eq!(doc.header.code.number, "02");
+    assert_eq!(
+        doc.header.document_id.as_deref(),
+        Some(replaced.document_id.as_str())
+    );
+    assert_eq!(
+        doc.business.as_ref().unwrap().document_id.as_deref(),
+        Some(replaced.document_id.as_str())
+    );
+    assert_eq!(last().await, 2);
+}
+
+/// Many clerks of one agency at once, some retrying with the same idempotency key: the
+/// documents get exactly 1..=n, each once, and the sequence stands at n. (A submission may be
+/// told `STORE_UNAVAILABLE` when one queued before it stored nothing; a clerk's system submits
+/// again, as this one does.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_submissions_are_numbered_without_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let node = Node::new(config, store).unwrap();
+    let stttt = code("000.00.05.H21");
+    let year = lienthong::edxml::vietnam_time(time::OffsetDateTime::now_utc()).year();
+    let sub: Submission = serde_json::from_str(
+        r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP", "subject": "V/v đồng thời",
+            "signer": {"full_name": "Trần Thị Bình"}}"#,
+    )
+    .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..60u32 {
+        let node = node.clone();
+        let stttt = stttt.clone();
+        let sub = sub.clone();
+        // 20 keys used twice each, 20 submissions without a key: 40 documents.
+        let key = (i < 40).then(|| format!("k-{}", i / 2));
+        tasks.spawn(async move {
+            loop {
+                match node
+                    .submit(&stttt, "idesk", &sub, vec![], key.clone())
+                    .await
+                {
+                    Ok(s) => return s,
+                    Err(e) if e.code() == lienthong::Code::StoreUnavailable => continue,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        });
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    while let Some(done) = tasks.join_next().await {
+        ids.insert(done.unwrap().message_id);
+    }
+    assert_eq!(ids.len(), 40);
+    let mut numbers = Vec::new();
+    for id in ids {
+        let m = node
+            .store
+            .outgoing_item(stttt.as_str(), id)
+            .await
+            .unwrap()
+            .message;
+        numbers.push(m.code_number.unwrap().parse::<u32>().unwrap());
+    }
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=40).collect::<Vec<_>>());
+    assert_eq!(
+        node.store.last_number(stttt.as_str(), year).await.unwrap(),
+        40
+    );
+}
