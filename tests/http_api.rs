@@ -1021,7 +1021,8 @@ async fn submissions_no_receiver_would_take_are_refused_before_a_number_is_taken
         m
     };
     let pdf = || vec![("a.pdf", PDF.to_vec())];
-    let cases: Vec<(Value, Vec<(&str, Vec<u8>)>, u16, &str, &str)> = vec![
+    type Files<'a> = Vec<(&'a str, Vec<u8>)>;
+    let cases: Vec<(Value, Files, u16, &str, &str)> = vec![
         // Malformed agency codes, each form.
         (
             with("recipients", json!(["H41"])),

@@ -26,10 +26,13 @@ use crate::error::{Code, Error, FormatError};
 /// unusable by the sequence for the rest of the year.
 pub const UNCONFIRMED_SLACK: u32 = 100;
 
+/// A book, shared by the submissions of its agency and year.
+pub type SharedBook = Arc<tokio::sync::Mutex<Book>>;
+
 /// The per-agency, per-year books of this node.
 #[derive(Debug, Default)]
 pub struct Books {
-    books: Mutex<HashMap<(String, i32), Arc<tokio::sync::Mutex<Book>>>>,
+    books: Mutex<HashMap<(String, i32), SharedBook>>,
 }
 
 /// One agency's sequence for one year, as this node is handing it out.
@@ -42,7 +45,7 @@ pub struct Book {
 
 impl Books {
     /// The book of `agency` for `year` (created empty on first use).
-    pub fn book(&self, agency: &str, year: i32) -> Arc<tokio::sync::Mutex<Book>> {
+    pub fn book(&self, agency: &str, year: i32) -> SharedBook {
         let mut books = self.books.lock().unwrap_or_else(|p| p.into_inner());
         books.entry((agency.to_owned(), year)).or_default().clone()
     }
