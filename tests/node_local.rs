@@ -967,3 +967,54 @@ async fn concurrent_submissions_are_numbered_without_gaps() {
         40
     );
 }
+
+/// A route that was there at submission and is gone when the outbox gets to the delivery (the
+/// peer was taken out of the configuration meanwhile) still fails with NO_ROUTE for an
+/// operator, without retrying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_gone_since_submission_fails_with_no_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_peer = {
+        let store = format!("sqlite://{}", dir.path().join("node.db").display());
+        let text = nodes::node_table("gialai", "127.0.0.1:0", &store)
+            + &nodes::agency(
+                nodes::STTTT,
+                "Sở Thông tin và Truyền thông tỉnh Gia Lai",
+                "stttt-gialai",
+            )
+            + &nodes::peer("nghean", "http://127.0.0.1:9", nodes::NGHEAN);
+        Config::from_toml(&text, dir.path(), &|_| None).unwrap()
+    };
+    let store = SqliteStore::open(&with_peer.node.store).await.unwrap();
+    let before = Node::new(with_peer, store.clone()).unwrap();
+    let sub: Submission = serde_json::from_str(
+        r#"{"recipients": ["000.00.00.H41"], "notation": "STTTT-VP", "subject": "V/v gửi Nghệ An",
+            "signer": {"full_name": "Trần Thị Bình"}}"#,
+    )
+    .unwrap();
+    let stttt = code(nodes::STTTT);
+    let sent = before
+        .submit(&stttt, "idesk", &sub, vec![], None)
+        .await
+        .unwrap();
+
+    let after = Node::new(config(dir.path()), store).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = outbox::spawn(after.clone(), stopped);
+    let id = sent.message_id;
+    let s = after.store.clone();
+    wait_for("the delivery to fail", || {
+        let s = s.clone();
+        async move {
+            let item = s.outgoing_item(nodes::STTTT, id).await.unwrap();
+            item.deliveries[0].state == DeliveryState::Failed
+        }
+    })
+    .await;
+    let item = after.store.outgoing_item(nodes::STTTT, id).await.unwrap();
+    let d = &item.deliveries[0];
+    assert_eq!(d.last_error.as_ref().unwrap().code, "NO_ROUTE");
+    assert_eq!(d.attempts, 1, "NO_ROUTE is not retried");
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+}
