@@ -143,6 +143,19 @@ async fn a_local_dispatch_is_delivered_registered_and_answered() {
     );
     let received = inbox[0].message.id;
 
+    // A description with a control character other than a line break is refused.
+    let e = node
+        .report_status(
+            &sonv,
+            "van-thu",
+            received,
+            StatusCode::Registered,
+            "Đã vào sổ\u{1b}[2J",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), lienthong::Code::CharacterNotAllowed, "{e}");
+
     // It registers the document (03); the status travels back to STTTT through the outbox.
     node.report_status(
         &sonv,

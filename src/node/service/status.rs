@@ -39,6 +39,12 @@ impl<S: Store> Node<S> {
         {
             return Err(FormatError::missing("status.description").into());
         }
+        crate::node::validate::text(
+            "status.description",
+            description,
+            crate::node::validate::Text::Body,
+            Some(crate::edxml::soft_limits::DESCRIPTION),
+        )?;
         let item = self.store.inbox_item(agency.as_str(), message_id).await?;
         let take_back = matches!(
             code,
