@@ -505,6 +505,23 @@ async fn bodies_over_the_package_limit_are_413() {
         .send()
         .await;
     expect_too_large(r).await;
+    // A body under the limit whose package would be over it once the file is base64-encoded
+    // (random bytes: not zipped): refused before it is stored, and no number is taken.
+    let mut random = vec![0u8; 900 * 1024];
+    fastrand::Rng::with_seed(7).fill(&mut random);
+    let form = submission(&metadata(&[NGHEAN], "V/v tệp vừa"), false)
+        .part("file", Part::bytes(random).file_name("scan.pdf"));
+    let r = http
+        .post(node.url("/api/v1/documents"))
+        .bearer_auth(TOK_STTTT)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let v = expect_error(r, 413, "PACKAGE_TOO_LARGE").await;
+    assert!(v["message"].as_str().unwrap().starts_with("(package):"), "{v}");
+    let year = lienthong::edxml::vietnam_time(time::OffsetDateTime::now_utc()).year();
+    assert_eq!(node.node.store.last_number(STTTT, year).await.unwrap(), 0);
     let r = http
         .get(node.url("/api/v1/documents"))
         .bearer_auth(TOK_STTTT)

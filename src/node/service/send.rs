@@ -494,6 +494,20 @@ impl<S: Store> Node<S> {
                     }
                 }
                 let bytes = dsig::sign_package_owned(unsigned, signer.as_ref(), &limits)?;
+                // What the receivers' parser refuses first (the same limit, `[limits]`).
+                if bytes.len() > limits.max_package_bytes {
+                    return Err(FormatError::new(
+                        Code::PackageTooLarge,
+                        "(package)",
+                        format!(
+                            "the signed package would be {} bytes, over the limit of {} that \
+                             receivers accept",
+                            bytes.len(),
+                            limits.max_package_bytes
+                        ),
+                    )
+                    .into());
+                }
                 Ok((pkg, bytes, header_json))
             })
             .await??;

@@ -1,6 +1,9 @@
 //! The yearly số sequence of each agency (EDXML.md §4: numbers restart at 1 each 1 January and are
-//! unique per issuing organisation per year). A number a clerk typed moves the sequence past it
-//! when the document's row is inserted (`messages::insert_message`, the same round trip).
+//! unique per issuing organisation per year). A number is taken only by the transaction that
+//! stores its document: the next of the sequence by [`take_next`] (n−1 → n, or nothing), a number
+//! a clerk typed by moving the sequence past it when the document's row is inserted
+//! (`messages::insert_message`, the same round trip). Nothing else writes the sequence, so a
+//! refused or crashed submission leaves no gap.
 
 use sqlx::SqliteConnection;
 
