@@ -519,7 +519,10 @@ async fn bodies_over_the_package_limit_are_413() {
         .await
         .unwrap();
     let v = expect_error(r, 413, "PACKAGE_TOO_LARGE").await;
-    assert!(v["message"].as_str().unwrap().starts_with("(package):"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().starts_with("(package):"),
+        "{v}"
+    );
     let year = lienthong::edxml::vietnam_time(time::OffsetDateTime::now_utc()).year();
     assert_eq!(node.node.store.last_number(STTTT, year).await.unwrap(), 0);
     let r = http

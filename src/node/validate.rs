@@ -182,11 +182,12 @@ pub fn too_large(path: &str, size: u64, max: u64) -> FormatError {
 
 /// The signer block.
 pub fn signer(prefix: &str, s: &crate::node::compose::SignerJson) -> Result<(), FormatError> {
+    // Competence has no length limit in the format (the writer writes it as is).
     text(
         &format!("{prefix}.competence"),
         &s.competence,
         Text::Line,
-        Some(soft::POSITION),
+        None,
     )?;
     text(
         &format!("{prefix}.position"),
