@@ -270,7 +270,7 @@ impl Code {
                 "Không có đường gửi đến cơ quan nhận này (mã định danh không thuộc hệ thống nào đã kết nối); vui lòng kiểm tra lại mã hoặc liên hệ quản trị viên."
             }
             CharacterNotAllowed => {
-                "Thông tin chứa ký tự không được phép (ký tự điều khiển như xuống dòng, tab; hoặc dấu phẩy trong ký hiệu văn bản); vui lòng nhập lại trên một dòng."
+                "Thông tin chứa ký tự không được phép: ký tự điều khiển (như xuống dòng, tab) trong trường chỉ được viết trên một dòng, hoặc dấu phẩy trong ký hiệu văn bản; vui lòng xem trường bị lỗi và nhập lại."
             }
             Internal => "Lỗi nội bộ của hệ thống; vui lòng thử lại sau hoặc liên hệ quản trị viên.",
             #[allow(unreachable_patterns)]
