@@ -17,6 +17,11 @@ use lienthong::store::{DeliveryState, InboxFilter, SqliteStore, Store};
 
 /// The Gia Lai node with two of its departments and no peer: every dispatch stays local.
 fn config(dir: &std::path::Path) -> Config {
+    config_with(dir, "")
+}
+
+/// [`config`] with more TOML at the end.
+fn config_with(dir: &std::path::Path, extra: &str) -> Config {
     let store = format!("sqlite://{}", dir.join("node.db").display());
     let text = nodes::node_table("gialai", "127.0.0.1:0", &store)
         + &nodes::agency(
@@ -25,7 +30,8 @@ fn config(dir: &std::path::Path) -> Config {
             "stttt-gialai",
         )
         + &nodes::agency(nodes::SONV, "Sở Nội vụ tỉnh Gia Lai", "sonv-gialai")
-        + "[retry]\ninitial_backoff = \"50ms\"\n";
+        + "[retry]\ninitial_backoff = \"50ms\"\n"
+        + extra;
     Config::from_toml(&text, dir, &|_| None).unwrap()
 }
 
@@ -923,14 +929,15 @@ async fn follow_ups_are_checked_like_submissions_and_refusals_take_no_number() {
     assert_eq!(last().await, 2);
 }
 
-/// Many clerks of one agency at once, some retrying with the same idempotency key: the
-/// documents get exactly 1..=n, each once, and the sequence stands at n. (A submission may be
-/// told `STORE_UNAVAILABLE` when one queued before it stored nothing; a clerk's system submits
-/// again, as this one does.)
+/// Many clerks of one agency at once, some retrying with the same idempotency key, some
+/// refused only after their number was chosen (the signed package is over the size limit):
+/// the documents stored get exactly 1..=n, each once, and the sequence stands at n. (A
+/// submission may be told `STORE_UNAVAILABLE` when one numbered before it stored nothing; a
+/// clerk's system submits again, as this one does.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_submissions_are_numbered_without_gaps() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
+    let config = config_with(dir.path(), "[limits]\nmax_package_mb = 1\n");
     let store = SqliteStore::open(&config.node.store).await.unwrap();
     let node = Node::new(config, store).unwrap();
     let stttt = code("000.00.05.H21");
@@ -940,31 +947,53 @@ async fn concurrent_submissions_are_numbered_without_gaps() {
             "signer": {"full_name": "Trần Thị Bình"}}"#,
     )
     .unwrap();
+    // 900 KB that does not compress: base64 makes the package larger than 1 MiB.
+    let mut noise = vec![0u8; 900 * 1024];
+    fastrand::Rng::with_seed(3).fill(&mut noise);
     let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..60u32 {
+    for i in 0..70u32 {
         let node = node.clone();
         let stttt = stttt.clone();
         let sub = sub.clone();
-        // 20 keys used twice each, 20 submissions without a key: 40 documents.
+        // 20 keys used twice each, 20 submissions without a key: 40 documents; and 10 too large.
         let key = (i < 40).then(|| format!("k-{}", i / 2));
+        let files = if i >= 60 {
+            vec![File {
+                name: "scan.pdf".into(),
+                content_type: "application/pdf".into(),
+                data: noise.clone(),
+            }]
+        } else {
+            vec![]
+        };
         tasks.spawn(async move {
-            loop {
+            for _ in 0..20 {
                 match node
-                    .submit(&stttt, "idesk", &sub, vec![], key.clone())
+                    .submit(&stttt, "idesk", &sub, files.clone(), key.clone())
                     .await
                 {
-                    Ok(s) => return s,
+                    Ok(s) => return Ok(s.message_id),
                     Err(e) if e.code() == lienthong::Code::StoreUnavailable => continue,
-                    Err(e) => panic!("{e}"),
+                    Err(e) => return Err(e.code()),
                 }
             }
+            panic!("submission {i}: still refused after 20 tries")
         });
     }
     let mut ids = std::collections::BTreeSet::new();
+    let mut too_large = 0;
     while let Some(done) = tasks.join_next().await {
-        ids.insert(done.unwrap().message_id);
+        match done.unwrap() {
+            Ok(id) => {
+                ids.insert(id);
+            }
+            Err(code) => {
+                assert_eq!(code, lienthong::Code::PackageTooLarge);
+                too_large += 1;
+            }
+        }
     }
-    assert_eq!(ids.len(), 40);
+    assert_eq!((ids.len(), too_large), (40, 10));
     let mut numbers = Vec::new();
     for id in ids {
         let m = node

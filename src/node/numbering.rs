@@ -7,16 +7,21 @@
 //! submission refused anywhere before that commit — by validation, signing, the store, or a
 //! crash — leaves the sequence as it was.
 //!
-//! To let submissions of one agency overlap (the next one is signed while this one waits for
-//! its group commit), each agency and year has a [`Book`] that remembers the next number to
-//! hand out beyond what the store has committed. Its lock is held from choosing a number until
-//! the write is queued, so writes reach the store's writer in number order; it is released
-//! before the commit. A write that fails makes the book forget (the next submission asks the
-//! store), and any submission queued behind it with a later number fails cleanly (the sequence
-//! no longer stands one below its number) with `STORE_UNAVAILABLE`: nothing stored, submit again.
+//! To let submissions of one agency overlap, each agency and year has a [`Book`] that remembers
+//! the next number to hand out beyond what the store has committed. Its lock is held only to
+//! choose a number; the package is then signed and written (a large one to its file, synced)
+//! in parallel with the others, and each write waits for its **turn** — the write numbered
+//! before it being queued — before it is queued itself, so writes reach the store's writer in
+//! number order. A write that fails, or a submission that fails before its write is queued,
+//! makes the book give its number back or forget (the next submission asks the store); a
+//! submission numbered after it then fails cleanly (the sequence no longer stands one below its
+//! number) with `STORE_UNAVAILABLE`: nothing stored, submit again. Only a failure after the
+//! number was chosen does that — the whole submission is checked before (`node::validate`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
 
 use crate::error::{Code, Error, FormatError};
 
@@ -38,9 +43,40 @@ pub struct Books {
 /// One agency's sequence for one year, as this node is handing it out.
 #[derive(Debug, Default)]
 pub struct Book {
-    /// The next number to hand out, counting writes queued but not yet committed; `None`: ask
-    /// the store (at start, and after a write of this book failed or stored nothing).
+    /// The next number to hand out, counting submissions under way; `None`: ask the store (at
+    /// start, and after a write of this book failed or stored nothing).
     next: Option<u32>,
+    /// Resolves when the last submission that took a turn has queued its write (or given up).
+    tail: Option<oneshot::Receiver<()>>,
+}
+
+/// A submission's place in the order of its book's writes: `Turn::wait` until the one before
+/// has queued its write; drop it once this one's write is queued (or the submission gave up),
+/// which lets the next one go.
+#[derive(Debug)]
+pub struct Turn {
+    before: Option<oneshot::Receiver<()>>,
+    done: oneshot::Sender<()>,
+}
+
+impl Turn {
+    /// Splits into the wait for the submission before and this one's release (drop it when
+    /// this one's write is queued, or on giving up).
+    pub fn split(
+        self,
+    ) -> (
+        impl std::future::Future<Output = ()> + Send + 'static,
+        impl Send,
+    ) {
+        let before = self.before;
+        let wait = async move {
+            if let Some(b) = before {
+                // An error only means the one before gave up: the turn is ours either way.
+                let _ = b.await;
+            }
+        };
+        (wait, self.done)
+    }
 }
 
 impl Books {
@@ -72,11 +108,26 @@ impl Book {
         Ok(next)
     }
 
-    /// A write with `number` was queued: later submissions get numbers after it (a typed
-    /// number below the sequence changes nothing).
-    pub fn queued(&mut self, number: u32) {
+    /// A submission goes ahead with `number`: later ones get numbers after it (a typed number
+    /// below the sequence changes nothing); its [`Turn`] comes after every earlier one's.
+    pub fn take(&mut self, number: u32) -> Turn {
         if self.next.is_none_or(|n| number >= n) {
             self.next = number.checked_add(1);
+        }
+        let (done, after) = oneshot::channel();
+        Turn {
+            before: self.tail.replace(after),
+            done,
+        }
+    }
+
+    /// The submission numbered `number` gave up before its write was queued: the number is
+    /// handed out again if no later one was, else the store is asked next time.
+    pub fn give_back(&mut self, number: u32) {
+        if self.next == number.checked_add(1) {
+            self.next = Some(number);
+        } else {
+            self.next = None;
         }
     }
 
@@ -113,20 +164,57 @@ mod tests {
     async fn a_book_remembers_what_was_queued_and_forgets_on_failure() {
         let mut b = Book::default();
         assert_eq!(b.next(async { Ok(41) }).await.unwrap(), 42);
-        b.queued(42);
+        let _t = b.take(42);
         assert_eq!(
             b.next(async { panic!("not asked while it remembers") })
                 .await
                 .unwrap(),
             43
         );
-        b.queued(10); // a typed number below: nothing changes
+        let _t = b.take(10); // a typed number below: nothing changes
         assert_eq!(b.next(async { Ok(0) }).await.unwrap(), 43);
+        let _t = b.take(43);
+        b.give_back(43); // nobody took 44: 43 is handed out again
+        assert_eq!(b.next(async { Ok(0) }).await.unwrap(), 43);
+        let _t = b.take(43);
+        let _t = b.take(44);
+        b.give_back(43); // 44 is under way: ask the store
+        assert_eq!(b.next(async { Ok(42) }).await.unwrap(), 43);
         b.forget();
         assert_eq!(b.next(async { Ok(42) }).await.unwrap(), 43);
         b.forget();
         let e = b.next(async { Ok(u32::MAX) }).await.unwrap_err();
         assert!(e.to_string().contains("exhausted"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn turns_come_in_the_order_numbers_were_taken_and_a_dropped_one_passes_its_turn() {
+        let mut b = Book::default();
+        let (first_wait, first_done) = b.take(1).split();
+        let (second_wait, second_done) = b.take(2).split();
+        let (third_wait, _third_done) = b.take(3).split();
+        first_wait.await; // nobody before
+        let mut second_wait = Box::pin(second_wait);
+        assert!(
+            futures_poll_once(second_wait.as_mut()).await.is_none(),
+            "the second waits for the first"
+        );
+        drop(first_done);
+        second_wait.await;
+        drop(second_done); // gave up: the third goes on
+        third_wait.await;
+    }
+
+    /// Polls once: `Some` if it is ready.
+    async fn futures_poll_once<F: std::future::Future + Unpin>(f: F) -> Option<F::Output> {
+        let mut f = f;
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut f).poll(cx) {
+                std::task::Poll::Ready(v) => Some(v),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub type AuditVerdict = std::result::Result<ChainSummary, AuditBreak>;
 /// A write that is queued: resolves once its transaction committed (or failed).
 pub type Pending<T> = std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>;
 
+/// What a write waits for before it is queued (see [`Store::queue_outgoing`]).
+pub type Turn = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
 /// What the node needs from its store. Every future is `Send`, so calls can run in
 /// `tokio::spawn`ed tasks (clone an `Arc<S>` and owned arguments into the task).
 pub trait Store: Send + Sync + 'static {
@@ -76,17 +79,22 @@ pub trait Store: Send + Sync + 'static {
         new: NewOutgoing,
         now: i64,
     ) -> impl Future<Output = Result<Submitted>> + Send {
-        async move { self.queue_outgoing(new, now).await?.await }
+        async move {
+            let now_is_the_turn: Turn = Box::pin(std::future::ready(()));
+            self.queue_outgoing(new, now, now_is_the_turn).await?.await
+        }
     }
 
-    /// [`submit_outgoing`](Self::submit_outgoing) in two steps: checks `new` and queues its
-    /// transaction, then the returned future answers once it committed. Writes queued one after
-    /// the other run in that order, so a caller that hands out numbers may let the next
-    /// submission be signed while this one waits for its commit.
+    /// [`submit_outgoing`](Self::submit_outgoing) in two steps: checks `new`, puts a large
+    /// package on disk, waits for `turn`, queues the transaction — then the returned future
+    /// answers once it committed. Writes queued one after the other run in that order, so a
+    /// caller that hands out numbers makes each submission's `turn` the queueing of the one
+    /// numbered before it, and lets the next be signed and written while this one waits.
     fn queue_outgoing(
         &self,
         new: NewOutgoing,
         now: i64,
+        turn: Turn,
     ) -> impl Future<Output = Result<Pending<Submitted>>> + Send;
 
     // --- receiving --------------------------------------------------------------------------

@@ -425,9 +425,9 @@ impl<S: Store> Node<S> {
     ///
     /// The number is taken by the store transaction that stores the document, never before
     /// (`node::numbering`): a refusal or a crash anywhere before that commit leaves no gap and
-    /// no number recorded without its document. The agency's book stays locked from choosing
-    /// the number until the write is queued, so the next submission is signed while this one
-    /// waits for its commit, and writes reach the store in number order.
+    /// no number recorded apart from its document. The agency's book is locked only while the
+    /// number is chosen; signing and writing the package run alongside other submissions, and
+    /// the write waits for its turn (the write numbered before it queued) to be queued itself.
     async fn number_sign_and_store(
         &self,
         signer: Arc<dyn Signer>,
@@ -440,25 +440,40 @@ impl<S: Store> Node<S> {
         let agency = doc.header.from.organ_id.to_string();
         let year = doc.header.promulgation_info.date.year();
         let book = self.books.book(&agency, year);
-        let mut open = book.lock().await;
-        let next = open.next(self.store.last_number(&agency, year)).await?;
-        let (number, numbering) = match typed {
-            Some((n, confirmed)) => {
-                numbering::check_typed(n, next, confirmed)?;
-                (n, Numbering::Given)
-            }
-            None => (next, Numbering::Next),
+        let (number, numbering, moves_book, turn) = {
+            let mut open = book.lock().await;
+            let next = open.next(self.store.last_number(&agency, year)).await?;
+            let (number, numbering) = match typed {
+                Some((n, confirmed)) => {
+                    numbering::check_typed(n, next, confirmed)?;
+                    (n, Numbering::Given)
+                }
+                None => (next, Numbering::Next),
+            };
+            // Whether this submission decides what the book hands out next (a typed number
+            // below the sequence does not).
+            (number, numbering, number >= next, open.take(number))
         };
+        let (my_turn, done) = turn.split();
         compose::renumber(&mut doc, number);
-        let new = self
-            .sign(signer, actor, doc, idempotency_key, numbering)
-            .await?;
-        let pending = self.store.queue_outgoing(new, now).await?;
-        // Whether this write decides what the book hands out next (a typed number below the
-        // sequence does not).
-        let moves_book = number >= next;
-        open.queued(number);
-        drop(open);
+        let queued = async {
+            let new = self
+                .sign(signer, actor, doc, idempotency_key, numbering)
+                .await?;
+            self.store.queue_outgoing(new, now, Box::pin(my_turn)).await
+        }
+        .await;
+        // Queued, or given up: the next submission's write may be queued now.
+        drop(done);
+        let pending = match queued {
+            Ok(p) => p,
+            Err(e) => {
+                if moves_book {
+                    book.lock().await.give_back(number);
+                }
+                return Err(e);
+            }
+        };
         let out = pending.await;
         if moves_book && !matches!(&out, Ok(s) if !s.existing) {
             // Its number was not taken: the store says again what comes next.

@@ -15,7 +15,7 @@ use crate::error::{Code, Error, Result};
 use crate::store::{
     Direction, DocumentMeta, InboxFilter, InboxItem, IngestOutcome, Kind, MessageInfo, NewDelivery,
     NewIncoming, NewOutgoing, Numbering, OutgoingFilter, OutgoingItem, Pending, SignedPackage,
-    Submitted, SubmittedDelivery,
+    Submitted, SubmittedDelivery, Turn,
 };
 
 /// The columns [`message_from_row`] reads, from `messages m`.
@@ -241,6 +241,7 @@ pub(super) async fn queue_outgoing(
     store: &SqliteStore,
     mut new: NewOutgoing,
     now: i64,
+    turn: Turn,
 ) -> Result<Pending<Submitted>> {
     check_document(&new.document)?;
     require("document.code_number", &new.document.code_number)?;
@@ -275,6 +276,9 @@ pub(super) async fn queue_outgoing(
     let sha256 = sha256_hex(&new.package.bytes);
     let file = store.spill(&mut new.package).await?;
     let file_in_tx = file.clone();
+    // On disk (and synced) before waiting: the wait is for the write numbered before this one
+    // to be queued, and costs nothing more than that.
+    turn.await;
 
     let queued = store.grouped_queued(move |tx| Box::pin(async move {
     let file = file_in_tx.as_deref();

@@ -27,7 +27,7 @@ use super::{
     AttemptInfo, AuditQuery, AuditVerdict, ClaimedDelivery, DeliveryError, DeliveryFilter,
     DeliveryInfo, DeliveryState, Direction, InboxFilter, InboxItem, IngestOutcome, Lease,
     MessageInfo, NewIncoming, NewOutgoing, NewStatus, OutgoingFilter, OutgoingItem, Page, Pending,
-    StatusOutcome, StatusRecord, Store, Submitted,
+    StatusOutcome, StatusRecord, Store, Submitted, Turn,
 };
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::error::{Code, Error, Result};
@@ -431,8 +431,13 @@ impl Store for SqliteStore {
         messages::find_submission(&mut conn, agency, idempotency_key).await
     }
 
-    async fn queue_outgoing(&self, new: NewOutgoing, now: i64) -> Result<Pending<Submitted>> {
-        messages::queue_outgoing(self, new, now).await
+    async fn queue_outgoing(
+        &self,
+        new: NewOutgoing,
+        now: i64,
+        turn: Turn,
+    ) -> Result<Pending<Submitted>> {
+        messages::queue_outgoing(self, new, now, turn).await
     }
 
     async fn ingest_incoming(&self, new: NewIncoming, now: i64) -> Result<IngestOutcome> {
