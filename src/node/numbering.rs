@@ -50,9 +50,9 @@ pub struct Book {
     tail: Option<oneshot::Receiver<()>>,
 }
 
-/// A submission's place in the order of its book's writes: `Turn::wait` until the one before
-/// has queued its write; drop it once this one's write is queued (or the submission gave up),
-/// which lets the next one go.
+/// A submission's place in the order of its book's writes. [`Turn::split`] gives the wait for
+/// the one before to have queued its write, and this one's release: dropped once this one's
+/// write is queued (or the submission gave up), it lets the next one go.
 #[derive(Debug)]
 pub struct Turn {
     before: Option<oneshot::Receiver<()>>,
