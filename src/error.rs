@@ -129,6 +129,17 @@ pub enum Code {
     /// A revocation or update of a document that was already revoked, or a second update: its
     /// recipients would refuse it as a conflicting duplicate.
     FollowUpExists,
+    /// A số typed far above the agency's sequence (a typo would use up the year's numbers),
+    /// submitted without `confirm_number`.
+    NumberUnconfirmed,
+    // --- submission --------------------------------------------------------------------------
+    /// A well-formed recipient code that neither this node nor any configured peer serves:
+    /// refused at submission rather than numbered, signed and queued to fail.
+    NoRoute,
+    /// A text field holds a control character (CR, LF, tab, …) where it would end up in an
+    /// XML attribute, a DocumentId or a mail header; or a character that field's form forbids
+    /// (a comma in a ký hiệu, the DocumentId's separator).
+    CharacterNotAllowed,
     // --- this node -----------------------------------------------------------------------------
     /// A failure inside this node that the caller cannot fix (a worker task that panicked); the
     /// detail goes to the log.
@@ -191,6 +202,9 @@ impl Code {
             StatusNotFromRecipient => "STATUS_NOT_FROM_RECIPIENT",
             StatusTimeInvalid => "STATUS_TIME_INVALID",
             FollowUpExists => "FOLLOW_UP_EXISTS",
+            NumberUnconfirmed => "NUMBER_UNCONFIRMED",
+            NoRoute => "NO_ROUTE",
+            CharacterNotAllowed => "CHARACTER_NOT_ALLOWED",
             Internal => "INTERNAL",
         }
     }
@@ -270,6 +284,15 @@ impl Code {
             }
             FollowUpExists => {
                 "Văn bản đã có yêu cầu thu hồi hoặc cập nhật trước đó; không thể gửi thêm: mỗi văn bản chỉ được thu hồi một lần, cập nhật một lần và không được cập nhật sau khi đã thu hồi."
+            }
+            NumberUnconfirmed => {
+                "Số văn bản nhập vào lớn hơn nhiều so với số tiếp theo của sổ văn bản đi; vui lòng kiểm tra lại, hoặc xác nhận (confirm_number) nếu đúng là số này."
+            }
+            NoRoute => {
+                "Không có đường gửi đến cơ quan nhận này (mã định danh không thuộc hệ thống nào đã kết nối); vui lòng kiểm tra lại mã hoặc liên hệ quản trị viên."
+            }
+            CharacterNotAllowed => {
+                "Thông tin chứa ký tự không được phép: ký tự điều khiển (như xuống dòng, tab) trong trường chỉ được viết trên một dòng, hoặc dấu phẩy trong ký hiệu văn bản; vui lòng xem trường bị lỗi và nhập lại."
             }
             Internal => "Lỗi nội bộ của hệ thống; vui lòng thử lại sau hoặc liên hệ quản trị viên.",
             #[allow(unreachable_patterns)]

@@ -298,6 +298,47 @@ fn sigkill_loses_and_duplicates_nothing() {
         (DOCUMENTS as i64, DOCUMENTS as i64, DOCUMENTS as i64)
     );
 
+    // The sender's register has no gap: a kill between choosing a number and storing its
+    // document takes nothing (the number is taken by the transaction that stores the
+    // document), so the numbers issued are exactly 1..=300 and the sequence stands at 300.
+    let (numbers, last, allocated) = rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("{}?mode=ro", nodes[0].store))
+            .await
+            .unwrap();
+        let numbers: Vec<String> = sqlx::query_scalar(
+            "SELECT code_number FROM messages WHERE direction = 'out' AND kind = 'document'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let last: Vec<i64> = sqlx::query_scalar("SELECT last_number FROM number_sequences")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        let allocated: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM audit WHERE action = 'number.allocate'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        (numbers, last, allocated)
+    });
+    let mut numbers: Vec<u32> = numbers.iter().map(|n| n.parse().unwrap()).collect();
+    numbers.sort_unstable();
+    assert_eq!(
+        numbers,
+        (1..=DOCUMENTS as u32).collect::<Vec<_>>(),
+        "a gap in the register"
+    );
+    assert_eq!(
+        last,
+        vec![DOCUMENTS as i64],
+        "the sequence is past its last document"
+    );
+    assert_eq!(
+        allocated, 0,
+        "no number is recorded apart from its document"
+    );
+
     // Both audit chains verify.
     for n in &mut nodes {
         n.kill();

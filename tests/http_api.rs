@@ -505,6 +505,26 @@ async fn bodies_over_the_package_limit_are_413() {
         .send()
         .await;
     expect_too_large(r).await;
+    // A body under the limit whose package would be over it once the file is base64-encoded
+    // (random bytes: not zipped): refused before it is stored, and no number is taken.
+    let mut random = vec![0u8; 900 * 1024];
+    fastrand::Rng::with_seed(7).fill(&mut random);
+    let form = submission(&metadata(&[NGHEAN], "V/v tệp vừa"), false)
+        .part("file", Part::bytes(random).file_name("scan.pdf"));
+    let r = http
+        .post(node.url("/api/v1/documents"))
+        .bearer_auth(TOK_STTTT)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let v = expect_error(r, 413, "PACKAGE_TOO_LARGE").await;
+    assert!(
+        v["message"].as_str().unwrap().starts_with("(package):"),
+        "{v}"
+    );
+    let year = lienthong::edxml::vietnam_time(time::OffsetDateTime::now_utc()).year();
+    assert_eq!(node.node.store.last_number(STTTT, year).await.unwrap(), 0);
     let r = http
         .get(node.url("/api/v1/documents"))
         .bearer_auth(TOK_STTTT)
@@ -995,4 +1015,287 @@ async fn an_update_and_a_replacement_over_two_nodes() {
     .await;
     gl.shutdown().await;
     na.shutdown().await;
+}
+
+/// What no receiver would take is refused at submission, over HTTP, before a number is taken:
+/// each refusal names the field as the clerk sent it, with a stable code and a Vietnamese
+/// message, and the agency's sequence is where it was. A number typed far above the sequence
+/// needs `confirm_number`.
+#[tokio::test(flavor = "multi_thread")]
+async fn submissions_no_receiver_would_take_are_refused_before_a_number_is_taken() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let node = start(listener, |d| {
+        config_text(
+            "gialai",
+            d,
+            &gialai_departments(),
+            ("nghean", "http://127.0.0.1:9", NGHEAN),
+        ) + "[limits]\nmax_attachments = 3\nmax_attachment_mb = 1\n"
+    })
+    .await;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let year = lienthong::edxml::vietnam_time(time::OffsetDateTime::now_utc()).year();
+    let last = async || node.node.store.last_number(STTTT, year).await.unwrap();
+    let post = async |meta: &Value, files: Vec<(&str, Vec<u8>)>| {
+        let mut form = submission(meta, false);
+        for (name, data) in files {
+            form = form.part("file", Part::bytes(data).file_name(name.to_owned()));
+        }
+        http.post(node.url("/api/v1/documents"))
+            .bearer_auth(TOK_STTTT)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    };
+    let good = metadata(&[NGHEAN], "V/v thử nghiệm");
+    let r = post(&good, vec![("a.pdf", PDF.to_vec())]).await;
+    assert_eq!(r.status(), 202);
+    assert_eq!(last().await, 1);
+
+    let with = |key: &str, value: Value| {
+        let mut m = good.clone();
+        m[key] = value;
+        m
+    };
+    let pdf = || vec![("a.pdf", PDF.to_vec())];
+    type Files<'a> = Vec<(&'a str, Vec<u8>)>;
+    let cases: Vec<(Value, Files, u16, &str, &str)> = vec![
+        // Malformed agency codes, each form.
+        (
+            with("recipients", json!(["H41"])),
+            pdf(),
+            400,
+            "ORGAN_ID_INVALID",
+            "metadata.recipients[0]",
+        ),
+        (
+            with("recipients", json!(["000.00.00.h41"])),
+            pdf(),
+            400,
+            "ORGAN_ID_INVALID",
+            "metadata.recipients[0]",
+        ),
+        (
+            with("recipients", json!(["000-00-00-H41"])),
+            pdf(),
+            400,
+            "ORGAN_ID_INVALID",
+            "metadata.recipients[0]",
+        ),
+        (
+            with(
+                "recipients",
+                json!([NGHEAN, {"code": "H41", "name": "Nghệ An"}]),
+            ),
+            pdf(),
+            400,
+            "ORGAN_ID_INVALID",
+            "metadata.recipients[1].code",
+        ),
+        // Well formed, but nobody serves it.
+        (
+            with("recipients", json!(["000.00.00.H14"])),
+            pdf(),
+            422,
+            "NO_ROUTE",
+            "metadata.recipients[0]",
+        ),
+        // Control characters (and a comma in the ký hiệu) in every field that reaches XML, the
+        // DocumentId or a mail header.
+        (
+            with("subject", json!("V/v họp\r\nBcc: x@example.vn")),
+            pdf(),
+            400,
+            "CHARACTER_NOT_ALLOWED",
+            "metadata.subject",
+        ),
+        (
+            with("notation", json!("STTTT\r\nCĐS")),
+            pdf(),
+            400,
+            "CHARACTER_NOT_ALLOWED",
+            "metadata.notation",
+        ),
+        (
+            with("notation", json!("STTTT,CĐS")),
+            pdf(),
+            400,
+            "CHARACTER_NOT_ALLOWED",
+            "metadata.notation",
+        ),
+        (
+            with(
+                "recipients",
+                json!([{"code": NGHEAN, "name": "UBND\ntỉnh Nghệ An"}]),
+            ),
+            pdf(),
+            400,
+            "CHARACTER_NOT_ALLOWED",
+            "metadata.recipients[0].name",
+        ),
+        (
+            with("signer", json!({"full_name": "Nguyễn\tVăn An"})),
+            pdf(),
+            400,
+            "CHARACTER_NOT_ALLOWED",
+            "metadata.signer.full_name",
+        ),
+        (
+            with(
+                "signer",
+                json!({"full_name": "A", "position": "PHÓ\rGIÁM ĐỐC"}),
+            ),
+            pdf(),
+            400,
+            "CHARACTER_NOT_ALLOWED",
+            "metadata.signer.position",
+        ),
+        (
+            with(
+                "signer",
+                json!({"full_name": "A", "competence": "KT.\u{1b}GĐ"}),
+            ),
+            pdf(),
+            400,
+            "CHARACTER_NOT_ALLOWED",
+            "metadata.signer.competence",
+        ),
+        (
+            with("content", json!("Kính gửi\u{7}")),
+            pdf(),
+            400,
+            "CHARACTER_NOT_ALLOWED",
+            "metadata.content",
+        ),
+        (
+            with("type_name", json!("Công\nvăn")),
+            pdf(),
+            400,
+            "CHARACTER_NOT_ALLOWED",
+            "metadata.type_name",
+        ),
+        (
+            with("place", json!("Gia\nLai")),
+            pdf(),
+            400,
+            "CHARACTER_NOT_ALLOWED",
+            "metadata.place",
+        ),
+        (
+            with("to_places", json!(["Như trên", "Lưu:\r\nVT"])),
+            pdf(),
+            400,
+            "CHARACTER_NOT_ALLOWED",
+            "metadata.to_places[1]",
+        ),
+        (
+            with("staff", json!({"email": "a@b.vn\r\nBcc: c@d.vn"})),
+            pdf(),
+            400,
+            "CHARACTER_NOT_ALLOWED",
+            "metadata.staff.email",
+        ),
+        (
+            good.clone(),
+            vec![("a\tb.pdf", PDF.to_vec())],
+            400,
+            "CHARACTER_NOT_ALLOWED",
+            "files[0].name",
+        ),
+        // Values receivers refuse.
+        (
+            with("subject", json!("x".repeat(501))),
+            pdf(),
+            400,
+            "VALUE_INVALID",
+            "metadata.subject",
+        ),
+        (
+            with("priority", json!(9)),
+            pdf(),
+            400,
+            "VALUE_INVALID",
+            "metadata.priority",
+        ),
+        (
+            with("type", json!(7)),
+            pdf(),
+            400,
+            "VALUE_INVALID",
+            "metadata.type",
+        ),
+        (
+            with("type", json!(-2147483648i64)),
+            pdf(),
+            400,
+            "VALUE_INVALID",
+            "metadata.type",
+        ),
+        (
+            with("number", json!(0)),
+            pdf(),
+            400,
+            "VALUE_INVALID",
+            "metadata.number",
+        ),
+        (
+            with("number", json!(4294967295u32)),
+            pdf(),
+            409,
+            "NUMBER_UNCONFIRMED",
+            "metadata.number",
+        ),
+        // Files: more than receivers accept, larger than they accept.
+        (
+            good.clone(),
+            vec![
+                ("a.pdf", vec![1]),
+                ("b.pdf", vec![2]),
+                ("c.pdf", vec![3]),
+                ("d.pdf", vec![4]),
+            ],
+            400,
+            "ATTACHMENT_LIMIT",
+            "files",
+        ),
+        (
+            good.clone(),
+            vec![("a.pdf", vec![1]), ("big.pdf", vec![0; 1024 * 1024 + 1])],
+            413,
+            "ATTACHMENT_TOO_LARGE",
+            "files[1]",
+        ),
+    ];
+    for (meta, files, status, code, path) in cases {
+        let v = expect_error(post(&meta, files).await, status, code).await;
+        let message = v["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{path}:")),
+            "{code}: {message}"
+        );
+        if code == "CHARACTER_NOT_ALLOWED" {
+            assert!(v["message_vi"].as_str().unwrap().contains("ký tự"), "{v}");
+        }
+        assert_eq!(last().await, 1, "{code} {path} took a number");
+    }
+
+    // The next accepted one is 02; a huge typed number goes through only when confirmed.
+    let r = json_of(post(&good, pdf()).await).await;
+    assert!(
+        r["document_id"]
+            .as_str()
+            .unwrap()
+            .ends_with(",02/STTTT-CĐS"),
+        "{r}"
+    );
+    let mut huge = with("number", json!(4294967295u32));
+    huge["confirm_number"] = json!(true);
+    let r = post(&huge, pdf()).await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    assert_eq!(last().await, u32::MAX);
+    node.shutdown().await;
 }

@@ -29,7 +29,8 @@ use lienthong::verify::{Options, verify_package};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-/// Codes no node here serves (Hà Nội, Hồ Chí Minh City): their deliveries fail with NO_ROUTE.
+/// Codes no node here serves (Hà Nội, Hồ Chí Minh City): a submission to them is refused
+/// with NO_ROUTE before anything is numbered or signed.
 const NOWHERE_1: &str = "000.00.00.H01";
 const NOWHERE_2: &str = "000.00.00.H79";
 
@@ -289,8 +290,9 @@ async fn bounded(body: impl Future<Output = ()>) {
 
 // --- a. one document, five recipients ----------------------------------------------------------
 
-/// One dispatch from Sở TT&TT Gia Lai to five recipients: Nghệ An (a peer), Sở Nội vụ and Ủy ban
-/// Gia Lai (local agencies of the same node), and two codes nobody here serves.
+/// One dispatch from Sở TT&TT Gia Lai to three recipients: Nghệ An (a peer), Sở Nội vụ and Ủy
+/// ban Gia Lai (local agencies of the same node). Adding two codes nobody here serves gets the
+/// whole dispatch refused with NO_ROUTE, naming the first, and nothing stored.
 #[tokio::test(flavor = "multi_thread")]
 async fn one_document_to_five_recipients_across_two_nodes_and_local_agencies() {
     bounded(async {
@@ -302,28 +304,46 @@ async fn one_document_to_five_recipients_across_two_nodes_and_local_agencies() {
         let na = start_nghean(na_l, &gl_url).await;
         let http = reqwest::Client::new();
 
-        let recipients = [NGHEAN, SONV, UBND_GL, NOWHERE_1, NOWHERE_2];
-        let (id, deliveries) = submit(&http, &gl, &recipients, "V/v gửi năm nơi nhận").await;
-        assert_eq!(deliveries.len(), 5);
+        let form = submission(
+            &metadata(
+                &[NGHEAN, SONV, UBND_GL, NOWHERE_1, NOWHERE_2],
+                "V/v gửi năm nơi nhận",
+            ),
+            true,
+        );
+        let r = http
+            .post(gl.url("/api/v1/documents"))
+            .bearer_auth(TOK_STTTT)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let v = expect_error(r, 422, "NO_ROUTE").await;
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("metadata.recipients[3]: {NOWHERE_1}")),
+            "{v}"
+        );
+        let recipients = [NGHEAN, SONV, UBND_GL];
+        let (id, deliveries) = submit(&http, &gl, &recipients, "V/v gửi ba nơi nhận").await;
+        assert_eq!(deliveries.len(), 3);
+        let number = gl.store().message(id).await.unwrap().code_number;
+        assert_eq!(
+            number.as_deref(),
+            Some("01"),
+            "the refused dispatch took no number"
+        );
         let document_id = gl.store().message(id).await.unwrap().document_id;
 
         let mut final_states = Vec::new();
         for (recipient, did) in &deliveries {
-            let want = if [NOWHERE_1, NOWHERE_2].contains(&recipient.as_str()) {
-                "failed"
-            } else {
-                "delivered"
-            };
-            let d = delivery_in(&http, &gl, *did, want).await;
+            let d = delivery_in(&http, &gl, *did, "delivered").await;
             final_states.push((recipient.clone(), d));
         }
         for (recipient, d) in &final_states {
             match recipient.as_str() {
-                NOWHERE_1 | NOWHERE_2 => {
-                    assert_eq!(d["route"], "none", "{d}");
-                    assert_eq!(d["last_error"]["code"], "NO_ROUTE", "{d}");
-                    assert_eq!(d["attempts"], 1, "NO_ROUTE is not retried: {d}");
-                }
                 NGHEAN => assert_eq!(d["route"], "peer:nghean", "{d}"),
                 _ => assert_eq!(d["route"], "local", "{d}"),
             }
@@ -331,10 +351,6 @@ async fn one_document_to_five_recipients_across_two_nodes_and_local_agencies() {
 
         // The remote receipt is Nghệ An's own; the local ones are trusted 01s about the document.
         for (recipient, did) in &deliveries {
-            if [NOWHERE_1, NOWHERE_2].contains(&recipient.as_str()) {
-                assert!(gl.store().delivery_receipt(*did).await.unwrap().is_none());
-                continue;
-            }
             let from = check_receipt(&gl, *did, &document_id).await;
             if recipient == NGHEAN {
                 assert_eq!(from, NGHEAN);
@@ -364,7 +380,7 @@ async fn one_document_to_five_recipients_across_two_nodes_and_local_agencies() {
                 .is_empty()
         );
 
-        // The operators' view: two failed (NO_ROUTE), three delivered.
+        // The operators' view: nothing failed.
         let r = http
             .get(gl.url("/admin/v1/deliveries?state=failed"))
             .bearer_auth(TOK_OPS)
@@ -379,7 +395,7 @@ async fn one_document_to_five_recipients_across_two_nodes_and_local_agencies() {
             .map(|d| d["recipient"].as_str().unwrap())
             .collect();
         codes.sort_unstable();
-        assert_eq!(codes, [NOWHERE_1, NOWHERE_2]);
+        assert!(codes.is_empty(), "{codes:?}");
 
         assert_audit_verifies(&gl).await;
         assert_audit_verifies(&na).await;
@@ -1303,7 +1319,8 @@ async fn rejection_status_answers_integrity_failures_only_and_never_a_misaddress
 
         let (to_na, _) = submit(&http, &gl, &[NGHEAN], "V/v gửi Nghệ An").await;
         let to_na = gl.store().message_bytes(to_na).await.unwrap();
-        let (elsewhere, _) = submit(&http, &gl, &[NOWHERE_1], "V/v gửi nơi khác").await;
+        // For a local agency of Gia Lai: nothing Nghệ An serves.
+        let (elsewhere, _) = submit(&http, &gl, &[SONV], "V/v gửi nơi khác").await;
         let elsewhere = gl.store().message_bytes(elsewhere).await.unwrap();
 
         // Misaddressed: no agency of Nghệ An to sign for.

@@ -10,7 +10,8 @@ use lienthong::audit::{AuditEntry, AuditRecord};
 use lienthong::store::{
     AttemptOutcome, AuditQuery, CLAIM_WITH_BYTES, DeliveryError, DeliveryFilter, DeliveryState,
     Direction, DocumentMeta, InboxFilter, IngestOutcome, Kind, NewDelivery, NewIncoming,
-    NewOutgoing, NewStatus, OutgoingFilter, Page, SignedPackage, SqliteOptions, SqliteStore, Store,
+    NewOutgoing, NewStatus, Numbering, OutgoingFilter, Page, SignedPackage, SqliteOptions,
+    SqliteStore, Store,
 };
 use serde_json::json;
 use sqlx::sqlite::SqlitePool;
@@ -154,6 +155,15 @@ fn outgoing(number: &str, recipients: &[(&str, &str)]) -> NewOutgoing {
         deliveries: recipients.iter().map(|(r, route)| to(r, route)).collect(),
         idempotency_key: None,
         actor: format!("clerk:{GIALAI_STTTT}:lan"),
+        numbering: Numbering::Given,
+    }
+}
+
+/// `outgoing` as the next of the sequence.
+fn next(number: u32) -> NewOutgoing {
+    NewOutgoing {
+        numbering: Numbering::Next,
+        ..outgoing(&number.to_string(), &[(NGHEAN_UBND, "peer:nghean")])
     }
 }
 
@@ -254,7 +264,7 @@ async fn a_store_reopens_with_its_data_and_a_read_only_one_refuses_writes() {
     .unwrap();
     assert_eq!(ro.verify_audit().await.unwrap().unwrap().records, 1);
     let e = ro
-        .next_number(GIALAI_STTTT, 2026, "admin:hoa", NOW)
+        .submit_outgoing(outgoing("1", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::StoreUnavailable);
@@ -275,11 +285,9 @@ async fn a_store_reopens_with_its_data_and_a_read_only_one_refuses_writes() {
 #[tokio::test]
 async fn an_in_memory_store_works_for_tests() {
     let store = SqliteStore::open("sqlite::memory:").await.unwrap();
-    let n = store
-        .next_number(GIALAI_STTTT, 2026, "admin:hoa", NOW)
-        .await
-        .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(store.last_number(GIALAI_STTTT, 2026).await.unwrap(), 0);
+    store.submit_outgoing(next(1), NOW).await.unwrap();
+    assert_eq!(store.last_number(GIALAI_STTTT, 2026).await.unwrap(), 1);
     assert_eq!(store.verify_audit().await.unwrap().unwrap().records, 1);
 }
 
@@ -378,44 +386,102 @@ async fn an_idempotency_key_gives_the_same_submission_back() {
 async fn numbers_run_per_agency_per_year_and_restart_at_one() {
     let db = db().await;
     for expected in 1..=3 {
-        let (n, rec) = db
-            .one_audit("number.allocate", "number_sequence", async || {
-                db.store
-                    .next_number(GIALAI_STTTT, 2026, "clerk:000.00.05.H21:lan", NOW)
-                    .await
-                    .unwrap()
+        let (_, rec) = db
+            .one_audit("document.submit", "message", async || {
+                db.store.submit_outgoing(next(expected), NOW).await.unwrap()
             })
             .await;
-        assert_eq!(n, expected);
-        assert_eq!(rec.entity_id, "000.00.05.H21/2026");
+        assert!(
+            rec.detail.contains(r#""numbering":"next""#),
+            "{}",
+            rec.detail
+        );
+        assert_eq!(
+            db.store.last_number(GIALAI_STTTT, 2026).await.unwrap(),
+            expected
+        );
     }
-    let other = db
-        .store
-        .next_number(GIALAI_UBND, 2026, "admin:hoa", NOW)
-        .await
-        .unwrap();
-    assert_eq!(other, 1, "another agency has its own sequence");
-    let new_year = db
-        .store
-        .next_number(GIALAI_STTTT, 2027, "admin:hoa", NOW)
-        .await
-        .unwrap();
-    assert_eq!(new_year, 1, "1 January starts again");
     assert_eq!(
-        db.store
-            .next_number(GIALAI_STTTT, 2026, "admin:hoa", NOW)
-            .await
-            .unwrap(),
-        4
+        db.store.last_number(GIALAI_UBND, 2026).await.unwrap(),
+        0,
+        "another agency has its own sequence"
     );
-    let e = db
-        .nothing_written(async || {
-            db.store
-                .next_number(GIALAI_STTTT, 26, "admin:hoa", NOW)
-                .await
-        })
-        .await;
+    let mut other = next(1);
+    other.document.sender = GIALAI_UBND.into();
+    db.store.submit_outgoing(other, NOW).await.unwrap();
+    let mut new_year = next(1);
+    new_year.document.code_year = 2027;
+    db.store.submit_outgoing(new_year, NOW).await.unwrap();
+    assert_eq!(
+        db.store.last_number(GIALAI_STTTT, 2027).await.unwrap(),
+        1,
+        "1 January starts again"
+    );
+    assert_eq!(db.store.last_number(GIALAI_STTTT, 2026).await.unwrap(), 3);
+    let e = db.store.last_number(GIALAI_STTTT, 26).await.unwrap_err();
     assert_eq!(e.code(), Code::ValueInvalid);
+}
+
+/// A number is taken only by the transaction that stores its document, and only as the very
+/// next of the sequence: one that is not (skipping one, or taken meanwhile) is refused with
+/// nothing written and the sequence where it was; so is a document refused for any other
+/// reason. No audit record speaks of a number apart from its document.
+#[tokio::test]
+async fn a_number_is_taken_with_its_document_or_not_at_all() {
+    let db = db().await;
+    db.store.submit_outgoing(next(1), NOW).await.unwrap();
+    for skipping in [3, 1, 0] {
+        let e = db
+            .nothing_written(async || db.store.submit_outgoing(next(skipping), NOW).await)
+            .await;
+        assert!(
+            matches!(e.code(), Code::StoreUnavailable | Code::ValueInvalid),
+            "{skipping}: {e}"
+        );
+        assert_eq!(db.store.last_number(GIALAI_STTTT, 2026).await.unwrap(), 1);
+    }
+    // Refused for another reason (no recipients; an idempotency key of 300 bytes).
+    let mut bad = next(2);
+    bad.deliveries.clear();
+    db.nothing_written(async || db.store.submit_outgoing(bad, NOW).await)
+        .await;
+    let mut bad = next(2);
+    bad.idempotency_key = Some("k".repeat(300));
+    db.nothing_written(async || db.store.submit_outgoing(bad, NOW).await)
+        .await;
+    // Refused inside the transaction: the number and notation already used by a typed one
+    // below the sequence... and a next one whose number a clerk typed meanwhile.
+    db.store
+        .submit_outgoing(outgoing("2", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
+        .await
+        .unwrap();
+    let e = db
+        .nothing_written(async || db.store.submit_outgoing(next(2), NOW).await)
+        .await;
+    assert_eq!(e.code(), Code::StoreUnavailable, "{e}");
+    assert_eq!(db.store.last_number(GIALAI_STTTT, 2026).await.unwrap(), 2);
+    db.store.submit_outgoing(next(3), NOW).await.unwrap();
+    // An idempotent repeat takes nothing.
+    let mut keyed = next(4);
+    keyed.idempotency_key = Some("k-4".into());
+    db.store.submit_outgoing(keyed.clone(), NOW).await.unwrap();
+    let mut again = keyed;
+    again.document = meta(GIALAI_STTTT, "5", "STTTT-CĐS", 2026);
+    assert!(db.store.submit_outgoing(again, NOW).await.unwrap().existing);
+    assert_eq!(db.store.last_number(GIALAI_STTTT, 2026).await.unwrap(), 4);
+    let allocations: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit WHERE action LIKE 'number.%'")
+            .fetch_one(&db.raw)
+            .await
+            .unwrap();
+    assert_eq!(allocations, 0);
+    let numbers: Vec<String> = sqlx::query_scalar(
+        "SELECT code_number FROM messages WHERE direction = 'out' ORDER BY code_number",
+    )
+    .fetch_all(&db.raw)
+    .await
+    .unwrap();
+    assert_eq!(numbers, ["01", "02", "03", "04"]);
 }
 
 #[tokio::test]
@@ -456,36 +522,19 @@ async fn a_number_and_notation_are_used_once_per_agency_and_year() {
 #[tokio::test]
 async fn a_number_typed_by_a_clerk_moves_the_sequence_past_it() {
     let db = db().await;
-    assert_eq!(
-        db.store
-            .next_number(GIALAI_STTTT, 2026, "admin:hoa", NOW)
-            .await
-            .unwrap(),
-        1
-    );
+    db.store.submit_outgoing(next(1), NOW).await.unwrap();
     db.store
         .submit_outgoing(outgoing("50", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
         .await
         .unwrap();
-    assert_eq!(
-        db.store
-            .next_number(GIALAI_STTTT, 2026, "admin:hoa", NOW)
-            .await
-            .unwrap(),
-        51
-    );
+    assert_eq!(db.store.last_number(GIALAI_STTTT, 2026).await.unwrap(), 50);
     // A lower number typed later does not move it back.
     db.store
         .submit_outgoing(outgoing("20", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
         .await
         .unwrap();
-    assert_eq!(
-        db.store
-            .next_number(GIALAI_STTTT, 2026, "admin:hoa", NOW)
-            .await
-            .unwrap(),
-        52
-    );
+    assert_eq!(db.store.last_number(GIALAI_STTTT, 2026).await.unwrap(), 50);
+    db.store.submit_outgoing(next(51), NOW).await.unwrap();
 }
 
 #[tokio::test]
@@ -1952,8 +2001,11 @@ async fn concurrent_writes_share_commits_and_a_refused_one_spoils_nothing() {
                     .unwrap_err();
                 (i, Err(e.code()))
             } else if i % 2 == 0 {
-                let n = store.next_number(GIALAI_UBND, 2026, "van-thu", NOW).await;
-                (i, n.map(i64::from).map_err(|e| e.code()))
+                let mut other =
+                    outgoing(&format!("{}", i / 2 + 1), &[(NGHEAN_UBND, "peer:nghean")]);
+                other.document.sender = GIALAI_UBND.into();
+                let n = store.submit_outgoing(other, NOW).await;
+                (i, n.map(|_| i64::from(i / 2 + 1)).map_err(|e| e.code()))
             } else {
                 let s = store
                     .submit_outgoing(
@@ -1982,7 +2034,7 @@ async fn concurrent_writes_share_commits_and_a_refused_one_spoils_nothing() {
     numbers.sort();
     assert_eq!(numbers, (1..=30).collect::<Vec<i64>>(), "each number once");
     assert_eq!((refused, submitted), (15, 15));
-    assert_eq!(db.count("messages").await, 16);
+    assert_eq!(db.count("messages").await, 46);
     assert_eq!(
         db.count("audit").await,
         before + 45,

@@ -33,6 +33,10 @@ pub struct SendArgs {
     /// Số; the node assigns the next number of the agency's yearly sequence when absent.
     #[arg(long)]
     number: Option<u32>,
+    /// Confirms a --number far above the agency's sequence (more than 100 above its next),
+    /// which the node otherwise refuses (NUMBER_UNCONFIRMED) as a likely typo.
+    #[arg(long, requires = "number")]
+    confirm_number: bool,
     /// Ký hiệu, e.g. STTTT-CĐS.
     #[arg(long)]
     notation: String,
@@ -173,6 +177,9 @@ pub fn send(a: SendArgs) -> CmdResult {
     });
     if let Some(n) = a.number {
         metadata["number"] = n.into();
+        if a.confirm_number {
+            metadata["confirm_number"] = true.into();
+        }
     }
     if let Some(t) = &a.type_name {
         metadata["type_name"] = t.clone().into();

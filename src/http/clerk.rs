@@ -29,6 +29,7 @@ use crate::edxml::{self, Package, ReadOptions, StatusCode};
 use crate::error::FormatError;
 use crate::node::compose::{File, Submission};
 use crate::node::service::UpdateRequest;
+use crate::node::validate;
 use crate::store::{
     DeliveryError, DeliveryInfo, InboxFilter, InboxItem, MessageInfo, OutgoingFilter, OutgoingItem,
     Page, StatusRecord, Store, SubmittedDelivery,
@@ -342,14 +343,36 @@ fn multipart_error(e: axum::extract::multipart::MultipartError, max: usize) -> A
     }
 }
 
+/// Refuses the `count`-th file part (from 0) of a request when receivers accept fewer files
+/// (`ATTACHMENT_LIMIT`), before it is read.
+fn file_part_allowed(count: usize, limits: &edxml::xml::Limits, prefix: &str) -> ApiResult<()> {
+    if count >= limits.max_attachments {
+        return Err(FormatError::new(
+            Code::AttachmentLimit,
+            prefix,
+            format!(
+                "more than {} files, the limit receivers accept",
+                limits.max_attachments
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// A file part's bytes, read chunk by chunk into one buffer sized from the request's
 /// `Content-Length` (at most `max`; an upper bound of any one part). Collecting into `Bytes`
 /// grows the buffer by doubling: a large upload was copied about log2(size) times on its way in
 /// and the heap kept the discarded buffers.
+///
+/// A file over the receivers' per-file limit is refused as soon as it passes it
+/// (`ATTACHMENT_TOO_LARGE`, naming `path`), without reading the rest.
 async fn file_bytes(
     mut field: axum::extract::multipart::Field<'_>,
     headers: &HeaderMap,
     max: usize,
+    limits: &edxml::xml::Limits,
+    path: &str,
 ) -> ApiResult<Vec<u8>> {
     let hint = headers
         .get(axum::http::header::CONTENT_LENGTH)
@@ -359,6 +382,10 @@ async fn file_bytes(
     let mut out = Vec::with_capacity(hint);
     while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, max))? {
         out.extend_from_slice(&chunk);
+        let size = u64::try_from(out.len()).unwrap_or(u64::MAX);
+        if size > limits.max_attachment_bytes {
+            return Err(validate::too_large(path, size, limits.max_attachment_bytes).into());
+        }
     }
     // Several files share the hint: give back what this one did not use.
     out.shrink_to_fit();
@@ -373,7 +400,8 @@ pub async fn submit<S: Store>(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult {
-    let max = state.node.config.limits.max_package_bytes;
+    let limits = &state.node.config.limits;
+    let max = limits.max_package_bytes;
     let mut mp = multipart.map_err(|r| bad_request("(body)", r.body_text()))?;
     let mut metadata: Option<Submission> = None;
     let mut files = Vec::new();
@@ -393,12 +421,14 @@ pub async fn submit<S: Store>(
                 metadata = Some(sub);
             }
             "file" => {
+                file_part_allowed(files.len(), limits, "files")?;
                 let file_name = field.file_name().unwrap_or("").to_owned();
                 let content_type = field
                     .content_type()
                     .unwrap_or("application/octet-stream")
                     .to_owned();
-                let data = file_bytes(field, &headers, max).await?;
+                let path = format!("files[{}]", files.len());
+                let data = file_bytes(field, &headers, max, limits, &path).await?;
                 files.push(File {
                     name: file_name,
                     content_type,
@@ -703,9 +733,11 @@ struct FollowUpParts {
 
 async fn follow_up_parts(
     mut mp: Multipart,
-    max: usize,
+    limits: &edxml::xml::Limits,
     with_reason: bool,
+    files_prefix: &str,
 ) -> ApiResult<FollowUpParts> {
+    let max = limits.max_package_bytes;
     let mut out = FollowUpParts {
         metadata: None,
         reason: None,
@@ -734,12 +766,20 @@ async fn follow_up_parts(
                 out.reason = Some(text);
             }
             "file" => {
+                file_part_allowed(out.files.len(), limits, files_prefix)?;
                 let file_name = field.file_name().unwrap_or("").to_owned();
                 let content_type = field
                     .content_type()
                     .unwrap_or("application/octet-stream")
                     .to_owned();
                 let data = field.bytes().await.map_err(|e| multipart_error(e, max))?;
+                let size = u64::try_from(data.len()).unwrap_or(u64::MAX);
+                if size > limits.max_attachment_bytes {
+                    let path = format!("{files_prefix}[{}]", out.files.len());
+                    return Err(
+                        validate::too_large(&path, size, limits.max_attachment_bytes).into(),
+                    );
+                }
                 out.files.push(File {
                     name: file_name,
                     content_type,
@@ -785,12 +825,12 @@ pub async fn update<S: Store>(
     req: Request,
 ) -> ApiResult {
     let id = path_id(id)?;
-    let max = state.node.config.limits.max_package_bytes;
+    let limits = state.node.config.limits.clone();
     let body = if is_multipart(req.headers()) {
         let mp = Multipart::from_request(req, &())
             .await
             .map_err(|r| bad_request("(body)", r.body_text()))?;
-        let parts = follow_up_parts(mp, max, false).await?;
+        let parts = follow_up_parts(mp, &limits, false, "update.files").await?;
         let meta = parts
             .metadata
             .ok_or_else(|| ApiError::from(FormatError::missing("metadata")))?;
@@ -822,9 +862,8 @@ pub async fn replace<S: Store>(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult {
     let id = path_id(id)?;
-    let max = state.node.config.limits.max_package_bytes;
     let mp = multipart.map_err(|r| bad_request("(body)", r.body_text()))?;
-    let parts = follow_up_parts(mp, max, true).await?;
+    let parts = follow_up_parts(mp, &state.node.config.limits, true, "files").await?;
     let meta = parts
         .metadata
         .ok_or_else(|| ApiError::from(FormatError::missing("metadata")))?;

@@ -137,17 +137,17 @@ pub fn http_status(code: Code) -> Http {
         PackageTooLarge | AttachmentTooLarge => Http::PAYLOAD_TOO_LARGE,
         EncodingInvalid | XmlMalformed | DtdForbidden | DepthLimit | ElementLimit | NotEdxml
         | ElementMissing | ElementDuplicate | ValueInvalid | OrganIdInvalid | StatusCodeUnknown
-        | AttachmentLimit | Base64Invalid | AttachmentInvalid | ManifestMismatch => {
-            Http::BAD_REQUEST
-        }
+        | AttachmentLimit | Base64Invalid | AttachmentInvalid | ManifestMismatch
+        | CharacterNotAllowed => Http::BAD_REQUEST,
         SignatureMissing | SignatureDuplicate | SignatureMisplaced | ReferenceInvalid
         | TransformNotAllowed | AlgorithmNotAllowed | DigestMismatch | SignatureInvalid
         | KeyInfoNotAllowed | CertMissing | CertMalformed | CertUntrusted | CertExpired
         | CertNotYetValid | CertIsCa | CertKeyUsage | CertRevoked | SenderNotAuthorised
-        | NotAddressedHere | StatusTimeInvalid => Http::UNPROCESSABLE_ENTITY,
+        | NotAddressedHere | StatusTimeInvalid | NoRoute => Http::UNPROCESSABLE_ENTITY,
         PeerNotAuthorised | StatusNotFromRecipient => Http::FORBIDDEN,
         NotFound => Http::NOT_FOUND,
-        DuplicateConflict | NumberTaken | InvalidTransition | FollowUpExists => Http::CONFLICT,
+        DuplicateConflict | NumberTaken | NumberUnconfirmed | InvalidTransition
+        | FollowUpExists => Http::CONFLICT,
         // Transient: the revocation status could not be learned now (responder down); the
         // sending node's outbox retries 5xx, and no 02 is sent.
         StoreUnavailable | RevocationUnknown => Http::SERVICE_UNAVAILABLE,
@@ -175,6 +175,11 @@ mod tests {
             (Code::NotFound, 404),
             (Code::DuplicateConflict, 409),
             (Code::NumberTaken, 409),
+            (Code::NumberUnconfirmed, 409),
+            (Code::NoRoute, 422),
+            (Code::CharacterNotAllowed, 400),
+            (Code::AttachmentTooLarge, 413),
+            (Code::AttachmentLimit, 400),
             (Code::InvalidTransition, 409),
             (Code::FollowUpExists, 409),
             (Code::StatusNotFromRecipient, 403),

@@ -11,7 +11,7 @@ use crate::edxml::{
     self, Attachment, DocumentCode, DocumentPackage, DocumentType, OrganId, Organization,
     OtherInfo, Priority, SignerInfo, StaffInfo, SteeringType,
 };
-use crate::error::{Code, FormatError};
+use crate::error::FormatError;
 
 /// The `metadata` part of `POST /api/v1/documents` (field names are the API's, in English).
 #[derive(Debug, Clone, Deserialize)]
@@ -21,6 +21,11 @@ pub struct Submission {
     pub recipients: Vec<Recipient>,
     /// Số. Absent: the node assigns the next number of the agency's yearly sequence.
     pub number: Option<u32>,
+    /// Confirms a `number` more than [`UNCONFIRMED_SLACK`](crate::node::numbering::UNCONFIRMED_SLACK)
+    /// above the sequence's next: without it such a number is refused (`NUMBER_UNCONFIRMED`),
+    /// since a typo there would skip every number below it for the rest of the year.
+    #[serde(default)]
+    pub confirm_number: bool,
     /// Ký hiệu, e.g. `STTTT-CĐS`.
     pub notation: String,
     /// `DocumentType/Type`; 1 by default.
@@ -97,23 +102,20 @@ fn field(name: &str, problem: impl Into<String>) -> FormatError {
 }
 
 impl Submission {
-    /// The recipients as codes, checked, in order, without duplicates.
+    /// The recipients as codes, checked (the canonical shape only), in order, without
+    /// duplicates. A problem names the field as sent: `metadata.recipients[0]` for a bare code,
+    /// `metadata.recipients[0].code` for one with a name.
     pub fn recipient_codes(&self) -> Result<Vec<OrganId>, FormatError> {
         if self.recipients.is_empty() {
             return Err(FormatError::missing("metadata.recipients"));
         }
         let mut out: Vec<OrganId> = Vec::new();
         for (i, r) in self.recipients.iter().enumerate() {
-            let code = match r {
-                Recipient::Code(c) | Recipient::Named { code: c, .. } => c,
+            let (path, code) = match r {
+                Recipient::Code(c) => (format!("metadata.recipients[{i}]"), c),
+                Recipient::Named { code, .. } => (format!("metadata.recipients[{i}].code"), code),
             };
-            let id = OrganId::parse_lenient(code.trim()).map_err(|e| {
-                FormatError::new(
-                    Code::OrganIdInvalid,
-                    format!("metadata.recipients[{i}].code"),
-                    e.problem,
-                )
-            })?;
+            let id = crate::node::validate::recipient_code(&path, code)?;
             if out.contains(&id) {
                 return Err(field(
                     &format!("recipients[{i}]"),
@@ -138,6 +140,24 @@ fn parse_date(name: &str, s: &str) -> Result<Date, FormatError> {
     edxml::dates::parse_date(s)
         .map(|(d, _)| d)
         .map_err(|e| field(name, e))
+}
+
+/// Gives `doc` the số `number`: its `Code/CodeNumber` and its DocumentId (the header's, and the
+/// business block's when that names the document itself — a new document or a replacement).
+pub fn renumber(doc: &mut DocumentPackage, number: u32) {
+    let old = doc.header.effective_document_id();
+    doc.header.code.number = edxml::document_id::code_number(number);
+    let new = edxml::document_id::document_id_for_code(
+        &doc.header.from.organ_id,
+        doc.header.promulgation_info.date,
+        &doc.header.code.full(),
+    );
+    doc.header.document_id = Some(new.clone());
+    if let Some(b) = doc.business.as_mut()
+        && b.document_id.as_deref() == Some(old.as_str())
+    {
+        b.document_id = Some(new);
+    }
 }
 
 /// Builds the package `from` sends. `number` is the số (given by the clerk or allocated);
@@ -241,6 +261,7 @@ pub fn compose(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Code;
     use time::macros::datetime;
 
     fn from() -> Organization {

@@ -43,21 +43,21 @@ pub use types::*;
 /// of [`Store::verify_audit`] is for the store itself failing.
 pub type AuditVerdict = std::result::Result<ChainSummary, AuditBreak>;
 
+/// A write that is queued: resolves once its transaction committed (or failed).
+pub type Pending<T> = std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>;
+
+/// What a write waits for before it is queued (see [`Store::queue_outgoing`]).
+pub type Turn = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
 /// What the node needs from its store. Every future is `Send`, so calls can run in
 /// `tokio::spawn`ed tasks (clone an `Arc<S>` and owned arguments into the task).
 pub trait Store: Send + Sync + 'static {
     // --- sending ----------------------------------------------------------------------------
 
-    /// Allocates the next số of `agency`'s sequence for `year` (1 for the first of a year) and
-    /// records the allocation in the audit chain. A number allocated for a submission that then
-    /// fails stays used: the book may have gaps, never duplicates.
-    fn next_number(
-        &self,
-        agency: &str,
-        year: i32,
-        actor: &str,
-        now: i64,
-    ) -> impl Future<Output = Result<u32>> + Send;
+    /// The last số `agency`'s sequence for `year` has given (0 before the first document of the
+    /// year). A read: numbers are taken only by the transaction that stores their document
+    /// ([`Numbering::Next`]), so a refused or crashed submission never leaves a gap.
+    fn last_number(&self, agency: &str, year: i32) -> impl Future<Output = Result<u32>> + Send;
 
     /// The submission an earlier request with this idempotency key created, if any. Check this
     /// before composing and signing, so a retried POST does not allocate a number again.
@@ -73,15 +73,33 @@ pub trait Store: Send + Sync + 'static {
     /// A repeat of an idempotency key returns the original submission (`existing: true`) and
     /// stores nothing. `NUMBER_TAKEN` if the agency already issued this số/ký hiệu this year
     /// (new documents and replacements only). A numeric số above the agency's sequence moves the
-    /// sequence up to it, so [`next_number`](Self::next_number) never hands out a number a clerk
-    /// already typed in. `FOLLOW_UP_EXISTS` for a revocation or update the document's earlier
-    /// packages exclude ([`crate::edxml::processing::check_follow_up`], checked in the same
-    /// transaction: a second revocation, a second update, an update after a revocation).
+    /// sequence up to it (so the sequence never offers a number a clerk already typed in); with
+    /// [`Numbering::Next`] the số must be exactly the one after the sequence's last.
+    /// `FOLLOW_UP_EXISTS` for a revocation or update the document's earlier packages exclude
+    /// ([`crate::edxml::processing::check_follow_up`], checked in the same transaction: a second
+    /// revocation, a second update, an update after a revocation).
     fn submit_outgoing(
         &self,
         new: NewOutgoing,
         now: i64,
-    ) -> impl Future<Output = Result<Submitted>> + Send;
+    ) -> impl Future<Output = Result<Submitted>> + Send {
+        async move {
+            let now_is_the_turn: Turn = Box::pin(std::future::ready(()));
+            self.queue_outgoing(new, now, now_is_the_turn).await?.await
+        }
+    }
+
+    /// [`submit_outgoing`](Self::submit_outgoing) in two steps: checks `new`, puts a large
+    /// package on disk, waits for `turn`, queues the transaction — then the returned future
+    /// answers once it committed. Writes queued one after the other run in that order, so a
+    /// caller that hands out numbers makes each submission's `turn` the queueing of the one
+    /// numbered before it, and lets the next be signed and written while this one waits.
+    fn queue_outgoing(
+        &self,
+        new: NewOutgoing,
+        now: i64,
+        turn: Turn,
+    ) -> impl Future<Output = Result<Pending<Submitted>>> + Send;
 
     // --- receiving --------------------------------------------------------------------------
 

@@ -125,6 +125,23 @@ pub struct NewOutgoing {
     pub idempotency_key: Option<String>,
     /// Who submitted it (`clerk:<agency>:<user>`), for the audit record.
     pub actor: String,
+    /// Whether the số is the next of the agency's sequence or one the clerk gave.
+    pub numbering: Numbering,
+}
+
+/// How an outgoing document's số was chosen, which decides what its transaction does to the
+/// agency's yearly sequence (`number_sequences`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Numbering {
+    /// Given by the clerk (or not numbered: revocations and updates carry the original's).
+    /// A numeric số above the sequence moves the sequence up to it.
+    #[default]
+    Given,
+    /// The next of the sequence: the transaction takes it only if the sequence stands exactly
+    /// one below it (so no number is ever skipped), and fails with `STORE_UNAVAILABLE`
+    /// (nothing written) if the sequence moved meanwhile.
+    Next,
 }
 
 /// What [`Store::submit_outgoing`](super::Store::submit_outgoing) (or a repeat with the same

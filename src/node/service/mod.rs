@@ -45,6 +45,8 @@ pub struct Node<S: Store> {
     /// Rung after a commit that made a delivery due, so the outbox starts at once instead of at
     /// its next poll.
     pub outbox_wake: Arc<tokio::sync::Notify>,
+    /// Which số each agency's next submission is signed with (`node::numbering`).
+    pub books: Arc<crate::node::numbering::Books>,
 }
 
 impl<S: Store> Clone for Node<S> {
@@ -57,6 +59,7 @@ impl<S: Store> Clone for Node<S> {
             revocation: self.revocation.clone(),
             metrics: self.metrics.clone(),
             outbox_wake: self.outbox_wake.clone(),
+            books: self.books.clone(),
             tls_certificate: self.tls_certificate.clone(),
             cpu_permits: self.cpu_permits.clone(),
         }
@@ -138,6 +141,7 @@ impl<S: Store> Node<S> {
             trust: Arc::new(trust),
             metrics: Arc::default(),
             outbox_wake: Arc::default(),
+            books: Arc::default(),
             cpu_permits: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),

@@ -12,9 +12,10 @@ use crate::dsig;
 use crate::edxml::{self, DocumentPackage, OrganId, Package};
 use crate::error::{Code, FormatError};
 use crate::node::compose::{self, File, SignerJson, Submission};
-use crate::node::routing;
+use crate::node::validate::{self, Text};
+use crate::node::{numbering, routing};
 use crate::signer::Signer;
-use crate::store::{NewDelivery, NewOutgoing, SignedPackage, Store, Submitted};
+use crate::store::{NewDelivery, NewOutgoing, Numbering, SignedPackage, Store, Submitted};
 
 /// What a clerk changes with [`Node::update`] (the JSON body of `POST
 /// /api/v1/documents/{id}/update`, or its `metadata` part). Absent fields stay as sent; at
@@ -76,13 +77,12 @@ impl<S: Store> Node<S> {
             return Ok(found);
         }
         let signer = self.signer(agency)?;
+        validate::submission(sub, &files, &self.config)?;
         let now = now_ms();
         let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
         let _in_hand = crate::node::memory::InHand::new(files.iter().map(|f| f.data.len()).sum());
-        let doc = self
-            .compose_numbered(agency, actor, sub, files, vn, now)
-            .await?;
-        self.sign_and_store(signer, actor, doc, idempotency_key, now)
+        let doc = self.compose_unnumbered(agency, sub, files, vn)?;
+        self.number_sign_and_store(signer, actor, doc, typed(sub), idempotency_key, now)
             .await
     }
 
@@ -99,6 +99,7 @@ impl<S: Store> Node<S> {
         if reason.trim().is_empty() {
             return Err(FormatError::missing("revoke.reason").into());
         }
+        validate::text("revoke.reason", reason, Text::Body, None)?;
         let doc = self
             .original_document(agency, message_id, "revoked")
             .await?;
@@ -130,6 +131,7 @@ impl<S: Store> Node<S> {
         if reason.is_empty() {
             return Err(FormatError::missing("update.reason").into());
         }
+        check_update(&req, &self.config)?;
         let doc = self
             .original_document(agency, message_id, "updated")
             .await?;
@@ -170,14 +172,7 @@ impl<S: Store> Node<S> {
         let mut attachments = doc.attachments.clone();
         if !req.files.is_empty() {
             attachments = Vec::new();
-            for (i, f) in req.files.iter().enumerate() {
-                if f.name.trim().is_empty() {
-                    return Err(FormatError::invalid(
-                        format!("update.files[{i}]"),
-                        "a file needs a name",
-                    )
-                    .into());
-                }
+            for f in &req.files {
                 attachments.push(edxml::Attachment::new(
                     f.name.clone(),
                     f.content_type.clone(),
@@ -241,6 +236,8 @@ impl<S: Store> Node<S> {
         if reason.is_empty() {
             return Err(FormatError::missing("replace.reason").into());
         }
+        validate::text("replace.reason", reason, Text::Body, None)?;
+        validate::submission(sub, &files, &self.config)?;
         let original = self
             .original_document(agency, message_id, "replaced")
             .await?;
@@ -262,9 +259,9 @@ impl<S: Store> Node<S> {
         }
         let now = now_ms();
         let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
-        let mut doc = self
-            .compose_numbered(agency, actor, sub, files, vn, now)
-            .await?;
+        let _in_hand = crate::node::memory::InHand::new(files.iter().map(|f| f.data.len()).sum());
+        let mut doc = self.compose_unnumbered(agency, sub, files, vn)?;
+        // Renumbered with the business block when the number is chosen.
         let own_id = doc.header.effective_document_id();
         let mut business = edxml::Business::replacement(
             own_id,
@@ -282,7 +279,8 @@ impl<S: Store> Node<S> {
         doc.header
             .response_for
             .push(edxml::ResponseFor::for_document(&original));
-        self.sign_and_store(signer, actor, doc, None, now).await
+        self.number_sign_and_store(signer, actor, doc, typed(sub), None, now)
+            .await
     }
 
     /// The document `message_id` that `agency` sent, as a new document (business type 0) —
@@ -310,34 +308,23 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// `sub` and `files` as a package from `agency`, with the number given or the next of the
-    /// agency's sequence (allocated only once the recipients are known to be valid).
-    async fn compose_numbered(
+    /// `sub` and `files` as a package from `agency`, every check of the submission done, with
+    /// the number given or a provisional one: [`number_sign_and_store`](Self::number_sign_and_store)
+    /// gives it its số (nothing is numbered before the whole submission is known to be valid).
+    fn compose_unnumbered(
         &self,
         agency: &OrganId,
-        actor: &str,
         sub: &Submission,
         files: Vec<File>,
         vn: time::PrimitiveDateTime,
-        now: i64,
     ) -> Result<DocumentPackage, Error> {
         let a = self.agency(agency)?;
-        sub.recipient_codes()?;
-        let number = match sub.number {
-            Some(n) => n,
-            None => {
-                let year = sub.promulgation_date(vn)?.year();
-                self.store
-                    .next_number(agency.as_str(), year, actor, now)
-                    .await?
-            }
-        };
         let config = &self.config;
         let name_of = |c: &OrganId| config.agency(c).map(|a| a.organization.organ_name.clone());
         Ok(compose::compose(
             sub,
             &a.organization,
-            number,
+            sub.number.unwrap_or(1),
             files,
             vn,
             &name_of,
@@ -364,13 +351,20 @@ impl<S: Store> Node<S> {
                     receiver_type,
                 } => (code.as_str(), name.as_deref(), *receiver_type),
             };
-            let id = OrganId::parse_lenient(code.trim()).map_err(|e| {
-                FormatError::new(
-                    Code::OrganIdInvalid,
-                    format!("update.recipients[{i}].code"),
-                    e.problem,
-                )
-            })?;
+            let path = match r {
+                UpdateRecipient::Code(_) => format!("update.recipients[{i}]"),
+                UpdateRecipient::Detailed { .. } => format!("update.recipients[{i}].code"),
+            };
+            let id = validate::recipient_code(&path, code)?;
+            validate::routes(&self.config, [(path, &id)])?;
+            if let Some(n) = name {
+                validate::text(
+                    &format!("update.recipients[{i}].name"),
+                    n,
+                    Text::Line,
+                    Some(crate::edxml::soft_limits::ORGAN_NAME),
+                )?;
+            }
             if out.iter().any(|(o, _)| o.organ_id == id) {
                 return Err(FormatError::invalid(
                     format!("update.recipients[{i}]"),
@@ -408,7 +402,8 @@ impl<S: Store> Node<S> {
         Ok(out)
     }
 
-    /// Signs `doc` with `signer` and stores it with one delivery per `To` recipient, routed now.
+    /// Signs `doc` with `signer` and stores it with one delivery per `To` recipient, routed now
+    /// (a revocation or an update: the original's number).
     async fn sign_and_store(
         &self,
         signer: Arc<dyn Signer>,
@@ -417,6 +412,87 @@ impl<S: Store> Node<S> {
         idempotency_key: Option<String>,
         now: i64,
     ) -> Result<Submitted, Error> {
+        let new = self
+            .sign(signer, actor, doc, idempotency_key, Numbering::Given)
+            .await?;
+        let submitted = self.store.submit_outgoing(new, now).await?;
+        self.outbox_wake.notify_one();
+        Ok(submitted)
+    }
+
+    /// Gives `doc` its số — `typed` (the clerk's, with whether it was confirmed) or the next of
+    /// the agency's sequence — then signs and stores it as [`sign_and_store`](Self::sign_and_store).
+    ///
+    /// The number is taken by the store transaction that stores the document, never before
+    /// (`node::numbering`): a refusal or a crash anywhere before that commit leaves no gap and
+    /// no number recorded apart from its document. The agency's book is locked only while the
+    /// number is chosen; signing and writing the package run alongside other submissions, and
+    /// the write waits for its turn (the write numbered before it queued) to be queued itself.
+    async fn number_sign_and_store(
+        &self,
+        signer: Arc<dyn Signer>,
+        actor: &str,
+        mut doc: DocumentPackage,
+        typed: Option<(u32, bool)>,
+        idempotency_key: Option<String>,
+        now: i64,
+    ) -> Result<Submitted, Error> {
+        let agency = doc.header.from.organ_id.to_string();
+        let year = doc.header.promulgation_info.date.year();
+        let book = self.books.book(&agency, year);
+        let (number, numbering, moves_book, turn) = {
+            let mut open = book.lock().await;
+            let next = open.next(self.store.last_number(&agency, year)).await?;
+            let (number, numbering) = match typed {
+                Some((n, confirmed)) => {
+                    numbering::check_typed(n, next, confirmed)?;
+                    (n, Numbering::Given)
+                }
+                None => (next, Numbering::Next),
+            };
+            // Whether this submission decides what the book hands out next (a typed number
+            // below the sequence does not).
+            (number, numbering, number >= next, open.take(number))
+        };
+        let (my_turn, done) = turn.split();
+        compose::renumber(&mut doc, number);
+        let queued = async {
+            let new = self
+                .sign(signer, actor, doc, idempotency_key, numbering)
+                .await?;
+            self.store.queue_outgoing(new, now, Box::pin(my_turn)).await
+        }
+        .await;
+        // Queued, or given up: the next submission's write may be queued now.
+        drop(done);
+        let pending = match queued {
+            Ok(p) => p,
+            Err(e) => {
+                if moves_book {
+                    book.lock().await.give_back(number);
+                }
+                return Err(e);
+            }
+        };
+        let out = pending.await;
+        if moves_book && !matches!(&out, Ok(s) if !s.existing) {
+            // Its number was not taken: the store says again what comes next.
+            book.lock().await.forget();
+        }
+        let submitted = out?;
+        self.outbox_wake.notify_one();
+        Ok(submitted)
+    }
+
+    /// `doc` signed with `signer`, as the store takes it.
+    async fn sign(
+        &self,
+        signer: Arc<dyn Signer>,
+        actor: &str,
+        doc: DocumentPackage,
+        idempotency_key: Option<String>,
+        numbering: Numbering,
+    ) -> Result<NewOutgoing, Error> {
         let limits = self.config.limits.clone();
         let cert_der = signer.certificate().to_vec();
         let (pkg, bytes, header_json) = self
@@ -433,6 +509,20 @@ impl<S: Store> Node<S> {
                     }
                 }
                 let bytes = dsig::sign_package_owned(unsigned, signer.as_ref(), &limits)?;
+                // What the receivers' parser refuses first (the same limit, `[limits]`).
+                if bytes.len() > limits.max_package_bytes {
+                    return Err(FormatError::new(
+                        Code::PackageTooLarge,
+                        "(package)",
+                        format!(
+                            "the signed package would be {} bytes, over the limit of {} that \
+                             receivers accept",
+                            bytes.len(),
+                            limits.max_package_bytes
+                        ),
+                    )
+                    .into());
+                }
                 Ok((pkg, bytes, header_json))
             })
             .await??;
@@ -453,7 +543,7 @@ impl<S: Store> Node<S> {
             .collect();
         let document = meta(doc);
         let cert = self.keys.describe(&cert_der);
-        let new = NewOutgoing {
+        Ok(NewOutgoing {
             document,
             package: SignedPackage {
                 header_json,
@@ -465,9 +555,30 @@ impl<S: Store> Node<S> {
             deliveries,
             idempotency_key,
             actor: actor.to_owned(),
-        };
-        let submitted = self.store.submit_outgoing(new, now).await?;
-        self.outbox_wake.notify_one();
-        Ok(submitted)
+            numbering,
+        })
     }
+}
+
+/// The clerk's typed số, with whether a far one was confirmed.
+fn typed(sub: &Submission) -> Option<(u32, bool)> {
+    sub.number.map(|n| (n, sub.confirm_number))
+}
+
+/// What of an update can be checked without the original: every text field and the files.
+/// (Recipients are checked as their list is built.)
+fn check_update(req: &UpdateRequest, config: &crate::config::Config) -> Result<(), Error> {
+    use crate::edxml::soft_limits as soft;
+    validate::text("update.reason", &req.reason, Text::Body, None)?;
+    if let Some(s) = &req.subject {
+        validate::text("update.subject", s, Text::Line, Some(soft::SUBJECT))?;
+    }
+    if let Some(c) = &req.content {
+        validate::text("update.content", c, Text::Body, None)?;
+    }
+    if let Some(s) = &req.signer {
+        validate::signer("update.signer", s)?;
+    }
+    validate::files("update.files", &req.files, &config.limits)?;
+    Ok(())
 }

@@ -40,6 +40,12 @@ impl<S: Store> Node<S> {
         {
             return Err(FormatError::missing("status.description").into());
         }
+        crate::node::validate::text(
+            "status.description",
+            description,
+            crate::node::validate::Text::Body,
+            Some(crate::edxml::soft_limits::DESCRIPTION),
+        )?;
         let item = self.store.inbox_item(agency.as_str(), message_id).await?;
         // Whether `code` may follow this agency's history on the document, on this item (a
         // revocation, an update, a replacement or the document itself), is decided by the store

@@ -101,6 +101,19 @@ impl GroupWriter {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
     {
+        self.queue(write).await?.await
+    }
+
+    /// Queues `write` (writes run in the order they were queued) and returns what answers with
+    /// its result once its group has committed.
+    pub(super) async fn queue<T, F>(
+        &self,
+        write: F,
+    ) -> Result<impl Future<Output = Result<T>> + Send + 'static + use<T, F>>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             Box::pin(async move {
@@ -121,8 +134,10 @@ impl GroupWriter {
             .send(job)
             .await
             .map_err(|_| unavailable("the store's writer has stopped"))?;
-        rx.await
-            .map_err(|_| unavailable("the store's writer stopped before committing"))?
+        Ok(async move {
+            rx.await
+                .map_err(|_| unavailable("the store's writer stopped before committing"))?
+        })
     }
 }
 

@@ -14,8 +14,8 @@ use crate::edxml::document_id::normalize_code_number;
 use crate::error::{Code, Error, Result};
 use crate::store::{
     Direction, DocumentMeta, InboxFilter, InboxItem, IngestOutcome, Kind, MessageInfo, NewDelivery,
-    NewIncoming, NewOutgoing, OutgoingFilter, OutgoingItem, SignedPackage, Submitted,
-    SubmittedDelivery,
+    NewIncoming, NewOutgoing, Numbering, OutgoingFilter, OutgoingItem, Pending, SignedPackage,
+    Submitted, SubmittedDelivery, Turn,
 };
 
 /// The columns [`message_from_row`] reads, from `messages m`.
@@ -239,11 +239,12 @@ pub(super) async fn find_submission(
     }))
 }
 
-pub(super) async fn submit_outgoing(
+pub(super) async fn queue_outgoing(
     store: &SqliteStore,
     mut new: NewOutgoing,
     now: i64,
-) -> Result<Submitted> {
+    turn: Turn,
+) -> Result<Pending<Submitted>> {
     check_document(&new.document)?;
     require("document.code_number", &new.document.code_number)?;
     require("document.code_notation", &new.document.code_notation)?;
@@ -258,13 +259,30 @@ pub(super) async fn submit_outgoing(
             "idempotency_key: must be 1-{MAX_IDEMPOTENCY_KEY} bytes"
         )));
     }
+    let next = match new.numbering {
+        Numbering::Given => None,
+        Numbering::Next => Some(
+            new.document
+                .code_number
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|_| matches!(new.document.business_type, 0 | 3))
+                .ok_or_else(|| {
+                    invalid("document.code_number: numbering `next` needs a numbered new document")
+                })?,
+        ),
+    };
     new.document.code_number = normalize_code_number(&new.document.code_number);
     new.document.code_notation = new.document.code_notation.trim().to_owned();
     let sha256 = sha256_hex(&new.package.bytes);
     let file = store.spill(&mut new.package).await?;
     let file_in_tx = file.clone();
+    // On disk (and synced) before waiting: the wait is for the write numbered before this one
+    // to be queued, and costs nothing more than that.
+    turn.await;
 
-    let out = store.grouped(move |tx| Box::pin(async move {
+    let queued = store.grouped_queued(move |tx| Box::pin(async move {
     let file = file_in_tx.as_deref();
 
     let doc = &new.document;
@@ -293,6 +311,11 @@ pub(super) async fn submit_outgoing(
                 format!("document {} of {}: {why}", doc.document_id, doc.sender),
             )
         })?;
+    }
+    // The number is taken here, in the transaction that stores its document: a refusal or a
+    // crash before the commit leaves the sequence as it was.
+    if let Some(number) = next {
+        numbering::take_next(&mut *tx, &doc.sender, doc.code_year, number).await?;
     }
     // The number's uniqueness is the unique index `messages_out_number`: the insert does
     // nothing when it is taken, and only then is the holder looked up for the message.
@@ -355,6 +378,7 @@ pub(super) async fn submit_outgoing(
         "sha256": sha256,
         "size": new.package.bytes.len(),
         "idempotency_key": new.idempotency_key,
+        "numbering": new.numbering,
         "deliveries": created.iter().zip(&new.deliveries).map(|(c, d)| json!({
             "id": c.delivery_id, "recipient": c.recipient, "route": d.route,
         })).collect::<Vec<_>>(),
@@ -378,9 +402,20 @@ pub(super) async fn submit_outgoing(
         existing: false,
     })
     })).await;
-    let named = out.as_ref().map(|s| !s.existing);
-    store.discard_unless_named(file, named).await;
-    out
+    let queued = match queued {
+        Ok(q) => q,
+        Err(e) => {
+            store.discard_unless_named(file, Err(&e)).await;
+            return Err(e);
+        }
+    };
+    let store = store.clone();
+    Ok(Box::pin(async move {
+        let out = queued.await;
+        let named = out.as_ref().map(|s| !s.existing);
+        store.discard_unless_named(file, named).await;
+        out
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------

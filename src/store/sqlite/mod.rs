@@ -26,8 +26,8 @@ use sqlx::{Row, Sqlite, Transaction};
 use super::{
     AttemptInfo, AuditQuery, AuditVerdict, ClaimedDelivery, DeliveryError, DeliveryFilter,
     DeliveryInfo, DeliveryState, Direction, InboxFilter, InboxItem, IngestOutcome, Lease,
-    MessageInfo, NewIncoming, NewOutgoing, NewStatus, OutgoingFilter, OutgoingItem, Page,
-    StatusOutcome, StatusRecord, Store, Submitted,
+    MessageInfo, NewIncoming, NewOutgoing, NewStatus, OutgoingFilter, OutgoingItem, Page, Pending,
+    StatusOutcome, StatusRecord, Store, Submitted, Turn,
 };
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::error::{Code, Error, Result};
@@ -303,6 +303,30 @@ impl SqliteStore {
         group.write(write).await
     }
 
+    /// [`grouped`](Self::grouped) in two steps: queues `write` (writes run in the order they
+    /// were queued) and returns what answers once its group committed.
+    async fn grouped_queued<T, F>(
+        &self,
+        write: F,
+    ) -> Result<impl std::future::Future<Output = Result<T>> + Send + 'static + use<T, F>>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(
+                &'c mut sqlx::SqliteConnection,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<T>> + Send + 'c>,
+            > + Send
+            + 'static,
+    {
+        let Some(group) = &self.group else {
+            return Err(Error::store(
+                Code::StoreUnavailable,
+                "the store was opened read-only",
+            ));
+        };
+        group.queue(write).await
+    }
+
     /// A write transaction on the one writer connection (`BEGIN IMMEDIATE`: the write lock is
     /// taken at the start, so the transaction never fails half-way for want of it).
     async fn begin(&self) -> Result<Tx> {
@@ -394,8 +418,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
 // ---------------------------------------------------------------------------------------------
 
 impl Store for SqliteStore {
-    async fn next_number(&self, agency: &str, year: i32, actor: &str, now: i64) -> Result<u32> {
-        numbering::next_number(self, agency, year, actor, now).await
+    async fn last_number(&self, agency: &str, year: i32) -> Result<u32> {
+        numbering::last_number(self, agency, year).await
     }
 
     async fn find_submission(
@@ -407,8 +431,13 @@ impl Store for SqliteStore {
         messages::find_submission(&mut conn, agency, idempotency_key).await
     }
 
-    async fn submit_outgoing(&self, new: NewOutgoing, now: i64) -> Result<Submitted> {
-        messages::submit_outgoing(self, new, now).await
+    async fn queue_outgoing(
+        &self,
+        new: NewOutgoing,
+        now: i64,
+        turn: Turn,
+    ) -> Result<Pending<Submitted>> {
+        messages::queue_outgoing(self, new, now, turn).await
     }
 
     async fn ingest_incoming(&self, new: NewIncoming, now: i64) -> Result<IngestOutcome> {

@@ -1,0 +1,419 @@
+//! What a clerk's submission must satisfy before a number is chosen or anything is signed:
+//! what the receivers will enforce (the same [`Limits`] the reader applies, the same soft
+//! length limits the writer applies), agency codes of the canonical shape, a route to every
+//! recipient, and text that can travel everywhere it will go.
+//!
+//! Text: every value that ends up in an XML element or attribute, in the DocumentId or in a
+//! mail header (the mail bridge sends the subject and names as headers) refuses control
+//! characters — a CR/LF in a subject is a header injection waiting for the bridge, a CR/LF or a
+//! comma in a ký hiệu ends up inside the DocumentId, whose fields are comma-separated.
+//! Free text that is a body, not a header (`content`, a reason), may hold line breaks and tabs.
+//!
+//! Every problem names the field as the clerk sent it (`metadata.recipients[0]`,
+//! `metadata.files[2]`), with a stable code.
+
+use crate::config::Config;
+use crate::edxml::soft_limits as soft;
+use crate::edxml::xml::Limits;
+use crate::edxml::{OrganId, Priority, SteeringType};
+use crate::error::{Code, Error, FormatError};
+use crate::node::compose::{File, Recipient, Submission};
+use crate::node::routing::{self, Route};
+
+/// `DocumentType/Type` values (QCVN 102:2016): 1 văn bản hành chính, 2 văn bản quy phạm pháp
+/// luật.
+pub const DOCUMENT_TYPES: [i32; 2] = [1, 2];
+
+/// How a text field may be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Text {
+    /// One line: no control character at all (it may reach a header, an attribute or an id).
+    Line,
+    /// A body text: line breaks and tabs allowed, other control characters not.
+    Body,
+}
+
+fn refused(c: char, form: Text) -> bool {
+    let control = c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{FFFE}' | '\u{FFFF}');
+    match form {
+        Text::Line => control,
+        Text::Body => control && !matches!(c, '\n' | '\r' | '\t'),
+    }
+}
+
+/// `value` written as `form`, at most `max` characters (a soft limit of the format, counted
+/// after trimming as the writer does).
+pub fn text(path: &str, value: &str, form: Text, max: Option<usize>) -> Result<(), FormatError> {
+    if let Some(c) = value.chars().find(|&c| refused(c, form)) {
+        let what = match c {
+            '\r' | '\n' => "a line break",
+            '\t' => "a tab",
+            _ => "a control character",
+        };
+        return Err(FormatError::new(
+            Code::CharacterNotAllowed,
+            path,
+            format!(
+                "contains {what} (U+{:04X}); this field must be {}",
+                u32::from(c),
+                match form {
+                    Text::Line => "one line of text",
+                    Text::Body => "text without control characters other than line breaks and tabs",
+                }
+            ),
+        ));
+    }
+    if let Some(max) = max
+        && let Some(n) = soft::exceeds(value.trim(), max)
+    {
+        return Err(FormatError::invalid(
+            path,
+            format!("{n} characters, over the limit of {max}"),
+        ));
+    }
+    Ok(())
+}
+
+fn optional(
+    path: &str,
+    value: Option<&str>,
+    form: Text,
+    max: Option<usize>,
+) -> Result<(), FormatError> {
+    value.map_or(Ok(()), |v| text(path, v, form, max))
+}
+
+/// A ký hiệu: one line, no comma (the DocumentId's separator), within the soft limit.
+pub fn notation(path: &str, value: &str) -> Result<(), FormatError> {
+    if value.trim().is_empty() {
+        return Err(FormatError::missing(path));
+    }
+    text(path, value, Text::Line, Some(soft::CODE_NOTATION))?;
+    if value.contains(',') {
+        return Err(FormatError::new(
+            Code::CharacterNotAllowed,
+            path,
+            "contains a comma, which separates the fields of the DocumentId",
+        ));
+    }
+    Ok(())
+}
+
+/// A recipient's agency code: the canonical shape `DDD.DD.DD.LNN` only (this node writes only
+/// that shape, and a receiver's registry knows no other).
+pub fn recipient_code(path: &str, code: &str) -> Result<OrganId, FormatError> {
+    OrganId::parse_strict(code.trim())
+        .map_err(|e| FormatError::new(Code::OrganIdInvalid, path, e.problem))
+}
+
+/// Each code has a route: served here, or by a configured peer. `NO_ROUTE` names the first
+/// that has none (as the clerk's field `paths[i]`), so it is refused now rather than
+/// numbered, signed and queued to fail.
+pub fn routes<'a>(
+    config: &Config,
+    codes: impl IntoIterator<Item = (String, &'a OrganId)>,
+) -> Result<(), Error> {
+    for (path, code) in codes {
+        if routing::route(config, code) == Route::None {
+            return Err(FormatError::new(
+                Code::NoRoute,
+                path,
+                format!("{code}: neither this node nor any configured peer serves this agency"),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The files: how many, how large each and all together (the reader's [`Limits`]), and their
+/// names and types as text. `prefix` is the clerk's name for the list (`files`: the `file`
+/// parts of the request, `files[0]` the first).
+pub fn files(prefix: &str, files: &[File], limits: &Limits) -> Result<(), FormatError> {
+    if files.len() > limits.max_attachments {
+        return Err(FormatError::new(
+            Code::AttachmentLimit,
+            prefix,
+            format!(
+                "{} files, over the limit of {} that receivers accept",
+                files.len(),
+                limits.max_attachments
+            ),
+        ));
+    }
+    let mut total: u64 = 0;
+    for (i, f) in files.iter().enumerate() {
+        let path = format!("{prefix}[{i}]");
+        let size = u64::try_from(f.data.len()).unwrap_or(u64::MAX);
+        if size > limits.max_attachment_bytes {
+            return Err(too_large(&path, size, limits.max_attachment_bytes));
+        }
+        total = total.saturating_add(size);
+        if f.name.trim().is_empty() {
+            return Err(FormatError::invalid(&path, "a file needs a name"));
+        }
+        text(
+            &format!("{path}.name"),
+            &f.name,
+            Text::Line,
+            Some(soft::DESCRIPTION),
+        )?;
+        text(
+            &format!("{path}.content_type"),
+            &f.content_type,
+            Text::Line,
+            None,
+        )?;
+    }
+    if total > limits.max_total_attachment_bytes {
+        return Err(too_large(prefix, total, limits.max_total_attachment_bytes));
+    }
+    Ok(())
+}
+
+/// `ATTACHMENT_TOO_LARGE` for `size` bytes over `max`.
+pub fn too_large(path: &str, size: u64, max: u64) -> FormatError {
+    FormatError::new(
+        Code::AttachmentTooLarge,
+        path,
+        format!("{size} bytes, over the limit of {max} that receivers accept"),
+    )
+}
+
+/// The signer block.
+pub fn signer(prefix: &str, s: &crate::node::compose::SignerJson) -> Result<(), FormatError> {
+    // Competence has no length limit in the format (the writer writes it as is).
+    text(
+        &format!("{prefix}.competence"),
+        &s.competence,
+        Text::Line,
+        None,
+    )?;
+    text(
+        &format!("{prefix}.position"),
+        &s.position,
+        Text::Line,
+        Some(soft::POSITION),
+    )?;
+    text(
+        &format!("{prefix}.full_name"),
+        &s.full_name,
+        Text::Line,
+        Some(soft::FULL_NAME),
+    )
+}
+
+/// Everything of a new document's (or a replacement's) submission that does not need the
+/// store: recipients (strict codes, names, routes), every text field, the code lists, the files.
+pub fn submission(sub: &Submission, files_in: &[File], config: &Config) -> Result<(), Error> {
+    let m = |f: &str| format!("metadata.{f}");
+    if sub.recipients.is_empty() {
+        return Err(FormatError::missing("metadata.recipients").into());
+    }
+    let mut codes: Vec<(String, OrganId)> = Vec::with_capacity(sub.recipients.len());
+    for (i, r) in sub.recipients.iter().enumerate() {
+        let (path, code) = match r {
+            Recipient::Code(c) => (format!("metadata.recipients[{i}]"), c),
+            Recipient::Named { code, name } => {
+                text(
+                    &format!("metadata.recipients[{i}].name"),
+                    name,
+                    Text::Line,
+                    Some(soft::ORGAN_NAME),
+                )?;
+                (format!("metadata.recipients[{i}].code"), code)
+            }
+        };
+        let id = recipient_code(&path, code)?;
+        if codes.iter().any(|(_, c)| *c == id) {
+            return Err(FormatError::invalid(
+                format!("metadata.recipients[{i}]"),
+                format!("{id} is listed twice"),
+            )
+            .into());
+        }
+        codes.push((path, id));
+    }
+    notation(&m("notation"), &sub.notation)?;
+    if sub.subject.trim().is_empty() {
+        return Err(FormatError::missing("metadata.subject").into());
+    }
+    text(&m("subject"), &sub.subject, Text::Line, Some(soft::SUBJECT))?;
+    optional(&m("content"), sub.content.as_deref(), Text::Body, None)?;
+    optional(
+        &m("type_name"),
+        sub.type_name.as_deref(),
+        Text::Line,
+        Some(soft::TYPE_NAME),
+    )?;
+    optional(&m("place"), sub.place.as_deref(), Text::Line, None)?;
+    signer(&m("signer"), &sub.signer)?;
+    let mut places = 0;
+    for (i, p) in sub.to_places.iter().enumerate() {
+        text(&format!("metadata.to_places[{i}]"), p, Text::Line, None)?;
+        places += p.trim().chars().count();
+    }
+    if places > soft::TO_PLACES {
+        return Err(FormatError::invalid(
+            m("to_places"),
+            format!(
+                "{places} characters together, over the limit of {}",
+                soft::TO_PLACES
+            ),
+        )
+        .into());
+    }
+    if let Some(s) = &sub.staff {
+        for (name, v) in [
+            ("department", &s.department),
+            ("staff", &s.staff),
+            ("email", &s.email),
+            ("mobile", &s.mobile),
+        ] {
+            optional(
+                &format!("metadata.staff.{name}"),
+                v.as_deref(),
+                Text::Line,
+                None,
+            )?;
+        }
+    }
+    if !DOCUMENT_TYPES.contains(&sub.r#type) {
+        return Err(FormatError::invalid(
+            m("type"),
+            format!(
+                "{}: expected 1 (văn bản hành chính) or 2 (văn bản quy phạm pháp luật)",
+                sub.r#type
+            ),
+        )
+        .into());
+    }
+    if let Some(d) = sub.type_detail
+        && d < 0
+    {
+        return Err(
+            FormatError::invalid(m("type_detail"), format!("{d}: expected 0 or more")).into(),
+        );
+    }
+    if Priority::from_number(sub.priority).is_none() {
+        return Err(FormatError::invalid(
+            m("priority"),
+            format!("{}: expected 0 to 4", sub.priority),
+        )
+        .into());
+    }
+    if let Some(s) = sub.steering_type
+        && SteeringType::from_number(s).is_none()
+    {
+        return Err(
+            FormatError::invalid(m("steering_type"), format!("{s}: expected 0 to 2")).into(),
+        );
+    }
+    if sub.number == Some(0) {
+        return Err(FormatError::invalid(m("number"), "must be 1 or more").into());
+    }
+    files("files", files_in, &config.limits)?;
+    routes(config, codes.iter().map(|(p, c)| (p.clone(), c)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_fields_refuse_every_control_character_body_fields_keep_line_breaks() {
+        for bad in [
+            "a\rb",
+            "a\nb",
+            "a\tb",
+            "a\u{0}b",
+            "a\u{1b}b",
+            "a\u{85}b",
+            "a\u{2028}b",
+        ] {
+            let e = text("metadata.subject", bad, Text::Line, None).unwrap_err();
+            assert_eq!(e.code, Code::CharacterNotAllowed, "{bad:?}");
+            assert_eq!(e.path, "metadata.subject");
+        }
+        assert!(text("metadata.content", "một\r\ndòng\tnữa", Text::Body, None).is_ok());
+        assert!(text("metadata.content", "a\u{7}b", Text::Body, None).is_err());
+        assert!(
+            text(
+                "metadata.subject",
+                "V/v thử nghiệm — “trích yếu”",
+                Text::Line,
+                None
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_notation_refuses_commas_and_line_breaks() {
+        assert!(notation("n", "STTTT-CĐS").is_ok());
+        assert!(notation("n", "15/2020/NĐ-CP").is_ok());
+        assert_eq!(
+            notation("n", "A,B").unwrap_err().code,
+            Code::CharacterNotAllowed
+        );
+        assert_eq!(
+            notation("n", "A\r\nB").unwrap_err().code,
+            Code::CharacterNotAllowed
+        );
+        assert_eq!(notation("n", " ").unwrap_err().code, Code::ElementMissing);
+        assert_eq!(
+            notation("n", &"X".repeat(31)).unwrap_err().code,
+            Code::ValueInvalid
+        );
+    }
+
+    #[test]
+    fn recipient_codes_are_strict() {
+        for bad in ["H41", "000.00.00.h41", "000-00-00-H41", "000.00.00.H4\r1"] {
+            let e = recipient_code("metadata.recipients[0]", bad).unwrap_err();
+            assert_eq!(
+                (e.code, e.path.as_str()),
+                (Code::OrganIdInvalid, "metadata.recipients[0]")
+            );
+        }
+        assert!(recipient_code("p", " 000.00.00.H41 ").is_ok());
+    }
+
+    #[test]
+    fn files_are_held_to_the_readers_limits() {
+        let limits = Limits {
+            max_attachments: 2,
+            max_attachment_bytes: 10,
+            max_total_attachment_bytes: 15,
+            ..Limits::default()
+        };
+        let f = |name: &str, n: usize| File {
+            name: name.into(),
+            content_type: "application/pdf".into(),
+            data: vec![0; n],
+        };
+        assert!(files("metadata.files", &[f("a.pdf", 10)], &limits).is_ok());
+        let e = files(
+            "metadata.files",
+            &[f("a", 1), f("b", 1), f("c", 1)],
+            &limits,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, Code::AttachmentLimit);
+        let e = files("metadata.files", &[f("a", 1), f("b", 11)], &limits).unwrap_err();
+        assert_eq!(
+            (e.code, e.path.as_str()),
+            (Code::AttachmentTooLarge, "metadata.files[1]")
+        );
+        let e = files("metadata.files", &[f("a", 8), f("b", 8)], &limits).unwrap_err();
+        assert_eq!(
+            (e.code, e.path.as_str()),
+            (Code::AttachmentTooLarge, "metadata.files")
+        );
+        let e = files("metadata.files", &[f("a\r\n.pdf", 1)], &limits).unwrap_err();
+        assert_eq!(
+            (e.code, e.path.as_str()),
+            (Code::CharacterNotAllowed, "metadata.files[0].name")
+        );
+    }
+}
