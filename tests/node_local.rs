@@ -963,7 +963,12 @@ async fn a_received_status_is_checked_against_the_history_and_a_refused_one_stor
     use lienthong::Code;
     use time::{Duration as Span, OffsetDateTime};
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
+    // A peer that serves an agency elsewhere (never reached: its deliveries only wait), so a
+    // document can be sent that Sở Nội vụ never receives.
+    let config = config_with(
+        dir.path(),
+        &nodes::peer("elsewhere", "http://127.0.0.1:9", "000.00.00.H14"),
+    );
     let store = SqliteStore::open(&config.node.store).await.unwrap();
     let node = Node::new(config, store).unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -972,7 +977,7 @@ async fn a_received_status_is_checked_against_the_history_and_a_refused_one_stor
     let sonv = code("000.00.04.H21");
     let now = OffsetDateTime::now_utc();
 
-    // A document Sở Nội vụ never received (sent only to an agency no node serves).
+    // A document Sở Nội vụ never received (sent only to an agency of another node).
     let (elsewhere, elsewhere_doc, _) =
         sent_and_received(&node, &["000.00.00.H14"], "V/v nơi khác").await;
     // One it did.
