@@ -19,6 +19,7 @@
 //! cannot write (a periodic anchor: printed, mailed, published); `audit verify` prints the head
 //! for exactly that purpose.
 
+pub mod crosscheck;
 pub mod export;
 pub mod hash;
 pub mod verify;

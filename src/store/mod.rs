@@ -42,6 +42,11 @@ pub use types::*;
 /// of [`Store::verify_audit`] is for the store itself failing.
 pub type AuditVerdict = std::result::Result<ChainSummary, AuditBreak>;
 
+/// The result of [`Store::verify_store`]: the chain's summary with every row cross-checked
+/// against it (the report may list differences), or where the chain breaks (rows are then not
+/// checked: records that are not the ones written cannot vouch for anything).
+pub type StoreVerdict = std::result::Result<crate::audit::crosscheck::Report, AuditBreak>;
+
 /// What the node needs from its store. Every future is `Send`, so calls can run in
 /// `tokio::spawn`ed tasks (clone an `Arc<S>` and owned arguments into the task).
 pub trait Store: Send + Sync + 'static {
@@ -344,4 +349,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Verifies the whole chain.
     fn verify_audit(&self) -> impl Future<Output = Result<AuditVerdict>> + Send;
+
+    /// Verifies the whole chain and then that the store still holds what it records: every
+    /// message, status and delivery a record created is present, no row exists that no record
+    /// created, each row's fields are what its records say, and every package's bytes (however
+    /// it is kept) hash to the SHA-256 its record holds (`lienthong audit verify`). One
+    /// consistent snapshot; reads and hashes every package, so it costs about a full read of
+    /// the store.
+    fn verify_store(&self) -> impl Future<Output = Result<StoreVerdict>> + Send;
 }

@@ -1,0 +1,427 @@
+//! Cross-checking the store against the audit chain: the chain proves the records are the ones
+//! written; this proves the rows are still what the records say.
+//!
+//! Without it, someone with the database file could edit a message's subject or bytes, delete a
+//! message, or set a delivery's state by hand, and the chain would still verify: the records are
+//! untouched. [`CrossCheck`] is fed every record of a verified chain ([`CrossCheck::record`]),
+//! then every row ([`CrossCheck::message`], [`status`](CrossCheck::status),
+//! [`delivery`](CrossCheck::delivery)), then [`finish`](CrossCheck::finish)ed; it names each row
+//! that differs from its records, each row no record created, and each row a record created that
+//! is gone:
+//!
+//! ```text
+//! message 17: subject differs from audit record 42 (document.submit)
+//! message 9: missing (audit record 12, document.receive, created it)
+//! delivery 5: state is delivered, audit record 88 (delivery.fail) says failed
+//! message 3: package bytes hash to 5e…, audit record 7 (document.submit) says 9a… (STORE_CORRUPT)
+//! ```
+//!
+//! Cost: a message or status row is kept, between its record and its row, as its record's `seq`,
+//! a field mask and a 128-bit digest of the attested fields (about 40 bytes); only a row whose
+//! digest differs is explained field by field, from its record read again
+//! ([`explain_message`], [`explain_status`]). A delivery is replayed through its transitions, so
+//! it keeps its expected fields. Pure: the store reads, hashes the package bytes and feeds.
+
+mod claims;
+mod fields;
+pub mod rows;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::Serialize;
+
+pub use fields::Value;
+pub use rows::{
+    DELIVERY_FIELDS, DeliveryRow, MESSAGE_FIELDS, MessageRow, STATUS_FIELDS, StatusRow,
+};
+
+use fields::{Attested, digest_attested, digest_of};
+use rows::{BYTES, D, M, S};
+
+use super::AuditRecord;
+use crate::error::Code;
+
+/// What kind of row a difference is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    Message,
+    Status,
+    Delivery,
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Entity::Message => "message",
+            Entity::Status => "status",
+            Entity::Delivery => "delivery",
+        })
+    }
+}
+
+/// One row that is not what the chain says. Displays as `<entity> <id>: <message>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{entity} {id}: {message}")]
+pub struct Difference {
+    pub entity: Entity,
+    pub id: i64,
+    /// `AUDIT_BROKEN` (a row differs from, or is missing from, or is unknown to the chain) or
+    /// `STORE_CORRUPT` (the package bytes do not hash to what the record says).
+    #[serde(skip)]
+    pub code: Code,
+    /// The field that differs (`None`: the whole row is missing or unrecorded).
+    pub field: Option<&'static str>,
+    pub message: String,
+}
+
+/// What checking one row found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowCheck {
+    /// As its record says.
+    Matches,
+    /// Named at once (no record created it).
+    Differs(Difference),
+    /// Its fields differ from record `seq`: read that record again and [`explain_message`] (or
+    /// [`explain_status`]) it.
+    Explain { seq: i64 },
+}
+
+/// How many rows were checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Checked {
+    pub messages: u64,
+    pub statuses: u64,
+    pub deliveries: u64,
+}
+
+#[derive(Debug)]
+struct Digested {
+    seq: i64,
+    action: &'static str,
+    mask: u32,
+    digest: [u8; 16],
+}
+
+#[derive(Debug)]
+struct Replay {
+    created_seq: i64,
+    created_by: &'static str,
+    last_seq: i64,
+    last_action: &'static str,
+    fields: Attested<D>,
+}
+
+/// The cross-check of one store (see the module documentation).
+#[derive(Debug, Default)]
+pub struct CrossCheck {
+    messages: HashMap<i64, Digested>,
+    statuses: HashMap<i64, Digested>,
+    deliveries: HashMap<i64, Replay>,
+    checked: Checked,
+}
+
+/// The action names records use, as `'static` (what a digest keeps instead of the string).
+fn action_name(action: &str) -> &'static str {
+    const KNOWN: [&str; 10] = [
+        "document.submit",
+        "document.receive",
+        "status.record",
+        "delivery.claim",
+        "delivery.delivered",
+        "delivery.retry",
+        "delivery.fail",
+        "delivery.reject",
+        "delivery.cancel",
+        "delivery.operator_retry",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|k| *k == action)
+        .unwrap_or("another action")
+}
+
+impl CrossCheck {
+    pub fn new() -> CrossCheck {
+        CrossCheck::default()
+    }
+
+    /// Takes in what one record (of a verified chain, in `seq` order) says about rows.
+    pub fn record(&mut self, r: &AuditRecord) {
+        let relevant = matches!(
+            r.action.as_str(),
+            "document.submit" | "document.receive" | "status.record"
+        ) || r.action.starts_with("delivery.");
+        if !relevant {
+            return;
+        }
+        let Ok(detail) = serde_json::from_str::<serde_json::Value>(&r.detail) else {
+            return;
+        };
+        let action = action_name(&r.action);
+        if let Some((id, attested)) = claims::message(r, &detail) {
+            let (mask, digest) = digest_attested(&attested);
+            let seq = r.seq;
+            self.messages.insert(
+                id,
+                Digested {
+                    seq,
+                    action,
+                    mask,
+                    digest,
+                },
+            );
+        }
+        if let Some((id, attested)) = claims::status(r, &detail) {
+            let (mask, digest) = digest_attested(&attested);
+            self.statuses.insert(
+                id,
+                Digested {
+                    seq: r.seq,
+                    action,
+                    mask,
+                    digest,
+                },
+            );
+        }
+        for (id, fields) in claims::created_deliveries(r, &detail) {
+            self.deliveries.insert(
+                id,
+                Replay {
+                    created_seq: r.seq,
+                    created_by: action,
+                    last_seq: r.seq,
+                    last_action: action,
+                    fields,
+                },
+            );
+        }
+        for id in claims::delivery_changes(r, &detail) {
+            if let Some(d) = self.deliveries.get_mut(&id) {
+                claims::apply(&mut d.fields, r, &detail);
+                d.last_seq = r.seq;
+                d.last_action = action;
+            }
+        }
+    }
+
+    /// Checks one `messages` row (each row once).
+    pub fn message(&mut self, row: &MessageRow) -> RowCheck {
+        self.checked.messages += 1;
+        let Some(d) = self.messages.remove(&row.id) else {
+            return RowCheck::Differs(unrecorded(Entity::Message, row.id));
+        };
+        let values = row.values();
+        let refs: [&Value; M] = std::array::from_fn(|i| &values[i]);
+        if digest_of(&refs, d.mask) == d.digest {
+            RowCheck::Matches
+        } else {
+            RowCheck::Explain { seq: d.seq }
+        }
+    }
+
+    /// Checks one `statuses` row (each row once).
+    pub fn status(&mut self, row: &StatusRow) -> RowCheck {
+        self.checked.statuses += 1;
+        let Some(d) = self.statuses.remove(&row.id) else {
+            return RowCheck::Differs(unrecorded(Entity::Status, row.id));
+        };
+        let values = row.values();
+        let refs: [&Value; S] = std::array::from_fn(|i| &values[i]);
+        if digest_of(&refs, d.mask) == d.digest {
+            RowCheck::Matches
+        } else {
+            RowCheck::Explain { seq: d.seq }
+        }
+    }
+
+    /// Checks one `deliveries` row (each row once) against its replayed transitions.
+    pub fn delivery(&mut self, row: &DeliveryRow) -> Vec<Difference> {
+        self.checked.deliveries += 1;
+        let Some(d) = self.deliveries.remove(&row.id) else {
+            return vec![unrecorded(Entity::Delivery, row.id)];
+        };
+        let found = row.values();
+        let by = format!("audit record {} ({})", d.last_seq, d.last_action);
+        differences(
+            Entity::Delivery,
+            row.id,
+            &d.fields,
+            &found,
+            &DELIVERY_FIELDS,
+            &by,
+        )
+    }
+
+    /// What was checked, and every row a record created that no row was found for.
+    pub fn finish(self) -> (Checked, Vec<Difference>) {
+        let mut missing: Vec<Difference> = Vec::new();
+        let gone = |entity, id, seq, action| Difference {
+            entity,
+            id,
+            code: Code::AuditBroken,
+            field: None,
+            message: format!("missing (audit record {seq}, {action}, created it)"),
+        };
+        for (id, d) in self.messages {
+            missing.push(gone(Entity::Message, id, d.seq, d.action));
+        }
+        for (id, d) in self.statuses {
+            missing.push(gone(Entity::Status, id, d.seq, d.action));
+        }
+        for (id, d) in self.deliveries {
+            missing.push(gone(Entity::Delivery, id, d.created_seq, d.created_by));
+        }
+        missing.sort_by_key(|d| (d.entity as u8, d.id));
+        (self.checked, missing)
+    }
+}
+
+fn unrecorded(entity: Entity, id: i64) -> Difference {
+    Difference {
+        entity,
+        id,
+        code: Code::AuditBroken,
+        field: None,
+        message: "no audit record created it".into(),
+    }
+}
+
+/// Names each field of a message row that differs from record `r` (the record
+/// [`RowCheck::Explain`] pointed at).
+pub fn explain_message(r: &AuditRecord, row: &MessageRow) -> Vec<Difference> {
+    let Some((_, attested)) = parse(r).and_then(|d| claims::message(r, &d)) else {
+        return vec![unexplained(Entity::Message, row.id, r)];
+    };
+    let by = format!("audit record {} ({})", r.seq, r.action);
+    let found = row.values();
+    let out = differences(
+        Entity::Message,
+        row.id,
+        &attested,
+        &found,
+        &MESSAGE_FIELDS,
+        &by,
+    );
+    if out.is_empty() {
+        vec![unexplained(Entity::Message, row.id, r)]
+    } else {
+        out
+    }
+}
+
+/// Names each field of a status row that differs from record `r`.
+pub fn explain_status(r: &AuditRecord, row: &StatusRow) -> Vec<Difference> {
+    let Some((_, attested)) = parse(r).and_then(|d| claims::status(r, &d)) else {
+        return vec![unexplained(Entity::Status, row.id, r)];
+    };
+    let by = format!("audit record {} ({})", r.seq, r.action);
+    let found = row.values();
+    let out = differences(
+        Entity::Status,
+        row.id,
+        &attested,
+        &found,
+        &STATUS_FIELDS,
+        &by,
+    );
+    if out.is_empty() {
+        vec![unexplained(Entity::Status, row.id, r)]
+    } else {
+        out
+    }
+}
+
+fn parse(r: &AuditRecord) -> Option<serde_json::Value> {
+    serde_json::from_str(&r.detail).ok()
+}
+
+fn unexplained(entity: Entity, id: i64, r: &AuditRecord) -> Difference {
+    Difference {
+        entity,
+        id,
+        code: Code::AuditBroken,
+        field: None,
+        message: format!("differs from audit record {} ({})", r.seq, r.action),
+    }
+}
+
+/// The fields where `found` is not what `expected` says (fields `expected` does not know are
+/// skipped). A hashed text field is named without its values (`subject differs from …`); the
+/// package bytes are `STORE_CORRUPT`.
+fn differences<const N: usize>(
+    entity: Entity,
+    id: i64,
+    expected: &Attested<N>,
+    found: &[Value; N],
+    names: &[&'static str; N],
+    by: &str,
+) -> Vec<Difference> {
+    let mut out = Vec::new();
+    for i in 0..N {
+        let Some(want) = &expected[i] else { continue };
+        let got = &found[i];
+        if want == got {
+            continue;
+        }
+        let name = names[i];
+        let (code, message) = if entity == Entity::Message && i == BYTES {
+            (
+                Code::StoreCorrupt,
+                format!("package bytes hash to {got}, {by} says {want}"),
+            )
+        } else if let Some(text) = name.strip_suffix("_sha256")
+            && !matches!(want, Value::Null)
+            && !matches!(got, Value::Null)
+        {
+            (Code::AuditBroken, format!("{text} differs from {by}"))
+        } else {
+            (
+                Code::AuditBroken,
+                format!("{name} is {got}, {by} says {want}"),
+            )
+        };
+        out.push(Difference {
+            entity,
+            id,
+            code,
+            field: Some(name),
+            message,
+        });
+    }
+    out
+}
+
+/// Most differences a [`Report`] lists; the rest are counted.
+pub const MAX_LISTED: usize = 1000;
+
+/// A store cross-checked against its verified chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub chain: super::ChainSummary,
+    pub checked: Checked,
+    /// How many bytes of packages were read and hashed.
+    pub package_bytes: u64,
+    /// What differs, in the order found (rows by id, then missing rows); at most
+    /// [`MAX_LISTED`].
+    pub differences: Vec<Difference>,
+    /// Differences found beyond those listed.
+    pub unlisted: u64,
+}
+
+impl Report {
+    /// Adds a difference (listed while there is room, counted after).
+    pub fn push(&mut self, d: Difference) {
+        if self.differences.len() < MAX_LISTED {
+            self.differences.push(d);
+        } else {
+            self.unlisted += 1;
+        }
+    }
+
+    /// No row differs from the chain.
+    pub fn is_clean(&self) -> bool {
+        self.differences.is_empty() && self.unlisted == 0
+    }
+}
