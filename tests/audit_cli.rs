@@ -5,9 +5,12 @@ use std::process::{Command, Output};
 
 use lienthong::audit::export::parse_jsonl_line;
 use lienthong::audit::{AuditEntry, AuditRecord, verify_chain};
-use lienthong::store::{SqliteStore, Store};
+use lienthong::store::{
+    DeliveryError, DocumentMeta, Lease, NewDelivery, NewIncoming, NewOutgoing, NewStatus,
+    SignedPackage, SqliteStore, Store,
+};
 use serde_json::json;
-use sqlx::sqlite::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
 /// 2026-11-25 00:00:00 +07:00 (midnight in Vietnam).
 const DAY: i64 = 1_795_539_600_000;
@@ -86,12 +89,14 @@ async fn verify_says_ok_with_the_head() {
     let (_dir, url, _raw) = store().await;
     let o = verify(&url);
     assert!(o.status.success(), "{}", stderr(&o));
-    let line = stdout(&o);
+    let out = stdout(&o);
+    let line = out.lines().next().unwrap();
     assert!(
         line.starts_with("audit chain OK: 8 records, head "),
         "{line}"
     );
     assert_eq!(line.trim().rsplit(' ').next().unwrap().len(), 64, "{line}");
+    assert!(out.contains("store matches the chain: 0 messages"), "{out}");
 }
 
 #[tokio::test]
@@ -226,4 +231,397 @@ async fn export_filters_by_date_in_vietnam_time_and_writes_csv() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "bad usage: {}", stderr(&o));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store against the chain: rows edited, deleted or added behind the node's back
+// ---------------------------------------------------------------------------------------------
+
+const GIALAI: &str = "000.00.05.H21";
+const GIALAI_UBND: &str = "000.00.00.H21";
+const NGHEAN: &str = "000.00.00.H41";
+/// Packages of this size or more are files beside the database.
+const MIB: usize = 1024 * 1024;
+
+fn package(text: &str, pad: usize) -> SignedPackage {
+    SignedPackage {
+        bytes: format!("<edXML>{text}{}</edXML>", "x".repeat(pad)).into_bytes(),
+        signer_subject: Some("CN=Sở Thông tin và Truyền thông tỉnh Gia Lai".into()),
+        signer_fingerprint: Some("ab".repeat(32)),
+        header_json: json!({ "subject": text }).to_string(),
+    }
+}
+
+fn meta(sender: &str, number: &str) -> DocumentMeta {
+    DocumentMeta {
+        sender: sender.into(),
+        document_id: format!("{sender},2026/11/25,{number}/CĐS"),
+        business_type: 0,
+        code_number: number.into(),
+        code_notation: "CĐS".into(),
+        code_year: 2026,
+        subject: format!("V/v văn bản số {number}"),
+    }
+}
+
+/// The rows of [`busy_store`], by what they are.
+struct Ids {
+    /// Sent, small (a BLOB), delivered.
+    sent: i64,
+    sent_delivery: i64,
+    /// Sent, 1 MiB (a file), failed.
+    large: i64,
+    large_delivery: i64,
+    /// Received.
+    received: i64,
+    /// Nghệ An's status 04 on `sent`, and its package.
+    status: i64,
+    status_message: i64,
+}
+
+/// A store with the node's everyday writes: two documents sent (one kept as a file), one
+/// delivered and one failed, one received, one status received; and a raw connection to it
+/// that does not enforce foreign keys (someone with the file need not either).
+async fn busy_store() -> (tempfile::TempDir, String, SqlitePool, Ids) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    let out = |number: &str, pad: usize| NewOutgoing {
+        document: meta(GIALAI, number),
+        package: package(number, pad),
+        deliveries: vec![NewDelivery {
+            recipient: NGHEAN.into(),
+            route: "peer:nghean".into(),
+        }],
+        idempotency_key: None,
+        actor: format!("clerk:{GIALAI}:lan"),
+    };
+    let sent = store.submit_outgoing(out("11", 0), DAY).await.unwrap();
+    let large = store.submit_outgoing(out("12", MIB), DAY).await.unwrap();
+    let received = store
+        .ingest_incoming(
+            NewIncoming {
+                document: meta(NGHEAN, "7"),
+                package: package("from Nghệ An", 0),
+                local_recipients: vec![GIALAI_UBND.into()],
+                peer: Some("nghean".into()),
+                receipt: b"receipt 01".to_vec(),
+                actor: "peer:nghean".into(),
+                revocation: Vec::new(),
+            },
+            DAY + 1,
+        )
+        .await
+        .unwrap();
+    let received = match received {
+        lienthong::store::IngestOutcome::Inserted { message_id } => message_id,
+        other => panic!("{other:?}"),
+    };
+    let claimed = store
+        .claim_due(DAY + 2, 10, "outbox:1", 60_000)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let lease = |d: i64| -> Lease {
+        claimed
+            .iter()
+            .find(|c| c.lease.delivery_id == d)
+            .unwrap()
+            .lease
+    };
+    let sent_delivery = sent.deliveries[0].delivery_id;
+    let large_delivery = large.deliveries[0].delivery_id;
+    store
+        .mark_delivered(
+            lease(sent_delivery),
+            b"receipt from Nghe An".to_vec(),
+            DAY + 3,
+        )
+        .await
+        .unwrap();
+    store
+        .mark_failed(
+            lease(large_delivery),
+            DeliveryError {
+                code: "PEER_UNREACHABLE".into(),
+                message: "connection refused".into(),
+            },
+            DAY + 3,
+        )
+        .await
+        .unwrap();
+    let doc = meta(GIALAI, "11");
+    let status = store
+        .record_status(
+            NewStatus {
+                direction: lienthong::store::Direction::In,
+                document_sender: doc.sender.clone(),
+                document_id: doc.document_id.clone(),
+                reporter: NGHEAN.into(),
+                code: 4,
+                description: "Đã phân công xử lý".into(),
+                reported_at: DAY + 4,
+                package: package("status 04", 0),
+                deliveries: Vec::new(),
+                peer: Some("nghean".into()),
+                actor: "peer:nghean".into(),
+                revocation: Vec::new(),
+            },
+            DAY + 5,
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    let options: SqliteConnectOptions = url.parse().unwrap();
+    let raw = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.foreign_keys(false))
+        .await
+        .unwrap();
+    sqlx::query("DROP TRIGGER messages_immutable")
+        .execute(&raw)
+        .await
+        .unwrap();
+    let ids = Ids {
+        sent: sent.message_id,
+        sent_delivery,
+        large: large.message_id,
+        large_delivery,
+        received,
+        status: status.status_id,
+        status_message: status.message_id,
+    };
+    (dir, format!("sqlite://{}", path.display()), raw, ids)
+}
+
+/// The audit record that created message `id`.
+async fn created_by(raw: &SqlitePool, kind: &str, id: i64) -> i64 {
+    sqlx::query_scalar(
+        "SELECT seq FROM audit WHERE entity_kind = ? AND entity_id = ? ORDER BY seq LIMIT 1",
+    )
+    .bind(kind)
+    .bind(id.to_string())
+    .fetch_one(raw)
+    .await
+    .unwrap()
+}
+
+/// `audit verify` refuses (exit 1) with exactly these difference lines, and a last line
+/// counting them.
+fn differs(url: &str, expected: &[String]) {
+    let o = verify(url);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{}{err}", stdout(&o));
+    assert!(!stdout(&o).contains("OK"), "{}", stdout(&o));
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), expected.len() + 1, "{err}");
+    for (line, want) in lines.iter().zip(expected) {
+        assert_eq!(line, want, "{err}");
+    }
+    let last = lines.last().unwrap();
+    assert!(
+        last.starts_with(&format!(
+            "AUDIT_BROKEN: the store differs from the audit chain in {} places",
+            expected.len()
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_untouched_store_matches_its_chain() {
+    let (_dir, url, _raw, _ids) = busy_store().await;
+    let o = verify(&url);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("audit chain OK: 8 records, head "), "{out}");
+    assert!(
+        out.contains("store matches the chain: 4 messages (2 MB of packages hashed), 1 statuses, 2 deliveries"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn an_edited_subject_is_named() {
+    let (_dir, url, raw, ids) = busy_store().await;
+    sqlx::query("UPDATE messages SET subject = 'V/v khác' WHERE id = ?")
+        .bind(ids.sent)
+        .execute(&raw)
+        .await
+        .unwrap();
+    let seq = created_by(&raw, "message", ids.sent).await;
+    differs(
+        &url,
+        &[format!(
+            "AUDIT_BROKEN: message {}: subject differs from audit record {seq} (document.submit)",
+            ids.sent
+        )],
+    );
+}
+
+#[tokio::test]
+async fn edited_bytes_are_store_corrupt_in_a_blob_and_in_a_file() {
+    let (dir, url, raw, ids) = busy_store().await;
+    let (sha, blob): (String, Vec<u8>) =
+        sqlx::query_as("SELECT sha256, bytes FROM messages WHERE id = ?")
+            .bind(ids.received)
+            .fetch_one(&raw)
+            .await
+            .unwrap();
+    let mut edited = blob.clone();
+    edited[8] ^= 1;
+    sqlx::query("UPDATE messages SET bytes = ? WHERE id = ?")
+        .bind(&edited)
+        .bind(ids.received)
+        .execute(&raw)
+        .await
+        .unwrap();
+    let (large_sha, file): (String, String) =
+        sqlx::query_as("SELECT sha256, file FROM messages WHERE id = ?")
+            .bind(ids.large)
+            .fetch_one(&raw)
+            .await
+            .unwrap();
+    let path = dir.path().join("node.db.packages").join(file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[MIB / 2] = b'y';
+    std::fs::write(&path, &bytes).unwrap();
+    let hex = |b: &[u8]| lienthong::audit::hash::sha256_hex(b);
+    let large_seq = created_by(&raw, "message", ids.large).await;
+    let received_seq = created_by(&raw, "message", ids.received).await;
+    differs(
+        &url,
+        &[
+            format!(
+                "STORE_CORRUPT: message {}: package bytes hash to {}, audit record {large_seq} (document.submit) says {large_sha}",
+                ids.large,
+                hex(&bytes)
+            ),
+            format!(
+                "STORE_CORRUPT: message {}: package bytes hash to {}, audit record {received_seq} (document.receive) says {sha}",
+                ids.received,
+                hex(&edited)
+            ),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_message_and_a_forged_one_are_named() {
+    let (_dir, url, raw, ids) = busy_store().await;
+    let seq = created_by(&raw, "message", ids.received).await;
+    sqlx::query("DELETE FROM inbox WHERE message_id = ?")
+        .bind(ids.received)
+        .execute(&raw)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM messages WHERE id = ?")
+        .bind(ids.received)
+        .execute(&raw)
+        .await
+        .unwrap();
+    // A copy of the sent document under a new id: no record created it.
+    sqlx::query(
+        "INSERT INTO messages (id, direction, kind, sender, document_id, business_type,
+             code_number, code_notation, code_year, subject, sha256, size, header_json, actor,
+             created_at, bytes)
+         SELECT 99, direction, kind, sender, document_id || 'b', business_type, '99',
+             code_notation, code_year, subject, sha256, size, header_json, actor, created_at, bytes
+         FROM messages WHERE id = ?",
+    )
+    .bind(ids.sent)
+    .execute(&raw)
+    .await
+    .unwrap();
+    differs(
+        &url,
+        &[
+            "AUDIT_BROKEN: message 99: no audit record created it".to_owned(),
+            format!(
+                "AUDIT_BROKEN: message {}: missing (audit record {seq}, document.receive, created it)",
+                ids.received
+            ),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn an_edited_status_is_named() {
+    let (_dir, url, raw, ids) = busy_store().await;
+    sqlx::query("UPDATE statuses SET code = 6 WHERE id = ?")
+        .bind(ids.status)
+        .execute(&raw)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE messages SET status_code = 6 WHERE id = ?")
+        .bind(ids.status_message)
+        .execute(&raw)
+        .await
+        .unwrap();
+    let seq = created_by(&raw, "status", ids.status).await;
+    differs(
+        &url,
+        &[
+            format!(
+                "AUDIT_BROKEN: message {}: status_code is 6, audit record {seq} (status.record) says 4",
+                ids.status_message
+            ),
+            format!(
+                "AUDIT_BROKEN: status {}: code is 6, audit record {seq} (status.record) says 4",
+                ids.status
+            ),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn an_edited_delivery_state_and_a_deleted_delivery_are_named() {
+    let (_dir, url, raw, ids) = busy_store().await;
+    // The failed delivery made to look delivered; the delivered one's row removed.
+    sqlx::query(
+        "UPDATE deliveries SET state = 'delivered', last_error_code = NULL,
+             last_error_message = NULL WHERE id = ?",
+    )
+    .bind(ids.large_delivery)
+    .execute(&raw)
+    .await
+    .unwrap();
+    sqlx::query("DELETE FROM attempts WHERE delivery_id = ?")
+        .bind(ids.sent_delivery)
+        .execute(&raw)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM deliveries WHERE id = ?")
+        .bind(ids.sent_delivery)
+        .execute(&raw)
+        .await
+        .unwrap();
+    let failed: i64 = sqlx::query_scalar(
+        "SELECT seq FROM audit WHERE action = 'delivery.fail' AND entity_id = ?",
+    )
+    .bind(ids.large_delivery.to_string())
+    .fetch_one(&raw)
+    .await
+    .unwrap();
+    let submitted = created_by(&raw, "message", ids.sent).await;
+    let d = ids.large_delivery;
+    differs(
+        &url,
+        &[
+            format!(
+                "AUDIT_BROKEN: delivery {d}: state is delivered, audit record {failed} (delivery.fail) says failed"
+            ),
+            format!(
+                "AUDIT_BROKEN: delivery {d}: last_error_code is null, audit record {failed} (delivery.fail) says PEER_UNREACHABLE"
+            ),
+            format!(
+                "AUDIT_BROKEN: delivery {d}: last_error_message is null, audit record {failed} (delivery.fail) says connection refused"
+            ),
+            format!(
+                "AUDIT_BROKEN: delivery {}: missing (audit record {submitted}, document.submit, created it)",
+                ids.sent_delivery
+            ),
+        ],
+    );
 }
