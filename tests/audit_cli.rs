@@ -625,3 +625,125 @@ async fn an_edited_delivery_state_and_a_deleted_delivery_are_named() {
         ],
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The cost of `audit verify` on a large store (run by hand; prints the figure)
+// ---------------------------------------------------------------------------------------------
+
+/// Builds a store of `LIENTHONG_AUDIT_DOCS` (default 100,000) sent documents of about 16 KB
+/// (the bench's default 10 KiB attachment, base64, in its package), each claimed and delivered
+/// with a 2 KB receipt — three audit records, a message and a delivery per document — through
+/// the store API, then times `lienthong audit verify` on it.
+///
+/// `cargo test --test audit_cli -- --ignored --nocapture verify_time`; the store is built in
+/// `LIENTHONG_AUDIT_DIR` if set (and kept, so a second run only times the verify).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "builds a store of 100,000 documents (about 2 GB): run by hand"]
+async fn verify_time_for_100k_documents() {
+    let docs: usize = std::env::var("LIENTHONG_AUDIT_DOCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::env::var("LIENTHONG_AUDIT_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("verify-{docs}.db"));
+    if !path.exists() {
+        let started = std::time::Instant::now();
+        build_large_store(&path, docs).await;
+        eprintln!(
+            "built {docs} documents in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let url = format!("sqlite://{}", path.display());
+    let started = std::time::Instant::now();
+    let o = verify(&url);
+    let took = started.elapsed();
+    assert!(o.status.success(), "{}", stderr(&o));
+    eprint!("{}", stdout(&o));
+    eprintln!(
+        "lienthong audit verify ({} build): {:.2} s for {docs} documents ({:.1} µs each)",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        took.as_secs_f64(),
+        took.as_secs_f64() * 1e6 / docs as f64
+    );
+}
+
+async fn build_large_store(path: &std::path::Path, docs: usize) {
+    use std::sync::Arc;
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let store = Arc::new(SqliteStore::open(&url).await.unwrap());
+    // A package of about 16 KB: the bench's default attachment (10 KiB) as base64, in XML.
+    let attachment = "QUJD".repeat(10 * 1024 / 3);
+    let writers = 64;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let store = store.clone();
+        let attachment = attachment.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (w..docs).step_by(writers) {
+                let number = (i + 1).to_string();
+                let mut p = package(&number, 0);
+                p.bytes = format!(
+                    "<edXMLEnvelope><edXMLHeader>{number}</edXMLHeader><edXMLBody>{attachment}</edXMLBody></edXMLEnvelope>"
+                )
+                .into_bytes();
+                store
+                    .submit_outgoing(
+                        NewOutgoing {
+                            document: meta(GIALAI, &number),
+                            package: p,
+                            deliveries: vec![NewDelivery {
+                                recipient: NGHEAN.into(),
+                                route: "peer:nghean".into(),
+                            }],
+                            idempotency_key: None,
+                            actor: format!("clerk:{GIALAI}:lan"),
+                        },
+                        DAY + i as i64,
+                    )
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let receipt = "R".repeat(2048).into_bytes();
+    let now = DAY + docs as i64 + 1;
+    loop {
+        let claimed = store
+            .claim_due(now, 1000, "outbox:1", 3_600_000)
+            .await
+            .unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        let mut tasks = Vec::new();
+        for chunk in claimed.chunks(claimed.len().div_ceil(writers)) {
+            let store = store.clone();
+            let leases: Vec<Lease> = chunk.iter().map(|c| c.lease).collect();
+            let receipt = receipt.clone();
+            tasks.push(tokio::spawn(async move {
+                for lease in leases {
+                    store
+                        .mark_delivered(lease, receipt.clone(), now + 1)
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+    store.close().await;
+}
