@@ -32,7 +32,9 @@ const EXPORT_PAGE: u32 = 5000;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Check the whole audit chain; name the first edited, deleted, inserted or reordered record.
+    /// Check the whole audit chain (name the first edited, deleted, inserted or reordered
+    /// record), then every message, status and delivery of the store against it, every package
+    /// hashed (name each row that differs, is missing or was never recorded).
     Verify(VerifyArgs),
     /// Write audit records to stdout, oldest first, as JSON Lines or CSV.
     Export(ExportArgs),

@@ -425,3 +425,255 @@ impl Report {
         self.differences.is_empty() && self.unlisted == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::audit::hash::sha256_hex;
+    use crate::audit::{AuditEntry, ChainHead};
+
+    fn record(
+        seq: i64,
+        actor: &str,
+        action: &str,
+        kind: &str,
+        id: i64,
+        d: serde_json::Value,
+    ) -> AuditRecord {
+        let head = ChainHead {
+            seq: seq - 1,
+            hash: [0; 32],
+        };
+        AuditRecord::next(
+            head,
+            1000 + seq,
+            AuditEntry::new(actor, action, kind, id, &d),
+        )
+    }
+
+    const BYTES: &[u8] = b"<edXML>05</edXML>";
+
+    /// A `document.submit` record as the store wrote them before the cross-check existed: no
+    /// subject, header or signer.
+    fn old_submit() -> AuditRecord {
+        record(
+            1,
+            "clerk:000.00.05.H21:lan",
+            "document.submit",
+            "message",
+            7,
+            json!({
+                "sender": "000.00.05.H21", "document_id": "D1", "business_type": 0,
+                "code": "05/STTTT", "year": 2026, "sha256": sha256_hex(BYTES), "size": BYTES.len(),
+                "idempotency_key": null,
+                "deliveries": [{ "id": 3, "recipient": "000.00.00.H41", "route": "peer:nghean" }],
+            }),
+        )
+    }
+
+    fn row() -> MessageRow {
+        MessageRow {
+            id: 7,
+            direction: "out".into(),
+            kind: "document".into(),
+            sender: "000.00.05.H21".into(),
+            document_id: "D1".into(),
+            business_type: Some(0),
+            status_code: None,
+            code_number: Some("05".into()),
+            code_notation: Some("STTTT".into()),
+            code_year: Some(2026),
+            subject: Some("V/v thử nghiệm".into()),
+            sha256: sha256_hex(BYTES),
+            size: BYTES.len() as i64,
+            signer_subject: Some("CN=Gia Lai".into()),
+            signer_fingerprint: None,
+            header_json: "{}".into(),
+            peer: None,
+            actor: "clerk:000.00.05.H21:lan".into(),
+            created_at: 1001,
+            receipt_sha256: None,
+            bytes_sha256: Ok(sha256_hex(BYTES)),
+        }
+    }
+
+    #[test]
+    fn an_older_record_checks_only_the_fields_it_carries() {
+        let r = old_submit();
+        let mut c = CrossCheck::new();
+        c.record(&r);
+        let mut other = row();
+        other.subject = Some("anything".into());
+        other.header_json = r#"{"x":1}"#.into();
+        assert_eq!(c.message(&other), RowCheck::Matches);
+
+        let mut c = CrossCheck::new();
+        c.record(&r);
+        let mut bad = row();
+        bad.sha256 = "00".repeat(32);
+        bad.bytes_sha256 = Ok("11".repeat(32));
+        assert_eq!(c.message(&bad), RowCheck::Explain { seq: 1 });
+        let named = explain_message(&r, &bad);
+        let fields: Vec<_> = named.iter().map(|d| (d.field, d.code)).collect();
+        assert_eq!(
+            fields,
+            [
+                (Some("sha256"), Code::AuditBroken),
+                (Some("bytes_sha256"), Code::StoreCorrupt)
+            ]
+        );
+        assert_eq!(
+            named[1].to_string(),
+            format!(
+                "message 7: package bytes hash to {}, audit record 1 (document.submit) says {}",
+                "11".repeat(32),
+                sha256_hex(BYTES)
+            )
+        );
+    }
+
+    #[test]
+    fn a_record_that_carries_the_subject_names_it_without_showing_it() {
+        let mut d: serde_json::Value = serde_json::from_str(&old_submit().detail).unwrap();
+        d["subject_sha256"] = json!(sha256_hex("V/v thử nghiệm".as_bytes()));
+        let r = record(
+            1,
+            "clerk:000.00.05.H21:lan",
+            "document.submit",
+            "message",
+            7,
+            d,
+        );
+        let mut c = CrossCheck::new();
+        c.record(&r);
+        let mut edited = row();
+        edited.subject = Some("V/v khác".into());
+        assert_eq!(c.message(&edited), RowCheck::Explain { seq: 1 });
+        let named = explain_message(&r, &edited);
+        assert_eq!(named.len(), 1);
+        assert_eq!(
+            named[0].to_string(),
+            "message 7: subject differs from audit record 1 (document.submit)"
+        );
+        // A subject set to NULL shows it.
+        edited.subject = None;
+        assert!(
+            explain_message(&r, &edited)[0]
+                .message
+                .starts_with("subject_sha256 is null")
+        );
+    }
+
+    fn delivery_row(state: &str) -> DeliveryRow {
+        DeliveryRow {
+            id: 3,
+            message_id: 7,
+            recipient: "000.00.00.H41".into(),
+            route: "peer:nghean".into(),
+            state: state.into(),
+            attempts: 1,
+            lease_owner: None,
+            lease_until: None,
+            current_attempt_id: None,
+            next_attempt_at: Some(1004),
+            last_error_code: Some("PEER_UNREACHABLE".into()),
+            last_error_message: Some("refused".into()),
+            delivered_at: None,
+            receipt_sha256: None,
+            retry_from: Some(1004),
+            created_at: 1001,
+            updated_at: 1004,
+        }
+    }
+
+    /// Created, claimed, retried, then retried by an operator: the row must be `queued` with
+    /// the retry's error and the operator's times.
+    fn replayed() -> (CrossCheck, Vec<AuditRecord>) {
+        let records = vec![
+            old_submit(),
+            record(
+                2,
+                "outbox:1",
+                "delivery.claim",
+                "delivery",
+                3,
+                json!({ "from": "queued", "to": "sending", "attempt": 1, "attempt_id": 9, "lease_until": 9000 }),
+            ),
+            record(
+                3,
+                "outbox:1",
+                "delivery.retry",
+                "delivery",
+                3,
+                json!({ "from": "sending", "to": "retrying", "attempt_id": 9, "next_attempt_at": 5000,
+                        "error": { "code": "PEER_UNREACHABLE", "message": "refused" } }),
+            ),
+            record(
+                4,
+                "admin:hoa",
+                "delivery.operator_retry",
+                "delivery",
+                3,
+                json!({ "from": "retrying", "to": "queued" }),
+            ),
+        ];
+        let mut c = CrossCheck::new();
+        for r in &records {
+            c.record(r);
+        }
+        (c, records)
+    }
+
+    #[test]
+    fn deliveries_are_replayed_through_their_transitions() {
+        let (mut c, _) = replayed();
+        assert_eq!(c.delivery(&delivery_row("queued")), []);
+
+        let (mut c, _) = replayed();
+        let named = c.delivery(&delivery_row("delivered"));
+        assert_eq!(named.len(), 1, "{named:?}");
+        assert_eq!(
+            named[0].to_string(),
+            "delivery 3: state is delivered, audit record 4 (delivery.operator_retry) says queued"
+        );
+    }
+
+    #[test]
+    fn an_action_this_version_does_not_know_leaves_the_state_unchecked() {
+        let (mut c, _) = replayed();
+        c.record(&record(
+            5,
+            "admin:hoa",
+            "delivery.archive",
+            "delivery",
+            3,
+            json!({}),
+        ));
+        assert_eq!(c.delivery(&delivery_row("archived")), []);
+    }
+
+    #[test]
+    fn missing_and_unrecorded_rows_are_named() {
+        let (mut c, _) = replayed();
+        let mut stranger = row();
+        stranger.id = 8;
+        match c.message(&stranger) {
+            RowCheck::Differs(d) => {
+                assert_eq!(d.to_string(), "message 8: no audit record created it")
+            }
+            other => panic!("{other:?}"),
+        }
+        let (checked, missing) = c.finish();
+        assert_eq!(checked.messages, 1);
+        let named: Vec<String> = missing.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            named,
+            [
+                "message 7: missing (audit record 1, document.submit, created it)",
+                "delivery 3: missing (audit record 1, document.submit, created it)",
+            ]
+        );
+    }
+}
