@@ -5,9 +5,10 @@ use std::process::{Command, Output};
 
 use lienthong::audit::export::parse_jsonl_line;
 use lienthong::audit::{AuditEntry, AuditRecord, verify_chain};
+use lienthong::pki::binding::Rule;
 use lienthong::store::{
-    DeliveryError, DocumentMeta, Lease, NewDelivery, NewIncoming, NewOutgoing, NewStatus,
-    SignedPackage, SqliteStore, Store,
+    DeliveryError, DocumentMeta, Lease, NewDelivery, NewIncoming, NewOutgoing, NewRegistryEntry,
+    NewStatus, SignedPackage, SqliteStore, Store,
 };
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
@@ -304,7 +305,7 @@ async fn busy_store() -> (tempfile::TempDir, String, SqlitePool, Ids) {
             NewIncoming {
                 document: meta(NGHEAN, "7"),
                 package: package("from Nghệ An", 0),
-                local_recipients: vec![GIALAI_UBND.into()],
+                local_recipients: vec![GIALAI_UBND.into(), GIALAI.into()],
                 peer: Some("nghean".into()),
                 receipt: b"receipt 01".to_vec(),
                 actor: "peer:nghean".into(),
@@ -372,6 +373,28 @@ async fn busy_store() -> (tempfile::TempDir, String, SqlitePool, Ids) {
         )
         .await
         .unwrap();
+    // The sender binding: Gia Lai's key registered, Nghệ An's registered and then removed.
+    for (code, at) in [(GIALAI, DAY + 6), (NGHEAN, DAY + 7)] {
+        store
+            .registry_set(
+                NewRegistryEntry {
+                    code: code.into(),
+                    name: format!("agency {code}"),
+                    rules: vec![Rule::Fingerprint {
+                        sha256: "ab".repeat(32),
+                        note: None,
+                    }],
+                },
+                "admin:hoa",
+                at,
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .registry_remove(NGHEAN, "admin:hoa", DAY + 8)
+        .await
+        .unwrap();
     store.close().await;
     let options: SqliteConnectOptions = url.parse().unwrap();
     let raw = SqlitePoolOptions::new()
@@ -435,9 +458,12 @@ async fn an_untouched_store_matches_its_chain() {
     let o = verify(&url);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.starts_with("audit chain OK: 8 records, head "), "{out}");
     assert!(
-        out.contains("store matches the chain: 4 messages (2 MB of packages hashed), 1 statuses, 2 deliveries"),
+        out.starts_with("audit chain OK: 11 records, head "),
+        "{out}"
+    );
+    assert!(
+        out.contains("store matches the chain: 4 messages (2 MB of packages hashed), 1 statuses, 2 deliveries, 1 registry entries"),
         "{out}"
     );
 }
@@ -622,6 +648,72 @@ async fn an_edited_delivery_state_and_a_deleted_delivery_are_named() {
                 "AUDIT_BROKEN: delivery {}: missing (audit record {submitted}, document.submit, created it)",
                 ids.sent_delivery
             ),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_inbox_row_is_named() {
+    let (_dir, url, raw, ids) = busy_store().await;
+    // A received document hidden from one of the agencies it was addressed to.
+    sqlx::query("DELETE FROM inbox WHERE message_id = ? AND recipient = ?")
+        .bind(ids.received)
+        .bind(GIALAI)
+        .execute(&raw)
+        .await
+        .unwrap();
+    let seq = created_by(&raw, "message", ids.received).await;
+    differs(
+        &url,
+        &[format!(
+            "AUDIT_BROKEN: message {}: inbox is {GIALAI_UBND}, audit record {seq} (document.receive) says {GIALAI_UBND},{GIALAI}",
+            ids.received
+        )],
+    );
+}
+
+#[tokio::test]
+async fn registry_entries_changed_added_or_brought_back_are_named() {
+    let (_dir, url, raw, _ids) = busy_store().await;
+    // Another certificate bound to Gia Lai's code; an entry written by hand; Nghệ An's removed
+    // entry put back.
+    sqlx::query("UPDATE agency_registry_rules SET sha256 = ? WHERE code = ?")
+        .bind("cd".repeat(32))
+        .bind(GIALAI)
+        .execute(&raw)
+        .await
+        .unwrap();
+    for code in ["000.00.99.H99", NGHEAN] {
+        sqlx::query(
+            "INSERT INTO agency_registry (code, name, added_by, added_at, updated_by, updated_at)
+             VALUES (?, 'forged', 'admin:x', 0, 'admin:x', 0)",
+        )
+        .bind(code)
+        .execute(&raw)
+        .await
+        .unwrap();
+    }
+    let set: i64 = sqlx::query_scalar(
+        "SELECT max(seq) FROM audit WHERE action = 'registry.set' AND entity_id = ?",
+    )
+    .bind(GIALAI)
+    .fetch_one(&raw)
+    .await
+    .unwrap();
+    let removed: i64 = sqlx::query_scalar("SELECT seq FROM audit WHERE action = 'registry.remove'")
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+    differs(
+        &url,
+        &[
+            format!(
+                "AUDIT_BROKEN: registry entry {NGHEAN}: present, but audit record {removed} (registry.remove) removed it"
+            ),
+            format!(
+                "AUDIT_BROKEN: registry entry {GIALAI}: rules differ from audit record {set} (registry.set)"
+            ),
+            "AUDIT_BROKEN: registry entry 000.00.99.H99: no audit record created it".to_owned(),
         ],
     );
 }

@@ -1806,8 +1806,12 @@ async fn a_package_changed_in_the_database_is_store_corrupt_on_every_read() {
     assert_eq!(report.differences.len(), 1, "{:#?}", report.differences);
     let d = &report.differences[0];
     assert_eq!(
-        (d.code, d.id, d.field),
-        (Code::StoreCorrupt, s.message_id, Some("bytes_sha256"))
+        (d.code, d.id.as_str(), d.field),
+        (
+            Code::StoreCorrupt,
+            s.message_id.to_string().as_str(),
+            Some("bytes_sha256")
+        )
     );
 }
 

@@ -123,11 +123,12 @@ async fn verify(a: VerifyArgs) -> CmdResult {
         );
         let c = report.checked;
         println!(
-            "store matches the chain: {} messages ({} MB of packages hashed), {} statuses, {} deliveries",
+            "store matches the chain: {} messages ({} MB of packages hashed), {} statuses, {} deliveries, {} registry entries",
             c.messages,
             report.package_bytes.div_ceil(1_000_000),
             c.statuses,
-            c.deliveries
+            c.deliveries,
+            c.registry
         );
         return Ok(());
     }

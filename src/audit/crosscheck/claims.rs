@@ -6,6 +6,7 @@
 //! | `document.receive` | message | the incoming row |
 //! | `status.record` | status | the status row, its package's message row, deliveries created for it, deliveries rejected by a 02 |
 //! | `delivery.claim`, `.delivered`, `.retry`, `.fail`, `.reject`, `.cancel`, `.operator_retry` | delivery | its state after the change |
+//! | `registry.set`, `registry.remove` | agency_registry | the entry (name, rules, who and when) or its absence |
 //!
 //! A field an older record does not carry (records written before the cross-check existed lack
 //! the subject's hash, for example) is `None`: not checked, never guessed.
@@ -13,7 +14,7 @@
 use serde_json::Value as Json;
 
 use super::fields::{Attested, Value};
-use super::rows::{D, M, S};
+use super::rows::{D, M, R, S};
 use crate::audit::AuditRecord;
 
 /// The message row a record created: `(message id, attested fields)`.
@@ -58,6 +59,15 @@ pub(crate) fn message(r: &AuditRecord, detail: &Json) -> Option<(i64, Attested<M
             _ => return None,
         };
     let sha256 = at("sha256");
+    // A received document has one inbox row per local recipient; nothing else has any.
+    let inbox = if r.action == "document.receive" {
+        detail
+            .get("recipients")
+            .and_then(Json::as_array)
+            .map(|list| super::rows::inbox(list.iter().filter_map(Json::as_str)))
+    } else {
+        Some(Value::text(""))
+    };
     Some((
         id,
         [
@@ -80,6 +90,7 @@ pub(crate) fn message(r: &AuditRecord, detail: &Json) -> Option<(i64, Attested<M
             Some(Value::Int(r.at)),
             receipt,
             sha256,
+            inbox,
         ],
     ))
 }
@@ -262,4 +273,31 @@ pub(crate) fn apply(fields: &mut Attested<D>, r: &AuditRecord, detail: &Json) {
         }
     }
     fields[f::UPDATED_AT] = now;
+}
+
+/// What a `registry.set` or `registry.remove` record leaves for code `entity_id`: `Some(fields)`
+/// for an entry, `None` for none. `previous` is what the records before it left (an entry keeps
+/// who added it and when).
+pub(crate) fn registry(
+    r: &AuditRecord,
+    detail: &Json,
+    previous: Option<&Attested<R>>,
+) -> Option<Attested<R>> {
+    if r.action != "registry.set" {
+        return None;
+    }
+    let actor = Some(Value::text(&r.actor));
+    let at = Some(Value::Int(r.at));
+    let (added_by, added_at) = match previous {
+        Some(p) => (p[2].clone(), p[3].clone()),
+        None => (actor.clone(), at.clone()),
+    };
+    Some([
+        Value::from_json(detail, "name"),
+        detail.get("rules").map(|v| Value::Text(v.to_string())),
+        added_by,
+        added_at,
+        actor,
+        at,
+    ])
 }

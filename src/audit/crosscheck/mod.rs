@@ -33,11 +33,12 @@ use serde::Serialize;
 
 pub use fields::Value;
 pub use rows::{
-    DELIVERY_FIELDS, DeliveryRow, MESSAGE_FIELDS, MessageRow, STATUS_FIELDS, StatusRow,
+    DELIVERY_FIELDS, DeliveryRow, MESSAGE_FIELDS, MessageRow, REGISTRY_FIELDS, RegistryRow,
+    STATUS_FIELDS, StatusRow,
 };
 
 use fields::{Attested, digest_attested, digest_of};
-use rows::{BYTES, D, M, S};
+use rows::{BYTES, D, M, R, S};
 
 use super::AuditRecord;
 use crate::error::Code;
@@ -49,6 +50,8 @@ pub enum Entity {
     Message,
     Status,
     Delivery,
+    /// An entry of the agency registry (sender binding), named by its agency code.
+    Registry,
 }
 
 impl fmt::Display for Entity {
@@ -57,6 +60,7 @@ impl fmt::Display for Entity {
             Entity::Message => "message",
             Entity::Status => "status",
             Entity::Delivery => "delivery",
+            Entity::Registry => "registry entry",
         })
     }
 }
@@ -66,7 +70,8 @@ impl fmt::Display for Entity {
 #[error("{entity} {id}: {message}")]
 pub struct Difference {
     pub entity: Entity,
-    pub id: i64,
+    /// The row's id (a registry entry's agency code).
+    pub id: String,
     /// `AUDIT_BROKEN` (a row differs from, or is missing from, or is unknown to the chain) or
     /// `STORE_CORRUPT` (the package bytes do not hash to what the record says).
     #[serde(skip)]
@@ -94,6 +99,7 @@ pub struct Checked {
     pub messages: u64,
     pub statuses: u64,
     pub deliveries: u64,
+    pub registry: u64,
 }
 
 #[derive(Debug)]
@@ -113,18 +119,29 @@ struct Replay {
     fields: Attested<D>,
 }
 
+/// What the records say of one registry code: an entry, or none (removed).
+#[derive(Debug)]
+struct RegistryClaim {
+    seq: i64,
+    action: &'static str,
+    fields: Option<Attested<R>>,
+}
+
 /// The cross-check of one store (see the module documentation).
 #[derive(Debug, Default)]
 pub struct CrossCheck {
     messages: HashMap<i64, Digested>,
     statuses: HashMap<i64, Digested>,
     deliveries: HashMap<i64, Replay>,
+    registry: HashMap<String, RegistryClaim>,
     checked: Checked,
 }
 
 /// The action names records use, as `'static` (what a digest keeps instead of the string).
 fn action_name(action: &str) -> &'static str {
-    const KNOWN: [&str; 10] = [
+    const KNOWN: [&str; 12] = [
+        "registry.set",
+        "registry.remove",
         "document.submit",
         "document.receive",
         "status.record",
@@ -151,7 +168,11 @@ impl CrossCheck {
     pub fn record(&mut self, r: &AuditRecord) {
         let relevant = matches!(
             r.action.as_str(),
-            "document.submit" | "document.receive" | "status.record"
+            "document.submit"
+                | "document.receive"
+                | "status.record"
+                | "registry.set"
+                | "registry.remove"
         ) || r.action.starts_with("delivery.");
         if !relevant {
             return;
@@ -197,6 +218,21 @@ impl CrossCheck {
                 },
             );
         }
+        if r.action.starts_with("registry.") {
+            let previous = self
+                .registry
+                .get(&r.entity_id)
+                .and_then(|c| c.fields.as_ref());
+            let fields = claims::registry(r, &detail, previous);
+            self.registry.insert(
+                r.entity_id.clone(),
+                RegistryClaim {
+                    seq: r.seq,
+                    action,
+                    fields,
+                },
+            );
+        }
         for id in claims::delivery_changes(r, &detail) {
             if let Some(d) = self.deliveries.get_mut(&id) {
                 claims::apply(&mut d.fields, r, &detail);
@@ -210,7 +246,7 @@ impl CrossCheck {
     pub fn message(&mut self, row: &MessageRow) -> RowCheck {
         self.checked.messages += 1;
         let Some(d) = self.messages.remove(&row.id) else {
-            return RowCheck::Differs(unrecorded(Entity::Message, row.id));
+            return RowCheck::Differs(unrecorded(Entity::Message, row.id.to_string()));
         };
         let values = row.values();
         let refs: [&Value; M] = std::array::from_fn(|i| &values[i]);
@@ -225,7 +261,7 @@ impl CrossCheck {
     pub fn status(&mut self, row: &StatusRow) -> RowCheck {
         self.checked.statuses += 1;
         let Some(d) = self.statuses.remove(&row.id) else {
-            return RowCheck::Differs(unrecorded(Entity::Status, row.id));
+            return RowCheck::Differs(unrecorded(Entity::Status, row.id.to_string()));
         };
         let values = row.values();
         let refs: [&Value; S] = std::array::from_fn(|i| &values[i]);
@@ -240,13 +276,13 @@ impl CrossCheck {
     pub fn delivery(&mut self, row: &DeliveryRow) -> Vec<Difference> {
         self.checked.deliveries += 1;
         let Some(d) = self.deliveries.remove(&row.id) else {
-            return vec![unrecorded(Entity::Delivery, row.id)];
+            return vec![unrecorded(Entity::Delivery, row.id.to_string())];
         };
         let found = row.values();
         let by = format!("audit record {} ({})", d.last_seq, d.last_action);
         differences(
             Entity::Delivery,
-            row.id,
+            &row.id.to_string(),
             &d.fields,
             &found,
             &DELIVERY_FIELDS,
@@ -254,10 +290,36 @@ impl CrossCheck {
         )
     }
 
+    /// Checks one registry entry (each code once) against the last record about its code.
+    pub fn registry(&mut self, row: &RegistryRow) -> Vec<Difference> {
+        self.checked.registry += 1;
+        let Some(claim) = self.registry.remove(&row.code) else {
+            return vec![unrecorded(Entity::Registry, row.code.clone())];
+        };
+        let by = format!("audit record {} ({})", claim.seq, claim.action);
+        let Some(fields) = claim.fields else {
+            return vec![Difference {
+                entity: Entity::Registry,
+                id: row.code.clone(),
+                code: Code::AuditBroken,
+                field: None,
+                message: format!("present, but {by} removed it"),
+            }];
+        };
+        differences(
+            Entity::Registry,
+            &row.code,
+            &fields,
+            &row.values(),
+            &REGISTRY_FIELDS,
+            &by,
+        )
+    }
+
     /// What was checked, and every row a record created that no row was found for.
     pub fn finish(self) -> (Checked, Vec<Difference>) {
         let mut missing: Vec<Difference> = Vec::new();
-        let gone = |entity, id, seq, action| Difference {
+        let gone = |entity, id: String, seq, action| Difference {
             entity,
             id,
             code: Code::AuditBroken,
@@ -265,20 +327,33 @@ impl CrossCheck {
             message: format!("missing (audit record {seq}, {action}, created it)"),
         };
         for (id, d) in self.messages {
-            missing.push(gone(Entity::Message, id, d.seq, d.action));
+            missing.push(gone(Entity::Message, id.to_string(), d.seq, d.action));
         }
         for (id, d) in self.statuses {
-            missing.push(gone(Entity::Status, id, d.seq, d.action));
+            missing.push(gone(Entity::Status, id.to_string(), d.seq, d.action));
         }
         for (id, d) in self.deliveries {
-            missing.push(gone(Entity::Delivery, id, d.created_seq, d.created_by));
+            missing.push(gone(
+                Entity::Delivery,
+                id.to_string(),
+                d.created_seq,
+                d.created_by,
+            ));
         }
-        missing.sort_by_key(|d| (d.entity as u8, d.id));
+        for (code, c) in self.registry {
+            if c.fields.is_some() {
+                missing.push(gone(Entity::Registry, code, c.seq, c.action));
+            }
+        }
+        // By entity, then by id (numerically for numbers).
+        missing.sort_by(|a, b| {
+            (a.entity as u8, a.id.len(), &a.id).cmp(&(b.entity as u8, b.id.len(), &b.id))
+        });
         (self.checked, missing)
     }
 }
 
-fn unrecorded(entity: Entity, id: i64) -> Difference {
+fn unrecorded(entity: Entity, id: String) -> Difference {
     Difference {
         entity,
         id,
@@ -298,7 +373,7 @@ pub fn explain_message(r: &AuditRecord, row: &MessageRow) -> Vec<Difference> {
     let found = row.values();
     let out = differences(
         Entity::Message,
-        row.id,
+        &row.id.to_string(),
         &attested,
         &found,
         &MESSAGE_FIELDS,
@@ -320,7 +395,7 @@ pub fn explain_status(r: &AuditRecord, row: &StatusRow) -> Vec<Difference> {
     let found = row.values();
     let out = differences(
         Entity::Status,
-        row.id,
+        &row.id.to_string(),
         &attested,
         &found,
         &STATUS_FIELDS,
@@ -340,7 +415,7 @@ fn parse(r: &AuditRecord) -> Option<serde_json::Value> {
 fn unexplained(entity: Entity, id: i64, r: &AuditRecord) -> Difference {
     Difference {
         entity,
-        id,
+        id: id.to_string(),
         code: Code::AuditBroken,
         field: None,
         message: format!("differs from audit record {} ({})", r.seq, r.action),
@@ -352,7 +427,7 @@ fn unexplained(entity: Entity, id: i64, r: &AuditRecord) -> Difference {
 /// package bytes are `STORE_CORRUPT`.
 fn differences<const N: usize>(
     entity: Entity,
-    id: i64,
+    id: &str,
     expected: &Attested<N>,
     found: &[Value; N],
     names: &[&'static str; N],
@@ -371,11 +446,14 @@ fn differences<const N: usize>(
                 Code::StoreCorrupt,
                 format!("package bytes hash to {got}, {by} says {want}"),
             )
-        } else if let Some(text) = name.strip_suffix("_sha256")
+        } else if let Some(text) = name
+            .strip_suffix("_sha256")
+            .or_else(|| (name == "rules").then_some(name))
             && !matches!(want, Value::Null)
             && !matches!(got, Value::Null)
         {
-            (Code::AuditBroken, format!("{text} differs from {by}"))
+            let verb = if text == "rules" { "differ" } else { "differs" };
+            (Code::AuditBroken, format!("{text} {verb} from {by}"))
         } else {
             (
                 Code::AuditBroken,
@@ -384,7 +462,7 @@ fn differences<const N: usize>(
         };
         out.push(Difference {
             entity,
-            id,
+            id: id.to_owned(),
             code,
             field: Some(name),
             message,
@@ -496,6 +574,7 @@ mod tests {
             created_at: 1001,
             receipt_sha256: None,
             bytes_sha256: Ok(sha256_hex(BYTES)),
+            inbox: Vec::new(),
         }
     }
 

@@ -7,7 +7,7 @@ use super::fields::Value;
 use crate::audit::hash::sha256_hex;
 
 /// The fields of a `messages` row that audit records attest, in digest order.
-pub const MESSAGE_FIELDS: [&str; 19] = [
+pub const MESSAGE_FIELDS: [&str; 20] = [
     "direction",
     "kind",
     "sender",
@@ -27,6 +27,7 @@ pub const MESSAGE_FIELDS: [&str; 19] = [
     "created_at",
     "receipt_sha256",
     "bytes_sha256",
+    "inbox",
 ];
 pub(crate) const M: usize = MESSAGE_FIELDS.len();
 /// Index of the package bytes' hash in [`MESSAGE_FIELDS`] (its difference is `STORE_CORRUPT`).
@@ -95,6 +96,9 @@ pub struct MessageRow {
     /// SHA-256 of the package bytes as the store holds them (BLOB or file), or why they cannot
     /// be read.
     pub bytes_sha256: Result<String, String>,
+    /// The recipients of its `inbox` rows (a received document's local agencies; none for
+    /// anything else), in any order.
+    pub inbox: Vec<String>,
 }
 
 impl MessageRow {
@@ -128,8 +132,16 @@ impl MessageRow {
                 Ok(h) => Value::text(h),
                 Err(e) => Value::Text(format!("unreadable ({e})")),
             },
+            inbox(self.inbox.iter().map(String::as_str)),
         ]
     }
+}
+
+/// A set of inbox recipients as one value: sorted, comma-separated (empty for none).
+pub(crate) fn inbox<'a>(recipients: impl Iterator<Item = &'a str>) -> Value {
+    let mut all: Vec<&str> = recipients.collect();
+    all.sort_unstable();
+    Value::Text(all.join(","))
 }
 
 /// A `statuses` row as stored.
@@ -204,6 +216,43 @@ impl DeliveryRow {
             Value::opt_text(self.receipt_sha256.as_deref()),
             Value::opt_int(self.retry_from),
             Value::Int(self.created_at),
+            Value::Int(self.updated_at),
+        ]
+    }
+}
+
+/// An `agency_registry` entry as stored, its rules as the JSON the audit records hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryRow {
+    pub code: String,
+    pub name: String,
+    /// The entry's rules, in order, serialised as in a `registry.set` record.
+    pub rules: serde_json::Value,
+    pub added_by: String,
+    pub added_at: i64,
+    pub updated_by: String,
+    pub updated_at: i64,
+}
+
+/// The fields of a registry entry.
+pub const REGISTRY_FIELDS: [&str; 6] = [
+    "name",
+    "rules",
+    "added_by",
+    "added_at",
+    "updated_by",
+    "updated_at",
+];
+pub(crate) const R: usize = REGISTRY_FIELDS.len();
+
+impl RegistryRow {
+    pub(crate) fn values(&self) -> [Value; R] {
+        [
+            Value::text(&self.name),
+            Value::Text(self.rules.to_string()),
+            Value::text(&self.added_by),
+            Value::Int(self.added_at),
+            Value::text(&self.updated_by),
             Value::Int(self.updated_at),
         ]
     }

@@ -8,10 +8,10 @@ use sqlx::sqlite::SqliteRow;
 use super::{SqliteStore, audit, col, db_err, sha256_hex};
 use crate::audit::AuditRecord;
 use crate::audit::crosscheck::{
-    CrossCheck, DeliveryRow, MessageRow, Report, RowCheck, StatusRow, explain_message,
+    CrossCheck, DeliveryRow, MessageRow, RegistryRow, Report, RowCheck, StatusRow, explain_message,
     explain_status,
 };
-use crate::error::Result;
+use crate::error::{Code, Error, Result};
 use crate::store::StoreVerdict;
 
 /// Rows per page. Message pages carry package BLOBs (each under 1 MiB), so they are short.
@@ -41,6 +41,7 @@ pub(super) async fn verify(store: &SqliteStore) -> Result<StoreVerdict> {
     let messages = messages(store, &mut conn, &mut check, &mut report).await?;
     let statuses = statuses(&mut conn, &mut check, &mut report).await?;
     deliveries(&mut conn, &mut check, &mut report).await?;
+    registry(&mut conn, &mut check, &mut report).await?;
     let (checked, missing) = check.finish();
     report.checked = checked;
     for p in messages {
@@ -85,8 +86,10 @@ async fn messages(
             "SELECT id, direction, kind, sender, document_id, business_type, status_code,
                     code_number, code_notation, code_year, subject, sha256, size, signer_subject,
                     signer_fingerprint, header_json, peer, actor, created_at, receipt, file,
-                    CASE WHEN file IS NULL THEN bytes END AS bytes
-             FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+                    CASE WHEN file IS NULL THEN bytes END AS bytes,
+                    (SELECT json_group_array(recipient) FROM inbox i WHERE i.message_id = m.id)
+                        AS inbox
+             FROM messages m WHERE id > ? ORDER BY id LIMIT ?",
         )
         .bind(after)
         .bind(MESSAGE_PAGE)
@@ -150,6 +153,8 @@ fn message_row(
         created_at: col(row, "created_at")?,
         receipt_sha256: receipt.as_deref().map(sha256_hex),
         bytes_sha256,
+        inbox: serde_json::from_str(&col::<String>(row, "inbox")?)
+            .map_err(|e| Error::store(Code::StoreUnavailable, format!("store: inbox: {e}")))?,
     })
 }
 
@@ -240,6 +245,37 @@ async fn deliveries(
             for diff in check.delivery(&d) {
                 report.push(diff);
             }
+        }
+    }
+    Ok(())
+}
+
+async fn registry(
+    conn: &mut SqliteConnection,
+    check: &mut CrossCheck,
+    report: &mut Report,
+) -> Result<()> {
+    // A registry holds hundreds of entries, not millions: read whole.
+    let codes: Vec<String> = sqlx::query_scalar("SELECT code FROM agency_registry ORDER BY code")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    for code in codes {
+        let Some(e) = super::registry::entry_on(&mut *conn, &code).await? else {
+            continue;
+        };
+        let row = RegistryRow {
+            rules: serde_json::to_value(&e.rules)
+                .map_err(|e| Error::store(Code::StoreUnavailable, format!("store: rules: {e}")))?,
+            code: e.code,
+            name: e.name,
+            added_by: e.added_by,
+            added_at: e.added_at,
+            updated_by: e.updated_by,
+            updated_at: e.updated_at,
+        };
+        for d in check.registry(&row) {
+            report.push(d);
         }
     }
     Ok(())
