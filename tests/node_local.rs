@@ -178,6 +178,14 @@ async fn a_local_dispatch_is_delivered_registered_and_answered() {
         Ok(summary) => assert!(summary.records > 5, "{summary:?}"),
         Err(b) => panic!("audit chain broken: {b:?}"),
     }
+    store_matches_chain(&node.store).await;
+}
+
+/// `audit verify`'s cross-check finds the store exactly as the chain records it.
+async fn store_matches_chain(store: &SqliteStore) {
+    let report = store.verify_store().await.unwrap().unwrap();
+    assert!(report.is_clean(), "{:#?}", report.differences);
+    assert!(report.checked.messages > 0, "{:?}", report.checked);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,6 +310,7 @@ async fn a_revocation_is_accepted_or_refused_by_the_recipient() {
     stop.send(true).unwrap();
     worker.await.unwrap();
     assert!(node.store.verify_audit().await.unwrap().is_ok());
+    store_matches_chain(&node.store).await;
 }
 
 /// Waits until `agency`'s inbox holds a document of `business_type` about `subject`; its id.
@@ -608,6 +617,7 @@ async fn an_update_is_accepted_and_a_replacement_is_delivered_with_its_replaceme
     stop.send(true).unwrap();
     worker.await.unwrap();
     assert!(node.store.verify_audit().await.unwrap().is_ok());
+    store_matches_chain(&node.store).await;
 }
 
 /// Agreeing (15) to an update or a replacement cancels nothing; only agreeing to a revocation
