@@ -4,8 +4,9 @@
 //! Without it, someone with the database file could edit a message's subject or bytes, delete a
 //! message, or set a delivery's state by hand, and the chain would still verify: the records are
 //! untouched. [`CrossCheck`] is fed every record of a verified chain ([`CrossCheck::record`]),
-//! then every row ([`CrossCheck::message`], [`status`](CrossCheck::status),
-//! [`delivery`](CrossCheck::delivery)), then [`finish`](CrossCheck::finish)ed; it names each row
+//! then every row ([`CrossCheck::message`] with its inbox recipients, [`status`](CrossCheck::status),
+//! [`delivery`](CrossCheck::delivery), [`registry`](CrossCheck::registry): the sender binding),
+//! then [`finish`](CrossCheck::finish)ed; it names each row
 //! that differs from its records, each row no record created, and each row a record created that
 //! is gone:
 //!
