@@ -718,3 +718,57 @@ async fn a_panicking_cpu_job_is_an_internal_error_and_the_pool_survives() {
     assert_eq!(e.code().as_str(), "INTERNAL");
     assert_eq!(node.cpu(|| 7).await.unwrap(), 7);
 }
+
+/// A package changed in the database after it was queued is never delivered: the claim does not
+/// hand it on, the outbox's own read is `STORE_CORRUPT`, and the delivery fails at once (sending
+/// damaged bytes again cannot succeed) rather than retrying for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_changed_in_the_database_fails_its_delivery_as_store_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let url = config.node.store.clone();
+    let store = SqliteStore::open(&url).await.unwrap();
+    let node = Node::new(config, store).unwrap();
+    let sub: Submission = serde_json::from_str(
+        r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP",
+            "subject": "V/v kiểm tra", "signer": {"full_name": "Trần Thị Bình"}}"#,
+    )
+    .unwrap();
+    let sent = node
+        .submit(&code("000.00.05.H21"), "idesk", &sub, vec![], None)
+        .await
+        .unwrap();
+    // Someone with the file edits the queued package (the trigger is in their way first).
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("DROP TRIGGER messages_immutable")
+        .execute(&raw)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE messages SET bytes = replace(bytes, 'kiểm tra', 'kiểm tre') WHERE id = ?")
+        .bind(sent.message_id)
+        .execute(&raw)
+        .await
+        .unwrap();
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = outbox::spawn(node.clone(), stopped);
+    let delivery = sent.deliveries[0].delivery_id;
+    let store = node.store.clone();
+    wait_for("the delivery to fail", || {
+        let store = store.clone();
+        async move { store.delivery(delivery).await.unwrap().state == DeliveryState::Failed }
+    })
+    .await;
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    let d = node.store.delivery(delivery).await.unwrap();
+    let error = d.last_error.unwrap();
+    assert_eq!(error.code, "STORE_CORRUPT", "{error:?}");
+    assert_eq!(d.attempts, 1);
+    let received = node
+        .store
+        .list_inbox("000.00.04.H21", &InboxFilter::default())
+        .await
+        .unwrap();
+    assert!(received.is_empty(), "{received:?}");
+}
