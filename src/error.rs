@@ -113,7 +113,8 @@ pub enum Code {
     /// The audit chain does not verify: a record was edited, inserted, deleted or reordered.
     AuditBroken,
     /// A stored package's bytes no longer match the SHA-256 its row (and audit record) holds:
-    /// its file was changed or damaged on disk. Retrying does not help; an operator restores it.
+    /// its file, or its BLOB in the database, was changed or damaged. Retrying does not help; an
+    /// operator restores it.
     StoreCorrupt,
     /// The requested state change is not allowed from the record's current state.
     InvalidTransition,

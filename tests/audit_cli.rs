@@ -5,9 +5,13 @@ use std::process::{Command, Output};
 
 use lienthong::audit::export::parse_jsonl_line;
 use lienthong::audit::{AuditEntry, AuditRecord, verify_chain};
-use lienthong::store::{SqliteStore, Store};
+use lienthong::pki::binding::Rule;
+use lienthong::store::{
+    DeliveryError, DocumentMeta, Lease, NewDelivery, NewIncoming, NewOutgoing, NewRegistryEntry,
+    NewStatus, SignedPackage, SqliteStore, Store,
+};
 use serde_json::json;
-use sqlx::sqlite::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
 /// 2026-11-25 00:00:00 +07:00 (midnight in Vietnam).
 const DAY: i64 = 1_795_539_600_000;
@@ -86,12 +90,14 @@ async fn verify_says_ok_with_the_head() {
     let (_dir, url, _raw) = store().await;
     let o = verify(&url);
     assert!(o.status.success(), "{}", stderr(&o));
-    let line = stdout(&o);
+    let out = stdout(&o);
+    let line = out.lines().next().unwrap();
     assert!(
         line.starts_with("audit chain OK: 8 records, head "),
         "{line}"
     );
     assert_eq!(line.trim().rsplit(' ').next().unwrap().len(), 64, "{line}");
+    assert!(out.contains("store matches the chain: 0 messages"), "{out}");
 }
 
 #[tokio::test]
@@ -226,4 +232,662 @@ async fn export_filters_by_date_in_vietnam_time_and_writes_csv() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "bad usage: {}", stderr(&o));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store against the chain: rows edited, deleted or added behind the node's back
+// ---------------------------------------------------------------------------------------------
+
+const GIALAI: &str = "000.00.05.H21";
+const GIALAI_UBND: &str = "000.00.00.H21";
+const NGHEAN: &str = "000.00.00.H41";
+/// Packages of this size or more are files beside the database.
+const MIB: usize = 1024 * 1024;
+
+fn package(text: &str, pad: usize) -> SignedPackage {
+    SignedPackage {
+        bytes: format!("<edXML>{text}{}</edXML>", "x".repeat(pad)).into_bytes(),
+        signer_subject: Some("CN=Sở Thông tin và Truyền thông tỉnh Gia Lai".into()),
+        signer_fingerprint: Some("ab".repeat(32)),
+        header_json: json!({ "subject": text }).to_string(),
+        signed_content: None,
+    }
+}
+
+fn meta(sender: &str, number: &str) -> DocumentMeta {
+    DocumentMeta {
+        sender: sender.into(),
+        document_id: format!("{sender},2026/11/25,{number}/CĐS"),
+        business_type: 0,
+        code_number: number.into(),
+        code_notation: "CĐS".into(),
+        code_year: 2026,
+        subject: format!("V/v văn bản số {number}"),
+    }
+}
+
+/// The rows of [`busy_store`], by what they are.
+struct Ids {
+    /// Sent, small (a BLOB), delivered.
+    sent: i64,
+    sent_delivery: i64,
+    /// Sent, 1 MiB (a file), failed.
+    large: i64,
+    large_delivery: i64,
+    /// Received.
+    received: i64,
+    /// Nghệ An's status 04 on `sent`, and its package.
+    status: i64,
+    status_message: i64,
+}
+
+/// A store with the node's everyday writes: two documents sent (one kept as a file), one
+/// delivered and one failed, one received, one status received; and a raw connection to it
+/// that does not enforce foreign keys (someone with the file need not either).
+async fn busy_store() -> (tempfile::TempDir, String, SqlitePool, Ids) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    let out = |number: &str, pad: usize| NewOutgoing {
+        document: meta(GIALAI, number),
+        package: package(number, pad),
+        deliveries: vec![NewDelivery {
+            recipient: NGHEAN.into(),
+            route: "peer:nghean".into(),
+        }],
+        idempotency_key: None,
+        actor: format!("clerk:{GIALAI}:lan"),
+        numbering: lienthong::store::Numbering::Given,
+    };
+    let sent = store.submit_outgoing(out("11", 0), DAY).await.unwrap();
+    let large = store.submit_outgoing(out("12", MIB), DAY).await.unwrap();
+    let received = store
+        .ingest_incoming(
+            NewIncoming {
+                document: meta(NGHEAN, "7"),
+                package: package("from Nghệ An", 0),
+                local_recipients: vec![GIALAI_UBND.into(), GIALAI.into()],
+                peer: Some("nghean".into()),
+                receipt: b"receipt 01".to_vec(),
+                actor: "peer:nghean".into(),
+                revocation: Vec::new(),
+            },
+            DAY + 1,
+        )
+        .await
+        .unwrap();
+    let received = match received {
+        lienthong::store::IngestOutcome::Inserted { message_id } => message_id,
+        other => panic!("{other:?}"),
+    };
+    let claimed = store
+        .claim_due(DAY + 2, 10, "outbox:1", 60_000)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let lease = |d: i64| -> Lease {
+        claimed
+            .iter()
+            .find(|c| c.lease.delivery_id == d)
+            .unwrap()
+            .lease
+    };
+    let sent_delivery = sent.deliveries[0].delivery_id;
+    let large_delivery = large.deliveries[0].delivery_id;
+    store
+        .mark_delivered(
+            lease(sent_delivery),
+            b"receipt from Nghe An".to_vec(),
+            DAY + 3,
+        )
+        .await
+        .unwrap();
+    store
+        .mark_failed(
+            lease(large_delivery),
+            DeliveryError {
+                code: "PEER_UNREACHABLE".into(),
+                message: "connection refused".into(),
+            },
+            DAY + 3,
+        )
+        .await
+        .unwrap();
+    let doc = meta(GIALAI, "11");
+    let status = store
+        .record_status(
+            NewStatus {
+                direction: lienthong::store::Direction::In,
+                document_sender: doc.sender.clone(),
+                document_id: doc.document_id.clone(),
+                reporter: NGHEAN.into(),
+                code: 4,
+                description: "Đã phân công xử lý".into(),
+                reported_at: DAY + 4,
+                package: package("status 04", 0),
+                deliveries: Vec::new(),
+                peer: Some("nghean".into()),
+                actor: "peer:nghean".into(),
+                revocation: Vec::new(),
+                on_business_type: None,
+            },
+            DAY + 5,
+        )
+        .await
+        .unwrap();
+    // The sender binding: Gia Lai's key registered, Nghệ An's registered and then removed.
+    for (code, at) in [(GIALAI, DAY + 6), (NGHEAN, DAY + 7)] {
+        store
+            .registry_set(
+                NewRegistryEntry {
+                    code: code.into(),
+                    name: format!("agency {code}"),
+                    rules: vec![Rule::Fingerprint {
+                        sha256: "ab".repeat(32),
+                        note: None,
+                    }],
+                },
+                "admin:hoa",
+                at,
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .registry_remove(NGHEAN, "admin:hoa", DAY + 8)
+        .await
+        .unwrap();
+    store.close().await;
+    let options: SqliteConnectOptions = url.parse().unwrap();
+    let raw = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.foreign_keys(false))
+        .await
+        .unwrap();
+    sqlx::query("DROP TRIGGER messages_immutable")
+        .execute(&raw)
+        .await
+        .unwrap();
+    let ids = Ids {
+        sent: sent.message_id,
+        sent_delivery,
+        large: large.message_id,
+        large_delivery,
+        received,
+        status: status.status_id,
+        status_message: status.message_id,
+    };
+    (dir, format!("sqlite://{}", path.display()), raw, ids)
+}
+
+/// The audit record that created message `id`.
+async fn created_by(raw: &SqlitePool, kind: &str, id: i64) -> i64 {
+    sqlx::query_scalar(
+        "SELECT seq FROM audit WHERE entity_kind = ? AND entity_id = ? ORDER BY seq LIMIT 1",
+    )
+    .bind(kind)
+    .bind(id.to_string())
+    .fetch_one(raw)
+    .await
+    .unwrap()
+}
+
+/// `audit verify` refuses (exit 1) with exactly these difference lines, and a last line
+/// counting them.
+fn differs(url: &str, expected: &[String]) {
+    let o = verify(url);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{}{err}", stdout(&o));
+    assert!(!stdout(&o).contains("OK"), "{}", stdout(&o));
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), expected.len() + 1, "{err}");
+    for (line, want) in lines.iter().zip(expected) {
+        assert_eq!(line, want, "{err}");
+    }
+    let last = lines.last().unwrap();
+    assert!(
+        last.starts_with(&format!(
+            "AUDIT_BROKEN: the store differs from the audit chain in {} places",
+            expected.len()
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_untouched_store_matches_its_chain() {
+    let (_dir, url, _raw, _ids) = busy_store().await;
+    let o = verify(&url);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("audit chain OK: 11 records, head "),
+        "{out}"
+    );
+    assert!(
+        out.contains("store matches the chain: 4 messages (2 MB of packages hashed), 1 statuses, 2 deliveries, 1 registry entries"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn an_edited_subject_is_named() {
+    let (_dir, url, raw, ids) = busy_store().await;
+    sqlx::query("UPDATE messages SET subject = 'V/v khác' WHERE id = ?")
+        .bind(ids.sent)
+        .execute(&raw)
+        .await
+        .unwrap();
+    let seq = created_by(&raw, "message", ids.sent).await;
+    differs(
+        &url,
+        &[format!(
+            "AUDIT_BROKEN: message {}: subject differs from audit record {seq} (document.submit)",
+            ids.sent
+        )],
+    );
+}
+
+#[tokio::test]
+async fn edited_bytes_are_store_corrupt_in_a_blob_and_in_a_file() {
+    let (dir, url, raw, ids) = busy_store().await;
+    let (sha, blob): (String, Vec<u8>) =
+        sqlx::query_as("SELECT sha256, bytes FROM messages WHERE id = ?")
+            .bind(ids.received)
+            .fetch_one(&raw)
+            .await
+            .unwrap();
+    let mut edited = blob.clone();
+    edited[8] ^= 1;
+    sqlx::query("UPDATE messages SET bytes = ? WHERE id = ?")
+        .bind(&edited)
+        .bind(ids.received)
+        .execute(&raw)
+        .await
+        .unwrap();
+    let (large_sha, file): (String, String) =
+        sqlx::query_as("SELECT sha256, file FROM messages WHERE id = ?")
+            .bind(ids.large)
+            .fetch_one(&raw)
+            .await
+            .unwrap();
+    let path = dir.path().join("node.db.packages").join(file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[MIB / 2] = b'y';
+    std::fs::write(&path, &bytes).unwrap();
+    let hex = |b: &[u8]| lienthong::audit::hash::sha256_hex(b);
+    let large_seq = created_by(&raw, "message", ids.large).await;
+    let received_seq = created_by(&raw, "message", ids.received).await;
+    differs(
+        &url,
+        &[
+            format!(
+                "STORE_CORRUPT: message {}: package bytes hash to {}, audit record {large_seq} (document.submit) says {large_sha}",
+                ids.large,
+                hex(&bytes)
+            ),
+            format!(
+                "STORE_CORRUPT: message {}: package bytes hash to {}, audit record {received_seq} (document.receive) says {sha}",
+                ids.received,
+                hex(&edited)
+            ),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_message_and_a_forged_one_are_named() {
+    let (_dir, url, raw, ids) = busy_store().await;
+    let seq = created_by(&raw, "message", ids.received).await;
+    sqlx::query("DELETE FROM inbox WHERE message_id = ?")
+        .bind(ids.received)
+        .execute(&raw)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM messages WHERE id = ?")
+        .bind(ids.received)
+        .execute(&raw)
+        .await
+        .unwrap();
+    // A copy of the sent document under a new id: no record created it.
+    sqlx::query(
+        "INSERT INTO messages (id, direction, kind, sender, document_id, business_type,
+             code_number, code_notation, code_year, subject, sha256, size, header_json, actor,
+             created_at, bytes)
+         SELECT 99, direction, kind, sender, document_id || 'b', business_type, '99',
+             code_notation, code_year, subject, sha256, size, header_json, actor, created_at, bytes
+         FROM messages WHERE id = ?",
+    )
+    .bind(ids.sent)
+    .execute(&raw)
+    .await
+    .unwrap();
+    differs(
+        &url,
+        &[
+            "AUDIT_BROKEN: message 99: no audit record created it".to_owned(),
+            format!(
+                "AUDIT_BROKEN: message {}: missing (audit record {seq}, document.receive, created it)",
+                ids.received
+            ),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn an_edited_status_is_named() {
+    let (_dir, url, raw, ids) = busy_store().await;
+    sqlx::query("UPDATE statuses SET code = 6 WHERE id = ?")
+        .bind(ids.status)
+        .execute(&raw)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE messages SET status_code = 6 WHERE id = ?")
+        .bind(ids.status_message)
+        .execute(&raw)
+        .await
+        .unwrap();
+    let seq = created_by(&raw, "status", ids.status).await;
+    differs(
+        &url,
+        &[
+            format!(
+                "AUDIT_BROKEN: message {}: status_code is 6, audit record {seq} (status.record) says 4",
+                ids.status_message
+            ),
+            format!(
+                "AUDIT_BROKEN: status {}: code is 6, audit record {seq} (status.record) says 4",
+                ids.status
+            ),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn an_edited_delivery_state_and_a_deleted_delivery_are_named() {
+    let (_dir, url, raw, ids) = busy_store().await;
+    // The failed delivery made to look delivered; the delivered one's row removed.
+    sqlx::query(
+        "UPDATE deliveries SET state = 'delivered', last_error_code = NULL,
+             last_error_message = NULL WHERE id = ?",
+    )
+    .bind(ids.large_delivery)
+    .execute(&raw)
+    .await
+    .unwrap();
+    sqlx::query("DELETE FROM attempts WHERE delivery_id = ?")
+        .bind(ids.sent_delivery)
+        .execute(&raw)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM deliveries WHERE id = ?")
+        .bind(ids.sent_delivery)
+        .execute(&raw)
+        .await
+        .unwrap();
+    let failed: i64 = sqlx::query_scalar(
+        "SELECT seq FROM audit WHERE action = 'delivery.fail' AND entity_id = ?",
+    )
+    .bind(ids.large_delivery.to_string())
+    .fetch_one(&raw)
+    .await
+    .unwrap();
+    let submitted = created_by(&raw, "message", ids.sent).await;
+    let d = ids.large_delivery;
+    differs(
+        &url,
+        &[
+            format!(
+                "AUDIT_BROKEN: delivery {d}: state is delivered, audit record {failed} (delivery.fail) says failed"
+            ),
+            format!(
+                "AUDIT_BROKEN: delivery {d}: last_error_code is null, audit record {failed} (delivery.fail) says PEER_UNREACHABLE"
+            ),
+            format!(
+                "AUDIT_BROKEN: delivery {d}: last_error_message is null, audit record {failed} (delivery.fail) says connection refused"
+            ),
+            format!(
+                "AUDIT_BROKEN: delivery {}: missing (audit record {submitted}, document.submit, created it)",
+                ids.sent_delivery
+            ),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_inbox_row_is_named() {
+    let (_dir, url, raw, ids) = busy_store().await;
+    // A received document hidden from one of the agencies it was addressed to.
+    sqlx::query("DELETE FROM inbox WHERE message_id = ? AND recipient = ?")
+        .bind(ids.received)
+        .bind(GIALAI)
+        .execute(&raw)
+        .await
+        .unwrap();
+    let seq = created_by(&raw, "message", ids.received).await;
+    differs(
+        &url,
+        &[format!(
+            "AUDIT_BROKEN: message {}: inbox is {GIALAI_UBND}, audit record {seq} (document.receive) says {GIALAI_UBND},{GIALAI}",
+            ids.received
+        )],
+    );
+}
+
+#[tokio::test]
+async fn registry_entries_changed_added_or_brought_back_are_named() {
+    let (_dir, url, raw, _ids) = busy_store().await;
+    // Another certificate bound to Gia Lai's code; an entry written by hand; Nghệ An's removed
+    // entry put back.
+    sqlx::query("UPDATE agency_registry_rules SET sha256 = ? WHERE code = ?")
+        .bind("cd".repeat(32))
+        .bind(GIALAI)
+        .execute(&raw)
+        .await
+        .unwrap();
+    for code in ["000.00.99.H99", NGHEAN] {
+        sqlx::query(
+            "INSERT INTO agency_registry (code, name, added_by, added_at, updated_by, updated_at)
+             VALUES (?, 'forged', 'admin:x', 0, 'admin:x', 0)",
+        )
+        .bind(code)
+        .execute(&raw)
+        .await
+        .unwrap();
+    }
+    let set: i64 = sqlx::query_scalar(
+        "SELECT max(seq) FROM audit WHERE action = 'registry.set' AND entity_id = ?",
+    )
+    .bind(GIALAI)
+    .fetch_one(&raw)
+    .await
+    .unwrap();
+    let removed: i64 = sqlx::query_scalar("SELECT seq FROM audit WHERE action = 'registry.remove'")
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+    differs(
+        &url,
+        &[
+            format!(
+                "AUDIT_BROKEN: registry entry {NGHEAN}: present, but audit record {removed} (registry.remove) removed it"
+            ),
+            format!(
+                "AUDIT_BROKEN: registry entry {GIALAI}: rules differ from audit record {set} (registry.set)"
+            ),
+            "AUDIT_BROKEN: registry entry 000.00.99.H99: no audit record created it".to_owned(),
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cost of `audit verify` on a large store (run by hand; prints the figure)
+// ---------------------------------------------------------------------------------------------
+
+/// Builds a store of `LIENTHONG_AUDIT_DOCS` (default 100,000) sent documents of about 16 KB
+/// (the bench's default 10 KiB attachment, base64, in its package), each claimed and delivered
+/// with a 2 KB receipt — three audit records, a message and a delivery per document — through
+/// the store API, then times `lienthong audit verify` on it.
+///
+/// `cargo test --test audit_cli -- --ignored --nocapture verify_time`; the store is built in
+/// `LIENTHONG_AUDIT_DIR` if set (and kept, so a second run only times the verify).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "builds a store of 100,000 documents (about 2 GB): run by hand"]
+async fn verify_time_for_100k_documents() {
+    let docs: usize = std::env::var("LIENTHONG_AUDIT_DOCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::env::var("LIENTHONG_AUDIT_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("verify-{docs}.db"));
+    if !path.exists() {
+        let started = std::time::Instant::now();
+        build_large_store(&path, docs).await;
+        eprintln!(
+            "built {docs} documents in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let url = format!("sqlite://{}", path.display());
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let children_cpu = || cpu_seconds(libc::RUSAGE_CHILDREN);
+    let (started, cpu) = (std::time::Instant::now(), children_cpu());
+    let o = verify(&url);
+    let (took, cpu) = (started.elapsed().as_secs_f64(), children_cpu() - cpu);
+    assert!(o.status.success(), "{}", stderr(&o));
+    eprint!("{}", stdout(&o));
+    eprintln!(
+        "lienthong audit verify ({build} build): {took:.2} s wall, {cpu:.2} s CPU for {docs} documents ({:.0} µs CPU each)",
+        cpu * 1e6 / docs as f64
+    );
+
+    // The same in this process, split: the chain alone (what `audit verify` did before it
+    // cross-checked rows), then the chain and every row.
+    let store = SqliteStore::open_with(
+        &url,
+        &lienthong::store::SqliteOptions {
+            read_only: true,
+            read_connections: 1,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let own_cpu = || cpu_seconds(libc::RUSAGE_SELF);
+    let (started, cpu) = (std::time::Instant::now(), own_cpu());
+    store.verify_audit().await.unwrap().unwrap();
+    let (chain_wall, chain_cpu) = (started.elapsed().as_secs_f64(), own_cpu() - cpu);
+    let (started, cpu) = (std::time::Instant::now(), own_cpu());
+    let report = store.verify_store().await.unwrap().unwrap();
+    let (all_wall, all_cpu) = (started.elapsed().as_secs_f64(), own_cpu() - cpu);
+    assert!(report.is_clean());
+    eprintln!(
+        "in process ({build}): chain only {chain_wall:.2} s wall / {chain_cpu:.2} s CPU; chain and rows {all_wall:.2} s wall / {all_cpu:.2} s CPU"
+    );
+    // What hashing every package costs by itself (aws-lc's SHA-256 is optimised C in any build).
+    let chunk = vec![7u8; 16 * 1024 * 1024];
+    let rounds = report.package_bytes.div_ceil(chunk.len() as u64);
+    let cpu = own_cpu();
+    for _ in 0..rounds {
+        std::hint::black_box(lienthong::audit::hash::sha256_hex(&chunk));
+    }
+    eprintln!(
+        "SHA-256 of {} MB alone: {:.2} s CPU",
+        report.package_bytes / 1_000_000,
+        own_cpu() - cpu
+    );
+    store.close().await;
+}
+
+/// User and system CPU seconds of this process (`RUSAGE_SELF`) or its waited-for children.
+fn cpu_seconds(who: libc::c_int) -> f64 {
+    // SAFETY: getrusage only writes the `rusage` it is given, which outlives the call.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let rc = unsafe { libc::getrusage(who, &mut u) };
+    assert_eq!(rc, 0);
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(u.ru_utime) + secs(u.ru_stime)
+}
+
+async fn build_large_store(path: &std::path::Path, docs: usize) {
+    use std::sync::Arc;
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let store = Arc::new(SqliteStore::open(&url).await.unwrap());
+    // A package of about 16 KB: the bench's default attachment (10 KiB) as base64, in XML.
+    let attachment = "QUJD".repeat(10 * 1024 / 3);
+    let writers = 64;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let store = store.clone();
+        let attachment = attachment.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (w..docs).step_by(writers) {
+                let number = (i + 1).to_string();
+                let mut p = package(&number, 0);
+                p.bytes = format!(
+                    "<edXMLEnvelope><edXMLHeader>{number}</edXMLHeader><edXMLBody>{attachment}</edXMLBody></edXMLEnvelope>"
+                )
+                .into_bytes();
+                store
+                    .submit_outgoing(
+                        NewOutgoing {
+                            document: meta(GIALAI, &number),
+                            package: p,
+                            deliveries: vec![NewDelivery {
+                                recipient: NGHEAN.into(),
+                                route: "peer:nghean".into(),
+                            }],
+                            idempotency_key: None,
+                            actor: format!("clerk:{GIALAI}:lan"),
+                            numbering: lienthong::store::Numbering::Given,
+                        },
+                        DAY + i as i64,
+                    )
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let receipt = "R".repeat(2048).into_bytes();
+    let now = DAY + docs as i64 + 1;
+    loop {
+        let claimed = store
+            .claim_due(now, 1000, "outbox:1", 3_600_000)
+            .await
+            .unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        let mut tasks = Vec::new();
+        for chunk in claimed.chunks(claimed.len().div_ceil(writers)) {
+            let store = store.clone();
+            let leases: Vec<Lease> = chunk.iter().map(|c| c.lease).collect();
+            let receipt = receipt.clone();
+            tasks.push(tokio::spawn(async move {
+                for lease in leases {
+                    store
+                        .mark_delivered(lease, receipt.clone(), now + 1)
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+    store.close().await;
 }

@@ -266,6 +266,9 @@ async fn check_receipt(node: &TestNode, id: i64, document_id: &str) -> String {
 async fn assert_audit_verifies(node: &TestNode) {
     let verdict = node.store().verify_audit().await.unwrap();
     assert!(verdict.is_ok(), "audit chain broken: {verdict:?}");
+    // And the rows are what the chain says (`audit verify`'s cross-check).
+    let report = node.store().verify_store().await.unwrap().unwrap();
+    assert!(report.is_clean(), "{:#?}", report.differences);
 }
 
 async fn audit_actions(node: &TestNode) -> Vec<(String, String, String)> {

@@ -212,6 +212,14 @@ async fn a_local_dispatch_is_delivered_registered_and_answered() {
         Ok(summary) => assert!(summary.records > 5, "{summary:?}"),
         Err(b) => panic!("audit chain broken: {b:?}"),
     }
+    store_matches_chain(&node.store).await;
+}
+
+/// `audit verify`'s cross-check finds the store exactly as the chain records it.
+async fn store_matches_chain(store: &SqliteStore) {
+    let report = store.verify_store().await.unwrap().unwrap();
+    assert!(report.is_clean(), "{:#?}", report.differences);
+    assert!(report.checked.messages > 0, "{:?}", report.checked);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,6 +344,7 @@ async fn a_revocation_is_accepted_or_refused_by_the_recipient() {
     stop.send(true).unwrap();
     worker.await.unwrap();
     assert!(node.store.verify_audit().await.unwrap().is_ok());
+    store_matches_chain(&node.store).await;
 }
 
 /// Waits until `agency`'s inbox holds a document of `business_type` about `subject`; its id.
@@ -642,6 +651,7 @@ async fn an_update_is_accepted_and_a_replacement_is_delivered_with_its_replaceme
     stop.send(true).unwrap();
     worker.await.unwrap();
     assert!(node.store.verify_audit().await.unwrap().is_ok());
+    store_matches_chain(&node.store).await;
 }
 
 /// Agreeing (15) to an update or a replacement cancels nothing; only agreeing to a revocation
@@ -1643,4 +1653,58 @@ async fn a_route_gone_since_submission_fails_with_no_route() {
     assert_eq!(d.attempts, 1, "NO_ROUTE is not retried");
     stop.send(true).unwrap();
     worker.await.unwrap();
+}
+
+/// A package changed in the database after it was queued is never delivered: the claim does not
+/// hand it on, the outbox's own read is `STORE_CORRUPT`, and the delivery fails at once (sending
+/// damaged bytes again cannot succeed) rather than retrying for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_changed_in_the_database_fails_its_delivery_as_store_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let url = config.node.store.clone();
+    let store = SqliteStore::open(&url).await.unwrap();
+    let node = Node::new(config, store).unwrap();
+    let sub: Submission = serde_json::from_str(
+        r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP",
+            "subject": "V/v kiểm tra", "signer": {"full_name": "Trần Thị Bình"}}"#,
+    )
+    .unwrap();
+    let sent = node
+        .submit(&code("000.00.05.H21"), "idesk", &sub, vec![], None)
+        .await
+        .unwrap();
+    // Someone with the file edits the queued package (the trigger is in their way first).
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("DROP TRIGGER messages_immutable")
+        .execute(&raw)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE messages SET bytes = replace(bytes, 'kiểm tra', 'kiểm tre') WHERE id = ?")
+        .bind(sent.message_id)
+        .execute(&raw)
+        .await
+        .unwrap();
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = outbox::spawn(node.clone(), stopped);
+    let delivery = sent.deliveries[0].delivery_id;
+    let store = node.store.clone();
+    wait_for("the delivery to fail", || {
+        let store = store.clone();
+        async move { store.delivery(delivery).await.unwrap().state == DeliveryState::Failed }
+    })
+    .await;
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    let d = node.store.delivery(delivery).await.unwrap();
+    let error = d.last_error.unwrap();
+    assert_eq!(error.code, "STORE_CORRUPT", "{error:?}");
+    assert_eq!(d.attempts, 1);
+    let received = node
+        .store
+        .list_inbox("000.00.04.H21", &InboxFilter::default())
+        .await
+        .unwrap();
+    assert!(received.is_empty(), "{received:?}");
 }

@@ -47,6 +47,9 @@ async fn actions(store: &SqliteStore) -> Vec<(String, String, String)> {
 async fn chain_ok(store: &SqliteStore) {
     let v = store.verify_audit().await.unwrap();
     assert!(v.is_ok(), "{v:?}");
+    // And the registry is what the records say (`audit verify`'s cross-check).
+    let report = store.verify_store().await.unwrap().unwrap();
+    assert!(report.is_clean(), "{:#?}", report.differences);
 }
 
 #[tokio::test]

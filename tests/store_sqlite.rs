@@ -85,7 +85,14 @@ impl Db {
         assert_eq!(r.action, action);
         assert_eq!(r.entity_kind, entity_kind);
         self.store.verify_audit().await.unwrap().unwrap();
+        self.clean().await;
         (out, r)
+    }
+
+    /// The rows are what the chain says (`audit verify`'s cross-check finds nothing).
+    async fn clean(&self) {
+        let report = self.store.verify_store().await.unwrap().unwrap();
+        assert!(report.is_clean(), "{:#?}", report.differences);
     }
 
     /// Runs `f` (which must fail) and checks nothing at all was written.
@@ -1971,6 +1978,84 @@ async fn messages_are_immutable_in_the_database() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("immutable"), "{e}");
+}
+
+/// A package kept as a BLOB (under 1 MiB) that was changed in the database is never handed on:
+/// every read of its bytes (`message_bytes`, a clerk's `package_bytes`) is `STORE_CORRUPT`, and a
+/// claim does not carry it (the delivery reads it and fails), whatever its size. `audit verify`
+/// names it too, and an untouched package reads back as before.
+#[tokio::test]
+async fn a_package_changed_in_the_database_is_store_corrupt_on_every_read() {
+    let db = db().await;
+    let kept = db
+        .store
+        .submit_outgoing(outgoing("04", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
+        .await
+        .unwrap();
+    let s = db
+        .store
+        .submit_outgoing(outgoing("05", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
+        .await
+        .unwrap();
+    let good = db.store.message_bytes(kept.message_id).await.unwrap();
+    let mut bytes = db.store.message_bytes(s.message_id).await.unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 1;
+    sqlx::query("DROP TRIGGER messages_immutable")
+        .execute(&db.raw)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE messages SET bytes = ? WHERE id = ?")
+        .bind(&bytes)
+        .bind(s.message_id)
+        .execute(&db.raw)
+        .await
+        .unwrap();
+
+    let e = db.store.message_bytes(s.message_id).await.unwrap_err();
+    assert_eq!(e.code(), Code::StoreCorrupt, "{e}");
+    assert!(
+        e.to_string().contains(&format!("message {}", s.message_id)),
+        "{e}"
+    );
+    let e = db
+        .store
+        .package_bytes(GIALAI_STTTT, s.message_id)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::StoreCorrupt, "{e}");
+    assert_eq!(db.store.message_bytes(kept.message_id).await.unwrap(), good);
+
+    let claimed = db
+        .store
+        .claim_due(NOW, 10, "outbox:1", MINUTE)
+        .await
+        .unwrap();
+    let package = |id: i64| {
+        claimed
+            .iter()
+            .find(|c| c.message_id == id)
+            .map(|c| c.package.clone())
+            .unwrap()
+    };
+    assert_eq!(
+        package(kept.message_id),
+        Some(good),
+        "an intact package comes with its claim"
+    );
+    assert_eq!(package(s.message_id), None, "a changed one does not");
+
+    let report = db.store.verify_store().await.unwrap().unwrap();
+    assert_eq!(report.differences.len(), 1, "{:#?}", report.differences);
+    let d = &report.differences[0];
+    assert_eq!(
+        (d.code, d.id.as_str(), d.field),
+        (
+            Code::StoreCorrupt,
+            s.message_id.to_string().as_str(),
+            Some("bytes_sha256")
+        )
+    );
 }
 
 /// Group commit (`src/store/sqlite/group.rs`): many writers at once, some of them refused inside

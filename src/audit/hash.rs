@@ -55,6 +55,13 @@ pub fn record_hash(
     out
 }
 
+/// SHA-256 of `bytes` as 64 lowercase hex digits: how packages, receipts and the long text fields
+/// of a row (subject, header, description) are named in audit records, so the store (writing a
+/// record) and the cross-check (reading a row back) hash them the same way.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(digest::digest(&digest::SHA256, bytes))
+}
+
 /// 64 hex digits (either case) → 32 bytes; `None` for anything else.
 pub fn parse_hex32(s: &str) -> Option<[u8; 32]> {
     let bytes = hex::decode(s.trim()).ok()?;

@@ -1,8 +1,9 @@
 //! The audit chain: an append-only, hash-chained record of every state change and every
 //! administrative action (DESIGN.md, invariant 6).
 //!
-//! Pure: this module defines the record, the hash rule ([`hash`]), verification ([`verify`]) and
-//! the export formats ([`export`]); it does no I/O. The store appends records in the same
+//! Pure: this module defines the record, the hash rule ([`hash`]), verification ([`verify`]), the
+//! cross-check of the store's rows against a verified chain ([`crosscheck`]) and the export
+//! formats ([`export`]); it does no I/O. The store appends records in the same
 //! transaction as the change they describe and reads them back for `lienthong audit verify` and
 //! `lienthong audit export`.
 //!
@@ -19,6 +20,7 @@
 //! cannot write (a periodic anchor: printed, mailed, published); `audit verify` prints the head
 //! for exactly that purpose.
 
+pub mod crosscheck;
 pub mod export;
 pub mod hash;
 pub mod verify;

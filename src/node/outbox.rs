@@ -175,7 +175,13 @@ impl<S: Store> Worker<S> {
 
     /// One attempt; `Ok` carries the receipt to keep (empty for a status package).
     async fn attempt(&self, c: &mut ClaimedDelivery) -> Result<Vec<u8>, TransportError> {
-        let store_err = |e: crate::Error| TransportError::retry(e.code().as_str(), e.to_string());
+        // Damaged bytes stay damaged: resending cannot succeed.
+        let store_err = |e: crate::Error| match e.code() {
+            crate::Code::StoreCorrupt => {
+                TransportError::permanent(e.code().as_str(), e.to_string())
+            }
+            code => TransportError::retry(code.as_str(), e.to_string()),
+        };
         let route = Route::from_stored(&c.route);
         // A package the store keeps as a file is pushed from it, never read whole; a local
         // delivery (ingest) and a small package need the bytes.

@@ -49,6 +49,11 @@ pub type Pending<T> = std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 
 /// What a write waits for before it is queued (see [`Store::queue_outgoing`]).
 pub type Turn = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
+/// The result of [`Store::verify_store`]: the chain's summary with every row cross-checked
+/// against it (the report may list differences), or where the chain breaks (rows are then not
+/// checked: records that are not the ones written cannot vouch for anything).
+pub type StoreVerdict = std::result::Result<crate::audit::crosscheck::Report, AuditBreak>;
+
 /// What the node needs from its store. Every future is `Send`, so calls can run in
 /// `tokio::spawn`ed tasks (clone an `Arc<S>` and owned arguments into the task).
 pub trait Store: Send + Sync + 'static {
@@ -370,4 +375,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Verifies the whole chain.
     fn verify_audit(&self) -> impl Future<Output = Result<AuditVerdict>> + Send;
+
+    /// Verifies the whole chain and then that the store still holds what it records: every
+    /// message (with its inbox rows), status, delivery and agency registry entry a record
+    /// created is present, no row exists that no record created, each row's fields are what its records say, and every package's bytes (however
+    /// it is kept) hash to the SHA-256 its record holds (`lienthong audit verify`). One
+    /// consistent snapshot; reads and hashes every package, so it costs about a full read of
+    /// the store.
+    fn verify_store(&self) -> impl Future<Output = Result<StoreVerdict>> + Send;
 }

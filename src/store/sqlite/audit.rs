@@ -208,7 +208,9 @@ fn parse_head(row: Option<(i64, String)>) -> Result<ChainHead> {
 
 /// A stored row as a record. A hash that is not hex is reported as a break of that record, not as
 /// a store failure: it is exactly what an edited row looks like.
-fn record_from_row(row: &SqliteRow) -> Result<std::result::Result<AuditRecord, AuditBreak>> {
+pub(super) fn record_from_row(
+    row: &SqliteRow,
+) -> Result<std::result::Result<AuditRecord, AuditBreak>> {
     let seq: i64 = col(row, "seq")?;
     let prev: String = col(row, "prev_hash")?;
     let hash: String = col(row, "hash")?;
@@ -261,6 +263,15 @@ pub(super) async fn records(pool: &SqlitePool, q: &AuditQuery) -> Result<Vec<Aud
 /// All pages are read in one read transaction, so records appended meanwhile do not matter.
 pub(super) async fn verify(pool: &SqlitePool) -> Result<AuditVerdict> {
     let mut conn = pool.begin().await.map_err(db_err)?;
+    verify_on(&mut conn, |_| {}).await
+}
+
+/// [`verify`] on the caller's (read) transaction, showing each record, once it has verified, to
+/// `seen` (the cross-check of `crosscheck.rs` takes in the chain this way, in the same pass).
+pub(super) async fn verify_on(
+    conn: &mut SqliteConnection,
+    mut seen: impl FnMut(&AuditRecord),
+) -> Result<AuditVerdict> {
     let mut verifier = ChainVerifier::new();
     let mut after = 0i64;
     loop {
@@ -283,6 +294,7 @@ pub(super) async fn verify(pool: &SqlitePool) -> Result<AuditVerdict> {
             if let Err(b) = verifier.push(&record) {
                 return Ok(Err(b));
             }
+            seen(&record);
         }
     }
     let summary = match verifier.finish() {

@@ -130,7 +130,7 @@ pub(super) async fn claim_due(
     }
     let lease_until = now.saturating_add(lease_for_ms);
     let owner = owner.to_owned();
-    store
+    let claimed: Vec<(ClaimedDelivery, String)> = store
         .grouped(move |tx| {
             Box::pin(async move {
                 let owner = owner.as_str();
@@ -138,7 +138,7 @@ pub(super) async fn claim_due(
                 let rows = sqlx::query(
                     "SELECT d.id, d.message_id, d.recipient, d.route, d.state, d.attempts,
                 d.current_attempt_id, d.lease_owner, m.kind, m.sender, m.document_id, m.size,
-                m.file IS NOT NULL AS in_file,
+                m.file IS NOT NULL AS in_file, m.sha256,
                 CASE WHEN m.file IS NULL AND m.size <= ?3 THEN m.bytes END AS package,
                 CASE WHEN d.state = 'sending' THEN d.lease_until ELSE d.next_attempt_at END AS due
          FROM deliveries d JOIN messages m ON m.id = d.message_id
@@ -212,28 +212,51 @@ pub(super) async fn claim_due(
                         now,
                     )
                     .await?;
-                    claimed.push(ClaimedDelivery {
-                        lease: Lease {
-                            delivery_id: id,
-                            attempt_id,
+                    let sha256: String = col(row, "sha256")?;
+                    claimed.push((
+                        ClaimedDelivery {
+                            lease: Lease {
+                                delivery_id: id,
+                                attempt_id,
+                            },
+                            message_id: col(row, "message_id")?,
+                            kind: Kind::from_stored(&col::<String>(row, "kind")?)?,
+                            sender: col(row, "sender")?,
+                            document_id: col(row, "document_id")?,
+                            recipient: col(row, "recipient")?,
+                            route,
+                            attempt,
+                            lease_until,
+                            size: u64::try_from(col::<i64>(row, "size")?).unwrap_or(0),
+                            in_file: col(row, "in_file")?,
+                            package: col(row, "package")?,
                         },
-                        message_id: col(row, "message_id")?,
-                        kind: Kind::from_stored(&col::<String>(row, "kind")?)?,
-                        sender: col(row, "sender")?,
-                        document_id: col(row, "document_id")?,
-                        recipient: col(row, "recipient")?,
-                        route,
-                        attempt,
-                        lease_until,
-                        size: u64::try_from(col::<i64>(row, "size")?).unwrap_or(0),
-                        in_file: col(row, "in_file")?,
-                        package: col(row, "package")?,
-                    });
+                        sha256,
+                    ));
                 }
                 Ok(claimed)
             })
         })
-        .await
+        .await?;
+    // A package that came with its claim is checked against its row's SHA-256 here, off the
+    // group writer's thread. One that does not match is not handed on: the delivery then reads
+    // it itself (`message_bytes`) and fails with `STORE_CORRUPT`, without holding up the others.
+    Ok(claimed
+        .into_iter()
+        .map(|(mut c, sha256)| {
+            if let Some(bytes) = &c.package
+                && sha256_hex(bytes) != sha256
+            {
+                tracing::error!(
+                    message = c.message_id,
+                    delivery = c.lease.delivery_id,
+                    "the package in the database no longer has its recorded SHA-256"
+                );
+                c.package = None;
+            }
+            c
+        })
+        .collect())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -379,6 +379,11 @@ pub(super) async fn queue_outgoing(
         "size": new.package.bytes.len(),
         "idempotency_key": new.idempotency_key,
         "numbering": new.numbering,
+        // What `lienthong audit verify` cross-checks the row against (audit/crosscheck.rs).
+        "subject_sha256": sha256_hex(doc.subject.as_bytes()),
+        "signer": new.package.signer_subject,
+        "signer_fingerprint": new.package.signer_fingerprint,
+        "header_sha256": sha256_hex(new.package.header_json.as_bytes()),
         "deliveries": created.iter().zip(&new.deliveries).map(|(c, d)| json!({
             "id": c.delivery_id, "recipient": c.recipient, "route": d.route,
         })).collect::<Vec<_>>(),
@@ -529,6 +534,12 @@ pub(super) async fn ingest_incoming(
         "signer": new.package.signer_subject,
         "peer": new.peer,
         "recipients": new.local_recipients,
+        // What `lienthong audit verify` cross-checks the row against (audit/crosscheck.rs).
+        "year": doc.code_year,
+        "subject_sha256": sha256_hex(doc.subject.as_bytes()),
+        "signer_fingerprint": new.package.signer_fingerprint,
+        "header_sha256": sha256_hex(new.package.header_json.as_bytes()),
+        "receipt_sha256": sha256_hex(&new.receipt),
     });
     audit::append(
         &mut *tx,
@@ -596,7 +607,7 @@ pub(super) async fn message_bytes(store: &SqliteStore, id: i64) -> Result<Vec<u8
             .await
             .map_err(db_err)?
             .ok_or_else(|| not_found(format!("message {id}")))?;
-    store.unspill(row).await
+    store.unspill(id, row).await
 }
 
 pub(super) async fn find_documents(
@@ -775,7 +786,7 @@ pub(super) async fn package_bytes(
     .await
     .map_err(db_err)?
     .ok_or_else(|| not_found(format!("message {message_id} of {agency}")))?;
-    store.unspill(row).await
+    store.unspill(message_id, row).await
 }
 
 #[cfg(test)]

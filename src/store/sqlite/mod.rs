@@ -33,6 +33,7 @@ use crate::audit::{AuditEntry, AuditRecord};
 use crate::error::{Code, Error, Result};
 
 mod audit;
+mod crosscheck;
 mod deliveries;
 mod files;
 mod group;
@@ -222,14 +223,19 @@ impl SqliteStore {
         }
     }
 
-    /// The bytes of a `messages` row as `(bytes, file, sha256)`: the BLOB, or the file it
-    /// names, checked against the row's hash.
+    /// The bytes of `messages` row `id` as `(bytes, file, sha256)`: the BLOB, or the file it
+    /// names, checked against the row's hash whatever its size (`STORE_CORRUPT`): bytes edited
+    /// or damaged in the database are never handed on as the package.
     async fn unspill(
         &self,
+        id: i64,
         (bytes, file, sha256): (Vec<u8>, Option<String>, String),
     ) -> Result<Vec<u8>> {
         match (file, &self.files) {
-            (None, _) => Ok(bytes),
+            (None, _) => {
+                check_blob(id, &bytes, &sha256)?;
+                Ok(bytes)
+            }
             (Some(name), Some(f)) => f.read(&name, &sha256).await,
             (Some(name), None) => Err(Error::store(
                 Code::StoreUnavailable,
@@ -340,6 +346,22 @@ impl SqliteStore {
     }
 }
 
+/// `STORE_CORRUPT` unless the package BLOB of message `id` hashes to `sha256`, the SHA-256 its
+/// row (and audit record) holds.
+fn check_blob(id: i64, bytes: &[u8], sha256: &str) -> Result<()> {
+    let actual = sha256_hex(bytes);
+    if actual == sha256 {
+        return Ok(());
+    }
+    Err(Error::store(
+        Code::StoreCorrupt,
+        format!(
+            "message {id}: the package in the database has SHA-256 {actual}, but its row \
+             records {sha256}: it was changed or damaged in the database"
+        ),
+    ))
+}
+
 fn is_in_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }
@@ -410,7 +432,7 @@ fn col_opt_int<T: TryFrom<i64>>(row: &SqliteRow, name: &str) -> Result<Option<T>
 
 /// `sha256` of `bytes`, lowercase hex.
 fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes))
+    crate::audit::hash::sha256_hex(bytes)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -646,5 +668,9 @@ impl Store for SqliteStore {
 
     async fn verify_audit(&self) -> Result<AuditVerdict> {
         audit::verify(&self.read).await
+    }
+
+    async fn verify_store(&self) -> Result<super::StoreVerdict> {
+        crosscheck::verify(self).await
     }
 }

@@ -36,7 +36,10 @@ pub(super) async fn entry(pool: &SqlitePool, code: &str) -> Result<Option<Regist
     entry_on(&mut conn, code).await
 }
 
-async fn entry_on(conn: &mut SqliteConnection, code: &str) -> Result<Option<RegistryEntry>> {
+pub(super) async fn entry_on(
+    conn: &mut SqliteConnection,
+    code: &str,
+) -> Result<Option<RegistryEntry>> {
     let Some(row) = sqlx::query(
         "SELECT code, name, added_by, added_at, updated_by, updated_at
          FROM agency_registry WHERE code = ?",

@@ -233,6 +233,12 @@ pub(super) async fn record_status(
         "message_id": message_id,
         "sha256": sha256,
         "peer": new.peer,
+        // What `lienthong audit verify` cross-checks the rows against (audit/crosscheck.rs).
+        "description_sha256": sha256_hex(new.description.as_bytes()),
+        "size": new.package.bytes.len(),
+        "signer": new.package.signer_subject,
+        "signer_fingerprint": new.package.signer_fingerprint,
+        "header_sha256": sha256_hex(new.package.header_json.as_bytes()),
         "inbox_updated": inbox_updated,
         "on_type": on_type,
         "revokes": effects.revokes,

@@ -1,0 +1,759 @@
+//! Cross-checking the store against the audit chain: the chain proves the records are the ones
+//! written; this proves the rows are still what the records say.
+//!
+//! Without it, someone with the database file could edit a message's subject or bytes, delete a
+//! message, or set a delivery's state by hand, and the chain would still verify: the records are
+//! untouched. [`CrossCheck`] is fed every record of a verified chain ([`CrossCheck::record`]),
+//! then every row ([`CrossCheck::message`] with its inbox recipients, [`status`](CrossCheck::status),
+//! [`delivery`](CrossCheck::delivery), [`registry`](CrossCheck::registry): the sender binding),
+//! then [`finish`](CrossCheck::finish)ed; it names each row
+//! that differs from its records, each row no record created, and each row a record created that
+//! is gone:
+//!
+//! ```text
+//! message 17: subject differs from audit record 42 (document.submit)
+//! message 9: missing (audit record 12, document.receive, created it)
+//! delivery 5: state is delivered, audit record 88 (delivery.fail) says failed
+//! message 3: package bytes hash to 5e…, audit record 7 (document.submit) says 9a… (STORE_CORRUPT)
+//! ```
+//!
+//! Cost: a message or status row is kept, between its record and its row, as its record's `seq`,
+//! a field mask and a 128-bit digest of the attested fields (about 40 bytes); only a row whose
+//! digest differs is explained field by field, from its record read again
+//! ([`explain_message`], [`explain_status`]). A delivery is replayed through its transitions, so
+//! it keeps its expected fields. Pure: the store reads, hashes the package bytes and feeds.
+
+mod claims;
+mod fields;
+pub mod rows;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::Serialize;
+
+pub use fields::Value;
+pub use rows::{
+    DELIVERY_FIELDS, DeliveryRow, MESSAGE_FIELDS, MessageRow, REGISTRY_FIELDS, RegistryRow,
+    STATUS_FIELDS, StatusRow,
+};
+
+use fields::{Attested, digest_attested, digest_of};
+use rows::{BYTES, D, M, R, S};
+
+use super::AuditRecord;
+use crate::error::Code;
+
+/// What kind of row a difference is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    Message,
+    Status,
+    Delivery,
+    /// An entry of the agency registry (sender binding), named by its agency code.
+    Registry,
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Entity::Message => "message",
+            Entity::Status => "status",
+            Entity::Delivery => "delivery",
+            Entity::Registry => "registry entry",
+        })
+    }
+}
+
+/// One row that is not what the chain says. Displays as `<entity> <id>: <message>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{entity} {id}: {message}")]
+pub struct Difference {
+    pub entity: Entity,
+    /// The row's id (a registry entry's agency code).
+    pub id: String,
+    /// `AUDIT_BROKEN` (a row differs from, or is missing from, or is unknown to the chain) or
+    /// `STORE_CORRUPT` (the package bytes do not hash to what the record says).
+    #[serde(skip)]
+    pub code: Code,
+    /// The field that differs (`None`: the whole row is missing or unrecorded).
+    pub field: Option<&'static str>,
+    pub message: String,
+}
+
+/// What checking one row found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowCheck {
+    /// As its record says.
+    Matches,
+    /// Named at once (no record created it).
+    Differs(Difference),
+    /// Its fields differ from record `seq`: read that record again and [`explain_message`] (or
+    /// [`explain_status`]) it.
+    Explain { seq: i64 },
+}
+
+/// How many rows were checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Checked {
+    pub messages: u64,
+    pub statuses: u64,
+    pub deliveries: u64,
+    pub registry: u64,
+}
+
+#[derive(Debug)]
+struct Digested {
+    seq: i64,
+    action: &'static str,
+    mask: u32,
+    digest: [u8; 16],
+}
+
+#[derive(Debug)]
+struct Replay {
+    created_seq: i64,
+    created_by: &'static str,
+    last_seq: i64,
+    last_action: &'static str,
+    fields: Attested<D>,
+}
+
+/// What the records say of one registry code: an entry, or none (removed).
+#[derive(Debug)]
+struct RegistryClaim {
+    seq: i64,
+    action: &'static str,
+    fields: Option<Attested<R>>,
+}
+
+/// The cross-check of one store (see the module documentation).
+#[derive(Debug, Default)]
+pub struct CrossCheck {
+    messages: HashMap<i64, Digested>,
+    statuses: HashMap<i64, Digested>,
+    deliveries: HashMap<i64, Replay>,
+    registry: HashMap<String, RegistryClaim>,
+    checked: Checked,
+}
+
+/// The action names records use, as `'static` (what a digest keeps instead of the string).
+fn action_name(action: &str) -> &'static str {
+    const KNOWN: [&str; 12] = [
+        "registry.set",
+        "registry.remove",
+        "document.submit",
+        "document.receive",
+        "status.record",
+        "delivery.claim",
+        "delivery.delivered",
+        "delivery.retry",
+        "delivery.fail",
+        "delivery.reject",
+        "delivery.cancel",
+        "delivery.operator_retry",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|k| *k == action)
+        .unwrap_or("another action")
+}
+
+impl CrossCheck {
+    pub fn new() -> CrossCheck {
+        CrossCheck::default()
+    }
+
+    /// Takes in what one record (of a verified chain, in `seq` order) says about rows.
+    pub fn record(&mut self, r: &AuditRecord) {
+        let relevant = matches!(
+            r.action.as_str(),
+            "document.submit"
+                | "document.receive"
+                | "status.record"
+                | "registry.set"
+                | "registry.remove"
+        ) || r.action.starts_with("delivery.");
+        if !relevant {
+            return;
+        }
+        let Ok(detail) = serde_json::from_str::<serde_json::Value>(&r.detail) else {
+            return;
+        };
+        let action = action_name(&r.action);
+        if let Some((id, attested)) = claims::message(r, &detail) {
+            let (mask, digest) = digest_attested(&attested);
+            let seq = r.seq;
+            self.messages.insert(
+                id,
+                Digested {
+                    seq,
+                    action,
+                    mask,
+                    digest,
+                },
+            );
+        }
+        if let Some((id, attested)) = claims::status(r, &detail) {
+            let (mask, digest) = digest_attested(&attested);
+            self.statuses.insert(
+                id,
+                Digested {
+                    seq: r.seq,
+                    action,
+                    mask,
+                    digest,
+                },
+            );
+        }
+        for (id, fields) in claims::created_deliveries(r, &detail) {
+            self.deliveries.insert(
+                id,
+                Replay {
+                    created_seq: r.seq,
+                    created_by: action,
+                    last_seq: r.seq,
+                    last_action: action,
+                    fields,
+                },
+            );
+        }
+        if r.action.starts_with("registry.") {
+            let previous = self
+                .registry
+                .get(&r.entity_id)
+                .and_then(|c| c.fields.as_ref());
+            let fields = claims::registry(r, &detail, previous);
+            self.registry.insert(
+                r.entity_id.clone(),
+                RegistryClaim {
+                    seq: r.seq,
+                    action,
+                    fields,
+                },
+            );
+        }
+        for id in claims::delivery_changes(r, &detail) {
+            if let Some(d) = self.deliveries.get_mut(&id) {
+                claims::apply(&mut d.fields, r, &detail);
+                d.last_seq = r.seq;
+                d.last_action = action;
+            }
+        }
+    }
+
+    /// Checks one `messages` row (each row once).
+    pub fn message(&mut self, row: &MessageRow) -> RowCheck {
+        self.checked.messages += 1;
+        let Some(d) = self.messages.remove(&row.id) else {
+            return RowCheck::Differs(unrecorded(Entity::Message, row.id.to_string()));
+        };
+        let values = row.values();
+        let refs: [&Value; M] = std::array::from_fn(|i| &values[i]);
+        if digest_of(&refs, d.mask) == d.digest {
+            RowCheck::Matches
+        } else {
+            RowCheck::Explain { seq: d.seq }
+        }
+    }
+
+    /// Checks one `statuses` row (each row once).
+    pub fn status(&mut self, row: &StatusRow) -> RowCheck {
+        self.checked.statuses += 1;
+        let Some(d) = self.statuses.remove(&row.id) else {
+            return RowCheck::Differs(unrecorded(Entity::Status, row.id.to_string()));
+        };
+        let values = row.values();
+        let refs: [&Value; S] = std::array::from_fn(|i| &values[i]);
+        if digest_of(&refs, d.mask) == d.digest {
+            RowCheck::Matches
+        } else {
+            RowCheck::Explain { seq: d.seq }
+        }
+    }
+
+    /// Checks one `deliveries` row (each row once) against its replayed transitions.
+    pub fn delivery(&mut self, row: &DeliveryRow) -> Vec<Difference> {
+        self.checked.deliveries += 1;
+        let Some(d) = self.deliveries.remove(&row.id) else {
+            return vec![unrecorded(Entity::Delivery, row.id.to_string())];
+        };
+        let found = row.values();
+        let by = format!("audit record {} ({})", d.last_seq, d.last_action);
+        differences(
+            Entity::Delivery,
+            &row.id.to_string(),
+            &d.fields,
+            &found,
+            &DELIVERY_FIELDS,
+            &by,
+        )
+    }
+
+    /// Checks one registry entry (each code once) against the last record about its code.
+    pub fn registry(&mut self, row: &RegistryRow) -> Vec<Difference> {
+        self.checked.registry += 1;
+        let Some(claim) = self.registry.remove(&row.code) else {
+            return vec![unrecorded(Entity::Registry, row.code.clone())];
+        };
+        let by = format!("audit record {} ({})", claim.seq, claim.action);
+        let Some(fields) = claim.fields else {
+            return vec![Difference {
+                entity: Entity::Registry,
+                id: row.code.clone(),
+                code: Code::AuditBroken,
+                field: None,
+                message: format!("present, but {by} removed it"),
+            }];
+        };
+        differences(
+            Entity::Registry,
+            &row.code,
+            &fields,
+            &row.values(),
+            &REGISTRY_FIELDS,
+            &by,
+        )
+    }
+
+    /// What was checked, and every row a record created that no row was found for.
+    pub fn finish(self) -> (Checked, Vec<Difference>) {
+        let mut missing: Vec<Difference> = Vec::new();
+        let gone = |entity, id: String, seq, action| Difference {
+            entity,
+            id,
+            code: Code::AuditBroken,
+            field: None,
+            message: format!("missing (audit record {seq}, {action}, created it)"),
+        };
+        for (id, d) in self.messages {
+            missing.push(gone(Entity::Message, id.to_string(), d.seq, d.action));
+        }
+        for (id, d) in self.statuses {
+            missing.push(gone(Entity::Status, id.to_string(), d.seq, d.action));
+        }
+        for (id, d) in self.deliveries {
+            missing.push(gone(
+                Entity::Delivery,
+                id.to_string(),
+                d.created_seq,
+                d.created_by,
+            ));
+        }
+        for (code, c) in self.registry {
+            if c.fields.is_some() {
+                missing.push(gone(Entity::Registry, code, c.seq, c.action));
+            }
+        }
+        // By entity, then by id (numerically for numbers).
+        missing.sort_by(|a, b| {
+            (a.entity as u8, a.id.len(), &a.id).cmp(&(b.entity as u8, b.id.len(), &b.id))
+        });
+        (self.checked, missing)
+    }
+}
+
+fn unrecorded(entity: Entity, id: String) -> Difference {
+    Difference {
+        entity,
+        id,
+        code: Code::AuditBroken,
+        field: None,
+        message: "no audit record created it".into(),
+    }
+}
+
+/// Names each field of a message row that differs from record `r` (the record
+/// [`RowCheck::Explain`] pointed at).
+pub fn explain_message(r: &AuditRecord, row: &MessageRow) -> Vec<Difference> {
+    let Some((_, attested)) = parse(r).and_then(|d| claims::message(r, &d)) else {
+        return vec![unexplained(Entity::Message, row.id, r)];
+    };
+    let by = format!("audit record {} ({})", r.seq, r.action);
+    let found = row.values();
+    let out = differences(
+        Entity::Message,
+        &row.id.to_string(),
+        &attested,
+        &found,
+        &MESSAGE_FIELDS,
+        &by,
+    );
+    if out.is_empty() {
+        vec![unexplained(Entity::Message, row.id, r)]
+    } else {
+        out
+    }
+}
+
+/// Names each field of a status row that differs from record `r`.
+pub fn explain_status(r: &AuditRecord, row: &StatusRow) -> Vec<Difference> {
+    let Some((_, attested)) = parse(r).and_then(|d| claims::status(r, &d)) else {
+        return vec![unexplained(Entity::Status, row.id, r)];
+    };
+    let by = format!("audit record {} ({})", r.seq, r.action);
+    let found = row.values();
+    let out = differences(
+        Entity::Status,
+        &row.id.to_string(),
+        &attested,
+        &found,
+        &STATUS_FIELDS,
+        &by,
+    );
+    if out.is_empty() {
+        vec![unexplained(Entity::Status, row.id, r)]
+    } else {
+        out
+    }
+}
+
+fn parse(r: &AuditRecord) -> Option<serde_json::Value> {
+    serde_json::from_str(&r.detail).ok()
+}
+
+fn unexplained(entity: Entity, id: i64, r: &AuditRecord) -> Difference {
+    Difference {
+        entity,
+        id: id.to_string(),
+        code: Code::AuditBroken,
+        field: None,
+        message: format!("differs from audit record {} ({})", r.seq, r.action),
+    }
+}
+
+/// The fields where `found` is not what `expected` says (fields `expected` does not know are
+/// skipped). A hashed text field is named without its values (`subject differs from …`); the
+/// package bytes are `STORE_CORRUPT`.
+fn differences<const N: usize>(
+    entity: Entity,
+    id: &str,
+    expected: &Attested<N>,
+    found: &[Value; N],
+    names: &[&'static str; N],
+    by: &str,
+) -> Vec<Difference> {
+    let mut out = Vec::new();
+    for i in 0..N {
+        let Some(want) = &expected[i] else { continue };
+        let got = &found[i];
+        if want == got {
+            continue;
+        }
+        let name = names[i];
+        let (code, message) = if entity == Entity::Message && i == BYTES {
+            (
+                Code::StoreCorrupt,
+                format!("package bytes hash to {got}, {by} says {want}"),
+            )
+        } else if let Some(text) = name
+            .strip_suffix("_sha256")
+            .or_else(|| (name == "rules").then_some(name))
+            && !matches!(want, Value::Null)
+            && !matches!(got, Value::Null)
+        {
+            let verb = if text == "rules" { "differ" } else { "differs" };
+            (Code::AuditBroken, format!("{text} {verb} from {by}"))
+        } else {
+            (
+                Code::AuditBroken,
+                format!("{name} is {got}, {by} says {want}"),
+            )
+        };
+        out.push(Difference {
+            entity,
+            id: id.to_owned(),
+            code,
+            field: Some(name),
+            message,
+        });
+    }
+    out
+}
+
+/// Most differences a [`Report`] lists; the rest are counted.
+pub const MAX_LISTED: usize = 1000;
+
+/// A store cross-checked against its verified chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub chain: super::ChainSummary,
+    pub checked: Checked,
+    /// How many bytes of packages were read and hashed.
+    pub package_bytes: u64,
+    /// What differs, in the order found (rows by id, then missing rows); at most
+    /// [`MAX_LISTED`].
+    pub differences: Vec<Difference>,
+    /// Differences found beyond those listed.
+    pub unlisted: u64,
+}
+
+impl Report {
+    /// Adds a difference (listed while there is room, counted after).
+    pub fn push(&mut self, d: Difference) {
+        if self.differences.len() < MAX_LISTED {
+            self.differences.push(d);
+        } else {
+            self.unlisted += 1;
+        }
+    }
+
+    /// No row differs from the chain.
+    pub fn is_clean(&self) -> bool {
+        self.differences.is_empty() && self.unlisted == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::audit::hash::sha256_hex;
+    use crate::audit::{AuditEntry, ChainHead};
+
+    fn record(
+        seq: i64,
+        actor: &str,
+        action: &str,
+        kind: &str,
+        id: i64,
+        d: serde_json::Value,
+    ) -> AuditRecord {
+        let head = ChainHead {
+            seq: seq - 1,
+            hash: [0; 32],
+        };
+        AuditRecord::next(
+            head,
+            1000 + seq,
+            AuditEntry::new(actor, action, kind, id, &d),
+        )
+    }
+
+    const BYTES: &[u8] = b"<edXML>05</edXML>";
+
+    /// A `document.submit` record as the store wrote them before the cross-check existed: no
+    /// subject, header or signer.
+    fn old_submit() -> AuditRecord {
+        record(
+            1,
+            "clerk:000.00.05.H21:lan",
+            "document.submit",
+            "message",
+            7,
+            json!({
+                "sender": "000.00.05.H21", "document_id": "D1", "business_type": 0,
+                "code": "05/STTTT", "year": 2026, "sha256": sha256_hex(BYTES), "size": BYTES.len(),
+                "idempotency_key": null,
+                "deliveries": [{ "id": 3, "recipient": "000.00.00.H41", "route": "peer:nghean" }],
+            }),
+        )
+    }
+
+    fn row() -> MessageRow {
+        MessageRow {
+            id: 7,
+            direction: "out".into(),
+            kind: "document".into(),
+            sender: "000.00.05.H21".into(),
+            document_id: "D1".into(),
+            business_type: Some(0),
+            status_code: None,
+            code_number: Some("05".into()),
+            code_notation: Some("STTTT".into()),
+            code_year: Some(2026),
+            subject: Some("V/v thử nghiệm".into()),
+            sha256: sha256_hex(BYTES),
+            size: BYTES.len() as i64,
+            signer_subject: Some("CN=Gia Lai".into()),
+            signer_fingerprint: None,
+            header_json: "{}".into(),
+            peer: None,
+            actor: "clerk:000.00.05.H21:lan".into(),
+            created_at: 1001,
+            receipt_sha256: None,
+            bytes_sha256: Ok(sha256_hex(BYTES)),
+            inbox: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_older_record_checks_only_the_fields_it_carries() {
+        let r = old_submit();
+        let mut c = CrossCheck::new();
+        c.record(&r);
+        let mut other = row();
+        other.subject = Some("anything".into());
+        other.header_json = r#"{"x":1}"#.into();
+        assert_eq!(c.message(&other), RowCheck::Matches);
+
+        let mut c = CrossCheck::new();
+        c.record(&r);
+        let mut bad = row();
+        bad.sha256 = "00".repeat(32);
+        bad.bytes_sha256 = Ok("11".repeat(32));
+        assert_eq!(c.message(&bad), RowCheck::Explain { seq: 1 });
+        let named = explain_message(&r, &bad);
+        let fields: Vec<_> = named.iter().map(|d| (d.field, d.code)).collect();
+        assert_eq!(
+            fields,
+            [
+                (Some("sha256"), Code::AuditBroken),
+                (Some("bytes_sha256"), Code::StoreCorrupt)
+            ]
+        );
+        assert_eq!(
+            named[1].to_string(),
+            format!(
+                "message 7: package bytes hash to {}, audit record 1 (document.submit) says {}",
+                "11".repeat(32),
+                sha256_hex(BYTES)
+            )
+        );
+    }
+
+    #[test]
+    fn a_record_that_carries_the_subject_names_it_without_showing_it() {
+        let mut d: serde_json::Value = serde_json::from_str(&old_submit().detail).unwrap();
+        d["subject_sha256"] = json!(sha256_hex("V/v thử nghiệm".as_bytes()));
+        let r = record(
+            1,
+            "clerk:000.00.05.H21:lan",
+            "document.submit",
+            "message",
+            7,
+            d,
+        );
+        let mut c = CrossCheck::new();
+        c.record(&r);
+        let mut edited = row();
+        edited.subject = Some("V/v khác".into());
+        assert_eq!(c.message(&edited), RowCheck::Explain { seq: 1 });
+        let named = explain_message(&r, &edited);
+        assert_eq!(named.len(), 1);
+        assert_eq!(
+            named[0].to_string(),
+            "message 7: subject differs from audit record 1 (document.submit)"
+        );
+        // A subject set to NULL shows it.
+        edited.subject = None;
+        assert!(
+            explain_message(&r, &edited)[0]
+                .message
+                .starts_with("subject_sha256 is null")
+        );
+    }
+
+    fn delivery_row(state: &str) -> DeliveryRow {
+        DeliveryRow {
+            id: 3,
+            message_id: 7,
+            recipient: "000.00.00.H41".into(),
+            route: "peer:nghean".into(),
+            state: state.into(),
+            attempts: 1,
+            lease_owner: None,
+            lease_until: None,
+            current_attempt_id: None,
+            next_attempt_at: Some(1004),
+            last_error_code: Some("PEER_UNREACHABLE".into()),
+            last_error_message: Some("refused".into()),
+            delivered_at: None,
+            receipt_sha256: None,
+            retry_from: Some(1004),
+            created_at: 1001,
+            updated_at: 1004,
+        }
+    }
+
+    /// Created, claimed, retried, then retried by an operator: the row must be `queued` with
+    /// the retry's error and the operator's times.
+    fn replayed() -> (CrossCheck, Vec<AuditRecord>) {
+        let records = vec![
+            old_submit(),
+            record(
+                2,
+                "outbox:1",
+                "delivery.claim",
+                "delivery",
+                3,
+                json!({ "from": "queued", "to": "sending", "attempt": 1, "attempt_id": 9, "lease_until": 9000 }),
+            ),
+            record(
+                3,
+                "outbox:1",
+                "delivery.retry",
+                "delivery",
+                3,
+                json!({ "from": "sending", "to": "retrying", "attempt_id": 9, "next_attempt_at": 5000,
+                        "error": { "code": "PEER_UNREACHABLE", "message": "refused" } }),
+            ),
+            record(
+                4,
+                "admin:hoa",
+                "delivery.operator_retry",
+                "delivery",
+                3,
+                json!({ "from": "retrying", "to": "queued" }),
+            ),
+        ];
+        let mut c = CrossCheck::new();
+        for r in &records {
+            c.record(r);
+        }
+        (c, records)
+    }
+
+    #[test]
+    fn deliveries_are_replayed_through_their_transitions() {
+        let (mut c, _) = replayed();
+        assert_eq!(c.delivery(&delivery_row("queued")), []);
+
+        let (mut c, _) = replayed();
+        let named = c.delivery(&delivery_row("delivered"));
+        assert_eq!(named.len(), 1, "{named:?}");
+        assert_eq!(
+            named[0].to_string(),
+            "delivery 3: state is delivered, audit record 4 (delivery.operator_retry) says queued"
+        );
+    }
+
+    #[test]
+    fn an_action_this_version_does_not_know_leaves_the_state_unchecked() {
+        let (mut c, _) = replayed();
+        c.record(&record(
+            5,
+            "admin:hoa",
+            "delivery.archive",
+            "delivery",
+            3,
+            json!({}),
+        ));
+        assert_eq!(c.delivery(&delivery_row("archived")), []);
+    }
+
+    #[test]
+    fn missing_and_unrecorded_rows_are_named() {
+        let (mut c, _) = replayed();
+        let mut stranger = row();
+        stranger.id = 8;
+        match c.message(&stranger) {
+            RowCheck::Differs(d) => {
+                assert_eq!(d.to_string(), "message 8: no audit record created it")
+            }
+            other => panic!("{other:?}"),
+        }
+        let (checked, missing) = c.finish();
+        assert_eq!(checked.messages, 1);
+        let named: Vec<String> = missing.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            named,
+            [
+                "message 7: missing (audit record 1, document.submit, created it)",
+                "delivery 3: missing (audit record 1, document.submit, created it)",
+            ]
+        );
+    }
+}

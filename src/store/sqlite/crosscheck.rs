@@ -1,0 +1,282 @@
+//! `audit verify` over the SQLite store: the chain, then every row against it
+//! ([`crate::audit::crosscheck`]), all in one read transaction (so rows and records are one
+//! snapshot even while the node writes), with every package's bytes hashed.
+
+use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
+
+use super::{SqliteStore, audit, col, db_err, sha256_hex};
+use crate::audit::AuditRecord;
+use crate::audit::crosscheck::{
+    CrossCheck, DeliveryRow, MessageRow, RegistryRow, Report, RowCheck, StatusRow, explain_message,
+    explain_status,
+};
+use crate::error::{Code, Error, Result};
+use crate::store::StoreVerdict;
+
+/// Rows per page. Message pages carry package BLOBs (each under 1 MiB), so they are short.
+const MESSAGE_PAGE: i64 = 64;
+const ROW_PAGE: i64 = 2000;
+
+/// Rows whose digest differs, kept to be explained from their record once all rows are read.
+struct Pending<R> {
+    seq: i64,
+    row: R,
+}
+
+pub(super) async fn verify(store: &SqliteStore) -> Result<StoreVerdict> {
+    let mut conn = store.read.begin().await.map_err(db_err)?;
+    let mut check = CrossCheck::new();
+    let chain = match audit::verify_on(&mut conn, |r| check.record(r)).await? {
+        Ok(summary) => summary,
+        Err(b) => return Ok(Err(b)),
+    };
+    let mut report = Report {
+        chain,
+        checked: Default::default(),
+        package_bytes: 0,
+        differences: Vec::new(),
+        unlisted: 0,
+    };
+    let messages = messages(store, &mut conn, &mut check, &mut report).await?;
+    let statuses = statuses(&mut conn, &mut check, &mut report).await?;
+    deliveries(&mut conn, &mut check, &mut report).await?;
+    registry(&mut conn, &mut check, &mut report).await?;
+    let (checked, missing) = check.finish();
+    report.checked = checked;
+    for p in messages {
+        for d in explain_message(&record(&mut conn, p.seq).await?, &p.row) {
+            report.push(d);
+        }
+    }
+    for p in statuses {
+        for d in explain_status(&record(&mut conn, p.seq).await?, &p.row) {
+            report.push(d);
+        }
+    }
+    for d in missing {
+        report.push(d);
+    }
+    Ok(Ok(report))
+}
+
+/// Record `seq` again (it verified a moment ago, in this transaction).
+async fn record(conn: &mut SqliteConnection, seq: i64) -> Result<AuditRecord> {
+    let row = sqlx::query(
+        "SELECT seq, at, actor, action, entity_kind, entity_id, detail, prev_hash, hash
+         FROM audit WHERE seq = ?",
+    )
+    .bind(seq)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    audit::record_from_row(&row)?.map_err(crate::Error::from)
+}
+
+async fn messages(
+    store: &SqliteStore,
+    conn: &mut SqliteConnection,
+    check: &mut CrossCheck,
+    report: &mut Report,
+) -> Result<Vec<Pending<MessageRow>>> {
+    let mut pending = Vec::new();
+    let mut after = 0i64;
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, direction, kind, sender, document_id, business_type, status_code,
+                    code_number, code_notation, code_year, subject, sha256, size, signer_subject,
+                    signer_fingerprint, header_json, peer, actor, created_at, receipt, file,
+                    CASE WHEN file IS NULL THEN bytes END AS bytes,
+                    (SELECT json_group_array(recipient) FROM inbox i WHERE i.message_id = m.id)
+                        AS inbox
+             FROM messages m WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(MESSAGE_PAGE)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        let Some(last) = rows.last() else { break };
+        after = col(last, "id")?;
+        for row in &rows {
+            let file: Option<String> = col(row, "file")?;
+            let bytes_sha256 = match file {
+                None => {
+                    let bytes: Vec<u8> = col(row, "bytes")?;
+                    report.package_bytes += bytes.len() as u64;
+                    Ok(sha256_hex(&bytes))
+                }
+                Some(name) => match &store.files {
+                    Some(files) => {
+                        let size: i64 = col(row, "size")?;
+                        report.package_bytes += u64::try_from(size).unwrap_or(0);
+                        files.sha256_of(&name).await
+                    }
+                    None => Err(format!("kept in file {name}, but the store has no folder")),
+                },
+            };
+            let m = message_row(row, bytes_sha256)?;
+            match check.message(&m) {
+                RowCheck::Matches => {}
+                RowCheck::Differs(d) => report.push(d),
+                RowCheck::Explain { seq } => pending.push(Pending { seq, row: m }),
+            }
+        }
+    }
+    Ok(pending)
+}
+
+fn message_row(
+    row: &SqliteRow,
+    bytes_sha256: std::result::Result<String, String>,
+) -> Result<MessageRow> {
+    let receipt: Option<Vec<u8>> = col(row, "receipt")?;
+    Ok(MessageRow {
+        id: col(row, "id")?,
+        direction: col(row, "direction")?,
+        kind: col(row, "kind")?,
+        sender: col(row, "sender")?,
+        document_id: col(row, "document_id")?,
+        business_type: col(row, "business_type")?,
+        status_code: col(row, "status_code")?,
+        code_number: col(row, "code_number")?,
+        code_notation: col(row, "code_notation")?,
+        code_year: col(row, "code_year")?,
+        subject: col(row, "subject")?,
+        sha256: col(row, "sha256")?,
+        size: col(row, "size")?,
+        signer_subject: col(row, "signer_subject")?,
+        signer_fingerprint: col(row, "signer_fingerprint")?,
+        header_json: col(row, "header_json")?,
+        peer: col(row, "peer")?,
+        actor: col(row, "actor")?,
+        created_at: col(row, "created_at")?,
+        receipt_sha256: receipt.as_deref().map(sha256_hex),
+        bytes_sha256,
+        inbox: serde_json::from_str(&col::<String>(row, "inbox")?)
+            .map_err(|e| Error::store(Code::StoreUnavailable, format!("store: inbox: {e}")))?,
+    })
+}
+
+async fn statuses(
+    conn: &mut SqliteConnection,
+    check: &mut CrossCheck,
+    report: &mut Report,
+) -> Result<Vec<Pending<StatusRow>>> {
+    let mut pending = Vec::new();
+    let mut after = 0i64;
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, document_sender, document_id, reporter, code, description, reported_at,
+                    recorded_at, direction, message_id
+             FROM statuses WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(ROW_PAGE)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        let Some(last) = rows.last() else { break };
+        after = col(last, "id")?;
+        for row in &rows {
+            let s = StatusRow {
+                id: col(row, "id")?,
+                document_sender: col(row, "document_sender")?,
+                document_id: col(row, "document_id")?,
+                reporter: col(row, "reporter")?,
+                code: col(row, "code")?,
+                description: col(row, "description")?,
+                reported_at: col(row, "reported_at")?,
+                recorded_at: col(row, "recorded_at")?,
+                direction: col(row, "direction")?,
+                message_id: col(row, "message_id")?,
+            };
+            match check.status(&s) {
+                RowCheck::Matches => {}
+                RowCheck::Differs(d) => report.push(d),
+                RowCheck::Explain { seq } => pending.push(Pending { seq, row: s }),
+            }
+        }
+    }
+    Ok(pending)
+}
+
+async fn deliveries(
+    conn: &mut SqliteConnection,
+    check: &mut CrossCheck,
+    report: &mut Report,
+) -> Result<()> {
+    let mut after = 0i64;
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, message_id, recipient, route, state, attempts, lease_owner, lease_until,
+                    current_attempt_id, next_attempt_at, last_error_code, last_error_message,
+                    delivered_at, receipt, retry_from, created_at, updated_at
+             FROM deliveries WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(ROW_PAGE)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        let Some(last) = rows.last() else { break };
+        after = col(last, "id")?;
+        for row in &rows {
+            let receipt: Option<Vec<u8>> = col(row, "receipt")?;
+            let d = DeliveryRow {
+                id: col(row, "id")?,
+                message_id: col(row, "message_id")?,
+                recipient: col(row, "recipient")?,
+                route: col(row, "route")?,
+                state: col(row, "state")?,
+                attempts: col(row, "attempts")?,
+                lease_owner: col(row, "lease_owner")?,
+                lease_until: col(row, "lease_until")?,
+                current_attempt_id: col(row, "current_attempt_id")?,
+                next_attempt_at: col(row, "next_attempt_at")?,
+                last_error_code: col(row, "last_error_code")?,
+                last_error_message: col(row, "last_error_message")?,
+                delivered_at: col(row, "delivered_at")?,
+                receipt_sha256: receipt.as_deref().map(sha256_hex),
+                retry_from: col(row, "retry_from")?,
+                created_at: col(row, "created_at")?,
+                updated_at: col(row, "updated_at")?,
+            };
+            for diff in check.delivery(&d) {
+                report.push(diff);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn registry(
+    conn: &mut SqliteConnection,
+    check: &mut CrossCheck,
+    report: &mut Report,
+) -> Result<()> {
+    // A registry holds hundreds of entries, not millions: read whole.
+    let codes: Vec<String> = sqlx::query_scalar("SELECT code FROM agency_registry ORDER BY code")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    for code in codes {
+        let Some(e) = super::registry::entry_on(&mut *conn, &code).await? else {
+            continue;
+        };
+        let row = RegistryRow {
+            rules: serde_json::to_value(&e.rules)
+                .map_err(|e| Error::store(Code::StoreUnavailable, format!("store: rules: {e}")))?,
+            code: e.code,
+            name: e.name,
+            added_by: e.added_by,
+            added_at: e.added_at,
+            updated_by: e.updated_by,
+            updated_at: e.updated_at,
+        };
+        for d in check.registry(&row) {
+            report.push(d);
+        }
+    }
+    Ok(())
+}
