@@ -981,15 +981,33 @@ async fn a_received_status_is_checked_against_the_history_and_a_refused_one_stor
     );
     let store = SqliteStore::open(&config.node.store).await.unwrap();
     let node = Node::new(config, store).unwrap();
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let worker = outbox::spawn(node.clone(), stopped);
     let stttt = code("000.00.05.H21");
     let sonv = code("000.00.04.H21");
     let now = OffsetDateTime::now_utc();
 
-    // A document Sở Nội vụ never received (sent only to an agency of another node).
+    // A document Sở Nội vụ never received (sent only to an agency of another node), its
+    // delivery cancelled before the outbox starts, so no attempt writes while statuses are
+    // counted below.
     let (elsewhere, elsewhere_doc, _) =
         sent_and_received(&node, &["000.00.00.H14"], "V/v nơi khác").await;
+    let pending = node
+        .store
+        .outgoing_item(stttt.as_str(), elsewhere)
+        .await
+        .unwrap()
+        .deliveries[0]
+        .id;
+    node.store
+        .cancel_delivery(
+            pending,
+            "not under test",
+            "admin:test",
+            lienthong::node::service::now_ms(),
+        )
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = outbox::spawn(node.clone(), stopped);
     // One it did.
     let (sent, doc, _) = sent_and_received(&node, &["000.00.04.H21"], "V/v tiếp nhận").await;
     let to_sonv = node
