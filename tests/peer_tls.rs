@@ -235,7 +235,7 @@ async fn under_the_development_flag_the_plain_listener_takes_pushes_named_by_hea
             )
     })
     .await;
-    let http = reqwest::Client::new();
+    let http = common::nodes::ApiClient::new();
     let r = http
         .post(na.url("/peer/v1/packages"))
         .header("X-Lienthong-Peer", "hanoi")
