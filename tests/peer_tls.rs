@@ -46,7 +46,9 @@ async fn inbox_len(n: &TestNode) -> usize {
 
 /// How many HTTP requests reached `/peer/v1/packages` of `n` (any status).
 async fn peer_requests(n: &TestNode) -> usize {
-    let m = reqwest::get(n.url("/metrics"))
+    let m = ApiClient::new()
+        .get(n.url("/metrics"))
+        .send()
         .await
         .unwrap()
         .text()

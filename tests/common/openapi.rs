@@ -436,8 +436,8 @@ impl ApiRequest {
         ApiRequest(self.0.bearer_auth(token))
     }
 
-    pub fn header(self, name: &'static str, value: &str) -> ApiRequest {
-        ApiRequest(self.0.header(name, value))
+    pub fn header(self, name: &'static str, value: impl AsRef<str>) -> ApiRequest {
+        ApiRequest(self.0.header(name, value.as_ref()))
     }
 
     pub fn body(self, body: impl Into<reqwest::Body>) -> ApiRequest {
