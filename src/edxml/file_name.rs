@@ -242,4 +242,26 @@ mod tests {
             "{second}"
         );
     }
+
+    proptest::proptest! {
+        /// For any name: within the byte limit, a single component, none of the forbidden or
+        /// invisible characters, not a device name, not hidden, and stable when made safe again.
+        #[test]
+        fn every_name_becomes_safe(
+            name in "(?s).{0,300}|[a-zA-Z\u{202E}\u{0}./\\\\ -]{0,300}|[ .-]?(CON|nul|Com1|LPT9)[ .]*(\\.[a-z]{1,3})?"
+        ) {
+            let safe = safe_file_name(&name);
+            proptest::prop_assert!(!safe.is_empty() && safe.len() <= MAX_NAME_BYTES, "{safe:?}");
+            proptest::prop_assert!(
+                !safe.chars().any(|c| c.is_control() || is_invisible(c) || "/\\<>:\"|?*".contains(c)),
+                "{safe:?}"
+            );
+            proptest::prop_assert!(!is_reserved(&safe), "{safe:?}");
+            proptest::prop_assert!(!safe.starts_with(['.', '-']) && !safe.ends_with(['.', ' ']), "{safe:?}");
+            proptest::prop_assert_eq!(safe_file_name(&safe), safe.clone());
+            let mut names = SafeNames::new();
+            let (a, b) = (names.name(&name), names.name(&name));
+            proptest::prop_assert!(a != b && b.len() <= MAX_NAME_BYTES, "{a:?} {b:?}");
+        }
+    }
 }
