@@ -303,3 +303,40 @@ fn extract_writes_every_file_under_a_safe_name_and_reports_renames() {
         "{text}"
     );
 }
+
+/// A file that cannot be written does not stop the others: every other file is written, the
+/// failure is reported (exit 3, `IO`) and no temporary file is left behind.
+#[test]
+fn extract_writes_the_other_files_when_one_cannot_be_written() {
+    use lienthong::edxml::{Attachment, samples};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut doc = samples::new_document();
+    doc.attachments = ["a.txt", "blocked.txt", "c.txt"]
+        .iter()
+        .map(|n| Attachment::new(*n, "text/plain", "", n.as_bytes().to_vec()))
+        .collect();
+    std::fs::write(
+        d.join("p.edxml"),
+        lienthong::edxml::write_document(&doc).unwrap(),
+    )
+    .unwrap();
+    let out = d.join("out");
+    // A folder where `blocked.txt` would go: the rename onto it fails.
+    std::fs::create_dir_all(out.join("blocked.txt/inside")).unwrap();
+    let o = bin()
+        .args(["extract", "--json"])
+        .arg(d.join("p.edxml"))
+        .arg("-d")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["code"], "IO", "{v}");
+    assert!(v["files"][1]["error"].is_string(), "{v}");
+    assert_eq!(std::fs::read(out.join("a.txt")).unwrap(), b"a.txt");
+    assert_eq!(std::fs::read(out.join("c.txt")).unwrap(), b"c.txt");
+    assert_eq!(file_names(&out), ["a.txt", "blocked.txt", "c.txt"]);
+}

@@ -168,8 +168,15 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     // The temporary name is short and fixed in form: derived from the target's name, it would
     // pass the file system's name limit when the target's name is near it.
     let tmp = dir.join(format!(".lienthong-{}.tmp", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        // Nothing half-written is left behind (the next file would reuse the name anyway).
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(io)
 }
