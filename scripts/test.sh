@@ -9,10 +9,12 @@ cd "$(dirname "$0")/.."
 #   libxml2-utils  xmllint: reference C14N and XSD validation
 #   openssl        the test PKI, CRLs (openssl ca -gencrl), the OCSP responder (openssl ocsp) and
 #                  the RSA ceiling of lienthong bench (openssl speed)
+#   python3-venv   a virtual environment for openapi-spec-validator (below)
 need=()
 command -v xmlsec1 >/dev/null || need+=(xmlsec1)
 command -v xmllint >/dev/null || need+=(libxml2-utils)
 command -v openssl >/dev/null || need+=(openssl)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv python3-pip)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   as_root=()
@@ -20,6 +22,16 @@ if ((${#need[@]})); then
   "${as_root[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
+
+# schemas/openapi.yaml is a valid OpenAPI 3.1 document (openapi-spec-validator, PyPI, the pinned
+# versions of scripts/openapi-requirements.txt, in a virtual environment beside the build). The
+# test suite then checks every answer of the node tests against it (tests/common/openapi.rs).
+venv="${CARGO_TARGET_DIR:-target}/openapi-venv"
+if [ ! -x "$venv/bin/openapi-spec-validator" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/openapi-requirements.txt
+fi
+"$venv/bin/openapi-spec-validator" schemas/openapi.yaml
 
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings

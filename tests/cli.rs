@@ -217,3 +217,126 @@ fn refusals_and_local_problems_have_distinct_exit_codes() {
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).starts_with("KEY_INVALID: "), "{}", stderr(&o));
 }
+
+/// Attachment names from a package are untrusted: one longer than any file system allows, one
+/// with a bidirectional override hiding its extension, a Windows device name, a path, and two
+/// that collide. Every file is written, under a safe name, and every rename is reported.
+#[test]
+fn extract_writes_every_file_under_a_safe_name_and_reports_renames() {
+    use lienthong::edxml::{Attachment, file_name::MAX_NAME_BYTES, samples};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let long = format!("{}.pdf", "Báo cáo tổng kết năm ".repeat(30));
+    let names = [
+        long.clone(),
+        "invoice\u{202E}fdp.exe".to_owned(),
+        "CON.txt".to_owned(),
+        "../../escape.txt".to_owned(),
+        "Phụ lục.txt".to_owned(),
+        "phụ lục.TXT".to_owned(),
+        "after.txt".to_owned(),
+    ];
+    let mut doc = samples::new_document();
+    doc.attachments = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Attachment::new(n, "text/plain", "", format!("file {i}").into_bytes()))
+        .collect();
+    let bytes = lienthong::edxml::write_document(&doc).unwrap();
+    std::fs::write(d.join("p.edxml"), bytes).unwrap();
+
+    let out = d.join("out");
+    let o = bin()
+        .args(["extract", "--json"])
+        .arg(d.join("p.edxml"))
+        .arg("-d")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let files = v["files"].as_array().unwrap();
+    assert_eq!(files.len(), names.len(), "{v}");
+    for (i, f) in files.iter().enumerate() {
+        let name = f["name"].as_str().unwrap();
+        assert!(name.len() <= MAX_NAME_BYTES, "{name}");
+        assert_eq!(
+            std::fs::read(out.join(name)).unwrap(),
+            format!("file {i}").into_bytes(),
+            "{name}"
+        );
+        let renamed = f.get("renamed_from").and_then(|r| r.as_str());
+        assert_eq!(renamed.is_some(), name != names[i], "{f}");
+        if let Some(r) = renamed {
+            assert_eq!(r, names[i]);
+        }
+    }
+    let name = |i: usize| files[i]["name"].as_str().unwrap().to_owned();
+    assert!(name(0).ends_with(".pdf") && name(0).starts_with("Báo cáo"));
+    assert_eq!(name(1), "invoicefdp.exe");
+    assert_eq!(name(2), "_CON.txt");
+    assert_eq!(name(3), "escape.txt");
+    assert_eq!(name(4), "Phụ lục.txt");
+    assert_eq!(name(5), "phụ lục (2).TXT");
+    assert_eq!(name(6), "after.txt");
+    assert_eq!(v["renamed"], 5, "{v}");
+    // Nothing else in the folder: no temporary file left behind, nothing written outside it.
+    assert_eq!(file_names(&out).len(), names.len());
+    assert!(!d.join("escape.txt").exists());
+
+    // The text form: one line per file, renames escaped so no override reaches the terminal.
+    let o = bin()
+        .arg("extract")
+        .arg(d.join("p.edxml"))
+        .arg("-d")
+        .arg(d.join("out2"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert_eq!(text.lines().count(), names.len(), "{text}");
+    assert!(!text.contains('\u{202E}'), "{text}");
+    assert!(
+        text.contains(
+            "invoicefdp.exe\ttext/plain\t6 bytes\trenamed from \"invoice\\u{202e}fdp.exe\""
+        ),
+        "{text}"
+    );
+}
+
+/// A file that cannot be written does not stop the others: every other file is written, the
+/// failure is reported (exit 3, `IO`) and no temporary file is left behind.
+#[test]
+fn extract_writes_the_other_files_when_one_cannot_be_written() {
+    use lienthong::edxml::{Attachment, samples};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut doc = samples::new_document();
+    doc.attachments = ["a.txt", "blocked.txt", "c.txt"]
+        .iter()
+        .map(|n| Attachment::new(*n, "text/plain", "", n.as_bytes().to_vec()))
+        .collect();
+    std::fs::write(
+        d.join("p.edxml"),
+        lienthong::edxml::write_document(&doc).unwrap(),
+    )
+    .unwrap();
+    let out = d.join("out");
+    // A folder where `blocked.txt` would go: the rename onto it fails.
+    std::fs::create_dir_all(out.join("blocked.txt/inside")).unwrap();
+    let o = bin()
+        .args(["extract", "--json"])
+        .arg(d.join("p.edxml"))
+        .arg("-d")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["code"], "IO", "{v}");
+    assert!(v["files"][1]["error"].is_string(), "{v}");
+    assert_eq!(std::fs::read(out.join("a.txt")).unwrap(), b"a.txt");
+    assert_eq!(std::fs::read(out.join("c.txt")).unwrap(), b"c.txt");
+    assert_eq!(file_names(&out), ["a.txt", "blocked.txt", "c.txt"]);
+}

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::nodes::{NGHEAN, STTTT, UBND_GL, agency, clerk_token, node_table, peer, reserve_port};
+use common::nodes::{
+    ApiClient, NGHEAN, STTTT, UBND_GL, agency, clerk_token, node_table, peer, reserve_port,
+};
 use common::*;
 use lienthong::store::{DeliveryState, SqliteOptions, SqliteStore, Store};
 
@@ -180,10 +182,11 @@ fn sigkill_loses_and_duplicates_nothing() {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let http = reqwest::Client::builder()
+            let http: ApiClient = reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
-                .unwrap();
+                .unwrap()
+                .into();
             let start = Instant::now();
             for i in 0..DOCUMENTS {
                 let metadata = serde_json::json!({
@@ -405,7 +408,7 @@ fn a_client_that_stops_reading_does_not_keep_a_stopping_node_alive() {
                 "subject": "V/v bản đồ địa chính",
             });
             let form = submission(&metadata, "ban-do.pdf", file);
-            let r = reqwest::Client::new()
+            let r = ApiClient::new()
                 .post(format!("{base}/api/v1/documents"))
                 .bearer_auth("grace-stttt")
                 .multipart(form)

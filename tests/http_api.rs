@@ -42,7 +42,7 @@ async fn two_nodes() -> (TestNode, TestNode) {
 #[tokio::test(flavor = "multi_thread")]
 async fn send_receive_acknowledge_and_report_over_http() {
     let (gl, na) = two_nodes().await;
-    let http = reqwest::Client::new();
+    let http = ApiClient::new();
 
     // --- authentication --------------------------------------------------------------------
     let r = http.get(gl.url("/api/v1/documents")).send().await.unwrap();
@@ -415,7 +415,7 @@ async fn send_receive_acknowledge_and_report_over_http() {
 #[tokio::test(flavor = "multi_thread")]
 async fn oversized_and_malformed_requests_get_codes() {
     let (gl, na) = two_nodes().await;
-    let http = reqwest::Client::new();
+    let http = ApiClient::new();
     let r = as_peer("gialai")
         .post(na.peer_url("/peer/v1/packages"))
         .body("<not-edxml/>")
@@ -485,10 +485,11 @@ async fn bodies_over_the_package_limit_are_413() {
     .await;
     // No connection reuse: the server may close a connection after answering 413 before it read
     // the whole upload, and a pooled, closed connection would fail the next request.
-    let http = reqwest::Client::builder()
+    let http: ApiClient = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
-        .unwrap();
+        .unwrap()
+        .into();
     let big = vec![b'x'; 2 * 1024 * 1024];
     let r = as_peer("nghean")
         .post(node.peer_url("/peer/v1/packages"))
@@ -569,7 +570,7 @@ fn the_openapi_description_lists_every_route() {
 async fn the_outbox_worker_delivers_through_the_peer_endpoint() {
     let (gl, na) = two_nodes().await;
     let (gl, na) = (gl.with_worker(), na.with_worker());
-    let http = reqwest::Client::new();
+    let http = ApiClient::new();
     let meta = metadata(&[NGHEAN], "V/v gửi qua outbox");
     let r = http
         .post(gl.url("/api/v1/documents"))
@@ -634,12 +635,7 @@ async fn the_outbox_worker_delivers_through_the_peer_endpoint() {
 }
 
 /// Polls `GET url` (as `token`) until `done` holds for the JSON answer.
-async fn poll(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
+async fn poll(http: &ApiClient, url: &str, token: &str, done: impl Fn(&Value) -> bool) -> Value {
     let mut v = Value::Null;
     for _ in 0..200 {
         let r = http.get(url).bearer_auth(token).send().await.unwrap();
@@ -656,7 +652,7 @@ async fn poll(
 async fn a_revocation_over_two_nodes_is_accepted_or_refused() {
     let (gl, na) = two_nodes().await;
     let (gl, na) = (gl.with_worker(), na.with_worker());
-    let http = reqwest::Client::new();
+    let http = ApiClient::new();
     for (n, answer) in [(1, "15"), (2, "16")] {
         let meta = metadata(&[NGHEAN], &format!("V/v thu hồi thử {n}"));
         let r = http
@@ -801,7 +797,7 @@ fn serve_prints_its_address_answers_and_stops_on_sigterm() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let http = reqwest::Client::new();
+        let http = ApiClient::new();
         let r = http
             .get(format!("http://{addr}/healthz"))
             .send()
@@ -851,7 +847,7 @@ fn the_openapi_description_lists_the_update_and_replace_routes() {
 async fn an_update_and_a_replacement_over_two_nodes() {
     let (gl, na) = two_nodes().await;
     let (gl, na) = (gl.with_worker(), na.with_worker());
-    let http = reqwest::Client::new();
+    let http = ApiClient::new();
     let meta = metadata(&[NGHEAN], "V/v thay thế thử");
     let r = http
         .post(gl.url("/api/v1/documents"))

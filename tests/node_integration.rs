@@ -152,7 +152,7 @@ async fn start_nghean(listener: TcpListener, gialai_url: &str) -> TestNode {
 /// Submits a dispatch from Sở TT&TT Gia Lai; returns the message id and the delivery id per
 /// recipient.
 async fn submit(
-    http: &reqwest::Client,
+    http: &ApiClient,
     gl: &TestNode,
     recipients: &[&str],
     subject: &str,
@@ -182,7 +182,7 @@ async fn submit(
 }
 
 /// `GET /admin/v1/deliveries/{id}` with the operator token.
-async fn admin_delivery(http: &reqwest::Client, node: &TestNode, id: i64) -> Value {
+async fn admin_delivery(http: &ApiClient, node: &TestNode, id: i64) -> Value {
     let r = http
         .get(node.url(&format!("/admin/v1/deliveries/{id}")))
         .bearer_auth(TOK_OPS)
@@ -209,7 +209,7 @@ async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Result<T, String>
 }
 
 /// Waits until delivery `id` is in `state`.
-async fn delivery_in(http: &reqwest::Client, node: &TestNode, id: i64, state: &str) -> Value {
+async fn delivery_in(http: &ApiClient, node: &TestNode, id: i64, state: &str) -> Value {
     eventually(&format!("delivery {id} {state}"), async || {
         let d = admin_delivery(http, node, id).await;
         if d["state"] == state {
@@ -223,7 +223,7 @@ async fn delivery_in(http: &reqwest::Client, node: &TestNode, id: i64, state: &s
 
 /// The inbox items of `agency` (through the clerk API) carrying `document_id`.
 async fn inbox_with(
-    http: &reqwest::Client,
+    http: &ApiClient,
     node: &TestNode,
     token: &str,
     document_id: &str,
@@ -305,7 +305,7 @@ async fn one_document_to_five_recipients_across_two_nodes_and_local_agencies() {
         let na_url = format!("http://{}", na_l.local_addr().unwrap());
         let gl = start_gialai(gl_l, &na_url, "1h", true).await;
         let na = start_nghean(na_l, &gl_url).await;
-        let http = reqwest::Client::new();
+        let http = ApiClient::new();
 
         let form = submission(
             &metadata(
@@ -417,7 +417,7 @@ async fn a_peer_that_is_down_for_a_while_gets_the_document_when_it_returns() {
         let gl_url = format!("http://{}", gl_l.local_addr().unwrap());
         let na_addr = reserve_port();
         let gl = start_gialai(gl_l, &format!("http://{na_addr}"), "1h", true).await;
-        let http = reqwest::Client::new();
+        let http = ApiClient::new();
 
         let (id, deliveries) = submit(&http, &gl, &[NGHEAN], "V/v gửi khi Nghệ An tạm ngừng").await;
         let did = deliveries[0].1;
@@ -491,7 +491,7 @@ async fn a_peer_that_never_returns_fails_and_an_operator_retry_delivers_once_it_
         let gl_url = format!("http://{}", gl_l.local_addr().unwrap());
         let na_addr = reserve_port();
         let gl = start_gialai(gl_l, &format!("http://{na_addr}"), "300ms", true).await;
-        let http = reqwest::Client::new();
+        let http = ApiClient::new();
 
         let (id, deliveries) = submit(&http, &gl, &[NGHEAN], "V/v gửi khi Nghệ An ngừng lâu").await;
         let did = deliveries[0].1;
@@ -673,7 +673,7 @@ fn at_node_granularity(c: &Case) -> (String, Vec<u8>) {
 /// Posts `bytes` and describes how the answer differs from the refusal `code` (`None` when it
 /// is that refusal, with its HTTP status and a Vietnamese message).
 async fn refused_with(
-    http: &reqwest::Client,
+    http: &ApiClient,
     node: &TestNode,
     name: &str,
     bytes: &[u8],
@@ -689,7 +689,7 @@ async fn refused_with(
 /// Nothing was stored on `node`: no inbox item, no delivery, no audit record since
 /// `audit_before` (and none of ingest's), and the audit chain verifies.
 async fn assert_stored_nothing(
-    http: &reqwest::Client,
+    http: &ApiClient,
     node: &TestNode,
     audit_before: &[(String, String, String)],
 ) {
@@ -725,7 +725,7 @@ async fn every_ingest_rejection_over_the_wire_gets_its_code_and_stores_nothing()
         let na_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gl_url = format!("http://{}", reserve_port());
         let na = start_nghean(na_l, &gl_url).await;
-        let http = reqwest::Client::new();
+        let http = ApiClient::new();
         let audit_before = audit_actions(&na).await;
 
         // Every corpus case is accounted for: as it is, through the node's limits, or lenient.
@@ -849,7 +849,7 @@ async fn a_repeat_in_other_bytes_gets_the_original_receipt_and_other_signed_cont
         let na_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gl_url = format!("http://{}", reserve_port());
         let na = start_nghean(na_l, &gl_url).await;
-        let http = reqwest::Client::new();
+        let http = ApiClient::new();
         let base = sign(&good()).into_bytes();
         let variants = transport_variants();
         let messiest = variants
@@ -925,7 +925,7 @@ async fn between_two_nodes_a_relayed_repeat_is_answered_with_the_receipt_already
         let na_url = format!("http://{}", na_l.local_addr().unwrap());
         let gl = start_gialai(gl_l, &na_url, "1h", true).await;
         let na = start_nghean(na_l, &gl_url).await;
-        let http = reqwest::Client::new();
+        let http = ApiClient::new();
 
         let (id, deliveries) = submit(&http, &gl, &[NGHEAN], "V/v gửi lại qua trục").await;
         let (_, delivery) = deliveries[0].clone();
@@ -1000,7 +1000,7 @@ async fn the_admin_api_takes_operator_tokens_only_cancels_and_refuses_invalid_tr
         let gl_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let na_url = format!("http://{}", reserve_port());
         let mut gl = start_gialai(gl_l, &na_url, "1h", false).await;
-        let http = reqwest::Client::new();
+        let http = ApiClient::new();
 
         // --- authentication ----------------------------------------------------------------
         let r = http
@@ -1237,7 +1237,7 @@ async fn a_document_failing_the_integrity_check_is_answered_with_a_signed_02() {
         let na = start_nghean_trusting_rogue_root(na_l, &gl_url).await;
         let na_audit_before = audit_actions(&na).await;
         let gl = start_gialai(gl_l, &na_url, "1h", true).await;
-        let http = reqwest::Client::new();
+        let http = ApiClient::new();
 
         let (id, deliveries) = submit(&http, &gl, &[NGHEAN], "V/v văn bản không xác thực").await;
         let did = deliveries[0].1;
@@ -1316,7 +1316,7 @@ async fn rejection_status_answers_integrity_failures_only_and_never_a_misaddress
             false,
         )
         .await;
-        let http = reqwest::Client::new();
+        let http = ApiClient::new();
         let err = |code: Code| lienthong::Error::from(FormatError::new(code, "test", "test"));
         let gialai = &na.node.config.peers[0];
 
@@ -1415,7 +1415,7 @@ async fn a_large_document_travels_as_package_files_and_orphans_are_removed_at_st
         let na_url = format!("http://{}", na_l.local_addr().unwrap());
         let gl = start_gialai(gl_l, &na_url, "1h", true).await;
         let na = start_nghean(na_l, &gl_url).await;
-        let http = reqwest::Client::new();
+        let http = ApiClient::new();
 
         let mut rng = fastrand::Rng::with_seed(6);
         let file: Vec<u8> = (0..6_000_000).map(|_| rng.u8(..)).collect();
@@ -1571,7 +1571,7 @@ async fn a_pushed_status_out_of_the_documents_order_is_refused_with_a_4xx_and_st
         let na_url = format!("http://{}", na_l.local_addr().unwrap());
         let gl = start_gialai(gl_l, &na_url, "1h", true).await;
         let na = start_nghean(na_l, &gl_url).await;
-        let http = reqwest::Client::new();
+        let http = ApiClient::new();
         let now = time::OffsetDateTime::now_utc();
         let refused = async |bytes: Vec<u8>, status: u16, code: Code| {
             let before = audit_actions(&gl).await;

@@ -77,13 +77,7 @@ async fn received_actions(node: &TestNode) -> Vec<String> {
 
 /// `bytes` pushed as `gialai` is refused with `SENDER_NOT_AUTHORISED` (422, the message naming
 /// the certificate and `mentions`) and leaves the inbox and the audit chain as they were.
-async fn refused(
-    http: &reqwest::Client,
-    na: &TestNode,
-    what: &str,
-    bytes: &[u8],
-    mentions: &[&str],
-) {
+async fn refused(http: &ApiClient, na: &TestNode, what: &str, bytes: &[u8], mentions: &[&str]) {
     let inbox_before = na
         .store()
         .list_inbox(NGHEAN, &InboxFilter::default())
@@ -118,7 +112,7 @@ async fn refused(
     );
 }
 
-async fn accepted(http: &reqwest::Client, na: &TestNode, what: &str, bytes: &[u8]) {
+async fn accepted(http: &ApiClient, na: &TestNode, what: &str, bytes: &[u8]) {
     let before = na
         .store()
         .list_inbox(NGHEAN, &InboxFilter::default())
@@ -136,7 +130,7 @@ async fn accepted(http: &reqwest::Client, na: &TestNode, what: &str, bytes: &[u8
     assert_eq!(after, before + 1, "{what}: not in the inbox");
 }
 
-async fn put_entry(http: &reqwest::Client, na: &TestNode, code: &str, body: Value) -> u16 {
+async fn put_entry(http: &ApiClient, na: &TestNode, code: &str, body: Value) -> u16 {
     let r = http
         .put(na.url(&format!("/admin/v1/registry/{code}")))
         .bearer_auth(TOK_OPS)
@@ -162,7 +156,7 @@ async fn cross_agency_impersonation_is_refused_and_registered_signers_are_accept
     let root_fp = cert_fingerprint(&pki("root-ca.cert.pem"));
 
     let na = start_nghean().await;
-    let http = reqwest::Client::new();
+    let http = ApiClient::new();
 
     // No registry: a certificate that names no code binds to nothing.
     refused(
@@ -315,7 +309,7 @@ async fn cross_agency_impersonation_is_refused_and_registered_signers_are_accept
 #[tokio::test(flavor = "multi_thread")]
 async fn the_registry_admin_api_lists_sets_removes_and_imports_all_or_nothing() {
     let na = start_nghean().await;
-    let http = reqwest::Client::new();
+    let http = ApiClient::new();
     let fp = cert_fingerprint(&pki("stttt-gialai.cert.pem"));
 
     // Operators only.
@@ -552,7 +546,7 @@ async fn a_receipt_from_a_signer_the_registry_does_not_bind_is_not_proof_of_deli
                give_up_after = \"1h\"\nbreaker_failures = 1000\nbreaker_cooldown = \"50ms\"\n"
     })
     .await;
-    let http = reqwest::Client::new();
+    let http = ApiClient::new();
     let other = cert_fingerprint(&pki("ubnd-gialai.cert.pem"));
     put_entry(
         &http,

@@ -46,7 +46,9 @@ async fn inbox_len(n: &TestNode) -> usize {
 
 /// How many HTTP requests reached `/peer/v1/packages` of `n` (any status).
 async fn peer_requests(n: &TestNode) -> usize {
-    let m = reqwest::get(n.url("/metrics"))
+    let m = ApiClient::new()
+        .get(n.url("/metrics"))
+        .send()
         .await
         .unwrap()
         .text()
@@ -235,7 +237,7 @@ async fn under_the_development_flag_the_plain_listener_takes_pushes_named_by_hea
             )
     })
     .await;
-    let http = reqwest::Client::new();
+    let http = common::nodes::ApiClient::new();
     let r = http
         .post(na.url("/peer/v1/packages"))
         .header("X-Lienthong-Peer", "hanoi")

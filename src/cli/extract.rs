@@ -1,13 +1,19 @@
 //! `lienthong extract`: the attached files, unzipped, into a folder. It does not verify the
 //! package: run `lienthong verify` first when the files are to be relied on.
+//!
+//! Names come from the package and are untrusted: each is made safe by
+//! [`lienthong::edxml::file_name`] (no path, no control or bidirectional characters, no name
+//! Windows reserves, at most 255 bytes, collisions numbered) and every rename is reported. A
+//! file that cannot be written does not stop the others: all are tried, then the command fails.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 
 use lienthong::Error;
+use lienthong::edxml::file_name::SafeNames;
 use lienthong::edxml::{self, Package, ReadOptions};
+use serde::Serialize;
 
-use super::{CmdResult, read_file, write_file};
+use super::{CmdResult, Failure, read_file, write_file};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -16,75 +22,100 @@ pub struct Args {
     /// The folder to write into (created if missing).
     #[arg(short = 'd', long = "dir")]
     dir: PathBuf,
+    /// One JSON object on stdout: the files written, each with its original name when renamed.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One attachment as extracted.
+#[derive(Serialize)]
+struct Extracted {
+    /// The file written (folder and safe name).
+    path: String,
+    /// The safe name it was written under.
+    name: String,
+    /// The name in the package, when it differs from `name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    renamed_from: Option<String>,
+    content_type: String,
+    size: usize,
+    /// Why the file could not be written (the others still are).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 pub fn run(a: Args) -> CmdResult {
     let bytes = read_file(&a.input)?;
     let package = edxml::read(&bytes, &ReadOptions::default())?;
     let Package::Document(doc) = package else {
-        println!("a status package has no attachments");
+        if a.json {
+            println!("{}", serde_json::json!({ "ok": true, "files": [] }));
+        } else {
+            println!("a status package has no attachments");
+        }
         return Ok(());
     };
     std::fs::create_dir_all(&a.dir).map_err(|e| Error::io(a.dir.display().to_string(), e))?;
-    let mut used = HashSet::new();
+    let mut names = SafeNames::new();
+    let mut first_error = None;
+    let mut files = Vec::with_capacity(doc.attachments.len());
     for f in &doc.attachments {
-        let name = unique(safe_name(&f.name), &mut used);
+        let name = names.name(&f.name);
         let path = a.dir.join(&name);
-        write_file(&path, &f.data)?;
-        println!(
-            "{}\t{}\t{} bytes",
-            path.display(),
-            f.content_type,
-            f.data.len()
-        );
+        let error = match write_file(&path, &f.data) {
+            Ok(()) => None,
+            Err(e) => {
+                let text = format!("{}: {e}", e.code());
+                first_error.get_or_insert(e);
+                Some(text)
+            }
+        };
+        let x = Extracted {
+            path: path.display().to_string(),
+            renamed_from: (name != f.name).then(|| f.name.clone()),
+            name,
+            content_type: f.content_type.clone(),
+            size: f.data.len(),
+            error,
+        };
+        if !a.json {
+            print_line(&x);
+        }
+        files.push(x);
     }
-    Ok(())
+    if a.json {
+        let renamed = files.iter().filter(|f| f.renamed_from.is_some()).count();
+        let mut v = serde_json::json!({
+            "ok": first_error.is_none(),
+            "files": files,
+            "renamed": renamed,
+        });
+        if let Some(e) = &first_error {
+            v["code"] = serde_json::json!(e.code());
+            v["message"] = serde_json::json!(e.to_string());
+        }
+        println!("{v}");
+        if first_error.is_some() {
+            return Err(Failure::ReportedLocal);
+        }
+    }
+    match first_error {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
 
-/// A file name from a package is untrusted: keep only its last component, never `..` or a
-/// hidden or empty name, so extraction cannot write outside the folder.
-fn safe_name(name: &str) -> String {
-    let last = name.rsplit(['/', '\\']).next().unwrap_or("");
-    let cleaned: String = last
-        .chars()
-        .filter(|c| !c.is_control() && *c != ':')
-        .collect();
-    let cleaned = cleaned.trim().trim_start_matches('.').to_owned();
-    if cleaned.is_empty() {
-        "attachment".to_owned()
-    } else {
-        cleaned
+/// `path<TAB>type<TAB>N bytes`, then `<TAB>renamed from "…"` (escaped, so a bidirectional
+/// override in the original shows as `\u{202e}` instead of reordering the terminal line), or
+/// the error on stderr.
+fn print_line(x: &Extracted) {
+    if let Some(e) = &x.error {
+        eprintln!("{}: not written: {e}", x.path);
+        return;
     }
-}
-
-fn unique(name: String, used: &mut HashSet<String>) -> String {
-    if used.insert(name.clone()) {
-        return name;
+    let mut line = format!("{}\t{}\t{} bytes", x.path, x.content_type, x.size);
+    if let Some(orig) = &x.renamed_from {
+        line.push_str(&format!("\trenamed from \"{}\"", orig.escape_debug()));
     }
-    let (stem, ext) = match name.rsplit_once('.') {
-        Some((s, e)) => (s.to_owned(), format!(".{e}")),
-        None => (name.clone(), String::new()),
-    };
-    (2..)
-        .map(|i| format!("{stem} ({i}){ext}"))
-        .find(|n| used.insert(n.clone()))
-        .unwrap_or(name)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_cannot_escape_the_folder() {
-        assert_eq!(safe_name("../../etc/passwd"), "passwd");
-        assert_eq!(safe_name("C:\\Windows\\win.ini"), "win.ini");
-        assert_eq!(safe_name(".."), "attachment");
-        assert_eq!(safe_name(".bashrc"), "bashrc");
-        assert_eq!(safe_name("Công văn 125.pdf"), "Công văn 125.pdf");
-        let mut used = HashSet::new();
-        assert_eq!(unique("a.pdf".into(), &mut used), "a.pdf");
-        assert_eq!(unique("a.pdf".into(), &mut used), "a (2).pdf");
-        assert!(!std::path::Path::new(&safe_name("/abs/x")).is_absolute());
-    }
+    println!("{line}");
 }

@@ -62,7 +62,8 @@ pub fn run(a: &Args) -> CmdResult {
                 println!(
                     "  file {}:     {} ({}, {} bytes)",
                     i + 1,
-                    f.name,
+                    // Escaped: a bidirectional override would reorder the line on a terminal.
+                    f.name.escape_debug(),
                     f.content_type,
                     f.data.len()
                 );

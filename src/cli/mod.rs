@@ -77,6 +77,8 @@ pub(crate) enum Failure {
     Local(Error),
     /// Refused, and the reason already printed (e.g. the node's own answer): exit 1.
     Reported,
+    /// A local problem whose report is already printed (e.g. in a command's JSON): exit 3.
+    ReportedLocal,
 }
 
 impl From<Error> for Failure {
@@ -103,7 +105,7 @@ pub fn main() -> ExitCode {
         Command::Sign(a) => (false, sign::run(a)),
         Command::Verify(a) => (a.json, verify::run(&a)),
         Command::Inspect(a) => (a.json, inspect::run(&a)),
-        Command::Extract(a) => (false, extract::run(a)),
+        Command::Extract(a) => (a.json, extract::run(a)),
         Command::Status(c) => (false, status::run(c)),
         Command::Audit(c) => (false, audit::run(c)),
         Command::Registry(c) => (false, registry::run(c)),
@@ -124,6 +126,7 @@ pub fn main() -> ExitCode {
             ExitCode::from(3)
         }
         Err(Failure::Reported) => ExitCode::from(1),
+        Err(Failure::ReportedLocal) => ExitCode::from(3),
     }
 }
 
@@ -162,13 +165,18 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    // The temporary name is short and fixed in form: derived from the target's name, it would
+    // pass the file system's name limit when the target's name is near it.
+    let tmp = dir.join(format!(".lienthong-{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        // Nothing half-written is left behind (the next file would reuse the name anyway).
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(io)
 }

@@ -5,7 +5,8 @@
 //! - [`organ_id`]: agency codes, strict and lenient;
 //! - [`model`]: the document and status packages;
 //! - [`reader`] / [`writer`]: bytes ↔ model (lenient but never silent / strict and deterministic);
-//! - [`attachment`]: base64 and zip, with caps against zip bombs;
+//! - [`attachment`]: base64 and zip, with caps against zip bombs; [`file_name`]: attachment
+//!   names made safe to write to disk;
 //! - [`status`]: the business status codes; [`processing`]: who may report which status after
 //!   what (the document's processing order); [`mod@document_id`]: document identity;
 //! - [`dates`], [`soft_limits`]: value forms and length limits shared by reader and writer;
@@ -14,6 +15,7 @@
 pub mod attachment;
 pub mod dates;
 pub mod document_id;
+pub mod file_name;
 pub mod model;
 pub mod organ_id;
 pub mod processing;

@@ -623,7 +623,8 @@ pub async fn inbox_package<S: Store>(
 }
 
 /// `GET /api/v1/inbox/{id}/attachments/{n}`: file `n` (1-based), decoded and unzipped, with its
-/// own content type and name.
+/// own content type and its name made safe to save ([`edxml::file_name::safe_file_name`]: a
+/// browser writes it to disk).
 pub async fn inbox_attachment<S: Store>(
     State(state): State<AppState<S>>,
     clerk: Clerk,
@@ -657,7 +658,10 @@ pub async fn inbox_attachment<S: Store>(
     Ok((
         [
             (CONTENT_TYPE, ct),
-            (CONTENT_DISPOSITION, disposition(&a.name)),
+            (
+                CONTENT_DISPOSITION,
+                disposition(&edxml::file_name::safe_file_name(&a.name)),
+            ),
         ],
         a.data,
     )

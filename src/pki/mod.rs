@@ -22,7 +22,9 @@
 //!
 //! 7. with [`verify_signer_path`], the validated path is returned, and [`status`] decides the
 //!    revocation status of each of its certificates from OCSP responses and CRLs (fetched by
-//!    `crate::revocation`, which only follows URLs of such a path), with the evidence.
+//!    `crate::revocation`, which only follows URLs of such a path), with the evidence. A CRL
+//!    decides only what its scope covers ([`crl_scope`]: delta, indirect and partitioned CRLs,
+//!    unknown critical extensions).
 //!
 //! Binding the certificate to the sending agency is [`binding`] (the agency registry's rules and
 //! the decision; the caller reads the registry and passes it in).
@@ -42,6 +44,7 @@
 
 pub mod binding;
 mod cert;
+pub mod crl_scope;
 mod describe;
 mod path;
 mod path_cache;

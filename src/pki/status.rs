@@ -570,9 +570,12 @@ fn verify_with(
 }
 
 /// Checks the CRL `crl` for `link` at `at`: issued by the link's issuer (name, signature, and
-/// `cRLSign` when the issuer has a key usage), then the serial lookup. A CRL of another issuer is
-/// `Err` (not about this certificate); a stale CRL (`nextUpdate` past) is `Err` too unless it
-/// lists the certificate — what a CA once revoked stays revoked.
+/// `cRLSign` when the issuer has a key usage), then its scope ([`super::crl_scope`]), then the
+/// serial lookup. A CRL of another issuer, or one whose scope does not include the certificate
+/// or is not understood (delta, indirect, an unknown critical extension), is `Err` (not about
+/// this certificate); a stale CRL (`nextUpdate` past), or one partitioned by reason
+/// (`onlySomeReasons`), is `Err` too unless it lists the certificate — what a CA once revoked
+/// stays revoked, but absence from a partial list says nothing.
 pub fn check_crl(link: &PathLink, crl: &Source, at: SystemTime) -> SourceVerdict {
     let (_, parsed) =
         CertificateRevocationList::from_der(&crl.der).map_err(|e| format!("not a CRL: {e}"))?;
@@ -596,6 +599,8 @@ pub fn check_crl(link: &PathLink, crl: &Source, at: SystemTime) -> SourceVerdict
         &parsed.signature_value.data,
     )
     .map_err(|e| format!("the CRL's signature cannot be relied on: {e}"))?;
+    let coverage = super::crl_scope::coverage(&parsed, &c)
+        .map_err(|e| format!("the CRL does not decide this certificate: {e}"))?;
     let this_update = parsed.last_update();
     let next_update = parsed.next_update();
     let evidence = Evidence {
@@ -614,6 +619,12 @@ pub fn check_crl(link: &PathLink, crl: &Source, at: SystemTime) -> SourceVerdict
         s.revoked_at = Some(cert::rfc3339(r.revocation_date));
         s.reason = r.reason_code().map(|(_, code)| code.to_string());
         return Ok(s);
+    }
+    if let super::crl_scope::Coverage::SomeReasons(reasons) = coverage {
+        return Err(format!(
+            "the CRL covers only the revocation reasons {reasons} (onlySomeReasons), so not \
+             being listed does not make the certificate good"
+        ));
     }
     let at_secs = i64::try_from(cert::unix_seconds(at)).unwrap_or(i64::MAX);
     let skew = i64::try_from(SKEW.as_secs()).unwrap_or(0);

@@ -8,6 +8,7 @@ use base64::Engine as _;
 
 pub mod corpus;
 pub mod nodes;
+pub mod openapi;
 pub mod testca;
 
 pub const EDXML_NS: &str = "http://www.mic.gov.vn/TBT/QCVN_102_2016";

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use super::openapi::ApiClient;
 use super::pki;
 
 // --- agencies and their clerk tokens -----------------------------------------------------------
@@ -360,12 +361,7 @@ pub fn admin_token(name: &str, token: &str) -> String {
 /// Posts `bytes` to `node`'s peer endpoint over mutual TLS as the node called `peer` (its
 /// test-PKI node certificate): the HTTP status and the answer (JSON, or the raw text when it is
 /// not JSON).
-pub async fn push_as(
-    _http: &reqwest::Client,
-    node: &TestNode,
-    peer: &str,
-    bytes: &[u8],
-) -> (u16, Value) {
+pub async fn push_as(_http: &ApiClient, node: &TestNode, peer: &str, bytes: &[u8]) -> (u16, Value) {
     let r = as_peer(peer)
         .post(node.peer_url("/peer/v1/packages"))
         .body(bytes.to_vec())
@@ -440,7 +436,7 @@ pub fn issue_cert_without_code(dir: &Path, file: &str, cn: &str) -> (PathBuf, Pa
 
 /// A client of the mutual-TLS peer endpoint presenting the test-PKI certificate `cert`
 /// (`node-gialai`, `node-rogue`, `stttt-gialai`, …, with `chain.pem`), trusting the test root.
-pub fn peer_client(cert: &str) -> reqwest::Client {
+pub fn peer_client(cert: &str) -> ApiClient {
     let mut pem = std::fs::read(pki(&format!("{cert}.key.pem"))).unwrap();
     pem.extend(std::fs::read(pki(&format!("{cert}.cert.pem"))).unwrap());
     pem.extend(std::fs::read(pki("chain.pem")).unwrap());
@@ -449,14 +445,16 @@ pub fn peer_client(cert: &str) -> reqwest::Client {
         .identity(reqwest::Identity::from_pem(&pem).unwrap())
         .build()
         .unwrap()
+        .into()
 }
 
 /// A client of the mutual-TLS peer endpoint presenting no certificate.
-pub fn anonymous_peer_client() -> reqwest::Client {
+pub fn anonymous_peer_client() -> ApiClient {
     reqwest::Client::builder()
         .tls_certs_only([root_certificate()])
         .build()
         .unwrap()
+        .into()
 }
 
 fn root_certificate() -> reqwest::Certificate {
@@ -464,6 +462,6 @@ fn root_certificate() -> reqwest::Certificate {
 }
 
 /// The peer-client certificate of the node called `name` (see [`node_cert`]).
-pub fn as_peer(name: &str) -> reqwest::Client {
+pub fn as_peer(name: &str) -> ApiClient {
     peer_client(node_cert(name))
 }

@@ -334,6 +334,49 @@ impl TestCa {
         self.path("root.crl.pem")
     }
 
+    /// Issues a CRL of the CA section `ca` with the CRL extensions `exts` (lines of an
+    /// `openssl.cnf` section, e.g. `issuingDistributionPoint = critical, @idp` followed by the
+    /// `[ idp ]` section) as the PEM file `out` of the copy, and returns its path. The
+    /// extensions are `openssl ca -gencrl -crlexts`, from a copy of `openssl.cnf` with them added.
+    pub fn gencrl_with(&self, ca: &str, exts: &str, out: &str) -> PathBuf {
+        let base = std::fs::read_to_string(self.path("openssl.cnf")).unwrap();
+        std::fs::write(
+            self.path("crlexts.cnf"),
+            format!("{base}\n[ lienthong_crl_exts ]\n{exts}\n"),
+        )
+        .unwrap();
+        self.openssl(&[
+            "ca",
+            "-batch",
+            "-config",
+            "crlexts.cnf",
+            "-name",
+            ca,
+            "-gencrl",
+            "-crlexts",
+            "lienthong_crl_exts",
+            "-out",
+            out,
+        ]);
+        self.path(out)
+    }
+
+    /// As [`TestCa::gencrl_with`] for the issuing CA, served (DER) as the CRL distribution point
+    /// `issuing.crl` of [`Points::Crl`] leaves.
+    pub fn publish_issuing_crl_with(&self, exts: &str) {
+        let pem = self.gencrl_with("ca_issuing", exts, "issuing-scoped.crl.pem");
+        let www = self.dir.path().join("www/issuing.crl");
+        self.openssl(&[
+            "crl",
+            "-in",
+            pem.to_str().unwrap(),
+            "-outform",
+            "DER",
+            "-out",
+            www.to_str().unwrap(),
+        ]);
+    }
+
     /// Issues a delegated OCSP responder certificate (id-kp-OCSPSigning) from the issuing CA and
     /// serves OCSP on the OCSP port (loopback): every request is answered by `openssl ocsp` over
     /// the issuing CA's index, signed by that responder certificate. Listening on return.
