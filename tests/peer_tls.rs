@@ -360,7 +360,10 @@ async fn nghean_with_http(http: &str) -> TestNode {
     let gl_url = format!("http://{}", reserve_port());
     let http = http.to_owned();
     start(l, move |d| {
+        // A handshake timeout far beyond the tests: what closes a connection here is the
+        // admission table or the header and body timeouts, not the handshake's.
         config_text("nghean", d, &nghean_agencies(), ("gialai", &gl_url, STTTT))
+            .replace("[tls]\n", "[tls]\nhandshake_timeout = \"120s\"\n")
             + &admin_token("operator", OPERATOR)
             + &format!("\n[http]\n{http}\n")
     })
