@@ -7,16 +7,19 @@
 //! A stranger can make the node hold as many unproven connections as it likes — silent ones,
 //! a ClientHello or a request head sent a byte at a time, a body trickled — and it costs it
 //! nothing. Refusing the newest connection when the table is full, as a plain cap does, hands
-//! the listener to whoever opened connections first. So instead a new connection always gets
-//! in while there is an unproven one to evict. Which one goes:
+//! the listener to whoever opened connections first. So instead, when the table is full:
 //!
-//! 1. one of the source (address) that holds the most unproven connections — a flood comes
-//!    from addresses that hold many, a genuine client holds a few at most, so a flood that
-//!    re-opens every connection the node closes only ever evicts its own;
-//! 2. among those, a *silent* one (not a byte received since its accept) before one that spoke,
-//!    then the *least recently active* (whose last byte is oldest), then the oldest. A genuine
-//!    client speaks first (its ClientHello, its request) and sends its next bytes within a
-//!    round trip, so it is stale connections that go, not a real peer's handshake in progress.
+//! - a new connection from a source (address) that holds few unproven connections — fewer than
+//!   half as many as the most crowded source — gets in, and an unproven connection of the most
+//!   crowded source is evicted to make room: a *silent* one (not a byte received since its
+//!   accept) before one that spoke, then the *least recently active* (whose last byte is
+//!   oldest), then the oldest. A genuine client holds a few connections in progress at most,
+//!   speaks first (its ClientHello, its request) and sends its next bytes within a round trip,
+//!   so it is the flood's stale connections that go, not a real peer's handshake;
+//! - a new connection from a crowded source (half the top count or more) is refused at once:
+//!   making room for it would only evict the flood's own connections for the flood's new ones,
+//!   a churn that costs the node an accept, a task and, on the peer listener, a TLS handshake
+//!   per turn. Refused is cheap: accepted and closed, nothing read.
 //!
 //! A proven connection (its request is being handled, or it waits for the next one, bounded by
 //! the header timeout) is never evicted; when every place is proven the newcomer is refused.
@@ -28,14 +31,13 @@
 //! silent connection is evicted its socket is peeked, and one with bytes waiting counts as
 //! having spoken.
 //!
-//! The per-source cap bounds what one address can hold of the table: at its cap, a new
-//! connection from that address evicts that address's own least recently active unproven
-//! connection (so a client whose earlier attempts stalled is not locked out by them), or is
-//! refused if all of its connections are proven. Other sources are not touched.
+//! The per-source cap bounds what one address can hold of the table, proven or not: beyond it,
+//! its new connections are refused. Other sources are not touched.
 //!
 //! The table is a plain `Vec` under a mutex: it holds at most a few thousand entries and a scan
 //! per accept is cheaper than maintaining an ordered index under churn.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -133,13 +135,16 @@ pub struct Admission {
     table: Mutex<Table>,
 }
 
-/// Why a connection was not admitted.
+/// Why a connection was not admitted (it is closed at once, before any TLS or HTTP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
     /// The table is full and every connection in it has proven itself.
     Full,
-    /// The source holds its cap of connections and all of them have proven themselves.
+    /// The source holds its cap of connections.
     SourceFull,
+    /// The table is full and the source holds at least half as many unproven connections as
+    /// the most crowded one.
+    Crowded,
 }
 
 /// A connection's place in the table; dropping it frees the place.
@@ -169,9 +174,8 @@ impl Drop for Ticket {
 pub enum Admitted {
     /// There was room.
     Room,
-    /// An unproven connection of the same source was evicted (the source was at its cap).
-    EvictedSameSource(IpAddr),
-    /// The least recently active unproven connection of the table was evicted (it was full).
+    /// The table was full: an unproven connection from this (the most crowded) source was
+    /// evicted.
     Evicted(IpAddr),
 }
 
@@ -236,15 +240,23 @@ impl Admission {
         let now = ms_since(self.epoch);
         let mut t = self.lock();
         let from_source = t.entries.iter().filter(|e| e.source == source).count();
-        let mut admitted = Admitted::Room;
         if from_source >= self.max_per_source {
-            let i = least_active_unproven(&t.entries, |e| e.source == source)
-                .ok_or(Refused::SourceFull)?;
-            evict(&mut t.entries, i);
-            admitted = Admitted::EvictedSameSource(source);
-        } else if t.entries.len() >= self.max_connections {
-            let crowded = most_unproven(&t.entries);
-            let i = least_active_unproven(&t.entries, |e| crowded.contains(&e.source))
+            return Err(Refused::SourceFull);
+        }
+        let mut admitted = Admitted::Room;
+        if t.entries.len() >= self.max_connections {
+            let counts = unproven_counts(&t.entries);
+            let top = counts.values().copied().max().unwrap_or(0);
+            let own = counts.get(&source).copied().unwrap_or(0);
+            // A source holding half as many unproven connections as the most crowded one, or
+            // more, is (part of) the flood: making room for it would only churn its own.
+            if top == 0 {
+                return Err(Refused::Full);
+            }
+            if own * 2 >= top {
+                return Err(Refused::Crowded);
+            }
+            let i = least_active_unproven(&t.entries, |e| counts.get(&e.source) == Some(&top))
                 .ok_or(Refused::Full)?;
             let victim = t.entries[i].source;
             evict(&mut t.entries, i);
@@ -277,19 +289,13 @@ impl Admission {
     }
 }
 
-/// The sources holding the most unproven connections (several on a tie; none if every
-/// connection is proven).
-fn most_unproven(entries: &[Entry]) -> Vec<IpAddr> {
-    let mut counts: std::collections::HashMap<IpAddr, usize> = std::collections::HashMap::new();
+/// Unproven connections by source.
+fn unproven_counts(entries: &[Entry]) -> HashMap<IpAddr, usize> {
+    let mut counts = HashMap::new();
     for e in entries.iter().filter(|e| !e.state.is_proven()) {
         *counts.entry(e.source).or_insert(0) += 1;
     }
-    let most = counts.values().copied().max().unwrap_or(0);
     counts
-        .into_iter()
-        .filter(|(_, n)| *n == most)
-        .map(|(source, _)| source)
-        .collect()
 }
 
 /// The unproven entry among those `which` selects that goes first: a silent one before one
@@ -333,8 +339,8 @@ mod tests {
         s.parse().unwrap()
     }
 
-    /// A full table evicts the least recently active unproven connection, never a proven one,
-    /// and refuses only when all are proven.
+    /// A full table evicts for a newcomer from an uncrowded source: silent before spoken,
+    /// then the least recently active; never a proven one; refuses when all are proven.
     #[test]
     fn a_full_table_evicts_the_least_recently_active_unproven_connection() {
         let pause = || std::thread::sleep(std::time::Duration::from_millis(5));
@@ -367,34 +373,41 @@ mod tests {
         assert!(a.admit(ip("127.0.0.5")).is_ok());
     }
 
-    /// A source at its cap evicts its own oldest unproven connection, not another source's.
+    /// A source at its cap is refused; other sources still get in.
     #[test]
-    fn a_source_at_its_cap_makes_room_among_its_own_connections() {
+    fn a_source_at_its_cap_is_refused_and_others_are_not() {
         let a = Admission::new(10, 2);
-        let (_other, _) = a.admit(ip("10.0.0.9")).unwrap();
-        let (s1, _) = a.admit(ip("10.0.0.1")).unwrap();
+        let (_s1, _) = a.admit(ip("10.0.0.1")).unwrap();
         let (s2, _) = a.admit(ip("10.0.0.1")).unwrap();
-        let (_s3, how) = a.admit(ip("10.0.0.1")).unwrap();
-        assert_eq!(how, Admitted::EvictedSameSource(ip("10.0.0.1")));
-        assert_eq!(a.len(), 3);
-        // s1 (the oldest) was told to go.
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            tokio::time::timeout(std::time::Duration::from_secs(5), s1.state().evicted())
-                .await
-                .expect("the oldest connection of the source was not evicted");
-        });
-        s2.state().prove();
-        // The remaining ones: s2 proven, s3 unproven → s3 goes; then both proven → refused.
-        let (s4, how) = a.admit(ip("10.0.0.1")).unwrap();
-        assert_eq!(how, Admitted::EvictedSameSource(ip("10.0.0.1")));
-        s4.state().prove();
         assert_eq!(a.admit(ip("10.0.0.1")).err(), Some(Refused::SourceFull));
-        // Another source still gets in.
         assert!(a.admit(ip("10.0.0.2")).is_ok());
+        drop(s2);
+        assert!(a.admit(ip("10.0.0.1")).is_ok());
+    }
+
+    /// A full table makes room for an uncrowded source by evicting from the most crowded one
+    /// (even when another source's connection is older and silent), and refuses the crowded
+    /// source's own newcomers instead of churning its connections.
+    #[tokio::test]
+    async fn the_most_crowded_source_makes_room_and_cannot_churn() {
+        let a = Admission::new(5, 5);
+        let (_other, _) = a.admit(ip("127.0.0.9")).unwrap();
+        let mut flood = Vec::new();
+        for _ in 0..4 {
+            flood.push(a.admit(ip("127.0.0.2")).unwrap().0);
+        }
+        for _ in 0..10 {
+            assert_eq!(a.admit(ip("127.0.0.2")).err(), Some(Refused::Crowded));
+        }
+        let (_genuine, how) = a.admit(ip("127.0.0.1")).unwrap();
+        assert_eq!(how, Admitted::Evicted(ip("127.0.0.2")));
+        // The flood's oldest was told to go.
+        tokio::time::timeout(std::time::Duration::from_secs(5), flood[0].state().evicted())
+            .await
+            .expect("the flood's oldest connection was not evicted");
+        // Another genuine newcomer: the flood (3) is still the most crowded.
+        let (_g2, how) = a.admit(ip("127.0.0.3")).unwrap();
+        assert_eq!(how, Admitted::Evicted(ip("127.0.0.2")));
     }
 
     /// A connection whose task has not read its first bytes yet is not taken for silent: its
@@ -417,25 +430,5 @@ mod tests {
         let (_t3, how) = a.admit(ip("127.0.0.4")).unwrap();
         assert_eq!(how, Admitted::Evicted(ip("127.0.0.3")));
         assert!(t1.state().spoke.load(Ordering::Relaxed));
-    }
-
-    /// A full table evicts from the source holding the most unproven connections, even when
-    /// another source's connection is older and silent.
-    #[test]
-    fn the_most_crowded_source_makes_room() {
-        let a = Admission::new(4, 4);
-        let (_genuine, _) = a.admit(ip("127.0.0.1")).unwrap();
-        let (_f1, _) = a.admit(ip("127.0.0.2")).unwrap();
-        let (_f2, _) = a.admit(ip("127.0.0.2")).unwrap();
-        let (_f3, _) = a.admit(ip("127.0.0.2")).unwrap();
-        let mut flood = Vec::new();
-        for _ in 0..10 {
-            // The flood re-opens what is closed: it only ever closes its own.
-            let (f, how) = a.admit(ip("127.0.0.2")).unwrap();
-            assert_eq!(how, Admitted::Evicted(ip("127.0.0.2")));
-            flood.push(f);
-        }
-        let (_g2, how) = a.admit(ip("127.0.0.1")).unwrap();
-        assert_eq!(how, Admitted::Evicted(ip("127.0.0.2")));
     }
 }
