@@ -9,20 +9,23 @@
 //! nothing. Refusing the newest connection when the table is full, as a plain cap does, hands
 //! the listener to whoever opened connections first. So instead, when the table is full:
 //!
-//! - a new connection from a source (address) that holds few unproven connections — fewer than
-//!   half as many as the most crowded source — gets in, and an unproven connection of the most
+//! - a connection is *stale* when it is unproven and has not sent a byte for 2 s (or since its
+//!   accept, if it sent none): silent and trickling connections are, a genuine client's are not
+//!   — it speaks first (its ClientHello, its request) and sends its next bytes within a round
+//!   trip, however many connections it opens at once;
+//! - a new connection from a source (address) that holds few stale connections — fewer than
+//!   half as many as the most crowded source — gets in, and a stale connection of the most
 //!   crowded source is evicted to make room: a *silent* one (not a byte received since its
 //!   accept) before one that spoke, then the *least recently active* (whose last byte is
-//!   oldest), then the oldest. A genuine client holds a few connections in progress at most,
-//!   speaks first (its ClientHello, its request) and sends its next bytes within a round trip,
-//!   so it is the flood's stale connections that go, not a real peer's handshake;
+//!   oldest), then the oldest;
 //! - a new connection from a crowded source (half the top count or more) is refused at once:
 //!   making room for it would only evict the flood's own connections for the flood's new ones,
 //!   a churn that costs the node an accept, a task and, on the peer listener, a TLS handshake
 //!   per turn. Refused is cheap: accepted and closed, nothing read.
 //!
 //! A proven connection (its request is being handled, or it waits for the next one, bounded by
-//! the header timeout) is never evicted; when every place is proven the newcomer is refused.
+//! the header timeout) is never evicted, nor one that is not stale; when no place is stale the
+//! newcomer is refused.
 //! What this cannot tell apart: an attacker with as many addresses as the listener has places,
 //! each holding one connection that speaks as fast as a real client.
 //!
@@ -131,6 +134,8 @@ struct Table {
 pub struct Admission {
     max_connections: usize,
     max_per_source: usize,
+    /// [`STALE_AFTER_MS`], but for tests of the order of eviction.
+    stale_after_ms: u64,
     epoch: Instant,
     table: Mutex<Table>,
 }
@@ -186,6 +191,7 @@ impl Admission {
         Arc::new(Admission {
             max_connections: max_connections.max(1),
             max_per_source: max_per_source.max(1),
+            stale_after_ms: STALE_AFTER_MS,
             epoch: Instant::now(),
             table: Mutex::new(Table {
                 next_id: 0,
@@ -245,19 +251,23 @@ impl Admission {
         }
         let mut admitted = Admitted::Room;
         if t.entries.len() >= self.max_connections {
-            let counts = unproven_counts(&t.entries);
+            let stale = self.stale_after_ms;
+            let counts = stale_counts(&t.entries, now, stale);
             let top = counts.values().copied().max().unwrap_or(0);
             let own = counts.get(&source).copied().unwrap_or(0);
-            // A source holding half as many unproven connections as the most crowded one, or
-            // more, is (part of) the flood: making room for it would only churn its own.
             if top == 0 {
+                // Every place is proven or in progress right now: nothing to take from anyone.
                 return Err(Refused::Full);
             }
+            // A source holding half as many stale connections as the most crowded one, or more,
+            // is (part of) the flood: making room for it would only churn its own.
             if own * 2 >= top {
                 return Err(Refused::Crowded);
             }
-            let i = least_active_unproven(&t.entries, |e| counts.get(&e.source) == Some(&top))
-                .ok_or(Refused::Full)?;
+            let i = least_active_unproven(&t.entries, |e| {
+                counts.get(&e.source) == Some(&top) && is_stale(e, now, stale)
+            })
+            .ok_or(Refused::Full)?;
             let victim = t.entries[i].source;
             evict(&mut t.entries, i);
             admitted = Admitted::Evicted(victim);
@@ -289,10 +299,21 @@ impl Admission {
     }
 }
 
-/// Unproven connections by source.
-fn unproven_counts(entries: &[Entry]) -> HashMap<IpAddr, usize> {
+/// How long an unproven connection may go without a byte before it counts as *stale*: a
+/// genuine client in its handshake or sending its request speaks well within this; a silent
+/// or trickling connection does not.
+const STALE_AFTER_MS: u64 = 2_000;
+
+/// Unproven, and not a byte for `after` ms (or since its accept, if it sent none).
+fn is_stale(e: &Entry, now: u64, after: u64) -> bool {
+    !e.state.is_proven()
+        && now.saturating_sub(e.state.last_active_ms.load(Ordering::Relaxed)) >= after
+}
+
+/// Stale connections by source (sources with none are absent).
+fn stale_counts(entries: &[Entry], now: u64, after: u64) -> HashMap<IpAddr, usize> {
     let mut counts = HashMap::new();
-    for e in entries.iter().filter(|e| !e.state.is_proven()) {
+    for e in entries.iter().filter(|e| is_stale(e, now, after)) {
         *counts.entry(e.source).or_insert(0) += 1;
     }
     counts
@@ -339,12 +360,30 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// A table where every unproven connection is stale at once, to test the order of eviction
+    /// without waiting.
+    fn table(max: usize, per_source: usize) -> Arc<Admission> {
+        let mut a = Admission::new(max, per_source);
+        Arc::get_mut(&mut a).unwrap().stale_after_ms = 0;
+        a
+    }
+
+    /// Connections that spoke within the last two seconds are never taken: a full table of
+    /// them refuses the newcomer (a genuine client's burst of handshakes is safe).
+    #[test]
+    fn fresh_connections_are_not_evicted() {
+        let a = Admission::new(2, 2);
+        let (_t1, _) = a.admit(ip("127.0.0.2")).unwrap();
+        let (_t2, _) = a.admit(ip("127.0.0.3")).unwrap();
+        assert_eq!(a.admit(ip("127.0.0.1")).err(), Some(Refused::Full));
+    }
+
     /// A full table evicts for a newcomer from an uncrowded source: silent before spoken,
     /// then the least recently active; never a proven one; refuses when all are proven.
     #[test]
     fn a_full_table_evicts_the_least_recently_active_unproven_connection() {
         let pause = || std::thread::sleep(std::time::Duration::from_millis(5));
-        let a = Admission::new(3, 3);
+        let a = table(3, 3);
         let (t1, _) = a.admit(ip("127.0.0.2")).unwrap();
         let (t2, _) = a.admit(ip("127.0.0.3")).unwrap();
         let (t3, _) = a.admit(ip("127.0.0.4")).unwrap();
@@ -376,7 +415,7 @@ mod tests {
     /// A source at its cap is refused; other sources still get in.
     #[test]
     fn a_source_at_its_cap_is_refused_and_others_are_not() {
-        let a = Admission::new(10, 2);
+        let a = table(10, 2);
         let (_s1, _) = a.admit(ip("10.0.0.1")).unwrap();
         let (s2, _) = a.admit(ip("10.0.0.1")).unwrap();
         assert_eq!(a.admit(ip("10.0.0.1")).err(), Some(Refused::SourceFull));
@@ -390,7 +429,7 @@ mod tests {
     /// source's own newcomers instead of churning its connections.
     #[tokio::test]
     async fn the_most_crowded_source_makes_room_and_cannot_churn() {
-        let a = Admission::new(5, 5);
+        let a = table(5, 5);
         let (_other, _) = a.admit(ip("127.0.0.9")).unwrap();
         let mut flood = Vec::new();
         for _ in 0..4 {
@@ -423,7 +462,7 @@ mod tests {
         let (second, _) = l.accept().await.unwrap();
         talker.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let a = Admission::new(2, 2);
+        let a = table(2, 2);
         // The first is the oldest and its state says silent, but its socket holds a request.
         let (t1, _) = a.admit_tcp(ip("127.0.0.2"), &first).unwrap();
         let (_t2, _) = a.admit_tcp(ip("127.0.0.3"), &second).unwrap();
