@@ -749,7 +749,10 @@ fn http_config(f: &HttpFile) -> Result<HttpConfig, Error> {
         match v {
             None => Ok(default),
             Some(n @ 1..=65536) => Ok(n),
-            Some(n) => Err(bad(format!("http.{name}"), format!("{n} is outside 1-65536"))),
+            Some(n) => Err(bad(
+                format!("http.{name}"),
+                format!("{n} is outside 1-65536"),
+            )),
         }
     };
     Ok(HttpConfig {
@@ -913,7 +916,10 @@ give_up_after = "2h"
         assert_eq!(c.http.header_timeout, Duration::from_secs(5));
         assert_eq!(c.http.body_timeout, Duration::from_secs(120));
         assert_eq!(
-            (c.http.peer_max_connections, c.http.peer_max_connections_per_source),
+            (
+                c.http.peer_max_connections,
+                c.http.peer_max_connections_per_source
+            ),
             (64, 8)
         );
         for (wrong, at) in [

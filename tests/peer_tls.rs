@@ -312,7 +312,10 @@ fn lo(x: u8) -> std::net::IpAddr {
 }
 
 /// A TCP connection to `at` from the loopback address `from` (any port).
-async fn connect_from(from: std::net::IpAddr, at: std::net::SocketAddr) -> std::io::Result<TcpStream> {
+async fn connect_from(
+    from: std::net::IpAddr,
+    at: std::net::SocketAddr,
+) -> std::io::Result<TcpStream> {
     let s = tokio::net::TcpSocket::new_v4()?;
     s.bind(std::net::SocketAddr::new(from, 0))?;
     s.connect(at).await
@@ -449,7 +452,10 @@ async fn the_clerk_listener_holds_at_most_its_cap_of_connections() {
             break;
         }
     }
-    assert!(fds <= 300 + 50 + 10, "{fds} descriptors for 300 connections");
+    assert!(
+        fds <= 300 + 50 + 10,
+        "{fds} descriptors for 300 connections"
+    );
     // A client from another address still gets in: once the flood's connections are stale (2 s
     // without a byte), one of them makes room.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -460,7 +466,8 @@ async fn the_clerk_listener_holds_at_most_its_cap_of_connections() {
         let asked = client
             .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .await;
-        let read = tokio::time::timeout(Duration::from_secs(20), client.read_to_string(&mut answer)).await;
+        let read =
+            tokio::time::timeout(Duration::from_secs(20), client.read_to_string(&mut answer)).await;
         if asked.is_ok() && matches!(read, Ok(Ok(_))) && answer.starts_with("HTTP/1.1 200") {
             break;
         }
@@ -560,7 +567,8 @@ async fn a_trickled_push_body_is_cut_off_after_the_body_timeout() {
     let tcp = connect_from(lo(2), peer_socket(&na)).await.unwrap();
     let name = rustls_pki_types::ServerName::try_from(node_dns("nghean")).unwrap();
     let tls = gialai_tls().connect(name, tcp).await.unwrap();
-    let head = b"POST /peer/v1/packages HTTP/1.1\r\nHost: nghean\r\nContent-Length: 100000\r\n\r\n<";
+    let head =
+        b"POST /peer/v1/packages HTTP/1.1\r\nHost: nghean\r\nContent-Length: 100000\r\n\r\n<";
     assert!(
         cut_off_within(tls, head, 150, Duration::from_secs(25)).await,
         "the trickled body was still being read after 25 s"
@@ -578,7 +586,13 @@ async fn the_clerk_listener_cuts_off_trickled_heads_and_bodies() {
     let at: std::net::SocketAddr = na.base.trim_start_matches("http://").parse().unwrap();
     let s = connect_from(lo(2), at).await.unwrap();
     assert!(
-        cut_off_within(s, b"GET /healthz HTTP/1.1\r\nX-Slow: ", 150, Duration::from_secs(25)).await,
+        cut_off_within(
+            s,
+            b"GET /healthz HTTP/1.1\r\nX-Slow: ",
+            150,
+            Duration::from_secs(25)
+        )
+        .await,
         "the trickled head was still being read after 25 s"
     );
     let s = connect_from(lo(2), at).await.unwrap();

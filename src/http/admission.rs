@@ -128,7 +128,14 @@ fn has_bytes_waiting(_: RawSocket) -> bool {
 struct Table {
     next_id: u64,
     entries: Vec<Entry>,
+    /// Stale connections by source as counted at a time (ms since the epoch): a flood is
+    /// refused thousands of times a second, and counting scans the whole table, so a count
+    /// serves for [`COUNTS_FOR_MS`]. Evicting takes the victim from a fresh scan.
+    counts: Option<(u64, HashMap<IpAddr, usize>)>,
 }
+
+/// How long a count of stale connections by source is used for refusing crowded sources.
+const COUNTS_FOR_MS: u64 = 50;
 
 /// The connection table of one listener.
 pub struct Admission {
@@ -196,6 +203,7 @@ impl Admission {
             table: Mutex::new(Table {
                 next_id: 0,
                 entries: Vec::new(),
+                counts: None,
             }),
         })
     }
@@ -252,18 +260,29 @@ impl Admission {
         let mut admitted = Admitted::Room;
         if t.entries.len() >= self.max_connections {
             let stale = self.stale_after_ms;
-            let counts = stale_counts(&t.entries, now, stale);
+            let counts = match t.counts.take() {
+                Some((at, c)) if now.saturating_sub(at) < COUNTS_FOR_MS => c,
+                _ => stale_counts(&t.entries, now, stale),
+            };
             let top = counts.values().copied().max().unwrap_or(0);
             let own = counts.get(&source).copied().unwrap_or(0);
-            if top == 0 {
+            let refused = if top == 0 {
                 // Every place is proven or in progress right now: nothing to take from anyone.
-                return Err(Refused::Full);
+                Some(Refused::Full)
+            } else if own * 2 >= top {
+                // A source holding half as many stale connections as the most crowded one, or
+                // more, is (part of) the flood: making room for it would only churn its own.
+                Some(Refused::Crowded)
+            } else {
+                None
+            };
+            if let Some(why) = refused {
+                t.counts = Some((now, counts));
+                return Err(why);
             }
-            // A source holding half as many stale connections as the most crowded one, or more,
-            // is (part of) the flood: making room for it would only churn its own.
-            if own * 2 >= top {
-                return Err(Refused::Crowded);
-            }
+            // Room is made: the next decision counts afresh.
+            let counts = stale_counts(&t.entries, now, stale);
+            let top = counts.values().copied().max().unwrap_or(0);
             let i = least_active_unproven(&t.entries, |e| {
                 counts.get(&e.source) == Some(&top) && is_stale(e, now, stale)
             })
@@ -441,9 +460,12 @@ mod tests {
         let (_genuine, how) = a.admit(ip("127.0.0.1")).unwrap();
         assert_eq!(how, Admitted::Evicted(ip("127.0.0.2")));
         // The flood's oldest was told to go.
-        tokio::time::timeout(std::time::Duration::from_secs(5), flood[0].state().evicted())
-            .await
-            .expect("the flood's oldest connection was not evicted");
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            flood[0].state().evicted(),
+        )
+        .await
+        .expect("the flood's oldest connection was not evicted");
         // Another genuine newcomer: the flood (3) is still the most crowded.
         let (_g2, how) = a.admit(ip("127.0.0.3")).unwrap();
         assert_eq!(how, Admitted::Evicted(ip("127.0.0.2")));

@@ -184,8 +184,10 @@ pub async fn serve<I>(
                 // No body to wait for: the request is whole.
                 state.prove();
             }
-            let req =
-                hyper::Request::from_parts(parts, Body::new(DeadlineBody::new(body, timeouts.body, state)));
+            let req = hyper::Request::from_parts(
+                parts,
+                Body::new(DeadlineBody::new(body, timeouts.body, state)),
+            );
             tower_service::Service::call(&mut app, req).await
         }
     });

@@ -272,11 +272,17 @@ pub async fn report(
             .ok()?;
         client.get(url).send().await.ok()?.text().await.ok()
     };
-    let sender = text(format!("{sender_url}/metrics")).await.unwrap_or_default();
+    let sender = text(format!("{sender_url}/metrics"))
+        .await
+        .unwrap_or_default();
     let receiver = text(format!("{receiver_url}/metrics"))
         .await
         .unwrap_or_default();
-    let attempts = metric(&sender, "lienthong_delivery_attempts_total", "route=\"peer:");
+    let attempts = metric(
+        &sender,
+        "lienthong_delivery_attempts_total",
+        "route=\"peer:",
+    );
     let ok = metric(
         &sender,
         "lienthong_delivery_attempts_total",
@@ -293,11 +299,7 @@ pub async fn report(
         failed_attempts: attempts.saturating_sub(ok),
         receiver_peak_rss_mb: peak_rss_mb,
         receiver_peak_fds: peak_fds,
-        receiver_evicted_peer: metric(
-            &receiver,
-            "lienthong_connections_evicted_total",
-            "\"peer\"",
-        ),
+        receiver_evicted_peer: metric(&receiver, "lienthong_connections_evicted_total", "\"peer\""),
         receiver_evicted_clerk: metric(
             &receiver,
             "lienthong_connections_evicted_total",
@@ -336,7 +338,11 @@ mod tests {
         );
         assert_eq!(metric(text, "lienthong_connections_evicted_total", ""), 15);
         assert_eq!(
-            metric(text, "lienthong_delivery_attempts_total", "PEER_UNREACHABLE"),
+            metric(
+                text,
+                "lienthong_delivery_attempts_total",
+                "PEER_UNREACHABLE"
+            ),
             2
         );
     }

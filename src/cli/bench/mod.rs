@@ -241,8 +241,8 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
     }
 
     let attack = if args.flood > 0 {
-        let settle = parse_duration(&args.flood_settle)
-            .map_err(|e| fail(format!("--flood-settle: {e}")))?;
+        let settle =
+            parse_duration(&args.flood_settle).map_err(|e| fail(format!("--flood-settle: {e}")))?;
         let clerk_at = receiver
             .base_url
             .trim_start_matches("http://")
