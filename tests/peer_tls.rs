@@ -326,6 +326,17 @@ use tokio::net::TcpStream;
 /// Holds `n` silent connections to `at`, spread over the addresses 127.0.0.2…, re-opening each
 /// one the server closes, until the returned handle is aborted: the attack of the issue.
 fn silent_flood(at: std::net::SocketAddr, n: usize) -> tokio::task::JoinHandle<()> {
+    flood(at, n, None)
+}
+
+/// [`silent_flood`], but each connection sends `first` and then one more byte every 500 ms
+/// (a TLS ClientHello or a request head that never ends).
+fn flood(
+    at: std::net::SocketAddr,
+    n: usize,
+    first: Option<&'static [u8]>,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::io::AsyncWriteExt;
     tokio::spawn(async move {
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..n {
@@ -333,10 +344,20 @@ fn silent_flood(at: std::net::SocketAddr, n: usize) -> tokio::task::JoinHandle<(
             tasks.spawn(async move {
                 loop {
                     match connect_from(from, at).await {
-                        Ok(mut s) => {
+                        Ok(mut s) => match first {
                             // Wait until the server closes it, then open another.
-                            closed_within(&mut s, Duration::from_secs(3600)).await;
-                        }
+                            None => {
+                                closed_within(&mut s, Duration::from_secs(3600)).await;
+                            }
+                            Some(bytes) => {
+                                if s.write_all(bytes).await.is_ok() {
+                                    while s.write_all(b"\x01").await.is_ok()
+                                        && !closed_within(&mut s, Duration::from_millis(500)).await
+                                    {
+                                    }
+                                }
+                            }
+                        },
                         Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
                     }
                 }
@@ -392,7 +413,7 @@ async fn a_flood_of_silent_connections_does_not_lock_a_real_peer_out() {
             .body(numbered(i))
             .send()
             .await;
-        answered.push(r.map(|r| r.status().as_u16()).map_err(|e| e.to_string()));
+        answered.push(r.map(|r| r.status().as_u16()).map_err(|e| format!("{e:?}")));
     }
     flood.abort();
     assert!(
@@ -400,6 +421,55 @@ async fn a_flood_of_silent_connections_does_not_lock_a_real_peer_out() {
         "pushes under the flood: {answered:?}"
     );
     assert_eq!(inbox_len(&na).await, 20);
+    na.shutdown().await;
+}
+
+/// The same with connections that trickle a TLS ClientHello, a byte every 500 ms, so that none
+/// of them is ever silent for long: 600 of them (more than the listener's places) from ten
+/// addresses. A connection with no request head two seconds after its accept is stale however
+/// recent its last byte, so the real peer still gets in. Before: the first 256 held every slot.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_trickled_handshakes_does_not_lock_a_real_peer_out() {
+    let na = nghean(STTTT).await;
+    // A handshake record header announcing 16 KiB, then its body a byte at a time.
+    let flood = flood(peer_socket(&na), 600, Some(b"\x16\x03\x01\x40\x00\x01"));
+    let_the_flood_settle().await;
+    let mut answered = Vec::new();
+    for i in 0..10 {
+        let r = as_peer("gialai")
+            .post(na.peer_url("/peer/v1/packages"))
+            .body(numbered(i))
+            .send()
+            .await;
+        answered.push(r.map(|r| r.status().as_u16()).map_err(|e| format!("{e:?}")));
+    }
+    flood.abort();
+    assert!(
+        answered.iter().all(|r| r == &Ok(200)),
+        "pushes under the flood: {answered:?}"
+    );
+    assert_eq!(inbox_len(&na).await, 10);
+    na.shutdown().await;
+}
+
+/// A configured peer's request head sent a byte at a time is cut off after
+/// `http.header_timeout` on the peer listener too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trickled_push_head_is_cut_off_after_the_header_timeout() {
+    let na = nghean_with_http("header_timeout = \"1s\"").await;
+    let tcp = connect_from(lo(2), peer_socket(&na)).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from(node_dns("nghean")).unwrap();
+    let tls = gialai_tls().connect(name, tcp).await.unwrap();
+    assert!(
+        cut_off_within(
+            tls,
+            b"POST /peer/v1/packages HTTP/1.1\r\nX-Slow: ",
+            150,
+            Duration::from_secs(25)
+        )
+        .await,
+        "the trickled head was still being read after 25 s"
+    );
     na.shutdown().await;
 }
 
@@ -417,7 +487,7 @@ async fn a_flood_of_silent_connections_does_not_lock_clerks_out() {
             .bearer_auth(TOK_NGHEAN)
             .send()
             .await;
-        answered.push(r.map(|r| r.status().as_u16()).map_err(|e| e.to_string()));
+        answered.push(r.map(|r| r.status().as_u16()).map_err(|e| format!("{e:?}")));
     }
     flood.abort();
     assert!(
@@ -478,27 +548,37 @@ async fn the_clerk_listener_holds_at_most_its_cap_of_connections() {
     na.shutdown().await;
 }
 
-/// A source at `http.peer_max_connections_per_source` gets no more connections: the next one is
-/// closed at once, its others are kept, and other sources still get in. Before, one address
-/// could hold every place of the listener.
+/// A source at its cap (`http.peer_max_connections_per_source`, `http.max_connections_per_source`)
+/// gets no more connections: the next one is closed at once, its others are kept, and other
+/// sources still get in. Before, one address could hold every place of the listener.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_source_at_its_cap_is_refused_and_others_are_not() {
-    let na = nghean_with_http("peer_max_connections_per_source = 4").await;
-    let at = peer_socket(&na);
-    let mut own = Vec::new();
-    for _ in 0..4 {
-        own.push(connect_from(lo(2), at).await.unwrap());
+    let na =
+        nghean_with_http("peer_max_connections_per_source = 4\nmax_connections_per_source = 4")
+            .await;
+    let clerk: std::net::SocketAddr = na.base.trim_start_matches("http://").parse().unwrap();
+    for (listener, at) in [("peer", peer_socket(&na)), ("clerk", clerk)] {
+        let mut own = Vec::new();
+        for _ in 0..4 {
+            own.push(connect_from(lo(2), at).await.unwrap());
+        }
+        let mut fifth = connect_from(lo(2), at).await.unwrap();
+        assert!(
+            closed_within(&mut fifth, Duration::from_secs(20)).await,
+            "{listener}: a fifth connection from the same address was kept"
+        );
+        for s in own.iter_mut() {
+            assert!(
+                !closed_within(s, Duration::from_millis(200)).await,
+                "{listener}"
+            );
+        }
+        let mut other = connect_from(lo(3), at).await.unwrap();
+        assert!(
+            !closed_within(&mut other, Duration::from_millis(500)).await,
+            "{listener}"
+        );
     }
-    let mut fifth = connect_from(lo(2), at).await.unwrap();
-    assert!(
-        closed_within(&mut fifth, Duration::from_secs(20)).await,
-        "a fifth connection from the same address was kept"
-    );
-    for s in own.iter_mut() {
-        assert!(!closed_within(s, Duration::from_millis(200)).await);
-    }
-    let mut other = connect_from(lo(3), at).await.unwrap();
-    assert!(!closed_within(&mut other, Duration::from_millis(500)).await);
     na.shutdown().await;
 }
 

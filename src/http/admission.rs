@@ -9,10 +9,12 @@
 //! nothing. Refusing the newest connection when the table is full, as a plain cap does, hands
 //! the listener to whoever opened connections first. So instead, when the table is full:
 //!
-//! - a connection is *stale* when it is unproven and has not sent a byte for 2 s (or since its
-//!   accept, if it sent none): silent and trickling connections are, a genuine client's are not
-//!   — it speaks first (its ClientHello, its request) and sends its next bytes within a round
-//!   trip, however many connections it opens at once;
+//! - a connection is *stale* when it is unproven and has not sent a byte for 2 s, or has not
+//!   delivered a request head 2 s after its accept (a TLS handshake or a head sent a byte at a
+//!   time), or its request body has been arriving for 2 s at less than 1 KiB/s on average:
+//!   silent and trickling connections are, a genuine client's are not — it speaks first (its
+//!   ClientHello, its request), completes its handshake and head within a few round trips and
+//!   uploads at network speed, however many connections it opens at once;
 //! - a new connection from a source (address) that holds few stale connections — fewer than
 //!   half as many as the most crowded source — gets in, and a stale connection of the most
 //!   crowded source is evicted to make room: a *silent* one (not a byte received since its
@@ -52,21 +54,67 @@ use tokio::sync::Notify;
 /// proven itself, and how it is told to go.
 #[derive(Debug)]
 pub struct ConnState {
+    /// Milliseconds since the table's epoch at the accept.
+    accepted_ms: u64,
     /// Milliseconds since the table's epoch at the last byte read (or the accept).
     last_active_ms: AtomicU64,
     /// Whether any byte has been received.
     spoke: AtomicBool,
+    /// Bytes read from the socket so far (TLS records included).
+    bytes: AtomicU64,
+    /// When the current request's head arrived (ms since the epoch + 1; 0: none yet), and
+    /// `bytes` then: the body's rate is measured from there.
+    request_ms: AtomicU64,
+    request_bytes: AtomicU64,
     proven: AtomicBool,
     evicted: Notify,
     epoch: Instant,
 }
 
 impl ConnState {
-    /// Records that bytes arrived now.
-    pub fn touch(&self) {
+    /// Records that `n` bytes arrived now.
+    pub fn read(&self, n: usize) {
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        self.touch();
+    }
+
+    fn touch(&self) {
         self.last_active_ms
             .store(ms_since(self.epoch), Ordering::Relaxed);
         self.spoke.store(true, Ordering::Relaxed);
+    }
+
+    /// A request head has arrived (its body, if any, follows).
+    pub fn request_started(&self) {
+        self.request_bytes
+            .store(self.bytes.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.request_ms
+            .store(ms_since(self.epoch).saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// Whether this connection may be evicted at `now`: it has not proven itself, and it has
+    /// been silent for `after` ms, or has not delivered a request head `after` ms after its
+    /// accept (a handshake or head trickled), or its request body has been arriving for `after`
+    /// ms at less than [`MIN_BODY_RATE`] on average.
+    fn is_stale(&self, now: u64, after: u64) -> bool {
+        if self.is_proven() {
+            return false;
+        }
+        if now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) >= after {
+            return true;
+        }
+        match self.request_ms.load(Ordering::Relaxed) {
+            0 => now.saturating_sub(self.accepted_ms) >= after,
+            at => {
+                let elapsed = now.saturating_sub(at - 1);
+                let body = self.bytes.load(Ordering::Relaxed)
+                    - self
+                        .request_bytes
+                        .load(Ordering::Relaxed)
+                        .min(self.bytes.load(Ordering::Relaxed));
+                elapsed >= after && body.saturating_mul(1000) < MIN_BODY_RATE * elapsed
+            }
+        }
     }
 
     /// The connection delivered a whole request: it is no longer evictable.
@@ -260,9 +308,11 @@ impl Admission {
         let mut admitted = Admitted::Room;
         if t.entries.len() >= self.max_connections {
             let stale = self.stale_after_ms;
-            let counts = match t.counts.take() {
-                Some((at, c)) if now.saturating_sub(at) < COUNTS_FOR_MS => c,
-                _ => stale_counts(&t.entries, now, stale),
+            // Kept with the time it was counted at: re-stamping it on every refusal would keep
+            // a count from before the flood went stale for as long as the flood lasts.
+            let (counted_at, counts) = match t.counts.take() {
+                Some((at, c)) if now.saturating_sub(at) < COUNTS_FOR_MS => (at, c),
+                _ => (now, stale_counts(&t.entries, now, stale)),
             };
             let top = counts.values().copied().max().unwrap_or(0);
             let own = counts.get(&source).copied().unwrap_or(0);
@@ -277,7 +327,7 @@ impl Admission {
                 None
             };
             if let Some(why) = refused {
-                t.counts = Some((now, counts));
+                t.counts = Some((counted_at, counts));
                 return Err(why);
             }
             // Room is made: the next decision counts afresh.
@@ -294,8 +344,12 @@ impl Admission {
         let id = t.next_id;
         t.next_id += 1;
         let state = Arc::new(ConnState {
+            accepted_ms: now,
             last_active_ms: AtomicU64::new(now),
             spoke: AtomicBool::new(false),
+            bytes: AtomicU64::new(0),
+            request_ms: AtomicU64::new(0),
+            request_bytes: AtomicU64::new(0),
             proven: AtomicBool::new(false),
             evicted: Notify::new(),
             epoch: self.epoch,
@@ -318,15 +372,17 @@ impl Admission {
     }
 }
 
-/// How long an unproven connection may go without a byte before it counts as *stale*: a
-/// genuine client in its handshake or sending its request speaks well within this; a silent
-/// or trickling connection does not.
+/// How long an unproven connection may go without a byte, or without a request head since
+/// its accept, before it counts as *stale*: a genuine client speaks at once and completes its
+/// handshake and head within a few round trips.
 const STALE_AFTER_MS: u64 = 2_000;
 
-/// Unproven, and not a byte for `after` ms (or since its accept, if it sent none).
+/// Bytes per second below which a request body that has been arriving for
+/// [`STALE_AFTER_MS`] makes its connection stale: a byte a second is a trickle, not an upload.
+pub const MIN_BODY_RATE: u64 = 1024;
+
 fn is_stale(e: &Entry, now: u64, after: u64) -> bool {
-    !e.state.is_proven()
-        && now.saturating_sub(e.state.last_active_ms.load(Ordering::Relaxed)) >= after
+    e.state.is_stale(now, after)
 }
 
 /// Stale connections by source (sources with none are absent).
@@ -491,5 +547,52 @@ mod tests {
         let (_t3, how) = a.admit(ip("127.0.0.4")).unwrap();
         assert_eq!(how, Admitted::Evicted(ip("127.0.0.3")));
         assert!(t1.state().spoke.load(Ordering::Relaxed));
+    }
+
+    /// Trickling does not keep a connection fresh: no request head 2 s (here 50 ms) after the
+    /// accept, or a body slower than MIN_BODY_RATE, is stale however recent its last byte.
+    #[test]
+    fn trickled_handshakes_heads_and_bodies_go_stale() {
+        let mut a = Admission::new(10, 10);
+        Arc::get_mut(&mut a).unwrap().stale_after_ms = 50;
+        let (head, _) = a.admit(ip("127.0.0.2")).unwrap();
+        let (slow_body, _) = a.admit(ip("127.0.0.3")).unwrap();
+        let (upload, _) = a.admit(ip("127.0.0.4")).unwrap();
+        for t in [&slow_body, &upload] {
+            t.state().read(300);
+            t.state().request_started();
+        }
+        for _ in 0..8 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            head.state().read(1);
+            slow_body.state().read(1);
+            upload.state().read(10_000);
+        }
+        let now = ms_since(a.epoch);
+        assert!(head.state().is_stale(now, 50), "a head trickled for 80 ms");
+        assert!(slow_body.state().is_stale(now, 50), "a body at ~100 B/s");
+        assert!(!upload.state().is_stale(now, 50), "a body at ~1 MB/s");
+        upload.state().prove();
+        assert!(
+            !upload.state().is_stale(now + 10_000, 50),
+            "a proven connection"
+        );
+    }
+
+    /// The count used to refuse expires even while refusals go on without a pause: a flood
+    /// refused every few milliseconds must not keep a count from before it went stale.
+    #[test]
+    fn the_count_of_stale_connections_expires_under_continuous_refusals() {
+        let mut a = Admission::new(2, 10);
+        Arc::get_mut(&mut a).unwrap().stale_after_ms = 100;
+        let (_f1, _) = a.admit(ip("127.0.0.2")).unwrap();
+        let (_f2, _) = a.admit(ip("127.0.0.2")).unwrap();
+        let started = Instant::now();
+        while started.elapsed() < std::time::Duration::from_millis(300) {
+            assert!(a.admit(ip("127.0.0.2")).is_err());
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let (_genuine, how) = a.admit(ip("127.0.0.1")).unwrap();
+        assert_eq!(how, Admitted::Evicted(ip("127.0.0.2")));
     }
 }

@@ -52,7 +52,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
         let before = buf.filled().len();
         let r = Pin::new(&mut this.inner).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            this.state.touch();
+            this.state.read(buf.filled().len() - before);
         }
         r
     }
@@ -180,6 +180,7 @@ pub async fn serve<I>(
         let mut app = app.clone();
         async move {
             let (parts, body) = req.into_parts();
+            state.request_started();
             if hyper::body::Body::is_end_stream(&body) {
                 // No body to wait for: the request is whole.
                 state.prove();
