@@ -204,8 +204,9 @@ impl Default for RetryPolicy {
 /// How the clerk/admin listener (`listen`) and the peer listener (`peer_listen`) hold
 /// connections (`[http]`). A stranger can open connections and send nothing, or a byte at a
 /// time, for free: the timeouts bound how long one such connection lasts and the caps how many
-/// the node holds, while a connection that has not yet delivered a whole request is evicted to
-/// make room for a new one rather than the new one being refused (see `http::admission`).
+/// the node holds, while a stale connection that has not yet delivered a whole request is
+/// evicted to make room for a newcomer from another address rather than the newcomer being
+/// refused (see `http::admission`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpConfig {
     /// How long a request head may take to arrive (from the connection's start, its TLS
