@@ -2,10 +2,11 @@
 //! (tokio-rustls + hyper), because the verified client certificate has to reach the handler.
 //!
 //! Per connection: a place in the listener's connection table ([`super::admission`]: at most
-//! `http.peer_max_connections`, `http.peer_max_connections_per_source` from one address; a
-//! connection that has not yet delivered a whole request — in its handshake, or slow with its
-//! request — is evicted, least recently active first, to make room for a new one, so strangers
-//! holding connections open cannot lock real peers out), the TLS handshake (client certificate
+//! `http.peer_max_connections`, `http.peer_max_connections_per_source` from one address; when
+//! full, a stale connection that has not yet delivered a whole request — silent, or trickling
+//! its handshake or request — of the most crowded address makes room for a newcomer from
+//! another, so strangers holding connections open cannot lock real peers out), the TLS
+//! handshake (client certificate
 //! required, bounded by `tls.handshake_timeout`; a client without a certificate or with one no
 //! peer's CA or pin accepts is refused here), then the client certificate is mapped to exactly
 //! one configured peer ([`PeerIdentifier`](crate::transport::tls::PeerIdentifier)) and every
