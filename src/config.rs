@@ -36,6 +36,8 @@ pub struct Config {
     pub limits: Limits,
     /// Revocation checking of received packages (`[revocation]`).
     pub revocation: RevocationConfig,
+    /// How the two listeners hold connections and wait for requests (`[http]`).
+    pub http: HttpConfig,
     /// The folder relative paths in the file are resolved against (the file's folder).
     pub base_dir: PathBuf,
 }
@@ -199,6 +201,45 @@ impl Default for RetryPolicy {
     }
 }
 
+/// How the clerk/admin listener (`listen`) and the peer listener (`peer_listen`) hold
+/// connections (`[http]`). A stranger can open connections and send nothing, or a byte at a
+/// time, for free: the timeouts bound how long one such connection lasts and the caps how many
+/// the node holds, while a stale connection that has not yet delivered a whole request is
+/// evicted to make room for a newcomer from another address rather than the newcomer being
+/// refused (see `http::admission`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfig {
+    /// How long a request head may take to arrive (from the connection's start, its TLS
+    /// handshake done, or the end of the previous response). Default `30s`.
+    pub header_timeout: Duration,
+    /// How long a request body may take to arrive, from its head. Default `60s`: twice a
+    /// peer's default `push_timeout`, and a 256 MiB package at 4.5 MB/s.
+    pub body_timeout: Duration,
+    /// Connections the clerk/admin listener holds at once. Default 1024.
+    pub max_connections: usize,
+    /// …of which from one address. Default 1024: behind the reverse proxy every clerk has the
+    /// proxy's address.
+    pub max_connections_per_source: usize,
+    /// Connections the peer listener holds at once (in their TLS handshake or open). Default 512.
+    pub peer_max_connections: usize,
+    /// …of which from one address. Default 256: room for a peer's `retry.in_flight` (128 by
+    /// default) pushes at once, and no one address can hold more than half the listener.
+    pub peer_max_connections_per_source: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            max_connections_per_source: 1024,
+            peer_max_connections: 512,
+            peer_max_connections_per_source: 256,
+        }
+    }
+}
+
 /// Revocation checking of received packages: a default policy, per-anchor overrides, CRL files
 /// and an optional OCSP responder used instead of the ones certificates name.
 #[derive(Debug, Clone)]
@@ -266,6 +307,19 @@ struct File {
     limits: LimitsFile,
     #[serde(default)]
     revocation: RevocationFile,
+    #[serde(default)]
+    http: HttpFile,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpFile {
+    header_timeout: Option<String>,
+    body_timeout: Option<String>,
+    max_connections: Option<usize>,
+    max_connections_per_source: Option<usize>,
+    peer_max_connections: Option<usize>,
+    peer_max_connections_per_source: Option<usize>,
 }
 
 #[derive(Default, Deserialize)]
@@ -637,6 +691,8 @@ impl Config {
                 .max(Duration::from_secs(1)),
         };
 
+        let http = http_config(&file.http)?;
+
         let mut node = file.node;
         node.trust = node
             .trust
@@ -663,6 +719,7 @@ impl Config {
             retry,
             limits,
             revocation,
+            http,
             base_dir: base_dir.to_path_buf(),
         })
     }
@@ -673,6 +730,52 @@ impl Config {
             .iter()
             .find(|a| &a.organization.organ_id == code)
     }
+}
+
+/// The `[http]` table, checked: timeouts of at least 100 ms, caps of 1 to 65536 connections.
+fn http_config(f: &HttpFile) -> Result<HttpConfig, Error> {
+    let d = HttpConfig::default();
+    let dur = |name: &str, v: &Option<String>, default: Duration| -> Result<Duration, Error> {
+        let at = format!("http.{name}");
+        let got = match v {
+            Some(s) => parse_duration(s).map_err(|e| bad(&at, e))?,
+            None => default,
+        };
+        if got < Duration::from_millis(100) {
+            return Err(bad(at, "must be at least 100ms"));
+        }
+        Ok(got)
+    };
+    let cap = |name: &str, v: Option<usize>, default: usize| -> Result<usize, Error> {
+        match v {
+            None => Ok(default),
+            Some(n @ 1..=65536) => Ok(n),
+            Some(n) => Err(bad(
+                format!("http.{name}"),
+                format!("{n} is outside 1-65536"),
+            )),
+        }
+    };
+    Ok(HttpConfig {
+        header_timeout: dur("header_timeout", &f.header_timeout, d.header_timeout)?,
+        body_timeout: dur("body_timeout", &f.body_timeout, d.body_timeout)?,
+        max_connections: cap("max_connections", f.max_connections, d.max_connections)?,
+        max_connections_per_source: cap(
+            "max_connections_per_source",
+            f.max_connections_per_source,
+            d.max_connections_per_source,
+        )?,
+        peer_max_connections: cap(
+            "peer_max_connections",
+            f.peer_max_connections,
+            d.peer_max_connections,
+        )?,
+        peer_max_connections_per_source: cap(
+            "peer_max_connections_per_source",
+            f.peer_max_connections_per_source,
+            d.peer_max_connections_per_source,
+        )?,
+    })
 }
 
 /// SHA-256 of a clerk token, as stored in the configuration.
@@ -800,6 +903,35 @@ give_up_after = "2h"
             parse_duration("7d").unwrap(),
             Duration::from_secs(7 * 86400)
         );
+    }
+
+    #[test]
+    fn http_limits_default_and_are_checked() {
+        let c = Config::from_toml(SAMPLE, Path::new("/x"), &env).unwrap();
+        assert_eq!(c.http, HttpConfig::default());
+        let set = format!(
+            "{SAMPLE}\n[http]\nheader_timeout = \"5s\"\nbody_timeout = \"2m\"\n\
+             peer_max_connections = 64\npeer_max_connections_per_source = 8\n"
+        );
+        let c = Config::from_toml(&set, Path::new("/x"), &env).unwrap();
+        assert_eq!(c.http.header_timeout, Duration::from_secs(5));
+        assert_eq!(c.http.body_timeout, Duration::from_secs(120));
+        assert_eq!(
+            (
+                c.http.peer_max_connections,
+                c.http.peer_max_connections_per_source
+            ),
+            (64, 8)
+        );
+        for (wrong, at) in [
+            ("max_connections = 0", "http.max_connections"),
+            ("body_timeout = \"0s\"", "http.body_timeout"),
+            ("header_timeot = \"5s\"", "(byte"),
+        ] {
+            let text = format!("{SAMPLE}\n[http]\n{wrong}\n");
+            let e = Config::from_toml(&text, Path::new("/x"), &env).unwrap_err();
+            assert!(e.to_string().contains(at), "{wrong}: {e}");
+        }
     }
 
     #[test]

@@ -7,7 +7,12 @@
 //! - the push client refuses a server whose certificate does not carry the expected name or does
 //!   not match the pin, and delivers to the genuine one;
 //! - a configuration that would let nodes talk plain HTTP without the development flag is refused;
-//!   with the flag the plain listener takes pushes named by `X-Lienthong-Peer`.
+//!   with the flag the plain listener takes pushes named by `X-Lienthong-Peer`;
+//! - both listeners stay usable under a flood: a thousand silent connections from other
+//!   addresses, kept open (re-opened when closed), do not lock a real peer or a clerk out; a
+//!   source at its cap gets no more connections; a request head or body sent a byte
+//!   at a time is cut off after `http.header_timeout` / `http.body_timeout`; the clerk
+//!   listener's connections are capped.
 
 mod common;
 
@@ -303,46 +308,386 @@ async fn a_client_that_never_completes_the_handshake_is_dropped() {
     n.shutdown().await;
 }
 
-/// At most `MAX_CONNECTIONS` connections at once: one more is closed at once while the others
-/// stay open (here all of them idle in their handshake).
+/// The loopback address `127.0.0.x`.
+fn lo(x: u8) -> std::net::IpAddr {
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, x))
+}
+
+/// A TCP connection to `at` from the loopback address `from` (any port).
+async fn connect_from(
+    from: std::net::IpAddr,
+    at: std::net::SocketAddr,
+) -> std::io::Result<TcpStream> {
+    let s = tokio::net::TcpSocket::new_v4()?;
+    s.bind(std::net::SocketAddr::new(from, 0))?;
+    s.connect(at).await
+}
+
+use tokio::net::TcpStream;
+
+/// Holds `n` silent connections to `at`, spread over the addresses 127.0.0.2…, re-opening each
+/// one the server closes, until the returned handle is aborted: the attack of the issue.
+fn silent_flood(at: std::net::SocketAddr, n: usize) -> tokio::task::JoinHandle<()> {
+    flood(at, n, None)
+}
+
+/// [`silent_flood`], but each connection sends `first` and then one more byte every 500 ms
+/// (a TLS ClientHello or a request head that never ends).
+fn flood(
+    at: std::net::SocketAddr,
+    n: usize,
+    first: Option<&'static [u8]>,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::io::AsyncWriteExt;
+    tokio::spawn(async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let from = lo(2 + (i % 10) as u8);
+            tasks.spawn(async move {
+                loop {
+                    match connect_from(from, at).await {
+                        Ok(mut s) => match first {
+                            // Wait until the server closes it, then open another.
+                            None => {
+                                closed_within(&mut s, Duration::from_secs(3600)).await;
+                            }
+                            Some(bytes) => {
+                                if s.write_all(bytes).await.is_ok() {
+                                    while s.write_all(b"\x01").await.is_ok()
+                                        && !closed_within(&mut s, Duration::from_millis(500)).await
+                                    {
+                                    }
+                                }
+                            }
+                        },
+                        Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    }
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    })
+}
+
+/// Lets the flood fill the listener and its connections go stale (2 s without a byte).
+async fn let_the_flood_settle() {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+}
+
+/// The test package with its own DocumentId (number `n` instead of 125), signed.
+fn numbered(n: usize) -> String {
+    sign(&good().replace("125/STTTT-CĐS", &format!("{}/STTTT-CĐS", 1000 + n)))
+}
+
+/// Nghệ An (its peer `gialai` serving Sở TT&TT) with extra lines in `[http]` and an operator
+/// token.
+async fn nghean_with_http(http: &str) -> TestNode {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gl_url = format!("http://{}", reserve_port());
+    let http = http.to_owned();
+    start(l, move |d| {
+        // A handshake timeout far beyond the tests: what closes a connection here is the
+        // admission table or the header and body timeouts, not the handshake's.
+        config_text("nghean", d, &nghean_agencies(), ("gialai", &gl_url, STTTT))
+            .replace("[tls]\n", "[tls]\nhandshake_timeout = \"120s\"\n")
+            + &admin_token("operator", OPERATOR)
+            + &format!("\n[http]\n{http}\n")
+    })
+    .await
+}
+
+const OPERATOR: &str = "operator-token-0123456789abcdef";
+
+/// A thousand silent connections from ten other addresses, re-opened as soon as the node closes
+/// them, with the node's default limits: every push of the real peer (a new connection, so a new
+/// handshake, each time) is answered and stored. Before: the first 256 held every slot and the
+/// peer's connections were closed at once.
 #[tokio::test(flavor = "multi_thread")]
-async fn connections_beyond_the_cap_are_closed_and_the_others_kept() {
-    use lienthong::http::peer_tls::MAX_CONNECTIONS;
-    let n = nghean_with_handshake_timeout("120s").await;
-    let at = peer_socket(&n);
-    let mut held = Vec::with_capacity(MAX_CONNECTIONS);
-    for _ in 0..MAX_CONNECTIONS {
-        held.push(tokio::net::TcpStream::connect(at).await.unwrap());
+async fn a_flood_of_silent_connections_does_not_lock_a_real_peer_out() {
+    let na = nghean(STTTT).await;
+    let flood = silent_flood(peer_socket(&na), 1000);
+    let_the_flood_settle().await;
+    let mut answered = Vec::new();
+    for i in 0..20 {
+        // A new client each time: a new connection and handshake under the flood.
+        let r = as_peer("gialai")
+            .post(na.peer_url("/peer/v1/packages"))
+            .body(numbered(i))
+            .send()
+            .await;
+        answered.push(r.map(|r| r.status().as_u16()).map_err(|e| format!("{e:?}")));
     }
-    let mut extra = tokio::net::TcpStream::connect(at).await.unwrap();
+    flood.abort();
     assert!(
-        closed_within(&mut extra, Duration::from_secs(20)).await,
-        "connection {} was not closed",
-        MAX_CONNECTIONS + 1
+        answered.iter().all(|r| r == &Ok(200)),
+        "pushes under the flood: {answered:?}"
     );
-    // The first ones hold their slots (the handshake timeout is two minutes away).
-    for s in held.iter_mut().take(3) {
-        assert!(!closed_within(s, Duration::from_millis(200)).await);
+    assert_eq!(inbox_len(&na).await, 20);
+    na.shutdown().await;
+}
+
+/// The same with connections that trickle a TLS ClientHello, a byte every 500 ms, so that none
+/// of them is ever silent for long: 600 of them (more than the listener's places) from ten
+/// addresses. A connection with no request head two seconds after its accept is stale however
+/// recent its last byte, so the real peer still gets in. Before: the first 256 held every slot.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_trickled_handshakes_does_not_lock_a_real_peer_out() {
+    let na = nghean(STTTT).await;
+    // A handshake record header announcing 16 KiB, then its body a byte at a time.
+    let flood = flood(peer_socket(&na), 600, Some(b"\x16\x03\x01\x40\x00\x01"));
+    let_the_flood_settle().await;
+    let mut answered = Vec::new();
+    for i in 0..10 {
+        let r = as_peer("gialai")
+            .post(na.peer_url("/peer/v1/packages"))
+            .body(numbered(i))
+            .send()
+            .await;
+        answered.push(r.map(|r| r.status().as_u16()).map_err(|e| format!("{e:?}")));
     }
-    // Freeing slots lets new connections in again.
-    drop(held);
-    let mut again = tokio::net::TcpStream::connect(at).await.unwrap();
-    let mut accepted = false;
-    for _ in 0..50 {
-        if !closed_within(&mut again, Duration::from_millis(200)).await {
-            accepted = true;
+    flood.abort();
+    assert!(
+        answered.iter().all(|r| r == &Ok(200)),
+        "pushes under the flood: {answered:?}"
+    );
+    assert_eq!(inbox_len(&na).await, 10);
+    na.shutdown().await;
+}
+
+/// A configured peer's request head sent a byte at a time is cut off after
+/// `http.header_timeout` on the peer listener too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trickled_push_head_is_cut_off_after_the_header_timeout() {
+    let na = nghean_with_http("header_timeout = \"1s\"").await;
+    let tcp = connect_from(lo(2), peer_socket(&na)).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from(node_dns("nghean")).unwrap();
+    let tls = gialai_tls().connect(name, tcp).await.unwrap();
+    assert!(
+        cut_off_within(
+            tls,
+            b"POST /peer/v1/packages HTTP/1.1\r\nX-Slow: ",
+            150,
+            Duration::from_secs(25)
+        )
+        .await,
+        "the trickled head was still being read after 25 s"
+    );
+    na.shutdown().await;
+}
+
+/// The clerk listener under the same flood: a clerk's requests are answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_silent_connections_does_not_lock_clerks_out() {
+    let na = nghean_with_http("max_connections = 200").await;
+    let at: std::net::SocketAddr = na.base.trim_start_matches("http://").parse().unwrap();
+    let flood = silent_flood(at, 1000);
+    let_the_flood_settle().await;
+    let mut answered = Vec::new();
+    for _ in 0..20 {
+        let r = reqwest::Client::new()
+            .get(na.url("/api/v1/inbox"))
+            .bearer_auth(TOK_NGHEAN)
+            .send()
+            .await;
+        answered.push(r.map(|r| r.status().as_u16()).map_err(|e| format!("{e:?}")));
+    }
+    flood.abort();
+    assert!(
+        answered.iter().all(|r| r == &Ok(200)),
+        "clerk requests under the flood: {answered:?}"
+    );
+    na.shutdown().await;
+}
+
+/// File descriptors this process holds.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// The clerk listener holds at most `http.max_connections`: of 300 connections opened to a cap
+/// of 50, the node closes the ones beyond it, so this process — both ends — holds about
+/// 300 + 50 descriptors, not 600; and a client from another address still gets an answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_clerk_listener_holds_at_most_its_cap_of_connections() {
+    let na = nghean_with_http("max_connections = 50").await;
+    let at: std::net::SocketAddr = na.base.trim_start_matches("http://").parse().unwrap();
+    let before = open_fds();
+    let mut held = Vec::new();
+    for i in 0..300 {
+        held.push(connect_from(lo(2 + (i % 3) as u8), at).await.unwrap());
+    }
+    let mut fds = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        fds = open_fds() - before;
+        if fds <= 300 + 50 + 10 {
             break;
         }
-        again = tokio::net::TcpStream::connect(at).await.unwrap();
     }
     assert!(
-        accepted,
-        "no connection accepted after the others went away"
+        fds <= 300 + 50 + 10,
+        "{fds} descriptors for 300 connections"
     );
-    // `again` is still in its handshake: stopping the node does not wait the two minutes of
-    // its handshake timeout for it.
-    tokio::time::timeout(Duration::from_secs(60), n.shutdown())
-        .await
-        .expect("shutdown waited for a half-open handshake");
-    drop(again);
+    // A client from another address still gets in: once the flood's connections are stale (2 s
+    // without a byte), one of them makes room.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut answer = String::new();
+    for _ in 0..20 {
+        let mut client = connect_from(lo(9), at).await.unwrap();
+        answer.clear();
+        let asked = client
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await;
+        let read =
+            tokio::time::timeout(Duration::from_secs(20), client.read_to_string(&mut answer)).await;
+        if asked.is_ok() && matches!(read, Ok(Ok(_))) && answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    drop(held);
+    na.shutdown().await;
+}
+
+/// A source at its cap (`http.peer_max_connections_per_source`, `http.max_connections_per_source`)
+/// gets no more connections: the next one is closed at once, its others are kept, and other
+/// sources still get in. Before, one address could hold every place of the listener.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_at_its_cap_is_refused_and_others_are_not() {
+    let na =
+        nghean_with_http("peer_max_connections_per_source = 4\nmax_connections_per_source = 4")
+            .await;
+    let clerk: std::net::SocketAddr = na.base.trim_start_matches("http://").parse().unwrap();
+    for (listener, at) in [("peer", peer_socket(&na)), ("clerk", clerk)] {
+        let mut own = Vec::new();
+        for _ in 0..4 {
+            own.push(connect_from(lo(2), at).await.unwrap());
+        }
+        let mut fifth = connect_from(lo(2), at).await.unwrap();
+        assert!(
+            closed_within(&mut fifth, Duration::from_secs(20)).await,
+            "{listener}: a fifth connection from the same address was kept"
+        );
+        for s in own.iter_mut() {
+            assert!(
+                !closed_within(s, Duration::from_millis(200)).await,
+                "{listener}"
+            );
+        }
+        let mut other = connect_from(lo(3), at).await.unwrap();
+        assert!(
+            !closed_within(&mut other, Duration::from_millis(500)).await,
+            "{listener}"
+        );
+    }
+    na.shutdown().await;
+}
+
+/// A rustls client presenting Gia Lai's node certificate (a configured peer of Nghệ An).
+fn gialai_tls() -> tokio_rustls::TlsConnector {
+    use rustls_pki_types::PrivateKeyDer;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(pki("root-ca.cert.pem")).unwrap())
+        .unwrap();
+    let mut chain = vec![CertificateDer::from_pem_file(pki("node-gialai.cert.pem")).unwrap()];
+    chain.extend(
+        CertificateDer::pem_file_iter(pki("chain.pem"))
+            .unwrap()
+            .map(|c| c.unwrap()),
+    );
+    let key = PrivateKeyDer::from_pem_file(pki("node-gialai.key.pem")).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .unwrap();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// Sends `head` at once, then the bytes of `trickle` one every 200 ms; `true` when the server
+/// ends the exchange (answers and closes, or closes) within `budget`.
+async fn cut_off_within<S>(mut s: S, head: &[u8], trickle: usize, budget: Duration) -> bool
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if s.write_all(head).await.is_err() {
+        return true;
+    }
+    let deadline = tokio::time::Instant::now() + budget;
+    let mut buf = [0u8; 1024];
+    for _ in 0..trickle {
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        if s.write_all(b"x").await.is_err() || s.flush().await.is_err() {
+            return true;
+        }
+        // Anything from the server (its answer, or the close) ends the exchange.
+        match tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await {
+            Err(_) => continue,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {
+                // The answer; the server then closes.
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// A configured peer that sends its package body a byte at a time is cut off after
+/// `http.body_timeout`; before, it could hold the connection for as long as it kept trickling.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trickled_push_body_is_cut_off_after_the_body_timeout() {
+    let na = nghean_with_http("body_timeout = \"1s\"").await;
+    let tcp = connect_from(lo(2), peer_socket(&na)).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from(node_dns("nghean")).unwrap();
+    let tls = gialai_tls().connect(name, tcp).await.unwrap();
+    let head =
+        b"POST /peer/v1/packages HTTP/1.1\r\nHost: nghean\r\nContent-Length: 100000\r\n\r\n<";
+    assert!(
+        cut_off_within(tls, head, 150, Duration::from_secs(25)).await,
+        "the trickled body was still being read after 25 s"
+    );
+    assert_eq!(inbox_len(&na).await, 0);
+    na.shutdown().await;
+}
+
+/// On the clerk listener: a request head sent a byte at a time is cut off after
+/// `http.header_timeout`, a body after `http.body_timeout` (here an operator's registry
+/// import). Before, the plain listener had neither.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_clerk_listener_cuts_off_trickled_heads_and_bodies() {
+    let na = nghean_with_http("header_timeout = \"1s\"\nbody_timeout = \"1s\"").await;
+    let at: std::net::SocketAddr = na.base.trim_start_matches("http://").parse().unwrap();
+    let s = connect_from(lo(2), at).await.unwrap();
+    assert!(
+        cut_off_within(
+            s,
+            b"GET /healthz HTTP/1.1\r\nX-Slow: ",
+            150,
+            Duration::from_secs(25)
+        )
+        .await,
+        "the trickled head was still being read after 25 s"
+    );
+    let s = connect_from(lo(2), at).await.unwrap();
+    let head = format!(
+        "POST /admin/v1/registry/import HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OPERATOR}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{"
+    );
+    assert!(
+        cut_off_within(s, head.as_bytes(), 150, Duration::from_secs(25)).await,
+        "the trickled body was still being read after 25 s"
+    );
+    // The listener still serves.
+    let r = reqwest::get(na.url("/healthz")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    na.shutdown().await;
 }

@@ -28,13 +28,16 @@ use crate::node::service::Node;
 use crate::store::Store;
 
 pub mod admin;
+pub mod admission;
 pub mod auth;
 pub mod clerk;
+pub mod conn;
 pub mod error;
 pub mod ops;
 mod params;
 pub mod peer;
 pub mod peer_tls;
+pub mod plain;
 pub mod registry;
 pub mod revocation;
 
@@ -185,22 +188,14 @@ async fn count_requests<S: Store>(
 }
 
 /// Serves `node` on `listener` until `shutdown` turns `true`: then stops accepting, lets the
-/// requests in flight finish, and returns.
+/// requests in flight finish, and returns. Connections are held within `node.config.http`
+/// ([`plain`]).
 pub async fn serve<S: Store>(
     listener: TcpListener,
     node: Node<S>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let app = router(node);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            while !*shutdown.borrow_and_update() {
-                if shutdown.changed().await.is_err() {
-                    break;
-                }
-            }
-        })
-        .await
+    serve_all(listener, None, node, shutdown).await
 }
 
 /// [`serve`], plus the mutual-TLS peer endpoint on `peer` when given (both share one set of
@@ -209,7 +204,7 @@ pub async fn serve_all<S: Store>(
     listener: TcpListener,
     peer: Option<(TcpListener, crate::transport::tls::PeerTlsServer)>,
     node: Node<S>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let peers = peer.map(|(l, tls)| {
@@ -221,16 +216,9 @@ pub async fn serve_all<S: Store>(
             shutdown.clone(),
         ))
     });
-    let app = router_with_metrics(node, metrics);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            while !*shutdown.borrow_and_update() {
-                if shutdown.changed().await.is_err() {
-                    break;
-                }
-            }
-        })
-        .await;
+    let limits = node.config.http.clone();
+    let app = router_with_metrics(node, metrics.clone());
+    let served = plain::serve_plain(listener, app, &limits, metrics, shutdown).await;
     if let Some(p) = peers {
         match p.await {
             Ok(r) => r?,

@@ -8,7 +8,11 @@
 //! - `lienthong_ingest_total{outcome}` — packages accepted by the peer endpoint (`stored`,
 //!   `duplicate`);
 //! - `lienthong_ingest_rejections_total{code}` — packages refused by the peer endpoint, by code;
-//! - `lienthong_http_requests_total{method,route,status}` — requests served.
+//! - `lienthong_http_requests_total{method,route,status}` — requests served;
+//! - `lienthong_connections_evicted_total{listener}` — connections that had not yet delivered a
+//!   request, closed to make room for a new one (`peer`, `clerk`); a steady rise is a flood;
+//! - `lienthong_connections_refused_total{listener}` — new connections closed because every
+//!   place (of the listener, or of their address) was held by a connection that had.
 //!
 //! Counters live in memory and restart at zero with the process, as Prometheus expects.
 
@@ -33,6 +37,8 @@ pub struct Metrics {
     ingest_rejections: Mutex<BTreeMap<String, u64>>,
     ingest_accepted: Mutex<BTreeMap<&'static str, u64>>,
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    evicted: Mutex<BTreeMap<&'static str, u64>>,
+    refused: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -58,6 +64,16 @@ impl Metrics {
 
     pub fn count_request(&self, method: String, route: String, status: u16) {
         bump(&self.requests, (method, route, status));
+    }
+
+    /// An unproven connection of `listener` was evicted to make room ([`super::admission`]).
+    pub fn connection_evicted(&self, listener: &'static str) {
+        bump(&self.evicted, listener);
+    }
+
+    /// A new connection of `listener` was refused: no unproven connection to evict.
+    pub fn connection_refused(&self, listener: &'static str) {
+        bump(&self.refused, listener);
     }
 
     /// Refusals so far, by code.
@@ -134,6 +150,23 @@ pub async fn metrics<S: Store>(State(state): State<AppState<S>>) -> Result<Respo
             label(&method),
             label(&route)
         );
+    }
+    for (name, help, map) in [
+        (
+            "lienthong_connections_evicted_total",
+            "Connections that had not yet delivered a request, closed to make room.",
+            &state.metrics.evicted,
+        ),
+        (
+            "lienthong_connections_refused_total",
+            "New connections closed: every place was held by a connection that had delivered a request.",
+            &state.metrics.refused,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (listener, n) in snapshot(map) {
+            let _ = writeln!(out, "{name}{{listener=\"{listener}\"}} {n}");
+        }
     }
     state.node.metrics.render(&mut out);
     let _ = writeln!(

@@ -1,36 +1,34 @@
 //! The mutual-TLS listener of the peer endpoint (`node.peer_listen`): its own accept loop
 //! (tokio-rustls + hyper), because the verified client certificate has to reach the handler.
 //!
-//! Per connection: the TLS handshake (client certificate required, bounded by
-//! `tls.handshake_timeout`; a client without a certificate or with one no peer's CA or pin accepts
-//! is refused here), then the client certificate is mapped to exactly one configured peer
-//! ([`PeerIdentifier`](crate::transport::tls::PeerIdentifier)) and every request of the connection
-//! carries the result as a [`TlsPeer`] extension. At most [`MAX_CONNECTIONS`] at once; a request
-//! header must arrive within 30 s. The peer router serves only `/peer/v1/…` and
-//! `/healthz`. Shutdown is graceful: stop accepting, let connections finish their requests.
+//! Per connection: a place in the listener's connection table ([`super::admission`]: at most
+//! `http.peer_max_connections`, `http.peer_max_connections_per_source` from one address; when
+//! full, a stale connection that has not yet delivered a whole request — silent, or trickling
+//! its handshake or request — of the most crowded address makes room for a newcomer from
+//! another, so strangers holding connections open cannot lock real peers out), the TLS
+//! handshake (client certificate
+//! required, bounded by `tls.handshake_timeout`; a client without a certificate or with one no
+//! peer's CA or pin accepts is refused here), then the client certificate is mapped to exactly
+//! one configured peer ([`PeerIdentifier`](crate::transport::tls::PeerIdentifier)) and every
+//! request of the connection carries the result as a [`TlsPeer`] extension. A request head must
+//! arrive within `http.header_timeout`, its body within `http.body_timeout`
+//! ([`super::conn`]). The peer router serves only `/peer/v1/…` and `/healthz`. Shutdown is
+//! graceful: stop accepting, let connections finish their requests.
 
 use std::sync::Arc;
 
 use axum::Extension;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::Metrics;
+use super::admission::{Admission, Admitted};
+use super::conn::{self, Timeouts, Tracked};
 use crate::node::service::Node;
 use crate::store::Store;
 use crate::transport::tls::PeerTlsServer;
-
-/// At most this many peer connections at once (handshaking or open); more are closed at once.
-/// Peers are a handful of nodes with pooled connections: the cap only bounds what strangers can
-/// make the node hold.
-pub const MAX_CONNECTIONS: usize = 256;
-
-/// How long a request's header may take to arrive on an open connection.
-const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Who the client certificate of this connection identifies: a configured peer's name, or why it
 /// identifies none (the peer endpoint answers that `403 PEER_NOT_AUTHORISED`).
@@ -46,10 +44,18 @@ pub async fn serve_peers<S: Store>(
     tls: PeerTlsServer,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let app = super::peer_router_with_metrics(node, metrics);
+    let limits = node.config.http.clone();
+    let timeouts = Timeouts {
+        header: limits.header_timeout,
+        body: limits.body_timeout,
+    };
+    let app = super::peer_router_with_metrics(node, metrics.clone());
     let acceptor = TlsAcceptor::from(tls.config.clone());
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let admission = Admission::new(
+        limits.peer_max_connections,
+        limits.peer_max_connections_per_source,
+    );
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -58,15 +64,25 @@ pub async fn serve_peers<S: Store>(
         let (tcp, remote) = match accepted {
             Ok(x) => x,
             Err(e) => {
-                // Out of file descriptors and the like: do not spin.
                 tracing::warn!(error = %e, "peer listener: accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                conn::accept_backoff().await;
                 continue;
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%remote, max = MAX_CONNECTIONS, "peer listener full: connection closed");
-            continue;
+        let ticket = match admission.admit_tcp(conn::source_of(&remote), &tcp) {
+            Ok((ticket, how)) => {
+                if how != Admitted::Room {
+                    metrics.connection_evicted("peer");
+                    tracing::debug!(%remote, ?how, "peer listener full: an unproven connection made room");
+                }
+                ticket
+            }
+            Err(why) => {
+                metrics.connection_refused("peer");
+                // Debug only: under a flood this is thousands a second (counted in `/metrics`).
+                tracing::debug!(%remote, ?why, "peer connection refused");
+                continue;
+            }
         };
         let acceptor = acceptor.clone();
         let app = app.clone();
@@ -75,12 +91,18 @@ pub async fn serve_peers<S: Store>(
         let watcher = graceful.watcher();
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
-            let _slot = slot;
+            let state = ticket.state().clone();
+            let tcp = Tracked::new(tcp, state.clone());
             // A handshake still under way when the node stops is abandoned: shutdown waits for
-            // requests in progress, not for strangers' half-open connections.
+            // requests in progress, not for strangers' half-open connections. So is one evicted
+            // to make room.
             let handshake = tokio::select! {
                 h = tokio::time::timeout(timeout, acceptor.accept(tcp)) => h,
                 _ = stopped(&mut stop) => return,
+                _ = state.evicted() => {
+                    tracing::debug!(%remote, "peer connection evicted in its TLS handshake");
+                    return;
+                }
             };
             let stream = match handshake {
                 Ok(Ok(s)) => s,
@@ -99,14 +121,8 @@ pub async fn serve_peers<S: Store>(
                 Ok(peer) => tracing::debug!(%remote, %peer, "peer connected"),
                 Err(why) => tracing::warn!(%remote, problem = %why, "unknown peer certificate"),
             }
-            let service = TowerToHyperService::new(app.layer(Extension(TlsPeer(identity))));
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%remote, error = %e, "peer connection ended with an error");
-            }
+            let app = app.layer(Extension(TlsPeer(identity)));
+            conn::serve(stream, app, ticket, timeouts, watcher, remote, "peer").await;
         });
     }
     drop(listener);
@@ -114,7 +130,7 @@ pub async fn serve_peers<S: Store>(
     Ok(())
 }
 
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     while !*shutdown.borrow_and_update() {
         if shutdown.changed().await.is_err() {
             break; // the sender is gone: stop, as `serve` does

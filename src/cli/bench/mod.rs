@@ -14,8 +14,13 @@
 //! `--rate` documents per second instead and reports, per window, whether latency and memory
 //! stay flat.
 //!
+//! `--flood N` runs the measured documents while the receiver is under a connection flood
+//! ([`flood`]) and reports whether every document was delivered, the latency under attack, and
+//! the receiver's memory and descriptors.
+//!
 //! The figures are for *this* machine: run it where you want to know.
 
+mod flood;
 mod load;
 mod nodes;
 mod report;
@@ -72,6 +77,17 @@ pub struct Args {
     /// folder, removed afterwards).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Flood the receiver while the measured documents are sent: this many silent connections
+    /// to each of its listeners and this many trickled request bodies, from other loopback
+    /// addresses, each re-opened as soon as the node closes it (0: no flood).
+    #[arg(long, default_value_t = 0)]
+    flood: usize,
+    /// The loopback addresses the flood comes from (127.0.0.2 onwards).
+    #[arg(long, default_value_t = 20)]
+    flood_sources: usize,
+    /// With `--flood`: how long the flood runs before the first document is sent.
+    #[arg(long, default_value = "3s")]
+    flood_settle: String,
 }
 
 pub fn run(args: Args) -> CmdResult {
@@ -224,6 +240,38 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
         }
     }
 
+    let attack = if args.flood > 0 {
+        let settle =
+            parse_duration(&args.flood_settle).map_err(|e| fail(format!("--flood-settle: {e}")))?;
+        let clerk_at = receiver
+            .base_url
+            .trim_start_matches("http://")
+            .parse()
+            .map_err(|_| fail(format!("receiver address {}", receiver.base_url)))?;
+        let target = flood::Target {
+            peer: std::net::SocketAddr::from(([127, 0, 0, 1], receiver_port)),
+            peer_dns: "nghean.node.lienthong.test".into(),
+            clerk: clerk_at,
+            clerk_token: receiver_token.clone(),
+            n: args.flood,
+            sources: args.flood_sources,
+        };
+        eprintln!(
+            "flooding the receiver: {n} silent connections to each listener and {n} trickled \
+             bodies from {} addresses, {} s before sending…",
+            args.flood_sources,
+            settle.as_secs_f64(),
+            n = args.flood
+        );
+        let f = flood::Flood::start(&target, &pki)?;
+        let sampler = flood::Sampler::start(receiver.pid());
+        tokio::time::sleep(settle).await;
+        Some((f, sampler))
+    } else {
+        None
+    };
+    let opened_before = attack.as_ref().map_or(0, |(f, _)| f.opened());
+
     let before = (sender.stats(), receiver.stats(), own_stats());
     let mut samples: Vec<(f64, f64, f64)> = Vec::new();
     let started = now_ms();
@@ -250,16 +298,42 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
     check_errors(&outcome)?;
     let total = (args.warmup + outcome.submitted.len()) as u64;
     let timeout = Duration::from_secs(120 + outcome.submitted.len() as u64 / 20);
-    clerk.wait_delivered(total, timeout).await.map_err(fail)?;
+    let waited = clerk.wait_delivered(total, timeout).await;
     let after = (sender.stats(), receiver.stats(), own_stats());
+    let flood_report = match attack {
+        Some((f, sampler)) => {
+            let opened = f.opened() - opened_before;
+            // Read the receiver's counters while the flood still runs: its clerk listener
+            // answering is part of what is measured.
+            let report = flood::report(
+                &clerk,
+                &sender.base_url,
+                &receiver.base_url,
+                opened,
+                sampler.stop(),
+                (args.flood, args.flood_sources),
+                &outcome,
+            )
+            .await;
+            f.stop();
+            Some(report)
+        }
+        None => {
+            waited.map_err(fail)?;
+            None
+        }
+    };
 
     let delivered = clerk.delivered_at().await.map_err(fail)?;
     let mut latencies = Vec::with_capacity(outcome.submitted.len());
     let mut last = started;
     for s in &outcome.submitted {
-        let at = delivered
-            .get(&s.id)
-            .ok_or_else(|| fail(format!("document {} has no receipt time", s.id)))?;
+        let Some(at) = delivered.get(&s.id) else {
+            if flood_report.is_some() {
+                continue; // counted as not delivered in the flood report
+            }
+            return Err(fail(format!("document {} has no receipt time", s.id)));
+        };
         latencies.push((s.started_ms, at - s.started_ms));
         last = last.max(*at);
     }
@@ -303,6 +377,7 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
         rsa_ceiling_docs_per_sec: ceiling,
         ratio_to_rsa_ceiling: ceiling.map(|c| docs_per_sec / c),
         soak: soak_report,
+        flood: flood_report,
     })
 }
 

@@ -45,6 +45,9 @@ pub struct Report {
     pub ratio_to_rsa_ceiling: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub soak: Option<SoakReport>,
+    /// With `--flood`: the attack and how the receiver held up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flood: Option<super::flood::FloodReport>,
 }
 
 /// A soak run: the figures per window and whether they stayed flat.
@@ -220,6 +223,42 @@ impl Report {
                     w.start_s, w.documents, w.p50_ms, w.p99_ms, w.rss_mb_sender, w.rss_mb_receiver
                 ));
             }
+        }
+        if let Some(f) = &self.flood {
+            t.push_str(&format!(
+                "\n  under a flood of {} silent connections per listener and {} trickled bodies \
+                 from {} addresses\n",
+                f.silent_per_listener, f.slow_bodies, f.sources
+            ));
+            let mut row = |k: &str, v: String| t.push_str(&format!("  {k:<34} {v}\n"));
+            row(
+                "delivered",
+                format!(
+                    "{} of {} ({:.1} %); {} failed attempts retried",
+                    f.delivered,
+                    f.submitted,
+                    100.0 * f.success_rate,
+                    f.failed_attempts
+                ),
+            );
+            row(
+                "attack connections opened",
+                f.attack_connections_opened.to_string(),
+            );
+            row(
+                "receiver evicted peer / clerk",
+                format!(
+                    "{} / {} (refused {})",
+                    f.receiver_evicted_peer, f.receiver_evicted_clerk, f.receiver_refused
+                ),
+            );
+            row(
+                "receiver peak RSS / descriptors",
+                format!(
+                    "{:.1} MiB / {}",
+                    f.receiver_peak_rss_mb, f.receiver_peak_fds
+                ),
+            );
         }
         t
     }

@@ -1,0 +1,227 @@
+//! Serving one admitted connection ([`super::admission`]) with hyper, the same way on both
+//! listeners: every byte read counts as activity, the request head has `header_timeout` (also
+//! between requests on a kept-alive connection), the request body `body_timeout`, a whole
+//! request proves the connection, and an eviction ends it whatever it is doing.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::Watcher;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::admission::{ConnState, Ticket};
+
+/// How long a request may take to arrive, on both listeners (`[http]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// The request head (from the moment the connection waits for one: its start, or the end
+    /// of the previous response).
+    pub header: Duration,
+    /// The whole request body, from its head.
+    pub body: Duration,
+}
+
+/// A socket (or any stream) that records on its connection's state every read that brought
+/// bytes, so that the admission table knows which connections are alive.
+pub struct Tracked<T> {
+    inner: T,
+    state: Arc<ConnState>,
+}
+
+impl<T> Tracked<T> {
+    pub fn new(inner: T, state: Arc<ConnState>) -> Self {
+        Tracked { inner, state }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.state.read(buf.filled().len() - before);
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// The error of a request body that did not arrive within `body_timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within {0:?} (http.body_timeout)")]
+pub struct BodyTimedOut(pub Duration);
+
+/// A request body that fails once its deadline passes, and proves its connection when it has
+/// been read to the end.
+pub struct DeadlineBody {
+    inner: Incoming,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    limit: Duration,
+    state: Arc<ConnState>,
+    failed: bool,
+}
+
+impl DeadlineBody {
+    fn new(inner: Incoming, limit: Duration, state: Arc<ConnState>) -> Self {
+        DeadlineBody {
+            inner,
+            deadline: Box::pin(tokio::time::sleep(limit)),
+            limit,
+            state,
+            failed: false,
+        }
+    }
+}
+
+impl hyper::body::Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if this.failed {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if this.inner.is_end_stream() {
+                    this.state.prove();
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => {
+                this.state.prove();
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if this.deadline.as_mut().poll(cx).is_ready() {
+                    this.failed = true;
+                    return Poll::Ready(Some(Err(BodyTimedOut(this.limit).into())));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.failed || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Serves HTTP/1.1 requests of `app` on `io` until the client is done, a timeout passes, the
+/// connection is evicted from its listener's table, or `watcher`'s shutdown has let its
+/// request in progress finish. `ticket` is the connection's place in the table (freed when this
+/// returns).
+pub async fn serve<I>(
+    io: I,
+    app: Router,
+    ticket: Ticket,
+    timeouts: Timeouts,
+    watcher: Watcher,
+    remote: SocketAddr,
+    listener: &'static str,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let state = ticket.state().clone();
+    let per_request = state.clone();
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let state = per_request.clone();
+        let mut app = app.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            state.request_started();
+            if hyper::body::Body::is_end_stream(&body) {
+                // No body to wait for: the request is whole.
+                state.prove();
+            }
+            let req = hyper::Request::from_parts(
+                parts,
+                Body::new(DeadlineBody::new(body, timeouts.body, state)),
+            );
+            tower_service::Service::call(&mut app, req).await
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeouts.header)
+        .serve_connection(TokioIo::new(io), service);
+    tokio::select! {
+        r = watcher.watch(conn) => {
+            if let Err(e) = r {
+                tracing::debug!(%remote, listener, error = %e, "connection ended with an error");
+            }
+        }
+        _ = state.evicted() => {
+            tracing::debug!(%remote, listener, "unproven connection evicted to make room");
+        }
+    }
+    drop(ticket);
+}
+
+/// The address a connection came from, as the admission table counts it: an IPv4 address
+/// mapped into IPv6 counts as the IPv4 address (a dual-stack listener sees both forms).
+pub fn source_of(remote: &SocketAddr) -> std::net::IpAddr {
+    match remote.ip() {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Sleeps a little after a failed `accept` (out of file descriptors and the like) so the loop
+/// does not spin.
+pub fn accept_backoff() -> impl Future<Output = ()> {
+    tokio::time::sleep(Duration::from_millis(50))
+}
