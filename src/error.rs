@@ -141,6 +141,10 @@ pub enum Code {
     /// XML attribute, a DocumentId or a mail header; or a character that field's form forbids
     /// (a comma in a ký hiệu, the DocumentId's separator).
     CharacterNotAllowed,
+    // --- the transport ---------------------------------------------------------------------------
+    /// The request's body did not arrive within `http.body_timeout`: a client that trickles its
+    /// upload holds a connection for nothing. Sending again (at a normal pace) is the remedy.
+    RequestTimeout,
     // --- this node -----------------------------------------------------------------------------
     /// A failure inside this node that the caller cannot fix (a worker task that panicked); the
     /// detail goes to the log.
@@ -206,6 +210,7 @@ impl Code {
             NumberUnconfirmed => "NUMBER_UNCONFIRMED",
             NoRoute => "NO_ROUTE",
             CharacterNotAllowed => "CHARACTER_NOT_ALLOWED",
+            RequestTimeout => "REQUEST_TIMEOUT",
             Internal => "INTERNAL",
         }
     }
@@ -294,6 +299,9 @@ impl Code {
             }
             CharacterNotAllowed => {
                 "Thông tin chứa ký tự không được phép: ký tự điều khiển (như xuống dòng, tab) trong trường chỉ được viết trên một dòng, hoặc dấu phẩy trong ký hiệu văn bản; vui lòng xem trường bị lỗi và nhập lại."
+            }
+            RequestTimeout => {
+                "Nội dung gửi đến không về kịp trong thời gian cho phép (đường truyền quá chậm hoặc bị gián đoạn); vui lòng gửi lại."
             }
             Internal => "Lỗi nội bộ của hệ thống; vui lòng thử lại sau hoặc liên hệ quản trị viên.",
             #[allow(unreachable_patterns)]

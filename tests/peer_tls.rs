@@ -611,34 +611,59 @@ fn gialai_tls() -> tokio_rustls::TlsConnector {
 
 /// Sends `head` at once, then the bytes of `trickle` one every 200 ms; `true` when the server
 /// ends the exchange (answers and closes, or closes) within `budget`.
-async fn cut_off_within<S>(mut s: S, head: &[u8], trickle: usize, budget: Duration) -> bool
+async fn cut_off_within<S>(s: S, head: &[u8], trickle: usize, budget: Duration) -> bool
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    answer_within(s, head, trickle, budget).await.is_some()
+}
+
+/// [`cut_off_within`], giving what the server answered before it closed (empty when it closed
+/// without a word); `None` when it was still reading after `budget`.
+async fn answer_within<S>(mut s: S, head: &[u8], trickle: usize, budget: Duration) -> Option<String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     if s.write_all(head).await.is_err() {
-        return true;
+        return Some(String::new());
     }
     let deadline = tokio::time::Instant::now() + budget;
     let mut buf = [0u8; 1024];
     for _ in 0..trickle {
         if tokio::time::Instant::now() > deadline {
-            return false;
+            return None;
         }
         if s.write_all(b"x").await.is_err() || s.flush().await.is_err() {
-            return true;
+            return Some(String::new());
         }
         // Anything from the server (its answer, or the close) ends the exchange.
         match tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await {
             Err(_) => continue,
-            Ok(Ok(0)) | Ok(Err(_)) => return true,
-            Ok(Ok(_)) => {
-                // The answer; the server then closes.
-                return true;
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(String::new()),
+            Ok(Ok(n)) => {
+                // The answer; the server then closes. Read what else it sends first.
+                let mut answer = buf[..n].to_vec();
+                let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        answer.extend_from_slice(&buf[..n]);
+                    }
+                })
+                .await;
+                return Some(String::from_utf8_lossy(&answer).into_owned());
             }
         }
     }
-    false
+    None
+}
+
+/// A timed-out body's answer: `408 REQUEST_TIMEOUT`, not a malformed body.
+fn assert_request_timeout(answer: &str) {
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("REQUEST_TIMEOUT"), "{answer}");
 }
 
 /// A configured peer that sends its package body a byte at a time is cut off after
@@ -651,10 +676,10 @@ async fn a_trickled_push_body_is_cut_off_after_the_body_timeout() {
     let tls = gialai_tls().connect(name, tcp).await.unwrap();
     let head =
         b"POST /peer/v1/packages HTTP/1.1\r\nHost: nghean\r\nContent-Length: 100000\r\n\r\n<";
-    assert!(
-        cut_off_within(tls, head, 150, Duration::from_secs(25)).await,
-        "the trickled body was still being read after 25 s"
-    );
+    let answer = answer_within(tls, head, 150, Duration::from_secs(25))
+        .await
+        .expect("the trickled body was still being read after 25 s");
+    assert_request_timeout(&answer);
     assert_eq!(inbox_len(&na).await, 0);
     na.shutdown().await;
 }
@@ -682,10 +707,21 @@ async fn the_clerk_listener_cuts_off_trickled_heads_and_bodies() {
         "POST /admin/v1/registry/import HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OPERATOR}\r\n\
          Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{"
     );
-    assert!(
-        cut_off_within(s, head.as_bytes(), 150, Duration::from_secs(25)).await,
-        "the trickled body was still being read after 25 s"
+    let answer = answer_within(s, head.as_bytes(), 150, Duration::from_secs(25))
+        .await
+        .expect("the trickled body was still being read after 25 s");
+    assert_request_timeout(&answer);
+    // A clerk's multipart upload, trickled: the same answer.
+    let s = connect_from(lo(2), at).await.unwrap();
+    let head = format!(
+        "POST /api/v1/documents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOK_NGHEAN}\r\n\
+         Content-Type: multipart/form-data; boundary=b0undary\r\nContent-Length: 100000\r\n\r\n\
+         --b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n\r\n"
     );
+    let answer = answer_within(s, head.as_bytes(), 150, Duration::from_secs(25))
+        .await
+        .expect("the trickled upload was still being read after 25 s");
+    assert_request_timeout(&answer);
     // The listener still serves.
     let r = reqwest::get(na.url("/healthz")).await.unwrap();
     assert_eq!(r.status().as_u16(), 200);

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::auth::Operator;
 use super::error::ApiError;
-use super::params::{bad_request, parse_time, path_id, ts};
+use super::params::{bad_request, body_rejection, parse_time, path_id, ts};
 use crate::error::FormatError;
 use crate::node::service::now_ms;
 use crate::store::{
@@ -245,7 +245,7 @@ pub async fn cancel<S: Store>(
     body: Result<Json<CancelRequest>, JsonRejection>,
 ) -> ApiResult {
     let id = path_id(id)?;
-    let Json(req) = body.map_err(|r| bad_request("(body)", r.body_text()))?;
+    let Json(req) = body.map_err(|r| body_rejection(&r, r.body_text()))?;
     let reason = req.reason.trim();
     if reason.is_empty() {
         return Err(FormatError::missing("reason").into());

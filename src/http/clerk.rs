@@ -23,7 +23,7 @@ use serde_json::Value;
 use super::AppState;
 use super::auth::Clerk;
 use super::error::ApiError;
-use super::params::{bad_request, parse_time, path_id, ts};
+use super::params::{bad_request, body_rejection, parse_time, path_id, ts};
 use crate::Code;
 use crate::edxml::{self, Package, ReadOptions, StatusCode};
 use crate::error::FormatError;
@@ -333,7 +333,9 @@ struct SubmitResponse {
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError, max: usize) -> ApiError {
-    if e.status() == Http::PAYLOAD_TOO_LARGE {
+    if super::conn::BodyTimedOut::is_cause_of(&e) {
+        ApiError::coded(Code::RequestTimeout, format!("(body): {e}"))
+    } else if e.status() == Http::PAYLOAD_TOO_LARGE {
         ApiError::coded(
             Code::PackageTooLarge,
             format!("(body): over the limit of {max} bytes"),
@@ -402,7 +404,7 @@ pub async fn submit<S: Store>(
 ) -> ApiResult {
     let limits = &state.node.config.limits;
     let max = limits.max_package_bytes;
-    let mut mp = multipart.map_err(|r| bad_request("(body)", r.body_text()))?;
+    let mut mp = multipart.map_err(|r| body_rejection(&r, r.body_text()))?;
     let mut metadata: Option<Submission> = None;
     let mut files = Vec::new();
     while let Some(field) = mp.next_field().await.map_err(|e| multipart_error(e, max))? {
@@ -685,7 +687,7 @@ pub async fn report_status<S: Store>(
     body: Result<Json<StatusRequest>, JsonRejection>,
 ) -> ApiResult {
     let id = path_id(id)?;
-    let Json(req) = body.map_err(|r| bad_request("(body)", r.body_text()))?;
+    let Json(req) = body.map_err(|r| body_rejection(&r, r.body_text()))?;
     let code = StatusCode::parse(req.code.trim())
         .map_err(|e| FormatError::new(e.code, "code", e.problem))?;
     let out = state
@@ -718,7 +720,7 @@ pub async fn revoke<S: Store>(
     body: Result<Json<RevokeRequest>, JsonRejection>,
 ) -> ApiResult {
     let id = path_id(id)?;
-    let Json(req) = body.map_err(|r| bad_request("(body)", r.body_text()))?;
+    let Json(req) = body.map_err(|r| body_rejection(&r, r.body_text()))?;
     let out = state
         .node
         .revoke(&clerk.agency, &clerk.actor(), id, &req.reason)
@@ -833,7 +835,7 @@ pub async fn update<S: Store>(
     let body = if is_multipart(req.headers()) {
         let mp = Multipart::from_request(req, &())
             .await
-            .map_err(|r| bad_request("(body)", r.body_text()))?;
+            .map_err(|r| body_rejection(&r, r.body_text()))?;
         let parts = follow_up_parts(mp, &limits, false, "update.files").await?;
         let meta = parts
             .metadata
@@ -845,7 +847,7 @@ pub async fn update<S: Store>(
     } else {
         let Json(body) = Json::<UpdateRequest>::from_request(req, &())
             .await
-            .map_err(|r| bad_request("(body)", r.body_text()))?;
+            .map_err(|r| body_rejection(&r, r.body_text()))?;
         body
     };
     let out = state
@@ -866,7 +868,7 @@ pub async fn replace<S: Store>(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult {
     let id = path_id(id)?;
-    let mp = multipart.map_err(|r| bad_request("(body)", r.body_text()))?;
+    let mp = multipart.map_err(|r| body_rejection(&r, r.body_text()))?;
     let parts = follow_up_parts(mp, &state.node.config.limits, true, "files").await?;
     let meta = parts
         .metadata

@@ -93,6 +93,21 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
 #[error("the request body did not arrive within {0:?} (http.body_timeout)")]
 pub struct BodyTimedOut(pub Duration);
 
+impl BodyTimedOut {
+    /// Whether `e` (a body error, however wrapped by the layers that read it) is a
+    /// [`BodyTimedOut`]: the handlers answer it as `REQUEST_TIMEOUT`, not as a malformed body.
+    pub fn is_cause_of(e: &(dyn std::error::Error + 'static)) -> bool {
+        let mut cause = Some(e);
+        while let Some(c) = cause {
+            if c.is::<BodyTimedOut>() {
+                return true;
+            }
+            cause = c.source();
+        }
+        false
+    }
+}
+
 /// A request body that fails once its deadline passes, and proves its connection when it has
 /// been read to the end.
 pub struct DeadlineBody {

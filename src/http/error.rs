@@ -146,6 +146,7 @@ pub fn http_status(code: Code) -> Http {
         | NotAddressedHere | StatusTimeInvalid | NoRoute => Http::UNPROCESSABLE_ENTITY,
         PeerNotAuthorised | StatusNotFromRecipient => Http::FORBIDDEN,
         NotFound => Http::NOT_FOUND,
+        RequestTimeout => Http::REQUEST_TIMEOUT,
         DuplicateConflict | NumberTaken | NumberUnconfirmed | InvalidTransition
         | FollowUpExists => Http::CONFLICT,
         // Transient: the revocation status could not be learned now (responder down); the
@@ -194,6 +195,7 @@ mod tests {
             (Code::CertRevoked, 422),
             (Code::Internal, 500),
             (Code::StoreCorrupt, 500),
+            (Code::RequestTimeout, 408),
         ] {
             assert_eq!(http_status(code).as_u16(), status, "{code}");
             assert!(!message_vi(code).is_empty());

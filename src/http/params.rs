@@ -41,6 +41,17 @@ pub(super) fn bad_request(what: &str, detail: String) -> ApiError {
     ApiError::coded(Code::ValueInvalid, format!("{what}: {detail}"))
 }
 
+/// A request body its extractor could not take: `REQUEST_TIMEOUT` (408) when it did not arrive
+/// within `http.body_timeout` (the client may simply send again), otherwise `VALUE_INVALID` with
+/// the extractor's reason (`text`).
+pub(super) fn body_rejection(r: &(dyn std::error::Error + 'static), text: String) -> ApiError {
+    if super::conn::BodyTimedOut::is_cause_of(r) {
+        ApiError::coded(Code::RequestTimeout, format!("(body): {r}"))
+    } else {
+        bad_request("(body)", text)
+    }
+}
+
 pub(super) fn path_id(p: Result<Path<i64>, PathRejection>) -> ApiResult<i64> {
     p.map(|Path(id)| id)
         .map_err(|r| bad_request("(path)", r.body_text()))

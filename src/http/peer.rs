@@ -160,8 +160,14 @@ async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Vec<u8
     let mut out = Vec::with_capacity(declared.map_or(0, |n| n as usize));
     let mut body = body;
     while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|e| ApiError::coded(Code::XmlMalformed, format!("(body): {e}")))?;
+        let frame = frame.map_err(|e| {
+            let code = if super::conn::BodyTimedOut::is_cause_of(&e) {
+                Code::RequestTimeout
+            } else {
+                Code::XmlMalformed
+            };
+            ApiError::coded(code, format!("(body): {e}"))
+        })?;
         if let Ok(data) = frame.into_data() {
             if out.len() + data.len() > max {
                 return Err(too_large());

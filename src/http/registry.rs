@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::auth::Operator;
 use super::error::ApiError;
-use super::params::{bad_request, ts};
+use super::params::{bad_request, body_rejection, ts};
 use crate::Code;
 use crate::node::service::now_ms;
 use crate::pki::binding::Rule;
@@ -110,7 +110,7 @@ pub async fn put<S: Store>(
     body: Result<Json<PutRequest>, JsonRejection>,
 ) -> ApiResult {
     let code = code_of(code)?;
-    let Json(req) = body.map_err(|r| bad_request("(body)", r.body_text()))?;
+    let Json(req) = body.map_err(|r| body_rejection(&r, r.body_text()))?;
     let (entry, created) = state
         .node
         .store
@@ -174,7 +174,7 @@ pub async fn import<S: Store>(
     op: Operator,
     body: Result<Json<ImportRequest>, JsonRejection>,
 ) -> ApiResult {
-    let Json(req) = body.map_err(|r| bad_request("(body)", r.body_text()))?;
+    let Json(req) = body.map_err(|r| body_rejection(&r, r.body_text()))?;
     let entries = req
         .agencies
         .into_iter()
