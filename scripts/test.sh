@@ -38,12 +38,16 @@ cargo clippy --locked --all-targets -- -D warnings
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# A failing test binary must not stop the run before its closing line: every step's failure is
+# remembered and the script exits non-zero at the end, after printing the true count.
+status=0
 # Doc tests are not part of --all-targets; run them first so the suite's own summary closes the run.
-cargo test --locked --doc 2>&1 | tee "$log"
-cargo test --locked --all-targets 2>&1 | tee -a "$log"
+cargo test --locked --doc 2>&1 | tee "$log" || status=1
+cargo test --locked --no-fail-fast --all-targets 2>&1 | tee -a "$log" || status=1
 # The README's "run it" command, on the debug build the tests just made.
-LIENTHONG_PROFILE=debug examples/two-nodes/run.sh
+LIENTHONG_PROFILE=debug examples/two-nodes/run.sh || { echo "examples/two-nodes/run.sh: FAILED"; status=1; }
 # One closing line over every test binary (cargo prints a result line per binary).
 # (Ignored tests are timing probes run by hand, e.g. the c14n throughput test.)
 awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }
-     END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0) }' "$log"
+     END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0) }' "$log" || status=1
+exit "$status"
