@@ -456,7 +456,14 @@ async fn the_node_refuses_a_revoked_signer_and_keeps_the_evidence_of_a_good_one(
 /// A status 03 from Sở TT&TT about the document `document_id` Nghệ An sent, signed by `name`
 /// of `ca`.
 fn status_by(ca: &TestCa, name: &str, document_id: &str) -> Vec<u8> {
+    // Dated now: a status dated before its document reached the node is refused.
+    let now = lienthong::edxml::vietnam_time(time::OffsetDateTime::now_utc())
+        .format(time::macros::format_description!(
+            "[year]/[month]/[day] [hour]:[minute]:[second]"
+        ))
+        .unwrap();
     let xml = common::corpus::status_package("03", "FROM")
+        .replace("2026/11/25 09:30:00", &now)
         .replace("000.00.05.H21,2026/11/25,125/STTTT-CĐS", document_id)
         .replace("000.00.05.H21", common::nodes::NGHEAN)
         .replace("FROM", common::nodes::STTTT);
