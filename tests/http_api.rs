@@ -309,7 +309,20 @@ async fn send_receive_acknowledge_and_report_over_http() {
     assert_eq!(r.status().as_u16(), 202);
     let r = status("07").await.unwrap();
     expect_error(r, 400, "STATUS_CODE_UNKNOWN").await;
+    // The same report again (a retry after a lost answer) is answered as the first; another
+    // 03 after 06 is refused.
     let r = status("03").await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let again = json_of(r).await;
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["message_id"], registered["message_id"]);
+    let r = http
+        .post(na.url(&format!("/api/v1/inbox/{in_id}/status")))
+        .bearer_auth(TOK_NGHEAN)
+        .json(&json!({"code": "03", "description": "Vào sổ lần hai"}))
+        .send()
+        .await
+        .unwrap();
     expect_error(r, 409, "INVALID_TRANSITION").await;
     let r = http
         .get(na.url("/api/v1/inbox?status=06"))

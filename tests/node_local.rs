@@ -205,6 +205,32 @@ async fn a_local_dispatch_is_delivered_registered_and_answered() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), lienthong::Code::InvalidTransition, "{e}");
+    // Every delivery — the document and both statuses, through the local route — ends
+    // delivered: the sender's node recognises each status its own recipient stamped.
+    wait_for("every delivery to end", || {
+        let store = store.clone();
+        async move {
+            let all = store
+                .list_deliveries(&lienthong::store::DeliveryFilter::default())
+                .await
+                .unwrap();
+            all.len() == 3
+                && all.iter().all(|d| {
+                    !matches!(
+                        d.state,
+                        DeliveryState::Queued | DeliveryState::Sending | DeliveryState::Retrying
+                    )
+                })
+        }
+    })
+    .await;
+    let all = store
+        .list_deliveries(&lienthong::store::DeliveryFilter::default())
+        .await
+        .unwrap();
+    for d in &all {
+        assert_eq!(d.state, DeliveryState::Delivered, "{d:?}");
+    }
 
     stop.send(true).unwrap();
     worker.await.unwrap();
@@ -825,11 +851,15 @@ async fn a_clerks_report_follows_the_documents_processing_order() {
     let sonv = code("000.00.04.H21");
     let (sent, _, received) = sent_and_received(&node, &["000.00.04.H21"], "V/v thứ tự").await;
     let received = received.unwrap();
+    // Each report says something new, so none is the very same package as an earlier one (an
+    // exact repeat within its second is answered as that earlier report, not judged again).
+    let said = std::sync::atomic::AtomicUsize::new(0);
     let report = |item: i64, code: StatusCode| {
         let node = node.clone();
         let sonv = sonv.clone();
+        let n = said.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         async move {
-            node.report_status(&sonv, "van-thu", item, code, "Ý kiến")
+            node.report_status(&sonv, "van-thu", item, code, &format!("Ý kiến {n}"))
                 .await
                 .map_err(|e| e.code())
         }

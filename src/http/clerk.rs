@@ -700,7 +700,14 @@ pub async fn report_status<S: Store>(
         status = %code.as_wire(),
         "status reported"
     );
-    Ok((Http::ACCEPTED, Json(out)).into_response())
+    // A repeat of a report already recorded (the same code and description on the same item)
+    // is answered as the first, like a submission's replay: 200, `duplicate: true`.
+    let status = if out.duplicate {
+        Http::OK
+    } else {
+        Http::ACCEPTED
+    };
+    Ok((status, Json(out)).into_response())
 }
 
 /// Body of `POST /api/v1/documents/{id}/revoke`.

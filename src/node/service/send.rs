@@ -428,7 +428,32 @@ impl<S: Store> Node<S> {
     /// no number recorded apart from its document. The agency's book is locked only while the
     /// number is chosen; signing and writing the package run alongside other submissions, and
     /// the write waits for its turn (the write numbered before it queued) to be queued itself.
+    ///
+    /// Once started it runs to its end on a task of its own, even if the caller goes away (a
+    /// clerk's client that disconnects drops the request's future): dropped between choosing a
+    /// number and queuing its write, it would leave the book ahead of the store, and the
+    /// agency's next submissions would fail until the book asked the store again.
     async fn number_sign_and_store(
+        &self,
+        signer: Arc<dyn Signer>,
+        actor: &str,
+        doc: DocumentPackage,
+        typed: Option<(u32, bool)>,
+        idempotency_key: Option<String>,
+        now: i64,
+    ) -> Result<Submitted, Error> {
+        let node = self.clone();
+        let actor = actor.to_owned();
+        tokio::spawn(async move {
+            node.numbered(signer, &actor, doc, typed, idempotency_key, now)
+                .await
+        })
+        .await
+        .map_err(|e| Error::internal("numbered submission", e.to_string()))?
+    }
+
+    /// The work of [`number_sign_and_store`](Self::number_sign_and_store), on its own task.
+    async fn numbered(
         &self,
         signer: Arc<dyn Signer>,
         actor: &str,
@@ -469,7 +494,14 @@ impl<S: Store> Node<S> {
             Ok(p) => p,
             Err(e) => {
                 if moves_book {
-                    book.lock().await.give_back(number);
+                    let mut open = book.lock().await;
+                    match numbering {
+                        // The next of the sequence: handed out again if no later one was.
+                        Numbering::Next => open.give_back(number),
+                        // A typed number above the sequence moved the book past it; the
+                        // store's sequence did not move, so ask it again.
+                        Numbering::Given => open.forget(),
+                    }
                 }
                 return Err(e);
             }

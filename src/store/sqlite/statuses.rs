@@ -61,36 +61,60 @@ pub(super) async fn record_status(
 
     store.grouped(move |tx| Box::pin(async move {
 
-    let earlier: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT id, message_id, on_type FROM statuses
-         WHERE document_sender = ? AND document_id = ? AND reporter = ? AND code = ?
-           AND reported_at = ?",
+    // The same report again is recorded once and answered as the first: the same package (a
+    // peer retrying, or our own status coming back through the local route, recorded by the
+    // clerk's report with the milliseconds its package cannot carry), known by its hash whatever
+    // the recorded time; or a clerk of ours reporting the same code with the same description on
+    // the same item again (a retry after a lost answer, signed anew with a later time).
+    let same: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT s.id, s.message_id FROM statuses s JOIN messages m ON m.id = s.message_id
+         WHERE s.document_sender = ?1 AND s.document_id = ?2 AND s.reporter = ?3 AND s.code = ?4
+           AND (m.sha256 = ?5
+                OR (?7 = 'out' AND s.direction = 'out' AND s.description = ?8))
+           AND (s.on_type IS NULL OR ?6 IS NULL OR s.on_type = ?6)
+         ORDER BY s.id LIMIT 1",
     )
     .bind(&new.document_sender)
     .bind(&new.document_id)
     .bind(&new.reporter)
     .bind(i64::from(new.code))
-    .bind(new.reported_at)
+    .bind(&sha256)
+    .bind(new.on_business_type.map(i64::from))
+    .bind(new.direction.as_str())
+    .bind(&new.description)
     .fetch_optional(&mut *tx)
     .await
     .map_err(db_err)?;
-    if let Some((status_id, message_id, on_type)) = earlier {
-        // The same code in the same second on another package of the document (a 15 on the
-        // update, then a 15 on the revocation): a different report, which the history's key
-        // (document, reporter, code, second) cannot hold. Refused rather than taken for a
-        // repeat, which would drop it silently; a second later it is recorded.
-        if let (Some(was), Some(on)) = (on_type, new.on_business_type)
-            && was != i64::from(on)
-        {
+    if same.is_none() {
+        // Another package with the same code in the same second (a peer's 15 on the update, then
+        // its 15 on the revocation): a different report, which the history's key (document,
+        // reporter, code, time) cannot hold. Refused rather than dropped; a second later it is
+        // recorded.
+        let clash: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM statuses
+             WHERE document_sender = ? AND document_id = ? AND reporter = ? AND code = ?
+               AND reported_at = ?",
+        )
+        .bind(&new.document_sender)
+        .bind(&new.document_id)
+        .bind(&new.reporter)
+        .bind(i64::from(new.code))
+        .bind(new.reported_at)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if clash.is_some() {
             return Err(Error::store(
                 Code::InvalidTransition,
                 format!(
-                    "status {:02} from {} on document {} was reported in this same second on \
-                     another package of it; report it again",
+                    "status {:02} from {} on document {} was reported in this same second in \
+                     another package; report it again",
                     new.code, new.reporter, new.document_id
                 ),
             ));
         }
+    }
+    if let Some((status_id, message_id)) = same {
         // The same report again (a peer retrying, or our own status coming back through the
         // local route): nothing to write.
         let rows: Vec<(String, i64)> =
