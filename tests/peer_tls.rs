@@ -499,6 +499,43 @@ async fn a_flood_of_silent_connections_does_not_lock_clerks_out() {
     na.shutdown().await;
 }
 
+/// A stranger that asks the cheap, unauthenticated questions (`GET /healthz`, an unknown path)
+/// on every place of the clerk listener and then idles never proves its connections: a clerk
+/// still gets in, by evicting one of them. Before, a whole request — any request — proved a
+/// connection, and proven connections are never evicted: the listener was the stranger's.
+#[tokio::test(flavor = "multi_thread")]
+async fn cheap_unauthenticated_requests_do_not_hold_the_clerk_listener() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let na = nghean_with_http("max_connections = 20\nmax_connections_per_source = 20").await;
+    let at: std::net::SocketAddr = na.base.trim_start_matches("http://").parse().unwrap();
+    let mut held = Vec::new();
+    for i in 0..20 {
+        let mut s = connect_from(lo(2), at).await.unwrap();
+        let path = if i % 2 == 0 { "/healthz" } else { "/nope" };
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "connection {i} got no answer");
+        held.push(s);
+    }
+    let_the_flood_settle().await;
+    let r = reqwest::Client::new()
+        .get(na.url("/api/v1/inbox"))
+        .bearer_auth(TOK_NGHEAN)
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    assert_eq!(
+        r.ok(),
+        Some(200),
+        "a clerk behind 20 idle unauthenticated connections"
+    );
+    drop(held);
+    na.shutdown().await;
+}
+
 /// File descriptors this process holds.
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()

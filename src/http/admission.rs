@@ -2,8 +2,9 @@
 //! and a cap per source address, where a connection that has not yet *proven* itself can be
 //! evicted to make room.
 //!
-//! A connection is *unproven* from its accept until one whole request has arrived on it (for
-//! the peer listener that includes the TLS handshake; for both, the request head and its body).
+//! A connection is *unproven* from its accept until it proves itself ([`super::conn::Proof`]):
+//! on the peer listener one whole request from a certificate that identified a configured peer,
+//! on the clerk listener a request whose credentials the API accepted.
 //! A stranger can make the node hold as many unproven connections as it likes — silent ones,
 //! a ClientHello or a request head sent a byte at a time, a body trickled — and it costs it
 //! nothing. Refusing the newest connection when the table is full, as a plain cap does, hands

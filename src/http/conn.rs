@@ -116,16 +116,19 @@ pub struct DeadlineBody {
     limit: Duration,
     state: Arc<ConnState>,
     failed: bool,
+    /// Whether reading the body to its end proves the connection ([`Proof::Whole`]).
+    proves: bool,
 }
 
 impl DeadlineBody {
-    fn new(inner: Incoming, limit: Duration, state: Arc<ConnState>) -> Self {
+    fn new(inner: Incoming, limit: Duration, state: Arc<ConnState>, proves: bool) -> Self {
         DeadlineBody {
             inner,
             deadline: Box::pin(tokio::time::sleep(limit)),
             limit,
             state,
             failed: false,
+            proves,
         }
     }
 }
@@ -144,14 +147,16 @@ impl hyper::body::Body for DeadlineBody {
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                if this.inner.is_end_stream() {
+                if this.proves && this.inner.is_end_stream() {
                     this.state.prove();
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
             Poll::Ready(None) => {
-                this.state.prove();
+                if this.proves {
+                    this.state.prove();
+                }
                 Poll::Ready(None)
             }
             Poll::Pending => {
@@ -177,6 +182,22 @@ impl hyper::body::Body for DeadlineBody {
 /// connection is evicted from its listener's table, or `watcher`'s shutdown has let its
 /// request in progress finish. `ticket` is the connection's place in the table (freed when this
 /// returns).
+/// What proves a connection genuine, so that it is never closed to make room for another
+/// (`http::admission`): something a stranger cannot do cheaply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// A whole request (the peer listener, once the TLS handshake identified a configured peer).
+    Whole,
+    /// A request with credentials the API accepted: an `Authorization` header and an answer
+    /// other than 401/403 (the clerk listener, where an unauthenticated `GET /healthz` or a
+    /// 404 costs a stranger nothing).
+    Authenticated,
+    /// Nothing (a client certificate that identifies no configured peer: every push of it is
+    /// refused, so it never holds a place a stranger could not take).
+    Never,
+}
+
+#[allow(clippy::too_many_arguments)]
 pub async fn serve<I>(
     io: I,
     app: Router,
@@ -185,6 +206,7 @@ pub async fn serve<I>(
     watcher: Watcher,
     remote: SocketAddr,
     listener: &'static str,
+    proof: Proof,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -196,15 +218,29 @@ pub async fn serve<I>(
         async move {
             let (parts, body) = req.into_parts();
             state.request_started();
-            if hyper::body::Body::is_end_stream(&body) {
+            if proof == Proof::Whole && hyper::body::Body::is_end_stream(&body) {
                 // No body to wait for: the request is whole.
                 state.prove();
             }
+            let credentials = parts.headers.contains_key(hyper::header::AUTHORIZATION);
             let req = hyper::Request::from_parts(
                 parts,
-                Body::new(DeadlineBody::new(body, timeouts.body, state)),
+                Body::new(DeadlineBody::new(
+                    body,
+                    timeouts.body,
+                    state.clone(),
+                    proof == Proof::Whole,
+                )),
             );
-            tower_service::Service::call(&mut app, req).await
+            let response = tower_service::Service::call(&mut app, req).await;
+            if proof == Proof::Authenticated
+                && credentials
+                && let Ok(r) = &response
+                && !matches!(r.status().as_u16(), 401 | 403)
+            {
+                state.prove();
+            }
+            response
         }
     });
     let conn = hyper::server::conn::http1::Builder::new()

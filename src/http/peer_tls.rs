@@ -121,8 +121,16 @@ pub async fn serve_peers<S: Store>(
                 Ok(peer) => tracing::debug!(%remote, %peer, "peer connected"),
                 Err(why) => tracing::warn!(%remote, problem = %why, "unknown peer certificate"),
             }
+            let proof = if identity.is_ok() {
+                conn::Proof::Whole
+            } else {
+                conn::Proof::Never
+            };
             let app = app.layer(Extension(TlsPeer(identity)));
-            conn::serve(stream, app, ticket, timeouts, watcher, remote, "peer").await;
+            conn::serve(
+                stream, app, ticket, timeouts, watcher, remote, "peer", proof,
+            )
+            .await;
         });
     }
     drop(listener);

@@ -75,6 +75,7 @@ pub async fn serve_plain(
             watcher,
             remote,
             "clerk",
+            conn::Proof::Authenticated,
         ));
     }
     drop(listener);
