@@ -1042,10 +1042,11 @@ async fn submissions_no_receiver_would_take_are_refused_before_a_number_is_taken
         ) + "[limits]\nmax_attachments = 3\nmax_attachment_mb = 1\n"
     })
     .await;
-    let http = reqwest::Client::builder()
+    let http: ApiClient = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
-        .unwrap();
+        .unwrap()
+        .into();
     let year = lienthong::edxml::vietnam_time(time::OffsetDateTime::now_utc()).year();
     let last = async || node.node.store.last_number(STTTT, year).await.unwrap();
     let post = async |meta: &Value, files: Vec<(&str, Vec<u8>)>| {

@@ -261,13 +261,34 @@ pub async fn serve<I>(
 }
 
 /// The address a connection came from, as the admission table counts it: an IPv4 address
-/// mapped into IPv6 counts as the IPv4 address (a dual-stack listener sees both forms).
+/// mapped into IPv6 counts as the IPv4 address (a dual-stack listener sees both forms), and an
+/// IPv6 address counts as its /64 — the smallest block one subscriber is given, so one host
+/// cannot pass the per-source caps by taking a fresh address for each connection.
 pub fn source_of(remote: &SocketAddr) -> std::net::IpAddr {
     match remote.ip() {
-        std::net::IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                std::net::IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+            }
+        },
         v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::source_of;
+
+    #[test]
+    fn ipv6_sources_count_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let at = |s: &str| source_of(&s.parse().unwrap()).to_string();
+        assert_eq!(at("[2001:db8:1:2:aaaa::1]:443"), "2001:db8:1:2::");
+        assert_eq!(at("[2001:db8:1:2:ffff:1:2:3]:443"), "2001:db8:1:2::");
+        assert_ne!(at("[2001:db8:1:3::1]:443"), "2001:db8:1:2::");
+        assert_eq!(at("[::ffff:10.0.0.7]:443"), "10.0.0.7");
+        assert_eq!(at("127.0.0.2:443"), "127.0.0.2");
     }
 }
 
