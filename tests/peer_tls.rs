@@ -760,7 +760,11 @@ async fn the_clerk_listener_cuts_off_trickled_heads_and_bodies() {
         .expect("the trickled upload was still being read after 25 s");
     assert_request_timeout(&answer);
     // The listener still serves.
-    let r = ApiClient::new().get(na.url("/healthz")).send().await.unwrap();
+    let r = ApiClient::new()
+        .get(na.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     na.shutdown().await;
 }

@@ -66,9 +66,13 @@ fn is_reserved(name: &str) -> bool {
 /// deterministic: the same name always gives the same result, and a name that is already safe
 /// is returned unchanged.
 pub fn safe_file_name(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
     let last = name.rsplit(['/', '\\']).next().unwrap_or("");
+    // NFC: one spelling for each Vietnamese letter, so `Báo cáo.pdf` typed with combining marks
+    // (NFD, as macOS writes names) is the same name as the precomposed one, as APFS and HFS+
+    // would take it — not two names that overwrite each other on disk.
     let cleaned: String = last
-        .chars()
+        .nfc()
         .filter(|c| !c.is_control() && !is_invisible(*c))
         .map(|c| if "<>:\"|?*".contains(c) { '_' } else { c })
         .collect();
@@ -149,6 +153,16 @@ impl SafeNames {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn names_that_differ_only_in_unicode_form_are_one_name() {
+        let nfc = "B\u{e1}o c\u{e1}o.pdf";
+        let nfd = "Ba\u{301}o ca\u{301}o.pdf";
+        assert_eq!(super::safe_file_name(nfd), nfc);
+        let mut names = super::SafeNames::new();
+        assert_eq!(names.name(nfc), nfc);
+        assert_eq!(names.name(nfd), "B\u{e1}o c\u{e1}o (2).pdf");
+    }
+
     use super::*;
 
     #[test]
