@@ -206,9 +206,9 @@ fn fmt_ms(ms: i64) -> String {
         .unwrap_or_else(|_| format!("{ms} ms"))
 }
 
-/// Replays the take-back requests and answers: what is still outstanding, in order, and
-/// whether the reporter agreed to a revocation.
-fn take_backs(history: &History) -> (Vec<Request>, bool) {
+/// Replays the take-back requests and answers: what is still outstanding, in order, whether
+/// the reporter agreed to a revocation, and whether the requests were of more than one kind.
+fn take_backs(history: &History) -> (Vec<Request>, bool, bool) {
     let mut requests: Vec<(i64, Request)> = history
         .addressed
         .iter()
@@ -223,6 +223,7 @@ fn take_backs(history: &History) -> (Vec<Request>, bool) {
     requests.sort_by_key(|(at, _)| *at);
     let mut open: Vec<Request> = requests.into_iter().map(|(_, r)| r).collect();
     let mut revoked = false;
+    let ambiguous = mixed(&open);
     for r in &history.reports {
         if !matches!(
             r.code,
@@ -235,13 +236,22 @@ fn take_backs(history: &History) -> (Vec<Request>, bool) {
                 .and_then(|want| open.iter().position(|o| *o == want))
                 .or(if open.is_empty() { None } else { Some(0) });
         if let Some(i) = pos {
+            // A received answer (no item) on a document with requests of different kinds: which
+            // one it answered is a guess, and a guess never cancels the reporter's copies.
+            let guessed = r.on.is_none() && ambiguous;
             let answered = open.remove(i);
-            if r.code == StatusCode::TakeBackAgreed && answered.revokes() {
+            if r.code == StatusCode::TakeBackAgreed && answered.revokes() && !guessed {
                 revoked = true;
             }
         }
     }
-    (open, revoked)
+    (open, revoked, ambiguous)
+}
+
+/// Whether `requests` hold more than one kind: a received 15/16, which does not say which it
+/// answers, can then only be matched by a guess.
+fn mixed(requests: &[Request]) -> bool {
+    requests.iter().any(|r| *r != requests[0])
 }
 
 /// Whether `report` may be recorded on a document with `history`, and what it changes.
@@ -289,7 +299,7 @@ pub fn check_status(history: &History, report: &Report) -> Result<Effects, Refus
         return Ok(Effects::default());
     }
 
-    let (open, revoked) = take_backs(history);
+    let (open, revoked, ambiguous) = take_backs(history);
     let holds_document = history
         .addressed
         .iter()
@@ -396,8 +406,11 @@ pub fn check_status(history: &History, report: &Report) -> Result<Effects, Refus
             ))
         })?,
     };
+    // A received answer on a document with requests of different kinds is matched to the
+    // oldest still open, a guess: it never cancels the reporter's copies on that guess.
+    let guessed = report.on.is_none() && ambiguous;
     Ok(Effects {
-        revokes: code == StatusCode::TakeBackAgreed && answered.revokes(),
+        revokes: code == StatusCode::TakeBackAgreed && answered.revokes() && !guessed,
         answers: Some(answered),
     })
 }
@@ -682,6 +695,30 @@ mod tests {
                 .revokes
         );
         assert!(out_of_order(check_status(&both, &local(TakeBackAgreed, 2))));
+    }
+
+    /// An update, then a revocation: the recipient refuses the revocation (16) and agrees to the
+    /// update (15). The packages do not say which they answer, so the sender's node matches them
+    /// to the oldest open request — a guess, which must not make the document look revoked and
+    /// refuse the recipient's later processing.
+    #[test]
+    fn received_answers_that_could_answer_either_request_revoke_nothing() {
+        let both = with(
+            doc(&[0, 2, 1]),
+            &[
+                (Registered, T0 + 4 * MIN, Some(0)),
+                (TakeBackRefused, T0 + 10 * MIN, None),
+                (TakeBackAgreed, T0 + 11 * MIN, None),
+            ],
+        );
+        assert!(check_status(&both, &received(Processing, T0 + 12 * MIN)).is_ok());
+        let first = with(doc(&[0, 2, 1]), &[(TakeBackRefused, T0 + 10 * MIN, None)]);
+        let effects = check_status(&first, &received(TakeBackAgreed, T0 + 11 * MIN)).unwrap();
+        assert!(!effects.revokes, "{effects:?}");
+        // With one kind of request only, the answer is certain, and agreeing revokes.
+        let one = doc(&[0, 1]);
+        let effects = check_status(&one, &received(TakeBackAgreed, T0 + 11 * MIN)).unwrap();
+        assert!(effects.revokes, "{effects:?}");
     }
 
     #[test]

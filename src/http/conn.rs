@@ -277,6 +277,12 @@ pub fn source_of(remote: &SocketAddr) -> std::net::IpAddr {
     }
 }
 
+/// Sleeps a little after a failed `accept` (out of file descriptors and the like) so the loop
+/// does not spin.
+pub fn accept_backoff() -> impl Future<Output = ()> {
+    tokio::time::sleep(Duration::from_millis(50))
+}
+
 #[cfg(test)]
 mod tests {
     use super::source_of;
@@ -290,10 +296,4 @@ mod tests {
         assert_eq!(at("[::ffff:10.0.0.7]:443"), "10.0.0.7");
         assert_eq!(at("127.0.0.2:443"), "127.0.0.2");
     }
-}
-
-/// Sleeps a little after a failed `accept` (out of file descriptors and the like) so the loop
-/// does not spin.
-pub fn accept_backoff() -> impl Future<Output = ()> {
-    tokio::time::sleep(Duration::from_millis(50))
 }
