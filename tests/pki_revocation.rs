@@ -324,8 +324,18 @@ fn a_crl_is_relied_on_only_within_its_scope() {
     );
 
     let idp = |lines: &str| format!("issuingDistributionPoint = critical, @idp\n[ idp ]\n{lines}");
-    let unknown = |exts: &str, why: &str| {
+    // `listed_revokes`: a CRL of the issuer that is understood but not complete for the signer
+    // (delta, out of its scope) still revokes what it lists (a serial is unique per issuer); one
+    // that is not understood (an unknown critical extension, indirect) is not used at all.
+    let unknown = |exts: &str, why: &str, listed_revokes: bool| {
         ca.publish_issuing_crl_with(exts);
+        let (code, message) = require("scoped-revoked", &root_crl).unwrap_err();
+        let expected = if listed_revokes {
+            Code::CertRevoked
+        } else {
+            Code::RevocationUnknown
+        };
+        assert_eq!(code, expected, "{exts}: {message}");
         let (code, message) = require("scoped", &root_crl).unwrap_err();
         assert_eq!(code, Code::RevocationUnknown, "{exts}: {message}");
         assert!(message.contains(why), "{exts}: {message}");
@@ -334,18 +344,24 @@ fn a_crl_is_relied_on_only_within_its_scope() {
         assert_eq!(out.certificates[0].status, Status::Unknown, "{exts}");
         assert!(out.flagged());
     };
-    unknown("2.5.29.27 = critical, ASN1:INTEGER:1", "delta CRL");
+    unknown("2.5.29.27 = critical, ASN1:INTEGER:1", "delta CRL", true);
     unknown(
         "1.3.6.1.4.1.99999.1 = critical, ASN1:NULL",
         "critical extension 1.3.6.1.4.1.99999.1",
+        false,
     );
-    unknown(&idp("indirectCRL = TRUE"), "indirect CRL");
-    unknown(&idp("onlyCA = TRUE"), "only CA certificates");
+    unknown(&idp("indirectCRL = TRUE"), "indirect CRL", false);
+    unknown(&idp("onlyCA = TRUE"), "only CA certificates", true);
     unknown(
         &idp("fullname = URI:http://127.0.0.1:1/other.crl\nonlyuser = TRUE"),
         "distribution point http://127.0.0.1:1/other.crl",
+        true,
     );
-    unknown(&idp("onlysomereasons = keyCompromise"), "onlySomeReasons");
+    unknown(
+        &idp("onlysomereasons = keyCompromise"),
+        "onlySomeReasons",
+        true,
+    );
     // What a partitioned CRL lists is revoked all the same.
     let (code, message) = require("scoped-revoked", &root_crl).unwrap_err();
     assert_eq!(code, Code::CertRevoked, "{message}");

@@ -8,11 +8,12 @@
 //! whose entries belong to other issuers. Reading any of those as complete gives a false "good".
 //!
 //! So [`coverage`] says, for one certificate, whether a CRL decides it completely, decides only
-//! what it lists (reason-partitioned), or cannot be used (with why). What this module does not
-//! understand — a delta or indirect CRL, a critical extension (of the CRL or of an entry) it does
-//! not know, a distribution point named relative to the issuer — is refused, never read as
-//! complete: the caller then has no status from this CRL (`REVOCATION_UNKNOWN` under `require`).
-//! This is the rule rustls-webpki applies when it parses a CRL. Pure.
+//! what it lists (a delta CRL, a reason partition, a scope that leaves the certificate out — a
+//! serial is unique per issuer, so a listing is still a revocation), or cannot be used (with
+//! why). What this module does not understand — an indirect CRL, a critical extension (of the
+//! CRL or of an entry) it does not know, a distribution point named relative to the issuer — is
+//! refused, never read as complete: the caller then has no status from this CRL
+//! (`REVOCATION_UNKNOWN` under `require`). Pure.
 
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
@@ -26,6 +27,11 @@ pub enum Coverage {
     /// Only the reasons named (an `onlySomeReasons` partition): listed means revoked, absent
     /// decides nothing.
     SomeReasons(String),
+    /// A CRL of the issuer that does not cover this certificate completely (a delta CRL, or a
+    /// scope that leaves the certificate out): a serial is unique per issuer, so being listed
+    /// still means revoked (unless the entry says `removeFromCRL`); absent decides nothing. The
+    /// text says why it is not complete.
+    ListedOnly(String),
 }
 
 // CRL extensions (RFC 5280 §5.2).
@@ -48,15 +54,12 @@ pub fn coverage(
     cert: &X509Certificate,
 ) -> Result<Coverage, String> {
     let mut idp = None;
+    let mut delta = false;
     for ext in crl.extensions() {
         let oid = ext.oid.to_id_string();
         match oid.as_str() {
             DELTA_CRL_INDICATOR => {
-                return Err(
-                    "it is a delta CRL (deltaCRLIndicator): it lists only the changes \
-                            since a base CRL, so it cannot say a certificate is good"
-                        .into(),
-                );
+                delta = true;
             }
             ISSUING_DISTRIBUTION_POINT => match ext.parsed_extension() {
                 ParsedExtension::IssuingDistributionPoint(p) => idp = Some(p),
@@ -96,8 +99,15 @@ pub fn coverage(
             }
         }
     }
+    let listed_only = |why: String| -> Result<Coverage, String> { Ok(Coverage::ListedOnly(why)) };
+    let delta_why = "it is a delta CRL (deltaCRLIndicator): it lists only the changes since a \
+                     base CRL, so it cannot say a certificate is good";
     let Some(idp) = idp else {
-        return Ok(Coverage::Complete);
+        return if delta {
+            listed_only(delta_why.into())
+        } else {
+            Ok(Coverage::Complete)
+        };
     };
     if idp.indirect_crl {
         return Err(
@@ -115,17 +125,21 @@ pub fn coverage(
         .flatten()
         .is_some_and(|b| b.value.ca);
     if idp.only_contains_user_certs && is_ca {
-        return Err("it covers only end-entity certificates, and this is a CA certificate".into());
+        return listed_only(
+            "it covers only end-entity certificates, and this is a CA certificate".into(),
+        );
     }
     if idp.only_contains_ca_certs && !is_ca {
-        return Err("it covers only CA certificates, and this is an end-entity certificate".into());
+        return listed_only(
+            "it covers only CA certificates, and this is an end-entity certificate".into(),
+        );
     }
     match &idp.distribution_point {
         None => {}
         Some(DistributionPointName::FullName(names)) => {
             let named = cert_distribution_points(cert);
             if !names.iter().any(|n| named.contains(n)) {
-                return Err(format!(
+                return listed_only(format!(
                     "it covers only the certificates of distribution point {}, which this \
                      certificate does not name",
                     names_text(names)
@@ -139,6 +153,9 @@ pub fn coverage(
                     .into(),
             );
         }
+    }
+    if delta {
+        return listed_only(delta_why.into());
     }
     Ok(match &idp.only_some_reasons {
         Some(reasons) => Coverage::SomeReasons(reasons.to_string()),

@@ -614,17 +614,30 @@ pub fn check_crl(link: &PathLink, crl: &Source, at: SystemTime) -> SourceVerdict
     let listed = parsed
         .iter_revoked_certificates()
         .find(|r| strip(r.raw_serial()) == strip(c.raw_serial()));
-    if let Some(r) = listed {
+    // A listing is a revocation in any CRL of the issuer this module understands — also one
+    // that does not cover the certificate completely (a serial is unique per issuer) — except
+    // an entry of a delta CRL that takes a hold back (`removeFromCRL`).
+    if let Some(r) = listed
+        && r.reason_code().map(|(_, code)| code.0) != Some(8)
+    {
         let mut s = status_for(link, Status::Revoked, evidence);
         s.revoked_at = Some(cert::rfc3339(r.revocation_date));
         s.reason = r.reason_code().map(|(_, code)| code.to_string());
         return Ok(s);
     }
-    if let super::crl_scope::Coverage::SomeReasons(reasons) = coverage {
-        return Err(format!(
-            "the CRL covers only the revocation reasons {reasons} (onlySomeReasons), so not \
-             being listed does not make the certificate good"
-        ));
+    match coverage {
+        super::crl_scope::Coverage::Complete => {}
+        super::crl_scope::Coverage::SomeReasons(reasons) => {
+            return Err(format!(
+                "the CRL covers only the revocation reasons {reasons} (onlySomeReasons), so not \
+                 being listed does not make the certificate good"
+            ));
+        }
+        super::crl_scope::Coverage::ListedOnly(why) => {
+            return Err(format!(
+                "the CRL does not decide this certificate unless it lists it: {why}"
+            ));
+        }
     }
     let at_secs = i64::try_from(cert::unix_seconds(at)).unwrap_or(i64::MAX);
     let skew = i64::try_from(SKEW.as_secs()).unwrap_or(0);
