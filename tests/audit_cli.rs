@@ -312,6 +312,7 @@ async fn busy_store() -> (tempfile::TempDir, String, SqlitePool, Ids) {
                 receipt: b"receipt 01".to_vec(),
                 actor: "peer:nghean".into(),
                 revocation: Vec::new(),
+                received_sha256: None,
             },
             DAY + 1,
         )

@@ -183,6 +183,7 @@ fn incoming(number: &str, text: &str) -> NewIncoming {
         peer: Some("nghean".into()),
         receipt: format!("receipt for {text}").into_bytes(),
         actor: "peer:nghean".into(),
+        received_sha256: None,
     }
 }
 
@@ -770,6 +771,26 @@ async fn a_repeat_is_known_by_its_signed_content_not_its_bytes() {
         .ingest_incoming(other_bytes, NOW)
         .await
         .unwrap_err();
+    assert_eq!(e.code(), Code::DuplicateConflict, "{e}");
+
+    // A row stored before the identity existed kept the bytes as received; a peer's retry of
+    // them, now kept without what the signature does not cover, is known by the received bytes.
+    let raw = "công văn 450 <!-- chưa bỏ -->";
+    db.store
+        .ingest_incoming(incoming("450", raw), NOW)
+        .await
+        .unwrap();
+    let mut retried = incoming("450", "công văn 450");
+    retried.package.signed_content = Some("d".repeat(64));
+    retried.received_sha256 = Some(lienthong::audit::hash::sha256_hex(
+        format!("<edXML>{raw}</edXML>").as_bytes(),
+    ));
+    let r = db.store.ingest_incoming(retried, NOW).await.unwrap();
+    assert!(matches!(r, IngestOutcome::Duplicate { .. }), "{r:?}");
+    let mut other = incoming("450", "công văn 450, sửa");
+    other.package.signed_content = Some("d".repeat(64));
+    other.received_sha256 = Some(lienthong::audit::hash::sha256_hex(b"other bytes"));
+    let e = db.store.ingest_incoming(other, NOW).await.unwrap_err();
     assert_eq!(e.code(), Code::DuplicateConflict, "{e}");
 
     // The column takes an identity or nothing.

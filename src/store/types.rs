@@ -182,6 +182,11 @@ pub struct NewIncoming {
     /// The revocation status of each certificate of the signer's path and what decided it,
     /// stored in the same transaction (empty under the `off` policy).
     pub revocation: Vec<RevocationEvidence>,
+    /// The SHA-256 (hex) of the bytes as verified, before what the signature does not cover was
+    /// removed: what a row stored before migration 0008 (which kept those bytes, and has no
+    /// signed identity) is compared with, so a peer's retry across the upgrade still gets its
+    /// receipt. `None`: the same as the package's.
+    pub received_sha256: Option<String>,
 }
 
 /// The revocation status of one certificate of a received package's path, with the OCSP

@@ -135,6 +135,9 @@ impl<S: Store> Node<S> {
                 "the rebuilt Signature did not check out; kept as received"
             );
         }
+        let received_sha256 = Some(crate::audit::hash::sha256_hex(
+            &bytes[accepted.verified.verified_from.min(bytes.len())..],
+        ));
         let bytes = accepted.verified.kept(bytes);
         let signed_content = Some(accepted.verified.signed_identity_hex());
         let header_json = package_json(&accepted.verified.package);
@@ -183,6 +186,7 @@ impl<S: Store> Node<S> {
                     receipt: receipt.clone(),
                     actor,
                     revocation,
+                    received_sha256,
                 };
                 Ok(match self.store.ingest_incoming(new, now).await? {
                     IngestOutcome::Inserted { message_id } => Ingested {

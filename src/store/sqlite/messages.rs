@@ -492,7 +492,14 @@ pub(super) async fn ingest_incoming(
         let same = same_package(
             (&stored_sha, stored_signed.as_deref()),
             (&sha256, new.package.signed_content.as_deref()),
-        );
+        )
+        .or_else(|differs| {
+            // A row without an identity kept the bytes as received: compare those too.
+            match (&stored_signed, &new.received_sha256) {
+                (None, Some(received)) if *received == stored_sha => Ok(()),
+                _ => Err(differs),
+            }
+        });
         if let Err((what, stored, this)) = same {
             return Err(Error::store(
                 Code::DuplicateConflict,
