@@ -4,6 +4,7 @@
 
 pub mod compose;
 pub mod expiry;
+pub mod idempotency;
 pub mod ingest;
 pub mod keys;
 pub mod memory;

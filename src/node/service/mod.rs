@@ -47,6 +47,8 @@ pub struct Node<S: Store> {
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// Which số each agency's next submission is signed with (`node::numbering`).
     pub books: Arc<crate::node::numbering::Books>,
+    /// Submissions under way by `Idempotency-Key`: a repeat waits for the first.
+    pub in_flight_keys: Arc<crate::node::idempotency::InFlightKeys>,
 }
 
 impl<S: Store> Clone for Node<S> {
@@ -60,6 +62,7 @@ impl<S: Store> Clone for Node<S> {
             metrics: self.metrics.clone(),
             outbox_wake: self.outbox_wake.clone(),
             books: self.books.clone(),
+            in_flight_keys: self.in_flight_keys.clone(),
             tls_certificate: self.tls_certificate.clone(),
             cpu_permits: self.cpu_permits.clone(),
         }
@@ -142,6 +145,7 @@ impl<S: Store> Node<S> {
             metrics: Arc::default(),
             outbox_wake: Arc::default(),
             books: Arc::default(),
+            in_flight_keys: Arc::default(),
             cpu_permits: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),

@@ -71,6 +71,11 @@ impl<S: Store> Node<S> {
         files: Vec<File>,
         idempotency_key: Option<String>,
     ) -> Result<Submitted, Error> {
+        // A repeat of a submission still under way waits for it, then finds it stored.
+        let _key = match &idempotency_key {
+            Some(key) => Some(self.in_flight_keys.hold(agency.as_str(), key).await),
+            None => None,
+        };
         if let Some(key) = &idempotency_key
             && let Some(found) = self.store.find_submission(agency.as_str(), key).await?
         {
