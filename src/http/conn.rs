@@ -260,6 +260,46 @@ pub async fn serve<I>(
     drop(ticket);
 }
 
+/// The next connection `admission` takes on `listener` (`name`: `clerk` or `peer`, for the
+/// metrics and the log), counting what it evicts and refuses; `None` once `shutdown` turns
+/// `true`. Failed accepts (out of descriptors and the like) back off and try again.
+pub async fn next_admitted(
+    listener: &tokio::net::TcpListener,
+    admission: &Arc<super::admission::Admission>,
+    metrics: &super::Metrics,
+    name: &'static str,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> Option<(tokio::net::TcpStream, SocketAddr, Ticket)> {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = super::peer_tls::stopped(shutdown) => return None,
+        };
+        let (tcp, remote) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(listener = name, error = %e, "accept failed");
+                accept_backoff().await;
+                continue;
+            }
+        };
+        match admission.admit_tcp(source_of(&remote), &tcp) {
+            Ok((ticket, how)) => {
+                if how != super::admission::Admitted::Room {
+                    metrics.connection_evicted(name);
+                    tracing::debug!(%remote, listener = name, ?how, "listener full: an unproven connection made room");
+                }
+                return Some((tcp, remote, ticket));
+            }
+            Err(why) => {
+                metrics.connection_refused(name);
+                // Debug only: under a flood this is thousands a second (counted in `/metrics`).
+                tracing::debug!(%remote, listener = name, ?why, "connection refused");
+            }
+        }
+    }
+}
+
 /// The address a connection came from, as the admission table counts it: an IPv4 address
 /// mapped into IPv6 counts as the IPv4 address (a dual-stack listener sees both forms), and an
 /// IPv6 address counts as its /64 — the smallest block one subscriber is given, so one host

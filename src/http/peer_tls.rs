@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::Metrics;
-use super::admission::{Admission, Admitted};
+use super::admission::Admission;
 use super::conn::{self, Timeouts, Tracked};
 use crate::node::service::Node;
 use crate::store::Store;
@@ -56,34 +56,9 @@ pub async fn serve_peers<S: Store>(
         limits.peer_max_connections,
         limits.peer_max_connections_per_source,
     );
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stopped(&mut shutdown) => break,
-        };
-        let (tcp, remote) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!(error = %e, "peer listener: accept failed");
-                conn::accept_backoff().await;
-                continue;
-            }
-        };
-        let ticket = match admission.admit_tcp(conn::source_of(&remote), &tcp) {
-            Ok((ticket, how)) => {
-                if how != Admitted::Room {
-                    metrics.connection_evicted("peer");
-                    tracing::debug!(%remote, ?how, "peer listener full: an unproven connection made room");
-                }
-                ticket
-            }
-            Err(why) => {
-                metrics.connection_refused("peer");
-                // Debug only: under a flood this is thousands a second (counted in `/metrics`).
-                tracing::debug!(%remote, ?why, "peer connection refused");
-                continue;
-            }
-        };
+    while let Some((tcp, remote, ticket)) =
+        conn::next_admitted(&listener, &admission, &metrics, "peer", &mut shutdown).await
+    {
         let acceptor = acceptor.clone();
         let app = app.clone();
         let identifier = tls.identifier.clone();

@@ -17,9 +17,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::Metrics;
-use super::admission::{Admission, Admitted};
+use super::admission::Admission;
 use super::conn::{self, Timeouts, Tracked};
-use super::peer_tls::stopped;
 use crate::config::HttpConfig;
 
 /// Serves `app` on `listener` within `limits` until `shutdown` turns `true`, then lets the
@@ -37,34 +36,9 @@ pub async fn serve_plain(
     };
     let admission = Admission::new(limits.max_connections, limits.max_connections_per_source);
     let graceful = GracefulShutdown::new();
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stopped(&mut shutdown) => break,
-        };
-        let (tcp, remote) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!(error = %e, "listener: accept failed");
-                conn::accept_backoff().await;
-                continue;
-            }
-        };
-        let ticket = match admission.admit_tcp(conn::source_of(&remote), &tcp) {
-            Ok((ticket, how)) => {
-                if how != Admitted::Room {
-                    metrics.connection_evicted("clerk");
-                    tracing::debug!(%remote, ?how, "listener full: an unproven connection made room");
-                }
-                ticket
-            }
-            Err(why) => {
-                metrics.connection_refused("clerk");
-                // Debug only: under a flood this is thousands a second (counted in `/metrics`).
-                tracing::debug!(%remote, ?why, "connection refused");
-                continue;
-            }
-        };
+    while let Some((tcp, remote, ticket)) =
+        conn::next_admitted(&listener, &admission, &metrics, "clerk", &mut shutdown).await
+    {
         let io = Tracked::new(tcp, ticket.state().clone());
         let watcher = graceful.watcher();
         tokio::spawn(conn::serve(
