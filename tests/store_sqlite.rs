@@ -1670,7 +1670,17 @@ async fn statuses_out_of_the_documents_order_are_refused_and_leave_nothing() {
             .unwrap()
             .revoked
     );
-    assert_eq!(refuse(on(15, 1, NOW + 2000)).await, Code::InvalidTransition);
+    // The clerk's same answer again (a retry after a lost answer) is the first one; another
+    // answer to the same revocation is refused.
+    let again = db
+        .store
+        .record_status(on(15, 1, NOW + 2000), NOW)
+        .await
+        .unwrap();
+    assert!(again.duplicate, "{again:?}");
+    let mut other = on(15, 1, NOW + 2000);
+    other.description = "đồng ý lần hai".into();
+    assert_eq!(refuse(other).await, Code::InvalidTransition);
     assert_eq!(refuse(on(3, 0, NOW + 2000)).await, Code::InvalidTransition);
 
     // An outgoing document is revoked once.
