@@ -10,6 +10,7 @@ pub mod config;
 pub mod dsig;
 pub mod edxml;
 pub mod error;
+pub mod fault;
 pub mod http;
 pub mod node;
 pub mod pki;

@@ -463,6 +463,7 @@ pub async fn submit<S: Store>(
         .node
         .submit(&clerk.agency, &clerk.actor(), &sub, files, key)
         .await?;
+    crate::fault::crash(crate::fault::Point::SubmitCommitted);
     tracing::info!(
         agency = %clerk.agency,
         message_id = submitted.message_id,
@@ -694,6 +695,7 @@ pub async fn report_status<S: Store>(
         .node
         .report_status(&clerk.agency, &clerk.actor(), id, code, &req.description)
         .await?;
+    crate::fault::crash(crate::fault::Point::StatusCommitted);
     tracing::info!(
         agency = %clerk.agency,
         message_id = id,

@@ -120,6 +120,7 @@ async fn handle<S: Store>(
             return Err(refusal);
         }
     };
+    crate::fault::crash(crate::fault::Point::IngestCommitted);
     state
         .metrics
         .ingest_accepted(if out.duplicate { "duplicate" } else { "stored" });

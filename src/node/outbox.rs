@@ -2,8 +2,9 @@
 //! records the outcome — delivered with the receipt that proves it, retried later with backoff
 //! and jitter, or failed for an operator.
 //!
-//! At-least-once: a crash mid-delivery leaves the lease to expire, and the delivery is claimed
-//! again; the receiver's deduplication turns the repeat into the original receipt (invariant 3).
+//! At-least-once: a crash mid-delivery leaves a lease that the restarted node takes back before
+//! this worker starts (`SqliteStore::take_back_leases`), and the delivery is claimed again; the
+//! receiver's deduplication turns the repeat into the original receipt (invariant 3).
 //! A per-peer circuit breaker stops hammering a peer that is down.
 
 use std::collections::HashMap;
@@ -131,6 +132,7 @@ impl<S: Store> Worker<S> {
         let now = now_ms();
         let recorded = match outcome {
             Ok(receipt) => {
+                crate::fault::crash(crate::fault::Point::ReceiptChecked);
                 tracing::info!(document_id = %c.document_id, recipient = %c.recipient, delivery = c.lease.delivery_id, "delivered");
                 store.mark_delivered(c.lease, receipt, now).await
             }

@@ -73,6 +73,9 @@ impl PackageFiles {
         .await
         .map_err(|e| Error::store(Code::StoreUnavailable, format!("writing a package: {e}")))?;
         package.bytes = bytes;
+        if written.is_ok() {
+            crate::fault::crash(crate::fault::Point::PackageSynced);
+        }
         written.map(Some)
     }
 

@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::audit::{self, GroupAudit};
 use crate::error::{Code, Error, Result};
+use crate::fault::Point;
 
 /// Most writes in one transaction: bounds the time the first of them waits for the commit.
 const MAX_GROUP: usize = 128;
@@ -200,7 +201,33 @@ async fn run_groups(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
                 Some(_) => None,
                 None => audit::with_group(GroupAudit::take_pending).flatten(),
             };
+            // Fault points (debug builds, `crate::fault`): only groups that change state count.
+            if pending.is_some() {
+                crate::fault::crash(Point::BeforeCommit);
+            }
+            let commit_fails = pending.is_some() && crate::fault::fails(Point::Commit);
+            let pending = match pending {
+                Some(records) if crate::fault::fails(Point::AuditInsert) => {
+                    Some(refused_by_sqlite(records))
+                }
+                other => other,
+            };
             let control_result = match (ok, next.is_some(), pending) {
+                (_, false, Some(records)) if commit_fails => {
+                    // Everything but the COMMIT runs; then the COMMIT "fails".
+                    let end = if ok {
+                        audit::RELEASE_INSERT_COMMIT
+                    } else {
+                        audit::ROLLBACK_INSERT_COMMIT
+                    };
+                    let upto = end.strip_suffix("; COMMIT").unwrap_or(end);
+                    match sqlx::query(upto).bind(records).execute(&mut *conn).await {
+                        Ok(_) => Err(sqlx::Error::Protocol(
+                            "fault point commit: the COMMIT failed".into(),
+                        )),
+                        Err(e) => Err(e),
+                    }
+                }
                 (true, true, _) => conn.execute("RELEASE grouped; SAVEPOINT grouped").await,
                 (false, true, _) => {
                     conn.execute("ROLLBACK TO grouped; RELEASE grouped; SAVEPOINT grouped")
@@ -258,6 +285,18 @@ async fn run_groups(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
         for finish in finishers {
             finish(commit_error.as_deref());
         }
+    }
+}
+
+/// The group's audit records with the first one repeated: SQLite refuses the insert (the
+/// `seq` is taken), as the `audit-insert` fault point wants.
+fn refused_by_sqlite(records: String) -> String {
+    match serde_json::from_str::<serde_json::Value>(&records) {
+        Ok(serde_json::Value::Array(mut rows)) if !rows.is_empty() => {
+            rows.push(rows[0].clone());
+            serde_json::Value::Array(rows).to_string()
+        }
+        _ => records,
     }
 }
 
