@@ -60,6 +60,18 @@ async fn serve(args: Args) -> CmdResult {
         .remove_orphan_package_files()
         .await
         .map_err(Failure::Local)?;
+    // And the leases of deliveries the previous incarnation died holding: without this each
+    // would wait out `retry.lease` before it is tried again.
+    let taken = store
+        .take_back_leases("node:start", lienthong::node::service::now_ms())
+        .await
+        .map_err(Failure::Local)?;
+    if taken > 0 {
+        tracing::warn!(
+            deliveries = taken,
+            "took back the leases of deliveries an earlier run of the node was sending"
+        );
+    }
     let listen = config.node.listen.clone();
     let name = config.node.name.clone();
     let node = Node::new(config, store.clone()).map_err(Failure::Local)?;

@@ -259,6 +259,62 @@ pub(super) async fn claim_due(
         .collect())
 }
 
+/// At the node's start, before its outbox claims anything: every delivery still `sending` was
+/// leased by an earlier incarnation of the node, which died holding it (the node holds its
+/// store alone — see `SqliteStore::take_back_leases`). Without this each waited out its whole
+/// lease (`retry.lease`) before anyone tried it again. Each goes back to `retrying`, due `now`,
+/// its attempt ended `expired`, with a `delivery.retry` record (`lease_taken_back`, and no
+/// error: nothing was learnt about the peer), all in one transaction. Returns how many.
+pub(super) async fn take_back_leases(store: &SqliteStore, actor: &str, now: i64) -> Result<u64> {
+    require("actor", actor)?;
+    let actor = actor.to_owned();
+    store
+        .grouped(move |tx| {
+            Box::pin(async move {
+                let rows = sqlx::query(
+                    "SELECT id, current_attempt_id, lease_owner, lease_until FROM deliveries
+                     WHERE state = 'sending' ORDER BY id",
+                )
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                for row in &rows {
+                    let id: i64 = col(row, "id")?;
+                    let attempt: Option<i64> = col(row, "current_attempt_id")?;
+                    let owner: Option<String> = col(row, "lease_owner")?;
+                    let until: Option<i64> = col(row, "lease_until")?;
+                    sqlx::query(
+                        "UPDATE attempts SET finished_at = ?1, outcome = 'expired'
+                         WHERE id = ?2 AND finished_at IS NULL;
+                         UPDATE deliveries
+                         SET state = 'retrying', next_attempt_at = ?1, lease_owner = NULL,
+                             lease_until = NULL, current_attempt_id = NULL, updated_at = ?1
+                         WHERE id = ?3 AND state = 'sending'",
+                    )
+                    .bind(now)
+                    .bind(attempt)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    let detail = json!({
+                        "from": "sending", "to": "retrying", "attempt_id": attempt,
+                        "next_attempt_at": now, "lease_taken_back": true,
+                        "expired_lease_owner": owner, "expired_lease_until": until,
+                    });
+                    audit::append(
+                        &mut *tx,
+                        AuditEntry::new(actor.as_str(), "delivery.retry", "delivery", id, &detail),
+                        now,
+                    )
+                    .await?;
+                }
+                Ok(rows.len() as u64)
+            })
+        })
+        .await
+}
+
 // ---------------------------------------------------------------------------------------------
 // Transitions
 // ---------------------------------------------------------------------------------------------

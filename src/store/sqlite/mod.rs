@@ -171,6 +171,15 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Takes back the leases an earlier incarnation of the node held when it died: every
+    /// delivery still `sending` becomes `retrying`, due `now`, audited (`deliveries.rs`). Only
+    /// the node calls this, at start, before its outbox claims: a SQLite store has one node,
+    /// so at that moment no live worker holds a lease, and a lease that is still there is a
+    /// dead process's. Returns how many were taken back.
+    pub async fn take_back_leases(&self, actor: &str, now: i64) -> Result<u64> {
+        deliveries::take_back_leases(self, actor, now).await
+    }
+
     /// Removes the package files no row names (see `files.rs`: writes that never committed) and
     /// returns how many. Only the node calls this, at start, before it serves: it is the one
     /// writer of package files, and a file written for a transaction still in flight is named
