@@ -199,6 +199,7 @@ mod tests {
             signer_fingerprint: None,
             header_json: "{}".into(),
             signed_content: None,
+            channel: None,
         }
     }
 
