@@ -93,7 +93,7 @@ fn certificate(n: Node) -> Result<(), String> {
         .decode(&text)
         .map_err(|e| format!("an X509Certificate that is not base64 ({e})"))?;
     match x509_parser::certificate::X509Certificate::from_der(&der) {
-        Ok((rest, _)) if rest.is_empty() => Ok(()),
+        Ok(([], _)) => Ok(()),
         Ok(_) => Err("an X509Certificate with bytes after the certificate".to_owned()),
         Err(e) => Err(format!(
             "an X509Certificate of {} bytes that is not a certificate ({e})",

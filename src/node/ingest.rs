@@ -35,6 +35,8 @@ pub struct Accepted {
 }
 
 /// How an accepted package was authenticated.
+// Both variants hold the package; one value per ingest, moved a few times: not worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Authenticity {
     /// Its XML signature verified, by a trusted signer.
