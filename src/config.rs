@@ -125,6 +125,34 @@ pub struct PeerConfig {
     /// How its TLS certificate (server certificate when we push, client certificate when it
     /// pushes) is recognised.
     pub tls: PeerTls,
+    /// What the XML signature of a package it pushes must be (`xml_signature`).
+    pub xml_signature: XmlSignature,
+}
+
+/// What a peer's packages must carry as their XML signature (`[[peer]] xml_signature`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum XmlSignature {
+    /// `"required"` (the default): a valid signature by a trusted signer bound to the sender,
+    /// as for every package.
+    #[default]
+    Required,
+    /// `"channel"`: the peer's mutual-TLS connection authenticates what it sends, so a package
+    /// whose signature is absent or a placeholder (no certificate that parses — what SDK-built
+    /// traffic and the national platform's own carry) is accepted as authenticated by this
+    /// channel, and recorded so (never as signed). A package that carries a real certificate
+    /// is verified as from any peer, and refused if that fails: a real signature that does not
+    /// check out is tampering, not a placeholder. See `node::ingest`.
+    Channel,
+}
+
+impl XmlSignature {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            XmlSignature::Required => "required",
+            XmlSignature::Channel => "channel",
+        }
+    }
 }
 
 /// How a peer's certificate is recognised. Every check that is configured must pass: the
@@ -379,6 +407,7 @@ struct PeerFile {
     #[serde(default)]
     pin_sha256: Vec<String>,
     tls_name: Option<String>,
+    xml_signature: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -563,6 +592,26 @@ impl Config {
                     ));
                 }
             }
+            let xml_signature = match p.xml_signature.as_deref() {
+                None | Some("required") => XmlSignature::Required,
+                Some("channel") => XmlSignature::Channel,
+                Some(other) => {
+                    return Err(bad(
+                        format!("{at}.xml_signature"),
+                        format!("{other:?} is not one of \"required\", \"channel\""),
+                    ));
+                }
+            };
+            // The channel is the authentication: only a peer identified by its client
+            // certificate in the mutual-TLS handshake can be one (under dev_plain_http the plain
+            // listener takes the peer's name from a header).
+            if xml_signature == XmlSignature::Channel && file.node.dev_plain_http {
+                return Err(bad(
+                    format!("{at}.xml_signature"),
+                    "\"channel\" trusts the peer's mutual-TLS connection, which \
+                     node.dev_plain_http does not require",
+                ));
+            }
             if peers.iter().any(|x: &PeerConfig| x.name == p.name) {
                 return Err(bad(
                     format!("{at}.name"),
@@ -574,6 +623,7 @@ impl Config {
                 url: p.url.trim_end_matches('/').to_owned(),
                 serves,
                 tls,
+                xml_signature,
             });
         }
 
@@ -903,6 +953,39 @@ give_up_after = "2h"
             parse_duration("7d").unwrap(),
             Duration::from_secs(7 * 86400)
         );
+    }
+
+    #[test]
+    fn xml_signature_defaults_to_required_and_channel_needs_mutual_tls() {
+        let c = Config::from_toml(SAMPLE, Path::new("/x"), &env).unwrap();
+        assert_eq!(c.peers[0].xml_signature, XmlSignature::Required);
+        let peer = r#"serves = ["000.00.00.H41"]"#;
+        let typo = SAMPLE.replace(peer, &format!("{peer}\nxml_signature = \"chanel\""));
+        let e = Config::from_toml(&typo, Path::new("/x"), &env).unwrap_err();
+        assert_eq!(e.code(), Code::ConfigInvalid);
+        assert!(e.to_string().contains("peer[0].xml_signature"), "{e}");
+        assert!(e.to_string().contains("chanel"), "{e}");
+        // The sample is a development node: its plain listener does not authenticate peers.
+        let plain = SAMPLE.replace(peer, &format!("{peer}\nxml_signature = \"channel\""));
+        let e = Config::from_toml(&plain, Path::new("/x"), &env).unwrap_err();
+        assert!(e.to_string().contains("peer[0].xml_signature"), "{e}");
+        assert!(e.to_string().contains("dev_plain_http"), "{e}");
+        let tls = plain
+            .replace(
+                "dev_plain_http = true\n",
+                "peer_listen = \"127.0.0.1:8450\"\n",
+            )
+            .replace("http://127.0.0.1:8441/", "https://127.0.0.1:8451")
+            .replace(
+                peer,
+                &format!("{peer}\npin_sha256 = [\"{}\"]", "ab".repeat(32)),
+            )
+            + "\n[tls]\ncert = \"tls.cert.pem\"\nkey = \"tls.key.pem\"\n";
+        let c = Config::from_toml(&tls, Path::new("/x"), &env).unwrap();
+        assert_eq!(c.peers[0].xml_signature, XmlSignature::Channel);
+        let required = tls.replace("\"channel\"", "\"required\"");
+        let c = Config::from_toml(&required, Path::new("/x"), &env).unwrap();
+        assert_eq!(c.peers[0].xml_signature, XmlSignature::Required);
     }
 
     #[test]

@@ -100,7 +100,14 @@ impl VerifiedPackage {
 /// canonicalise large packages.
 pub fn verify_package(bytes: &[u8], opts: &Options) -> Result<VerifiedPackage, Error> {
     let parsed = xml::parse(bytes, &opts.limits)?;
-    let (signature, (signer, path)) = dsig::verify(&parsed, &opts.signature, |signer, chain| {
+    verify_parsed(&parsed, opts)
+}
+
+/// [`verify_package`] on a tree the caller parsed (with `opts.limits`): for a caller that looks
+/// at the tree first (the node's ingest asks whether a channel peer's signature is a
+/// placeholder), so the bytes are still parsed once.
+pub fn verify_parsed(parsed: &xml::Xml, opts: &Options) -> Result<VerifiedPackage, Error> {
+    let (signature, (signer, path)) = dsig::verify(parsed, &opts.signature, |signer, chain| {
         let intermediates: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
         Ok(pki::verify_signer_path(
             signer,
@@ -115,7 +122,7 @@ pub fn verify_package(bytes: &[u8], opts: &Options) -> Result<VerifiedPackage, E
         limits: opts.limits.clone(),
         strict: opts.strict,
     };
-    let package = edxml::read_tree(&parsed, &read)?;
+    let package = edxml::read_tree(parsed, &read)?;
     let from = &package.from().organ_id;
     let sender_bound = match &signer.organ_id {
         Some(code) if code == from.as_str() => true,

@@ -251,6 +251,7 @@ fn package(text: &str, pad: usize) -> SignedPackage {
         signer_fingerprint: Some("ab".repeat(32)),
         header_json: json!({ "subject": text }).to_string(),
         signed_content: None,
+        channel: None,
     }
 }
 

@@ -40,10 +40,10 @@ fn a_dispatch_from_a_peer_it_serves_is_accepted_for_the_local_recipient() {
     .unwrap();
     assert_eq!(accepted.local_recipients.len(), 1);
     assert_eq!(accepted.local_recipients[0].as_str(), "000.00.00.H41");
-    assert!(accepted.verified.sender_bound);
+    assert!(accepted.verified().unwrap().sender_bound);
 
     // The receipt, signed by Nghệ An, verifies at Gia Lai and is a 01 about that document.
-    let Package::Document(doc) = &accepted.verified.package else {
+    let Package::Document(doc) = accepted.package() else {
         panic!("a document")
     };
     let now = edxml::vietnam_time(time::OffsetDateTime::now_utc());

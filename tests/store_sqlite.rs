@@ -133,6 +133,7 @@ fn package(text: &str) -> SignedPackage {
         signer_fingerprint: Some("ab".repeat(32)),
         header_json: json!({ "subject": text }).to_string(),
         signed_content: None,
+        channel: None,
     }
 }
 

@@ -69,7 +69,8 @@ pub enum InboxCommand {
         #[arg(long)]
         status: Option<String>,
     },
-    /// One received document, with its status history.
+    /// One received document, with its status history; first, in Vietnamese, whether it is
+    /// signed (a document a channel authenticated is not), unless --json.
     Show {
         #[command(flatten)]
         conn: Conn,
@@ -258,7 +259,16 @@ pub fn inbox(c: InboxCommand) -> CmdResult {
                     .send()
                     .await
                     .map_err(|e| unreachable(&conn, e))?;
-                print_json(&body(&conn, r).await?);
+                let bytes = body(&conn, r).await?;
+                if !conn.json {
+                    // First, in the clerk's words, whether it is signed at all: a document a
+                    // channel authenticated is not (`signature.state` "channel").
+                    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                    if let Some(d) = v["signature"]["description"].as_str() {
+                        println!("Chữ ký số: {d}");
+                    }
+                }
+                print_json(&bytes);
             }
             InboxCommand::Package { conn, id, output } => {
                 let url = format!("{}/api/v1/inbox/{id}/package", conn.node);

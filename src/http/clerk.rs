@@ -31,8 +31,8 @@ use crate::node::compose::{File, Submission};
 use crate::node::service::UpdateRequest;
 use crate::node::validate;
 use crate::store::{
-    DeliveryError, DeliveryInfo, InboxFilter, InboxItem, MessageInfo, OutgoingFilter, OutgoingItem,
-    Page, StatusRecord, Store, SubmittedDelivery,
+    DeliveryError, DeliveryInfo, Direction, InboxFilter, InboxItem, MessageInfo, OutgoingFilter,
+    OutgoingItem, Page, StatusRecord, Store, SubmittedDelivery, UnverifiedSignature,
 };
 use crate::transport::file_body::{self, FileBody};
 
@@ -234,6 +234,55 @@ impl From<&DeliveryInfo> for DeliveryView {
     }
 }
 
+/// How a package's authenticity was established, as the clerk and admin APIs show it:
+/// `signed` (an agency of this node signed it), `verified` (received, its XML signature
+/// verified) or `channel` (received with its signature absent or a placeholder, authenticated
+/// only by the mutual-TLS connection of the channel peer it came over: not signed, and never
+/// described as signed). `description` is what a clerk reads.
+#[derive(Serialize)]
+pub struct SignatureView {
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    xml_signature: Option<UnverifiedSignature>,
+    description: String,
+}
+
+impl From<&MessageInfo> for SignatureView {
+    fn from(m: &MessageInfo) -> Self {
+        let signer = m.signer_subject.as_deref().unwrap_or("");
+        match (&m.channel, m.direction) {
+            (Some(c), _) => SignatureView {
+                state: "channel",
+                channel: Some(c.channel.clone()),
+                xml_signature: Some(c.xml_signature),
+                description: format!(
+                    "{} — nguồn gửi chỉ được xác thực qua kênh kết nối {}",
+                    match c.xml_signature {
+                        UnverifiedSignature::Absent => "Không có chữ ký số",
+                        UnverifiedSignature::Placeholder =>
+                            "Chữ ký số giả định, không kiểm tra được",
+                    },
+                    c.channel
+                ),
+            },
+            (None, Direction::Out) => SignatureView {
+                state: "signed",
+                channel: None,
+                xml_signature: None,
+                description: format!("Đã ký số: {signer}"),
+            },
+            (None, Direction::In) => SignatureView {
+                state: "verified",
+                channel: None,
+                xml_signature: None,
+                description: format!("Chữ ký số hợp lệ: {signer}"),
+            },
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct MessageView {
     id: i64,
@@ -247,6 +296,7 @@ struct MessageView {
     sha256: String,
     size: u64,
     signer: Option<String>,
+    signature: SignatureView,
     created_at: String,
 }
 
@@ -264,6 +314,7 @@ impl From<&MessageInfo> for MessageView {
             sha256: m.sha256.clone(),
             size: m.size,
             signer: m.signer_subject.clone(),
+            signature: SignatureView::from(m),
             created_at: ts(m.created_at),
         }
     }

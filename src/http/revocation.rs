@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::AppState;
 use super::auth::{Clerk, Operator};
 use super::params::{ApiResult, path_id, ts};
-use crate::store::{RevocationEvidence, Store};
+use crate::store::{MessageInfo, RevocationEvidence, Store};
 
 /// One certificate's status as the API shows it.
 #[derive(Serialize)]
@@ -38,15 +38,19 @@ pub struct EvidenceView {
 #[derive(Serialize)]
 pub struct RevocationView {
     pub message_id: i64,
+    /// How the message was authenticated: a package a channel authenticated has no signer,
+    /// hence no certificates and no revocation evidence, and says so here.
+    pub signature: super::clerk::SignatureView,
     /// Whether some certificate's unknown status was accepted under `prefer`.
     pub flagged: bool,
     /// Signer first, then intermediates; empty when the policy was `off`.
     pub certificates: Vec<EvidenceView>,
 }
 
-fn view(message_id: i64, rows: Vec<RevocationEvidence>) -> RevocationView {
+fn view(message: &MessageInfo, rows: Vec<RevocationEvidence>) -> RevocationView {
     RevocationView {
-        message_id,
+        message_id: message.id,
+        signature: super::clerk::SignatureView::from(message),
         flagged: rows.iter().any(|r| r.flagged),
         certificates: rows
             .into_iter()
@@ -82,9 +86,9 @@ pub async fn inbox_revocation<S: Store>(
 ) -> ApiResult {
     let id = path_id(id)?;
     let store = &state.node.store;
-    store.inbox_item(clerk.agency.as_str(), id).await?;
+    let item = store.inbox_item(clerk.agency.as_str(), id).await?;
     let rows = store.revocation_evidence(id).await?;
-    Ok(Json(view(id, rows)).into_response())
+    Ok(Json(view(&item.message, rows)).into_response())
 }
 
 /// `GET /admin/v1/messages/{id}/revocation`: the evidence of any received message.
@@ -95,7 +99,7 @@ pub async fn message_revocation<S: Store>(
 ) -> ApiResult {
     let id = path_id(id)?;
     let store = &state.node.store;
-    store.message(id).await?;
+    let message = store.message(id).await?;
     let rows = store.revocation_evidence(id).await?;
-    Ok(Json(view(id, rows)).into_response())
+    Ok(Json(view(&message, rows)).into_response())
 }

@@ -84,6 +84,49 @@ pub struct SignedPackage {
     /// A received document whose (sender, DocumentId, business type) is already stored is a
     /// repeat when this matches, whatever its bytes (`DUPLICATE_CONFLICT` otherwise).
     pub signed_content: Option<String>,
+    /// `Some` for a received package whose XML signature was absent or a placeholder and that a
+    /// channel peer's connection authenticated instead (`node::ingest`): it is not signed, and
+    /// is never shown as signed. `None`: verified, or signed by this node.
+    pub channel: Option<ChannelTrust>,
+}
+
+/// How a received package without a verifiable signature was authenticated: by the mutual-TLS
+/// connection of a channel peer (`[[peer]] xml_signature = "channel"`). Stored in
+/// `messages.channel` and `messages.channel_signature` (migration 0009).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelTrust {
+    /// The configured name of the channel peer.
+    pub channel: String,
+    /// What its XML signature was: `absent` or `placeholder`.
+    pub xml_signature: UnverifiedSignature,
+}
+
+/// The XML signature of a package a channel authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnverifiedSignature {
+    /// No `Signature` element.
+    Absent,
+    /// A `Signature` with no certificate that parses (the SDKs' dummy values).
+    Placeholder,
+}
+
+impl UnverifiedSignature {
+    /// The stored form: `absent` / `placeholder`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnverifiedSignature::Absent => "absent",
+            UnverifiedSignature::Placeholder => "placeholder",
+        }
+    }
+
+    pub(crate) fn from_stored(s: &str) -> Result<UnverifiedSignature> {
+        match s {
+            "absent" => Ok(UnverifiedSignature::Absent),
+            "placeholder" => Ok(UnverifiedSignature::Placeholder),
+            other => Err(corrupt("messages.channel_signature", other)),
+        }
+    }
 }
 
 /// The business identity of a document package (from its `MessageHeader` and `Bussiness`).
@@ -528,6 +571,8 @@ pub struct MessageInfo {
     pub size: u64,
     pub signer_subject: Option<String>,
     pub signer_fingerprint: Option<String>,
+    /// Set when a channel, not a signature, authenticated it ([`SignedPackage::channel`]).
+    pub channel: Option<ChannelTrust>,
     pub header_json: String,
     pub peer: Option<String>,
     pub actor: String,

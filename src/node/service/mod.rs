@@ -97,6 +97,7 @@ fn signed(
         signer_subject,
         signer_fingerprint: fingerprint,
         signed_content: None,
+        channel: None,
     }
 }
 

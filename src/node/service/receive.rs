@@ -10,7 +10,7 @@ use crate::edxml::{self, Package, StatusCode, StatusPackage};
 use crate::error::Code;
 use crate::node::ingest;
 use crate::node::receipt;
-use crate::store::{Direction, IngestOutcome, NewIncoming, NewStatus, SignedPackage, Store};
+use crate::store::{Direction, IngestOutcome, NewIncoming, NewStatus, Store};
 
 /// The refusal codes of [`Node::ingest`] that are an authenticity or integrity failure of the
 /// document (Decree 30/2020 Art. 21), answered with a signed 02 by
@@ -91,16 +91,23 @@ impl<S: Store> Node<S> {
             peer,
             std::time::SystemTime::now(),
         )?;
+        // A package a channel authenticated has no signer: no registry binding (the channel
+        // peer's `serves`, checked above, is its binding) and no path to check for revocation.
+        let Some(v) = accepted.verified() else {
+            return Ok(CheckedPackage {
+                accepted,
+                revocation: Vec::new(),
+            });
+        };
         // Sender binding against the agency registry: before anything is stored.
         crate::node::registry::bind_sender(
             &self.config,
             &self.keys,
             &self.trust,
             self.store.as_ref(),
-            &accepted.verified,
+            v,
         )
         .await?;
-        let v = &accepted.verified;
         // Revocation after the path and the signature: only certificates that chained to an
         // anchor make the node fetch anything. A refusal here stores nothing.
         let policy = self.config.revocation.policy_for(v.path.anchor_subject());
@@ -128,37 +135,20 @@ impl<S: Store> Node<S> {
             revocation,
         } = checked;
         // What is kept and forwarded is what was verified, less what the signature does not
-        // cover (`dsig::archive`): no comments, no unsigned parts of the Signature.
-        if !accepted.verified.signature.archive.signature_rebuilt() {
-            tracing::warn!(
-                from = %accepted.verified.package.from().organ_id,
-                "the rebuilt Signature did not check out; kept as received"
-            );
-        }
-        let received_sha256 = Some(crate::audit::hash::sha256_hex(
-            &bytes[accepted.verified.verified_from.min(bytes.len())..],
-        ));
-        let bytes = accepted.verified.kept(bytes);
-        let signed_content = Some(accepted.verified.signed_identity_hex());
-        let header_json = package_json(&accepted.verified.package);
+        // cover (`dsig::archive`): no comments, no unsigned parts of the Signature; or, from a
+        // channel, what was read ([`ingest::Accepted::stored`]).
+        let header_json = package_json(accepted.package());
+        let (package, received_sha256) = accepted.stored(bytes, header_json);
         // The decoded files are in `bytes`; nothing below reads the model's copies.
-        if let Package::Document(d) = &mut accepted.verified.package {
+        if let Package::Document(d) = accepted.package_mut() {
             for a in &mut d.attachments {
                 a.data = Vec::new();
             }
         }
-        let v = &accepted.verified;
         let now = now_ms();
         let actor = peer.map_or_else(|| "node".to_owned(), |p| format!("peer:{}", p.name));
         let peer_name = peer.map(|p| p.name.clone());
-        let package = SignedPackage {
-            header_json,
-            bytes,
-            signer_subject: Some(v.signer.subject.clone()),
-            signer_fingerprint: Some(v.signer.sha256_fingerprint.clone()),
-            signed_content,
-        };
-        match &v.package {
+        match accepted.package() {
             Package::Document(doc) => {
                 let first = &accepted.local_recipients[0];
                 let org = &self.agency(first)?.organization;

@@ -588,6 +588,7 @@ impl<S: Store> Node<S> {
                 signer_subject: cert.as_ref().map(|c| c.subject.clone()),
                 signer_fingerprint: cert.map(|c| c.sha256_fingerprint),
                 signed_content: None,
+                channel: None,
             },
             deliveries,
             idempotency_key,

@@ -202,6 +202,7 @@ mod tests {
             signer_fingerprint: None,
             header_json: "{}".into(),
             signed_content: None,
+            channel: None,
         }
     }
 

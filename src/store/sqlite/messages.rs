@@ -13,9 +13,9 @@ use crate::audit::AuditEntry;
 use crate::edxml::document_id::normalize_code_number;
 use crate::error::{Code, Error, Result};
 use crate::store::{
-    Direction, DocumentMeta, InboxFilter, InboxItem, IngestOutcome, Kind, MessageInfo, NewDelivery,
-    NewIncoming, NewOutgoing, Numbering, OutgoingFilter, OutgoingItem, Pending, SignedPackage,
-    Submitted, SubmittedDelivery, Turn,
+    ChannelTrust, Direction, DocumentMeta, InboxFilter, InboxItem, IngestOutcome, Kind,
+    MessageInfo, NewDelivery, NewIncoming, NewOutgoing, Numbering, OutgoingFilter, OutgoingItem,
+    Pending, SignedPackage, Submitted, SubmittedDelivery, Turn, UnverifiedSignature,
 };
 
 /// The columns [`message_from_row`] reads, from `messages m`.
@@ -23,7 +23,8 @@ macro_rules! message_columns {
     () => {
         "m.id, m.direction, m.kind, m.sender, m.document_id, m.business_type, m.status_code,
          m.code_number, m.code_notation, m.code_year, m.subject, m.sha256, m.size,
-         m.signer_subject, m.signer_fingerprint, m.header_json, m.peer, m.actor, m.created_at"
+         m.signer_subject, m.signer_fingerprint, m.header_json, m.peer, m.actor, m.created_at,
+         m.channel, m.channel_signature"
     };
 }
 
@@ -47,6 +48,16 @@ pub(super) fn message_from_row(row: &SqliteRow) -> Result<MessageInfo> {
         size: col_int(row, "size")?,
         signer_subject: col(row, "signer_subject")?,
         signer_fingerprint: col(row, "signer_fingerprint")?,
+        channel: match (
+            col::<Option<String>>(row, "channel")?,
+            col::<Option<String>>(row, "channel_signature")?,
+        ) {
+            (Some(channel), Some(sig)) => Some(ChannelTrust {
+                channel,
+                xml_signature: UnverifiedSignature::from_stored(&sig)?,
+            }),
+            _ => None,
+        },
         header_json: col(row, "header_json")?,
         peer: col(row, "peer")?,
         actor: col(row, "actor")?,
@@ -108,8 +119,8 @@ macro_rules! insert_message_sql {
         "INSERT INTO messages (direction, kind, sender, document_id, business_type, status_code,
              code_number, code_notation, code_year, subject, sha256, size, signer_subject,
              signer_fingerprint, header_json, peer, actor, created_at, bytes, receipt, file,
-             signed_content)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             signed_content, channel, channel_signature)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT DO NOTHING
          RETURNING id"
     };
@@ -192,6 +203,8 @@ pub(super) async fn insert_message(
         .bind(receipt)
         .bind(file)
         .bind(package.signed_content.as_deref())
+        .bind(package.channel.as_ref().map(|c| c.channel.as_str()))
+        .bind(package.channel.as_ref().map(|c| c.xml_signature.as_str()))
         .fetch_optional(&mut *conn)
         .await
         .map_err(db_err)?;
@@ -548,6 +561,7 @@ pub(super) async fn ingest_incoming(
         "header_sha256": sha256_hex(new.package.header_json.as_bytes()),
         "receipt_sha256": sha256_hex(&new.receipt),
     });
+    let detail = super::with_channel(detail, new.package.channel.as_ref());
     audit::append(
         &mut *tx,
         AuditEntry::new(

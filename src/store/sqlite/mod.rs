@@ -419,6 +419,27 @@ fn check_page(page: &Page) -> Result<()> {
 
 /// A column, with a decoding failure reported as a store problem (it means the schema and the
 /// code disagree).
+/// An audit record's `detail` with, for a package a channel authenticated instead of a
+/// signature, `"signature": {"state": "channel", "channel": <peer>, "xml_signature":
+/// "absent"|"placeholder"}`: the record says the package is not signed. Records of signed
+/// packages are unchanged.
+pub(super) fn with_channel(
+    mut detail: serde_json::Value,
+    channel: Option<&crate::store::ChannelTrust>,
+) -> serde_json::Value {
+    if let (Some(c), Some(map)) = (channel, detail.as_object_mut()) {
+        map.insert(
+            "signature".to_owned(),
+            serde_json::json!({
+                "state": "channel",
+                "channel": c.channel,
+                "xml_signature": c.xml_signature.as_str(),
+            }),
+        );
+    }
+    detail
+}
+
 fn col<'r, T>(row: &'r SqliteRow, name: &str) -> Result<T>
 where
     T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,

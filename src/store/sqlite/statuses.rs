@@ -271,6 +271,7 @@ pub(super) async fn record_status(
             "id": c.delivery_id, "recipient": c.recipient, "route": d.route,
         })).collect::<Vec<_>>(),
     });
+    let detail = super::with_channel(detail, new.package.channel.as_ref());
     audit::append(
         &mut *tx,
         AuditEntry::new(&new.actor, "status.record", "status", status_id, &detail),
