@@ -1,0 +1,181 @@
+//! `lienthong extract` on packages other software wrote (`../shared/real-traffic/`, see its
+//! README): every document package gives back the files its sender attached, byte for byte.
+//!
+//! The expected files come from an independent decoder, Python's `base64` and `zipfile`, with
+//! the rule VNPT's and Bkav's readers apply: the attachment is unzipped when its decoded content
+//! is a zip of one entry and its name does not end in `.zip`; otherwise it is taken as it is.
+//! The corpus is not part of this repository: when it is absent the test says so loudly and
+//! passes (there is nothing to check).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Decodes the attachments of the package `argv[1]` into folder `argv[2]` as `0`, `1`, … in
+/// manifest order, and prints their names as a JSON list.
+const PYTHON_DECODER: &str = r#"
+import base64, io, json, os, re, sys, zipfile
+import xml.etree.ElementTree as ET
+
+def local(tag):
+    return tag.rsplit('}', 1)[-1]
+
+def child_text(el, name):
+    for c in el:
+        if local(c.tag) == name:
+            return (c.text or '').strip()
+    return None
+
+root = ET.parse(sys.argv[1]).getroot()
+# The manifest's references (not XML-DSig's `Reference`s in the signature).
+refs = [r for m in root.iter() if local(m.tag) == 'edXMLManifest' for r in m if local(r.tag) == 'Reference']
+atts = {child_text(e, 'ContentId'): e for e in root.iter() if local(e.tag) == 'Attachment'}
+names = []
+for i, r in enumerate(refs):
+    cid = child_text(r, 'ContentId')
+    a = atts[cid]
+    name = child_text(r, 'AttachmentName') or child_text(a, 'AttachmentName')
+    data = base64.b64decode(re.sub(r'\s', '', child_text(a, 'ContentTransferEncoded')))
+    if data[:4] == b'PK\x03\x04' and not name.lower().endswith('.zip'):
+        z = zipfile.ZipFile(io.BytesIO(data))
+        if len(z.infolist()) == 1:
+            data = z.read(z.infolist()[0])
+    with open(os.path.join(sys.argv[2], str(i)), 'wb') as f:
+        f.write(data)
+    names.append(name)
+print(json.dumps(names))
+"#;
+
+fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("LIENTHONG_REAL_TRAFFIC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/real-traffic"));
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "\n*** SKIPPED: real-traffic corpus not found at {} (set LIENTHONG_REAL_TRAFFIC) ***\n",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// The document packages of the corpus: not the statuses, not the template.
+fn document_packages(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.ends_with(".edxml") && !n.contains("-status-") && !n.contains("-template")
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn extract(package: &Path, into: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .arg("extract")
+        .arg(package)
+        .arg("-d")
+        .arg(into)
+        .arg("--json")
+        .output()
+        .unwrap()
+}
+
+/// What the independent decoder makes of `package`: the names, and the files in `into`.
+fn expected(package: &Path, into: &Path) -> Vec<String> {
+    std::fs::create_dir_all(into).unwrap();
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg(PYTHON_DECODER)
+        .arg(package)
+        .arg(into)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        o.status.success(),
+        "python3 on {}: {}",
+        package.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn extract_gives_back_what_the_sender_attached() {
+    let Some(dir) = corpus() else { return };
+    let packages = document_packages(&dir);
+    assert!(
+        packages.len() >= 6,
+        "{} document packages in {}",
+        packages.len(),
+        dir.display()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for (n, package) in packages.iter().enumerate() {
+        let label = package.file_name().unwrap().to_string_lossy().into_owned();
+        let want_dir = tmp.path().join(format!("want-{n}"));
+        let names = expected(package, &want_dir);
+        let out_dir = tmp.path().join(format!("got-{n}"));
+        let o = extract(package, &out_dir);
+        if !o.status.success() {
+            failures.push(format!(
+                "{label}: extract failed: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ));
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let files = v["files"].as_array().unwrap();
+        if files.len() != names.len() {
+            failures.push(format!(
+                "{label}: {} files extracted, {} attached",
+                files.len(),
+                names.len()
+            ));
+            continue;
+        }
+        for (i, (f, name)) in files.iter().zip(&names).enumerate() {
+            let original = f["renamed_from"].as_str().or(f["name"].as_str());
+            assert_eq!(original, Some(name.as_str()), "{label}: file {i}");
+            let got = std::fs::read(f["path"].as_str().unwrap()).unwrap();
+            let want = std::fs::read(want_dir.join(i.to_string())).unwrap();
+            if got != want {
+                let zipped = got.starts_with(b"PK\x03\x04");
+                failures.push(format!(
+                    "{label}: {name:?}: {} bytes extracted{}, {} attached",
+                    got.len(),
+                    if zipped { " (still zipped)" } else { "" },
+                    want.len()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// The kit's template is not well-formed: refused with a code, not a crash, nothing written.
+#[test]
+fn the_template_is_refused_cleanly() {
+    let Some(dir) = corpus() else { return };
+    let template = dir.join("vpcp-kit-edoc-template.edxml");
+    assert!(template.is_file(), "{}", template.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = extract(&template, &out);
+    assert!(!o.status.success());
+    assert_ne!(o.status.code(), Some(101), "a panic");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)));
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(v["code"].as_str().is_some_and(|c| !c.is_empty()), "{v}");
+    assert!(
+        !out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(),
+        "nothing written"
+    );
+}
