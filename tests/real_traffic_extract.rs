@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Decodes the attachments of the package `argv[1]` into folder `argv[2]` as `0`, `1`, … in
-/// manifest order, and prints their names as a JSON list.
+/// manifest order, and prints a JSON list of `{name, unzipped, manifest_zip}`: whether it was
+/// unzipped, and whether the manifest called it `application/zip`.
 const PYTHON_DECODER: &str = r#"
 import base64, io, json, os, re, sys, zipfile
 import xml.etree.ElementTree as ET
@@ -35,13 +36,16 @@ for i, r in enumerate(refs):
     a = atts[cid]
     name = child_text(r, 'AttachmentName') or child_text(a, 'AttachmentName')
     data = base64.b64decode(re.sub(r'\s', '', child_text(a, 'ContentTransferEncoded')))
+    unzipped = False
     if data[:4] == b'PK\x03\x04' and not name.lower().endswith('.zip'):
         z = zipfile.ZipFile(io.BytesIO(data))
         if len(z.infolist()) == 1:
             data = z.read(z.infolist()[0])
+            unzipped = True
+    manifest_zip = (child_text(r, 'ContentType') or '').lower() == 'application/zip'
     with open(os.path.join(sys.argv[2], str(i)), 'wb') as f:
         f.write(data)
-    names.append(name)
+    names.append({'name': name, 'unzipped': unzipped, 'manifest_zip': manifest_zip})
 print(json.dumps(names))
 "#;
 
@@ -85,8 +89,9 @@ fn extract(package: &Path, into: &Path) -> std::process::Output {
         .unwrap()
 }
 
-/// What the independent decoder makes of `package`: the names, and the files in `into`.
-fn expected(package: &Path, into: &Path) -> Vec<String> {
+/// What the independent decoder makes of `package`: one JSON object per file (see
+/// [`PYTHON_DECODER`]), and the files in `into`.
+fn expected(package: &Path, into: &Path) -> Vec<serde_json::Value> {
     std::fs::create_dir_all(into).unwrap();
     let o = Command::new("python3")
         .arg("-c")
@@ -140,9 +145,18 @@ fn extract_gives_back_what_the_sender_attached() {
             ));
             continue;
         }
-        for (i, (f, name)) in files.iter().zip(&names).enumerate() {
+        for (i, (f, want)) in files.iter().zip(&names).enumerate() {
+            let name = want["name"].as_str().unwrap();
             let original = f["renamed_from"].as_str().or(f["name"].as_str());
-            assert_eq!(original, Some(name.as_str()), "{label}: file {i}");
+            assert_eq!(original, Some(name), "{label}: file {i}");
+            // A zipped file the manifest calls application/zip: the label is flagged.
+            if want["unzipped"] == true && want["manifest_zip"] == true {
+                let flagged = v["warnings"].as_array().unwrap().iter().any(|w| {
+                    w["kind"] == "attachment_label"
+                        && w["path"].as_str().unwrap().contains("edXMLManifest")
+                });
+                assert!(flagged, "{label}: {name}: no attachment_label warning: {v}");
+            }
             let got = std::fs::read(f["path"].as_str().unwrap()).unwrap();
             let want = std::fs::read(want_dir.join(i.to_string())).unwrap();
             if got != want {
