@@ -12,7 +12,9 @@
 //!   `[Content_Types].xml`, `mimetype` or `META-INF/…`): the file as it is;
 //! - a zip of exactly one file entry: a wrapper; the entry is the file (a `.docx` inside a
 //!   wrapper is that entry, a `.docx` that is not itself a zip too);
-//! - any other zip: kept as it is, flagged.
+//! - any other zip: kept as it is, flagged;
+//! - bytes that start as a zip does but are no readable zip (and the name is not `.zip`):
+//!   refused (`ATTACHMENT_INVALID`), a damaged wrapper is not handed out as the file.
 //!
 //! Every disagreement between the labels (`Attachment/ContentType`, the manifest's type) and
 //! what the bytes are is a warning of kind `attachment_label`. Unzipping never trusts the sizes
@@ -224,8 +226,11 @@ pub fn decode(
         } else {
             drop(archive);
             check_plain(bytes.len() as u64, limits, remaining, path)?;
-            let zip_based = labels.manifest_type.is_some_and(is_zip_based_type)
-                || type_of_name(labels.name).is_some_and(is_zip_based_type);
+            // A document format the labels name (not the bare zip, which is also what a
+            // wrapper is labelled) explains a zip of several entries; nothing else does.
+            let document = |t: &str| is_zip_based_type(t) && !is_zip_type(t);
+            let zip_based = labels.manifest_type.is_some_and(document)
+                || type_of_name(labels.name).is_some_and(document);
             if !container && !zip_based {
                 warnings.push(Warning::new(
                     WarningKind::AttachmentLabel,
@@ -880,6 +885,12 @@ mod tests {
             "{:?}",
             d.warnings
         );
+        let zip = Some(ZIP_CONTENT_TYPE);
+        let d = dec_as(&two, &labels("x.pdf", zip, zip));
+        assert_eq!(warned(&d), [(LABEL, AT_LABEL)]);
+        // Named as a zip-based document: that explains its entries.
+        let d = dec_as(&two, &labels("x.xlsx", zip, zip));
+        assert!(d.warnings.is_empty(), "{:?}", d.warnings);
         // A one-entry zip whose entry is a directory is no wrapper either.
         let dir = {
             let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
