@@ -9,11 +9,14 @@ cd "$(dirname "$0")/.."
 #   libxml2-utils  xmllint: reference C14N and XSD validation
 #   openssl        the test PKI, CRLs (openssl ca -gencrl), the OCSP responder (openssl ocsp) and
 #                  the RSA ceiling of lienthong bench (openssl speed)
+#   python3        independent base64 + zipfile decoding of attachments (tests/edxml_writer.rs,
+#                  tests/real_traffic_extract.rs)
 #   python3-venv   a virtual environment for openapi-spec-validator (below)
 need=()
 command -v xmlsec1 >/dev/null || need+=(xmlsec1)
 command -v xmllint >/dev/null || need+=(libxml2-utils)
 command -v openssl >/dev/null || need+=(openssl)
+command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv python3-pip)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"

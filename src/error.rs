@@ -46,8 +46,13 @@ pub enum Code {
     AttachmentTooLarge,
     /// `ContentTransferEncoded` is not valid base64.
     Base64Invalid,
-    /// An attachment looks zipped but the archive is broken or is not a single file.
+    /// An attachment starts as a zip does but the archive is broken (a file that is a zip of
+    /// several entries is kept as it is; see `edxml::attachment`).
     AttachmentInvalid,
+    /// A clerk's file name that would harm a receiver's system if sent as the attachment's name
+    /// (a `/` or `\\`, `.` or `..`, a control or invisible character, over 255 bytes); the
+    /// message suggests a safe one (`edxml::file_name::unsafe_to_send`).
+    AttachmentNameUnsafe,
     /// A manifest `Reference` without its `Attachment`, or the reverse.
     ManifestMismatch,
     // --- signature ---------------------------------------------------------------------------
@@ -172,6 +177,7 @@ impl Code {
             AttachmentTooLarge => "ATTACHMENT_TOO_LARGE",
             Base64Invalid => "BASE64_INVALID",
             AttachmentInvalid => "ATTACHMENT_INVALID",
+            AttachmentNameUnsafe => "ATTACHMENT_NAME_UNSAFE",
             ManifestMismatch => "MANIFEST_MISMATCH",
             SignatureMissing => "SIGNATURE_MISSING",
             SignatureDuplicate => "SIGNATURE_DUPLICATE",
@@ -242,6 +248,9 @@ impl Code {
             AttachmentTooLarge => "Tệp đính kèm vượt quá dung lượng cho phép.",
             Base64Invalid => "Tệp đính kèm không được mã hóa base64 hợp lệ.",
             AttachmentInvalid => "Tệp đính kèm bị hỏng hoặc không đúng định dạng.",
+            AttachmentNameUnsafe => {
+                "Tên tệp đính kèm không gửi được: có dấu gạch chéo (/ hoặc \\), ký tự điều khiển hoặc ký tự ẩn, hoặc dài quá 255 byte; vui lòng đổi tên tệp (gợi ý tên an toàn có trong thông báo lỗi) rồi gửi lại."
+            }
             ManifestMismatch => "Danh mục tệp đính kèm không khớp với các tệp trong gói tin.",
             SignatureMissing => "Gói tin chưa được ký số.",
             SignatureDuplicate => "Gói tin có nhiều hơn một chữ ký số.",

@@ -398,3 +398,92 @@ proptest! {
         }
     }
 }
+
+/// Lists, with Python's `zipfile` (not our reader), each attachment of `package` in manifest
+/// order: its `ContentType` label, and the entry names and contents of its decoded bytes when
+/// they are a zip (`null` when not).
+const PY_LIST_ENTRIES: &str = r#"
+import base64, io, json, sys, zipfile
+import xml.etree.ElementTree as ET
+local = lambda t: t.rsplit('}', 1)[-1]
+text = lambda el, n: next(((c.text or '') for c in el if local(c.tag) == n), None)
+out = []
+for a in ET.parse(sys.argv[1]).getroot().iter():
+    if local(a.tag) != 'Attachment':
+        continue
+    data = base64.b64decode(text(a, 'ContentTransferEncoded'))
+    entries = None
+    if zipfile.is_zipfile(io.BytesIO(data)):
+        z = zipfile.ZipFile(io.BytesIO(data))
+        entries = [[i.filename, z.read(i).hex()] for i in z.infolist()]
+    out.append({'label': text(a, 'ContentType'), 'entries': entries, 'hex': data.hex()})
+print(json.dumps(out))
+"#;
+
+/// What the node writes is readable by VNPT's and Bkav's readers: each file in one zip entry
+/// named `<uuid>.<ext>` (never the attachment's name, so two files of the same name do not
+/// overwrite each other when unzipped into one folder), and a `.zip` file sent as it is.
+/// Checked with Python's `zipfile`, independently of our reader.
+#[test]
+fn zip_entries_are_neutral_and_zip_files_travel_as_they_are() {
+    let mut d = samples::new_document();
+    d.attachments.clear();
+    let inner = edxml::attachment::zip_single("bên trong.txt", b"abc").unwrap();
+    for (name, data) in [
+        ("Công văn.pdf", b"%PDF-1.4 first".to_vec()),
+        ("Công văn.pdf", b"%PDF-1.4 second".to_vec()),
+        ("Phụ lục", b"no extension".to_vec()),
+        ("Hồ sơ.ZIP", inner.clone()),
+    ] {
+        d.attachments
+            .push(Attachment::new(name, "application/pdf", "", data));
+    }
+    let bytes = edxml::write_document(&d).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.edxml");
+    std::fs::write(&path, &bytes).unwrap();
+    let o = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(PY_LIST_ENTRIES)
+        .arg(&path)
+        .output()
+        .expect("python3 runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 4);
+    let mut names = std::collections::HashSet::new();
+    for (i, a) in listed.iter().enumerate().take(3) {
+        assert_eq!(a["label"], "application/zip");
+        let entries = a["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), 1, "{a}");
+        let entry = entries[0][0].as_str().unwrap();
+        let (id, ext) = entry.split_once('.').unwrap_or((entry, ""));
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{entry}");
+        assert_eq!(ext, if i < 2 { "pdf" } else { "" }, "{entry}");
+        assert!(names.insert(entry.to_owned()), "{entry} used twice");
+        assert_eq!(
+            entries[0][1].as_str().unwrap(),
+            hex::encode(&d.attachments[i].data)
+        );
+    }
+    // The .zip: labelled zip, not wrapped: its bytes are the file, its entry its own.
+    assert_eq!(listed[3]["label"], "application/zip");
+    assert_eq!(listed[3]["hex"].as_str().unwrap(), hex::encode(&inner));
+    assert_eq!(listed[3]["entries"][0][0], "bên trong.txt");
+    // Our reader gives every file back as it was attached; the writer is deterministic.
+    assert_eq!(read(&bytes), Package::Document(d.clone()));
+    assert_eq!(edxml::write_document(&d).unwrap(), bytes);
+}
+
+/// Names that would harm a receiver are never written.
+#[test]
+fn unsafe_attachment_names_are_refused() {
+    for name in ["12/UBND-VP.pdf", "..\\x.pdf", "a\u{202E}fdp.exe", ".."] {
+        let mut d = samples::new_document();
+        d.attachments[0].name = name.into();
+        let e = refused(&d);
+        assert_eq!(e.code, Code::ValueInvalid, "{name:?}: {e}");
+        assert!(e.path.ends_with("Reference[1]/AttachmentName"), "{e}");
+    }
+}

@@ -1062,6 +1062,7 @@ async fn submissions_no_receiver_would_take_are_refused_before_a_number_is_taken
             .unwrap()
     };
     let good = metadata(&[NGHEAN], "V/v thử nghiệm");
+    let long_name = format!("{}.pdf", "Báo cáo tổng kết ".repeat(12));
     let r = post(&good, vec![("a.pdf", PDF.to_vec())]).await;
     assert_eq!(r.status(), 202);
     assert_eq!(last().await, 1);
@@ -1216,6 +1217,29 @@ async fn submissions_no_receiver_would_take_are_refused_before_a_number_is_taken
             "CHARACTER_NOT_ALLOWED",
             "files[0].name",
         ),
+        // File names that would harm a receiver's system (a path, a hidden extension, over
+        // 255 bytes): refused, naming the file as sent.
+        (
+            good.clone(),
+            vec![("a.pdf", vec![1]), ("12/UBND-VP.pdf", PDF.to_vec())],
+            400,
+            "ATTACHMENT_NAME_UNSAFE",
+            "files[1].name",
+        ),
+        (
+            good.clone(),
+            vec![("hóa đơn\u{202E}fdp.exe", PDF.to_vec())],
+            400,
+            "ATTACHMENT_NAME_UNSAFE",
+            "files[0].name",
+        ),
+        (
+            good.clone(),
+            vec![(&*long_name, PDF.to_vec())],
+            400,
+            "ATTACHMENT_NAME_UNSAFE",
+            "files[0].name",
+        ),
         // Values receivers refuse.
         (
             with("subject", json!("x".repeat(501))),
@@ -1289,6 +1313,10 @@ async fn submissions_no_receiver_would_take_are_refused_before_a_number_is_taken
         );
         if code == "CHARACTER_NOT_ALLOWED" {
             assert!(v["message_vi"].as_str().unwrap().contains("ký tự"), "{v}");
+        }
+        if code == "ATTACHMENT_NAME_UNSAFE" {
+            assert!(v["message_vi"].as_str().unwrap().contains("Tên tệp"), "{v}");
+            assert!(message.contains("send it as"), "{message}");
         }
         assert_eq!(last().await, 1, "{code} {path} took a number");
     }

@@ -1,6 +1,11 @@
 //! `lienthong extract`: the attached files, unzipped, into a folder. It does not verify the
 //! package: run `lienthong verify` first when the files are to be relied on.
 //!
+//! What each file is is decided by its content, not its labels (`edxml::attachment`): a
+//! one-file wrapper is unzipped, a `.zip` or a `.docx` sent as it is stays as it is. Where the
+//! package's labels disagree, the reader's warnings say so: on stderr (`warning: …`), or as
+//! `warnings` with `--json`.
+//!
 //! Names come from the package and are untrusted: each is made safe by
 //! [`lienthong::edxml::file_name`] (no path, no control or bidirectional characters, no name
 //! Windows reserves, at most 255 bytes, collisions numbered) and every rename is reported. A
@@ -55,6 +60,17 @@ pub fn run(a: Args) -> CmdResult {
         }
         return Ok(());
     };
+    if !a.json {
+        for w in &doc.warnings {
+            let kind = serde_json::to_value(w.kind).unwrap_or_default();
+            eprintln!(
+                "warning ({}): {}: {}",
+                kind.as_str().unwrap_or("?"),
+                w.path,
+                shown(&w.message)
+            );
+        }
+    }
     std::fs::create_dir_all(&a.dir).map_err(|e| Error::io(a.dir.display().to_string(), e))?;
     let mut names = SafeNames::new();
     let mut first_error = None;
@@ -89,6 +105,7 @@ pub fn run(a: Args) -> CmdResult {
             "ok": first_error.is_none(),
             "files": files,
             "renamed": renamed,
+            "warnings": doc.warnings,
         });
         if let Some(e) = &first_error {
             v["code"] = serde_json::json!(e.code());
@@ -118,4 +135,18 @@ fn print_line(x: &Extracted) {
         line.push_str(&format!("\trenamed from \"{}\"", orig.escape_debug()));
     }
     println!("{line}");
+}
+
+/// `text` with control and bidirectional characters written as `\u{…}` (a package's text must
+/// not reorder or rewrite the terminal line), everything else as it is.
+fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }

@@ -1,15 +1,36 @@
 //! Attachment transfer encoding (EDXML.md §2 "Attachments"): base64, and usually one zip entry.
 //!
-//! Reading: strip whitespace, base64-decode, and if the bytes are a zip (`PK\x03\x04`) unzip its
-//! single entry — never trusting the sizes the archive declares, with a cap per file, a cap on all
-//! files together, and a cap on the unzipped/zipped ratio, so a zip bomb costs at most the cap.
-//! Writing: one entry with fixed metadata (so the same file always zips to the same bytes, which
-//! keeps writing deterministic), then base64 without line breaks, appended straight into the
-//! output buffer. The entry is Deflated when deflate pays (it saves at least a tenth of a sample
-//! of the file) and Stored otherwise: already-compressed files (most PDFs' streams, JPEG, Office
-//! files, random bytes) do not shrink, and deflating them was most of the CPU a 1 MB document
-//! cost. A Stored entry is written straight into the base64 output, never copied into a zip
-//! buffer first, and a Stored entry read is unwrapped in place.
+//! Reading decides by content, not by labels, because real traffic labels attachments every
+//! way (zipped and labelled zip in both places, the manifest saying `application/pdf` for a
+//! zipped file, a raw PDF labelled zip; see `../shared/real-traffic/README.md`). The rule
+//! ([`decode`]):
+//!
+//! - not a zip (`PK\x03\x04`): the file as it is;
+//! - the attachment's name ends in `.zip`: the zip is the file, never unwrapped (VNPT's and
+//!   Bkav's readers do the same);
+//! - a zip-based document (`.docx`, `.xlsx`, `.odt`, EPUB, JAR: its entries include
+//!   `[Content_Types].xml`, `mimetype` or `META-INF/…`): the file as it is;
+//! - a zip of exactly one file entry: a wrapper; the entry is the file (a `.docx` inside a
+//!   wrapper is that entry, a `.docx` that is not itself a zip too);
+//! - any other zip: kept as it is, flagged;
+//! - bytes that start as a zip does but are no readable zip (and the name is not `.zip`):
+//!   refused (`ATTACHMENT_INVALID`), a damaged wrapper is not handed out as the file.
+//!
+//! Every disagreement between the labels (`Attachment/ContentType`, the manifest's type) and
+//! what the bytes are is a warning of kind `attachment_label`. Unzipping never trusts the sizes
+//! the archive declares: a cap per file, a cap on all files together, and a cap on the
+//! unzipped/zipped ratio, so a zip bomb costs at most the cap.
+//!
+//! Writing: one entry with fixed metadata and a neutral name (`<uuid>.<ext>`, see
+//! [`entry_name`]), so the same file always zips to the same bytes and a receiver that unzips
+//! every attachment into one folder under its entry name can neither be walked out of it nor
+//! have one file overwrite another; then base64 without line breaks, appended straight into
+//! the output buffer. A `.zip` attachment is not wrapped ([`is_zip_name`]). The entry is
+//! Deflated when deflate pays (it saves at least a tenth of a sample of the file) and Stored
+//! otherwise: already-compressed files (most PDFs' streams, JPEG, Office files, random bytes) do
+//! not shrink, and deflating them was most of the CPU a 1 MB document cost. A Stored entry is
+//! written straight into the base64 output, never copied into a zip buffer first, and a Stored
+//! entry read is unwrapped in place.
 
 use std::io::{Cursor, Read, Write};
 
@@ -18,6 +39,7 @@ use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use zip::write::SimpleFileOptions;
 
+use super::model::{Warning, WarningKind};
 use super::xml::Limits;
 use crate::error::{Code, FormatError};
 
@@ -27,6 +49,8 @@ pub const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
 pub const ZIP_CONTENT_TYPE: &str = "application/zip";
 /// Below this size the zip ratio is not checked (small, highly compressible files are normal).
 pub const RATIO_EXEMPT_BYTES: u64 = 1024 * 1024;
+/// The type given to a file whose type nothing says.
+pub const OCTET_STREAM: &str = "application/octet-stream";
 
 /// Decoding tolerates missing padding and non-zero trailing bits: both are harmless and seen
 /// from encoders in the wild.
@@ -40,20 +64,41 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
 /// What the bytes turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transfer {
-    /// A zip whose single entry was extracted.
+    /// A one-file wrapper whose entry was extracted.
     Zipped,
     /// Not a zip: taken as they are.
     Plain,
-    /// A zip taken as it is, because the manifest says the original file is zip-based (a `.zip`,
-    /// `.docx`, `.odt`, …) and the archive is not a one-file wrapper around such a file.
+    /// A zip that is the file itself: a `.zip`, a zip-based document (`.docx`, `.odt`, …), or
+    /// a zip of several entries that is no wrapper.
     ZipAsIs,
+}
+
+/// What the package says about one attachment: the facts [`decode`] weighs against the bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Labels<'a> {
+    /// The attachment's name (the manifest's when it has one).
+    pub name: &'a str,
+    /// The manifest `Reference/ContentType`: by convention the original file's type.
+    pub manifest_type: Option<&'a str>,
+    /// `Attachment/ContentType`: by convention how it travels (`application/zip` when zipped).
+    pub label: Option<&'a str>,
+    /// Where the manifest's `ContentType` is (or would be), for warnings.
+    pub manifest_path: &'a str,
+    /// Where the attachment's `ContentType` is (or would be), for warnings.
+    pub label_path: &'a str,
 }
 
 /// A decoded attachment.
 #[derive(Debug)]
 pub struct Decoded {
+    /// The file as its sender meant it.
     pub data: Vec<u8>,
     pub transfer: Transfer,
+    /// The file's type: the manifest's unless it contradicts the bytes, else guessed from the
+    /// name (see [`type_of_name`]).
+    pub content_type: String,
+    /// Every way the labels disagree with the bytes.
+    pub warnings: Vec<Warning>,
 }
 
 /// Running total of decoded bytes across the attachments of one package.
@@ -66,25 +111,86 @@ pub struct Budget {
 /// (`.docx`, `.xlsx`, `.pptx`), OpenDocument, and `+zip` types such as EPUB. Such files sent
 /// without the usual wrapper start with `PK\x03\x04` just as the wrapper does.
 pub fn is_zip_based_type(content_type: &str) -> bool {
-    let lower = content_type.trim().to_ascii_lowercase();
-    let t = lower.split(';').next().unwrap_or("").trim();
-    t == ZIP_CONTENT_TYPE
-        || t == "application/x-zip-compressed"
+    let t = base_type(content_type);
+    is_zip_type(&t)
         || t.ends_with("+zip")
         || t.starts_with("application/vnd.openxmlformats-officedocument.")
         || t.starts_with("application/vnd.oasis.opendocument.")
 }
 
-/// Decodes `ContentTransferEncoded` text under `limits`, counting against `budget`.
-///
-/// `original_is_zip_based` says the manifest's type is a zip-based format
-/// ([`is_zip_based_type`]). Only then may a zip be the file itself: when it does not hold
-/// exactly one entry, or when its one entry is not itself a zip (the usual wrapper around a
-/// `.docx` holds the `.docx`). Otherwise a zip that is not one file is refused. `path` names the
+/// Whether a MIME type is the zip archive's own (`application/zip` and its common alias).
+pub fn is_zip_type(content_type: &str) -> bool {
+    let t = base_type(content_type);
+    t == ZIP_CONTENT_TYPE || t == "application/x-zip-compressed"
+}
+
+fn base_type(content_type: &str) -> String {
+    let lower = content_type.trim().to_ascii_lowercase();
+    lower.split(';').next().unwrap_or("").trim().to_owned()
+}
+
+/// Whether an attachment name ends in `.zip` (any case, trailing dots and spaces aside, as a
+/// file system would take it): such a file is a zip archive its sender meant as one, travels
+/// unwrapped and is never unzipped, as VNPT's and Bkav's readers do.
+pub fn is_zip_name(name: &str) -> bool {
+    name.trim_end_matches(['.', ' '])
+        .to_ascii_lowercase()
+        .ends_with(".zip")
+}
+
+/// The extension of `name` (without the dot, lowercase) when it is a plain one: 1 to 10 ASCII
+/// letters or digits after the last dot of the last path component.
+pub fn extension(name: &str) -> Option<String> {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let (stem, ext) = last.trim_end_matches(['.', ' ']).rsplit_once('.')?;
+    (!stem.is_empty()
+        && (1..=10).contains(&ext.len())
+        && ext.bytes().all(|b| b.is_ascii_alphanumeric()))
+    .then(|| ext.to_ascii_lowercase())
+}
+
+/// The MIME type of the file types clerks attach, by extension; `None` for others.
+pub fn type_of_name(name: &str) -> Option<&'static str> {
+    Some(match extension(name)?.as_str() {
+        "pdf" => "application/pdf",
+        "doc" => "application/msword",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xls" => "application/vnd.ms-excel",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "ppt" => "application/vnd.ms-powerpoint",
+        "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "odt" => "application/vnd.oasis.opendocument.text",
+        "ods" => "application/vnd.oasis.opendocument.spreadsheet",
+        "odp" => "application/vnd.oasis.opendocument.presentation",
+        "rtf" => "application/rtf",
+        "txt" => "text/plain",
+        "xml" | "edxml" => "application/xml",
+        "zip" => ZIP_CONTENT_TYPE,
+        "rar" => "application/vnd.rar",
+        "7z" => "application/x-7z-compressed",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "tif" | "tiff" => "image/tiff",
+        _ => return None,
+    })
+}
+
+/// The entry names that mark a zip-based document rather than a wrapper: Office Open XML's
+/// `[Content_Types].xml`, OpenDocument's and EPUB's `mimetype`, and the `META-INF/` folder of
+/// OpenDocument, EPUB and JAR. A wrapper holds one file under some name; none of these is a
+/// file anyone sends alone.
+fn is_container_entry(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"[Content_Types].xml")
+        || name == b"mimetype"
+        || name.starts_with(b"META-INF/")
+}
+
+/// Decodes `ContentTransferEncoded` text under `limits`, counting against `budget`, and decides
+/// by its content what the file is (the rule is in the module documentation). `path` names the
 /// element in errors.
 pub fn decode(
     text: &str,
-    original_is_zip_based: bool,
+    labels: &Labels,
     limits: &Limits,
     budget: &mut Budget,
     path: &str,
@@ -93,42 +199,151 @@ pub fn decode(
     let remaining = limits
         .max_total_attachment_bytes
         .saturating_sub(budget.used);
-    let as_is = |bytes: Vec<u8>, transfer| -> Result<(Vec<u8>, Transfer), FormatError> {
+    let mut warnings = Vec::new();
+    let (data, transfer, container) = if !bytes.starts_with(ZIP_MAGIC) {
         check_plain(bytes.len() as u64, limits, remaining, path)?;
-        Ok((bytes, transfer))
-    };
-    let (data, transfer) = if bytes.starts_with(ZIP_MAGIC) {
-        match unzip_single(&bytes, limits, remaining, path)? {
-            Unzipped::Stored(range)
-                if original_is_zip_based && !bytes[range.clone()].starts_with(ZIP_MAGIC) =>
-            {
-                as_is(bytes, Transfer::ZipAsIs)?
+        (bytes, Transfer::Plain, false)
+    } else if is_zip_name(labels.name) {
+        check_plain(bytes.len() as u64, limits, remaining, path)?;
+        (bytes, Transfer::ZipAsIs, false)
+    } else {
+        let archive = zip::ZipArchive::new(Cursor::new(bytes.as_slice()))
+            .map_err(|e| invalid(path, format!("broken zip: {e}")))?;
+        let entries = archive.len();
+        let container = archive.file_names_raw().any(is_container_entry);
+        let one_file = entries == 1 && !archive.file_names_raw().any(|n| n.ends_with(b"/"));
+        if !container && one_file {
+            match unzip_single(archive, &bytes, limits, remaining, path)? {
+                Unzipped::Stored(range) => {
+                    // The file is a run of the zip: cut it out in place instead of copying it.
+                    let mut bytes = bytes;
+                    bytes.truncate(range.end);
+                    bytes.drain(..range.start);
+                    (bytes, Transfer::Zipped, false)
+                }
+                Unzipped::One(inner) => (inner, Transfer::Zipped, false),
             }
-            Unzipped::Stored(range) => {
-                // The file is a run of the zip: cut it out in place instead of copying it.
-                let mut bytes = bytes;
-                bytes.truncate(range.end);
-                bytes.drain(..range.start);
-                (bytes, Transfer::Zipped)
-            }
-            Unzipped::One(inner) if original_is_zip_based && !inner.starts_with(ZIP_MAGIC) => {
-                as_is(bytes, Transfer::ZipAsIs)?
-            }
-            Unzipped::One(inner) => (inner, Transfer::Zipped),
-            Unzipped::NotOne(_) if original_is_zip_based => as_is(bytes, Transfer::ZipAsIs)?,
-            Unzipped::NotOne(n) => {
-                return Err(FormatError::new(
-                    Code::AttachmentInvalid,
-                    path,
-                    format!("the zip holds {n} entries; exactly one file is expected"),
+        } else {
+            drop(archive);
+            check_plain(bytes.len() as u64, limits, remaining, path)?;
+            // A document format the labels name (not the bare zip, which is also what a
+            // wrapper is labelled) explains a zip of several entries; nothing else does.
+            let document = |t: &str| is_zip_based_type(t) && !is_zip_type(t);
+            let zip_based = labels.manifest_type.is_some_and(document)
+                || type_of_name(labels.name).is_some_and(document);
+            if !container && !zip_based {
+                warnings.push(Warning::new(
+                    WarningKind::AttachmentLabel,
+                    labels.label_path,
+                    format!(
+                        "a zip of {entries} entries, not a one-file wrapper, for {:?}; kept as it is",
+                        labels.name
+                    ),
                 ));
             }
+            (bytes, Transfer::ZipAsIs, container)
         }
-    } else {
-        as_is(bytes, Transfer::Plain)?
     };
     budget.used = budget.used.saturating_add(data.len() as u64);
-    Ok(Decoded { data, transfer })
+    let content_type = content_type(labels, transfer, container, &data, &mut warnings);
+    Ok(Decoded {
+        data,
+        transfer,
+        content_type,
+        warnings,
+    })
+}
+
+/// The file's type, and the warnings for labels that contradict what the bytes turned out to
+/// be.
+fn content_type(
+    l: &Labels,
+    transfer: Transfer,
+    container: bool,
+    data: &[u8],
+    warnings: &mut Vec<Warning>,
+) -> String {
+    let shown = |t: Option<&str>| format!("{:?}", t.unwrap_or("(nothing)"));
+    let label_zip = l.label.is_some_and(is_zip_type);
+    let mut label_warning = |message: String| {
+        warnings.push(Warning::new(
+            WarningKind::AttachmentLabel,
+            l.label_path,
+            message,
+        ));
+    };
+    match transfer {
+        Transfer::Zipped if !label_zip => {
+            label_warning(format!("zipped but labelled {}; unzipped", shown(l.label)));
+        }
+        Transfer::Plain if label_zip => {
+            label_warning("labelled application/zip but not zipped; taken as it is".to_owned());
+        }
+        Transfer::ZipAsIs if label_zip && container => label_warning(
+            "labelled application/zip but it is a zip-based document itself, not wrapped; \
+             taken as it is"
+                .to_owned(),
+        ),
+        _ => {}
+    }
+    // What the bytes and the name say the file is, when the labels do not.
+    let guessed = || {
+        type_of_name(l.name)
+            .or_else(|| data.starts_with(b"%PDF-").then_some("application/pdf"))
+            .unwrap_or(OCTET_STREAM)
+    };
+    let manifest_warning = |warnings: &mut Vec<Warning>, message: String| {
+        warnings.push(Warning::new(
+            WarningKind::AttachmentLabel,
+            l.manifest_path,
+            message,
+        ));
+    };
+    // A zip archive as such (a `.zip`, or a zip of several files): `application/zip` is its
+    // own type.
+    let archive_itself = transfer == Transfer::ZipAsIs && !container;
+    match l.manifest_type {
+        // The manifest calls a file that is not a zip archive a zip: the transfer type written
+        // where the original type belongs.
+        Some(t) if is_zip_type(t) && !archive_itself => {
+            let g = guessed();
+            let what = match transfer {
+                Transfer::Zipped => "was wrapped in a zip",
+                Transfer::Plain => "is not a zip",
+                Transfer::ZipAsIs => "is a zip-based document",
+            };
+            manifest_warning(
+                warnings,
+                format!(
+                    "the manifest says {t:?} but {:?} {what}; read as {g}",
+                    l.name
+                ),
+            );
+            g.to_owned()
+        }
+        Some(t) => {
+            if container && !is_zip_based_type(t) {
+                manifest_warning(
+                    warnings,
+                    format!("the manifest says {t:?} but the file is a zip-based document"),
+                );
+            }
+            t.to_owned()
+        }
+        None => match l.label {
+            Some(t) if !is_zip_type(t) => t.to_owned(),
+            Some(t) if archive_itself => t.to_owned(),
+            _ => {
+                let g = guessed();
+                warnings.push(Warning::new(
+                    WarningKind::ValueDefaulted,
+                    l.manifest_path,
+                    format!("no original type; read as {g}"),
+                ));
+                g.to_owned()
+            }
+        },
+    }
 }
 
 /// Base64 with any ASCII whitespace (line breaks every 76 characters are common) removed first.
@@ -182,21 +397,17 @@ enum Unzipped {
     /// A Stored entry, within the caps and with its CRC checked: the file is these bytes of the
     /// zip.
     Stored(std::ops::Range<usize>),
-    NotOne(usize),
 }
 
-/// Extracts the single entry of `zipped`, reading at most the smallest cap plus one byte.
+/// Extracts the single entry of `archive` (read from `zipped`), reading at most the smallest
+/// cap plus one byte.
 fn unzip_single(
+    mut archive: zip::ZipArchive<Cursor<&[u8]>>,
     zipped: &[u8],
     limits: &Limits,
     remaining_total: u64,
     path: &str,
 ) -> Result<Unzipped, FormatError> {
-    let mut archive = zip::ZipArchive::new(Cursor::new(zipped))
-        .map_err(|e| invalid(path, format!("broken zip: {e}")))?;
-    if archive.len() != 1 {
-        return Ok(Unzipped::NotOne(archive.len()));
-    }
     let mut entry = archive
         .by_index(0)
         .map_err(|e| invalid(path, format!("broken zip: {e}")))?;
@@ -372,6 +583,24 @@ fn looks_random(sample: &[u8]) -> bool {
     bits >= 8.0 - 255.0 / (n * std::f64::consts::LN_2) - 0.003
 }
 
+/// The neutral name of the zip entry that carries attachment `name`: `<uuid>.<ext>`, as VNPT's
+/// writer names its entries, never the attachment's name. VNPT's reader unzips every
+/// attachment into one folder under its entry name, so a name with `/`, `..` or over 255 bytes
+/// would break or escape that folder, and two attachments of the same name would overwrite
+/// each other. The UUID is derived from `seed` (the DocumentId and ContentId, unique per
+/// attachment) so writing stays deterministic; the extension is the safe attachment name's
+/// ([`super::file_name::safe_file_name`]), only when it is 1 to 10 ASCII letters or digits.
+pub fn entry_name(seed: &str, name: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, seed.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest.as_ref()[..16]);
+    let id = uuid::Builder::from_custom_bytes(bytes).into_uuid();
+    match extension(&super::file_name::safe_file_name(name)) {
+        Some(ext) => format!("{id}.{ext}"),
+        None => id.to_string(),
+    }
+}
+
 /// Appends the base64 of the single-entry zip of `data` (named `name`) to `out`: Deflated when
 /// [`deflate_pays`], else Stored. A Stored entry is encoded from `data` directly, so the only
 /// copy of the file that this makes is its base64 text.
@@ -512,9 +741,67 @@ pub fn append_base64(bytes: &[u8], out: &mut Vec<u8>) {
 mod tests {
     use super::*;
 
-    fn dec(text: &str, limits: &Limits) -> Result<Decoded, FormatError> {
-        decode(text, false, limits, &mut Budget::default(), "x")
+    /// A file named `name`, with the manifest type `manifest` and the transfer label `label`.
+    fn labels<'a>(name: &'a str, manifest: Option<&'a str>, label: Option<&'a str>) -> Labels<'a> {
+        Labels {
+            name,
+            manifest_type: manifest,
+            label,
+            manifest_path: "Reference[1]/ContentType",
+            label_path: "Attachment[1]/ContentType",
+        }
     }
+
+    /// As the writer labels a PDF: manifest `application/pdf`, attachment `application/zip`.
+    fn dec(text: &str, limits: &Limits) -> Result<Decoded, FormatError> {
+        let l = labels("f.pdf", Some("application/pdf"), Some(ZIP_CONTENT_TYPE));
+        decode(text, &l, limits, &mut Budget::default(), "x")
+    }
+
+    fn dec_as(bytes: &[u8], l: &Labels) -> Decoded {
+        decode(
+            &b64(bytes),
+            l,
+            &Limits::default(),
+            &mut Budget::default(),
+            "x",
+        )
+        .unwrap()
+    }
+
+    /// The warnings as (kind, path).
+    fn warned(d: &Decoded) -> Vec<(WarningKind, &str)> {
+        d.warnings
+            .iter()
+            .map(|w| (w.kind, w.path.as_str()))
+            .collect()
+    }
+
+    const DOCX: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+    const LABEL: WarningKind = WarningKind::AttachmentLabel;
+    const AT_LABEL: &str = "Attachment[1]/ContentType";
+    const AT_MANIFEST: &str = "Reference[1]/ContentType";
+
+    /// A zip of `entries`, as any archiver writes it.
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (n, body) in entries {
+            w.start_file(*n, SimpleFileOptions::default()).unwrap();
+            w.write_all(body).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    /// A minimal Office Open XML file: several entries, `[Content_Types].xml` first.
+    fn docx() -> Vec<u8> {
+        zip_of(&[
+            ("[Content_Types].xml", b"<Types/>"),
+            ("_rels/.rels", b"<Relationships/>"),
+            ("word/document.xml", b"<w:document/>"),
+        ])
+    }
+
+    const PDF: &[u8] = b"%PDF-1.7\n1 0 obj << >> endobj\n%%EOF\n";
 
     fn b64(bytes: &[u8]) -> String {
         let mut v = Vec::new();
@@ -574,8 +861,9 @@ mod tests {
             ..Limits::default()
         };
         let mut budget = Budget::default();
-        assert!(decode(&b64(&[1u8; 100]), false, &total, &mut budget, "a").is_ok());
-        let e = decode(&b64(&[1u8; 100]), false, &total, &mut budget, "b").unwrap_err();
+        let l = labels("a.pdf", None, None);
+        assert!(decode(&b64(&[1u8; 100]), &l, &total, &mut budget, "a").is_ok());
+        let e = decode(&b64(&[1u8; 100]), &l, &total, &mut budget, "b").unwrap_err();
         assert_eq!(e.code, Code::AttachmentTooLarge);
     }
 
@@ -587,36 +875,225 @@ mod tests {
             dec(&b64(&bad), &Limits::default()).unwrap_err().code,
             Code::AttachmentInvalid
         );
-
-        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        for n in ["a", "b"] {
-            w.start_file(n, SimpleFileOptions::default()).unwrap();
-            w.write_all(b"x").unwrap();
-        }
-        let two = w.finish().unwrap().into_inner();
-        assert_eq!(
-            dec(&b64(&two), &Limits::default()).unwrap_err().code,
-            Code::AttachmentInvalid
+        // A zip of several entries that is no document format: kept as it is, flagged.
+        let two = zip_of(&[("a", b"x"), ("b", b"x")]);
+        let d = dec(&b64(&two), &Limits::default()).unwrap();
+        assert_eq!((d.transfer, &d.data), (Transfer::ZipAsIs, &two));
+        assert_eq!(warned(&d), [(LABEL, AT_LABEL)]);
+        assert!(
+            d.warnings[0].message.contains("2 entries"),
+            "{:?}",
+            d.warnings
         );
-        let as_is = decode(
-            &b64(&two),
-            true,
+        let zip = Some(ZIP_CONTENT_TYPE);
+        let d = dec_as(&two, &labels("x.pdf", zip, zip));
+        assert_eq!(warned(&d), [(LABEL, AT_LABEL)]);
+        // Named as a zip-based document: that explains its entries.
+        let d = dec_as(&two, &labels("x.xlsx", zip, zip));
+        assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+        // A one-entry zip whose entry is a directory is no wrapper either.
+        let dir = {
+            let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+            w.add_directory("d/", SimpleFileOptions::default()).unwrap();
+            w.finish().unwrap().into_inner()
+        };
+        assert_eq!(dec(&b64(&dir), &Limits::default()).unwrap().data, dir);
+    }
+
+    /// A zipped PDF labelled `application/pdf` in both places: unzipped, the label flagged.
+    #[test]
+    fn zip_labelled_pdf_is_unzipped() {
+        let wrapped = zip_single("x", PDF).unwrap();
+        let pdf = Some("application/pdf");
+        let d = dec_as(&wrapped, &labels("Công văn.pdf", pdf, pdf));
+        assert_eq!((d.transfer, d.data.as_slice()), (Transfer::Zipped, PDF));
+        assert_eq!(d.content_type, "application/pdf");
+        assert_eq!(warned(&d), [(LABEL, AT_LABEL)]);
+        // Labelled zip in both places (VNPT's kit, Bkav): unzipped, the manifest's type is
+        // the transfer's, so the file's is taken from its name, and that is flagged.
+        let zip = Some(ZIP_CONTENT_TYPE);
+        let d = dec_as(&wrapped, &labels("1896_QD-TTg.doc", zip, zip));
+        assert_eq!((d.transfer, d.data.as_slice()), (Transfer::Zipped, PDF));
+        assert_eq!(d.content_type, "application/msword");
+        assert_eq!(warned(&d), [(LABEL, AT_MANIFEST)]);
+        // As the writer labels it: nothing to flag.
+        let d = dec_as(&wrapped, &labels("a.pdf", pdf, zip));
+        assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+    }
+
+    /// A raw PDF labelled zip: the PDF as it is, both labels flagged, typed as a PDF.
+    #[test]
+    fn raw_pdf_labelled_zip_is_kept() {
+        let zip = Some(ZIP_CONTENT_TYPE);
+        let d = dec_as(PDF, &labels("a.pdf", zip, zip));
+        assert_eq!((d.transfer, d.data.as_slice()), (Transfer::Plain, PDF));
+        assert_eq!(d.content_type, "application/pdf");
+        assert_eq!(warned(&d), [(LABEL, AT_LABEL), (LABEL, AT_MANIFEST)]);
+        // No extension: the content says PDF.
+        let d = dec_as(PDF, &labels("văn bản", zip, zip));
+        assert_eq!(d.content_type, "application/pdf");
+        // The manifest right, the label wrong: one warning.
+        let d = dec_as(PDF, &labels("a.pdf", Some("application/pdf"), zip));
+        assert_eq!(warned(&d), [(LABEL, AT_LABEL)]);
+    }
+
+    /// A `.docx` sent without a wrapper is the file itself, not a wrapper of its first entry,
+    /// whatever the labels say.
+    #[test]
+    fn docx_itself_is_not_a_wrapper() {
+        let docx = docx();
+        let zip = Some(ZIP_CONTENT_TYPE);
+        for (manifest, label, warnings) in [
+            (Some(DOCX), Some(DOCX), vec![]),
+            (Some(DOCX), zip, vec![(LABEL, AT_LABEL)]),
+            (zip, zip, vec![(LABEL, AT_LABEL), (LABEL, AT_MANIFEST)]),
+            (
+                Some("application/pdf"),
+                Some(DOCX),
+                vec![(LABEL, AT_MANIFEST)],
+            ),
+        ] {
+            let d = dec_as(&docx, &labels("Dự thảo.docx", manifest, label));
+            assert_eq!(
+                (d.transfer, &d.data),
+                (Transfer::ZipAsIs, &docx),
+                "{manifest:?}"
+            );
+            assert_eq!(warned(&d), warnings, "{manifest:?} {label:?}");
+        }
+        // Named .doc, it is still the document; its type is what the name says.
+        let d = dec_as(&docx, &labels("a.doc", zip, zip));
+        assert_eq!(
+            (d.transfer, d.content_type.as_str()),
+            (Transfer::ZipAsIs, "application/msword")
+        );
+        // Even one entry, if it is the document's marker, is a document and not a wrapper.
+        let marker = zip_of(&[("[Content_Types].xml", b"<Types/>")]);
+        assert_eq!(
+            dec_as(&marker, &labels("a.docx", Some(DOCX), zip)).transfer,
+            Transfer::ZipAsIs
+        );
+        let odt = zip_of(&[("mimetype", b"application/vnd.oasis.opendocument.text")]);
+        assert_eq!(
+            dec_as(&odt, &labels("a.odt", None, zip)).transfer,
+            Transfer::ZipAsIs
+        );
+    }
+
+    /// A one-entry wrapper around a `.docx` gives the `.docx`; around a file named `.docx` that
+    /// is not a zip at all (an old `.doc` renamed), that file, not the wrapper.
+    #[test]
+    fn docx_inside_a_one_entry_wrapper_is_unwrapped() {
+        let docx = docx();
+        let zip = Some(ZIP_CONTENT_TYPE);
+        for name_inside in ["Dự thảo.docx", "a/b/../c.bin", ""] {
+            let wrapped = zip_single(name_inside, &docx).unwrap();
+            let d = dec_as(&wrapped, &labels("Dự thảo.docx", Some(DOCX), zip));
+            assert_eq!(
+                (d.transfer, &d.data),
+                (Transfer::Zipped, &docx),
+                "{name_inside:?}"
+            );
+            assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+            assert_eq!(d.content_type, DOCX);
+        }
+        let old_doc = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1 an OLE2 .doc renamed".to_vec();
+        let wrapped = zip_single("x.docx", &old_doc).unwrap();
+        let d = dec_as(&wrapped, &labels("Dự thảo.docx", Some(DOCX), zip));
+        assert_eq!((d.transfer, d.data), (Transfer::Zipped, old_doc));
+    }
+
+    /// A `.zip` attachment is the archive itself, whatever it holds: never unwrapped.
+    #[test]
+    fn zip_attachment_is_kept_as_it_is() {
+        let zip = Some(ZIP_CONTENT_TYPE);
+        let one = zip_single("bên trong.pdf", PDF).unwrap();
+        let wrapped_zip = zip_single("hồ sơ.zip", &one).unwrap();
+        for (data, name) in [
+            (&one, "hồ sơ.zip"),
+            (&wrapped_zip, "HỒ SƠ.ZIP"),
+            (&docx(), "x.zip "),
+        ] {
+            let d = dec_as(data, &labels(name, zip, zip));
+            assert_eq!((d.transfer, &d.data), (Transfer::ZipAsIs, data), "{name}");
+            assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+            assert_eq!(d.content_type, ZIP_CONTENT_TYPE);
+        }
+        // Not parsed at all: a damaged .zip is the sender's file, as damaged as it was sent.
+        let d = dec_as(&one[..40], &labels("a.zip", zip, zip));
+        assert_eq!(d.data, &one[..40]);
+    }
+
+    /// The caps hold whatever the decision: the ratio for a wrapper, the per-file and total
+    /// sizes for a file kept as it is (a `.zip`, a document, a zip of several entries).
+    #[test]
+    fn caps_hold_for_every_decision() {
+        let zip = Some(ZIP_CONTENT_TYPE);
+        let bomb = zip_single("a.doc", &vec![0u8; 4 * 1024 * 1024]).unwrap();
+        let e = decode(
+            &b64(&bomb),
+            &labels("a.doc", zip, zip),
             &Limits::default(),
             &mut Budget::default(),
             "x",
         )
-        .unwrap();
-        assert_eq!(as_is.transfer, Transfer::ZipAsIs);
-        assert_eq!(as_is.data, two);
-        let opts = Limits::default();
-        // A one-entry zip that is the original file itself (its entry is not a zip)...
-        let one = zip_single("a.txt", b"abc").unwrap();
-        let d = decode(&b64(&one), true, &opts, &mut Budget::default(), "x").unwrap();
-        assert_eq!((d.transfer, d.data), (Transfer::ZipAsIs, one.clone()));
-        // ... and the usual wrapper around a zip-based file.
-        let wrapped = zip_single("a.zip", &one).unwrap();
-        let d = decode(&b64(&wrapped), true, &opts, &mut Budget::default(), "x").unwrap();
-        assert_eq!((d.transfer, d.data), (Transfer::Zipped, one));
+        .unwrap_err();
+        assert_eq!(e.code, Code::AttachmentTooLarge);
+        assert!(e.problem.contains("zip bomb"), "{e}");
+        let small = Limits {
+            max_attachment_bytes: 100,
+            ..Limits::default()
+        };
+        let big_zip = zip_single("a.txt", &random(300)).unwrap();
+        let several = zip_of(&[("a", &random(200)), ("b", b"x")]);
+        let docx = zip_of(&[("[Content_Types].xml", &random(200)[..])]);
+        for (data, name) in [(&big_zip, "a.zip"), (&several, "a.pdf"), (&docx, "a.docx")] {
+            let e = decode(
+                &b64(data),
+                &labels(name, zip, zip),
+                &small,
+                &mut Budget::default(),
+                "x",
+            )
+            .unwrap_err();
+            assert_eq!(e.code, Code::AttachmentTooLarge, "{name}");
+        }
+        let total = Limits {
+            max_total_attachment_bytes: (big_zip.len() * 3 / 2) as u64,
+            ..Limits::default()
+        };
+        let mut budget = Budget::default();
+        let l = labels("a.zip", zip, zip);
+        assert!(decode(&b64(&big_zip), &l, &total, &mut budget, "a").is_ok());
+        let e = decode(&b64(&big_zip), &l, &total, &mut budget, "b").unwrap_err();
+        assert_eq!(e.code, Code::AttachmentTooLarge);
+    }
+
+    /// Entry names are `<uuid>.<ext>`: deterministic per seed, different per seed, the extension
+    /// only when it is a plain one of the safe name.
+    #[test]
+    fn entry_names_are_neutral() {
+        let a = entry_name("doc\ncid:1", "../../Công văn 12/UBND.PDF");
+        assert_eq!(a, entry_name("doc\ncid:1", "../../Công văn 12/UBND.PDF"));
+        let (id, ext) = a.split_once('.').unwrap();
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{a}");
+        assert_eq!(ext, "pdf");
+        assert_ne!(
+            entry_name("doc\ncid:2", "UBND.pdf"),
+            entry_name("doc\ncid:1", "UBND.pdf")
+        );
+        for (name, ext) in [
+            ("báo cáo.tar.gz", Some("gz")),
+            ("README", None),
+            ("a.tệp", None),
+            ("a.pdf\u{202E}", Some("pdf")),
+            (&format!("{}.docx", "x".repeat(400)), Some("docx")),
+            ("..", None),
+        ] {
+            let n = entry_name("s", name);
+            assert_eq!(n.split_once('.').map(|(_, e)| e), ext, "{name:?} -> {n}");
+            assert!(n.is_ascii() && n.len() <= 36 + 11, "{n}");
+        }
     }
 
     /// What the writer puts in `ContentTransferEncoded` for `data`.
@@ -751,8 +1228,9 @@ mod tests {
             ..Limits::default()
         };
         let mut budget = Budget::default();
-        assert!(decode(&b64(&good), false, &total, &mut budget, "a").is_ok());
-        let e = decode(&b64(&good), false, &total, &mut budget, "b").unwrap_err();
+        let l = labels("f.pdf", None, None);
+        assert!(decode(&b64(&good), &l, &total, &mut budget, "a").is_ok());
+        let e = decode(&b64(&good), &l, &total, &mut budget, "b").unwrap_err();
         assert_eq!(e.code, Code::AttachmentTooLarge);
         // A stored entry claiming more bytes than the zip holds.
         let mut cut = good.clone();

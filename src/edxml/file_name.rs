@@ -151,6 +151,48 @@ impl SafeNames {
     }
 }
 
+/// Why `name` must not be sent as an `AttachmentName`, or `None` when it may be. Receivers'
+/// software turns attachment names into file names (VNPT's edXML library writes each file
+/// into one folder): a `/` or `\\` makes a folder or escapes it, `.` and `..` are folders
+/// themselves, a control character or a name over [`MAX_NAME_BYTES`] bytes throws and leaves
+/// the whole document unreadable, and a bidirectional or invisible character hides the real
+/// extension from the clerk who opens it. Anything else (Vietnamese in either Unicode form,
+/// spaces, the characters only Windows forbids) is left to the receiver's own rule, as
+/// [`safe_file_name`] is ours.
+pub fn unsafe_to_send(name: &str) -> Option<String> {
+    if let Some(c) = name.chars().find(|c| matches!(c, '/' | '\\')) {
+        return Some(format!(
+            "contains {c:?}, which a receiver's system takes as a folder; send it as {:?}",
+            suggested_name(name)
+        ));
+    }
+    if let Some(c) = name.chars().find(|&c| c.is_control() || is_invisible(c)) {
+        return Some(format!(
+            "contains U+{:04X} (a control or invisible character); send it as {:?}",
+            u32::from(c),
+            suggested_name(name)
+        ));
+    }
+    if matches!(name.trim(), "." | "..") {
+        return Some("is a folder name, not a file name".to_owned());
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Some(format!(
+            "is {} bytes of UTF-8, over the {MAX_NAME_BYTES} a file name may have on the \
+             receivers' systems; send it as {:?}",
+            name.len(),
+            suggested_name(name)
+        ));
+    }
+    None
+}
+
+/// The name to suggest for a name [`unsafe_to_send`] refuses: path separators become `-` (a
+/// name made of a số/ký hiệu such as `12/UBND-VP` keeps its meaning), then [`safe_file_name`].
+pub fn suggested_name(name: &str) -> String {
+    safe_file_name(&name.replace(['/', '\\'], "-"))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -257,6 +299,36 @@ mod tests {
         );
     }
 
+    #[test]
+    fn names_unsafe_to_send() {
+        for ok in [
+            "Công văn 125.pdf",
+            "Ba\u{301}o ca\u{301}o.pdf",
+            "a:b?.pdf",
+            "..a.pdf",
+            "x",
+        ] {
+            assert_eq!(unsafe_to_send(ok), None, "{ok:?}");
+        }
+        let why = unsafe_to_send("Công văn 12/UBND-VP.pdf").unwrap();
+        assert!(why.contains("\"Công văn 12-UBND-VP.pdf\""), "{why}");
+        for bad in [
+            "a\\b.pdf",
+            "../x.pdf",
+            "a\u{202E}fdp.exe",
+            "a\nb",
+            "..",
+            ".",
+        ] {
+            assert!(unsafe_to_send(bad).is_some(), "{bad:?}");
+        }
+        let long = format!("{}.pdf", "ệ".repeat(100));
+        let why = unsafe_to_send(&long).unwrap();
+        assert!(why.contains("304 bytes"), "{why}");
+        assert!(unsafe_to_send(&suggested_name(&long)).is_none());
+        assert!(unsafe_to_send(&"ệ".repeat(85)).is_none(), "255 bytes");
+    }
+
     proptest::proptest! {
         /// For any name: within the byte limit, a single component, none of the forbidden or
         /// invisible characters, not a device name, not hidden, and stable when made safe again.
@@ -273,6 +345,7 @@ mod tests {
             proptest::prop_assert!(!is_reserved(&safe), "{safe:?}");
             proptest::prop_assert!(!safe.starts_with(['.', '-']) && !safe.ends_with(['.', ' ']), "{safe:?}");
             proptest::prop_assert_eq!(safe_file_name(&safe), safe.clone());
+            proptest::prop_assert_eq!(unsafe_to_send(&suggested_name(&name)), None);
             let mut names = SafeNames::new();
             let (a, b) = (names.name(&name), names.name(&name));
             proptest::prop_assert!(a != b && b.len() <= MAX_NAME_BYTES, "{a:?} {b:?}");

@@ -18,7 +18,7 @@ use roxmltree::Node;
 use time::{Date, PrimitiveDateTime};
 
 use super::NS;
-use super::attachment::{self, Budget, Transfer, ZIP_CONTENT_TYPE, is_zip_based_type};
+use super::attachment::{self, Budget};
 use super::dates::{Leniency, parse_date, parse_timestamp};
 use super::model::*;
 use super::organ_id::OrganId;
@@ -975,39 +975,9 @@ fn read_attachments(
             continue; // checked above
         };
         let a = &atts[i];
-        let original_type = r.content_type.as_deref();
-        let label = a.content_type.as_deref();
         let Some((text, enc_path)) = &a.encoded else {
             continue; // attachments always carry it
         };
-        let decoded = attachment::decode(
-            text,
-            original_type.is_some_and(is_zip_based_type),
-            limits,
-            &mut budget,
-            enc_path,
-        )?;
-        let ct_path = format!("{}/ContentType", a.path);
-        let label_zip = label.is_some_and(is_zip_type);
-        let original_zip = original_type.is_some_and(is_zip_type);
-        match decoded.transfer {
-            Transfer::Zipped if !label_zip => cx.warn(
-                WarningKind::AttachmentLabel,
-                ct_path,
-                format!(
-                    "zipped but labelled {:?}; unzipped",
-                    label.unwrap_or("(nothing)")
-                ),
-            ),
-            // Not a wrapper: the file itself, which is only a zip if its own type says so.
-            Transfer::Plain | Transfer::ZipAsIs if label_zip && !original_zip => cx.warn(
-                WarningKind::AttachmentLabel,
-                ct_path,
-                "labelled application/zip but not wrapped in a zip; taken as it is",
-            ),
-            _ => {}
-        }
-
         let name = match (&r.name, &a.name) {
             (Some(m), Some(x)) => {
                 if m != x {
@@ -1023,20 +993,20 @@ fn read_attachments(
             (None, Some(x)) => x.clone(),
             (None, None) => return Err(FormatError::missing(format!("{}/AttachmentName", r.path))),
         };
-        let content_type = match (original_type, label) {
-            (Some(t), _) => t.to_owned(),
-            (None, Some(l)) if !(is_zip_type(l) && decoded.transfer == Transfer::Zipped) => {
-                l.to_owned()
-            }
-            _ => {
-                cx.warn(
-                    WarningKind::ValueDefaulted,
-                    format!("{}/ContentType", r.path),
-                    "no original type; read as application/octet-stream",
-                );
-                "application/octet-stream".to_owned()
-            }
+        // What the file is, decided by its content (attachment.rs); the labels' disagreements
+        // come back as warnings.
+        let labels = attachment::Labels {
+            name: &name,
+            manifest_type: r.content_type.as_deref(),
+            label: a.content_type.as_deref(),
+            manifest_path: &format!("{}/ContentType", r.path),
+            label_path: &format!("{}/ContentType", a.path),
         };
+        let decoded = attachment::decode(text, &labels, limits, &mut budget, enc_path)?;
+        for w in decoded.warnings {
+            cx.warn(w.kind, w.path, w.message);
+        }
+        let content_type = decoded.content_type;
         let description = r
             .description
             .clone()
@@ -1056,11 +1026,6 @@ fn read_attachments(
         });
     }
     Ok(out)
-}
-
-fn is_zip_type(t: &str) -> bool {
-    t.eq_ignore_ascii_case(ZIP_CONTENT_TYPE)
-        || t.eq_ignore_ascii_case("application/x-zip-compressed")
 }
 
 fn too_many(path: String, n: usize, limits: &Limits) -> FormatError {

@@ -12,8 +12,10 @@
 //! - Values trimmed; `<`, `>`, `&` escaped and CR written as `&#13;` so it survives parsing.
 //!   Optional values that are absent or empty are omitted; `Place`, `Competence`, `Position`,
 //!   `FullName` and `Description` are always written, possibly empty.
-//! - Attachments zipped (one Deflate entry, fixed metadata) and base64-encoded without line
-//!   breaks, labelled `application/zip`; the manifest keeps the original type.
+//! - Attachments zipped (one entry, fixed metadata, a neutral entry name `<uuid>.<ext>`) and
+//!   base64-encoded without line breaks, labelled `application/zip`; the manifest keeps the
+//!   original type. A `.zip` attachment travels as it is (not zipped again), also labelled
+//!   `application/zip`: receivers never unzip a file whose name ends in `.zip`.
 //!
 //! Strict: the sender's OrganId must have the canonical shape (recipients and referenced
 //! agencies may be other systems' non-standard codes, up to 13 characters); required values must
@@ -30,7 +32,9 @@ use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use time::{Date, PrimitiveDateTime};
 
 use super::NS;
-use super::attachment::{ZIP_CONTENT_TYPE, append_zipped_base64};
+use super::attachment::{
+    ZIP_CONTENT_TYPE, append_base64, append_zipped_base64, entry_name, is_zip_name,
+};
 use super::dates::{check_year, format_date, format_timestamp};
 use super::model::*;
 use super::organ_id::OrganId;
@@ -64,7 +68,7 @@ pub fn write_document(doc: &DocumentPackage) -> Result<Vec<u8>, FormatError> {
         o.open("AttachmentEncoded")?;
         for (i, a) in doc.attachments.iter().enumerate() {
             o.open_nth("Attachment", i)?;
-            encoded_attachment(&mut o, a)?;
+            encoded_attachment(&mut o, a, doc.header.document_id.as_deref())?;
             o.close()?;
         }
         o.close()?;
@@ -559,13 +563,20 @@ fn manifest(o: &mut Out, attachments: &[Attachment]) -> R {
         o.leaf("ContentId", id)?;
         o.required("ContentType", &a.content_type)?;
         o.limited("Description", &a.description, soft::DESCRIPTION)?;
+        // Receivers turn the name into a file name: never one that harms them.
+        if let Some(why) = super::file_name::unsafe_to_send(a.name.trim()) {
+            return Err(FormatError::invalid(
+                o.path("AttachmentName"),
+                format!("{:?} {why}", a.name),
+            ));
+        }
         o.required("AttachmentName", &a.name)?;
         o.close()?;
     }
     o.close()
 }
 
-fn encoded_attachment(o: &mut Out, a: &Attachment) -> R {
+fn encoded_attachment(o: &mut Out, a: &Attachment, document_id: Option<&str>) -> R {
     o.leaf("ContentId", &a.content_id)?;
     o.leaf("AttachmentName", &a.name)?;
     o.leaf("Description", &a.description)?;
@@ -574,10 +585,21 @@ fn encoded_attachment(o: &mut Out, a: &Attachment) -> R {
     let err_path = o.path(name);
     o.event(Event::Start(BytesStart::new(name)))?;
     // Base64 needs no escaping: encode straight into the output buffer.
-    append_zipped_base64(a.name.trim(), &a.data, o.w.get_mut()).map_err(|e| FormatError {
-        path: err_path,
-        ..e
-    })?;
+    if is_zip_name(a.name.trim()) {
+        append_base64(&a.data, o.w.get_mut());
+    } else {
+        let seed = format!(
+            "{}\n{}",
+            document_id.unwrap_or_default(),
+            a.content_id.trim()
+        );
+        append_zipped_base64(&entry_name(&seed, a.name.trim()), &a.data, o.w.get_mut()).map_err(
+            |e| FormatError {
+                path: err_path,
+                ..e
+            },
+        )?;
+    }
     // An empty text event tells the indenter we are inside text, so the end tag stays inline.
     o.event(Event::Text(BytesText::from_escaped("")))?;
     o.event(Event::End(BytesEnd::new(name)))

@@ -138,7 +138,7 @@ pub fn http_status(code: Code) -> Http {
         EncodingInvalid | XmlMalformed | DtdForbidden | DepthLimit | ElementLimit | NotEdxml
         | ElementMissing | ElementDuplicate | ValueInvalid | OrganIdInvalid | StatusCodeUnknown
         | AttachmentLimit | Base64Invalid | AttachmentInvalid | ManifestMismatch
-        | CharacterNotAllowed => Http::BAD_REQUEST,
+        | CharacterNotAllowed | AttachmentNameUnsafe => Http::BAD_REQUEST,
         SignatureMissing | SignatureDuplicate | SignatureMisplaced | ReferenceInvalid
         | TransformNotAllowed | AlgorithmNotAllowed | DigestMismatch | SignatureInvalid
         | KeyInfoNotAllowed | CertMissing | CertMalformed | CertUntrusted | CertExpired
@@ -179,6 +179,7 @@ mod tests {
             (Code::NumberUnconfirmed, 409),
             (Code::NoRoute, 422),
             (Code::CharacterNotAllowed, 400),
+            (Code::AttachmentNameUnsafe, 400),
             (Code::AttachmentTooLarge, 413),
             (Code::AttachmentLimit, 400),
             (Code::InvalidTransition, 409),

@@ -13,6 +13,7 @@
 //! `metadata.files[2]`), with a stable code.
 
 use crate::config::Config;
+use crate::edxml::file_name;
 use crate::edxml::soft_limits as soft;
 use crate::edxml::xml::Limits;
 use crate::edxml::{OrganId, Priority, SteeringType};
@@ -158,6 +159,13 @@ pub fn files(prefix: &str, files: &[File], limits: &Limits) -> Result<(), Format
             Text::Line,
             Some(soft::DESCRIPTION),
         )?;
+        if let Some(why) = file_name::unsafe_to_send(&f.name) {
+            return Err(FormatError::new(
+                Code::AttachmentNameUnsafe,
+                format!("{path}.name"),
+                format!("{:?} {why}", f.name),
+            ));
+        }
         text(
             &format!("{path}.content_type"),
             &f.content_type,
@@ -414,6 +422,24 @@ mod tests {
         assert_eq!(
             (e.code, e.path.as_str()),
             (Code::CharacterNotAllowed, "metadata.files[0].name")
+        );
+        // A name a receiver would take as a path is refused, naming the file as sent and
+        // suggesting a safe name.
+        let e = files(
+            "files",
+            &[f("a.pdf", 1), f("Công văn 12/UBND-VP.pdf", 1)],
+            &limits,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.code, e.path.as_str()),
+            (Code::AttachmentNameUnsafe, "files[1].name")
+        );
+        assert!(e.problem.contains("\"Công văn 12-UBND-VP.pdf\""), "{e}");
+        let long = format!("{}.pdf", "ệ".repeat(90));
+        assert_eq!(
+            files("files", &[f(&long, 1)], &limits).unwrap_err().code,
+            Code::AttachmentNameUnsafe
         );
     }
 }
