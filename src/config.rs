@@ -282,6 +282,8 @@ pub struct RevocationConfig {
     pub ocsp_responder: Option<String>,
     /// Timeout of one fetch (OCSP or CRL).
     pub timeout: Duration,
+    /// Oldest `thisUpdate` of a fetched OCSP response that does not echo the request's nonce.
+    pub ocsp_max_age: Duration,
     /// How often cached CRLs are refreshed ahead of their nextUpdate.
     pub refresh_every: Duration,
 }
@@ -294,6 +296,7 @@ impl Default for RevocationConfig {
             crl_files: Vec::new(),
             ocsp_responder: None,
             timeout: Duration::from_secs(10),
+            ocsp_max_age: crate::pki::status::OCSP_UNBOUND_MAX_AGE,
             refresh_every: Duration::from_secs(15 * 60),
         }
     }
@@ -358,6 +361,7 @@ struct RevocationFile {
     crl_files: Vec<String>,
     ocsp_responder: Option<String>,
     timeout: Option<String>,
+    ocsp_max_age: Option<String>,
     refresh_every: Option<String>,
     #[serde(default, rename = "anchor")]
     anchors: Vec<AnchorFile>,
@@ -737,6 +741,7 @@ impl Config {
             crl_files: rf.crl_files.iter().map(|p| resolve(p)).collect(),
             ocsp_responder: rf.ocsp_responder.clone(),
             timeout: rdur("timeout", &rf.timeout, dr.timeout)?,
+            ocsp_max_age: rdur("ocsp_max_age", &rf.ocsp_max_age, dr.ocsp_max_age)?,
             refresh_every: rdur("refresh_every", &rf.refresh_every, dr.refresh_every)?
                 .max(Duration::from_secs(1)),
         };
@@ -1034,7 +1039,7 @@ give_up_after = "2h"
         assert_eq!(c.revocation.policy_for("CN=Any"), RevocationPolicy::Prefer);
         let text = format!(
             "{SAMPLE}\n[revocation]\npolicy = \"off\"\ncrl_files = [\"crl/root.pem\"]\n\
-             timeout = \"3s\"\n[[revocation.anchor]]\nsubject = \"CN=Root, C=VN\"\n\
+             timeout = \"3s\"\nocsp_max_age = \"2m\"\n[[revocation.anchor]]\nsubject = \"CN=Root, C=VN\"\n\
              policy = \"require\"\n"
         );
         let c = Config::from_toml(&text, Path::new("/etc/lienthong"), &env).unwrap();
@@ -1048,6 +1053,7 @@ give_up_after = "2h"
             vec![PathBuf::from("/etc/lienthong/crl/root.pem")]
         );
         assert_eq!(c.revocation.timeout, Duration::from_secs(3));
+        assert_eq!(c.revocation.ocsp_max_age, Duration::from_secs(120));
         let bad = text.replace("policy = \"require\"", "policy = \"maybe\"");
         let e = Config::from_toml(&bad, Path::new("/x"), &env).unwrap_err();
         assert!(e.to_string().contains("revocation.anchor[0].policy"), "{e}");

@@ -475,6 +475,33 @@ async fn a_trickled_push_head_is_cut_off_after_the_header_timeout() {
     na.shutdown().await;
 }
 
+/// A configured peer that completes its handshake and then sends nothing is dropped after
+/// `http.header_timeout` (the wait for a request head starts at the handshake's end).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_silent_after_its_handshake_is_dropped_after_the_header_timeout() {
+    use tokio::io::AsyncReadExt;
+    let na = nghean_with_http("header_timeout = \"1s\"").await;
+    let tcp = connect_from(lo(2), peer_socket(&na)).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from(node_dns("nghean")).unwrap();
+    let mut tls = gialai_tls().connect(name, tcp).await.unwrap();
+    let mut buf = [0u8; 256];
+    let closed = tokio::time::timeout(Duration::from_secs(25), async {
+        loop {
+            match tls.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the silent peer was still connected after 25 s"
+    );
+    assert_eq!(peer_requests(&na).await, 0);
+    na.shutdown().await;
+}
+
 /// The clerk listener under the same flood: a clerk's requests are answered.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flood_of_silent_connections_does_not_lock_clerks_out() {

@@ -486,8 +486,7 @@ fn ocsp_responses_that_cannot_be_relied_on_are_refused() {
     };
     let asked = path_of("asked");
     let other = path_of("other");
-    let nonce = [7u8; 16];
-    let q = status::ocsp_request(&asked.links()[0], Some(&nonce)).unwrap();
+    let q = status::ocsp_request(&asked.links()[0], Some(&[7u8; 16])).unwrap();
     let req = ca.write("req.der", &q.request);
     let respond = |signer: &str, out: &str| {
         let out = ca.dir.path().join(out);
@@ -514,24 +513,36 @@ fn ocsp_responses_that_cannot_be_relied_on_are_refused() {
         }
     };
     let now = SystemTime::now();
+    let sent = |nonce: &'static [u8]| status::Freshness::Fetched {
+        nonce: Some(nonce),
+        max_age: status::OCSP_UNBOUND_MAX_AGE,
+    };
+    const NONCE: [u8; 16] = [7u8; 16];
 
     // Signed by the issuing CA itself: good, and the nonce is echoed.
     let by_issuer = respond("issuing-ca", "issuer.der");
-    let s = status::check_ocsp(&asked.links()[0], &by_issuer, Some(&nonce), now).unwrap();
+    let s = status::check_ocsp(&asked.links()[0], &by_issuer, sent(&NONCE), now).unwrap();
     assert_eq!(s.status, Status::Good);
     // Not the nonce that was sent: a replay.
-    let e = status::check_ocsp(&asked.links()[0], &by_issuer, Some(&[8u8; 16]), now).unwrap_err();
+    let e = status::check_ocsp(&asked.links()[0], &by_issuer, sent(&[8u8; 16]), now).unwrap_err();
     assert!(e.contains("nonce"), "{e}");
     // About another certificate.
-    let e = status::check_ocsp(&other.links()[0], &by_issuer, None, now).unwrap_err();
+    let e = status::check_ocsp(&other.links()[0], &by_issuer, status::Freshness::Kept, now)
+        .unwrap_err();
     assert!(e.contains("CertID"), "{e}");
     // Signed by a certificate of the same CA that is not an OCSP responder.
     let by_leaf = respond("stttt-gialai", "leaf.der");
-    let e = status::check_ocsp(&asked.links()[0], &by_leaf, Some(&nonce), now).unwrap_err();
+    let e = status::check_ocsp(&asked.links()[0], &by_leaf, sent(&NONCE), now).unwrap_err();
     assert!(e.contains("signed neither"), "{e}");
     // Past its nextUpdate (checked two hours later).
     let later = now + std::time::Duration::from_secs(2 * 3600);
-    let e = status::check_ocsp(&asked.links()[0], &by_issuer, None, later).unwrap_err();
+    let e = status::check_ocsp(
+        &asked.links()[0],
+        &by_issuer,
+        status::Freshness::Kept,
+        later,
+    )
+    .unwrap_err();
     assert!(e.contains("stale"), "{e}");
 }
 

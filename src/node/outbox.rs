@@ -28,11 +28,54 @@ const BREAKER_OPEN: &str = "PEER_UNAVAILABLE";
 /// Pause when nothing is due.
 const IDLE: Duration = Duration::from_millis(100);
 
-/// Per-peer circuit breaker state.
+/// Per-peer circuit breaker. Closed: attempts go to the peer and consecutive network failures
+/// are counted. Open, after `breaker_failures` of them: attempts are skipped until
+/// `breaker_cooldown` has passed. Half-open, then: one attempt (the probe) goes to the peer and
+/// the others wait; the probe's success, or a refusal (the peer is up), closes the breaker, its
+/// network failure opens it again for a whole cooldown. So a peer that is down sees one attempt
+/// per cooldown, not a burst of every delivery that came due meanwhile.
 #[derive(Debug, Default, Clone)]
 struct Breaker {
     failures: u32,
     open_until: i64,
+    /// When the half-open probe went out; other attempts wait for its outcome. A probe older
+    /// than the lease was lost (its task ended without an outcome) and another is let through.
+    probe_since: Option<i64>,
+}
+
+impl Breaker {
+    /// Whether an attempt may go to the peer at `now` (ms); one let through while half-open is
+    /// the probe.
+    fn admit(&mut self, now: i64, policy: &RetryPolicy) -> bool {
+        if self.failures < policy.breaker_failures {
+            return true;
+        }
+        if now < self.open_until {
+            return false;
+        }
+        match self.probe_since {
+            Some(t) if now - t < policy.lease.as_millis() as i64 => false,
+            _ => {
+                self.probe_since = Some(now);
+                true
+            }
+        }
+    }
+
+    /// Records an attempt's outcome at `now`: `Ok`, or `Err(retryable)`. A refusal
+    /// (non-retryable) proves the peer is up.
+    fn record(&mut self, outcome: Result<(), bool>, now: i64, policy: &RetryPolicy) {
+        match outcome {
+            Ok(()) | Err(false) => *self = Breaker::default(),
+            Err(true) => {
+                self.failures = self.failures.saturating_add(1);
+                self.probe_since = None;
+                if self.failures >= policy.breaker_failures {
+                    self.open_until = now + policy.breaker_cooldown.as_millis() as i64;
+                }
+            }
+        }
+    }
 }
 
 struct Worker<S: Store> {
@@ -254,7 +297,7 @@ impl<S: Store> Worker<S> {
                             format!("peer {name} is no longer configured"),
                         )
                     })?;
-                if self.breaker_open_until(&c.route) > now_ms() {
+                if !self.breaker_admits(&c.route) {
                     return Err(TransportError::retry(
                         BREAKER_OPEN,
                         format!("circuit open for peer {name}"),
@@ -428,23 +471,22 @@ impl<S: Store> Worker<S> {
             .unwrap_or(0)
     }
 
-    /// Counts consecutive network failures per peer; opens the breaker for the cooldown after
-    /// `breaker_failures` of them. A refusal (non-retryable) proves the peer is up.
+    /// Whether the breaker of `route` lets an attempt through now ([`Breaker::admit`]).
+    fn breaker_admits(&self, route: &str) -> bool {
+        let mut map = self.breakers.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(route.to_owned())
+            .or_default()
+            .admit(now_ms(), &self.node.config.retry)
+    }
+
+    /// Records an attempt's outcome in the breaker of `route` ([`Breaker::record`]).
     fn record_breaker(&self, route: &str, result: Result<(), bool>) {
         let policy = &self.node.config.retry;
-        let Ok(mut map) = self.breakers.lock() else {
-            return;
-        };
+        let mut map = self.breakers.lock().unwrap_or_else(|p| p.into_inner());
         let b = map.entry(route.to_owned()).or_default();
-        match result {
-            Ok(()) | Err(false) => *b = Breaker::default(),
-            Err(true) => {
-                b.failures += 1;
-                if b.failures >= policy.breaker_failures {
-                    b.open_until = now_ms() + policy.breaker_cooldown.as_millis() as i64;
-                    tracing::warn!(route, failures = b.failures, "circuit open");
-                }
-            }
+        b.record(result, now_ms(), policy);
+        if result == Err(true) && b.failures >= policy.breaker_failures {
+            tracing::warn!(route, failures = b.failures, "circuit open");
         }
     }
 }
@@ -488,5 +530,74 @@ mod tests {
                 "{b20:?}"
             );
         }
+    }
+
+    /// Closed → open after `breaker_failures` network failures → half-open after the cooldown
+    /// with exactly one probe → open again for a whole cooldown on the probe's failure, closed
+    /// on its success (or a refusal, which proves the peer is up).
+    #[test]
+    fn the_breaker_opens_half_opens_with_one_probe_and_closes() {
+        let p = RetryPolicy {
+            breaker_failures: 3,
+            breaker_cooldown: Duration::from_secs(60),
+            lease: Duration::from_secs(90),
+            ..RetryPolicy::default()
+        };
+        let mut b = Breaker::default();
+        let t0 = 1_000_000;
+        // Closed: failures below the threshold keep it closed.
+        for i in 0..2 {
+            assert!(b.admit(t0 + i, &p));
+            b.record(Err(true), t0 + i, &p);
+        }
+        assert!(b.admit(t0 + 2, &p));
+        b.record(Err(true), t0 + 2, &p);
+        // Open: nothing goes through until the cooldown has passed.
+        assert!(!b.admit(t0 + 3, &p));
+        assert!(!b.admit(t0 + 2 + 59_999, &p));
+        // Half-open: one probe, the others wait for it.
+        let half = t0 + 2 + 60_000;
+        assert!(b.admit(half, &p), "the probe");
+        assert!(
+            !b.admit(half, &p),
+            "a second attempt while the probe is out"
+        );
+        assert!(!b.admit(half + 1_000, &p));
+        // The probe fails: open for a whole cooldown again, one failure sufficing.
+        b.record(Err(true), half + 1_000, &p);
+        assert!(!b.admit(half + 1_001, &p));
+        assert!(!b.admit(half + 60_999, &p));
+        let half2 = half + 61_000;
+        assert!(b.admit(half2, &p), "the next probe");
+        // The probe succeeds: closed, and failures count from zero.
+        b.record(Ok(()), half2 + 10, &p);
+        for i in 0..5 {
+            assert!(b.admit(half2 + 20 + i, &p));
+        }
+        b.record(Err(true), half2 + 30, &p);
+        assert!(
+            b.admit(half2 + 31, &p),
+            "one failure after closing does not open it"
+        );
+
+        // A refusal closes it too (the peer answered).
+        let mut b = Breaker::default();
+        for i in 0..3 {
+            b.record(Err(true), t0 + i, &p);
+        }
+        assert!(!b.admit(t0 + 10, &p));
+        assert!(b.admit(t0 + 70_000, &p));
+        b.record(Err(false), t0 + 70_001, &p);
+        assert!(b.admit(t0 + 70_002, &p) && b.admit(t0 + 70_003, &p));
+
+        // A probe that never reports (its task ended) is replaced once the lease has passed.
+        let mut b = Breaker::default();
+        for i in 0..3 {
+            b.record(Err(true), t0 + i, &p);
+        }
+        let half = t0 + 2 + 60_000;
+        assert!(b.admit(half, &p));
+        assert!(!b.admit(half + 89_999, &p));
+        assert!(b.admit(half + 90_000, &p));
     }
 }

@@ -38,6 +38,12 @@ use crate::error::{Code, TrustError};
 pub const SKEW: Duration = Duration::from_secs(5 * 60);
 /// How long an OCSP response without `nextUpdate` is relied on after its `thisUpdate`.
 pub const OCSP_NO_NEXT_UPDATE_LIFETIME: Duration = Duration::from_secs(60 * 60);
+/// How old (`thisUpdate` before the check) a fetched OCSP response that does not echo the
+/// request's nonce may be. Many responders (RFC 5019, CDN caches) serve pre-produced responses
+/// without a nonce; without one nothing ties the answer to this request, so only its age bounds
+/// a replay of an answer given before a revocation. Twice [`SKEW`]: a responder whose clock
+/// lags by the skew we tolerate still leaves five minutes of real caching.
+pub const OCSP_UNBOUND_MAX_AGE: Duration = Duration::from_secs(10 * 60);
 /// Most URLs of one kind taken from one certificate (a certificate naming hundreds is hostile).
 pub const MAX_URLS_PER_CERT: usize = 4;
 /// Longest URL taken from a certificate.
@@ -209,7 +215,8 @@ pub struct OcspQuery {
     pub request: Vec<u8>,
     /// DER `CertID` (SHA-1), the cache key.
     pub cert_id: Vec<u8>,
-    /// The nonce sent, if any; the response must echo it when it carries one.
+    /// The nonce sent, if any: a response carrying another is refused, one carrying none is
+    /// relied on only while recent ([`Freshness::Fetched`]).
     pub nonce: Option<Vec<u8>>,
 }
 
@@ -392,15 +399,31 @@ fn rfc3339_system(t: SystemTime) -> String {
         .unwrap_or_else(|_| format!("{secs} s after 1970"))
 }
 
+/// What ties an OCSP response to the moment of the check (what stands between it and a replay).
+#[derive(Debug, Clone, Copy)]
+pub enum Freshness<'a> {
+    /// Just fetched for a request that carried `nonce` (`None`: none was sent). A response that
+    /// carries a nonce must carry this one; a response not bound to the request by it (no nonce
+    /// sent, or none echoed) must have a `thisUpdate` at most `max_age` before the check.
+    Fetched {
+        nonce: Option<&'a [u8]>,
+        max_age: Duration,
+    },
+    /// Accepted once already (the checker's cache of fetched responses) or handed over by the
+    /// caller: only its own validity period counts.
+    Kept,
+}
+
 /// Checks the OCSP response `response` (DER `OCSPResponse`) for `link` at `at`: signed by the
 /// issuer, or by a responder certificate the issuer issued for id-kp-OCSPSigning and valid at
 /// `at`; a `SingleResponse` whose CertID matches; `thisUpdate` not in the future and `nextUpdate`
-/// not past (with [`SKEW`]); the nonce echoed when `nonce` was sent and the response carries one.
+/// not past (with [`SKEW`]); and, for a response just fetched (`freshness`), the nonce sent
+/// echoed, or, without it, a `thisUpdate` recent enough ([`Freshness::Fetched`]).
 /// `Ok` with the status (good, revoked or unknown) or `Err` saying why it cannot be relied on.
 pub fn check_ocsp(
     link: &PathLink,
     response: &Source,
-    nonce: Option<&[u8]>,
+    freshness: Freshness<'_>,
     at: SystemTime,
 ) -> SourceVerdict {
     let resp =
@@ -444,11 +467,18 @@ pub fn check_ocsp(
             );
         }
     }
-    if let Some(sent) = nonce
+    // Bound to our request when it echoes the nonce sent; a different nonce is another
+    // request's answer.
+    let mut bound = false;
+    if let Freshness::Fetched {
+        nonce: Some(sent), ..
+    } = freshness
         && let Some(got) = basic.nonce()
-        && got.0.as_bytes() != sent
     {
-        return Err("the OCSP response does not echo the nonce sent (a replay?)".into());
+        if got.0.as_bytes() != sent {
+            return Err("the OCSP response does not echo the nonce sent (a replay?)".into());
+        }
+        bound = true;
     }
     let single = basic
         .tbs_response_data
@@ -468,6 +498,19 @@ pub fn check_ocsp(
         return Err(format!(
             "the OCSP response's thisUpdate {} is in the future",
             rfc3339_system(this_update)
+        ));
+    }
+    if let Freshness::Fetched { max_age, .. } = freshness
+        && !bound
+        && let Ok(age) = at.duration_since(this_update)
+        && age > max_age
+    {
+        return Err(format!(
+            "the OCSP response is not bound to this request (no nonce echoed) and its thisUpdate \
+             {} is {} s old, more than the {} s allowed for such a response (a replay?)",
+            rfc3339_system(this_update),
+            age.as_secs(),
+            max_age.as_secs()
         ));
     }
     let next_update = single.next_update.as_ref().map(gt_to_system);
@@ -777,7 +820,7 @@ pub fn decide_link(
     let mut notes = Vec::new();
     let mut ocsp_unknown = None;
     for o in ocsp {
-        match check_ocsp(link, o, None, at) {
+        match check_ocsp(link, o, Freshness::Kept, at) {
             Ok(s) if s.status != Status::Unknown => return s,
             Ok(s) => ocsp_unknown = Some(s),
             Err(e) => notes.push(format!("OCSP {}: {e}", o.source)),

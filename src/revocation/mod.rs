@@ -8,8 +8,12 @@
 //! OCSP responder. A stranger's certificate never makes this module fetch anything. Redirects
 //! are not followed; only `http`/`https` URLs are taken; every answer is capped in size and time.
 //!
+//! Time: each fetch has its timeout, and the whole check a budget that also cuts off a fetch
+//! under way when it is spent.
+//!
 //! Per certificate of the path, in order: a cached OCSP response still current; the OCSP
-//! responders (the configured one, else those of the certificate's AIA), with a fresh nonce; the
+//! responders (the configured one, else those of the certificate's AIA), with a fresh random
+//! nonce (none can be made: not asked), a response echoing it or at most `ocsp_max_age` old; the
 //! configured CRL files; the CRLs of its distribution points (cached by URL until `nextUpdate`).
 //! The first source that says good or revoked decides; if none does the status is unknown, and
 //! the policy (`require`/`prefer`) says what that means ([`status::apply_policy`]).
@@ -37,6 +41,9 @@ pub struct FetchConfig {
     pub ocsp_responder: Option<String>,
     /// Send a nonce in OCSP requests (responders that do not support it just omit it).
     pub nonce: bool,
+    /// Oldest `thisUpdate` (before the check) of a fetched OCSP response that does not echo the
+    /// nonce: a cached, pre-produced answer is relied on only while this recent.
+    pub ocsp_max_age: Duration,
     /// Most cache entries of each kind kept (oldest dropped past it).
     pub max_cache_entries: usize,
     /// Longest time one check (all certificates of a path) spends fetching; past it the
@@ -53,6 +60,7 @@ impl Default for FetchConfig {
             max_ocsp_bytes: 64 * 1024,
             ocsp_responder: None,
             nonce: true,
+            ocsp_max_age: status::OCSP_UNBOUND_MAX_AGE,
             max_cache_entries: 1024,
             budget: Duration::from_secs(20),
         }
@@ -65,12 +73,17 @@ struct Cached {
     until: SystemTime,
 }
 
+/// Fills a buffer with random bytes; `Err` when the system generator cannot.
+type Random = fn(&mut [u8]) -> Result<(), aws_lc_rs::error::Unspecified>;
+
 /// The revocation checker: a fetcher with its caches and the configured CRL files. Cheap to
 /// share behind an `Arc`.
 #[derive(Debug)]
 pub struct Checker {
     client: reqwest::Client,
     config: FetchConfig,
+    /// Where nonces come from (the system generator; a failing one in a unit test).
+    random: Random,
     crl_files: Vec<Source>,
     crl_cache: Mutex<HashMap<String, Cached>>,
     ocsp_cache: Mutex<HashMap<Vec<u8>, Cached>>,
@@ -95,6 +108,7 @@ impl Checker {
         Ok(Checker {
             client,
             config,
+            random: aws_lc_rs::rand::fill,
             crl_files,
             crl_cache: Mutex::new(HashMap::new()),
             ocsp_cache: Mutex::new(HashMap::new()),
@@ -142,34 +156,37 @@ impl Checker {
             None => link.ocsp_urls(),
         };
         if !urls.is_empty() {
-            let nonce = self.config.nonce.then(|| {
-                let mut n = [0u8; 16];
-                // A failing system RNG leaves a zero nonce: still a valid request.
-                let _ = aws_lc_rs::rand::fill(&mut n);
-                n.to_vec()
-            });
-            match status::ocsp_request(link, nonce.as_deref()) {
-                Err(e) => notes.push(format!("OCSP: {}", e.problem)),
+            // A nonce is random or not sent at all: a predictable one (a failed generator's
+            // zeros) would let a response captured earlier pass as this request's answer.
+            let nonce = self.config.nonce.then(|| self.nonce()).transpose();
+            match nonce.and_then(|n| {
+                status::ocsp_request(link, n.as_ref().map(|n| &n[..])).map_err(|e| e.problem)
+            }) {
+                Err(e) => notes.push(format!("OCSP: {e}")),
                 Ok(query) => {
                     if let Some(c) = self.cached(&self.ocsp_cache, &query.cert_id, at)
-                        && let Ok(s) = status::check_ocsp(link, &c, None, at)
+                        && let Ok(s) = status::check_ocsp(link, &c, status::Freshness::Kept, at)
                         && s.status != Status::Unknown
                     {
                         return s;
                     }
+                    let freshness = status::Freshness::Fetched {
+                        nonce: query.nonce.as_deref(),
+                        max_age: self.config.ocsp_max_age,
+                    };
                     for url in &urls {
                         if over() {
                             notes.push(format!("OCSP {url}: {spent}"));
                             continue;
                         }
-                        match self.post_ocsp(url, &query.request).await {
+                        match within(deadline, self.post_ocsp(url, &query.request)).await {
                             Err(e) => notes.push(format!("OCSP {url}: {e}")),
                             Ok(der) => {
                                 let src = Source {
                                     source: url.clone(),
                                     der,
                                 };
-                                match status::check_ocsp(link, &src, query.nonce.as_deref(), at) {
+                                match status::check_ocsp(link, &src, freshness, at) {
                                     Ok(s) if s.status != Status::Unknown => {
                                         if let Some(until) = status::ocsp_expiry(&src.der) {
                                             self.store(
@@ -209,7 +226,7 @@ impl Checker {
                 notes.push(format!("CRL {url}: {spent}"));
                 continue;
             }
-            match self.get_crl(&url).await {
+            match within(deadline, self.get_crl(&url)).await {
                 Err(e) => notes.push(format!("CRL {url}: {e}")),
                 Ok(der) => {
                     let src = Source {
@@ -231,6 +248,18 @@ impl Checker {
             }
         }
         ocsp_unknown.unwrap_or_else(|| status::unknown_status(link, &notes))
+    }
+
+    /// A fresh 16-byte nonce from the system generator; `Err` (no request is then made) when
+    /// the generator fails.
+    fn nonce(&self) -> Result<[u8; 16], String> {
+        let mut n = [0u8; 16];
+        (self.random)(&mut n).map_err(|_| {
+            "not asked: the system random generator failed, and a request without a random \
+             nonce could be answered by a replay"
+                .to_owned()
+        })?;
+        Ok(n)
     }
 
     fn cached<K>(
@@ -356,6 +385,17 @@ impl Checker {
     }
 }
 
+/// Runs the fetch `f`, cut off at the check's `deadline`: the budget bounds the whole check,
+/// not only when each fetch may start.
+async fn within<F>(deadline: tokio::time::Instant, f: F) -> Result<Vec<u8>, String>
+where
+    F: std::future::Future<Output = Result<Vec<u8>, String>>,
+{
+    tokio::time::timeout_at(deadline, f)
+        .await
+        .unwrap_or_else(|_| Err("cut off: the time budget of the check was spent".into()))
+}
+
 async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
     if !resp.status().is_success() {
         return Err(format!("answered HTTP {}", resp.status().as_u16()));
@@ -446,6 +486,7 @@ impl Checker {
             timeout: c.timeout,
             budget: c.timeout * 2,
             ocsp_responder: c.ocsp_responder.clone(),
+            ocsp_max_age: c.ocsp_max_age,
             ..FetchConfig::default()
         };
         Ok(Checker::new(config, files)?)
@@ -488,4 +529,54 @@ pub fn evidence_rows(
             checked_at,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls_pki_types::pem::PemObject;
+
+    fn der(name: &str) -> Vec<u8> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("certs/test-only")
+            .join(name);
+        rustls_pki_types::CertificateDer::from_pem_file(p)
+            .unwrap()
+            .as_ref()
+            .to_vec()
+    }
+
+    /// A generator that fails never yields a request: no connection reaches the responder (a
+    /// loopback listener that would hold it), and the status says why nothing was asked.
+    #[test]
+    fn a_failing_random_generator_sends_no_request() {
+        let responder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        responder.set_nonblocking(true).unwrap();
+        let config = FetchConfig {
+            ocsp_responder: Some(format!("http://{}/", responder.local_addr().unwrap())),
+            timeout: Duration::from_secs(2),
+            ..FetchConfig::default()
+        };
+        let mut checker = Checker::new(config, Vec::new()).unwrap();
+        checker.random = |_| Err(aws_lc_rs::error::Unspecified);
+        let path = ValidatedPath::new(
+            vec![(der("stttt-gialai.cert.pem"), der("issuing-ca.cert.pem"))],
+            "CN=root".into(),
+        );
+        let out =
+            check_blocking(&checker, &path, RevocationPolicy::Prefer, SystemTime::now()).unwrap();
+        let s = &out.certificates[0];
+        assert_eq!(s.status, Status::Unknown);
+        let note = s.note.as_deref().unwrap();
+        assert!(note.contains("random generator failed"), "{note}");
+        assert!(
+            matches!(responder.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "a request reached the responder"
+        );
+
+        // The control: with the system generator, the same checker does connect.
+        checker.random = aws_lc_rs::rand::fill;
+        let _ = check_blocking(&checker, &path, RevocationPolicy::Prefer, SystemTime::now());
+        assert!(responder.accept().is_ok(), "the control made no request");
+    }
 }

@@ -7,7 +7,8 @@
 //! it chains to one of the peer's `ca` files with the EKU of its role (clientAuth when it
 //! pushes to us, serverAuth when we push to it), its SHA-256 is one of `pin_sha256`, and it names
 //! `tls_name` as a DNS subjectAltName. An agency signing certificate (EKU document signing) is
-//! therefore never a usable TLS identity.
+//! therefore never a usable TLS identity. A pin alone skips the CA, chain and EKU checks (the
+//! pin names the very certificate) but not its validity period.
 //!
 //! **Invariant:** on the mutual-TLS listener the pushing peer is the configured peer whose checks
 //! the verified client certificate passes — nothing in the request can change it.
@@ -135,6 +136,10 @@ impl Matcher {
                 self.peer
             ));
         }
+        if !self.pins.is_empty() {
+            pinned_in_validity(ee_der, now)
+                .map_err(|e| format!("{e} (pinned for peer {})", self.peer))?;
+        }
         let ee = webpki::EndEntityCert::try_from(ee_der)
             .map_err(|e| format!("certificate does not parse: {e:?}"))?;
         if !self.anchors.is_empty() {
@@ -165,6 +170,28 @@ impl Matcher {
         }
         Ok(())
     }
+}
+
+/// A pinned certificate's own validity period at `now`. The pin replaces the CA (and with it the
+/// EKU and chain), not the dates: a key is kept with care for as long as its certificate says, a
+/// retired one (rotated out, left in backups) must stop working without anyone removing the pin.
+/// So a self-signed node certificate needs a renewal date like any other.
+fn pinned_in_validity(der: &[u8], now: UnixTime) -> Result<(), String> {
+    use x509_parser::prelude::FromDer;
+    let (_, c) = x509_parser::certificate::X509Certificate::from_der(der)
+        .map_err(|e| format!("certificate does not parse: {e}"))?;
+    let t = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    let v = c.validity();
+    if t < v.not_before.timestamp() {
+        return Err(format!(
+            "pinned certificate not valid before {}",
+            v.not_before
+        ));
+    }
+    if t > v.not_after.timestamp() {
+        return Err(format!("pinned certificate expired on {}", v.not_after));
+    }
+    Ok(())
 }
 
 /// Maps verified client certificates to configured peers.
@@ -233,7 +260,13 @@ impl ClientCertVerifier for ClientVerifier {
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         if self.pins.contains(&fingerprint(end_entity)) {
-            return Ok(ClientCertVerified::assertion());
+            return match pinned_in_validity(end_entity, now) {
+                Ok(()) => Ok(ClientCertVerified::assertion()),
+                Err(e) => {
+                    tracing::warn!(problem = %e, "pinned client certificate refused");
+                    Err(rustls::Error::InvalidCertificate(CertificateError::Expired))
+                }
+            };
         }
         match &self.inner {
             Some(i) => i.verify_client_cert(end_entity, intermediates, now),
