@@ -92,7 +92,10 @@ fn expected() -> Vec<Expected> {
             is: Is::Document(1),
             from: "000.00.00.G22",
             warnings: &[PREFIX, REDECLARED, SIG_NS, ORDER],
-            at: &[(ORDER, "edXMLEnvelope/edXMLHeader/MessageHeader/ResponseFor[1]")],
+            at: &[(
+                ORDER,
+                "edXMLEnvelope/edXMLHeader/MessageHeader/ResponseFor[1]",
+            )],
         },
         Expected {
             file: "vpcp-kit-edoc-update.edxml",
@@ -219,7 +222,9 @@ fn every_package_is_read_with_its_quirks_named() {
                 assert_eq!(s["verifiable"], false, "{}: {s}", e.file);
                 assert_eq!(s["code"], "CERT_MALFORMED", "{}: {s}", e.file);
                 assert!(
-                    s["reason"].as_str().is_some_and(|r| r.contains("X509Certificate")),
+                    s["reason"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("X509Certificate")),
                     "{}: {s}",
                     e.file
                 );
@@ -294,7 +299,11 @@ fn the_kit_template_is_refused_cleanly() {
             assert_eq!(v["ok"], false);
             assert_eq!(v["code"], "XML_MALFORMED");
         } else {
-            assert!(stderr(&o).starts_with("XML_MALFORMED: (line "), "{}", stderr(&o));
+            assert!(
+                stderr(&o).starts_with("XML_MALFORMED: (line "),
+                "{}",
+                stderr(&o)
+            );
             assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
         }
     }

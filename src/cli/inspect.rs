@@ -29,7 +29,10 @@ enum Signature {
     /// Present, with a readable certificate: who it claims to be.
     Claims(SignerCert),
     /// Present, but its certificate (or the signature itself) cannot be read: why.
-    NotVerifiable { code: String, reason: String },
+    NotVerifiable {
+        code: String,
+        reason: String,
+    },
 }
 
 fn signature(parsed: &xml::Xml) -> Signature {
@@ -138,9 +141,10 @@ pub fn run(a: &Args) -> CmdResult {
                 c.subject
             )],
         ),
-        Signature::NotVerifiable { reason, .. } => {
-            field("signature", &[&format!("present, not verifiable: {reason}")])
-        }
+        Signature::NotVerifiable { reason, .. } => field(
+            "signature",
+            &[&format!("present, not verifiable: {reason}")],
+        ),
         Signature::Absent => field("signature", &["none"]),
     }
     Ok(())
