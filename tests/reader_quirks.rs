@@ -678,3 +678,93 @@ proptest! {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// `inspect` on such packages
+// ---------------------------------------------------------------------------------------------
+
+fn inspect(text: &str, json: bool) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.edxml");
+    std::fs::write(&path, text).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"));
+    cmd.arg("inspect");
+    if json {
+        cmd.arg("--json");
+    }
+    cmd.arg(&path).output().unwrap()
+}
+
+/// The SDK's placeholder: a signature whose certificate is a truncated base64 text.
+const PLACEHOLDER_SIGNATURE: &str = "<Signature><SignedInfo><Reference URI=\"\"/></SignedInfo>\
+    <SignatureValue>AAAA</SignatureValue><KeyInfo><X509Data><X509SubjectName>CN=user05</X509SubjectName>\
+    <X509Certificate>MIIFqTCCBJG</X509Certificate></X509Data></KeyInfo></Signature>";
+
+#[test]
+fn inspect_reports_a_placeholder_signature_as_not_verifiable_and_exits_0() {
+    let text = edit(
+        &fixture("document-new"),
+        "</edXMLHeader>",
+        &format!("{PLACEHOLDER_SIGNATURE}</edXMLHeader>"),
+    );
+    let o = inspect(&text, false);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("  signature:  present, not verifiable: ")
+                && l.contains("X509Certificate")),
+        "{out}"
+    );
+    assert!(out.contains("[signature_namespace] "), "{out}");
+    let o = inspect(&text, true);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["signature"]["present"], true);
+    assert_eq!(v["signature"]["verifiable"], false);
+    assert_eq!(v["signature"]["code"], "CERT_MALFORMED");
+    assert_eq!(v["warnings"][0]["kind"], "signature_namespace");
+}
+
+#[test]
+fn inspect_keeps_its_columns_when_fields_are_empty() {
+    // No place, no signer, a recipient without a name.
+    let text = edit(
+        &fixture("document-new"),
+        "<Place>Gia Lai</Place>",
+        "<Place></Place>",
+    );
+    let text = edit(
+        &text,
+        "<Competence>KT. GIÁM ĐỐC</Competence>\n          <Position>Phó Giám đốc</Position>\n          <FullName>Nguyễn Văn An</FullName>",
+        "<Competence/><Position/><FullName/>",
+    );
+    let text = edit(
+        &text,
+        "<OrganName>Ủy ban nhân dân tỉnh Gia Lai</OrganName>\n        </To>",
+        "</To>",
+    );
+    let o = inspect(&text, false);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out}");
+    let mut fields = 0;
+    for line in out.lines().skip(1) {
+        // "  label:" padded to 12 characters, then the value: never a blank or shifted value.
+        let chars: Vec<char> = line.chars().collect();
+        assert!(chars.len() > 14, "{line:?}");
+        assert_eq!(&chars[..2], &[' ', ' '], "{line:?}");
+        let label: String = chars[2..14].iter().collect();
+        assert!(label.trim_end().ends_with(':'), "{line:?}");
+        assert!(!chars[14].is_whitespace(), "value shifted: {line:?}");
+        assert_eq!(line.trim_end(), line, "trailing blank: {line:?}");
+        fields += 1;
+    }
+    assert!(fields >= 10, "{out}");
+    assert!(out.contains("\n  signed by:  —\n"), "{out}");
+    assert!(out.contains("\n  to:         000.00.00.H21\n"), "{out}");
+    assert!(out.contains("\n  date:       2024/03/15\n"), "{out}");
+}
