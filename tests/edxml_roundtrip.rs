@@ -120,7 +120,8 @@ const NS: &str = "http://www.mic.gov.vn/TBT/QCVN_102_2016";
 fn junk_and_bom_before_the_declaration() {
     let mut junky = b"\r\n\x00\x07garbage from a gateway ".to_vec();
     junky.extend_from_slice(&fixture("document-new"));
-    reads_as_fixture(&junky, "document-new");
+    let p = reads_as_fixture(&junky, "document-new");
+    assert_eq!(kinds(&p), [WarningKind::JunkBeforeDeclaration]);
     let mut bom = b"\xEF\xBB\xBF".to_vec();
     bom.extend_from_slice(&fixture("document-new"));
     let p = reads_as_fixture(&bom, "document-new");
@@ -164,8 +165,14 @@ fn prefix_on_every_element() {
         );
         assert!(text.contains("</edXML:MessageHeader>"));
         assert!(!text.contains(&format!("xmlns=\"{NS}\"")));
+        // Read by namespace, and noted: prefixed elements, nothing re-declared.
         let p = reads_as_fixture(text, stem);
-        assert!(p.warnings().is_empty());
+        assert_eq!(
+            kinds(&p),
+            [WarningKind::NamespacePrefix],
+            "{:?}",
+            p.warnings()
+        );
     }
 }
 
@@ -221,8 +228,21 @@ fn elements_in_any_order() {
         assert!(
             text.find("<AttachmentEncoded>").unwrap_or(0) < text.find("<edXMLEnvelope>").unwrap()
         );
+        // Read by name; each element whose children are out of order is noted once.
         let p = reads_as_fixture(text, stem);
-        assert!(p.warnings().is_empty(), "{stem}: {:?}", p.warnings());
+        assert!(!p.warnings().is_empty(), "{stem}");
+        assert!(
+            kinds(&p).iter().all(|k| *k == WarningKind::ElementOrder),
+            "{stem}: {:?}",
+            p.warnings()
+        );
+        assert!(
+            p.warnings()
+                .iter()
+                .any(|w| w.path == "edXMLEnvelope/edXMLHeader/MessageHeader"),
+            "{stem}: {:?}",
+            p.warnings()
+        );
     }
 }
 
@@ -236,10 +256,11 @@ fn signature_in_either_namespace_is_ignored() {
     // The common SDK writes it without a namespace of its own, i.e. in the edXML namespace.
     let sdk = r#"<Signature><SignedInfo><Reference URI=""/></SignedInfo><SignatureValue>AAAA</SignatureValue></Signature>"#;
     for stem in ["document-new", "status-01"] {
-        for sig in [dsig, sdk] {
-            let p = reads_as_fixture(with_signature(stem, sig), stem);
-            assert!(p.warnings().is_empty(), "{:?}", p.warnings());
-        }
+        let p = reads_as_fixture(with_signature(stem, dsig), stem);
+        assert!(p.warnings().is_empty(), "{:?}", p.warnings());
+        // Outside the XML-DSig namespace: still the signature, and noted.
+        let p = reads_as_fixture(with_signature(stem, sdk), stem);
+        assert_eq!(kinds(&p), [WarningKind::SignatureNamespace]);
     }
 }
 
@@ -336,7 +357,18 @@ fn null_and_missing_trace_organ_ids() {
     let Package::Document(d) = read(&text) else {
         panic!("not a document")
     };
-    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+    // Each hop without an agency is noted.
+    assert_eq!(
+        d.warnings.iter().map(|w| w.kind).collect::<Vec<_>>(),
+        [WarningKind::ValueDefaulted; 3],
+        "{:?}",
+        d.warnings
+    );
+    assert!(
+        d.warnings[1].message.starts_with("missing;"),
+        "{:?}",
+        d.warnings
+    );
     assert_eq!(d.trace_headers.len(), 4);
     assert!(d.trace_headers[0].organ_id.is_some());
     assert!(d.trace_headers[1..].iter().all(|t| t.organ_id.is_none()));
@@ -652,11 +684,15 @@ fn missing_required_elements() {
         code_of(no_ts, &lenient()).1,
         "edXMLEnvelope/edXMLHeader/MessageHeader/Timestamp: missing"
     );
+    // A recipient without a name is still addressed by its code: read, and flagged.
     let no_name = remove_nth(&fixture_text("document-new"), "OrganName", 2);
+    let p = read(no_name);
+    assert_eq!(kinds(&p), [WarningKind::ValueDefaulted]);
     assert_eq!(
-        code_of(no_name, &lenient()).1,
-        "edXMLEnvelope/edXMLHeader/MessageHeader/To[2]/OrganName: missing"
+        p.warnings()[0].path,
+        "edXMLEnvelope/edXMLHeader/MessageHeader/To[2]/OrganName"
     );
+    assert_eq!(p.as_document().unwrap().header.to[1].organ_name, "");
 }
 
 #[test]

@@ -22,7 +22,15 @@ fn refused(d: &DocumentPackage) -> FormatError {
     }
 }
 
+/// A document as the builder makes it, with a named signer (a `SignerInfo` that names nobody is
+/// written, but flagged when read).
 fn builder_document() -> DocumentPackage {
+    let mut d = unsigned_builder_document();
+    d.header.signer_info.full_name = "Nguyễn Văn Ánh".into();
+    d
+}
+
+fn unsigned_builder_document() -> DocumentPackage {
     DocumentPackage::new(
         Organization::new(
             OrganId::parse_strict("000.00.00.H21").unwrap(),
@@ -47,6 +55,15 @@ fn assert_stable(d: &DocumentPackage) -> Vec<u8> {
     let twice = edxml::write(&back).unwrap();
     assert!(once == twice, "write → read → write differs");
     once
+}
+
+#[test]
+fn a_signer_info_naming_nobody_is_written_and_flagged_on_read() {
+    let d = unsigned_builder_document();
+    let back = read(&edxml::write_document(&d).unwrap());
+    assert_eq!(back.warnings().len(), 1, "{:?}", back.warnings());
+    assert_eq!(back.warnings()[0].kind, edxml::WarningKind::EmptyElement);
+    assert_eq!(back.warnings()[0].path, format!("{MH}/SignerInfo"));
 }
 
 #[test]
@@ -387,7 +404,13 @@ proptest! {
             ),
             Ok(bytes) => {
                 let back = read(&bytes);
-                prop_assert!(back.warnings().is_empty(), "{:?}", back.warnings());
+                // A signer with no name is the one thing flagged.
+                let kinds: Vec<_> = back.warnings().iter().map(|w| w.kind).collect();
+                if name.trim().is_empty() {
+                    prop_assert_eq!(kinds, [edxml::WarningKind::EmptyElement]);
+                } else {
+                    prop_assert!(kinds.is_empty(), "{:?}", back.warnings());
+                }
                 let h = &back.as_document().unwrap().header;
                 prop_assert_eq!(&h.subject, subject.trim());
                 let content = content.trim();

@@ -2,8 +2,10 @@
 //! local time (UTC+7, no offset written).
 //!
 //! Written strictly; read leniently (`-` separators, a `T` between date and time, a time part
-//! after a date), with [`Leniency`] telling the caller that the text was not canonical so it can
-//! flag it.
+//! after a date, and the day-first `dd/MM/yyyy` that Bkav's writer emits), with [`Leniency`]
+//! telling the caller that the text was not canonical so it can flag it, and [`form_of`] naming
+//! the form it was in. Day-first and year-first cannot be confused: the four-digit year is either
+//! the first or the last field, and month-first is not a Vietnamese form.
 
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
@@ -57,8 +59,34 @@ pub fn check_year(d: Date) -> Result<(), String> {
     }
 }
 
-/// Parses `yyyy/MM/dd`; also `yyyy-MM-dd`, and either followed by a time part (ignored), as
-/// [`Leniency::Tolerated`].
+/// The form `s` is written in, for a warning: `dd/MM/yyyy HH:mm:ss`, `yyyy-MM-dd`, … (digits
+/// replaced by the field they stand for; only meaningful for text the parsers accepted).
+pub fn form_of(s: &str) -> String {
+    let b = s.as_bytes();
+    let day_first = b.len() >= 10 && b[2] == b'/' && b[5] == b'/';
+    let date_fields: &[u8] = if day_first {
+        b"dd/MM/yyyy"
+    } else {
+        b"yyyy/MM/dd"
+    };
+    let time_fields = b"HH:mm:ss";
+    s.bytes()
+        .enumerate()
+        .map(|(i, c)| {
+            if !c.is_ascii_digit() {
+                return c as char;
+            }
+            match i {
+                0..=9 => date_fields[i] as char,
+                11..=18 => time_fields[i - 11] as char,
+                _ => '9',
+            }
+        })
+        .collect()
+}
+
+/// Parses `yyyy/MM/dd`; also `yyyy-MM-dd` and the day-first `dd/MM/yyyy`, each possibly followed
+/// by a time part (ignored), as [`Leniency::Tolerated`].
 pub fn parse_date(s: &str) -> Result<(Date, Leniency), String> {
     let b = s.as_bytes();
     if b.len() < 10 {
@@ -77,7 +105,7 @@ pub fn parse_date(s: &str) -> Result<(Date, Leniency), String> {
 }
 
 /// Parses `yyyy/MM/dd HH:mm:ss`; also with `-` date separators and/or `T` between date and
-/// time, as [`Leniency::Tolerated`].
+/// time, or day-first (`dd/MM/yyyy HH:mm:ss`), as [`Leniency::Tolerated`].
 pub fn parse_timestamp(s: &str) -> Result<(PrimitiveDateTime, Leniency), String> {
     let err = || format!("{s:?} is not a timestamp (yyyy/MM/dd HH:mm:ss)");
     let b = s.as_bytes();
@@ -105,14 +133,18 @@ fn leniency(canonical: bool) -> Leniency {
     }
 }
 
-/// `yyyy/MM/dd` or `yyyy-MM-dd` (the same separator twice).
+/// `yyyy/MM/dd` or `yyyy-MM-dd` (the same separator twice), or day-first `dd/MM/yyyy`.
 fn date_part(b: &[u8]) -> Option<Date> {
-    if b.len() != 10 || !matches!(b[4], b'/' | b'-') || b[7] != b[4] {
+    if b.len() != 10 {
         return None;
     }
-    let y = digits(&b[0..4])?;
-    let m = digits(&b[5..7])?;
-    let d = digits(&b[8..10])?;
+    let (y, m, d) = if matches!(b[4], b'/' | b'-') && b[7] == b[4] {
+        (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?)
+    } else if b[2] == b'/' && b[5] == b'/' {
+        (digits(&b[6..10])?, digits(&b[3..5])?, digits(&b[0..2])?)
+    } else {
+        return None;
+    };
     let month = Month::try_from(m as u8).ok()?;
     Date::from_calendar_date(y as i32, month, d as u8).ok()
 }
@@ -169,12 +201,26 @@ mod tests {
             "2019/2/27",
             "2019/02/30",
             "2019-02/27",
-            "27/02/2019",
+            "27/2/2019",
+            "02/27/2019",
+            "2019/27/02",
             "2019/02/27x",
             "2019/13/01",
         ] {
             assert!(parse_date(bad).is_err(), "{bad}");
         }
+        // Bkav writes day first; the four-digit year's position says which is which.
+        assert_eq!(
+            parse_date("27/02/2019").unwrap(),
+            (date!(2019 - 02 - 27), Leniency::Tolerated)
+        );
+        assert_eq!(
+            parse_date("27/02/2019 08:05:09").unwrap(),
+            (date!(2019 - 02 - 27), Leniency::Tolerated)
+        );
+        assert_eq!(form_of("27/02/2019 08:05:09"), "dd/MM/yyyy HH:mm:ss");
+        assert_eq!(form_of("2019-02-27"), "yyyy-MM-dd");
+        assert_eq!(form_of("2019/02/27 00:00:00"), "yyyy/MM/dd HH:mm:ss");
         assert_eq!(format_date(date!(2019 - 02 - 07)), "2019/02/07");
         assert!(check_year(date!(0000 - 01 - 01)).is_err());
     }
@@ -193,6 +239,11 @@ mod tests {
         assert!(parse_timestamp("2019/02/27 24:00:00").is_err());
         assert!(parse_timestamp("2019/02/27 8:05:09").is_err());
         assert!(parse_timestamp("2019/02/27").is_err());
+        assert_eq!(
+            parse_timestamp("27/02/2019 08:05:09").unwrap(),
+            (t, Leniency::Tolerated)
+        );
+        assert!(parse_timestamp("27-02-2019 08:05:09").is_err());
         assert_eq!(format_timestamp(t), "2019/02/27 08:05:09");
         let utc = datetime!(2019-02-27 20:00:00 UTC);
         assert_eq!(vietnam_time(utc), datetime!(2019-02-28 03:00:00));

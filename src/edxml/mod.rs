@@ -46,10 +46,13 @@ pub const NS: &str = "http://www.mic.gov.vn/TBT/QCVN_102_2016";
 pub const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
 
 /// Is `n` the package signature element? Packages from the common SDK put `Signature` in the
-/// edXML namespace (no declaration of its own), so both namespaces count (EDXML.md §5). The
-/// reader skips it and the verifier checks it; both use this one rule.
+/// edXML namespace (no declaration of its own) and Bkav's in no namespace at all (in a package
+/// whose elements are all prefixed), so all three count (EDXML.md §5); the reader flags the two
+/// that are not XML-DSig's. The reader skips it and the verifier checks it; both use this one
+/// rule, and the verifier reads the signature's children in the signature's own namespace.
 pub fn is_signature(n: &roxmltree::Node) -> bool {
     n.is_element()
         && n.tag_name().name() == "Signature"
-        && matches!(n.tag_name().namespace(), Some(DSIG_NS | NS))
+        // roxmltree reports an element under `xmlns=""` as in namespace "": no namespace too.
+        && matches!(n.tag_name().namespace(), Some(DSIG_NS | NS | "") | None)
 }

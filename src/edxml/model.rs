@@ -153,6 +153,28 @@ pub enum WarningKind {
     /// Parts of the package that do not fit together (e.g. `ReplacementInfoList` on a
     /// revocation); kept as read.
     Inconsistent,
+    /// Children not in the standard's order (the kit's `OrganName` before
+    /// `OrganizationInCharge`, `Bussiness` before `TraceHeader`, …); read by name.
+    ElementOrder,
+    /// edXML elements or attributes written with a namespace prefix (`edXML:From`,
+    /// `edXML:version`); read by namespace and local name.
+    NamespacePrefix,
+    /// The edXML namespace declared again below the root (`xmlns:edXML` on `edXMLEnvelope`).
+    NamespaceRedeclared,
+    /// A name spelled otherwise than the standard (`Business`, `BusinessDocType` for its
+    /// `Bussiness`, `BussinessDocType`); read as the standard's.
+    VariantSpelling,
+    /// Optional elements present but empty (`<DueDate/>`, an empty `ResponseFor`), read as
+    /// absent; or a `SignerInfo` that names no signer.
+    EmptyElement,
+    /// A part placed where the standard does not put it (Bkav's `Status` directly under
+    /// `edXMLHeader`, without `MessageHeader`); read as the standard's part.
+    NonStandardLayout,
+    /// The package signature outside the XML-DSig namespace (in the edXML namespace, as the
+    /// SDK writes it, or in no namespace at all).
+    SignatureNamespace,
+    /// Stray bytes before `<?xml` (seen in stored copies); dropped.
+    JunkBeforeDeclaration,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,14 @@
 //! forms, mislabelled attachments, …) is accepted and recorded as a [`Warning`]. With
 //! [`ReadOptions::strict`], non-standard OrganIds and unassigned status codes are refused instead.
 //!
+//! Real traffic (VNPT's library, the national platform, Bkav's SDK; README "EDXML conformance
+//! notes") is read with one warning per quirk, never silently: children out of the standard's
+//! order, prefixes and re-declared namespaces, `Business` spelt with one s, day-first dates,
+//! empty optional elements, organisations without a name, hops without an agency, Bkav's
+//! `Status` directly under `edXMLHeader`, a signature outside the XML-DSig namespace, stray bytes
+//! before `<?xml`. What cannot be handled safely without guessing (a status without a
+//! resolvable `ResponseFor` or `From`, a document without recipients) stays an error.
+//!
 //! [`read_tree`] works on a tree parsed once by [`xml::parse`], so the signature verifier and the
 //! model see the same bytes.
 
@@ -19,7 +27,7 @@ use time::{Date, PrimitiveDateTime};
 
 use super::NS;
 use super::attachment::{self, Budget};
-use super::dates::{Leniency, parse_date, parse_timestamp};
+use super::dates::{Leniency, form_of, format_date, format_timestamp, parse_date, parse_timestamp};
 use super::model::*;
 use super::organ_id::OrganId;
 use super::soft_limits as soft;
@@ -62,34 +70,84 @@ pub fn read_tree(xml: &Xml, opts: &ReadOptions) -> Result<Package, FormatError> 
         opts,
         warnings: Vec::new(),
     };
+    if xml.junk > 0 {
+        cx.warn(
+            WarningKind::JunkBeforeDeclaration,
+            "(prolog)",
+            format!(
+                "{} stray byte{} before <?xml; dropped",
+                xml.junk,
+                if xml.junk == 1 { "" } else { "s" }
+            ),
+        );
+    }
+    namespace_style(&mut cx, xml);
     let mut top = Kids::of(root, String::new());
+    top.order(&mut cx, &["edXMLEnvelope", "AttachmentEncoded"]);
     let envelope = top.req("edXMLEnvelope")?;
     let encoded = top.opt("AttachmentEncoded")?;
     top.finish(&mut cx);
 
     let mut env = Kids::of(envelope, "edXMLEnvelope".into());
+    env.order(&mut cx, &["edXMLHeader", "edXMLBody"]);
     let header = env.req("edXMLHeader")?;
     let body = env.opt("edXMLBody")?;
     env.finish(&mut cx);
 
-    let mut hk = Kids::of(header, "edXMLEnvelope/edXMLHeader".into());
-    // The signature is the verifier's business; the SDK writes it in the edXML namespace.
+    let header_path = "edXMLEnvelope/edXMLHeader";
+    let mut hk = Kids::of(header, header_path.into());
+    hk.order(&mut cx, &["MessageHeader", "TraceHeaderList"]);
+    // The signature is the verifier's business (its place is checked there); which namespace it
+    // is in is noted here.
     hk.skip(super::is_signature);
-    let mh = hk.req("MessageHeader")?;
+    if let Some(sig) = header.children().find(super::is_signature) {
+        let message = match sig.tag_name().namespace() {
+            Some(super::DSIG_NS) => None,
+            Some(NS) => {
+                Some("Signature in the edXML namespace (as the SDK writes it), not XML-DSig's")
+            }
+            _ => Some("Signature in no namespace (as Bkav writes it), not XML-DSig's"),
+        };
+        if let Some(m) = message {
+            cx.warn(
+                WarningKind::SignatureNamespace,
+                format!("{header_path}/Signature"),
+                m,
+            );
+        }
+    }
+    // Bkav's status packages put `Status` where `MessageHeader` belongs.
+    let (mh, mh_path, bkav_status) = match hk.opt("MessageHeader")? {
+        Some(m) => (m, format!("{header_path}/MessageHeader"), false),
+        None => match hk.opt("Status")? {
+            Some(st) => {
+                let path = format!("{header_path}/Status");
+                cx.warn(
+                    WarningKind::NonStandardLayout,
+                    path.clone(),
+                    "Status directly under edXMLHeader without MessageHeader (Bkav's layout); \
+                     read as the status package's MessageHeader",
+                );
+                (st, path, true)
+            }
+            None => return Err(FormatError::missing(format!("{header_path}/MessageHeader"))),
+        },
+    };
     let trace = hk.opt("TraceHeaderList")?;
     hk.finish(&mut cx);
 
-    let mh_path = "edXMLEnvelope/edXMLHeader/MessageHeader".to_owned();
     let mut mk = Kids::of(mh, mh_path);
     let trace_path = "edXMLEnvelope/edXMLHeader/TraceHeaderList";
 
     // A status report that lost its StatusCode would otherwise be read as a document and fail
     // on `To`; name what is really missing.
-    let looks_like_status = !mk.has("To") && !mk.has("Code") && mk.has("ResponseFor");
+    let looks_like_status =
+        bkav_status || (!mk.has("To") && !mk.has("Code") && mk.has("ResponseFor"));
     if looks_like_status && !mk.has("StatusCode") {
         return Err(FormatError::missing(mk.child_path("StatusCode")));
     }
     if mk.has("StatusCode") {
+        mk.order(&mut cx, STATUS_HEADER_ORDER);
         let mut status = read_status(&mut cx, &mut mk)?;
         mk.finish(&mut cx);
         if let Some(t) = trace {
@@ -116,6 +174,7 @@ pub fn read_tree(xml: &Xml, opts: &ReadOptions) -> Result<Package, FormatError> 
         return Ok(Package::Status(status));
     }
 
+    mk.order(&mut cx, DOCUMENT_HEADER_ORDER);
     let header = read_message_header(&mut cx, &mut mk)?;
     mk.finish(&mut cx);
     let (trace_headers, business) = match trace {
@@ -182,7 +241,11 @@ impl Cx<'_> {
             self.warn(
                 WarningKind::NonCanonicalValue,
                 path,
-                format!("{text:?} read as a date; written yyyy/MM/dd"),
+                format!(
+                    "{text:?} ({}) read as {}; the standard writes yyyy/MM/dd",
+                    form_of(text),
+                    format_date(d)
+                ),
             );
         }
         Ok(d)
@@ -194,7 +257,11 @@ impl Cx<'_> {
             self.warn(
                 WarningKind::NonCanonicalValue,
                 path,
-                format!("{text:?} read as a timestamp; written yyyy/MM/dd HH:mm:ss"),
+                format!(
+                    "{text:?} ({}) read as {}; the standard writes yyyy/MM/dd HH:mm:ss",
+                    form_of(text),
+                    format_timestamp(t)
+                ),
             );
         }
         Ok(t)
@@ -207,6 +274,198 @@ fn at(mut e: FormatError, path: &str) -> FormatError {
     e
 }
 
+// The standard's order of children (EDXML.md §2, `schemas/edxml-*.xsd`), for `Kids::order`.
+const DOCUMENT_HEADER_ORDER: &[&str] = &[
+    "From",
+    "To",
+    "DocumentId",
+    "Code",
+    "PromulgationInfo",
+    "DocumentType",
+    "Subject",
+    "Content",
+    "SignerInfo",
+    "DueDate",
+    "OtherInfo",
+    "ResponseFor",
+    "SteeringType",
+    "ToPlaces",
+];
+const STATUS_HEADER_ORDER: &[&str] = &[
+    "From",
+    "ResponseFor",
+    "StaffInfo",
+    "StatusCode",
+    "Description",
+    "Timestamp",
+];
+const ORGANIZATION_ORDER: &[&str] = &[
+    "OrganId",
+    "OrganizationInCharge",
+    "OrganName",
+    "OrganAdd",
+    "Email",
+    "Telephone",
+    "Fax",
+    "Website",
+];
+const RESPONSE_FOR_ORDER: &[&str] = &["OrganId", "Code", "PromulgationDate", "DocumentId"];
+const STAFF_INFO_ORDER: &[&str] = &["Department", "Staff", "Email", "Mobile"];
+const OTHER_INFO_ORDER: &[&str] = &[
+    "Priority",
+    "SphereOfPromulgation",
+    "TyperNotation",
+    "PromulgationAmount",
+    "PageAmount",
+    "Direction",
+    "Appendixes",
+];
+const BUSINESS_ORDER: &[&str] = &[
+    "DocumentId",
+    "BussinessDocType",
+    "BussinessDocReason",
+    "Paper",
+    "StaffInfo",
+    "BussinessDocumentInfo",
+    "ReplacementInfoList",
+];
+const REFERENCE_ORDER: &[&str] = &["ContentId", "ContentType", "Description", "AttachmentName"];
+const ATTACHMENT_ORDER: &[&str] = &[
+    "ContentId",
+    "AttachmentName",
+    "Description",
+    "ContentType",
+    "ContentTransferEncoded",
+];
+
+/// Names spelt otherwise in real traffic (Bkav), with the standard's spelling.
+const VARIANTS: &[(&str, &str)] = &[
+    ("Business", "Bussiness"),
+    ("BusinessDocType", "BussinessDocType"),
+    ("BusinessDocReason", "BussinessDocReason"),
+    ("BusinessDocumentInfo", "BussinessDocumentInfo"),
+];
+
+fn standard_spelling(name: &str) -> &str {
+    VARIANTS
+        .iter()
+        .find(|(v, _)| *v == name)
+        .map_or(name, |(_, s)| s)
+}
+
+/// Prefixed edXML elements or attributes, and the edXML namespace declared again below the
+/// root: harmless to a namespace-aware reader, but not how this node writes, so each is noted
+/// once per package (with the first place it was seen and how often).
+fn namespace_style(cx: &mut Cx, xml: &Xml) {
+    let root = xml.doc.root_element();
+    let mut prefixed: Option<(String, String)> = None;
+    let mut n_prefixed = 0usize;
+    let mut redeclared: Option<String> = None;
+    let mut n_redeclared = 0usize;
+    for n in root.descendants().filter(|n| n.is_element()) {
+        if n.tag_name().namespace() != Some(NS) {
+            continue;
+        }
+        let tag = start_tag(xml.text, n);
+        let qname = tag
+            .trim_start_matches('<')
+            .split(|c: char| c.is_whitespace() || c == '/' || c == '>')
+            .next()
+            .unwrap_or("");
+        if qname.contains(':') {
+            n_prefixed += 1;
+            prefixed.get_or_insert_with(|| (node_path(n), qname.to_owned()));
+        }
+        if n != root && declares_edxml(tag) {
+            n_redeclared += 1;
+            redeclared.get_or_insert_with(|| node_path(n));
+        }
+        for a in n.attributes() {
+            if a.namespace() == Some(NS) {
+                cx.warn(
+                    WarningKind::NamespacePrefix,
+                    format!("{}/@{}", node_path(n), a.name()),
+                    format!(
+                        "attribute {} in the edXML namespace (prefixed); read as {}",
+                        a.name(),
+                        a.name()
+                    ),
+                );
+            }
+        }
+    }
+    if let Some((path, qname)) = prefixed {
+        cx.warn(
+            WarningKind::NamespacePrefix,
+            path,
+            format!(
+                "{n_prefixed} edXML element{} written with a prefix (first {qname}); read by \
+                 namespace",
+                if n_prefixed == 1 { "" } else { "s" }
+            ),
+        );
+    }
+    if let Some(path) = redeclared {
+        cx.warn(
+            WarningKind::NamespaceRedeclared,
+            path,
+            format!(
+                "the edXML namespace declared again below the root ({n_redeclared} time{})",
+                if n_redeclared == 1 { "" } else { "s" }
+            ),
+        );
+    }
+}
+
+/// The start tag of `n` as written (up to its `>`, quotes respected).
+fn start_tag<'t>(text: &'t str, n: Node) -> &'t str {
+    let from = &text[n.range().start..];
+    let mut quote = None;
+    for (i, c) in from.bytes().enumerate() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == b'"' || c == b'\'' => quote = Some(c),
+            None if c == b'>' => return &from[..=i],
+            None => {}
+        }
+    }
+    from
+}
+
+/// Whether a start tag declares the edXML namespace (`xmlns="…"` or `xmlns:p="…"`).
+fn declares_edxml(tag: &str) -> bool {
+    tag.match_indices("xmlns").any(|(i, _)| {
+        let rest = &tag[i + "xmlns".len()..];
+        let rest = match rest.strip_prefix(':') {
+            Some(r) => r.trim_start_matches(|c: char| !c.is_whitespace() && c != '='),
+            None => rest,
+        };
+        let Some(rest) = rest.trim_start().strip_prefix('=') else {
+            return false;
+        };
+        let rest = rest.trim_start();
+        rest.strip_prefix(['"', '\''])
+            .is_some_and(|v| v.starts_with(NS) && v[NS.len()..].starts_with(['"', '\'']))
+    })
+}
+
+/// Slash path of an element below the root, for warnings.
+fn node_path(n: Node) -> String {
+    let mut names: Vec<&str> = n
+        .ancestors()
+        .filter(Node::is_element)
+        .map(|a| a.tag_name().name())
+        .collect();
+    names.pop();
+    names.reverse();
+    if names.is_empty() {
+        "(root)".to_owned()
+    } else {
+        names.join("/")
+    }
+}
+
 fn is(n: Node, name: &str) -> bool {
     n.is_element() && n.tag_name().namespace() == Some(NS) && n.tag_name().name() == name
 }
@@ -216,6 +475,8 @@ fn is(n: Node, name: &str) -> bool {
 struct Kids<'a, 'i> {
     path: String,
     items: Vec<(Node<'a, 'i>, bool)>,
+    /// Optional children that were present but empty, reported together by `finish`.
+    empty: Vec<String>,
 }
 
 impl<'a, 'i> Kids<'a, 'i> {
@@ -227,6 +488,73 @@ impl<'a, 'i> Kids<'a, 'i> {
                 .filter(|c| c.is_element())
                 .map(|c| (c, false))
                 .collect(),
+            empty: Vec::new(),
+        }
+    }
+
+    /// Warns (once for this element) when its edXML children are not in `order`, the standard's
+    /// sequence; children it does not name are left to `finish`. Names spelt otherwise
+    /// ([`VARIANTS`]) rank as the standard's.
+    fn order(&self, cx: &mut Cx, order: &[&str]) {
+        let rank = |n: &Node| {
+            if n.tag_name().namespace() != Some(NS) {
+                return None;
+            }
+            let name = standard_spelling(n.tag_name().name());
+            order.iter().position(|o| *o == name)
+        };
+        let mut last: Option<usize> = None;
+        for (n, _) in &self.items {
+            let Some(r) = rank(n) else { continue };
+            if let Some(lr) = last
+                && r < lr
+            {
+                let (lname, name) = (order[lr], order[r]);
+                let at = if self.path.is_empty() {
+                    "(root)".to_owned()
+                } else {
+                    self.path.clone()
+                };
+                cx.warn(
+                    WarningKind::ElementOrder,
+                    at,
+                    format!(
+                        "{lname} before {name}; the standard's order is {}; read by name",
+                        order.join(", ")
+                    ),
+                );
+                return;
+            }
+            last = Some(r);
+        }
+    }
+
+    /// A child allowed at most once, also found under a variant spelling (flagged).
+    fn opt_spelled(
+        &mut self,
+        cx: &mut Cx,
+        name: &str,
+        variant: &str,
+    ) -> Result<Option<(Node<'a, 'i>, String)>, FormatError> {
+        let standard = self.opt(name)?;
+        let other = self.opt(variant)?;
+        match (standard, other) {
+            (Some(n), None) => Ok(Some((n, self.child_path(name)))),
+            (None, Some(n)) => {
+                let path = self.child_path(variant);
+                cx.warn(
+                    WarningKind::VariantSpelling,
+                    path.clone(),
+                    format!("{variant} read as the standard's {name}"),
+                );
+                Ok(Some((n, path)))
+            }
+            (None, None) => Ok(None),
+            (Some(_), Some(_)) => Err(FormatError::new(
+                Code::ElementDuplicate,
+                self.child_path(name),
+                format!("appears both as {name} and as {variant}; allowed once"),
+            )),
         }
     }
 
@@ -302,8 +630,23 @@ impl<'a, 'i> Kids<'a, 'i> {
         Ok(t.into_owned())
     }
 
-    /// Optional text; absent and empty are both `None`.
+    /// Optional text; absent and empty are both `None` (an empty element is flagged: this node
+    /// omits what it has no value for).
     fn opt_text(&mut self, cx: &mut Cx, name: &str) -> Result<Option<String>, FormatError> {
+        let t = self.opt_text_may_be_empty(cx, name)?;
+        if t.is_none() && self.has(name) {
+            self.empty.push(name.to_owned());
+        }
+        Ok(t)
+    }
+
+    /// Optional text this node itself writes empty (an attachment's `Description`): absent and
+    /// empty are both `None`, neither flagged.
+    fn opt_text_may_be_empty(
+        &mut self,
+        cx: &mut Cx,
+        name: &str,
+    ) -> Result<Option<String>, FormatError> {
         let path = self.child_path(name);
         Ok(self.opt(name)?.and_then(|n| {
             let t = text_of(cx, n, &path);
@@ -377,8 +720,17 @@ impl<'a, 'i> Kids<'a, 'i> {
         cx.organ_id(&t, &path)
     }
 
-    /// Reports what was not consumed.
+    /// Reports what was not consumed, and the optional children that were empty.
     fn finish(self, cx: &mut Cx) {
+        if !self.empty.is_empty() {
+            let mut names = self.empty.clone();
+            names.dedup();
+            cx.warn(
+                WarningKind::EmptyElement,
+                self.path.clone(),
+                format!("empty {}; read as absent", names.join(", ")),
+            );
+        }
         for (n, used) in &self.items {
             if *used {
                 continue;
@@ -386,8 +738,8 @@ impl<'a, 'i> Kids<'a, 'i> {
             let tag = n.tag_name();
             let message = match tag.namespace() {
                 Some(NS) => "unknown element; ignored".to_owned(),
+                None | Some("") => "element in no namespace; ignored".to_owned(),
                 Some(ns) => format!("element in namespace {ns}; ignored"),
-                None => "element in no namespace; ignored".to_owned(),
             };
             cx.warn(
                 WarningKind::UnknownElement,
@@ -445,8 +797,25 @@ fn parse_bool(s: &str) -> Option<bool> {
 
 fn read_organization(cx: &mut Cx, node: Node, path: &str) -> Result<Organization, FormatError> {
     let mut k = Kids::of(node, path.to_owned());
+    k.order(cx, ORGANIZATION_ORDER);
     let organ_id = k.req_organ_id(cx, "OrganId")?;
-    let organ_name = k.req_text(cx, "OrganName")?;
+    // Routing and binding go by OrganId; a name is what a clerk reads, so its absence is noted.
+    let organ_name = match k.opt_text_may_be_empty(cx, "OrganName")? {
+        Some(n) => n,
+        None => {
+            let what = if k.has("OrganName") {
+                "empty"
+            } else {
+                "missing"
+            };
+            cx.warn(
+                WarningKind::ValueDefaulted,
+                k.child_path("OrganName"),
+                format!("{what}; the agency is known by its OrganId only"),
+            );
+            String::new()
+        }
+    };
     cx.soft(&organ_name, soft::ORGAN_NAME, &k.child_path("OrganName"));
     let org = Organization {
         organ_id,
@@ -464,6 +833,7 @@ fn read_organization(cx: &mut Cx, node: Node, path: &str) -> Result<Organization
 
 fn read_response_for(cx: &mut Cx, node: Node, path: &str) -> Result<ResponseFor, FormatError> {
     let mut k = Kids::of(node, path.to_owned());
+    k.order(cx, RESPONSE_FOR_ORDER);
     let r = ResponseFor {
         organ_id: k.req_organ_id(cx, "OrganId")?,
         code: k.req_text(cx, "Code")?,
@@ -476,6 +846,7 @@ fn read_response_for(cx: &mut Cx, node: Node, path: &str) -> Result<ResponseFor,
 
 fn read_staff_info(cx: &mut Cx, node: Node, path: &str) -> Result<StaffInfo, FormatError> {
     let mut k = Kids::of(node, path.to_owned());
+    k.order(cx, STAFF_INFO_ORDER);
     let s = StaffInfo {
         department: k.opt_text(cx, "Department")?,
         staff: k.opt_text(cx, "Staff")?,
@@ -501,6 +872,7 @@ fn read_message_header(cx: &mut Cx, k: &mut Kids) -> Result<MessageHeader, Forma
 
     let code_path = k.child_path("Code");
     let mut ck = Kids::of(k.req("Code")?, code_path);
+    ck.order(cx, &["CodeNumber", "CodeNotation"]);
     let code = DocumentCode {
         number: ck.req_text(cx, "CodeNumber")?,
         notation: ck.req_text(cx, "CodeNotation")?,
@@ -519,6 +891,7 @@ fn read_message_header(cx: &mut Cx, k: &mut Kids) -> Result<MessageHeader, Forma
 
     let pi_path = k.child_path("PromulgationInfo");
     let mut pk = Kids::of(k.req("PromulgationInfo")?, pi_path);
+    pk.order(cx, &["Place", "PromulgationDate"]);
     let promulgation_info = PromulgationInfo {
         place: pk.text_or_empty(cx, "Place")?,
         date: pk.req_date(cx, "PromulgationDate")?,
@@ -527,6 +900,7 @@ fn read_message_header(cx: &mut Cx, k: &mut Kids) -> Result<MessageHeader, Forma
 
     let dt_path = k.child_path("DocumentType");
     let mut dk = Kids::of(k.req("DocumentType")?, dt_path);
+    dk.order(cx, &["Type", "TypeDetail", "TypeName"]);
     let document_type = DocumentType {
         type_: dk.req_parse(cx, "Type", parse_int, "an integer")?,
         type_detail: dk.opt_parse(cx, "TypeDetail", parse_int, "an integer")?,
@@ -544,7 +918,9 @@ fn read_message_header(cx: &mut Cx, k: &mut Kids) -> Result<MessageHeader, Forma
     let content = k.opt_text(cx, "Content")?;
 
     let si_path = k.child_path("SignerInfo");
-    let mut sk = Kids::of(k.req("SignerInfo")?, si_path);
+    let mut sk = Kids::of(k.req("SignerInfo")?, si_path.clone());
+    sk.order(cx, &["Competence", "Position", "FullName"]);
+    let named = sk.has("FullName");
     let signer_info = SignerInfo {
         competence: sk.text_or_empty(cx, "Competence")?,
         position: sk.text_or_empty(cx, "Position")?,
@@ -561,6 +937,23 @@ fn read_message_header(cx: &mut Cx, k: &mut Kids) -> Result<MessageHeader, Forma
         &sk.child_path("FullName"),
     );
     sk.finish(cx);
+    if named && signer_info.full_name.is_empty() {
+        let mut empty: Vec<&str> = Vec::new();
+        for (name, v) in [
+            ("Competence", &signer_info.competence),
+            ("Position", &signer_info.position),
+            ("FullName", &signer_info.full_name),
+        ] {
+            if v.is_empty() {
+                empty.push(name);
+            }
+        }
+        cx.warn(
+            WarningKind::EmptyElement,
+            si_path,
+            format!("names no signer (empty {})", empty.join(", ")),
+        );
+    }
 
     let due_date = k.opt_date(cx, "DueDate")?;
 
@@ -570,7 +963,9 @@ fn read_message_header(cx: &mut Cx, k: &mut Kids) -> Result<MessageHeader, Forma
         let mut tk = Kids::of(n, tp_path.clone());
         for (p, path) in tk.all("Place") {
             let t = text_of(cx, p, &path);
-            if !t.is_empty() {
+            if t.is_empty() {
+                tk.empty.push("Place".to_owned());
+            } else {
                 to_places.push(t.into_owned());
             }
         }
@@ -587,6 +982,15 @@ fn read_message_header(cx: &mut Cx, k: &mut Kids) -> Result<MessageHeader, Forma
 
     let mut response_for = Vec::new();
     for (n, p) in k.all("ResponseFor") {
+        // `<ResponseFor/>` on a new document (VNPT's library writes it): it answers nothing.
+        if !n.children().any(|c| c.is_element()) && text_of(cx, n, &p).is_empty() {
+            cx.warn(
+                WarningKind::EmptyElement,
+                p,
+                "empty ResponseFor; read as answering no document",
+            );
+            continue;
+        }
         response_for.push(read_response_for(cx, n, &p)?);
     }
     let steering_type = k.opt_parse(
@@ -616,6 +1020,7 @@ fn read_message_header(cx: &mut Cx, k: &mut Kids) -> Result<MessageHeader, Forma
 
 fn read_other_info(cx: &mut Cx, node: Node, path: &str) -> Result<OtherInfo, FormatError> {
     let mut k = Kids::of(node, path.to_owned());
+    k.order(cx, OTHER_INFO_ORDER);
     let priority = match k.opt_parse(
         cx,
         "Priority",
@@ -646,7 +1051,9 @@ fn read_other_info(cx: &mut Cx, node: Node, path: &str) -> Result<OtherInfo, For
         let mut ak = Kids::of(n, ap_path);
         for (a, p) in ak.all("Appendix") {
             let t = text_of(cx, a, &p);
-            if !t.is_empty() {
+            if t.is_empty() {
+                ak.empty.push("Appendix".to_owned());
+            } else {
                 o.appendixes.push(t.into_owned());
             }
         }
@@ -666,14 +1073,36 @@ fn read_trace_list(
     path: &str,
 ) -> Result<(Vec<TraceHeader>, Option<Business>), FormatError> {
     let mut k = Kids::of(node, path.to_owned());
+    k.order(cx, &["TraceHeader", "Bussiness"]);
     let mut headers = Vec::new();
     for (n, p) in k.all("TraceHeader") {
         let mut tk = Kids::of(n, p);
+        tk.order(cx, &["OrganId", "Timestamp"]);
         let id_path = tk.child_path("OrganId");
-        // Hubs add entries with no OrganId or the literal "null".
-        let organ_id = match tk.opt_text(cx, "OrganId")? {
+        // Hubs add entries with no OrganId or the literal "null": a hop without an agency.
+        let organ_id = match tk.opt_text_may_be_empty(cx, "OrganId")? {
             Some(t) if !t.eq_ignore_ascii_case("null") => Some(cx.organ_id(&t, &id_path)?),
-            _ => None,
+            Some(t) => {
+                cx.warn(
+                    WarningKind::ValueDefaulted,
+                    id_path,
+                    format!("{t:?}; the hop is kept without an agency"),
+                );
+                None
+            }
+            None => {
+                let what = if tk.has("OrganId") {
+                    "empty"
+                } else {
+                    "missing"
+                };
+                cx.warn(
+                    WarningKind::ValueDefaulted,
+                    id_path,
+                    format!("{what}; the hop is kept without an agency"),
+                );
+                None
+            }
         };
         headers.push(TraceHeader {
             organ_id,
@@ -681,9 +1110,8 @@ fn read_trace_list(
         });
         tk.finish(cx);
     }
-    let b_path = k.child_path("Bussiness");
-    let business = match k.opt("Bussiness")? {
-        Some(n) => Some(read_business(cx, n, &b_path)?),
+    let business = match k.opt_spelled(cx, "Bussiness", "Business")? {
+        Some((n, b_path)) => Some(read_business(cx, n, &b_path)?),
         None => None,
     };
     k.finish(cx);
@@ -692,14 +1120,35 @@ fn read_trace_list(
 
 fn read_business(cx: &mut Cx, node: Node, path: &str) -> Result<Business, FormatError> {
     let mut k = Kids::of(node, path.to_owned());
+    k.order(cx, BUSINESS_ORDER);
     let document_id = k.opt_text(cx, "DocumentId")?;
-    let doc_type = k.req_parse(
-        cx,
-        "BussinessDocType",
-        |s| parse_int(s).and_then(BusinessDocType::from_number),
-        "a business type (0–3)",
-    )?;
-    let reason = k.opt_text(cx, "BussinessDocReason")?;
+    let doc_type = match k.opt_spelled(cx, "BussinessDocType", "BusinessDocType")? {
+        Some((n, p)) => {
+            let t = text_of(cx, n, &p);
+            if t.is_empty() {
+                return Err(FormatError::missing(p));
+            }
+            parse_int(&t)
+                .and_then(BusinessDocType::from_number)
+                .ok_or_else(|| {
+                    FormatError::invalid(p, format!("{t:?} is not a business type (0–3)"))
+                })?
+        }
+        None => return Err(FormatError::missing(k.child_path("BussinessDocType"))),
+    };
+    let reason = match k.opt_spelled(cx, "BussinessDocReason", "BusinessDocReason")? {
+        Some((n, p)) => {
+            let t = text_of(cx, n, &p);
+            if t.is_empty() {
+                k.empty
+                    .push(p.rsplit('/').next().unwrap_or_default().to_owned());
+                None
+            } else {
+                Some(t.into_owned())
+            }
+        }
+        None => None,
+    };
     let paper = match k.opt_parse(cx, "Paper", parse_bool, "0 or 1")? {
         Some(p) => p,
         None => {
@@ -717,10 +1166,12 @@ fn read_business(cx: &mut Cx, node: Node, path: &str) -> Result<Business, Format
         None => None,
     };
 
-    let di_path = k.child_path("BussinessDocumentInfo");
-    let document_info = match k.opt("BussinessDocumentInfo")? {
-        Some(n) => {
+    let mut di_path = k.child_path("BussinessDocumentInfo");
+    let document_info = match k.opt_spelled(cx, "BussinessDocumentInfo", "BusinessDocumentInfo")? {
+        Some((n, p)) => {
+            di_path = p;
             let mut dk = Kids::of(n, di_path.clone());
+            dk.order(cx, &["DocumentInfo", "DocumentReceiver", "ReceiverList"]);
             let mut info = BusinessDocumentInfo {
                 document_info: dk
                     .opt_parse(cx, "DocumentInfo", parse_bool, "0 or 1")?
@@ -735,6 +1186,7 @@ fn read_business(cx: &mut Cx, node: Node, path: &str) -> Result<Business, Format
                 let mut rk = Kids::of(rl, rl_path);
                 for (r, p) in rk.all("Receiver") {
                     let mut k2 = Kids::of(r, p);
+                    k2.order(cx, &["OrganId", "ReceiverType"]);
                     info.receivers.push(Receiver {
                         organ_id: k2.req_organ_id(cx, "OrganId")?,
                         receiver_type: k2.req_parse(cx, "ReceiverType", parse_int, "an integer")?,
@@ -755,6 +1207,7 @@ fn read_business(cx: &mut Cx, node: Node, path: &str) -> Result<Business, Format
         let mut rk = Kids::of(n, rl_path.clone());
         for (r, p) in rk.all("ReplacementInfo") {
             let mut ik = Kids::of(r, p);
+            ik.order(cx, &["DocumentId", "OrganIdList"]);
             let document_id = ik.req_text(cx, "DocumentId")?;
             let ol_path = ik.child_path("OrganIdList");
             let mut ok = Kids::of(ik.req("OrganIdList")?, ol_path.clone());
@@ -893,10 +1346,11 @@ fn read_attachments(
             }
             for (n, p) in found {
                 let mut k = Kids::of(n, p.clone());
+                k.order(cx, REFERENCE_ORDER);
                 refs.push(Entry {
                     content_id: k.req_text(cx, "ContentId")?,
                     content_type: k.opt_text(cx, "ContentType")?,
-                    description: k.opt_text(cx, "Description")?,
+                    description: k.opt_text_may_be_empty(cx, "Description")?,
                     name: k.opt_text(cx, "AttachmentName")?,
                     encoded: None,
                     path: p,
@@ -917,6 +1371,7 @@ fn read_attachments(
         }
         for (n, p) in found {
             let mut k = Kids::of(n, p.clone());
+            k.order(cx, ATTACHMENT_ORDER);
             let content_id = k.req_text(cx, "ContentId")?;
             let enc_path = k.child_path("ContentTransferEncoded");
             let enc_node = k.req("ContentTransferEncoded")?;
@@ -924,7 +1379,7 @@ fn read_attachments(
             atts.push(Entry {
                 content_id,
                 name: k.opt_text(cx, "AttachmentName")?,
-                description: k.opt_text(cx, "Description")?,
+                description: k.opt_text_may_be_empty(cx, "Description")?,
                 content_type: k.opt_text(cx, "ContentType")?,
                 encoded: Some((text, enc_path)),
                 path: p,

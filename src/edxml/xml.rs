@@ -2,7 +2,8 @@
 //!
 //! Everything that reads a package — the edXML reader and the signature verifier — goes through
 //! [`parse`], so the safety rules live in one place: a size cap before anything is looked at, UTF-8
-//! only, no DTD (so no entities, no billion laughs, no external fetches), a cap on the node count
+//! only (a BOM and stray text before `<?xml` are dropped, the latter counted in [`Xml::junk`] so
+//! the reader can say so), no DTD (so no entities, no billion laughs, no external fetches), a cap on the node count
 //! while parsing and on the nesting depth after it. The tree borrows the caller's bytes, so what is
 //! verified is exactly what the caller holds.
 
@@ -56,6 +57,9 @@ pub struct Xml<'a> {
     pub text: &'a str,
     /// How many leading bytes of the input were dropped (BOM, junk).
     pub offset: usize,
+    /// How many of those were stray bytes before `<?xml` (a BOM not counted): never silently
+    /// dropped, the reader warns about them.
+    pub junk: usize,
     /// The tree. Node ranges are offsets into `text`.
     pub doc: roxmltree::Document<'a>,
 }
@@ -77,7 +81,7 @@ pub fn parse<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Xml<'a>, FormatErro
             ),
         ));
     }
-    let (offset, bytes) = strip_prefix_junk(bytes)?;
+    let (offset, junk, bytes) = strip_prefix_junk(bytes)?;
     let text = std::str::from_utf8(bytes).map_err(|e| {
         FormatError::new(
             Code::EncodingInvalid,
@@ -94,14 +98,20 @@ pub fn parse<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Xml<'a>, FormatErro
     };
     let doc = roxmltree::Document::parse_with_options(text, opts).map_err(map_error)?;
     check_depth(&doc, limits.max_depth)?;
-    Ok(Xml { text, offset, doc })
+    Ok(Xml {
+        text,
+        offset,
+        junk,
+        doc,
+    })
 }
 
 /// Drops a UTF-8 BOM and stray bytes before an XML declaration found near the start (seen in
 /// real traffic: bytes written by a gateway before `<?xml`). The stray bytes may not contain `<`:
 /// otherwise another parser could read them as markup and see a different document than the one
-/// whose signature we checked. UTF-16 is refused outright. Returns the bytes dropped and the rest.
-fn strip_prefix_junk(input: &[u8]) -> Result<(usize, &[u8]), FormatError> {
+/// whose signature we checked. UTF-16 is refused outright. Returns the bytes dropped, how many of
+/// them were junk (not the BOM), and the rest.
+fn strip_prefix_junk(input: &[u8]) -> Result<(usize, usize, &[u8]), FormatError> {
     if input.starts_with(b"\xFF\xFE") || input.starts_with(b"\xFE\xFF") {
         return Err(FormatError::new(
             Code::EncodingInvalid,
@@ -111,11 +121,11 @@ fn strip_prefix_junk(input: &[u8]) -> Result<(usize, &[u8]), FormatError> {
     }
     let bytes = input.strip_prefix(UTF8_BOM).unwrap_or(input);
     if bytes.starts_with(b"<?xml") {
-        return Ok((input.len() - bytes.len(), bytes));
+        return Ok((input.len() - bytes.len(), 0, bytes));
     }
     let window = &bytes[..bytes.len().min(JUNK_WINDOW)];
     let Some(at) = memchr::memmem::find(window, b"<?xml") else {
-        return Ok((input.len() - bytes.len(), bytes));
+        return Ok((input.len() - bytes.len(), 0, bytes));
     };
     if let Some(lt) = memchr::memchr(b'<', &window[..at]) {
         return Err(FormatError::new(
@@ -125,7 +135,7 @@ fn strip_prefix_junk(input: &[u8]) -> Result<(usize, &[u8]), FormatError> {
         ));
     }
     let rest = &bytes[at..];
-    Ok((input.len() - rest.len(), rest))
+    Ok((input.len() - rest.len(), at, rest))
 }
 
 /// A linear pass over the raw text that enforces the per-element attribute cap and the
@@ -312,6 +322,7 @@ mod tests {
         let input = b"\r\n\x00junk<?xml version=\"1.0\" encoding=\"UTF-8\"?><a/>";
         let x = parse(input, &Limits::default()).unwrap();
         assert_eq!(x.offset, 7);
+        assert_eq!(x.junk, 7);
         assert_eq!(x.text.as_bytes(), &input[7..]);
     }
 
