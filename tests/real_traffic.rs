@@ -53,6 +53,8 @@ const PREFIX: &str = "namespace_prefix";
 const REDECLARED: &str = "namespace_redeclared";
 const SIG_NS: &str = "signature_namespace";
 const ORDER: &str = "element_order";
+/// A zipped file labelled `application/zip` (the kit's and Bkav's way): read as what it holds.
+const LABEL: &str = "attachment_label";
 const MH: &str = "edXMLEnvelope/edXMLHeader/MessageHeader";
 
 /// The kit's status packages: prefixed, namespace re-declared on the envelope, children of
@@ -78,7 +80,7 @@ fn expected() -> Vec<Expected> {
             is: Is::Document(0),
             from: "000.00.00.A80",
             // The recipient's code "28.22.H17" has only three fields.
-            warnings: &[PREFIX, REDECLARED, SIG_NS, "non_standard_organ_id"],
+            warnings: &[PREFIX, REDECLARED, SIG_NS, LABEL, "non_standard_organ_id"],
             at: &[
                 (
                     "non_standard_organ_id",
@@ -91,7 +93,7 @@ fn expected() -> Vec<Expected> {
             file: "vpcp-kit-edoc-revocation.edxml",
             is: Is::Document(1),
             from: "000.00.00.G22",
-            warnings: &[PREFIX, REDECLARED, SIG_NS, ORDER],
+            warnings: &[PREFIX, REDECLARED, SIG_NS, LABEL, ORDER],
             at: &[(
                 ORDER,
                 "edXMLEnvelope/edXMLHeader/MessageHeader/ResponseFor[1]",
@@ -101,14 +103,14 @@ fn expected() -> Vec<Expected> {
             file: "vpcp-kit-edoc-update.edxml",
             is: Is::Document(2),
             from: "000.00.00.G22",
-            warnings: &[PREFIX, REDECLARED, SIG_NS, ORDER],
+            warnings: &[PREFIX, REDECLARED, SIG_NS, LABEL, ORDER],
             at: &[(ORDER, "edXMLEnvelope/edXMLHeader/TraceHeaderList/Bussiness")],
         },
         Expected {
             file: "vpcp-kit-edoc-replacement.edxml",
             is: Is::Document(3),
             from: "000.00.00.G22",
-            warnings: &[PREFIX, REDECLARED, SIG_NS, ORDER],
+            warnings: &[PREFIX, REDECLARED, SIG_NS, LABEL, ORDER],
             at: &[(ORDER, "edXMLEnvelope/edXMLHeader/TraceHeaderList/Bussiness")],
         },
         Expected {
@@ -116,7 +118,7 @@ fn expected() -> Vec<Expected> {
             is: Is::Document(0),
             from: "000.00.00.G22",
             // `Bussiness` before `TraceHeader`.
-            warnings: &[PREFIX, REDECLARED, SIG_NS, ORDER],
+            warnings: &[PREFIX, REDECLARED, SIG_NS, LABEL, ORDER],
             at: &[(ORDER, "edXMLEnvelope/edXMLHeader/TraceHeaderList")],
         },
         Expected {
@@ -127,6 +129,7 @@ fn expected() -> Vec<Expected> {
                 PREFIX,
                 REDECLARED,
                 SIG_NS,
+                LABEL,
                 "non_canonical_value",
                 "empty_element",
             ],
