@@ -309,7 +309,7 @@ async fn busy_store() -> (tempfile::TempDir, String, SqlitePool, Ids) {
                 package: package("from Nghệ An", 0),
                 local_recipients: vec![GIALAI_UBND.into(), GIALAI.into()],
                 peer: Some("nghean".into()),
-                receipt: b"receipt 01".to_vec(),
+                receipts: vec![b"receipt 01".to_vec(), b"receipt 01 of Gia Lai".to_vec()],
                 actor: "peer:nghean".into(),
                 revocation: Vec::new(),
                 received_sha256: None,
