@@ -14,7 +14,7 @@
 mod common;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -415,11 +415,11 @@ fn answer(bytes: &[u8], how: &Answer) -> Response {
 
 /// A plain-HTTP peer on loopback answering every push with `how`; its base URL.
 async fn scripted_peer(how: Answer) -> String {
-    let how = Arc::new(Mutex::new(how));
+    let how = Arc::new(how);
     let app = axum::Router::new().route(
         "/peer/v1/packages",
         axum::routing::post(move |body: Bytes| {
-            let how = how.lock().unwrap().clone();
+            let how = how.clone();
             async move { answer(&body, &how) }
         }),
     );
@@ -436,7 +436,7 @@ async fn nghean_pushing_to(how: Answer, serves: &str, store: &str) -> TestNode {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let serves = serves.to_owned();
     start(l, move |_: &Path| {
-        node_table("nghean", "127.0.0.1:0", &store)
+        node_table("nghean", "127.0.0.1:0", store)
             .replace("[tls]", "dev_plain_http = true\n\n[tls]")
             + &nghean_agencies()
             + &format!("[[peer]]\nname = \"gialai\"\nurl = \"{url}\"\nserves = [\"{serves}\"]\n")

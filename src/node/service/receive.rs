@@ -1,5 +1,6 @@
 //! What arrives: a package pushed by a peer (or delivered locally) — checked, stored with its
-//! receipt in one transaction — and the signed 02 that answers a refused document.
+//! receipts (one per addressed agency of this node, each signed by that agency) in one
+//! transaction — and the signed 02 that answers a refused document.
 
 use time::OffsetDateTime;
 
