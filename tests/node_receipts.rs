@@ -582,3 +582,50 @@ async fn a_02_only_from_the_deliverys_recipient() {
     let d = deliver_to_sonv(Answer::Refused { from: SONV }, UBND_GL).await;
     assert_eq!(d.state, DeliveryState::Rejected, "{d:?}");
 }
+
+/// The peer endpoint answers a sender that asks for it with the list of receipts (checked
+/// against `schemas/openapi.yaml` by the `ApiClient`), and an older sender, which does not ask,
+/// with the one XML receipt it always got; a repeat gets the same receipts again.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_peer_endpoint_lists_the_receipts_only_for_a_sender_that_asks() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gl_url = format!("http://{}", reserve_port());
+    let na = start(l, |d| {
+        config_text(
+            "nghean",
+            d,
+            &nghean_agencies(),
+            ("gialai", &gl_url, UBND_GL),
+        )
+    })
+    .await;
+    let package = common::corpus::sign(&common::corpus::good());
+    let push = async |accept: Option<&str>| {
+        let mut r = as_peer("gialai")
+            .post(na.peer_url("/peer/v1/packages"))
+            .header("content-type", "application/xml");
+        if let Some(a) = accept {
+            r = r.header("accept", a);
+        }
+        let r = r.body(package.clone()).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let ct = r.headers()[CONTENT_TYPE].to_str().unwrap().to_owned();
+        (ct, r.bytes().await.unwrap().to_vec())
+    };
+    let (ct, body) = push(Some(lienthong::transport::peer::RECEIPTS_MEDIA_TYPE)).await;
+    assert_eq!(ct, lienthong::transport::peer::RECEIPTS_MEDIA_TYPE);
+    let list = lienthong::transport::peer::receipts_of(Some(&ct), &body).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].recipient.as_deref(), Some(NGHEAN));
+    let trust = common::nodes::trust();
+    let v = verify_package(&list[0].bytes, &Options::new(&trust)).unwrap();
+    let Package::Status(s) = &v.package else {
+        panic!("not a status package")
+    };
+    assert_eq!(s.from.organ_id.as_str(), NGHEAN);
+    // A repeat from an older sender: the same receipt, as XML.
+    let (ct, body) = push(None).await;
+    assert!(ct.starts_with("application/xml"), "{ct}");
+    assert_eq!(body, list[0].bytes);
+    na.shutdown().await;
+}
