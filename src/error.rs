@@ -113,6 +113,8 @@ pub enum Code {
     DuplicateConflict,
     /// No such record (or not visible to the asking agency).
     NotFound,
+    /// The delivery has no receipt yet: the recipient has not acknowledged it (not delivered).
+    ReceiptNotYet,
     /// The store cannot be reached or failed (I/O, locked, corrupt); retrying later may succeed.
     StoreUnavailable,
     /// The audit chain does not verify: a record was edited, inserted, deleted or reordered.
@@ -205,6 +207,7 @@ impl Code {
             ConfigInvalid => "CONFIG_INVALID",
             DuplicateConflict => "DUPLICATE_CONFLICT",
             NotFound => "NOT_FOUND",
+            ReceiptNotYet => "RECEIPT_NOT_YET",
             StoreUnavailable => "STORE_UNAVAILABLE",
             AuditBroken => "AUDIT_BROKEN",
             StoreCorrupt => "STORE_CORRUPT",
@@ -282,6 +285,7 @@ impl Code {
             ConfigInvalid => "Cấu hình hệ thống không hợp lệ; vui lòng liên hệ quản trị viên.",
             DuplicateConflict => "Văn bản này đã được nhận trước đó với nội dung khác.",
             NotFound => "Không tìm thấy văn bản.",
+            ReceiptNotYet => "Cơ quan nhận chưa gửi báo nhận (văn bản chưa được chuyển đến).",
             StoreUnavailable => {
                 "Hệ thống tạm thời không truy cập được dữ liệu; vui lòng thử lại sau."
             }

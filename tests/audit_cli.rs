@@ -4,6 +4,7 @@
 use std::process::{Command, Output};
 
 use lienthong::audit::export::parse_jsonl_line;
+use lienthong::audit::hash::sha256_hex;
 use lienthong::audit::{AuditEntry, AuditRecord, verify_chain};
 use lienthong::pki::binding::Rule;
 use lienthong::store::{
@@ -310,7 +311,7 @@ async fn busy_store() -> (tempfile::TempDir, String, SqlitePool, Ids) {
                 package: package("from Nghệ An", 0),
                 local_recipients: vec![GIALAI_UBND.into(), GIALAI.into()],
                 peer: Some("nghean".into()),
-                receipt: b"receipt 01".to_vec(),
+                receipts: vec![b"receipt 01".to_vec(), b"receipt 01 of Gia Lai".to_vec()],
                 actor: "peer:nghean".into(),
                 revocation: Vec::new(),
                 received_sha256: None,
@@ -668,10 +669,37 @@ async fn a_deleted_inbox_row_is_named() {
         .await
         .unwrap();
     let seq = created_by(&raw, "message", ids.received).await;
+    // Each row with the SHA-256 of its own receipt (migration 0010).
+    let ubnd = format!("{GIALAI_UBND}={}", sha256_hex(b"receipt 01"));
+    let gialai = format!("{GIALAI}={}", sha256_hex(b"receipt 01 of Gia Lai"));
     differs(
         &url,
         &[format!(
-            "AUDIT_BROKEN: message {}: inbox is {GIALAI_UBND}, audit record {seq} (document.receive) says {GIALAI_UBND},{GIALAI}",
+            "AUDIT_BROKEN: message {}: inbox is {ubnd}, audit record {seq} (document.receive) says {ubnd},{gialai}",
+            ids.received
+        )],
+    );
+}
+
+#[tokio::test]
+async fn an_edited_inbox_receipt_is_named() {
+    let (_dir, url, raw, ids) = busy_store().await;
+    // One recipient's receipt swapped for another's: the row no longer proves what the chain says.
+    sqlx::query("UPDATE inbox SET receipt = ? WHERE message_id = ? AND recipient = ?")
+        .bind(&b"receipt 01"[..])
+        .bind(ids.received)
+        .bind(GIALAI)
+        .execute(&raw)
+        .await
+        .unwrap();
+    let seq = created_by(&raw, "message", ids.received).await;
+    let ubnd = format!("{GIALAI_UBND}={}", sha256_hex(b"receipt 01"));
+    let was = format!("{GIALAI}={}", sha256_hex(b"receipt 01 of Gia Lai"));
+    let now = format!("{GIALAI}={}", sha256_hex(b"receipt 01"));
+    differs(
+        &url,
+        &[format!(
+            "AUDIT_BROKEN: message {}: inbox is {ubnd},{now}, audit record {seq} (document.receive) says {ubnd},{was}",
             ids.received
         )],
     );

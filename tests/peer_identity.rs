@@ -302,7 +302,7 @@ async fn the_push_client_needs_server_auth_a_known_ca_and_a_current_pin() {
         by_pin(&genuine.peer_base, &genuine_pin),
     ] {
         let ok = push(&gialai_config(dir.path(), &table)).await.unwrap();
-        assert!(matches!(ok, Pushed::Receipt(_)));
+        assert!(matches!(ok, Pushed::Receipts(_)));
     }
     for n in [&client_only, &rogue, &expired] {
         assert_eq!(inbox_len(n).await, 0);

@@ -189,7 +189,7 @@ async fn the_push_client_refuses_a_server_that_is_not_the_configured_peer() {
         let ok = push(&gialai_config(dir.path(), &table(&na.peer_base)))
             .await
             .unwrap_or_else(|e| panic!("{what}: the genuine peer is refused: {e:?}"));
-        assert!(matches!(ok, Pushed::Receipt(_)), "{what}");
+        assert!(matches!(ok, Pushed::Receipts(_)), "{what}");
     }
     assert_eq!(
         peer_requests(&impostor).await,

@@ -10,7 +10,7 @@ use lienthong::audit::{AuditEntry, AuditRecord};
 use lienthong::store::{
     AttemptOutcome, AuditQuery, CLAIM_WITH_BYTES, DeliveryError, DeliveryFilter, DeliveryState,
     Direction, DocumentMeta, InboxFilter, IngestOutcome, Kind, NewDelivery, NewIncoming,
-    NewOutgoing, NewStatus, Numbering, OutgoingFilter, Page, SignedPackage, SqliteOptions,
+    NewOutgoing, NewStatus, Numbering, OutgoingFilter, Page, Receipt, SignedPackage, SqliteOptions,
     SqliteStore, Store,
 };
 use serde_json::json;
@@ -182,10 +182,30 @@ fn incoming(number: &str, text: &str) -> NewIncoming {
         package: package(text),
         local_recipients: vec![GIALAI_UBND.into(), GIALAI_SOYT.into()],
         peer: Some("nghean".into()),
-        receipt: format!("receipt for {text}").into_bytes(),
+        receipts: receipts_for(text),
         actor: "peer:nghean".into(),
         received_sha256: None,
     }
+}
+
+/// The receipts of [`incoming`]: one per local recipient.
+fn receipts_for(text: &str) -> Vec<Vec<u8>> {
+    [GIALAI_UBND, GIALAI_SOYT]
+        .iter()
+        .map(|r| format!("receipt for {text} from {r}").into_bytes())
+        .collect()
+}
+
+/// The receipts of [`incoming`] as a repeat gets them back.
+fn stored_receipts(text: &str) -> Vec<Receipt> {
+    [GIALAI_UBND, GIALAI_SOYT]
+        .iter()
+        .zip(receipts_for(text))
+        .map(|(r, bytes)| Receipt {
+            recipient: (*r).into(),
+            bytes,
+        })
+        .collect()
 }
 
 fn status(
@@ -643,17 +663,18 @@ async fn a_repeat_gets_the_original_receipt_and_a_conflict_is_refused() {
 
     // Same bytes again, with a receipt the node freshly signed for the repeat.
     let mut repeat = incoming("446", "công văn 446");
-    repeat.receipt = b"a newer receipt".to_vec();
+    repeat.receipts = vec![b"a newer receipt".to_vec(), b"another".to_vec()];
     let again = db
         .store
         .ingest_incoming(repeat, NOW + MINUTE)
         .await
         .unwrap();
+    // Each recipient's own receipt, as first stored.
     assert_eq!(
         again,
         IngestOutcome::Duplicate {
             message_id,
-            receipt: b"receipt for c\xc3\xb4ng v\xc4\x83n 446".to_vec(),
+            receipts: stored_receipts("công văn 446"),
         }
     );
     assert_eq!(db.count("messages").await, 1);
@@ -724,7 +745,7 @@ async fn a_repeat_is_known_by_its_signed_content_not_its_bytes() {
 
     // Other bytes (a relay re-wrapped the base64, added a comment), the same signed content.
     let mut repeat = signed("công văn 447 <!-- qua trục -->", 'a');
-    repeat.receipt = b"a newer receipt".to_vec();
+    repeat.receipts = vec![b"a newer receipt".to_vec(), b"another".to_vec()];
     let again = db
         .store
         .ingest_incoming(repeat, NOW + MINUTE)
@@ -734,7 +755,7 @@ async fn a_repeat_is_known_by_its_signed_content_not_its_bytes() {
         again,
         IngestOutcome::Duplicate {
             message_id,
-            receipt: "receipt for công văn 447".as_bytes().to_vec(),
+            receipts: stored_receipts("công văn 447"),
         }
     );
     assert_eq!(db.count("messages").await, 1);
@@ -809,7 +830,10 @@ async fn concurrent_identical_ingests_store_exactly_one() {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 let mut new = incoming("446", "công văn 446");
-                new.receipt = format!("receipt {i}").into_bytes();
+                new.receipts = vec![
+                    format!("receipt {i}").into_bytes(),
+                    format!("receipt {i} of Sở Y tế").into_bytes(),
+                ];
                 store.ingest_incoming(new, NOW + i).await
             })
         })
@@ -821,17 +845,30 @@ async fn concurrent_identical_ingests_store_exactly_one() {
             IngestOutcome::Inserted { message_id } => inserted.push(message_id),
             IngestOutcome::Duplicate {
                 message_id,
-                receipt,
-            } => receipts.push((message_id, receipt)),
+                receipts: r,
+            } => receipts.push((message_id, r)),
         }
     }
     assert_eq!(inserted.len(), 1, "exactly one stored");
     assert_eq!(receipts.len(), 7);
-    // Every repeat got the receipt stored with the one that won.
-    let winner: Vec<u8> = sqlx::query_scalar("SELECT receipt FROM messages")
+    // Every repeat got the receipts stored with the one that won, each with its recipient.
+    let winner: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT recipient, receipt FROM inbox ORDER BY id")
+            .fetch_all(&db.raw)
+            .await
+            .unwrap();
+    let first: Vec<u8> = sqlx::query_scalar("SELECT receipt FROM messages")
         .fetch_one(&db.raw)
         .await
         .unwrap();
+    assert_eq!(
+        winner[0].1, first,
+        "messages.receipt is the first recipient's"
+    );
+    let winner: Vec<Receipt> = winner
+        .into_iter()
+        .map(|(recipient, bytes)| Receipt { recipient, bytes })
+        .collect();
     assert!(
         receipts
             .iter()
@@ -850,10 +887,12 @@ async fn bad_incoming_is_refused_and_leaves_nothing() {
     let mut twice = incoming("1", "a");
     twice.local_recipients = vec![GIALAI_UBND.into(), GIALAI_UBND.into()];
     let mut no_receipt = incoming("1", "a");
-    no_receipt.receipt.clear();
+    no_receipt.receipts.pop();
+    let mut empty_receipt = incoming("1", "a");
+    empty_receipt.receipts[1].clear();
     let mut no_id = incoming("1", "a");
     no_id.document.document_id.clear();
-    for new in [none, twice, no_receipt, no_id] {
+    for new in [none, twice, no_receipt, empty_receipt, no_id] {
         let e = db
             .nothing_written(async || db.store.ingest_incoming(new, NOW).await)
             .await;

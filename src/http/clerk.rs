@@ -586,16 +586,90 @@ pub async fn document<S: Store>(
                 })
                 .collect(),
         );
-        d.history = Some(
-            history
-                .iter()
-                .filter(|s| s.reporter == info.recipient)
-                .map(StatusView::from)
-                .collect(),
-        );
+        let mut entries: Vec<(i64, StatusView)> = history
+            .iter()
+            .filter(|s| s.reporter == info.recipient)
+            .map(|s| (s.reported_at, StatusView::from(s)))
+            .collect();
+        // The proof of delivery: the recipient's own signed 01, kept with the delivery.
+        if let Some(at) = info.delivered_at
+            && let Some(receipt) = store.delivery_receipt(info.id).await?
+            && let Some(entry) = receipt_entry(&receipt, &info.recipient, at, &state)
+        {
+            entries.push(entry);
+            entries.sort_by_key(|(at, _)| *at);
+        }
+        d.history = Some(entries.into_iter().map(|(_, v)| v).collect());
     }
     view.header = Some(header_value(&item.message.header_json));
     Ok(Json(view).into_response())
+}
+
+/// The history entry of a delivery's receipt: status 01 from `recipient` (whose signature the
+/// outbox verified before keeping it), reported at the receipt's own timestamp and recorded when
+/// the delivery was marked delivered. `None` if the kept bytes no longer read as a 01 from
+/// `recipient` (they were checked when kept; the download still offers them as they are).
+fn receipt_entry<S: Store>(
+    receipt: &[u8],
+    recipient: &str,
+    delivered_at: i64,
+    state: &AppState<S>,
+) -> Option<(i64, StatusView)> {
+    let opts = ReadOptions {
+        limits: state.node.config.limits.clone(),
+        strict: false,
+    };
+    let Ok(Package::Status(s)) = edxml::read(receipt, &opts) else {
+        return None;
+    };
+    if s.status_code != StatusCode::Arrived || s.from.organ_id.as_str() != recipient {
+        return None;
+    }
+    let offset = time::UtcOffset::from_hms(7, 0, 0).ok()?;
+    let reported_at = (s.timestamp.assume_offset(offset).unix_timestamp_nanos() / 1_000_000) as i64;
+    Some((
+        reported_at,
+        StatusView {
+            code: status_wire(StatusCode::Arrived.number()),
+            description: s.description.clone(),
+            reporter: recipient.to_owned(),
+            reported_at: ts(reported_at),
+            recorded_at: ts(delivered_at),
+            direction: crate::store::Direction::In,
+        },
+    ))
+}
+
+/// `GET /api/v1/documents/{id}/deliveries/{delivery_id}/receipt`: the recipient's signed 01
+/// that proves this delivery, exactly as kept, for showing a third party that the document
+/// arrived. Only the sending agency sees it (another agency's document is `NOT_FOUND`); a
+/// delivery not yet delivered is `RECEIPT_NOT_YET`.
+pub async fn delivery_receipt<S: Store>(
+    State(state): State<AppState<S>>,
+    clerk: Clerk,
+    p: Result<Path<(i64, i64)>, PathRejection>,
+) -> ApiResult {
+    let (id, delivery_id) = p
+        .map(|Path(x)| x)
+        .map_err(|r| bad_request("(path)", r.body_text()))?;
+    let store = &state.node.store;
+    let item = store.outgoing_item(clerk.agency.as_str(), id).await?;
+    if !item.deliveries.iter().any(|d| d.id == delivery_id) {
+        return Err(ApiError::coded(
+            Code::NotFound,
+            format!("delivery {delivery_id} of document message {id}"),
+        ));
+    }
+    match store.delivery_receipt(delivery_id).await? {
+        Some(receipt) if !receipt.is_empty() => Ok(xml_download(
+            receipt,
+            &format!("lienthong-{id}-delivery-{delivery_id}-receipt.xml"),
+        )),
+        _ => Err(ApiError::coded(
+            Code::ReceiptNotYet,
+            format!("delivery {delivery_id} of document message {id}: not delivered yet"),
+        )),
+    }
 }
 
 /// `GET /api/v1/documents/{id}/package`: the exact signed bytes that were sent.

@@ -145,7 +145,7 @@ pub fn http_status(code: Code) -> Http {
         | CertNotYetValid | CertIsCa | CertKeyUsage | CertRevoked | SenderNotAuthorised
         | NotAddressedHere | StatusTimeInvalid | NoRoute => Http::UNPROCESSABLE_ENTITY,
         PeerNotAuthorised | StatusNotFromRecipient => Http::FORBIDDEN,
-        NotFound => Http::NOT_FOUND,
+        NotFound | ReceiptNotYet => Http::NOT_FOUND,
         RequestTimeout => Http::REQUEST_TIMEOUT,
         DuplicateConflict | NumberTaken | NumberUnconfirmed | InvalidTransition
         | FollowUpExists => Http::CONFLICT,
@@ -174,6 +174,7 @@ mod tests {
     fn every_code_the_clerk_api_returns_has_a_status_and_a_vietnamese_message() {
         for (code, status) in [
             (Code::NotFound, 404),
+            (Code::ReceiptNotYet, 404),
             (Code::DuplicateConflict, 409),
             (Code::NumberTaken, 409),
             (Code::NumberUnconfirmed, 409),

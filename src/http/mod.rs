@@ -81,6 +81,10 @@ pub fn router_with_metrics<S: Store>(node: Node<S>, metrics: Arc<Metrics>) -> Ro
         )
         .route("/documents/{id}", get(clerk::document::<S>))
         .route("/documents/{id}/package", get(clerk::document_package::<S>))
+        .route(
+            "/documents/{id}/deliveries/{delivery_id}/receipt",
+            get(clerk::delivery_receipt::<S>),
+        )
         .route("/documents/{id}/revoke", post(clerk::revoke::<S>))
         .route(
             "/documents/{id}/update",

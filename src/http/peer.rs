@@ -1,9 +1,13 @@
 //! The peer endpoint: `POST /peer/v1/packages`, the body is one package (document or status).
 //!
-//! Answers: a document → `200` with the signed receipt (status 01, `application/xml`), the
-//! original one again for a repeat; a status → `204`; a refusal → the error JSON with its code
-//! (ingest stores nothing for a refused package). Every refusal is counted by code for
-//! `/metrics`.
+//! Answers: a document → `200` with the signed receipts (status 01), one per addressed agency of
+//! this node, each signed by that agency — the original ones again for a repeat; a status →
+//! `204`; a refusal → the error JSON with its code (ingest stores nothing for a refused
+//! package). Every refusal is counted by code for `/metrics`.
+//!
+//! The receipts are a JSON list ([`RECEIPTS_MEDIA_TYPE`]) when the push's `Accept` names that
+//! type; otherwise (a sender that predates it) the answer is what it always was, one receipt
+//! as `application/xml`: the first addressed agency's.
 //!
 //! A document refused for an authenticity or integrity reason (Decree 30/2020 Art. 21) is also
 //! answered with a signed status 02 from the recipient agency, with the reason:
@@ -44,6 +48,7 @@ use crate::Code;
 use crate::config::PeerConfig;
 use crate::edxml::OrganId;
 use crate::store::Store;
+use crate::transport::peer::RECEIPTS_MEDIA_TYPE;
 
 /// The header naming the pushing peer on the plain listener (development only).
 pub const PEER_HEADER: &str = "x-lienthong-peer";
@@ -130,15 +135,49 @@ async fn handle<S: Store>(
         duplicate = out.duplicate,
         "peer package accepted"
     );
-    Ok(match out.receipt {
-        Some(receipt) => (
+    if out.receipts.is_empty() {
+        return Ok(Http::NO_CONTENT.into_response());
+    }
+    Ok(if accepts_receipts_list(headers) {
+        let list: Vec<serde_json::Value> = out
+            .receipts
+            .iter()
+            .map(|r| serde_json::json!({"recipient": r.recipient, "receipt": STANDARD.encode(&r.bytes)}))
+            .collect();
+        (
+            Http::OK,
+            [(CONTENT_TYPE, RECEIPTS_MEDIA_TYPE)],
+            serde_json::json!({ "receipts": list }).to_string(),
+        )
+            .into_response()
+    } else {
+        let first = out.receipts.into_iter().next().map(|r| r.bytes);
+        (
             Http::OK,
             [(CONTENT_TYPE, "application/xml; charset=utf-8")],
-            receipt,
+            first.unwrap_or_default(),
         )
-            .into_response(),
-        None => Http::NO_CONTENT.into_response(),
+            .into_response()
     })
+}
+
+/// Whether the push's `Accept` names [`RECEIPTS_MEDIA_TYPE`] (with a non-zero quality).
+fn accepts_receipts_list(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("");
+            let zero = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            media.eq_ignore_ascii_case(RECEIPTS_MEDIA_TYPE) && !zero
+        })
 }
 
 /// The request body in one buffer of at most `max` bytes. Read frame by frame into a buffer
@@ -251,5 +290,24 @@ mod tests {
             None
         );
         assert_eq!(first_from_organ_id(b"not xml"), None);
+    }
+
+    #[test]
+    fn the_list_of_receipts_only_when_asked_for() {
+        let with = |accept: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(axum::http::header::ACCEPT, accept.parse().unwrap());
+            accepts_receipts_list(&h)
+        };
+        assert!(!accepts_receipts_list(&HeaderMap::new()));
+        assert!(!with("application/xml"));
+        assert!(!with("*/*"));
+        assert!(with(
+            "application/vnd.lienthong.receipts+json, application/xml;q=0.5"
+        ));
+        assert!(with(
+            "application/xml, Application/Vnd.Lienthong.Receipts+Json;q=0.9"
+        ));
+        assert!(!with("application/vnd.lienthong.receipts+json;q=0"));
     }
 }

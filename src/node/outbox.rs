@@ -272,7 +272,17 @@ impl<S: Store> Worker<S> {
                 format!("no node is known to serve {}", c.recipient),
             )),
             Route::Local => match self.node.ingest_owned(bytes, None).await {
-                Ok(ingested) => Ok(ingested.receipt.unwrap_or_default()),
+                // This delivery's recipient's own 01 (signed here, by that agency's key).
+                Ok(ingested) if c.kind == Kind::Document => ingested
+                    .receipt_of(&c.recipient)
+                    .map(|r| r.bytes.clone())
+                    .ok_or_else(|| {
+                        TransportError::retry(
+                            "RECEIPT_INVALID",
+                            format!("no receipt from {} among the local ones", c.recipient),
+                        )
+                    }),
+                Ok(_) => Ok(Vec::new()),
                 // Transient: the store, or a revocation status that cannot be learned now.
                 Err(e)
                     if matches!(
@@ -308,7 +318,7 @@ impl<S: Store> Worker<S> {
                     Some(file) => self.client.push_file(peer, &file).await,
                     None => self.client.push(peer, bytes).await,
                 };
-                if matches!(result, Ok(Pushed::Receipt(_))) {
+                if matches!(result, Ok(Pushed::Receipts(_))) {
                     self.node.metrics.receipt_latency(started.elapsed());
                 }
                 self.record_breaker(
@@ -316,19 +326,23 @@ impl<S: Store> Worker<S> {
                     result.as_ref().map(|_| ()).map_err(|e| e.retryable),
                 );
                 match result? {
-                    Pushed::Receipt(r) if c.kind == Kind::Document => {
+                    Pushed::Receipts(list) if c.kind == Kind::Document => {
+                        let r = own_receipt(list, c, peer)?;
                         self.check_receipt(r, c, peer).await
                     }
-                    Pushed::Receipt(_) | Pushed::Accepted => Ok(Vec::new()),
+                    Pushed::Receipts(_) | Pushed::Accepted => Ok(Vec::new()),
                 }
             }
         }
     }
 
-    /// A receipt is only proof if it is a trusted, signed 01 about this very document from an
-    /// agency that peer serves, signed by a certificate bound to that agency (the agency
-    /// registry, as for every package ingest accepts) and not revoked (the anchor's revocation
-    /// policy, as for received packages; an unknown status under `require` retries later).
+    /// A receipt is only proof if it is a trusted, signed 01 about this very document (its
+    /// sender and DocumentId) from this delivery's recipient — each receiving agency
+    /// acknowledges for itself (Decree 30/2020 Art. 21) —, an agency that peer serves, signed
+    /// by a certificate bound to that agency (the agency registry, as for every package ingest
+    /// accepts) and not revoked (the anchor's revocation policy, as for received packages; an
+    /// unknown status under `require` retries later). Anything else is `RECEIPT_INVALID`,
+    /// retried: the peer may answer with the right one next time.
     ///
     /// `Ok` carries what is kept of it: the receipt less what its signature does not cover
     /// ([`crate::dsig::archive`]), as for every package the node keeps.
@@ -370,10 +384,21 @@ impl<S: Store> Worker<S> {
                 s.status_code
             )));
         }
-        if s.response_for.effective_document_id() != c.document_id {
+        if s.response_for.effective_document_id() != c.document_id
+            || s.response_for.organ_id.as_str() != c.sender
+        {
             return Err(bad(format!(
-                "the receipt is about {}",
-                s.response_for.effective_document_id()
+                "the receipt is about {} of {}, not {} of {}",
+                s.response_for.effective_document_id(),
+                s.response_for.organ_id,
+                c.document_id,
+                c.sender
+            )));
+        }
+        if s.from.organ_id.as_str() != c.recipient {
+            return Err(bad(format!(
+                "the receipt comes from {}, not from this delivery's recipient {}",
+                s.from.organ_id, c.recipient
             )));
         }
         if !peer.serves(&s.from.organ_id) {
@@ -489,6 +514,36 @@ impl<S: Store> Worker<S> {
             tracing::warn!(route, failures = b.failures, "circuit open");
         }
     }
+}
+
+/// The receipt of a push answer that is this delivery's: the one labelled with its recipient,
+/// or the single unlabelled one of an older peer. The label only finds it; [`Worker::check_receipt`]
+/// then checks who signed it. None: `RECEIPT_INVALID`, retried.
+fn own_receipt(
+    list: Vec<crate::transport::peer::PeerReceipt>,
+    c: &ClaimedDelivery,
+    peer: &PeerConfig,
+) -> Result<Vec<u8>, TransportError> {
+    let labels: Vec<String> = list
+        .iter()
+        .map(|r| r.recipient.clone().unwrap_or_else(|| "(unnamed)".into()))
+        .collect();
+    let single_unlabelled = list.len() == 1 && list[0].recipient.is_none();
+    list.into_iter()
+        .find(|r| single_unlabelled || r.recipient.as_deref() == Some(c.recipient.as_str()))
+        .map(|r| r.bytes)
+        .ok_or_else(|| {
+            TransportError::retry(
+                "RECEIPT_INVALID",
+                format!(
+                    "peer {} answered with receipts from [{}], none from this delivery's \
+                     recipient {}",
+                    peer.name,
+                    labels.join(", "),
+                    c.recipient
+                ),
+            )
+        })
 }
 
 /// Exponential backoff with jitter: `initial × 2^(attempt−1)`, capped, then scaled by a random

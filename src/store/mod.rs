@@ -108,10 +108,10 @@ pub trait Store: Send + Sync + 'static {
 
     // --- receiving --------------------------------------------------------------------------
 
-    /// Stores a received document with one inbox row per local recipient and one audit record
-    /// (`document.receive`), in one transaction — or recognises a repeat: the same (sender,
-    /// DocumentId, business type) with the same SHA-256 is a [`IngestOutcome::Duplicate`]
-    /// carrying the original receipt (nothing is written); with different bytes it is
+    /// Stores a received document with one inbox row per local recipient, each with that
+    /// recipient's receipt, and one audit record (`document.receive`), in one transaction — or
+    /// recognises a repeat: the same (sender, DocumentId, business type) with the same SHA-256
+    /// is a [`IngestOutcome::Duplicate`] carrying the original receipts (nothing is written); with different bytes it is
     /// `DUPLICATE_CONFLICT`. Safe under concurrent identical ingests: exactly one is stored.
     fn ingest_incoming(
         &self,

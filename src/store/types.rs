@@ -217,9 +217,10 @@ pub struct NewIncoming {
     pub local_recipients: Vec<String>,
     /// The peer it came from (`None` for the local route).
     pub peer: Option<String>,
-    /// The signed receipt (status 01) to answer with. Stored with the document so a repeat gets
-    /// exactly the same receipt back.
-    pub receipt: Vec<u8>,
+    /// The signed receipts (status 01) to answer with: one per local recipient, signed by that
+    /// agency, in the order of `local_recipients`. Stored with the inbox rows so a repeat gets
+    /// exactly the same receipts back.
+    pub receipts: Vec<Vec<u8>>,
     /// `peer:<name>` or `outbox:<worker>` for the local route.
     pub actor: String,
     /// The revocation status of each certificate of the signer's path and what decided it,
@@ -263,12 +264,23 @@ pub struct RevocationEvidence {
 /// The result of [`Store::ingest_incoming`](super::Store::ingest_incoming).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestOutcome {
-    /// Stored now; answer with the receipt that was passed in.
+    /// Stored now; answer with the receipts that were passed in.
     Inserted { message_id: i64 },
     /// The same (sender, DocumentId, business type) with the same signed content was stored
     /// before (bytes outside the signature may differ): nothing changed; answer with the
-    /// original receipt.
-    Duplicate { message_id: i64, receipt: Vec<u8> },
+    /// original receipts.
+    Duplicate {
+        message_id: i64,
+        receipts: Vec<Receipt>,
+    },
+}
+
+/// The signed 01 one local recipient answered a received document with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The agency of this node that signed it.
+    pub recipient: String,
+    pub bytes: Vec<u8>,
 }
 
 /// A processing status (01–16) on a document, as a status package received or issued.

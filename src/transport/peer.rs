@@ -1,7 +1,8 @@
 //! Pushing a package to a peer node: `POST {url}/peer/v1/packages`, body = the exact signed bytes.
-//! A document is answered `200` with the peer's signed receipt (status 01); a status package
-//! `204`; a refusal with `{"code", "message"}` and a 4xx status, and for a document that
-//! failed the authenticity or integrity check a signed 02 (`"status_package"`, base64).
+//! A document is answered `200` with the peer's signed receipts (status 01, one per addressed
+//! agency it serves; see [`RECEIPTS_MEDIA_TYPE`]); a status package `204`; a refusal with
+//! `{"code", "message"}` and a 4xx status, and for a document that failed the authenticity or
+//! integrity check a signed 02 (`"status_package"`, base64).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,13 +16,58 @@ use super::{TransportError, tls};
 use crate::config::{Config, PeerConfig};
 use crate::store::PackageFile;
 
+/// The media type of a push answer that carries every receipt:
+/// `{"receipts": [{"recipient": "<OrganId>", "receipt": "<base64 of the signed 01>"}, …]}`.
+///
+/// A push asks for it with `Accept`; a node that predates it ignores the header and answers
+/// `application/xml` with one receipt (its first addressed agency's), and a node that has it
+/// answers a push without that `Accept` (an older sender) the same way. `recipient` is only a
+/// label for finding a delivery's receipt; what counts is the verified `From` of the 01.
+pub const RECEIPTS_MEDIA_TYPE: &str = "application/vnd.lienthong.receipts+json";
+
+/// One receipt of a push answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerReceipt {
+    /// The agency the answer says signed it (`None`: a single `application/xml` receipt, which
+    /// names nobody). Never trusted: the receipt's verified `From` decides.
+    pub recipient: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
 /// What a peer said to a package it accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pushed {
-    /// A document: the signed receipt.
-    Receipt(Vec<u8>),
+    /// A document: the signed receipts, one per addressed agency the peer serves (one only
+    /// from an older peer).
+    Receipts(Vec<PeerReceipt>),
     /// A status package: accepted, nothing to keep.
     Accepted,
+}
+
+/// The receipts of a `200` answer, by its `Content-Type`: the JSON list of
+/// [`RECEIPTS_MEDIA_TYPE`], or one XML receipt (an older peer). `None`: a JSON list that does
+/// not read.
+pub fn receipts_of(content_type: Option<&str>, body: &[u8]) -> Option<Vec<PeerReceipt>> {
+    let media = content_type
+        .and_then(|c| c.split(';').next())
+        .map(|c| c.trim().to_ascii_lowercase());
+    if media.as_deref() != Some(RECEIPTS_MEDIA_TYPE) {
+        return Some(vec![PeerReceipt {
+            recipient: None,
+            bytes: body.to_vec(),
+        }]);
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get("receipts")?
+        .as_array()?
+        .iter()
+        .map(|r| {
+            Some(PeerReceipt {
+                recipient: r.get("recipient")?.as_str().map(str::to_owned),
+                bytes: STANDARD.decode(r.get("receipt")?.as_str()?.trim()).ok()?,
+            })
+        })
+        .collect()
 }
 
 /// The HTTP clients of the peers: one per peer (each with that peer's TLS checks), each pooling
@@ -132,6 +178,10 @@ impl PeerClient {
         };
         let response = request
             .header("content-type", "application/xml")
+            .header(
+                "accept",
+                format!("{RECEIPTS_MEDIA_TYPE}, application/xml;q=0.5"),
+            )
             .body(body)
             .send()
             .await
@@ -144,6 +194,11 @@ impl PeerClient {
                 TransportError::retry(code, format!("{url}: {e}"))
             })?;
         let status = response.status();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = response.bytes().await.map_err(|e| {
             TransportError::retry(
                 "PEER_UNREACHABLE",
@@ -151,7 +206,14 @@ impl PeerClient {
             )
         })?;
         match status.as_u16() {
-            200 => Ok(Pushed::Receipt(body.to_vec())),
+            200 => receipts_of(content_type.as_deref(), &body)
+                .map(Pushed::Receipts)
+                .ok_or_else(|| {
+                    TransportError::retry(
+                        "RECEIPT_INVALID",
+                        format!("{url}: the {RECEIPTS_MEDIA_TYPE} answer does not read"),
+                    )
+                }),
             202 | 204 => Ok(Pushed::Accepted),
             408 | 429 => Err(TransportError::retry(
                 "PEER_BUSY",
@@ -198,6 +260,32 @@ fn refusal(body: &[u8]) -> Option<(String, String, Option<Vec<u8>>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_is_a_list_of_receipts_or_one_from_an_older_peer() {
+        let one = receipts_of(Some("application/xml; charset=utf-8"), b"<a/>").unwrap();
+        assert_eq!(
+            one,
+            vec![PeerReceipt {
+                recipient: None,
+                bytes: b"<a/>".to_vec()
+            }]
+        );
+        let body = br#"{"receipts":[{"recipient":"000.00.00.H41","receipt":"PGEvPg=="},
+            {"recipient":"000.00.00.H42","receipt":"PGIvPg=="}]}"#;
+        let two = receipts_of(Some("Application/Vnd.Lienthong.Receipts+JSON"), body).unwrap();
+        assert_eq!(two.len(), 2);
+        assert_eq!(two[1].recipient.as_deref(), Some("000.00.00.H42"));
+        assert_eq!(two[1].bytes, b"<b/>");
+        assert_eq!(
+            receipts_of(
+                Some(RECEIPTS_MEDIA_TYPE),
+                br#"{"receipts":[{"receipt":"%%"}]}"#
+            ),
+            None
+        );
+        assert_eq!(receipts_of(Some(RECEIPTS_MEDIA_TYPE), b"<a/>"), None);
+    }
 
     #[test]
     fn a_refusal_keeps_the_status_package() {

@@ -59,12 +59,29 @@ pub(crate) fn message(r: &AuditRecord, detail: &Json) -> Option<(i64, Attested<M
             _ => return None,
         };
     let sha256 = at("sha256");
-    // A received document has one inbox row per local recipient; nothing else has any.
+    // A received document has one inbox row per local recipient; nothing else has any. A record
+    // that lists each recipient's receipt (migration 0010) attests it with the row.
     let inbox = if r.action == "document.receive" {
+        let receipts = detail.get("receipts").and_then(Json::as_object);
         detail
             .get("recipients")
             .and_then(Json::as_array)
-            .map(|list| super::rows::inbox(list.iter().filter_map(Json::as_str)))
+            .map(|list| {
+                let rows: Vec<String> = list
+                    .iter()
+                    .filter_map(Json::as_str)
+                    .map(|recipient| {
+                        match receipts
+                            .and_then(|m| m.get(recipient))
+                            .and_then(Json::as_str)
+                        {
+                            Some(sha) => format!("{recipient}={sha}"),
+                            None => recipient.to_owned(),
+                        }
+                    })
+                    .collect();
+                super::rows::inbox(rows.iter().map(String::as_str))
+            })
     } else {
         Some(Value::text(""))
     };

@@ -97,7 +97,7 @@ pub struct MessageRow {
     /// be read.
     pub bytes_sha256: Result<String, String>,
     /// The recipients of its `inbox` rows (a received document's local agencies; none for
-    /// anything else), in any order.
+    /// anything else), in any order; `recipient=<SHA-256>` for a row that keeps its own receipt.
     pub inbox: Vec<String>,
 }
 

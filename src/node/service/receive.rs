@@ -1,5 +1,6 @@
 //! What arrives: a package pushed by a peer (or delivered locally) — checked, stored with its
-//! receipt in one transaction — and the signed 02 that answers a refused document.
+//! receipts (one per addressed agency of this node, each signed by that agency) in one
+//! transaction — and the signed 02 that answers a refused document.
 
 use time::OffsetDateTime;
 
@@ -10,7 +11,7 @@ use crate::edxml::{self, Package, StatusCode, StatusPackage};
 use crate::error::Code;
 use crate::node::ingest;
 use crate::node::receipt;
-use crate::store::{Direction, IngestOutcome, NewIncoming, NewStatus, Store};
+use crate::store::{Direction, IngestOutcome, NewIncoming, NewStatus, Receipt, Store};
 
 /// The refusal codes of [`Node::ingest`] that are an authenticity or integrity failure of the
 /// document (Decree 30/2020 Art. 21), answered with a signed 02 by
@@ -45,20 +46,29 @@ pub struct CheckedPackage {
     revocation: Vec<crate::store::RevocationEvidence>,
 }
 
-/// The result of a push: stored now or seen before, and the receipt to answer with.
+/// The result of a push: stored now or seen before, and the receipts to answer with.
 #[derive(Debug, Clone)]
 pub struct Ingested {
     pub message_id: i64,
     pub duplicate: bool,
-    /// The signed 01 for a document (the original one for a duplicate); `None` for a status.
-    pub receipt: Option<Vec<u8>>,
+    /// For a document, the signed 01 of each addressed agency of this node, signed by that
+    /// agency (the original ones for a duplicate), in `To` order; empty for a status.
+    pub receipts: Vec<Receipt>,
+}
+
+impl Ingested {
+    /// The receipt `recipient` signed, if it is one of them.
+    pub fn receipt_of(&self, recipient: &str) -> Option<&Receipt> {
+        self.receipts.iter().find(|r| r.recipient == recipient)
+    }
 }
 
 impl<S: Store> Node<S> {
     /// A package pushed by `peer` (`None`: delivered by this node to one of its own agencies).
     /// Verified, checked and its signer bound to its `From` code ([`crate::node::registry`]) before
-    /// anything is stored; stored with its receipt in one
-    /// transaction; a repeat of the same document gets the original receipt again.
+    /// anything is stored; stored with its receipts (one per addressed agency of this node,
+    /// each signed by that agency) in one transaction; a repeat of the same document gets the
+    /// original receipts again.
     pub async fn ingest(&self, bytes: &[u8], peer: Option<&PeerConfig>) -> Result<Ingested, Error> {
         let checked = self.ingest_check(bytes, peer).await?;
         self.ingest_store(checked, bytes.to_vec(), peer).await
@@ -150,20 +160,39 @@ impl<S: Store> Node<S> {
         let peer_name = peer.map(|p| p.name.clone());
         match accepted.package() {
             Package::Document(doc) => {
-                let first = &accepted.local_recipients[0];
-                let org = &self.agency(first)?.organization;
-                let signer = self.signer(first)?;
+                // Each addressed agency of this node acknowledges for itself (Decree 30/2020
+                // Art. 21): its own 01, signed with its own key. One CPU job signs them all.
                 let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
-                let status = StatusPackage::for_document(
-                    doc,
-                    org.clone(),
-                    StatusCode::Arrived,
-                    "Đã đến",
-                    vn,
-                );
-                let receipt = self
-                    .cpu(move || receipt::sign_status(&status, signer.as_ref()))
+                let mut unsigned = Vec::with_capacity(accepted.local_recipients.len());
+                for recipient in &accepted.local_recipients {
+                    let org = &self.agency(recipient)?.organization;
+                    let signer = self.signer(recipient)?;
+                    let status = StatusPackage::for_document(
+                        doc,
+                        org.clone(),
+                        StatusCode::Arrived,
+                        "Đã đến",
+                        vn,
+                    );
+                    unsigned.push((status, signer));
+                }
+                let signed: Vec<Vec<u8>> = self
+                    .cpu(move || {
+                        unsigned
+                            .iter()
+                            .map(|(status, signer)| receipt::sign_status(status, signer.as_ref()))
+                            .collect::<Result<Vec<_>, Error>>()
+                    })
                     .await??;
+                let receipts: Vec<Receipt> = accepted
+                    .local_recipients
+                    .iter()
+                    .zip(&signed)
+                    .map(|(r, bytes)| Receipt {
+                        recipient: r.to_string(),
+                        bytes: bytes.clone(),
+                    })
+                    .collect();
                 let new = NewIncoming {
                     document: meta(doc),
                     package,
@@ -173,7 +202,7 @@ impl<S: Store> Node<S> {
                         .map(ToString::to_string)
                         .collect(),
                     peer: peer_name,
-                    receipt: receipt.clone(),
+                    receipts: signed,
                     actor,
                     revocation,
                     received_sha256,
@@ -182,15 +211,15 @@ impl<S: Store> Node<S> {
                     IngestOutcome::Inserted { message_id } => Ingested {
                         message_id,
                         duplicate: false,
-                        receipt: Some(receipt),
+                        receipts,
                     },
                     IngestOutcome::Duplicate {
                         message_id,
-                        receipt,
+                        receipts,
                     } => Ingested {
                         message_id,
                         duplicate: true,
-                        receipt: Some(receipt),
+                        receipts,
                     },
                 })
             }
@@ -216,7 +245,7 @@ impl<S: Store> Node<S> {
                 Ok(Ingested {
                     message_id: out.message_id,
                     duplicate: out.duplicate,
-                    receipt: None,
+                    receipts: Vec::new(),
                 })
             }
         }

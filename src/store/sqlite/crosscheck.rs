@@ -87,8 +87,9 @@ async fn messages(
                     code_number, code_notation, code_year, subject, sha256, size, signer_subject,
                     signer_fingerprint, header_json, peer, actor, created_at, receipt, file,
                     CASE WHEN file IS NULL THEN bytes END AS bytes,
-                    (SELECT json_group_array(recipient) FROM inbox i WHERE i.message_id = m.id)
-                        AS inbox
+                    (SELECT json_group_array(CASE WHEN receipt IS NULL THEN recipient
+                                                  ELSE recipient || '=' || hex(receipt) END)
+                     FROM inbox i WHERE i.message_id = m.id) AS inbox
              FROM messages m WHERE id > ? ORDER BY id LIMIT ?",
         )
         .bind(after)
@@ -153,9 +154,26 @@ fn message_row(
         created_at: col(row, "created_at")?,
         receipt_sha256: receipt.as_deref().map(sha256_hex),
         bytes_sha256,
-        inbox: serde_json::from_str(&col::<String>(row, "inbox")?)
-            .map_err(|e| Error::store(Code::StoreUnavailable, format!("store: inbox: {e}")))?,
+        inbox: inbox_rows(&col::<String>(row, "inbox")?)?,
     })
+}
+
+/// The inbox rows of a message, from the JSON list the query builds: `recipient`, or
+/// `recipient=<hex of its receipt>` for a row that keeps its own receipt (migration 0010),
+/// which becomes `recipient=<SHA-256 of the receipt>` as the audit record attests it.
+fn inbox_rows(json: &str) -> Result<Vec<String>> {
+    let bad = |e: String| Error::store(Code::StoreUnavailable, format!("store: inbox: {e}"));
+    let entries: Vec<String> = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
+    entries
+        .into_iter()
+        .map(|e| match e.split_once('=') {
+            None => Ok(e),
+            Some((recipient, receipt)) => {
+                let bytes = hex::decode(receipt).map_err(|e| bad(e.to_string()))?;
+                Ok(format!("{recipient}={}", sha256_hex(&bytes)))
+            }
+        })
+        .collect()
 }
 
 async fn statuses(

@@ -1,7 +1,7 @@
 //! Documents: submitting (with deliveries and idempotency), receiving (with deduplication and the
 //! inbox), and the reads over them.
 
-use serde_json::json;
+use serde_json::{Value as Json, json};
 use sqlx::SqliteConnection;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 
@@ -15,7 +15,7 @@ use crate::error::{Code, Error, Result};
 use crate::store::{
     ChannelTrust, Direction, DocumentMeta, InboxFilter, InboxItem, IngestOutcome, Kind,
     MessageInfo, NewDelivery, NewIncoming, NewOutgoing, Numbering, OutgoingFilter, OutgoingItem,
-    Pending, SignedPackage, Submitted, SubmittedDelivery, Turn, UnverifiedSignature,
+    Pending, Receipt, SignedPackage, Submitted, SubmittedDelivery, Turn, UnverifiedSignature,
 };
 
 /// The columns [`message_from_row`] reads, from `messages m`.
@@ -454,8 +454,15 @@ pub(super) async fn ingest_incoming(
         new.local_recipients.iter().map(String::as_str),
         "local_recipients",
     )?;
-    if new.receipt.is_empty() {
-        return Err(invalid("receipt: no bytes"));
+    if new.receipts.len() != new.local_recipients.len() {
+        return Err(invalid(format!(
+            "receipts: {} for {} local recipients (one each)",
+            new.receipts.len(),
+            new.local_recipients.len()
+        )));
+    }
+    if let Some(i) = new.receipts.iter().position(Vec::is_empty) {
+        return Err(invalid(format!("receipts[{i}]: no bytes")));
     }
     require("actor", &new.actor)?;
     let sha256 = sha256_hex(&new.package.bytes);
@@ -475,7 +482,8 @@ pub(super) async fn ingest_incoming(
         &new.package,
         &sha256,
         new.peer.as_deref(),
-        Some(&new.receipt),
+        // The first recipient's, as before migration 0010 (what older audit records attest).
+        new.receipts.first().map(Vec::as_slice),
         &new.actor,
         now,
         file_in_tx.as_deref(),
@@ -523,21 +531,27 @@ pub(super) async fn ingest_incoming(
                 ),
             ));
         }
+        let receipts = stored_receipts(&mut *tx, id, receipt).await?;
         return Ok(IngestOutcome::Duplicate {
             message_id: id,
-            receipt: receipt.unwrap_or_default(),
+            receipts,
         });
     };
     // The inbox rows and the revocation evidence in one round trip to the driver's thread.
-    let mut sql = String::from("INSERT INTO inbox (message_id, recipient, created_at) VALUES ");
+    let mut sql =
+        String::from("INSERT INTO inbox (message_id, recipient, created_at, receipt) VALUES ");
     for i in 0..new.local_recipients.len() {
-        sql.push_str(if i == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
+        sql.push_str(if i == 0 { "(?, ?, ?, ?)" } else { ", (?, ?, ?, ?)" });
     }
     super::revocation::push_insert(&mut sql, new.revocation.len());
     // Only placeholders are generated: the values are bound.
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for recipient in &new.local_recipients {
-        q = q.bind(message_id).bind(recipient).bind(now);
+    for (recipient, receipt) in new.local_recipients.iter().zip(&new.receipts) {
+        q = q
+            .bind(message_id)
+            .bind(recipient)
+            .bind(now)
+            .bind(&receipt[..]);
     }
     super::revocation::bind_rows(q, message_id, &new.revocation)
         .execute(&mut *tx)
@@ -559,7 +573,14 @@ pub(super) async fn ingest_incoming(
         "subject_sha256": sha256_hex(doc.subject.as_bytes()),
         "signer_fingerprint": new.package.signer_fingerprint,
         "header_sha256": sha256_hex(new.package.header_json.as_bytes()),
-        "receipt_sha256": sha256_hex(&new.receipt),
+        "receipt_sha256": new.receipts.first().map(|r| sha256_hex(r)),
+        // Each local recipient's own 01 (migration 0010), by recipient.
+        "receipts": new
+            .local_recipients
+            .iter()
+            .zip(&new.receipts)
+            .map(|(r, b)| (r.clone(), Json::String(sha256_hex(b))))
+            .collect::<serde_json::Map<String, Json>>(),
     });
     let detail = super::with_channel(detail, new.package.channel.as_ref());
     audit::append(
@@ -581,6 +602,35 @@ pub(super) async fn ingest_incoming(
         .map(|o| matches!(o, IngestOutcome::Inserted { .. }));
     store.discard_unless_named(file, named).await;
     out
+}
+
+/// The receipts a received document was answered with, by inbox row: each recipient's own
+/// (migration 0010); a row stored before has none, and its document's one receipt
+/// (`messages.receipt`, signed by the first recipient) stands for the first row.
+async fn stored_receipts(
+    conn: &mut SqliteConnection,
+    message_id: i64,
+    message_receipt: Option<Vec<u8>>,
+) -> Result<Vec<Receipt>> {
+    let rows: Vec<(String, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT recipient, receipt FROM inbox WHERE message_id = ? ORDER BY id")
+            .bind(message_id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    let mut out: Vec<Receipt> = Vec::with_capacity(rows.len());
+    let mut message_receipt = message_receipt;
+    for (i, (recipient, receipt)) in rows.into_iter().enumerate() {
+        let bytes = match receipt {
+            Some(b) => Some(b),
+            None if i == 0 => message_receipt.take(),
+            None => None,
+        };
+        if let Some(bytes) = bytes.filter(|b| !b.is_empty()) {
+            out.push(Receipt { recipient, bytes });
+        }
+    }
+    Ok(out)
 }
 
 /// The stored row a received document conflicted with: id, SHA-256, signed content, receipt.
