@@ -157,13 +157,17 @@ impl TestCa {
     }
 
     fn key_and_csr(&self, name: &str, subject: &str) {
+        self.key_and_csr_bits(name, subject, 2048);
+    }
+
+    fn key_and_csr_bits(&self, name: &str, subject: &str, bits: u32) {
         self.openssl(&[
             "genpkey",
             "-quiet",
             "-algorithm",
             "RSA",
             "-pkeyopt",
-            "rsa_keygen_bits:2048",
+            &format!("rsa_keygen_bits:{bits}"),
             "-out",
             &format!("{name}.key.pem"),
         ]);
@@ -234,6 +238,24 @@ impl TestCa {
         self.ca(&[
             "-name",
             ca,
+            "-extfile",
+            &ext,
+            "-days",
+            "30",
+            "-in",
+            &format!("ca/csr/{name}.csr"),
+            "-out",
+            &format!("{name}.cert.pem"),
+        ]);
+    }
+
+    /// As [`TestCa::leaf`] with no revocation information, its RSA key of `bits` bits.
+    pub fn leaf_with_key_bits(&self, name: &str, bits: u32) {
+        self.key_and_csr_bits(name, &Self::subject(name), bits);
+        let ext = self.leaf_ext(name, Points::None, "");
+        self.ca(&[
+            "-name",
+            "ca_issuing",
             "-extfile",
             &ext,
             "-days",
