@@ -777,7 +777,7 @@ async fn a_revocation_over_two_nodes_is_accepted_or_refused() {
 }
 
 #[test]
-fn serve_prints_its_address_answers_and_stops_on_sigterm() {
+fn serve_prints_its_address_writes_its_ready_file_answers_and_stops_on_sigterm() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
@@ -796,6 +796,8 @@ fn serve_prints_its_address_answers_and_stops_on_sigterm() {
         .arg("serve")
         .arg("--config")
         .arg(&file)
+        .arg("--ready-file")
+        .arg(dir.path().join("ready"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -810,6 +812,22 @@ fn serve_prints_its_address_answers_and_stops_on_sigterm() {
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_owned();
+    // Both listeners bound port 0; the ready file (written before that line) names both.
+    let ready = std::fs::read_to_string(dir.path().join("ready")).unwrap();
+    let mut lines = ready.lines();
+    assert_eq!(
+        lines.next(),
+        Some(format!("listen={addr}").as_str()),
+        "{ready}"
+    );
+    let peer: std::net::SocketAddr = lines
+        .next()
+        .and_then(|l| l.strip_prefix("peer_listen="))
+        .unwrap_or_else(|| panic!("no peer_listen in {ready:?}"))
+        .parse()
+        .unwrap();
+    assert_ne!(peer.port(), 0);
+    std::net::TcpStream::connect(peer).expect("the peer listener is where the file says");
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
