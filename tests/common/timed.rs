@@ -103,6 +103,15 @@ fn issue() -> Issued {
         .join("timed-certs")
         .join(std::process::id().to_string());
     let _ = std::fs::remove_dir_all(&dir);
+    // Those of test processes that have ended.
+    if let Ok(entries) = std::fs::read_dir(dir.parent().expect("a parent")) {
+        for e in entries.flatten() {
+            let pid = e.file_name().to_string_lossy().into_owned();
+            if !Path::new("/proc").join(&pid).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
     copy_dir(&super::root().join("certs/test-only"), &dir);
     std::fs::create_dir_all(dir.join("ca/csr")).unwrap();
 
