@@ -204,6 +204,11 @@ fn whole_documents_match_xmllint() {
             checked += 2;
         }
     }
+    // The figure the README would otherwise state (`cargo test --test c14n_corpus -- --nocapture`).
+    println!(
+        "c14n corpus: {} documents, {checked} comparisons with xmllint (each also with comments)",
+        corpus().len()
+    );
     assert!(
         failures.is_empty(),
         "{} of {checked} differ:\n{}",
@@ -278,6 +283,7 @@ fn subsets_match_libxml2() {
         checked += 1;
     }
     assert!(checked >= 100, "only {checked} subset cases");
+    println!("c14n subsets: {checked} document-subset cases compared with libxml2's output");
     assert!(
         failures.is_empty(),
         "{} of {checked} differ:\n{}",

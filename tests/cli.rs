@@ -218,6 +218,85 @@ fn refusals_and_local_problems_have_distinct_exit_codes() {
     assert!(stderr(&o).starts_with("KEY_INVALID: "), "{}", stderr(&o));
 }
 
+/// `sign` refuses a certificate recipients would refuse: expired, a CA, the wrong key usage or
+/// extended key usage, and a key under 2048 bits. Each is a local problem (3, `KEY_INVALID`)
+/// naming the certificate and the fault, and no output is written; the good identity signs the
+/// same input.
+#[test]
+fn sign_refuses_a_certificate_recipients_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("p.edxml"), package(&Shape::default())).unwrap();
+    let sign = |key: &std::path::Path, cert: &std::path::Path, out: &str| {
+        bin()
+            .arg("sign")
+            .arg("--key")
+            .arg(key)
+            .arg("--cert")
+            .arg(cert)
+            .arg("--chain")
+            .arg(pki("chain.pem"))
+            .arg(d.join("p.edxml"))
+            .arg("-o")
+            .arg(d.join(out))
+            .output()
+            .unwrap()
+    };
+    let ca = common::testca::TestCa::new();
+    ca.leaf_with_key_bits("small-key", 1024);
+    let refusals = [
+        (
+            "expired",
+            pki("expired.key.pem"),
+            pki("expired.cert.pem"),
+            "expired",
+        ),
+        (
+            "CA",
+            pki("ca-as-signer.key.pem"),
+            pki("ca-as-signer.cert.pem"),
+            "CA",
+        ),
+        (
+            "key usage",
+            pki("wrong-key-usage.key.pem"),
+            pki("wrong-key-usage.cert.pem"),
+            "Key Encipherment",
+        ),
+        (
+            "EKU",
+            pki("wrong-eku.key.pem"),
+            pki("wrong-eku.cert.pem"),
+            "serverAuth",
+        ),
+        (
+            "RSA-1024",
+            ca.path("small-key.key.pem"),
+            ca.path("small-key.cert.pem"),
+            "under 2048 bits",
+        ),
+    ];
+    for (i, (what, key, cert, says)) in refusals.iter().enumerate() {
+        let out = format!("refused{i}.edxml");
+        let o = sign(key, cert, &out);
+        assert_eq!(o.status.code(), Some(3), "{what}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.starts_with("KEY_INVALID: "), "{what}: {e}");
+        assert!(e.contains(says), "{what}: {says:?} not in {e}");
+        assert!(
+            !d.join(&out).exists(),
+            "{what}: a signed package was written"
+        );
+    }
+    let o = sign(
+        &pki("stttt-gialai.key.pem"),
+        &pki("stttt-gialai.cert.pem"),
+        "ok.edxml",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(lienthong_verify(&d.join("ok.edxml"), &[]).0);
+}
+
 /// Attachment names from a package are untrusted: one longer than any file system allows, one
 /// with a bidirectional override hiding its extension, a Windows device name, a path, and two
 /// that collide. Every file is written, under a safe name, and every rename is reported.

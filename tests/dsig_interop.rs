@@ -251,6 +251,24 @@ fn xmlsec1_signs_and_lienthong_verifies() {
                 "{} / {what}: lienthong refused xmlsec1's signature: {line}",
                 t.what
             );
+            // The same package changed after xmlsec1 signed it: xmlsec1 itself and lienthong
+            // both refuse it, lienthong with the digest's code.
+            let signed = std::fs::read_to_string(&out).unwrap();
+            let tampered = signed.replacen("Gia Lai</", "Gia Lại</", 1);
+            assert_ne!(signed, tampered, "{} / {what}: nothing to tamper", t.what);
+            let bad = dir.path().join(format!("x{n}.edxml"));
+            std::fs::write(&bad, tampered).unwrap();
+            assert!(
+                !xmlsec_verify(&bad, &[]).0,
+                "{} / {what}: xmlsec1 accepted its own signature over changed content",
+                t.what
+            );
+            let (ok, line) = lienthong_verify(&bad, &[]);
+            assert!(
+                !ok && line.starts_with("DIGEST_MISMATCH"),
+                "{} / {what}: a tampered xmlsec1-signed package: {line}",
+                t.what
+            );
         }
     }
 }

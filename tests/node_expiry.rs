@@ -35,10 +35,12 @@ cert = "{pki}/stttt-gialai.cert.pem"
 [[agency]]
 code = "000.00.09.H21"
 name = "Đơn vị có chứng thư hết hạn"
-key = "{pki}/expired.key.pem"
-cert = "{pki}/expired.cert.pem"
+key = "{expired_key}"
+cert = "{expired_cert}"
 "#,
-        db = dir.path().join("node.db").display()
+        db = dir.path().join("node.db").display(),
+        expired_key = common::pki("expired.key.pem").display(),
+        expired_cert = common::pki("expired.cert.pem").display(),
     );
     let config = Config::from_toml(&text, dir.path(), &|_| None).unwrap();
     let store = SqliteStore::open(&config.node.store).await.unwrap();

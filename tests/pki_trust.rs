@@ -4,7 +4,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::timed;
+
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use lienthong::Code;
@@ -35,9 +37,7 @@ const ISSUING_CA: &str = "CN=Lienthong TEST Issuing CA, O=Lienthong TEST PKI, C=
 const ROOT_CA: &str = "CN=Lienthong TEST Root CA, O=Lienthong TEST PKI, C=VN";
 
 fn pki_file(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("certs/test-only")
-        .join(name)
+    common::pki(name)
 }
 
 fn der(name: &str) -> Vec<u8> {
@@ -53,12 +53,6 @@ fn cert(name: &str) -> Vec<u8> {
 /// The store of the CLI: the root as the only anchor.
 fn root_store() -> TrustStore {
     TrustStore::from_path(&pki_file("root-ca.cert.pem")).unwrap()
-}
-
-fn at(year: i32, month: u8, day: u8) -> SystemTime {
-    let date = time::Date::from_calendar_date(year, month.try_into().unwrap(), day).unwrap();
-    let secs = date.midnight().assume_utc().unix_timestamp();
-    SystemTime::UNIX_EPOCH + Duration::from_secs(secs.try_into().unwrap())
 }
 
 /// Verifies `name`'s certificate with chain.pem sent alongside, as a package's KeyInfo would.
@@ -142,22 +136,26 @@ fn expired_is_refused() {
         e.subject.starts_with("CN=TEST Đơn vị chứng thư hết hạn"),
         "{e}"
     );
-    assert!(e.problem.contains("2021-01-01T00:00:00Z"), "{e}");
+    let until = timed::rfc3339(timed::dates().expired_until);
+    assert!(e.problem.contains(&until), "{until} not in {e}");
 }
 
 #[test]
 fn not_yet_valid_is_refused_now_and_accepted_in_its_time() {
     let e = refused("not-yet-valid", &TrustPolicy::default());
     assert_eq!(e.code, Code::CertNotYetValid, "{e}");
-    assert!(e.problem.contains("2040-01-01T00:00:00Z"), "{e}");
-    // Its only fault is the date: in 2041 (the CAs still valid) it is accepted.
-    verify_with_chain("not-yet-valid", at(2041, 6, 1), &TrustPolicy::default()).unwrap();
+    let from = timed::rfc3339(timed::dates().valid_from);
+    assert!(e.problem.contains(&from), "{from} not in {e}");
+    // Its only fault is the date: a day into its validity (the CAs still valid) it is accepted.
+    let then = timed::system_time(timed::dates().in_future);
+    verify_with_chain("not-yet-valid", then, &TrustPolicy::default()).unwrap();
 }
 
 #[test]
 fn an_intermediate_out_of_its_validity_is_named() {
-    // In 2020 the expired certificate itself was valid, but the issuing CA did not exist yet.
-    let e = verify_with_chain("expired", at(2020, 6, 1), &TrustPolicy::default()).unwrap_err();
+    // Before the issuing CA existed the expired certificate itself was valid.
+    let then = timed::system_time(timed::dates().before_issuing_ca);
+    let e = verify_with_chain("expired", then, &TrustPolicy::default()).unwrap_err();
     assert_eq!(e.code, Code::CertNotYetValid, "{e}");
     assert_eq!(e.subject, ISSUING_CA);
     assert!(
@@ -422,4 +420,141 @@ fn an_unknown_critical_extension_is_refused() {
     // The same leaf without it is accepted: the extension is the only fault.
     ca.leaf_under("plain", "issuing-ca", "");
     verify_made(&ca, "plain", Some("chain.pem"), false).unwrap();
+}
+
+/// The committed PKI ends on a fixed day (its signing certificates on 2036-11-25): a year before,
+/// this test fails and says what to do, instead of the whole suite failing on that day.
+#[test]
+fn the_committed_test_pki_is_valid_for_another_year() {
+    let next_year = SystemTime::now() + Duration::from_secs(365 * 86_400);
+    for (name, _, _) in GOOD {
+        if let Err(e) = verify_with_chain(name, next_year, &TrustPolicy::default()) {
+            panic!(
+                "{name} will not be valid a year from now ({e}): run certs/test-only/make-test-pki.sh"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_rsa_key_under_2048_bits_is_refused() {
+    let ca = common::testca::TestCa::new();
+    ca.leaf_with_key_bits("small-key", 1024);
+    let store = TrustStore::from_path(&ca.path("root-ca.cert.pem")).unwrap();
+    let leaf = CertificateDer::from_pem_file(ca.path("small-key.cert.pem"))
+        .unwrap()
+        .to_vec();
+    let chain = der("chain.pem");
+    let e = pki::verify_signer(
+        &leaf,
+        &[&chain],
+        &store,
+        SystemTime::now(),
+        &TrustPolicy::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, Code::AlgorithmNotAllowed, "{e}");
+    assert!(e.problem.contains("1024 bits"), "{e}");
+    // The same profile with a 2048-bit key is accepted: the size is the only fault.
+    ca.leaf_with_key_bits("big-enough", 2048);
+    let leaf = CertificateDer::from_pem_file(ca.path("big-enough.cert.pem"))
+        .unwrap()
+        .to_vec();
+    pki::verify_signer(
+        &leaf,
+        &[&chain],
+        &store,
+        SystemTime::now(),
+        &TrustPolicy::default(),
+    )
+    .unwrap();
+}
+
+/// The signature's trust decision runs before any signature or digest work. A package whose
+/// content was changed after signing and whose `SignatureValue` is broken: a refusing decision
+/// is asked once and its refusal is the answer (neither `SIGNATURE_INVALID` nor
+/// `DIGEST_MISMATCH`); an accepting one is asked once too, and only then does the signature
+/// check fail. The same through `verify_package` with a signer from an untrusted root.
+#[test]
+fn the_trust_decision_comes_before_any_signature_or_digest_work() {
+    use common::corpus::{good, sign, sign_as};
+    use lienthong::dsig::{self, Policy};
+    use lienthong::edxml::xml::{Limits, parse};
+    use lienthong::error::{Error, TrustError};
+
+    let signed = sign(&good());
+    let changed = signed.replacen("Gia Lai</", "Gia Lại</", 1);
+    assert_ne!(changed, signed);
+    let v0 = changed.find("<SignatureValue>").unwrap() + "<SignatureValue>".len();
+    let mut broken = changed.clone();
+    broken.replace_range(
+        v0..v0 + 8,
+        if &changed[v0..v0 + 8] == "AAAAAAAA" {
+            "BBBBBBBB"
+        } else {
+            "AAAAAAAA"
+        },
+    );
+
+    let xml = parse(broken.as_bytes(), &Limits::default()).unwrap();
+    let mut asked = 0;
+    let e = dsig::verify(&xml, &Policy::default(), |_, _| -> Result<(), Error> {
+        asked += 1;
+        Err(TrustError::new(Code::CertUntrusted, "signer", "refused by the test").into())
+    })
+    .unwrap_err();
+    assert_eq!((asked, e.code()), (1, Code::CertUntrusted), "{e}");
+    let mut asked = 0;
+    let e = dsig::verify(&xml, &Policy::default(), |_, _| -> Result<(), Error> {
+        asked += 1;
+        Ok(())
+    })
+    .unwrap_err();
+    assert_eq!((asked, e.code()), (1, Code::SignatureInvalid), "{e}");
+
+    // Content changed, signature value intact: the digest is the fault, found after the decision.
+    let xml = parse(changed.as_bytes(), &Limits::default()).unwrap();
+    let mut asked = 0;
+    let e = dsig::verify(&xml, &Policy::default(), |_, _| -> Result<(), Error> {
+        asked += 1;
+        Ok(())
+    })
+    .unwrap_err();
+    assert_eq!((asked, e.code()), (1, Code::DigestMismatch), "{e}");
+
+    // End to end: an untrusted signer's package, changed after signing, is untrusted.
+    let forged = sign_as(&good(), "untrusted").replacen("Gia Lai</", "Gia Lại</", 1);
+    let store = root_store();
+    let e = lienthong::verify::verify_package(
+        forged.as_bytes(),
+        &lienthong::verify::Options::new(&store),
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), Code::CertUntrusted, "{e}");
+}
+
+/// A signature whose `KeyInfo` names no certificate, or that has no `KeyInfo`: `CERT_MISSING`.
+#[test]
+fn a_signature_without_a_certificate_is_cert_missing() {
+    use common::corpus::{good, sign};
+    let signed = sign(&good());
+    let c0 = signed.find("<X509Certificate>").unwrap();
+    let c1 = signed.rfind("</X509Certificate>").unwrap() + "</X509Certificate>".len();
+    let k0 = signed.find("<KeyInfo>").unwrap();
+    let k1 = signed.find("</KeyInfo>").unwrap() + "</KeyInfo>".len();
+    let store = root_store();
+    for (what, bytes) in [
+        (
+            "X509Data without X509Certificate",
+            format!("{}{}", &signed[..c0], &signed[c1..]),
+        ),
+        ("no KeyInfo", format!("{}{}", &signed[..k0], &signed[k1..])),
+    ] {
+        let e = lienthong::verify::verify_package(
+            bytes.as_bytes(),
+            &lienthong::verify::Options::new(&store),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), Code::CertMissing, "{what}: {e}");
+    }
 }

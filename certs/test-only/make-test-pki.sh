@@ -109,11 +109,8 @@ org ubnd-nghean 2048 "$(subject 000.00.00.H41 "$UBND_NA" "$UBND_NA" "Nghệ An")
 # --- bad ones: each differs from the signing profile in exactly one way ----------------------------
 # (fictitious agency codes 000.00.9x.H21)
 log "bad certificates"
-org expired 2048 "$(subject 000.00.91.H21 "TEST Đơn vị chứng thư hết hạn" "$UBND_GL" "Gia Lai")" \
-  ca_issuing v3_org_signing -startdate 20200101000000Z -enddate 20210101000000Z
-org not-yet-valid 2048 \
-  "$(subject 000.00.92.H21 "TEST Đơn vị chứng thư chưa có hiệu lực" "$UBND_GL" "Gia Lai")" \
-  ca_issuing v3_org_signing -startdate 20400101000000Z -enddate 20440101000000Z
+# `expired` and `not-yet-valid` (000.00.91/92.H21) are issued at test time with dates relative to
+# now (tests/common/timed.rs), not here.
 # Directly under the root: the issuing CA's pathlen:0 plays no part, being a CA is its only fault.
 org ca-as-signer 2048 "$(subject 000.00.93.H21 "TEST Đơn vị dùng chứng thư CA" "$UBND_GL" "Gia Lai")" \
   ca_root v3_ca_as_signer -days 3653

@@ -36,29 +36,50 @@ cp certs/test-only/ubnd-nghean.{key,cert}.pem "$work/nghean/certs/"
 # Nghệ An's agency registry: the certificates allowed to sign for the Gia Lai agencies.
 cp "$here/registry.toml" "$work/nghean/"
 cp certs/test-only/stttt-gialai.cert.pem "$work/nghean/certs/"
-# Node TLS identities (mutual TLS between the nodes' peer endpoints, ports 18450/18451).
+# Node TLS identities (mutual TLS between the nodes' peer endpoints).
 cp certs/test-only/node-gialai.{key,cert}.pem "$work/gialai/certs/"
 cp certs/test-only/node-nghean.{key,cert}.pem "$work/nghean/certs/"
 
+# Ports: the committed configurations name fixed ports (18440/18441 clerk, 18450/18451 peers) as
+# an example; here every listener binds port 0 and the node writes what it bound to its
+# --ready-file, so a node left running (or anything else) on those ports cannot collide. The two
+# nodes name each other's peer port, a cycle: Nghệ An starts first, naming a port for Gia Lai's
+# peer listener that this script picked free just before (the one residual window: if something
+# takes it while Nghệ An starts, Gia Lai fails to bind it and the script stops, nothing is mixed
+# up); Gia Lai starts second with Nghệ An's real ports.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+configure() { # name listen peer_listen peer_url
+  sed -e "s|^listen = .*|listen = \"$2\"|" -e "s|^peer_listen = .*|peer_listen = \"$3\"|" \
+    -e "s|^url = \"https://127.0.0.1:[0-9]*\"|url = \"$4\"|" "$here/$1.toml" > "$work/$1/$1.toml"
+}
 start() { # name
-  "$bin" serve --config "$work/$1/$1.toml" > "$work/$1/log.jsonl" 2>&1 &
+  "$bin" serve --config "$work/$1/$1.toml" --ready-file "$work/$1/ready" > "$work/$1/log.jsonl" 2>&1 &
   pids+=($!)
-  for _ in $(seq 1 100); do
-    grep -q "listening on" "$work/$1/log.jsonl" 2>/dev/null && return 0
+  # Until the node has bound both listeners (or exited); 60 s only bounds a node that hangs.
+  for _ in $(seq 1 600); do
+    [ -f "$work/$1/ready" ] && return 0
+    kill -0 "${pids[-1]}" 2>/dev/null || break
     sleep 0.1
   done
   echo "node $1 did not start:"; cat "$work/$1/log.jsonl"; exit 1
+}
+bound() { # name key → the port
+  sed -n "s|^$2=.*:\([0-9]*\)$|\1|p" "$work/$1/ready"
 }
 step "Nghệ An imports its agency registry (which certificates may sign for which Gia Lai agency)"
 "$bin" registry import "$work/nghean/registry.toml" --config "$work/nghean/nghean.toml"
 "$bin" registry list --config "$work/nghean/nghean.toml"
 
-step "Starting Gia Lai (clerk 127.0.0.1:18440, peers mTLS :18450) and Nghệ An (clerk :18441, peers mTLS :18451)"
-start gialai
+gl_peer=$(free_port)
+configure nghean 127.0.0.1:0 127.0.0.1:0 "https://127.0.0.1:$gl_peer"
 start nghean
+configure gialai 127.0.0.1:0 "127.0.0.1:$gl_peer" "https://127.0.0.1:$(bound nghean peer_listen)"
+start gialai
+gl_clerk=$(bound gialai listen) na_clerk=$(bound nghean listen)
+step "Started Gia Lai (clerk 127.0.0.1:$gl_clerk, peers mTLS :$gl_peer) and Nghệ An (clerk :$na_clerk, peers mTLS :$(bound nghean peer_listen))"
 
-GL="--node http://127.0.0.1:18440 --token demo-token-stttt"
-NA="--node http://127.0.0.1:18441 --token demo-token-nghean"
+GL="--node http://127.0.0.1:$gl_clerk --token demo-token-stttt"
+NA="--node http://127.0.0.1:$na_clerk --token demo-token-nghean"
 
 printf '%%PDF-1.4\n%% Công văn số …/STTTT-CĐS (demo)\n%%%%EOF\n' > "$work/cong-van.pdf"
 
@@ -71,7 +92,7 @@ id=$(echo "$sent" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"
 
 wait_until() { # description, command...
   local what=$1; shift
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 300); do # 60 s: only a bound for what would never happen
     if "$@" >/dev/null 2>&1; then return 0; fi
     sleep 0.2
   done

@@ -5,7 +5,8 @@
 //! and trust anchors, the TLS identity and the peers' certificate checks, bind `node.listen` (port 0
 //! picks a free port) and `node.peer_listen` (the mutual-TLS peer endpoint, logged), then print
 //! exactly one line `listening on ADDR` (the plain clerk listener; scripts and tests read it) on
-//! stdout. `node.dev_plain_http` is logged as an error-level
+//! stdout; with `--ready-file FILE`, both bound addresses are written to FILE as well (the peer
+//! listener's is only logged otherwise). `node.dev_plain_http` is logged as an error-level
 //! warning at every start. Logs are JSON lines on stderr,
 //! filtered by `RUST_LOG` (default `info`); tokens and keys are never logged.
 //!
@@ -28,6 +29,11 @@ pub struct Args {
     /// The node's configuration file (TOML).
     #[arg(long, env = "LIENTHONG_CONFIG")]
     config: PathBuf,
+    /// Once both listeners are bound, write their addresses to this file (`listen=ADDR` and,
+    /// with a peer listener, `peer_listen=ADDR`, one a line; written whole, then renamed into
+    /// place), so that a script or test can bind port 0 and read the ports back.
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> CmdResult {
@@ -118,18 +124,26 @@ async fn serve(args: Args) -> CmdResult {
         }
         _ => None,
     };
-    if let Some((l, _)) = &peer {
-        let at = l
-            .local_addr()
-            .map_err(|e| Failure::Local(Error::io("peer_listen", e)))?;
-        tracing::info!(%at, "peer endpoint (mutual TLS) listening");
-    }
+    let peer_at = match &peer {
+        Some((l, _)) => {
+            let at = l
+                .local_addr()
+                .map_err(|e| Failure::Local(Error::io("peer_listen", e)))?;
+            tracing::info!(%at, "peer endpoint (mutual TLS) listening");
+            Some(at)
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| Failure::Local(Error::io(format!("listen {listen}"), e)))?;
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::Local(Error::io(format!("listen {listen}"), e)))?;
+
+    if let Some(file) = &args.ready_file {
+        write_ready_file(file, addr, peer_at).map_err(Failure::Local)?;
+    }
 
     let grace = node.config.node.shutdown_grace;
     let (stop, stopped) = watch::channel(false);
@@ -199,4 +213,22 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Writes the bound addresses to `file`: to a temporary file beside it first, renamed into place,
+/// so a reader never sees half of it.
+fn write_ready_file(
+    file: &std::path::Path,
+    listen: std::net::SocketAddr,
+    peer_listen: Option<std::net::SocketAddr>,
+) -> Result<(), Error> {
+    let mut text = format!("listen={listen}\n");
+    if let Some(at) = peer_listen {
+        text.push_str(&format!("peer_listen={at}\n"));
+    }
+    let mut tmp = file.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text).map_err(|e| Error::io(tmp.display().to_string(), e))?;
+    std::fs::rename(&tmp, file).map_err(|e| Error::io(file.display().to_string(), e))
 }

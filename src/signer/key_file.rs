@@ -57,7 +57,18 @@ impl KeyFileSigner {
                 ));
             }
         }
-        .map_err(|e| Error::key("private key", format!("rejected: {e}")))?;
+        .map_err(|e| {
+            // aws-lc-rs refuses RSA keys under 2048 bits on load; say so in the profile's terms.
+            let problem = if e.to_string() == "TooSmall" {
+                format!(
+                    "the RSA key is under {} bits, which recipients refuse",
+                    crate::pki::profile::MIN_RSA_BITS
+                )
+            } else {
+                format!("rejected: {e}")
+            };
+            Error::key("private key", problem)
+        })?;
         let certificate = CertificateDer::from_pem_slice(cert_pem)
             .map_err(|e| Error::key("certificate", format!("cannot read PEM: {e}")))?
             .to_vec();

@@ -10,6 +10,7 @@ pub mod corpus;
 pub mod nodes;
 pub mod openapi;
 pub mod testca;
+pub mod timed;
 
 pub const EDXML_NS: &str = "http://www.mic.gov.vn/TBT/QCVN_102_2016";
 
@@ -27,8 +28,12 @@ pub fn file_names(dir: &Path) -> Vec<String> {
     names
 }
 
-/// A file of the committed test PKI (`certs/test-only/`).
+/// A file of the test PKI: committed (`certs/test-only/`), or, for the identities whose fault is
+/// a date (`expired`, `not-yet-valid`), issued at test time ([`timed`]).
 pub fn pki(name: &str) -> PathBuf {
+    if timed::is_timed(name) {
+        return timed::path(name);
+    }
     root().join("certs/test-only").join(name)
 }
 

@@ -41,16 +41,24 @@ pub struct TestCa {
     pub crl_requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// Stops the OCSP front (see [`TestCa::start_ocsp`]).
     ocsp_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The OCSP port, bound from the start (see [`hold_port`]); listens once the responder starts.
+    ocsp_socket: Option<tokio::net::TcpSocket>,
+    /// The dead port, bound and never listening for as long as the CA lives.
+    _dead_socket: tokio::net::TcpSocket,
     _crl_server: std::thread::JoinHandle<()>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A loopback port held for this CA: bound but not listening, so a connection to it is refused
+/// (as to a responder that is down) and nothing else on the machine can take it meanwhile (a
+/// port bound, read and released could be taken before it is used).
+fn hold_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind a loopback port");
+    let port = socket.local_addr().expect("bound").port();
+    (socket, port)
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -114,13 +122,17 @@ impl TestCa {
                     .unwrap();
             });
         });
+        let (ocsp_socket, ocsp_port) = hold_port();
+        let (dead_socket, dead_port) = hold_port();
         TestCa {
             dir,
             crl_port,
             crl_requests,
-            ocsp_port: free_port(),
-            dead_port: free_port(),
+            ocsp_port,
+            dead_port,
             ocsp_stop: None,
+            ocsp_socket: Some(ocsp_socket),
+            _dead_socket: dead_socket,
             _crl_server: server,
             stop: Some(stop),
         }
@@ -157,13 +169,17 @@ impl TestCa {
     }
 
     fn key_and_csr(&self, name: &str, subject: &str) {
+        self.key_and_csr_bits(name, subject, 2048);
+    }
+
+    fn key_and_csr_bits(&self, name: &str, subject: &str, bits: u32) {
         self.openssl(&[
             "genpkey",
             "-quiet",
             "-algorithm",
             "RSA",
             "-pkeyopt",
-            "rsa_keygen_bits:2048",
+            &format!("rsa_keygen_bits:{bits}"),
             "-out",
             &format!("{name}.key.pem"),
         ]);
@@ -234,6 +250,24 @@ impl TestCa {
         self.ca(&[
             "-name",
             ca,
+            "-extfile",
+            &ext,
+            "-days",
+            "30",
+            "-in",
+            &format!("ca/csr/{name}.csr"),
+            "-out",
+            &format!("{name}.cert.pem"),
+        ]);
+    }
+
+    /// As [`TestCa::leaf`] with no revocation information, its RSA key of `bits` bits.
+    pub fn leaf_with_key_bits(&self, name: &str, bits: u32) {
+        self.key_and_csr_bits(name, &Self::subject(name), bits);
+        let ext = self.leaf_ext(name, Points::None, "");
+        self.ca(&[
+            "-name",
+            "ca_issuing",
             "-extfile",
             &ext,
             "-days",
@@ -403,9 +437,10 @@ impl TestCa {
         // `openssl ocsp -port` listens on every interface; tests serve only on loopback. So the
         // HTTP side is ours, on 127.0.0.1, and each request is answered by a real `openssl ocsp`
         // run as the responder over the CA's index (`-reqin`/`-respout`).
-        let listener =
-            TcpListener::bind(("127.0.0.1", self.ocsp_port)).expect("bind the OCSP port");
-        listener.set_nonblocking(true).unwrap();
+        let socket = self
+            .ocsp_socket
+            .take()
+            .expect("the OCSP responder starts once");
         let pki = self.pki();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
@@ -433,7 +468,7 @@ impl TestCa {
                         }
                     }),
                 );
-                let l = tokio::net::TcpListener::from_std(listener).unwrap();
+                let l = socket.listen(1024).expect("listen on the OCSP port");
                 axum::serve(l, app)
                     .with_graceful_shutdown(async {
                         let _ = stopped.await;

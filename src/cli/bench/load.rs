@@ -145,12 +145,19 @@ impl Clerk {
         let mut last_tick = 0u64;
         let mut all = Outcome::default();
         // Arrival k is due at k / rate: 0, 1/rate, … — `rate × duration` of them in the window.
+        // Every one of them is sent, even when this loop or the permits fell behind and the
+        // window closed first (they are late, and their latency counts from when they left):
+        // the count is the rate times the duration, never what the scheduler allowed.
         let total = (duration.as_secs_f64() * rate).ceil() as usize;
-        while start.elapsed() < duration {
-            let due = ((start.elapsed().as_secs_f64() * rate) as usize + 1).min(total);
+        'window: while start.elapsed() < duration || sent < total {
+            let due = if start.elapsed() < duration {
+                ((start.elapsed().as_secs_f64() * rate) as usize + 1).min(total)
+            } else {
+                total
+            };
             while sent < due {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
-                    break;
+                    break 'window;
                 };
                 let clerk = self.clone();
                 let tx = tx.clone();

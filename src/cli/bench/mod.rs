@@ -171,7 +171,10 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
         std::fs::write(&path, text).map_err(|e| Error::io(path.display().to_string(), e))?;
         Ok(path)
     };
-    let (sender_port, receiver_port) = nodes::free_ports()?;
+    // Both nodes bind port 0 and report what they bound (`serve --ready-file`): the receiver
+    // first, so that the sender's configuration names its real peer port. The receiver never
+    // pushes (statuses are not sent back), so the sender's URL in its configuration only
+    // has to be well formed: the peer is recognised by its client certificate.
     let sender_token = nodes::new_token();
     let receiver_token = nodes::new_token();
     let receiver_cfg = write(
@@ -184,11 +187,10 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
             "Ủy ban nhân dân tỉnh Nghệ An",
             "ubnd-nghean",
             &receiver_token,
-            ("node-nghean", receiver_port),
-            // The receiver never pushes in a benchmark: statuses are not sent back.
+            ("node-nghean", 0),
             (
                 "sender",
-                &format!("https://127.0.0.1:{sender_port}"),
+                "https://127.0.0.1:1",
                 "gialai.node.lienthong.test",
                 SENDER_CODE,
             ),
@@ -207,10 +209,10 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
             "Sở Thông tin và Truyền thông tỉnh Gia Lai",
             "stttt-gialai",
             &sender_token,
-            ("node-gialai", sender_port),
+            ("node-gialai", 0),
             (
                 "receiver",
-                &format!("https://127.0.0.1:{receiver_port}"),
+                &format!("https://{}", receiver.peer_at),
                 "nghean.node.lienthong.test",
                 RECEIVER_CODE,
             ),
@@ -249,7 +251,7 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
             .parse()
             .map_err(|_| fail(format!("receiver address {}", receiver.base_url)))?;
         let target = flood::Target {
-            peer: std::net::SocketAddr::from(([127, 0, 0, 1], receiver_port)),
+            peer: receiver.peer_at,
             peer_dns: "nghean.node.lienthong.test".into(),
             clerk: clerk_at,
             clerk_token: receiver_token.clone(),

@@ -20,6 +20,8 @@ pub const RECEIVER_CODE: &str = "000.00.00.H41";
 /// A running node.
 pub struct BenchNode {
     pub base_url: String,
+    /// Where its mutual-TLS peer endpoint listens (the port it bound, read back).
+    pub peer_at: std::net::SocketAddr,
     child: Child,
 }
 
@@ -88,27 +90,13 @@ pub fn find_pki(given: Option<&Path>) -> Result<PathBuf, Error> {
         })
 }
 
-/// Two distinct free loopback ports for the peer endpoints (bound together, then released: the
-/// nodes bind them next).
-pub fn free_ports() -> Result<(u16, u16), Error> {
-    let bind =
-        || std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("127.0.0.1:0", e));
-    let (a, b) = (bind()?, bind()?);
-    let port = |l: &std::net::TcpListener| {
-        l.local_addr()
-            .map(|a| a.port())
-            .map_err(|e| Error::io("127.0.0.1:0", e))
-    };
-    Ok((port(&a)?, port(&b)?))
-}
-
 /// A random clerk token (the node stores only its hash).
 pub fn new_token() -> String {
     format!("bench-{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }
 
 /// The configuration of one bench node: one agency signing with the test identity `identity`,
-/// the node's TLS identity and peer port `tls`, and one peer (name, `https://` URL, the DNS
+/// the node's TLS identity and peer port `tls` (0: any free port, read back by [`start`]), and one peer (name, `https://` URL, the DNS
 /// name its certificate must carry, the code it serves), over mutual TLS as in production.
 /// `store` is the node's store URL; `in_flight` its `retry.in_flight` (`None`: the default).
 #[allow(clippy::too_many_arguments)]
@@ -172,16 +160,20 @@ give_up_after = "1h"
 }
 
 /// Starts `lienthong serve --config <config>`, logs to `<dir>/<name>.log`, and waits for its
-/// `listening on ADDR` line and then for `/readyz`.
+/// `listening on ADDR` line (its `--ready-file`, `<dir>/<name>.ready`, then holds both bound
+/// addresses) and then for `/readyz`.
 pub async fn start(name: &'static str, config: &Path, dir: &Path) -> Result<BenchNode, Error> {
     let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
     let log_path = dir.join(format!("{name}.log"));
+    let ready_path = dir.join(format!("{name}.ready"));
     let log = std::fs::File::create(&log_path)
         .map_err(|e| Error::io(log_path.display().to_string(), e))?;
     let mut child = Command::new(exe)
         .arg("serve")
         .arg("--config")
         .arg(config)
+        .arg("--ready-file")
+        .arg(&ready_path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log)
@@ -209,12 +201,20 @@ pub async fn start(name: &'static str, config: &Path, dir: &Path) -> Result<Benc
     .unwrap_or_default();
     let mut node = BenchNode {
         base_url: String::new(),
+        peer_at: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         child,
     };
     let Some(addr) = line.trim().strip_prefix("listening on ") else {
         return Err(node_fail(format!("did not start: {:?}", line.trim())));
     };
     node.base_url = format!("http://{addr}");
+    // Written before that line was printed.
+    let ready = std::fs::read_to_string(&ready_path).unwrap_or_default();
+    node.peer_at = ready
+        .lines()
+        .find_map(|l| l.strip_prefix("peer_listen="))
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| node_fail(format!("no peer_listen in {}", ready_path.display())))?;
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
