@@ -109,12 +109,17 @@ async fn submit_from_nghean(
 /// The Gia Lai node with its three agencies (its store in `gl_dir`), and Nghệ An's node, over
 /// mutual TLS.
 async fn two_nodes(gl_dir: &Path) -> (TestNode, TestNode) {
+    two_nodes_with(gl_dir, |c| c).await
+}
+
+/// [`two_nodes`], Gia Lai's configuration passed through `edit`.
+async fn two_nodes_with(gl_dir: &Path, edit: fn(String) -> String) -> (TestNode, TestNode) {
     let gl_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let na_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gl_url = format!("http://{}", gl_l.local_addr().unwrap());
     let na_url = format!("http://{}", na_l.local_addr().unwrap());
     let gl = start(gl_l, |_| {
-        config_text(
+        edit(config_text(
             "gialai",
             gl_dir,
             &(gialai_departments()
@@ -125,7 +130,7 @@ async fn two_nodes(gl_dir: &Path) -> (TestNode, TestNode) {
                     TOK_UBND_GL,
                 )),
             ("nghean", &na_url, NGHEAN),
-        )
+        ))
     })
     .await;
     let na = start(na_l, |d| {
@@ -208,6 +213,66 @@ async fn three_agencies_on_one_node_each_acknowledge_for_themselves() {
     assert!(report.is_clean(), "{:#?}", report.differences);
     na.shutdown().await;
     gl.shutdown().await;
+}
+
+/// A document to the three agencies of one node that refuses it for an integrity reason (Gia
+/// Lai trusts only the rogue root, so Nghệ An's signature is `CERT_UNTRUSTED` there): each
+/// agency answers with its own signed 02, and each delivery ends `rejected` by the 02 of its own
+/// recipient — not by the first agency's, which would leave the other two `failed`.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_agencies_refusing_each_answer_with_their_own_02() {
+    let gl_dir = tempfile::tempdir().unwrap();
+    let (gl, na) = two_nodes_with(gl_dir.path(), |text| {
+        let root = pki("root-ca.cert.pem").display().to_string();
+        let rogue = pki("rogue-root.cert.pem").display().to_string();
+        let (from, to) = (
+            format!("trust = [\"{root}\"]"),
+            format!("trust = [\"{rogue}\"]"),
+        );
+        assert!(text.contains(&from));
+        text.replace(&from, &to)
+    })
+    .await;
+    let http = ApiClient::new();
+    let recipients = [STTTT, SONV, UBND_GL];
+    let (id, deliveries) =
+        submit_from_nghean(&http, &na, &recipients, "V/v văn bản không xác thực").await;
+    assert_eq!(deliveries.len(), 3);
+    for (recipient, did) in &deliveries {
+        let d = eventually(&format!("delivery {did} rejected"), async || {
+            let d = na.store().delivery(*did).await.map_err(|e| e.to_string())?;
+            if d.state == DeliveryState::Rejected {
+                Ok(d)
+            } else {
+                Err(format!("{d:?}"))
+            }
+        })
+        .await;
+        assert_eq!(&d.recipient, recipient);
+    }
+    // The history holds one 02 per recipient, each reported (and signed) by that recipient.
+    let history = na.store().status_history(NGHEAN, id).await.unwrap();
+    let mut reporters: Vec<(u16, String)> = history
+        .iter()
+        .map(|h| (h.code as u16, h.reporter.clone()))
+        .collect();
+    reporters.sort();
+    let mut want: Vec<(u16, String)> = recipients.iter().map(|r| (2, r.to_string())).collect();
+    want.sort();
+    assert_eq!(reporters, want, "{history:?}");
+    let trust = common::nodes::trust();
+    for h in &history {
+        let bytes = na.store().message_bytes(h.message_id).await.unwrap();
+        let v = verify_package(&bytes, &Options::new(&trust)).expect("the 02 verifies");
+        assert_eq!(
+            v.signer.sha256_fingerprint,
+            cert_fingerprint(&pki(&format!("{}.cert.pem", key_of(&h.reporter)))),
+            "the 02 of {} is signed with its own certificate",
+            h.reporter
+        );
+    }
+    gl.shutdown().await;
+    na.shutdown().await;
 }
 
 /// The sender's clerk sees the proof: each delivery's history holds its recipient's 01, and the

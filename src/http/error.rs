@@ -25,10 +25,13 @@ pub struct ApiError {
     pub message_vi: &'static str,
     /// The library code, when there is one (for metrics).
     pub lib_code: Option<Code>,
-    /// The peer endpoint only: the signed status 02 (base64) that answers a document refused
-    /// for an authenticity or integrity reason (Decree 30/2020 Art. 21); see
-    /// [`Node::rejection_status`](crate::node::service::Node::rejection_status).
-    pub status_package: Option<String>,
+    /// The peer endpoint only: the signed status 02s (base64), one per addressed agency of this
+    /// node, that answer a document refused for an authenticity or integrity reason (Decree
+    /// 30/2020 Art. 21); see
+    /// [`Node::rejection_status`](crate::node::service::Node::rejection_status). Served as
+    /// `status_packages`, and the first also as `status_package` (what senders before the list
+    /// read).
+    pub status_packages: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -38,6 +41,8 @@ struct Body<'a> {
     message_vi: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     status_package: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    status_packages: &'a [String],
 }
 
 impl ApiError {
@@ -49,7 +54,7 @@ impl ApiError {
             message: message.into(),
             message_vi: "Chưa xác thực: thiếu mã truy cập (Bearer token) hoặc mã không hợp lệ.",
             lib_code: None,
-            status_package: None,
+            status_packages: Vec::new(),
         }
     }
 
@@ -62,7 +67,7 @@ impl ApiError {
             message: message.into(),
             message_vi: message_vi(code),
             lib_code: Some(code),
-            status_package: None,
+            status_packages: Vec::new(),
         }
     }
 
@@ -75,7 +80,7 @@ impl ApiError {
             message: "internal error of this node; see its log".into(),
             message_vi: message_vi(Code::Internal),
             lib_code: Some(Code::Internal),
-            status_package: None,
+            status_packages: Vec::new(),
         }
     }
 }
@@ -100,7 +105,7 @@ impl From<Error> for ApiError {
             message: e.to_string(),
             message_vi: message_vi(code),
             lib_code: Some(code),
-            status_package: None,
+            status_packages: Vec::new(),
         }
     }
 }
@@ -117,7 +122,8 @@ impl IntoResponse for ApiError {
             code: self.code,
             message: &self.message,
             message_vi: self.message_vi,
-            status_package: self.status_package.as_deref(),
+            status_package: self.status_packages.first().map(String::as_str),
+            status_packages: &self.status_packages,
         };
         (self.status, Json(body)).into_response()
     }

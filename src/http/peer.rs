@@ -10,8 +10,9 @@
 //! as `application/xml`: the first addressed agency's.
 //!
 //! A document refused for an authenticity or integrity reason (Decree 30/2020 Art. 21) is also
-//! answered with a signed status 02 from the recipient agency, with the reason:
-//! `"status_package": "<base64>"` in the error JSON (see
+//! answered with a signed status 02 from each addressed agency of this node, with the reason:
+//! `"status_packages": ["<base64>", …]` in the error JSON, the first also as `"status_package"`
+//! (what senders before the list read; see
 //! [`Node::rejection_status`](crate::node::service::Node::rejection_status) for when). It is not
 //! stored here: the sender keeps it in its status history.
 //!
@@ -116,11 +117,13 @@ async fn handle<S: Store>(
     let out = match out {
         Ok(out) => out,
         Err((e, bytes)) => {
-            let status = bytes.and_then(|b| state.node.rejection_status(&b, Some(peer), &e));
+            let statuses = bytes
+                .map(|b| state.node.rejection_status(&b, Some(peer), &e))
+                .unwrap_or_default();
             let mut refusal = ApiError::from(e);
-            if let Some(b) = status {
-                tracing::info!(peer = %peer.name, code = refusal.code, "answering the refusal with a signed 02");
-                refusal.status_package = Some(STANDARD.encode(b));
+            if !statuses.is_empty() {
+                tracing::info!(peer = %peer.name, code = refusal.code, count = statuses.len(), "answering the refusal with signed 02s");
+                refusal.status_packages = statuses.iter().map(|b| STANDARD.encode(b)).collect();
             }
             return Err(refusal);
         }

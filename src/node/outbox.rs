@@ -205,8 +205,8 @@ impl<S: Store> Worker<S> {
                 let failed = store
                     .mark_failed(c.lease, DeliveryError::new(e.code, e.message), now)
                     .await;
-                if let Some(status) = e.status_package {
-                    self.record_rejection(&status, &c).await;
+                if !e.status_packages.is_empty() {
+                    self.record_rejection(&e.status_packages, &c).await;
                 }
                 failed
             }
@@ -420,7 +420,10 @@ impl<S: Store> Worker<S> {
     /// Recording it before `mark_failed` would supersede the attempt (losing the code) and
     /// make `mark_failed` fail on the lost lease. A 02 that does not pass is logged and dropped:
     /// the delivery stays `failed` with the refusal's code, for an operator.
-    async fn record_rejection(&self, status: &[u8], c: &ClaimedDelivery) {
+    ///
+    /// The peer answers with one 02 per addressed agency it serves: the one kept is the first
+    /// that passes for this delivery's recipient; the others belong to sibling deliveries.
+    async fn record_rejection(&self, statuses: &[Vec<u8>], c: &ClaimedDelivery) {
         let peer = match Route::from_stored(&c.route) {
             Route::Peer(name) => self.node.config.peers.iter().find(|p| p.name == name),
             _ => None,
@@ -428,8 +431,19 @@ impl<S: Store> Worker<S> {
         let Some(peer) = peer else {
             return;
         };
-        let outcome = match self.check_rejection(status, c, peer) {
-            Ok(()) => self
+        let mut refused = Vec::new();
+        let checked =
+            statuses
+                .iter()
+                .find_map(|status| match self.check_rejection(status, c, peer) {
+                    Ok(()) => Some(status),
+                    Err(why) => {
+                        refused.push(why);
+                        None
+                    }
+                });
+        let outcome = match checked.ok_or_else(|| refused.join("; ")) {
+            Ok(status) => self
                 .node
                 .ingest(status, Some(peer))
                 .await

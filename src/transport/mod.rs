@@ -16,10 +16,12 @@ pub struct TransportError {
     /// `true` for network trouble and server errors; `false` when the peer refused the package
     /// itself (it will refuse it again).
     pub retryable: bool,
-    /// A refusal answered with the recipient's signed status 02 (the error JSON's
-    /// `status_package`, decoded): Decree 30/2020 Art. 21's answer to a document that failed
-    /// the authenticity or integrity check. Unverified here; the outbox verifies it.
-    pub status_package: Option<Vec<u8>>,
+    /// A refusal answered with the recipients' signed status 02s (the error JSON's
+    /// `status_packages`, or an older peer's single `status_package`, decoded): Decree 30/2020
+    /// Art. 21's answer to a document that failed the authenticity or integrity check, one per
+    /// addressed agency of the peer. Unverified here; the outbox keeps only the one from the
+    /// delivery's recipient.
+    pub status_packages: Vec<Vec<u8>>,
 }
 
 impl TransportError {
@@ -28,7 +30,7 @@ impl TransportError {
             code: code.into(),
             message: message.into(),
             retryable: true,
-            status_package: None,
+            status_packages: Vec::new(),
         }
     }
 
@@ -37,7 +39,7 @@ impl TransportError {
             code: code.into(),
             message: message.into(),
             retryable: false,
-            status_package: None,
+            status_packages: Vec::new(),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! A document is answered `200` with the peer's signed receipts (status 01, one per addressed
 //! agency it serves; see [`RECEIPTS_MEDIA_TYPE`]); a status package `204`; a refusal with
 //! `{"code", "message"}` and a 4xx status, and for a document that failed the authenticity or
-//! integrity check a signed 02 (`"status_package"`, base64).
+//! integrity check a signed 02 from each addressed agency (`"status_packages"`, base64; an older
+//! peer's single `"status_package"`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -220,16 +221,16 @@ impl PeerClient {
                 format!("{url}: HTTP {status}"),
             )),
             s if (400..500).contains(&s) => {
-                let (code, message, status_package) = refusal(&body).unwrap_or_else(|| {
+                let (code, message, status_packages) = refusal(&body).unwrap_or_else(|| {
                     (
                         "PEER_REFUSED".into(),
                         format!("HTTP {status}: {}", String::from_utf8_lossy(&body)),
-                        None,
+                        Vec::new(),
                     )
                 });
                 // A conflict or a refusal of the package itself will not change by retrying.
                 let mut e = TransportError::permanent(&code, message);
-                e.status_package = status_package;
+                e.status_packages = status_packages;
                 Err(e)
             }
             _ => Err(TransportError::retry(
@@ -240,9 +241,10 @@ impl PeerClient {
     }
 }
 
-/// The refusal JSON: its code, message and, when the peer answered with a signed 02, the 02's
-/// bytes (`status_package`, base64; one that does not decode is dropped).
-fn refusal(body: &[u8]) -> Option<(String, String, Option<Vec<u8>>)> {
+/// The refusal JSON: its code, message and, when the peer answered with signed 02s, their
+/// bytes (`status_packages`, base64, else an older peer's single `status_package`; one that does
+/// not decode is dropped).
+fn refusal(body: &[u8]) -> Option<(String, String, Vec<Vec<u8>>)> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let code = v.get("code")?.as_str()?.to_owned();
     let message = v
@@ -250,11 +252,16 @@ fn refusal(body: &[u8]) -> Option<(String, String, Option<Vec<u8>>)> {
         .and_then(|m| m.as_str())
         .unwrap_or("")
         .to_owned();
-    let status_package = v
-        .get("status_package")
-        .and_then(|s| s.as_str())
-        .and_then(|s| STANDARD.decode(s.trim()).ok());
-    Some((code, message, status_package))
+    let decode = |s: &serde_json::Value| s.as_str().and_then(|s| STANDARD.decode(s.trim()).ok());
+    let status_packages = match v.get("status_packages").and_then(|l| l.as_array()) {
+        Some(list) => list.iter().filter_map(decode).collect(),
+        None => v
+            .get("status_package")
+            .and_then(decode)
+            .into_iter()
+            .collect(),
+    };
+    Some((code, message, status_packages))
 }
 
 #[cfg(test)]
@@ -292,10 +299,14 @@ mod tests {
         let body = br#"{"code":"CERT_UNTRUSTED","message":"m","message_vi":"v","status_package":"PGE+PC9hPg=="}"#;
         let (code, message, sp) = refusal(body).unwrap();
         assert_eq!((code.as_str(), message.as_str()), ("CERT_UNTRUSTED", "m"));
-        assert_eq!(sp.as_deref(), Some(&b"<a></a>"[..]));
+        assert_eq!(sp, vec![b"<a></a>".to_vec()]);
         let (_, _, none) = refusal(br#"{"code":"NOT_ADDRESSED_HERE","message":"m"}"#).unwrap();
-        assert_eq!(none, None);
+        assert!(none.is_empty());
         let (_, _, bad) = refusal(br#"{"code":"X","status_package":"%%%"}"#).unwrap();
-        assert_eq!(bad, None);
+        assert!(bad.is_empty());
+        // The list, when there is one, is what counts (its first is also the single one).
+        let body = br#"{"code":"X","status_package":"PGE+PC9hPg==","status_packages":["PGE+PC9hPg==","%%%","PGI+PC9iPg=="]}"#;
+        let (_, _, list) = refusal(body).unwrap();
+        assert_eq!(list, vec![b"<a></a>".to_vec(), b"<b></b>".to_vec()]);
     }
 }

@@ -269,16 +269,27 @@ impl<S: Store> Node<S> {
     /// - `peer` (the node that pushed) does not serve the claimed sender: the 02 goes back to
     ///   the pusher, which must be the node of the document's sender.
     ///
-    /// The content of the refused package is never trusted: it only addresses the 02
-    /// (`ResponseFor`, and which of this node's agencies signs it — the first `To` recipient that
-    /// is one). The description is ours, in Vietnamese, with the code. Nothing is stored
-    /// (invariant 5): the 02 travels only in the refusal's body.
+    /// The content of the refused package is never trusted: it only addresses the 02s
+    /// (`ResponseFor`, and which of this node's agencies sign them — each `To` recipient that is
+    /// one, each for itself, as each acknowledges for itself with its own 01). The description is
+    /// ours, in Vietnamese, with the code. Nothing is stored (invariant 5): the 02s travel only in
+    /// the refusal's body. Empty when no 02 is due.
     pub fn rejection_status(
         &self,
         bytes: &[u8],
         peer: Option<&PeerConfig>,
         err: &Error,
-    ) -> Option<Vec<u8>> {
+    ) -> Vec<Vec<u8>> {
+        self.rejection_statuses(bytes, peer, err)
+            .unwrap_or_default()
+    }
+
+    fn rejection_statuses(
+        &self,
+        bytes: &[u8],
+        peer: Option<&PeerConfig>,
+        err: &Error,
+    ) -> Option<Vec<Vec<u8>>> {
         let code = err.code();
         if !REJECTION_CODES.contains(&code) {
             return None;
@@ -298,29 +309,43 @@ impl<S: Store> Node<S> {
         {
             return None;
         }
-        let (agency, signer) = doc.header.to.iter().find_map(|t| {
-            let a = self.config.agency(&t.organ_id)?;
-            Some((a, self.signer(&t.organ_id).ok()?))
-        })?;
         let description = format!(
             "Văn bản không bảo đảm tính xác thực, toàn vẹn ({}): {}",
             code.as_str(),
             code.message_vi()
         );
         let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
-        match receipt::signed_status(
-            &doc,
-            &agency.organization,
-            StatusCode::Rejected,
-            &description,
-            vn,
-            signer.as_ref(),
-        ) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                tracing::warn!(code = %e.code(), error = %e, "cannot sign the 02 for a refused document");
-                None
+        let mut signed = Vec::new();
+        let mut seen = Vec::new();
+        for t in &doc.header.to {
+            let Some(agency) = self.config.agency(&t.organ_id) else {
+                continue;
+            };
+            if seen.contains(&&t.organ_id) {
+                continue;
+            }
+            seen.push(&t.organ_id);
+            let signer = match self.signer(&t.organ_id) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(agency = %t.organ_id, code = %e.code(), error = %e, "cannot sign the 02 for a refused document");
+                    continue;
+                }
+            };
+            match receipt::signed_status(
+                &doc,
+                &agency.organization,
+                StatusCode::Rejected,
+                &description,
+                vn,
+                signer.as_ref(),
+            ) {
+                Ok(b) => signed.push(b),
+                Err(e) => {
+                    tracing::warn!(agency = %t.organ_id, code = %e.code(), error = %e, "cannot sign the 02 for a refused document");
+                }
             }
         }
+        Some(signed)
     }
 }
