@@ -432,16 +432,15 @@ impl<S: Store> Worker<S> {
             return;
         };
         let mut refused = Vec::new();
-        let checked =
-            statuses
-                .iter()
-                .find_map(|status| match self.check_rejection(status, c, peer) {
-                    Ok(()) => Some(status),
-                    Err(why) => {
-                        refused.push(why);
-                        None
-                    }
-                });
+        let checked = statuses
+            .iter()
+            .find(|status| match self.check_rejection(status, c, peer) {
+                Ok(()) => true,
+                Err(why) => {
+                    refused.push(why);
+                    false
+                }
+            });
         let outcome = match checked.ok_or_else(|| refused.join("; ")) {
             Ok(status) => self
                 .node
