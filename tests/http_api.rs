@@ -866,6 +866,71 @@ fn serve_prints_its_address_writes_its_ready_file_answers_and_stops_on_sigterm()
     assert_eq!(status.code(), Some(0));
 }
 
+/// One node per store: a second `serve` on a store a running node holds exits 3 with
+/// `STORE_UNAVAILABLE` naming the holder, and touches nothing — the first node keeps serving
+/// (its leases are never taken back under it). Once the first has stopped, the store is free.
+#[test]
+fn a_second_node_on_the_same_store_is_refused() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(
+        "gialai",
+        dir.path(),
+        &gialai_departments(),
+        ("nghean", "http://127.0.0.1:9", NGHEAN),
+    );
+    let file = dir.path().join("node.toml");
+    std::fs::write(&file, text).unwrap();
+    let serve = || {
+        Command::new(env!("CARGO_BIN_EXE_lienthong"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&file)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = serve();
+    let mut line = String::new();
+    BufReader::new(first.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+
+    let second = serve().wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(3), "{stderr}");
+    assert!(second.stdout.is_empty(), "the second node never listened");
+    assert!(stderr.contains("STORE_UNAVAILABLE"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("process {} holds", first.id())),
+        "{stderr}"
+    );
+
+    // The first still serves.
+    let r = std::net::TcpStream::connect(&addr);
+    assert!(r.is_ok(), "the first node stopped listening");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // And once it is gone (however it ended), the store is free again.
+    let mut third = serve();
+    let mut line = String::new();
+    BufReader::new(third.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on "), "{line:?}");
+    third.kill().unwrap();
+    third.wait().unwrap();
+}
+
 #[test]
 fn the_openapi_description_lists_the_update_and_replace_routes() {
     let spec = include_str!("../schemas/openapi.yaml");

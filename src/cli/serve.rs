@@ -1,7 +1,8 @@
 //! `lienthong serve --config FILE`: runs the node — clerk API, peer endpoint, operations
 //! endpoints and the outbox worker — until SIGINT or SIGTERM.
 //!
-//! Start-up: load and check the configuration, open the store at `node.store`, load the keys
+//! Start-up: load and check the configuration, lock the store (`<db>.lock`: a second node on the
+//! same store is refused, `STORE_UNAVAILABLE`), open the store at `node.store`, load the keys
 //! and trust anchors, the TLS identity and the peers' certificate checks, bind `node.listen` (port 0
 //! picks a free port) and `node.peer_listen` (the mutual-TLS peer endpoint, logged), then print
 //! exactly one line `listening on ADDR` (the plain clerk listener; scripts and tests read it) on
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 
 use lienthong::config::Config;
 use lienthong::node::service::Node;
-use lienthong::store::SqliteStore;
+use lienthong::store::{NodeLock, SqliteStore};
 use lienthong::{Code, Error};
 use tokio::sync::watch;
 
@@ -58,6 +59,9 @@ fn init_logs() {
 
 async fn serve(args: Args) -> CmdResult {
     let config = Config::load(&args.config).map_err(Failure::Local)?;
+    // One node per store, held until the process ends: what follows (leases taken back, files
+    // removed) is only right for the store's one node (store/sqlite/lock.rs).
+    let _lock = NodeLock::acquire(&config.node.store).map_err(Failure::Local)?;
     let store = SqliteStore::open(&config.node.store)
         .await
         .map_err(Failure::Local)?;

@@ -36,7 +36,7 @@ pub mod sqlite;
 mod types;
 
 pub use registry::*;
-pub use sqlite::{SqliteOptions, SqliteStore};
+pub use sqlite::{NodeLock, SqliteOptions, SqliteStore};
 pub use types::*;
 
 /// The result of verifying the audit chain: the summary, or where it breaks. The outer `Result`

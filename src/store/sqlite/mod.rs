@@ -37,11 +37,14 @@ mod crosscheck;
 mod deliveries;
 mod files;
 mod group;
+mod lock;
 mod messages;
 mod numbering;
 mod registry;
 mod revocation;
 mod statuses;
+
+pub use lock::NodeLock;
 
 /// The embedded migrations of `migrations/sqlite/`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
