@@ -30,7 +30,9 @@ use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use time::{Date, PrimitiveDateTime};
 
 use super::NS;
-use super::attachment::{ZIP_CONTENT_TYPE, append_zipped_base64};
+use super::attachment::{
+    ZIP_CONTENT_TYPE, ZIP_MAGIC, append_base64, append_zipped_base64, is_zip_based_type,
+};
 use super::dates::{check_year, format_date, format_timestamp};
 use super::model::*;
 use super::organ_id::OrganId;
@@ -565,19 +567,32 @@ fn manifest(o: &mut Out, attachments: &[Attachment]) -> R {
     o.close()
 }
 
+/// Every file is sent as a one-entry zip, except one whose type is zip-based (`.docx`, `.zip`, …)
+/// but whose bytes are not a zip (a renamed `.doc`, a broken file): a reader takes a one-entry
+/// zip of a non-zip under such a type as the file itself (`ZipAsIs`), so the recipient would get
+/// the wrapper. That file goes as plain base64 under its own type, which reads back unchanged.
 fn encoded_attachment(o: &mut Out, a: &Attachment) -> R {
+    let plain = is_zip_based_type(&a.content_type) && !a.data.starts_with(ZIP_MAGIC);
     o.leaf("ContentId", &a.content_id)?;
     o.leaf("AttachmentName", &a.name)?;
     o.leaf("Description", &a.description)?;
-    o.leaf("ContentType", ZIP_CONTENT_TYPE)?;
+    if plain {
+        o.required("ContentType", &a.content_type)?;
+    } else {
+        o.leaf("ContentType", ZIP_CONTENT_TYPE)?;
+    }
     let name = "ContentTransferEncoded";
     let err_path = o.path(name);
     o.event(Event::Start(BytesStart::new(name)))?;
     // Base64 needs no escaping: encode straight into the output buffer.
-    append_zipped_base64(a.name.trim(), &a.data, o.w.get_mut()).map_err(|e| FormatError {
-        path: err_path,
-        ..e
-    })?;
+    if plain {
+        append_base64(&a.data, o.w.get_mut());
+    } else {
+        append_zipped_base64(a.name.trim(), &a.data, o.w.get_mut()).map_err(|e| FormatError {
+            path: err_path,
+            ..e
+        })?;
+    }
     // An empty text event tells the indenter we are inside text, so the end tag stays inline.
     o.event(Event::Text(BytesText::from_escaped("")))?;
     o.event(Event::End(BytesEnd::new(name)))
@@ -594,5 +609,39 @@ mod tests {
         assert_eq!(escape("\"quoted\" 'x'").unwrap(), "\"quoted\" 'x'");
         assert!(escape("bell\u{7}").is_err());
         assert!(matches!(escape("plain"), Ok(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn a_zip_based_type_that_is_not_a_zip_arrives_unchanged() {
+        // Found by fuzz/ (clerk_multipart): zipped, such a file was read back as its wrapper.
+        let docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+        let mut doc = crate::edxml::samples::new_document();
+        doc.attachments = vec![
+            Attachment::new(
+                "cu.docx",
+                docx,
+                "cu.docx",
+                b"\xD0\xCF\x11\xE0 a renamed .doc".to_vec(),
+            ),
+            Attachment::new("a.zip", ZIP_CONTENT_TYPE, "a.zip", b"not a zip".to_vec()),
+            Attachment::new(
+                "b.docx",
+                docx,
+                "b.docx",
+                crate::edxml::attachment::zip_single("x", b"x").unwrap(),
+            ),
+            Attachment::new("c.pdf", "application/pdf", "c.pdf", b"%PDF-1.4".to_vec()),
+        ];
+        let bytes = write_document(&doc).unwrap();
+        let crate::edxml::Package::Document(back) =
+            crate::edxml::read(&bytes, &crate::edxml::ReadOptions::default()).unwrap()
+        else {
+            panic!("not a document");
+        };
+        assert!(back.warnings.is_empty(), "{:?}", back.warnings);
+        for (sent, got) in doc.attachments.iter().zip(&back.attachments) {
+            assert_eq!(sent.data, got.data, "{}", sent.name);
+            assert_eq!(sent.content_type, got.content_type, "{}", sent.name);
+        }
     }
 }
