@@ -282,6 +282,16 @@ fn unzip_single(
     Ok(Unzipped::One(data))
 }
 
+/// The zip entry's name for a file called `name`: a name ending in `/` or `\\` would make the
+/// entry a directory, which every reader (this one too) refuses as an attachment, so those are
+/// dropped; `file` when nothing is left.
+fn entry_name(name: &str) -> &str {
+    match name.trim_end_matches(['/', '\\']) {
+        "" => "file",
+        n => n,
+    }
+}
+
 /// Zips `data` as the single Deflate entry `name`, with fixed metadata (1980-01-01 00:00,
 /// mode 0644, level 6), so equal input gives equal output.
 pub fn zip_single(name: &str, data: &[u8]) -> Result<Vec<u8>, FormatError> {
@@ -298,7 +308,7 @@ pub fn zip_single(name: &str, data: &[u8]) -> Result<Vec<u8>, FormatError> {
         .last_modified_time(zip::DateTime::DEFAULT)
         .unix_permissions(0o644)
         .large_file(data.len() as u64 >= u64::from(u32::MAX));
-    let entry_name = if name.is_empty() { "file" } else { name };
+    let entry_name = entry_name(name);
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::with_capacity(data.len() / 2 + 512)));
     w.start_file(entry_name, options).map_err(|e| fail(&e))?;
     w.write_all(data).map_err(|e| fail(&e))?;
@@ -376,7 +386,7 @@ fn looks_random(sample: &[u8]) -> bool {
 /// [`deflate_pays`], else Stored. A Stored entry is encoded from `data` directly, so the only
 /// copy of the file that this makes is its base64 text.
 pub fn append_zipped_base64(name: &str, data: &[u8], out: &mut Vec<u8>) -> Result<(), FormatError> {
-    let entry_name = if name.is_empty() { "file" } else { name };
+    let entry_name = entry_name(name);
     // The hand-written entry has no Zip64 fields: at 4 GiB and above let the zip crate write it.
     if deflate_pays(data) || u32::try_from(data.len()).is_err() {
         let zipped = zip_single(name, data)?;
@@ -511,6 +521,22 @@ pub fn append_base64(bytes: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_ending_in_a_slash_still_zips_as_a_file() {
+        // Found by fuzz/ (clerk_multipart): a file named `công văn.pdf/` was zipped as a
+        // directory entry, and the reader refused the package the node had signed.
+        let limits = Limits::default();
+        for name in ["công văn.pdf/", "a\\", "/", ""] {
+            for data in [&b"%PDF-1.4 stored"[..], &[b'a'; 4096][..]] {
+                let mut text = Vec::new();
+                append_zipped_base64(name, data, &mut text).unwrap();
+                let text = String::from_utf8(text).unwrap();
+                let d = decode(&text, false, &limits, &mut Budget::default(), "x").unwrap();
+                assert_eq!(d.data, data, "{name:?}");
+            }
+        }
+    }
 
     fn dec(text: &str, limits: &Limits) -> Result<Decoded, FormatError> {
         decode(text, false, limits, &mut Budget::default(), "x")
