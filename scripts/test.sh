@@ -12,12 +12,14 @@ cd "$(dirname "$0")/.."
 #   python3        independent base64 + zipfile decoding of attachments (tests/edxml_writer.rs,
 #                  tests/real_traffic_extract.rs)
 #   python3-venv   a virtual environment for openapi-spec-validator (below)
+#   g++            libFuzzer, which libfuzzer-sys compiles from source (scripts/fuzz.sh)
 need=()
 command -v xmlsec1 >/dev/null || need+=(xmlsec1)
 command -v xmllint >/dev/null || need+=(libxml2-utils)
 command -v openssl >/dev/null || need+=(openssl)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv python3-pip)
+command -v c++ >/dev/null || need+=(g++)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   as_root=()
@@ -37,6 +39,7 @@ fi
 "$venv/bin/openapi-spec-validator" schemas/openapi.yaml
 
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --locked --all-targets -- -D warnings
 
 log=$(mktemp)
@@ -49,6 +52,10 @@ cargo test --locked --doc 2>&1 | tee "$log" || status=1
 cargo test --locked --no-fail-fast --all-targets 2>&1 | tee -a "$log" || status=1
 # The README's "run it" command, on the debug build the tests just made.
 LIENTHONG_PROFILE=debug examples/two-nodes/run.sh || { echo "examples/two-nodes/run.sh: FAILED"; status=1; }
+# Coverage-guided fuzzing of the parsers, a bounded time per target (README, Fuzzing): the
+# committed seeds and regression inputs replay first, then new inputs for FUZZ_SECONDS each.
+# Each target counts as one test in the closing line (fuzz.sh prints cargo's result line).
+scripts/fuzz.sh "${FUZZ_SECONDS:-30}" 2>&1 | tee -a "$log" || { echo "scripts/fuzz.sh: FAILED"; status=1; }
 # One closing line over every test binary (cargo prints a result line per binary).
 # (Ignored tests are timing probes run by hand, e.g. the c14n throughput test.)
 awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }

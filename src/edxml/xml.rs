@@ -211,7 +211,9 @@ fn prescan(text: &str, limits: &Limits) -> Result<(), FormatError> {
                     ),
                 ));
             }
-            i = j + 1;
+            // A start tag still open at the end of the text (no `>`) ends the scan; the parser
+            // refuses it as malformed. Past the end, the next `b[i..]` would panic.
+            i = (j + 1).min(b.len());
         }
     }
     Ok(())
@@ -331,6 +333,20 @@ mod tests {
         // A polyglot: other parsers would read the junk as the start of the document.
         let input = b"<edXML><![CDATA[<?xml version=\"1.0\"?><a/>";
         assert_eq!(code(input), Code::XmlMalformed);
+    }
+
+    #[test]
+    fn a_start_tag_open_at_the_end_is_malformed_not_a_panic() {
+        // Found by fuzz/ (xml_parse, read, verify_package): the attribute prescan stepped past
+        // the end of the text and sliced out of range.
+        for input in [
+            &b"<a"[..],
+            b"<?xml version=\"1.0\"?><a b='>",
+            b"<?xml version=\"1.0\"?><edXML xmlns=\"urn:x\" a=\"1",
+            b"<e '\0\0 xmlns:a=\"u\"><e1 a:x=\"1\"/></e>\n",
+        ] {
+            assert_eq!(code(input), Code::XmlMalformed, "{input:?}");
+        }
     }
 
     #[test]

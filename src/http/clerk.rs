@@ -469,8 +469,7 @@ pub async fn submit<S: Store>(
                     ));
                 }
                 let bytes: Bytes = field.bytes().await.map_err(|e| multipart_error(e, max))?;
-                let sub = serde_json::from_slice::<Submission>(&bytes)
-                    .map_err(|e| FormatError::invalid("metadata", e.to_string()))?;
+                let sub = parse_metadata::<Submission>(&bytes)?;
                 metadata = Some(sub);
             }
             "file" => {
@@ -863,15 +862,23 @@ pub async fn revoke<S: Store>(
     follow_up_response(out)
 }
 
-/// The parts of a follow-up's multipart body: one `metadata` (JSON), at most one `reason`
-/// (text, when `with_reason`), and the `file` parts in order.
-struct FollowUpParts {
-    metadata: Option<Bytes>,
-    reason: Option<String>,
-    files: Vec<File>,
+/// A `metadata` part (JSON) as the request's type `T` (`Submission`, `UpdateRequest`);
+/// `VALUE_INVALID` on `metadata` with serde's reason. Public, as [`follow_up_parts`] is, for the
+/// fuzz targets (fuzz/), which feed the clerk API's parsers the bodies a client could send.
+pub fn parse_metadata<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, FormatError> {
+    serde_json::from_slice::<T>(bytes).map_err(|e| FormatError::invalid("metadata", e.to_string()))
 }
 
-async fn follow_up_parts(
+/// The parts of a follow-up's multipart body: one `metadata` (JSON), at most one `reason`
+/// (text, when `with_reason`), and the `file` parts in order.
+pub struct FollowUpParts {
+    pub metadata: Option<Bytes>,
+    pub reason: Option<String>,
+    pub files: Vec<File>,
+}
+
+/// Reads a follow-up's multipart body into its [`FollowUpParts`]; reads nothing but `mp`.
+pub async fn follow_up_parts(
     mut mp: Multipart,
     limits: &edxml::xml::Limits,
     with_reason: bool,
@@ -974,8 +981,7 @@ pub async fn update<S: Store>(
         let meta = parts
             .metadata
             .ok_or_else(|| ApiError::from(FormatError::missing("metadata")))?;
-        let mut body = serde_json::from_slice::<UpdateRequest>(&meta)
-            .map_err(|e| FormatError::invalid("metadata", e.to_string()))?;
+        let mut body = parse_metadata::<UpdateRequest>(&meta)?;
         body.files = parts.files;
         body
     } else {
@@ -1007,8 +1013,7 @@ pub async fn replace<S: Store>(
     let meta = parts
         .metadata
         .ok_or_else(|| ApiError::from(FormatError::missing("metadata")))?;
-    let sub = serde_json::from_slice::<Submission>(&meta)
-        .map_err(|e| FormatError::invalid("metadata", e.to_string()))?;
+    let sub = parse_metadata::<Submission>(&meta)?;
     let reason = parts.reason.unwrap_or_default();
     let out = state
         .node
