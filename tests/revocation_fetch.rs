@@ -459,3 +459,47 @@ async fn responses_not_bound_to_the_request_are_relied_on_only_while_fresh() {
     let n = note(&signer_status(replaying(), &path, now - minutes(60)).await);
     assert!(n.contains("is in the future"), "{n}");
 }
+
+/// The cache keeps an answer no longer than it may be relied on: one without our nonce only while
+/// its thisUpdate is within `ocsp_max_age`, however far its nextUpdate. One checker, the same
+/// replayed answer: relied on at once, then from the cache five minutes on (the responder now
+/// answers junk), and no longer half an hour on — not Good from a cache entry that outlived the
+/// window.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cached_answer_without_our_nonce_expires_with_its_freshness_window() {
+    let mut ca = TestCa::new();
+    ca.leaf("cached", Points::Ocsp);
+    ca.start_ocsp();
+    let path = path_of(&ca, "cached");
+    let link = &path.links()[0];
+    let rogue = Rogue::start(String::new()).await;
+    let checker = Checker::new(
+        FetchConfig {
+            ocsp_responder: Some(rogue.url("replay")),
+            ..FetchConfig::default()
+        },
+        Vec::new(),
+    )
+    .unwrap();
+    let status_at = async |at: SystemTime| {
+        tokio::time::timeout(
+            Duration::from_secs(120),
+            checker.check(&path, RevocationPolicy::Prefer, at),
+        )
+        .await
+        .expect("the check returned")
+        .unwrap()
+        .certificates[0]
+            .clone()
+    };
+    let now = SystemTime::now();
+    let q = status::ocsp_request(link, None).unwrap();
+    *rogue.replay.lock().unwrap() = openssl_answer(&ca, &q.request, "no-nonce");
+    assert_eq!(status_at(now).await.status, Status::Good);
+    // From now on the responder answers junk: only the cache can say Good.
+    *rogue.replay.lock().unwrap() = b"junk".to_vec();
+    let s = status_at(now + Duration::from_secs(5 * 60)).await;
+    assert_eq!(s.status, Status::Good, "kept within the window: {s:?}");
+    let s = status_at(now + Duration::from_secs(30 * 60)).await;
+    assert_eq!(s.status, Status::Unknown, "kept past the window: {s:?}");
+}

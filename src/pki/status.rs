@@ -558,6 +558,26 @@ pub fn ocsp_expiry(der: &[u8]) -> Option<SystemTime> {
     )
 }
 
+/// How long a fetched OCSP response may be kept and reused: until its `nextUpdate`
+/// ([`ocsp_expiry`]), except that a response not bound to our request (`nonce` was sent and is
+/// not echoed: a responder's pre-produced answer, RFC 5019) is relied on only while its
+/// `thisUpdate` is at most `max_age` old — kept no longer than that either, or the cache would
+/// stretch the freshness window [`check_ocsp`] enforces on a fetch.
+pub fn ocsp_cache_until(der: &[u8], nonce: Option<&[u8]>, max_age: Duration) -> Option<SystemTime> {
+    let until = ocsp_expiry(der)?;
+    let resp = OcspResponse::from_der(der).ok()?;
+    let basic = BasicOcspResponse::from_der(resp.response_bytes?.response.as_bytes()).ok()?;
+    let bound = match nonce {
+        Some(sent) => basic.nonce().is_some_and(|got| got.0.as_bytes() == sent),
+        None => false,
+    };
+    if bound {
+        return Some(until);
+    }
+    let single = basic.tbs_response_data.responses.first()?;
+    Some(until.min(gt_to_system(&single.this_update) + max_age))
+}
+
 /// A CRL's `nextUpdate`, to cache it until then. `None` for bytes that are not a CRL or a CRL
 /// without one.
 pub fn crl_next_update(der: &[u8]) -> Option<SystemTime> {

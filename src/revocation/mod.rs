@@ -188,7 +188,11 @@ impl Checker {
                                 };
                                 match status::check_ocsp(link, &src, freshness, at) {
                                     Ok(s) if s.status != Status::Unknown => {
-                                        if let Some(until) = status::ocsp_expiry(&src.der) {
+                                        if let Some(until) = status::ocsp_cache_until(
+                                            &src.der,
+                                            query.nonce.as_deref(),
+                                            self.config.ocsp_max_age,
+                                        ) {
                                             self.store(
                                                 &self.ocsp_cache,
                                                 query.cert_id.clone(),
