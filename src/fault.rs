@@ -90,8 +90,14 @@ mod armed {
         let armed = ARMED.get_or_init(|| {
             let text = std::env::var(VAR).ok()?;
             let armed = parse(&text);
-            if armed.is_none() {
-                tracing::error!(value = %text, "{VAR}: no such fault point; nothing armed");
+            match armed {
+                None => tracing::error!(value = %text, "{VAR}: no such fault point; nothing armed"),
+                // Never silent: a node with a point armed will crash or fail on purpose.
+                Some((p, n)) => tracing::error!(
+                    point = p.name(),
+                    passage = n,
+                    "{VAR}: FAULT POINT ARMED (a debug build, for crash tests): this node will fail on purpose"
+                ),
             }
             armed
         });
