@@ -343,3 +343,54 @@ async fn from_an_ordinary_peer_the_same_packages_are_refused_as_before() {
     assert_eq!(inbox_len(&na).await, 0);
     na.shutdown().await;
 }
+
+/// The rule on where a signature is holds for a channel too: `verify` refuses a second
+/// `Signature` or one that is not the last child of `edXMLHeader`, and so does the channel path,
+/// with the same codes, though it verifies nothing — the reader skips every `Signature`, so
+/// without it two placeholders, or one inside `MessageHeader`, would be accepted in silence.
+#[tokio::test(flavor = "multi_thread")]
+async fn from_a_channel_a_second_or_misplaced_signature_is_refused() {
+    let na = start_nghean(true).await;
+    let http = ApiClient::new();
+    let dsig = " xmlns=\"http://www.w3.org/2000/09/xmldsig#\"";
+    let two = format!("{}{}", placeholder(""), placeholder(dsig));
+    let cases: Vec<(&str, &str, Vec<u8>)> = vec![
+        (
+            "two placeholders at the end of the header",
+            "SIGNATURE_DUPLICATE",
+            signature_replaced(&document(340, STTTT), &two),
+        ),
+        (
+            "a placeholder first in the header",
+            "SIGNATURE_MISPLACED",
+            document(341, STTTT)
+                .replacen(
+                    "<edXMLHeader>",
+                    &format!("<edXMLHeader>{}", placeholder("")),
+                    1,
+                )
+                .into_bytes(),
+        ),
+        (
+            "a placeholder inside MessageHeader",
+            "SIGNATURE_MISPLACED",
+            document(342, STTTT)
+                .replacen(
+                    "</MessageHeader>",
+                    &format!("{}</MessageHeader>", placeholder(dsig)),
+                    1,
+                )
+                .into_bytes(),
+        ),
+    ];
+    for (what, code, bytes) in cases {
+        let (status, v) = push_as(&http, &na, "gialai", &bytes).await;
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (422, Some(code)),
+            "{what}: {v}"
+        );
+    }
+    assert_eq!(inbox_len(&na).await, 0);
+    na.shutdown().await;
+}
