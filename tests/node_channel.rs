@@ -5,7 +5,10 @@
 //! channel they are accepted and flagged as such in the stored row, the clerk and admin API
 //! (checked against `schemas/openapi.yaml`), the audit record and `lienthong inbox show`; from
 //! a node where `gialai` is an ordinary peer they are refused exactly as before. A channel
-//! still speaks only for what it serves, and a real signature that fails is refused from it.
+//! still speaks only for what it serves, a real signature that fails is refused from it, and a
+//! second or misplaced `Signature` is refused as at `verify`. A real SDK package from the
+//! corpus (`../shared/real-traffic`, see `a_real_sdk_package_over_a_channel_is_accepted_unchanged`)
+//! goes through unchanged.
 
 mod common;
 
@@ -341,5 +344,205 @@ async fn from_an_ordinary_peer_the_same_packages_are_refused_as_before() {
         assert_eq!(v["code"], before.as_str(), "{what}: {v}");
     }
     assert_eq!(inbox_len(&na).await, 0);
+    na.shutdown().await;
+}
+
+/// The rule on where a signature is holds for a channel too: `verify` refuses a second
+/// `Signature` or one that is not the last child of `edXMLHeader`, and so does the channel path,
+/// with the same codes, though it verifies nothing — the reader skips every `Signature`, so
+/// without it two placeholders, or one inside `MessageHeader`, would be accepted in silence.
+#[tokio::test(flavor = "multi_thread")]
+async fn from_a_channel_a_second_or_misplaced_signature_is_refused() {
+    let na = start_nghean(true).await;
+    let http = ApiClient::new();
+    let dsig = " xmlns=\"http://www.w3.org/2000/09/xmldsig#\"";
+    let two = format!("{}{}", placeholder(""), placeholder(dsig));
+    let cases: Vec<(&str, &str, Vec<u8>)> = vec![
+        (
+            "two placeholders at the end of the header",
+            "SIGNATURE_DUPLICATE",
+            signature_replaced(&document(340, STTTT), &two),
+        ),
+        (
+            "a placeholder first in the header",
+            "SIGNATURE_MISPLACED",
+            document(341, STTTT)
+                .replacen(
+                    "<edXMLHeader>",
+                    &format!("<edXMLHeader>{}", placeholder("")),
+                    1,
+                )
+                .into_bytes(),
+        ),
+        (
+            "a placeholder inside MessageHeader",
+            "SIGNATURE_MISPLACED",
+            document(342, STTTT)
+                .replacen(
+                    "</MessageHeader>",
+                    &format!("{}</MessageHeader>", placeholder(dsig)),
+                    1,
+                )
+                .into_bytes(),
+        ),
+    ];
+    for (what, code, bytes) in cases {
+        let (status, v) = push_as(&http, &na, "gialai", &bytes).await;
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (422, Some(code)),
+            "{what}: {v}"
+        );
+    }
+    assert_eq!(inbox_len(&na).await, 0);
+    na.shutdown().await;
+}
+
+/// The real-traffic corpus (`LIENTHONG_REAL_TRAFFIC`, else `../shared/real-traffic` beside the
+/// repository); `None`, said loudly, when it is absent.
+fn real_traffic() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("LIENTHONG_REAL_TRAFFIC")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/real-traffic")
+        });
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "\n*** SKIPPED: real-traffic corpus not found at {} (set LIENTHONG_REAL_TRAFFIC) ***\n",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// The one attachment of `package`, decoded independently of this crate: Python's `base64`
+/// and `zipfile`, unzipped when it is a zip of one entry and its name does not end in `.zip`
+/// (the rule of `tests/real_traffic_extract.rs`). Its name and bytes.
+fn python_attachment(package: &std::path::Path) -> (String, Vec<u8>) {
+    const DECODE: &str = r#"
+import base64, io, re, sys, zipfile
+import xml.etree.ElementTree as ET
+def local(tag): return tag.rsplit('}', 1)[-1]
+def child_text(el, name):
+    for c in el:
+        if local(c.tag) == name: return (c.text or '').strip()
+root = ET.parse(sys.argv[1]).getroot()
+atts = [e for e in root.iter() if local(e.tag) == 'Attachment']
+assert len(atts) == 1, len(atts)
+name = child_text(atts[0], 'AttachmentName')
+data = base64.b64decode(re.sub(r'\s', '', child_text(atts[0], 'ContentTransferEncoded')))
+if data[:4] == b'PK\x03\x04' and not name.lower().endswith('.zip'):
+    z = zipfile.ZipFile(io.BytesIO(data))
+    if len(z.infolist()) == 1: data = z.read(z.infolist()[0])
+sys.stderr.write(name)
+sys.stdout.buffer.write(data)
+"#;
+    let o = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(DECODE)
+        .arg(package)
+        .output()
+        .expect("python3 runs");
+    assert!(o.status.success(), "python3: {}", stderr(&o));
+    (String::from_utf8(o.stderr).unwrap(), o.stdout)
+}
+
+/// A real package the national platform's SDK wrote (`vpcp-hub-2019-04-dc0bdef0.edxml`: from
+/// Văn phòng Chính phủ, 000.00.00.G22, to Ủy ban Nghệ An among others; prefixed elements, the
+/// placeholder signature in no namespace, a `.doc` in a zip), pushed unchanged over a channel
+/// that serves Văn phòng Chính phủ: accepted and flagged as channel, with every warning its
+/// reading left stored and served in `header.warnings`, and its attachment downloaded byte for
+/// byte as an independent decoder reads it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_sdk_package_over_a_channel_is_accepted_unchanged() {
+    let Some(dir) = real_traffic() else { return };
+    let path = dir.join("vpcp-hub-2019-04-dc0bdef0.edxml");
+    let bytes = std::fs::read(&path).unwrap();
+    const VPCP: &str = "000.00.00.G22";
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.contains(&format!("<edXML:OrganId>{VPCP}</edXML:OrganId>"))
+            && text.contains(&format!("<edXML:OrganId>{NGHEAN}</edXML:OrganId>")),
+        "the corpus file changed"
+    );
+    // What the reader tolerates in it (the same reading ingest does).
+    let opts = lienthong::edxml::ReadOptions {
+        limits: Default::default(),
+        strict: false,
+    };
+    let read = lienthong::edxml::read(&bytes, &opts).unwrap();
+    let expected: Vec<Value> = read
+        .warnings()
+        .iter()
+        .map(|w| serde_json::json!({"kind": w.kind, "path": w.path, "message": w.message}))
+        .collect();
+    assert!(
+        !expected.is_empty(),
+        "the SDK's package reads without warnings?"
+    );
+
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gl_url = format!("http://{}", reserve_port());
+    let na = start(l, move |d| {
+        config_text("nghean", d, &nghean_agencies(), ("gialai", &gl_url, VPCP))
+            + "xml_signature = \"channel\"\n"
+    })
+    .await;
+    let http = ApiClient::new();
+    let (status, v) = push_as(&http, &na, "gialai", &bytes).await;
+    assert_eq!(status, 200, "{v}");
+    let item = na
+        .store()
+        .list_inbox(NGHEAN, &InboxFilter::default())
+        .await
+        .unwrap()
+        .remove(0);
+    let id = item.message.id;
+    assert_eq!(
+        item.message.channel,
+        Some(lienthong::store::ChannelTrust {
+            channel: "gialai".into(),
+            xml_signature: UnverifiedSignature::Placeholder,
+        })
+    );
+    assert_eq!(na.store().message_bytes(id).await.unwrap(), bytes);
+
+    let r = http
+        .get(na.url(&format!("/api/v1/inbox/{id}")))
+        .bearer_auth(TOK_NGHEAN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v = json_of(r).await;
+    assert_eq!(v["signature"]["state"], "channel", "{v}");
+    assert_eq!(v["signature"]["xml_signature"], "placeholder", "{v}");
+    let got = v["header"]["warnings"].as_array().expect("header.warnings");
+    for w in &expected {
+        assert!(got.contains(w), "warning {w} not served; served: {got:?}");
+    }
+    assert_eq!(got.len(), expected.len(), "{got:?}");
+
+    let (name, want) = python_attachment(&path);
+    let r = http
+        .get(na.url(&format!("/api/v1/inbox/{id}/attachments/1")))
+        .bearer_auth(TOK_NGHEAN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let got = r.bytes().await.unwrap().to_vec();
+    assert_eq!(got.len(), want.len(), "{name}");
+    assert!(
+        got == want,
+        "{name}: the bytes differ from Python's decoding"
+    );
+    assert!(disposition.contains(".doc"), "{disposition}");
     na.shutdown().await;
 }

@@ -8,8 +8,11 @@
 //! - Against a peer that answers what a test tells it to (a plain-HTTP server on loopback, the
 //!   development transport, answering with receipts genuinely signed by the test PKI's agency
 //!   keys): the real outbox of a real Nghệ An node refuses, with `RECEIPT_INVALID` and a retry,
-//!   a receipt about another document, from another recipient, with another status code or from
-//!   an agency the peer does not serve; it keeps a 02 only from the delivery's recipient.
+//!   a receipt about another document, from another recipient, with another status code, naming
+//!   the recipient but signed by a sibling agency's key, an untrusted or a revoked certificate,
+//!   or (after a restart that narrowed the peer's `serves`) from an agency the peer no longer
+//!   serves; a bad receipt listed first does not hide the right one; it keeps a 02 only from the
+//!   delivery's recipient.
 
 mod common;
 
@@ -398,6 +401,13 @@ enum Answer {
     List(Vec<(&'static str, &'static str)>),
     /// A refusal (`SIGNATURE_INVALID`) with a signed 02 from `from`.
     Refused { from: &'static str },
+    /// One `application/xml` 01 about the pushed document naming `from`, signed by `signer`:
+    /// a key that is not `from`'s (a sibling agency's the peer holds, one under a root nobody
+    /// trusts, a revoked one) — the receipt substitution a dishonest peer would try.
+    SignedBy {
+        from: &'static str,
+        signer: Arc<KeyFileSigner>,
+    },
 }
 
 fn organization(doc: &edxml::DocumentPackage, code: &str) -> Organization {
@@ -417,13 +427,24 @@ fn organization(doc: &edxml::DocumentPackage, code: &str) -> Organization {
 
 /// Status `code` from `from` about `doc` (or another document), signed with `from`'s key.
 fn status(doc: &edxml::DocumentPackage, from: &str, code: StatusCode, other: bool) -> Vec<u8> {
+    status_signed(doc, from, code, other, &signer_of(from))
+}
+
+/// [`status`], signed by `signer`, whoever it is.
+fn status_signed(
+    doc: &edxml::DocumentPackage,
+    from: &str,
+    code: StatusCode,
+    other: bool,
+    signer: &KeyFileSigner,
+) -> Vec<u8> {
     let now = edxml::vietnam_time(time::OffsetDateTime::now_utc());
     let mut st = StatusPackage::for_document(doc, organization(doc, from), code, "Đã đến", now);
     if other {
         st.response_for.code = "999/UBND-VX".into();
         st.response_for.document_id = None;
     }
-    receipt::sign_status(&st, &signer_of(from)).unwrap()
+    receipt::sign_status(&st, signer).unwrap()
 }
 
 fn answer(bytes: &[u8], how: &Answer) -> Response {
@@ -475,6 +496,12 @@ fn answer(bytes: &[u8], how: &Answer) -> Response {
             .to_string(),
         )
             .into_response(),
+        Answer::SignedBy { from, signer } => (
+            Http::OK,
+            [(CONTENT_TYPE, "application/xml")],
+            status_signed(&doc, from, StatusCode::Arrived, false, signer),
+        )
+            .into_response(),
     }
 }
 
@@ -498,29 +525,45 @@ async fn scripted_peer(how: Answer) -> String {
 /// `gialai`, serving `serves`, is the scripted peer answering `how`.
 async fn nghean_pushing_to(how: Answer, serves: &str, store: &str) -> TestNode {
     let url = scripted_peer(how).await;
+    nghean_with_peer_at(&url, serves, store).await.with_worker()
+}
+
+/// Nghệ An's node (development plain HTTP between nodes), its store `store`, whose peer
+/// `gialai`, serving `serves`, is at `url`; its outbox worker not started.
+async fn nghean_with_peer_at(url: &str, serves: &str, store: &str) -> TestNode {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let serves = serves.to_owned();
+    let (url, serves, store) = (url.to_owned(), serves.to_owned(), store.to_owned());
     start(l, move |_: &Path| {
-        node_table("nghean", "127.0.0.1:0", store)
+        node_table("nghean", "127.0.0.1:0", &store)
             .replace("[tls]", "dev_plain_http = true\n\n[tls]")
             + &nghean_agencies()
             + &format!("[[peer]]\nname = \"gialai\"\nurl = \"{url}\"\nserves = [\"{serves}\"]\n")
             + "[retry]\ninitial_backoff = \"50ms\"\nmax_backoff = \"200ms\"\n"
     })
     .await
-    .with_worker()
 }
 
 /// Sends one document to Sở Nội vụ Gia Lai through a peer answering `how`; waits until the
 /// delivery's first attempt ended, stops the node (which waits for the attempt's outcome and
 /// what follows it, such as a 02, to be recorded) and returns the delivery as stored.
 async fn deliver_to_sonv(how: Answer, serves: &str) -> lienthong::store::DeliveryInfo {
+    deliver_to(SONV, how, serves).await
+}
+
+/// [`deliver_to_sonv`], to `recipient`.
+async fn deliver_to(recipient: &str, how: Answer, serves: &str) -> lienthong::store::DeliveryInfo {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite://{}?mode=rwc", dir.path().join("node.db").display());
     let na = nghean_pushing_to(how, serves, &store).await;
     let http = ApiClient::new();
-    let (_, deliveries) = submit_from_nghean(&http, &na, &[SONV], "V/v báo nhận").await;
+    let (_, deliveries) = submit_from_nghean(&http, &na, &[recipient], "V/v báo nhận").await;
     let did = deliveries[0].1;
+    first_outcome(na, did, &store).await
+}
+
+/// Waits until delivery `did` of `na` (its store `store`) ended its first attempt, stops the
+/// node and returns the delivery as stored.
+async fn first_outcome(na: TestNode, did: i64, store: &str) -> lienthong::store::DeliveryInfo {
     let d = eventually("the first attempt's outcome", async || {
         let d = na.store().delivery(did).await.map_err(|e| e.to_string())?;
         match d.state {
@@ -530,7 +573,7 @@ async fn deliver_to_sonv(how: Answer, serves: &str) -> lienthong::store::Deliver
     })
     .await;
     na.shutdown().await;
-    let reopened = lienthong::store::SqliteStore::open(&store).await.unwrap();
+    let reopened = lienthong::store::SqliteStore::open(store).await.unwrap();
     let after = reopened.delivery(d.id).await.unwrap();
     reopened.close().await;
     after
@@ -602,9 +645,12 @@ async fn a_receipt_with_another_status_code_is_refused() {
     assert_receipt_refused(&d, "not 01");
 }
 
-/// Ủy ban Nghệ An is not an agency the peer serves (it is this node's own).
+/// A 01 of Ủy ban Nghệ An, this node's own agency (which the peer does not serve), is not Sở Nội
+/// vụ's: refused as from another recipient. (The `serves` check cannot be what refuses it: a
+/// receipt must come from the delivery's recipient, which the delivery was routed to this peer
+/// for; see the next test for when `serves` decides.)
 #[tokio::test(flavor = "multi_thread")]
-async fn a_receipt_from_an_agency_the_peer_does_not_serve_is_refused() {
+async fn a_receipt_from_this_nodes_own_agency_is_refused_as_from_another_recipient() {
     let d = deliver_to_sonv(
         Answer::Xml {
             from: NGHEAN,
@@ -614,7 +660,113 @@ async fn a_receipt_from_an_agency_the_peer_does_not_serve_is_refused() {
         UBND_GL,
     )
     .await;
-    assert_receipt_refused(&d, "000.00.00.H41");
+    assert_receipt_refused(
+        &d,
+        "the receipt comes from 000.00.00.H41, not from this delivery's recipient",
+    );
+}
+
+/// A delivery keeps the route chosen when it was submitted; the peer's `serves` is read when its
+/// receipt comes. After an operator restarts the node with `gialai` no longer serving Sở Nội vụ
+/// (only Sở TT&TT), a delivery routed to `gialai` before is still pushed there, and Sở Nội vụ's
+/// own, genuinely signed 01 through `gialai` is not proof: that peer no longer speaks for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receipt_from_an_agency_the_peer_no_longer_serves_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}?mode=rwc", dir.path().join("node.db").display());
+    let url = scripted_peer(Answer::Xml {
+        from: SONV,
+        code: StatusCode::Arrived,
+        other_document: false,
+    })
+    .await;
+    // Routed while `gialai` serves the whole province; not pushed (no worker).
+    let na = nghean_with_peer_at(&url, UBND_GL, &store).await;
+    let http = ApiClient::new();
+    let (_, deliveries) = submit_from_nghean(&http, &na, &[SONV], "V/v báo nhận").await;
+    let did = deliveries[0].1;
+    let d = na.store().delivery(did).await.unwrap();
+    assert_eq!(d.state, DeliveryState::Queued, "{d:?}");
+    na.shutdown().await;
+    // Restarted with `gialai` serving Sở TT&TT only.
+    let na = nghean_with_peer_at(&url, STTTT, &store).await.with_worker();
+    let d = first_outcome(na, did, &store).await;
+    assert_receipt_refused(
+        &d,
+        "the receipt comes from 000.00.04.H21, which peer gialai does not serve",
+    );
+}
+
+/// The receipt substitution a dishonest peer would try: a 01 that names the delivery's
+/// recipient as `From` but is signed by another key. Each is `RECEIPT_INVALID` (retried), the
+/// underlying refusal named: (a) Ủy ban Gia Lai's key, which the peer really holds (it serves
+/// both) — `SENDER_NOT_AUTHORISED`; (b) a certificate with Ủy ban Gia Lai's very subject under a
+/// root nobody trusts — `CERT_UNTRUSTED`; (c) Sở TT&TT's certificate revoked in its CA's CRL,
+/// which the node fetches from the CRL server on loopback — `CERT_REVOKED`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receipt_naming_the_recipient_but_signed_by_another_key_is_refused() {
+    let sibling = signer_of(UBND_GL);
+    let d = deliver_to_sonv(
+        Answer::SignedBy {
+            from: SONV,
+            signer: Arc::new(sibling),
+        },
+        UBND_GL,
+    )
+    .await;
+    assert_receipt_refused(&d, "SENDER_NOT_AUTHORISED");
+
+    let untrusted =
+        KeyFileSigner::from_files(&pki("untrusted.key.pem"), &pki("untrusted.cert.pem"), None)
+            .unwrap();
+    let d = deliver_to_sonv(
+        Answer::SignedBy {
+            from: SONV,
+            signer: Arc::new(untrusted),
+        },
+        UBND_GL,
+    )
+    .await;
+    assert_receipt_refused(&d, "CERT_UNTRUSTED");
+
+    // Fresh Sở TT&TT certificates from the test issuing CA (their CRL on loopback): one left
+    // valid, the control that such a receipt is proof, and one revoked.
+    let ca = common::testca::TestCa::new();
+    assert_eq!(common::testca::ORGAN, STTTT);
+    ca.leaf("stttt-valid", common::testca::Points::Crl);
+    ca.leaf("stttt-revoked", common::testca::Points::Crl);
+    ca.revoke("stttt-revoked");
+    ca.publish_crls();
+    let leaf = |name: &str| {
+        Arc::new(
+            KeyFileSigner::from_files(
+                &ca.path(&format!("{name}.key.pem")),
+                &ca.path(&format!("{name}.cert.pem")),
+                Some(&ca.path("issuing-ca.cert.pem")),
+            )
+            .unwrap(),
+        )
+    };
+    let d = deliver_to(
+        STTTT,
+        Answer::SignedBy {
+            from: STTTT,
+            signer: leaf("stttt-valid"),
+        },
+        UBND_GL,
+    )
+    .await;
+    assert_eq!(d.state, DeliveryState::Delivered, "{d:?}");
+    let d = deliver_to(
+        STTTT,
+        Answer::SignedBy {
+            from: STTTT,
+            signer: leaf("stttt-revoked"),
+        },
+        UBND_GL,
+    )
+    .await;
+    assert_receipt_refused(&d, "CERT_REVOKED");
 }
 
 /// The list of receipts: the delivery's own is found among the others by its label.
@@ -626,6 +778,25 @@ async fn the_delivery_takes_its_own_receipt_from_the_list() {
     )
     .await;
     assert_eq!(d.state, DeliveryState::Delivered, "{d:?}");
+}
+
+/// Every receipt labelled for the delivery's recipient is checked, in the peer's order: a bad
+/// one listed first (Ủy ban's 01 labelled as Sở Nội vụ's) does not hide Sở Nội vụ's own; when
+/// none passes, each one's refusal is named.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_receipt_listed_first_does_not_hide_the_right_one() {
+    let d = deliver_to_sonv(
+        Answer::List(vec![(SONV, UBND_GL), (UBND_GL, UBND_GL), (SONV, SONV)]),
+        UBND_GL,
+    )
+    .await;
+    assert_eq!(d.state, DeliveryState::Delivered, "{d:?}");
+    let d = deliver_to_sonv(Answer::List(vec![(SONV, UBND_GL), (SONV, STTTT)]), UBND_GL).await;
+    assert_receipt_refused(
+        &d,
+        "none of the 2 receipts peer gialai labelled for 000.00.04.H21",
+    );
+    assert_receipt_refused(&d, "the receipt comes from 000.00.05.H21");
 }
 
 /// A label is only where to look: Ủy ban's receipt labelled as Sở Nội vụ's is still Ủy ban's.

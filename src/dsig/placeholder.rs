@@ -48,6 +48,15 @@ impl Presence {
     }
 }
 
+/// The profile's rule on where the signature is, applied to a package that is not verified (a
+/// channel's): at most one `Signature`, the last child of the one `edXMLHeader`
+/// (`SIGNATURE_DUPLICATE`, `SIGNATURE_MISPLACED`, as `verify` refuses them). Unverified or not,
+/// a second or moved signature is what a wrapping attack looks like, and the reader skips every
+/// `Signature` it meets, so this is the only place such a package is stopped.
+pub fn check_placement(xml: &Xml) -> Result<(), crate::Error> {
+    super::profile::signature(&xml.doc).map(|_| ())
+}
+
 /// Classifies the signature of the parsed package `xml` (see [`Presence`]).
 pub fn presence(xml: &Xml) -> Presence {
     let signatures: Vec<Node> = xml

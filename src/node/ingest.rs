@@ -112,6 +112,7 @@ pub fn check(
                 limits: opts.limits.clone(),
                 strict: opts.strict,
             };
+            placeholder::check_placement(&parsed)?;
             let (xml_signature, why) = match presence {
                 Presence::Placeholder(why) => (UnverifiedSignature::Placeholder, why),
                 _ => (UnverifiedSignature::Absent, String::new()),

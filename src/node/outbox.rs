@@ -327,8 +327,31 @@ impl<S: Store> Worker<S> {
                 );
                 match result? {
                     Pushed::Receipts(list) if c.kind == Kind::Document => {
-                        let r = own_receipt(list, c, peer)?;
-                        self.check_receipt(r, c, peer).await
+                        // The first candidate that passes is the proof: a bad receipt listed
+                        // first must not hide the right one.
+                        let mut refused = Vec::new();
+                        for r in own_receipts(list, c, peer)? {
+                            match self.check_receipt(r, c, peer).await {
+                                Ok(kept) => return Ok(kept),
+                                Err(e) => refused.push(e),
+                            }
+                        }
+                        Err(match refused.len() {
+                            1 => refused.remove(0),
+                            n => TransportError::retry(
+                                "RECEIPT_INVALID",
+                                format!(
+                                    "none of the {n} receipts peer {} labelled for {} passes: {}",
+                                    peer.name,
+                                    c.recipient,
+                                    refused
+                                        .iter()
+                                        .map(|e| e.message.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join("; ")
+                                ),
+                            ),
+                        })
                     }
                     Pushed::Receipts(_) | Pushed::Accepted => Ok(Vec::new()),
                 }
@@ -401,6 +424,8 @@ impl<S: Store> Worker<S> {
                 s.from.organ_id, c.recipient
             )));
         }
+        // Reached when the peer's `serves` changed since the delivery was routed (the route is
+        // stored at submission and kept across restarts).
         if !peer.serves(&s.from.organ_id) {
             return Err(bad(format!(
                 "the receipt comes from {}, which peer {} does not serve",
@@ -529,34 +554,43 @@ impl<S: Store> Worker<S> {
     }
 }
 
-/// The receipt of a push answer that is this delivery's: the one labelled with its recipient,
-/// or the single unlabelled one of an older peer. The label only finds it; [`Worker::check_receipt`]
-/// then checks who signed it. None: `RECEIPT_INVALID`, retried.
-fn own_receipt(
+/// How many receipts labelled for one recipient are checked, at most (see [`own_receipts`]).
+const MAX_RECEIPT_CANDIDATES: usize = 4;
+
+/// The receipts of a push answer that may be this delivery's, in the peer's order: those
+/// labelled with its recipient, or the single unlabelled one of an older peer. The label only
+/// finds them; [`Worker::check_receipt`] then checks each, and the first that passes is the
+/// proof. None: `RECEIPT_INVALID`, retried. At most [`MAX_RECEIPT_CANDIDATES`] are taken: each
+/// costs a verification and perhaps a revocation fetch, and an honest peer labels one.
+fn own_receipts(
     list: Vec<crate::transport::peer::PeerReceipt>,
     c: &ClaimedDelivery,
     peer: &PeerConfig,
-) -> Result<Vec<u8>, TransportError> {
+) -> Result<Vec<Vec<u8>>, TransportError> {
     let labels: Vec<String> = list
         .iter()
         .map(|r| r.recipient.clone().unwrap_or_else(|| "(unnamed)".into()))
         .collect();
     let single_unlabelled = list.len() == 1 && list[0].recipient.is_none();
-    list.into_iter()
-        .find(|r| single_unlabelled || r.recipient.as_deref() == Some(c.recipient.as_str()))
+    let candidates: Vec<Vec<u8>> = list
+        .into_iter()
+        .filter(|r| single_unlabelled || r.recipient.as_deref() == Some(c.recipient.as_str()))
         .map(|r| r.bytes)
-        .ok_or_else(|| {
-            TransportError::retry(
-                "RECEIPT_INVALID",
-                format!(
-                    "peer {} answered with receipts from [{}], none from this delivery's \
-                     recipient {}",
-                    peer.name,
-                    labels.join(", "),
-                    c.recipient
-                ),
-            )
-        })
+        .take(MAX_RECEIPT_CANDIDATES)
+        .collect();
+    if candidates.is_empty() {
+        return Err(TransportError::retry(
+            "RECEIPT_INVALID",
+            format!(
+                "peer {} answered with receipts from [{}], none from this delivery's \
+                 recipient {}",
+                peer.name,
+                labels.join(", "),
+                c.recipient
+            ),
+        ));
+    }
+    Ok(candidates)
 }
 
 /// Exponential backoff with jitter: `initial × 2^(attempt−1)`, capped, then scaled by a random
