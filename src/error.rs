@@ -50,8 +50,10 @@ pub enum Code {
     /// several entries is kept as it is; see `edxml::attachment`).
     AttachmentInvalid,
     /// A clerk's file name that would harm a receiver's system if sent as the attachment's name
-    /// (a `/` or `\\`, `.` or `..`, a control or invisible character, over 255 bytes); the
-    /// message suggests a safe one (`edxml::file_name::unsafe_to_send`).
+    /// (a `/` or `\\`, `.` or `..`, a control or invisible character, a trailing dot or space,
+    /// over 255 bytes), or the same file name as another file of the document (letter case and
+    /// Unicode form aside); the message suggests a safe one (`edxml::file_name::unsafe_to_send`,
+    /// `same_file_name`).
     AttachmentNameUnsafe,
     /// A manifest `Reference` without its `Attachment`, or the reverse.
     ManifestMismatch,
@@ -252,7 +254,7 @@ impl Code {
             Base64Invalid => "Tệp đính kèm không được mã hóa base64 hợp lệ.",
             AttachmentInvalid => "Tệp đính kèm bị hỏng hoặc không đúng định dạng.",
             AttachmentNameUnsafe => {
-                "Tên tệp đính kèm không gửi được: có dấu gạch chéo (/ hoặc \\), ký tự điều khiển hoặc ký tự ẩn, hoặc dài quá 255 byte; vui lòng đổi tên tệp (gợi ý tên an toàn có trong thông báo lỗi) rồi gửi lại."
+                "Tên tệp đính kèm không gửi được: có dấu gạch chéo (/ hoặc \\), ký tự điều khiển hoặc ký tự ẩn, kết thúc bằng dấu chấm hoặc dấu cách, dài quá 255 byte, hoặc trùng với tên một tệp khác của văn bản (không phân biệt chữ hoa, chữ thường); vui lòng đổi tên tệp (gợi ý tên an toàn có trong thông báo lỗi) rồi gửi lại."
             }
             ManifestMismatch => "Danh mục tệp đính kèm không khớp với các tệp trong gói tin.",
             SignatureMissing => "Gói tin chưa được ký số.",

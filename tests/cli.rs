@@ -430,3 +430,59 @@ fn extract_writes_the_other_files_when_one_cannot_be_written() {
     assert_eq!(std::fs::read(out.join("c.txt")).unwrap(), b"c.txt");
     assert_eq!(file_names(&out), ["a.txt", "blocked.txt", "c.txt"]);
 }
+
+/// `package new` never writes a package that makes a receiver write outside its folder or
+/// overwrite a file: a name with a trailing dot (`evil.zip.`: unzipped by a receiver, whose
+/// archive holds `../../escape.txt`) and two files a receiver would save as one (`x.pdf` from
+/// one folder, `X.PDF` from another) are refused (1, `VALUE_INVALID`), nothing written.
+#[test]
+fn package_new_refuses_names_that_harm_a_receiver() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let evil = d.join("evil.zip.");
+    std::fs::write(
+        &evil,
+        lienthong::edxml::attachment::zip_single("../../escape.txt", b"x").unwrap(),
+    )
+    .unwrap();
+    for sub in ["a", "b"] {
+        std::fs::create_dir(d.join(sub)).unwrap();
+    }
+    std::fs::write(d.join("a/x.pdf"), b"%PDF-1.4 a").unwrap();
+    std::fs::write(d.join("b/X.PDF"), b"%PDF-1.4 b").unwrap();
+    let cases = [
+        (vec![evil], "Reference[1]/AttachmentName"),
+        (
+            vec![d.join("a/x.pdf"), d.join("b/X.PDF")],
+            "Reference[2]/AttachmentName",
+        ),
+    ];
+    for (files, at) in cases {
+        let out = d.join("p.edxml");
+        let mut cmd = bin();
+        cmd.args([
+            "package",
+            "new",
+            "--from",
+            "000.00.05.H21",
+            "--to",
+            "000.00.00.H41",
+        ])
+        .args([
+            "--number",
+            "5",
+            "--notation",
+            "STTTT-CĐS",
+            "--subject",
+            "V/v thử",
+        ]);
+        for f in &files {
+            cmd.arg("--attach").arg(f);
+        }
+        let o = cmd.arg("-o").arg(&out).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{files:?}: {}", stderr(&o));
+        assert!(stderr(&o).starts_with("VALUE_INVALID: "), "{}", stderr(&o));
+        assert!(stderr(&o).contains(at), "{}", stderr(&o));
+        assert!(!out.exists());
+    }
+}

@@ -112,7 +112,7 @@ fn deterministic_including_attachments() {
     let mut d = samples::new_document();
     d.attachments
         .push(Attachment::new("trống.txt", "text/plain", "", Vec::new()));
-    // A file that is itself a zip travels zipped again and comes back as the same zip.
+    // A file named `….zip` travels as it is (not wrapped) and comes back as the same zip.
     let inner = edxml::attachment::zip_single("a.txt", b"abc").unwrap();
     d.attachments.push(Attachment::new(
         "hồ sơ.zip",
@@ -444,19 +444,24 @@ print(json.dumps(out))
 "#;
 
 /// What the node writes is readable by VNPT's and Bkav's readers: each file in one zip entry
-/// named `<uuid>.<ext>` (never the attachment's name, so two files of the same name do not
-/// overwrite each other when unzipped into one folder), and a `.zip` file sent as it is.
+/// named `<uuid>.<ext>` (never the attachment's name, so no name makes or leaves a folder when
+/// unzipped), and only a file named exactly `….zip` sent as it is, since those readers unzip
+/// every other name (`Hồ sơ.ZIP` included, by a case-sensitive `endsWith(".zip")`): a zip of
+/// the sender's own with entries such as `../../escape.txt` is never unzipped on their side.
 /// Checked with Python's `zipfile`, independently of our reader.
 #[test]
 fn zip_entries_are_neutral_and_zip_files_travel_as_they_are() {
     let mut d = samples::new_document();
     d.attachments.clear();
     let inner = edxml::attachment::zip_single("bên trong.txt", b"abc").unwrap();
+    let evil = edxml::attachment::zip_single("../../escape.txt", b"escaped").unwrap();
     for (name, data) in [
         ("Công văn.pdf", b"%PDF-1.4 first".to_vec()),
-        ("Công văn.pdf", b"%PDF-1.4 second".to_vec()),
+        ("Công văn (bản ký).pdf", b"%PDF-1.4 second".to_vec()),
         ("Phụ lục", b"no extension".to_vec()),
-        ("Hồ sơ.ZIP", inner.clone()),
+        ("Hồ sơ.ZIP", evil.clone()),
+        ("Hồ sơ.Zip 2", inner.clone()),
+        ("hồ sơ gốc.zip", inner.clone()),
     ] {
         d.attachments
             .push(Attachment::new(name, "application/pdf", "", data));
@@ -474,39 +479,87 @@ fn zip_entries_are_neutral_and_zip_files_travel_as_they_are() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let listed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let listed = listed.as_array().unwrap();
-    assert_eq!(listed.len(), 4);
+    assert_eq!(listed.len(), 6);
     let mut names = std::collections::HashSet::new();
-    for (i, a) in listed.iter().enumerate().take(3) {
+    for (i, ext_expected) in ["pdf", "pdf", "", "zip", ""].into_iter().enumerate() {
+        let a = &listed[i];
         assert_eq!(a["label"], "application/zip");
         let entries = a["entries"].as_array().unwrap();
         assert_eq!(entries.len(), 1, "{a}");
         let entry = entries[0][0].as_str().unwrap();
         let (id, ext) = entry.split_once('.').unwrap_or((entry, ""));
         assert!(uuid::Uuid::parse_str(id).is_ok(), "{entry}");
-        assert_eq!(ext, if i < 2 { "pdf" } else { "" }, "{entry}");
+        assert_eq!(ext, ext_expected, "{entry}");
         assert!(names.insert(entry.to_owned()), "{entry} used twice");
         assert_eq!(
             entries[0][1].as_str().unwrap(),
             hex::encode(&d.attachments[i].data)
         );
     }
-    // The .zip: labelled zip, not wrapped: its bytes are the file, its entry its own.
-    assert_eq!(listed[3]["label"], "application/zip");
-    assert_eq!(listed[3]["hex"].as_str().unwrap(), hex::encode(&inner));
-    assert_eq!(listed[3]["entries"][0][0], "bên trong.txt");
+    // Exactly `….zip`: labelled zip, not wrapped: its bytes are the file, its entry its own.
+    assert_eq!(listed[5]["label"], "application/zip");
+    assert_eq!(listed[5]["hex"].as_str().unwrap(), hex::encode(&inner));
+    assert_eq!(listed[5]["entries"][0][0], "bên trong.txt");
     // Our reader gives every file back as it was attached; the writer is deterministic.
     assert_eq!(read(&bytes), Package::Document(d.clone()));
     assert_eq!(edxml::write_document(&d).unwrap(), bytes);
 }
 
-/// Names that would harm a receiver are never written.
+/// Names that would harm a receiver are never written: a path, a hidden extension, and a
+/// trailing dot or space, which a receiver drops only after its "not `.zip`, so unzip" rule
+/// looked at the name (`evil.zip.` would unzip the sender's archive, `../..` entries and all).
 #[test]
 fn unsafe_attachment_names_are_refused() {
-    for name in ["12/UBND-VP.pdf", "..\\x.pdf", "a\u{202E}fdp.exe", ".."] {
+    for name in [
+        "12/UBND-VP.pdf",
+        "..\\x.pdf",
+        "a\u{202E}fdp.exe",
+        "..",
+        "evil.zip.",
+        "evil.zip ",
+        "evil.zip\u{3000}",
+        "Công văn. ",
+    ] {
         let mut d = samples::new_document();
         d.attachments[0].name = name.into();
         let e = refused(&d);
         assert_eq!(e.code, Code::ValueInvalid, "{name:?}: {e}");
         assert!(e.path.ends_with("Reference[1]/AttachmentName"), "{e}");
+    }
+}
+
+/// Two attachments a receiver would save under one file name (letter case and Unicode form
+/// aside, as NTFS, APFS and exFAT compare names; the name as written) are never written: one
+/// would overwrite the other in the receiver's folder.
+#[test]
+fn attachment_names_that_are_one_file_name_are_refused() {
+    let cases: [(&[&str], usize, usize); 4] = [
+        (&["a.zip", "a.zip", "a.zip"], 1, 0),
+        (&["a.pdf", "b.pdf", "B.PDF"], 2, 1),
+        (&["Hồ sơ.pdf", "Ho\u{302}\u{300} so\u{31b}.PDF"], 1, 0),
+        (&["  a.pdf", "a.pdf"], 1, 0),
+    ];
+    for (names, later, earlier) in cases {
+        let mut d = samples::new_document();
+        d.attachments = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Attachment::new(*n, "application/pdf", "", vec![i as u8]))
+            .collect();
+        let e = refused(&d);
+        assert_eq!(e.code, Code::ValueInvalid, "{names:?}: {e}");
+        assert!(
+            e.path
+                .ends_with(&format!("Reference[{}]/AttachmentName", later + 1)),
+            "{e}"
+        );
+        assert!(
+            e.problem.contains(&format!(
+                "Reference[{}]'s ({:?})",
+                earlier + 1,
+                names[earlier]
+            )),
+            "{e}"
+        );
     }
 }

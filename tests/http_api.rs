@@ -1149,6 +1149,7 @@ async fn submissions_no_receiver_would_take_are_refused_before_a_number_is_taken
     };
     let good = metadata(&[NGHEAN], "V/v thử nghiệm");
     let long_name = format!("{}.pdf", "Báo cáo tổng kết ".repeat(12));
+    let evil_zip = lienthong::edxml::attachment::zip_single("../../escape.txt", b"x").unwrap();
     let r = post(&good, vec![("a.pdf", PDF.to_vec())]).await;
     assert_eq!(r.status(), 202);
     assert_eq!(last().await, 1);
@@ -1326,6 +1327,46 @@ async fn submissions_no_receiver_would_take_are_refused_before_a_number_is_taken
             "ATTACHMENT_NAME_UNSAFE",
             "files[0].name",
         ),
+        // A trailing dot or space: a receiver would unzip `evil.zip.` (its name does not end
+        // in `.zip`), write the archive's `../..` entries, and save it as `evil.zip`.
+        (
+            good.clone(),
+            vec![("a.pdf", vec![1]), ("evil.zip.", evil_zip.clone())],
+            400,
+            "ATTACHMENT_NAME_UNSAFE",
+            "files[1].name",
+        ),
+        (
+            good.clone(),
+            vec![("evil.zip ", evil_zip.clone())],
+            400,
+            "ATTACHMENT_NAME_UNSAFE",
+            "files[0].name",
+        ),
+        // Two names a receiver saves as one file (case and Unicode form aside): the later one
+        // is refused, naming the earlier one.
+        (
+            good.clone(),
+            vec![
+                ("a.zip", evil_zip.clone()),
+                ("a.zip", evil_zip.clone()),
+                ("a.zip", evil_zip.clone()),
+            ],
+            400,
+            "ATTACHMENT_NAME_UNSAFE",
+            "files[1].name",
+        ),
+        (
+            good.clone(),
+            vec![
+                ("Hồ sơ.pdf", vec![1]),
+                ("b.pdf", vec![2]),
+                ("Ho\u{302}\u{300} so\u{31b}.PDF", vec![3]),
+            ],
+            400,
+            "ATTACHMENT_NAME_UNSAFE",
+            "files[2].name",
+        ),
         // Values receivers refuse.
         (
             with("subject", json!("x".repeat(501))),
@@ -1391,6 +1432,7 @@ async fn submissions_no_receiver_would_take_are_refused_before_a_number_is_taken
         ),
     ];
     for (meta, files, status, code, path) in cases {
+        let names: Vec<String> = files.iter().map(|(n, _)| n.to_string()).collect();
         let v = expect_error(post(&meta, files).await, status, code).await;
         let message = v["message"].as_str().unwrap();
         assert!(
@@ -1403,6 +1445,19 @@ async fn submissions_no_receiver_would_take_are_refused_before_a_number_is_taken
         if code == "ATTACHMENT_NAME_UNSAFE" {
             assert!(v["message_vi"].as_str().unwrap().contains("Tên tệp"), "{v}");
             assert!(message.contains("send it as"), "{message}");
+            let i: usize = path["files[".len()..path.len() - "].name".len()]
+                .parse()
+                .unwrap();
+            assert!(message.contains(&format!("{:?}", names[i])), "{message}");
+            // A duplicate names the earlier file as sent, too.
+            use unicode_normalization::UnicodeNormalization as _;
+            let key = |n: &str| n.nfc().collect::<String>().to_lowercase();
+            if let Some(j) = (0..i).find(|&j| key(&names[j]) == key(&names[i])) {
+                assert!(
+                    message.contains(&format!("files[{j}].name ({:?})", names[j])),
+                    "{message}"
+                );
+            }
         }
         assert_eq!(last().await, 1, "{code} {path} took a number");
     }

@@ -6,8 +6,11 @@
 //! ([`decode`]):
 //!
 //! - not a zip (`PK\x03\x04`): the file as it is;
-//! - the attachment's name ends in `.zip`: the zip is the file, never unwrapped (VNPT's and
-//!   Bkav's readers do the same);
+//! - the attachment's name ends in `.zip` (any case, trailing dots aside): the zip is the file
+//!   (VNPT's and Bkav's readers do not unzip it either), unless it is a wrapper: one file entry
+//!   named as the attachment or `*.zip`, holding a zip (or, for a name not ending exactly in
+//!   lowercase `.zip`, anything: this node's writer and VNPT's wrap such names). Unwrapped;
+//!   a wrapped `….zip` is flagged, as only older lienthong nodes sent one;
 //! - a zip-based document (`.docx`, `.xlsx`, `.odt`, EPUB, JAR: its entries include
 //!   `[Content_Types].xml`, `mimetype` or `META-INF/…`): the file as it is;
 //! - a zip of exactly one file entry: a wrapper; the entry is the file (a `.docx` inside a
@@ -25,7 +28,8 @@
 //! [`entry_name`]), so the same file always zips to the same bytes and a receiver that unzips
 //! every attachment into one folder under its entry name can neither be walked out of it nor
 //! have one file overwrite another; then base64 without line breaks, appended straight into
-//! the output buffer. A `.zip` attachment is not wrapped ([`is_zip_name`]). The entry is
+//! the output buffer. An attachment named exactly `….zip` is not wrapped ([`travels_as_is`]).
+//! The entry is
 //! Deflated when deflate pays (it saves at least a tenth of a sample of the file) and Stored
 //! otherwise: already-compressed files (most PDFs' streams, JPEG, Office files, random bytes) do
 //! not shrink, and deflating them was most of the CPU a 1 MB document cost. A Stored entry is
@@ -129,13 +133,25 @@ fn base_type(content_type: &str) -> String {
     lower.split(';').next().unwrap_or("").trim().to_owned()
 }
 
-/// Whether an attachment name ends in `.zip` (any case, trailing dots and spaces aside, as a
-/// file system would take it): such a file is a zip archive its sender meant as one, travels
-/// unwrapped and is never unzipped, as VNPT's and Bkav's readers do.
+/// Whether an attachment name says a zip archive (`.zip` in any case, trailing dots and spaces
+/// aside, as a file system would take it): read, such a file is the archive its sender meant,
+/// not a wrapper, unless it is a wrapper around a zip ([`decode`]).
 pub fn is_zip_name(name: &str) -> bool {
     name.trim_end_matches(['.', ' '])
         .to_ascii_lowercase()
         .ends_with(".zip")
+}
+
+/// Whether the writer sends an attachment named `name` (as written) as it is, not wrapped:
+/// only when the name ends exactly in lowercase `.zip`, the one form every receiver's rule
+/// ("no unzip when the name ends in `.zip`", a case-sensitive `endsWith` in VNPT's Java) takes
+/// for a zip. A `.zip` sent as it is is saved as it is; anything else may be unzipped by a
+/// receiver, so it must be a wrapper whose one entry has a neutral name, never the sender's
+/// archive with its own entry names (`../../x`). `A.ZIP` wrapped reaches a receiver that does
+/// not unzip it as a zip inside a zip: harmless. Trailing dots and spaces never get here:
+/// [`super::file_name::unsafe_to_send`] refuses them.
+pub fn travels_as_is(name: &str) -> bool {
+    name.ends_with(".zip")
 }
 
 /// The extension of `name` (without the dot, lowercase) when it is a plain one: 1 to 10 ASCII
@@ -204,8 +220,35 @@ pub fn decode(
         check_plain(bytes.len() as u64, limits, remaining, path)?;
         (bytes, Transfer::Plain, false)
     } else if is_zip_name(labels.name) {
-        check_plain(bytes.len() as u64, limits, remaining, path)?;
-        (bytes, Transfer::ZipAsIs, false)
+        match unwrap_zip_in_zip(&bytes, labels.name, limits, remaining, path) {
+            Some(range) => {
+                if travels_as_is(labels.name.trim()) {
+                    warnings.push(Warning::new(
+                        WarningKind::AttachmentLabel,
+                        labels.label_path,
+                        format!(
+                            "{:?} wrapped in a second zip, as older writers (lienthong \
+                             before 2026-12) sent a .zip; unwrapped",
+                            labels.name
+                        ),
+                    ));
+                }
+                let mut bytes = bytes;
+                let data = match range {
+                    Unzipped::Stored(range) => {
+                        bytes.truncate(range.end);
+                        bytes.drain(..range.start);
+                        bytes
+                    }
+                    Unzipped::One(inner) => inner,
+                };
+                (data, Transfer::Zipped, false)
+            }
+            None => {
+                check_plain(bytes.len() as u64, limits, remaining, path)?;
+                (bytes, Transfer::ZipAsIs, false)
+            }
+        }
     } else {
         let archive = zip::ZipArchive::new(Cursor::new(bytes.as_slice()))
             .map_err(|e| invalid(path, format!("broken zip: {e}")))?;
@@ -252,6 +295,47 @@ pub fn decode(
         content_type,
         warnings,
     })
+}
+
+/// The zip archive a zip-named attachment's `bytes` wrap, or `None` when they are the archive
+/// itself. A wrapper is a zip of exactly one file entry, named as the attachment or `*.zip`
+/// (any case: this node's and VNPT's `<uuid>.zip`, older lienthong nodes' attachment name),
+/// that holds a zip — or holds anything when the name does not end exactly in `.zip`, since
+/// such a name is wrapped by this node's writer and VNPT's whatever the file is. Anything
+/// that fails on the way (unreadable, over a cap, a CRC mismatch) is no wrapper: the `.zip` is
+/// then kept as it was sent, as a damaged `.zip` always was.
+fn unwrap_zip_in_zip(
+    bytes: &[u8],
+    name: &str,
+    limits: &Limits,
+    remaining: u64,
+    path: &str,
+) -> Option<Unzipped> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).ok()?;
+    if archive.len() != 1 {
+        return None;
+    }
+    {
+        let mut entry = archive.by_index(0).ok()?;
+        let entry_name = entry.name_raw();
+        let named = entry_name == name.trim().as_bytes()
+            || entry_name.to_ascii_lowercase().ends_with(b".zip");
+        if entry.is_dir() || !named {
+            return None;
+        }
+        if travels_as_is(name.trim()) {
+            let mut head = Vec::with_capacity(ZIP_MAGIC.len());
+            (&mut entry)
+                .take(ZIP_MAGIC.len() as u64)
+                .read_to_end(&mut head)
+                .ok()?;
+            if head != ZIP_MAGIC {
+                return None;
+            }
+        }
+    }
+    let inner = unzip_single(archive, bytes, limits, remaining, path).ok()?;
+    Some(inner)
 }
 
 /// The file's type, and the warnings for labels that contradict what the bytes turned out to
@@ -301,7 +385,8 @@ fn content_type(
     };
     // A zip archive as such (a `.zip`, or a zip of several files): `application/zip` is its
     // own type.
-    let archive_itself = transfer == Transfer::ZipAsIs && !container;
+    let archive_itself = (transfer == Transfer::ZipAsIs && !container)
+        || (transfer == Transfer::Zipped && is_zip_name(l.name) && data.starts_with(ZIP_MAGIC));
     match l.manifest_type {
         // The manifest calls a file that is not a zip archive a zip: the transfer type written
         // where the original type belongs.
@@ -1003,15 +1088,18 @@ mod tests {
         assert_eq!((d.transfer, d.data), (Transfer::Zipped, old_doc));
     }
 
-    /// A `.zip` attachment is the archive itself, whatever it holds: never unwrapped.
+    /// A `.zip` attachment is the archive itself, whatever it holds, unless it is a wrapper
+    /// around a zip (next tests).
     #[test]
     fn zip_attachment_is_kept_as_it_is() {
         let zip = Some(ZIP_CONTENT_TYPE);
         let one = zip_single("bên trong.pdf", PDF).unwrap();
-        let wrapped_zip = zip_single("hồ sơ.zip", &one).unwrap();
+        // One entry, but not a zip inside and not named as a wrapper's is.
+        let pdf_named_zip = zip_single("hồ sơ.zip", PDF).unwrap();
         for (data, name) in [
             (&one, "hồ sơ.zip"),
-            (&wrapped_zip, "HỒ SƠ.ZIP"),
+            (&one, "HỒ SƠ.ZIP"),
+            (&pdf_named_zip, "hồ sơ.zip"),
             (&docx(), "x.zip "),
         ] {
             let d = dec_as(data, &labels(name, zip, zip));
@@ -1022,6 +1110,81 @@ mod tests {
         // Not parsed at all: a damaged .zip is the sender's file, as damaged as it was sent.
         let d = dec_as(&one[..40], &labels("a.zip", zip, zip));
         assert_eq!(d.data, &one[..40]);
+    }
+
+    /// A `.zip` as older lienthong nodes sent it: wrapped in a zip whose one entry is named
+    /// after the attachment (Stored when it did not deflate, Deflated otherwise). Unwrapped,
+    /// flagged, typed as the zip it is.
+    #[test]
+    fn zip_wrapped_by_an_older_node_is_unwrapped_and_flagged() {
+        let zip = Some(ZIP_CONTENT_TYPE);
+        let evil = zip_of(&[("../../escape.txt", b"x"), ("b.txt", b"y")]);
+        let compressible = zip_of(&[("a.txt", "Nội dung. ".repeat(3000).as_bytes())]);
+        for (name, data) in [("Hồ sơ.zip", &evil), ("hồ sơ 2.zip", &compressible)] {
+            // The old writer: one entry named after the attachment, through the same path.
+            for text in [written(name, data), b64(&zip_single(name, data).unwrap())] {
+                let d = decode(
+                    &text,
+                    &labels(name, zip, zip),
+                    &Limits::default(),
+                    &mut Budget::default(),
+                    "x",
+                )
+                .unwrap();
+                assert_eq!((d.transfer, &d.data), (Transfer::Zipped, data), "{name}");
+                assert_eq!(warned(&d), [(LABEL, AT_LABEL)], "{name}");
+                assert!(d.warnings[0].message.contains("older"), "{:?}", d.warnings);
+                assert_eq!(d.content_type, ZIP_CONTENT_TYPE);
+            }
+        }
+        // Wrapped under a `*.zip` entry name of another kind (VNPT's `<uuid>.zip`) too.
+        let wrapped = zip_single("0b6c1f2e-1c1d-4a5b-8e9f-0a1b2c3d4e5f.ZIP", &evil).unwrap();
+        let d = dec_as(&wrapped, &labels("a.zip", zip, zip));
+        assert_eq!((d.transfer, &d.data), (Transfer::Zipped, &evil));
+        // A zip of one zip under another name is an archive of an archive: kept.
+        let kept = zip_single("inner.bin", &evil).unwrap();
+        let d = dec_as(&kept, &labels("a.zip", zip, zip));
+        assert_eq!((d.transfer, &d.data), (Transfer::ZipAsIs, &kept));
+        assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+    }
+
+    /// A name that says zip but not exactly `….zip` (`A.ZIP`): this node's writer wraps it under
+    /// a neutral `<uuid>.zip` entry whatever the file is; read back as that file, unflagged.
+    #[test]
+    fn zip_named_otherwise_is_unwrapped_from_the_writers_wrapper() {
+        let zip = Some(ZIP_CONTENT_TYPE);
+        let evil = zip_of(&[("../../escape.txt", b"x")]);
+        let pdf = Some("application/pdf");
+        for (name, data, manifest) in [("HỒ SƠ.ZIP", &evil, zip), ("a.Zip", &PDF.to_vec(), pdf)]
+        {
+            let text = written(&entry_name("d\ncid:1", name), data);
+            let d = decode(
+                &text,
+                &labels(name, manifest, zip),
+                &Limits::default(),
+                &mut Budget::default(),
+                "x",
+            )
+            .unwrap();
+            assert_eq!((d.transfer, &d.data), (Transfer::Zipped, data), "{name}");
+            assert!(d.warnings.is_empty(), "{name}: {:?}", d.warnings);
+        }
+    }
+
+    #[test]
+    fn only_exact_zip_names_travel_as_they_are() {
+        assert!(travels_as_is("hồ sơ.zip"));
+        for name in [
+            "a.zip.",
+            "a.zip ",
+            "A.ZIP",
+            "a.Zip",
+            "a.zip\u{200B}",
+            "zip",
+            "a.pdf",
+        ] {
+            assert!(!travels_as_is(name), "{name:?}");
+        }
     }
 
     /// The caps hold whatever the decision: the ratio for a wrapper, the per-file and total

@@ -156,9 +156,12 @@ impl SafeNames {
 /// into one folder): a `/` or `\\` makes a folder or escapes it, `.` and `..` are folders
 /// themselves, a control character or a name over [`MAX_NAME_BYTES`] bytes throws and leaves
 /// the whole document unreadable, and a bidirectional or invisible character hides the real
-/// extension from the clerk who opens it. Anything else (Vietnamese in either Unicode form,
-/// spaces, the characters only Windows forbids) is left to the receiver's own rule, as
-/// [`safe_file_name`] is ours.
+/// extension from the clerk who opens it. A trailing dot or space is refused too: file systems
+/// and readers drop it, so the name a receiver saves is not the name its rule looked at
+/// (`evil.zip.` is unzipped, as not ending in `.zip`, and then saved as `evil.zip`). Anything
+/// else (Vietnamese in either Unicode form, leading spaces, the characters only Windows
+/// forbids) is left to the receiver's own rule, as [`safe_file_name`] is ours. Two names of
+/// one document that a receiver would take for one file are [`same_file_name`].
 pub fn unsafe_to_send(name: &str) -> Option<String> {
     if let Some(c) = name.chars().find(|c| matches!(c, '/' | '\\')) {
         return Some(format!(
@@ -176,6 +179,17 @@ pub fn unsafe_to_send(name: &str) -> Option<String> {
     if matches!(name.trim(), "." | "..") {
         return Some("is a folder name, not a file name".to_owned());
     }
+    if let Some(c) = name
+        .chars()
+        .next_back()
+        .filter(|&c| c == '.' || c.is_whitespace())
+    {
+        return Some(format!(
+            "ends in {c:?}, which a receiver's system drops, so it would not be saved under the \
+             name it was sent as; send it as {:?}",
+            suggested_name(name)
+        ));
+    }
     if name.len() > MAX_NAME_BYTES {
         return Some(format!(
             "is {} bytes of UTF-8, over the {MAX_NAME_BYTES} a file name may have on the \
@@ -185,6 +199,39 @@ pub fn unsafe_to_send(name: &str) -> Option<String> {
         ));
     }
     None
+}
+
+/// The key under which a receiver's file system compares `name` with the other attachment
+/// names of a document: trimmed (as written), in NFC and lowercase. Receivers save the
+/// files of a document into one folder, and NTFS, APFS and exFAT ignore case, APFS and HFS+
+/// the Unicode form: two names of one key overwrite each other there.
+pub fn same_file_name(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    name.trim().nfc().collect::<String>().to_lowercase()
+}
+
+/// The first name of `names` that is the [`same_file_name`] as an earlier one: `(earlier,
+/// later)` indices, or `None` when all differ.
+pub fn first_duplicate<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<(usize, usize)> {
+    let mut seen = std::collections::HashMap::new();
+    for (j, name) in names.into_iter().enumerate() {
+        if let Some(i) = seen.insert(same_file_name(name), j) {
+            return Some((i, j));
+        }
+    }
+    None
+}
+
+/// A name to suggest instead of `names[j]`, the duplicate of an earlier name: the safe name
+/// numbered as [`SafeNames`] numbers collisions, unique among all of `names`.
+pub fn suggested_unique_name(names: &[&str], j: usize) -> String {
+    let mut taken = SafeNames::new();
+    for (i, n) in names.iter().enumerate() {
+        if i != j {
+            taken.name(&suggested_name(n));
+        }
+    }
+    taken.name(&suggested_name(names[j]))
 }
 
 /// The name to suggest for a name [`unsafe_to_send`] refuses: path separators become `-` (a
@@ -322,11 +369,37 @@ mod tests {
         ] {
             assert!(unsafe_to_send(bad).is_some(), "{bad:?}");
         }
+        // A trailing dot or space: dropped on the receiver's side after its rule looked at
+        // the name (`a.zip.` is unzipped and then saved as `a.zip`).
+        for (bad, suggested) in [
+            ("a.zip.", "a.zip"),
+            ("a.zip ", "a.zip"),
+            ("Báo cáo. . ", "Báo cáo"),
+            ("a.pdf\u{3000}", "a.pdf"),
+        ] {
+            let why = unsafe_to_send(bad).unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(why.contains(&format!("send it as {suggested:?}")), "{why}");
+        }
         let long = format!("{}.pdf", "ệ".repeat(100));
         let why = unsafe_to_send(&long).unwrap();
         assert!(why.contains("304 bytes"), "{why}");
         assert!(unsafe_to_send(&suggested_name(&long)).is_none());
         assert!(unsafe_to_send(&"ệ".repeat(85)).is_none(), "255 bytes");
+    }
+
+    /// Names a receiver's file system takes for one file: letter case and Unicode form aside.
+    #[test]
+    fn duplicates_are_found_without_case_or_unicode_form() {
+        let nfc = "H\u{1ed3} s\u{1a1}.zip";
+        let nfd = "Ho\u{302}\u{300} so\u{31b}.ZIP";
+        assert_eq!(same_file_name(nfc), same_file_name(nfd));
+        assert_eq!(first_duplicate(["a.pdf", "b.pdf", "c.pdf"]), None);
+        assert_eq!(first_duplicate(["x.pdf", nfc, "y.pdf", nfd]), Some((1, 3)));
+        assert_eq!(first_duplicate(["a.zip", "A.zip", "a.zip"]), Some((0, 1)));
+        assert_eq!(first_duplicate(["Đơn.pdf", "đơn.PDF"]), Some((0, 1)));
+        // The suggestion is unique among all the names, the later ones too.
+        let names = ["a.zip", "b.pdf", "A.ZIP", "a (2).zip"];
+        assert_eq!(suggested_unique_name(&names, 2), "A (3).ZIP");
     }
 
     proptest::proptest! {

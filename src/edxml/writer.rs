@@ -14,8 +14,13 @@
 //!   `FullName` and `Description` are always written, possibly empty.
 //! - Attachments zipped (one entry, fixed metadata, a neutral entry name `<uuid>.<ext>`) and
 //!   base64-encoded without line breaks, labelled `application/zip`; the manifest keeps the
-//!   original type. A `.zip` attachment travels as it is (not zipped again), also labelled
-//!   `application/zip`: receivers never unzip a file whose name ends in `.zip`.
+//!   original type. An attachment whose name ends exactly in lowercase `.zip` travels as it is
+//!   (not zipped again), also labelled `application/zip`: receivers never unzip such a file.
+//!   Any other name (`A.ZIP` too) is wrapped: whether a receiver unzips it or not, nothing it
+//!   writes is named by the sender's archive.
+//! - Attachment names that harm no receiver ([`super::file_name::unsafe_to_send`]: no path,
+//!   control or invisible characters, no trailing dot or space, at most 255 bytes), no two the
+//!   same file name to a receiver ([`super::file_name::same_file_name`]).
 //!
 //! Strict: the sender's OrganId must have the canonical shape (recipients and referenced
 //! agencies may be other systems' non-standard codes, up to 13 characters); required values must
@@ -33,7 +38,7 @@ use time::{Date, PrimitiveDateTime};
 
 use super::NS;
 use super::attachment::{
-    ZIP_CONTENT_TYPE, append_base64, append_zipped_base64, entry_name, is_zip_name,
+    ZIP_CONTENT_TYPE, append_base64, append_zipped_base64, entry_name, travels_as_is,
 };
 use super::dates::{check_year, format_date, format_timestamp};
 use super::model::*;
@@ -542,6 +547,8 @@ fn manifest(o: &mut Out, attachments: &[Attachment]) -> R {
     o.stack.push(("edXMLManifest", "edXMLManifest".to_owned()));
     o.event(Event::Start(start))?;
     let mut seen = std::collections::HashSet::with_capacity(attachments.len());
+    // Each name's key for a receiver's file system, and the `Reference` it was first seen in.
+    let mut names = std::collections::HashMap::with_capacity(attachments.len());
     for (i, a) in attachments.iter().enumerate() {
         o.open_nth("Reference", i)?;
         let id = a.content_id.trim();
@@ -563,29 +570,51 @@ fn manifest(o: &mut Out, attachments: &[Attachment]) -> R {
         o.leaf("ContentId", id)?;
         o.required("ContentType", &a.content_type)?;
         o.limited("Description", &a.description, soft::DESCRIPTION)?;
-        // Receivers turn the name into a file name: never one that harms them.
-        if let Some(why) = super::file_name::unsafe_to_send(a.name.trim()) {
+        // Receivers turn the name into a file name: never one that harms them. The name
+        // checked is the name written.
+        let name = written_name(a);
+        if let Some(why) = super::file_name::unsafe_to_send(name) {
             return Err(FormatError::invalid(
                 o.path("AttachmentName"),
                 format!("{:?} {why}", a.name),
             ));
         }
-        o.required("AttachmentName", &a.name)?;
+        // Receivers save a document's files into one folder (a `.zip` under this very name).
+        if let Some(j) = names.insert(super::file_name::same_file_name(name), i) {
+            return Err(FormatError::invalid(
+                o.path("AttachmentName"),
+                format!(
+                    "{name:?} is the same file name as Reference[{}]'s ({:?}) to a receiver's \
+                     system (letter case and Unicode form aside): one would overwrite the other",
+                    j + 1,
+                    attachments[j].name
+                ),
+            ));
+        }
+        o.required("AttachmentName", name)?;
         o.close()?;
     }
     o.close()
 }
 
+/// The `AttachmentName` exactly as written. Leading white space goes, as from every value;
+/// trailing white space is kept here so that [`super::file_name::unsafe_to_send`] refuses it
+/// rather than it being dropped after the checks looked at the name.
+fn written_name(a: &Attachment) -> &str {
+    a.name.trim_start()
+}
+
 fn encoded_attachment(o: &mut Out, a: &Attachment, document_id: Option<&str>) -> R {
+    let attachment_name = written_name(a);
     o.leaf("ContentId", &a.content_id)?;
-    o.leaf("AttachmentName", &a.name)?;
+    o.leaf("AttachmentName", attachment_name)?;
     o.leaf("Description", &a.description)?;
     o.leaf("ContentType", ZIP_CONTENT_TYPE)?;
     let name = "ContentTransferEncoded";
     let err_path = o.path(name);
     o.event(Event::Start(BytesStart::new(name)))?;
     // Base64 needs no escaping: encode straight into the output buffer.
-    if is_zip_name(a.name.trim()) {
+    if travels_as_is(attachment_name) {
         append_base64(&a.data, o.w.get_mut());
     } else {
         let seed = format!(
@@ -593,7 +622,7 @@ fn encoded_attachment(o: &mut Out, a: &Attachment, document_id: Option<&str>) ->
             document_id.unwrap_or_default(),
             a.content_id.trim()
         );
-        append_zipped_base64(&entry_name(&seed, a.name.trim()), &a.data, o.w.get_mut()).map_err(
+        append_zipped_base64(&entry_name(&seed, attachment_name), &a.data, o.w.get_mut()).map_err(
             |e| FormatError {
                 path: err_path,
                 ..e

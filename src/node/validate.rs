@@ -143,6 +143,8 @@ pub fn files(prefix: &str, files: &[File], limits: &Limits) -> Result<(), Format
         ));
     }
     let mut total: u64 = 0;
+    // Each name's key for a receiver's file system, and the file it was first seen on.
+    let mut names = std::collections::HashMap::with_capacity(files.len());
     for (i, f) in files.iter().enumerate() {
         let path = format!("{prefix}[{i}]");
         let size = u64::try_from(f.data.len()).unwrap_or(u64::MAX);
@@ -164,6 +166,23 @@ pub fn files(prefix: &str, files: &[File], limits: &Limits) -> Result<(), Format
                 Code::AttachmentNameUnsafe,
                 format!("{path}.name"),
                 format!("{:?} {why}", f.name),
+            ));
+        }
+        // Receivers save a document's files into one folder, a `.zip` under this very name:
+        // two names one file system takes for one would overwrite each other.
+        if let Some(j) = names.insert(file_name::same_file_name(&f.name), i) {
+            let all: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+            return Err(FormatError::new(
+                Code::AttachmentNameUnsafe,
+                format!("{path}.name"),
+                format!(
+                    "{:?} is the same file name as {prefix}[{j}].name ({:?}) to a receiver's \
+                     system (letter case and Unicode form aside): saved into one folder, one \
+                     would overwrite the other; send it as {:?}",
+                    f.name,
+                    files[j].name,
+                    file_name::suggested_unique_name(&all, i)
+                ),
             ));
         }
         text(
@@ -436,6 +455,38 @@ mod tests {
             (Code::AttachmentNameUnsafe, "files[1].name")
         );
         assert!(e.problem.contains("\"Công văn 12-UBND-VP.pdf\""), "{e}");
+        // A trailing dot or space: `a.zip.` would be unzipped by a receiver, then saved as
+        // `a.zip`.
+        for bad in ["a.zip.", "a.zip "] {
+            let e = files("files", &[f("a.pdf", 1), f(bad, 1)], &limits).unwrap_err();
+            assert_eq!(
+                (e.code, e.path.as_str()),
+                (Code::AttachmentNameUnsafe, "files[1].name"),
+                "{bad:?}"
+            );
+        }
+        // Two names a receiver's file system takes for one, naming both files as sent.
+        let e = files(
+            "files",
+            &[f("a.zip", 1), f("Hồ sơ.pdf", 1), f("A.ZIP", 1)],
+            &Limits::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.code, e.path.as_str()),
+            (Code::AttachmentNameUnsafe, "files[2].name")
+        );
+        assert!(
+            e.problem.contains("files[0].name (\"a.zip\")")
+                && e.problem.contains("send it as \"A (2).ZIP\""),
+            "{e}"
+        );
+        let nfd = "Ho\u{302}\u{300} so\u{31b}.PDF";
+        let e = files("files", &[f("Hồ sơ.pdf", 1), f(nfd, 1)], &limits).unwrap_err();
+        assert_eq!(
+            (e.code, e.path.as_str()),
+            (Code::AttachmentNameUnsafe, "files[1].name")
+        );
         let long = format!("{}.pdf", "ệ".repeat(90));
         assert_eq!(
             files("files", &[f(&long, 1)], &limits).unwrap_err().code,
