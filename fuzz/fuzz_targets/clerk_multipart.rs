@@ -114,8 +114,13 @@ fuzz_target!(|data: &[u8]| {
         let Package::Document(back) = back else {
             panic!("a composed document reads back as a status");
         };
+        // The one warning a composed package may carry is the clerk's own choice: no signer
+        // named (the reader says so of every such document, whoever wrote it).
+        let no_signer = doc.header.signer_info.full_name.trim().is_empty();
         assert!(
-            back.warnings.is_empty(),
+            back.warnings.iter().all(|w| no_signer
+                && w.kind == lienthong::edxml::WarningKind::EmptyElement
+                && w.path.ends_with("/SignerInfo")),
             "the composed package reads with warnings: {:?}",
             back.warnings
         );

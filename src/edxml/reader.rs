@@ -920,7 +920,6 @@ fn read_message_header(cx: &mut Cx, k: &mut Kids) -> Result<MessageHeader, Forma
     let si_path = k.child_path("SignerInfo");
     let mut sk = Kids::of(k.req("SignerInfo")?, si_path.clone());
     sk.order(cx, &["Competence", "Position", "FullName"]);
-    let named = sk.has("FullName");
     let signer_info = SignerInfo {
         competence: sk.text_or_empty(cx, "Competence")?,
         position: sk.text_or_empty(cx, "Position")?,
@@ -937,7 +936,9 @@ fn read_message_header(cx: &mut Cx, k: &mut Kids) -> Result<MessageHeader, Forma
         &sk.child_path("FullName"),
     );
     sk.finish(cx);
-    if named && signer_info.full_name.is_empty() {
+    // No signer named, whether `FullName` is empty (Bkav, or our writer for a clerk who named
+    // none) or absent: the same fact, the same warning.
+    if signer_info.full_name.is_empty() {
         let mut empty: Vec<&str> = Vec::new();
         for (name, v) in [
             ("Competence", &signer_info.competence),

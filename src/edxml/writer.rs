@@ -38,7 +38,8 @@ use time::{Date, PrimitiveDateTime};
 
 use super::NS;
 use super::attachment::{
-    ZIP_CONTENT_TYPE, append_base64, append_zipped_base64, entry_name, travels_as_is,
+    OCTET_STREAM, ZIP_CONTENT_TYPE, ZIP_MAGIC, append_base64, append_zipped_base64, entry_name,
+    travels_as_is,
 };
 use super::dates::{check_year, format_date, format_timestamp};
 use super::model::*;
@@ -609,12 +610,20 @@ fn encoded_attachment(o: &mut Out, a: &Attachment, document_id: Option<&str>) ->
     o.leaf("ContentId", &a.content_id)?;
     o.leaf("AttachmentName", attachment_name)?;
     o.leaf("Description", &a.description)?;
-    o.leaf("ContentType", ZIP_CONTENT_TYPE)?;
+    // How it travels: zipped, or a `.zip` as it is — or, for a `.zip` whose bytes are not an
+    // archive (the clerk API refuses those; a package read elsewhere may hold one), plain bytes.
+    let raw = travels_as_is(attachment_name);
+    let label = if raw && !a.data.starts_with(ZIP_MAGIC) {
+        OCTET_STREAM
+    } else {
+        ZIP_CONTENT_TYPE
+    };
+    o.leaf("ContentType", label)?;
     let name = "ContentTransferEncoded";
     let err_path = o.path(name);
     o.event(Event::Start(BytesStart::new(name)))?;
     // Base64 needs no escaping: encode straight into the output buffer.
-    if travels_as_is(attachment_name) {
+    if raw {
         append_base64(&a.data, o.w.get_mut());
     } else {
         let seed = format!(

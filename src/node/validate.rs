@@ -13,10 +13,10 @@
 //! `metadata.files[2]`), with a stable code.
 
 use crate::config::Config;
-use crate::edxml::file_name;
 use crate::edxml::soft_limits as soft;
 use crate::edxml::xml::Limits;
 use crate::edxml::{OrganId, Priority, SteeringType};
+use crate::edxml::{attachment, file_name};
 use crate::error::{Code, Error, FormatError};
 use crate::node::compose::{File, Recipient, Submission};
 use crate::node::routing::{self, Route};
@@ -182,6 +182,21 @@ pub fn files(prefix: &str, files: &[File], limits: &Limits) -> Result<(), Format
                     f.name,
                     files[j].name,
                     file_name::suggested_unique_name(&all, i)
+                ),
+            ));
+        }
+        // A `.zip` travels as it is and receivers keep it as a zip archive (they never unzip a
+        // `.zip`): one whose bytes are not a zip would reach them as a broken archive.
+        if attachment::travels_as_is(f.name.trim_start())
+            && !f.data.starts_with(attachment::ZIP_MAGIC)
+        {
+            return Err(FormatError::new(
+                Code::AttachmentInvalid,
+                path.clone(),
+                format!(
+                    "{:?} is named .zip but its content is not a zip archive: give it the name of \
+                     what it is",
+                    f.name
                 ),
             ));
         }
@@ -420,6 +435,22 @@ mod tests {
             data: vec![0; n],
         };
         assert!(files("metadata.files", &[f("a.pdf", 10)], &limits).is_ok());
+        // A `.zip` travels as it is: one that is no zip archive would reach receivers broken.
+        let e = files(
+            "metadata.files",
+            &[f("a.pdf", 1), f("hồ sơ.zip", 4)],
+            &limits,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.code, e.path.as_str()),
+            (Code::AttachmentInvalid, "metadata.files[1]")
+        );
+        let zip = File {
+            data: b"PK\x03\x04rest".to_vec(),
+            ..f("hồ sơ.zip", 0)
+        };
+        assert!(files("metadata.files", &[zip], &limits).is_ok());
         let e = files(
             "metadata.files",
             &[f("a", 1), f("b", 1), f("c", 1)],
@@ -468,7 +499,14 @@ mod tests {
         // Two names a receiver's file system takes for one, naming both files as sent.
         let e = files(
             "files",
-            &[f("a.zip", 1), f("Hồ sơ.pdf", 1), f("A.ZIP", 1)],
+            &[
+                File {
+                    data: b"PK\x03\x04".to_vec(),
+                    ..f("a.zip", 0)
+                },
+                f("Hồ sơ.pdf", 1),
+                f("A.ZIP", 1),
+            ],
             &Limits::default(),
         )
         .unwrap_err();
