@@ -764,7 +764,39 @@ fn inspect_keeps_its_columns_when_fields_are_empty() {
         fields += 1;
     }
     assert!(fields >= 10, "{out}");
-    assert!(out.contains("\n  signed by:  —\n"), "{out}");
+    assert!(out.contains("\n  signer:     —\n"), "{out}");
     assert!(out.contains("\n  to:         000.00.00.H21\n"), "{out}");
     assert!(out.contains("\n  date:       2024/03/15\n"), "{out}");
+}
+
+/// A one-digit status code (`3` for `03`) and a status with nothing beyond its code (empty or
+/// absent Description) are read, and said.
+#[test]
+fn a_one_digit_status_code_and_an_empty_description() {
+    let status = fixture("status-03");
+    let one_digit = edit(
+        &status,
+        "<StatusCode>03</StatusCode>",
+        "<StatusCode>3</StatusCode>",
+    );
+    let p = reads_as(&one_digit, "status-03", &[K::NonCanonicalValue]);
+    let m = warning_at(
+        &p,
+        K::NonCanonicalValue,
+        "edXMLEnvelope/edXMLHeader/MessageHeader/StatusCode",
+    );
+    assert!(m.contains("one digit"), "{m}");
+    let start = status.find("<Description>").unwrap();
+    let end = status.find("</Description>").unwrap() + "</Description>".len();
+    for text in [
+        status.replacen(&status[start..end], "<Description/>", 1),
+        status.replacen(&status[start..end], "", 1),
+    ] {
+        let p = read(&text);
+        warning_at(
+            &p,
+            K::EmptyElement,
+            "edXMLEnvelope/edXMLHeader/MessageHeader/Description",
+        );
+    }
 }

@@ -99,7 +99,7 @@ pub fn run(a: &Args) -> CmdResult {
             field("type", &[&h.document_type.type_name]);
             field("subject", &[&h.subject]);
             let s = &h.signer_info;
-            field("signed by", &[&s.competence, &s.position, &s.full_name]);
+            field("signer", &[&s.competence, &s.position, &s.full_name]);
             for (i, f) in d.attachments.iter().enumerate() {
                 field(
                     &format!("file {}", i + 1),

@@ -1280,6 +1280,14 @@ fn read_status(cx: &mut Cx, k: &mut Kids) -> Result<StatusPackage, FormatError> 
     let sc_path = k.child_path("StatusCode");
     let sc_text = k.req_text(cx, "StatusCode")?;
     let status_code = StatusCode::parse(&sc_text).map_err(|e| at(e, &sc_path))?;
+    // The standard writes two digits; `1` for `01` is read, and said.
+    if sc_text.len() == 1 {
+        cx.warn(
+            WarningKind::NonCanonicalValue,
+            sc_path.clone(),
+            format!("{sc_text:?} written with one digit; read as {status_code}"),
+        );
+    }
     if !status_code.is_assigned() {
         if cx.opts.strict {
             return Err(FormatError::new(
@@ -1300,6 +1308,13 @@ fn read_status(cx: &mut Cx, k: &mut Kids) -> Result<StatusPackage, FormatError> 
         soft::DESCRIPTION,
         &k.child_path("Description"),
     );
+    if description.is_empty() {
+        cx.warn(
+            WarningKind::EmptyElement,
+            k.child_path("Description"),
+            "the status says nothing beyond its code (Description empty or absent)".to_owned(),
+        );
+    }
     let timestamp = k.req_timestamp(cx, "Timestamp")?;
     Ok(StatusPackage {
         from,
