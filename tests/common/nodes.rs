@@ -92,14 +92,50 @@ pub fn node_dns(name: &str) -> &'static str {
 }
 
 /// The mutual-TLS peer address of the node whose plain (clerk) listener is on loopback port
-/// `plain`: a free loopback port reserved once per test process and remembered, so that a
-/// peer's configuration can name it before that node starts (and again when it restarts).
+/// `plain`: the one its listener was bound to (see [`bind_peer_for`]), or, for a peer's
+/// configuration written before that node starts, a free loopback port reserved now and
+/// remembered, which the node then binds (and again when it restarts).
 pub fn peer_addr_for(plain: u16) -> SocketAddr {
-    static PORTS: std::sync::LazyLock<
-        std::sync::Mutex<std::collections::HashMap<u16, SocketAddr>>,
-    > = std::sync::LazyLock::new(Default::default);
-    let mut ports = PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ports = PEER_PORTS.lock().unwrap_or_else(|e| e.into_inner());
     *ports.entry(plain).or_insert_with(reserve_port)
+}
+
+/// The peer addresses of [`peer_addr_for`], by plain port.
+static PEER_PORTS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<u16, SocketAddr>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// The mutual-TLS listener of the node whose plain listener is on `plain`. When no configuration
+/// named it yet, port 0 is bound and the bound address remembered for [`peer_addr_for`] (no
+/// window in which anything else could take it); when one did (a peer's configuration written
+/// before this node started, or a restart), that address is bound again — the remaining window,
+/// which a pair of nodes that name each other cannot avoid in one process without a reload.
+/// Bound by tokio (listen backlog 1024, as the node's own listeners), not std (128): the flood
+/// tests open a thousand connections at once.
+async fn bind_peer_for(plain: u16) -> (TcpListener, SocketAddr) {
+    let named = {
+        let ports = PEER_PORTS.lock().unwrap_or_else(|e| e.into_inner());
+        ports.get(&plain).copied()
+    };
+    if let Some(at) = named {
+        return (bind_retrying(at).await, at);
+    }
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = l.local_addr().unwrap();
+    let mut ports = PEER_PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    match ports.get(&plain) {
+        // Named meanwhile by another task's configuration: keep to that address.
+        Some(named) => {
+            let named = *named;
+            drop(ports);
+            drop(l);
+            (bind_retrying(named).await, named)
+        }
+        None => {
+            ports.insert(plain, at);
+            (l, at)
+        }
+    }
 }
 
 /// An `[[agency]]` table signing with the test PKI identity `key` (`stttt-gialai`, …), no tokens.
@@ -243,20 +279,23 @@ pub async fn start(listener: TcpListener, text: impl Fn(&Path) -> String) -> Tes
     let config = Config::from_toml(&text(dir.path()), dir.path(), &|_| None).unwrap();
     let store = SqliteStore::open(&config.node.store).await.unwrap();
     let plain = listener.local_addr().unwrap();
-    let peer_at = match config.node.peer_listen.as_deref() {
-        Some("127.0.0.1:0") | None => peer_addr_for(plain.port()),
-        Some(at) => at.parse().unwrap(),
-    };
     let tls = config
         .tls
         .is_some()
         .then(|| PeerTlsServer::new(&config).unwrap());
+    let (peer, peer_at) = match (tls, config.node.peer_listen.as_deref()) {
+        (Some(tls), Some("127.0.0.1:0") | None) => {
+            let (l, at) = bind_peer_for(plain.port()).await;
+            (Some((l, tls)), at)
+        }
+        (Some(tls), Some(at)) => {
+            let at: SocketAddr = at.parse().unwrap();
+            (Some((bind_retrying(at).await, tls)), at)
+        }
+        (None, _) => (None, peer_addr_for(plain.port())),
+    };
     let node = Node::new(config, store).unwrap();
     let base = format!("http://{plain}");
-    let peer = match tls {
-        Some(tls) => Some((bind_retrying(peer_at).await, tls)),
-        None => None,
-    };
     let peer_base = format!("https://{peer_at}");
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(lienthong::http::serve_all(
