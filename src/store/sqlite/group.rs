@@ -170,7 +170,7 @@ async fn run_groups(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
         // Another writer may have appended since the last group; none can until we commit.
         audit::with_group(GroupAudit::reset);
         if let Err(e) = audit::begin_group(&mut conn).await {
-            let _ = conn.execute("ROLLBACK").await;
+            rollback_or_discard(&mut conn).await;
             fail(first, &mut rx, &e.to_string());
             continue;
         }
@@ -266,7 +266,7 @@ async fn run_groups(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
         if outcome.is_err() {
             // Leave the connection clean for the next group (or a plain transaction).
             audit::with_group(GroupAudit::reset);
-            let _ = conn.execute("ROLLBACK").await;
+            rollback_or_discard(&mut conn).await;
         }
         drop(conn);
         let took = started.elapsed();
@@ -285,6 +285,19 @@ async fn run_groups(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
         for finish in finishers {
             finish(commit_error.as_deref());
         }
+    }
+}
+
+/// Ends a failed group's transaction. A ROLLBACK that fails with the transaction still open
+/// would hand the next group a connection inside this one: the connection is then closed
+/// instead (the pool opens a new one). "No transaction is active" is the normal case of a
+/// COMMIT that failed after ending it.
+async fn rollback_or_discard(conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>) {
+    if let Err(e) = conn.execute("ROLLBACK").await
+        && !e.to_string().contains("no transaction is active")
+    {
+        tracing::error!(error = %e, "ROLLBACK of a failed write failed; the connection is discarded");
+        conn.close_on_drop();
     }
 }
 
