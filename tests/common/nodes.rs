@@ -122,19 +122,23 @@ async fn bind_peer_for(plain: u16) -> (TcpListener, SocketAddr) {
     }
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let at = l.local_addr().unwrap();
-    let mut ports = PEER_PORTS.lock().unwrap_or_else(|e| e.into_inner());
-    match ports.get(&plain) {
-        // Named meanwhile by another task's configuration: keep to that address.
+    // Named meanwhile by another task's configuration: keep to that address.
+    let named = {
+        let mut ports = PEER_PORTS.lock().unwrap_or_else(|e| e.into_inner());
+        match ports.get(&plain) {
+            Some(named) => Some(*named),
+            None => {
+                ports.insert(plain, at);
+                None
+            }
+        }
+    };
+    match named {
         Some(named) => {
-            let named = *named;
-            drop(ports);
             drop(l);
             (bind_retrying(named).await, named)
         }
-        None => {
-            ports.insert(plain, at);
-            (l, at)
-        }
+        None => (l, at),
     }
 }
 
