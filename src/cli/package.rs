@@ -156,28 +156,6 @@ fn parse_date(flag: &str, s: &str) -> Result<time::Date, FormatError> {
 
 /// The MIME type recorded in the manifest, from the file extension (the types clerks attach).
 pub(crate) fn mime_of(name: &str) -> &'static str {
-    let ext = name
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    match ext.as_str() {
-        "pdf" => "application/pdf",
-        "doc" => "application/msword",
-        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "xls" => "application/vnd.ms-excel",
-        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "ppt" => "application/vnd.ms-powerpoint",
-        "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        "odt" => "application/vnd.oasis.opendocument.text",
-        "ods" => "application/vnd.oasis.opendocument.spreadsheet",
-        "rtf" => "application/rtf",
-        "txt" => "text/plain",
-        "xml" => "application/xml",
-        "zip" => "application/zip",
-        "rar" => "application/vnd.rar",
-        "jpg" | "jpeg" => "image/jpeg",
-        "png" => "image/png",
-        "tif" | "tiff" => "image/tiff",
-        _ => "application/octet-stream",
-    }
+    lienthong::edxml::attachment::type_of_name(name)
+        .unwrap_or(lienthong::edxml::attachment::OCTET_STREAM)
 }
