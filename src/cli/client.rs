@@ -14,13 +14,13 @@ use super::{CmdResult, Failure, read_file, write_file};
 pub struct Conn {
     /// The node's base URL.
     #[arg(long, env = "LIENTHONG_NODE", default_value = "http://127.0.0.1:8440")]
-    node: String,
+    pub(crate) node: String,
     /// The agency's clerk API token.
     #[arg(long, env = "LIENTHONG_TOKEN", hide_env_values = true)]
-    token: String,
+    pub(crate) token: String,
     /// Print the node's JSON answer as it is.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(clap::Args)]
@@ -43,6 +43,7 @@ pub struct SendArgs {
     /// Trích yếu.
     #[arg(long)]
     subject: String,
+    /// Tên loại văn bản ("Công văn" when absent).
     #[arg(long)]
     type_name: Option<String>,
     /// Full name of the person who signed the document.
@@ -74,13 +75,16 @@ pub enum InboxCommand {
     Show {
         #[command(flatten)]
         conn: Conn,
+        /// The document's id (as the list shows it).
         id: i64,
     },
     /// The signed package as received (less what its signature does not cover).
     Package {
         #[command(flatten)]
         conn: Conn,
+        /// The document's id (as the list shows it).
         id: i64,
+        /// Where to write it.
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
     },
@@ -88,8 +92,11 @@ pub enum InboxCommand {
     Attachment {
         #[command(flatten)]
         conn: Conn,
+        /// The document's id (as the list shows it).
         id: i64,
+        /// Which file: 1 is the first.
         n: u32,
+        /// Where to write it.
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
     },
@@ -97,9 +104,12 @@ pub enum InboxCommand {
     Status {
         #[command(flatten)]
         conn: Conn,
+        /// The document's id (as the list shows it).
         id: i64,
+        /// The status code: 02, 03, 04, 05, 06, 15 or 16.
         #[arg(long)]
         code: String,
+        /// What the sender reads with it (required with 02: why it is refused).
         #[arg(long, default_value = "")]
         description: String,
     },
@@ -116,24 +126,25 @@ pub enum SentCommand {
     Show {
         #[command(flatten)]
         conn: Conn,
+        /// The document's id (as the list shows it).
         id: i64,
     },
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::Local(Error::io("tokio runtime", e)))
 }
 
-fn client() -> Result<reqwest::Client, Failure> {
+pub(crate) fn client() -> Result<reqwest::Client, Failure> {
     reqwest::Client::builder()
         .build()
         .map_err(|e| Failure::Local(Error::key("HTTP client", e.to_string())))
 }
 
-fn unreachable(conn: &Conn, e: reqwest::Error) -> Failure {
+pub(crate) fn unreachable(conn: &Conn, e: reqwest::Error) -> Failure {
     Failure::Local(Error::io(
         conn.node.clone(),
         std::io::Error::other(e.to_string()),
@@ -141,7 +152,7 @@ fn unreachable(conn: &Conn, e: reqwest::Error) -> Failure {
 }
 
 /// Turns an answer into its body, or the node's refusal into a one-line failure.
-async fn body(conn: &Conn, r: reqwest::Response) -> Result<Vec<u8>, Failure> {
+pub(crate) async fn body(conn: &Conn, r: reqwest::Response) -> Result<Vec<u8>, Failure> {
     let status = r.status();
     let bytes = r.bytes().await.map_err(|e| unreachable(conn, e))?.to_vec();
     if status.is_success() {
@@ -159,7 +170,7 @@ async fn body(conn: &Conn, r: reqwest::Response) -> Result<Vec<u8>, Failure> {
 }
 
 /// Prints the answer; a closed pipe (`… | head`) is not an error worth a panic.
-fn print_json(bytes: &[u8]) {
+pub(crate) fn print_json(bytes: &[u8]) {
     use std::io::Write as _;
     let text = match serde_json::from_slice::<serde_json::Value>(bytes) {
         Ok(v) => serde_json::to_string_pretty(&v).unwrap_or_default(),

@@ -7,13 +7,16 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use lienthong::{Code, Error};
 
+mod admin;
 mod audit;
 mod bench;
 mod client;
+mod docs;
 mod extract;
+mod followup;
 mod inspect;
 mod package;
 mod registry;
@@ -54,7 +57,8 @@ enum Command {
     /// Verify or export the audit chain of a node's store.
     #[command(subcommand)]
     Audit(audit::Command),
-    /// The agency registry: which certificates may sign for which agency code.
+    /// The agency registry on the node's own store, with its --config, on the node's machine
+    /// (`lienthong admin registry` does the same over the admin API, from anywhere).
     #[command(subcommand)]
     Registry(registry::Command),
     /// Run the node: clerk API, peer endpoint, outbox worker (until SIGINT/SIGTERM).
@@ -67,6 +71,21 @@ enum Command {
     /// The agency's sent documents and their delivery state, through a node's clerk API.
     #[command(subcommand)]
     Sent(client::SentCommand),
+    /// Revoke (thu hồi) a document the agency sent: the node signs and sends the revocation to
+    /// its recipients, who answer 15 (agree) or 16 (refuse).
+    Revoke(followup::RevokeArgs),
+    /// Update (cập nhật) a document the agency sent: new subject, content, due date, signer,
+    /// recipient list or files; the node signs and sends the update.
+    Update(Box<followup::UpdateArgs>),
+    /// Replace (thay thế) a document the agency sent with a new one, composed as `send` does.
+    Replace(Box<followup::ReplaceArgs>),
+    /// The node's admin API with an operator token: deliveries, agency registry.
+    #[command(subcommand)]
+    Admin(admin::Command),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(docs::CompletionsArgs),
+    /// Write manual pages (roff): the top page on stdout, or one page per command into --out.
+    Man(docs::ManArgs),
     /// Measure two real nodes on loopback: documents/s, latency, CPU and memory per node.
     Bench(Box<bench::Args>),
 }
@@ -100,6 +119,12 @@ impl From<lienthong::error::FormatError> for Failure {
 
 pub(crate) type CmdResult = Result<(), Failure>;
 
+/// The whole command tree, for what is generated from it (completions, manual pages) and for
+/// the tests that check it.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let (json, result) = match cli.command {
@@ -115,6 +140,12 @@ pub fn main() -> ExitCode {
         Command::Send(a) => (false, client::send(*a)),
         Command::Inbox(c) => (false, client::inbox(c)),
         Command::Sent(c) => (false, client::sent(c)),
+        Command::Revoke(a) => (false, followup::revoke(a)),
+        Command::Update(a) => (false, followup::update(*a)),
+        Command::Replace(a) => (false, followup::replace(*a)),
+        Command::Admin(c) => (false, admin::run(c)),
+        Command::Completions(a) => (false, docs::completions(&a)),
+        Command::Man(a) => (false, docs::man(&a)),
         Command::Bench(a) => (false, bench::run(*a)),
     };
     match result {
@@ -181,4 +212,42 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         let _ = std::fs::remove_file(&tmp);
     }
     written.map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks (conflicting names, `requires` naming no argument, …),
+    /// which otherwise run only when the faulty command is used.
+    #[test]
+    fn the_command_tree_passes_clap_checks() {
+        super::command().debug_assert();
+    }
+
+    /// Every command, subcommand and argument says what it is for in `--help` (and so in the
+    /// manual pages and completions generated from the same tree).
+    #[test]
+    fn every_command_and_argument_has_a_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name()).trim().to_owned();
+            let said = |s: Option<&clap::builder::StyledStr>| {
+                s.is_some_and(|h| !h.to_string().trim().is_empty())
+            };
+            if !said(cmd.get_about()) && !said(cmd.get_long_about()) {
+                missing.push(format!("command `{path}`"));
+            }
+            for arg in cmd.get_arguments() {
+                if !said(arg.get_help()) && !said(arg.get_long_help()) {
+                    missing.push(format!("argument `{}` of `{path}`", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut cmd = super::command();
+        cmd.build();
+        let mut missing = Vec::new();
+        walk(&cmd, "", &mut missing);
+        assert!(missing.is_empty(), "no help text:\n{}", missing.join("\n"));
+    }
 }

@@ -60,6 +60,7 @@ pub struct ShowArgs {
     code: String,
     #[command(flatten)]
     config: ConfigArg,
+    /// JSON instead of lines.
     #[arg(long)]
     json: bool,
 }
@@ -73,6 +74,14 @@ pub struct AddArgs {
     /// The agency's name (kept if not given).
     #[arg(long)]
     name: Option<String>,
+    #[command(flatten)]
+    rules: RuleArgs,
+}
+
+/// The rules of an agency's entry as command-line options: shared by `registry add` (on the
+/// store) and `admin registry set` (over the admin API), so both take certificates alike.
+#[derive(clap::Args)]
+pub struct RuleArgs {
     /// A certificate (PEM or DER file) allowed to sign for the agency.
     #[arg(long = "cert")]
     certs: Vec<PathBuf>,
@@ -222,65 +231,76 @@ fn not_in_registry(code: &str) -> Failure {
     ))
 }
 
-async fn add(a: AddArgs) -> CmdResult {
-    let code = a.code.trim().to_owned();
-    let note = a.note.clone();
-    let mut new_rules = Vec::new();
-    for c in &a.certs {
-        let path = c.display().to_string();
-        new_rules.push(certificate_rule(
-            Path::new("."),
-            &path,
-            &code,
-            "--cert",
-            note.clone(),
-        )?);
-    }
-    for f in &a.fingerprints {
-        new_rules.push(Rule::Fingerprint {
-            sha256: f.clone(),
-            note: note.clone(),
-        });
-    }
-    if let (Some(attr), Some(value)) = (&a.subject_attribute, &a.subject_value) {
-        let attribute = Attribute::parse(attr).ok_or_else(|| {
-            Failure::Refused(
+impl RuleArgs {
+    /// The rules these options give for agency `code` (certificate files read and checked to
+    /// name `code`); refused when there are none, naming `command`.
+    pub(crate) fn rules(&self, code: &str, command: &str) -> Result<Vec<Rule>, Failure> {
+        let a = self;
+        let code = code.trim();
+        let note = a.note.clone();
+        let mut new_rules = Vec::new();
+        for c in &a.certs {
+            let path = c.display().to_string();
+            new_rules.push(certificate_rule(
+                Path::new("."),
+                &path,
+                &code,
+                "--cert",
+                note.clone(),
+            )?);
+        }
+        for f in &a.fingerprints {
+            new_rules.push(Rule::Fingerprint {
+                sha256: f.clone(),
+                note: note.clone(),
+            });
+        }
+        if let (Some(attr), Some(value)) = (&a.subject_attribute, &a.subject_value) {
+            let attribute = Attribute::parse(attr).ok_or_else(|| {
+                Failure::Refused(
+                    lienthong::error::FormatError::invalid(
+                        "--subject-attribute",
+                        format!("{attr:?}: expected serialNumber, O, OU or CN"),
+                    )
+                    .into(),
+                )
+            })?;
+            let issuer_sha256 = match (&a.issuer_cert, &a.issuer_sha256) {
+                (Some(p), _) => {
+                    let der =
+                        certificate_der(Path::new("."), &p.display().to_string(), "--issuer-cert")?;
+                    Some(hex::encode(aws_lc_rs::digest::digest(
+                        &aws_lc_rs::digest::SHA256,
+                        &der,
+                    )))
+                }
+                (None, f) => f.clone(),
+            };
+            new_rules.push(Rule::Subject {
+                issuer_sha256,
+                issuer: a.issuer.clone(),
+                attribute,
+                value: value.clone(),
+                note: note.clone(),
+            });
+        }
+        if new_rules.is_empty() {
+            return Err(Failure::Refused(
                 lienthong::error::FormatError::invalid(
-                    "--subject-attribute",
-                    format!("{attr:?}: expected serialNumber, O, OU or CN"),
+                    command,
+                    "give --cert, --fingerprint or a subject rule (--subject-attribute, --subject-value \
+                     and an issuer)",
                 )
                 .into(),
-            )
-        })?;
-        let issuer_sha256 = match (&a.issuer_cert, &a.issuer_sha256) {
-            (Some(p), _) => {
-                let der =
-                    certificate_der(Path::new("."), &p.display().to_string(), "--issuer-cert")?;
-                Some(hex::encode(aws_lc_rs::digest::digest(
-                    &aws_lc_rs::digest::SHA256,
-                    &der,
-                )))
-            }
-            (None, f) => f.clone(),
-        };
-        new_rules.push(Rule::Subject {
-            issuer_sha256,
-            issuer: a.issuer.clone(),
-            attribute,
-            value: value.clone(),
-            note: note.clone(),
-        });
+            ));
+        }
+        Ok(new_rules)
     }
-    if new_rules.is_empty() {
-        return Err(Failure::Refused(
-            lienthong::error::FormatError::invalid(
-                "registry add",
-                "give --cert, --fingerprint or a subject rule (--subject-attribute, --subject-value \
-                 and an issuer)",
-            )
-            .into(),
-        ));
-    }
+}
+
+async fn add(a: AddArgs) -> CmdResult {
+    let code = a.code.trim().to_owned();
+    let new_rules = a.rules.rules(&code, "registry add")?;
     let store = open(&a.config).await?;
     let existing = store.registry_entry(&code).await?;
     let (name, mut rules) = match existing {

@@ -1,0 +1,554 @@
+//! `lienthong admin deliveries …` and `lienthong admin registry …`: the node's admin API
+//! (`/admin/v1/…`) from the command line, for an operator anywhere the node is reachable. The
+//! operator token (`[[admin]]` of the node's configuration) comes from `--token` or
+//! `LIENTHONG_ADMIN_TOKEN`; every change is made, and audited, by the node.
+//!
+//! `lienthong registry …` (src/cli/registry.rs) is the other way to the same registry: directly
+//! on the store, with the node's configuration file, on the node's own machine.
+//!
+//! Lists print a table ([`Table`]), `--json` the node's JSON as it is (with `--all`, every page's
+//! items in one `{"items": […]}`).
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use super::client::{Conn, body, client, print_json, runtime, unreachable};
+use super::registry::RuleArgs;
+use super::table::Table;
+use super::{CmdResult, Failure};
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Outgoing deliveries across the node's agencies: list, show, retry, cancel.
+    #[command(subcommand)]
+    Deliveries(DeliveriesCommand),
+    /// The agency registry over the admin API, from anywhere the node is reachable (`lienthong
+    /// registry` works on the node's store directly, on its machine, with --config).
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+/// Where the node is and which operator we are.
+#[derive(clap::Args, Clone)]
+pub struct AdminConn {
+    /// The node's base URL.
+    #[arg(long, env = "LIENTHONG_NODE", default_value = "http://127.0.0.1:8440")]
+    node: String,
+    /// An operator token (an `[[admin]]` entry of the node's configuration).
+    #[arg(long, env = "LIENTHONG_ADMIN_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Print the node's JSON answer as it is.
+    #[arg(long)]
+    json: bool,
+}
+
+impl AdminConn {
+    fn conn(&self) -> Conn {
+        Conn {
+            node: self.node.trim_end_matches('/').to_owned(),
+            token: self.token.clone(),
+            json: self.json,
+        }
+    }
+}
+
+#[derive(clap::Subcommand)]
+pub enum DeliveriesCommand {
+    /// Deliveries, newest first, with their state, attempts and last error.
+    List(ListArgs),
+    /// One delivery with every attempt.
+    Show {
+        /// The delivery id (as `admin deliveries list` shows it).
+        id: i64,
+        #[command(flatten)]
+        conn: AdminConn,
+    },
+    /// Make a `failed` or `retrying` delivery due again now.
+    Retry {
+        /// The delivery id (as `admin deliveries list` shows it).
+        id: i64,
+        #[command(flatten)]
+        conn: AdminConn,
+    },
+    /// Stop a `queued`, `retrying` or `failed` delivery for good.
+    Cancel {
+        /// The delivery id (as `admin deliveries list` shows it).
+        id: i64,
+        /// Why (kept in the node's audit chain).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        conn: AdminConn,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Only deliveries in this state: queued, sending, delivered, retrying, failed, rejected,
+    /// cancelled.
+    #[arg(long)]
+    state: Option<String>,
+    /// Only those sent by this agency code.
+    #[arg(long)]
+    sender: Option<String>,
+    /// Only those addressed to this agency code.
+    #[arg(long)]
+    recipient: Option<String>,
+    /// Only those created at or after this time (RFC 3339 or Unix milliseconds).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only those created before this time (RFC 3339 or Unix milliseconds).
+    #[arg(long)]
+    until: Option<String>,
+    /// Deliveries per page (1–1000; the node's default is 50).
+    #[arg(long)]
+    per_page: Option<u32>,
+    /// The page after this one: the `next_before` of the previous page.
+    #[arg(long, conflicts_with = "all")]
+    before: Option<i64>,
+    /// Every page, following `next_before` to the end.
+    #[arg(long)]
+    all: bool,
+    #[command(flatten)]
+    conn: AdminConn,
+}
+
+#[derive(clap::Subcommand)]
+pub enum RegistryCommand {
+    /// Every agency in the registry.
+    List {
+        #[command(flatten)]
+        conn: AdminConn,
+    },
+    /// One agency's entry with its rules.
+    Show {
+        /// The agency code.
+        code: String,
+        #[command(flatten)]
+        conn: AdminConn,
+    },
+    /// Set an agency's entry to exactly these rules (replacing the rules it had, if any).
+    Set {
+        /// The agency code.
+        code: String,
+        /// The agency's name.
+        #[arg(long, default_value = "")]
+        name: String,
+        #[command(flatten)]
+        rules: RuleArgs,
+        #[command(flatten)]
+        conn: AdminConn,
+    },
+    /// Remove an agency's entry.
+    Remove {
+        /// The agency code.
+        code: String,
+        #[command(flatten)]
+        conn: AdminConn,
+    },
+    /// Import a TOML registry file (as `lienthong registry import` reads it; certificate files
+    /// are read here and sent as fingerprints), all or nothing.
+    Import {
+        /// The TOML registry file.
+        file: PathBuf,
+        /// Remove the entries the file does not list.
+        #[arg(long)]
+        replace_all: bool,
+        #[command(flatten)]
+        conn: AdminConn,
+    },
+}
+
+pub fn run(c: Command) -> CmdResult {
+    match c {
+        Command::Deliveries(c) => deliveries(c),
+        Command::Registry(c) => registry(c),
+    }
+}
+
+/// One request to the admin API: the answer's status and body, or the node's refusal printed.
+async fn call(
+    conn: &Conn,
+    method: reqwest::Method,
+    path: &str,
+    json_body: Option<&Value>,
+) -> Result<(u16, Vec<u8>), Failure> {
+    let mut req = client()?
+        .request(method, format!("{}/admin/v1{path}", conn.node))
+        .bearer_auth(&conn.token);
+    if let Some(b) = json_body {
+        req = req.json(b);
+    }
+    let r = req.send().await.map_err(|e| unreachable(conn, e))?;
+    let status = r.status().as_u16();
+    Ok((status, body(conn, r).await?))
+}
+
+fn parse(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap_or_default()
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn deliveries(c: DeliveriesCommand) -> CmdResult {
+    runtime()?.block_on(async move {
+        match c {
+            DeliveriesCommand::List(a) => list_deliveries(a).await,
+            DeliveriesCommand::Show { id, conn } => {
+                let conn = conn.conn();
+                let (_, bytes) = call(
+                    &conn,
+                    reqwest::Method::GET,
+                    &format!("/deliveries/{id}"),
+                    None,
+                )
+                .await?;
+                show_delivery(&conn, &bytes);
+                Ok(())
+            }
+            DeliveriesCommand::Retry { id, conn } => {
+                let conn = conn.conn();
+                let path = format!("/deliveries/{id}/retry");
+                let (_, bytes) = call(&conn, reqwest::Method::POST, &path, None).await?;
+                changed(&conn, &bytes);
+                Ok(())
+            }
+            DeliveriesCommand::Cancel { id, reason, conn } => {
+                let conn = conn.conn();
+                let path = format!("/deliveries/{id}/cancel");
+                let req = json!({ "reason": reason });
+                let (_, bytes) = call(&conn, reqwest::Method::POST, &path, Some(&req)).await?;
+                changed(&conn, &bytes);
+                Ok(())
+            }
+        }
+    })
+}
+
+/// The query string of a list request (values percent-encoded by `Url::parse_with_params`).
+fn list_query(a: &ListArgs, before: Option<i64>) -> Vec<(&'static str, String)> {
+    let mut q = Vec::new();
+    for (k, v) in [
+        ("state", &a.state),
+        ("sender", &a.sender),
+        ("recipient", &a.recipient),
+        ("since", &a.since),
+        ("until", &a.until),
+    ] {
+        if let Some(v) = v {
+            q.push((k, v.clone()));
+        }
+    }
+    if let Some(n) = a.per_page {
+        q.push(("per_page", n.to_string()));
+    }
+    if let Some(b) = before {
+        q.push(("before", b.to_string()));
+    }
+    q
+}
+
+async fn list_deliveries(a: ListArgs) -> CmdResult {
+    let conn = a.conn.conn();
+    let http = client()?;
+    let mut items: Vec<Value> = Vec::new();
+    let mut before = a.before;
+    let next = loop {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/admin/v1/deliveries", conn.node),
+            list_query(&a, before),
+        )
+        .map_err(|e| {
+            Failure::Refused(lienthong::error::FormatError::invalid("--node", e.to_string()).into())
+        })?;
+        let r = http
+            .get(url)
+            .bearer_auth(&conn.token)
+            .send()
+            .await
+            .map_err(|e| unreachable(&conn, e))?;
+        let bytes = body(&conn, r).await?;
+        if conn.json && !a.all {
+            print_json(&bytes);
+            return Ok(());
+        }
+        let mut page = parse(&bytes);
+        if let Some(list) = page["items"].as_array_mut() {
+            items.append(list);
+        }
+        match page["next_before"].as_i64() {
+            Some(n) if a.all => before = Some(n),
+            other => break other,
+        }
+    };
+    if conn.json {
+        print_json(json!({ "items": items }).to_string().as_bytes());
+        return Ok(());
+    }
+    let mut t = Table::new(&[
+        "ID",
+        "STATE",
+        "SENDER",
+        "RECIPIENT",
+        "ATTEMPTS",
+        "NEXT ATTEMPT",
+        "LAST ERROR",
+        "DOCUMENT",
+    ])
+    .flexible(6);
+    for d in &items {
+        let error = match d["last_error"]["code"].as_str() {
+            Some(code) => format!("{code}: {}", text(&d["last_error"]["message"])),
+            None => String::new(),
+        };
+        t.row(vec![
+            text(&d["delivery_id"]),
+            text(&d["state"]),
+            text(&d["sender"]),
+            text(&d["recipient"]),
+            text(&d["attempts"]),
+            text(&d["next_attempt_at"]),
+            error,
+            text(&d["document_id"]),
+        ]);
+    }
+    if t.is_empty() {
+        println!("no deliveries");
+    } else {
+        t.print();
+    }
+    if let Some(n) = next {
+        eprintln!("more: --before {n} (or --all)");
+    }
+    Ok(())
+}
+
+fn show_delivery(conn: &Conn, bytes: &[u8]) {
+    if conn.json {
+        print_json(bytes);
+        return;
+    }
+    let d = parse(bytes);
+    for (label, key) in [
+        ("delivery", "delivery_id"),
+        ("state", "state"),
+        ("kind", "kind"),
+        ("message", "message_id"),
+        ("document", "document_id"),
+        ("sender", "sender"),
+        ("recipient", "recipient"),
+        ("route", "route"),
+        ("attempts", "attempts"),
+        ("next attempt", "next_attempt_at"),
+        ("delivered at", "delivered_at"),
+        ("latest status", "latest_status"),
+        ("created at", "created_at"),
+        ("updated at", "updated_at"),
+    ] {
+        let v = text(&d[key]);
+        if !v.is_empty() {
+            println!("{label:<14}{v}");
+        }
+    }
+    if let Some(code) = d["last_error"]["code"].as_str() {
+        println!(
+            "{:<14}{code}: {}",
+            "last error",
+            text(&d["last_error"]["message"])
+        );
+    }
+    let attempts = d["attempt_log"].as_array().cloned().unwrap_or_default();
+    if !attempts.is_empty() {
+        println!();
+        let mut t =
+            Table::new(&["#", "STARTED", "FINISHED", "OUTCOME", "ROUTE", "ERROR"]).flexible(5);
+        for a in &attempts {
+            let error = match a["error"]["code"].as_str() {
+                Some(code) => format!("{code}: {}", text(&a["error"]["message"])),
+                None => String::new(),
+            };
+            t.row(vec![
+                text(&a["number"]),
+                text(&a["started_at"]),
+                text(&a["finished_at"]),
+                text(&a["outcome"]),
+                text(&a["route"]),
+                error,
+            ]);
+        }
+        t.print();
+    }
+}
+
+/// After a retry or cancel: the delivery's new state.
+fn changed(conn: &Conn, bytes: &[u8]) {
+    if conn.json {
+        print_json(bytes);
+    } else {
+        let d = parse(bytes);
+        println!(
+            "delivery {}: {}",
+            text(&d["delivery_id"]),
+            text(&d["state"])
+        );
+    }
+}
+
+fn registry(c: RegistryCommand) -> CmdResult {
+    runtime()?.block_on(async move {
+        match c {
+            RegistryCommand::List { conn } => {
+                let conn = conn.conn();
+                let (_, bytes) = call(&conn, reqwest::Method::GET, "/registry", None).await?;
+                if conn.json {
+                    print_json(&bytes);
+                    return Ok(());
+                }
+                let v = parse(&bytes);
+                let mut t =
+                    Table::new(&["CODE", "NAME", "RULES", "UPDATED", "UPDATED BY"]).flexible(1);
+                for e in v["items"].as_array().into_iter().flatten() {
+                    t.row(vec![
+                        text(&e["code"]),
+                        text(&e["name"]),
+                        e["rules"].as_array().map_or(0, Vec::len).to_string(),
+                        text(&e["updated_at"]),
+                        text(&e["updated_by"]),
+                    ]);
+                }
+                if t.is_empty() {
+                    println!("the registry is empty");
+                } else {
+                    t.print();
+                }
+            }
+            RegistryCommand::Show { code, conn } => {
+                let conn = conn.conn();
+                let path = format!("/registry/{}", segment(&code));
+                let (_, bytes) = call(&conn, reqwest::Method::GET, &path, None).await?;
+                if conn.json {
+                    print_json(&bytes);
+                } else {
+                    print_entry(&parse(&bytes));
+                }
+            }
+            RegistryCommand::Set {
+                code,
+                name,
+                rules,
+                conn,
+            } => {
+                let conn = conn.conn();
+                let rules = rules.rules(&code, "admin registry set")?;
+                let req = json!({ "name": name, "rules": rules });
+                let path = format!("/registry/{}", segment(&code));
+                let (status, bytes) = call(&conn, reqwest::Method::PUT, &path, Some(&req)).await?;
+                if conn.json {
+                    print_json(&bytes);
+                } else {
+                    let e = parse(&bytes);
+                    println!(
+                        "{} {}: {} rule(s)",
+                        if status == 201 { "added" } else { "replaced" },
+                        text(&e["code"]),
+                        e["rules"].as_array().map_or(0, Vec::len)
+                    );
+                }
+            }
+            RegistryCommand::Remove { code, conn } => {
+                let conn = conn.conn();
+                let path = format!("/registry/{}", segment(&code));
+                call(&conn, reqwest::Method::DELETE, &path, None).await?;
+                if conn.json {
+                    print_json(json!({ "removed": code.trim() }).to_string().as_bytes());
+                } else {
+                    println!("removed {}", code.trim());
+                }
+            }
+            RegistryCommand::Import {
+                file,
+                replace_all,
+                conn,
+            } => {
+                let conn = conn.conn();
+                let entries = lienthong::node::registry::read_import(&file)?;
+                let agencies: Vec<Value> = entries
+                    .iter()
+                    .map(|e| json!({ "code": e.code, "name": e.name, "rules": e.rules }))
+                    .collect();
+                let n = agencies.len();
+                let req = json!({ "agencies": agencies, "replace_all": replace_all });
+                let (_, bytes) =
+                    call(&conn, reqwest::Method::POST, "/registry/import", Some(&req)).await?;
+                if conn.json {
+                    print_json(&bytes);
+                } else {
+                    let o = parse(&bytes);
+                    println!(
+                        "imported {n} agencies: {} added, {} replaced, {} removed",
+                        text(&o["added"]),
+                        text(&o["replaced"]),
+                        text(&o["removed"])
+                    );
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// An agency code as one URL path segment (codes are `000.00.05.H21`, but a typo must not
+/// reach another route).
+fn segment(code: &str) -> String {
+    let mut out = String::new();
+    for b in code.trim().bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// An entry as `lienthong registry show` prints it: code and name, then one line per rule.
+fn print_entry(e: &Value) {
+    println!("{}\t{}", text(&e["code"]), text(&e["name"]));
+    for r in e["rules"].as_array().into_iter().flatten() {
+        let note = r["note"]
+            .as_str()
+            .map(|n| format!("  # {n}"))
+            .unwrap_or_default();
+        if r["kind"] == "fingerprint" {
+            println!("  fingerprint {}{note}", text(&r["sha256"]));
+        } else {
+            let by = match r["issuer_sha256"].as_str() {
+                Some(f) => format!("issuer_sha256 {f}"),
+                None => format!("issuer {:?}", text(&r["issuer"])),
+            };
+            println!(
+                "  subject {}={:?} {by}{note}",
+                text(&r["attribute"]),
+                text(&r["value"])
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segment;
+
+    #[test]
+    fn an_agency_code_stays_one_path_segment() {
+        assert_eq!(segment(" 000.00.05.H21 "), "000.00.05.H21");
+        assert_eq!(segment("a/../b"), "a%2F..%2Fb");
+    }
+}
