@@ -129,17 +129,7 @@ pub enum RegistryCommand {
         conn: AdminConn,
     },
     /// Set an agency's entry to exactly these rules (replacing the rules it had, if any).
-    Set {
-        /// The agency code.
-        code: String,
-        /// The agency's name.
-        #[arg(long, default_value = "")]
-        name: String,
-        #[command(flatten)]
-        rules: RuleArgs,
-        #[command(flatten)]
-        conn: AdminConn,
-    },
+    Set(Box<SetArgs>),
     /// Remove an agency's entry.
     Remove {
         /// The agency code.
@@ -158,6 +148,19 @@ pub enum RegistryCommand {
         #[command(flatten)]
         conn: AdminConn,
     },
+}
+
+#[derive(clap::Args)]
+pub struct SetArgs {
+    /// The agency code.
+    code: String,
+    /// The agency's name.
+    #[arg(long, default_value = "")]
+    name: String,
+    #[command(flatten)]
+    rules: RuleArgs,
+    #[command(flatten)]
+    conn: AdminConn,
 }
 
 pub fn run(c: Command) -> CmdResult {
@@ -439,12 +442,13 @@ fn registry(c: RegistryCommand) -> CmdResult {
                     print_entry(&parse(&bytes));
                 }
             }
-            RegistryCommand::Set {
-                code,
-                name,
-                rules,
-                conn,
-            } => {
+            RegistryCommand::Set(a) => {
+                let SetArgs {
+                    code,
+                    name,
+                    rules,
+                    conn,
+                } = *a;
                 let conn = conn.conn();
                 let rules = rules.rules(&code, "admin registry set")?;
                 let req = json!({ "name": name, "rules": rules });

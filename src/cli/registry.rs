@@ -244,7 +244,7 @@ impl RuleArgs {
             new_rules.push(certificate_rule(
                 Path::new("."),
                 &path,
-                &code,
+                code,
                 "--cert",
                 note.clone(),
             )?);
