@@ -183,6 +183,22 @@ async fn revoke_update_and_replace_send_follow_ups_of_the_same_document() {
         document(&http, &gl, original).await["document_id"]
     );
 
+    // update without files: a JSON body; a new recipient list.
+    let (original, _) = send(&http, &gl, "V/v cập nhật nơi nhận").await;
+    let id = original.to_string();
+    let to = format!("{NGHEAN},{SONV}");
+    let out = ok(
+        &gl,
+        TOK_STTTT,
+        &["update", &id, "--reason", "Thêm nơi nhận", "--to", &to],
+    )
+    .await;
+    assert!(
+        out.starts_with(&format!("Đã gửi bản cập nhật văn bản {original} (id "))
+            && out.contains(SONV),
+        "{out}"
+    );
+
     // replace: a new document (business type 3) in place of the old one.
     let (original, _) = send(&http, &gl, "V/v thay thế bằng dòng lệnh").await;
     let id = original.to_string();
