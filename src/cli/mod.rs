@@ -12,6 +12,7 @@ use lienthong::{Code, Error};
 
 mod audit;
 mod bench;
+mod clerk_view;
 mod client;
 mod extract;
 mod inspect;
@@ -20,7 +21,6 @@ mod registry;
 mod serve;
 mod sign;
 mod status;
-#[allow(dead_code)] // the list views adopt it one by one (issue 15)
 mod table;
 mod verify;
 
