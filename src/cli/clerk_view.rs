@@ -39,6 +39,17 @@ pub(super) fn time(v: &Value) -> String {
     )
 }
 
+/// A package date (`2026/12/01`, the edXML form) in the form times are shown: `2026-12-01`.
+fn date(v: &Value) -> String {
+    let s = text(v);
+    let b = s.as_bytes();
+    if b.len() == 10 && b[4] == b'/' && b[7] == b'/' {
+        s.replace('/', "-")
+    } else {
+        s
+    }
+}
+
 /// A status code with its meaning: `03 Đã tiếp nhận, vào sổ`.
 pub(super) fn status(code: &str) -> String {
     match StatusCode::parse(code) {
@@ -198,17 +209,21 @@ pub(super) fn list_footer(page: &Value, shown: usize) -> String {
     out
 }
 
-/// The header fields both show views have, from the stored package header.
-fn header_fields(f: &mut Fields, v: &Value) {
+/// The header fields both show views have, from the stored package header (`signature`:
+/// whether to say how it is signed, which `inbox show` says first).
+fn header_fields(f: &mut Fields, v: &Value, signature: bool) {
     let h = &v["header"]["header"];
     f.add("Số/ký hiệu", number(v));
     f.add("Trích yếu", text(&v["subject"]));
     f.add("Loại văn bản", text(&h["document_type"]["type_name"]));
     let place = text(&h["promulgation_info"]["place"]);
-    let date = text(&h["promulgation_info"]["date"]);
-    f.add("Ngày ban hành", [date, place].join(" ").trim().to_owned());
+    let promulgated = date(&h["promulgation_info"]["date"]);
+    f.add(
+        "Ngày ban hành",
+        [promulgated, place].join(" ").trim().to_owned(),
+    );
     if !h["due_date"].is_null() {
-        f.add("Hạn xử lý", text(&h["due_date"]));
+        f.add("Hạn xử lý", date(&h["due_date"]));
     }
     let s = &h["signer_info"];
     let signer: Vec<String> = ["competence", "position", "full_name"]
@@ -217,7 +232,9 @@ fn header_fields(f: &mut Fields, v: &Value) {
         .filter(|x| !x.trim().is_empty())
         .collect();
     f.add("Người ký", signer.join(" "));
-    f.add("Chữ ký số", text(&v["signature"]["description"]));
+    if signature {
+        f.add("Chữ ký số", text(&v["signature"]["description"]));
+    }
     f.add("Mã văn bản", text(&v["document_id"]));
 }
 
@@ -255,7 +272,7 @@ fn section(out: &mut String, title: &str, t: &Table, width: Option<usize>) {
 pub(super) fn sent_show(v: &Value, width: Option<usize>) -> String {
     let mut out = format!("Văn bản đi #{}\n", text(&v["id"]));
     let mut f = Fields::new();
-    header_fields(&mut f, v);
+    header_fields(&mut f, v, true);
     f.add("Tạo lúc", time(&v["created_at"]));
     out.push_str(&f.render(2));
     let deliveries = v["deliveries"].as_array().cloned().unwrap_or_default();
@@ -335,7 +352,7 @@ pub(super) fn inbox_show(v: &Value, width: Option<usize>) -> String {
             .trim()
             .to_owned(),
     );
-    header_fields(&mut f, v);
+    header_fields(&mut f, v, false);
     f.add("Nhận lúc", time(&v["received_at"]));
     f.add("Trạng thái", inbox_state(v));
     out.push_str(&f.render(2));
