@@ -452,6 +452,50 @@ mod tests {
     }
 
     #[test]
+    fn warnings_are_strings_or_coded_objects() {
+        let v = json!({ "warnings": [
+            "plain",
+            { "code": "NO_FILE", "message": "no file", "message_vi": "Không có tệp" },
+            { "message": "only English" },
+        ]});
+        assert_eq!(
+            warnings(&v),
+            ["plain", "NO_FILE: Không có tệp", "only English"]
+        );
+        assert!(warnings(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn a_narrow_sent_list_keeps_id_number_and_subject() {
+        let page = json!({ "items": [{
+            "id": 12, "number": "125", "notation": "STTTT-CĐS",
+            "created_at": "2026-12-07T05:26:46Z",
+            "subject": "V/v triển khai hệ thống quản lý văn bản điện tử",
+            "deliveries": [
+                { "recipient": "000.00.04.H21", "state": "delivered", "latest_status": "03" },
+                { "recipient": "000.00.00.H41", "state": "retrying", "latest_status": null },
+            ],
+        }], "next_before": 12 });
+        let wide = sent_list(&page).render(None);
+        assert_eq!(wide.lines().count(), 3, "{wide}");
+        assert!(wide.contains("03 Đã tiếp nhận, vào sổ"), "{wide}");
+        assert!(wide.contains("Chờ gửi lại"), "{wide}");
+        assert!(wide.contains("2026-12-07 12:26"), "{wide}");
+        let narrow = sent_list(&page).render(Some(40));
+        for l in narrow.lines() {
+            assert!(unicode_width::UnicodeWidthStr::width(l) <= 40, "{l:?}");
+            assert!(
+                l.starts_with("12  125/STTTT-CĐS") || l.starts_with("ID"),
+                "{l:?}"
+            );
+        }
+        assert_eq!(
+            list_footer(&page, 1),
+            "Còn trang sau: thêm --before 12 vào lệnh (hoặc --all để xem tất cả).\n"
+        );
+    }
+
+    #[test]
     fn statuses_carry_their_meaning() {
         assert_eq!(status("03"), "03 Đã tiếp nhận, vào sổ");
         assert_eq!(status("zz"), "zz");

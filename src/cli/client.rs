@@ -53,7 +53,7 @@ pub struct SendArgs {
     #[arg(long)]
     type_name: Option<String>,
     /// DocumentType/Type (1 by default).
-    #[arg(long = "type")]
+    #[arg(long = "type", value_name = "TYPE")]
     doc_type: Option<i32>,
     /// DocumentType/TypeDetail.
     #[arg(long)]
