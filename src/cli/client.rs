@@ -197,8 +197,12 @@ pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Local(Error::io("tokio runtime", e)))
 }
 
+/// The HTTP client. A node that does not accept the connection within 10 s is reported as
+/// unreachable rather than left hanging; an answer itself has no limit (a large upload or
+/// download takes the time it takes).
 pub(super) fn client() -> Result<reqwest::Client, Failure> {
     reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
         .build()
         .map_err(|e| Failure::Local(Error::key("HTTP client", e.to_string())))
 }
