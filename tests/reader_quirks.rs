@@ -764,7 +764,7 @@ fn inspect_keeps_its_columns_when_fields_are_empty() {
         fields += 1;
     }
     assert!(fields >= 10, "{out}");
-    assert!(out.contains("\n  signer:     —\n"), "{out}");
+    assert!(out.contains("\n  signer:     -\n"), "{out}");
     assert!(out.contains("\n  to:         000.00.00.H21\n"), "{out}");
     assert!(out.contains("\n  date:       2024/03/15\n"), "{out}");
 }

@@ -12,6 +12,7 @@ use lienthong::edxml::xml::{self, Limits};
 use lienthong::edxml::{self, Package, ReadOptions};
 use lienthong::pki::{self, SignerCert};
 
+use super::table::Fields;
 use super::{CmdResult, read_file};
 
 #[derive(clap::Args)]
@@ -80,6 +81,8 @@ pub fn run(a: &Args) -> CmdResult {
         return Ok(());
     }
     println!("{}", package.summary());
+    let mut fields = Fields::new();
+    let mut field = |label: &str, parts: &[&str]| field(&mut fields, label, parts);
     match &package {
         Package::Document(d) => {
             let h = &d.header;
@@ -147,25 +150,19 @@ pub fn run(a: &Args) -> CmdResult {
         ),
         Signature::Absent => field("signature", &["none"]),
     }
+    use std::io::Write as _;
+    let _ = std::io::stdout().write_all(fields.render(2).as_bytes());
     Ok(())
 }
 
-/// Width of the label column: the longest label ("số/ký hiệu") and its colon.
-const LABEL_WIDTH: usize = 12;
-
 /// One `label: value` line, the value made of the non-empty `parts` joined by a space (a
-/// missing part never shifts the others), `—` when all are empty. Labels are padded by
-/// characters, which is their display width (Vietnamese letters are precomposed, one column).
-fn field(label: &str, parts: &[&str]) {
+/// missing part never shifts the others), `-` when all are empty; values aligned by display
+/// width ([`Fields`]).
+fn field(fields: &mut Fields, label: &str, parts: &[&str]) {
     let value: Vec<&str> = parts
         .iter()
         .map(|p| p.trim())
         .filter(|p| !p.is_empty())
         .collect();
-    let value = if value.is_empty() {
-        "—".to_owned()
-    } else {
-        value.join(" ")
-    };
-    println!("  {:<LABEL_WIDTH$}{value}", format!("{label}:"));
+    fields.add(label, value.join(" "));
 }

@@ -13,6 +13,7 @@ use lienthong::{Code, Error};
 mod admin;
 mod audit;
 mod bench;
+mod clerk_view;
 mod client;
 mod docs;
 mod extract;
@@ -23,7 +24,6 @@ mod registry;
 mod serve;
 mod sign;
 mod status;
-#[allow(dead_code)] // the list views adopt it one by one (issue 15)
 mod table;
 mod verify;
 

@@ -1,8 +1,12 @@
-//! The human view of a list: one header line and one line per row, columns aligned by *display*
-//! width (a Vietnamese letter with its marks is one column whether it is stored composed or
-//! decomposed; a CJK letter is two), fitted to the terminal by shortening one chosen column
-//! with `…`. Output to a pipe or a file is never shortened (a script reading it gets every
-//! character; it should use `--json` anyway). An empty cell shows `-`, so columns never shift.
+//! The human views of the command line: a list ([`Table`]: one header line and one line per
+//! row) and a record ([`Fields`]: `label: value` lines). Both align by *display* width (a
+//! Vietnamese letter with its marks is one column whether it is stored composed or decomposed; a
+//! CJK letter is two), and an empty cell or value shows `-`, so nothing ever shifts.
+//!
+//! A table is fitted to the terminal by shortening one chosen column with `…`, then, if that is
+//! not enough, by leaving out the columns marked optional (in the order they were marked). Output
+//! to a pipe or a file is never shortened (a script reading it gets every character; it should
+//! use `--json` anyway) unless `COLUMNS` is set, which is then obeyed as a terminal's width.
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
@@ -18,6 +22,9 @@ pub struct Table {
     /// The column that gives way when the line is wider than the terminal (the subject, a
     /// name): the others are codes and dates a reader needs whole.
     flexible: Option<usize>,
+    /// Columns left out, first to last, when shortening the flexible one is not enough: a
+    /// narrow terminal still gets whole lines with the columns that matter most.
+    optional: Vec<usize>,
 }
 
 impl Table {
@@ -26,7 +33,15 @@ impl Table {
             headers: headers.iter().map(|h| (*h).to_owned()).collect(),
             rows: Vec::new(),
             flexible: None,
+            optional: Vec::new(),
         }
+    }
+
+    /// Marks column `index` as left out when the terminal is too narrow for all of them; the
+    /// first marked goes first.
+    pub fn optional(mut self, index: usize) -> Table {
+        self.optional.push(index);
+        self
     }
 
     /// Marks column `index` as the one shortened to fit the terminal.
@@ -48,18 +63,6 @@ impl Table {
 
     /// The table as text, each line ending in `\n`; `width` is the terminal's (None: no limit).
     pub fn render(&self, width: Option<usize>) -> String {
-        let cell = |c: &str| -> String {
-            // Control characters (a tab or newline inside a subject) would break the alignment.
-            let clean: String = c
-                .chars()
-                .map(|ch| if ch.is_control() { ' ' } else { ch })
-                .collect();
-            if clean.trim().is_empty() {
-                "-".to_owned()
-            } else {
-                clean
-            }
-        };
         let header: Vec<String> = self.headers.clone();
         let body: Vec<Vec<String>> = self
             .rows
@@ -72,25 +75,43 @@ impl Table {
                 *w = (*w).max(c.width());
             }
         }
-        if let (Some(limit), Some(flex)) = (width, self.flexible)
-            && flex < widths.len()
-        {
-            let total: usize = widths.iter().sum::<usize>() + GAP * (widths.len() - 1);
-            if total > limit {
-                let others = total - widths[flex];
-                let room = limit.saturating_sub(others).max(MIN_FLEX.min(widths[flex]));
-                widths[flex] = room;
+        let mut shown: Vec<bool> = vec![true; widths.len()];
+        if let Some(limit) = width {
+            let total = |shown: &[bool], widths: &[usize]| -> usize {
+                let cols: Vec<usize> = (0..widths.len()).filter(|i| shown[*i]).collect();
+                cols.iter().map(|i| widths[*i]).sum::<usize>() + GAP * cols.len().saturating_sub(1)
+            };
+            let mut optional = self.optional.iter().filter(|i| **i < widths.len());
+            loop {
+                let flex = self.flexible.filter(|f| *f < widths.len() && shown[*f]);
+                let over = total(&shown, &widths);
+                if over <= limit {
+                    break;
+                }
+                let floor = flex.map(|f| MIN_FLEX.min(widths[f])).unwrap_or(0);
+                let least = flex.map(|f| over - widths[f] + floor).unwrap_or(over);
+                if least > limit
+                    && let Some(i) = optional.next()
+                {
+                    shown[*i] = false;
+                    continue;
+                }
+                if let Some(f) = flex {
+                    widths[f] = limit.saturating_sub(over - widths[f]).max(floor);
+                }
+                break;
             }
         }
-        let last = widths.len().saturating_sub(1);
+        let cols: Vec<usize> = (0..widths.len()).filter(|i| shown[*i]).collect();
         let mut out = String::new();
         for line in std::iter::once(&header).chain(body.iter()) {
             let mut text = String::new();
-            for (i, (c, w)) in line.iter().zip(&widths).enumerate() {
-                let c = fit(c, *w);
+            for (n, i) in cols.iter().enumerate() {
+                let w = widths[*i];
+                let c = fit(&line[*i], w);
                 text.push_str(&c);
-                if i < last {
-                    text.push_str(&" ".repeat(w - c.width() + GAP));
+                if n + 1 < cols.len() {
+                    text.push_str(&" ".repeat(w.saturating_sub(c.width()) + GAP));
                 }
             }
             out.push_str(text.trim_end());
@@ -104,6 +125,59 @@ impl Table {
     pub fn print(&self) {
         use std::io::Write as _;
         let _ = std::io::stdout().write_all(self.render(terminal_width()).as_bytes());
+    }
+}
+
+/// A cell as shown: control characters (a tab or newline inside a subject would break the
+/// alignment) as spaces, an empty cell as `-`.
+fn cell(c: &str) -> String {
+    let clean: String = c
+        .chars()
+        .map(|ch| if ch.is_control() { ' ' } else { ch })
+        .collect();
+    if clean.trim().is_empty() {
+        "-".to_owned()
+    } else {
+        clean
+    }
+}
+
+/// A record as `label: value` lines, the values starting in one column (by display width).
+#[derive(Default)]
+pub struct Fields {
+    lines: Vec<(String, String)>,
+}
+
+impl Fields {
+    pub fn new() -> Fields {
+        Fields::default()
+    }
+
+    /// Adds a line; an empty (or blank) value shows `-`.
+    pub fn add(&mut self, label: &str, value: impl Into<String>) -> &mut Fields {
+        self.lines.push((label.to_owned(), value.into()));
+        self
+    }
+
+    /// The lines, each starting with `indent` spaces and ending in `\n`.
+    pub fn render(&self, indent: usize) -> String {
+        let width = self
+            .lines
+            .iter()
+            .map(|(l, _)| l.width() + 1)
+            .max()
+            .unwrap_or(0);
+        let mut out = String::new();
+        for (label, value) in &self.lines {
+            let label = format!("{label}:");
+            let pad = width - label.width() + 1;
+            out.push_str(&" ".repeat(indent));
+            out.push_str(&label);
+            out.push_str(&" ".repeat(pad));
+            out.push_str(&cell(value));
+            out.push('\n');
+        }
+        out
     }
 }
 
@@ -126,19 +200,19 @@ fn fit(text: &str, width: usize) -> String {
     out
 }
 
-/// The width of the terminal on stdout: `COLUMNS` when set, else the terminal's own; `None`
-/// when stdout is not a terminal.
+/// The width to fit the output to: `COLUMNS` when set (the user asked for it, even for a pipe),
+/// else the terminal's on stdout; `None` when stdout is not a terminal.
 pub fn terminal_width() -> Option<usize> {
     use std::io::IsTerminal as _;
-    if !std::io::stdout().is_terminal() {
-        return None;
-    }
     if let Some(n) = std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.trim().parse::<usize>().ok())
         .filter(|n| *n > 0)
     {
         return Some(n);
+    }
+    if !std::io::stdout().is_terminal() {
+        return None;
     }
     // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we own; fd 1 is open (stdout).
     let mut size: libc::winsize = unsafe { std::mem::zeroed() };
@@ -185,6 +259,46 @@ mod tests {
         assert!(text.contains("000.00.00.H41"));
         // Unlimited: nothing cut.
         assert!(!t.render(None).contains('…'));
+    }
+
+    #[test]
+    fn optional_columns_go_when_shortening_is_not_enough() {
+        let mut t = Table::new(&["ID", "TIME", "TO", "SUBJECT"])
+            .flexible(3)
+            .optional(1)
+            .optional(2);
+        t.row(vec![
+            "7".into(),
+            "2026-12-07 12:26".into(),
+            "000.00.00.H41".into(),
+            "Về việc triển khai hệ thống quản lý văn bản".into(),
+        ]);
+        let wide = t.render(Some(60));
+        assert!(wide.contains("TIME") && wide.contains("TO"), "{wide}");
+        let narrow = t.render(Some(30));
+        assert!(!narrow.contains("TIME"), "{narrow}");
+        assert!(narrow.contains("000.00.00.H41"), "{narrow}");
+        let tiny = t.render(Some(20));
+        assert!(!tiny.contains("000.00.00.H41"), "{tiny}");
+        for l in narrow.lines().chain(tiny.lines()) {
+            assert!(l.width() <= 30, "{l:?}");
+        }
+        for l in tiny.lines() {
+            assert!(l.width() <= 20, "{l:?}");
+        }
+    }
+
+    #[test]
+    fn fields_align_values_by_display_width() {
+        let mut f = Fields::new();
+        f.add("Số/ký hiệu", "1/STTTT-CĐS")
+            .add("Nơi gửi", "")
+            // "Trích yếu" decomposed: still 9 columns.
+            .add("Tri\u{301}ch yê\u{301}u", "V/v");
+        assert_eq!(
+            f.render(2),
+            "  Số/ký hiệu: 1/STTTT-CĐS\n  Nơi gửi:    -\n  Tri\u{301}ch yê\u{301}u:  V/v\n"
+        );
     }
 
     #[test]

@@ -160,6 +160,22 @@ impl StatusCode {
         )
     }
 
+    /// What the code means, in the words a clerk reads (the command line's human views).
+    pub fn meaning_vi(self) -> &'static str {
+        match self {
+            StatusCode::Arrived => "Đã đến",
+            StatusCode::Rejected => "Từ chối tiếp nhận",
+            StatusCode::Registered => "Đã tiếp nhận, vào sổ",
+            StatusCode::Assigned => "Đã phân công xử lý",
+            StatusCode::Processing => "Đang xử lý",
+            StatusCode::Finished => "Đã xử lý xong",
+            StatusCode::TakeBackRequested => "Bên gửi đề nghị lấy lại văn bản",
+            StatusCode::TakeBackAgreed => "Đồng ý lấy lại, cập nhật hoặc thay thế",
+            StatusCode::TakeBackRefused => "Từ chối lấy lại, cập nhật hoặc thay thế",
+            StatusCode::Unassigned(_) => "Mã trạng thái chưa được quy định",
+        }
+    }
+
     /// A short English description, for logs and listings.
     pub fn meaning(self) -> &'static str {
         match self {
