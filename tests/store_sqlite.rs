@@ -162,6 +162,7 @@ fn outgoing(number: &str, recipients: &[(&str, &str)]) -> NewOutgoing {
         package: package(&format!("số {number}")),
         deliveries: recipients.iter().map(|(r, route)| to(r, route)).collect(),
         idempotency_key: None,
+        request: None,
         actor: format!("clerk:{GIALAI_STTTT}:lan"),
         numbering: Numbering::Given,
     }
@@ -382,7 +383,7 @@ async fn an_idempotency_key_gives_the_same_submission_back() {
     let first = db.store.submit_outgoing(new.clone(), NOW).await.unwrap();
     assert_eq!(
         db.store
-            .find_submission(GIALAI_STTTT, "req-123")
+            .find_submission(GIALAI_STTTT, "req-123", None)
             .await
             .unwrap()
             .map(|s| s.message_id),
@@ -403,7 +404,7 @@ async fn an_idempotency_key_gives_the_same_submission_back() {
     assert_eq!(db.count("audit").await, audits, "a repeat writes nothing");
     assert_eq!(
         db.store
-            .find_submission(GIALAI_UBND, "req-123")
+            .find_submission(GIALAI_UBND, "req-123", None)
             .await
             .unwrap(),
         None,

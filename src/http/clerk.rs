@@ -381,6 +381,9 @@ struct SubmitResponse {
     document_id: String,
     deliveries: Vec<SubmittedDelivery>,
     existing: bool,
+    /// What the clerk should know about the accepted document (`NO_FILE`); always present,
+    /// empty when there is nothing to say, so clients need not tell absent from empty.
+    warnings: Vec<crate::store::SubmitWarning>,
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError, max: usize) -> ApiError {
@@ -446,7 +449,8 @@ async fn file_bytes(
 }
 
 /// `POST /api/v1/documents`: a `metadata` part (JSON [`Submission`]) and zero or more `file`
-/// parts. `Idempotency-Key` makes a retry return the first submission (200, `existing: true`).
+/// parts. `Idempotency-Key` makes a retry of the same request return the first submission
+/// (200, `existing: true`); the key reused for another request is `422 IDEMPOTENCY_KEY_REUSED`.
 pub async fn submit<S: Store>(
     State(state): State<AppState<S>>,
     clerk: Clerk,
@@ -531,6 +535,7 @@ pub async fn submit<S: Store>(
         document_id: submitted.document_id,
         deliveries: submitted.deliveries,
         existing: submitted.existing,
+        warnings: submitted.warnings,
     };
     Ok((status, Json(body)).into_response())
 }
@@ -1038,6 +1043,7 @@ fn follow_up_response(out: crate::store::Submitted) -> ApiResult {
         document_id: out.document_id,
         deliveries: out.deliveries,
         existing: out.existing,
+        warnings: out.warnings,
     };
     Ok((Http::ACCEPTED, Json(body)).into_response())
 }

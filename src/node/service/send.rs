@@ -15,7 +15,10 @@ use crate::node::compose::{self, File, SignerJson, Submission};
 use crate::node::validate::{self, Text};
 use crate::node::{numbering, routing};
 use crate::signer::Signer;
-use crate::store::{NewDelivery, NewOutgoing, Numbering, SignedPackage, Store, Submitted};
+use crate::store::{
+    NewDelivery, NewOutgoing, Numbering, RequestFingerprint, SignedPackage, Store, SubmitWarning,
+    Submitted,
+};
 
 /// What a clerk changes with [`Node::update`] (the JSON body of `POST
 /// /api/v1/documents/{id}/update`, or its `metadata` part). Absent fields stay as sent; at
@@ -62,7 +65,10 @@ fn receiver_type_default() -> i32 {
 impl<S: Store> Node<S> {
     /// A clerk of `agency` (`actor` names the token) submits a dispatch: compose, sign with the
     /// agency's own key, store with one delivery per recipient — committed before this returns.
-    /// A repeated `idempotency_key` returns the first submission without doing anything.
+    /// A repeated `idempotency_key` with the same request (see
+    /// [`idempotency::fingerprint`](crate::node::idempotency::fingerprint)) returns the first
+    /// submission without doing anything; with another request it is `IDEMPOTENCY_KEY_REUSED`,
+    /// decided before anything is numbered or signed.
     pub async fn submit(
         &self,
         agency: &OrganId,
@@ -71,24 +77,46 @@ impl<S: Store> Node<S> {
         files: Vec<File>,
         idempotency_key: Option<String>,
     ) -> Result<Submitted, Error> {
-        // A repeat of a submission still under way waits for it, then finds it stored.
-        let _key = match &idempotency_key {
-            Some(key) => Some(self.in_flight_keys.hold(agency.as_str(), key).await),
+        let key = match idempotency_key {
+            Some(key) => {
+                let metadata = serde_json::to_value(sub)
+                    .map_err(|e| Error::internal("submission as JSON", e.to_string()))?;
+                let request = crate::node::idempotency::fingerprint("submit", &metadata, &files);
+                Some((key, request))
+            }
             None => None,
         };
-        if let Some(key) = &idempotency_key
-            && let Some(found) = self.store.find_submission(agency.as_str(), key).await?
+        // A repeat of a submission still under way waits for it, then finds it stored (and is
+        // compared with it, as any repeat is).
+        let _key = match &key {
+            Some((key, _)) => Some(self.in_flight_keys.hold(agency.as_str(), key).await),
+            None => None,
+        };
+        if let Some((key, request)) = &key
+            && let Some(found) = self
+                .store
+                .find_submission(agency.as_str(), key, Some(request))
+                .await?
         {
-            return Ok(found);
+            // The same request: its warnings are the first answer's.
+            let warnings =
+                check_not_empty("files", sub.content.as_deref(), files.len()).unwrap_or_default();
+            return Ok(Submitted { warnings, ..found });
         }
         let signer = self.signer(agency)?;
         validate::submission(sub, &files, &self.config)?;
+        let warnings = check_not_empty("files", sub.content.as_deref(), files.len())?;
         let now = now_ms();
         let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
         let _in_hand = crate::node::memory::InHand::new(files.iter().map(|f| f.data.len()).sum());
         let doc = self.compose_unnumbered(agency, sub, files, vn)?;
-        self.number_sign_and_store(signer, actor, doc, typed(sub), idempotency_key, now)
-            .await
+        let submitted = self
+            .number_sign_and_store(signer, actor, doc, typed(sub), key, now)
+            .await?;
+        Ok(Submitted {
+            warnings,
+            ..submitted
+        })
     }
 
     /// A clerk of `agency` revokes (thu hồi) a document it sent: a business-type-1 package with the
@@ -214,12 +242,24 @@ impl<S: Store> Node<S> {
             )
             .into());
         }
+        // The document as updated is a document: the same rule as a submission's.
+        let path = if req.files.is_empty() && req.content.is_some() {
+            "update.content"
+        } else {
+            "update.files"
+        };
+        let warnings = check_not_empty(path, header.content.as_deref(), attachments.len())?;
         let business = edxml::Business::update(doc.header.effective_document_id(), reason, info);
         let mut update = DocumentPackage::follow_up(&doc, business, vn);
         update.header = header;
         update.attachments = attachments;
-        self.sign_and_store(signer, actor, update, None, now_ms())
-            .await
+        let submitted = self
+            .sign_and_store(signer, actor, update, None, now_ms())
+            .await?;
+        Ok(Submitted {
+            warnings,
+            ..submitted
+        })
     }
 
     /// A clerk of `agency` replaces (thay thế) a document it sent with a new one: `sub` and
@@ -262,6 +302,7 @@ impl<S: Store> Node<S> {
             )
             .into());
         }
+        let warnings = check_not_empty("files", sub.content.as_deref(), files.len())?;
         let now = now_ms();
         let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
         let _in_hand = crate::node::memory::InHand::new(files.iter().map(|f| f.data.len()).sum());
@@ -284,8 +325,13 @@ impl<S: Store> Node<S> {
         doc.header
             .response_for
             .push(edxml::ResponseFor::for_document(&original));
-        self.number_sign_and_store(signer, actor, doc, typed(sub), None, now)
-            .await
+        let submitted = self
+            .number_sign_and_store(signer, actor, doc, typed(sub), None, now)
+            .await?;
+        Ok(Submitted {
+            warnings,
+            ..submitted
+        })
     }
 
     /// The document `message_id` that `agency` sent, as a new document (business type 0) —
@@ -414,12 +460,10 @@ impl<S: Store> Node<S> {
         signer: Arc<dyn Signer>,
         actor: &str,
         doc: DocumentPackage,
-        idempotency_key: Option<String>,
+        key: Option<(String, RequestFingerprint)>,
         now: i64,
     ) -> Result<Submitted, Error> {
-        let new = self
-            .sign(signer, actor, doc, idempotency_key, Numbering::Given)
-            .await?;
+        let new = self.sign(signer, actor, doc, key, Numbering::Given).await?;
         let submitted = self.store.submit_outgoing(new, now).await?;
         self.outbox_wake.notify_one();
         Ok(submitted)
@@ -444,17 +488,14 @@ impl<S: Store> Node<S> {
         actor: &str,
         doc: DocumentPackage,
         typed: Option<(u32, bool)>,
-        idempotency_key: Option<String>,
+        key: Option<(String, RequestFingerprint)>,
         now: i64,
     ) -> Result<Submitted, Error> {
         let node = self.clone();
         let actor = actor.to_owned();
-        tokio::spawn(async move {
-            node.numbered(signer, &actor, doc, typed, idempotency_key, now)
-                .await
-        })
-        .await
-        .map_err(|e| Error::internal("numbered submission", e.to_string()))?
+        tokio::spawn(async move { node.numbered(signer, &actor, doc, typed, key, now).await })
+            .await
+            .map_err(|e| Error::internal("numbered submission", e.to_string()))?
     }
 
     /// The work of [`number_sign_and_store`](Self::number_sign_and_store), on its own task.
@@ -464,7 +505,7 @@ impl<S: Store> Node<S> {
         actor: &str,
         mut doc: DocumentPackage,
         typed: Option<(u32, bool)>,
-        idempotency_key: Option<String>,
+        key: Option<(String, RequestFingerprint)>,
         now: i64,
     ) -> Result<Submitted, Error> {
         let agency = doc.header.from.organ_id.to_string();
@@ -487,9 +528,7 @@ impl<S: Store> Node<S> {
         let (my_turn, done) = turn.split();
         compose::renumber(&mut doc, number);
         let queued = async {
-            let new = self
-                .sign(signer, actor, doc, idempotency_key, numbering)
-                .await?;
+            let new = self.sign(signer, actor, doc, key, numbering).await?;
             self.store.queue_outgoing(new, now, Box::pin(my_turn)).await
         }
         .await;
@@ -527,7 +566,7 @@ impl<S: Store> Node<S> {
         signer: Arc<dyn Signer>,
         actor: &str,
         doc: DocumentPackage,
-        idempotency_key: Option<String>,
+        key: Option<(String, RequestFingerprint)>,
         numbering: Numbering,
     ) -> Result<NewOutgoing, Error> {
         let limits = self.config.limits.clone();
@@ -591,11 +630,44 @@ impl<S: Store> Node<S> {
                 channel: None,
             },
             deliveries,
-            idempotency_key,
+            idempotency_key: key.as_ref().map(|(k, _)| k.clone()),
+            request: key.map(|(_, r)| r),
             actor: actor.to_owned(),
             numbering,
         })
     }
+}
+
+/// Whether a new document (a submission, a replacement, a document as updated) carries
+/// something to deliver: the signed document file is what receivers file and show (Decree
+/// 30/2020/NĐ-CP, Art. 11 and Annex I: the electronic document is the signed file; edXML
+/// `Content` is optional text). Neither a file nor non-blank content is `DOCUMENT_EMPTY`
+/// (naming `path`); content alone is accepted with the warning `NO_FILE`.
+pub(crate) fn check_not_empty(
+    path: &str,
+    content: Option<&str>,
+    files: usize,
+) -> Result<Vec<SubmitWarning>, Error> {
+    if files > 0 {
+        return Ok(Vec::new());
+    }
+    if content.is_some_and(|c| !c.trim().is_empty()) {
+        return Ok(vec![SubmitWarning {
+            code: "NO_FILE",
+            message: "no file attached: the document is sent with its text content only, and \
+                      receivers expect the signed document file (PDF)"
+                .to_owned(),
+            message_vi: "Văn bản được gửi không kèm tệp, chỉ có phần nội dung; cơ quan nhận \
+                         thường cần tệp văn bản điện tử đã ký số (PDF) theo Nghị định \
+                         30/2020/NĐ-CP.",
+        }]);
+    }
+    Err(FormatError::new(
+        Code::DocumentEmpty,
+        path,
+        "no file and no content: attach the signed document file (PDF) as a `file` part",
+    )
+    .into())
 }
 
 /// The clerk's typed số, with whether a far one was confirmed.
