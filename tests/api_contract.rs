@@ -320,3 +320,102 @@ async fn the_certificate_report_has_null_agencies_for_anchors() {
     );
     node.shutdown().await;
 }
+
+/// Revocations, updates and replacements take an `Idempotency-Key` too, in the agency's one
+/// namespace of keys: the same follow-up again is the first answer, the key with another reason,
+/// another document or another operation is refused, and a replayed replacement takes no number.
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_ups_take_an_idempotency_key_too() {
+    let node = gialai().await;
+    let http = ApiClient::new();
+    let last = async || node.node.store.last_number(STTTT, year()).await.unwrap();
+    let pdf: &[(&str, &[u8])] = &[("công văn.pdf", PDF)];
+    let mut ids = Vec::new();
+    for (i, subject) in ["V/v một", "V/v hai", "V/v ba"].into_iter().enumerate() {
+        let meta = META.replace("V/v triển khai chữ ký số", subject);
+        let r = post(&node, Some(&format!("doc-{i}")), form(&meta, pdf)).await;
+        assert_eq!(r.status().as_u16(), 202);
+        ids.push(json_of(r).await["id"].as_i64().unwrap());
+    }
+    let revoke = async |id: i64, key: &str, reason: &str| {
+        http.post(node.url(&format!("/api/v1/documents/{id}/revoke")))
+            .bearer_auth(TOK_STTTT)
+            .header("idempotency-key", key)
+            .json(&json!({ "reason": reason }))
+            .send()
+            .await
+            .unwrap()
+    };
+    let r = revoke(ids[0], "rv-1", "Ban hành nhầm").await;
+    assert_eq!(r.status().as_u16(), 202);
+    let first = json_of(r).await;
+    let r = revoke(ids[0], "rv-1", "Ban hành nhầm").await;
+    assert_eq!(r.status().as_u16(), 200, "a replay, not FOLLOW_UP_EXISTS");
+    let again = json_of(r).await;
+    assert_eq!(
+        (again["id"].clone(), again["existing"].clone()),
+        (first["id"].clone(), json!(true))
+    );
+    for (id, key, reason, differs) in [
+        (ids[0], "rv-1", "Lý do khác", "reason"),
+        (ids[1], "rv-1", "Ban hành nhầm", "operation"),
+        (ids[1], "doc-0", "Ban hành nhầm", "operation"),
+    ] {
+        let e = expect_error(revoke(id, key, reason).await, 422, "IDEMPOTENCY_KEY_REUSED").await;
+        assert!(e["message"].as_str().unwrap().contains(differs), "{e}");
+    }
+
+    // An update, JSON body.
+    let update = async |key: &str, subject: &str| {
+        http.post(node.url(&format!("/api/v1/documents/{}/update", ids[1])))
+            .bearer_auth(TOK_STTTT)
+            .header("idempotency-key", key)
+            .json(&json!({ "reason": "Sửa trích yếu", "subject": subject }))
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(update("up-1", "V/v hai (sửa)").await.status().as_u16(), 202);
+    assert_eq!(update("up-1", "V/v hai (sửa)").await.status().as_u16(), 200);
+    let e = expect_error(
+        update("up-1", "V/v hai (sửa lại)").await,
+        422,
+        "IDEMPOTENCY_KEY_REUSED",
+    )
+    .await;
+    assert!(
+        e["message"].as_str().unwrap().contains("update.subject"),
+        "{e}"
+    );
+
+    // A replacement: replayed, it takes no second number.
+    let replace = async |key: &str, file: &[u8]| {
+        http.post(node.url(&format!("/api/v1/documents/{}/replace", ids[2])))
+            .bearer_auth(TOK_STTTT)
+            .header("idempotency-key", key)
+            .multipart(form(META, &[("thay thế.pdf", file)]).text("reason", "Ký sai thẩm quyền"))
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(replace("rp-1", PDF).await.status().as_u16(), 202);
+    assert_eq!(last().await, 4);
+    let r = replace("rp-1", PDF).await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(json_of(r).await["existing"], true);
+    let e = expect_error(
+        replace("rp-1", b"%PDF-1.4 khac").await,
+        422,
+        "IDEMPOTENCY_KEY_REUSED",
+    )
+    .await;
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("files[0] (its bytes)"),
+        "{e}"
+    );
+    assert_eq!(last().await, 4);
+    node.shutdown().await;
+}

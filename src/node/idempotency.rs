@@ -19,29 +19,35 @@ use crate::node::compose::File;
 use crate::store::RequestFingerprint;
 
 /// The fingerprint of a request with an `Idempotency-Key`: what is compared when the key comes
-/// again. In it: `operation` (`submit`; another operation reusing the key is another request),
-/// every field of the parsed `metadata` — re-serialised from the parsed request, so whitespace,
-/// key order and a field left at its default do not count, but every value does —, and each
-/// file part's name, content type and bytes (SHA-256), in order. Not in it: the bearer token's
-/// user (a retry may come from another clerk of the agency) and the time.
+/// again. In it: `operation` (`submit`, or `revoke`/`update`/`replace` with the document's id:
+/// the key reused for another operation or document is another request); each of `fields` as
+/// the request names it (`metadata`, `reason`, `update`), an object one level down
+/// (`metadata.subject`, `metadata.recipients`, …) — the values re-serialised from the parsed
+/// request, so whitespace, key order and a field left at its default do not count, but every
+/// value does —; and each file part's name, content type and bytes (SHA-256), in order. Not in
+/// it: the bearer token's user (a retry may come from another clerk of the agency) and the time.
 ///
 /// Canonical JSON: object keys sorted, no whitespace, strings and numbers as serde_json writes
-/// them. Each metadata field is kept as the SHA-256 of its canonical value, so the stored form
-/// is small and names what differs without holding the clerk's text twice.
-pub fn fingerprint(operation: &str, metadata: &Value, files: &[File]) -> RequestFingerprint {
-    let mut fields = serde_json::Map::new();
-    if let Value::Object(m) = metadata {
-        for (k, v) in m {
-            fields.insert(
-                k.clone(),
-                Value::String(sha256_hex(canonical(v).as_bytes())),
-            );
+/// them. Each field is kept as the SHA-256 of its canonical value, so the stored form is small
+/// and names what differs without holding the clerk's text twice.
+pub fn fingerprint(
+    operation: &str,
+    fields: &[(&str, Value)],
+    files: &[File],
+) -> RequestFingerprint {
+    let mut digests = serde_json::Map::new();
+    let digest = |v: &Value| Value::String(sha256_hex(canonical(v).as_bytes()));
+    for (name, value) in fields {
+        match value {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    digests.insert(format!("{name}.{k}"), digest(v));
+                }
+            }
+            v => {
+                digests.insert((*name).to_owned(), digest(v));
+            }
         }
-    } else {
-        fields.insert(
-            String::new(),
-            Value::String(sha256_hex(canonical(metadata).as_bytes())),
-        );
     }
     let files: Vec<Value> = files
         .iter()
@@ -55,7 +61,7 @@ pub fn fingerprint(operation: &str, metadata: &Value, files: &[File]) -> Request
         .collect();
     let parts = canonical(&serde_json::json!({
         "operation": operation,
-        "metadata": Value::Object(fields),
+        "fields": Value::Object(digests),
         "files": files,
     }));
     RequestFingerprint {
@@ -168,11 +174,12 @@ mod tests {
             serde_json::from_str("{ \"signer\": {\"y\":2, \"x\":1},\n \"subject\": \"A\" }")
                 .unwrap();
         let files = [file("a.pdf", b"1")];
-        let fa = fingerprint("submit", &a, &files);
-        assert_eq!(fa, fingerprint("submit", &b, &files));
+        let fa = fingerprint("submit", &[("metadata", a)], &files);
+        assert_eq!(fa, fingerprint("submit", &[("metadata", b)], &files));
         assert!(fa.check_reuse("k", "d", Some(&fa)).is_ok());
-        let other =
-            |op: &str, m: &str, f: &[File]| fingerprint(op, &serde_json::from_str(m).unwrap(), f);
+        let other = |op: &str, m: &str, f: &[File]| {
+            fingerprint(op, &[("metadata", serde_json::from_str(m).unwrap())], f)
+        };
         let cases = [
             (
                 other(

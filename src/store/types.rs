@@ -218,7 +218,7 @@ pub struct SubmitWarning {
 }
 
 /// The fingerprint of a request made with an `Idempotency-Key` (`node::idempotency::fingerprint`
-/// computes it): `parts` is canonical JSON — `operation`, the SHA-256 of each metadata field's
+/// computes it): `parts` is canonical JSON — `operation`, the SHA-256 of each request field's
 /// canonical value, and each file's name, content type and SHA-256, in order — and `sha256` is
 /// the SHA-256 of `parts`. The parts are kept, not only the digest, so a refusal can name what
 /// differs; they hold digests rather than the clerk's text, so the key table stays small.
@@ -263,7 +263,7 @@ impl RequestFingerprint {
     }
 
     /// The fields in which `other` differs from this, as the caller names them
-    /// (`operation`, `metadata.subject`, `files` (their number), `files[0].name`,
+    /// (`operation`, `metadata.subject`, `reason`, `files` (their number), `files[0].name`,
     /// `files[0].content_type`, `files[0]` (its bytes)).
     fn differences(&self, other: &RequestFingerprint) -> Vec<String> {
         use serde_json::Value;
@@ -279,15 +279,15 @@ impl RequestFingerprint {
         }
         let empty = serde_json::Map::new();
         let (ma, mb) = (
-            a["metadata"].as_object().unwrap_or(&empty),
-            b["metadata"].as_object().unwrap_or(&empty),
+            a["fields"].as_object().unwrap_or(&empty),
+            b["fields"].as_object().unwrap_or(&empty),
         );
         let mut fields: Vec<&String> = ma.keys().chain(mb.keys()).collect();
         fields.sort();
         fields.dedup();
         for f in fields {
             if ma.get(f) != mb.get(f) {
-                out.push(format!("metadata.{f}"));
+                out.push(f.clone());
             }
         }
         let none = Vec::new();

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::*;
@@ -12,6 +13,7 @@ use crate::dsig;
 use crate::edxml::{self, DocumentPackage, OrganId, Package};
 use crate::error::{Code, FormatError};
 use crate::node::compose::{self, File, SignerJson, Submission};
+use crate::node::idempotency::KeyGuard;
 use crate::node::validate::{self, Text};
 use crate::node::{numbering, routing};
 use crate::signer::Signer;
@@ -23,7 +25,7 @@ use crate::store::{
 /// What a clerk changes with [`Node::update`] (the JSON body of `POST
 /// /api/v1/documents/{id}/update`, or its `metadata` part). Absent fields stay as sent; at
 /// least one change besides the reason is required.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRequest {
     /// Why the document is updated (BussinessDocReason); required.
@@ -46,7 +48,7 @@ pub struct UpdateRequest {
 
 /// A recipient of an update's new list: a bare code, or a code with a name to print and a
 /// `ReceiverType` (1 by default).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum UpdateRecipient {
     Code(String),
@@ -77,27 +79,11 @@ impl<S: Store> Node<S> {
         files: Vec<File>,
         idempotency_key: Option<String>,
     ) -> Result<Submitted, Error> {
-        let key = match idempotency_key {
-            Some(key) => {
-                let metadata = serde_json::to_value(sub)
-                    .map_err(|e| Error::internal("submission as JSON", e.to_string()))?;
-                let request = crate::node::idempotency::fingerprint("submit", &metadata, &files);
-                Some((key, request))
-            }
-            None => None,
-        };
-        // A repeat of a submission still under way waits for it, then finds it stored (and is
-        // compared with it, as any repeat is).
-        let _key = match &key {
-            Some((key, _)) => Some(self.in_flight_keys.hold(agency.as_str(), key).await),
-            None => None,
-        };
-        if let Some((key, request)) = &key
-            && let Some(found) = self
-                .store
-                .find_submission(agency.as_str(), key, Some(request))
-                .await?
-        {
+        let key = keyed(idempotency_key, "submit", &files, || {
+            Ok(vec![("metadata", as_json(sub)?)])
+        })?;
+        let (_key, found) = self.hold_key(agency, &key).await?;
+        if let Some(found) = found {
             // The same request: its warnings are the first answer's.
             let warnings =
                 check_not_empty("files", sub.content.as_deref(), files.len()).unwrap_or_default();
@@ -119,6 +105,26 @@ impl<S: Store> Node<S> {
         })
     }
 
+    /// Holds `key` while its request is under way (a repeat arriving meanwhile waits for it),
+    /// and gives the answer of an earlier request with it: `Some` when it was this request,
+    /// `IDEMPOTENCY_KEY_REUSED` when another (the store compares the fingerprints, and compares
+    /// them again in the transaction that stores a new one).
+    async fn hold_key(
+        &self,
+        agency: &OrganId,
+        key: &Option<(String, RequestFingerprint)>,
+    ) -> Result<(Option<KeyGuard<'_>>, Option<Submitted>), Error> {
+        let Some((key, request)) = key else {
+            return Ok((None, None));
+        };
+        let guard = self.in_flight_keys.hold(agency.as_str(), key).await;
+        let found = self
+            .store
+            .find_submission(agency.as_str(), key, Some(request))
+            .await?;
+        Ok((Some(guard), found))
+    }
+
     /// A clerk of `agency` revokes (thu hồi) a document it sent: a business-type-1 package with the
     /// same header and files and the reason, signed with the agency's key and delivered to the same
     /// recipients, who answer 15 (agree: their copy is cancelled, its history kept) or 16.
@@ -129,6 +135,31 @@ impl<S: Store> Node<S> {
         message_id: i64,
         reason: &str,
     ) -> Result<Submitted, Error> {
+        self.revoke_with_key(agency, actor, message_id, reason, None)
+            .await
+    }
+
+    /// [`revoke`](Self::revoke) with the clerk system's `Idempotency-Key`: the same revocation
+    /// again gets the first answer (`existing`), the key used for another request is
+    /// `IDEMPOTENCY_KEY_REUSED`.
+    pub async fn revoke_with_key(
+        &self,
+        agency: &OrganId,
+        actor: &str,
+        message_id: i64,
+        reason: &str,
+        idempotency_key: Option<String>,
+    ) -> Result<Submitted, Error> {
+        let key = keyed(
+            idempotency_key,
+            &format!("revoke {message_id}"),
+            &[],
+            || Ok(vec![("reason", Value::String(reason.to_owned()))]),
+        )?;
+        let (_key, found) = self.hold_key(agency, &key).await?;
+        if let Some(found) = found {
+            return Ok(found);
+        }
         if reason.trim().is_empty() {
             return Err(FormatError::missing("revoke.reason").into());
         }
@@ -141,7 +172,7 @@ impl<S: Store> Node<S> {
         let business =
             edxml::Business::revocation(doc.header.effective_document_id(), reason.trim());
         let revocation = DocumentPackage::follow_up(&doc, business, vn);
-        self.sign_and_store(signer, actor, revocation, None, now_ms())
+        self.sign_and_store(signer, actor, revocation, key, now_ms())
             .await
     }
 
@@ -160,6 +191,30 @@ impl<S: Store> Node<S> {
         message_id: i64,
         req: UpdateRequest,
     ) -> Result<Submitted, Error> {
+        self.update_with_key(agency, actor, message_id, req, None)
+            .await
+    }
+
+    /// [`update`](Self::update) with the clerk system's `Idempotency-Key` (as
+    /// [`revoke_with_key`](Self::revoke_with_key)).
+    pub async fn update_with_key(
+        &self,
+        agency: &OrganId,
+        actor: &str,
+        message_id: i64,
+        req: UpdateRequest,
+        idempotency_key: Option<String>,
+    ) -> Result<Submitted, Error> {
+        let key = keyed(
+            idempotency_key,
+            &format!("update {message_id}"),
+            &req.files,
+            || Ok(vec![("update", as_json(&req)?)]),
+        )?;
+        let (_key, found) = self.hold_key(agency, &key).await?;
+        if let Some(found) = found {
+            return Ok(found);
+        }
         let reason = req.reason.trim();
         if reason.is_empty() {
             return Err(FormatError::missing("update.reason").into());
@@ -254,7 +309,7 @@ impl<S: Store> Node<S> {
         update.header = header;
         update.attachments = attachments;
         let submitted = self
-            .sign_and_store(signer, actor, update, None, now_ms())
+            .sign_and_store(signer, actor, update, key, now_ms())
             .await?;
         Ok(Submitted {
             warnings,
@@ -277,6 +332,40 @@ impl<S: Store> Node<S> {
         files: Vec<File>,
         reason: &str,
     ) -> Result<Submitted, Error> {
+        self.replace_with_key(agency, actor, message_id, sub, files, reason, None)
+            .await
+    }
+
+    /// [`replace`](Self::replace) with the clerk system's `Idempotency-Key` (as
+    /// [`submit`](Self::submit): decided before anything is numbered or signed).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn replace_with_key(
+        &self,
+        agency: &OrganId,
+        actor: &str,
+        message_id: i64,
+        sub: &Submission,
+        files: Vec<File>,
+        reason: &str,
+        idempotency_key: Option<String>,
+    ) -> Result<Submitted, Error> {
+        let key = keyed(
+            idempotency_key,
+            &format!("replace {message_id}"),
+            &files,
+            || {
+                Ok(vec![
+                    ("metadata", as_json(sub)?),
+                    ("reason", Value::String(reason.to_owned())),
+                ])
+            },
+        )?;
+        let (_key, found) = self.hold_key(agency, &key).await?;
+        if let Some(found) = found {
+            let warnings =
+                check_not_empty("files", sub.content.as_deref(), files.len()).unwrap_or_default();
+            return Ok(Submitted { warnings, ..found });
+        }
         let reason = reason.trim();
         if reason.is_empty() {
             return Err(FormatError::missing("replace.reason").into());
@@ -326,7 +415,7 @@ impl<S: Store> Node<S> {
             .response_for
             .push(edxml::ResponseFor::for_document(&original));
         let submitted = self
-            .number_sign_and_store(signer, actor, doc, typed(sub), None, now)
+            .number_sign_and_store(signer, actor, doc, typed(sub), key, now)
             .await?;
         Ok(Submitted {
             warnings,
@@ -668,6 +757,27 @@ pub(crate) fn check_not_empty(
         "no file and no content: attach the signed document file (PDF) as a `file` part",
     )
     .into())
+}
+
+/// `v` (a parsed request) as JSON, for its fingerprint.
+fn as_json(v: &impl Serialize) -> Result<Value, Error> {
+    serde_json::to_value(v).map_err(|e| Error::internal("request as JSON", e.to_string()))
+}
+
+/// `key` with the fingerprint of the request it names
+/// ([`fingerprint`](crate::node::idempotency::fingerprint)); `fields` is only computed when there
+/// is a key.
+fn keyed(
+    key: Option<String>,
+    operation: &str,
+    files: &[File],
+    fields: impl FnOnce() -> Result<Vec<(&'static str, Value)>, Error>,
+) -> Result<Option<(String, RequestFingerprint)>, Error> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let request = crate::node::idempotency::fingerprint(operation, &fields()?, files);
+    Ok(Some((key, request)))
 }
 
 /// The clerk's typed số, with whether a far one was confirmed.
