@@ -328,7 +328,7 @@ impl Code {
                 "Nội dung gửi đến không về kịp trong thời gian cho phép (đường truyền quá chậm hoặc bị gián đoạn); vui lòng gửi lại."
             }
             IdempotencyKeyReused => {
-                "Khóa chống gửi trùng (Idempotency-Key) này đã được dùng cho một yêu cầu khác; văn bản này chưa được gửi. Vui lòng dùng một khóa mới cho mỗi văn bản mới."
+                "Khóa chống gửi trùng (Idempotency-Key) này đã được dùng cho một yêu cầu khác nên yêu cầu này không được thực hiện (văn bản chưa được gửi); vui lòng dùng một khóa mới cho mỗi văn bản hoặc yêu cầu mới."
             }
             DocumentEmpty => {
                 "Văn bản không có tệp đính kèm và không có nội dung; vui lòng đính kèm tệp văn bản điện tử đã ký số (PDF) rồi gửi lại."
