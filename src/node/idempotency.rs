@@ -227,7 +227,7 @@ mod tests {
             ),
             (
                 other("submit", r#"{"subject":"A","signer":{"x":1,"y":2}}"#, &[]),
-                "files (their number, 0 vs 1)",
+                "files (their number: 0 now, 1 first)",
             ),
         ];
         for (fp, differs) in cases {

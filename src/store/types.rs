@@ -257,7 +257,7 @@ impl RequestFingerprint {
             Code::IdempotencyKeyReused,
             format!(
                 "Idempotency-Key {key:?} was already used for {original}; this is {what}: \
-                 nothing was stored; use a new key for a new document"
+                 nothing was stored; use a new key for a new document or request"
             ),
         ))
     }
@@ -297,7 +297,7 @@ impl RequestFingerprint {
         );
         if fa.len() != fb.len() {
             out.push(format!(
-                "files (their number, {} vs {})",
+                "files (their number: {} now, {} first)",
                 fa.len(),
                 fb.len()
             ));
