@@ -150,6 +150,13 @@ pub enum Code {
     /// XML attribute, a DocumentId or a mail header; or a character that field's form forbids
     /// (a comma in a ký hiệu, the DocumentId's separator).
     CharacterNotAllowed,
+    /// An `Idempotency-Key` already used by this agency for another request (other metadata,
+    /// other files, or another operation): refused before anything is numbered or signed, as
+    /// payment APIs do, rather than answering with the first document and dropping this one.
+    IdempotencyKeyReused,
+    /// A document with neither a file nor content: receivers expect the signed document file
+    /// (Decree 30/2020/NĐ-CP, Art. 11 and Annex I), so there would be nothing to deliver.
+    DocumentEmpty,
     // --- the transport ---------------------------------------------------------------------------
     /// The request's body did not arrive within `http.body_timeout`: a client that trickles its
     /// upload holds a connection for nothing. Sending again (at a normal pace) is the remedy.
@@ -222,6 +229,8 @@ impl Code {
             NoRoute => "NO_ROUTE",
             CharacterNotAllowed => "CHARACTER_NOT_ALLOWED",
             RequestTimeout => "REQUEST_TIMEOUT",
+            IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            DocumentEmpty => "DOCUMENT_EMPTY",
             Internal => "INTERNAL",
         }
     }
@@ -317,6 +326,12 @@ impl Code {
             }
             RequestTimeout => {
                 "Nội dung gửi đến không về kịp trong thời gian cho phép (đường truyền quá chậm hoặc bị gián đoạn); vui lòng gửi lại."
+            }
+            IdempotencyKeyReused => {
+                "Khóa chống gửi trùng (Idempotency-Key) này đã được dùng cho một yêu cầu khác nên yêu cầu này không được thực hiện (văn bản chưa được gửi); vui lòng dùng một khóa mới cho mỗi văn bản hoặc yêu cầu mới."
+            }
+            DocumentEmpty => {
+                "Văn bản không có tệp đính kèm và không có nội dung; vui lòng đính kèm tệp văn bản điện tử đã ký số (PDF) rồi gửi lại."
             }
             Internal => "Lỗi nội bộ của hệ thống; vui lòng thử lại sau hoặc liên hệ quản trị viên.",
             #[allow(unreachable_patterns)]

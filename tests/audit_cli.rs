@@ -299,6 +299,7 @@ async fn busy_store() -> (tempfile::TempDir, String, SqlitePool, Ids) {
             route: "peer:nghean".into(),
         }],
         idempotency_key: None,
+        request: None,
         actor: format!("clerk:{GIALAI}:lan"),
         numbering: lienthong::store::Numbering::Given,
     };
@@ -878,6 +879,7 @@ async fn build_large_store(path: &std::path::Path, docs: usize) {
                                 route: "peer:nghean".into(),
                             }],
                             idempotency_key: None,
+                            request: None,
                             actor: format!("clerk:{GIALAI}:lan"),
                             numbering: lienthong::store::Numbering::Given,
                         },

@@ -69,7 +69,7 @@ async fn a_local_dispatch_is_delivered_registered_and_answered() {
     // A well-formed code that no route serves is refused before anything is numbered.
     let unroutable: Submission = serde_json::from_str(
         r#"{"recipients": ["000.00.04.H21", "000.00.00.H14"], "notation": "STTTT-VP",
-            "subject": "V/v cử cán bộ dự tập huấn", "signer": {"full_name": "Trần Thị Bình"}}"#,
+            "content": "Nội dung văn bản.", "subject": "V/v cử cán bộ dự tập huấn", "signer": {"full_name": "Trần Thị Bình"}}"#,
     )
     .unwrap();
     let e = node
@@ -87,7 +87,7 @@ async fn a_local_dispatch_is_delivered_registered_and_answered() {
     );
     let sub: Submission = serde_json::from_str(
         r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP",
-            "subject": "V/v cử cán bộ dự tập huấn", "signer": {"full_name": "Trần Thị Bình"}}"#,
+            "content": "Nội dung văn bản.", "subject": "V/v cử cán bộ dự tập huấn", "signer": {"full_name": "Trần Thị Bình"}}"#,
     )
     .unwrap();
     let pdf = File {
@@ -96,13 +96,25 @@ async fn a_local_dispatch_is_delivered_registered_and_answered() {
         data: "%PDF-1.4 mời".as_bytes().to_vec(),
     };
     let sent = node
-        .submit(&stttt, "idesk", &sub, vec![pdf], Some("key-1".into()))
+        .submit(
+            &stttt,
+            "idesk",
+            &sub,
+            vec![pdf.clone()],
+            Some("key-1".into()),
+        )
         .await
         .unwrap();
     assert_eq!(sent.deliveries.len(), 1);
-    // The same idempotency key gives the same submission back, without a second number.
-    let again = node
+    // The same request with the same idempotency key gives the same submission back, without a
+    // second number; the key with other files is refused.
+    let e = node
         .submit(&stttt, "idesk", &sub, vec![], Some("key-1".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), lienthong::Code::IdempotencyKeyReused, "{e}");
+    let again = node
+        .submit(&stttt, "idesk", &sub, vec![pdf], Some("key-1".into()))
         .await
         .unwrap();
     assert!(again.existing);
@@ -265,7 +277,7 @@ async fn a_revocation_is_accepted_or_refused_by_the_recipient() {
         ("V/v B", StatusCode::TakeBackRefused),
     ] {
         let sub: Submission = serde_json::from_str(&format!(
-            r#"{{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP", "subject": "{subject}"}}"#
+            r#"{{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP", "content": "Nội dung văn bản.", "subject": "{subject}"}}"#
         ))
         .unwrap();
         let sent = node
@@ -444,7 +456,7 @@ async fn an_update_is_accepted_and_a_replacement_is_delivered_with_its_replaceme
     let store = node.store.clone();
 
     let sub: Submission = serde_json::from_str(
-        r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP", "subject": "V/v gốc",
+        r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP", "content": "Nội dung văn bản.", "subject": "V/v gốc",
             "signer": {"full_name": "Trần Thị Bình"}}"#,
     )
     .unwrap();
@@ -593,7 +605,7 @@ async fn an_update_is_accepted_and_a_replacement_is_delivered_with_its_replaceme
     assert_eq!(e.code(), lienthong::Code::InvalidTransition, "{e}");
     let replacement: Submission = serde_json::from_str(
         r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP",
-            "subject": "V/v thay thế văn bản gốc", "signer": {"full_name": "Lê Thị Hoa"}}"#,
+            "content": "Nội dung văn bản.", "subject": "V/v thay thế văn bản gốc", "signer": {"full_name": "Lê Thị Hoa"}}"#,
     )
     .unwrap();
     let e = node
@@ -694,7 +706,7 @@ async fn agreeing_to_an_update_does_not_cancel_the_copy() {
     let sonv = code("000.00.04.H21");
     let store = node.store.clone();
     let sub: Submission = serde_json::from_str(
-        r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP", "subject": "V/v cập nhật"}"#,
+        r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP", "content": "Nội dung văn bản.", "subject": "V/v cập nhật"}"#,
     )
     .unwrap();
     let sent = node
@@ -808,7 +820,7 @@ async fn sent_and_received(
     subject: &str,
 ) -> (i64, lienthong::edxml::DocumentPackage, Option<i64>) {
     let sub: Submission = serde_json::from_value(serde_json::json!({
-        "recipients": recipients, "notation": "STTTT-VP", "subject": subject,
+        "recipients": recipients, "notation": "STTTT-VP", "content": "Nội dung văn bản.", "subject": subject,
     }))
     .unwrap();
     let sent = node
@@ -1282,7 +1294,7 @@ async fn updates_and_replacements_are_answered_once_and_a_revocation_after_an_up
     // A replacement (of another document): processed like a document, answered once.
     let (other, _, _) = sent_and_received(&node, &["000.00.04.H21"], "V/v cũ").await;
     let sub: Submission = serde_json::from_str(
-        r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP", "subject": "V/v thay thế"}"#,
+        r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP", "content": "Nội dung văn bản.", "subject": "V/v thay thế"}"#,
     )
     .unwrap();
     node.replace(&stttt, "idesk", other, &sub, vec![], "Ký sai thẩm quyền")
@@ -1398,7 +1410,7 @@ async fn follow_ups_are_checked_like_submissions_and_refusals_take_no_number() {
     let stttt = code("000.00.05.H21");
     let year = lienthong::edxml::vietnam_time(time::OffsetDateTime::now_utc()).year();
     let sub: Submission = serde_json::from_str(
-        r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP", "subject": "V/v gốc",
+        r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP", "content": "Nội dung văn bản.", "subject": "V/v gốc",
             "signer": {"full_name": "Trần Thị Bình"}}"#,
     )
     .unwrap();
@@ -1496,7 +1508,7 @@ async fn follow_ups_are_checked_like_submissions_and_refusals_take_no_number() {
     let replacement = |notation: &str| -> Submission {
         serde_json::from_value(serde_json::json!({
             "recipients": ["000.00.04.H21"], "notation": notation,
-            "subject": "V/v thay thế", "signer": {"full_name": "Lê Thị Hoa"}
+            "content": "Nội dung văn bản.", "subject": "V/v thay thế", "signer": {"full_name": "Lê Thị Hoa"}
         }))
         .unwrap()
     };
@@ -1583,7 +1595,7 @@ async fn concurrent_submissions_are_numbered_without_gaps() {
     let stttt = code("000.00.05.H21");
     let year = lienthong::edxml::vietnam_time(time::OffsetDateTime::now_utc()).year();
     let sub: Submission = serde_json::from_str(
-        r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP", "subject": "V/v đồng thời",
+        r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP", "content": "Nội dung văn bản.", "subject": "V/v đồng thời",
             "signer": {"full_name": "Trần Thị Bình"}}"#,
     )
     .unwrap();
@@ -1672,7 +1684,7 @@ async fn a_route_gone_since_submission_fails_with_no_route() {
     let store = SqliteStore::open(&with_peer.node.store).await.unwrap();
     let before = Node::new(with_peer, store.clone()).unwrap();
     let sub: Submission = serde_json::from_str(
-        r#"{"recipients": ["000.00.00.H41"], "notation": "STTTT-VP", "subject": "V/v gửi Nghệ An",
+        r#"{"recipients": ["000.00.00.H41"], "notation": "STTTT-VP", "content": "Nội dung văn bản.", "subject": "V/v gửi Nghệ An",
             "signer": {"full_name": "Trần Thị Bình"}}"#,
     )
     .unwrap();
@@ -1715,7 +1727,7 @@ async fn a_package_changed_in_the_database_fails_its_delivery_as_store_corrupt()
     let node = Node::new(config, store).unwrap();
     let sub: Submission = serde_json::from_str(
         r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP",
-            "subject": "V/v kiểm tra", "signer": {"full_name": "Trần Thị Bình"}}"#,
+            "content": "Nội dung văn bản.", "subject": "V/v kiểm tra", "signer": {"full_name": "Trần Thị Bình"}}"#,
     )
     .unwrap();
     let sent = node

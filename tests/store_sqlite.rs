@@ -162,6 +162,7 @@ fn outgoing(number: &str, recipients: &[(&str, &str)]) -> NewOutgoing {
         package: package(&format!("số {number}")),
         deliveries: recipients.iter().map(|(r, route)| to(r, route)).collect(),
         idempotency_key: None,
+        request: None,
         actor: format!("clerk:{GIALAI_STTTT}:lan"),
         numbering: Numbering::Given,
     }
@@ -382,7 +383,7 @@ async fn an_idempotency_key_gives_the_same_submission_back() {
     let first = db.store.submit_outgoing(new.clone(), NOW).await.unwrap();
     assert_eq!(
         db.store
-            .find_submission(GIALAI_STTTT, "req-123")
+            .find_submission(GIALAI_STTTT, "req-123", None)
             .await
             .unwrap()
             .map(|s| s.message_id),
@@ -403,12 +404,62 @@ async fn an_idempotency_key_gives_the_same_submission_back() {
     assert_eq!(db.count("audit").await, audits, "a repeat writes nothing");
     assert_eq!(
         db.store
-            .find_submission(GIALAI_UBND, "req-123")
+            .find_submission(GIALAI_UBND, "req-123", None)
             .await
             .unwrap(),
         None,
         "keys are per agency"
     );
+}
+
+/// A key stored with its request's fingerprint refuses another request — at the read and again
+/// in the transaction that would store it, which then writes nothing — while a key stored
+/// without one (as before migration 0011) answers any repeat with the original.
+#[tokio::test]
+async fn a_key_names_its_request_unless_stored_without_one() {
+    use lienthong::store::RequestFingerprint;
+    let db = db().await;
+    let fp = |s: &str| RequestFingerprint {
+        sha256: s.repeat(64),
+        parts: format!(
+            r#"{{"operation":"submit","fields":{{"metadata.subject":"{s}"}},"files":[]}}"#
+        ),
+    };
+    let mut new = outgoing("07", &[(NGHEAN_UBND, "peer:nghean")]);
+    new.idempotency_key = Some("with".into());
+    new.request = Some(fp("a"));
+    let first = db.store.submit_outgoing(new.clone(), NOW).await.unwrap();
+    let found = db
+        .store
+        .find_submission(GIALAI_STTTT, "with", Some(&fp("a")))
+        .await
+        .unwrap();
+    assert_eq!(found.map(|s| s.message_id), Some(first.message_id));
+    let e = db
+        .store
+        .find_submission(GIALAI_STTTT, "with", Some(&fp("b")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::IdempotencyKeyReused, "{e}");
+    assert!(e.to_string().contains("metadata.subject"), "{e}");
+    let audits = db.count("audit").await;
+    let mut other = outgoing("08", &[(NGHEAN_UBND, "peer:nghean")]);
+    other.idempotency_key = Some("with".into());
+    other.request = Some(fp("b"));
+    let e = db.store.submit_outgoing(other, NOW).await.unwrap_err();
+    assert_eq!(e.code(), Code::IdempotencyKeyReused, "{e}");
+    assert_eq!(db.count("messages").await, 1);
+    assert_eq!(db.count("audit").await, audits, "a refusal writes nothing");
+
+    let mut old = outgoing("09", &[(NGHEAN_UBND, "peer:nghean")]);
+    old.idempotency_key = Some("without".into());
+    let before = db.store.submit_outgoing(old, NOW).await.unwrap();
+    let found = db
+        .store
+        .find_submission(GIALAI_STTTT, "without", Some(&fp("b")))
+        .await
+        .unwrap();
+    assert_eq!(found.map(|s| s.message_id), Some(before.message_id));
 }
 
 #[tokio::test]

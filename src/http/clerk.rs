@@ -381,6 +381,9 @@ struct SubmitResponse {
     document_id: String,
     deliveries: Vec<SubmittedDelivery>,
     existing: bool,
+    /// What the clerk should know about the accepted document (`NO_FILE`); always present,
+    /// empty when there is nothing to say, so clients need not tell absent from empty.
+    warnings: Vec<crate::store::SubmitWarning>,
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError, max: usize) -> ApiError {
@@ -446,7 +449,8 @@ async fn file_bytes(
 }
 
 /// `POST /api/v1/documents`: a `metadata` part (JSON [`Submission`]) and zero or more `file`
-/// parts. `Idempotency-Key` makes a retry return the first submission (200, `existing: true`).
+/// parts. `Idempotency-Key` makes a retry of the same request return the first submission
+/// (200, `existing: true`); the key reused for another request is `422 IDEMPOTENCY_KEY_REUSED`.
 pub async fn submit<S: Store>(
     State(state): State<AppState<S>>,
     clerk: Clerk,
@@ -496,19 +500,7 @@ pub async fn submit<S: Store>(
         }
     }
     let sub = metadata.ok_or_else(|| ApiError::from(FormatError::missing("metadata")))?;
-    let key = match headers.get("idempotency-key") {
-        Some(v) => {
-            let k = v.to_str().map(str::trim).unwrap_or("");
-            if k.is_empty() || k.len() > 200 {
-                return Err(bad_request(
-                    "Idempotency-Key",
-                    "1 to 200 visible ASCII characters".into(),
-                ));
-            }
-            Some(k.to_owned())
-        }
-        None => None,
-    };
+    let key = idempotency_key(&headers)?;
     let submitted = state
         .node
         .submit(&clerk.agency, &clerk.actor(), &sub, files, key)
@@ -531,8 +523,26 @@ pub async fn submit<S: Store>(
         document_id: submitted.document_id,
         deliveries: submitted.deliveries,
         existing: submitted.existing,
+        warnings: submitted.warnings,
     };
     Ok((status, Json(body)).into_response())
+}
+
+/// The request's `Idempotency-Key`, if any (1 to 200 visible ASCII characters).
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    match headers.get("idempotency-key") {
+        Some(v) => {
+            let k = v.to_str().map(str::trim).unwrap_or("");
+            if k.is_empty() || k.len() > 200 {
+                return Err(bad_request(
+                    "Idempotency-Key",
+                    "1 to 200 visible ASCII characters".into(),
+                ));
+            }
+            Ok(Some(k.to_owned()))
+        }
+        None => Ok(None),
+    }
 }
 
 /// `GET /api/v1/documents?since&until&before&per_page`.
@@ -850,13 +860,15 @@ pub async fn revoke<S: Store>(
     State(state): State<AppState<S>>,
     clerk: Clerk,
     id: Result<Path<i64>, PathRejection>,
+    headers: HeaderMap,
     body: Result<Json<RevokeRequest>, JsonRejection>,
 ) -> ApiResult {
     let id = path_id(id)?;
     let Json(req) = body.map_err(|r| body_rejection(&r, r.body_text()))?;
+    let key = idempotency_key(&headers)?;
     let out = state
         .node
-        .revoke(&clerk.agency, &clerk.actor(), id, &req.reason)
+        .revoke_with_key(&clerk.agency, &clerk.actor(), id, &req.reason, key)
         .await?;
     tracing::info!(agency = %clerk.agency, message_id = id, revocation = out.message_id, "revocation sent");
     follow_up_response(out)
@@ -973,6 +985,7 @@ pub async fn update<S: Store>(
 ) -> ApiResult {
     let id = path_id(id)?;
     let limits = state.node.config.limits.clone();
+    let key = idempotency_key(req.headers())?;
     let body = if is_multipart(req.headers()) {
         let mp = Multipart::from_request(req, &())
             .await
@@ -992,7 +1005,7 @@ pub async fn update<S: Store>(
     };
     let out = state
         .node
-        .update(&clerk.agency, &clerk.actor(), id, body)
+        .update_with_key(&clerk.agency, &clerk.actor(), id, body, key)
         .await?;
     tracing::info!(agency = %clerk.agency, message_id = id, update = out.message_id, "update sent");
     follow_up_response(out)
@@ -1005,9 +1018,11 @@ pub async fn replace<S: Store>(
     State(state): State<AppState<S>>,
     clerk: Clerk,
     id: Result<Path<i64>, PathRejection>,
+    headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult {
     let id = path_id(id)?;
+    let key = idempotency_key(&headers)?;
     let mp = multipart.map_err(|r| body_rejection(&r, r.body_text()))?;
     let parts = follow_up_parts(mp, &state.node.config.limits, true, "files").await?;
     let meta = parts
@@ -1017,13 +1032,14 @@ pub async fn replace<S: Store>(
     let reason = parts.reason.unwrap_or_default();
     let out = state
         .node
-        .replace(
+        .replace_with_key(
             &clerk.agency,
             &clerk.actor(),
             id,
             &sub,
             parts.files,
             &reason,
+            key,
         )
         .await?;
     tracing::info!(agency = %clerk.agency, message_id = id, replacement = out.message_id, "replacement sent");
@@ -1031,13 +1047,20 @@ pub async fn replace<S: Store>(
 }
 
 /// `202` with a follow-up's [`SubmitResponse`] (the `Submitted` of the API description): the
-/// new message's id and its DocumentId.
+/// new message's id and its DocumentId; `200` when it answers a repeat of the same request
+/// with the same `Idempotency-Key` (`existing`), as a submission's replay is.
 fn follow_up_response(out: crate::store::Submitted) -> ApiResult {
+    let status = if out.existing {
+        Http::OK
+    } else {
+        Http::ACCEPTED
+    };
     let body = SubmitResponse {
         id: out.message_id,
         document_id: out.document_id,
         deliveries: out.deliveries,
         existing: out.existing,
+        warnings: out.warnings,
     };
-    Ok((Http::ACCEPTED, Json(body)).into_response())
+    Ok((status, Json(body)).into_response())
 }

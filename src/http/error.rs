@@ -144,12 +144,14 @@ pub fn http_status(code: Code) -> Http {
         EncodingInvalid | XmlMalformed | DtdForbidden | DepthLimit | ElementLimit | NotEdxml
         | ElementMissing | ElementDuplicate | ValueInvalid | OrganIdInvalid | StatusCodeUnknown
         | AttachmentLimit | Base64Invalid | AttachmentInvalid | ManifestMismatch
-        | CharacterNotAllowed | AttachmentNameUnsafe => Http::BAD_REQUEST,
+        | CharacterNotAllowed | AttachmentNameUnsafe | DocumentEmpty => Http::BAD_REQUEST,
         SignatureMissing | SignatureDuplicate | SignatureMisplaced | ReferenceInvalid
         | TransformNotAllowed | AlgorithmNotAllowed | DigestMismatch | SignatureInvalid
         | KeyInfoNotAllowed | CertMissing | CertMalformed | CertUntrusted | CertExpired
         | CertNotYetValid | CertIsCa | CertKeyUsage | CertRevoked | SenderNotAuthorised
-        | NotAddressedHere | StatusTimeInvalid | NoRoute => Http::UNPROCESSABLE_ENTITY,
+        | NotAddressedHere | StatusTimeInvalid | NoRoute | IdempotencyKeyReused => {
+            Http::UNPROCESSABLE_ENTITY
+        }
         PeerNotAuthorised | StatusNotFromRecipient => Http::FORBIDDEN,
         NotFound | ReceiptNotYet => Http::NOT_FOUND,
         RequestTimeout => Http::REQUEST_TIMEOUT,
@@ -204,6 +206,8 @@ mod tests {
             (Code::Internal, 500),
             (Code::StoreCorrupt, 500),
             (Code::RequestTimeout, 408),
+            (Code::IdempotencyKeyReused, 422),
+            (Code::DocumentEmpty, 400),
         ] {
             assert_eq!(http_status(code).as_u16(), status, "{code}");
             assert!(!message_vi(code).is_empty());

@@ -4,7 +4,7 @@
 //! always gives the same package. Every problem names the metadata field it is about
 //! (`metadata.recipients[1].code: …`), because a clerk's document system has to show it.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use time::{Date, PrimitiveDateTime};
 
 use crate::edxml::{
@@ -14,7 +14,7 @@ use crate::edxml::{
 use crate::error::FormatError;
 
 /// The `metadata` part of `POST /api/v1/documents` (field names are the API's, in English).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Submission {
     /// Recipients: agency codes, or `{ "code": …, "name": … }`.
@@ -62,14 +62,14 @@ fn one() -> i32 {
 }
 
 /// A recipient: a bare code or a code with the name to print.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum Recipient {
     Code(String),
     Named { code: String, name: String },
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignerJson {
     #[serde(default)]
@@ -80,7 +80,7 @@ pub struct SignerJson {
     pub full_name: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaffJson {
     pub department: Option<String>,

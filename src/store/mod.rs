@@ -65,11 +65,15 @@ pub trait Store: Send + Sync + 'static {
     fn last_number(&self, agency: &str, year: i32) -> impl Future<Output = Result<u32>> + Send;
 
     /// The submission an earlier request with this idempotency key created, if any. Check this
-    /// before composing and signing, so a retried POST does not allocate a number again.
+    /// before composing and signing, so a retried POST does not allocate a number again. With
+    /// `request`, a key first used for another request is `IDEMPOTENCY_KEY_REUSED`
+    /// ([`RequestFingerprint::check_reuse`]); `submit_outgoing` checks the same in its
+    /// transaction.
     fn find_submission(
         &self,
         agency: &str,
         idempotency_key: &str,
+        request: Option<&RequestFingerprint>,
     ) -> impl Future<Output = Result<Option<Submitted>>> + Send;
 
     /// Stores an outgoing document, one `queued` delivery per recipient (due `now`), the

@@ -166,6 +166,10 @@ pub struct NewOutgoing {
     pub deliveries: Vec<NewDelivery>,
     /// The clerk system's `Idempotency-Key`, unique per sending agency.
     pub idempotency_key: Option<String>,
+    /// What the key is used for, stored with it: a later use of the key for another request is
+    /// refused (`IDEMPOTENCY_KEY_REUSED`). `None`: not compared (as keys stored before
+    /// migration 0011).
+    pub request: Option<RequestFingerprint>,
     /// Who submitted it (`clerk:<agency>:<user>`), for the audit record.
     pub actor: String,
     /// Whether the số is the next of the agency's sequence or one the clerk gave.
@@ -199,6 +203,118 @@ pub struct Submitted {
     /// `true` when the idempotency key had been used: nothing new was stored and this is the
     /// original submission.
     pub existing: bool,
+    /// What the clerk should know about an accepted submission (`NO_FILE`); filled in by the
+    /// node from the request, so a replay says the same as the first answer.
+    pub warnings: Vec<SubmitWarning>,
+}
+
+/// Something a clerk should know about a submission that was accepted all the same: a code
+/// for their software, an English message and the Vietnamese one they read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubmitWarning {
+    pub code: &'static str,
+    pub message: String,
+    pub message_vi: &'static str,
+}
+
+/// The fingerprint of a request made with an `Idempotency-Key` (`node::idempotency::fingerprint`
+/// computes it): `parts` is canonical JSON — `operation`, the SHA-256 of each request field's
+/// canonical value, and each file's name, content type and SHA-256, in order — and `sha256` is
+/// the SHA-256 of `parts`. The parts are kept, not only the digest, so a refusal can name what
+/// differs; they hold digests rather than the clerk's text, so the key table stays small.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestFingerprint {
+    pub sha256: String,
+    pub parts: String,
+}
+
+impl RequestFingerprint {
+    /// `Ok` when `stored` (what the key was first used for) is this request, or unknown (a key
+    /// stored before fingerprints were); otherwise `IDEMPOTENCY_KEY_REUSED`, naming the key,
+    /// `original` (the first request's document) and the fields that differ.
+    pub fn check_reuse(
+        &self,
+        key: &str,
+        original: &str,
+        stored: Option<&RequestFingerprint>,
+    ) -> Result<()> {
+        let Some(stored) = stored else {
+            return Ok(());
+        };
+        if stored.sha256 == self.sha256 {
+            return Ok(());
+        }
+        let differences = self.differences(stored);
+        let what = if differences.is_empty() {
+            "a different request".to_owned()
+        } else {
+            format!(
+                "a different request (it differs in {})",
+                differences.join(", ")
+            )
+        };
+        Err(Error::store(
+            Code::IdempotencyKeyReused,
+            format!(
+                "Idempotency-Key {key:?} was already used for {original}; this is {what}: \
+                 nothing was stored; use a new key for a new document or request"
+            ),
+        ))
+    }
+
+    /// The fields in which `other` differs from this, as the caller names them
+    /// (`operation`, `metadata.subject`, `reason`, `files` (their number), `files[0].name`,
+    /// `files[0].content_type`, `files[0]` (its bytes)).
+    fn differences(&self, other: &RequestFingerprint) -> Vec<String> {
+        use serde_json::Value;
+        let (Ok(a), Ok(b)) = (
+            serde_json::from_str::<Value>(&self.parts),
+            serde_json::from_str::<Value>(&other.parts),
+        ) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if a["operation"] != b["operation"] {
+            out.push("operation".to_owned());
+        }
+        let empty = serde_json::Map::new();
+        let (ma, mb) = (
+            a["fields"].as_object().unwrap_or(&empty),
+            b["fields"].as_object().unwrap_or(&empty),
+        );
+        let mut fields: Vec<&String> = ma.keys().chain(mb.keys()).collect();
+        fields.sort();
+        fields.dedup();
+        for f in fields {
+            if ma.get(f) != mb.get(f) {
+                out.push(f.clone());
+            }
+        }
+        let none = Vec::new();
+        let (fa, fb) = (
+            a["files"].as_array().unwrap_or(&none),
+            b["files"].as_array().unwrap_or(&none),
+        );
+        if fa.len() != fb.len() {
+            out.push(format!(
+                "files (their number: {} now, {} first)",
+                fa.len(),
+                fb.len()
+            ));
+        }
+        for (i, (x, y)) in fa.iter().zip(fb).enumerate() {
+            for (field, name) in [
+                ("name", format!("files[{i}].name")),
+                ("content_type", format!("files[{i}].content_type")),
+                ("sha256", format!("files[{i}] (its bytes)")),
+            ] {
+                if x[field] != y[field] {
+                    out.push(name);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// A delivery created by a submission.

@@ -343,12 +343,14 @@ pub fn trust() -> TrustStore {
 
 // --- HTTP --------------------------------------------------------------------------------------
 
-/// The clerk API's submission metadata, signed for Sở TT&TT Gia Lai.
+/// The clerk API's submission metadata, signed for Sở TT&TT Gia Lai. It has a `content`, so a
+/// submission without a file is accepted (with the warning `NO_FILE`).
 pub fn metadata(recipients: &[&str], subject: &str) -> Value {
     json!({
         "recipients": recipients,
         "notation": "STTTT-CĐS",
         "subject": subject,
+        "content": "Kính gửi các cơ quan, đơn vị.",
         "signer": {"competence": "KT. GIÁM ĐỐC", "position": "PHÓ GIÁM ĐỐC", "full_name": "Nguyễn Văn An"}
     })
 }

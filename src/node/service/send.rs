@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::*;
@@ -12,15 +13,19 @@ use crate::dsig;
 use crate::edxml::{self, DocumentPackage, OrganId, Package};
 use crate::error::{Code, FormatError};
 use crate::node::compose::{self, File, SignerJson, Submission};
+use crate::node::idempotency::KeyGuard;
 use crate::node::validate::{self, Text};
 use crate::node::{numbering, routing};
 use crate::signer::Signer;
-use crate::store::{NewDelivery, NewOutgoing, Numbering, SignedPackage, Store, Submitted};
+use crate::store::{
+    NewDelivery, NewOutgoing, Numbering, RequestFingerprint, SignedPackage, Store, SubmitWarning,
+    Submitted,
+};
 
 /// What a clerk changes with [`Node::update`] (the JSON body of `POST
 /// /api/v1/documents/{id}/update`, or its `metadata` part). Absent fields stay as sent; at
 /// least one change besides the reason is required.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRequest {
     /// Why the document is updated (BussinessDocReason); required.
@@ -43,7 +48,7 @@ pub struct UpdateRequest {
 
 /// A recipient of an update's new list: a bare code, or a code with a name to print and a
 /// `ReceiverType` (1 by default).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum UpdateRecipient {
     Code(String),
@@ -62,7 +67,10 @@ fn receiver_type_default() -> i32 {
 impl<S: Store> Node<S> {
     /// A clerk of `agency` (`actor` names the token) submits a dispatch: compose, sign with the
     /// agency's own key, store with one delivery per recipient — committed before this returns.
-    /// A repeated `idempotency_key` returns the first submission without doing anything.
+    /// A repeated `idempotency_key` with the same request (see
+    /// [`idempotency::fingerprint`](crate::node::idempotency::fingerprint)) returns the first
+    /// submission without doing anything; with another request it is `IDEMPOTENCY_KEY_REUSED`,
+    /// decided before anything is numbered or signed.
     pub async fn submit(
         &self,
         agency: &OrganId,
@@ -71,24 +79,50 @@ impl<S: Store> Node<S> {
         files: Vec<File>,
         idempotency_key: Option<String>,
     ) -> Result<Submitted, Error> {
-        // A repeat of a submission still under way waits for it, then finds it stored.
-        let _key = match &idempotency_key {
-            Some(key) => Some(self.in_flight_keys.hold(agency.as_str(), key).await),
-            None => None,
-        };
-        if let Some(key) = &idempotency_key
-            && let Some(found) = self.store.find_submission(agency.as_str(), key).await?
-        {
-            return Ok(found);
+        let key = keyed(idempotency_key, "submit", &files, || {
+            Ok(vec![("metadata", as_json(sub)?)])
+        })?;
+        let (_key, found) = self.hold_key(agency, &key).await?;
+        if let Some(found) = found {
+            // The same request: its warnings are the first answer's.
+            let warnings =
+                check_not_empty("files", sub.content.as_deref(), files.len()).unwrap_or_default();
+            return Ok(Submitted { warnings, ..found });
         }
         let signer = self.signer(agency)?;
         validate::submission(sub, &files, &self.config)?;
+        let warnings = check_not_empty("files", sub.content.as_deref(), files.len())?;
         let now = now_ms();
         let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
         let _in_hand = crate::node::memory::InHand::new(files.iter().map(|f| f.data.len()).sum());
         let doc = self.compose_unnumbered(agency, sub, files, vn)?;
-        self.number_sign_and_store(signer, actor, doc, typed(sub), idempotency_key, now)
-            .await
+        let submitted = self
+            .number_sign_and_store(signer, actor, doc, typed(sub), key, now)
+            .await?;
+        Ok(Submitted {
+            warnings,
+            ..submitted
+        })
+    }
+
+    /// Holds `key` while its request is under way (a repeat arriving meanwhile waits for it),
+    /// and gives the answer of an earlier request with it: `Some` when it was this request,
+    /// `IDEMPOTENCY_KEY_REUSED` when another (the store compares the fingerprints, and compares
+    /// them again in the transaction that stores a new one).
+    async fn hold_key(
+        &self,
+        agency: &OrganId,
+        key: &Option<(String, RequestFingerprint)>,
+    ) -> Result<(Option<KeyGuard<'_>>, Option<Submitted>), Error> {
+        let Some((key, request)) = key else {
+            return Ok((None, None));
+        };
+        let guard = self.in_flight_keys.hold(agency.as_str(), key).await;
+        let found = self
+            .store
+            .find_submission(agency.as_str(), key, Some(request))
+            .await?;
+        Ok((Some(guard), found))
     }
 
     /// A clerk of `agency` revokes (thu hồi) a document it sent: a business-type-1 package with the
@@ -101,6 +135,31 @@ impl<S: Store> Node<S> {
         message_id: i64,
         reason: &str,
     ) -> Result<Submitted, Error> {
+        self.revoke_with_key(agency, actor, message_id, reason, None)
+            .await
+    }
+
+    /// [`revoke`](Self::revoke) with the clerk system's `Idempotency-Key`: the same revocation
+    /// again gets the first answer (`existing`), the key used for another request is
+    /// `IDEMPOTENCY_KEY_REUSED`.
+    pub async fn revoke_with_key(
+        &self,
+        agency: &OrganId,
+        actor: &str,
+        message_id: i64,
+        reason: &str,
+        idempotency_key: Option<String>,
+    ) -> Result<Submitted, Error> {
+        let key = keyed(
+            idempotency_key,
+            &format!("revoke {message_id}"),
+            &[],
+            || Ok(vec![("reason", Value::String(reason.to_owned()))]),
+        )?;
+        let (_key, found) = self.hold_key(agency, &key).await?;
+        if let Some(found) = found {
+            return Ok(found);
+        }
         if reason.trim().is_empty() {
             return Err(FormatError::missing("revoke.reason").into());
         }
@@ -113,7 +172,7 @@ impl<S: Store> Node<S> {
         let business =
             edxml::Business::revocation(doc.header.effective_document_id(), reason.trim());
         let revocation = DocumentPackage::follow_up(&doc, business, vn);
-        self.sign_and_store(signer, actor, revocation, None, now_ms())
+        self.sign_and_store(signer, actor, revocation, key, now_ms())
             .await
     }
 
@@ -132,6 +191,30 @@ impl<S: Store> Node<S> {
         message_id: i64,
         req: UpdateRequest,
     ) -> Result<Submitted, Error> {
+        self.update_with_key(agency, actor, message_id, req, None)
+            .await
+    }
+
+    /// [`update`](Self::update) with the clerk system's `Idempotency-Key` (as
+    /// [`revoke_with_key`](Self::revoke_with_key)).
+    pub async fn update_with_key(
+        &self,
+        agency: &OrganId,
+        actor: &str,
+        message_id: i64,
+        req: UpdateRequest,
+        idempotency_key: Option<String>,
+    ) -> Result<Submitted, Error> {
+        let key = keyed(
+            idempotency_key,
+            &format!("update {message_id}"),
+            &req.files,
+            || Ok(vec![("update", as_json(&req)?)]),
+        )?;
+        let (_key, found) = self.hold_key(agency, &key).await?;
+        if let Some(found) = found {
+            return Ok(found);
+        }
         let reason = req.reason.trim();
         if reason.is_empty() {
             return Err(FormatError::missing("update.reason").into());
@@ -214,12 +297,24 @@ impl<S: Store> Node<S> {
             )
             .into());
         }
+        // The document as updated is a document: the same rule as a submission's.
+        let path = if req.files.is_empty() && req.content.is_some() {
+            "update.content"
+        } else {
+            "update.files"
+        };
+        let warnings = check_not_empty(path, header.content.as_deref(), attachments.len())?;
         let business = edxml::Business::update(doc.header.effective_document_id(), reason, info);
         let mut update = DocumentPackage::follow_up(&doc, business, vn);
         update.header = header;
         update.attachments = attachments;
-        self.sign_and_store(signer, actor, update, None, now_ms())
-            .await
+        let submitted = self
+            .sign_and_store(signer, actor, update, key, now_ms())
+            .await?;
+        Ok(Submitted {
+            warnings,
+            ..submitted
+        })
     }
 
     /// A clerk of `agency` replaces (thay thế) a document it sent with a new one: `sub` and
@@ -237,6 +332,40 @@ impl<S: Store> Node<S> {
         files: Vec<File>,
         reason: &str,
     ) -> Result<Submitted, Error> {
+        self.replace_with_key(agency, actor, message_id, sub, files, reason, None)
+            .await
+    }
+
+    /// [`replace`](Self::replace) with the clerk system's `Idempotency-Key` (as
+    /// [`submit`](Self::submit): decided before anything is numbered or signed).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn replace_with_key(
+        &self,
+        agency: &OrganId,
+        actor: &str,
+        message_id: i64,
+        sub: &Submission,
+        files: Vec<File>,
+        reason: &str,
+        idempotency_key: Option<String>,
+    ) -> Result<Submitted, Error> {
+        let key = keyed(
+            idempotency_key,
+            &format!("replace {message_id}"),
+            &files,
+            || {
+                Ok(vec![
+                    ("metadata", as_json(sub)?),
+                    ("reason", Value::String(reason.to_owned())),
+                ])
+            },
+        )?;
+        let (_key, found) = self.hold_key(agency, &key).await?;
+        if let Some(found) = found {
+            let warnings =
+                check_not_empty("files", sub.content.as_deref(), files.len()).unwrap_or_default();
+            return Ok(Submitted { warnings, ..found });
+        }
         let reason = reason.trim();
         if reason.is_empty() {
             return Err(FormatError::missing("replace.reason").into());
@@ -262,6 +391,7 @@ impl<S: Store> Node<S> {
             )
             .into());
         }
+        let warnings = check_not_empty("files", sub.content.as_deref(), files.len())?;
         let now = now_ms();
         let vn = edxml::vietnam_time(OffsetDateTime::now_utc());
         let _in_hand = crate::node::memory::InHand::new(files.iter().map(|f| f.data.len()).sum());
@@ -284,8 +414,13 @@ impl<S: Store> Node<S> {
         doc.header
             .response_for
             .push(edxml::ResponseFor::for_document(&original));
-        self.number_sign_and_store(signer, actor, doc, typed(sub), None, now)
-            .await
+        let submitted = self
+            .number_sign_and_store(signer, actor, doc, typed(sub), key, now)
+            .await?;
+        Ok(Submitted {
+            warnings,
+            ..submitted
+        })
     }
 
     /// The document `message_id` that `agency` sent, as a new document (business type 0) —
@@ -414,12 +549,10 @@ impl<S: Store> Node<S> {
         signer: Arc<dyn Signer>,
         actor: &str,
         doc: DocumentPackage,
-        idempotency_key: Option<String>,
+        key: Option<(String, RequestFingerprint)>,
         now: i64,
     ) -> Result<Submitted, Error> {
-        let new = self
-            .sign(signer, actor, doc, idempotency_key, Numbering::Given)
-            .await?;
+        let new = self.sign(signer, actor, doc, key, Numbering::Given).await?;
         let submitted = self.store.submit_outgoing(new, now).await?;
         self.outbox_wake.notify_one();
         Ok(submitted)
@@ -444,17 +577,14 @@ impl<S: Store> Node<S> {
         actor: &str,
         doc: DocumentPackage,
         typed: Option<(u32, bool)>,
-        idempotency_key: Option<String>,
+        key: Option<(String, RequestFingerprint)>,
         now: i64,
     ) -> Result<Submitted, Error> {
         let node = self.clone();
         let actor = actor.to_owned();
-        tokio::spawn(async move {
-            node.numbered(signer, &actor, doc, typed, idempotency_key, now)
-                .await
-        })
-        .await
-        .map_err(|e| Error::internal("numbered submission", e.to_string()))?
+        tokio::spawn(async move { node.numbered(signer, &actor, doc, typed, key, now).await })
+            .await
+            .map_err(|e| Error::internal("numbered submission", e.to_string()))?
     }
 
     /// The work of [`number_sign_and_store`](Self::number_sign_and_store), on its own task.
@@ -464,7 +594,7 @@ impl<S: Store> Node<S> {
         actor: &str,
         mut doc: DocumentPackage,
         typed: Option<(u32, bool)>,
-        idempotency_key: Option<String>,
+        key: Option<(String, RequestFingerprint)>,
         now: i64,
     ) -> Result<Submitted, Error> {
         let agency = doc.header.from.organ_id.to_string();
@@ -487,9 +617,7 @@ impl<S: Store> Node<S> {
         let (my_turn, done) = turn.split();
         compose::renumber(&mut doc, number);
         let queued = async {
-            let new = self
-                .sign(signer, actor, doc, idempotency_key, numbering)
-                .await?;
+            let new = self.sign(signer, actor, doc, key, numbering).await?;
             self.store.queue_outgoing(new, now, Box::pin(my_turn)).await
         }
         .await;
@@ -527,7 +655,7 @@ impl<S: Store> Node<S> {
         signer: Arc<dyn Signer>,
         actor: &str,
         doc: DocumentPackage,
-        idempotency_key: Option<String>,
+        key: Option<(String, RequestFingerprint)>,
         numbering: Numbering,
     ) -> Result<NewOutgoing, Error> {
         let limits = self.config.limits.clone();
@@ -591,11 +719,65 @@ impl<S: Store> Node<S> {
                 channel: None,
             },
             deliveries,
-            idempotency_key,
+            idempotency_key: key.as_ref().map(|(k, _)| k.clone()),
+            request: key.map(|(_, r)| r),
             actor: actor.to_owned(),
             numbering,
         })
     }
+}
+
+/// Whether a new document (a submission, a replacement, a document as updated) carries
+/// something to deliver: the signed document file is what receivers file and show (Decree
+/// 30/2020/NĐ-CP, Art. 11 and Annex I: the electronic document is the signed file; edXML
+/// `Content` is optional text). Neither a file nor non-blank content is `DOCUMENT_EMPTY`
+/// (naming `path`); content alone is accepted with the warning `NO_FILE`.
+pub(crate) fn check_not_empty(
+    path: &str,
+    content: Option<&str>,
+    files: usize,
+) -> Result<Vec<SubmitWarning>, Error> {
+    if files > 0 {
+        return Ok(Vec::new());
+    }
+    if content.is_some_and(|c| !c.trim().is_empty()) {
+        return Ok(vec![SubmitWarning {
+            code: "NO_FILE",
+            message: "no file attached: the document is sent with its text content only, and \
+                      receivers expect the signed document file (PDF)"
+                .to_owned(),
+            message_vi: "Văn bản được gửi không kèm tệp, chỉ có phần nội dung; cơ quan nhận \
+                         thường cần tệp văn bản điện tử đã ký số (PDF) theo Nghị định \
+                         30/2020/NĐ-CP.",
+        }]);
+    }
+    Err(FormatError::new(
+        Code::DocumentEmpty,
+        path,
+        "no file and no content: attach the signed document file (PDF) as a `file` part",
+    )
+    .into())
+}
+
+/// `v` (a parsed request) as JSON, for its fingerprint.
+fn as_json(v: &impl Serialize) -> Result<Value, Error> {
+    serde_json::to_value(v).map_err(|e| Error::internal("request as JSON", e.to_string()))
+}
+
+/// `key` with the fingerprint of the request it names
+/// ([`fingerprint`](crate::node::idempotency::fingerprint)); `fields` is only computed when there
+/// is a key.
+fn keyed(
+    key: Option<String>,
+    operation: &str,
+    files: &[File],
+    fields: impl FnOnce() -> Result<Vec<(&'static str, Value)>, Error>,
+) -> Result<Option<(String, RequestFingerprint)>, Error> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let request = crate::node::idempotency::fingerprint(operation, &fields()?, files);
+    Ok(Some((key, request)))
 }
 
 /// The clerk's typed số, with whether a far one was confirmed.

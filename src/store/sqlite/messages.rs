@@ -15,7 +15,8 @@ use crate::error::{Code, Error, Result};
 use crate::store::{
     ChannelTrust, Direction, DocumentMeta, InboxFilter, InboxItem, IngestOutcome, Kind,
     MessageInfo, NewDelivery, NewIncoming, NewOutgoing, Numbering, OutgoingFilter, OutgoingItem,
-    Pending, Receipt, SignedPackage, Submitted, SubmittedDelivery, Turn, UnverifiedSignature,
+    Pending, Receipt, RequestFingerprint, SignedPackage, Submitted, SubmittedDelivery, Turn,
+    UnverifiedSignature,
 };
 
 /// The columns [`message_from_row`] reads, from `messages m`.
@@ -215,13 +216,17 @@ pub(super) async fn insert_message(
 // Sending
 // ---------------------------------------------------------------------------------------------
 
+/// The submission an earlier request with `key` created, if any; `IDEMPOTENCY_KEY_REUSED` when
+/// `request` is given and the key was used for another request (a key stored without a
+/// fingerprint, before migration 0011, is not compared: answered as before).
 pub(super) async fn find_submission(
     conn: &mut SqliteConnection,
     agency: &str,
     key: &str,
+    request: Option<&RequestFingerprint>,
 ) -> Result<Option<Submitted>> {
-    let found: Option<(i64, String)> = sqlx::query_as(
-        "SELECT k.message_id, m.document_id FROM idempotency_keys k
+    let found: Option<(i64, String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT k.message_id, m.document_id, k.request_sha256, k.request FROM idempotency_keys k
          JOIN messages m ON m.id = k.message_id WHERE k.agency = ? AND k.key = ?",
     )
     .bind(agency)
@@ -229,9 +234,20 @@ pub(super) async fn find_submission(
     .fetch_optional(&mut *conn)
     .await
     .map_err(db_err)?;
-    let Some((message_id, document_id)) = found else {
+    let Some((message_id, document_id, stored_sha256, stored_parts)) = found else {
         return Ok(None);
     };
+    if let Some(request) = request {
+        let stored = stored_sha256.map(|sha256| RequestFingerprint {
+            sha256,
+            parts: stored_parts.unwrap_or_default(),
+        });
+        request.check_reuse(
+            key,
+            &format!("document {document_id} (message {message_id})"),
+            stored.as_ref(),
+        )?;
+    }
     let rows: Vec<(String, i64)> =
         sqlx::query_as("SELECT recipient, id FROM deliveries WHERE message_id = ? ORDER BY id")
             .bind(message_id)
@@ -249,6 +265,7 @@ pub(super) async fn find_submission(
             })
             .collect(),
         existing: true,
+        warnings: Vec::new(),
     }))
 }
 
@@ -295,131 +312,149 @@ pub(super) async fn queue_outgoing(
     // to be queued, and costs nothing more than that.
     turn.await;
 
-    let queued = store.grouped_queued(move |tx| Box::pin(async move {
-    let file = file_in_tx.as_deref();
+    let queued = store
+        .grouped_queued(move |tx| {
+            Box::pin(async move {
+                let file = file_in_tx.as_deref();
 
-    let doc = &new.document;
-    if let Some(key) = &new.idempotency_key
-        && let Some(existing) = find_submission(&mut *tx, &doc.sender, key).await?
-    {
-        return Ok(existing); // nothing written; the transaction rolls back
-    }
-    // A revocation or update: at most one of each, and no update once revoked
-    // (edxml::processing::check_follow_up), checked in this transaction so that two concurrent
-    // requests cannot both pass.
-    if matches!(doc.business_type, 1 | 2) {
-        let sent: Vec<i64> = sqlx::query_scalar(
-            "SELECT business_type FROM messages
+                let doc = &new.document;
+                if let Some(key) = &new.idempotency_key
+                    && let Some(existing) =
+                        find_submission(&mut *tx, &doc.sender, key, new.request.as_ref()).await?
+                {
+                    // Nothing written; the transaction rolls back. (A key reused for another request is
+                    // refused above, by the same check the node made before numbering and signing.)
+                    return Ok(existing);
+                }
+                // A revocation or update: at most one of each, and no update once revoked
+                // (edxml::processing::check_follow_up), checked in this transaction so that two concurrent
+                // requests cannot both pass.
+                if matches!(doc.business_type, 1 | 2) {
+                    let sent: Vec<i64> = sqlx::query_scalar(
+                        "SELECT business_type FROM messages
              WHERE direction = 'out' AND kind = 'document' AND sender = ? AND document_id = ?",
-        )
-        .bind(&doc.sender)
-        .bind(&doc.document_id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let sent: Vec<u8> = sent.into_iter().filter_map(|t| u8::try_from(t).ok()).collect();
-        crate::edxml::processing::check_follow_up(&sent, doc.business_type).map_err(|why| {
-            Error::store(
-                Code::FollowUpExists,
-                format!("document {} of {}: {why}", doc.document_id, doc.sender),
-            )
-        })?;
-    }
-    // The number is taken here, in the transaction that stores its document: a refusal or a
-    // crash before the commit leaves the sequence as it was.
-    if let Some(number) = next {
-        numbering::take_next(&mut *tx, &doc.sender, doc.code_year, number).await?;
-    }
-    // The number's uniqueness is the unique index `messages_out_number`: the insert does
-    // nothing when it is taken, and only then is the holder looked up for the message.
-    let inserted = insert_message(
-        &mut *tx,
-        Direction::Out,
-        Kind::Document,
-        Some(doc),
-        None,
-        &new.package,
-        &sha256,
-        None,
-        None,
-        &new.actor,
-        now,
-        file,
-    )
-    .await?;
-    let Some(message_id) = inserted else {
-        let holder: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM messages
+                    )
+                    .bind(&doc.sender)
+                    .bind(&doc.document_id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    let sent: Vec<u8> = sent
+                        .into_iter()
+                        .filter_map(|t| u8::try_from(t).ok())
+                        .collect();
+                    crate::edxml::processing::check_follow_up(&sent, doc.business_type).map_err(
+                        |why| {
+                            Error::store(
+                                Code::FollowUpExists,
+                                format!("document {} of {}: {why}", doc.document_id, doc.sender),
+                            )
+                        },
+                    )?;
+                }
+                // The number is taken here, in the transaction that stores its document: a refusal or a
+                // crash before the commit leaves the sequence as it was.
+                if let Some(number) = next {
+                    numbering::take_next(&mut *tx, &doc.sender, doc.code_year, number).await?;
+                }
+                // The number's uniqueness is the unique index `messages_out_number`: the insert does
+                // nothing when it is taken, and only then is the holder looked up for the message.
+                let inserted = insert_message(
+                    &mut *tx,
+                    Direction::Out,
+                    Kind::Document,
+                    Some(doc),
+                    None,
+                    &new.package,
+                    &sha256,
+                    None,
+                    None,
+                    &new.actor,
+                    now,
+                    file,
+                )
+                .await?;
+                let Some(message_id) = inserted else {
+                    let holder: Option<i64> = sqlx::query_scalar(
+                        "SELECT id FROM messages
              WHERE direction = 'out' AND kind = 'document' AND business_type IN (0, 3)
                AND sender = ? AND code_year = ? AND code_number = ? AND code_notation = ?",
-        )
-        .bind(&doc.sender)
-        .bind(doc.code_year)
-        .bind(&doc.code_number)
-        .bind(&doc.code_notation)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let by = holder.map_or_else(String::new, |id| format!(" (message {id})"));
-        return Err(Error::store(
-            Code::NumberTaken,
-            format!(
-                "{}/{} of {} is already used by {}{by}",
-                doc.code_number, doc.code_notation, doc.code_year, doc.sender
-            ),
-        ));
-    };
-    let created = deliveries::insert_deliveries(&mut *tx, message_id, &new.deliveries, now).await?;
-    if let Some(key) = &new.idempotency_key {
-        sqlx::query(
-            "INSERT INTO idempotency_keys (agency, key, message_id, created_at) VALUES (?, ?, ?, ?)",
+                    )
+                    .bind(&doc.sender)
+                    .bind(doc.code_year)
+                    .bind(&doc.code_number)
+                    .bind(&doc.code_notation)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    let by = holder.map_or_else(String::new, |id| format!(" (message {id})"));
+                    return Err(Error::store(
+                        Code::NumberTaken,
+                        format!(
+                            "{}/{} of {} is already used by {}{by}",
+                            doc.code_number, doc.code_notation, doc.code_year, doc.sender
+                        ),
+                    ));
+                };
+                let created =
+                    deliveries::insert_deliveries(&mut *tx, message_id, &new.deliveries, now)
+                        .await?;
+                if let Some(key) = &new.idempotency_key {
+                    sqlx::query(
+            "INSERT INTO idempotency_keys (agency, key, message_id, created_at, request_sha256,
+             request) VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(&doc.sender)
         .bind(key)
         .bind(message_id)
         .bind(now)
+        .bind(new.request.as_ref().map(|r| &r.sha256))
+        .bind(new.request.as_ref().map(|r| &r.parts))
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-    }
-    let detail = json!({
-        "sender": doc.sender,
-        "document_id": doc.document_id,
-        "business_type": doc.business_type,
-        "code": format!("{}/{}", doc.code_number, doc.code_notation),
-        "year": doc.code_year,
-        "sha256": sha256,
-        "size": new.package.bytes.len(),
-        "idempotency_key": new.idempotency_key,
-        "numbering": new.numbering,
-        // What `lienthong audit verify` cross-checks the row against (audit/crosscheck.rs).
-        "subject_sha256": sha256_hex(doc.subject.as_bytes()),
-        "signer": new.package.signer_subject,
-        "signer_fingerprint": new.package.signer_fingerprint,
-        "header_sha256": sha256_hex(new.package.header_json.as_bytes()),
-        "deliveries": created.iter().zip(&new.deliveries).map(|(c, d)| json!({
-            "id": c.delivery_id, "recipient": c.recipient, "route": d.route,
-        })).collect::<Vec<_>>(),
-    });
-    audit::append(
-        &mut *tx,
-        AuditEntry::new(
-            &new.actor,
-            "document.submit",
-            "message",
-            message_id,
-            &detail,
-        ),
-        now,
-    )
-    .await?;
-    Ok(Submitted {
-        message_id,
-        document_id: doc.document_id.clone(),
-        deliveries: created,
-        existing: false,
-    })
-    })).await;
+                }
+                let detail = json!({
+                    "sender": doc.sender,
+                    "document_id": doc.document_id,
+                    "business_type": doc.business_type,
+                    "code": format!("{}/{}", doc.code_number, doc.code_notation),
+                    "year": doc.code_year,
+                    "sha256": sha256,
+                    "size": new.package.bytes.len(),
+                    "idempotency_key": new.idempotency_key,
+                    "numbering": new.numbering,
+                    // What `lienthong audit verify` cross-checks the row against (audit/crosscheck.rs).
+                    "subject_sha256": sha256_hex(doc.subject.as_bytes()),
+                    "signer": new.package.signer_subject,
+                    "signer_fingerprint": new.package.signer_fingerprint,
+                    "header_sha256": sha256_hex(new.package.header_json.as_bytes()),
+                    "deliveries": created.iter().zip(&new.deliveries).map(|(c, d)| json!({
+                        "id": c.delivery_id, "recipient": c.recipient, "route": d.route,
+                    })).collect::<Vec<_>>(),
+                });
+                audit::append(
+                    &mut *tx,
+                    AuditEntry::new(
+                        &new.actor,
+                        "document.submit",
+                        "message",
+                        message_id,
+                        &detail,
+                    ),
+                    now,
+                )
+                .await?;
+                Ok(Submitted {
+                    message_id,
+                    document_id: doc.document_id.clone(),
+                    deliveries: created,
+                    existing: false,
+                    warnings: Vec::new(),
+                })
+            })
+        })
+        .await;
     let queued = match queued {
         Ok(q) => q,
         Err(e) => {

@@ -27,7 +27,7 @@ use super::{
     AttemptInfo, AuditQuery, AuditVerdict, ClaimedDelivery, DeliveryError, DeliveryFilter,
     DeliveryInfo, DeliveryState, Direction, InboxFilter, InboxItem, IngestOutcome, Lease,
     MessageInfo, NewIncoming, NewOutgoing, NewStatus, OutgoingFilter, OutgoingItem, Page, Pending,
-    StatusOutcome, StatusRecord, Store, Submitted, Turn,
+    RequestFingerprint, StatusOutcome, StatusRecord, Store, Submitted, Turn,
 };
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::error::{Code, Error, Result};
@@ -481,9 +481,10 @@ impl Store for SqliteStore {
         &self,
         agency: &str,
         idempotency_key: &str,
+        request: Option<&RequestFingerprint>,
     ) -> Result<Option<Submitted>> {
         let mut conn = self.read.acquire().await.map_err(db_err)?;
-        messages::find_submission(&mut conn, agency, idempotency_key).await
+        messages::find_submission(&mut conn, agency, idempotency_key, request).await
     }
 
     async fn queue_outgoing(
