@@ -1059,3 +1059,6 @@ give_up_after = "2h"
         assert!(e.to_string().contains("revocation.anchor[0].policy"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod example_tests;
