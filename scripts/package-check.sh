@@ -115,7 +115,7 @@ deb_info() {
   version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
   local want missing=()
   for want in 'Package: lienthong' "Version: $version-1" 'Section: net' 'Priority: optional' \
-    'Maintainer: ' 'Depends: .*libc6' 'Architecture: ' ' postinst' ' prerm' ' postrm' ' conffiles'; do
+    'Maintainer: ' 'Depends: .*libc6' 'Depends: .*systemd | systemd-sysusers' 'Architecture: ' ' postinst' ' prerm' ' postrm' ' conffiles'; do
     printf '%s\n' "$info" | grep -q "$want" || missing+=("$want")
   done
   local ctl="$scratch/control"
@@ -124,6 +124,11 @@ deb_info() {
   grep -q 'systemd-sysusers' "$ctl/postinst" || missing+=("postinst: systemd-sysusers")
   grep -q 'deb-systemd-helper' "$ctl/postinst" || missing+=("postinst: the unit wired by cargo-deb")
   grep -q '#DEBHELPER#' "$ctl/postinst" && missing+=("postinst: #DEBHELPER# left unreplaced")
+  # The user exists before the configuration is given to its group.
+  local users chgrp
+  users=$(grep -n 'systemd-sysusers' "$ctl/postinst" | head -1 | cut -d: -f1)
+  chgrp=$(grep -n 'chgrp lienthong' "$ctl/postinst" | head -1 | cut -d: -f1)
+  [ -n "$users" ] && [ -n "$chgrp" ] && [ "$users" -lt "$chgrp" ] || missing+=("postinst: sysusers before chgrp")
   local s
   for s in postinst prerm postrm; do sh -n "$ctl/$s" || missing+=("$s: shell syntax"); done
   ((${#missing[@]} == 0)) || { printf '%s\n' "$info"; printf 'missing: %s\n' "${missing[*]}"; return 1; }
@@ -139,9 +144,9 @@ deb_contents() {
     ./usr/share/doc/lienthong/examples/gialai.toml; do
     printf '%s\n' "$contents" | grep -q " $want\$" || missing+=("$want")
   done
-  printf '%s\n' "$contents" | grep -q '^-rwxr-xr-x root/root .* ./usr/bin/lienthong$' \
+  printf '%s\n' "$contents" | grep -q '^-rwxr-xr-x 0/0 .* ./usr/bin/lienthong$' \
     || missing+=("usr/bin/lienthong 0755 root")
-  printf '%s\n' "$contents" | grep -q '^-rw-r--r-- root/root .* ./etc/lienthong/lienthong.toml$' \
+  printf '%s\n' "$contents" | grep -q '^-rw-r--r-- 0/0 .* ./etc/lienthong/lienthong.toml$' \
     || missing+=("etc/lienthong/lienthong.toml 0644 root")
   ((${#missing[@]} == 0)) || { printf '%s\n' "$contents"; printf 'missing: %s\n' "${missing[*]}"; return 1; }
 }
