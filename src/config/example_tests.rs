@@ -83,7 +83,9 @@ fn shown_keys(text: &str) -> BTreeSet<String> {
         }
         if let Some((key, _value)) = line.split_once(" = ")
             && !key.is_empty()
-            && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         {
             keys.insert(format!("{table}.{key}"));
         }
@@ -109,7 +111,15 @@ fn the_traced_keys_are_the_ones_the_file_accepts() {
         assert!(keys.contains(key), "{key} missing from {keys:?}");
     }
     // The walk reached every table: no key is a table itself.
-    for table in ["node", "agency", "agency.token", "admin", "peer", "tls", "retry"] {
+    for table in [
+        "node",
+        "agency",
+        "agency.token",
+        "admin",
+        "peer",
+        "tls",
+        "retry",
+    ] {
         assert!(!keys.contains(table), "{table} taken for a key");
     }
 }
@@ -136,8 +146,8 @@ fn every_example_shows_every_key_and_only_known_keys() {
 #[test]
 fn every_example_loads() {
     for example in EXAMPLES {
-        let config = Config::load(&repo(example))
-            .unwrap_or_else(|e| panic!("{example} does not load: {e}"));
+        let config =
+            Config::load(&repo(example)).unwrap_or_else(|e| panic!("{example} does not load: {e}"));
         assert!(!config.agencies.is_empty(), "{example}: no agency");
     }
     let packaged = Config::load(&repo("packaging/lienthong.toml")).expect("packaged");
@@ -145,7 +155,10 @@ fn every_example_loads() {
     assert_eq!(packaged.node.peer_listen.as_deref(), Some("0.0.0.0:8450"));
     assert_eq!(packaged.node.store, "sqlite:///var/lib/lienthong/node.db");
     let two = Config::load(&repo("examples/two-nodes/gialai.toml")).expect("gialai");
-    assert_eq!(two.admin_tokens[0].sha256, super::hash_token("demo-token-operator"));
+    assert_eq!(
+        two.admin_tokens[0].sha256,
+        super::hash_token("demo-token-operator")
+    );
 }
 
 #[test]
@@ -157,7 +170,11 @@ fn a_key_left_out_of_an_example_is_noticed() {
         .map(|l| format!("{l}\n"))
         .collect();
     let shown = shown_keys(&without);
-    assert!(known_keys().difference(&shown).any(|k| k == "limits.max_attachment_mb"));
+    assert!(
+        known_keys()
+            .difference(&shown)
+            .any(|k| k == "limits.max_attachment_mb")
+    );
     // A commented table header still names the table of the commented keys below it.
     let shown = shown_keys("[node]\nname = \"x\"\n# [[revocation.anchor]]\n# policy = \"off\"\n");
     assert_eq!(
