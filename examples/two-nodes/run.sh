@@ -11,7 +11,7 @@ cd "$root"
 
 # Every tool this script calls, checked before anything is built or started.
 missing=()
-for tool in cargo python3 sed grep mktemp seq head; do
+for tool in cargo python3 sed grep mktemp seq head cat cp mkdir rm; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if ((${#missing[@]})); then
