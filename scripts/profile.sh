@@ -32,8 +32,9 @@ if [ "$(cat /proc/sys/kernel/perf_event_paranoid)" -gt 1 ]; then
   fi
 fi
 
-cargo build --release --quiet
-bin="${CARGO_TARGET_DIR:-$root/target}/release/lienthong"
+# The shipped build (fat LTO, Cargo.toml [profile.dist]), the one the README's figures are of.
+cargo build --profile dist --quiet
+bin="${CARGO_TARGET_DIR:-$root/target}/dist/lienthong"
 
 # Enough documents to outlast the warm-up and both recordings at any plausible rate.
 "$bin" bench --documents 60000 --concurrency 64 --openssl-seconds 0 --dir "$out/bench" \

@@ -61,6 +61,11 @@ else
   echo "test result: FAILED. 0 passed; 1 failed; (examples/two-nodes/run.sh)" | tee -a "$log"
   status=1
 fi
+# What an operator installs (README, Installing a node): the systemd unit (systemd-analyze
+# verify), the .deb (cargo-deb, from the debug build above: dpkg-deb --info/--contents) and its
+# binary unpacked into a scratch root, started on the packaged configuration. Each of its checks
+# counts as one test in the closing line (it prints cargo's result line).
+scripts/package-check.sh 2>&1 | tee -a "$log" || { echo "scripts/package-check.sh: FAILED"; status=1; }
 # Coverage-guided fuzzing of the parsers, a bounded time per target (README, Fuzzing): the
 # committed seeds and regression inputs replay first, then new inputs for FUZZ_SECONDS each.
 # Each target counts as one test in the closing line (fuzz.sh prints cargo's result line).

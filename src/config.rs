@@ -1,5 +1,5 @@
-//! The node's configuration: one TOML file (see `examples/config/gialai.toml` for a documented
-//! example).
+//! The node's configuration: one TOML file (every key, documented: `examples/two-nodes/gialai.toml`
+//! and the packaged `packaging/lienthong.toml`; `config/example_tests.rs` keeps them complete).
 //!
 //! Secrets never have to sit in the file: any string value may be written `"env:NAME"` and is
 //! then read from the environment variable `NAME` at load time (a missing variable is an error,
@@ -1059,3 +1059,6 @@ give_up_after = "2h"
         assert!(e.to_string().contains("revocation.anchor[0].policy"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod example_tests;

@@ -9,9 +9,28 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 
+# Every tool this script calls, checked before anything is built or started.
+missing=()
+for tool in cargo python3 sed grep mktemp seq head cat cp mkdir rm; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+  echo "run.sh needs: ${missing[*]} (not found on PATH)." >&2
+  echo "  cargo: a Rust toolchain 1.95+ (https://rustup.rs); python3 reads the node's JSON answers" >&2
+  echo "  (Debian/Ubuntu: apt-get install python3)." >&2
+  exit 1
+fi
+
 # LIENTHONG_PROFILE=debug reuses the test build (the test suite runs this script that way).
+# The release profile is Cargo's default optimisation (the shipped `dist` profile's fat LTO would
+# take about 8 minutes more on a fresh clone); cargo shows its progress.
 profile=${LIENTHONG_PROFILE:-release}
-if [ "$profile" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
+if [ "$profile" = release ]; then
+  echo "building lienthong (first time: a few minutes)…"
+  cargo build --release --locked
+else
+  cargo build --locked
+fi
 bin="${CARGO_TARGET_DIR:-$root/target}/$profile/lienthong"
 work=$(mktemp -d)
 pids=()
@@ -98,17 +117,17 @@ wait_until() { # description, command...
   done
   echo "timed out waiting for $what"; exit 1
 }
-delivered() { "$bin" sent show $GL "$id" | grep -q '"state": "delivered"'; }
+delivered() { "$bin" sent show $GL --json "$id" | grep -q '"state": "delivered"'; }
 step "Gia Lai's outbox delivers it; Nghệ An answers with a signed receipt (01)"
 wait_until "delivery" delivered
-"$bin" sent show $GL "$id" | python3 -c '
+"$bin" sent show $GL --json "$id" | python3 -c '
 import json,sys
 d = json.load(sys.stdin)
 for x in d.get("deliveries", []):
     print("  to", x["recipient"], "->", x["state"], "after", x["attempts"], "attempt(s)")'
 
 step "Nghệ An's clerk sees it in the inbox"
-inbox=$("$bin" inbox list $NA)
+inbox=$("$bin" inbox list $NA --json)
 echo "$inbox" | head -40
 rid=$(echo "$inbox" | python3 -c 'import json,sys; v=json.load(sys.stdin); items=v["items"] if isinstance(v,dict) else v; print(items[0]["message"]["id"] if "message" in items[0] else items[0]["id"])')
 "$bin" inbox package $NA "$rid" -o "$work/received.edxml"
@@ -118,10 +137,10 @@ step "…registers it (03) and finishes it (06)"
 "$bin" inbox status $NA "$rid" --code 03 --description "Đã vào sổ văn bản đến"
 "$bin" inbox status $NA "$rid" --code 06 --description "Đã xử lý xong"
 
-has_06() { "$bin" sent show $GL "$id" | grep -q '"latest_status": "06"'; }
+has_06() { "$bin" sent show $GL --json "$id" | grep -q '"latest_status": "06"'; }
 step "Both statuses arrive back in Gia Lai"
 wait_until "status 06 in Gia Lai" has_06
-"$bin" sent show $GL "$id" | python3 -c '
+"$bin" sent show $GL --json "$id" | python3 -c '
 import json,sys
 d = json.load(sys.stdin)
 for x in d["deliveries"]:
