@@ -5,9 +5,9 @@
 # configuration (pointed at the test PKI) and stops cleanly on SIGTERM.
 #
 # The .deb checked here is built from the debug binary the test suite has already built
-# (`cargo deb --no-build --profile dev`, stripped by cargo-deb): the package definition is what
+# (`packaging/build-deb.sh --profile dev --no-build`: cargo-deb, stripped): the package definition is what
 # is tested, and a second, optimised build would cost CI ten minutes. A real release is built
-# with `cargo deb --profile dist` (fat LTO, the profile the README's Performance figures use).
+# with `packaging/build-deb.sh` (profile dist: fat LTO, the profile the README's Performance figures use).
 #
 # Installs what it needs if missing: systemd (systemd-analyze, systemd-sysusers) and dpkg from
 # Debian, cargo-deb (pinned) from crates.io into the target folder. Each check counts as one test
@@ -103,7 +103,7 @@ check unit-verify unit_verify
 deb_dir="$target/debian/package-check"
 build_deb() {
   rm -rf "$deb_dir"
-  "$cargo_deb" --no-build --profile dev --output "$deb_dir/" 2>&1
+  CARGO_DEB="$cargo_deb" CARGO_TARGET_DIR="$target" packaging/build-deb.sh --profile dev --no-build --output "$deb_dir/" 2>&1
   ls "$deb_dir"/lienthong_*.deb
 }
 check deb-build build_deb
@@ -141,7 +141,10 @@ deb_contents() {
   for want in ./usr/bin/lienthong ./usr/lib/systemd/system/lienthong.service \
     ./etc/lienthong/lienthong.toml ./usr/lib/sysusers.d/lienthong.conf \
     ./usr/share/doc/lienthong/README.md ./usr/share/doc/lienthong/copyright \
-    ./usr/share/doc/lienthong/examples/gialai.toml; do
+    ./usr/share/doc/lienthong/examples/gialai.toml ./usr/share/man/man1/lienthong.1.gz \
+    ./usr/share/man/man1/lienthong-send.1.gz ./usr/share/man/man1/lienthong-admin-deliveries-list.1.gz \
+    ./usr/share/bash-completion/completions/lienthong ./usr/share/zsh/vendor-completions/_lienthong \
+    ./usr/share/fish/vendor_completions.d/lienthong.fish; do
     printf '%s\n' "$contents" | grep -q " $want\$" || missing+=("$want")
   done
   printf '%s\n' "$contents" | grep -q '^-rwxr-xr-x 0/0 .* ./usr/bin/lienthong$' \
