@@ -284,7 +284,8 @@ pub struct RevocationConfig {
     /// The policy for paths ending at an anchor without an override. Default `prefer`: refuse
     /// what is revoked, accept (flagged) what cannot be checked.
     pub policy: RevocationPolicy,
-    /// Overrides by anchor subject (RFC 4514 text as `lienthong inspect` prints it).
+    /// Overrides by anchor subject: RFC 4514 text as `lienthong inspect` prints it
+    /// (`CN=…, O=…, C=VN`), or the same RDNs in the certificate's order (`C=VN, O=…, CN=…`).
     pub anchors: Vec<AnchorPolicy>,
     /// CRL files (PEM or DER) checked besides the distribution points.
     pub crl_files: Vec<PathBuf>,
@@ -312,11 +313,12 @@ impl Default for RevocationConfig {
 }
 
 impl RevocationConfig {
-    /// The policy for a path ending at the anchor `anchor_subject`.
+    /// The policy for a path ending at the anchor `anchor_subject` (RFC 4514 text): a
+    /// configured subject matches in either RDN order ([`crate::pki::same_name`]).
     pub fn policy_for(&self, anchor_subject: &str) -> RevocationPolicy {
         self.anchors
             .iter()
-            .find(|a| a.subject == anchor_subject)
+            .find(|a| crate::pki::same_name(&a.subject, anchor_subject))
             .map_or(self.policy, |a| a.policy)
     }
 }
@@ -783,6 +785,15 @@ impl Config {
         }
         let mut anchors = Vec::new();
         for (i, a) in rf.anchors.iter().enumerate() {
+            if crate::pki::parse_name(&a.subject).is_none() {
+                return Err(bad(
+                    format!("revocation.anchor[{i}].subject"),
+                    format!(
+                        "{:?} is not a distinguished name (RFC 4514: `CN=…, O=…, C=VN`)",
+                        a.subject
+                    ),
+                ));
+            }
             anchors.push(AnchorPolicy {
                 subject: a.subject.clone(),
                 policy: policy(&format!("revocation.anchor[{i}].policy"), &a.policy)?,
@@ -1154,6 +1165,23 @@ give_up_after = "2h"
             RevocationPolicy::Require
         );
         assert_eq!(c.revocation.policy_for("CN=Other"), RevocationPolicy::Off);
+        // The certificate's own order names the same anchor.
+        assert_eq!(
+            c.revocation.policy_for("C=VN, CN=Root"),
+            RevocationPolicy::Require
+        );
+        let reversed = text.replace("subject = \"CN=Root, C=VN\"", "subject = \"C=VN, CN=Root\"");
+        let c3 = Config::from_toml(&reversed, Path::new("/x"), &env).unwrap();
+        assert_eq!(
+            c3.revocation.policy_for("CN=Root, C=VN"),
+            RevocationPolicy::Require
+        );
+        let nonsense = text.replace("subject = \"CN=Root, C=VN\"", "subject = \"Root CA\"");
+        let e = Config::from_toml(&nonsense, Path::new("/x"), &env).unwrap_err();
+        assert!(
+            e.to_string().contains("revocation.anchor[0].subject"),
+            "{e}"
+        );
         assert_eq!(
             c.revocation.crl_files,
             vec![PathBuf::from("/etc/lienthong/crl/root.pem")]
