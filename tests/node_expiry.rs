@@ -87,7 +87,10 @@ cert = "{expired_cert}"
         anchor.subject, "CN=Lienthong TEST Root CA, O=Lienthong TEST PKI, C=VN",
         "{anchor:?}"
     );
-    assert!(tls.subject.starts_with("CN=") && tls.subject.ends_with("C=VN"), "{tls:?}");
+    assert!(
+        tls.subject.starts_with("CN=") && tls.subject.ends_with("C=VN"),
+        "{tls:?}"
+    );
     // Soonest first.
     assert_eq!(report[0].agency.as_deref(), Some("000.00.09.H21"));
     // Sixty days before the good one expires, it is flagged too.
