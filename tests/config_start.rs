@@ -125,7 +125,14 @@ fn configuration_problems_name_file_line_column_and_key() {
                 "stttt-gialai",
                 &format!("\"{}\"", other.display()),
             );
-            (t, format!(":{l}:7: agency[0].key: "))
+            (
+                t,
+                format!(
+                    ":{l}:7: agency[0].key: {}: does not belong to the certificate of \
+                     CN=Sở Thông tin và Truyền thông tỉnh Gia Lai, ",
+                    other.display()
+                ),
+            )
         },
         {
             // Not a certificate at all.
