@@ -12,6 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use common::nodes::*;
 use common::openapi::ApiClient;
 use common::pki;
+use rustls_pki_types::pem::PemObject;
 
 /// A development-free node configuration in `dir` (mutual TLS, one peer), its store `node.db`
 /// in `dir`, created by `serve` on first start.
@@ -241,4 +242,64 @@ fn a_second_node_on_a_store_exits_3_and_the_first_keeps_serving() {
         }
     });
     stop(first);
+}
+
+/// One form for names and times: the admin API's certificate report and `/metrics` name
+/// certificates as `verify` and `inspect` do (RFC 4514, `CN=…` first), and give times RFC 3339.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_api_and_metrics_print_names_and_times_in_the_one_form() {
+    const TOK_OPS: &str = "tok-ops-0123456789abcdef";
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gl = start(l, |d| {
+        config_text(
+            "gialai",
+            d,
+            &gialai_departments(),
+            ("nghean", "http://127.0.0.1:9", NGHEAN),
+        ) + &admin_token("ops-1", TOK_OPS)
+    })
+    .await;
+    let http = ApiClient::new();
+    let r = http
+        .get(gl.url("/admin/v1/certificates"))
+        .bearer_auth(TOK_OPS)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    let items = v["items"].as_array().unwrap();
+    let root = "CN=Lienthong TEST Root CA, O=Lienthong TEST PKI, C=VN";
+    assert!(items.iter().any(|c| c["subject"] == root), "{v}");
+    let stttt = lienthong::pki::describe(
+        &rustls_pki_types::CertificateDer::from_pem_file(pki("stttt-gialai.cert.pem")).unwrap(),
+    )
+    .unwrap();
+    let agency = items
+        .iter()
+        .find(|c| c["agency"] == STTTT)
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(
+        agency["subject"],
+        stttt.subject.as_str(),
+        "as inspect prints it"
+    );
+    assert_eq!(
+        agency["not_after"],
+        stttt.not_after.as_str(),
+        "RFC 3339 UTC"
+    );
+    let metrics = http
+        .get(gl.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!("subject=\"{root}\"")),
+        "{metrics}"
+    );
+    gl.shutdown().await;
 }
