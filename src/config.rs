@@ -1053,6 +1053,14 @@ give_up_after = "2h"
                 .code(),
             Code::ConfigInvalid
         );
+        // A field missing from a table: the table's header, by its key.
+        let nameless = SAMPLE.replace("name = \"Sở Thông tin và Truyền thông tỉnh Gia Lai\"\n", "");
+        let e = Config::from_toml(&nameless, Path::new("/x"), &env).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("<config>:9:1: agency[0]: missing field `name`"),
+            "{e}"
+        );
         let none_in_flight = SAMPLE.replace("[retry]\n", "[retry]\nin_flight = 0\n");
         let e = Config::from_toml(&none_in_flight, Path::new("/x"), &env).unwrap_err();
         assert!(e.to_string().contains("retry.in_flight"), "{e}");

@@ -123,7 +123,8 @@ fn shown_key(root: &DeTable<'_>, key: &str) -> String {
     }
 }
 
-/// The path of the key whose name or value covers byte `at`, the deepest one.
+/// The path of the key whose name or value covers byte `at`, the deepest one (a value inside a
+/// table before the table).
 fn key_at(t: &DeTable<'_>, at: usize, prefix: &str) -> Option<String> {
     for (k, v) in t.iter() {
         let path = if prefix.is_empty() {
@@ -134,7 +135,8 @@ fn key_at(t: &DeTable<'_>, at: usize, prefix: &str) -> Option<String> {
         if let Some(deeper) = value_at(v, at, &path) {
             return Some(deeper);
         }
-        if k.span().contains(&at) || (!is_container(v.get_ref()) && v.span().contains(&at)) {
+        // A table itself (a missing field is reported at its header).
+        if k.span().contains(&at) || v.span().contains(&at) {
             return Some(path);
         }
     }
@@ -146,15 +148,10 @@ fn value_at(v: &Spanned<DeValue<'_>>, at: usize, path: &str) -> Option<String> {
         DeValue::Table(t) => key_at(t, at, path),
         DeValue::Array(a) => a.iter().enumerate().find_map(|(i, e)| {
             let p = format!("{path}[{i}]");
-            value_at(e, at, &p)
-                .or_else(|| (!is_container(e.get_ref()) && e.span().contains(&at)).then_some(p))
+            value_at(e, at, &p).or_else(|| e.span().contains(&at).then_some(p))
         }),
         _ => None,
     }
-}
-
-fn is_container(v: &DeValue<'_>) -> bool {
-    matches!(v, DeValue::Table(_) | DeValue::Array(_))
 }
 
 #[cfg(test)]
@@ -200,5 +197,8 @@ mod tests {
         assert_eq!(s.locate_byte(at), "gialai.toml:11:10: agency[0].cert");
         let at = TEXT.find("Thông").unwrap() + "Thông".len();
         assert_eq!(s.locate_byte(at), "gialai.toml:10:17: agency[0].name");
+        // A table's header (where toml reports a field missing from it): the table.
+        let at = TEXT.find("[[agency]]").unwrap();
+        assert_eq!(s.locate_byte(at), "gialai.toml:9:1: agency[0]");
     }
 }
