@@ -146,6 +146,23 @@ fn configuration_problems_name_file_line_column_and_key() {
             (t, format!(":{l}:8: agency[0].cert: "))
         },
         {
+            // The TLS key of another node.
+            let other = pki("node-nghean.key.pem");
+            let (t, l) = set(
+                &base,
+                "key",
+                "node-gialai",
+                &format!("\"{}\"", other.display()),
+            );
+            (
+                t,
+                format!(
+                    ":{l}:7: tls.key: {}: does not belong to the certificate of tls.cert",
+                    other.display()
+                ),
+            )
+        },
+        {
             let (t, l) = set(&base, "store", "node.db", "\"sqlite://no/such/node.db\"");
             (t, format!(":{l}:9: node.store: no/such: no such file"))
         },

@@ -89,11 +89,13 @@ pub(super) fn check(c: &Config) -> Result<(), Problem> {
         })?;
         rustls::sign::CertifiedKey::from_der(chain, key, &crate::transport::tls::provider())
             .map_err(|e| {
-                at(
-                    "tls.key".into(),
-                    &t.key,
-                    format!("unusable with tls.cert: {e}"),
-                )
+                let problem = match e {
+                    rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+                        "does not belong to the certificate of tls.cert".to_owned()
+                    }
+                    other => format!("unusable with tls.cert: {other}"),
+                };
+                at("tls.key".into(), &t.key, problem)
             })?;
     }
 
