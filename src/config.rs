@@ -11,6 +11,7 @@
 //! parse. A node that starts has a configuration that makes sense.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -20,6 +21,11 @@ use crate::edxml::xml::Limits;
 use crate::edxml::{OrganId, Organization};
 use crate::error::{Code, FormatError};
 use crate::pki::RevocationPolicy;
+
+mod files;
+mod span;
+
+pub use span::Source;
 
 /// The whole configuration, as loaded and checked.
 #[derive(Debug, Clone)]
@@ -40,6 +46,9 @@ pub struct Config {
     pub http: HttpConfig,
     /// The folder relative paths in the file are resolved against (the file's folder).
     pub base_dir: PathBuf,
+    /// The text it was read from, kept so that a problem found later (a port that is taken)
+    /// is reported at its key's line and column like the ones found while loading.
+    source: Option<Arc<Source>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -275,7 +284,8 @@ pub struct RevocationConfig {
     /// The policy for paths ending at an anchor without an override. Default `prefer`: refuse
     /// what is revoked, accept (flagged) what cannot be checked.
     pub policy: RevocationPolicy,
-    /// Overrides by anchor subject (RFC 4514 text as `lienthong inspect` prints it).
+    /// Overrides by anchor subject: RFC 4514 text as `lienthong inspect` prints it
+    /// (`CN=…, O=…, C=VN`), or the same RDNs in the certificate's order (`C=VN, O=…, CN=…`).
     pub anchors: Vec<AnchorPolicy>,
     /// CRL files (PEM or DER) checked besides the distribution points.
     pub crl_files: Vec<PathBuf>,
@@ -303,11 +313,12 @@ impl Default for RevocationConfig {
 }
 
 impl RevocationConfig {
-    /// The policy for a path ending at the anchor `anchor_subject`.
+    /// The policy for a path ending at the anchor `anchor_subject` (RFC 4514 text): a
+    /// configured subject matches in either RDN order ([`crate::pki::same_name`]).
     pub fn policy_for(&self, anchor_subject: &str) -> RevocationPolicy {
         self.anchors
             .iter()
-            .find(|a| a.subject == anchor_subject)
+            .find(|a| crate::pki::same_name(&a.subject, anchor_subject))
             .map_or(self.policy, |a| a.policy)
     }
 }
@@ -450,27 +461,74 @@ fn bad(path: impl Into<String>, problem: impl Into<String>) -> Error {
 }
 
 impl Config {
-    /// Reads and checks the file at `path`.
+    /// Reads and checks the file at `path` and every file it names (see [`Config::check_files`]).
+    /// Every problem is `CONFIG_INVALID`, reported as `FILE:LINE:COL: KEY: problem`.
     pub fn load(path: &Path) -> Result<Config, Error> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::io(path.display().to_string(), e))?;
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let problem = match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file".to_owned(),
+                std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+                _ => format!("cannot read: {e}"),
+            };
+            bad(name.clone(), problem)
+        })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Config::from_toml(&text, &base, &|name| std::env::var(name).ok())
+        let config = Config::parse(&text, &name, &base, &|name| std::env::var(name).ok())?;
+        config.check_files()?;
+        Ok(config)
     }
 
     /// Parses `text`, resolving relative paths against `base_dir` and `env:` values with `env`.
+    /// Touches no file: problems are reported as in the file `<config>`.
     pub fn from_toml(
         text: &str,
         base_dir: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, Error> {
-        let file: File = toml::from_str(text).map_err(|e| {
-            let at = e
-                .span()
-                .map(|s| format!("(byte {})", s.start))
-                .unwrap_or_else(|| "(config)".into());
-            bad(at, e.message().to_owned())
-        })?;
+        Config::parse(text, "<config>", base_dir, env)
+    }
+
+    /// [`Config::from_toml`], reporting problems as in the file `name` (the path as given).
+    pub fn parse(
+        text: &str,
+        name: &str,
+        base_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Error> {
+        let source = Arc::new(Source {
+            name: name.to_owned(),
+            text: text.to_owned(),
+        });
+        let file: File = toml::from_str(text).map_err(|e| toml_problem(&source, &e))?;
+        let mut config = Config::build(file, base_dir, env).map_err(|e| relocate(&source, e))?;
+        config.source = Some(source);
+        Ok(config)
+    }
+
+    /// Checks every file the configuration names: there, readable, and holding what its key
+    /// says (certificates parse, each agency's key belongs to its certificate, the TLS key to
+    /// the TLS certificate, CRLs parse, the store's folder exists). Run at load so that a node
+    /// that starts has every file it needs, and a problem names its key.
+    pub fn check_files(&self) -> Result<(), Error> {
+        files::check(self).map_err(|(key, problem)| self.problem(&key, problem))
+    }
+
+    /// A `CONFIG_INVALID` about `key` (a path such as `node.listen`, `agency[0].cert`,
+    /// `peer[1].ca[0]`), placed at that key's value in the file: `FILE:LINE:COL: KEY: problem`.
+    pub fn problem(&self, key: &str, problem: impl Into<String>) -> Error {
+        let at = match &self.source {
+            Some(s) => s.locate(key),
+            None => key.to_owned(),
+        };
+        bad(at, problem)
+    }
+
+    fn build(
+        file: File,
+        base_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Error> {
         let secret = |path: &str, v: &str| -> Result<String, Error> {
             match v.strip_prefix("env:") {
                 Some(name) => env(name)
@@ -727,6 +785,15 @@ impl Config {
         }
         let mut anchors = Vec::new();
         for (i, a) in rf.anchors.iter().enumerate() {
+            if crate::pki::parse_name(&a.subject).is_none() {
+                return Err(bad(
+                    format!("revocation.anchor[{i}].subject"),
+                    format!(
+                        "{:?} is not a distinguished name (RFC 4514: `CN=…, O=…, C=VN`)",
+                        a.subject
+                    ),
+                ));
+            }
             anchors.push(AnchorPolicy {
                 subject: a.subject.clone(),
                 policy: policy(&format!("revocation.anchor[{i}].policy"), &a.policy)?,
@@ -776,6 +843,7 @@ impl Config {
             revocation,
             http,
             base_dir: base_dir.to_path_buf(),
+            source: None,
         })
     }
 
@@ -785,6 +853,44 @@ impl Config {
             .iter()
             .find(|a| &a.organization.organ_id == code)
     }
+}
+
+/// A `CONFIG_INVALID` found while building, placed in `source` (see `span.rs`).
+fn relocate(source: &Source, e: Error) -> Error {
+    match e {
+        Error::Format(f) if f.code == Code::ConfigInvalid => bad(source.locate(&f.path), f.problem),
+        other => other,
+    }
+}
+
+/// toml's own error (syntax, a wrong type, an unknown key) in the same form: the position of
+/// its span, the key there, the message, and for an unknown key the closest known one.
+fn toml_problem(source: &Source, e: &toml::de::Error) -> Error {
+    let at = match e.span() {
+        Some(span) => source.locate_byte(span.start),
+        None => source.name.clone(),
+    };
+    let message = e.message().trim_end().to_owned();
+    let problem = match did_you_mean(&message) {
+        Some(known) => format!("{message} (did you mean `{known}`?)"),
+        None => message,
+    };
+    bad(at, problem)
+}
+
+/// For serde's "unknown field `X`, expected one of `a`, `b`": the known key closest to `X`, if
+/// one is close enough to be a typo.
+fn did_you_mean(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, expected) = rest.split_once('`')?;
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|known| (strsim::damerau_levenshtein(unknown, known), known))
+        .filter(|(d, known)| *d <= (known.chars().count() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, known)| known.to_owned())
 }
 
 /// The `[http]` table, checked: timeouts of at least 100 ms, caps of 1 to 65536 connections.
@@ -947,6 +1053,14 @@ give_up_after = "2h"
                 .code(),
             Code::ConfigInvalid
         );
+        // A field missing from a table: the table's header, by its key.
+        let nameless = SAMPLE.replace("name = \"Sở Thông tin và Truyền thông tỉnh Gia Lai\"\n", "");
+        let e = Config::from_toml(&nameless, Path::new("/x"), &env).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("<config>:9:1: agency[0]: missing field `name`"),
+            "{e}"
+        );
         let none_in_flight = SAMPLE.replace("[retry]\n", "[retry]\nin_flight = 0\n");
         let e = Config::from_toml(&none_in_flight, Path::new("/x"), &env).unwrap_err();
         assert!(e.to_string().contains("retry.in_flight"), "{e}");
@@ -968,12 +1082,19 @@ give_up_after = "2h"
         let typo = SAMPLE.replace(peer, &format!("{peer}\nxml_signature = \"chanel\""));
         let e = Config::from_toml(&typo, Path::new("/x"), &env).unwrap_err();
         assert_eq!(e.code(), Code::ConfigInvalid);
-        assert!(e.to_string().contains("peer[0].xml_signature"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("<config>:29:17: peer \"nghean\".xml_signature: "),
+            "{e}"
+        );
         assert!(e.to_string().contains("chanel"), "{e}");
         // The sample is a development node: its plain listener does not authenticate peers.
         let plain = SAMPLE.replace(peer, &format!("{peer}\nxml_signature = \"channel\""));
         let e = Config::from_toml(&plain, Path::new("/x"), &env).unwrap_err();
-        assert!(e.to_string().contains("peer[0].xml_signature"), "{e}");
+        assert!(
+            e.to_string().contains("peer \"nghean\".xml_signature"),
+            "{e}"
+        );
         assert!(e.to_string().contains("dev_plain_http"), "{e}");
         let tls = plain
             .replace(
@@ -1014,7 +1135,11 @@ give_up_after = "2h"
         for (wrong, at) in [
             ("max_connections = 0", "http.max_connections"),
             ("body_timeout = \"0s\"", "http.body_timeout"),
-            ("header_timeot = \"5s\"", "(byte"),
+            (
+                "header_timeot = \"5s\"",
+                ":35:1: http.header_timeot: unknown field `header_timeot`",
+            ),
+            ("header_timeot = \"5s\"", "(did you mean `header_timeout`?)"),
         ] {
             let text = format!("{SAMPLE}\n[http]\n{wrong}\n");
             let e = Config::from_toml(&text, Path::new("/x"), &env).unwrap_err();
@@ -1048,6 +1173,23 @@ give_up_after = "2h"
             RevocationPolicy::Require
         );
         assert_eq!(c.revocation.policy_for("CN=Other"), RevocationPolicy::Off);
+        // The certificate's own order names the same anchor.
+        assert_eq!(
+            c.revocation.policy_for("C=VN, CN=Root"),
+            RevocationPolicy::Require
+        );
+        let reversed = text.replace("subject = \"CN=Root, C=VN\"", "subject = \"C=VN, CN=Root\"");
+        let c3 = Config::from_toml(&reversed, Path::new("/x"), &env).unwrap();
+        assert_eq!(
+            c3.revocation.policy_for("CN=Root, C=VN"),
+            RevocationPolicy::Require
+        );
+        let nonsense = text.replace("subject = \"CN=Root, C=VN\"", "subject = \"Root CA\"");
+        let e = Config::from_toml(&nonsense, Path::new("/x"), &env).unwrap_err();
+        assert!(
+            e.to_string().contains("revocation.anchor[0].subject"),
+            "{e}"
+        );
         assert_eq!(
             c.revocation.crl_files,
             vec![PathBuf::from("/etc/lienthong/crl/root.pem")]

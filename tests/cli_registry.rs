@@ -9,6 +9,16 @@ use std::path::Path;
 use common::nodes::*;
 use common::*;
 
+/// The name of the user this test runs as, as `id -un` gives it.
+fn os_user() -> String {
+    let o = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    String::from_utf8(o.stdout).unwrap().trim().to_owned()
+}
+
 fn registry(config: &Path, args: &[&str]) -> std::process::Output {
     bin()
         .arg("registry")
@@ -98,7 +108,15 @@ fn registry_commands_on_the_node_store() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["rules"][0]["sha256"], stttt_fp.as_str());
-    assert_eq!(v["added_by"], "admin:ops");
+    // The actor is the OS user the process runs as, never `$USER` (set to "ops" here).
+    let me = os_user();
+    assert_eq!(v["added_by"], format!("admin:{me}"));
+    // Times as the admin API gives them: RFC 3339 UTC.
+    let added_at = v["added_at"].as_str().unwrap();
+    assert!(
+        added_at.len() >= 20 && added_at.as_bytes()[10] == b'T' && added_at.ends_with('Z'),
+        "{v}"
+    );
     let o = registry(&config, &["list"]);
     let out = stdout(&o);
     assert!(
@@ -149,6 +167,31 @@ fn registry_commands_on_the_node_store() {
         stdout(&o).starts_with("audit chain OK: 6 records"),
         "{}",
         stdout(&o)
+    );
+
+    // `--actor` names who a change is for; the OS user is kept. The audit record says both.
+    let o = registry(
+        &config,
+        &["import", file.to_str().unwrap(), "--actor", "Nguyễn Văn A"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = bin()
+        .args(["audit", "export", "--store", &store, "--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let last: serde_json::Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+    assert_eq!(
+        last["actor"],
+        format!("admin:{me} as Nguyễn Văn A"),
+        "{last}"
+    );
+    let o = registry(&config, &["remove", STTTT, "--actor", " "]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("VALUE_INVALID: --actor"),
+        "{}",
+        stderr(&o)
     );
 
     // A configuration that cannot be read is a local problem: exit 3.

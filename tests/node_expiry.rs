@@ -82,7 +82,15 @@ cert = "{expired_cert}"
         .unwrap();
     assert!(!good.warning && good.days_left > WARN_DAYS, "{good:?}");
     let anchor = report.iter().find(|c| c.role == "anchor").unwrap();
-    assert!(anchor.subject.contains("Root CA"), "{anchor:?}");
+    // One form for names everywhere (admin API, metrics, verify, inspect): RFC 4514 order.
+    assert_eq!(
+        anchor.subject, "CN=Lienthong TEST Root CA, O=Lienthong TEST PKI, C=VN",
+        "{anchor:?}"
+    );
+    assert!(
+        tls.subject.starts_with("CN=") && tls.subject.ends_with("C=VN"),
+        "{tls:?}"
+    );
     // Soonest first.
     assert_eq!(report[0].agency.as_deref(), Some("000.00.09.H21"));
     // Sixty days before the good one expires, it is flagged too.

@@ -1529,7 +1529,11 @@ async fn a_large_document_travels_as_package_files_and_orphans_are_removed_at_st
         let url = gl.node.config.node.store.clone();
         let reopened = lienthong::store::SqliteStore::open(&url).await.unwrap();
         assert_eq!(file_names(&gl_dir).len(), kept.len() + 2);
-        assert_eq!(reopened.remove_orphan_package_files().await.unwrap(), 2);
+        let lock = lienthong::store::NodeLock::acquire(&url).unwrap().unwrap();
+        assert_eq!(
+            reopened.remove_orphan_package_files(&lock).await.unwrap(),
+            2
+        );
         assert_eq!(file_names(&gl_dir), kept);
         assert!(reopened.message_bytes(id).await.unwrap() == sent);
         reopened.close().await;

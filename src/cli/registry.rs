@@ -2,7 +2,10 @@
 //! (which certificates may sign for which agency code) in the node's store, for an operator on the
 //! node's machine. The store is the one `[node] store` of the configuration; the node may be
 //! running (SQLite serialises the writers). Every change is written with its audit record, actor
-//! `admin:<$USER>`.
+//! `admin:<os user>` — the operating-system user the process runs as (`getuid`, not `$USER`, which
+//! the caller sets and sudo/systemd leave unset) — or `admin:<os user> as <NAME>` with
+//! `--actor NAME` (who the change is for, e.g. the person a shared service account acts for;
+//! the OS user is always kept). Times in `--json` are RFC 3339 UTC, as in the admin API.
 //!
 //! - `list [--json]`, `show CODE [--json]`: what is registered;
 //! - `add CODE [--name N] [--cert FILE]… [--fingerprint HEX]… [--subject-attribute A --subject-value
@@ -45,6 +48,15 @@ pub struct ConfigArg {
     config: PathBuf,
 }
 
+/// Who a change is recorded as made by, besides the OS user.
+#[derive(clap::Args)]
+pub struct ActorArg {
+    /// Record the change as made by NAME on behalf of the OS user (`admin:<os user> as NAME`),
+    /// e.g. the person a shared operator account acts for.
+    #[arg(long, value_name = "NAME")]
+    actor: Option<String>,
+}
+
 #[derive(clap::Args)]
 pub struct ListArgs {
     #[command(flatten)]
@@ -71,6 +83,8 @@ pub struct AddArgs {
     code: String,
     #[command(flatten)]
     config: ConfigArg,
+    #[command(flatten)]
+    actor: ActorArg,
     /// The agency's name (kept if not given).
     #[arg(long)]
     name: Option<String>,
@@ -114,6 +128,8 @@ pub struct RemoveArgs {
     code: String,
     #[command(flatten)]
     config: ConfigArg,
+    #[command(flatten)]
+    actor: ActorArg,
     /// Remove only the rule of this certificate (SHA-256), not the whole entry.
     #[arg(long)]
     fingerprint: Option<String>,
@@ -125,6 +141,8 @@ pub struct ImportArgs {
     file: PathBuf,
     #[command(flatten)]
     config: ConfigArg,
+    #[command(flatten)]
+    actor: ActorArg,
     /// Remove the entries the file does not list.
     #[arg(long)]
     replace_all: bool,
@@ -153,12 +171,71 @@ async fn open(c: &ConfigArg) -> Result<SqliteStore, Failure> {
         .map_err(Failure::Local)
 }
 
-fn actor() -> String {
-    let user = std::env::var("USER")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "unknown".into());
-    format!("admin:{user}")
+/// The audit actor of a change: `admin:<os user>`, or `admin:<os user> as <NAME>` with
+/// `--actor NAME`. The OS user comes from the process's real uid, which the caller cannot set.
+fn actor(a: &ActorArg) -> Result<String, Failure> {
+    let user = os_user();
+    match a.actor.as_deref().map(str::trim) {
+        None => Ok(format!("admin:{user}")),
+        Some(name) if !name.is_empty() && !name.chars().any(char::is_control) => {
+            Ok(format!("admin:{user} as {name}"))
+        }
+        Some(name) => Err(Failure::Refused(
+            lienthong::error::FormatError::invalid(
+                "--actor",
+                format!("{name:?}: give a name without control characters"),
+            )
+            .into(),
+        )),
+    }
+}
+
+/// The name of the process's real user (`getpwuid_r(getuid())`), or `uid:<N>` when the user
+/// database has no entry for it (a container's arbitrary uid).
+fn os_user() -> String {
+    // SAFETY: getuid cannot fail and has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    let mut buf = vec![0u8; 1024];
+    loop {
+        // SAFETY: a zeroed passwd is a valid out-parameter; `buf` outlives the call and its
+        // length is passed; `found` is only read after a successful call.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::getpwuid_r(
+                uid,
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
+            return format!("uid:{uid}");
+        }
+        // SAFETY: on success pw_name points at a NUL-terminated string inside `buf`.
+        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+        return name.to_string_lossy().into_owned();
+    }
+}
+
+/// An entry as `--json` shows it: as the admin API does (`/admin/v1/registry`), times RFC 3339
+/// UTC.
+fn entry_json(e: &RegistryEntry) -> serde_json::Value {
+    let time = lienthong::audit::export::rfc3339_ms;
+    serde_json::json!({
+        "code": e.code,
+        "name": e.name,
+        "rules": e.rules,
+        "added_by": e.added_by,
+        "added_at": time(e.added_at),
+        "updated_by": e.updated_by,
+        "updated_at": time(e.updated_at),
+    })
 }
 
 fn now_ms() -> i64 {
@@ -202,7 +279,8 @@ async fn list(a: ListArgs) -> CmdResult {
     let store = open(&a.config).await?;
     let entries = store.registry_list().await?;
     if a.json {
-        println!("{}", serde_json::json!({ "items": entries }));
+        let items: Vec<_> = entries.iter().map(entry_json).collect();
+        println!("{}", serde_json::json!({ "items": items }));
     } else {
         for e in &entries {
             print_entry(e);
@@ -217,7 +295,7 @@ async fn show(a: ShowArgs) -> CmdResult {
         return Err(not_in_registry(&a.code));
     };
     if a.json {
-        println!("{}", serde_json::json!(e));
+        println!("{}", entry_json(&e));
     } else {
         print_entry(&e);
     }
@@ -299,6 +377,7 @@ impl RuleArgs {
 }
 
 async fn add(a: AddArgs) -> CmdResult {
+    let actor = actor(&a.actor)?;
     let code = a.code.trim().to_owned();
     let new_rules = a.rules.rules(&code, "registry add")?;
     let store = open(&a.config).await?;
@@ -309,7 +388,7 @@ async fn add(a: AddArgs) -> CmdResult {
     };
     rules.extend(new_rules);
     let (entry, created) = store
-        .registry_set(NewRegistryEntry { code, name, rules }, &actor(), now_ms())
+        .registry_set(NewRegistryEntry { code, name, rules }, &actor, now_ms())
         .await?;
     println!(
         "{} {}: {} rule(s)",
@@ -321,10 +400,11 @@ async fn add(a: AddArgs) -> CmdResult {
 }
 
 async fn remove(a: RemoveArgs) -> CmdResult {
+    let actor = actor(&a.actor)?;
     let code = a.code.trim().to_owned();
     let store = open(&a.config).await?;
     let Some(fp) = &a.fingerprint else {
-        store.registry_remove(&code, &actor(), now_ms()).await?;
+        store.registry_remove(&code, &actor, now_ms()).await?;
         println!("removed {code}");
         return Ok(());
     };
@@ -353,7 +433,7 @@ async fn remove(a: RemoveArgs) -> CmdResult {
         )));
     }
     if rules.is_empty() {
-        store.registry_remove(&code, &actor(), now_ms()).await?;
+        store.registry_remove(&code, &actor, now_ms()).await?;
         println!("removed {code} (its last rule)");
     } else {
         store
@@ -363,7 +443,7 @@ async fn remove(a: RemoveArgs) -> CmdResult {
                     name: e.name,
                     rules,
                 },
-                &actor(),
+                &actor,
                 now_ms(),
             )
             .await?;
@@ -373,11 +453,12 @@ async fn remove(a: RemoveArgs) -> CmdResult {
 }
 
 async fn import(a: ImportArgs) -> CmdResult {
+    let actor = actor(&a.actor)?;
     let entries = read_import(&a.file)?;
     let store = open(&a.config).await?;
     let n = entries.len();
     let o = store
-        .registry_import(entries, a.replace_all, &actor(), now_ms())
+        .registry_import(entries, a.replace_all, &actor, now_ms())
         .await?;
     println!(
         "imported {n} agencies: {} added, {} replaced, {} removed",

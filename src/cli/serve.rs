@@ -1,10 +1,14 @@
 //! `lienthong serve --config FILE`: runs the node — clerk API, peer endpoint, operations
 //! endpoints and the outbox worker — until SIGINT or SIGTERM.
 //!
-//! Start-up: load and check the configuration, lock the store (`<db>.lock`: a second node on the
-//! same store is refused, `STORE_UNAVAILABLE`), open the store at `node.store`, load the keys
-//! and trust anchors, the TLS identity and the peers' certificate checks, bind `node.listen` (port 0
-//! picks a free port) and `node.peer_listen` (the mutual-TLS peer endpoint, logged), then print
+//! Start-up checks everything before it creates anything: load and check the configuration and
+//! every file it names (keys, certificates, CRLs, the store's folder: `CONFIG_INVALID` at the
+//! key's `FILE:LINE:COL`), the peers' certificate checks and the TLS identity, bind
+//! `node.peer_listen` (the mutual-TLS peer endpoint, logged) and `node.listen` (port 0 picks a
+//! free port; a port in use is `CONFIG_INVALID` at its key), and only then lock the store
+//! (`<db>.lock`, held for the node's lifetime: a second node on the same store is refused,
+//! `STORE_UNAVAILABLE`), open (or create) it at `node.store`, remove orphan package files and
+//! take back leases (both only under the lock), then print
 //! exactly one line `listening on ADDR` (the plain clerk listener; scripts and tests read it) on
 //! stdout; with `--ready-file FILE`, both bound addresses are written to FILE as well (the peer
 //! listener's is only logged otherwise). `node.dev_plain_http` is logged as an error-level
@@ -58,31 +62,70 @@ fn init_logs() {
 }
 
 async fn serve(args: Args) -> CmdResult {
+    // Everything is checked before anything is created: a start that fails (a missing
+    // certificate, a port in use, a second node on the store) leaves no store behind and
+    // touches no other node's. First the configuration and every file it names (keys,
+    // certificates, CRLs, the store's folder)...
     let config = Config::load(&args.config).map_err(Failure::Local)?;
-    // One node per store, held until the process ends: what follows (leases taken back, files
-    // removed) is only right for the store's one node (store/sqlite/lock.rs).
-    let _lock = NodeLock::acquire(&config.node.store).map_err(Failure::Local)?;
+    // ...every peer's TLS client and the TLS identity (the worker builds its own clients)...
+    lienthong::transport::peer::PeerClient::new(&config, config.retry.push_timeout)
+        .map_err(|e| Failure::Local(config.problem("peer", e.message)))?;
+    let peer_tls = match (&config.node.peer_listen, config.tls.is_some()) {
+        (Some(_), true) => {
+            Some(lienthong::transport::tls::PeerTlsServer::new(&config).map_err(Failure::Local)?)
+        }
+        _ => None,
+    };
+    // ...both listeners...
+    let peer = match (&config.node.peer_listen, peer_tls) {
+        (Some(at), Some(tls)) => {
+            let l = tokio::net::TcpListener::bind(at).await.map_err(|e| {
+                Failure::Local(config.problem("node.peer_listen", format!("{at}: {e}")))
+            })?;
+            Some((l, tls))
+        }
+        _ => None,
+    };
+    let listen = config.node.listen.clone();
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| Failure::Local(config.problem("node.listen", format!("{listen}: {e}"))))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Failure::Local(Error::io(format!("listen {listen}"), e)))?;
+    let peer_at = match &peer {
+        Some((l, _)) => Some(
+            l.local_addr()
+                .map_err(|e| Failure::Local(Error::io("peer_listen", e)))?,
+        ),
+        None => None,
+    };
+    // ...and only then the store: one node per store, locked until the process ends (what
+    // follows — leases taken back, files removed — is only right for the store's one node, and
+    // both demand the lock; store/sqlite/lock.rs).
+    let lock = NodeLock::acquire(&config.node.store).map_err(Failure::Local)?;
     let store = SqliteStore::open(&config.node.store)
         .await
         .map_err(Failure::Local)?;
-    // Before anything is served: files of writes a crash cut short (see store/sqlite/files.rs).
-    store
-        .remove_orphan_package_files()
-        .await
-        .map_err(Failure::Local)?;
-    // And the leases of deliveries the previous incarnation died holding: without this each
-    // would wait out `retry.lease` before it is tried again.
-    let taken = store
-        .take_back_leases("node:start", lienthong::node::service::now_ms())
-        .await
-        .map_err(Failure::Local)?;
-    if taken > 0 {
-        tracing::warn!(
-            deliveries = taken,
-            "took back the leases of deliveries an earlier run of the node was sending"
-        );
+    if let Some(held) = &lock {
+        // Before anything is served: files of writes a crash cut short (store/sqlite/files.rs).
+        store
+            .remove_orphan_package_files(held)
+            .await
+            .map_err(Failure::Local)?;
+        // And the leases of deliveries the previous incarnation died holding: without this
+        // each would wait out `retry.lease` before it is tried again.
+        let taken = store
+            .take_back_leases(held, "node:start", lienthong::node::service::now_ms())
+            .await
+            .map_err(Failure::Local)?;
+        if taken > 0 {
+            tracing::warn!(
+                deliveries = taken,
+                "took back the leases of deliveries an earlier run of the node was sending"
+            );
+        }
     }
-    let listen = config.node.listen.clone();
     let name = config.node.name.clone();
     let node = Node::new(config, store.clone()).map_err(Failure::Local)?;
     let now = lienthong::node::service::now_ms() / 1000;
@@ -107,43 +150,9 @@ async fn serve(args: Args) -> CmdResult {
              and the plain listener accepts pushes naming their peer in a header; never in production"
         );
     }
-    // Every peer's TLS client now, so that a bad certificate file stops the start (the worker
-    // builds its own).
-    lienthong::transport::peer::PeerClient::new(&node.config, node.config.retry.push_timeout)
-        .map_err(|e| {
-            Failure::Local(Error::from(lienthong::error::FormatError::new(
-                Code::ConfigInvalid,
-                "peer",
-                e.message,
-            )))
-        })?;
-    let peer = match &node.config.node.peer_listen {
-        Some(at) if node.config.tls.is_some() => {
-            let tls = lienthong::transport::tls::PeerTlsServer::new(&node.config)
-                .map_err(Failure::Local)?;
-            let l = tokio::net::TcpListener::bind(at)
-                .await
-                .map_err(|e| Failure::Local(Error::io(format!("peer_listen {at}"), e)))?;
-            Some((l, tls))
-        }
-        _ => None,
-    };
-    let peer_at = match &peer {
-        Some((l, _)) => {
-            let at = l
-                .local_addr()
-                .map_err(|e| Failure::Local(Error::io("peer_listen", e)))?;
-            tracing::info!(%at, "peer endpoint (mutual TLS) listening");
-            Some(at)
-        }
-        None => None,
-    };
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .map_err(|e| Failure::Local(Error::io(format!("listen {listen}"), e)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Failure::Local(Error::io(format!("listen {listen}"), e)))?;
+    if let Some(at) = peer_at {
+        tracing::info!(%at, "peer endpoint (mutual TLS) listening");
+    }
 
     if let Some(file) = &args.ready_file {
         write_ready_file(file, addr, peer_at).map_err(Failure::Local)?;
@@ -182,6 +191,7 @@ async fn serve(args: Args) -> CmdResult {
         tracing::error!(error = %e, "outbox worker ended abnormally");
     }
     store.close().await;
+    drop(lock);
     match served {
         Ok(Ok(())) => {
             tracing::info!("stopped");

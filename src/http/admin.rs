@@ -268,8 +268,22 @@ pub async fn certificates<S: Store>(State(state): State<AppState<S>>, _op: Opera
         state.node.tls_certificate.as_deref(),
         now_ms() / 1000,
     );
+    // Times as everywhere else in the API: RFC 3339 UTC.
+    let items: Vec<serde_json::Value> = report
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "role": c.role,
+                "subject": c.subject,
+                "agency": c.agency,
+                "not_after": ts(c.not_after.saturating_mul(1000)),
+                "days_left": c.days_left,
+                "warning": c.warning,
+            })
+        })
+        .collect();
     Ok(
-        Json(serde_json::json!({ "items": report, "warn_days": crate::node::expiry::WARN_DAYS }))
+        Json(serde_json::json!({ "items": items, "warn_days": crate::node::expiry::WARN_DAYS }))
             .into_response(),
     )
 }

@@ -30,7 +30,7 @@ pub struct CertExpiry {
 pub fn not_after(der: &[u8]) -> Option<(String, i64)> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     Some((
-        cert.subject().to_string(),
+        crate::pki::name_to_string(cert.subject()),
         cert.validity().not_after.timestamp(),
     ))
 }

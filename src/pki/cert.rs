@@ -115,10 +115,13 @@ pub(crate) fn rfc3339(t: ASN1Time) -> String {
 }
 
 /// A distinguished name as RFC 4514 text, most significant RDN last:
-/// `CN=Sở Nội vụ tỉnh Gia Lai, serialNumber=000.00.04.H21, O=…, L=Gia Lai, C=VN`.
+/// `CN=Sở Nội vụ tỉnh Gia Lai, serialNumber=000.00.04.H21, O=…, L=Gia Lai, C=VN`. The one form
+/// every output uses (verify, inspect, the admin API, metrics, logs): RFC 4514's own order, the
+/// one operators copy into `[[revocation.anchor]] subject` (which accepts either order, see
+/// [`same_name`]).
 /// Non-ASCII characters are kept as they are; attributes whose value is not a string are written
 /// `type=#<hex of the DER value>`.
-pub(crate) fn name_to_string(name: &X509Name<'_>) -> String {
+pub fn name_to_string(name: &X509Name<'_>) -> String {
     let rdns: Vec<String> = name
         .iter_rdn()
         .map(|rdn| {
@@ -219,5 +222,125 @@ mod tests {
     fn garbage_is_malformed() {
         let e = parse(b"not a certificate").unwrap_err();
         assert_eq!(e.code, Code::CertMalformed);
+    }
+}
+
+/// Whether two distinguished names written as text are the same name: the same RDNs, each the
+/// same set of attributes (types compared without case, values after unescaping), in the same
+/// order or exactly reversed — so `CN=Root, O=Bộ TT&TT, C=VN` (RFC 4514, as this crate prints)
+/// matches `C=VN, O=Bộ TT&TT, CN=Root` (the certificate's own order, as OpenSSL prints with
+/// `-nameopt RFC2253` reversed). Text that is not a DN matches only itself.
+pub fn same_name(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    match (parse_name(a), parse_name(b)) {
+        (Some(x), Some(mut y)) => {
+            if x == y {
+                return true;
+            }
+            y.reverse();
+            x == y
+        }
+        _ => false,
+    }
+}
+
+/// One attribute of an RDN: lowercase type, unescaped value.
+type Attr = (String, String);
+
+/// The RDNs of RFC 4514 text (`,` between RDNs, `+` within one, `\` escapes a character or
+/// starts two hex digits), each RDN's attributes sorted; `None` if some part has no `=`.
+pub fn parse_name(text: &str) -> Option<Vec<Vec<Attr>>> {
+    let mut rdns = Vec::new();
+    for rdn in split_unescaped(text, ',') {
+        let mut attrs = Vec::new();
+        for attr in split_unescaped(&rdn, '+') {
+            let (ty, value) = attr.split_once('=')?;
+            let ty = ty.trim();
+            if ty.is_empty() {
+                return None;
+            }
+            attrs.push((ty.to_ascii_lowercase(), unescape(value.trim())));
+        }
+        attrs.sort();
+        rdns.push(attrs);
+    }
+    Some(rdns)
+}
+
+/// `text` split at `sep` where it is not escaped by a backslash (escapes kept).
+fn split_unescaped(text: &str, sep: char) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut escaped = false;
+    for c in text.chars() {
+        let last = parts.last_mut().expect("never empty");
+        if escaped {
+            last.push(c);
+            escaped = false;
+        } else if c == '\\' {
+            last.push(c);
+            escaped = true;
+        } else if c == sep {
+            parts.push(String::new());
+        } else {
+            last.push(c);
+        }
+    }
+    parts
+}
+
+/// An RFC 4514 value without its escapes: `\,` is `,`, `\C3\A1` the UTF-8 bytes of `á`.
+fn unescape(value: &str) -> String {
+    let mut bytes = Vec::with_capacity(value.len());
+    let mut rest = value.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'\\' {
+            if let Some(hex) = tail.get(..2)
+                && let Ok(h) = std::str::from_utf8(hex)
+                && let Ok(v) = u8::from_str_radix(h, 16)
+            {
+                bytes.push(v);
+                rest = &tail[2..];
+                continue;
+            }
+            if let Some((&next, after)) = tail.split_first() {
+                bytes.push(next);
+                rest = after;
+                continue;
+            }
+        }
+        bytes.push(b);
+        rest = tail;
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[cfg(test)]
+mod same_name_tests {
+    use super::*;
+
+    #[test]
+    fn either_order_and_escapes_name_the_same() {
+        let rfc = "CN=Root CA, O=Bộ Thông tin và Truyền thông, C=VN";
+        assert!(same_name(
+            rfc,
+            "C=VN, O=Bộ Thông tin và Truyền thông, CN=Root CA"
+        ));
+        assert!(same_name(
+            rfc,
+            "cn=Root CA,O=Bộ Thông tin và Truyền thông,  c=VN"
+        ));
+        assert!(same_name("CN=A\\, B, C=VN", "C=VN, CN=A\\2C B"));
+        assert!(same_name(
+            "CN=X+serialNumber=1, C=VN",
+            "C=VN, serialNumber=1+CN=X"
+        ));
+        assert!(!same_name(rfc, "CN=Root CA, C=VN"));
+        assert!(!same_name(
+            rfc,
+            "O=Bộ Thông tin và Truyền thông, CN=Root CA, C=VN"
+        ));
+        assert!(!same_name("CN=Any", "not a name"));
     }
 }

@@ -57,6 +57,7 @@ use std::time::SystemTime;
 
 use crate::error::TrustError;
 
+pub use cert::{name_to_string, parse_name, same_name};
 pub use describe::{SignerCert, describe};
 pub use profile::{rsa_public_key, rsa_public_key_of};
 pub use revocation::{Revocation, RevocationPolicy, crls_from_pem_or_der};

@@ -96,7 +96,10 @@ impl KeyFileSigner {
         if cert_key != self.key.public_key().as_ref() {
             return Err(Error::key(
                 "private key",
-                format!("does not belong to the certificate of {}", cert.subject()),
+                format!(
+                    "does not belong to the certificate of {}",
+                    crate::pki::name_to_string(cert.subject())
+                ),
             ));
         }
         Ok(())

@@ -51,7 +51,6 @@ impl PackageFiles {
     }
 
     /// The folder.
-    #[cfg(test)]
     pub fn dir(&self) -> &Path {
         &self.dir
     }

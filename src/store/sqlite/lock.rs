@@ -22,6 +22,7 @@ use crate::error::{Code, Error, Result};
 pub struct NodeLock {
     _file: File,
     path: PathBuf,
+    db: PathBuf,
 }
 
 impl NodeLock {
@@ -72,12 +73,23 @@ impl NodeLock {
         let _ = file.seek(SeekFrom::Start(0));
         let _ = writeln!(file, "{}", std::process::id());
         let _ = file.sync_all();
-        Ok(Some(NodeLock { _file: file, path }))
+        Ok(Some(NodeLock {
+            _file: file,
+            path,
+            db: db.to_path_buf(),
+        }))
     }
 
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The database file this lock is for: what start-up work that is only right for the
+    /// store's one node (`SqliteStore::remove_orphan_package_files`, `take_back_leases`) checks
+    /// its proof of holding the lock against.
+    pub fn database(&self) -> &Path {
+        &self.db
     }
 }
 

@@ -179,16 +179,37 @@ impl SqliteStore {
     /// the node calls this, at start, before its outbox claims: a SQLite store has one node,
     /// so at that moment no live worker holds a lease, and a lease that is still there is a
     /// dead process's. Returns how many were taken back.
-    pub async fn take_back_leases(&self, actor: &str, now: i64) -> Result<u64> {
+    ///
+    /// `held` is the proof that this process is that one node: the store's [`NodeLock`].
+    pub async fn take_back_leases(&self, held: &NodeLock, actor: &str, now: i64) -> Result<u64> {
+        self.check_held(held)?;
         deliveries::take_back_leases(self, actor, now).await
+    }
+
+    /// Refuses start-up work under a lock on another store (a bug, never an operator's doing).
+    fn check_held(&self, held: &NodeLock) -> Result<()> {
+        match &self.files {
+            Some(files) if files.dir() != files::PackageFiles::beside(held.database()).dir() => {
+                Err(Error::internal(
+                    "store lock",
+                    format!(
+                        "the lock held is for {}, not this store",
+                        held.database().display()
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Removes the package files no row names (see `files.rs`: writes that never committed) and
     /// returns how many. Only the node calls this, at start, before it serves: it is the one
     /// writer of package files, and a file written for a transaction still in flight is named
     /// by no row yet, so any other process (a CLI tool opening the store beside a running
-    /// node) must never do it. A read-only store removes nothing.
-    pub async fn remove_orphan_package_files(&self) -> Result<usize> {
+    /// node) must never do it: `held`, the store's [`NodeLock`], is the proof that this process
+    /// is the node (it is taken only by `serve`). A read-only store removes nothing.
+    pub async fn remove_orphan_package_files(&self, held: &NodeLock) -> Result<usize> {
+        self.check_held(held)?;
         let (Some(files), Some(write)) = (&self.files, &self.write) else {
             return Ok(0);
         };
