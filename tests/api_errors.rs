@@ -503,6 +503,35 @@ async fn every_refusal_names_the_field_as_sent_in_both_languages() {
         want(400, "VALUE_INVALID", "Content-Type"),
     )
     .await;
+    let big = json!({"code": "03", "description": "x".repeat(3 << 20)}).to_string();
+    let r = status(big.into(), "application/json").await.unwrap();
+    check(
+        "status body too large",
+        r,
+        want(413, "PACKAGE_TOO_LARGE", "body"),
+    )
+    .await;
+    let r = http
+        .post(node.url("/api/v1/documents/1/update"))
+        .bearer_auth(TOK_STTTT)
+        .header("Content-Type", "text/plain")
+        .body("reason")
+        .send()
+        .await
+        .unwrap();
+    let v = check(
+        "update as text",
+        r,
+        want(400, "VALUE_INVALID", "Content-Type"),
+    )
+    .await;
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("multipart/form-data"),
+        "{v}"
+    );
     let r = status(json!({"code": "02"}).to_string().into(), "application/json")
         .await
         .unwrap();

@@ -1004,6 +1004,13 @@ pub async fn update<S: Store>(
         body.files = parts.files;
         body
     } else {
+        if !extract::is_json(req.headers().get(CONTENT_TYPE)) {
+            return Err(extract::content_type_error(
+                req.headers().get(CONTENT_TYPE),
+                "application/json, or multipart/form-data (a `metadata` part and `file` parts)",
+                "application/json, hoặc multipart/form-data (biểu mẫu gồm phần “metadata” và các phần “file”)",
+            ));
+        }
         let ApiJson(body) = ApiJson::<UpdateRequest>::from_request(req, &()).await?;
         body
     };

@@ -281,7 +281,8 @@ fn form(expected: &str) -> (String, Cow<'static, str>) {
     }
 }
 
-fn is_json(content_type: Option<&HeaderValue>) -> bool {
+/// Whether `content_type` is JSON (`application/json`, or `application/…+json`).
+pub fn is_json(content_type: Option<&HeaderValue>) -> bool {
     let Some(media) = content_type
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
