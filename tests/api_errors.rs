@@ -584,6 +584,22 @@ async fn every_refusal_names_the_field_as_sent_in_both_languages() {
         want(400, "VALUE_INVALID", "force"),
     )
     .await;
+    let r = http
+        .put(node.url(&format!("/admin/v1/registry/{NGHEAN}")))
+        .bearer_auth(TOK_OPS)
+        .json(&json!({"name": "UBND", "rules": [{"kind": "magic"}]}))
+        .send()
+        .await
+        .unwrap();
+    check(
+        "registry rule of an unknown kind",
+        r,
+        Want {
+            list: Some("fingerprint, subject"),
+            ..want(400, "VALUE_INVALID", "rules[0].kind")
+        },
+    )
+    .await;
     let r = admin(&format!("/admin/v1/registry/{NGHEAN}"))
         .await
         .unwrap();

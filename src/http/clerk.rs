@@ -671,8 +671,11 @@ pub async fn delivery_receipt<S: Store>(
     if !item.deliveries.iter().any(|d| d.id == delivery_id) {
         return Err(ApiError::coded(
             Code::NotFound,
-            format!("delivery {delivery_id} of document message {id}"),
-        ));
+            format!("delivery_id: no delivery {delivery_id} of document message {id}"),
+        )
+        .with_vi(format!(
+            "Văn bản {id} không có lần chuyển “delivery_id” {delivery_id}; vui lòng kiểm tra lại (các lần chuyển của văn bản có trong GET /api/v1/documents/{id})."
+        )));
     }
     match store.delivery_receipt(delivery_id).await? {
         Some(receipt) if !receipt.is_empty() => Ok(xml_download(
@@ -682,7 +685,10 @@ pub async fn delivery_receipt<S: Store>(
         _ => Err(ApiError::coded(
             Code::ReceiptNotYet,
             format!("delivery {delivery_id} of document message {id}: not delivered yet"),
-        )),
+        )
+        .with_vi(format!(
+            "Lần chuyển {delivery_id} của văn bản {id} chưa có báo nhận: nơi nhận chưa xác nhận đã nhận văn bản; vui lòng xem lại sau."
+        ))),
     }
 }
 
@@ -792,7 +798,13 @@ pub async fn inbox_attachment<S: Store>(
         strict: false,
     };
     let Package::Document(doc) = edxml::read(&bytes, &opts)? else {
-        return Err(ApiError::coded(Code::NotFound, "not a document package"));
+        return Err(ApiError::coded(
+            Code::NotFound,
+            format!("id: message {id} is a status package, which has no attachments"),
+        )
+        .with_vi(format!(
+            "Mục {id} là gói tin trạng thái, không có tệp đính kèm; vui lòng kiểm tra lại “id”."
+        )));
     };
     let count = doc.attachments.len();
     let Some(a) = n
