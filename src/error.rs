@@ -292,10 +292,11 @@ impl Code {
 }
 
 impl Code {
-    /// The message a clerk reads, in Vietnamese: what the clerk's document system shows beside
-    /// the code (the English message of the error carries the detail and where). It lives with
-    /// the codes so that every layer — the API, the signed 02 a node sends back, the mail bridge —
-    /// says the same thing.
+    /// The code's generic message in Vietnamese: what a clerk reads when the error has nothing
+    /// more specific to say ([`FormatError::message_vi`] names the field and the case when it
+    /// can). Each code has its own text (a test holds them distinct). It lives with the codes so
+    /// that every layer — the API, the signed 02 a node sends back, the mail bridge — says the
+    /// same thing.
     pub fn message_vi(self) -> &'static str {
         use Code::*;
         match self {
