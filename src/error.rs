@@ -6,6 +6,7 @@
 //! signature, trust in the signer — so a caller can tell "this is not an edXML package" from "this
 //! package is forged" from "this signer is not trusted" without string matching.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Stable machine codes. The `SCREAMING_SNAKE_CASE` spelling of each variant is the wire form.
@@ -168,6 +169,71 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code, in declaration order: what the tests go through to check that each has a
+    /// distinct wire spelling and its own Vietnamese text (add a new code here too).
+    pub const ALL: &'static [Code] = &[
+        Code::PackageTooLarge,
+        Code::EncodingInvalid,
+        Code::XmlMalformed,
+        Code::DtdForbidden,
+        Code::DepthLimit,
+        Code::ElementLimit,
+        Code::NotEdxml,
+        Code::ElementMissing,
+        Code::ElementDuplicate,
+        Code::ValueInvalid,
+        Code::OrganIdInvalid,
+        Code::StatusCodeUnknown,
+        Code::AttachmentLimit,
+        Code::AttachmentTooLarge,
+        Code::Base64Invalid,
+        Code::AttachmentInvalid,
+        Code::AttachmentNameUnsafe,
+        Code::ManifestMismatch,
+        Code::SignatureMissing,
+        Code::SignatureDuplicate,
+        Code::SignatureMisplaced,
+        Code::ReferenceInvalid,
+        Code::TransformNotAllowed,
+        Code::AlgorithmNotAllowed,
+        Code::DigestMismatch,
+        Code::SignatureInvalid,
+        Code::KeyInfoNotAllowed,
+        Code::CertMissing,
+        Code::CertMalformed,
+        Code::CertUntrusted,
+        Code::CertExpired,
+        Code::CertNotYetValid,
+        Code::CertIsCa,
+        Code::CertKeyUsage,
+        Code::CertRevoked,
+        Code::RevocationUnknown,
+        Code::SenderNotAuthorised,
+        Code::PeerNotAuthorised,
+        Code::NotAddressedHere,
+        Code::KeyInvalid,
+        Code::Io,
+        Code::ConfigInvalid,
+        Code::DuplicateConflict,
+        Code::NotFound,
+        Code::ReceiptNotYet,
+        Code::StoreUnavailable,
+        Code::AuditBroken,
+        Code::StoreCorrupt,
+        Code::InvalidTransition,
+        Code::NumberTaken,
+        Code::StatusNotFromRecipient,
+        Code::StatusTimeInvalid,
+        Code::FollowUpExists,
+        Code::NumberUnconfirmed,
+        Code::NoRoute,
+        Code::CharacterNotAllowed,
+        Code::RequestTimeout,
+        Code::IdempotencyKeyReused,
+        Code::DocumentEmpty,
+        Code::Internal,
+    ];
+
     /// The wire spelling, e.g. `SIGNATURE_INVALID`.
     pub fn as_str(self) -> &'static str {
         use Code::*;
@@ -237,10 +303,11 @@ impl Code {
 }
 
 impl Code {
-    /// The message a clerk reads, in Vietnamese: what the clerk's document system shows beside
-    /// the code (the English message of the error carries the detail and where). It lives with
-    /// the codes so that every layer — the API, the signed 02 a node sends back, the mail bridge —
-    /// says the same thing.
+    /// The code's generic message in Vietnamese: what a clerk reads when the error has nothing
+    /// more specific to say ([`FormatError::message_vi`] names the field and the case when it
+    /// can). Each code has its own text (a test holds them distinct). It lives with the codes so
+    /// that every layer — the API, the signed 02 a node sends back, the mail bridge — says the
+    /// same thing.
     pub fn message_vi(self) -> &'static str {
         use Code::*;
         match self {
@@ -255,9 +322,7 @@ impl Code {
             ElementDuplicate => "Một thông tin chỉ được khai báo một lần nhưng bị lặp lại.",
             ValueInvalid => "Giá trị không hợp lệ.",
             OrganIdInvalid => "Mã định danh cơ quan không hợp lệ.",
-            StatusCodeUnknown => {
-                "Mã trạng thái không hợp lệ (chỉ chấp nhận 02, 03, 04, 05, 06, 15, 16)."
-            }
+            StatusCodeUnknown => "Mã trạng thái không hợp lệ.",
             AttachmentLimit => "Số lượng tệp đính kèm vượt quá giới hạn.",
             AttachmentTooLarge => "Tệp đính kèm vượt quá dung lượng cho phép.",
             Base64Invalid => "Tệp đính kèm không được mã hóa base64 hợp lệ.",
@@ -269,9 +334,13 @@ impl Code {
             SignatureMissing => "Gói tin chưa được ký số.",
             SignatureDuplicate => "Gói tin có nhiều hơn một chữ ký số.",
             SignatureMisplaced => "Chữ ký số không nằm đúng vị trí quy định.",
-            ReferenceInvalid | TransformNotAllowed | KeyInfoNotAllowed => {
-                "Chữ ký số không đúng cấu trúc quy định."
+            ReferenceInvalid => {
+                "Chữ ký số không đúng cấu trúc quy định: phần tham chiếu (Reference) không hợp lệ."
             }
+            TransformNotAllowed => {
+                "Chữ ký số dùng phép biến đổi (Transform) không được chấp nhận hoặc sai thứ tự."
+            }
+            KeyInfoNotAllowed => "Chữ ký số chứa thông tin khóa (KeyInfo) không được chấp nhận.",
             AlgorithmNotAllowed => "Thuật toán ký số không được chấp nhận.",
             DigestMismatch => "Nội dung gói tin đã bị thay đổi sau khi ký.",
             SignatureInvalid => "Chữ ký số không hợp lệ.",
@@ -295,7 +364,9 @@ impl Code {
             Io => "Lỗi đọc ghi dữ liệu của hệ thống; vui lòng liên hệ quản trị viên.",
             ConfigInvalid => "Cấu hình hệ thống không hợp lệ; vui lòng liên hệ quản trị viên.",
             DuplicateConflict => "Văn bản này đã được nhận trước đó với nội dung khác.",
-            NotFound => "Không tìm thấy văn bản.",
+            NotFound => {
+                "Không tìm thấy: mục được yêu cầu không tồn tại hoặc không thuộc cơ quan của bạn."
+            }
             ReceiptNotYet => "Cơ quan nhận chưa gửi báo nhận (văn bản chưa được chuyển đến).",
             StoreUnavailable => {
                 "Hệ thống tạm thời không truy cập được dữ liệu; vui lòng thử lại sau."
@@ -346,17 +417,125 @@ impl fmt::Display for Code {
     }
 }
 
-/// Something wrong with the bytes, the XML or the edXML structure of a package.
+/// What is wrong with one field, in the words the Vietnamese message is made of: the kind of
+/// problem (a small vocabulary) and, where the kind needs it, the expected form or the offending
+/// character already in Vietnamese. The field itself is the error's `path`, so the Vietnamese
+/// message names the field exactly as the English one does; [`FormatError::message_vi`] renders
+/// it. One mechanism for every refusal, instead of a Vietnamese sentence per call site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// Required, and absent or empty.
+    Missing,
+    /// Given more than once where once is allowed.
+    Duplicate,
+    /// Not a field (part, parameter) this request has; `accepted` lists the ones it has.
+    Unknown { accepted: Vec<String> },
+    /// Longer than `max` characters.
+    TooLong { max: usize },
+    /// Larger than `max` bytes.
+    TooLarge { max: u64 },
+    /// More than `max` items.
+    TooMany { max: usize },
+    /// Not of the expected form: `expected` says what is (`một số nguyên từ 1 đến 1000`).
+    Expected(Cow<'static, str>),
+    /// Holds a character the field refuses, named in Vietnamese (`ký tự xuống dòng`).
+    Character(Cow<'static, str>),
+    /// JSON that does not parse, at this line and column of the field's text.
+    Syntax { line: usize, column: usize },
+    /// A case the vocabulary has no word for: a whole Vietnamese clause about the field.
+    Said(Cow<'static, str>),
+}
+
+/// The Vietnamese rendering of a [`Problem`] of `field`, with what to do about it.
+pub fn render_vi(field: &str, problem: &Problem, hint: Option<&str>) -> String {
+    let f = format!("“{field}”");
+    let (what, todo): (String, &str) = match problem {
+        Problem::Missing => (
+            format!("Thiếu {f} (thông tin bắt buộc)"),
+            "vui lòng bổ sung rồi gửi lại",
+        ),
+        Problem::Duplicate => (
+            format!("{f} chỉ được có một lần nhưng bị lặp lại"),
+            "vui lòng chỉ gửi một lần",
+        ),
+        Problem::Unknown { accepted } => (
+            if accepted.is_empty() {
+                format!("{f} không phải là thông tin mà yêu cầu này nhận")
+            } else {
+                format!(
+                    "{f} không phải là thông tin mà yêu cầu này nhận (chỉ nhận: {})",
+                    accepted.join(", ")
+                )
+            },
+            "vui lòng bỏ đi hoặc sửa lại tên cho đúng",
+        ),
+        Problem::TooLong { max } => (
+            format!("{f} dài quá {max} ký tự cho phép"),
+            "vui lòng rút gọn rồi gửi lại",
+        ),
+        Problem::TooLarge { max } => (
+            format!("{f} vượt quá dung lượng cho phép ({max} byte)"),
+            "vui lòng giảm dung lượng rồi gửi lại",
+        ),
+        Problem::TooMany { max } => (
+            format!("{f} có nhiều hơn {max} mục cho phép"),
+            "vui lòng bớt đi rồi gửi lại",
+        ),
+        Problem::Expected(expected) => (
+            format!("{f} không hợp lệ: phải là {expected}"),
+            "vui lòng sửa lại rồi gửi lại",
+        ),
+        Problem::Character(what) => (
+            format!("{f} chứa {what}, là ký tự không được phép ở đây"),
+            "vui lòng xóa ký tự đó rồi gửi lại",
+        ),
+        Problem::Syntax { line, column } => (
+            format!("{f} không phải là JSON hợp lệ: lỗi cú pháp ở dòng {line}, cột {column}"),
+            "vui lòng sửa lại rồi gửi lại",
+        ),
+        Problem::Said(clause) => (format!("{f}: {clause}"), ""),
+    };
+    let mut out = what;
+    match hint {
+        Some(h) => {
+            out.push_str("; ");
+            out.push_str(h);
+        }
+        None if !todo.is_empty() => {
+            out.push_str("; ");
+            out.push_str(todo);
+        }
+        None => {}
+    }
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
+/// The Vietnamese side of a [`FormatError`]: the problem, and a hint that replaces the kind's
+/// default "what to do".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vi {
+    pub problem: Problem,
+    pub hint: Option<Cow<'static, str>>,
+}
+
+/// Something wrong with the bytes, the XML or the edXML structure of a package — or with a
+/// field of a request, named as the caller sent it.
 ///
 /// `path` is the slash-separated element path below the package root
-/// (`edXMLEnvelope/edXMLHeader/MessageHeader/Code/CodeNumber`), or a byte/line position for
-/// problems found before there is a tree.
+/// (`edXMLEnvelope/edXMLHeader/MessageHeader/Code/CodeNumber`), a byte/line position for
+/// problems found before there is a tree, or a request's field (`metadata.recipients[0]`).
+/// `vi`, when set, is what the Vietnamese message says for this case; without it the message
+/// is the code's generic one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}: {problem}")]
 pub struct FormatError {
     pub code: Code,
     pub path: String,
     pub problem: String,
+    pub vi: Option<Box<Vi>>,
 }
 
 impl FormatError {
@@ -365,12 +544,37 @@ impl FormatError {
             code,
             path: path.into(),
             problem: problem.into(),
+            vi: None,
         }
     }
 
     /// A required element that is absent or empty.
     pub fn missing(path: impl Into<String>) -> Self {
-        Self::new(Code::ElementMissing, path, "missing")
+        Self::new(Code::ElementMissing, path, "missing").said(Problem::Missing)
+    }
+
+    /// With the Vietnamese rendering of `problem` (keeping a hint already given).
+    pub fn said(mut self, problem: Problem) -> Self {
+        let hint = self.vi.take().and_then(|v| v.hint);
+        self.vi = Some(Box::new(Vi { problem, hint }));
+        self
+    }
+
+    /// With a Vietnamese hint of what to do, in place of the problem's default one.
+    pub fn hint_vi(mut self, hint: impl Into<Cow<'static, str>>) -> Self {
+        if let Some(v) = self.vi.as_mut() {
+            v.hint = Some(hint.into());
+        }
+        self
+    }
+
+    /// What a clerk reads: this case's problem with the field named as sent, or the code's
+    /// generic text when the error carries no Vietnamese rendering.
+    pub fn message_vi(&self) -> Cow<'static, str> {
+        match &self.vi {
+            Some(v) => Cow::Owned(render_vi(&self.path, &v.problem, v.hint.as_deref())),
+            None => Cow::Borrowed(self.code.message_vi()),
+        }
     }
 
     /// A value of the wrong shape.
@@ -446,6 +650,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The Vietnamese message for this case ([`FormatError::message_vi`]), or the code's
+    /// generic one.
+    pub fn message_vi(&self) -> Cow<'static, str> {
+        match self {
+            Error::Format(e) => e.message_vi(),
+            _ => Cow::Borrowed(self.code().message_vi()),
+        }
+    }
+
     /// The stable machine code.
     pub fn code(&self) -> Code {
         match self {
@@ -490,3 +703,45 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_distinct_spelling_and_its_own_vietnamese_text() {
+        let mut spellings = std::collections::HashSet::new();
+        let mut texts = std::collections::HashMap::new();
+        for &code in Code::ALL {
+            assert!(spellings.insert(code.as_str()), "{code} spelled twice");
+            let vi = code.message_vi();
+            assert!(!vi.trim().is_empty(), "{code}: no Vietnamese text");
+            assert!(
+                !vi.is_ascii(),
+                "{code}: {vi:?} has no Vietnamese diacritics"
+            );
+            if let Some(other) = texts.insert(vi, code) {
+                panic!("{code} and {other} share the Vietnamese text {vi:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_problem_is_said_in_vietnamese_naming_the_field_as_sent() {
+        let e = FormatError::missing("metadata.subject");
+        let vi = e.message_vi();
+        assert!(
+            vi.contains("“metadata.subject”") && vi.contains("Thiếu"),
+            "{vi}"
+        );
+        let e = FormatError::invalid("per_page", "\"0\": expected 1 to 1000")
+            .said(Problem::Expected("một số nguyên từ 1 đến 1000".into()));
+        assert_eq!(
+            e.message_vi(),
+            "“per_page” không hợp lệ: phải là một số nguyên từ 1 đến 1000; vui lòng sửa lại rồi gửi lại."
+        );
+        // Without a rendering, the code's generic text.
+        let e = FormatError::invalid("x", "y");
+        assert_eq!(e.message_vi(), Code::ValueInvalid.message_vi());
+    }
+}

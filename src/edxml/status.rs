@@ -57,6 +57,27 @@ impl StatusCode {
         StatusCode::TakeBackRefused,
     ];
 
+    /// The codes a recipient's clerk reports (01 is sent on arrival, 13 by the sender): the one
+    /// list that a refusal names, in English and in Vietnamese alike.
+    pub const CLERK_REPORTS: [StatusCode; 7] = [
+        StatusCode::Rejected,
+        StatusCode::Registered,
+        StatusCode::Assigned,
+        StatusCode::Processing,
+        StatusCode::Finished,
+        StatusCode::TakeBackAgreed,
+        StatusCode::TakeBackRefused,
+    ];
+
+    /// `codes` in their wire form, comma-separated (`02, 03, 04`): how messages list them.
+    pub fn list(codes: &[StatusCode]) -> String {
+        codes
+            .iter()
+            .map(|c| c.as_wire())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The numeric value (1 for 01).
     pub fn number(self) -> u8 {
         match self {

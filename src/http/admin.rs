@@ -12,16 +12,17 @@
 //! the `next_before` of the previous page; errors `{"code", "message", "message_vi"}`.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::auth::Operator;
 use super::error::ApiError;
-use super::params::{bad_request, body_rejection, parse_time, path_id, ts};
-use crate::error::FormatError;
+use super::extract::{ApiJson, ApiQuery};
+use super::params::{parse_time, path_id, per_page_invalid, ts};
+use crate::error::{FormatError, Problem};
 use crate::node::service::now_ms;
 use crate::store::{
     AttemptInfo, AttemptOutcome, DeliveryError, DeliveryFilter, DeliveryInfo, DeliveryState, Kind,
@@ -152,24 +153,22 @@ pub struct DeliveryQuery {
 pub async fn list_deliveries<S: Store>(
     State(state): State<AppState<S>>,
     _op: Operator,
-    q: Result<Query<DeliveryQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> ApiResult {
-    let Query(q) = q.map_err(|r| bad_request("(query)", r.body_text()))?;
     let delivery_state = match given(&q.state) {
         None => None,
         Some(s) => Some(DeliveryState::parse(&s).ok_or_else(|| {
-            ApiError::from(FormatError::invalid(
-                "state",
-                format!(
-                    "{s:?}: expected one of queued, sending, delivered, retrying, failed, \
-                     rejected, cancelled"
+            let list = crate::node::validate::one_of(DeliveryState::ALL.iter().map(|d| d.as_str()));
+            ApiError::from(
+                FormatError::invalid("state", format!("{s:?}: expected one of {list}")).said(
+                    Problem::Expected(format!("một trong các giá trị {list}").into()),
                 ),
-            ))
+            )
         })?),
     };
     let limit = q.per_page.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
-        return Err(FormatError::invalid("per_page", "1 to 1000").into());
+        return Err(per_page_invalid(limit).into());
     }
     let page = Page {
         limit,
@@ -242,10 +241,9 @@ pub async fn cancel<S: Store>(
     State(state): State<AppState<S>>,
     op: Operator,
     id: Result<Path<i64>, PathRejection>,
-    body: Result<Json<CancelRequest>, JsonRejection>,
+    ApiJson(req): ApiJson<CancelRequest>,
 ) -> ApiResult {
     let id = path_id(id)?;
-    let Json(req) = body.map_err(|r| body_rejection(&r, r.body_text()))?;
     let reason = req.reason.trim();
     if reason.is_empty() {
         return Err(FormatError::missing("reason").into());

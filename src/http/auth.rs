@@ -82,6 +82,9 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let Some(value) = parts.headers.get(AUTHORIZATION) else {
         return Err(ApiError::unauthenticated(
             "Authorization: Bearer <token> header missing",
+        )
+        .with_vi(
+            "Thiếu tiêu đề “Authorization: Bearer <mã truy cập>”; vui lòng gửi kèm mã truy cập của cơ quan.",
         ));
     };
     value
@@ -93,7 +96,11 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         })
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthenticated("Authorization header is not `Bearer <token>`"))
+        .ok_or_else(|| {
+            ApiError::unauthenticated("Authorization header is not `Bearer <token>`").with_vi(
+                "Tiêu đề “Authorization” không đúng dạng “Bearer <mã truy cập>”; vui lòng sửa lại.",
+            )
+        })
 }
 
 impl<S: Store> FromRequestParts<AppState<S>> for Clerk {
@@ -102,7 +109,11 @@ impl<S: Store> FromRequestParts<AppState<S>> for Clerk {
     async fn from_request_parts(parts: &mut Parts, state: &AppState<S>) -> Result<Clerk, ApiError> {
         let token = bearer(parts)?;
         authenticate(&state.node.config, token)
-            .ok_or_else(|| ApiError::unauthenticated("unknown bearer token"))
+            .ok_or_else(|| {
+                ApiError::unauthenticated("unknown bearer token").with_vi(
+                    "Mã truy cập không đúng hoặc đã bị thu hồi; vui lòng kiểm tra lại hoặc liên hệ quản trị viên.",
+                )
+            })
     }
 }
 
@@ -115,6 +126,10 @@ impl<S: Store> FromRequestParts<AppState<S>> for Operator {
     ) -> Result<Operator, ApiError> {
         let token = bearer(parts)?;
         authenticate_operator(&state.node.config, token)
-            .ok_or_else(|| ApiError::unauthenticated("not an operator token"))
+            .ok_or_else(|| {
+                ApiError::unauthenticated("not an operator token").with_vi(
+                    "Mã truy cập này không phải mã của quản trị viên; API quản trị (/admin/v1) chỉ nhận mã quản trị.",
+                )
+            })
     }
 }

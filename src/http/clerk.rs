@@ -10,10 +10,8 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{
-    FromRequest, Multipart, Path, Query, Request, State, multipart::MultipartRejection,
-};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, Multipart, Path, Request, State, multipart::MultipartRejection};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode as Http};
 use axum::response::{IntoResponse, Response};
@@ -23,10 +21,11 @@ use serde_json::Value;
 use super::AppState;
 use super::auth::Clerk;
 use super::error::ApiError;
-use super::params::{bad_request, body_rejection, parse_time, path_id, ts};
+use super::extract::{self, ApiJson, ApiQuery};
+use super::params::{parse_time, path_id, ts};
 use crate::Code;
 use crate::edxml::{self, Package, ReadOptions, StatusCode};
-use crate::error::FormatError;
+use crate::error::{FormatError, Problem};
 use crate::node::compose::{File, Submission};
 use crate::node::service::UpdateRequest;
 use crate::node::validate;
@@ -116,7 +115,7 @@ impl ListQuery {
     fn page(&self) -> ApiResult<Page> {
         let limit = self.per_page.unwrap_or(50);
         if !(1..=1000).contains(&limit) {
-            return Err(FormatError::invalid("per_page", "1 to 1000").into());
+            return Err(super::params::per_page_invalid(limit).into());
         }
         Ok(Page {
             limit,
@@ -137,11 +136,6 @@ impl ListQuery {
             .transpose()?;
         Ok((since, until))
     }
-}
-
-fn query(q: Result<Query<ListQuery>, QueryRejection>) -> ApiResult<ListQuery> {
-    q.map(|Query(q)| q)
-        .map_err(|r| bad_request("(query)", r.body_text()))
 }
 
 /// A page of items and the cursor for the next one.
@@ -387,16 +381,37 @@ struct SubmitResponse {
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError, max: usize) -> ApiError {
-    if super::conn::BodyTimedOut::is_cause_of(&e) {
-        ApiError::coded(Code::RequestTimeout, format!("(body): {e}"))
-    } else if e.status() == Http::PAYLOAD_TOO_LARGE {
-        ApiError::coded(
-            Code::PackageTooLarge,
-            format!("(body): over the limit of {max} bytes"),
-        )
-    } else {
-        bad_request("(multipart)", e.body_text())
-    }
+    extract::multipart_error(&e, max)
+}
+
+/// A second part of a name that is sent once (`metadata`, `reason`).
+fn part_twice(name: &str) -> ApiError {
+    FormatError::new(
+        Code::ElementDuplicate,
+        name,
+        format!("only one {name} part"),
+    )
+    .said(Problem::Duplicate)
+    .into()
+}
+
+/// A part whose name the request does not have; `accepted` are the names it has.
+fn unknown_part(name: &str, accepted: &[&str]) -> ApiError {
+    FormatError::invalid(
+        name,
+        format!(
+            "not a part of this request; expected {}",
+            accepted
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
+    .said(Problem::Unknown {
+        accepted: accepted.iter().map(|a| (*a).to_owned()).collect(),
+    })
+    .into()
 }
 
 /// Refuses the `count`-th file part (from 0) of a request when receivers accept fewer files
@@ -411,6 +426,9 @@ fn file_part_allowed(count: usize, limits: &edxml::xml::Limits, prefix: &str) ->
                 limits.max_attachments
             ),
         )
+        .said(Problem::TooMany {
+            max: limits.max_attachments,
+        })
         .into());
     }
     Ok(())
@@ -459,7 +477,8 @@ pub async fn submit<S: Store>(
 ) -> ApiResult {
     let limits = &state.node.config.limits;
     let max = limits.max_package_bytes;
-    let mut mp = multipart.map_err(|r| body_rejection(&r, r.body_text()))?;
+    let mut mp =
+        multipart.map_err(|r| extract::multipart_rejection(&r, headers.get(CONTENT_TYPE)))?;
     let mut metadata: Option<Submission> = None;
     let mut files = Vec::new();
     while let Some(field) = mp.next_field().await.map_err(|e| multipart_error(e, max))? {
@@ -467,10 +486,7 @@ pub async fn submit<S: Store>(
         match name.as_str() {
             "metadata" => {
                 if metadata.is_some() {
-                    return Err(ApiError::coded(
-                        Code::ElementDuplicate,
-                        "metadata: only one metadata part",
-                    ));
+                    return Err(part_twice("metadata"));
                 }
                 let bytes: Bytes = field.bytes().await.map_err(|e| multipart_error(e, max))?;
                 let sub = parse_metadata::<Submission>(&bytes)?;
@@ -491,12 +507,7 @@ pub async fn submit<S: Store>(
                     data,
                 });
             }
-            other => {
-                return Err(bad_request(
-                    "(multipart)",
-                    format!("unknown part {other:?}: expected `metadata` and `file`"),
-                ));
-            }
+            other => return Err(unknown_part(other, &["metadata", "file"])),
         }
     }
     let sub = metadata.ok_or_else(|| ApiError::from(FormatError::missing("metadata")))?;
@@ -534,10 +545,14 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
         Some(v) => {
             let k = v.to_str().map(str::trim).unwrap_or("");
             if k.is_empty() || k.len() > 200 {
-                return Err(bad_request(
+                return Err(FormatError::invalid(
                     "Idempotency-Key",
-                    "1 to 200 visible ASCII characters".into(),
-                ));
+                    "expected 1 to 200 visible ASCII characters",
+                )
+                .said(Problem::Expected(
+                    "từ 1 đến 200 ký tự ASCII nhìn thấy được".into(),
+                ))
+                .into());
             }
             Ok(Some(k.to_owned()))
         }
@@ -549,14 +564,14 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
 pub async fn list_documents<S: Store>(
     State(state): State<AppState<S>>,
     clerk: Clerk,
-    q: Result<Query<ListQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult {
-    let q = query(q)?;
     if q.status.is_some() {
-        return Err(bad_request(
-            "status",
-            "only the inbox filters by status".into(),
-        ));
+        return Err(FormatError::invalid("status", "only the inbox filters by status")
+            .said(Problem::Said(
+                "chỉ danh sách văn bản đến (/inbox) lọc được theo trạng thái; vui lòng bỏ tham số này".into(),
+            ))
+            .into());
     }
     let page = q.page()?;
     let (since, until) = q.range()?;
@@ -660,14 +675,17 @@ pub async fn delivery_receipt<S: Store>(
 ) -> ApiResult {
     let (id, delivery_id) = p
         .map(|Path(x)| x)
-        .map_err(|r| bad_request("(path)", r.body_text()))?;
+        .map_err(|r| extract::path_rejection(&r, &["id", "delivery_id"]))?;
     let store = &state.node.store;
     let item = store.outgoing_item(clerk.agency.as_str(), id).await?;
     if !item.deliveries.iter().any(|d| d.id == delivery_id) {
         return Err(ApiError::coded(
             Code::NotFound,
-            format!("delivery {delivery_id} of document message {id}"),
-        ));
+            format!("delivery_id: no delivery {delivery_id} of document message {id}"),
+        )
+        .with_vi(format!(
+            "Văn bản {id} không có lần chuyển “delivery_id” {delivery_id}; vui lòng kiểm tra lại (các lần chuyển của văn bản có trong GET /api/v1/documents/{id})."
+        )));
     }
     match store.delivery_receipt(delivery_id).await? {
         Some(receipt) if !receipt.is_empty() => Ok(xml_download(
@@ -677,7 +695,10 @@ pub async fn delivery_receipt<S: Store>(
         _ => Err(ApiError::coded(
             Code::ReceiptNotYet,
             format!("delivery {delivery_id} of document message {id}: not delivered yet"),
-        )),
+        )
+        .with_vi(format!(
+            "Lần chuyển {delivery_id} của văn bản {id} chưa có báo nhận: nơi nhận chưa xác nhận đã nhận văn bản; vui lòng xem lại sau."
+        ))),
     }
 }
 
@@ -699,9 +720,8 @@ pub async fn document_package<S: Store>(
 pub async fn list_inbox<S: Store>(
     State(state): State<AppState<S>>,
     clerk: Clerk,
-    q: Result<Query<ListQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult {
-    let q = query(q)?;
     let page = q.page()?;
     let (since, until) = q.range()?;
     let status = match q.status.as_deref().map(str::trim) {
@@ -709,7 +729,17 @@ pub async fn list_inbox<S: Store>(
         Some("none") => Some(0),
         Some(s) => Some(
             StatusCode::parse(s)
-                .map_err(|e| FormatError::new(e.code, "status", e.problem))?
+                .map_err(|_| {
+                    let list = StatusCode::list(&StatusCode::ASSIGNED);
+                    FormatError::new(
+                        Code::StatusCodeUnknown,
+                        "status",
+                        format!("{s:?}: expected one of {list}, or none"),
+                    )
+                    .said(Problem::Expected(
+                        format!("một trong các mã trạng thái {list}, hoặc none").into(),
+                    ))
+                })?
                 .number(),
         ),
     };
@@ -769,7 +799,7 @@ pub async fn inbox_attachment<S: Store>(
 ) -> ApiResult {
     let (id, n) = p
         .map(|Path(x)| x)
-        .map_err(|r| bad_request("(path)", r.body_text()))?;
+        .map_err(|r| extract::path_rejection(&r, &["id", "n"]))?;
     let store = &state.node.store;
     store.inbox_item(clerk.agency.as_str(), id).await?;
     let bytes = store.package_bytes(clerk.agency.as_str(), id).await?;
@@ -778,17 +808,29 @@ pub async fn inbox_attachment<S: Store>(
         strict: false,
     };
     let Package::Document(doc) = edxml::read(&bytes, &opts)? else {
-        return Err(ApiError::coded(Code::NotFound, "not a document package"));
+        return Err(ApiError::coded(
+            Code::NotFound,
+            format!("id: message {id} is a status package, which has no attachments"),
+        )
+        .with_vi(format!(
+            "Mục {id} là gói tin trạng thái, không có tệp đính kèm; vui lòng kiểm tra lại “id”."
+        )));
     };
     let count = doc.attachments.len();
     let Some(a) = n
         .checked_sub(1)
         .and_then(|i| doc.attachments.into_iter().nth(i))
     else {
-        return Err(ApiError::coded(
+        return Err(FormatError::new(
             Code::NotFound,
+            "n",
             format!("attachment {n}: the document has {count} (numbered from 1)"),
-        ));
+        )
+        .said(Problem::Said(
+            format!("văn bản không có tệp đính kèm số {n}: văn bản có {count} tệp, đánh số từ 1")
+                .into(),
+        ))
+        .into());
     };
     let ct = HeaderValue::from_str(&a.content_type)
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
@@ -819,12 +861,10 @@ pub async fn report_status<S: Store>(
     State(state): State<AppState<S>>,
     clerk: Clerk,
     id: Result<Path<i64>, PathRejection>,
-    body: Result<Json<StatusRequest>, JsonRejection>,
+    ApiJson(req): ApiJson<StatusRequest>,
 ) -> ApiResult {
     let id = path_id(id)?;
-    let Json(req) = body.map_err(|r| body_rejection(&r, r.body_text()))?;
-    let code = StatusCode::parse(req.code.trim())
-        .map_err(|e| FormatError::new(e.code, "code", e.problem))?;
+    let code = validate::clerk_status("code", &req.code)?;
     let out = state
         .node
         .report_status(&clerk.agency, &clerk.actor(), id, code, &req.description)
@@ -861,10 +901,9 @@ pub async fn revoke<S: Store>(
     clerk: Clerk,
     id: Result<Path<i64>, PathRejection>,
     headers: HeaderMap,
-    body: Result<Json<RevokeRequest>, JsonRejection>,
+    ApiJson(req): ApiJson<RevokeRequest>,
 ) -> ApiResult {
     let id = path_id(id)?;
-    let Json(req) = body.map_err(|r| body_rejection(&r, r.body_text()))?;
     let key = idempotency_key(&headers)?;
     let out = state
         .node
@@ -874,11 +913,11 @@ pub async fn revoke<S: Store>(
     follow_up_response(out)
 }
 
-/// A `metadata` part (JSON) as the request's type `T` (`Submission`, `UpdateRequest`);
-/// `VALUE_INVALID` on `metadata` with serde's reason. Public, as [`follow_up_parts`] is, for the
+/// A `metadata` part (JSON) as the request's type `T` (`Submission`, `UpdateRequest`); a
+/// refusal names the field as `metadata.…` ([`extract::json`]). Public, as [`follow_up_parts`] is, for the
 /// fuzz targets (fuzz/), which feed the clerk API's parsers the bodies a client could send.
 pub fn parse_metadata<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, FormatError> {
-    serde_json::from_slice::<T>(bytes).map_err(|e| FormatError::invalid("metadata", e.to_string()))
+    extract::json(bytes, "metadata", "metadata")
 }
 
 /// The parts of a follow-up's multipart body: one `metadata` (JSON), at most one `reason`
@@ -907,19 +946,13 @@ pub async fn follow_up_parts(
         match name.as_str() {
             "metadata" => {
                 if out.metadata.is_some() {
-                    return Err(ApiError::coded(
-                        Code::ElementDuplicate,
-                        "metadata: only one metadata part",
-                    ));
+                    return Err(part_twice("metadata"));
                 }
                 out.metadata = Some(field.bytes().await.map_err(|e| multipart_error(e, max))?);
             }
             "reason" if with_reason => {
                 if out.reason.is_some() {
-                    return Err(ApiError::coded(
-                        Code::ElementDuplicate,
-                        "reason: only one reason part",
-                    ));
+                    return Err(part_twice("reason"));
                 }
                 let text = field.text().await.map_err(|e| multipart_error(e, max))?;
                 out.reason = Some(text);
@@ -947,15 +980,12 @@ pub async fn follow_up_parts(
                 });
             }
             other => {
-                let expected = if with_reason {
-                    "`metadata`, `reason` and `file`"
+                let accepted: &[&str] = if with_reason {
+                    &["metadata", "reason", "file"]
                 } else {
-                    "`metadata` and `file`"
+                    &["metadata", "file"]
                 };
-                return Err(bad_request(
-                    "(multipart)",
-                    format!("unknown part {other:?}: expected {expected}"),
-                ));
+                return Err(unknown_part(other, accepted));
             }
         }
     }
@@ -987,9 +1017,10 @@ pub async fn update<S: Store>(
     let limits = state.node.config.limits.clone();
     let key = idempotency_key(req.headers())?;
     let body = if is_multipart(req.headers()) {
+        let content_type = req.headers().get(CONTENT_TYPE).cloned();
         let mp = Multipart::from_request(req, &())
             .await
-            .map_err(|r| body_rejection(&r, r.body_text()))?;
+            .map_err(|r| extract::multipart_rejection(&r, content_type.as_ref()))?;
         let parts = follow_up_parts(mp, &limits, false, "update.files").await?;
         let meta = parts
             .metadata
@@ -998,9 +1029,14 @@ pub async fn update<S: Store>(
         body.files = parts.files;
         body
     } else {
-        let Json(body) = Json::<UpdateRequest>::from_request(req, &())
-            .await
-            .map_err(|r| body_rejection(&r, r.body_text()))?;
+        if !extract::is_json(req.headers().get(CONTENT_TYPE)) {
+            return Err(extract::content_type_error(
+                req.headers().get(CONTENT_TYPE),
+                "application/json, or multipart/form-data (a `metadata` part and `file` parts)",
+                "application/json, hoặc multipart/form-data (biểu mẫu gồm phần “metadata” và các phần “file”)",
+            ));
+        }
+        let ApiJson(body) = ApiJson::<UpdateRequest>::from_request(req, &()).await?;
         body
     };
     let out = state
@@ -1023,7 +1059,7 @@ pub async fn replace<S: Store>(
 ) -> ApiResult {
     let id = path_id(id)?;
     let key = idempotency_key(&headers)?;
-    let mp = multipart.map_err(|r| body_rejection(&r, r.body_text()))?;
+    let mp = multipart.map_err(|r| extract::multipart_rejection(&r, headers.get(CONTENT_TYPE)))?;
     let parts = follow_up_parts(mp, &state.node.config.limits, true, "files").await?;
     let meta = parts
         .metadata

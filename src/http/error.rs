@@ -8,6 +8,8 @@
 //! unknown bearer token). Failures of this node the caller cannot fix (`INTERNAL`, keys, files,
 //! configuration) are 500 with a generic message; the detail goes to the log, not to the caller.
 
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::http::StatusCode as Http;
 use axum::response::{IntoResponse, Response};
@@ -22,7 +24,9 @@ pub struct ApiError {
     /// The wire code (`NOT_FOUND`, `UNAUTHENTICATED`, …).
     pub code: &'static str,
     pub message: String,
-    pub message_vi: &'static str,
+    /// What a clerk reads, for this case: the field named as sent and what to do
+    /// ([`Error::message_vi`]); the code's generic text only where nothing more specific exists.
+    pub message_vi: Cow<'static, str>,
     /// The library code, when there is one (for metrics).
     pub lib_code: Option<Code>,
     /// The peer endpoint only: the signed status 02s (base64), one per addressed agency of this
@@ -52,7 +56,9 @@ impl ApiError {
             status: Http::UNAUTHORIZED,
             code: "UNAUTHENTICATED",
             message: message.into(),
-            message_vi: "Chưa xác thực: thiếu mã truy cập (Bearer token) hoặc mã không hợp lệ.",
+            message_vi: Cow::Borrowed(
+                "Chưa xác thực: thiếu mã truy cập (Bearer token) hoặc mã không hợp lệ.",
+            ),
             lib_code: None,
             status_packages: Vec::new(),
         }
@@ -65,10 +71,16 @@ impl ApiError {
             status: http_status(code),
             code: code.as_str(),
             message: message.into(),
-            message_vi: message_vi(code),
+            message_vi: Cow::Borrowed(message_vi(code)),
             lib_code: Some(code),
             status_packages: Vec::new(),
         }
+    }
+
+    /// With a Vietnamese message for this case in place of the code's generic one.
+    pub fn with_vi(mut self, message_vi: impl Into<Cow<'static, str>>) -> ApiError {
+        self.message_vi = message_vi.into();
+        self
     }
 
     /// `500 INTERNAL`: the detail is logged, the caller gets a generic message.
@@ -78,7 +90,7 @@ impl ApiError {
             status: Http::INTERNAL_SERVER_ERROR,
             code: Code::Internal.as_str(),
             message: "internal error of this node; see its log".into(),
-            message_vi: message_vi(Code::Internal),
+            message_vi: Cow::Borrowed(message_vi(Code::Internal)),
             lib_code: Some(Code::Internal),
             status_packages: Vec::new(),
         }
@@ -95,15 +107,15 @@ impl From<Error> for ApiError {
             // names no detail and tells the clerk whom to ask.
             let mut out = ApiError::internal(format!("{code}: {e}"));
             out.code = code.as_str();
-            out.message_vi = message_vi(code);
+            out.message_vi = Cow::Borrowed(message_vi(code));
             out.lib_code = Some(code);
             return out;
         }
         ApiError {
             status,
             code: code.as_str(),
+            message_vi: e.message_vi(),
             message: e.to_string(),
-            message_vi: message_vi(code),
             lib_code: Some(code),
             status_packages: Vec::new(),
         }
@@ -121,7 +133,7 @@ impl IntoResponse for ApiError {
         let body = Body {
             code: self.code,
             message: &self.message,
-            message_vi: self.message_vi,
+            message_vi: &self.message_vi,
             status_package: self.status_packages.first().map(String::as_str),
             status_packages: &self.status_packages,
         };

@@ -33,6 +33,7 @@ pub mod auth;
 pub mod clerk;
 pub mod conn;
 pub mod error;
+pub mod extract;
 pub mod ops;
 mod params;
 pub mod peer;
@@ -145,6 +146,7 @@ pub fn router_with_metrics<S: Store>(node: Node<S>, metrics: Arc<Metrics>) -> Ro
             count_requests::<S>,
         ))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -164,13 +166,59 @@ pub fn peer_router_with_metrics<S: Store>(node: Node<S>, metrics: Arc<Metrics>) 
             state.clone(),
             count_requests::<S>,
         ))
-        .fallback(not_found)
+        .fallback(not_found_peer)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-async fn not_found() -> error::ApiError {
-    error::ApiError::coded(crate::Code::NotFound, "no such route")
+/// An address no route has: `NOT_FOUND`, saying that the *address* does not exist (not that a
+/// document was not found), with where the APIs are.
+async fn not_found(uri: axum::http::Uri) -> error::ApiError {
+    let path = uri.path();
+    error::ApiError::coded(
+        crate::Code::NotFound,
+        format!(
+            "{path}: no such address on this node (the clerk API is under /api/v1/, the admin \
+             API under /admin/v1/, operations at /healthz, /readyz and /metrics)"
+        ),
+    )
+    .with_vi(format!(
+        "Địa chỉ “{path}” không tồn tại trên hệ thống này; vui lòng kiểm tra lại đường dẫn (API cho văn thư bắt đầu bằng /api/v1/, API quản trị bằng /admin/v1/)."
+    ))
+}
+
+/// [`not_found`] on the mutual-TLS peer listener, which serves the peer endpoint only.
+async fn not_found_peer(uri: axum::http::Uri) -> error::ApiError {
+    let path = uri.path();
+    error::ApiError::coded(
+        crate::Code::NotFound,
+        format!(
+            "{path}: no such address on this listener (it serves POST /peer/v1/packages and \
+             /healthz)"
+        ),
+    )
+    .with_vi(format!(
+        "Địa chỉ “{path}” không tồn tại trên cổng kết nối liên thông này (cổng chỉ nhận POST /peer/v1/packages và /healthz)."
+    ))
+}
+
+/// A known address asked with a method it does not take: `NOT_FOUND` with `405` (axum adds the
+/// `Allow` header), instead of axum's empty answer.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> error::ApiError {
+    let path = uri.path();
+    let mut e = error::ApiError::coded(
+        crate::Code::NotFound,
+        format!(
+            "{method} {path}: this address does not take {method} (the Allow header lists what \
+             it takes)"
+        ),
+    )
+    .with_vi(format!(
+        "Địa chỉ “{path}” không nhận yêu cầu {method}; vui lòng kiểm tra lại phương thức (tiêu đề Allow của câu trả lời liệt kê các phương thức được nhận)."
+    ));
+    e.status = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    e
 }
 
 /// Counts requests by method, route template and status for `/metrics`.

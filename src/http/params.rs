@@ -7,8 +7,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::error::ApiError;
-use crate::Code;
-use crate::error::FormatError;
+use crate::error::{FormatError, Problem};
 
 pub(super) type ApiResult<T = axum::response::Response> = Result<T, ApiError>;
 
@@ -22,9 +21,11 @@ pub(super) fn ts(ms: i64) -> String {
 pub(super) fn parse_time(name: &str, s: &str) -> ApiResult<i64> {
     let s = s.trim();
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s
-            .parse()
-            .map_err(|_| FormatError::invalid(name, format!("{s:?}: too large")).into());
+        return s.parse().map_err(|_| {
+            FormatError::invalid(name, format!("{s:?}: too large"))
+                .said(Problem::Expected(TIME_VI.into()))
+                .into()
+        });
     }
     OffsetDateTime::parse(s, &Rfc3339)
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
@@ -33,26 +34,23 @@ pub(super) fn parse_time(name: &str, s: &str) -> ApiResult<i64> {
                 name,
                 format!("{s:?}: expected RFC 3339 (2026-01-31T08:00:00+07:00) or Unix ms"),
             )
+            .said(Problem::Expected(TIME_VI.into()))
             .into()
         })
 }
 
-pub(super) fn bad_request(what: &str, detail: String) -> ApiError {
-    ApiError::coded(Code::ValueInvalid, format!("{what}: {detail}"))
+/// The expected form of `since`/`until`, in Vietnamese.
+const TIME_VI: &str =
+    "thời điểm theo RFC 3339 (ví dụ 2026-01-31T08:00:00+07:00) hoặc số mili giây Unix";
+
+/// `per_page` outside 1–1000.
+pub(super) fn per_page_invalid(got: u32) -> FormatError {
+    FormatError::invalid("per_page", format!("{got}: expected 1 to 1000"))
+        .said(Problem::Expected("một số nguyên từ 1 đến 1000".into()))
 }
 
-/// A request body its extractor could not take: `REQUEST_TIMEOUT` (408) when it did not arrive
-/// within `http.body_timeout` (the client may simply send again), otherwise `VALUE_INVALID` with
-/// the extractor's reason (`text`).
-pub(super) fn body_rejection(r: &(dyn std::error::Error + 'static), text: String) -> ApiError {
-    if super::conn::BodyTimedOut::is_cause_of(r) {
-        ApiError::coded(Code::RequestTimeout, format!("(body): {r}"))
-    } else {
-        bad_request("(body)", text)
-    }
-}
-
+/// The `{id}` of a route (the only parameter), named `id` in a refusal.
 pub(super) fn path_id(p: Result<Path<i64>, PathRejection>) -> ApiResult<i64> {
     p.map(|Path(id)| id)
-        .map_err(|r| bad_request("(path)", r.body_text()))
+        .map_err(|r| super::extract::path_rejection(&r, &["id"]))
 }

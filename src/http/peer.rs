@@ -90,9 +90,15 @@ async fn handle<S: Store>(
         Some(TlsPeer(Err(why))) => return Err(ApiError::coded(Code::PeerNotAuthorised, why)),
         None if state.node.config.node.dev_plain_http => None,
         None => {
+            // Not a question of the sender's authority: this listener is simply not the peer
+            // endpoint, so say where it is.
             return Err(ApiError::coded(
                 Code::PeerNotAuthorised,
-                "the peer endpoint is served over mutual TLS on node.peer_listen, not here",
+                "this listener (node.listen, plain HTTP) does not take packages from peers: the \
+                 peer endpoint is served over mutual TLS on node.peer_listen",
+            )
+            .with_vi(
+                "Địa chỉ này (cổng HTTP thường, node.listen) không nhận gói tin từ hệ thống khác: điểm nhận gói tin liên thông chỉ phục vụ qua kết nối TLS hai chiều tại cổng node.peer_listen; vui lòng cấu hình hệ thống gửi dùng địa chỉ đó.",
             ));
         }
     };
@@ -189,9 +195,13 @@ fn accepts_receipts_list(headers: &HeaderMap) -> bool {
 async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Vec<u8>, ApiError> {
     use http_body_util::BodyExt as _;
     let too_large = || {
-        ApiError::coded(
-            Code::PackageTooLarge,
-            format!("(body): over the limit of {max} bytes"),
+        ApiError::from(
+            crate::error::FormatError::new(
+                Code::PackageTooLarge,
+                "body",
+                format!("over the limit of {max} bytes"),
+            )
+            .said(crate::error::Problem::TooLarge { max: max as u64 }),
         )
     };
     let declared = headers
@@ -209,7 +219,7 @@ async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Vec<u8
             } else {
                 Code::XmlMalformed
             };
-            ApiError::coded(code, format!("(body): {e}"))
+            ApiError::coded(code, format!("body: {e}"))
         })?;
         if let Ok(data) = frame.into_data() {
             if out.len() + data.len() > max {

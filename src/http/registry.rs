@@ -16,7 +16,7 @@
 //! name PEM files.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -25,7 +25,8 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::auth::Operator;
 use super::error::ApiError;
-use super::params::{bad_request, body_rejection, ts};
+use super::extract::{ApiJson, path_rejection};
+use super::params::ts;
 use crate::Code;
 use crate::node::service::now_ms;
 use crate::pki::binding::Rule;
@@ -61,7 +62,7 @@ impl From<RegistryEntry> for EntryView {
 
 fn code_of(p: Result<Path<String>, PathRejection>) -> ApiResult<String> {
     p.map(|Path(c)| c.trim().to_owned())
-        .map_err(|r| bad_request("(path)", r.body_text()))
+        .map_err(|r| path_rejection(&r, &["code"]))
 }
 
 /// `GET /admin/v1/registry`.
@@ -89,7 +90,10 @@ pub async fn get<S: Store>(
         None => Err(ApiError::coded(
             Code::NotFound,
             format!("{code} has no entry in the agency registry"),
-        )),
+        )
+        .with_vi(format!(
+            "Cơ quan mã “{code}” chưa có trong danh bạ cơ quan của hệ thống; vui lòng kiểm tra lại mã."
+        ))),
     }
 }
 
@@ -107,10 +111,9 @@ pub async fn put<S: Store>(
     State(state): State<AppState<S>>,
     op: Operator,
     code: Result<Path<String>, PathRejection>,
-    body: Result<Json<PutRequest>, JsonRejection>,
+    ApiJson(req): ApiJson<PutRequest>,
 ) -> ApiResult {
     let code = code_of(code)?;
-    let Json(req) = body.map_err(|r| body_rejection(&r, r.body_text()))?;
     let (entry, created) = state
         .node
         .store
@@ -172,9 +175,8 @@ pub struct ImportRequest {
 pub async fn import<S: Store>(
     State(state): State<AppState<S>>,
     op: Operator,
-    body: Result<Json<ImportRequest>, JsonRejection>,
+    ApiJson(req): ApiJson<ImportRequest>,
 ) -> ApiResult {
-    let Json(req) = body.map_err(|r| body_rejection(&r, r.body_text()))?;
     let entries = req
         .agencies
         .into_iter()

@@ -62,11 +62,57 @@ fn one() -> i32 {
 }
 
 /// A recipient: a bare code or a code with the name to print.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
+///
+/// Deserialized by hand, not as an untagged enum: serde's answer to anything else was "data did
+/// not match any variant of untagged enum Recipient", where a clerk's system needs to hear which
+/// of the two forms is expected, or which key of the object is missing or unknown.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)] // serialized (the request's fingerprint) as it was sent
 pub enum Recipient {
     Code(String),
     Named { code: String, name: String },
+}
+
+/// What a recipient is in JSON, as the English message says it (the expected form of
+/// `metadata.recipients[i]`).
+pub const RECIPIENT_FORM: &str =
+    "an agency code (\"000.00.00.H41\") or an object {\"code\": …, \"name\": …}";
+/// [`RECIPIENT_FORM`] in Vietnamese.
+pub const RECIPIENT_FORM_VI: &str = "một mã định danh cơ quan (ví dụ \"000.00.00.H41\") hoặc một đối tượng {\"code\": …, \"name\": …}";
+
+impl<'de> Deserialize<'de> for Recipient {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, MapAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Recipient;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(RECIPIENT_FORM)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Recipient, E> {
+                Ok(Recipient::Code(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Recipient, A::Error> {
+                let (mut code, mut name): (Option<String>, Option<String>) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    let slot = match key.as_str() {
+                        "code" => &mut code,
+                        "name" => &mut name,
+                        _ => return Err(de::Error::unknown_field(&key, &["code", "name"])),
+                    };
+                    if slot.is_some() {
+                        return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+                    }
+                    *slot = Some(map.next_value()?);
+                }
+                Ok(Recipient::Named {
+                    code: code.ok_or_else(|| de::Error::missing_field("code"))?,
+                    name: name.ok_or_else(|| de::Error::missing_field("name"))?,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -117,10 +163,15 @@ impl Submission {
             };
             let id = crate::node::validate::recipient_code(&path, code)?;
             if out.contains(&id) {
-                return Err(field(
-                    &format!("recipients[{i}]"),
-                    format!("{id} is listed twice"),
-                ));
+                return Err(
+                    field(&format!("recipients[{i}]"), format!("{id} is listed twice"))
+                        .said(crate::error::Problem::Said(
+                        format!(
+                            "cơ quan {id} đã có trong danh sách nơi nhận; vui lòng bỏ bớt một lần"
+                        )
+                        .into(),
+                    )),
+                );
             }
             out.push(id);
         }
@@ -137,9 +188,11 @@ impl Submission {
 }
 
 fn parse_date(name: &str, s: &str) -> Result<Date, FormatError> {
-    edxml::dates::parse_date(s)
-        .map(|(d, _)| d)
-        .map_err(|e| field(name, e))
+    edxml::dates::parse_date(s).map(|(d, _)| d).map_err(|e| {
+        field(name, e).said(crate::error::Problem::Expected(
+            "ngày dạng yyyy-MM-dd hoặc yyyy/MM/dd (ví dụ 2026-11-25)".into(),
+        ))
+    })
 }
 
 /// Gives `doc` the số `number`: its `Code/CodeNumber` and its DocumentId (the header's, and the
@@ -189,7 +242,7 @@ pub fn compose(
         return Err(FormatError::missing("metadata.subject"));
     }
     if number == 0 {
-        return Err(field("number", "must be 1 or more"));
+        return Err(crate::node::validate::number_invalid("metadata.number"));
     }
     let date = sub.promulgation_date(now)?;
     let mut doc = DocumentPackage::new(
@@ -221,8 +274,9 @@ pub fn compose(
         .as_deref()
         .map(|d| parse_date("due_date", d))
         .transpose()?;
-    let priority = Priority::from_number(sub.priority)
-        .ok_or_else(|| field("priority", format!("{}: expected 0 to 4", sub.priority)))?;
+    let priority = Priority::from_number(sub.priority).ok_or_else(|| {
+        crate::node::validate::priority_invalid("metadata.priority", sub.priority)
+    })?;
     h.other_info = Some(OtherInfo {
         priority,
         ..OtherInfo::default()
@@ -231,7 +285,7 @@ pub fn compose(
         .steering_type
         .map(|s| {
             SteeringType::from_number(s)
-                .ok_or_else(|| field("steering_type", format!("{s}: expected 0 to 2")))
+                .ok_or_else(|| crate::node::validate::steering_invalid("metadata.steering_type", s))
         })
         .transpose()?;
     h.to_places = sub.to_places.clone();
@@ -246,7 +300,13 @@ pub fn compose(
     }
     for (i, f) in files.into_iter().enumerate() {
         if f.name.trim().is_empty() {
-            return Err(field(&format!("files[{i}]"), "a file needs a name"));
+            return Err(
+                FormatError::invalid(format!("files[{i}]"), "a file needs a name").said(
+                    crate::error::Problem::Said(
+                        "tệp đính kèm chưa có tên; vui lòng đặt tên tệp rồi gửi lại".into(),
+                    ),
+                ),
+            );
         }
         doc.attachments.push(Attachment::new(
             f.name.clone(),

@@ -15,9 +15,9 @@
 use crate::config::Config;
 use crate::edxml::soft_limits as soft;
 use crate::edxml::xml::Limits;
-use crate::edxml::{OrganId, Priority, SteeringType};
+use crate::edxml::{OrganId, Priority, StatusCode, SteeringType};
 use crate::edxml::{attachment, file_name};
-use crate::error::{Code, Error, FormatError};
+use crate::error::{Code, Error, FormatError, Problem};
 use crate::node::compose::{File, Recipient, Submission};
 use crate::node::routing::{self, Route};
 
@@ -34,6 +34,43 @@ pub enum Text {
     Body,
 }
 
+/// `values` as a message lists them (`0, 1, 2`): one text for the English and the Vietnamese
+/// message, so the two never name different values.
+pub fn one_of<T: std::fmt::Display>(values: impl IntoIterator<Item = T>) -> String {
+    values
+        .into_iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A refusal of `value` in `path` for not being one of `list` (as [`one_of`] writes it).
+fn not_one_of(path: &str, value: impl std::fmt::Display, list: &str) -> FormatError {
+    FormatError::invalid(path, format!("{value}: expected one of {list}")).said(Problem::Expected(
+        format!("một trong các giá trị {list}").into(),
+    ))
+}
+
+/// A status code a recipient's clerk may report ([`StatusCode::CLERK_REPORTS`]) from its wire
+/// form `value` in the field `path`; a refusal lists the codes that are, the same list in both
+/// languages.
+pub fn clerk_status(path: &str, value: &str) -> Result<StatusCode, FormatError> {
+    match StatusCode::parse(value.trim()) {
+        Ok(c) if StatusCode::CLERK_REPORTS.contains(&c) => Ok(c),
+        _ => {
+            let list = StatusCode::list(&StatusCode::CLERK_REPORTS);
+            Err(FormatError::new(
+                Code::StatusCodeUnknown,
+                path,
+                format!("{value:?}: a recipient reports one of {list}"),
+            )
+            .said(Problem::Expected(
+                format!("một trong các mã trạng thái {list}").into(),
+            )))
+        }
+    }
+}
+
 fn refused(c: char, form: Text) -> bool {
     let control = c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{FFFE}' | '\u{FFFF}');
     match form {
@@ -46,10 +83,16 @@ fn refused(c: char, form: Text) -> bool {
 /// after trimming as the writer does).
 pub fn text(path: &str, value: &str, form: Text, max: Option<usize>) -> Result<(), FormatError> {
     if let Some(c) = value.chars().find(|&c| refused(c, form)) {
-        let what = match c {
-            '\r' | '\n' => "a line break",
-            '\t' => "a tab",
-            _ => "a control character",
+        let (what, what_vi) = match c {
+            '\r' | '\n' => ("a line break", "ký tự xuống dòng"),
+            '\t' => ("a tab", "ký tự tab"),
+            _ => ("a control character", "ký tự điều khiển"),
+        };
+        let hint = match form {
+            Text::Line => {
+                "trường này chỉ được viết trên một dòng; vui lòng xóa ký tự đó rồi gửi lại"
+            }
+            Text::Body => "vui lòng xóa ký tự đó rồi gửi lại",
         };
         return Err(FormatError::new(
             Code::CharacterNotAllowed,
@@ -62,15 +105,19 @@ pub fn text(path: &str, value: &str, form: Text, max: Option<usize>) -> Result<(
                     Text::Body => "text without control characters other than line breaks and tabs",
                 }
             ),
-        ));
+        )
+        .said(Problem::Character(
+            format!("{what_vi} (U+{:04X})", u32::from(c)).into(),
+        ))
+        .hint_vi(hint));
     }
     if let Some(max) = max
         && let Some(n) = soft::exceeds(value.trim(), max)
     {
-        return Err(FormatError::invalid(
-            path,
-            format!("{n} characters, over the limit of {max}"),
-        ));
+        return Err(
+            FormatError::invalid(path, format!("{n} characters, over the limit of {max}"))
+                .said(Problem::TooLong { max }),
+        );
     }
     Ok(())
 }
@@ -95,7 +142,10 @@ pub fn notation(path: &str, value: &str) -> Result<(), FormatError> {
             Code::CharacterNotAllowed,
             path,
             "contains a comma, which separates the fields of the DocumentId",
-        ));
+        )
+        .said(Problem::Character(
+            "dấu phẩy (dấu phân tách các thành phần của mã định danh văn bản)".into(),
+        )));
     }
     Ok(())
 }
@@ -103,8 +153,15 @@ pub fn notation(path: &str, value: &str) -> Result<(), FormatError> {
 /// A recipient's agency code: the canonical shape `DDD.DD.DD.LNN` only (this node writes only
 /// that shape, and a receiver's registry knows no other).
 pub fn recipient_code(path: &str, code: &str) -> Result<OrganId, FormatError> {
-    OrganId::parse_strict(code.trim())
-        .map_err(|e| FormatError::new(Code::OrganIdInvalid, path, e.problem))
+    OrganId::parse_strict(code.trim()).map_err(|e| {
+        FormatError::new(Code::OrganIdInvalid, path, e.problem).said(Problem::Expected(
+            format!(
+                "mã định danh cơ quan dạng DDD.DD.DD.LNN (ví dụ 000.00.00.H41), nhận được {:?}",
+                code.trim()
+            )
+            .into(),
+        ))
+    })
 }
 
 /// Each code has a route: served here, or by a configured peer. `NO_ROUTE` names the first
@@ -121,6 +178,12 @@ pub fn routes<'a>(
                 path,
                 format!("{code}: neither this node nor any configured peer serves this agency"),
             )
+            .said(Problem::Said(
+                format!(
+                    "không có đường gửi đến cơ quan {code} (mã này không thuộc hệ thống nào đã kết nối); vui lòng kiểm tra lại mã hoặc liên hệ quản trị viên"
+                )
+                .into(),
+            ))
             .into());
         }
     }
@@ -140,7 +203,10 @@ pub fn files(prefix: &str, files: &[File], limits: &Limits) -> Result<(), Format
                 files.len(),
                 limits.max_attachments
             ),
-        ));
+        )
+        .said(Problem::TooMany {
+            max: limits.max_attachments,
+        }));
     }
     let mut total: u64 = 0;
     // Each name's key for a receiver's file system, and the file it was first seen on.
@@ -153,7 +219,9 @@ pub fn files(prefix: &str, files: &[File], limits: &Limits) -> Result<(), Format
         }
         total = total.saturating_add(size);
         if f.name.trim().is_empty() {
-            return Err(FormatError::invalid(&path, "a file needs a name"));
+            return Err(FormatError::invalid(&path, "a file needs a name").said(Problem::Said(
+                "tệp đính kèm chưa có tên; vui lòng đặt tên tệp (kèm phần mở rộng, ví dụ .pdf) rồi gửi lại".into(),
+            )));
         }
         text(
             &format!("{path}.name"),
@@ -166,7 +234,15 @@ pub fn files(prefix: &str, files: &[File], limits: &Limits) -> Result<(), Format
                 Code::AttachmentNameUnsafe,
                 format!("{path}.name"),
                 format!("{:?} {why}", f.name),
-            ));
+            )
+            .said(Problem::Said(
+                format!(
+                    "tên tệp {:?} không gửi được (có dấu gạch chéo, ký tự điều khiển hoặc ký tự ẩn, kết thúc bằng dấu chấm hoặc dấu cách, hoặc dài quá 255 byte); vui lòng đổi tên, ví dụ {:?}, rồi gửi lại",
+                    f.name,
+                    file_name::suggested_name(&f.name)
+                )
+                .into(),
+            )));
         }
         // Receivers save a document's files into one folder, a `.zip` under this very name:
         // two names one file system takes for one would overwrite each other.
@@ -183,7 +259,16 @@ pub fn files(prefix: &str, files: &[File], limits: &Limits) -> Result<(), Format
                     files[j].name,
                     file_name::suggested_unique_name(&all, i)
                 ),
-            ));
+            )
+            .said(Problem::Said(
+                format!(
+                    "tên tệp {:?} trùng với tên tệp {prefix}[{j}] ({:?}) khi lưu trên máy của nơi nhận (không phân biệt chữ hoa, chữ thường): tệp này sẽ ghi đè tệp kia; vui lòng đổi tên, ví dụ {:?}, rồi gửi lại",
+                    f.name,
+                    files[j].name,
+                    file_name::suggested_unique_name(&all, i)
+                )
+                .into(),
+            )));
         }
         // A `.zip` travels as it is and receivers keep it as a zip archive (they never unzip a
         // `.zip`): one whose bytes are not a zip would reach them as a broken archive.
@@ -198,7 +283,14 @@ pub fn files(prefix: &str, files: &[File], limits: &Limits) -> Result<(), Format
                      what it is",
                     f.name
                 ),
-            ));
+            )
+            .said(Problem::Said(
+                format!(
+                    "tệp {:?} có tên đuôi .zip nhưng nội dung không phải là tệp nén zip; vui lòng đặt tên đúng với loại tệp rồi gửi lại",
+                    f.name
+                )
+                .into(),
+            )));
         }
         text(
             &format!("{path}.content_type"),
@@ -220,6 +312,7 @@ pub fn too_large(path: &str, size: u64, max: u64) -> FormatError {
         path,
         format!("{size} bytes, over the limit of {max} that receivers accept"),
     )
+    .said(Problem::TooLarge { max })
 }
 
 /// The signer block.
@@ -243,6 +336,34 @@ pub fn signer(prefix: &str, s: &crate::node::compose::SignerJson) -> Result<(), 
         Text::Line,
         Some(soft::FULL_NAME),
     )
+}
+
+/// `OtherInfo/Priority` outside its code list, listing the list.
+pub fn priority_invalid(path: &str, value: u8) -> FormatError {
+    not_one_of(
+        path,
+        value,
+        &one_of(Priority::ALL.iter().map(|p| p.number())),
+    )
+    .hint_vi(
+        "0 thường, 1 khẩn, 2 thượng khẩn, 3 hỏa tốc, 4 hỏa tốc hẹn giờ; vui lòng chọn lại cho đúng",
+    )
+}
+
+/// `SteeringType` outside its code list, listing the list.
+pub fn steering_invalid(path: &str, value: u8) -> FormatError {
+    not_one_of(
+        path,
+        value,
+        &one_of(SteeringType::ALL.iter().map(|p| p.number())),
+    )
+    .hint_vi("0 không phải văn bản chỉ đạo, 1 văn bản chỉ đạo, 2 báo cáo về văn bản chỉ đạo; vui lòng chọn lại cho đúng")
+}
+
+/// A số of 0.
+pub fn number_invalid(path: &str) -> FormatError {
+    FormatError::invalid(path, "must be 1 or more")
+        .said(Problem::Expected("một số nguyên từ 1 trở lên".into()))
 }
 
 /// Everything of a new document's (or a replacement's) submission that does not need the
@@ -272,6 +393,10 @@ pub fn submission(sub: &Submission, files_in: &[File], config: &Config) -> Resul
                 format!("metadata.recipients[{i}]"),
                 format!("{id} is listed twice"),
             )
+            .said(Problem::Said(
+                format!("cơ quan {id} đã có trong danh sách nơi nhận; vui lòng bỏ bớt một lần")
+                    .into(),
+            ))
             .into());
         }
         codes.push((path, id));
@@ -303,6 +428,9 @@ pub fn submission(sub: &Submission, files_in: &[File], config: &Config) -> Resul
                 soft::TO_PLACES
             ),
         )
+        .said(Problem::TooLong {
+            max: soft::TO_PLACES,
+        })
         .into());
     }
     if let Some(s) = &sub.staff {
@@ -321,38 +449,29 @@ pub fn submission(sub: &Submission, files_in: &[File], config: &Config) -> Resul
         }
     }
     if !DOCUMENT_TYPES.contains(&sub.r#type) {
-        return Err(FormatError::invalid(
-            m("type"),
-            format!(
-                "{}: expected 1 (văn bản hành chính) or 2 (văn bản quy phạm pháp luật)",
-                sub.r#type
-            ),
-        )
-        .into());
+        return Err(not_one_of(&m("type"), sub.r#type, &one_of(DOCUMENT_TYPES))
+            .hint_vi("1 là văn bản hành chính, 2 là văn bản quy phạm pháp luật; vui lòng chọn lại cho đúng")
+            .into());
     }
     if let Some(d) = sub.type_detail
         && d < 0
     {
         return Err(
-            FormatError::invalid(m("type_detail"), format!("{d}: expected 0 or more")).into(),
+            FormatError::invalid(m("type_detail"), format!("{d}: expected 0 or more"))
+                .said(Problem::Expected("một số nguyên không âm".into()))
+                .into(),
         );
     }
     if Priority::from_number(sub.priority).is_none() {
-        return Err(FormatError::invalid(
-            m("priority"),
-            format!("{}: expected 0 to 4", sub.priority),
-        )
-        .into());
+        return Err(priority_invalid(&m("priority"), sub.priority).into());
     }
     if let Some(s) = sub.steering_type
         && SteeringType::from_number(s).is_none()
     {
-        return Err(
-            FormatError::invalid(m("steering_type"), format!("{s}: expected 0 to 2")).into(),
-        );
+        return Err(steering_invalid(&m("steering_type"), s).into());
     }
     if sub.number == Some(0) {
-        return Err(FormatError::invalid(m("number"), "must be 1 or more").into());
+        return Err(number_invalid(&m("number")).into());
     }
     files("files", files_in, &config.limits)?;
     routes(config, codes.iter().map(|(p, c)| (p.clone(), c)))

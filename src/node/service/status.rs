@@ -24,24 +24,17 @@ impl<S: Store> Node<S> {
         code: StatusCode,
         description: &str,
     ) -> Result<StatusOutcome, Error> {
-        if !code.is_assigned()
-            || code == StatusCode::Arrived
-            || code == StatusCode::TakeBackRequested
-        {
-            return Err(FormatError::new(
-                Code::StatusCodeUnknown,
-                "status.code",
-                format!("{code}: a recipient reports 02, 03, 04, 05, 06, 15 or 16"),
-            )
-            .into());
-        }
+        // Field names as the clerk API's body spells them.
+        crate::node::validate::clerk_status("code", &code.as_wire())?;
         if matches!(code, StatusCode::Rejected | StatusCode::TakeBackRefused)
             && description.trim().is_empty()
         {
-            return Err(FormatError::missing("status.description").into());
+            return Err(FormatError::missing("description")
+                .hint_vi("trạng thái 02 và 16 cần nêu lý do; vui lòng nhập lý do rồi gửi lại")
+                .into());
         }
         crate::node::validate::text(
-            "status.description",
+            "description",
             description,
             crate::node::validate::Text::Body,
             Some(crate::edxml::soft_limits::DESCRIPTION),
