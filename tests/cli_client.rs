@@ -126,41 +126,39 @@ async fn send_list_and_show_human_and_json() {
     let content = dir.path().join("noi-dung.txt");
     std::fs::write(&content, "Kính gửi: Sở Nội vụ.").unwrap();
 
-    let o = cli(
-        &n,
-        TOK_STTTT,
-        &[
-            "send",
-            "--to-name",
-            &format!("{SONV}=Sở Nội vụ tỉnh Gia Lai"),
-            "--number",
-            "125",
-            "--confirm-number",
-            "--notation",
-            "STTTT-CĐS",
-            "--subject",
-            "V/v triển khai hệ thống quản lý văn bản",
-            "--date",
-            "2026-12-01",
-            "--due-date",
-            "2026-12-15",
-            "--place",
-            "Pleiku",
-            "--content-file",
-            content.to_str().unwrap(),
-            "--signer",
-            "Nguyễn Văn An",
-            "--position",
-            "PHÓ GIÁM ĐỐC",
-            "--competence",
-            "KT. GIÁM ĐỐC",
-            "--attach",
-            docx.to_str().unwrap(),
-            "--idempotency-key",
-            "k-1",
-        ],
-        None,
-    );
+    let to_name = format!("{SONV}=Sở Nội vụ tỉnh Gia Lai");
+    let (content_path, docx_path) = (content.to_str().unwrap(), docx.to_str().unwrap());
+    let send_args = [
+        "send",
+        "--to-name",
+        &to_name,
+        "--number",
+        "125",
+        "--confirm-number",
+        "--notation",
+        "STTTT-CĐS",
+        "--subject",
+        "V/v triển khai hệ thống quản lý văn bản",
+        "--date",
+        "2026-12-01",
+        "--due-date",
+        "2026-12-15",
+        "--place",
+        "Pleiku",
+        "--content-file",
+        content_path,
+        "--signer",
+        "Nguyễn Văn An",
+        "--position",
+        "PHÓ GIÁM ĐỐC",
+        "--competence",
+        "KT. GIÁM ĐỐC",
+        "--attach",
+        docx_path,
+        "--idempotency-key",
+        "k-1",
+    ];
+    let o = cli(&n, TOK_STTTT, &send_args, None);
     assert_eq!(
         ok(&o),
         "Nút đã nhận văn bản và sẽ gửi đi.\n  \
@@ -171,8 +169,17 @@ async fn send_list_and_show_human_and_json() {
          NƠI NHẬN       MÃ LẦN CHUYỂN\n  \
          000.00.04.H21  1\n"
     );
-    // The same key again: a replay, said so, nothing sent.
-    let again = cli(
+    // The same request with the same key again: a replay, said so, nothing sent.
+    let again = cli(&n, TOK_STTTT, &send_args, None);
+    let text = ok(&again);
+    assert!(
+        text.starts_with(
+            "Đây là văn bản đã gửi trước đó với cùng Idempotency-Key: văn bản KHÔNG được gửi lại.\n"
+        ),
+        "{text}"
+    );
+    // Another request with the same key: refused (exit 1), both languages on stderr.
+    let reused = cli(
         &n,
         TOK_STTTT,
         &[
@@ -182,19 +189,20 @@ async fn send_list_and_show_human_and_json() {
             "--notation",
             "STTTT-CĐS",
             "--subject",
-            "V/v triển khai hệ thống quản lý văn bản",
+            "V/v khác",
             "--idempotency-key",
             "k-1",
         ],
         None,
     );
-    let text = ok(&again);
+    assert_eq!(reused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&reused.stderr);
+    assert!(err.starts_with("IDEMPOTENCY_KEY_REUSED: "), "{err}");
     assert!(
-        text.starts_with(
-            "Đây là văn bản đã gửi trước đó với cùng Idempotency-Key: văn bản KHÔNG được gửi lại.\n"
-        ),
-        "{text}"
+        err.contains("metadata.subject") && err.contains("(HTTP 422)"),
+        "{err}"
     );
+    assert!(err.contains("\n  Khóa chống gửi trùng"), "{err}");
     settled(&n, 1).await;
 
     // sent list: the human table and the node's JSON.
@@ -513,6 +521,8 @@ async fn pages_and_date_filters() {
                 "STTTT-VP",
                 "--subject",
                 &subject,
+                "--content",
+                "Kính gửi: Sở Nội vụ.",
             ],
             None,
         );

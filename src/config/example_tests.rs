@@ -145,12 +145,18 @@ fn every_example_shows_every_key_and_only_known_keys() {
 
 #[test]
 fn every_example_loads() {
-    for example in EXAMPLES {
+    // The demo configurations load with every file they name (certs: a link to the test PKI).
+    for example in &EXAMPLES[..2] {
         let config =
             Config::load(&repo(example)).unwrap_or_else(|e| panic!("{example} does not load: {e}"));
         assert!(!config.agencies.is_empty(), "{example}: no agency");
     }
-    let packaged = Config::load(&repo("packaging/lienthong.toml")).expect("packaged");
+    // The packaged configuration names /etc/lienthong and /var/lib/lienthong, which exist only
+    // once installed: it must parse and check as a whole (everything but the files it names).
+    let path = repo("packaging/lienthong.toml");
+    let text = std::fs::read_to_string(&path).expect("packaged");
+    let packaged = Config::from_toml(&text, std::path::Path::new("/etc/lienthong"), &|_| None)
+        .unwrap_or_else(|e| panic!("packaging/lienthong.toml does not parse: {e}"));
     assert_eq!(packaged.node.listen, "127.0.0.1:8440");
     assert_eq!(packaged.node.peer_listen.as_deref(), Some("0.0.0.0:8450"));
     assert_eq!(packaged.node.store, "sqlite:///var/lib/lienthong/node.db");
