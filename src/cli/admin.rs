@@ -32,8 +32,9 @@ pub enum Command {
 /// Where the node is and which operator we are.
 #[derive(clap::Args, Clone)]
 pub struct AdminConn {
-    /// The node's base URL.
-    #[arg(long, env = "LIENTHONG_NODE", default_value = "http://127.0.0.1:8440")]
+    /// The node's base URL (its `[node] listen`). The default is the packaged configuration's;
+    /// LIENTHONG_NODE sets another.
+    #[arg(long, env = "LIENTHONG_NODE", default_value = "http://127.0.0.1:8440", value_parser = super::client::node_url)]
     node: String,
     /// An operator token (an `[[admin]]` entry of the node's configuration).
     #[arg(long, env = "LIENTHONG_ADMIN_TOKEN", hide_env_values = true)]
@@ -56,7 +57,7 @@ impl AdminConn {
 #[derive(clap::Subcommand)]
 pub enum DeliveriesCommand {
     /// Deliveries, newest first, with their state, attempts and last error.
-    List(ListArgs),
+    List(DeliveryListArgs),
     /// One delivery with every attempt.
     Show {
         /// The delivery id (as `admin deliveries list` shows it).
@@ -84,7 +85,7 @@ pub enum DeliveriesCommand {
 }
 
 #[derive(clap::Args)]
-pub struct ListArgs {
+pub struct DeliveryListArgs {
     /// Only deliveries in this state: queued, sending, delivered, retrying, failed, rejected,
     /// cancelled.
     #[arg(long)]
@@ -95,21 +96,8 @@ pub struct ListArgs {
     /// Only those addressed to this agency code.
     #[arg(long)]
     recipient: Option<String>,
-    /// Only those created at or after this time (RFC 3339 or Unix milliseconds).
-    #[arg(long)]
-    since: Option<String>,
-    /// Only those created before this time (RFC 3339 or Unix milliseconds).
-    #[arg(long)]
-    until: Option<String>,
-    /// Deliveries per page (1–1000; the node's default is 50).
-    #[arg(long)]
-    per_page: Option<u32>,
-    /// The page after this one: the `next_before` of the previous page.
-    #[arg(long, conflicts_with = "all")]
-    before: Option<i64>,
-    /// Every page, following `next_before` to the end.
-    #[arg(long)]
-    all: bool,
+    #[command(flatten)]
+    list: super::client::ListArgs,
     #[command(flatten)]
     conn: AdminConn,
 }
@@ -235,66 +223,28 @@ fn deliveries(c: DeliveriesCommand) -> CmdResult {
     })
 }
 
-/// The query string of a list request (values percent-encoded by `Url::parse_with_params`).
-fn list_query(a: &ListArgs, before: Option<i64>) -> Vec<(&'static str, String)> {
-    let mut q = Vec::new();
+async fn list_deliveries(a: DeliveryListArgs) -> CmdResult {
+    let conn = a.conn.conn();
+    let http = client()?;
+    // The clerk lists' time, page and --all options (a plain date is Vietnam midnight), plus
+    // the admin API's filters.
+    let mut query = super::client::list_query(&a.list, None)?;
     for (k, v) in [
         ("state", &a.state),
         ("sender", &a.sender),
         ("recipient", &a.recipient),
-        ("since", &a.since),
-        ("until", &a.until),
     ] {
         if let Some(v) = v {
-            q.push((k, v.clone()));
+            query.push((k, v.clone()));
         }
     }
-    if let Some(n) = a.per_page {
-        q.push(("per_page", n.to_string()));
-    }
-    if let Some(b) = before {
-        q.push(("before", b.to_string()));
-    }
-    q
-}
-
-async fn list_deliveries(a: ListArgs) -> CmdResult {
-    let conn = a.conn.conn();
-    let http = client()?;
-    let mut items: Vec<Value> = Vec::new();
-    let mut before = a.before;
-    let next = loop {
-        let url = reqwest::Url::parse_with_params(
-            &format!("{}/admin/v1/deliveries", conn.node),
-            list_query(&a, before),
-        )
-        .map_err(|e| {
-            Failure::Refused(lienthong::error::FormatError::invalid("--node", e.to_string()).into())
-        })?;
-        let r = http
-            .get(url)
-            .bearer_auth(&conn.token)
-            .send()
-            .await
-            .map_err(|e| unreachable(&conn, e))?;
-        let bytes = body(&conn, r).await?;
-        if conn.json && !a.all {
-            print_json(&bytes);
-            return Ok(());
-        }
-        let mut page = parse(&bytes);
-        if let Some(list) = page["items"].as_array_mut() {
-            items.append(list);
-        }
-        match page["next_before"].as_i64() {
-            Some(n) if a.all => before = Some(n),
-            other => break other,
-        }
-    };
+    let url = format!("{}/admin/v1/deliveries", conn.node);
+    let (page, bytes) = super::client::fetch_list(&http, &conn, &url, &a.list, &query).await?;
     if conn.json {
-        print_json(json!({ "items": items }).to_string().as_bytes());
+        print_json(&bytes);
         return Ok(());
     }
+    let items = page["items"].as_array().cloned().unwrap_or_default();
     let mut t = Table::new(&[
         "ID",
         "STATE",
@@ -327,7 +277,7 @@ async fn list_deliveries(a: ListArgs) -> CmdResult {
     } else {
         t.print();
     }
-    if let Some(n) = next {
+    if let Some(n) = page["next_before"].as_i64() {
         eprintln!("more: --before {n} (or --all)");
     }
     Ok(())

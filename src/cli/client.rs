@@ -380,7 +380,7 @@ fn json_of(bytes: &[u8]) -> Result<serde_json::Value, Failure> {
 
 /// `--node`: an http(s) URL, checked by clap (a typo is bad usage, exit 2), kept without a
 /// trailing `/`.
-fn node_url(s: &str) -> Result<String, String> {
+pub(super) fn node_url(s: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(s.trim())
         .map_err(|e| format!("{s:?} is not a URL ({e}); e.g. http://127.0.0.1:8440"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -513,7 +513,10 @@ fn send_inner(a: SendArgs) -> CmdResult {
 }
 
 /// The query string of a list request (without `before`).
-fn list_query(l: &ListArgs, status: Option<&str>) -> Result<Vec<(&'static str, String)>, Failure> {
+pub(super) fn list_query(
+    l: &ListArgs,
+    status: Option<&str>,
+) -> Result<Vec<(&'static str, String)>, Failure> {
     let mut q = Vec::new();
     if let Some(s) = &l.since {
         q.push(("since", list_time("--since", s)?));
@@ -553,7 +556,7 @@ fn list_time(flag: &str, s: &str) -> Result<String, Failure> {
 }
 
 /// Fetches one page, or with `--all` every page (joined into one `items` list).
-async fn fetch_list(
+pub(super) async fn fetch_list(
     http: &reqwest::Client,
     conn: &Conn,
     url: &str,
