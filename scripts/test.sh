@@ -65,11 +65,28 @@ fi
 # verify), the .deb (cargo-deb, from the debug build above: dpkg-deb --info/--contents) and its
 # binary unpacked into a scratch root, started on the packaged configuration. Each of its checks
 # counts as one test in the closing line (it prints cargo's result line).
-scripts/package-check.sh 2>&1 | tee -a "$log" || { echo "scripts/package-check.sh: FAILED"; status=1; }
+# A step that prints cargo's result lines itself; one that fails before printing a failed result
+# (it could not build, a tool was missing) counts as one failed test, so the closing line never
+# says "0 failed" over a step that did not run.
+counted_step() { # command...
+  local out rc
+  out=$(mktemp)
+  "$@" 2>&1 | tee "$out" | tee -a "$log"
+  rc=${PIPESTATUS[0]}
+  if [ "$rc" != 0 ]; then
+    echo "$1: FAILED"
+    status=1
+    failed_steps+=("$1")
+    grep -q '^test result: FAILED' "$out" ||
+      echo "test result: FAILED. 0 passed; 1 failed; ($1 stopped before its result)" | tee -a "$log"
+  fi
+  rm -f "$out"
+}
+counted_step scripts/package-check.sh
 # Coverage-guided fuzzing of the parsers, a bounded time per target (README, Fuzzing): the
 # committed seeds and regression inputs replay first, then new inputs for FUZZ_SECONDS each.
 # Each target counts as one test in the closing line (fuzz.sh prints cargo's result line).
-scripts/fuzz.sh "${FUZZ_SECONDS:-30}" 2>&1 | tee -a "$log" || { echo "scripts/fuzz.sh: FAILED"; status=1; }
+counted_step scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 # One closing line over every test binary (cargo prints a result line per binary). A binary
 # that died without its result line (a signal, an abort) counts as one failed test: cargo names
 # it with "error: test failed, to rerun pass …" like a binary whose tests failed.
