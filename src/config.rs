@@ -21,7 +21,10 @@ use crate::edxml::xml::Limits;
 use crate::edxml::{OrganId, Organization};
 use crate::error::{Code, FormatError};
 use crate::pki::RevocationPolicy;
-use expect::{CodeKind, DurationValue, FingerprintKind, List, PathKind, Tables, Text, Whole};
+use expect::{
+    AddressKind, CodeKind, DurationValue, FingerprintKind, Kind, List, PathKind, StoreKind, Tables,
+    Text, UrlKind, Whole,
+};
 
 mod expect;
 mod files;
@@ -61,16 +64,18 @@ pub struct NodeSection {
     /// Where the node listens for the clerk API, the admin API and operations: plain HTTP, meant
     /// to sit behind the province's reverse proxy. (The peer endpoint is here too only under
     /// `dev_plain_http`.)
+    #[serde(deserialize_with = "deserialize_text::<AddressKind, _>")]
     pub listen: String,
     /// Where the node serves the peer endpoint over mutual TLS (`[tls]`); required unless
     /// `dev_plain_http`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_some_text::<AddressKind, _>")]
     pub peer_listen: Option<String>,
     /// DEVELOPMENT ONLY: nodes talk plain HTTP (`http://` peer URLs allowed, the peer endpoint is
     /// served on `listen` and trusts the `X-Lienthong-Peer` header). Logged loudly at start.
     #[serde(default)]
     pub dev_plain_http: bool,
     /// The store URL, e.g. `sqlite://data/lienthong.db` (relative to the config file).
+    #[serde(deserialize_with = "deserialize_text::<StoreKind, _>")]
     pub store: String,
     /// Trust anchors for signers: PEM files or folders.
     #[serde(deserialize_with = "deserialize_paths")]
@@ -100,6 +105,18 @@ fn default_shutdown_grace() -> Duration {
 /// A duration written as in the rest of the file (`30s`, `500ms`, `2m`).
 fn deserialize_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     DurationValue::deserialize(d).map(|v| v.0)
+}
+
+/// A string of kind `K`, refused in the operator's terms when it is not one.
+fn deserialize_text<'de, K: Kind, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Text::<K>::deserialize(d).map(|t| t.0)
+}
+
+/// [`deserialize_text`] for an optional key.
+fn deserialize_some_text<'de, K: Kind, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    deserialize_text::<K, D>(d).map(Some)
 }
 
 /// A list of paths, refused in the operator's terms when it is not one (see `expect.rs`).
@@ -380,7 +397,7 @@ struct RevocationFile {
     policy: Option<String>,
     #[serde(default)]
     crl_files: List<PathKind>,
-    ocsp_responder: Option<String>,
+    ocsp_responder: Option<Text<UrlKind>>,
     timeout: Option<DurationValue>,
     ocsp_max_age: Option<DurationValue>,
     refresh_every: Option<DurationValue>,
@@ -425,7 +442,7 @@ struct TokenFile {
 #[serde(deny_unknown_fields, expecting = "a [[peer]] table")]
 struct PeerFile {
     name: String,
-    url: String,
+    url: Text<UrlKind>,
     serves: List<CodeKind>,
     #[serde(default)]
     ca: List<PathKind>,
@@ -623,10 +640,11 @@ impl Config {
                 }
                 serves.push(code);
             }
-            if !(p.url.starts_with("https://") || p.url.starts_with("http://")) {
+            let url = p.url.as_str();
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(bad(format!("{at}.url"), "must be an http(s) URL"));
             }
-            if p.url.starts_with("http://") && !file.node.dev_plain_http {
+            if url.starts_with("http://") && !file.node.dev_plain_http {
                 return Err(bad(
                     format!("{at}.url"),
                     "plain http:// between nodes needs node.dev_plain_http = true (development \
@@ -650,7 +668,7 @@ impl Config {
                 pin_sha256,
                 name: p.tls_name.clone(),
             };
-            if p.url.starts_with("https://") || !file.node.dev_plain_http {
+            if url.starts_with("https://") || !file.node.dev_plain_http {
                 if tls.ca.is_empty() && tls.pin_sha256.is_empty() {
                     return Err(bad(
                         at.clone(),
@@ -692,7 +710,7 @@ impl Config {
             }
             peers.push(PeerConfig {
                 name: p.name.clone(),
-                url: p.url.trim_end_matches('/').to_owned(),
+                url: url.trim_end_matches('/').to_owned(),
                 serves,
                 tls,
                 xml_signature,
@@ -778,7 +796,7 @@ impl Config {
             s.parse().map_err(|e: String| bad(at, e))
         };
         let rdur = |v: Option<DurationValue>, default: Duration| v.map_or(default, |v| v.0);
-        if let Some(u) = &rf.ocsp_responder
+        if let Some(u) = rf.ocsp_responder.as_ref().map(Text::as_str)
             && !(u.starts_with("https://") || u.starts_with("http://"))
         {
             return Err(bad("revocation.ocsp_responder", "must be an http(s) URL"));
@@ -806,7 +824,7 @@ impl Config {
             },
             anchors,
             crl_files: rf.crl_files.iter().map(&resolve).collect(),
-            ocsp_responder: rf.ocsp_responder.clone(),
+            ocsp_responder: rf.ocsp_responder.as_ref().map(|u| u.0.clone()),
             timeout: rdur(rf.timeout, dr.timeout),
             ocsp_max_age: rdur(rf.ocsp_max_age, dr.ocsp_max_age),
             refresh_every: rdur(rf.refresh_every, dr.refresh_every).max(Duration::from_secs(1)),
@@ -1170,6 +1188,21 @@ give_up_after = "2h"
             "peer \"nghean\".serves",
             "invalid type: string \"000.00.00.H41\", expected a list of agency codes such as \
              [\"000.00.00.H41\"]",
+        );
+        refused_at(
+            &SAMPLE.replace("listen = \"127.0.0.1:8440\"", "listen = 8440"),
+            "listen = ",
+            "node.listen",
+            "invalid type: integer `8440`, expected an address and port such as \"127.0.0.1:8440\"",
+        );
+        refused_at(
+            &SAMPLE.replace(
+                "url = \"http://127.0.0.1:8441/\"",
+                "url = [\"http://127.0.0.1:8441/\"]",
+            ),
+            "url = ",
+            "peer \"nghean\".url",
+            "invalid type: array, expected a URL such as \"https://lienthong.nghean.gov.vn:8450\"",
         );
         // A table where a value goes, and one table where repeated ones go.
         refused_at(

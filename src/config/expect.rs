@@ -61,6 +61,27 @@ impl Kind for CodeKind {
     const LIST: &'static str = "a list of agency codes such as [\"000.00.00.H41\"]";
 }
 
+/// A listening address.
+pub(super) enum AddressKind {}
+impl Kind for AddressKind {
+    const ONE: &'static str = "an address and port such as \"127.0.0.1:8440\"";
+    const LIST: &'static str = "a list of addresses such as [\"127.0.0.1:8440\"]";
+}
+
+/// The store's URL.
+pub(super) enum StoreKind {}
+impl Kind for StoreKind {
+    const ONE: &'static str = "a store URL such as \"sqlite://data/node.db\"";
+    const LIST: &'static str = "a list of store URLs such as [\"sqlite://data/node.db\"]";
+}
+
+/// An http(s) URL (a peer, an OCSP responder).
+pub(super) enum UrlKind {}
+impl Kind for UrlKind {
+    const ONE: &'static str = "a URL such as \"https://lienthong.nghean.gov.vn:8450\"";
+    const LIST: &'static str = "a list of URLs such as [\"https://lienthong.nghean.gov.vn:8450\"]";
+}
+
 /// A SHA-256 certificate fingerprint in hex.
 pub(super) enum FingerprintKind {}
 impl Kind for FingerprintKind {
