@@ -21,7 +21,12 @@ use crate::edxml::xml::Limits;
 use crate::edxml::{OrganId, Organization};
 use crate::error::{Code, FormatError};
 use crate::pki::RevocationPolicy;
+use expect::{
+    AddressKind, CodeKind, DurationValue, FingerprintKind, Kind, List, PathKind, StoreKind, Tables,
+    Text, UrlKind, Whole,
+};
 
+mod expect;
 mod files;
 mod span;
 
@@ -52,29 +57,32 @@ pub struct Config {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "the [node] table")]
 pub struct NodeSection {
     /// A short name for logs and metrics, e.g. `gialai`.
     pub name: String,
     /// Where the node listens for the clerk API, the admin API and operations: plain HTTP, meant
     /// to sit behind the province's reverse proxy. (The peer endpoint is here too only under
     /// `dev_plain_http`.)
+    #[serde(deserialize_with = "deserialize_text::<AddressKind, _>")]
     pub listen: String,
     /// Where the node serves the peer endpoint over mutual TLS (`[tls]`); required unless
     /// `dev_plain_http`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_some_text::<AddressKind, _>")]
     pub peer_listen: Option<String>,
     /// DEVELOPMENT ONLY: nodes talk plain HTTP (`http://` peer URLs allowed, the peer endpoint is
     /// served on `listen` and trusts the `X-Lienthong-Peer` header). Logged loudly at start.
     #[serde(default)]
     pub dev_plain_http: bool,
     /// The store URL, e.g. `sqlite://data/lienthong.db` (relative to the config file).
+    #[serde(deserialize_with = "deserialize_text::<StoreKind, _>")]
     pub store: String,
     /// Trust anchors for signers: PEM files or folders.
+    #[serde(deserialize_with = "deserialize_paths")]
     pub trust: Vec<PathBuf>,
     /// Intermediate CA certificates (PEM files) used to build signers' paths when a package does
     /// not carry them; never trusted by themselves.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_paths")]
     pub intermediates: Vec<PathBuf>,
     /// Accept legacy RSA-SHA1 signatures and SHA-1 chains from peers.
     #[serde(default)]
@@ -96,8 +104,24 @@ fn default_shutdown_grace() -> Duration {
 
 /// A duration written as in the rest of the file (`30s`, `500ms`, `2m`).
 fn deserialize_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_duration(&s).map_err(serde::de::Error::custom)
+    DurationValue::deserialize(d).map(|v| v.0)
+}
+
+/// A string of kind `K`, refused in the operator's terms when it is not one.
+fn deserialize_text<'de, K: Kind, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Text::<K>::deserialize(d).map(|t| t.0)
+}
+
+/// [`deserialize_text`] for an optional key.
+fn deserialize_some_text<'de, K: Kind, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    deserialize_text::<K, D>(d).map(Some)
+}
+
+/// A list of paths, refused in the operator's terms when it is not one (see `expect.rs`).
+fn deserialize_paths<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+    List::<PathKind>::deserialize(d).map(|l| l.iter().map(PathBuf::from).collect())
 }
 
 /// An agency this node serves: it signs for it and holds its inbox.
@@ -332,16 +356,19 @@ pub struct AnchorPolicy {
 
 // --- the file as written -----------------------------------------------------------------------
 
+// Values are held as the types of `expect.rs`, so that a value of the wrong type is refused
+// saying what to write (`a duration such as "1m"`), never a Rust type name.
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     node: NodeSection,
     #[serde(default, rename = "agency")]
-    agencies: Vec<AgencyFile>,
+    agencies: Tables<AgencyFile>,
     #[serde(default, rename = "admin")]
-    admins: Vec<TokenFile>,
+    admins: Tables<TokenFile>,
     #[serde(default, rename = "peer")]
-    peers: Vec<PeerFile>,
+    peers: Tables<PeerFile>,
     tls: Option<TlsFile>,
     #[serde(default)]
     retry: RetryFile,
@@ -354,41 +381,41 @@ struct File {
 }
 
 #[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "the [http] table")]
 struct HttpFile {
-    header_timeout: Option<String>,
-    body_timeout: Option<String>,
-    max_connections: Option<usize>,
-    max_connections_per_source: Option<usize>,
-    peer_max_connections: Option<usize>,
-    peer_max_connections_per_source: Option<usize>,
+    header_timeout: Option<DurationValue>,
+    body_timeout: Option<DurationValue>,
+    max_connections: Option<Whole<usize>>,
+    max_connections_per_source: Option<Whole<usize>>,
+    peer_max_connections: Option<Whole<usize>>,
+    peer_max_connections_per_source: Option<Whole<usize>>,
 }
 
 #[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "the [revocation] table")]
 struct RevocationFile {
     policy: Option<String>,
     #[serde(default)]
-    crl_files: Vec<String>,
-    ocsp_responder: Option<String>,
-    timeout: Option<String>,
-    ocsp_max_age: Option<String>,
-    refresh_every: Option<String>,
+    crl_files: List<PathKind>,
+    ocsp_responder: Option<Text<UrlKind>>,
+    timeout: Option<DurationValue>,
+    ocsp_max_age: Option<DurationValue>,
+    refresh_every: Option<DurationValue>,
     #[serde(default, rename = "anchor")]
-    anchors: Vec<AnchorFile>,
+    anchors: Tables<AnchorFile>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a [[revocation.anchor]] table")]
 struct AnchorFile {
     subject: String,
     policy: String,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an [[agency]] table")]
 struct AgencyFile {
-    code: String,
+    code: Text<CodeKind>,
     name: String,
     parent: Option<String>,
     abbreviation: Option<String>,
@@ -396,64 +423,64 @@ struct AgencyFile {
     email: Option<String>,
     telephone: Option<String>,
     website: Option<String>,
-    key: String,
-    cert: String,
-    chain: Option<String>,
+    key: Text<PathKind>,
+    cert: Text<PathKind>,
+    chain: Option<Text<PathKind>>,
     mail: Option<String>,
     #[serde(default, rename = "token")]
-    tokens: Vec<TokenFile>,
+    tokens: Tables<TokenFile>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a token table (name, sha256)")]
 struct TokenFile {
     name: String,
-    sha256: String,
+    sha256: Text<FingerprintKind>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a [[peer]] table")]
 struct PeerFile {
     name: String,
-    url: String,
-    serves: Vec<String>,
+    url: Text<UrlKind>,
+    serves: List<CodeKind>,
     #[serde(default)]
-    ca: Vec<String>,
+    ca: List<PathKind>,
     #[serde(default)]
-    pin_sha256: Vec<String>,
+    pin_sha256: List<FingerprintKind>,
     tls_name: Option<String>,
     xml_signature: Option<String>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "the [tls] table")]
 struct TlsFile {
-    cert: String,
-    key: String,
-    chain: Option<String>,
-    handshake_timeout: Option<String>,
+    cert: Text<PathKind>,
+    key: Text<PathKind>,
+    chain: Option<Text<PathKind>>,
+    handshake_timeout: Option<DurationValue>,
 }
 
 #[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "the [retry] table")]
 struct RetryFile {
-    initial_backoff: Option<String>,
-    max_backoff: Option<String>,
-    give_up_after: Option<String>,
-    breaker_failures: Option<u32>,
-    breaker_cooldown: Option<String>,
-    push_timeout: Option<String>,
-    lease: Option<String>,
-    in_flight: Option<u32>,
-    in_flight_mb: Option<u64>,
+    initial_backoff: Option<DurationValue>,
+    max_backoff: Option<DurationValue>,
+    give_up_after: Option<DurationValue>,
+    breaker_failures: Option<Whole<u32>>,
+    breaker_cooldown: Option<DurationValue>,
+    push_timeout: Option<DurationValue>,
+    lease: Option<DurationValue>,
+    in_flight: Option<Whole<u32>>,
+    in_flight_mb: Option<Whole<u64>>,
 }
 
 #[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "the [limits] table")]
 struct LimitsFile {
-    max_package_mb: Option<usize>,
-    max_attachments: Option<usize>,
-    max_attachment_mb: Option<u64>,
+    max_package_mb: Option<Whole<usize>>,
+    max_attachments: Option<Whole<usize>>,
+    max_attachment_mb: Option<Whole<u64>>,
 }
 
 fn bad(path: impl Into<String>, problem: impl Into<String>) -> Error {
@@ -541,7 +568,7 @@ impl Config {
             if p.is_absolute() { p } else { base_dir.join(p) }
         };
         let token = |path: &str, t: &TokenFile| -> Result<TokenConfig, Error> {
-            let hexed = secret(path, &t.sha256)?;
+            let hexed = secret(path, t.sha256.as_str())?;
             let bytes = hex::decode(hexed.trim()).map_err(|_| bad(path, "not hexadecimal"))?;
             let sha256: [u8; 32] = bytes
                 .try_into()
@@ -555,8 +582,8 @@ impl Config {
         let mut agencies = Vec::new();
         for (i, a) in file.agencies.iter().enumerate() {
             let at = format!("agency[{i}]");
-            let code = OrganId::parse_strict(&a.code)
-                .map_err(|e| bad(format!("{at}.code"), e.to_string()))?;
+            let code = OrganId::parse_strict(a.code.as_str())
+                .map_err(|e| bad(format!("{at}.code"), e.problem))?;
             if agencies
                 .iter()
                 .any(|x: &AgencyConfig| x.organization.organ_id == code)
@@ -579,9 +606,9 @@ impl Config {
             agencies.push(AgencyConfig {
                 organization: org,
                 abbreviation: a.abbreviation.clone(),
-                key: resolve(&secret(&format!("{at}.key"), &a.key)?),
-                cert: resolve(&a.cert),
-                chain: a.chain.as_deref().map(resolve),
+                key: resolve(&secret(&format!("{at}.key"), a.key.as_str())?),
+                cert: resolve(a.cert.as_str()),
+                chain: a.chain.as_ref().map(|c| resolve(c.as_str())),
                 mail: a.mail.clone(),
                 tokens,
             });
@@ -596,15 +623,15 @@ impl Config {
         for (i, p) in file.peers.iter().enumerate() {
             let at = format!("peer[{i}]");
             let mut serves = Vec::new();
-            for s in &p.serves {
+            for (j, s) in p.serves.iter().enumerate() {
                 let code = OrganId::parse_lenient(s)
-                    .map_err(|e| bad(format!("{at}.serves"), e.to_string()))?;
+                    .map_err(|e| bad(format!("{at}.serves[{j}]"), e.problem))?;
                 if let Some(a) = agencies
                     .iter()
                     .find(|a| a.organization.organ_id.is_within(&code))
                 {
                     return Err(bad(
-                        format!("{at}.serves"),
+                        format!("{at}.serves[{j}]"),
                         format!(
                             "{s} covers {}, which this node serves itself",
                             a.organization.organ_id
@@ -613,10 +640,11 @@ impl Config {
                 }
                 serves.push(code);
             }
-            if !(p.url.starts_with("https://") || p.url.starts_with("http://")) {
+            let url = p.url.as_str();
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(bad(format!("{at}.url"), "must be an http(s) URL"));
             }
-            if p.url.starts_with("http://") && !file.node.dev_plain_http {
+            if url.starts_with("http://") && !file.node.dev_plain_http {
                 return Err(bad(
                     format!("{at}.url"),
                     "plain http:// between nodes needs node.dev_plain_http = true (development \
@@ -636,11 +664,11 @@ impl Config {
                 })?);
             }
             let tls = PeerTls {
-                ca: p.ca.iter().map(|c| resolve(c)).collect(),
+                ca: p.ca.iter().map(&resolve).collect(),
                 pin_sha256,
                 name: p.tls_name.clone(),
             };
-            if p.url.starts_with("https://") || !file.node.dev_plain_http {
+            if url.starts_with("https://") || !file.node.dev_plain_http {
                 if tls.ca.is_empty() && tls.pin_sha256.is_empty() {
                     return Err(bad(
                         at.clone(),
@@ -682,7 +710,7 @@ impl Config {
             }
             peers.push(PeerConfig {
                 name: p.name.clone(),
-                url: p.url.trim_end_matches('/').to_owned(),
+                url: url.trim_end_matches('/').to_owned(),
                 serves,
                 tls,
                 xml_signature,
@@ -691,26 +719,24 @@ impl Config {
 
         let d = RetryPolicy::default();
         let r = &file.retry;
-        let dur = |name: &str, v: &Option<String>, default: Duration| -> Result<Duration, Error> {
-            match v {
-                Some(s) => parse_duration(s).map_err(|e| bad(format!("retry.{name}"), e)),
-                None => Ok(default),
-            }
-        };
+        let dur = |v: Option<DurationValue>, default: Duration| v.map_or(default, |v| v.0);
         let retry = RetryPolicy {
-            initial_backoff: dur("initial_backoff", &r.initial_backoff, d.initial_backoff)?,
-            max_backoff: dur("max_backoff", &r.max_backoff, d.max_backoff)?,
-            give_up_after: dur("give_up_after", &r.give_up_after, d.give_up_after)?,
-            breaker_failures: r.breaker_failures.unwrap_or(d.breaker_failures).max(1),
-            breaker_cooldown: dur("breaker_cooldown", &r.breaker_cooldown, d.breaker_cooldown)?,
-            push_timeout: dur("push_timeout", &r.push_timeout, d.push_timeout)?,
-            lease: dur("lease", &r.lease, d.lease)?,
-            in_flight: match r.in_flight {
+            initial_backoff: dur(r.initial_backoff, d.initial_backoff),
+            max_backoff: dur(r.max_backoff, d.max_backoff),
+            give_up_after: dur(r.give_up_after, d.give_up_after),
+            breaker_failures: r
+                .breaker_failures
+                .map_or(d.breaker_failures, |n| n.0)
+                .max(1),
+            breaker_cooldown: dur(r.breaker_cooldown, d.breaker_cooldown),
+            push_timeout: dur(r.push_timeout, d.push_timeout),
+            lease: dur(r.lease, d.lease),
+            in_flight: match r.in_flight.map(|n| n.0) {
                 None => d.in_flight,
                 Some(n @ 1..=1000) => n,
                 Some(n) => return Err(bad("retry.in_flight", format!("{n} is outside 1-1000"))),
             },
-            in_flight_bytes: match r.in_flight_mb {
+            in_flight_bytes: match r.in_flight_mb.map(|n| n.0) {
                 None => d.in_flight_bytes,
                 Some(mb @ 1..=65536) => mb * 1024 * 1024,
                 Some(mb) => {
@@ -726,13 +752,13 @@ impl Config {
         }
 
         let mut limits = Limits::default();
-        if let Some(mb) = file.limits.max_package_mb {
+        if let Some(Whole(mb)) = file.limits.max_package_mb {
             limits.max_package_bytes = mb.saturating_mul(1024 * 1024);
         }
-        if let Some(n) = file.limits.max_attachments {
+        if let Some(Whole(n)) = file.limits.max_attachments {
             limits.max_attachments = n;
         }
-        if let Some(mb) = file.limits.max_attachment_mb {
+        if let Some(Whole(mb)) = file.limits.max_attachment_mb {
             limits.max_attachment_bytes = mb.saturating_mul(1024 * 1024);
             limits.max_total_attachment_bytes = limits
                 .max_total_attachment_bytes
@@ -741,13 +767,10 @@ impl Config {
 
         let tls = match &file.tls {
             Some(t) => Some(TlsConfig {
-                cert: resolve(&t.cert),
-                key: resolve(&secret("tls.key", &t.key)?),
-                chain: t.chain.as_deref().map(resolve),
-                handshake_timeout: match &t.handshake_timeout {
-                    Some(s) => parse_duration(s).map_err(|e| bad("tls.handshake_timeout", e))?,
-                    None => Duration::from_secs(10),
-                },
+                cert: resolve(t.cert.as_str()),
+                key: resolve(&secret("tls.key", t.key.as_str())?),
+                chain: t.chain.as_ref().map(|c| resolve(c.as_str())),
+                handshake_timeout: t.handshake_timeout.map_or(Duration::from_secs(10), |v| v.0),
             }),
             None => None,
         };
@@ -772,13 +795,8 @@ impl Config {
         let policy = |at: &str, s: &str| -> Result<RevocationPolicy, Error> {
             s.parse().map_err(|e: String| bad(at, e))
         };
-        let rdur = |name: &str, v: &Option<String>, default: Duration| -> Result<Duration, Error> {
-            match v {
-                Some(s) => parse_duration(s).map_err(|e| bad(format!("revocation.{name}"), e)),
-                None => Ok(default),
-            }
-        };
-        if let Some(u) = &rf.ocsp_responder
+        let rdur = |v: Option<DurationValue>, default: Duration| v.map_or(default, |v| v.0);
+        if let Some(u) = rf.ocsp_responder.as_ref().map(Text::as_str)
             && !(u.starts_with("https://") || u.starts_with("http://"))
         {
             return Err(bad("revocation.ocsp_responder", "must be an http(s) URL"));
@@ -805,12 +823,11 @@ impl Config {
                 None => dr.policy,
             },
             anchors,
-            crl_files: rf.crl_files.iter().map(|p| resolve(p)).collect(),
-            ocsp_responder: rf.ocsp_responder.clone(),
-            timeout: rdur("timeout", &rf.timeout, dr.timeout)?,
-            ocsp_max_age: rdur("ocsp_max_age", &rf.ocsp_max_age, dr.ocsp_max_age)?,
-            refresh_every: rdur("refresh_every", &rf.refresh_every, dr.refresh_every)?
-                .max(Duration::from_secs(1)),
+            crl_files: rf.crl_files.iter().map(&resolve).collect(),
+            ocsp_responder: rf.ocsp_responder.as_ref().map(|u| u.0.clone()),
+            timeout: rdur(rf.timeout, dr.timeout),
+            ocsp_max_age: rdur(rf.ocsp_max_age, dr.ocsp_max_age),
+            refresh_every: rdur(rf.refresh_every, dr.refresh_every).max(Duration::from_secs(1)),
         };
 
         let http = http_config(&file.http)?;
@@ -870,7 +887,13 @@ fn toml_problem(source: &Source, e: &toml::de::Error) -> Error {
         Some(span) => source.locate_byte(span.start),
         None => source.name.clone(),
     };
-    let message = e.message().trim_end().to_owned();
+    // serde's names for TOML's tables and arrays are a Rust programmer's; what it expected is
+    // already in the operator's terms (`expect.rs`).
+    let message = e
+        .message()
+        .trim_end()
+        .replacen("invalid type: map,", "invalid type: table,", 1)
+        .replacen("invalid type: sequence,", "invalid type: array,", 1);
     let problem = match did_you_mean(&message) {
         Some(known) => format!("{message} (did you mean `{known}`?)"),
         None => message,
@@ -896,19 +919,17 @@ fn did_you_mean(message: &str) -> Option<String> {
 /// The `[http]` table, checked: timeouts of at least 100 ms, caps of 1 to 65536 connections.
 fn http_config(f: &HttpFile) -> Result<HttpConfig, Error> {
     let d = HttpConfig::default();
-    let dur = |name: &str, v: &Option<String>, default: Duration| -> Result<Duration, Error> {
-        let at = format!("http.{name}");
-        let got = match v {
-            Some(s) => parse_duration(s).map_err(|e| bad(&at, e))?,
-            None => default,
+    let dur =
+        |name: &str, v: Option<DurationValue>, default: Duration| -> Result<Duration, Error> {
+            let at = format!("http.{name}");
+            let got = v.map_or(default, |v| v.0);
+            if got < Duration::from_millis(100) {
+                return Err(bad(at, "must be at least 100ms"));
+            }
+            Ok(got)
         };
-        if got < Duration::from_millis(100) {
-            return Err(bad(at, "must be at least 100ms"));
-        }
-        Ok(got)
-    };
-    let cap = |name: &str, v: Option<usize>, default: usize| -> Result<usize, Error> {
-        match v {
+    let cap = |name: &str, v: Option<Whole<usize>>, default: usize| -> Result<usize, Error> {
+        match v.map(|n| n.0) {
             None => Ok(default),
             Some(n @ 1..=65536) => Ok(n),
             Some(n) => Err(bad(
@@ -918,8 +939,8 @@ fn http_config(f: &HttpFile) -> Result<HttpConfig, Error> {
         }
     };
     Ok(HttpConfig {
-        header_timeout: dur("header_timeout", &f.header_timeout, d.header_timeout)?,
-        body_timeout: dur("body_timeout", &f.body_timeout, d.body_timeout)?,
+        header_timeout: dur("header_timeout", f.header_timeout, d.header_timeout)?,
+        body_timeout: dur("body_timeout", f.body_timeout, d.body_timeout)?,
         max_connections: cap("max_connections", f.max_connections, d.max_connections)?,
         max_connections_per_source: cap(
             "max_connections_per_source",
@@ -1071,6 +1092,150 @@ give_up_after = "2h"
         assert_eq!(
             parse_duration("7d").unwrap(),
             Duration::from_secs(7 * 86400)
+        );
+    }
+
+    /// `text` refused at `FILE:LINE:COL: KEY: message`, the line being the first that contains
+    /// `marker` and the column that of the value after `marker`.
+    fn refused_at(text: &str, marker: &str, key: &str, message: &str) {
+        let e = Config::from_toml(text, Path::new("/x"), &env).unwrap_err();
+        assert_eq!(e.code(), Code::ConfigInvalid);
+        let (line, l) = text
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.contains(marker))
+            .unwrap_or_else(|| panic!("no {marker:?} in the text"));
+        let col = l[..l.find(marker).unwrap() + marker.len()].chars().count() + 1;
+        assert_eq!(
+            e.to_string(),
+            format!("<config>:{}:{col}: {key}: {message}", line + 1)
+        );
+    }
+
+    /// A value of the wrong kind is refused saying what to write, in the operator's terms:
+    /// never a Rust type name (`u32`, `struct RetryFile`, `(OrganId)`, `path string`).
+    #[test]
+    fn a_value_of_the_wrong_kind_says_what_to_write() {
+        let retry = |line: &str| SAMPLE.replace("[retry]\n", &format!("[retry]\n{line}\n"));
+        let duration = "a duration such as \"1m\" or \"72h\"";
+        refused_at(
+            &retry("max_backoff = 5"),
+            "max_backoff = ",
+            "retry.max_backoff",
+            &format!("invalid type: integer `5`, expected {duration}"),
+        );
+        refused_at(
+            &retry("max_backoff = \"5 minutes\""),
+            "max_backoff = ",
+            "retry.max_backoff",
+            &format!(
+                "\"5 minutes\" is not {duration} (a whole number and a unit: ms, s, m, h or d)"
+            ),
+        );
+        refused_at(
+            &SAMPLE.replace("[node]\n", "[node]\nshutdown_grace = 30\n"),
+            "shutdown_grace = ",
+            "node.shutdown_grace",
+            &format!("invalid type: integer `30`, expected {duration}"),
+        );
+        refused_at(
+            &format!("{SAMPLE}\n[http]\nbody_timeout = true\n"),
+            "body_timeout = ",
+            "http.body_timeout",
+            &format!("invalid type: boolean `true`, expected {duration}"),
+        );
+        refused_at(
+            &retry("in_flight = \"8\""),
+            "in_flight = ",
+            "retry.in_flight",
+            "invalid type: string \"8\", expected a whole number such as 128 (no quotes)",
+        );
+        refused_at(
+            &retry("in_flight = -1"),
+            "in_flight = ",
+            "retry.in_flight",
+            "-1 is not a whole number from 0 to 4294967295",
+        );
+        refused_at(
+            &format!("{SAMPLE}\n[limits]\nmax_package_mb = 1.5\n"),
+            "max_package_mb = ",
+            "limits.max_package_mb",
+            "invalid type: floating point `1.5`, expected a whole number such as 128 (no quotes)",
+        );
+        let trust = "trust = [\"certs/root.pem\"]";
+        refused_at(
+            &SAMPLE.replace(trust, "trust = \"certs/root.pem\""),
+            "trust = ",
+            "node.trust",
+            "invalid type: string \"certs/root.pem\", expected a list of file paths such as \
+             [\"certs/root.pem\"]",
+        );
+        refused_at(
+            &SAMPLE.replace(trust, "trust = [5]"),
+            "trust = [",
+            "node.trust[0]",
+            "invalid type: integer `5`, expected a file path such as \"certs/root.pem\"",
+        );
+        refused_at(
+            &SAMPLE.replace("cert = \"stttt.cert.pem\"", "cert = 5"),
+            "cert = ",
+            "agency[0].cert",
+            "invalid type: integer `5`, expected a file path such as \"certs/root.pem\"",
+        );
+        refused_at(
+            &SAMPLE.replace("serves = [\"000.00.00.H41\"]", "serves = \"000.00.00.H41\""),
+            "serves = ",
+            "peer \"nghean\".serves",
+            "invalid type: string \"000.00.00.H41\", expected a list of agency codes such as \
+             [\"000.00.00.H41\"]",
+        );
+        refused_at(
+            &SAMPLE.replace("listen = \"127.0.0.1:8440\"", "listen = 8440"),
+            "listen = ",
+            "node.listen",
+            "invalid type: integer `8440`, expected an address and port such as \"127.0.0.1:8440\"",
+        );
+        refused_at(
+            &SAMPLE.replace(
+                "url = \"http://127.0.0.1:8441/\"",
+                "url = [\"http://127.0.0.1:8441/\"]",
+            ),
+            "url = ",
+            "peer \"nghean\".url",
+            "invalid type: array, expected a URL such as \"https://lienthong.nghean.gov.vn:8450\"",
+        );
+        // A table where a value goes, and one table where repeated ones go.
+        refused_at(
+            &format!("limits = 5\n{SAMPLE}"),
+            "limits = ",
+            "limits",
+            "invalid type: integer `5`, expected the [limits] table",
+        );
+        let single = SAMPLE.replace("[[peer]]", "[peer]");
+        let e = Config::from_toml(&single, Path::new("/x"), &env).unwrap_err();
+        let line = single.lines().position(|l| l == "[peer]").unwrap() + 1;
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "<config>:{line}:1: peer: invalid type: table, expected one table per entry, \
+                 each headed with double brackets ([[…]])"
+            )
+        );
+        // Not the code's type name: what is wrong with the value.
+        refused_at(
+            &SAMPLE.replace("\"000.00.05.H21\"", "\"000.00.05.h21x\""),
+            "code = ",
+            "agency[0].code",
+            "\"000.00.05.h21x\" is not of the shape DDD.DD.DD.LNN (e.g. 000.00.00.H21)",
+        );
+        refused_at(
+            &SAMPLE.replace(
+                "serves = [\"000.00.00.H41\"]",
+                "serves = [\"H41\", \"a b\"]",
+            ),
+            "\"H41\", ",
+            "peer \"nghean\".serves[1]",
+            "\"a b\" contains whitespace or control characters",
         );
     }
 

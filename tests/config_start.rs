@@ -188,6 +188,51 @@ fn configuration_problems_name_file_line_column_and_key() {
     assert!(got.ends_with("(did you mean `listen`?)"), "{got}");
 }
 
+/// A `[[revocation.anchor]]` subject that names no trust anchor (a typo) would leave its policy
+/// unenforced: refused at the subject, listing the anchors as `inspect` prints them. The same
+/// anchor in the certificate's own RDN order is accepted.
+#[test]
+fn a_revocation_anchor_naming_no_trust_anchor_is_refused_with_the_anchors_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = "CN=Lienthong TEST Root CA, O=Lienthong TEST PKI, C=VN";
+    let with = |subject: &str| {
+        config(dir.path())
+            + &format!(
+                "\n[revocation]\npolicy = \"prefer\"\n\n[[revocation.anchor]]\n\
+                 subject = \"{subject}\"\npolicy = \"require\"\n"
+            )
+    };
+    let text = with("CN=Lienthong TEST Rot CA, O=Lienthong TEST PKI, C=VN");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("subject = "))
+        .unwrap()
+        + 1;
+    let file = write(dir.path(), &text);
+    let got = failed(&serve(&file).output().unwrap());
+    assert_eq!(
+        got,
+        format!(
+            "CONFIG_INVALID: {}:{line}:11: revocation.anchor[0].subject: \
+             \"CN=Lienthong TEST Rot CA, O=Lienthong TEST PKI, C=VN\" is not the subject of a \
+             trust anchor; those of node.trust are \"{root}\"",
+            file.display()
+        )
+    );
+    assert_eq!(names(dir.path()), ["node.toml"]);
+
+    // Either RDN order names the anchor: the configuration loads.
+    let file = write(
+        dir.path(),
+        &with("C=VN, O=Lienthong TEST PKI, CN=Lienthong TEST Root CA"),
+    );
+    let config = lienthong::config::Config::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.revocation.policy_for(root),
+        lienthong::pki::RevocationPolicy::Require
+    );
+}
+
 #[test]
 fn a_busy_port_is_named_at_node_listen_and_no_store_is_created() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,6 @@
 //! Every file the configuration names, checked when it is loaded: that it is there, readable and
 //! holds what its key says (PEM certificates, a private key that belongs to its certificate, CRLs,
-//! a folder for the store). Without this a missing certificate surfaced at serve time under one
+//! a folder for the store), and that each `[[revocation.anchor]]` names an anchor those files hold. Without this a missing certificate surfaced at serve time under one
 //! of four codes and without the key that named it; now it is a `CONFIG_INVALID` at its key
 //! (`config.rs` places the key in the file).
 
@@ -28,14 +28,16 @@ pub(super) fn check(c: &Config) -> Result<(), Problem> {
     store_folder(&c.node.store)
         .map_err(|(p, problem)| ("node.store".to_owned(), format!("{}: {problem}", shown(&p))))?;
 
+    let mut trusted = crate::pki::TrustStore::new();
     for (i, p) in c.node.trust.iter().enumerate() {
         let key = format!("node.trust[{i}]");
         std::fs::metadata(p).map_err(|e| at(key.clone(), p, io_problem(&e)))?;
-        crate::pki::TrustStore::from_path(p).map_err(|e| {
+        trusted.merge(crate::pki::TrustStore::from_path(p).map_err(|e| {
             let text = e.to_string().replace(&p.display().to_string(), &shown(p));
             (key, text)
-        })?;
+        })?);
     }
+    anchor_policies_name_anchors(c, &trusted)?;
     for (i, p) in c.node.intermediates.iter().enumerate() {
         let key = format!("node.intermediates[{i}]");
         let pem = read(p).map_err(|e| at(key.clone(), p, e))?;
@@ -111,6 +113,41 @@ pub(super) fn check(c: &Config) -> Result<(), Problem> {
         let key = format!("revocation.crl_files[{i}]");
         let bytes = read(p).map_err(|e| at(key.clone(), p, e))?;
         crate::revocation::crl_sources(&bytes, &shown(p)).map_err(|e| (key, e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// A `[[revocation.anchor]]` whose subject names no trust anchor would never apply: a typo
+/// would leave a `require` policy unenforced without a word. Each must name one of the anchors
+/// `node.trust` loaded (in either RDN order, as [`crate::pki::same_name`] compares them); the
+/// refusal lists the anchors in the form `lienthong inspect` prints, to copy from.
+fn anchor_policies_name_anchors(
+    c: &Config,
+    trusted: &crate::pki::TrustStore,
+) -> Result<(), Problem> {
+    for (i, a) in c.revocation.anchors.iter().enumerate() {
+        if trusted
+            .anchor_subjects()
+            .any(|s| crate::pki::same_name(&a.subject, s))
+        {
+            continue;
+        }
+        let known: Vec<String> = trusted
+            .anchor_subjects()
+            .map(|s| format!("{s:?}"))
+            .collect();
+        let known = if known.is_empty() {
+            "node.trust holds none".to_owned()
+        } else {
+            format!("those of node.trust are {}", known.join("; "))
+        };
+        return Err((
+            format!("revocation.anchor[{i}].subject"),
+            format!(
+                "{:?} is not the subject of a trust anchor; {known}",
+                a.subject
+            ),
+        ));
     }
     Ok(())
 }
