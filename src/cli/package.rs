@@ -134,7 +134,7 @@ fn new(a: NewArgs) -> CmdResult {
         ..OtherInfo::default()
     });
     for path in &a.attach {
-        let data = read_file(path)?;
+        let data = read_file("--attach", path)?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -144,7 +144,7 @@ fn new(a: NewArgs) -> CmdResult {
             .push(Attachment::new(name.clone(), mime, name, data));
     }
     let bytes = edxml::write_document(&doc)?;
-    write_file(&a.output, &bytes)?;
+    write_file("--output", &a.output, &bytes)?;
     Ok(())
 }
 
