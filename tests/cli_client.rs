@@ -341,6 +341,29 @@ async fn send_list_and_show_human_and_json() {
     assert!(lines[0].contains(": --code 99: code"), "{err}");
     assert!(lines[1].starts_with("  --code 99: "), "{err}");
 
+    // A package that cannot be written where -o says: the flag, the path and why, exit 3.
+    let o = cli(
+        &n,
+        TOK_SONV,
+        &[
+            "inbox",
+            "package",
+            &id.to_string(),
+            "-o",
+            "/nonexistent/p.edxml",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(
+            "IO: --output /nonexistent/p.edxml: cannot write: its folder does not exist"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("không ghi được tệp"), "{err}");
+
     // A status reported, then shown with its meaning.
     let o = cli(
         &n,

@@ -1,8 +1,9 @@
 //! Command-line interface. Stable: scripts and other systems call it.
 //!
 //! Exit status: 0 success; 1 the package was refused (one line `CODE: reason` on stderr, or a
-//! JSON object on stdout with `--json`); 2 bad usage; 3 a local problem (unreadable file, unusable
-//! key).
+//! JSON object on stdout with `--json`); 2 bad usage (with `--json`, a JSON object `USAGE` on
+//! stdout); 3 a local problem (unreadable file, unusable key). A problem with what the user typed
+//! (a file or a flag's value) adds the Vietnamese on a second line.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -167,11 +168,16 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// One line: `CODE: what and where`, then the Vietnamese when this case has its own (a file
-/// named on the command line, a flag's value); or the JSON form.
+/// One line: `CODE: what and where`, or the JSON form. A problem with what the user typed (a
+/// file named on the command line, a flag's value) adds the Vietnamese on a second line (and as
+/// `message_vi`): a clerk can act on it. Other refusals keep the one line scripts parse.
 fn report(e: &Error, json: bool) {
     let vi = e.message_vi();
-    let own_vi = vi != e.code().message_vi();
+    let typed = match e {
+        Error::Format(f) => f.code == Code::Io || f.path.starts_with("--"),
+        _ => false,
+    };
+    let own_vi = typed && vi != e.code().message_vi();
     if json {
         let mut v = serde_json::json!({ "ok": false, "code": e.code(), "message": e.to_string() });
         if own_vi {
