@@ -470,7 +470,7 @@ async fn an_untouched_store_matches_its_chain() {
         "{out}"
     );
     assert!(
-        out.contains("store matches the chain: 4 messages (2 MB of packages hashed), 1 statuses, 2 deliveries, 1 registry entries"),
+        out.contains("store matches the chain: 4 messages (1.0 MiB of packages hashed), 1 statuses, 2 deliveries, 1 registry entries"),
         "{out}"
     );
 }

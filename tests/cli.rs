@@ -486,3 +486,143 @@ fn package_new_refuses_names_that_harm_a_receiver() {
         assert!(!out.exists());
     }
 }
+
+/// `package new` names the flag behind a header element it could not write, and every file
+/// named on the command line that cannot be read or written by its flag (or as the path typed),
+/// in both languages, never with the administrator's generic text.
+#[test]
+fn local_failures_name_the_flag_the_user_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let new = |extra: &[&str], out: &std::path::Path| {
+        bin()
+            .args([
+                "package",
+                "new",
+                "--from",
+                "000.00.05.H21",
+                "--to",
+                "000.00.00.H41",
+            ])
+            .args(["--number", "1", "--notation", "UBND-VP", "--subject", "x"])
+            .args(extra)
+            .arg("-o")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let out = d.join("p.edxml");
+    for (extra, flag) in [
+        (&["--from-name", ""][..], "--from-name"),
+        (&["--to-name", ""][..], "--to-name[1]"),
+        (&["--type-name", ""][..], "--type-name"),
+    ] {
+        let o = new(extra, &out);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.starts_with(&format!("ELEMENT_MISSING: {flag}: missing")),
+            "{err}"
+        );
+        assert!(err.contains(&format!("Thiếu “{flag}”")), "{err}");
+        assert!(!err.contains("edXMLEnvelope"), "{err}");
+    }
+
+    let cases: [(&[&str], &std::path::Path, &str, &str); 4] = [
+        (
+            &["--attach", "/nonexistent"],
+            &out,
+            "IO: --attach /nonexistent: no such file",
+            "không tìm thấy tệp; kiểm tra lại đường dẫn",
+        ),
+        (
+            &[],
+            std::path::Path::new("/nonexistent/p.edxml"),
+            "IO: --output /nonexistent/p.edxml: cannot write: its folder does not exist",
+            "thư mục chứa nó không tồn tại",
+        ),
+        (&[], d, "cannot write: is a folder", "đây là một thư mục"),
+        (
+            &["--attach", "/"],
+            &out,
+            "IO: --attach /: is a folder",
+            "đây là một thư mục",
+        ),
+    ];
+    for (extra, out, en, vi) in cases {
+        let o = new(extra, out);
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        let err = stderr(&o);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
+        assert!(lines[0].contains(en), "{err}");
+        assert!(lines[1].contains(vi), "{err}");
+        assert!(!err.contains("quản trị viên"), "{err}");
+    }
+
+    // An input file named by its path, as typed; with --json, the Vietnamese too.
+    let missing = d.join("missing.edxml");
+    let o = bin().arg("inspect").arg(&missing).output().unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).starts_with(&format!("IO: {}: no such file", missing.display())),
+        "{}",
+        stderr(&o)
+    );
+    let o = bin()
+        .arg("verify")
+        .arg("--json")
+        .arg("--trust")
+        .arg(pki("root-ca.cert.pem"))
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["code"], "IO", "{v}");
+    assert!(
+        v["message_vi"]
+            .as_str()
+            .unwrap()
+            .contains("không tìm thấy tệp"),
+        "{v}"
+    );
+}
+
+/// A command line clap refuses is JSON on stdout when `--json` is among the arguments (exit 2);
+/// without it clap's text on stderr; help and version print as usual (exit 0).
+#[test]
+fn usage_errors_are_json_with_json() {
+    let o = bin()
+        .args([
+            "sent", "list", "--json", "--node", "notaurl", "--token", "t",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["code"], "USAGE", "{v}");
+    assert!(v["http_status"].is_null(), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("notaurl"), "{v}");
+    assert_eq!(stdout(&o).lines().count(), 1);
+
+    let o = bin()
+        .args(["sent", "list", "--node", "notaurl", "--token", "t"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stdout(&o), "");
+    assert!(stderr(&o).starts_with("error: "), "{}", stderr(&o));
+
+    let o = bin()
+        .args(["sent", "list", "--json", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Usage:"), "{}", stdout(&o));
+    let o = bin().arg("--version").output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).starts_with("lienthong "), "{}", stdout(&o));
+}

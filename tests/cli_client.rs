@@ -326,6 +326,44 @@ async fn send_list_and_show_human_and_json() {
         assert!(show.contains(want), "{want:?} not in\n{show}");
     }
 
+    // A status code the node refuses names the flag typed, in both languages (the node's
+    // message kept after it).
+    let o = cli(
+        &n,
+        TOK_SONV,
+        &["inbox", "status", &id.to_string(), "--code", "99"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].contains(": --code 99: code"), "{err}");
+    assert!(lines[1].starts_with("  --code 99: "), "{err}");
+
+    // A package that cannot be written where -o says: the flag, the path and why, exit 3.
+    let o = cli(
+        &n,
+        TOK_SONV,
+        &[
+            "inbox",
+            "package",
+            &id.to_string(),
+            "-o",
+            "/nonexistent/p.edxml",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(
+            "IO: --output /nonexistent/p.edxml: cannot write: its folder does not exist"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("không ghi được tệp"), "{err}");
+
     // A status reported, then shown with its meaning.
     let o = cli(
         &n,
@@ -408,8 +446,123 @@ async fn errors_in_both_languages_or_as_json_on_stdout() {
     );
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.starts_with("NO_ROUTE: metadata.recipients[0]"), "{err}");
+    assert!(
+        err.starts_with("NO_ROUTE: --to 000.00.00.H14: metadata.recipients[0]"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(
+        err.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("  --to 000.00.00.H14: "),
+        "{err}"
+    );
+
+    // The flag and the value typed lead the node's refusal: a bad --date, the second of --to.
+    let send = |extra: &[&str], json: bool| {
+        let mut args = vec!["send", "--notation", "X", "--subject", "V/v"];
+        args.extend_from_slice(extra);
+        if json {
+            args.push("--json");
+        }
+        cli(&n, TOK_STTTT, &args, None)
+    };
+    let o = send(
+        &["--content", "x", "--to", SONV, "--date", "2026-13-01"],
+        false,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("VALUE_INVALID: --date 2026-13-01: metadata.date"),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("  --date 2026-13-01: "),
+        "{err}"
+    );
+    let o = send(&["--content", "x", "--to", &format!("{SONV},abc")], false);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains(": --to abc: metadata.recipients[1]"), "{err}");
+    let o = send(
+        &["--content", "x", "--to", SONV, "--to-name", "abc=Sở Y tế"],
+        false,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(": --to-name \"abc=Sở Y tế\": metadata.recipients[1]"),
+        "{err}"
+    );
+    // --json: the node's body as it is, no flag added.
+    let o = send(
+        &["--content", "x", "--to", SONV, "--date", "2026-13-01"],
+        true,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        v["message"].as_str().unwrap().starts_with("metadata.date"),
+        "{v}"
+    );
+    assert!(!v.to_string().contains("--date"), "{v}");
+
+    // Files the user named that cannot be read: the flag and path, what is wrong and what to
+    // do, in both languages; exit 3 (1 for one over the package limit, as before).
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.pdf");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(lienthong::edxml::xml::Limits::default().max_package_bytes as u64 + 1)
+        .unwrap();
+    let d = dir.path().display().to_string();
+    let b = big.display().to_string();
+    for (flag, path, en, vi, exit) in [
+        (
+            "--attach",
+            "/nonexistent",
+            "IO: --attach /nonexistent: no such file",
+            "  “--attach /nonexistent”: không tìm thấy tệp; kiểm tra lại đường dẫn.",
+            3,
+        ),
+        (
+            "--attach",
+            d.as_str(),
+            "is a folder, not a file",
+            "đây là một thư mục",
+            3,
+        ),
+        (
+            "--attach",
+            b.as_str(),
+            "too large",
+            "vượt quá dung lượng cho phép",
+            // PACKAGE_TOO_LARGE, a refusal as for a package too large.
+            1,
+        ),
+        (
+            "--content-file",
+            "/nonexistent",
+            "IO: --content-file /nonexistent: no such file",
+            "không tìm thấy tệp",
+            3,
+        ),
+    ] {
+        let o = send(&["--to", SONV, flag, path], false);
+        assert_eq!(o.status.code(), Some(exit), "{}", stderr(&o));
+        let err = stderr(&o);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
+        assert!(lines[0].contains(&format!("{flag} {path}: ")), "{err}");
+        assert!(lines[0].contains(en), "{err}");
+        assert!(lines[1].contains(vi), "{err}");
+        assert!(!err.contains("quản trị viên"), "{err}");
+    }
 
     // A local problem (an attachment that is not there): exit 3, both languages, or JSON.
     let o = cli(
@@ -430,7 +583,7 @@ async fn errors_in_both_languages_or_as_json_on_stdout() {
     );
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(
-        stderr(&o).starts_with("IO: /nonexistent/a.pdf"),
+        stderr(&o).starts_with("IO: --attach /nonexistent/a.pdf: no such file"),
         "{}",
         stderr(&o)
     );
@@ -456,6 +609,13 @@ async fn errors_in_both_languages_or_as_json_on_stdout() {
     assert_eq!(v["code"], "IO", "{v}");
     assert_eq!(v["ok"], false, "{v}");
     assert!(v["http_status"].is_null(), "{v}");
+    assert!(
+        v["message_vi"]
+            .as_str()
+            .unwrap()
+            .contains("không tìm thấy tệp"),
+        "{v}"
+    );
     n.shutdown().await;
 
     // A node nobody answers at: one line with the URL and the cause, both languages, exit 3.

@@ -183,6 +183,27 @@ async fn revoke_update_and_replace_send_follow_ups_of_the_same_document() {
         document(&http, &gl, original).await["document_id"]
     );
 
+    // A refusal of the update names the flag typed before the node's field.
+    let o = run(args(&[
+        "update",
+        &id,
+        "--reason",
+        "Sửa",
+        "--subject",
+        "dòng một\ndòng hai",
+        "--node",
+        &gl.base,
+        "--token",
+        TOK_STTTT,
+    ]))
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(": --subject \"dòng một\\ndòng hai\": update.subject"),
+        "{err}"
+    );
+
     // update without files: a JSON body; a new recipient list.
     let (original, _) = send(&http, &gl, "V/v cập nhật nơi nhận").await;
     let id = original.to_string();

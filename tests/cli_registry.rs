@@ -41,6 +41,11 @@ fn registry_commands_on_the_node_store() {
         node_table("nghean", "127.0.0.1:0", &store) + &nghean_agencies(),
     )
     .unwrap();
+    // A new store's registry is empty, and `list` says so (as `admin registry list` does).
+    let o = registry(&config, &["list"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "the registry is empty\n");
+
     let stttt_fp = cert_fingerprint(&pki("stttt-gialai.cert.pem"));
     let issuing_fp = cert_fingerprint(&pki("issuing-ca.cert.pem"));
 
@@ -70,7 +75,11 @@ fn registry_commands_on_the_node_store() {
     );
     let o = registry(&config, &["list"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "", "a refused import wrote something");
+    assert_eq!(
+        stdout(&o),
+        "the registry is empty\n",
+        "a refused import wrote something"
+    );
 
     // A TOML mistake: the line and column of the table it is in.
     std::fs::write(
@@ -165,6 +174,12 @@ fn registry_commands_on_the_node_store() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stdout(&o).starts_with("audit chain OK: 6 records"),
+        "{}",
+        stdout(&o)
+    );
+    // No package stored: the size hashed is said in bytes, not rounded up to "1 MB".
+    assert!(
+        stdout(&o).contains("(0 bytes of packages hashed)"),
         "{}",
         stdout(&o)
     );

@@ -99,6 +99,26 @@ async fn open(url: &str) -> Result<SqliteStore, Failure> {
     SqliteStore::open_with(url, &options).await.map_err(local)
 }
 
+/// A size as a person reads it: bytes below 1 KiB, else KiB, MiB or GiB with one decimal,
+/// rounded to nearest (a size that rounds up to 1024 of a unit is shown in the next one).
+fn human_size(bytes: u64) -> String {
+    if bytes < 1024 {
+        return format!("{bytes} {}", if bytes == 1 { "byte" } else { "bytes" });
+    }
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    let mut unit = 1024u128;
+    let mut i = 0;
+    loop {
+        // Tenths of the unit, rounded half up, in integers (no float rounding surprises).
+        let tenths = (u128::from(bytes) * 10 + unit / 2) / unit;
+        if tenths < 10_240 || i + 1 == UNITS.len() {
+            return format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[i]);
+        }
+        unit *= 1024;
+        i += 1;
+    }
+}
+
 /// Store failures (cannot open, I/O) are local problems (exit 3); anything else is a refusal.
 fn local(e: Error) -> Failure {
     match e.code() {
@@ -123,9 +143,9 @@ async fn verify(a: VerifyArgs) -> CmdResult {
         );
         let c = report.checked;
         println!(
-            "store matches the chain: {} messages ({} MB of packages hashed), {} statuses, {} deliveries, {} registry entries",
+            "store matches the chain: {} messages ({} of packages hashed), {} statuses, {} deliveries, {} registry entries",
             c.messages,
-            report.package_bytes.div_ceil(1_000_000),
+            human_size(report.package_bytes),
             c.statuses,
             c.deliveries,
             c.registry
@@ -224,4 +244,23 @@ fn parse_time(s: &str, end_of_day: bool) -> Result<i64, String> {
     };
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
         .map_err(|_| format!("{s:?} is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_size;
+
+    #[test]
+    fn sizes_read_as_a_person_reads_them() {
+        assert_eq!(human_size(0), "0 bytes");
+        assert_eq!(human_size(1), "1 byte");
+        assert_eq!(human_size(1023), "1023 bytes");
+        assert_eq!(human_size(1024), "1.0 KiB");
+        assert_eq!(human_size(20_480), "20.0 KiB");
+        assert_eq!(human_size(20_531), "20.0 KiB"); // 20.049…
+        assert_eq!(human_size(20_532), "20.1 KiB"); // 20.050…, half up
+        assert_eq!(human_size(1024 * 1024 - 1), "1.0 MiB"); // not "1024.0 KiB"
+        assert_eq!(human_size(5 * 1024 * 1024 + 512 * 1024), "5.5 MiB");
+        assert_eq!(human_size(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
 }

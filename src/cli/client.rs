@@ -8,6 +8,7 @@ use lienthong::error::FormatError;
 use lienthong::{Code, Error};
 
 use super::clerk_view;
+use super::flags::Typed;
 use super::table::terminal_width;
 use super::{CmdResult, Failure, read_file, write_file};
 
@@ -221,7 +222,15 @@ pub(super) fn client() -> Result<reqwest::Client, Failure> {
 /// Prints a failure in both languages — `CODE: English (HTTP n)` and the Vietnamese on the next
 /// line, on stderr — or, with `--json`, as one JSON object on stdout: `error` (the node's error
 /// body, or the same fields for a failure of our own) with `ok: false` and `http_status`.
-fn print_error(json: bool, mut error: serde_json::Value, http_status: Option<u16>) {
+///
+/// `flag`, when the refusal is about a field the user filled with a flag, is that flag and its
+/// value as typed (`--date 2026-13-01`): it leads both lines, before the node's own words.
+fn print_error(
+    json: bool,
+    mut error: serde_json::Value,
+    http_status: Option<u16>,
+    flag: Option<&str>,
+) {
     use std::io::Write as _;
     if json {
         if !error.is_object() {
@@ -236,7 +245,8 @@ fn print_error(json: bool, mut error: serde_json::Value, http_status: Option<u16
     let code = Some(field("code"))
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| "HTTP_ERROR".to_owned());
-    let mut line = format!("{code}: {}", field("message"));
+    let lead = flag.map(|f| format!("{f}: ")).unwrap_or_default();
+    let mut line = format!("{code}: {lead}{}", field("message"));
     if let Some(s) = http_status {
         line.push_str(&format!(" (HTTP {s})"));
     }
@@ -244,13 +254,13 @@ fn print_error(json: bool, mut error: serde_json::Value, http_status: Option<u16
     let _ = writeln!(err, "{line}");
     let vi = field("message_vi");
     if !vi.is_empty() {
-        let _ = writeln!(err, "  {vi}");
+        let _ = writeln!(err, "  {lead}{vi}");
     }
 }
 
 /// A failure of this command itself (a file it could not read, a bad option value), printed as
 /// [`print_error`] does for the node's: both languages, or JSON with `--json`.
-fn report_local(json: bool, f: Failure) -> Failure {
+pub(super) fn report_local(json: bool, f: Failure) -> Failure {
     let (e, local) = match f {
         Failure::Refused(e) => (e, false),
         Failure::Local(e) => (e, true),
@@ -259,9 +269,9 @@ fn report_local(json: bool, f: Failure) -> Failure {
     let body = serde_json::json!({
         "code": e.code(),
         "message": e.to_string(),
-        "message_vi": e.code().message_vi(),
+        "message_vi": e.message_vi(),
     });
-    print_error(json, body, None);
+    print_error(json, body, None, None);
     if local {
         Failure::ReportedLocal
     } else {
@@ -327,7 +337,7 @@ pub(super) fn unreachable(conn: &Conn, e: reqwest::Error) -> Failure {
         "message_vi": format!("Không kết nối được tới nút tại {}: {vi}.", conn.node),
         "node": conn.node,
     });
-    print_error(conn.json, body, None);
+    print_error(conn.json, body, None, None);
     Failure::ReportedLocal
 }
 
@@ -335,6 +345,15 @@ pub(super) fn unreachable(conn: &Conn, e: reqwest::Error) -> Failure {
 /// (HTTP n)` and the Vietnamese message, or with `--json` the node's error body with `ok: false`
 /// and `http_status` on stdout; exit 1.
 pub(super) async fn body(conn: &Conn, r: reqwest::Response) -> Result<Vec<u8>, Failure> {
+    body_typed(conn, r, &Typed::default()).await
+}
+
+/// [`body`], naming in a refusal the flag (and value) that filled the field it is about.
+pub(super) async fn body_typed(
+    conn: &Conn,
+    r: reqwest::Response,
+    typed: &Typed,
+) -> Result<Vec<u8>, Failure> {
     let status = r.status();
     let bytes = r.bytes().await.map_err(|e| unreachable(conn, e))?.to_vec();
     if status.is_success() {
@@ -352,7 +371,8 @@ pub(super) async fn body(conn: &Conn, r: reqwest::Response) -> Result<Vec<u8>, F
             "message_vi": "Máy chủ trả lời lỗi không theo định dạng của nút lienthong.",
         }),
     };
-    print_error(conn.json, v, Some(status.as_u16()));
+    let flag = v["message"].as_str().and_then(|m| typed.behind(m));
+    print_error(conn.json, v, Some(status.as_u16()), flag);
     Err(Failure::Reported)
 }
 
@@ -408,7 +428,9 @@ fn send_inner(a: SendArgs) -> CmdResult {
             .find(|(c, _)| c == code)
             .map(|(_, n)| n.clone())
     };
+    let mut typed = Typed::default();
     for code in a.to.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+        typed.set(&format!("metadata.recipients[{}]", recipients.len()), code);
         recipients.push(match name_of(code) {
             Some(name) => serde_json::json!({ "code": code, "name": name }),
             None => code.into(),
@@ -416,8 +438,45 @@ fn send_inner(a: SendArgs) -> CmdResult {
     }
     for (code, name) in &a.to_name {
         if !a.to.iter().any(|c| c.trim() == code) {
+            let field = format!("metadata.recipients[{}]", recipients.len());
+            typed.set_by(&field, "--to-name", format!("{code}={name}"));
             recipients.push(serde_json::json!({ "code": code, "name": name }));
         }
+    }
+    typed.set("metadata.notation", &a.notation);
+    typed.set("metadata.subject", &a.subject);
+    typed.set("metadata.priority", a.priority);
+    let texts = [
+        ("metadata.signer.full_name", &a.signer),
+        ("metadata.signer.position", &a.signer_position),
+        ("metadata.signer.competence", &a.signer_competence),
+        ("metadata.type_name", &a.type_name),
+        ("metadata.date", &a.date),
+        ("metadata.due_date", &a.due_date),
+        ("metadata.place", &a.place),
+        ("metadata.content", &a.content),
+    ];
+    for (field, v) in texts {
+        if let Some(v) = v {
+            typed.set(field, v);
+        }
+    }
+    let numbers = [
+        ("metadata.number", a.number.map(i64::from)),
+        ("metadata.type", a.doc_type.map(i64::from)),
+        ("metadata.type_detail", a.type_detail.map(i64::from)),
+    ];
+    for (field, v) in numbers {
+        if let Some(v) = v {
+            typed.set(field, v);
+        }
+    }
+    if let Some(path) = &a.content_file {
+        typed.set_by("metadata.content", "--content-file", path.display());
+    }
+    for (i, path) in a.attach.iter().enumerate() {
+        typed.set(&format!("files[{i}]"), path.display());
+        typed.set(&format!("metadata.files[{i}]"), path.display());
     }
     let signer = serde_json::json!({
         "full_name": a.signer.clone().unwrap_or_default(),
@@ -439,12 +498,12 @@ fn send_inner(a: SendArgs) -> CmdResult {
     }
     let content = match &a.content_file {
         Some(path) => {
-            let bytes = read_file(path)?;
+            let bytes = read_file("--content-file", path)?;
             Some(String::from_utf8(bytes).map_err(|_| {
                 FormatError::new(
                     Code::EncodingInvalid,
-                    path.display().to_string(),
-                    "--content-file: not UTF-8 text",
+                    format!("--content-file {}", path.display()),
+                    "not UTF-8 text",
                 )
             })?)
         }
@@ -474,7 +533,7 @@ fn send_inner(a: SendArgs) -> CmdResult {
             .map_err(|e| Failure::Local(Error::key("metadata", e.to_string())))?,
     );
     for path in &a.attach {
-        let data = read_file(path)?;
+        let data = read_file("--attach", path)?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -498,7 +557,7 @@ fn send_inner(a: SendArgs) -> CmdResult {
             req = req.header("idempotency-key", k);
         }
         let r = req.send().await.map_err(|e| unreachable(&conn, e))?;
-        let bytes = body(&conn, r).await?;
+        let bytes = body_typed(&conn, r, &typed).await?;
         let v = json_of(&bytes)?;
         for w in clerk_view::warnings(&v) {
             eprintln!("Cảnh báo: {w}");
@@ -654,7 +713,7 @@ fn inbox_inner(c: InboxCommand) -> CmdResult {
                     .send()
                     .await
                     .map_err(|e| unreachable(&conn, e))?;
-                write_file(&output, &body(&conn, r).await?)?;
+                write_file("--output", &output, &body(&conn, r).await?)?;
             }
             InboxCommand::Attachment {
                 conn,
@@ -669,7 +728,7 @@ fn inbox_inner(c: InboxCommand) -> CmdResult {
                     .send()
                     .await
                     .map_err(|e| unreachable(&conn, e))?;
-                write_file(&output, &body(&conn, r).await?)?;
+                write_file("--output", &output, &body(&conn, r).await?)?;
             }
             InboxCommand::Status {
                 conn,
@@ -688,7 +747,10 @@ fn inbox_inner(c: InboxCommand) -> CmdResult {
                     .send()
                     .await
                     .map_err(|e| unreachable(&conn, e))?;
-                let bytes = body(&conn, r).await?;
+                let mut typed = Typed::default();
+                typed.set("code", &code);
+                typed.set("description", &description);
+                let bytes = body_typed(&conn, r, &typed).await?;
                 if conn.json {
                     print_json(&bytes);
                 } else {

@@ -50,7 +50,7 @@ struct Extracted {
 }
 
 pub fn run(a: Args) -> CmdResult {
-    let bytes = read_file(&a.input)?;
+    let bytes = read_file("", &a.input)?;
     let package = edxml::read(&bytes, &ReadOptions::default())?;
     let Package::Document(doc) = package else {
         if a.json {
@@ -78,7 +78,7 @@ pub fn run(a: Args) -> CmdResult {
     for f in &doc.attachments {
         let name = names.name(&f.name);
         let path = a.dir.join(&name);
-        let error = match write_file(&path, &f.data) {
+        let error = match write_file("--dir", &path, &f.data) {
             Ok(()) => None,
             Err(e) => {
                 let text = format!("{}: {e}", e.code());

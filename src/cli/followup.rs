@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use lienthong::Error;
 
-use super::client::{Conn, body, client, print_json, runtime, unreachable};
+use super::client::{Conn, body_typed, client, print_json, report_local, runtime, unreachable};
+use super::flags::Typed;
 use super::{CmdResult, Failure, read_file};
 
 #[derive(clap::Args)]
@@ -90,6 +91,32 @@ pub struct DocumentArgs {
 }
 
 impl DocumentArgs {
+    /// The flags of this document by the API field each fills.
+    fn typed(&self, reason: &str) -> Typed {
+        let mut t = Typed::default();
+        t.set("reason", reason);
+        for (i, code) in self.to.iter().enumerate() {
+            t.set(&format!("metadata.recipients[{i}]"), code);
+        }
+        t.set("metadata.notation", &self.notation);
+        t.set("metadata.subject", &self.subject);
+        t.set("metadata.priority", self.priority);
+        if let Some(n) = self.number {
+            t.set("metadata.number", n);
+        }
+        if let Some(v) = &self.type_name {
+            t.set("metadata.type_name", v);
+        }
+        if let Some(v) = &self.signer {
+            t.set("metadata.signer.full_name", v);
+        }
+        for (i, path) in self.attach.iter().enumerate() {
+            t.set(&format!("files[{i}]"), path.display());
+            t.set(&format!("metadata.files[{i}]"), path.display());
+        }
+        t
+    }
+
     /// The `metadata` part (the API's `Submission`).
     fn metadata(&self) -> Value {
         let mut m = json!({
@@ -128,10 +155,37 @@ pub struct ReplaceArgs {
 pub fn revoke(a: RevokeArgs) -> CmdResult {
     let req =
         |http: &reqwest::Client, url: String| http.post(url).json(&json!({ "reason": a.reason }));
-    follow_up(&a.conn, a.id, "revoke", req, "yêu cầu thu hồi")
+    let mut typed = Typed::default();
+    typed.set("reason", &a.reason);
+    follow_up(&a.conn, a.id, "revoke", req, "yêu cầu thu hồi", &typed)
+        .map_err(|f| report_local(a.conn.json, f))
 }
 
 pub fn update(a: UpdateArgs) -> CmdResult {
+    let json = a.conn.json;
+    update_inner(a).map_err(|f| report_local(json, f))
+}
+
+fn update_inner(a: UpdateArgs) -> CmdResult {
+    let mut typed = Typed::default();
+    typed.set("update.reason", &a.reason);
+    let texts = [
+        ("update.subject", &a.subject),
+        ("update.content", &a.content),
+        ("update.due_date", &a.due_date),
+        ("update.signer.full_name", &a.signer),
+    ];
+    for (field, v) in texts {
+        if let Some(v) = v {
+            typed.set(field, v);
+        }
+    }
+    for (i, code) in a.to.iter().enumerate() {
+        typed.set(&format!("update.recipients[{i}]"), code);
+    }
+    for (i, path) in a.attach.iter().enumerate() {
+        typed.set(&format!("update.files[{i}]"), path.display());
+    }
     let mut m = json!({ "reason": a.reason });
     if let Some(s) = &a.subject {
         m["subject"] = s.clone().into();
@@ -158,14 +212,27 @@ pub fn update(a: UpdateArgs) -> CmdResult {
         Some(f) => http.post(url).multipart(f),
         None => http.post(url).json(&m),
     };
-    follow_up(&a.conn, a.id, "update", req, "bản cập nhật")
+    follow_up(&a.conn, a.id, "update", req, "bản cập nhật", &typed)
 }
 
 pub fn replace(a: ReplaceArgs) -> CmdResult {
+    let json = a.conn.json;
+    replace_inner(a).map_err(|f| report_local(json, f))
+}
+
+fn replace_inner(a: ReplaceArgs) -> CmdResult {
+    let typed = a.document.typed(&a.reason);
     let form = metadata_form(&a.document.metadata())?.text("reason", a.reason.clone());
     let form = with_files(form, &a.document.attach)?;
     let req = |http: &reqwest::Client, url: String| http.post(url).multipart(form);
-    follow_up(&a.conn, a.id, "replace", req, "văn bản thay thế cho")
+    follow_up(
+        &a.conn,
+        a.id,
+        "replace",
+        req,
+        "văn bản thay thế cho",
+        &typed,
+    )
 }
 
 fn metadata_form(metadata: &Value) -> Result<Form, Failure> {
@@ -178,7 +245,7 @@ fn metadata_form(metadata: &Value) -> Result<Form, Failure> {
 /// `form` with one `file` part per path, typed by its extension when it is a type clerks attach.
 fn with_files(mut form: Form, paths: &[PathBuf]) -> Result<Form, Failure> {
     for path in paths {
-        let data = read_file(path)?;
+        let data = read_file("--attach", path)?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -202,6 +269,7 @@ fn follow_up(
     action: &str,
     request: impl FnOnce(&reqwest::Client, String) -> reqwest::RequestBuilder,
     what_vi: &str,
+    typed: &Typed,
 ) -> CmdResult {
     runtime()?.block_on(async {
         let http = client()?;
@@ -211,7 +279,7 @@ fn follow_up(
             .send()
             .await
             .map_err(|e| unreachable(conn, e))?;
-        let bytes = body(conn, r).await?;
+        let bytes = body_typed(conn, r, typed).await?;
         if conn.json {
             print_json(&bytes);
         } else {

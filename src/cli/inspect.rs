@@ -52,7 +52,7 @@ fn signature(parsed: &xml::Xml) -> Signature {
 }
 
 pub fn run(a: &Args) -> CmdResult {
-    let bytes = read_file(&a.input)?;
+    let bytes = read_file("", &a.input)?;
     let opts = ReadOptions::default();
     let parsed = xml::parse(&bytes, &Limits::default())?;
     let package = edxml::read_tree(&parsed, &opts)?;

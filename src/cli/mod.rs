@@ -1,8 +1,9 @@
 //! Command-line interface. Stable: scripts and other systems call it.
 //!
 //! Exit status: 0 success; 1 the package was refused (one line `CODE: reason` on stderr, or a
-//! JSON object on stdout with `--json`); 2 bad usage; 3 a local problem (unreadable file, unusable
-//! key).
+//! JSON object on stdout with `--json`); 2 bad usage (with `--json`, a JSON object `USAGE` on
+//! stdout); 3 a local problem (unreadable file, unusable key). A problem with what the user typed
+//! (a file or a flag's value) adds the Vietnamese on a second line.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ mod clerk_view;
 mod client;
 mod docs;
 mod extract;
+mod flags;
 mod followup;
 mod inspect;
 mod package;
@@ -126,7 +128,10 @@ pub fn command() -> clap::Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let (json, result) = match cli.command {
         Command::Package(c) => (false, package::run(c)),
         Command::Sign(a) => (false, sign::run(a)),
@@ -163,37 +168,165 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// One line: `CODE: what and where`, or the JSON form.
+/// One line: `CODE: what and where`, or the JSON form. A problem with what the user typed (a
+/// file named on the command line, a flag's value) adds the Vietnamese on a second line (and as
+/// `message_vi`): a clerk can act on it. Other refusals keep the one line scripts parse.
 fn report(e: &Error, json: bool) {
+    let vi = e.message_vi();
+    let typed = match e {
+        Error::Format(f) => f.code == Code::Io || f.path.starts_with("--"),
+        _ => false,
+    };
+    let own_vi = typed && vi != e.code().message_vi();
     if json {
-        let v = serde_json::json!({ "ok": false, "code": e.code(), "message": e.to_string() });
+        let mut v = serde_json::json!({ "ok": false, "code": e.code(), "message": e.to_string() });
+        if own_vi {
+            v["message_vi"] = vi.into();
+        }
         println!("{v}");
     } else {
         eprintln!("{}: {}", e.code(), e);
+        if own_vi {
+            eprintln!("  {vi}");
+        }
     }
 }
 
-/// Reads a package from disk, refusing before reading one larger than the package limit.
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
-    let io = |e| Error::io(path.display().to_string(), e);
+/// A command line clap refuses. Help and version print as clap prints them (exit 0); a usage
+/// error is clap's text on stderr (exit 2), or with `--json` anywhere among the arguments the
+/// JSON error object on stdout that `--json` promises (`code` `USAGE`, `http_status` null), so a
+/// script reading stdout is not left with nothing.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind as K;
+    let json = std::env::args_os().skip(1).any(|a| a == "--json");
+    let help = matches!(
+        e.kind(),
+        K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if json && !help {
+        let text = e.render().to_string();
+        // clap's text ends with a usage block and a pointer to --help; the first line says it.
+        let message = text
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim_start_matches("error: ")
+            .trim()
+            .to_owned();
+        let v = serde_json::json!({
+            "ok": false,
+            "code": "USAGE",
+            "message": message,
+            "http_status": null,
+        });
+        println!("{v}");
+        return ExitCode::from(2);
+    }
+    let _ = e.print();
+    ExitCode::from(if e.use_stderr() { 2 } else { 0 })
+}
+
+/// A file named on the command line that could not be read or written, said as the user typed
+/// it (`--attach /x: no such file`) in both languages, with what to do about it: a typo is not a
+/// matter for the administrator. Code `IO` (exit 3) as any local failure; carried as a
+/// [`FormatError`](lienthong::error::FormatError) because that is the error with a field (here
+/// the flag) and a Vietnamese rendering.
+fn file_error(flag: &str, path: &Path, code: Code, en: impl Into<String>, vi: Problem) -> Error {
+    let field = if flag.is_empty() {
+        path.display().to_string()
+    } else {
+        format!("{flag} {}", path.display())
+    };
+    lienthong::error::FormatError::new(code, field, en)
+        .said(vi)
+        .into()
+}
+
+use lienthong::error::Problem;
+
+/// Why reading `path` failed, in the user's terms.
+fn read_error(flag: &str, path: &Path, e: &std::io::Error) -> Error {
+    use std::io::ErrorKind as K;
+    let (en, vi): (String, &'static str) = match e.kind() {
+        K::NotFound => (
+            "no such file".into(),
+            "không tìm thấy tệp; kiểm tra lại đường dẫn",
+        ),
+        K::PermissionDenied => (
+            "cannot be read (permission denied)".into(),
+            "không có quyền đọc tệp này; kiểm tra lại quyền truy cập của tệp",
+        ),
+        K::IsADirectory => (
+            "is a folder, not a file".into(),
+            "đây là một thư mục, không phải tệp; hãy chỉ ra đường dẫn tới tệp",
+        ),
+        _ => (
+            format!("cannot be read: {e}"),
+            "không đọc được tệp; kiểm tra lại tệp và đường dẫn",
+        ),
+    };
+    file_error(flag, path, Code::Io, en, Problem::Said(vi.into()))
+}
+
+/// Why writing `path` failed, in the user's terms.
+fn write_error(flag: &str, path: &Path, e: &std::io::Error) -> Error {
+    use std::io::ErrorKind as K;
+    let (en, vi): (String, &'static str) = match e.kind() {
+        K::NotFound => (
+            "cannot write: its folder does not exist".into(),
+            "không ghi được tệp vì thư mục chứa nó không tồn tại; kiểm tra lại đường dẫn",
+        ),
+        K::PermissionDenied | K::ReadOnlyFilesystem => (
+            "cannot write (permission denied)".into(),
+            "không có quyền ghi vào đây; hãy chọn nơi lưu khác",
+        ),
+        K::IsADirectory => (
+            "cannot write: is a folder, not a file name".into(),
+            "đây là một thư mục; hãy ghi rõ tên tệp cần lưu",
+        ),
+        K::StorageFull => (
+            "cannot write: the disk is full".into(),
+            "không ghi được tệp vì ổ đĩa đã đầy; hãy giải phóng chỗ trống hoặc chọn nơi lưu khác",
+        ),
+        _ => (
+            format!("cannot write: {e}"),
+            "không ghi được tệp; kiểm tra lại đường dẫn và quyền ghi",
+        ),
+    };
+    file_error(flag, path, Code::Io, en, Problem::Said(vi.into()))
+}
+
+/// Reads a file named by `flag` (`--attach`, `--content-file`, an input argument: `""` names
+/// it by its path alone), refusing before reading one larger than the package limit.
+pub(crate) fn read_file(flag: &str, path: &Path) -> Result<Vec<u8>, Error> {
     let max = lienthong::edxml::xml::Limits::default().max_package_bytes;
-    let len = std::fs::metadata(path).map_err(io)?.len();
-    if len > max as u64 {
-        return Err(lienthong::error::FormatError::new(
-            Code::PackageTooLarge,
-            path.display().to_string(),
-            format!("{len} bytes, over the limit of {max}"),
-        )
-        .into());
+    let meta = std::fs::metadata(path).map_err(|e| read_error(flag, path, &e))?;
+    if meta.is_dir() {
+        let e = std::io::Error::from(std::io::ErrorKind::IsADirectory);
+        return Err(read_error(flag, path, &e));
     }
-    std::fs::read(path).map_err(io)
+    let len = meta.len();
+    if len > max as u64 {
+        return Err(file_error(
+            flag,
+            path,
+            Code::PackageTooLarge,
+            format!("too large: {len} bytes, over the limit of {max}"),
+            Problem::TooLarge { max: max as u64 },
+        ));
+    }
+    std::fs::read(path).map_err(|e| read_error(flag, path, &e))
 }
 
-/// Writes `bytes` to `path` atomically (temporary file, fsync, rename), so a crash never leaves a
-/// half-written package where a complete one is expected.
-pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+/// Writes `bytes` to `path` (named by `flag`, as [`read_file`]) atomically (temporary file,
+/// fsync, rename), so a crash never leaves a half-written package where a complete one is
+/// expected.
+pub(crate) fn write_file(flag: &str, path: &Path, bytes: &[u8]) -> Result<(), Error> {
     use std::io::Write as _;
-    let io = |e| Error::io(path.display().to_string(), e);
+    if path.is_dir() {
+        let e = std::io::Error::from(std::io::ErrorKind::IsADirectory);
+        return Err(write_error(flag, path, &e));
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -211,7 +344,7 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         // Nothing half-written is left behind (the next file would reuse the name anyway).
         let _ = std::fs::remove_file(&tmp);
     }
-    written.map_err(io)
+    written.map_err(|e| write_error(flag, path, &e))
 }
 
 #[cfg(test)]

@@ -86,11 +86,18 @@ pub fn run(c: Command) -> CmdResult {
 
 fn new(a: NewArgs) -> CmdResult {
     let now = edxml::vietnam_time(OffsetDateTime::now_utc());
-    let from_id = OrganId::parse_strict(&a.from)?;
+    let flag = |flag: &str| {
+        let flag = flag.to_owned();
+        move |mut e: FormatError| {
+            e.path = flag;
+            e
+        }
+    };
+    let from_id = OrganId::parse_strict(&a.from).map_err(flag("--from"))?;
     let from_name = a.from_name.clone().unwrap_or_else(|| a.from.clone());
     let mut to = Vec::new();
     for (i, code) in a.to.iter().enumerate() {
-        let id = OrganId::parse_lenient(code.trim())?;
+        let id = OrganId::parse_lenient(code.trim()).map_err(flag("--to"))?;
         let name = a
             .to_name
             .get(i)
@@ -134,7 +141,7 @@ fn new(a: NewArgs) -> CmdResult {
         ..OtherInfo::default()
     });
     for path in &a.attach {
-        let data = read_file(path)?;
+        let data = read_file("--attach", path)?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -143,9 +150,60 @@ fn new(a: NewArgs) -> CmdResult {
         doc.attachments
             .push(Attachment::new(name.clone(), mime, name, data));
     }
-    let bytes = edxml::write_document(&doc)?;
-    write_file(&a.output, &bytes)?;
+    let bytes = edxml::write_document(&doc).map_err(|e| named_by_flag(e, &a))?;
+    write_file("--output", &a.output, &bytes)?;
     Ok(())
+}
+
+/// The header elements `package new` fills, by their path below `MessageHeader`, and the flag
+/// that fills each: a refusal of the written header names what the user typed, not the XML.
+const HEADER_FLAGS: &[(&str, &str)] = &[
+    ("From/OrganId", "--from"),
+    ("From/OrganName", "--from-name"),
+    ("Code/CodeNumber", "--number"),
+    ("Code/CodeNotation", "--notation"),
+    ("PromulgationInfo/Place", "--place"),
+    ("PromulgationInfo/PromulgationDate", "--date"),
+    ("DocumentType/Type", "--type"),
+    ("DocumentType/TypeName", "--type-name"),
+    ("Subject", "--subject"),
+    ("Content", "--content"),
+    ("SignerInfo/Competence", "--competence"),
+    ("SignerInfo/Position", "--position"),
+    ("SignerInfo/FullName", "--signer"),
+    ("DueDate", "--due-date"),
+    ("OtherInfo/Priority", "--priority"),
+];
+
+/// `e` about a header element a flag filled, with the flag in place of the element's path
+/// (`--from-name`; `--to 000.00.00.H41` or `--to-name` of the n-th recipient for `To[n]`).
+fn named_by_flag(mut fe: FormatError, a: &NewArgs) -> FormatError {
+    let Some(rest) = fe
+        .path
+        .strip_prefix("edXMLEnvelope/edXMLHeader/MessageHeader/")
+    else {
+        return fe;
+    };
+    let flag = match HEADER_FLAGS.iter().find(|(p, _)| *p == rest) {
+        Some((_, flag)) => Some((*flag).to_owned()),
+        None => recipient_flag(rest, a),
+    };
+    if let Some(flag) = flag {
+        fe.path = flag;
+    }
+    fe
+}
+
+/// `To[n]/OrganId` and `To[n]/OrganName` (n from 1, as the package's paths count) as the flag
+/// that gave the n-th recipient.
+fn recipient_flag(rest: &str, a: &NewArgs) -> Option<String> {
+    let (n, element) = rest.strip_prefix("To[")?.split_once("]/")?;
+    let i = n.parse::<usize>().ok()?.checked_sub(1)?;
+    match element {
+        "OrganId" => Some(format!("--to {}", a.to.get(i)?.trim())),
+        "OrganName" => Some(format!("--to-name[{n}]")),
+        _ => None,
+    }
 }
 
 fn parse_date(flag: &str, s: &str) -> Result<time::Date, FormatError> {

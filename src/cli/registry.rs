@@ -281,6 +281,8 @@ async fn list(a: ListArgs) -> CmdResult {
     if a.json {
         let items: Vec<_> = entries.iter().map(entry_json).collect();
         println!("{}", serde_json::json!({ "items": items }));
+    } else if entries.is_empty() {
+        println!("the registry is empty");
     } else {
         for e in &entries {
             print_entry(e);

@@ -36,8 +36,8 @@ pub fn run(a: Args) -> CmdResult {
                 e.to_string(),
             ))
         })?;
-    let bytes = read_file(&a.input)?;
+    let bytes = read_file("", &a.input)?;
     let signed = dsig::sign_package(&bytes, &signer, &Limits::default())?;
-    write_file(&a.output, &signed)?;
+    write_file("--output", &a.output, &signed)?;
     Ok(())
 }

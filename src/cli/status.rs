@@ -59,7 +59,7 @@ fn new(a: NewArgs) -> CmdResult {
     }
     let from = OrganId::parse_strict(&a.from)?;
     let name = a.from_name.clone().unwrap_or_else(|| a.from.clone());
-    let bytes = read_file(&a.for_)?;
+    let bytes = read_file("--for", &a.for_)?;
     let Package::Document(doc) = edxml::read(&bytes, &ReadOptions::default())? else {
         return Err(FormatError::new(
             Code::ValueInvalid,
@@ -76,6 +76,6 @@ fn new(a: NewArgs) -> CmdResult {
         a.description.clone(),
         now,
     );
-    write_file(&a.output, &edxml::write_status(&status)?)?;
+    write_file("--output", &a.output, &edxml::write_status(&status)?)?;
     Ok(())
 }

@@ -55,7 +55,7 @@ pub fn run(a: &Args) -> CmdResult {
     }
     let mut crl_files = Vec::new();
     for file in &a.crls {
-        let bytes = read_file(file)?;
+        let bytes = read_file("--crl", file)?;
         crl_files.extend(
             revocation::crl_sources(&bytes, &file.display().to_string())
                 .map_err(|e| Failure::Local(e.into()))?,
@@ -66,7 +66,7 @@ pub fn run(a: &Args) -> CmdResult {
         ..FetchConfig::default()
     };
     let checker = Checker::new(config, crl_files).map_err(|e| Failure::Local(e.into()))?;
-    let bytes = read_file(&a.input)?;
+    let bytes = read_file("", &a.input)?;
     let mut opts = Options::new(&store);
     // The status check runs on the validated path below, not inside path building.
     opts.revocation = Revocation::new(RevocationPolicy::Off);
