@@ -444,7 +444,10 @@ impl<S: Store> Node<S> {
         let bytes = self.store.message_bytes(message_id).await?;
         match edxml::read(&bytes, &edxml::ReadOptions::default())? {
             Package::Document(d) => Ok(d),
-            Package::Status(_) => Err(Error::store(Code::NotFound, "not a document")),
+            Package::Status(_) => Err(Error::store(
+                Code::NotFound,
+                "this message is a status, not a document",
+            )),
         }
     }
 
