@@ -265,7 +265,15 @@ async fn every_refusal_names_the_field_as_sent_in_both_languages() {
     let mut m = meta(json!([NGHEAN]));
     m["date"] = json!("hôm nay");
     let r = submit(submission(&m, true)).await.unwrap();
-    check("date form", r, want(400, "VALUE_INVALID", "metadata.date")).await;
+    check(
+        "date form",
+        r,
+        Want {
+            list: Some("yyyy/MM/dd, yyyy-MM-dd, dd/MM/yyyy"),
+            ..want(400, "VALUE_INVALID", "metadata.date")
+        },
+    )
+    .await;
     let r = submit(submission(&meta(json!(["000.00.00.X99"])), true))
         .await
         .unwrap();
