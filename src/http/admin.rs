@@ -154,7 +154,7 @@ fn absent(id: i64, e: Error) -> ApiError {
         return e.into();
     }
     ApiError::coded(Code::NotFound, format!("no delivery {id} on this node")).with_vi(format!(
-        "Không có lần chuyển (delivery) số {id} trên hệ thống này; vui lòng kiểm tra lại số \
+        "Không tìm thấy lần chuyển (delivery) số {id} trên hệ thống này; vui lòng kiểm tra lại số \
          (danh sách các lần chuyển: GET /admin/v1/deliveries)."
     ))
 }

@@ -597,7 +597,7 @@ fn not_sent(id: i64) -> impl FnOnce(crate::Error) -> ApiError {
             format!("id: no document {id} sent by your agency"),
         )
         .with_vi(format!(
-            "Không có văn bản số {id} trong các văn bản cơ quan của bạn đã gửi; vui lòng kiểm tra \
+            "Không tìm thấy văn bản số {id} trong các văn bản cơ quan của bạn đã gửi; vui lòng kiểm tra \
              lại “id” (danh sách văn bản đã gửi: GET /api/v1/documents)."
         ))
     }
@@ -614,7 +614,7 @@ fn not_received(id: i64) -> impl FnOnce(crate::Error) -> ApiError {
             format!("id: no document {id} in the inbox of your agency"),
         )
         .with_vi(format!(
-            "Không có văn bản số {id} trong các văn bản cơ quan của bạn đã nhận; vui lòng kiểm tra \
+            "Không tìm thấy văn bản số {id} trong các văn bản cơ quan của bạn đã nhận; vui lòng kiểm tra \
              lại “id” (danh sách văn bản đến: GET /api/v1/inbox)."
         ))
     }
