@@ -238,10 +238,41 @@ async fn every_refusal_names_the_field_as_sent_in_both_languages() {
     let mut m = meta(json!([NGHEAN]));
     m["priority"] = json!("khẩn");
     let r = submit(submission(&m, true)).await.unwrap();
-    check(
+    let v = check(
         "priority as text",
         r,
-        want(400, "VALUE_INVALID", "metadata.priority"),
+        Want {
+            list: Some("0, 1, 2, 3, 4"),
+            ..want(400, "VALUE_INVALID", "metadata.priority")
+        },
+    )
+    .await;
+    assert!(!v.to_string().contains("255"), "{v}");
+    let mut m = meta(json!([NGHEAN]));
+    m["number"] = json!("abc");
+    let r = submit(submission(&m, true)).await.unwrap();
+    let v = check(
+        "number as text",
+        r,
+        want(400, "VALUE_INVALID", "metadata.number"),
+    )
+    .await;
+    assert!(!v.to_string().contains("4294967295"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("1 or more")
+            && v["message_vi"].as_str().unwrap().contains("từ 1 trở lên"),
+        "{v}"
+    );
+    let mut m = meta(json!([NGHEAN]));
+    m["steering_type"] = json!(300);
+    let r = submit(submission(&m, true)).await.unwrap();
+    check(
+        "steering type too large for its type",
+        r,
+        Want {
+            list: Some("0, 1, 2"),
+            ..want(400, "VALUE_INVALID", "metadata.steering_type")
+        },
     )
     .await;
     let mut m = meta(json!([NGHEAN]));
