@@ -238,10 +238,41 @@ async fn every_refusal_names_the_field_as_sent_in_both_languages() {
     let mut m = meta(json!([NGHEAN]));
     m["priority"] = json!("khẩn");
     let r = submit(submission(&m, true)).await.unwrap();
-    check(
+    let v = check(
         "priority as text",
         r,
-        want(400, "VALUE_INVALID", "metadata.priority"),
+        Want {
+            list: Some("0, 1, 2, 3, 4"),
+            ..want(400, "VALUE_INVALID", "metadata.priority")
+        },
+    )
+    .await;
+    assert!(!v.to_string().contains("255"), "{v}");
+    let mut m = meta(json!([NGHEAN]));
+    m["number"] = json!("abc");
+    let r = submit(submission(&m, true)).await.unwrap();
+    let v = check(
+        "number as text",
+        r,
+        want(400, "VALUE_INVALID", "metadata.number"),
+    )
+    .await;
+    assert!(!v.to_string().contains("4294967295"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("1 or more")
+            && v["message_vi"].as_str().unwrap().contains("từ 1 trở lên"),
+        "{v}"
+    );
+    let mut m = meta(json!([NGHEAN]));
+    m["steering_type"] = json!(300);
+    let r = submit(submission(&m, true)).await.unwrap();
+    check(
+        "steering type too large for its type",
+        r,
+        Want {
+            list: Some("0, 1, 2"),
+            ..want(400, "VALUE_INVALID", "metadata.steering_type")
+        },
     )
     .await;
     let mut m = meta(json!([NGHEAN]));
@@ -265,7 +296,15 @@ async fn every_refusal_names_the_field_as_sent_in_both_languages() {
     let mut m = meta(json!([NGHEAN]));
     m["date"] = json!("hôm nay");
     let r = submit(submission(&m, true)).await.unwrap();
-    check("date form", r, want(400, "VALUE_INVALID", "metadata.date")).await;
+    check(
+        "date form",
+        r,
+        Want {
+            list: Some("yyyy/MM/dd, yyyy-MM-dd, dd/MM/yyyy"),
+            ..want(400, "VALUE_INVALID", "metadata.date")
+        },
+    )
+    .await;
     let r = submit(submission(&meta(json!(["000.00.00.X99"])), true))
         .await
         .unwrap();
@@ -604,6 +643,118 @@ async fn every_refusal_names_the_field_as_sent_in_both_languages() {
         .await
         .unwrap();
     check("registry entry absent", r, want(404, "NOT_FOUND", NGHEAN)).await;
+    let r = http
+        .delete(node.url(&format!("/admin/v1/registry/{NGHEAN}")))
+        .bearer_auth(TOK_OPS)
+        .send()
+        .await
+        .unwrap();
+    check(
+        "registry entry absent on delete",
+        r,
+        want(404, "NOT_FOUND", NGHEAN),
+    )
+    .await;
+
+    // --- records that are not there, or not in a state for the action -------------------------
+    // An operator has no agency: no "not of your agency" on admin routes.
+    let no_agency = |v: &Value| {
+        let vi = v["message_vi"].as_str().unwrap_or("");
+        assert!(!vi.contains("cơ quan của bạn"), "{v}");
+    };
+    let op_post = |path: &str, body: Value| {
+        http.post(node.url(path))
+            .bearer_auth(TOK_OPS)
+            .json(&body)
+            .send()
+    };
+    let r = admin("/admin/v1/deliveries/999").await.unwrap();
+    let v = check("delivery absent", r, want(404, "NOT_FOUND", "999")).await;
+    no_agency(&v);
+    assert!(
+        v["message"].as_str().unwrap().contains("no delivery 999"),
+        "{v}"
+    );
+    let r = op_post("/admin/v1/deliveries/999/retry", json!({}))
+        .await
+        .unwrap();
+    no_agency(&check("retry absent", r, want(404, "NOT_FOUND", "999")).await);
+    let r = op_post("/admin/v1/deliveries/999/cancel", json!({"reason": "nhầm"}))
+        .await
+        .unwrap();
+    no_agency(&check("cancel absent", r, want(404, "NOT_FOUND", "999")).await);
+    let r = get("/api/v1/documents/99").await.unwrap();
+    let v = check("sent document absent", r, want(404, "NOT_FOUND", "99")).await;
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("no document 99 sent by your agency"),
+        "{v}"
+    );
+    let r = get("/api/v1/inbox/99").await.unwrap();
+    check("received document absent", r, want(404, "NOT_FOUND", "99")).await;
+    let r = http
+        .post(node.url("/api/v1/documents/99/revoke"))
+        .bearer_auth(TOK_STTTT)
+        .json(&json!({"reason": "Gửi nhầm"}))
+        .send()
+        .await
+        .unwrap();
+    check("revoke absent", r, want(404, "NOT_FOUND", "99")).await;
+
+    // A document to a peer this test does not run: the outbox worker is not started, so its
+    // delivery stays queued until cancelled here.
+    let r = submit(submission(&meta(json!([NGHEAN])), true))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
+    let list = json_of(admin("/admin/v1/deliveries").await.unwrap()).await;
+    let id = list["items"][0]["delivery_id"].as_i64().unwrap();
+    assert_eq!(list["items"][0]["state"], "queued", "{list}");
+    let r = op_post(&format!("/admin/v1/deliveries/{id}/retry"), json!({}))
+        .await
+        .unwrap();
+    let v = check(
+        "retry of a queued delivery",
+        r,
+        Want {
+            list: Some("queued"),
+            ..want(409, "INVALID_TRANSITION", &id.to_string())
+        },
+    )
+    .await;
+    no_agency(&v);
+    let vi = v["message_vi"].as_str().unwrap();
+    assert!(
+        vi.contains("lần chuyển") && vi.contains("“failed”") && vi.contains("“retrying”"),
+        "{v}"
+    );
+    assert!(!vi.contains("văn bản."), "{v}");
+    let r = op_post(
+        &format!("/admin/v1/deliveries/{id}/cancel"),
+        json!({"reason": "Gửi nhầm nơi nhận"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let r = op_post(
+        &format!("/admin/v1/deliveries/{id}/cancel"),
+        json!({"reason": "Gửi nhầm nơi nhận"}),
+    )
+    .await
+    .unwrap();
+    let v = check(
+        "cancel of a cancelled delivery",
+        r,
+        Want {
+            list: Some("cancelled"),
+            ..want(409, "INVALID_TRANSITION", &id.to_string())
+        },
+    )
+    .await;
+    let vi = v["message_vi"].as_str().unwrap();
+    assert!(vi.contains("“queued”") && vi.contains("hủy"), "{v}");
 
     // --- addresses, authentication, listeners -------------------------------------------------
     let r = get("/api/v1/nothing-here").await.unwrap();

@@ -482,6 +482,28 @@ async fn admin_registry_set_list_show_remove_and_import() {
     gl.shutdown().await;
 }
 
+/// `lienthong completions bash | head -1`: the reader is gone before the writer is done. Here its
+/// end of the pipe is closed before the binary starts, so every write meets a broken pipe.
+#[test]
+fn completions_and_manual_pages_to_a_closed_pipe_end_quietly() {
+    for args in [&["completions", "bash"][..], &["man"][..]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = bin()
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert!(
+            !err.contains("panicked") && !err.contains("backtrace"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn completions_and_manual_pages_are_generated_from_the_command_tree() {
     let o = bin().args(["completions", "bash"]).output().unwrap();

@@ -126,7 +126,7 @@ pub(super) fn sent_list(page: &Value) -> Table {
         "SỐ/KÝ HIỆU",
         "GỬI LÚC",
         "NƠI NHẬN",
-        "TÌNH TRẠNG",
+        "TRẠNG THÁI",
         "TRÍCH YẾU",
     ])
     .flexible(5)
@@ -278,7 +278,7 @@ pub(super) fn sent_show(v: &Value, width: Option<usize>) -> String {
     let deliveries = v["deliveries"].as_array().cloned().unwrap_or_default();
     let mut t = Table::new(&[
         "NƠI NHẬN",
-        "TÌNH TRẠNG",
+        "TRẠNG THÁI",
         "SỐ LẦN GỬI",
         "ĐÃ CHUYỂN LÚC",
         "LỖI GẦN NHẤT",
@@ -339,7 +339,9 @@ fn error(e: &Value) -> String {
 pub(super) fn inbox_show(v: &Value, width: Option<usize>) -> String {
     let mut out = String::new();
     if let Some(d) = v["signature"]["description"].as_str() {
-        out.push_str(&format!("Chữ ký số: {d}\n"));
+        // The description is a whole sentence that starts with what it is about ("Chữ ký số
+        // hợp lệ: …", "Không có chữ ký số — …"): a label before it would say it twice.
+        out.push_str(&format!("{d}\n"));
     }
     out.push_str(&format!("Văn bản đến #{}\n", text(&v["id"])));
     let h = &v["header"]["header"];

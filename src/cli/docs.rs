@@ -26,17 +26,20 @@ pub struct ManArgs {
 
 pub fn completions(a: &CompletionsArgs) -> CmdResult {
     let mut cmd = super::command();
-    clap_complete::generate(a.shell, &mut cmd, "lienthong", &mut std::io::stdout());
-    Ok(())
+    // Into memory first: `generate` panics on a failed write, and `| head` closes the pipe.
+    let mut script = Vec::new();
+    clap_complete::generate(a.shell, &mut cmd, "lienthong", &mut script);
+    to_stdout(&script)
 }
 
 pub fn man(a: &ManArgs) -> CmdResult {
     let cmd = super::command();
     let Some(dir) = &a.out else {
-        let mut out = std::io::stdout().lock();
-        return clap_mangen::Man::new(cmd)
-            .render(&mut out)
-            .map_err(|e| Failure::Local(Error::io("stdout", e)));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .render(&mut page)
+            .map_err(|e| Failure::Local(Error::io("stdout", e)))?;
+        return to_stdout(&page);
     };
     std::fs::create_dir_all(dir)
         .map_err(|e| Failure::Local(Error::io(dir.display().to_string(), e)))?;
@@ -49,6 +52,19 @@ pub fn man(a: &ManArgs) -> CmdResult {
         println!("{}", p.display());
     }
     Ok(())
+}
+
+/// Writes `bytes` to stdout. A reader that stops early (`| head -1`) closes the pipe: that is
+/// what it asked for, so a broken pipe is success, not an error or a panic.
+fn to_stdout(bytes: &[u8]) -> CmdResult {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Failure::Local(Error::io("stdout", e)))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Writes the page of `cmd` and of every visible subcommand below it (what

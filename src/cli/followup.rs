@@ -20,7 +20,7 @@ use super::{CmdResult, Failure, read_file};
 pub struct RevokeArgs {
     /// The id of the sent document (as `lienthong sent list` shows it).
     id: i64,
-    /// Why the document is taken back (BussinessDocReason); the recipients see it.
+    /// Why the document is taken back; the recipients see it.
     #[arg(long)]
     reason: String,
     #[command(flatten)]
@@ -31,7 +31,7 @@ pub struct RevokeArgs {
 pub struct UpdateArgs {
     /// The id of the sent document (as `lienthong sent list` shows it).
     id: i64,
-    /// Why the document is updated (BussinessDocReason); the recipients see it.
+    /// Why the document is updated; the recipients see it.
     #[arg(long)]
     reason: String,
     /// New trích yếu.
@@ -143,7 +143,7 @@ impl DocumentArgs {
 pub struct ReplaceArgs {
     /// The id of the sent document to replace (as `lienthong sent list` shows it).
     id: i64,
-    /// Why the document is replaced (BussinessDocReason); the recipients see it.
+    /// Why the document is replaced; the recipients see it.
     #[arg(long)]
     reason: String,
     #[command(flatten)]

@@ -85,14 +85,35 @@ pub fn form_of(s: &str) -> String {
         .collect()
 }
 
+/// The date forms [`parse_date`] accepts, the standard's first: the one list both languages name
+/// when a date is refused, so the messages cannot drift from the parser.
+pub const DATE_FORMS: [&str; 3] = ["yyyy/MM/dd", "yyyy-MM-dd", "dd/MM/yyyy"];
+
+/// [`DATE_FORMS`] as a message lists them: `yyyy/MM/dd, yyyy-MM-dd, dd/MM/yyyy`.
+pub fn date_forms() -> String {
+    DATE_FORMS.join(", ")
+}
+
+/// What a refused date should have been, in Vietnamese (for `Problem::Expected`).
+pub fn date_expected_vi() -> String {
+    format!(
+        "ngày theo một trong các dạng {} (ví dụ 2026/11/25)",
+        date_forms()
+    )
+}
+
+fn not_a_date(s: &str) -> String {
+    format!("{s:?} is not a date (one of {})", date_forms())
+}
+
 /// Parses `yyyy/MM/dd`; also `yyyy-MM-dd` and the day-first `dd/MM/yyyy`, each possibly followed
 /// by a time part (ignored), as [`Leniency::Tolerated`].
 pub fn parse_date(s: &str) -> Result<(Date, Leniency), String> {
     let b = s.as_bytes();
     if b.len() < 10 {
-        return Err(format!("{s:?} is not a date (yyyy/MM/dd)"));
+        return Err(not_a_date(s));
     }
-    let d = date_part(&b[..10]).ok_or_else(|| format!("{s:?} is not a date (yyyy/MM/dd)"))?;
+    let d = date_part(&b[..10]).ok_or_else(|| not_a_date(s))?;
     let canonical = b[4] == b'/';
     if b.len() == 10 {
         return Ok((d, leniency(canonical)));
@@ -101,7 +122,7 @@ pub fn parse_date(s: &str) -> Result<(Date, Leniency), String> {
     if matches!(b[10], b' ' | b'T') && b[11..].iter().all(|c| c.is_ascii_graphic()) {
         return Ok((d, Leniency::Tolerated));
     }
-    Err(format!("{s:?} is not a date (yyyy/MM/dd)"))
+    Err(not_a_date(s))
 }
 
 /// Parses `yyyy/MM/dd HH:mm:ss`; also with `-` date separators and/or `T` between date and

@@ -28,6 +28,7 @@ use crate::store::{
     AttemptInfo, AttemptOutcome, DeliveryError, DeliveryFilter, DeliveryInfo, DeliveryState, Kind,
     Page, Store,
 };
+use crate::{Code, Error};
 
 type ApiResult<T = Response> = Result<T, ApiError>;
 
@@ -127,11 +128,114 @@ struct PageOf<T> {
 }
 
 async fn detail<S: Store>(state: &AppState<S>, id: i64) -> ApiResult<DeliveryView> {
-    let d = state.node.store.delivery(id).await?;
-    let attempts = state.node.store.attempts(id).await?;
+    let d = state
+        .node
+        .store
+        .delivery(id)
+        .await
+        .map_err(|e| absent(id, e))?;
+    let attempts = state
+        .node
+        .store
+        .attempts(id)
+        .await
+        .map_err(|e| absent(id, e))?;
     let mut view = DeliveryView::from(&d);
     view.attempt_log = Some(attempts.iter().map(AttemptView::from).collect());
     Ok(view)
+}
+
+// --- refusals -----------------------------------------------------------------------------------
+
+/// A store `NOT_FOUND` about delivery `id`, said to an operator: the store's generic text speaks
+/// of "your agency", which an operator does not have.
+fn absent(id: i64, e: Error) -> ApiError {
+    if e.code() != Code::NotFound {
+        return e.into();
+    }
+    ApiError::coded(Code::NotFound, format!("no delivery {id} on this node")).with_vi(format!(
+        "Không tìm thấy lần chuyển (delivery) số {id} trên hệ thống này; vui lòng kiểm tra lại số \
+         (danh sách các lần chuyển: GET /admin/v1/deliveries)."
+    ))
+}
+
+/// What an operator asked of a delivery, for the refusal that says which states allow it.
+#[derive(Clone, Copy)]
+enum Action {
+    Retry,
+    Cancel,
+}
+
+/// A delivery state as an operator reads it in Vietnamese (the wire name follows in the message).
+fn state_vi(s: DeliveryState) -> &'static str {
+    match s {
+        DeliveryState::Queued => "đang chờ gửi",
+        DeliveryState::Sending => "đang gửi",
+        DeliveryState::Delivered => "đã chuyển đến nơi nhận",
+        DeliveryState::Retrying => "đang chờ gửi lại",
+        DeliveryState::Failed => "gửi không thành công",
+        DeliveryState::Rejected => "bị nơi nhận từ chối",
+        DeliveryState::Cancelled => "đã hủy",
+    }
+}
+
+/// A store refusal of `action` on delivery `id`: `NOT_FOUND` as [`absent`]; `INVALID_TRANSITION`
+/// names the delivery's state, the states that allow the action and what to do instead (the
+/// state is read again for the message, so it is the state at refusal or just after).
+async fn refused<S: Store>(state: &AppState<S>, id: i64, action: Action, e: Error) -> ApiError {
+    if e.code() != Code::InvalidTransition {
+        return absent(id, e);
+    }
+    let Ok(d) = state.node.store.delivery(id).await else {
+        return e.into();
+    };
+    let s = d.state;
+    let (en, allowed, vi_action, vi_allowed) = match action {
+        Action::Retry => (
+            "retried",
+            "failed or retrying",
+            "gửi lại ngay",
+            "“failed” (gửi không thành công) hoặc “retrying” (đang chờ gửi lại)",
+        ),
+        Action::Cancel => (
+            "cancelled",
+            "queued, retrying or failed",
+            "hủy",
+            "“queued” (đang chờ gửi), “retrying” (đang chờ gửi lại) hoặc “failed” (gửi không \
+             thành công)",
+        ),
+    };
+    let todo = match (action, s) {
+        (Action::Retry, DeliveryState::Queued | DeliveryState::Sending) => {
+            "hệ thống đang tự gửi lần chuyển này, không cần gửi lại"
+        }
+        (_, DeliveryState::Delivered) => {
+            "văn bản đã đến nơi nhận; nếu cần lấy lại văn bản, cơ quan gửi dùng chức năng thu hồi"
+        }
+        (Action::Retry, DeliveryState::Rejected) => {
+            "nơi nhận đã từ chối gói tin; vui lòng xem lỗi (last_error), khắc phục nguyên nhân rồi để cơ quan gửi gửi lại văn bản"
+        }
+        (Action::Retry, _) => {
+            "lần chuyển đã hủy không gửi lại được; nếu cần, cơ quan gửi gửi lại văn bản"
+        }
+        (Action::Cancel, DeliveryState::Sending) => {
+            "vui lòng chờ lần gửi này kết thúc rồi hủy nếu lần chuyển chuyển sang “retrying” hoặc “failed”"
+        }
+        (Action::Cancel, _) => "lần chuyển đã kết thúc, không cần hủy",
+    };
+    ApiError::coded(
+        Code::InvalidTransition,
+        format!(
+            "delivery {id} is {s}: only a {allowed} delivery can be {en}",
+            s = s.as_str()
+        ),
+    )
+    .with_vi(format!(
+        "Không thể {vi_action} lần chuyển số {id}: lần chuyển đang ở trạng thái “{}” ({}), \
+         chỉ {vi_action} được lần chuyển ở trạng thái {vi_allowed}; {todo}.",
+        s.as_str(),
+        state_vi(s)
+    ))
 }
 
 // --- handlers ----------------------------------------------------------------------------------
@@ -218,11 +322,14 @@ pub async fn retry<S: Store>(
     id: Result<Path<i64>, PathRejection>,
 ) -> ApiResult {
     let id = path_id(id)?;
-    state
+    if let Err(e) = state
         .node
         .store
         .operator_retry(id, &op.actor(), now_ms())
-        .await?;
+        .await
+    {
+        return Err(refused(&state, id, Action::Retry, e).await);
+    }
     tracing::info!(delivery = id, operator = %op.token_name, "operator retry");
     Ok(Json(detail(&state, id).await?).into_response())
 }
@@ -248,11 +355,14 @@ pub async fn cancel<S: Store>(
     if reason.is_empty() {
         return Err(FormatError::missing("reason").into());
     }
-    state
+    if let Err(e) = state
         .node
         .store
         .cancel_delivery(id, reason, &op.actor(), now_ms())
-        .await?;
+        .await
+    {
+        return Err(refused(&state, id, Action::Cancel, e).await);
+    }
     tracing::info!(delivery = id, operator = %op.token_name, "operator cancel");
     Ok(Json(detail(&state, id).await?).into_response())
 }

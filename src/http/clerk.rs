@@ -585,6 +585,41 @@ pub async fn list_documents<S: Store>(
     Ok(Json(page_of(views, page, |v| v.message.id)).into_response())
 }
 
+/// A store `NOT_FOUND` about document `id` of the asking agency's sent documents, said to the
+/// clerk as a sentence about their agency (the store's text names the agency's code).
+fn not_sent(id: i64) -> impl FnOnce(crate::Error) -> ApiError {
+    move |e| {
+        if e.code() != Code::NotFound {
+            return e.into();
+        }
+        ApiError::coded(
+            Code::NotFound,
+            format!("id: no document {id} sent by your agency"),
+        )
+        .with_vi(format!(
+            "Không tìm thấy văn bản số {id} trong các văn bản cơ quan của bạn đã gửi; vui lòng kiểm tra \
+             lại “id” (danh sách văn bản đã gửi: GET /api/v1/documents)."
+        ))
+    }
+}
+
+/// As [`not_sent`], for the documents the asking agency received.
+fn not_received(id: i64) -> impl FnOnce(crate::Error) -> ApiError {
+    move |e| {
+        if e.code() != Code::NotFound {
+            return e.into();
+        }
+        ApiError::coded(
+            Code::NotFound,
+            format!("id: no document {id} in the inbox of your agency"),
+        )
+        .with_vi(format!(
+            "Không tìm thấy văn bản số {id} trong các văn bản cơ quan của bạn đã nhận; vui lòng kiểm tra \
+             lại “id” (danh sách văn bản đến: GET /api/v1/inbox)."
+        ))
+    }
+}
+
 /// `GET /api/v1/documents/{id}`: with every delivery's attempts and the recipients' histories.
 pub async fn document<S: Store>(
     State(state): State<AppState<S>>,
@@ -593,7 +628,10 @@ pub async fn document<S: Store>(
 ) -> ApiResult {
     let id = path_id(id)?;
     let store = &state.node.store;
-    let item = store.outgoing_item(clerk.agency.as_str(), id).await?;
+    let item = store
+        .outgoing_item(clerk.agency.as_str(), id)
+        .await
+        .map_err(not_sent(id))?;
     let history = store.status_history(clerk.agency.as_str(), id).await?;
     let mut view = DocumentView::from(&item);
     for (d, info) in view.deliveries.iter_mut().zip(&item.deliveries) {
@@ -677,7 +715,10 @@ pub async fn delivery_receipt<S: Store>(
         .map(|Path(x)| x)
         .map_err(|r| extract::path_rejection(&r, &["id", "delivery_id"]))?;
     let store = &state.node.store;
-    let item = store.outgoing_item(clerk.agency.as_str(), id).await?;
+    let item = store
+        .outgoing_item(clerk.agency.as_str(), id)
+        .await
+        .map_err(not_sent(id))?;
     if !item.deliveries.iter().any(|d| d.id == delivery_id) {
         return Err(ApiError::coded(
             Code::NotFound,
@@ -710,7 +751,10 @@ pub async fn document_package<S: Store>(
 ) -> ApiResult {
     let id = path_id(id)?;
     let store = &state.node.store;
-    store.outgoing_item(clerk.agency.as_str(), id).await?;
+    store
+        .outgoing_item(clerk.agency.as_str(), id)
+        .await
+        .map_err(not_sent(id))?;
     package_download(store.as_ref(), clerk.agency.as_str(), id).await
 }
 
@@ -768,7 +812,10 @@ pub async fn inbox_item<S: Store>(
 ) -> ApiResult {
     let id = path_id(id)?;
     let store = &state.node.store;
-    let item = store.inbox_item(clerk.agency.as_str(), id).await?;
+    let item = store
+        .inbox_item(clerk.agency.as_str(), id)
+        .await
+        .map_err(not_received(id))?;
     let history = store.status_history(clerk.agency.as_str(), id).await?;
     let mut view = InboxView::from(&item);
     view.header = Some(header_value(&item.message.header_json));
@@ -785,7 +832,10 @@ pub async fn inbox_package<S: Store>(
 ) -> ApiResult {
     let id = path_id(id)?;
     let store = &state.node.store;
-    store.inbox_item(clerk.agency.as_str(), id).await?;
+    store
+        .inbox_item(clerk.agency.as_str(), id)
+        .await
+        .map_err(not_received(id))?;
     package_download(store.as_ref(), clerk.agency.as_str(), id).await
 }
 
@@ -801,7 +851,10 @@ pub async fn inbox_attachment<S: Store>(
         .map(|Path(x)| x)
         .map_err(|r| extract::path_rejection(&r, &["id", "n"]))?;
     let store = &state.node.store;
-    store.inbox_item(clerk.agency.as_str(), id).await?;
+    store
+        .inbox_item(clerk.agency.as_str(), id)
+        .await
+        .map_err(not_received(id))?;
     let bytes = store.package_bytes(clerk.agency.as_str(), id).await?;
     let opts = ReadOptions {
         limits: state.node.config.limits.clone(),
@@ -868,7 +921,8 @@ pub async fn report_status<S: Store>(
     let out = state
         .node
         .report_status(&clerk.agency, &clerk.actor(), id, code, &req.description)
-        .await?;
+        .await
+        .map_err(not_received(id))?;
     crate::fault::crash(crate::fault::Point::StatusCommitted);
     tracing::info!(
         agency = %clerk.agency,
@@ -908,7 +962,8 @@ pub async fn revoke<S: Store>(
     let out = state
         .node
         .revoke_with_key(&clerk.agency, &clerk.actor(), id, &req.reason, key)
-        .await?;
+        .await
+        .map_err(not_sent(id))?;
     tracing::info!(agency = %clerk.agency, message_id = id, revocation = out.message_id, "revocation sent");
     follow_up_response(out)
 }
@@ -1042,7 +1097,8 @@ pub async fn update<S: Store>(
     let out = state
         .node
         .update_with_key(&clerk.agency, &clerk.actor(), id, body, key)
-        .await?;
+        .await
+        .map_err(not_sent(id))?;
     tracing::info!(agency = %clerk.agency, message_id = id, update = out.message_id, "update sent");
     follow_up_response(out)
 }
@@ -1077,7 +1133,8 @@ pub async fn replace<S: Store>(
             &reason,
             key,
         )
-        .await?;
+        .await
+        .map_err(not_sent(id))?;
     tracing::info!(agency = %clerk.agency, message_id = id, replacement = out.message_id, "replacement sent");
     follow_up_response(out)
 }

@@ -190,8 +190,14 @@ fn data_error(path: String, text: &str, noun: &str) -> FormatError {
         if let Some(rest) = text.strip_prefix(prefix)
             && let Some((got, expected)) = rest.rsplit_once(", expected ")
         {
+            let got = got_value(got);
+            if is_integer(expected)
+                && let Some(e) = crate::node::validate::own_range_invalid(&path, &got)
+            {
+                return e;
+            }
             let (en, vi) = form(expected);
-            return FormatError::invalid(&path, format!("expected {en}, got {}", got_value(got)))
+            return FormatError::invalid(&path, format!("expected {en}, got {got}"))
                 .said(Problem::Expected(vi));
         }
     }
@@ -235,6 +241,15 @@ fn got_value(got: &str) -> String {
         Some(v) => v.to_owned(),
         None => got.to_owned(),
     }
+}
+
+/// Whether serde's expected form is one of Rust's integer types (whose bounds are not the
+/// field's own range).
+fn is_integer(expected: &str) -> bool {
+    matches!(
+        expected,
+        "u8" | "u16" | "u32" | "u64" | "usize" | "i8" | "i16" | "i32" | "i64" | "isize"
+    )
 }
 
 /// An expected form as serde says it (`u32`, `a string`, `struct SignerJson`, our own visitors'
@@ -507,7 +522,9 @@ mod tests {
         clean(&e);
         let e = err::<Submission>(&format!(r#"{{"recipients": [], "priority": 300, {base}}}"#));
         assert_eq!(e.path, "metadata.priority");
-        assert!(e.problem.contains("from 0 to 255"), "{e}");
+        // The field's own range, not the bounds of the byte it is read into.
+        assert!(e.problem.contains("one of 0, 1, 2, 3, 4"), "{e}");
+        assert!(!e.problem.contains("255"), "{e}");
         clean(&e);
         let e = err::<Submission>(&format!(
             r#"{{"recipients": [], "signer": {{"nam": 1}}, {base}}}"#

@@ -87,14 +87,21 @@ pub async fn get<S: Store>(
     let code = code_of(code)?;
     match state.node.store.registry_entry(&code).await? {
         Some(e) => Ok(Json(EntryView::from(e)).into_response()),
-        None => Err(ApiError::coded(
-            Code::NotFound,
-            format!("{code} has no entry in the agency registry"),
-        )
-        .with_vi(format!(
-            "Cơ quan mã “{code}” chưa có trong danh bạ cơ quan của hệ thống; vui lòng kiểm tra lại mã."
-        ))),
+        None => Err(absent(&code)),
     }
+}
+
+/// `NOT_FOUND` for an agency code without a registry entry, said to an operator (the code's
+/// generic text speaks of "your agency", which an operator does not have).
+fn absent(code: &str) -> ApiError {
+    ApiError::coded(
+        Code::NotFound,
+        format!("{code} has no entry in the agency registry of this node"),
+    )
+    .with_vi(format!(
+        "Cơ quan mã “{code}” chưa có trong danh bạ cơ quan của hệ thống; vui lòng kiểm tra lại mã \
+         (danh sách: GET /admin/v1/registry)."
+    ))
 }
 
 /// The body of `PUT /admin/v1/registry/{code}`.
@@ -147,7 +154,11 @@ pub async fn delete<S: Store>(
         .node
         .store
         .registry_remove(&code, &op.actor(), now_ms())
-        .await?;
+        .await
+        .map_err(|e| match e.code() {
+            Code::NotFound => absent(&code),
+            _ => ApiError::from(e),
+        })?;
     tracing::info!(code = %code, operator = %op.token_name, "registry entry removed");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

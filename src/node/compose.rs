@@ -190,7 +190,7 @@ impl Submission {
 fn parse_date(name: &str, s: &str) -> Result<Date, FormatError> {
     edxml::dates::parse_date(s).map(|(d, _)| d).map_err(|e| {
         field(name, e).said(crate::error::Problem::Expected(
-            "ngày dạng yyyy-MM-dd hoặc yyyy/MM/dd (ví dụ 2026-11-25)".into(),
+            edxml::dates::date_expected_vi().into(),
         ))
     })
 }

@@ -338,8 +338,9 @@ pub fn signer(prefix: &str, s: &crate::node::compose::SignerJson) -> Result<(), 
     )
 }
 
-/// `OtherInfo/Priority` outside its code list, listing the list.
-pub fn priority_invalid(path: &str, value: u8) -> FormatError {
+/// `OtherInfo/Priority` outside its code list, listing the list (`value` as the caller sent it:
+/// `9`, or `the text "x"` when it was not a number at all).
+pub fn priority_invalid(path: &str, value: impl std::fmt::Display) -> FormatError {
     not_one_of(
         path,
         value,
@@ -351,7 +352,7 @@ pub fn priority_invalid(path: &str, value: u8) -> FormatError {
 }
 
 /// `SteeringType` outside its code list, listing the list.
-pub fn steering_invalid(path: &str, value: u8) -> FormatError {
+pub fn steering_invalid(path: &str, value: impl std::fmt::Display) -> FormatError {
     not_one_of(
         path,
         value,
@@ -360,10 +361,37 @@ pub fn steering_invalid(path: &str, value: u8) -> FormatError {
     .hint_vi("0 không phải văn bản chỉ đạo, 1 văn bản chỉ đạo, 2 báo cáo về văn bản chỉ đạo; vui lòng chọn lại cho đúng")
 }
 
+/// The số's accepted values, as both its value check and a refusal of its type say them.
+const NUMBER_FORM: (&str, &str) = ("a whole number, 1 or more", "một số nguyên từ 1 trở lên");
+
 /// A số of 0.
 pub fn number_invalid(path: &str) -> FormatError {
-    FormatError::invalid(path, "must be 1 or more")
-        .said(Problem::Expected("một số nguyên từ 1 trở lên".into()))
+    FormatError::invalid(path, format!("must be {}", NUMBER_FORM.0))
+        .said(Problem::Expected(NUMBER_FORM.1.into()))
+}
+
+/// The document type outside its code list.
+fn type_invalid(path: &str, value: impl std::fmt::Display) -> FormatError {
+    not_one_of(path, value, &one_of(DOCUMENT_TYPES)).hint_vi(
+        "1 là văn bản hành chính, 2 là văn bản quy phạm pháp luật; vui lòng chọn lại cho đúng",
+    )
+}
+
+/// A value of a numeric field with its own accepted values that is not even a number of the
+/// right kind (`"x"`, `-1`, `300` for a one-byte field): the refusal its value check gives,
+/// naming the field's own range, not the bounds of the integer type it is read into.
+/// `got` is the value as the caller sent it, in words; `None` for a field without its own range
+/// (`field` is the last part of the path: `metadata.priority` → `priority`).
+pub fn own_range_invalid(path: &str, got: &str) -> Option<FormatError> {
+    let field = path.rsplit('.').next().unwrap_or(path);
+    Some(match field {
+        "priority" => priority_invalid(path, got),
+        "steering_type" => steering_invalid(path, got),
+        "type" => type_invalid(path, got),
+        "number" => FormatError::invalid(path, format!("{got}: expected {}", NUMBER_FORM.0))
+            .said(Problem::Expected(NUMBER_FORM.1.into())),
+        _ => return None,
+    })
 }
 
 /// Everything of a new document's (or a replacement's) submission that does not need the
@@ -449,9 +477,7 @@ pub fn submission(sub: &Submission, files_in: &[File], config: &Config) -> Resul
         }
     }
     if !DOCUMENT_TYPES.contains(&sub.r#type) {
-        return Err(not_one_of(&m("type"), sub.r#type, &one_of(DOCUMENT_TYPES))
-            .hint_vi("1 là văn bản hành chính, 2 là văn bản quy phạm pháp luật; vui lòng chọn lại cho đúng")
-            .into());
+        return Err(type_invalid(&m("type"), sub.r#type).into());
     }
     if let Some(d) = sub.type_detail
         && d < 0

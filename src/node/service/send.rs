@@ -241,11 +241,11 @@ impl<S: Store> Node<S> {
         if let Some(due) = &req.due_date {
             header.due_date = match due.trim() {
                 "" => None,
-                d => Some(
-                    edxml::dates::parse_date(d)
-                        .map(|(d, _)| d)
-                        .map_err(|e| FormatError::invalid("update.due_date", e))?,
-                ),
+                d => Some(edxml::dates::parse_date(d).map(|(d, _)| d).map_err(|e| {
+                    FormatError::invalid("update.due_date", e).said(
+                        crate::error::Problem::Expected(edxml::dates::date_expected_vi().into()),
+                    )
+                })?),
             };
             info.document_info = true;
         }
@@ -444,7 +444,10 @@ impl<S: Store> Node<S> {
         let bytes = self.store.message_bytes(message_id).await?;
         match edxml::read(&bytes, &edxml::ReadOptions::default())? {
             Package::Document(d) => Ok(d),
-            Package::Status(_) => Err(Error::store(Code::NotFound, "not a document")),
+            Package::Status(_) => Err(Error::store(
+                Code::NotFound,
+                "this message is a status, not a document",
+            )),
         }
     }
 

@@ -54,7 +54,12 @@ impl<S: Store> Node<S> {
             },
         )? {
             Package::Document(d) => d,
-            Package::Status(_) => return Err(Error::store(Code::NotFound, "not a document")),
+            Package::Status(_) => {
+                return Err(Error::store(
+                    Code::NotFound,
+                    "this message is a status, not a document",
+                ));
+            }
         };
         let a = self.agency(agency)?;
         let signer = self.signer(agency)?;

@@ -333,7 +333,7 @@ async fn current(conn: &mut SqliteConnection, delivery_id: i64) -> Result<Curren
             .fetch_optional(&mut *conn)
             .await
             .map_err(db_err)?
-            .ok_or_else(|| not_found(format!("delivery {delivery_id}")))?;
+            .ok_or_else(|| not_found(format!("no delivery {delivery_id} on this node")))?;
     Ok(Current {
         state: state_from_row(&row)?,
         current_attempt_id: col(&row, "current_attempt_id")?,
@@ -415,7 +415,9 @@ pub(super) async fn mark_delivered(
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(db_err)?
-                    .ok_or_else(|| not_found(format!("delivery {}", lease.delivery_id)))?;
+                    .ok_or_else(|| {
+                        not_found(format!("no delivery {} on this node", lease.delivery_id))
+                    })?;
                     if kind == "document" {
                         return Err(invalid(
                             "receipt: a document is delivered only with its receipt",
@@ -750,7 +752,7 @@ pub(super) async fn delivery(pool: &SqlitePool, id: i64) -> Result<DeliveryInfo>
         .fetch_optional(pool)
         .await
         .map_err(db_err)?
-        .ok_or_else(|| not_found(format!("delivery {id}")))?;
+        .ok_or_else(|| not_found(format!("no delivery {id} on this node")))?;
     delivery_from_row(&row)
 }
 
@@ -762,7 +764,7 @@ pub(super) async fn delivery_receipt(pool: &SqlitePool, id: i64) -> Result<Optio
             .await
             .map_err(db_err)?;
     row.map(|(r,)| r)
-        .ok_or_else(|| not_found(format!("delivery {id}")))
+        .ok_or_else(|| not_found(format!("no delivery {id} on this node")))
 }
 
 /// The deliveries of each message in `ids`, in id order.
@@ -826,7 +828,7 @@ pub(super) async fn attempts(pool: &SqlitePool, delivery_id: i64) -> Result<Vec<
         .await
         .map_err(db_err)?;
     if exists.is_none() {
-        return Err(not_found(format!("delivery {delivery_id}")));
+        return Err(not_found(format!("no delivery {delivery_id} on this node")));
     }
     let rows = sqlx::query(
         "SELECT id, delivery_id, number, route, lease_owner, started_at, finished_at, outcome,

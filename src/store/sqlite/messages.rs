@@ -701,7 +701,7 @@ pub(super) async fn message(pool: &SqlitePool, id: i64) -> Result<MessageInfo> {
     .fetch_optional(pool)
     .await
     .map_err(db_err)?
-    .ok_or_else(|| not_found(format!("message {id}")))?;
+    .ok_or_else(|| not_found(format!("no message {id} on this node")))?;
     message_from_row(&row)
 }
 
@@ -712,7 +712,7 @@ pub(super) async fn message_bytes(store: &SqliteStore, id: i64) -> Result<Vec<u8
             .fetch_optional(&store.read)
             .await
             .map_err(db_err)?
-            .ok_or_else(|| not_found(format!("message {id}")))?;
+            .ok_or_else(|| not_found(format!("no message {id} on this node")))?;
     store.unspill(id, row).await
 }
 
@@ -801,7 +801,7 @@ pub(super) async fn inbox_item(
     .fetch_optional(pool)
     .await
     .map_err(db_err)?
-    .ok_or_else(|| not_found(format!("message {message_id} in the inbox of {agency}")))?;
+    .ok_or_else(|| not_found(format!("no document {message_id} in the inbox of {agency}")))?;
     inbox_from_row(&row)
 }
 
@@ -866,7 +866,7 @@ pub(super) async fn outgoing_item(
     .fetch_optional(pool)
     .await
     .map_err(db_err)?
-    .ok_or_else(|| not_found(format!("message {message_id} sent by {agency}")))?;
+    .ok_or_else(|| not_found(format!("no document {message_id} sent by {agency}")))?;
     let message = message_from_row(&row)?;
     let mut by_message = deliveries::for_messages(pool, &[message_id]).await?;
     Ok(OutgoingItem {
@@ -891,7 +891,11 @@ pub(super) async fn package_bytes(
     .fetch_optional(&store.read)
     .await
     .map_err(db_err)?
-    .ok_or_else(|| not_found(format!("message {message_id} of {agency}")))?;
+    .ok_or_else(|| {
+        not_found(format!(
+            "no message {message_id} sent or received by {agency}"
+        ))
+    })?;
     store.unspill(message_id, row).await
 }
 

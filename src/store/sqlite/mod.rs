@@ -640,7 +640,10 @@ impl Store for SqliteStore {
                 .await
                 .map_err(db_err)?;
         match row {
-            None => Err(Error::store(Code::NotFound, format!("message {id}"))),
+            None => Err(Error::store(
+                Code::NotFound,
+                format!("no message {id} on this node"),
+            )),
             Some((None, _)) => Ok(None),
             Some((Some(name), sha256)) => Ok(Some(crate::store::PackageFile {
                 path: files.path(&name)?,

@@ -436,12 +436,12 @@ pub(super) async fn status_history(
         Some((direction, _, _, 1)) if direction == "in" => false,
         _ => {
             return Err(not_found(format!(
-                "document message {message_id} of {agency}"
+                "no document {message_id} sent or received by {agency}"
             )));
         }
     };
     let Some((_, sender, document_id, _)) = scope else {
-        return Err(not_found(format!("document message {message_id}")));
+        return Err(not_found(format!("no document {message_id} on this node")));
     };
     let rows = sqlx::query(
         "SELECT id, document_sender, document_id, reporter, code, description, reported_at,
