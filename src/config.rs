@@ -28,7 +28,13 @@ use expect::{
 
 mod expect;
 mod files;
+mod mail;
 mod span;
+
+pub use mail::{
+    ImapConfig, MailConfig, MailLimits, MailRoute, MailTls, NotifyConfig, NotifyEvent, Secret,
+    SmtpConfig,
+};
 
 pub use span::Source;
 
@@ -49,6 +55,8 @@ pub struct Config {
     pub revocation: RevocationConfig,
     /// How the two listeners hold connections and wait for requests (`[http]`).
     pub http: HttpConfig,
+    /// The mail bridge (`[mail]`), when it is on.
+    pub mail: Option<MailConfig>,
     /// The folder relative paths in the file are resolved against (the file's folder).
     pub base_dir: PathBuf,
     /// The text it was read from, kept so that a problem found later (a port that is taken)
@@ -859,6 +867,7 @@ impl Config {
             limits,
             revocation,
             http,
+            mail: None,
             base_dir: base_dir.to_path_buf(),
             source: None,
         })

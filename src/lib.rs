@@ -12,6 +12,7 @@ pub mod edxml;
 pub mod error;
 pub mod fault;
 pub mod http;
+pub mod mail;
 pub mod node;
 pub mod pki;
 pub mod revocation;

@@ -302,6 +302,7 @@ async fn busy_store() -> (tempfile::TempDir, String, SqlitePool, Ids) {
         request: None,
         actor: format!("clerk:{GIALAI}:lan"),
         numbering: lienthong::store::Numbering::Given,
+        from_draft: None,
     };
     let sent = store.submit_outgoing(out("11", 0), DAY).await.unwrap();
     let large = store.submit_outgoing(out("12", MIB), DAY).await.unwrap();
@@ -882,6 +883,7 @@ async fn build_large_store(path: &std::path::Path, docs: usize) {
                             request: None,
                             actor: format!("clerk:{GIALAI}:lan"),
                             numbering: lienthong::store::Numbering::Given,
+                            from_draft: None,
                         },
                         DAY + i as i64,
                     )

@@ -165,6 +165,7 @@ fn outgoing(number: &str, recipients: &[(&str, &str)]) -> NewOutgoing {
         request: None,
         actor: format!("clerk:{GIALAI_STTTT}:lan"),
         numbering: Numbering::Given,
+        from_draft: None,
     }
 }
 

@@ -294,6 +294,11 @@ impl<S: Store> Worker<S> {
                 }
                 Err(e) => Err(TransportError::permanent(e.code().as_str(), e.to_string())),
             },
+            // Skeleton: the mail channel (issue 16) replaces this arm.
+            Route::Mail(address) => Err(TransportError::permanent(
+                "NO_ROUTE",
+                format!("mail to {address}: the mail channel is not wired yet"),
+            )),
             Route::Peer(name) => {
                 let peer = self
                     .node

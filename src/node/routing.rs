@@ -10,16 +10,19 @@ pub enum Route {
     Local,
     /// A peer node that serves the code (by its configured name).
     Peer(String),
+    /// A mail-only agency: its official mailbox (`[[mail.route]]`), through the relay.
+    Mail(String),
     /// Nobody is known to serve it: the delivery fails with `NO_ROUTE` for an operator.
     None,
 }
 
 impl Route {
-    /// The form stored with a delivery: `local`, `peer:<name>` or `none`.
+    /// The form stored with a delivery: `local`, `peer:<name>`, `mail:<address>` or `none`.
     pub fn as_stored(&self) -> String {
         match self {
             Route::Local => "local".into(),
             Route::Peer(name) => format!("peer:{name}"),
+            Route::Mail(address) => format!("mail:{address}"),
             Route::None => "none".into(),
         }
     }
@@ -27,19 +30,32 @@ impl Route {
     pub fn from_stored(s: &str) -> Route {
         match s {
             "local" => Route::Local,
-            _ => match s.strip_prefix("peer:") {
-                Some(name) => Route::Peer(name.to_owned()),
-                None => Route::None,
-            },
+            _ => {
+                if let Some(name) = s.strip_prefix("peer:") {
+                    Route::Peer(name.to_owned())
+                } else if let Some(address) = s.strip_prefix("mail:") {
+                    Route::Mail(address.to_owned())
+                } else {
+                    Route::None
+                }
+            }
         }
     }
 }
 
-/// Routes `code`: a local agency first; else the peer whose configured code is the most specific
-/// one covering it (a peer serving `000.00.05.H41` wins over one serving `000.00.00.H41`).
+/// Routes `code`: a local agency first; then a mail-only agency (`[[mail.route]]`, the code
+/// itself); else the peer whose configured code is the most specific one covering it (a peer
+/// serving `000.00.05.H41` wins over one serving `000.00.00.H41`).
 pub fn route(config: &Config, code: &OrganId) -> Route {
     if config.agency(code).is_some() {
         return Route::Local;
+    }
+    if let Some(r) = config
+        .mail
+        .as_ref()
+        .and_then(|m| m.routes.iter().find(|r| &r.code == code))
+    {
+        return Route::Mail(r.address.clone());
     }
     config
         .peers

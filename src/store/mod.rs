@@ -31,10 +31,12 @@ use std::future::Future;
 use crate::audit::{AuditBreak, AuditEntry, AuditRecord, ChainSummary};
 use crate::error::Result;
 
+mod mail;
 mod registry;
 pub mod sqlite;
 mod types;
 
+pub use mail::*;
 pub use registry::*;
 pub use sqlite::{NodeLock, SqliteOptions, SqliteStore};
 pub use types::*;
@@ -368,6 +370,82 @@ pub trait Store: Send + Sync + 'static {
         actor: &str,
         now: i64,
     ) -> impl Future<Output = Result<ImportOutcome>> + Send;
+
+    // --- the mail bridge -------------------------------------------------------------------
+
+    /// `sending → delivered` for a mail channel delivery: the relay accepted the message.
+    /// `reply` (the relay's answer, e.g. `250 2.0.0 Ok: queued as 4F1…`) is kept on the
+    /// attempt; there is no receipt.
+    fn mark_relayed(
+        &self,
+        lease: Lease,
+        reply: String,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Where `mailbox` has been read to (`None` before its first mail).
+    fn mail_checkpoint(
+        &self,
+        mailbox: &str,
+    ) -> impl Future<Output = Result<Option<MailCheckpoint>>> + Send;
+
+    /// Takes one mail in, in one transaction: the mailbox's checkpoint moves to
+    /// (`uidvalidity`, `uid`), the mail log row, what the mail produced ([`MailEffect`]) and one
+    /// audit record (`mail.take`). `INVALID_TRANSITION` (nothing written) when the checkpoint is
+    /// already at or past `uid` under the same UIDVALIDITY: the mail was taken in before.
+    fn take_mail(
+        &self,
+        mail: TakenMail,
+        reply_interval_ms: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<TakeOutcome>> + Send;
+
+    /// Mails taken in, newest first (the quarantine: `outcome = quarantined`).
+    fn list_mail_log(
+        &self,
+        filter: &MailLogFilter,
+    ) -> impl Future<Output = Result<Vec<MailLogItem>>> + Send;
+
+    /// One mail log row.
+    fn mail_log_item(&self, id: i64) -> impl Future<Output = Result<MailLogItem>> + Send;
+
+    /// Records a mail the node sent outside the outbox (notification, automatic reply) in the
+    /// audit chain (`mail.send`). Returns the record's seq.
+    fn record_mail_sent(
+        &self,
+        mail: SentMail,
+        now: i64,
+    ) -> impl Future<Output = Result<i64>> + Send;
+
+    /// The agency's drafts, newest first.
+    fn list_drafts(
+        &self,
+        agency: &str,
+        filter: &DraftFilter,
+    ) -> impl Future<Output = Result<Vec<DraftItem>>> + Send;
+
+    /// One draft of the agency (`NOT_FOUND` otherwise).
+    fn draft(&self, agency: &str, id: i64) -> impl Future<Output = Result<DraftItem>> + Send;
+
+    /// A draft's file with its bytes (`NOT_FOUND` for another agency's draft or no such file).
+    fn draft_file(
+        &self,
+        agency: &str,
+        id: i64,
+        index: u32,
+    ) -> impl Future<Output = Result<DraftFile>> + Send;
+
+    /// `draft → discarded` by a clerk, with the reason and an audit record (`draft.discard`);
+    /// `INVALID_TRANSITION` when it is no longer a draft. (Approval is
+    /// [`NewOutgoing::from_draft`] in the submission's transaction.)
+    fn discard_draft(
+        &self,
+        agency: &str,
+        id: i64,
+        reason: &str,
+        actor: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     // --- audit ------------------------------------------------------------------------------
 

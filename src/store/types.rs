@@ -174,6 +174,10 @@ pub struct NewOutgoing {
     pub actor: String,
     /// Whether the số is the next of the agency's sequence or one the clerk gave.
     pub numbering: Numbering,
+    /// The draft (of the sending agency) this document was approved from: the same transaction
+    /// marks it `approved` with the new message's id, or fails with `INVALID_TRANSITION` (nothing
+    /// written) when it is no longer a draft.
+    pub from_draft: Option<i64>,
 }
 
 /// How an outgoing document's số was chosen, which decides what its transaction does to the

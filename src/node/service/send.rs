@@ -726,6 +726,7 @@ impl<S: Store> Node<S> {
             request: key.map(|(_, r)| r),
             actor: actor.to_owned(),
             numbering,
+            from_draft: None,
         })
     }
 }

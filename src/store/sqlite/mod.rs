@@ -38,6 +38,7 @@ mod deliveries;
 mod files;
 mod group;
 mod lock;
+mod mail;
 mod messages;
 mod numbering;
 mod registry;
@@ -704,6 +705,65 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<(super::RegistryEntry, bool)> {
         registry::set(self, entry, actor, now).await
+    }
+
+    async fn mark_relayed(&self, lease: Lease, reply: String, now: i64) -> Result<()> {
+        mail::mark_relayed(self, lease, reply, now).await
+    }
+
+    async fn mail_checkpoint(&self, mailbox: &str) -> Result<Option<super::MailCheckpoint>> {
+        mail::checkpoint(self, mailbox).await
+    }
+
+    async fn take_mail(
+        &self,
+        taken: super::TakenMail,
+        reply_interval_ms: i64,
+        now: i64,
+    ) -> Result<super::TakeOutcome> {
+        mail::take(self, taken, reply_interval_ms, now).await
+    }
+
+    async fn list_mail_log(
+        &self,
+        filter: &super::MailLogFilter,
+    ) -> Result<Vec<super::MailLogItem>> {
+        mail::list_log(self, filter).await
+    }
+
+    async fn mail_log_item(&self, id: i64) -> Result<super::MailLogItem> {
+        mail::log_item(self, id).await
+    }
+
+    async fn record_mail_sent(&self, sent: super::SentMail, now: i64) -> Result<i64> {
+        mail::record_sent(self, sent, now).await
+    }
+
+    async fn list_drafts(
+        &self,
+        agency: &str,
+        filter: &super::DraftFilter,
+    ) -> Result<Vec<super::DraftItem>> {
+        mail::list_drafts(self, agency, filter).await
+    }
+
+    async fn draft(&self, agency: &str, id: i64) -> Result<super::DraftItem> {
+        mail::draft(self, agency, id).await
+    }
+
+    async fn draft_file(&self, agency: &str, id: i64, index: u32) -> Result<super::DraftFile> {
+        mail::draft_file(self, agency, id, index).await
+    }
+
+    async fn discard_draft(
+        &self,
+        agency: &str,
+        id: i64,
+        reason: &str,
+        actor: &str,
+        now: i64,
+    ) -> Result<()> {
+        mail::discard_draft(self, agency, id, reason, actor, now).await
     }
 
     async fn registry_remove(&self, code: &str, actor: &str, now: i64) -> Result<()> {

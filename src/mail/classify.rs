@@ -1,0 +1,1 @@
+//! SKELETON (issue 16): see mail/mod.rs.
