@@ -13,6 +13,9 @@ cd "$(dirname "$0")/.."
 #                  tests/real_traffic_extract.rs)
 #   python3-venv   a virtual environment for openapi-spec-validator (below)
 #   g++            libFuzzer, which libfuzzer-sys compiles from source (scripts/fuzz.sh)
+#   dovecot-imapd, dovecot-lmtpd, python3-aiosmtpd
+#                  real mail servers on loopback for the mail bridge (tests/common/mail.rs):
+#                  Dovecot (IMAP, IMAPS, LMTP) and aiosmtpd (SMTP STARTTLS/implicit TLS + AUTH)
 need=()
 command -v xmlsec1 >/dev/null || need+=(xmlsec1)
 command -v xmllint >/dev/null || need+=(libxml2-utils)
@@ -20,12 +23,40 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv python3-pip)
 command -v c++ >/dev/null || need+=(g++)
+mail_need=()
+[ -x /usr/sbin/dovecot ] && [ -x /usr/lib/dovecot/imap ] || mail_need+=(dovecot-imapd)
+[ -x /usr/lib/dovecot/lmtp ] || mail_need+=(dovecot-lmtpd)
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || mail_need+=(python3-aiosmtpd)
+need+=("${mail_need[@]}")
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   as_root=()
   [ "$(id -u)" = 0 ] || as_root=(sudo)
-  "${as_root[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}"
+  # The mail packages' maintainer scripts start the system Dovecot on 143/993; the tests run
+  # their own instances on free loopback ports and want no system one. A policy-rc.d that answers 101 ("action forbidden") keeps invoke-rc.d
+  # from starting anything during the install; it is removed again if this script put it there.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=""
+  if ((${#mail_need[@]})) && [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${as_root[@]}" tee "$policy" >/dev/null
+    "${as_root[@]}" chmod 755 "$policy"
+    own_policy=1
+  fi
+  install_rc=0
+  { "${as_root[@]}" apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}"; } ||
+    install_rc=$?
+  [ -z "$own_policy" ] || "${as_root[@]}" rm -f "$policy"
+  ((install_rc == 0)) || exit "$install_rc"
+  # With systemd, also keep the services off for later boots (and stop them if anything did
+  # start them): a system Dovecot or Postfix has no business running on a test machine.
+  if ((${#mail_need[@]})) && [ -d /run/systemd/system ]; then
+    for unit in dovecot.service dovecot.socket postfix.service; do
+      if systemctl list-unit-files "$unit" >/dev/null 2>&1; then
+        "${as_root[@]}" systemctl disable --now "$unit" >/dev/null 2>&1 || true
+      fi
+    done
+  fi
 fi
 
 # schemas/openapi.yaml is a valid OpenAPI 3.1 document (openapi-spec-validator, PyPI, the pinned
