@@ -28,6 +28,15 @@ pub enum Point {
     IngestCommitted,
     /// Crash: the recipient's receipt is checked, the delivery not yet recorded `delivered`.
     ReceiptChecked,
+    /// Crash: the mail relay accepted a delivery's mail, the delivery not yet recorded
+    /// `delivered` (it is sent again, with the same `Message-ID`).
+    MailRelayed,
+    /// Crash: the package a mail carried is committed (`ingest_incoming` or `record_status`),
+    /// the mail not yet taken in (`take_mail`): read again, it is a repeat that stores nothing.
+    MailIngested,
+    /// Crash: a mail is taken in (`take_mail` committed), not yet moved out of the folder read:
+    /// found again below the checkpoint, it is only moved.
+    MailTaken,
     /// Error: the `COMMIT` of a group of writes that changes state fails.
     Commit,
     /// Error: SQLite refuses the insert of a group's audit records.
@@ -36,13 +45,16 @@ pub enum Point {
 
 impl Point {
     /// Every point, in the order of a write's life.
-    pub const ALL: [Point; 8] = [
+    pub const ALL: [Point; 11] = [
         Point::PackageSynced,
         Point::BeforeCommit,
         Point::SubmitCommitted,
         Point::StatusCommitted,
         Point::IngestCommitted,
         Point::ReceiptChecked,
+        Point::MailRelayed,
+        Point::MailIngested,
+        Point::MailTaken,
         Point::Commit,
         Point::AuditInsert,
     ];
@@ -56,6 +68,9 @@ impl Point {
             Point::StatusCommitted => "status-committed",
             Point::IngestCommitted => "ingest-committed",
             Point::ReceiptChecked => "receipt-checked",
+            Point::MailRelayed => "mail-relayed",
+            Point::MailIngested => "mail-ingested",
+            Point::MailTaken => "mail-taken",
             Point::Commit => "commit",
             Point::AuditInsert => "audit-insert",
         }

@@ -1,5 +1,7 @@
 //! `lienthong serve --config FILE`: runs the node — clerk API, peer endpoint, operations
-//! endpoints and the outbox worker — until SIGINT or SIGTERM.
+//! endpoints, the outbox worker and, with `[mail]`, the mail bridge's tasks (the mailbox
+//! reader with `[mail.imap]`, the relay's reachability check with `[mail.smtp]`, the
+//! certificate-expiry notifications) — until SIGINT or SIGTERM.
 //!
 //! Start-up checks everything before it creates anything: load and check the configuration and
 //! every file it names (keys, certificates, CRLs, the store's folder: `CONFIG_INVALID` at the
@@ -16,8 +18,8 @@
 //! filtered by `RUST_LOG` (default `info`); tokens and keys are never logged.
 //!
 //! Shutdown: on SIGINT/SIGTERM stop accepting connections, let the requests in flight finish,
-//! tell the outbox worker to stop (it finishes or releases what it holds) and wait for it, close
-//! the store, exit 0. A configuration, store or bind problem exits 3.
+//! tell the outbox worker to stop (it finishes or releases what it holds) and the mailbox
+//! reader (it finishes the mail it is taking in) and wait for both, close the store, exit 0. A configuration, store or bind problem exits 3.
 
 use std::path::PathBuf;
 
@@ -161,6 +163,23 @@ async fn serve(args: Args) -> CmdResult {
     let grace = node.config.node.shutdown_grace;
     let (stop, stopped) = watch::channel(false);
     let worker = lienthong::node::outbox::spawn(node.clone(), stopped.clone());
+    // The mail bridge: the mailbox reader ([mail.imap]), the relay's reachability for /readyz
+    // ([mail.smtp]) and the agencies' certificate-expiry notifications.
+    let reader = lienthong::mail::inbound::spawn(node.clone(), stopped.clone());
+    let relay_check = node.mail.clone().map(|channel| {
+        lienthong::mail::outbound::spawn_relay_check(
+            channel,
+            lienthong::mail::outbound::RELAY_CHECK_EVERY,
+            stopped.clone(),
+        )
+    });
+    let expiry_watch = node.config.mail.as_ref().map(|_| {
+        lienthong::mail::notify::spawn_cert_expiry_watch(
+            node.clone(),
+            std::time::Duration::from_secs(6 * 3600),
+            stopped.clone(),
+        )
+    });
     // Cached CRLs are fetched again before their nextUpdate; the task ends with the process.
     let refresh = node
         .revocation
@@ -189,6 +208,14 @@ async fn serve(args: Args) -> CmdResult {
     refresh.abort();
     if let Err(e) = worker.await {
         tracing::error!(error = %e, "outbox worker ended abnormally");
+    }
+    if let Some(reader) = reader
+        && let Err(e) = reader.await
+    {
+        tracing::error!(error = %e, "mailbox reader ended abnormally");
+    }
+    for task in [relay_check, expiry_watch].into_iter().flatten() {
+        task.abort();
     }
     store.close().await;
     drop(lock);

@@ -1,5 +1,6 @@
-//! Operations: `/healthz` (the process answers), `/readyz` (the store answers), `/metrics`
-//! (Prometheus text format 0.0.4).
+//! Operations: `/healthz` (the process answers), `/readyz` (the store answers; with the mail
+//! bridge on, also the last known reachability of its relay and mailbox, which never makes
+//! the node unready), `/metrics` (Prometheus text format 0.0.4).
 //!
 //! Metrics exposed:
 //! - `lienthong_deliveries{state}` — deliveries by state (gauge, from the store);
@@ -12,7 +13,11 @@
 //! - `lienthong_connections_evicted_total{listener}` — connections that had not yet delivered a
 //!   request, closed to make room for a new one (`peer`, `clerk`); a steady rise is a flood;
 //! - `lienthong_connections_refused_total{listener}` — new connections closed because every
-//!   place (of the listener, or of their address) was held by a connection that had.
+//!   place (of the listener, or of their address) was held by a connection that had;
+//! - the mail bridge's families (`lienthong_mail_*`, [`crate::node::metrics::MailMetrics`]):
+//!   mails sent and failed by kind, bounced, taken in by outcome, quarantined by code,
+//!   automatic replies, the IMAP session (gauge), the last read of the mailbox (timestamp) and
+//!   the relay's and mailbox's last known reachability.
 //!
 //! Counters live in memory and restart at zero with the process, as Prometheus expects.
 
@@ -93,10 +98,32 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Ready when the store answers a read.
+/// Ready when the store answers a read. With `[mail]` on, the answer also says how the relay
+/// (`smtp`) and the mailbox (`imap`) were last found — `up`, `down` (with the error) or
+/// `unknown` — from the bridge's own last attempt, not a probe made here: a mail server that is
+/// down delays mail (the outbox retries, the reader reconnects) but the node still takes
+/// documents in and out through its other channels, so it never makes the node unready.
 pub async fn readyz<S: Store>(State(state): State<AppState<S>>) -> Result<Response, ApiError> {
     state.node.store.delivery_counts().await?;
-    Ok(Json(json!({ "status": "ready" })).into_response())
+    let Some(mail) = &state.node.config.mail else {
+        return Ok(Json(json!({ "status": "ready" })).into_response());
+    };
+    let (smtp, imap) = state.node.metrics.mail.reachability();
+    let server = |configured: bool, reach: crate::node::metrics::Reach| {
+        if configured {
+            json!(reach)
+        } else {
+            json!({ "state": "off", "at": null, "error": null })
+        }
+    };
+    Ok(Json(json!({
+        "status": "ready",
+        "mail": {
+            "smtp": server(mail.smtp.is_some(), smtp),
+            "imap": server(mail.imap.is_some(), imap),
+        }
+    }))
+    .into_response())
 }
 
 pub async fn metrics<S: Store>(State(state): State<AppState<S>>) -> Result<Response, ApiError> {

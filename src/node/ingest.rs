@@ -87,6 +87,21 @@ impl Accepted {
     }
 }
 
+/// Where a package came from: that decides whom it may speak for.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin<'a> {
+    /// This node itself (a local delivery): only for its own agencies.
+    Node,
+    /// A peer, identified by its mutual-TLS client certificate: only for the codes it serves.
+    Peer(&'a PeerConfig),
+    /// A mail (the bridge's mailbox). A mail is not a peer: nothing about it is authenticated,
+    /// neither its `From` nor the server it came through, so it has no channel trust and
+    /// speaks for no one by itself. The package is taken for its signature alone: the signer
+    /// must be trusted and bound to the package's `From` code (the certificate's code or the
+    /// agency registry, [`crate::node::registry::bind_sender`], which the caller runs next).
+    Mail,
+}
+
 /// Checks `bytes` pushed by `peer` (`None` when it came from this node itself, e.g. a local
 /// delivery). `at` is the verification time. `peer` must be the peer its mutual-TLS client
 /// certificate identified: a channel peer's packages are taken on the word of that connection
@@ -99,6 +114,25 @@ pub fn check(
     peer: Option<&PeerConfig>,
     at: std::time::SystemTime,
 ) -> Result<Accepted, Error> {
+    let origin = match peer {
+        Some(p) => Origin::Peer(p),
+        None => Origin::Node,
+    };
+    check_from(bytes, config, trust, origin, at)
+}
+
+/// [`check`] for a package from `origin`, a mail included ([`Origin::Mail`]).
+pub fn check_from(
+    bytes: &[u8],
+    config: &Config,
+    trust: &TrustStore,
+    origin: Origin<'_>,
+    at: std::time::SystemTime,
+) -> Result<Accepted, Error> {
+    let peer = match origin {
+        Origin::Peer(p) => Some(p),
+        Origin::Node | Origin::Mail => None,
+    };
     let mut opts = Options::new(trust);
     opts.limits = config.limits.clone();
     opts.signature.allow_sha1 = config.node.allow_sha1;
@@ -133,9 +167,11 @@ pub fn check(
     };
 
     let from = &package.from().organ_id;
-    let may_speak = match peer {
-        Some(p) => p.serves(from),
-        None => config.agency(from).is_some(),
+    let may_speak = match origin {
+        Origin::Peer(p) => p.serves(from),
+        Origin::Node => config.agency(from).is_some(),
+        // Bound by its signature alone (see [`Origin::Mail`]).
+        Origin::Mail => true,
     };
     if !may_speak {
         let who = peer.map_or("this node".to_owned(), |p| format!("peer {}", p.name));

@@ -1,11 +1,14 @@
 //! The outbox worker: claims due deliveries with a lease, routes each by recipient code, and
-//! records the outcome — delivered with the receipt that proves it, retried later with backoff
-//! and jitter, or failed for an operator.
+//! records the outcome — delivered with the receipt that proves it (or, for the mail channel,
+//! the relay's acceptance), retried later with backoff and jitter, or failed for an operator.
 //!
 //! At-least-once: a crash mid-delivery leaves a lease that the restarted node takes back before
 //! this worker starts (`SqliteStore::take_back_leases`), and the delivery is claimed again; the
-//! receiver's deduplication turns the repeat into the original receipt (invariant 3).
-//! A per-peer circuit breaker stops hammering a peer that is down.
+//! receiver's deduplication turns the repeat into the original receipt (invariant 3). A mail
+//! sent again carries the same `Message-ID` (derived from the delivery), so the duplicate is
+//! recognisable.
+//! A circuit breaker per peer (and one for the mail relay, whatever the recipient) stops
+//! hammering a server that is down.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +28,40 @@ use crate::verify::{Options, verify_package};
 
 /// The error of an attempt skipped because the peer's circuit breaker is open.
 const BREAKER_OPEN: &str = "PEER_UNAVAILABLE";
+/// The error of a mail skipped because the relay's circuit breaker is open.
+const MAIL_BREAKER_OPEN: &str = "MAIL_RELAY_UNAVAILABLE";
+/// The breaker of the mail channel: one for the relay, not one per recipient mailbox (the relay
+/// is what is up or down; a dead relay must not be probed once per commune).
+const MAIL_BREAKER: &str = "mail:relay";
+
+/// How an attempt succeeded.
+enum Done {
+    /// The recipient (its node, or this node for a local agency) acknowledged: the receipt to
+    /// keep (empty for a status package).
+    Receipt(Vec<u8>),
+    /// The mail relay accepted the message: its reply, kept on the attempt. A mail has no
+    /// receipt; a bounce may still turn the delivery to failed later.
+    Relayed(String),
+}
+
+/// The breaker that guards `route` (stored form): the peer's own, or the relay's for any mail.
+fn breaker_key(route: &str) -> &str {
+    if route.starts_with("mail:") {
+        MAIL_BREAKER
+    } else {
+        route
+    }
+}
+
+/// The route as a metrics label: a mail delivery counts under `mail`, not under each address
+/// (unbounded label values would grow the metrics without end).
+fn route_label(route: &str) -> &str {
+    if route.starts_with("mail:") {
+        "mail"
+    } else {
+        route
+    }
+}
 /// Pause when nothing is due.
 const IDLE: Duration = Duration::from_millis(100);
 
@@ -170,14 +207,21 @@ impl<S: Store> Worker<S> {
             Ok(_) => "delivered",
             Err(e) => e.code.as_str(),
         };
-        self.node.metrics.attempt(&c.route, label);
+        self.node.metrics.attempt(route_label(&c.route), label);
         let store = &self.node.store;
         let now = now_ms();
+        // The failure recorded, when the delivery ends `failed` (for the agency's notification).
+        let mut failed_with = None;
         let recorded = match outcome {
-            Ok(receipt) => {
+            Ok(Done::Receipt(receipt)) => {
                 crate::fault::crash(crate::fault::Point::ReceiptChecked);
                 tracing::info!(document_id = %c.document_id, recipient = %c.recipient, delivery = c.lease.delivery_id, "delivered");
                 store.mark_delivered(c.lease, receipt, now).await
+            }
+            Ok(Done::Relayed(reply)) => {
+                crate::fault::crash(crate::fault::Point::MailRelayed);
+                tracing::info!(document_id = %c.document_id, recipient = %c.recipient, delivery = c.lease.delivery_id, reply = %reply, "relayed by mail");
+                store.mark_relayed(c.lease, reply, now).await
             }
             Err(e) if e.retryable => {
                 let policy = &self.node.config.retry;
@@ -187,13 +231,14 @@ impl<S: Store> Worker<S> {
                 };
                 let error = DeliveryError::new(e.code.clone(), e.message.clone());
                 // An open breaker says nothing about this delivery: wait for it, never give up.
-                let breaker_open = e.code == BREAKER_OPEN;
+                let breaker_open = e.code == BREAKER_OPEN || e.code == MAIL_BREAKER_OPEN;
                 if !breaker_open && age >= policy.give_up_after.as_millis() as i64 {
                     tracing::warn!(document_id = %c.document_id, recipient = %c.recipient, code = %e.code, "giving up; needs an operator");
+                    failed_with = Some(error.clone());
                     store.mark_failed(c.lease, error, now).await
                 } else {
                     let next = now + backoff(policy, c.attempt).as_millis() as i64;
-                    let next = next.max(self.breaker_open_until(&c.route));
+                    let next = next.max(self.breaker_open_until(breaker_key(&c.route)));
                     tracing::info!(document_id = %c.document_id, recipient = %c.recipient, code = %e.code, attempt = c.attempt, "will retry");
                     store.retry_later(c.lease, error, next, now).await
                 }
@@ -202,24 +247,33 @@ impl<S: Store> Worker<S> {
                 tracing::warn!(document_id = %c.document_id, recipient = %c.recipient, code = %e.code, error = %e.message, "refused; needs an operator");
                 // Failed first, with the refusal's code on the attempt; then the recipient's 02,
                 // if it sent one, moves the delivery on to `rejected` (see `record_rejection`).
-                let failed = store
-                    .mark_failed(c.lease, DeliveryError::new(e.code, e.message), now)
-                    .await;
+                let error = DeliveryError::new(e.code, e.message);
+                failed_with = Some(error.clone());
+                let failed = store.mark_failed(c.lease, error, now).await;
                 if !e.status_packages.is_empty() {
                     self.record_rejection(&e.status_packages, &c).await;
                 }
                 failed
             }
         };
-        if let Err(e) = recorded {
+        match recorded {
             // A lost lease (an operator acted, or our lease expired and another worker took it):
             // the newer owner records the outcome; repeats are deduplicated by the receiver.
-            tracing::warn!(code = %e.code(), error = %e, delivery = c.lease.delivery_id, "outcome not recorded");
+            Err(e) => {
+                tracing::warn!(code = %e.code(), error = %e, delivery = c.lease.delivery_id, "outcome not recorded");
+            }
+            // Committed: the sending agency's notification addresses are told (best effort, on
+            // a task of its own: the outbox never waits for it).
+            Ok(()) => {
+                if let Some(error) = failed_with {
+                    crate::mail::notify::delivery_failed(&self.node, &c, &error);
+                }
+            }
         }
     }
 
-    /// One attempt; `Ok` carries the receipt to keep (empty for a status package).
-    async fn attempt(&self, c: &mut ClaimedDelivery) -> Result<Vec<u8>, TransportError> {
+    /// One attempt: how it succeeded, or why not.
+    async fn attempt(&self, c: &mut ClaimedDelivery) -> Result<Done, TransportError> {
         // Damaged bytes stay damaged: resending cannot succeed.
         let store_err = |e: crate::Error| match e.code() {
             crate::Code::StoreCorrupt => {
@@ -275,14 +329,14 @@ impl<S: Store> Worker<S> {
                 // This delivery's recipient's own 01 (signed here, by that agency's key).
                 Ok(ingested) if c.kind == Kind::Document => ingested
                     .receipt_of(&c.recipient)
-                    .map(|r| r.bytes.clone())
+                    .map(|r| Done::Receipt(r.bytes.clone()))
                     .ok_or_else(|| {
                         TransportError::retry(
                             "RECEIPT_INVALID",
                             format!("no receipt from {} among the local ones", c.recipient),
                         )
                     }),
-                Ok(_) => Ok(Vec::new()),
+                Ok(_) => Ok(Done::Receipt(Vec::new())),
                 // Transient: the store, or a revocation status that cannot be learned now.
                 Err(e)
                     if matches!(
@@ -294,11 +348,31 @@ impl<S: Store> Worker<S> {
                 }
                 Err(e) => Err(TransportError::permanent(e.code().as_str(), e.to_string())),
             },
-            // Skeleton: the mail channel (issue 16) replaces this arm.
-            Route::Mail(address) => Err(TransportError::permanent(
-                "NO_ROUTE",
-                format!("mail to {address}: the mail channel is not wired yet"),
-            )),
+            Route::Mail(address) => {
+                let Some(channel) = self.node.mail.as_ref() else {
+                    return Err(TransportError::permanent(
+                        "NO_ROUTE",
+                        format!(
+                            "{} is routed to the mailbox {address}, but this node has no mail \
+                             relay ([mail.smtp])",
+                            c.recipient
+                        ),
+                    ));
+                };
+                if !self.breaker_admits(MAIL_BREAKER) {
+                    return Err(TransportError::retry(
+                        MAIL_BREAKER_OPEN,
+                        "circuit open for the mail relay",
+                    ));
+                }
+                let result = channel.deliver(&self.node, c, &address, bytes).await;
+                // A refusal of this one mail (5xx) proves the relay is up, like a peer's refusal.
+                self.record_breaker(
+                    MAIL_BREAKER,
+                    result.as_ref().map(|_| ()).map_err(|e| e.retryable),
+                );
+                result.map(Done::Relayed)
+            }
             Route::Peer(name) => {
                 let peer = self
                     .node
@@ -337,7 +411,7 @@ impl<S: Store> Worker<S> {
                         let mut refused = Vec::new();
                         for r in own_receipts(list, c, peer)? {
                             match self.check_receipt(r, c, peer).await {
-                                Ok(kept) => return Ok(kept),
+                                Ok(kept) => return Ok(Done::Receipt(kept)),
                                 Err(e) => refused.push(e),
                             }
                         }
@@ -358,7 +432,7 @@ impl<S: Store> Worker<S> {
                             ),
                         })
                     }
-                    Pushed::Receipts(_) | Pushed::Accepted => Ok(Vec::new()),
+                    Pushed::Receipts(_) | Pushed::Accepted => Ok(Done::Receipt(Vec::new())),
                 }
             }
         }

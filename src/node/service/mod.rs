@@ -49,6 +49,9 @@ pub struct Node<S: Store> {
     pub books: Arc<crate::node::numbering::Books>,
     /// Submissions under way by `Idempotency-Key`: a repeat waits for the first.
     pub in_flight_keys: Arc<crate::node::idempotency::InFlightKeys>,
+    /// The mail channel (`[mail.smtp]`): the outbox's mail deliveries, notifications and
+    /// automatic replies go out through it. `None` when the node sends no mail.
+    pub mail: Option<Arc<crate::mail::outbound::MailChannel>>,
 }
 
 impl<S: Store> Clone for Node<S> {
@@ -63,6 +66,7 @@ impl<S: Store> Clone for Node<S> {
             outbox_wake: self.outbox_wake.clone(),
             books: self.books.clone(),
             in_flight_keys: self.in_flight_keys.clone(),
+            mail: self.mail.clone(),
             tls_certificate: self.tls_certificate.clone(),
             cpu_permits: self.cpu_permits.clone(),
         }
@@ -136,6 +140,9 @@ impl<S: Store> Node<S> {
                 .map(|c| c.to_vec()),
             None => None,
         };
+        let metrics: Arc<crate::node::metrics::DeliveryMetrics> = Arc::default();
+        let mail = crate::mail::outbound::MailChannel::from_config(&config, metrics.clone())?
+            .map(Arc::new);
         Ok(Node {
             revocation,
             tls_certificate,
@@ -143,7 +150,8 @@ impl<S: Store> Node<S> {
             config: Arc::new(config),
             store: Arc::new(store),
             trust: Arc::new(trust),
-            metrics: Arc::default(),
+            metrics,
+            mail,
             outbox_wake: Arc::default(),
             books: Arc::default(),
             in_flight_keys: Arc::default(),

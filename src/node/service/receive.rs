@@ -85,6 +85,19 @@ impl<S: Store> Node<S> {
         self.ingest_store(checked, bytes, peer).await
     }
 
+    /// A package a mail carried (the bridge's mailbox, `from` the mail's address, for the
+    /// audit record's actor `mail:<from>`): ingested exactly as one from a peer — the same
+    /// verification, revocation check, deduplication and receipts — except whom it may speak
+    /// for: a mail is not a peer, so the sender is bound by the signature alone, never by the
+    /// mail's `From` ([`ingest::Origin::Mail`]). The receipts are returned for the caller to
+    /// send back (the mailbox reader records them as outgoing statuses with the mail).
+    pub async fn ingest_mail(&self, bytes: Vec<u8>, from: &str) -> Result<Ingested, Error> {
+        let _in_hand = crate::node::memory::InHand::new(bytes.len());
+        let checked = self.ingest_check_from(&bytes, ingest::Origin::Mail).await?;
+        self.ingest_store_as(checked, bytes, None, format!("mail:{from}"))
+            .await
+    }
+
     /// The checks of [`ingest`](Self::ingest), which store nothing: every refusal of a package
     /// comes from here. Split from [`ingest_store`](Self::ingest_store) so that a caller that
     /// owns the bytes (the peer endpoint) can keep them for a refusal's 02 and otherwise hand
@@ -94,11 +107,23 @@ impl<S: Store> Node<S> {
         bytes: &[u8],
         peer: Option<&PeerConfig>,
     ) -> Result<CheckedPackage, Error> {
-        let accepted = ingest::check(
+        let origin = match peer {
+            Some(p) => ingest::Origin::Peer(p),
+            None => ingest::Origin::Node,
+        };
+        self.ingest_check_from(bytes, origin).await
+    }
+
+    async fn ingest_check_from(
+        &self,
+        bytes: &[u8],
+        origin: ingest::Origin<'_>,
+    ) -> Result<CheckedPackage, Error> {
+        let accepted = ingest::check_from(
             bytes,
             &self.config,
             &self.trust,
-            peer,
+            origin,
             std::time::SystemTime::now(),
         )?;
         // A package a channel authenticated has no signer: no registry binding (the channel
@@ -140,6 +165,20 @@ impl<S: Store> Node<S> {
         bytes: Vec<u8>,
         peer: Option<&PeerConfig>,
     ) -> Result<Ingested, Error> {
+        let actor = peer.map_or_else(|| "node".to_owned(), |p| format!("peer:{}", p.name));
+        self.ingest_store_as(checked, bytes, peer, actor).await
+    }
+
+    /// [`ingest_store`](Self::ingest_store) recorded as done by `actor`. Once the package is
+    /// committed (not a repeat), the local agencies' notification addresses are told of it
+    /// (`mail::notify`: best effort, on a task of its own, never delaying this answer).
+    async fn ingest_store_as(
+        &self,
+        checked: CheckedPackage,
+        bytes: Vec<u8>,
+        peer: Option<&PeerConfig>,
+        actor: String,
+    ) -> Result<Ingested, Error> {
         let CheckedPackage {
             mut accepted,
             revocation,
@@ -156,7 +195,6 @@ impl<S: Store> Node<S> {
             }
         }
         let now = now_ms();
-        let actor = peer.map_or_else(|| "node".to_owned(), |p| format!("peer:{}", p.name));
         let peer_name = peer.map(|p| p.name.clone());
         match accepted.package() {
             Package::Document(doc) => {
@@ -208,11 +246,19 @@ impl<S: Store> Node<S> {
                     received_sha256,
                 };
                 Ok(match self.store.ingest_incoming(new, now).await? {
-                    IngestOutcome::Inserted { message_id } => Ingested {
-                        message_id,
-                        duplicate: false,
-                        receipts,
-                    },
+                    IngestOutcome::Inserted { message_id } => {
+                        crate::mail::notify::arrival(
+                            self,
+                            message_id,
+                            doc,
+                            &accepted.local_recipients,
+                        );
+                        Ingested {
+                            message_id,
+                            duplicate: false,
+                            receipts,
+                        }
+                    }
                     IngestOutcome::Duplicate {
                         message_id,
                         receipts,
@@ -242,6 +288,9 @@ impl<S: Store> Node<S> {
                 // Checked against the document's history in the store's transaction
                 // (edxml::processing): a status the order refuses is a 4xx and stores nothing.
                 let out = self.store.record_status(new, now).await?;
+                if !out.duplicate {
+                    crate::mail::notify::status_received(self, out.message_id, st);
+                }
                 Ok(Ingested {
                     message_id: out.message_id,
                     duplicate: out.duplicate,
@@ -347,5 +396,64 @@ impl<S: Store> Node<S> {
             }
         }
         Some(signed)
+    }
+}
+
+impl<S: Store> Node<S> {
+    /// The receipts of a document taken in without a connection to answer on (a mail): each
+    /// local recipient's signed 01 of `ingested`, as an outgoing status — recorded in the
+    /// document's history like a clerk's report and delivered to the document's sender over
+    /// `route` by the outbox, with its guarantees. `on_business_type` is the received
+    /// package's business type; `actor` is recorded with each.
+    pub fn receipts_as_statuses(
+        &self,
+        ingested: &Ingested,
+        on_business_type: Option<u8>,
+        route: &crate::node::routing::Route,
+        actor: &str,
+    ) -> Result<Vec<NewStatus>, Error> {
+        let opts = edxml::ReadOptions {
+            limits: crate::edxml::xml::Limits::default(),
+            strict: false,
+        };
+        let mut out = Vec::with_capacity(ingested.receipts.len());
+        for r in &ingested.receipts {
+            let pkg = edxml::read(&r.bytes, &opts)?;
+            let Package::Status(st) = &pkg else {
+                return Err(Error::internal(
+                    "receipt",
+                    format!("the receipt of {} is not a status package", r.recipient),
+                ));
+            };
+            let cert = OrganId::parse_lenient(&r.recipient)
+                .ok()
+                .and_then(|id| self.keys.get(&id).cloned())
+                .and_then(|signer| crate::pki::describe(signer.certificate()).ok());
+            let sender = st.response_for.organ_id.to_string();
+            out.push(NewStatus {
+                direction: Direction::Out,
+                document_sender: sender.clone(),
+                document_id: st.response_for.effective_document_id(),
+                reporter: r.recipient.clone(),
+                code: st.status_code.number(),
+                description: st.description.clone(),
+                reported_at: vietnam_ms(st.timestamp),
+                package: signed(
+                    r.bytes.clone(),
+                    cert.as_ref().map(|c| c.subject.clone()),
+                    cert.map(|c| c.sha256_fingerprint),
+                    &pkg,
+                ),
+                deliveries: vec![crate::store::NewDelivery {
+                    recipient: sender,
+                    route: route.as_stored(),
+                }],
+                peer: None,
+                actor: actor.to_owned(),
+                revocation: Vec::new(),
+                on_business_type,
+            });
+        }
+        Ok(out)
     }
 }
