@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 use base64::Engine as _;
 
 pub mod corpus;
+pub mod mail;
 pub mod nodes;
 pub mod openapi;
 pub mod testca;
