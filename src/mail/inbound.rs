@@ -385,14 +385,14 @@ impl<S: Store> Reader<S> {
         &self,
         mb: &mut Mailbox,
         uid: u32,
-    ) -> Result<Option<MailHeaders>, ImapError> {
+    ) -> Result<Option<Box<MailHeaders>>, ImapError> {
         let limits = self.mail.limits;
         let header = mb
             .fetch_header(uid, u64::from(limits.max_headers_bytes))
             .await?;
         Ok(match parse::parse(&header, &limits) {
-            Ok(m) => Some(m.headers),
-            Err(r) => r.headers.map(|h| *h),
+            Ok(m) => Some(Box::new(m.headers)),
+            Err(r) => r.headers,
         })
     }
 
@@ -403,7 +403,7 @@ impl<S: Store> Reader<S> {
         let mut reply_vi = None;
         let (headers, effect) = match read {
             Read::TooLarge { size, headers } => {
-                let headers = headers.unwrap_or_default();
+                let headers = headers.map(|h| *h).unwrap_or_default();
                 let effect = quarantined(
                     "MAIL_TOO_LARGE",
                     format!(
@@ -820,7 +820,7 @@ enum Read {
     /// Over the size limit: only its header was read.
     TooLarge {
         size: u64,
-        headers: Option<MailHeaders>,
+        headers: Option<Box<MailHeaders>>,
     },
     /// Read within the limits.
     Mail(Box<parse::ParsedMail>),
