@@ -5,8 +5,10 @@
 //! message, or set a delivery's state by hand, and the chain would still verify: the records are
 //! untouched. [`CrossCheck`] is fed every record of a verified chain ([`CrossCheck::record`]),
 //! then every row ([`CrossCheck::message`] with its inbox recipients, [`status`](CrossCheck::status),
-//! [`delivery`](CrossCheck::delivery), [`registry`](CrossCheck::registry): the sender binding),
-//! then [`finish`](CrossCheck::finish)ed; it names each row
+//! [`delivery`](CrossCheck::delivery), [`registry`](CrossCheck::registry): the sender binding;
+//! the mail bridge's [`mail`](CrossCheck::mail) log, [`draft`](CrossCheck::draft)s and their
+//! [`draft_file`](CrossCheck::draft_file)s, mailbox [`checkpoint`](CrossCheck::checkpoint)s and
+//! automatic [`reply`](CrossCheck::reply) limits), then [`finish`](CrossCheck::finish)ed; it names each row
 //! that differs from its records, each row no record created, and each row a record created that
 //! is gone:
 //!
@@ -17,11 +19,13 @@
 //! message 3: package bytes hash to 5e…, audit record 7 (document.submit) says 9a… (STORE_CORRUPT)
 //! ```
 //!
-//! Cost: a message or status row is kept, between its record and its row, as its record's `seq`,
-//! a field mask and a 128-bit digest of the attested fields (about 40 bytes); only a row whose
-//! digest differs is explained field by field, from its record read again
-//! ([`explain_message`], [`explain_status`]). A delivery is replayed through its transitions, so
-//! it keeps its expected fields. Pure: the store reads, hashes the package bytes and feeds.
+//! Cost: a message, status or mail log row is kept, between its record and its row, as its
+//! record's `seq`, a field mask and a 128-bit digest of the attested fields (about 40 bytes);
+//! only a row whose digest differs is explained field by field, from its record read again
+//! ([`explain_message`], [`explain_status`], [`explain_mail`]). A delivery (and a draft) is
+//! replayed through its transitions, so it keeps its expected fields; so do the few draft
+//! files, checkpoints and reply rows. Pure: the store reads, hashes the package and file bytes
+//! and feeds.
 
 mod claims;
 mod fields;
@@ -34,12 +38,13 @@ use serde::Serialize;
 
 pub use fields::Value;
 pub use rows::{
-    DELIVERY_FIELDS, DeliveryRow, MESSAGE_FIELDS, MessageRow, REGISTRY_FIELDS, RegistryRow,
-    STATUS_FIELDS, StatusRow,
+    CHECKPOINT_FIELDS, CheckpointRow, DELIVERY_FIELDS, DRAFT_FIELDS, DRAFT_FILE_FIELDS,
+    DeliveryRow, DraftFileRow, DraftRow, MAIL_FIELDS, MESSAGE_FIELDS, MailRow, MessageRow,
+    REGISTRY_FIELDS, REPLY_FIELDS, RegistryRow, ReplyRow, STATUS_FIELDS, StatusRow,
 };
 
 use fields::{Attested, digest_attested, digest_of};
-use rows::{BYTES, D, M, R, S};
+use rows::{BYTES, C, D, DR, F, FILE_BYTES, L, M, R, S, Y};
 
 use super::AuditRecord;
 use crate::error::Code;
@@ -53,6 +58,16 @@ pub enum Entity {
     Delivery,
     /// An entry of the agency registry (sender binding), named by its agency code.
     Registry,
+    /// A mail taken in (a row of the mail log).
+    Mail,
+    /// A draft made from an agency's mail.
+    Draft,
+    /// A file of a draft, named `<draft>/<index>`.
+    DraftFile,
+    /// Where a mailbox has been read to, named by the mailbox.
+    MailCheckpoint,
+    /// When an address was last answered automatically, named by the address.
+    MailReply,
 }
 
 impl fmt::Display for Entity {
@@ -62,6 +77,11 @@ impl fmt::Display for Entity {
             Entity::Status => "status",
             Entity::Delivery => "delivery",
             Entity::Registry => "registry entry",
+            Entity::Mail => "mail",
+            Entity::Draft => "draft",
+            Entity::DraftFile => "draft file",
+            Entity::MailCheckpoint => "mail checkpoint",
+            Entity::MailReply => "mail reply",
         })
     }
 }
@@ -74,7 +94,7 @@ pub struct Difference {
     /// The row's id (a registry entry's agency code).
     pub id: String,
     /// `AUDIT_BROKEN` (a row differs from, or is missing from, or is unknown to the chain) or
-    /// `STORE_CORRUPT` (the package bytes do not hash to what the record says).
+    /// `STORE_CORRUPT` (the package or draft file bytes do not hash to what the record says).
     #[serde(skip)]
     pub code: Code,
     /// The field that differs (`None`: the whole row is missing or unrecorded).
@@ -90,7 +110,7 @@ pub enum RowCheck {
     /// Named at once (no record created it).
     Differs(Difference),
     /// Its fields differ from record `seq`: read that record again and [`explain_message`] (or
-    /// [`explain_status`]) it.
+    /// [`explain_status`], [`explain_mail`]) it.
     Explain { seq: i64 },
 }
 
@@ -101,6 +121,12 @@ pub struct Checked {
     pub statuses: u64,
     pub deliveries: u64,
     pub registry: u64,
+    /// Mails taken in (mail log rows).
+    pub mails: u64,
+    pub drafts: u64,
+    pub draft_files: u64,
+    pub mail_checkpoints: u64,
+    pub mail_replies: u64,
 }
 
 #[derive(Debug)]
@@ -112,12 +138,20 @@ struct Digested {
 }
 
 #[derive(Debug)]
-struct Replay {
+struct Replay<const N: usize> {
     created_seq: i64,
     created_by: &'static str,
     last_seq: i64,
     last_action: &'static str,
-    fields: Attested<D>,
+    fields: Attested<N>,
+}
+
+/// What the last record about a row says it holds (a draft file, a checkpoint, a reply row).
+#[derive(Debug)]
+struct Claim<const N: usize> {
+    seq: i64,
+    action: &'static str,
+    fields: Attested<N>,
 }
 
 /// What the records say of one registry code: an entry, or none (removed).
@@ -133,14 +167,19 @@ struct RegistryClaim {
 pub struct CrossCheck {
     messages: HashMap<i64, Digested>,
     statuses: HashMap<i64, Digested>,
-    deliveries: HashMap<i64, Replay>,
+    deliveries: HashMap<i64, Replay<D>>,
     registry: HashMap<String, RegistryClaim>,
+    mails: HashMap<i64, Digested>,
+    drafts: HashMap<i64, Replay<DR>>,
+    draft_files: HashMap<(i64, i64), Claim<F>>,
+    checkpoints: HashMap<String, Claim<C>>,
+    replies: HashMap<String, Claim<Y>>,
     checked: Checked,
 }
 
 /// The action names records use, as `'static` (what a digest keeps instead of the string).
 fn action_name(action: &str) -> &'static str {
-    const KNOWN: [&str; 12] = [
+    const KNOWN: [&str; 17] = [
         "registry.set",
         "registry.remove",
         "document.submit",
@@ -153,6 +192,11 @@ fn action_name(action: &str) -> &'static str {
         "delivery.reject",
         "delivery.cancel",
         "delivery.operator_retry",
+        "delivery.relayed",
+        "delivery.bounce",
+        "mail.take",
+        "draft.approve",
+        "draft.discard",
     ];
     KNOWN
         .into_iter()
@@ -174,7 +218,9 @@ impl CrossCheck {
                 | "status.record"
                 | "registry.set"
                 | "registry.remove"
-        ) || r.action.starts_with("delivery.");
+                | "mail.take"
+        ) || r.action.starts_with("delivery.")
+            || r.action.starts_with("draft.");
         if !relevant {
             return;
         }
@@ -241,6 +287,73 @@ impl CrossCheck {
                 d.last_action = action;
             }
         }
+        self.mail_record(r, &detail, action);
+    }
+
+    /// What a `mail.take` or a clerk's decision on a draft says about the mail bridge's rows.
+    fn mail_record(&mut self, r: &AuditRecord, detail: &serde_json::Value, action: &'static str) {
+        if let Some((id, attested)) = claims::mail(r, detail) {
+            let (mask, digest) = digest_attested(&attested);
+            self.mails.insert(
+                id,
+                Digested {
+                    seq: r.seq,
+                    action,
+                    mask,
+                    digest,
+                },
+            );
+        }
+        if let Some((id, fields, files)) = claims::draft_created(r, detail) {
+            self.drafts.insert(
+                id,
+                Replay {
+                    created_seq: r.seq,
+                    created_by: action,
+                    last_seq: r.seq,
+                    last_action: action,
+                    fields,
+                },
+            );
+            for (index, fields) in files {
+                self.draft_files.insert(
+                    (id, index),
+                    Claim {
+                        seq: r.seq,
+                        action,
+                        fields,
+                    },
+                );
+            }
+        }
+        if let Some((mailbox, fields)) = claims::checkpoint(r, detail) {
+            self.checkpoints.insert(
+                mailbox,
+                Claim {
+                    seq: r.seq,
+                    action,
+                    fields,
+                },
+            );
+        }
+        if let Some((address, fields)) = claims::reply(r, detail) {
+            self.replies.insert(
+                address,
+                Claim {
+                    seq: r.seq,
+                    action,
+                    fields,
+                },
+            );
+        }
+        if r.action.starts_with("draft.")
+            && let Ok(id) = r.entity_id.parse::<i64>()
+            && let Some(d) = self.drafts.get_mut(&id)
+        {
+            claims::draft_decided(&mut d.fields, r, detail);
+            d.last_seq = r.seq;
+            d.last_action = action;
+        }
     }
 
     /// Checks one `messages` row (each row once).
@@ -288,6 +401,7 @@ impl CrossCheck {
             &found,
             &DELIVERY_FIELDS,
             &by,
+            None,
         )
     }
 
@@ -314,6 +428,98 @@ impl CrossCheck {
             &row.values(),
             &REGISTRY_FIELDS,
             &by,
+            None,
+        )
+    }
+
+    /// Checks one `mail_log` row (each row once).
+    pub fn mail(&mut self, row: &MailRow) -> RowCheck {
+        self.checked.mails += 1;
+        let Some(d) = self.mails.remove(&row.id) else {
+            return RowCheck::Differs(unrecorded(Entity::Mail, row.id.to_string()));
+        };
+        let values = row.values();
+        let refs: [&Value; L] = std::array::from_fn(|i| &values[i]);
+        if digest_of(&refs, d.mask) == d.digest {
+            RowCheck::Matches
+        } else {
+            RowCheck::Explain { seq: d.seq }
+        }
+    }
+
+    /// Checks one draft (each once) against the `mail.take` that created it and the clerk's
+    /// decision since.
+    pub fn draft(&mut self, row: &DraftRow) -> Vec<Difference> {
+        self.checked.drafts += 1;
+        let Some(d) = self.drafts.remove(&row.id) else {
+            return vec![unrecorded(Entity::Draft, row.id.to_string())];
+        };
+        let by = format!("audit record {} ({})", d.last_seq, d.last_action);
+        differences(
+            Entity::Draft,
+            &row.id.to_string(),
+            &d.fields,
+            &row.values(),
+            &DRAFT_FIELDS,
+            &by,
+            None,
+        )
+    }
+
+    /// Checks one draft file (each once); bytes that do not hash to the recorded SHA-256 are
+    /// `STORE_CORRUPT`.
+    pub fn draft_file(&mut self, row: &DraftFileRow) -> Vec<Difference> {
+        self.checked.draft_files += 1;
+        let id = format!("{}/{}", row.draft_id, row.index);
+        let Some(c) = self.draft_files.remove(&(row.draft_id, row.index)) else {
+            return vec![unrecorded(Entity::DraftFile, id)];
+        };
+        let by = format!("audit record {} ({})", c.seq, c.action);
+        differences(
+            Entity::DraftFile,
+            &id,
+            &c.fields,
+            &row.values(),
+            &DRAFT_FILE_FIELDS,
+            &by,
+            Some(FILE_BYTES),
+        )
+    }
+
+    /// Checks one mailbox checkpoint (each mailbox once) against the mailbox's last `mail.take`.
+    pub fn checkpoint(&mut self, row: &CheckpointRow) -> Vec<Difference> {
+        self.checked.mail_checkpoints += 1;
+        let Some(c) = self.checkpoints.remove(&row.mailbox) else {
+            return vec![unrecorded(Entity::MailCheckpoint, row.mailbox.clone())];
+        };
+        let by = format!("audit record {} ({})", c.seq, c.action);
+        differences(
+            Entity::MailCheckpoint,
+            &row.mailbox,
+            &c.fields,
+            &row.values(),
+            &CHECKPOINT_FIELDS,
+            &by,
+            None,
+        )
+    }
+
+    /// Checks one reply rate-limit row (each address once) against the last `mail.take` that
+    /// replied to it.
+    pub fn reply(&mut self, row: &ReplyRow) -> Vec<Difference> {
+        self.checked.mail_replies += 1;
+        let Some(c) = self.replies.remove(&row.address) else {
+            return vec![unrecorded(Entity::MailReply, row.address.clone())];
+        };
+        let by = format!("audit record {} ({})", c.seq, c.action);
+        differences(
+            Entity::MailReply,
+            &row.address,
+            &c.fields,
+            &row.values(),
+            &REPLY_FIELDS,
+            &by,
+            None,
         )
     }
 
@@ -345,6 +551,31 @@ impl CrossCheck {
             if c.fields.is_some() {
                 missing.push(gone(Entity::Registry, code, c.seq, c.action));
             }
+        }
+        for (id, d) in self.mails {
+            missing.push(gone(Entity::Mail, id.to_string(), d.seq, d.action));
+        }
+        for (id, d) in self.drafts {
+            missing.push(gone(
+                Entity::Draft,
+                id.to_string(),
+                d.created_seq,
+                d.created_by,
+            ));
+        }
+        for ((draft, index), c) in self.draft_files {
+            missing.push(gone(
+                Entity::DraftFile,
+                format!("{draft}/{index}"),
+                c.seq,
+                c.action,
+            ));
+        }
+        for (mailbox, c) in self.checkpoints {
+            missing.push(gone(Entity::MailCheckpoint, mailbox, c.seq, c.action));
+        }
+        for (address, c) in self.replies {
+            missing.push(gone(Entity::MailReply, address, c.seq, c.action));
         }
         // By entity, then by id (numerically for numbers).
         missing.sort_by(|a, b| {
@@ -379,6 +610,7 @@ pub fn explain_message(r: &AuditRecord, row: &MessageRow) -> Vec<Difference> {
         &found,
         &MESSAGE_FIELDS,
         &by,
+        Some(BYTES),
     );
     if out.is_empty() {
         vec![unexplained(Entity::Message, row.id, r)]
@@ -401,9 +633,32 @@ pub fn explain_status(r: &AuditRecord, row: &StatusRow) -> Vec<Difference> {
         &found,
         &STATUS_FIELDS,
         &by,
+        None,
     );
     if out.is_empty() {
         vec![unexplained(Entity::Status, row.id, r)]
+    } else {
+        out
+    }
+}
+
+/// Names each field of a mail log row that differs from record `r` (its `mail.take`).
+pub fn explain_mail(r: &AuditRecord, row: &MailRow) -> Vec<Difference> {
+    let Some((_, attested)) = parse(r).and_then(|d| claims::mail(r, &d)) else {
+        return vec![unexplained(Entity::Mail, row.id, r)];
+    };
+    let by = format!("audit record {} ({})", r.seq, r.action);
+    let out = differences(
+        Entity::Mail,
+        &row.id.to_string(),
+        &attested,
+        &row.values(),
+        &MAIL_FIELDS,
+        &by,
+        None,
+    );
+    if out.is_empty() {
+        vec![unexplained(Entity::Mail, row.id, r)]
     } else {
         out
     }
@@ -425,7 +680,7 @@ fn unexplained(entity: Entity, id: i64, r: &AuditRecord) -> Difference {
 
 /// The fields where `found` is not what `expected` says (fields `expected` does not know are
 /// skipped). A hashed text field is named without its values (`subject differs from …`); the
-/// package bytes are `STORE_CORRUPT`.
+/// stored bytes' hash (field `bytes`: a package's, a draft file's) is `STORE_CORRUPT`.
 fn differences<const N: usize>(
     entity: Entity,
     id: &str,
@@ -433,6 +688,7 @@ fn differences<const N: usize>(
     found: &[Value; N],
     names: &[&'static str; N],
     by: &str,
+    bytes: Option<usize>,
 ) -> Vec<Difference> {
     let mut out = Vec::new();
     for i in 0..N {
@@ -442,10 +698,15 @@ fn differences<const N: usize>(
             continue;
         }
         let name = names[i];
-        let (code, message) = if entity == Entity::Message && i == BYTES {
+        let (code, message) = if bytes == Some(i) {
+            let what = if entity == Entity::Message {
+                "package"
+            } else {
+                "file"
+            };
             (
                 Code::StoreCorrupt,
-                format!("package bytes hash to {got}, {by} says {want}"),
+                format!("{what} bytes hash to {got}, {by} says {want}"),
             )
         } else if let Some(text) = name
             .strip_suffix("_sha256")
