@@ -1017,4 +1017,282 @@ mod tests {
             ]
         );
     }
+
+    /// A mail delivery: claimed, accepted by the relay, then bounced. After the relay's word
+    /// the row is `delivered` with no receipt; after the bounce `failed`, with the bounce's
+    /// error and one attempt more.
+    #[test]
+    fn a_relayed_then_bounced_delivery_is_replayed() {
+        let records = [
+            old_submit(),
+            record(
+                2,
+                "outbox:1",
+                "delivery.claim",
+                "delivery",
+                3,
+                json!({ "from": "queued", "to": "sending", "attempt": 1, "attempt_id": 9,
+                        "lease_until": 9000 }),
+            ),
+            record(
+                3,
+                "outbox:1",
+                "delivery.relayed",
+                "delivery",
+                3,
+                json!({ "from": "sending", "to": "delivered", "attempt_id": 9,
+                        "reply": "250 2.0.0 Ok" }),
+            ),
+            record(
+                4,
+                "mail:box",
+                "delivery.bounce",
+                "delivery",
+                3,
+                json!({ "from": "delivered", "to": "failed", "attempt": 2, "attempt_id": 10,
+                        "error": { "code": "MAIL_BOUNCED", "message": "5.1.1 unknown" } }),
+            ),
+        ];
+        let feed = |upto: usize| {
+            let mut c = CrossCheck::new();
+            for r in &records[..upto] {
+                c.record(r);
+            }
+            c
+        };
+        let relayed = DeliveryRow {
+            state: "delivered".into(),
+            next_attempt_at: None,
+            last_error_code: None,
+            last_error_message: None,
+            delivered_at: Some(1003),
+            retry_from: None,
+            updated_at: 1003,
+            ..delivery_row("delivered")
+        };
+        assert_eq!(feed(3).delivery(&relayed), []);
+        let bounced = DeliveryRow {
+            state: "failed".into(),
+            attempts: 2,
+            last_error_code: Some("MAIL_BOUNCED".into()),
+            last_error_message: Some("5.1.1 unknown".into()),
+            updated_at: 1004,
+            ..relayed.clone()
+        };
+        assert_eq!(feed(4).delivery(&bounced), []);
+
+        // Put back to delivered by hand after the bounce: named against it.
+        let named: Vec<String> = feed(4)
+            .delivery(&relayed)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let by = "audit record 4 (delivery.bounce)";
+        assert_eq!(
+            named,
+            [
+                format!("delivery 3: state is delivered, {by} says failed"),
+                format!("delivery 3: attempts is 1, {by} says 2"),
+                format!("delivery 3: last_error_code is null, {by} says MAIL_BOUNCED"),
+                format!("delivery 3: last_error_message is null, {by} says 5.1.1 unknown"),
+                format!("delivery 3: updated_at is 1003, {by} says 1004"),
+            ]
+        );
+    }
+
+    /// A `mail.take` that made a draft and replied: the log row, the draft and its file, the
+    /// checkpoint and the reply row as it says; the draft as a clerk's discard left it.
+    fn taken() -> Vec<AuditRecord> {
+        vec![
+            record(
+                1,
+                "mail:box",
+                "mail.take",
+                "mail",
+                4,
+                json!({
+                    "mailbox": "box", "uidvalidity": 7, "uid": 12, "return_path": "a@b.vn",
+                    "from": "a@b.vn", "subject_sha256": sha256_hex("V/v nháp".as_bytes()),
+                    "message_id": "m1@b.vn", "size": 900, "outcome": "draft", "code": null,
+                    "reason": null, "message_ref": null, "draft_ref": 2, "delivery_ref": null,
+                    "replied": false, "reply_to": null,
+                    "draft": {
+                        "id": 2, "agency": "000.00.11.H21", "code_number": "12",
+                        "code_notation": null, "summary_sha256": sha256_hex("V/v nháp".as_bytes()),
+                        "body_sha256": sha256_hex(b""),
+                        "files": [{ "index": 0, "name": "a.pdf", "content_type": "application/pdf",
+                                    "size": 3, "sha256": sha256_hex(b"pdf") }],
+                    },
+                }),
+            ),
+            record(
+                2,
+                "mail:box",
+                "mail.take",
+                "mail",
+                5,
+                json!({
+                    "mailbox": "box", "uidvalidity": 7, "uid": 13, "return_path": "x@y.vn",
+                    "from": "x@y.vn", "subject_sha256": sha256_hex(b"?"), "message_id": null,
+                    "size": 10, "outcome": "quarantined", "code": "MAIL_NOT_UNDERSTOOD",
+                    "reason": "no package", "message_ref": null, "draft_ref": null,
+                    "delivery_ref": null, "replied": true, "reply_to": "x@y.vn",
+                }),
+            ),
+            record(
+                3,
+                "clerk:000.00.11.H21:mai",
+                "draft.discard",
+                "draft",
+                2,
+                json!({ "from": "draft", "to": "discarded", "reason": "trùng" }),
+            ),
+        ]
+    }
+
+    fn mail_row() -> MailRow {
+        MailRow {
+            id: 4,
+            mailbox: "box".into(),
+            uidvalidity: 7,
+            uid: 12,
+            return_path: "a@b.vn".into(),
+            from: "a@b.vn".into(),
+            subject: "V/v nháp".into(),
+            message_id: Some("m1@b.vn".into()),
+            size: 900,
+            outcome: "draft".into(),
+            code: None,
+            reason: None,
+            message_ref: None,
+            draft_ref: Some(2),
+            delivery_ref: None,
+            replied: false,
+            taken_at: 1001,
+        }
+    }
+
+    fn draft_row() -> DraftRow {
+        DraftRow {
+            id: 2,
+            agency: "000.00.11.H21".into(),
+            state: "discarded".into(),
+            code_number: Some("12".into()),
+            code_notation: None,
+            summary: "V/v nháp".into(),
+            body: String::new(),
+            created_at: 1001,
+            decided_at: Some(1003),
+            decided_by: Some("clerk:000.00.11.H21:mai".into()),
+            reason: Some("trùng".into()),
+            message_id: None,
+            mail_log_id: 4,
+        }
+    }
+
+    #[test]
+    fn mail_rows_are_what_their_take_says() {
+        let feed = || {
+            let mut c = CrossCheck::new();
+            for r in taken() {
+                c.record(&r);
+            }
+            c
+        };
+        let file = DraftFileRow {
+            draft_id: 2,
+            index: 0,
+            name: "a.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: 3,
+            sha256: sha256_hex(b"pdf"),
+            bytes_sha256: sha256_hex(b"pdf"),
+        };
+        let checkpoint = CheckpointRow {
+            mailbox: "box".into(),
+            uidvalidity: 7,
+            last_uid: 13,
+            updated_at: 1002,
+        };
+        let reply = ReplyRow {
+            address: "x@y.vn".into(),
+            last_reply_at: 1002,
+        };
+        let mut c = feed();
+        assert_eq!(c.mail(&mail_row()), RowCheck::Matches);
+        assert_eq!(c.draft(&draft_row()), []);
+        assert_eq!(c.draft_file(&file), []);
+        assert_eq!(c.checkpoint(&checkpoint), []);
+        assert_eq!(c.reply(&reply), []);
+        let (checked, missing) = c.finish();
+        assert_eq!(
+            (checked.mails, checked.drafts, checked.draft_files),
+            (1, 1, 1)
+        );
+        // The quarantined mail's row was never read: it is missing.
+        assert_eq!(
+            missing.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["mail 5: missing (audit record 2, mail.take, created it)"]
+        );
+
+        // Changed by hand: each named, the file's bytes as STORE_CORRUPT.
+        let mut c = feed();
+        let edited = MailRow {
+            subject: "V/v khác".into(),
+            ..mail_row()
+        };
+        assert_eq!(c.mail(&edited), RowCheck::Explain { seq: 1 });
+        assert_eq!(
+            explain_mail(&taken()[0], &edited)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["mail 4: subject differs from audit record 1 (mail.take)"]
+        );
+        let undone = DraftRow {
+            state: "draft".into(),
+            ..draft_row()
+        };
+        assert_eq!(
+            c.draft(&undone)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["draft 2: state is draft, audit record 3 (draft.discard) says discarded"]
+        );
+        let damaged = c.draft_file(&DraftFileRow {
+            bytes_sha256: sha256_hex(b"PDF"),
+            ..file
+        });
+        assert_eq!(damaged.len(), 1);
+        assert_eq!(damaged[0].code, Code::StoreCorrupt);
+        assert_eq!(
+            damaged[0].to_string(),
+            format!(
+                "draft file 2/0: file bytes hash to {}, audit record 1 (mail.take) says {}",
+                sha256_hex(b"PDF"),
+                sha256_hex(b"pdf")
+            )
+        );
+        assert_eq!(
+            c.checkpoint(&CheckpointRow {
+                last_uid: 12,
+                ..checkpoint
+            })
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+            ["mail checkpoint box: last_uid is 12, audit record 2 (mail.take) says 13"]
+        );
+        assert_eq!(
+            c.reply(&ReplyRow {
+                address: "z@y.vn".into(),
+                last_reply_at: 1002
+            })
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+            ["mail reply z@y.vn: no audit record created it"]
+        );
+    }
 }
