@@ -427,6 +427,31 @@ async fn a_documents_receipts_are_outgoing_statuses_with_their_deliveries() {
         receipt(&doc, GIALAI_UBND, NOW, back_by_mail),
         receipt(&doc, GIALAI_SOYT, NOW, "peer:nghean"),
     ];
+    // A receipt the order refuses after one it recorded: the whole mail is refused, the first
+    // receipt's rows and record with it.
+    let e = db
+        .nothing_written(async || {
+            db.store
+                .take_mail(
+                    mail(
+                        1,
+                        MailEffect::Document {
+                            message_id,
+                            duplicate: false,
+                            receipts: vec![
+                                receipts[0].clone(),
+                                receipt(&doc, GIALAI_STTTT, NOW, back_by_mail),
+                            ],
+                        },
+                    ),
+                    HOUR,
+                    NOW + 1,
+                )
+                .await
+        })
+        .await;
+    assert_eq!(e.code(), Code::StatusNotFromRecipient, "{e}");
+    assert_eq!(db.audit().await.len(), records);
     let out = db
         .take(
             mail(
