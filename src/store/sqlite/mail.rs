@@ -362,6 +362,8 @@ pub(super) async fn mark_relayed(
 // Taking a mail in
 // ---------------------------------------------------------------------------------------------
 
+/// Where `mailbox` has been read to: what the reader compares each UID with before fetching
+/// it (a mail at or below it was taken in; after a crash it is only moved to its folder).
 pub(super) async fn checkpoint(
     store: &SqliteStore,
     mailbox: &str,
@@ -383,6 +385,8 @@ pub(super) async fn checkpoint(
     .transpose()
 }
 
+/// One mail taken in: checked here (bounds, characters, file names) so that a refusal costs no
+/// transaction, then [`take_in`] in the group writer, with the other hot writes of the moment.
 pub(super) async fn take(
     store: &SqliteStore,
     mail: TakenMail,
