@@ -39,8 +39,40 @@ pub struct Address {
 impl Address {
     /// Checks `s` (surrounding spaces and one pair of angle brackets are allowed and dropped).
     pub fn parse(s: &str) -> Result<Address, AddressError> {
-        let _ = s;
-        todo!()
+        let bad = |why: &str| AddressError {
+            code: "MAIL_ADDRESS_INVALID",
+            message: format!("{:?} is not a mail address: {why}", header_text(s, 80)),
+        };
+        if s.len() > MAX_ADDRESS_BYTES + 64 {
+            return Err(bad(&format!("longer than {MAX_ADDRESS_BYTES} bytes")));
+        }
+        let mut t = s.trim_matches([' ', '\t']);
+        if let Some(inner) = t.strip_prefix('<').and_then(|r| r.strip_suffix('>')) {
+            t = inner;
+        }
+        if t.is_empty() {
+            return Err(bad("empty"));
+        }
+        if t.len() > MAX_ADDRESS_BYTES {
+            return Err(bad(&format!("longer than {MAX_ADDRESS_BYTES} bytes")));
+        }
+        if let Some(c) = t.chars().find(|c| !c.is_ascii() || c.is_ascii_control()) {
+            return Err(bad(&if c.is_ascii() {
+                format!("control character U+{:04X}", c as u32)
+            } else {
+                "not ASCII (write the domain in its xn-- form)".to_owned()
+            }));
+        }
+        let Some(at) = t.rfind('@') else {
+            return Err(bad("no @"));
+        };
+        let (local, domain) = (&t[..at], &t[at + 1..]);
+        check_local(local).map_err(|why| bad(&why))?;
+        check_domain(domain).map_err(|why| bad(&why))?;
+        Ok(Address {
+            text: format!("{local}@{}", domain.to_ascii_lowercase()),
+            at,
+        })
     }
 
     /// The address as written to headers and the SMTP envelope.
@@ -137,14 +169,174 @@ impl Mailbox {
 /// NFC, and cut to at most `max_chars` characters (at a character boundary, with `…` when cut).
 /// The result can be encoded (RFC 2047) but never breaks a header line or hides what it says.
 pub fn header_text(s: &str, max_chars: usize) -> String {
-    let _ = (s, max_chars);
-    todo!()
+    use unicode_normalization::UnicodeNormalization as _;
+    let mut out = String::with_capacity(s.len().min(max_chars.saturating_mul(4)));
+    let mut count = 0usize;
+    let mut pending_space = false;
+    let mut cut = false;
+    for c in s.nfc() {
+        if c.is_whitespace() {
+            pending_space = count > 0;
+            continue;
+        }
+        if c.is_control() || is_invisible(c) {
+            continue;
+        }
+        let need = usize::from(pending_space) + 1;
+        if count + need > max_chars {
+            cut = true;
+            break;
+        }
+        if pending_space {
+            out.push(' ');
+            count += 1;
+            pending_space = false;
+        }
+        out.push(c);
+        count += 1;
+    }
+    if cut && max_chars > 0 {
+        // Room for the ellipsis: drop characters (and a space left at the end) until it fits.
+        while count + 1 > max_chars || out.ends_with(' ') {
+            if out.pop().is_none() {
+                break;
+            }
+            count -= 1;
+        }
+        out.push('…');
+    }
+    out
+}
+
+/// Running text (a mail body, a package's content) made safe to show: NFC, line breaks kept as
+/// `\n` (`\r\n`, a lone `\r` and the Unicode separators too), tabs as spaces, control and
+/// invisible characters removed, no more than one blank line in a row, trimmed, and at most
+/// `max_chars` characters (cut with `…`).
+pub fn text_lines(s: &str, max_chars: usize) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    let mut out = String::new();
+    let mut n = 0usize;
+    let mut newlines = 0u8;
+    let s = s.replace("\r\n", "\n");
+    for c in s.nfc() {
+        let c = match c {
+            '\r' | '\u{2028}' | '\u{2029}' | '\u{0085}' => '\n',
+            '\t' => ' ',
+            c => c,
+        };
+        if c != '\n' && (c.is_control() || is_invisible(c)) {
+            continue;
+        }
+        if c == '\n' {
+            newlines = newlines.saturating_add(1);
+            continue;
+        }
+        if n >= max_chars {
+            if max_chars > 0 {
+                out.pop();
+                out.push('…');
+            }
+            break;
+        }
+        if newlines > 0 && !out.is_empty() {
+            out.push_str(if newlines > 1 { "\n\n" } else { "\n" });
+        }
+        newlines = 0;
+        out.push(c);
+        n += 1;
+    }
+    out.trim().to_owned()
+}
+
+/// Characters that are not seen but change what is seen: bidirectional embeddings, overrides,
+/// isolates and marks, zero-width characters and joiners, word joiner and invisible operators,
+/// the soft hyphen, the byte order mark, interlinear annotation and tag characters, the
+/// Mongolian vowel separator. (Line and paragraph separators are white space, made a space.)
+pub(crate) fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// A local part as RFC 5322's dot-atom: atext characters, dots only between them, ≤ 64 bytes.
+fn check_local(local: &str) -> Result<(), String> {
+    if local.is_empty() {
+        return Err("nothing before @".into());
+    }
+    if local.len() > 64 {
+        return Err("the part before @ is longer than 64 bytes".into());
+    }
+    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        return Err("a dot at the start or end of the part before @, or two dots".into());
+    }
+    if let Some(c) = local
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || c == '.' || "!#$%&'*+-/=?^_`{|}~".contains(c)))
+    {
+        return Err(format!(
+            "{c:?} is not allowed before @ (no quoting, spaces or comments)"
+        ));
+    }
+    Ok(())
+}
+
+/// A domain as a DNS host name: labels of letters, digits and hyphens (not at either end),
+/// 1–63 bytes each, a last label that is not all digits (no bare IP addresses).
+fn check_domain(domain: &str) -> Result<(), String> {
+    if domain.is_empty() {
+        return Err("nothing after @".into());
+    }
+    if domain.len() > 253 {
+        return Err("the domain is longer than 253 bytes".into());
+    }
+    let mut last = "";
+    for label in domain.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err("an empty domain label, or one longer than 63 bytes".into());
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!(
+                "the domain label {label:?} starts or ends with a hyphen"
+            ));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+        {
+            return Err(format!("{c:?} is not allowed in a domain"));
+        }
+        last = label;
+    }
+    if last.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("the domain is an IP address, not a host name".into());
+    }
+    Ok(())
 }
 
 /// A display name for `From:`/`To:`: [`header_text`] capped at [`MAX_DISPLAY_NAME_CHARS`], with
 /// the characters that end or split a name in a header (`"`, `\`, `<`, `>`, `,`, `;`, `@`
 /// aside from letters) removed, so a name can never be read as a second address.
 pub fn display_name(s: &str) -> String {
-    let _ = s;
-    todo!()
+    let cleaned: String = header_text(s, MAX_DISPLAY_NAME_CHARS)
+        .chars()
+        .map(|c| if "\"\\<>,;@".contains(c) { ' ' } else { c })
+        .collect();
+    header_text(&cleaned, MAX_DISPLAY_NAME_CHARS)
 }

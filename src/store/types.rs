@@ -175,8 +175,9 @@ pub struct NewOutgoing {
     /// Whether the số is the next of the agency's sequence or one the clerk gave.
     pub numbering: Numbering,
     /// The draft (of the sending agency) this document was approved from: the same transaction
-    /// marks it `approved` with the new message's id, or fails with `INVALID_TRANSITION` (nothing
-    /// written) when it is no longer a draft.
+    /// marks it `approved` with the new message's id (record `draft.approve`), or fails with
+    /// `INVALID_TRANSITION` when it is no longer a draft, `NOT_FOUND` when the agency has no
+    /// such draft — nothing written, no số taken.
     pub from_draft: Option<i64>,
 }
 

@@ -11,7 +11,8 @@
 //! The schema is `migrations/sqlite/`, embedded and applied at open.
 //!
 //! Split by concern: `messages` (documents, inbox, idempotency), `deliveries` (the queue and its
-//! transitions), `statuses`, `numbering`, `audit` (append and verify).
+//! transitions), `statuses`, `numbering`, `audit` (append and verify), `mail` (the mail
+//! bridge's checkpoints, mail log, drafts and reply limits).
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
