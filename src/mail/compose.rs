@@ -1,1 +1,0 @@
-//! SKELETON (issue 16): see mail/mod.rs.
