@@ -116,8 +116,9 @@ impl SmtpRelay {
         })
     }
 
-    /// Sends `raw` (a whole RFC 5322 message, as composed) with the envelope `envelope_from` →
-    /// `recipients`. The bytes are not touched.
+    /// Sends `raw` (a whole RFC 5322 message, as composed: CRLF line ends) with the envelope
+    /// `envelope_from` → `recipients`. The relay receives exactly these bytes (dot-stuffing
+    /// aside, which it undoes).
     pub async fn send(
         &self,
         envelope_from: &str,
@@ -148,8 +149,12 @@ impl SmtpRelay {
             .collect::<Result<Vec<_>, _>>()?;
         let envelope = Envelope::new(Some(from), to)
             .map_err(|e| refused(format!("no envelope for the message: {e}")))?;
+        // lettre ends the data with CRLF "." CRLF whatever the message's last bytes are: a
+        // message ending in CRLF would gain an empty line. Without its last CRLF, lettre's
+        // terminator gives it back, and the relay receives exactly `raw`.
+        let data = raw.strip_suffix(b"\r\n").unwrap_or(raw);
         let _slot = self.slot().await?;
-        match self.transport.send_raw(&envelope, raw).await {
+        match self.transport.send_raw(&envelope, data).await {
             Ok(response) => Ok(RelayReply {
                 code: u16::from(response.code()),
                 text: clean(&response.message().collect::<Vec<_>>().join(" ")),
@@ -188,7 +193,11 @@ impl SmtpRelay {
 
     /// Sorts lettre's error into the outbox's terms (see the codes above).
     fn classify(&self, e: &lettre::transport::smtp::Error, doing: &str) -> RelayError {
-        let text = clean(&error_text(e));
+        let text = match (e.status(), std::error::Error::source(e)) {
+            // The reply as the relay wrote it: "451 4.3.0 …".
+            (Some(status), Some(reply)) => clean(&format!("{} {reply}", u16::from(status))),
+            _ => clean(&error_text(e)),
+        };
         let (code, permanent) = if let Some(status) = e.status() {
             let status = u16::from(status);
             match status {

@@ -3,8 +3,8 @@
 //! another) handing every accepted message to Dovecot over LMTP. The recipe and its measurements
 //! are `../shared/docs/mail-harness.md`.
 //!
-//! [`MailServers::start`] picks free loopback ports, writes a self-signed certificate (for
-//! `localhost` and `127.0.0.1`), the users and Dovecot's configuration into a short temporary
+//! [`MailServers::start`] picks free loopback ports, writes a test CA and a server certificate
+//! (for `localhost` and `127.0.0.1`), the users and Dovecot's configuration into a short temporary
 //! folder (`/tmp/mt.XXXXXX`: Dovecot's socket paths must stay under 108 bytes), starts both
 //! servers and waits for their ports. As root the mailboxes belong to `nobody` (Dovecot refuses
 //! uid 0 for mail); as anyone else Dovecot runs rootless. `Drop` kills and waits for every
@@ -67,7 +67,8 @@ const START_DEADLINE: Duration = Duration::from_secs(30);
 pub struct MailServers {
     /// The temporary folder holding everything (certificate, configuration, mailboxes, logs).
     pub dir: PathBuf,
-    /// The self-signed certificate both servers present; the only CA a client must trust.
+    /// The test CA that issued the certificate both servers present; the only CA a client
+    /// must trust.
     pub ca: PathBuf,
     /// The host name in that certificate (`localhost`; `127.0.0.1` is in it too).
     pub host: &'static str,
@@ -182,6 +183,18 @@ fn kill_and_wait(child: &mut Child) {
 impl MailServers {
     /// Starts Dovecot and the SMTP relay on free loopback ports (about half a second).
     pub fn start() -> MailServers {
+        Self::start_with("")
+    }
+
+    /// Like [`MailServers::start`], Dovecot announcing only `capabilities` after login (e.g.
+    /// without `MOVE` or `IDLE`, as plainer servers do).
+    pub fn start_with_imap_capability(capabilities: &str) -> MailServers {
+        Self::start_with(&format!(
+            "protocol imap {{\n  imap_capability = {capabilities}\n}}\n"
+        ))
+    }
+
+    fn start_with(extra: &str) -> MailServers {
         require_tools();
         let tmp = tempfile::Builder::new()
             .prefix("mt.")
@@ -197,22 +210,7 @@ impl MailServers {
         let (imap, imaps, lmtp, auth, smtp, smtps) =
             (ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]);
 
-        let cert = d.join("tls/cert.pem");
-        let key = d.join("tls/key.pem");
-        let out = Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            ])
-            .args(["-subj", "/CN=localhost"])
-            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .output()
-            .expect("run openssl (package openssl)");
-        assert!(out.status.success(), "openssl req: {out:?}");
-        set_mode(&key, 0o600);
+        let (ca, _cert, _key) = make_tls(&d.join("tls"));
 
         let users: String = ACCOUNTS
             .iter()
@@ -296,7 +294,7 @@ service auth {{
 protocol lmtp {{
   postmaster_address = postmaster@gialai.gov.vn
 }}
-{rootless}"
+{rootless}{extra}"
         );
         std::fs::write(d.join("dovecot.conf"), conf).expect("write dovecot.conf");
 
@@ -310,7 +308,7 @@ protocol lmtp {{
             .spawn()
             .expect("start /usr/sbin/dovecot");
         let servers = MailServers {
-            ca: cert,
+            ca,
             host: "localhost",
             imap_port: imap,
             imaps_port: imaps,
@@ -614,6 +612,82 @@ async fn lmtp_deliver(port: u16, rcpt: &str, raw: &[u8]) -> Result<(), String> {
     expect(reply(&mut r).await, "250", "end of data")?;
     let _ = w.write_all(b"QUIT\r\n").await;
     Ok(())
+}
+
+/// A test CA and a server certificate it issued for `localhost` and `127.0.0.1` (rustls, as
+/// webpki, refuses a CA certificate as a server's, so the usual one-line self-signed certificate
+/// will not do). Returns (CA, certificate, key) paths.
+fn make_tls(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let (ca, ca_key) = (dir.join("ca.pem"), dir.join("ca.key"));
+    let (cert, key, csr) = (
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+        dir.join("req.csr"),
+    );
+    let ext = dir.join("server.ext");
+    std::fs::write(
+        &ext,
+        "basicConstraints = critical, CA:FALSE\n\
+         keyUsage = critical, digitalSignature\n\
+         extendedKeyUsage = serverAuth\n\
+         subjectAltName = DNS:localhost, IP:127.0.0.1\n",
+    )
+    .expect("write the extensions file");
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("run openssl (package openssl)");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let mut args: Vec<&std::ffi::OsStr> = vec![os("req"), os("-x509")];
+    args.extend(ec.iter().map(|s| os(s)));
+    args.extend([
+        os("-days"),
+        os("2"),
+        os("-subj"),
+        os("/CN=lienthong mail test CA"),
+    ]);
+    args.extend([
+        os("-keyout"),
+        ca_key.as_os_str(),
+        os("-out"),
+        ca.as_os_str(),
+    ]);
+    run(&args);
+    let mut args: Vec<&std::ffi::OsStr> = vec![os("req")];
+    args.extend(ec.iter().map(|s| os(s)));
+    args.extend([os("-subj"), os("/CN=localhost")]);
+    args.extend([os("-keyout"), key.as_os_str(), os("-out"), csr.as_os_str()]);
+    run(&args);
+    run(&[
+        os("x509"),
+        os("-req"),
+        os("-in"),
+        csr.as_os_str(),
+        os("-CA"),
+        ca.as_os_str(),
+        os("-CAkey"),
+        ca_key.as_os_str(),
+        os("-CAcreateserial"),
+        os("-days"),
+        os("2"),
+        os("-extfile"),
+        ext.as_os_str(),
+        os("-out"),
+        cert.as_os_str(),
+    ]);
+    set_mode(&key, 0o600);
+    set_mode(&ca_key, 0o600);
+    (ca, cert, key)
 }
 
 fn file(path: &Path) -> std::fs::File {

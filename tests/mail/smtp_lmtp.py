@@ -51,12 +51,18 @@ def switch(name):
 
 
 def lmtp_send(mail_from, rcpts, data):
-    """Delivers over LMTP; returns {rcpt: (code, text)} of the recipients refused."""
-    with smtplib.LMTP(LMTP_HOST, int(LMTP_PORT), timeout=10) as lmtp:
-        try:
-            refused = lmtp.sendmail(mail_from, rcpts, data)
-        except smtplib.SMTPRecipientsRefused as e:
-            refused = e.recipients
+    """Delivers over LMTP, one transaction per recipient (smtplib's LMTP reads a single reply
+    after DATA, where LMTP gives one per recipient); returns {rcpt: (code, text)} of the
+    recipients refused."""
+    refused = {}
+    for rcpt in rcpts:
+        with smtplib.LMTP(LMTP_HOST, int(LMTP_PORT), timeout=10) as lmtp:
+            try:
+                lmtp.sendmail(mail_from, [rcpt], data)
+            except smtplib.SMTPRecipientsRefused as e:
+                refused.update(e.recipients)
+            except smtplib.SMTPDataError as e:
+                refused[rcpt] = (e.smtp_code, e.smtp_error)
     return {r: (code, text.decode('utf-8', 'replace') if isinstance(text, bytes) else str(text))
             for r, (code, text) in refused.items()}
 
