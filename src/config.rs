@@ -386,6 +386,7 @@ struct File {
     revocation: RevocationFile,
     #[serde(default)]
     http: HttpFile,
+    mail: Option<mail::MailFile>,
 }
 
 #[derive(Default, Deserialize)]
@@ -617,7 +618,15 @@ impl Config {
                 key: resolve(&secret(&format!("{at}.key"), a.key.as_str())?),
                 cert: resolve(a.cert.as_str()),
                 chain: a.chain.as_ref().map(|c| resolve(c.as_str())),
-                mail: a.mail.clone(),
+                mail: match &a.mail {
+                    Some(m) => Some(
+                        crate::mail::address::Address::parse(m)
+                            .map_err(|e| bad(format!("{at}.mail"), e.message))?
+                            .as_str()
+                            .to_owned(),
+                    ),
+                    None => None,
+                },
                 tokens,
             });
         }
@@ -840,6 +849,19 @@ impl Config {
 
         let http = http_config(&file.http)?;
 
+        let mail = match &file.mail {
+            Some(m) => Some(mail::build(
+                m,
+                &mail::Context {
+                    node: &file.node,
+                    agencies: &agencies,
+                    secret: &secret,
+                    resolve: &resolve,
+                },
+            )?),
+            None => None,
+        };
+
         let mut node = file.node;
         node.trust = node
             .trust
@@ -867,7 +889,7 @@ impl Config {
             limits,
             revocation,
             http,
-            mail: None,
+            mail,
             base_dir: base_dir.to_path_buf(),
             source: None,
         })

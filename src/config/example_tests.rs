@@ -107,6 +107,12 @@ fn the_traced_keys_are_the_ones_the_file_accepts() {
         "http.peer_max_connections_per_source",
         "tls.handshake_timeout",
         "retry.in_flight_mb",
+        "mail.from",
+        "mail.smtp.password",
+        "mail.imap.quarantine_folder",
+        "mail.route.to",
+        "mail.notify.events",
+        "mail.limits.max_headers_kb",
     ] {
         assert!(keys.contains(key), "{key} missing from {keys:?}");
     }
@@ -119,6 +125,12 @@ fn the_traced_keys_are_the_ones_the_file_accepts() {
         "peer",
         "tls",
         "retry",
+        "mail",
+        "mail.smtp",
+        "mail.imap",
+        "mail.route",
+        "mail.notify",
+        "mail.limits",
     ] {
         assert!(!keys.contains(table), "{table} taken for a key");
     }

@@ -82,6 +82,13 @@ impl Kind for UrlKind {
     const LIST: &'static str = "a list of URLs such as [\"https://lienthong.nghean.gov.vn:8450\"]";
 }
 
+/// A mail address.
+pub(super) enum MailKind {}
+impl Kind for MailKind {
+    const ONE: &'static str = "a mail address such as \"vanthu@gialai.gov.vn\"";
+    const LIST: &'static str = "a list of mail addresses such as [\"vanthu@gialai.gov.vn\"]";
+}
+
 /// A SHA-256 certificate fingerprint in hex.
 pub(super) enum FingerprintKind {}
 impl Kind for FingerprintKind {
@@ -187,6 +194,9 @@ fn out_of_range<T: Bounded, E: de::Error>(n: impl fmt::Display) -> E {
 /// The largest value of an unsigned integer type, for the out-of-range message.
 pub(super) trait Bounded {
     const MAX_SHOWN: u64;
+}
+impl Bounded for u16 {
+    const MAX_SHOWN: u64 = u16::MAX as u64;
 }
 impl Bounded for u32 {
     const MAX_SHOWN: u64 = u32::MAX as u64;

@@ -109,6 +109,18 @@ pub(super) fn check(c: &Config) -> Result<(), Problem> {
         }
     }
 
+    if let Some(m) = &c.mail {
+        let smtp = m.smtp.as_ref().map(|s| ("smtp", &s.ca));
+        let imap = m.imap.as_ref().map(|i| ("imap", &i.ca));
+        for (side, cas) in smtp.into_iter().chain(imap) {
+            for (j, p) in cas.iter().enumerate() {
+                let key = format!("mail.{side}.ca[{j}]");
+                let pem = read(p).map_err(|e| at(key.clone(), p, e))?;
+                certificates(&pem).map_err(|e| at(key, p, e))?;
+            }
+        }
+    }
+
     for (i, p) in c.revocation.crl_files.iter().enumerate() {
         let key = format!("revocation.crl_files[{i}]");
         let bytes = read(p).map_err(|e| at(key.clone(), p, e))?;

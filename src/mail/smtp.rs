@@ -315,7 +315,7 @@ pub(crate) fn clean(s: &str) -> String {
 
 /// Bidirectional controls and invisible format characters (Unicode category Cf, the ones that
 /// matter): they could make a logged reply read differently from what it says.
-fn is_format(c: char) -> bool {
+pub(crate) fn is_format(c: char) -> bool {
     matches!(c,
         '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
         | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
