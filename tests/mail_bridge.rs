@@ -331,10 +331,17 @@ fn mime(headers: &[(&str, &str)], text: &str, files: &[(&str, &str, &[u8])]) -> 
     };
     let mut m = String::new();
     for (k, v) in headers {
-        let v = if v.is_ascii() {
-            v.to_string()
-        } else {
-            format!("=?UTF-8?B?{}?=", base64::engine::general_purpose::STANDARD.encode(v))
+        let encode = |t: &str| {
+            if t.is_ascii() {
+                t.to_owned()
+            } else {
+                format!("=?UTF-8?B?{}?=", base64::engine::general_purpose::STANDARD.encode(t))
+            }
+        };
+        // A display name is encoded on its own; the address stays as it is.
+        let v = match v.rsplit_once(" <") {
+            Some((name, address)) => format!("{} <{address}", encode(name)),
+            None => encode(v),
         };
         m.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -743,7 +750,7 @@ async fn hostile_mails_are_quarantined() {
     let m = MailServers::start();
     let bridge = Bridge {
         account: LIENTHONG.address,
-        extra: "\n[mail.limits]\nmax_bytes = 1048576\n",
+        extra: "\n[mail.limits]\nmax_mb = 1\n",
     };
     let gl = Running::start(|dir| gialai_text(dir, &m, &bridge)).await;
 

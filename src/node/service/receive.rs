@@ -196,6 +196,8 @@ impl<S: Store> Node<S> {
         }
         let now = now_ms();
         let peer_name = peer.map(|p| p.name.clone());
+        // Delivered by this node's own outbox to one of its agencies.
+        let local_route = peer.is_none() && actor == "node";
         match accepted.package() {
             Package::Document(doc) => {
                 // Each addressed agency of this node acknowledges for itself (Decree 30/2020
@@ -288,7 +290,10 @@ impl<S: Store> Node<S> {
                 // Checked against the document's history in the store's transaction
                 // (edxml::processing): a status the order refuses is a 4xx and stores nothing.
                 let out = self.store.record_status(new, now).await?;
-                if !out.duplicate {
+                // A status one of this node's agencies reported on another's document comes back
+                // through the local route as the same report (`duplicate`): its delivery is
+                // when the document's sender receives it, so it is notified then too.
+                if !out.duplicate || local_route {
                     crate::mail::notify::status_received(self, out.message_id, st);
                 }
                 Ok(Ingested {
