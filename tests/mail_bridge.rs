@@ -1045,10 +1045,11 @@ async fn killed_while_taking_mail_in_each_mail_is_taken_once() {
     };
     std::fs::write(&config, gialai_text(dir.path(), &m, &bridge)).unwrap();
     let mut documents = Vec::new();
+    let mut mails = Vec::new();
     for i in 0..CRASH_MAILS {
         let (package, document_id) =
             nghean_package(1000 + i, &format!("V/v văn bản thử nghiệm số {i}"));
-        let raw = mime(
+        mails.push(mime(
             &[
                 ("From", XA_IAKHA.address),
                 ("To", LIENTHONG.address),
@@ -1057,10 +1058,10 @@ async fn killed_while_taking_mail_in_each_mail_is_taken_once() {
             ],
             "Gửi văn bản điện tử.",
             &[(&format!("vb-{i}.edxml"), "application/xml", &package)],
-        );
-        m.deliver(LIENTHONG.address, &raw).await;
+        ));
         documents.push(document_id);
     }
+    let mut mails = mails.into_iter();
     let seed = std::env::var("LIENTHONG_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -1072,15 +1073,27 @@ async fn killed_while_taking_mail_in_each_mail_is_taken_once() {
         log: dir.path().join("node.log"),
         child: None,
     };
+    // A quarter of the mails, then a kill at each mail fault point.
+    for raw in mails.by_ref().take(CRASH_MAILS as usize / 4) {
+        m.deliver(LIENTHONG.address, &raw).await;
+    }
     for point in ["mail-ingested", "mail-taken", "mail-relayed"] {
         let armed = format!("{point}:{}", rng.u32(1..=8));
         node.start(Some(&armed));
         node.wait_fault(point);
     }
-    for _ in 0..5 {
+    // The rest in five batches, each followed by a kill at a random moment while the node is
+    // taking them in (how far it got is printed, not judged).
+    let batch = (CRASH_MAILS as usize * 3 / 4).div_ceil(5);
+    for round in 0..5 {
+        for raw in mails.by_ref().take(batch) {
+            m.deliver(LIENTHONG.address, &raw).await;
+        }
         node.start(None);
-        tokio::time::sleep(Duration::from_millis(rng.u64(200..=2000))).await;
+        tokio::time::sleep(Duration::from_millis(rng.u64(20..=600))).await;
         node.kill();
+        let left = m.messages(LIENTHONG.address, "INBOX").await.len();
+        eprintln!("kill {round}: {left} mails left in the inbox");
     }
     node.start(None);
     let n = CRASH_MAILS as usize;
