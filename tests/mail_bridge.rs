@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::mail::{LIENTHONG, MailServers, SO_TTTT, UNKNOWN, VANTHU, XA_IAKHA};
-use common::nodes::{self, ApiClient, NGHEAN, STTTT, SONV, TOK_SONV, TOK_STTTT, TestNode};
+use common::nodes::{self, ApiClient, NGHEAN, SONV, STTTT, TOK_SONV, TOK_STTTT, TestNode};
 use common::{lienthong_verify, xmlsec_verify};
 use lienthong::edxml::{self, OrganId, Package};
 use lienthong::store::{DeliveryState, DraftFilter, MailLogFilter, MailLogItem, Store};
@@ -137,7 +137,10 @@ impl Running {
         let node = nodes::start(listener, text).await.with_worker();
         let (stop, stopped) = watch::channel(false);
         let reader = lienthong::mail::inbound::spawn(node.node.clone(), stopped);
-        assert!(reader.is_some(), "[mail.imap] is configured: the reader starts");
+        assert!(
+            reader.is_some(),
+            "[mail.imap] is configured: the reader starts"
+        );
         Running { node, stop, reader }
     }
 
@@ -175,6 +178,35 @@ impl Running {
         .await;
         self.store().delivery(id).await.unwrap()
     }
+}
+
+/// `/readyz` (checked against the API description): the mail part.
+async fn readiness(n: &TestNode) -> Value {
+    let r = ApiClient::new().get(n.url("/readyz")).send().await.unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "a mail server never makes the node unready"
+    );
+    let v = nodes::json_of(r).await;
+    assert_eq!(v["status"], "ready");
+    v["mail"].clone()
+}
+
+/// `/metrics` (checked against the API description: every family is listed).
+async fn metrics(n: &TestNode) -> String {
+    let r = ApiClient::new()
+        .get(n.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    r.text().await.unwrap()
+}
+
+/// Whether the metrics text has exactly this sample line.
+fn has_line(text: &str, line: &str) -> bool {
+    text.lines().any(|l| l == line)
 }
 
 /// A clerk's dispatch from `token`'s agency: (message id, delivery ids in recipient order).
@@ -239,7 +271,10 @@ impl Read {
     }
 
     fn names(&self) -> Vec<&str> {
-        self.attachments.iter().map(|(n, _, _)| n.as_str()).collect()
+        self.attachments
+            .iter()
+            .map(|(n, _, _)| n.as_str())
+            .collect()
     }
 }
 
@@ -335,7 +370,10 @@ fn mime(headers: &[(&str, &str)], text: &str, files: &[(&str, &str, &[u8])]) -> 
             if t.is_ascii() {
                 t.to_owned()
             } else {
-                format!("=?UTF-8?B?{}?=", base64::engine::general_purpose::STANDARD.encode(t))
+                format!(
+                    "=?UTF-8?B?{}?=",
+                    base64::engine::general_purpose::STANDARD.encode(t)
+                )
             }
         };
         // A display name is encoded on its own; the address stays as it is.
@@ -347,7 +385,9 @@ fn mime(headers: &[(&str, &str)], text: &str, files: &[(&str, &str, &[u8])]) -> 
     }
     m.push_str("MIME-Version: 1.0\r\nDate: Mon, 07 Dec 2026 09:00:00 +0700\r\n");
     if files.is_empty() {
-        m.push_str("Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+        m.push_str(
+            "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n",
+        );
         m.push_str(&b64(text.as_bytes()));
         return m.into_bytes();
     }
@@ -407,12 +447,8 @@ fn nghean_package(number: u32, subject: &str) -> (Vec<u8>, String) {
         Some(&common::pki("chain.pem")),
     )
     .unwrap();
-    let signed = lienthong::dsig::sign_package(
-        &unsigned,
-        &signer,
-        &edxml::xml::Limits::default(),
-    )
-    .unwrap();
+    let signed =
+        lienthong::dsig::sign_package(&unsigned, &signer, &edxml::xml::Limits::default()).unwrap();
     (signed, document_id)
 }
 
@@ -437,19 +473,18 @@ async fn a_document_to_a_mail_only_commune_arrives_in_its_mailbox() {
     })
     .await;
     let subject = "V/v triển khai hộp thư công vụ @gialai.gov.vn cho cấp xã";
-    let (id, deliveries) = submit(
-        &gl.node,
-        TOK_STTTT,
-        &[XA],
-        subject,
-        json!({"priority": 1}),
-    )
-    .await;
-    let d = gl.wait_delivery(deliveries[0], DeliveryState::Delivered).await;
+    let (id, deliveries) =
+        submit(&gl.node, TOK_STTTT, &[XA], subject, json!({"priority": 1})).await;
+    let d = gl
+        .wait_delivery(deliveries[0], DeliveryState::Delivered)
+        .await;
     assert_eq!(d.route, format!("mail:{}", XA_IAKHA.address));
     let attempts = gl.store().attempts(d.id).await.unwrap();
     let reply = attempts.last().unwrap().reply.clone().unwrap_or_default();
-    assert!(reply.starts_with("250"), "the relay's reply is kept: {attempts:?}");
+    assert!(
+        reply.starts_with("250"),
+        "the relay's reply is kept: {attempts:?}"
+    );
 
     let got = m
         .wait_messages(XA_IAKHA.address, "INBOX", 1, Duration::from_secs(60))
@@ -472,14 +507,20 @@ async fn a_document_to_a_mail_only_commune_arrives_in_its_mailbox() {
     let message_id = mail.header("message-id").unwrap().to_owned();
     assert!(message_id.contains(&format!("{}", d.id)), "{message_id}");
     assert!(
-        mail.headers
-            .iter()
-            .any(|(_, v)| v.contains(&d.document_id)),
+        mail.headers.iter().any(|(_, v)| v.contains(&d.document_id)),
         "a header names the DocumentId: {:?}",
         mail.headers
     );
-    assert!(mail.text.contains("Sở Thông tin và Truyền thông"), "{}", mail.text);
-    assert!(mail.html.contains("Sở Thông tin và Truyền thông"), "{}", mail.html);
+    assert!(
+        mail.text.contains("Sở Thông tin và Truyền thông"),
+        "{}",
+        mail.text
+    );
+    assert!(
+        mail.html.contains("Sở Thông tin và Truyền thông"),
+        "{}",
+        mail.html
+    );
 
     let (_, ctype, pdf) = mail.attachment_ending(".pdf");
     assert_eq!(ctype, "application/pdf");
@@ -498,11 +539,34 @@ async fn a_document_to_a_mail_only_commune_arrives_in_its_mailbox() {
     let (ok, out) = xmlsec_verify(&file, &[]);
     assert!(ok, "xmlsec1: {out}");
 
+    let mail_state = readiness(&gl.node).await;
+    assert_eq!(mail_state["smtp"]["state"], "up", "{mail_state}");
+    let text = metrics(&gl.node).await;
+    assert!(
+        has_line(&text, "lienthong_mail_sent_total{kind=\"document\"} 1"),
+        "{text}"
+    );
+    assert!(has_line(
+        &text,
+        "lienthong_mail_server_reachable{server=\"smtp\"} 1"
+    ));
+    wait_for("the mailbox reader's session", || async {
+        readiness(&gl.node).await["imap"]["state"] == "up"
+    })
+    .await;
+    assert!(has_line(
+        &metrics(&gl.node).await,
+        "lienthong_mail_imap_connected 1"
+    ));
+
     // The relay saw the node's address as sender and the commune's as the only recipient.
     let envelopes = m.smtp_envelopes();
     assert_eq!(
         envelopes,
-        vec![(LIENTHONG.address.to_owned(), vec![XA_IAKHA.address.to_owned()])]
+        vec![(
+            LIENTHONG.address.to_owned(),
+            vec![XA_IAKHA.address.to_owned()]
+        )]
     );
     gl.shutdown().await;
 }
@@ -525,7 +589,14 @@ async fn relay_down_retries_until_it_returns_and_a_5xx_fails_at_once() {
     })
     .await;
     m.stop_smtp();
-    let (_, deliveries) = submit(&gl.node, TOK_STTTT, &[XA], "V/v thử gửi khi máy chủ thư ngừng", json!({})).await;
+    let (_, deliveries) = submit(
+        &gl.node,
+        TOK_STTTT,
+        &[XA],
+        "V/v thử gửi khi máy chủ thư ngừng",
+        json!({}),
+    )
+    .await;
     let id = deliveries[0];
     wait_for("two failed attempts", || async {
         let a = gl.store().attempts(id).await.unwrap();
@@ -540,13 +611,29 @@ async fn relay_down_retries_until_it_returns_and_a_5xx_fails_at_once() {
     let attempts = gl.store().attempts(id).await.unwrap();
     let code = attempts[0].error.as_ref().unwrap().code.clone();
     assert_eq!(code, "MAIL_UNREACHABLE", "{attempts:?}");
+    let mail_state = readiness(&gl.node).await;
+    assert_eq!(mail_state["smtp"]["state"], "down", "{mail_state}");
+    assert!(
+        mail_state["smtp"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("MAIL_UNREACHABLE")),
+        "{mail_state}"
+    );
     m.start_smtp();
     gl.wait_delivery(id, DeliveryState::Delivered).await;
+    assert_eq!(readiness(&gl.node).await["smtp"]["state"], "up");
     m.wait_messages(XA_IAKHA.address, "INBOX", 1, Duration::from_secs(60))
         .await;
 
     // A mailbox Dovecot does not know: LMTP refuses it, the relay answers 550.
-    let (_, deliveries) = submit(&gl.node, TOK_STTTT, &[XA_LOST], "V/v thử gửi tới hộp thư không tồn tại", json!({})).await;
+    let (_, deliveries) = submit(
+        &gl.node,
+        TOK_STTTT,
+        &[XA_LOST],
+        "V/v thử gửi tới hộp thư không tồn tại",
+        json!({}),
+    )
+    .await;
     let d = gl.wait_delivery(deliveries[0], DeliveryState::Failed).await;
     let attempts = gl.store().attempts(d.id).await.unwrap();
     assert_eq!(attempts.len(), 1, "a 5xx is not retried: {attempts:?}");
@@ -575,7 +662,14 @@ async fn a_bounce_turns_a_delivered_mail_into_failed() {
         )
     })
     .await;
-    let (_, deliveries) = submit(&gl.node, TOK_STTTT, &[XA_LOST], "V/v thử thư bị trả lại", json!({})).await;
+    let (_, deliveries) = submit(
+        &gl.node,
+        TOK_STTTT,
+        &[XA_LOST],
+        "V/v thử thư bị trả lại",
+        json!({}),
+    )
+    .await;
     let id = deliveries[0];
     let d = gl.wait_delivery(id, DeliveryState::Failed).await;
     let attempts = gl.store().attempts(id).await.unwrap();
@@ -622,7 +716,10 @@ async fn a_signed_edxml_mail_is_ingested_and_its_receipt_goes_back_by_mail() {
     let (package, document_id) = nghean_package(77, "V/v phối hợp tổ chức hội nghị trực tuyến");
     let raw = mime(
         &[
-            ("From", &format!("Văn thư UBND xã Ia Kha <{}>", XA_IAKHA.address)),
+            (
+                "From",
+                &format!("Văn thư UBND xã Ia Kha <{}>", XA_IAKHA.address),
+            ),
             ("To", LIENTHONG.address),
             ("Subject", "Gửi văn bản điện tử 77/UBND-VX"),
             ("Message-ID", "<gui-77@iakha.gialai.gov.vn>"),
@@ -635,7 +732,10 @@ async fn a_signed_edxml_mail_is_ingested_and_its_receipt_goes_back_by_mail() {
     assert_eq!(log[0].outcome, "document", "{log:?}");
     let message_id = log[0].message_ref.unwrap();
     let info = gl.store().message(message_id).await.unwrap();
-    assert_eq!((info.sender.as_str(), info.document_id.as_str()), (NGHEAN, document_id.as_str()));
+    assert_eq!(
+        (info.sender.as_str(), info.document_id.as_str()),
+        (NGHEAN, document_id.as_str())
+    );
     let inbox = gl.store().inbox_item(STTTT, message_id).await.unwrap();
     assert_eq!(inbox.message.id, message_id);
 
@@ -702,7 +802,10 @@ async fn quarantine_replies_once_and_two_nodes_do_not_loop() {
     // B takes A's reply in: quarantined, never answered (it is an automatic reply).
     let blog = b.wait_mail_log(1).await;
     assert_eq!(blog[0].outcome, "quarantined", "{blog:?}");
-    assert!(!blog[0].replied, "an automatic reply is never answered: {blog:?}");
+    assert!(
+        !blog[0].replied,
+        "an automatic reply is never answered: {blog:?}"
+    );
     let quarantined = m
         .wait_messages(XA_IAKHA.address, "Quarantine", 1, Duration::from_secs(60))
         .await;
@@ -713,7 +816,10 @@ async fn quarantine_replies_once_and_two_nodes_do_not_loop() {
         Some("<hoi-1@iakha.gialai.gov.vn>")
     );
     assert!(
-        reply.text.chars().any(|c| "ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ".contains(c)),
+        reply
+            .text
+            .chars()
+            .any(|c| "ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ".contains(c)),
         "the reply is Vietnamese: {}",
         reply.text
     );
@@ -722,7 +828,10 @@ async fn quarantine_replies_once_and_two_nodes_do_not_loop() {
     smtp_send(&m, XA_IAKHA.address, LIENTHONG.address, &hello(2)).await;
     let log = a.wait_mail_log(2).await;
     assert_eq!(log[0].outcome, "quarantined");
-    assert!(!log[0].replied, "at most one reply per sender per interval: {log:?}");
+    assert!(
+        !log[0].replied,
+        "at most one reply per sender per interval: {log:?}"
+    );
     m.wait_messages(LIENTHONG.address, "Quarantine", 2, Duration::from_secs(60))
         .await;
     // Exactly one mail went from A to B, and none from B to A.
@@ -764,7 +873,9 @@ async fn hostile_mails_are_quarantined() {
     // 10,000 parts.
     let mut many = head("many parts", "multipart/mixed; boundary=\"b\"");
     for i in 0..10_000 {
-        many.push_str(&format!("--b\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n"));
+        many.push_str(&format!(
+            "--b\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n"
+        ));
     }
     many.push_str("--b--\r\n");
     // 60 levels of multipart.
@@ -808,6 +919,16 @@ async fn hostile_mails_are_quarantined() {
         .await;
     assert!(m.messages(LIENTHONG.address, "INBOX").await.is_empty());
     assert!(m.smtp_envelopes().is_empty(), "nothing was answered");
+    let text = metrics(&gl.node).await;
+    for line in [
+        "lienthong_mail_taken_in_total{outcome=\"quarantined\"} 3",
+        "lienthong_mail_quarantined_total{code=\"MAIL_TOO_DEEP\"} 1",
+        "lienthong_mail_quarantined_total{code=\"MAIL_TOO_LARGE\"} 1",
+        "lienthong_mail_quarantined_total{code=\"MAIL_TOO_MANY_PARTS\"} 1",
+        "lienthong_mail_replies_sent_total 0",
+    ] {
+        assert!(has_line(&text, line), "{line} in\n{text}");
+    }
     gl.shutdown().await;
 }
 
@@ -825,7 +946,10 @@ async fn a_mail_from_a_registered_address_becomes_a_draft() {
         &[
             ("From", &format!("Văn thư Sở TT&TT <{}>", SO_TTTT.address)),
             ("To", LIENTHONG.address),
-            ("Subject", "Số 12/STTTT-VP: V/v báo cáo chuyển đổi số tháng 11"),
+            (
+                "Subject",
+                "Số 12/STTTT-VP: V/v báo cáo chuyển đổi số tháng 11",
+            ),
             ("Message-ID", "<du-thao-12@stttt.gialai.gov.vn>"),
         ],
         "Kính gửi văn thư: đề nghị phát hành văn bản đính kèm.",
@@ -845,11 +969,19 @@ async fn a_mail_from_a_registered_address_becomes_a_draft() {
     assert_eq!(d.code_notation.as_deref(), Some("STTTT-VP"));
     assert!(d.summary.contains("báo cáo chuyển đổi số"), "{d:?}");
     assert_eq!(d.files.len(), 1);
-    let file = gl.store().draft_file(STTTT, d.id, d.files[0].index).await.unwrap();
+    let file = gl
+        .store()
+        .draft_file(STTTT, d.id, d.files[0].index)
+        .await
+        .unwrap();
     assert_eq!(file.bytes, nodes::PDF);
     assert_eq!(log[0].draft_ref, Some(d.id));
     // Nothing was signed or sent for it.
-    assert!(m.smtp_envelopes().iter().all(|(from, _)| from != LIENTHONG.address));
+    assert!(
+        m.smtp_envelopes()
+            .iter()
+            .all(|(from, _)| from != LIENTHONG.address)
+    );
     m.wait_messages(LIENTHONG.address, "Processed", 1, Duration::from_secs(60))
         .await;
     gl.shutdown().await;
@@ -870,17 +1002,35 @@ async fn notifications_arrive() {
     };
     let gl = Running::start(|dir| gialai_text(dir, &m, &bridge)).await;
     // arrival: Sở Nội vụ sends to Sở TT&TT (a local delivery).
-    let (_, d) = submit(&gl.node, TOK_SONV, &[STTTT], "V/v cử cán bộ tham dự tập huấn", json!({})).await;
+    let (_, d) = submit(
+        &gl.node,
+        TOK_SONV,
+        &[STTTT],
+        "V/v cử cán bộ tham dự tập huấn",
+        json!({}),
+    )
+    .await;
     gl.wait_delivery(d[0], DeliveryState::Delivered).await;
     let got = m
         .wait_messages(VANTHU.address, "INBOX", 1, Duration::from_secs(60))
         .await;
     let arrival = read_mail(&got[0].1);
-    assert!(arrival.subject.contains("cử cán bộ tham dự tập huấn") || arrival.text.contains("cử cán bộ tham dự tập huấn"), "{arrival:?}");
+    assert!(
+        arrival.subject.contains("cử cán bộ tham dự tập huấn")
+            || arrival.text.contains("cử cán bộ tham dự tập huấn"),
+        "{arrival:?}"
+    );
     assert_eq!(arrival.header("auto-submitted"), Some("auto-generated"));
 
     // failed: Sở TT&TT sends to a mailbox that does not exist (550).
-    let (_, d) = submit(&gl.node, TOK_STTTT, &[XA_LOST], "V/v gửi nhầm địa chỉ", json!({})).await;
+    let (_, d) = submit(
+        &gl.node,
+        TOK_STTTT,
+        &[XA_LOST],
+        "V/v gửi nhầm địa chỉ",
+        json!({}),
+    )
+    .await;
     gl.wait_delivery(d[0], DeliveryState::Failed).await;
     let got = m
         .wait_messages(VANTHU.address, "INBOX", 2, Duration::from_secs(60))
@@ -892,7 +1042,14 @@ async fn notifications_arrive() {
     );
 
     // status: Sở TT&TT sends to Sở Nội vụ, whose clerk registers it (03).
-    let (_, d) = submit(&gl.node, TOK_STTTT, &[SONV], "V/v báo cáo số liệu quý IV", json!({})).await;
+    let (_, d) = submit(
+        &gl.node,
+        TOK_STTTT,
+        &[SONV],
+        "V/v báo cáo số liệu quý IV",
+        json!({}),
+    )
+    .await;
     gl.wait_delivery(d[0], DeliveryState::Delivered).await;
     let inbox = gl
         .store()
@@ -904,7 +1061,10 @@ async fn notifications_arrive() {
         .find(|i| i.message.subject.as_deref() == Some("V/v báo cáo số liệu quý IV"))
         .unwrap();
     let r = ApiClient::new()
-        .post(gl.node.url(&format!("/api/v1/inbox/{}/status", item.message.id)))
+        .post(
+            gl.node
+                .url(&format!("/api/v1/inbox/{}/status", item.message.id)),
+        )
         .bearer_auth(TOK_SONV)
         .json(&json!({"code": "03", "description": "Đã vào sổ"}))
         .send()
@@ -987,7 +1147,11 @@ impl Serve {
                 }
                 panic!("lienthong serve exited at start ({status}):\n{text}");
             }
-            assert!(t0.elapsed() < Duration::from_secs(60), "no start:\n{}", self.log_text());
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "no start:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -1001,7 +1165,11 @@ impl Serve {
             if let Some(s) = child.try_wait().unwrap() {
                 break s;
             }
-            assert!(t0.elapsed() < Duration::from_secs(120), "never reached {point}:\n{}", self.log_text());
+            assert!(
+                t0.elapsed() < Duration::from_secs(120),
+                "never reached {point}:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         assert_eq!(status.signal(), Some(9), "{status}");
@@ -1184,4 +1352,72 @@ async fn wait_distinct_receipts(m: &MailServers, n: usize) -> usize {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// An agency whose signing certificate ends within 30 days: its `cert_expiry` address is told
+/// once, in Vietnamese, naming the certificate; the mail is in the audit chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_about_to_expire_is_notified() {
+    let m = MailServers::start();
+    let certs = tempfile::tempdir().unwrap();
+    // `openssl x509 -days 30` under the test issuing CA.
+    let (key, cert) =
+        nodes::issue_cert_without_code(certs.path(), "sap-het-han", "Văn phòng UBND tỉnh Gia Lai");
+    let bridge = Bridge {
+        account: LIENTHONG.address,
+        extra: "",
+    };
+    let gl = Running::start(|dir| {
+        gialai_text(dir, &m, &bridge)
+            + &format!(
+                "\n[[agency]]\ncode = \"{}\"\nname = \"Ủy ban nhân dân tỉnh Gia Lai\"\nkey = \"{}\"\ncert = \"{}\"\nchain = \"{}\"\n",
+                nodes::UBND_GL,
+                key.display(),
+                cert.display(),
+                common::pki("chain.pem").display()
+            )
+            + &format!(
+                "\n[[mail.notify]]\nagency = \"{}\"\nto = [\"{}\"]\nevents = [\"cert_expiry\"]\n",
+                nodes::UBND_GL,
+                SO_TTTT.address
+            )
+    })
+    .await;
+    let watch = lienthong::mail::notify::spawn_cert_expiry_watch(
+        gl.node.node.clone(),
+        Duration::from_secs(3600),
+        gl.stop.subscribe(),
+    );
+    let got = m
+        .wait_messages(SO_TTTT.address, "INBOX", 1, Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        got.len(),
+        1,
+        "one notice for the one certificate that ends soon"
+    );
+    let notice = read_mail(&got[0].1);
+    assert_eq!(notice.header("auto-submitted"), Some("auto-generated"));
+    assert!(
+        notice.text.contains("Văn phòng UBND tỉnh Gia Lai"),
+        "the notice names the certificate: {notice:?}"
+    );
+    assert!(
+        notice.subject.contains("chứng thư") || notice.text.contains("chứng thư"),
+        "{notice:?}"
+    );
+    wait_for("the notice in the audit chain", || async {
+        gl.store()
+            .audit_records(&lienthong::store::AuditQuery {
+                limit: 10_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.action == "mail.send" && r.detail.contains("notify.cert_expiry"))
+    })
+    .await;
+    gl.shutdown().await;
+    watch.await.unwrap();
 }
