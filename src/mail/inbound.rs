@@ -673,8 +673,12 @@ impl<S: Store> Reader<S> {
             .await
         {
             Ok(out) => out,
-            // Taken in before (the checkpoint is past it): only its move is left.
-            Err(e) if e.code() == Code::InvalidTransition => {
+            // Taken in before (the checkpoint is past it): only its move is left. The same code
+            // may refuse what the mail produced, so the checkpoint decides which it is.
+            Err(e)
+                if e.code() == Code::InvalidTransition
+                    && self.taken_before(uidvalidity, uid).await =>
+            {
                 tracing::info!(mailbox = %self.key, uid, "mail taken in before; moving it");
                 return Outcome::Move(self.folder_of_taken(uidvalidity, uid).await);
             }
@@ -735,6 +739,15 @@ impl<S: Store> Reader<S> {
             tracing::info!(mailbox = %self.key, uid, outcome = outcome_label, log = out.log_id, "mail taken in");
         }
         self.moving(uidvalidity, uid, quarantine)
+    }
+
+    /// Whether the checkpoint is at or past `uid` under `uidvalidity` (a store that cannot be
+    /// read says no: the mail is then not moved, and read again later).
+    async fn taken_before(&self, uidvalidity: u32, uid: u32) -> bool {
+        matches!(
+            self.node.store.mail_checkpoint(&self.key).await,
+            Ok(Some(c)) if c.uidvalidity == uidvalidity && c.last_uid >= uid
+        )
     }
 
     fn moving(&mut self, uidvalidity: u32, uid: u32, quarantine: bool) -> Outcome {
