@@ -397,7 +397,10 @@ async fn imap_idle_returns_when_a_mail_is_delivered() {
         .await
         .unwrap();
     assert!(mb.has_idle(), "Dovecot offers IDLE");
-    mb.select("INBOX").await.unwrap();
+    let state = mb.select("INBOX").await.unwrap();
+    assert_eq!(state.exists, 0);
+    // An empty folder: "1:*" names no mail at all.
+    assert_eq!(mb.list_after(0).await.unwrap(), []);
     let (wake, ()) = tokio::join!(mb.idle_or_sleep(Duration::from_secs(30)), async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         deliver_some(&servers, 1).await;
@@ -410,6 +413,14 @@ async fn imap_idle_returns_when_a_mail_is_delivered() {
     assert_eq!(wake, Wake::Timeout);
     assert_eq!(mb.select("INBOX").await.unwrap().exists, 1);
     mb.logout().await;
+
+    // Development without TLS (the configuration allows it only with node.dev_plain_http).
+    let mut plain = Mailbox::connect(&imap_config(&servers, MailTls::None, &VANTHU))
+        .await
+        .unwrap();
+    plain.select("INBOX").await.unwrap();
+    assert_eq!(plain.list_after(0).await.unwrap().len(), 1);
+    plain.logout().await;
 }
 
 #[tokio::test]
