@@ -294,23 +294,22 @@ struct DraftFields {
 /// prefixes): number and notation when the subject starts with them, the rest as trích yếu.
 fn draft_fields(subject: &str) -> DraftFields {
     let mut s = subject.trim();
-    loop {
-        let lower = s.to_lowercase();
-        let prefix = [
-            "fwd:",
-            "fw:",
-            "re:",
-            "tl:",
-            "tr:",
-            "chuyển tiếp:",
-            "trả lời:",
-        ]
-        .into_iter()
-        .find(|p| lower.starts_with(p));
-        match prefix {
-            Some(p) => s = s[p.len()..].trim_start(),
-            None => break,
-        }
+    // Compared on the subject's own bytes (lowercased prefix by prefix), so cutting the
+    // prefix off never lands inside a character.
+    const REPLY_PREFIXES: [&str; 7] = [
+        "fwd:",
+        "fw:",
+        "re:",
+        "tl:",
+        "tr:",
+        "chuyển tiếp:",
+        "trả lời:",
+    ];
+    while let Some(p) = REPLY_PREFIXES.into_iter().find(|p| {
+        s.get(..p.len())
+            .is_some_and(|head| head.to_lowercase() == *p)
+    }) {
+        s = s[p.len()..].trim_start();
     }
     let whole = DraftFields {
         number: None,

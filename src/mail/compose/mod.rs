@@ -1008,11 +1008,28 @@ mod tests {
             let c = notice(n(), base, path);
             assert!(!read(&c).text.contains("Xem chi tiết"), "{base:?} {path:?}");
         }
-        // One event is one mail, whatever the order of the addresses.
-        assert_eq!(
-            notice(n(), None, None).message_id,
-            notice(n(), None, None).message_id
-        );
+        // One event is one mail, whatever the order of the addresses; another event another.
+        let reversed = [
+            Address::parse("LanhDao@gialai.gov.vn").unwrap(),
+            Address::parse("vanthu@gialai.gov.vn").unwrap(),
+        ];
+        let again = |key: &str| {
+            notice_mail(&NoticeMail {
+                from: &node(),
+                to: &reversed,
+                agency: "Sở Thông tin và Truyền thông",
+                notice: n(),
+                event_key: key,
+                link_base: None,
+                link_path: None,
+                message_id_domain: "gialai.gov.vn",
+                date: DATE,
+            })
+            .unwrap()
+            .message_id
+        };
+        assert_eq!(notice(n(), None, None).message_id, again("message:17"));
+        assert_ne!(notice(n(), None, None).message_id, again("message:18"));
     }
 
     #[test]

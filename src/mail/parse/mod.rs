@@ -887,3 +887,85 @@ Xin chào\r\n";
         assert!(!parse(&raw, &limits()).unwrap().dsn.unwrap().failed());
     }
 }
+
+#[cfg(test)]
+mod mutations {
+    use super::tests::{mail_with, postfix_bounce};
+    use super::*;
+
+    /// Mails damaged at random (a fixed seed, so every run sees the same ones): the parser
+    /// never panics, and what it accepts is within the limits — counted again on the parser's
+    /// own result, and the parser's count never exceeds the pre-scan's.
+    #[test]
+    fn damaged_mails_never_escape_the_bounds() {
+        let limits = MailLimits {
+            max_parts: 12,
+            max_depth: 3,
+            max_attachments: 4,
+            ..MailLimits::default()
+        };
+        let seeds = [
+            postfix_bounce("<lt.1.0123456789abcdef@x.vn>", "failed", false),
+            postfix_bounce("<lt.1.0123456789abcdef@x.vn>", "failed", true),
+            mail_with(
+                "",
+                "a@b.vn",
+                "x",
+                &[
+                    ("a.pdf", "application/pdf", b"%PDF"),
+                    ("b.edxml", "text/xml", b"<a/>"),
+                ],
+            ),
+        ];
+        let pieces: [&[u8]; 8] = [
+            b"--",
+            b"\r\n",
+            b"\r\n\r\n",
+            b"Content-Type: multipart/mixed; boundary=\"4F2C1A0.1733569590/mail.test\"\r\n",
+            b"Content-Type: message/rfc822\r\n\r\n",
+            b"--b1\r\n",
+            b"--4F2C1A0.1733569590/mail.test\r\n",
+            b" ",
+        ];
+        let mut rng = fastrand::Rng::with_seed(16);
+        let mut disagreements = 0;
+        let mut accepted = 0;
+        for round in 0..3000 {
+            let mut m = seeds[round % seeds.len()].clone();
+            for _ in 0..rng.usize(1..6) {
+                let at = rng.usize(..=m.len());
+                match rng.u8(..4) {
+                    0 => m.truncate(at),
+                    1 => {
+                        let p = pieces[rng.usize(..pieces.len())];
+                        m.splice(at..at, p.iter().copied());
+                    }
+                    2 if at < m.len() => m[at] = rng.u8(..),
+                    _ => {
+                        let end = (at + rng.usize(..40)).min(m.len());
+                        m.drain(at..end);
+                    }
+                }
+            }
+            let Ok(p) = parse(&m, &limits) else { continue };
+            accepted += 1;
+            assert!(p.attachments.len() <= limits.max_attachments as usize);
+            let msg = MessageParser::new().parse(&m).unwrap();
+            let (parts, depth) = count(&msg, 0, limits.max_depth);
+            let shape = scan::scan(&m, &limits).unwrap();
+            assert!(parts <= limits.max_parts as usize && depth <= limits.max_depth as usize);
+            if parts > shape.parts as usize || depth > shape.depth as usize {
+                disagreements += 1;
+            }
+        }
+        assert_eq!(
+            disagreements, 0,
+            "the parser counted more than the pre-scan"
+        );
+        eprintln!("{accepted} of 3000 damaged mails read");
+        assert!(
+            accepted > 1000,
+            "too few damaged mails were read to mean anything"
+        );
+    }
+}
