@@ -397,7 +397,10 @@ async fn imap_idle_returns_when_a_mail_is_delivered() {
         .await
         .unwrap();
     assert!(mb.has_idle(), "Dovecot offers IDLE");
-    mb.select("INBOX").await.unwrap();
+    let state = mb.select("INBOX").await.unwrap();
+    assert_eq!(state.exists, 0);
+    // An empty folder: "1:*" names no mail at all.
+    assert_eq!(mb.list_after(0).await.unwrap(), []);
     let (wake, ()) = tokio::join!(mb.idle_or_sleep(Duration::from_secs(30)), async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         deliver_some(&servers, 1).await;
@@ -410,6 +413,14 @@ async fn imap_idle_returns_when_a_mail_is_delivered() {
     assert_eq!(wake, Wake::Timeout);
     assert_eq!(mb.select("INBOX").await.unwrap().exists, 1);
     mb.logout().await;
+
+    // Development without TLS (the configuration allows it only with node.dev_plain_http).
+    let mut plain = Mailbox::connect(&imap_config(&servers, MailTls::None, &VANTHU))
+        .await
+        .unwrap();
+    plain.select("INBOX").await.unwrap();
+    assert_eq!(plain.list_after(0).await.unwrap().len(), 1);
+    plain.logout().await;
 }
 
 #[tokio::test]
@@ -477,4 +488,65 @@ async fn imap_without_move_or_idle_copies_expunges_and_sleeps() {
         Wake::Timeout
     );
     assert_eq!(mb.list_after(0).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_harness_bounces_like_a_queueing_relay_when_asked() {
+    // What the bridge's bounce handling is tested against (tests/mail_bridge.rs): the relay
+    // accepts, then a delivery status notification comes back to the envelope sender.
+    let servers = MailServers::start();
+    servers.smtp_bounce_mode(true);
+    let relay = SmtpRelay::new(&smtp_config(
+        &servers,
+        MailTls::Starttls,
+        LIENTHONG.password,
+    ))
+    .unwrap();
+    let raw = message(UNKNOWN, SUBJECT);
+    let id = mail_parser::MessageParser::default()
+        .parse(&raw)
+        .unwrap()
+        .message_id()
+        .unwrap()
+        .to_owned();
+    let rcpts = [XA_IAKHA.address.to_owned(), UNKNOWN.to_owned()];
+    let reply = relay.send(LIENTHONG.address, &rcpts, &raw).await.unwrap();
+    assert_eq!(reply.code, 250, "{reply}");
+    assert_eq!(servers.messages(XA_IAKHA.address, "INBOX").await.len(), 1);
+    let bounces = servers
+        .wait_messages(LIENTHONG.address, "INBOX", 1, Duration::from_secs(10))
+        .await;
+    assert_eq!(bounces.len(), 1);
+    let dsn = &bounces[0].1;
+    let text = String::from_utf8_lossy(dsn);
+    assert!(
+        text.contains("Return-Path: <>"),
+        "a DSN has the null sender:\n{text}"
+    );
+    let parsed = mail_parser::MessageParser::default().parse(dsn).unwrap();
+    let ct = parsed.content_type().unwrap();
+    assert_eq!(
+        (ct.ctype(), ct.subtype(), ct.attribute("report-type")),
+        ("multipart", Some("report"), Some("delivery-status"))
+    );
+    assert!(
+        text.contains(&format!("Final-Recipient: rfc822; {UNKNOWN}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("Action: failed") && text.contains("Status: 5.1.1"),
+        "{text}"
+    );
+    assert!(!text.contains(&format!("Final-Recipient: rfc822; {}", XA_IAKHA.address)));
+    assert!(
+        text.contains(&format!("Message-ID: <{id}>")),
+        "the original's header:\n{text}"
+    );
+    // Off again: refused at once.
+    servers.smtp_bounce_mode(false);
+    let e = relay
+        .send(LIENTHONG.address, &[UNKNOWN.to_owned()], &raw)
+        .await
+        .unwrap_err();
+    assert!(e.permanent, "{e}");
 }

@@ -340,3 +340,179 @@ pub fn display_name(s: &str) -> String {
         .collect();
     header_text(&cleaned, MAX_DISPLAY_NAME_CHARS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_plain_and_domains_lowercase() {
+        let a = Address::parse("Xa-IaKha@GiaLai.Gov.VN").unwrap();
+        assert_eq!(a.as_str(), "Xa-IaKha@gialai.gov.vn");
+        assert_eq!(a.local_part(), "Xa-IaKha");
+        assert_eq!(a.domain(), "gialai.gov.vn");
+        assert_eq!(a.key(), "xa-iakha@gialai.gov.vn");
+        assert_eq!(
+            Address::parse(" <van.thu+so1@gialai.gov.vn> ")
+                .unwrap()
+                .as_str(),
+            "van.thu+so1@gialai.gov.vn"
+        );
+        assert_eq!(
+            Address::parse("o'brien@x.vn").unwrap().local_part(),
+            "o'brien"
+        );
+        assert_eq!(
+            Address::parse("postmaster@localhost").unwrap().domain(),
+            "localhost"
+        );
+    }
+
+    #[test]
+    fn case_of_the_local_part_does_not_make_another_mailbox() {
+        use std::collections::{BTreeMap, HashSet};
+        let a = Address::parse("VanThu@gialai.gov.vn").unwrap();
+        let b = Address::parse("vanthu@GIALAI.gov.vn").unwrap();
+        assert_eq!(a, b);
+        let map = BTreeMap::from([(a.clone(), "000.00.05.H21")]);
+        assert_eq!(map.get(&b), Some(&"000.00.05.H21"));
+        let set: HashSet<Address> = [a, b].into_iter().collect();
+        assert_eq!(set.len(), 1);
+        assert_ne!(
+            Address::parse("vanthu1@gialai.gov.vn").unwrap(),
+            Address::parse("vanthu@gialai.gov.vn").unwrap()
+        );
+    }
+
+    #[test]
+    fn refuses_what_could_smuggle_something_into_a_header_or_a_command() {
+        let long_local = format!("{}@x.vn", "a".repeat(65));
+        let long = format!(
+            "{}@{}.vn",
+            "a".repeat(60),
+            vec!["b".repeat(60); 4].join(".")
+        );
+        for bad in [
+            "",
+            "   ",
+            "<>",
+            "a@b.vn\r\nBcc: victim@x.vn",
+            "a@b.vn\nX: y",
+            "a@b.vn\r",
+            "a\0@b.vn",
+            "a b@c.vn",
+            "\"a b\"@c.vn",
+            "\"a\"@c.vn",
+            "a@b.vn (comment)",
+            "(c)a@b.vn",
+            "Name <a@b.vn>",
+            "a@b.vn, c@d.vn",
+            "a@b.vn;c@d.vn",
+            "@route:a@b.vn",
+            "a@[127.0.0.1]",
+            "a@127.0.0.1",
+            "a@@b.vn",
+            "@b.vn",
+            "a@",
+            "a",
+            "a..b@c.vn",
+            ".a@b.vn",
+            "a.@b.vn",
+            "ánh@b.vn",
+            "a@bücher.de",
+            "a@b_c.vn",
+            "a@-b.vn",
+            "a@b-.vn",
+            "a@b..vn",
+            "a@b.vn.",
+            "<a@b.vn",
+            "a@b.vn>",
+            "a@b.vn\u{202E}",
+            long_local.as_str(),
+            long.as_str(),
+        ] {
+            let e = Address::parse(bad).expect_err(bad);
+            assert_eq!(e.code, "MAIL_ADDRESS_INVALID", "{bad:?}");
+            assert!(
+                !e.message.contains('\n') && !e.message.contains('\r'),
+                "{e}"
+            );
+        }
+        let ok254 = format!(
+            "{}@{}.{}.vn",
+            "a".repeat(64),
+            "c".repeat(62),
+            vec!["b".repeat(61); 2].join(".")
+        );
+        assert_eq!(ok254.len(), 254);
+        assert!(Address::parse(&ok254).is_ok());
+        let too_long = format!(
+            "{}@{}.vn",
+            "a".repeat(64),
+            vec!["b".repeat(62); 3].join(".")
+        );
+        assert_eq!(too_long.len(), 256);
+        assert!(Address::parse(&too_long).is_err());
+    }
+
+    #[test]
+    fn header_text_is_one_clean_line() {
+        assert_eq!(header_text("a\r\nBcc: x@y", 100), "a Bcc: x@y");
+        assert_eq!(header_text("  a \t\t b \n\n c  ", 100), "a b c");
+        assert_eq!(header_text("invoice\u{202E}fdp.exe", 100), "invoicefdp.exe");
+        assert_eq!(
+            header_text("a\u{200B}b\u{FEFF}c\u{0}d\u{7F}e\u{1B}[31m", 100),
+            "abcde[31m"
+        );
+        assert_eq!(header_text("a\u{2028}b\u{00A0}c", 100), "a b c");
+        // NFD in, NFC out: one spelling of each Vietnamese letter.
+        let nfd = "Cong van so 1 \u{2014} Vie\u{0323}\u{0302}t";
+        assert_eq!(header_text(nfd, 100), "Cong van so 1 — Việt");
+        assert_eq!(header_text("", 10), "");
+        assert_eq!(header_text("abc", 0), "");
+    }
+
+    #[test]
+    fn header_text_is_cut_at_a_character() {
+        let s = "Trích yếu rất dài ".repeat(50);
+        let cut = header_text(&s, 30);
+        assert_eq!(cut.chars().count(), 30);
+        assert!(cut.ends_with('…'));
+        assert!(!cut.ends_with(" …"));
+        assert_eq!(header_text("đúng", 4), "đúng");
+        assert_eq!(header_text("đúng!", 4), "đún…");
+        assert_eq!(header_text("ab cd", 3), "ab…");
+        assert_eq!(header_text("abcd", 1), "…");
+        for n in 0..20 {
+            assert!(header_text(&s, n).chars().count() <= n);
+        }
+    }
+
+    #[test]
+    fn display_names_cannot_pose_as_addresses() {
+        assert_eq!(
+            display_name("\"Văn thư\" <admin@evil.vn>, x"),
+            "Văn thư admin evil.vn x"
+        );
+        assert_eq!(
+            display_name("UBND xã Ia Kha (huyện Ia Grai)"),
+            "UBND xã Ia Kha (huyện Ia Grai)"
+        );
+        assert_eq!(display_name("a\r\nTo: b@c.vn"), "a To: b c.vn");
+        assert!(display_name(&"x".repeat(500)).chars().count() <= MAX_DISPLAY_NAME_CHARS);
+        let m = Mailbox::new(" Sở TT&TT\n", Address::parse("a@b.vn").unwrap());
+        assert_eq!(m.name, "Sở TT&TT");
+    }
+
+    #[test]
+    fn text_lines_keep_lines_and_nothing_hidden() {
+        assert_eq!(
+            text_lines("Kính gửi:\r\n\r\n\r\n\r\nNội dung\u{202E}\tA\rB\u{0}", 100),
+            "Kính gửi:\n\nNội dung A\nB"
+        );
+        let t = text_lines(&"x".repeat(100), 10);
+        assert_eq!(t.chars().count(), 10);
+        assert!(t.ends_with('…'));
+        assert_eq!(text_lines("  \n  ", 10), "");
+    }
+}

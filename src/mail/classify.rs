@@ -294,23 +294,22 @@ struct DraftFields {
 /// prefixes): number and notation when the subject starts with them, the rest as trích yếu.
 fn draft_fields(subject: &str) -> DraftFields {
     let mut s = subject.trim();
-    loop {
-        let lower = s.to_lowercase();
-        let prefix = [
-            "fwd:",
-            "fw:",
-            "re:",
-            "tl:",
-            "tr:",
-            "chuyển tiếp:",
-            "trả lời:",
-        ]
-        .into_iter()
-        .find(|p| lower.starts_with(p));
-        match prefix {
-            Some(p) => s = s[p.len()..].trim_start(),
-            None => break,
-        }
+    // Compared on the subject's own bytes (lowercased prefix by prefix), so cutting the
+    // prefix off never lands inside a character.
+    const REPLY_PREFIXES: [&str; 7] = [
+        "fwd:",
+        "fw:",
+        "re:",
+        "tl:",
+        "tr:",
+        "chuyển tiếp:",
+        "trả lời:",
+    ];
+    while let Some(p) = REPLY_PREFIXES.into_iter().find(|p| {
+        s.get(..p.len())
+            .is_some_and(|head| head.to_lowercase() == *p)
+    }) {
+        s = s[p.len()..].trim_start();
     }
     let whole = DraftFields {
         number: None,
@@ -412,4 +411,357 @@ fn is_automatic_mailbox(a: &Address) -> bool {
         || squeezed.starts_with("donotreply")
         || squeezed.starts_with("dontreply")
         || squeezed == "mailerdaemon"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MailLimits;
+    use crate::mail::compose::message_id;
+    use crate::mail::parse::parse;
+    use crate::mail::parse::tests::{mail_with, postfix_bounce};
+
+    const ENVELOPE: &[u8] = b"\xEF\xBB\xBF<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- c -->\n\
+<edXML:edXMLEnvelope xmlns:edXML=\"http://www.mic.gov.vn/TBT/QCVN_102_2016\"/>";
+    const PDF: &[u8] = b"%PDF-1.4\n%\xE2\xE3\xCF\xD3\n";
+
+    fn addr(s: &str) -> Address {
+        Address::parse(s).unwrap()
+    }
+
+    fn cx() -> Context {
+        Context {
+            our_address: addr("lienthong@gialai.gov.vn"),
+            message_id_domain: "gialai.gov.vn".into(),
+            mailboxes: BTreeMap::from([(
+                addr("vanthu.stttt@gialai.gov.vn"),
+                "000.00.05.H21".to_owned(),
+            )]),
+        }
+    }
+
+    fn class_of(raw: &[u8]) -> Class {
+        classify(&parse(raw, &MailLimits::default()).unwrap(), &cx())
+    }
+
+    fn code(c: &Class) -> &'static str {
+        match c {
+            Class::Quarantine { code, .. } => code,
+            Class::Package { .. } => "package",
+            Class::Bounce { .. } => "bounce",
+            Class::Draft { .. } => "draft",
+        }
+    }
+
+    #[test]
+    fn one_package_is_taken_whatever_its_label() {
+        for (name, ct) in [
+            ("cong-van.edxml", "application/octet-stream"),
+            ("CONG-VAN.EDXML", "application/pdf"),
+            ("goi-tin.xml", "application/octet-stream"),
+            ("goi-tin", "application/xml"),
+            ("goi-tin.bin", "text/xml"),
+        ] {
+            let c = class_of(&mail_with(
+                "",
+                "ai@example.vn",
+                "Gửi văn bản",
+                &[(name, ct, ENVELOPE), ("a.pdf", "application/pdf", PDF)],
+            ));
+            assert_eq!(
+                c,
+                Class::Package {
+                    bytes: ENVELOPE.to_vec(),
+                    name: name.to_owned()
+                },
+                "{name} {ct}"
+            );
+        }
+        // An XML file that is not a package is not one.
+        let other = b"<?xml version=\"1.0\"?><edXMLEnvelopeX/>";
+        let c = class_of(&mail_with(
+            "",
+            "ai@example.vn",
+            "x",
+            &[("a.xml", "application/xml", other)],
+        ));
+        assert_eq!(code(&c), "MAIL_NOT_UNDERSTOOD");
+        // Two packages: which one was meant? Neither.
+        let c = class_of(&mail_with(
+            "",
+            "vanthu.stttt@gialai.gov.vn",
+            "x",
+            &[
+                ("a.edxml", "application/xml", ENVELOPE),
+                ("b.xml", "text/xml", ENVELOPE),
+            ],
+        ));
+        assert_eq!(code(&c), "MAIL_SEVERAL_PACKAGES");
+        // A package from anyone — even from the registered mailbox — is a package: its
+        // signature decides, not the sender.
+        let c = class_of(&mail_with(
+            "",
+            "VanThu.STTTT@GiaLai.gov.vn",
+            "x",
+            &[("a.edxml", "application/xml", ENVELOPE)],
+        ));
+        assert_eq!(code(&c), "package");
+    }
+
+    #[test]
+    fn a_registered_mailbox_with_documents_makes_a_draft() {
+        let c = class_of(&mail_with(
+            "",
+            "VanThu.STTTT@GiaLai.gov.vn",
+            "Fwd: Số 12/STTTT-VP: V/v triển khai thư điện tử công vụ",
+            &[
+                ("Công văn 12.pdf", "application/pdf", PDF),
+                ("du-thao.docx", "application/octet-stream", b"PK\x03\x04"),
+                ("anh.jpg", "image/jpeg", b"\xFF\xD8"),
+            ],
+        ));
+        let Class::Draft {
+            agency,
+            code_number,
+            code_notation,
+            summary,
+            body,
+            files,
+        } = c
+        else {
+            panic!("{c:?}");
+        };
+        assert_eq!(agency, "000.00.05.H21");
+        assert_eq!(code_number.as_deref(), Some("12"));
+        assert_eq!(code_notation.as_deref(), Some("STTTT-VP"));
+        assert_eq!(summary, "V/v triển khai thư điện tử công vụ");
+        assert_eq!(body, "Kính gửi văn thư,\nxin gửi văn bản.");
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["Công văn 12.pdf", "du-thao.docx"]);
+        assert_eq!(files[0].bytes, PDF);
+        // Without a document file: said so.
+        let c = class_of(&mail_with(
+            "",
+            "vanthu.stttt@gialai.gov.vn",
+            "x",
+            &[("anh.jpg", "image/jpeg", b"\xFF")],
+        ));
+        assert_eq!(code(&c), "MAIL_NO_FILES");
+        // The same files from an unregistered address are not a draft.
+        let c = class_of(&mail_with(
+            "",
+            "vanthu.stttt@gialai.gov.vn.evil.vn",
+            "x",
+            &[("a.pdf", "application/pdf", PDF)],
+        ));
+        assert_eq!(code(&c), "MAIL_NOT_UNDERSTOOD");
+        let c = class_of(&mail_with("", "ai@example.vn", "x", &[]));
+        let Class::Quarantine { reason_vi, .. } = c else {
+            panic!()
+        };
+        assert!(reason_vi.contains("không kèm gói tin"), "{reason_vi}");
+    }
+
+    #[test]
+    fn our_own_address_without_a_package_is_a_loop() {
+        let c = class_of(&mail_with(
+            "",
+            "lienthong@gialai.gov.vn",
+            "Re: x",
+            &[("a.pdf", "application/pdf", PDF)],
+        ));
+        assert_eq!(code(&c), "MAIL_FROM_SELF");
+    }
+
+    #[test]
+    fn subjects_prefill_a_draft() {
+        for (subject, number, notation, summary) in [
+            (
+                "Số 12/UBND-VP: V/v họp",
+                Some("12"),
+                Some("UBND-VP"),
+                "V/v họp",
+            ),
+            (
+                "số: 05/QĐ-UBND - Quyết định X",
+                Some("05"),
+                Some("QĐ-UBND"),
+                "Quyết định X",
+            ),
+            (
+                "12/UBND-VP - V/v họp",
+                Some("12"),
+                Some("UBND-VP"),
+                "V/v họp",
+            ),
+            (
+                "12/UBND-VP — V/v họp",
+                Some("12"),
+                Some("UBND-VP"),
+                "V/v họp",
+            ),
+            (
+                "RE: TL: 12 / STTTT-CĐS V/v họp",
+                Some("12"),
+                Some("STTTT-CĐS"),
+                "V/v họp",
+            ),
+            (
+                "Số 15/2024/QĐ-UBND: Ban hành quy chế",
+                Some("15"),
+                Some("2024/QĐ-UBND"),
+                "Ban hành quy chế",
+            ),
+            ("V/v tổ chức hội nghị", None, None, "V/v tổ chức hội nghị"),
+            ("Số liệu báo cáo 2024", None, None, "Số liệu báo cáo 2024"),
+            ("2024/2025 kế hoạch", None, None, "2024/2025 kế hoạch"),
+            ("12345678/X: quá dài", None, None, "12345678/X: quá dài"),
+            ("", None, None, ""),
+        ] {
+            let f = draft_fields(subject);
+            assert_eq!(
+                (
+                    f.number.as_deref(),
+                    f.notation.as_deref(),
+                    f.summary.as_str()
+                ),
+                (number, notation, summary),
+                "{subject:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bounce_names_its_delivery() {
+        let to = addr("xa-iakha@gialai.gov.vn");
+        let id = message_id(42, "doc", &to, "gialai.gov.vn");
+        for headers_only in [true, false] {
+            let c = class_of(&postfix_bounce(&id, "failed", headers_only));
+            let Class::Bounce {
+                delivery_id,
+                message_id,
+                reason,
+            } = c
+            else {
+                panic!("{c:?}")
+            };
+            assert_eq!(delivery_id, 42);
+            assert_eq!(format!("<{message_id}>"), id);
+            assert_eq!(
+                reason,
+                "xa-iakha@gialai.gov.vn: 5.1.1 (550 5.1.1 <xa-iakha@gialai.gov.vn> User doesn't exist: xa-iakha@gialai.gov.vn)"
+            );
+        }
+        assert_eq!(
+            code(&class_of(&postfix_bounce(&id, "delayed", true))),
+            "MAIL_DSN_NOT_FAILED"
+        );
+        let foreign = message_id(42, "doc", &to, "other.vn");
+        assert_eq!(
+            code(&class_of(&postfix_bounce(&foreign, "failed", true))),
+            "MAIL_BOUNCE_UNKNOWN"
+        );
+        assert_eq!(
+            code(&class_of(&postfix_bounce("<x@y.vn>", "failed", false))),
+            "MAIL_BOUNCE_UNKNOWN"
+        );
+    }
+
+    #[test]
+    fn envelope_roots_are_found_cheaply() {
+        assert!(root_is_envelope(ENVELOPE));
+        assert!(root_is_envelope(b"<edXMLEnvelope xmlns=\"x\">"));
+        assert!(root_is_envelope(b"  <?pi x?><!----><e:edXMLEnvelope>"));
+        for no in [
+            &b""[..],
+            b"<edXMLEnvelopeX/>",
+            b"<!DOCTYPE x><edXMLEnvelope/>",
+            b"<?xml version=\"1.0\"",
+            b"<!-- never closed <edXMLEnvelope/>",
+            b"text <edXMLEnvelope/>",
+            b"<edXML><edXMLEnvelope/></edXML>",
+        ] {
+            assert!(!root_is_envelope(no), "{:?}", String::from_utf8_lossy(no));
+        }
+        let mut late = vec![b' '; 70 * 1024];
+        late.extend_from_slice(b"<edXMLEnvelope/>");
+        assert!(!root_is_envelope(&late));
+    }
+
+    fn headers(extra: &str, from: &str) -> MailHeaders {
+        let raw = format!("Return-Path: <{from}>\r\nFrom: {from}\r\n{extra}Subject: x\r\n\r\nbody");
+        parse(raw.as_bytes(), &MailLimits::default())
+            .unwrap()
+            .headers
+    }
+
+    #[test]
+    fn only_people_are_answered() {
+        let us = addr("lienthong@gialai.gov.vn");
+        assert_eq!(
+            auto_reply_to(&headers("", "Ai.Do@Example.vn"), &us),
+            Some(addr("ai.do@example.vn"))
+        );
+        assert!(auto_reply_to(&headers("Auto-Submitted: no\r\n", "ai@x.vn"), &us).is_some());
+        for (extra, from) in [
+            ("Auto-Submitted: auto-replied\r\n", "ai@x.vn"),
+            ("Auto-Submitted: auto-generated\r\n", "ai@x.vn"),
+            (
+                "Auto-Submitted: Auto-Notified; owner-email=\"x@y\"\r\n",
+                "ai@x.vn",
+            ),
+            ("Precedence: bulk\r\n", "ai@x.vn"),
+            ("Precedence: junk\r\n", "ai@x.vn"),
+            ("Precedence: list\r\n", "ai@x.vn"),
+            ("List-Id: <tin.x.vn>\r\n", "ai@x.vn"),
+            ("List-Unsubscribe: <mailto:u@x.vn>\r\n", "ai@x.vn"),
+            ("", "MAILER-DAEMON@x.vn"),
+            ("", "postmaster@x.vn"),
+            ("", "noreply@x.vn"),
+            ("", "no-reply@x.vn"),
+            ("", "no_reply+abc@x.vn"),
+            ("", "do-not-reply@x.vn"),
+            ("", "bounces+123@x.vn"),
+            ("", "owner-list@x.vn"),
+            ("", "list-request@x.vn"),
+            ("", "LienThong@GiaLai.gov.vn"),
+        ] {
+            assert_eq!(
+                auto_reply_to(&headers(extra, from), &us),
+                None,
+                "{extra:?} {from}"
+            );
+        }
+        // No Return-Path, the null path, an invalid one.
+        let no_path = parse(b"From: ai@x.vn\r\n\r\nx", &MailLimits::default())
+            .unwrap()
+            .headers;
+        assert_eq!(auto_reply_to(&no_path, &us), None);
+        let null = parse(
+            b"Return-Path: <>\r\nFrom: ai@x.vn\r\n\r\nx",
+            &MailLimits::default(),
+        )
+        .unwrap()
+        .headers;
+        assert_eq!(auto_reply_to(&null, &us), None);
+        let bad = parse(
+            b"Return-Path: <ai x@x.vn>\r\nFrom: ai@x.vn\r\n\r\nx",
+            &MailLimits::default(),
+        )
+        .unwrap()
+        .headers;
+        assert_eq!(auto_reply_to(&bad, &us), None);
+        // A person writing from a list-like From to a normal path: still automatic.
+        let h = parse(
+            b"Return-Path: <ai@x.vn>\r\nFrom: noreply@x.vn\r\n\r\nx",
+            &MailLimits::default(),
+        )
+        .unwrap()
+        .headers;
+        assert_eq!(auto_reply_to(&h, &us), None);
+        // Bounces.
+        let id = message_id(1, "d", &us, "gialai.gov.vn");
+        let b = parse(&postfix_bounce(&id, "failed", true), &MailLimits::default()).unwrap();
+        assert_eq!(auto_reply_to(&b.headers, &us), None);
+    }
 }

@@ -231,7 +231,8 @@ impl MailServers {
             mgid = id_of("-g", &name_of("-un"));
             rootless = format!(
                 "default_login_user = {u}\ndefault_internal_user = {u}\n\
-                 default_internal_group = {g}\nservice imap-login {{\n  chroot =\n}}\n",
+                 default_internal_group = {g}\nservice imap-login {{\n  chroot =\n}}\n\
+                 service anvil {{\n  chroot =\n}}\n",
                 u = name_of("-un"),
                 g = name_of("-gn"),
             );

@@ -507,7 +507,9 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::edxml::samples;
+    use crate::config::MailLimits;
+    use crate::edxml::{Priority, samples};
+    use crate::mail::parse::{ParsedMail, parse};
     use time::macros::datetime;
 
     pub(crate) fn node() -> Mailbox {
@@ -524,20 +526,587 @@ mod tests {
         )
     }
 
+    const DATE: OffsetDateTime = datetime!(2024-03-15 09:30:00 +07:00);
+
+    fn document_mail_of(pkg: &Package, to: &Mailbox) -> Composed {
+        package_mail(&PackageMail {
+            from: &node(),
+            to,
+            delivery_id: 42,
+            message_id_domain: "gialai.gov.vn",
+            package: pkg,
+            signed:
+                b"<?xml version=\"1.0\"?>\n<edXMLEnvelope>\r\n  s\xC3\xA1ch\n</edXMLEnvelope>\n",
+            signer: Some("CN=Sở Thông tin và Truyền thông tỉnh Gia Lai"),
+            date: DATE,
+        })
+        .unwrap()
+    }
+
+    fn read(c: &Composed) -> ParsedMail {
+        parse(&c.bytes, &MailLimits::default()).unwrap()
+    }
+
+    /// Every line ends in CRLF, is at most 998 bytes and 7-bit: the mail travels through any
+    /// relay unchanged.
+    fn assert_wire_clean(bytes: &[u8]) {
+        assert!(bytes.is_ascii(), "8-bit bytes in the mail");
+        for line in bytes.split(|&b| b == b'\n') {
+            assert!(line.len() <= 999, "a line of {} bytes", line.len());
+            assert!(
+                !line[..line.len().saturating_sub(1)].contains(&b'\r'),
+                "a bare CR"
+            );
+        }
+        assert!(
+            !bytes.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'),
+            "a bare LF"
+        );
+    }
+
+    /// The header section of `bytes` (before the first empty line), unfolded.
+    fn header_lines(bytes: &[u8]) -> Vec<String> {
+        let text = String::from_utf8_lossy(bytes);
+        let head = text.split("\r\n\r\n").next().unwrap_or("");
+        let mut out: Vec<String> = Vec::new();
+        for line in head.split("\r\n") {
+            if line.starts_with([' ', '\t']) {
+                if let Some(last) = out.last_mut() {
+                    last.push_str(line);
+                }
+            } else {
+                out.push(line.to_owned());
+            }
+        }
+        out
+    }
+
     #[test]
-    fn smoke() {
+    fn message_ids_are_stable_and_checked() {
+        let to = commune().address;
+        let id = message_id(
+            42,
+            "000.00.05.H21,2024/03/15,123/STTTT-CĐS",
+            &to,
+            "GiaLai.gov.vn",
+        );
+        assert_eq!(
+            id,
+            message_id(
+                42,
+                "000.00.05.H21,2024/03/15,123/STTTT-CĐS",
+                &to,
+                "gialai.gov.vn"
+            )
+        );
+        assert!(
+            id.starts_with("<lt.42.") && id.ends_with("@gialai.gov.vn>"),
+            "{id}"
+        );
+        let (d, tag) = parse_message_id(&id, "gialai.gov.vn").unwrap();
+        assert_eq!((d, tag.len()), (42, 16));
+        assert_eq!(
+            parse_message_id(id.trim_matches(['<', '>']), "GIALAI.GOV.VN").map(|x| x.0),
+            Some(42)
+        );
+        assert!(is_message_id_of(
+            &id,
+            42,
+            "000.00.05.H21,2024/03/15,123/STTTT-CĐS",
+            &to,
+            "gialai.gov.vn"
+        ));
+        // Another delivery, document or recipient is another id; a forged tag is refused.
+        let other = Address::parse("xa-iapuch@gialai.gov.vn").unwrap();
+        assert_ne!(
+            id,
+            message_id(
+                43,
+                "000.00.05.H21,2024/03/15,123/STTTT-CĐS",
+                &to,
+                "gialai.gov.vn"
+            )
+        );
+        assert_ne!(
+            id,
+            message_id(
+                42,
+                "000.00.05.H21,2024/03/15,124/STTTT-CĐS",
+                &to,
+                "gialai.gov.vn"
+            )
+        );
+        assert_ne!(
+            id,
+            message_id(
+                42,
+                "000.00.05.H21,2024/03/15,123/STTTT-CĐS",
+                &other,
+                "gialai.gov.vn"
+            )
+        );
+        assert!(!is_message_id_of(&id, 42, "x", &to, "gialai.gov.vn"));
+        assert!(!is_message_id_of(
+            &id,
+            42,
+            "000.00.05.H21,2024/03/15,123/STTTT-CĐS",
+            &other,
+            "gialai.gov.vn"
+        ));
+        let forged = format!("<lt.42.{}@gialai.gov.vn>", "0".repeat(16));
+        assert!(parse_message_id(&forged, "gialai.gov.vn").is_some());
+        assert!(!is_message_id_of(
+            &forged,
+            42,
+            "000.00.05.H21,2024/03/15,123/STTTT-CĐS",
+            &to,
+            "gialai.gov.vn"
+        ));
+        for bad in [
+            "<lt.42.0123456789abcdef@other.vn>",
+            "<lt.-1.0123456789abcdef@gialai.gov.vn>",
+            "<lt.042.0123456789abcdef@gialai.gov.vn>",
+            "<lt.+4.0123456789abcdef@gialai.gov.vn>",
+            "<lt.4.0123456789ABCDEF@gialai.gov.vn>",
+            "<lt.4.0123456789abcde@gialai.gov.vn>",
+            "<lt.4.0123456789abcdef0@gialai.gov.vn>",
+            "<lt.99999999999999999999.0123456789abcdef@gialai.gov.vn>",
+            "<lt.n.0123456789abcdef@gialai.gov.vn>",
+            "<xx.4.0123456789abcdef@gialai.gov.vn>",
+            "",
+        ] {
+            assert_eq!(parse_message_id(bad, "gialai.gov.vn"), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_document_mail_reads_back_as_it_was_written() {
+        let doc = samples::new_document();
+        let pkg = Package::Document(doc.clone());
+        let c = document_mail_of(&pkg, &commune());
+        assert_wire_clean(&c.bytes);
+        assert_eq!(
+            c.subject,
+            "[KHẨN] [Văn bản điện tử] 123/STTTT-CĐS — V/v phối hợp kết nối, liên thông văn bản \
+             điện tử giữa hai tỉnh"
+        );
+        let m = read(&c);
+        assert_eq!(m.headers.subject, c.subject);
+        assert_eq!(
+            m.headers.message_id.as_deref(),
+            Some(c.message_id.trim_matches(['<', '>']))
+        );
+        assert_eq!(m.headers.auto_submitted.as_deref(), Some("auto-generated"));
+        assert_eq!(m.headers.from.as_ref(), Some(&node().address));
+        assert_eq!(m.headers.from_name, "Hệ thống liên thông văn bản");
+        // The files, then the package, byte for byte and under their names.
+        let names: Vec<&str> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "123-STTTT-CĐS.signed.pdf",
+                "Phụ lục I.pdf",
+                "000.00.05.H21_2024-03-15_123-STTTT-CDS.edxml"
+            ]
+        );
+        assert_eq!(m.attachments[0].bytes, doc.attachments[0].data);
+        assert_eq!(m.attachments[1].bytes, doc.attachments[1].data);
+        assert_eq!(m.attachments[0].content_type, "application/pdf");
+        assert_eq!(m.attachments[2].content_type, "application/xml");
+        assert_eq!(
+            m.attachments[2].bytes,
+            b"<?xml version=\"1.0\"?>\n<edXMLEnvelope>\r\n  s\xC3\xA1ch\n</edXMLEnvelope>\n"
+        );
+        // The plain text says what a clerk needs.
+        for needle in [
+            "Kính gửi: UBND xã Ia Kha",
+            "Sở Thông tin và Truyền thông tỉnh Gia Lai (000.00.05.H21)",
+            "123/STTTT-CĐS",
+            "Gia Lai, ngày 15/03/2024",
+            "KT. GIÁM ĐỐC, Phó Giám đốc Nguyễn Văn An",
+            "CN=Sở Thông tin và Truyền thông tỉnh Gia Lai",
+            "Độ khẩn:",
+            "Khẩn",
+            "Hạn xử lý:",
+            "29/03/2024",
+            "lienthong verify",
+        ] {
+            assert!(
+                m.text.contains(needle),
+                "{needle:?} missing from\n{}",
+                m.text
+            );
+        }
+        // Our headers, as a receiver's parser reads them.
+        let raw = mail_parser::MessageParser::new().parse(&c.bytes).unwrap();
+        let header = |n: &str| {
+            raw.header_as(n, mail_parser::HeaderForm::Text)
+                .first()
+                .and_then(|v| v.as_text().map(str::to_owned))
+        };
+        assert_eq!(
+            header("X-Lienthong-Document-Id").as_deref(),
+            Some(samples::new_document_id().as_str())
+        );
+        assert_eq!(header("X-Lienthong-Delivery").as_deref(), Some("42"));
+        assert_eq!(header("Auto-Submitted").as_deref(), Some("auto-generated"));
+        assert!(raw.date().is_some());
+        let html = raw.body_html(0).unwrap();
+        assert!(
+            html.contains("<td style=\"padding: 2px 0\">123/STTTT-CĐS</td>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn the_same_delivery_is_the_same_mail() {
         let pkg = Package::Document(samples::new_document());
+        let a = document_mail_of(&pkg, &commune());
+        let b = document_mail_of(&pkg, &commune());
+        assert_eq!(a, b);
+        let other = Mailbox::new("", Address::parse("xa-iapuch@gialai.gov.vn").unwrap());
+        assert_ne!(a.message_id, document_mail_of(&pkg, &other).message_id);
+    }
+
+    #[test]
+    fn urgency_and_kind_lead_the_subject() {
+        let mut doc = samples::new_document();
+        for (p, prefix) in [
+            (Priority::Normal, "[Văn bản điện tử] 123"),
+            (Priority::Urgent, "[KHẨN] [Văn bản điện tử] 123"),
+            (Priority::VeryUrgent, "[THƯỢNG KHẨN] [Văn bản điện tử] 123"),
+            (Priority::Flash, "[HỎA TỐC] [Văn bản điện tử] 123"),
+            (Priority::FlashScheduled, "[HỎA TỐC] [Văn bản điện tử] 123"),
+        ] {
+            doc.header.other_info.as_mut().unwrap().priority = p;
+            let c = document_mail_of(&Package::Document(doc.clone()), &commune());
+            assert!(c.subject.starts_with(prefix), "{p:?}: {}", c.subject);
+            assert_eq!(read(&c).headers.subject, c.subject);
+        }
+        doc.header.other_info = None;
+        let c = document_mail_of(&Package::Document(doc), &commune());
+        assert!(
+            c.subject
+                .starts_with("[Văn bản điện tử] 123/STTTT-CĐS — V/v"),
+            "{}",
+            c.subject
+        );
+        let c = document_mail_of(&Package::Document(samples::revocation()), &commune());
+        assert!(
+            c.subject
+                .contains("[Văn bản điện tử] [THU HỒI] 123/STTTT-CĐS"),
+            "{}",
+            c.subject
+        );
+        assert!(read(&c).text.contains("Thu hồi văn bản đã gửi"));
+    }
+
+    #[test]
+    fn what_a_package_says_cannot_reach_a_header_or_the_html() {
+        let mut doc = samples::new_document();
+        doc.header.subject =
+            "V/v <script>alert(1)</script>\r\nBcc: victim@evil.vn\r\n\r\nbody".into();
+        doc.header.code.notation = "UBND\r\nX-Injected: 1".into();
+        doc.attachments[0].name = "a\r\nContent-Type: text/html\r\n\r\n<b>.pdf".into();
+        doc.attachments[1].name = "../../etc/cron.d/x\u{202E}fdp.exe".into();
+        doc.attachments[1].content_type = "text/html\r\nX-Evil: 1".into();
+        let to = Mailbox::new(
+            "Xã\r\nBcc: victim@evil.vn",
+            Address::parse("xa-iakha@gialai.gov.vn").unwrap(),
+        );
+        let c = document_mail_of(&Package::Document(doc.clone()), &to);
+        assert_wire_clean(&c.bytes);
+        for line in header_lines(&c.bytes) {
+            let name = line.split(':').next().unwrap_or("").to_ascii_lowercase();
+            assert!(
+                !["bcc", "x-injected", "x-evil"].contains(&name.as_str()),
+                "injected header {line:?}"
+            );
+        }
+        let text = String::from_utf8_lossy(&c.bytes);
+        assert!(!text.contains("\r\nX-Evil"), "injected part header");
+        assert!(!text.contains("\r\nContent-Type: text/html\r\n\r\n<b>"));
+        let m = read(&c);
+        assert_eq!(
+            m.headers.subject,
+            "[KHẨN] [Văn bản điện tử] 123/UBND X-Injected: 1 — V/v <script>alert(1)</script> \
+             Bcc: victim@evil.vn body"
+        );
+        assert_eq!(m.attachments.len(), 3);
+        // The last path component, as every name is read: `text/html` ends a path.
+        assert_eq!(m.attachments[0].name, "html_b_.pdf");
+        assert_eq!(m.attachments[1].name, "xfdp.exe");
+        assert_eq!(m.attachments[1].content_type, "application/octet-stream");
+        assert_eq!(m.attachments[0].bytes, doc.attachments[0].data);
+        let raw = mail_parser::MessageParser::new().parse(&c.bytes).unwrap();
+        let html = raw.body_html(0).unwrap();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert_eq!(
+            m.headers.from.as_ref().map(Address::as_str),
+            Some("lienthong@gialai.gov.vn")
+        );
+    }
+
+    #[test]
+    fn a_status_mail_names_the_status() {
+        let st = samples::status(crate::edxml::StatusCode::Registered);
         let c = package_mail(&PackageMail {
             from: &node(),
             to: &commune(),
-            delivery_id: 42,
+            delivery_id: 7,
             message_id_domain: "gialai.gov.vn",
-            package: &pkg,
+            package: &Package::Status(st.clone()),
             signed: b"<edXMLEnvelope/>",
-            signer: Some("CN=Sở TT&TT Gia Lai"),
-            date: datetime!(2024-03-15 09:30:00 +07:00),
+            signer: None,
+            date: DATE,
         })
         .unwrap();
-        println!("{}", String::from_utf8_lossy(&c.bytes));
+        assert_wire_clean(&c.bytes);
+        assert!(
+            c.subject
+                .starts_with("[Trạng thái văn bản] 03 Đã tiếp nhận, vào sổ — 123/STTTT-CĐS — "),
+            "{}",
+            c.subject
+        );
+        let m = read(&c);
+        assert_eq!(m.headers.subject, c.subject);
+        assert_eq!(m.attachments.len(), 1);
+        assert!(
+            m.attachments[0].name.starts_with("trang-thai-03_"),
+            "{}",
+            m.attachments[0].name
+        );
+        assert!(m.attachments[0].name.ends_with(".edxml"));
+        assert_eq!(m.attachments[0].bytes, b"<edXMLEnvelope/>");
+        assert!(m.text.contains("03 — Đã tiếp nhận, vào sổ"), "{}", m.text);
+        assert!(is_message_id_of(
+            &c.message_id,
+            7,
+            &st.response_for.effective_document_id(),
+            &commune().address,
+            "gialai.gov.vn"
+        ));
+        assert_eq!(
+            document_id_of(&Package::Status(st.clone())),
+            st.response_for.effective_document_id()
+        );
+    }
+
+    #[test]
+    fn a_bad_message_id_domain_is_refused() {
+        let pkg = Package::Document(samples::new_document());
+        let e = package_mail(&PackageMail {
+            from: &node(),
+            to: &commune(),
+            delivery_id: 1,
+            message_id_domain: "gialai.gov.vn>\r\nBcc: x@y",
+            package: &pkg,
+            signed: b"",
+            signer: None,
+            date: DATE,
+        })
+        .unwrap_err();
+        assert_eq!(e.code, COMPOSE_INVALID);
+    }
+
+    fn notice(n: Notice<'_>, link_base: Option<&str>, link_path: Option<&str>) -> Composed {
+        let to = [
+            Address::parse("vanthu@gialai.gov.vn").unwrap(),
+            Address::parse("lanhdao@gialai.gov.vn").unwrap(),
+        ];
+        notice_mail(&NoticeMail {
+            from: &node(),
+            to: &to,
+            agency: "Sở Thông tin và Truyền thông",
+            notice: n,
+            event_key: "message:17",
+            link_base,
+            link_path,
+            message_id_domain: "gialai.gov.vn",
+            date: DATE,
+        })
+        .unwrap()
+    }
+
+    const DOC: NoticeDocument<'static> = NoticeDocument {
+        code: "446/UBND-KGVX",
+        subject: "V/v sử dụng hệ thống thư điện tử công vụ",
+        counterpart: "Ủy ban nhân dân tỉnh Gia Lai",
+    };
+
+    #[test]
+    fn notices_say_what_happened_in_vietnamese() {
+        let cases = [
+            (
+                Notice::Arrival { document: DOC },
+                "[Thông báo] Văn bản đến: 446/UBND-KGVX — V/v sử dụng hệ thống thư điện tử công vụ",
+                "Cơ quan gửi",
+            ),
+            (
+                Notice::Failed {
+                    document: DOC,
+                    reason: "550 5.1.1 mailbox unavailable",
+                },
+                "[Thông báo] Gửi văn bản không thành công: 446/UBND-KGVX — V/v",
+                "550 5.1.1 mailbox unavailable",
+            ),
+            (
+                Notice::Status {
+                    document: DOC,
+                    code: crate::edxml::StatusCode::Finished,
+                    description: "",
+                },
+                "[Thông báo] Trạng thái 06 (Đã xử lý xong): 446/UBND-KGVX",
+                "06 — Đã xử lý xong",
+            ),
+            (
+                Notice::CertExpiry {
+                    certificate: "CN=Sở TT&TT Gia Lai, serial 0A1B",
+                    not_after: datetime!(2024-04-14 16:59:59 UTC),
+                },
+                "[Thông báo] Chứng thư số ký văn bản của Sở Thông tin và Truyền thông sắp hết hạn (14/04/2024)",
+                "còn 30 ngày",
+            ),
+        ];
+        for (n, subject, body) in cases {
+            let event = n.event();
+            let c = notice(
+                n,
+                Some("https://vanban.gialai.gov.vn/"),
+                Some("/messages/17"),
+            );
+            assert_wire_clean(&c.bytes);
+            assert!(c.subject.starts_with(subject), "{event:?}: {}", c.subject);
+            let m = read(&c);
+            assert_eq!(m.headers.subject, c.subject);
+            assert!(m.text.contains(body), "{event:?}: {}", m.text);
+            assert!(
+                m.text
+                    .contains("Xem chi tiết: https://vanban.gialai.gov.vn/messages/17"),
+                "{}",
+                m.text
+            );
+            assert_eq!(m.headers.auto_submitted.as_deref(), Some("auto-generated"));
+            assert!(c.message_id.starts_with("<lt.n."));
+            assert!(parse_message_id(&c.message_id, "gialai.gov.vn").is_none());
+            let raw = mail_parser::MessageParser::new().parse(&c.bytes).unwrap();
+            assert_eq!(raw.to().map(|t| t.iter().count()), Some(2));
+        }
+    }
+
+    #[test]
+    fn notice_links_are_plain_urls_or_nothing() {
+        let n = || Notice::Arrival { document: DOC };
+        for (base, path) in [
+            (None, Some("messages/17")),
+            (Some("https://x.vn"), None),
+            (Some("javascript:alert(1)//"), Some("x")),
+            (Some("https://x.vn"), Some("m/1\" onmouseover=\"x")),
+            (Some("https://x.vn"), Some("m/1 <b>")),
+        ] {
+            let c = notice(n(), base, path);
+            assert!(!read(&c).text.contains("Xem chi tiết"), "{base:?} {path:?}");
+        }
+        // One event is one mail, whatever the order of the addresses; another event another.
+        let reversed = [
+            Address::parse("LanhDao@gialai.gov.vn").unwrap(),
+            Address::parse("vanthu@gialai.gov.vn").unwrap(),
+        ];
+        let again = |key: &str| {
+            notice_mail(&NoticeMail {
+                from: &node(),
+                to: &reversed,
+                agency: "Sở Thông tin và Truyền thông",
+                notice: n(),
+                event_key: key,
+                link_base: None,
+                link_path: None,
+                message_id_domain: "gialai.gov.vn",
+                date: DATE,
+            })
+            .unwrap()
+            .message_id
+        };
+        assert_eq!(notice(n(), None, None).message_id, again("message:17"));
+        assert_ne!(notice(n(), None, None).message_id, again("message:18"));
+    }
+
+    #[test]
+    fn the_quarantine_reply_is_threaded_and_automatic() {
+        let to = Address::parse("ai.do@example.vn").unwrap();
+        let refs = vec!["a@x.vn".to_owned(), "b@x.vn\r\nBcc: y@z".to_owned()];
+        let c = quarantine_reply(&ReplyMail {
+            from: &node(),
+            to: &to,
+            original_subject: "Gửi công văn\r\nBcc: victim@x.vn",
+            original_message_id: Some("orig-1@example.vn"),
+            original_references: &refs,
+            code: "MAIL_NOT_UNDERSTOOD",
+            reason_vi: "các tệp đính kèm không có gói tin văn bản điện tử (.edxml)",
+            message_id_domain: "gialai.gov.vn",
+            date: DATE,
+        })
+        .unwrap();
+        assert_wire_clean(&c.bytes);
+        assert_eq!(c.subject, "Re: Gửi công văn Bcc: victim@x.vn");
+        let lines = header_lines(&c.bytes);
+        assert!(
+            lines.contains(&"Auto-Submitted: auto-replied".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"In-Reply-To: <orig-1@example.vn>".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"References: <a@x.vn> <orig-1@example.vn>".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.to_ascii_lowercase().starts_with("bcc"))
+        );
+        let m = read(&c);
+        assert_eq!(m.headers.in_reply_to.as_deref(), Some("orig-1@example.vn"));
+        assert_eq!(m.headers.auto_submitted.as_deref(), Some("auto-replied"));
+        for needle in [
+            "Kính gửi: ai.do@example.vn",
+            "không tiếp nhận được thư này",
+            "gói tin .edxml có chữ ký số",
+            "hộp thư công vụ",
+            "MAIL_NOT_UNDERSTOOD",
+        ] {
+            assert!(
+                m.text.contains(needle),
+                "{needle:?} missing from\n{}",
+                m.text
+            );
+        }
+        // Without a subject or an id: the fixed subject, no threading headers.
+        let c = quarantine_reply(&ReplyMail {
+            from: &node(),
+            to: &to,
+            original_subject: "",
+            original_message_id: Some("not an id"),
+            original_references: &[],
+            code: "MAIL_TOO_LARGE",
+            reason_vi: "thư quá lớn",
+            message_id_domain: "gialai.gov.vn",
+            date: DATE,
+        })
+        .unwrap();
+        assert_eq!(
+            c.subject,
+            "Thư không được tiếp nhận vào hệ thống liên thông văn bản"
+        );
+        let lines = header_lines(&c.bytes);
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.starts_with("In-Reply-To") || l.starts_with("References"))
+        );
+        assert!(read(&c).text.contains("dung lượng nhỏ hơn"));
     }
 }

@@ -106,7 +106,7 @@ Action: failed\r\n\
 Status: 5.1.1\r\n\
 Remote-MTA: dns; 127.0.0.1\r\n\
 Diagnostic-Code: lmtp; 550 5.1.1 <xa-iakha@gialai.gov.vn> User doesn't exist:\r\n\
-    xa-iakha@gialai.gov.vn\r\n";
+\x20   xa-iakha@gialai.gov.vn\r\n";
 
     #[test]
     fn postfix_report() {

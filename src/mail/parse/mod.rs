@@ -195,7 +195,13 @@ pub fn parse(raw: &[u8], limits: &MailLimits) -> Result<ParsedMail, Refusal> {
     let message = MessageParser::new()
         .parse(raw)
         .ok_or_else(|| malformed("no header field"))?;
-    if message.parts.is_empty() {
+    let field_name =
+        |n: &str| !n.is_empty() && n.bytes().all(|b| (33..=126).contains(&b) && b != b':');
+    if message
+        .parts
+        .first()
+        .is_none_or(|p| !p.headers.iter().any(|h| field_name(h.name())))
+    {
         return Err(malformed("no header field"));
     }
     let headers = headers_of(&message);
@@ -531,12 +537,435 @@ fn read_dsn(m: &mail_parser::Message<'_>) -> Dsn {
     d
 }
 
+/// The returned mail's ids, from its parsed headers (a nested message's offsets are not those
+/// of its own bytes, so no raw reading here).
 fn original(h: &mail_parser::Message<'_>, d: &mut Dsn) {
     if h.parts.is_empty() {
         return;
     }
-    d.original_message_id = raw_header(h, "Message-ID").and_then(|v| ids(v).into_iter().next());
-    d.original_delivery = raw_header(h, "X-Lienthong-Delivery")
+    d.original_message_id = h.message_id().and_then(clean_id);
+    d.original_delivery = h
+        .header("X-Lienthong-Delivery")
+        .and_then(|v| v.as_text())
         .map(|v| header_text(v, 40))
         .filter(|v| !v.is_empty());
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    fn limits() -> MailLimits {
+        MailLimits::default()
+    }
+
+    /// A Postfix 3.7 bounce (bounce(8), `multipart/report`) of the mail with `message_id`, with
+    /// the returned mail as `text/rfc822-headers` (`headers_only`) or whole (`message/rfc822`).
+    pub(crate) fn postfix_bounce(message_id: &str, action: &str, headers_only: bool) -> Vec<u8> {
+        let returned = format!(
+            "Return-Path: <lienthong@gialai.gov.vn>\n\
+Received: from [127.0.0.1] by mail.test (Postfix) with ESMTPSA id 4F2C1A0\n\
+\tfor <xa-iakha@gialai.gov.vn>; Mon,  7 Dec 2026 11:06:29 +0000 (UTC)\n\
+From: =?utf-8?b?SOG7hyB0aOG7kW5n?= <lienthong@gialai.gov.vn>\n\
+To: xa-iakha@gialai.gov.vn\n\
+Subject: =?utf-8?b?W1bEg24gYuG6o24gxJFp4buHbiB04butXQ==?=\n\
+Message-ID: {message_id}\n\
+Auto-Submitted: auto-generated\n\
+X-Lienthong-Delivery: 42\n\
+MIME-Version: 1.0\n\
+Content-Type: text/plain; charset=utf-8\n"
+        );
+        let (ct, part) = if headers_only {
+            ("text/rfc822-headers", returned)
+        } else {
+            (
+                "message/rfc822",
+                format!("{returned}\nbody of the returned mail\n"),
+            )
+        };
+        format!(
+            "Return-Path: <>\n\
+Delivered-To: lienthong@gialai.gov.vn\n\
+Received: by mail.test (Postfix) id 5A1B2C3; Mon,  7 Dec 2026 11:06:30 +0000 (UTC)\n\
+Date: Mon,  7 Dec 2026 11:06:30 +0000 (UTC)\n\
+From: MAILER-DAEMON@mail.test (Mail Delivery System)\n\
+Subject: Undelivered Mail Returned to Sender\n\
+To: lienthong@gialai.gov.vn\n\
+Auto-Submitted: auto-replied\n\
+MIME-Version: 1.0\n\
+Content-Type: multipart/report; report-type=delivery-status;\n\
+\tboundary=\"4F2C1A0.1733569590/mail.test\"\n\
+Content-Transfer-Encoding: 8bit\n\
+Message-Id: <20261207110630.5A1B2C3@mail.test>\n\
+\n\
+This is a MIME-encapsulated message.\n\
+\n\
+--4F2C1A0.1733569590/mail.test\n\
+Content-Description: Notification\n\
+Content-Type: text/plain; charset=utf-8\n\
+Content-Transfer-Encoding: 8bit\n\
+\n\
+This is the mail system at host mail.test.\n\
+\n\
+I'm sorry to have to inform you that your message could not\n\
+be delivered to one or more recipients. It's attached below.\n\
+\n\
+<xa-iakha@gialai.gov.vn>: host 127.0.0.1[127.0.0.1] said: 550 5.1.1\n\
+\x20   <xa-iakha@gialai.gov.vn> User doesn't exist: xa-iakha@gialai.gov.vn (in reply\n\
+\x20   to RCPT TO command)\n\
+\n\
+--4F2C1A0.1733569590/mail.test\n\
+Content-Description: Delivery report\n\
+Content-Type: message/delivery-status\n\
+\n\
+Reporting-MTA: dns; mail.test\n\
+X-Postfix-Queue-ID: 4F2C1A0\n\
+X-Postfix-Sender: rfc822; lienthong@gialai.gov.vn\n\
+Arrival-Date: Mon,  7 Dec 2026 11:06:29 +0000 (UTC)\n\
+\n\
+Final-Recipient: rfc822; xa-iakha@gialai.gov.vn\n\
+Original-Recipient: rfc822;xa-iakha@gialai.gov.vn\n\
+Action: {action}\n\
+Status: 5.1.1\n\
+Remote-MTA: dns; 127.0.0.1\n\
+Diagnostic-Code: smtp; 550 5.1.1 <xa-iakha@gialai.gov.vn> User doesn't exist:\n\
+\x20   xa-iakha@gialai.gov.vn\n\
+\n\
+--4F2C1A0.1733569590/mail.test\n\
+Content-Description: Undelivered Message{}\n\
+Content-Type: {ct}\n\
+Content-Transfer-Encoding: 8bit\n\
+\n\
+{part}\n\
+--4F2C1A0.1733569590/mail.test--\n",
+            if headers_only { " Headers" } else { "" }
+        )
+        .replace('\n', "\r\n")
+        .into_bytes()
+    }
+
+    /// A plain mail from `from` with `subject` and the given attachments (name, type, bytes).
+    pub(crate) fn mail_with(
+        extra_headers: &str,
+        from: &str,
+        subject: &str,
+        files: &[(&str, &str, &[u8])],
+    ) -> Vec<u8> {
+        use base64::Engine as _;
+        let mut m = format!(
+            "Return-Path: <{from}>\r\n{extra_headers}From: {from}\r\nTo: lienthong@gialai.gov.vn\r\n\
+Subject: {subject}\r\nMessage-ID: <m1@example.vn>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+Kính gửi văn thư,\r\nxin gửi văn bản.\r\n"
+        )
+        .into_bytes();
+        for (name, ct, bytes) in files {
+            m.extend_from_slice(
+                format!(
+                    "--b1\r\nContent-Type: {ct}\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+                    base64::engine::general_purpose::STANDARD.encode(bytes)
+                )
+                .as_bytes(),
+            );
+        }
+        m.extend_from_slice(b"--b1--\r\n");
+        m
+    }
+
+    #[test]
+    fn headers_are_read_and_cleaned() {
+        let raw = "Return-Path: <Ai.Do@Example.VN>\r\n\
+Received: from x by y\r\n\
+Return-Path: <forged@evil.vn>\r\n\
+From: =?utf-8?q?V=C4=83n_th=C6=B0?= <VanThu@Example.VN>\r\n\
+Reply-To: not an address, <reply@example.vn>\r\n\
+Subject: =?utf-8?b?Q8O0bmcgdsSDbg==?= =?utf-8?q?_s=E1=BB=91_12?=\r\n\
+\x20\u{202E}folded\r\n\
+Message-ID: <abc@example.vn>\r\n\
+In-Reply-To: <lt.42.0123456789abcdef@gialai.gov.vn>\r\n\
+References: <r1@x> <r2@x>\r\n\
+\x20<r3@x>\r\n\
+Auto-Submitted: Auto-Replied; (vacation)\r\n\
+Precedence: BULK\r\n\
+List-Unsubscribe: <mailto:u@x>\r\n\
+\r\n\
+Xin chào\r\n";
+        let m = parse(raw.as_bytes(), &limits()).unwrap();
+        let h = &m.headers;
+        assert_eq!(h.return_path.as_deref(), Some("Ai.Do@Example.VN"));
+        assert_eq!(
+            h.from.as_ref().map(Address::as_str),
+            Some("VanThu@example.vn")
+        );
+        assert_eq!(h.from_name, "Văn thư");
+        assert_eq!(
+            h.reply_to.as_ref().map(Address::as_str),
+            Some("reply@example.vn")
+        );
+        assert_eq!(h.subject, "Công văn số 12 folded");
+        assert_eq!(h.message_id.as_deref(), Some("abc@example.vn"));
+        assert_eq!(
+            h.in_reply_to.as_deref(),
+            Some("lt.42.0123456789abcdef@gialai.gov.vn")
+        );
+        assert_eq!(h.references, ["r1@x", "r2@x", "r3@x"]);
+        assert_eq!(h.auto_submitted.as_deref(), Some("auto-replied"));
+        assert_eq!(h.precedence.as_deref(), Some("bulk"));
+        assert!(h.list_headers);
+        assert_eq!(h.list_id, None);
+        assert_eq!(h.content_type, "text/plain");
+        assert_eq!(m.text, "Xin chào");
+        assert_eq!(m.size, raw.len() as u64);
+        assert!(m.dsn.is_none());
+        // The null path of a bounce, and no Return-Path at all.
+        let m = parse(b"Return-Path: <>\r\nFrom: a@b.vn\r\n\r\nx", &limits()).unwrap();
+        assert_eq!(m.headers.return_path.as_deref(), Some(""));
+        let m = parse(b"From: a@b.vn\r\n\r\nx", &limits()).unwrap();
+        assert_eq!(m.headers.return_path, None);
+    }
+
+    #[test]
+    fn subjects_and_ids_are_bounded() {
+        let long = "Trích yếu ".repeat(100);
+        let refs: String = (0..100).map(|i| format!(" <r{i}@x.vn>")).collect();
+        let raw = format!(
+            "From: a@b.vn\r\nSubject: {long}\r\nMessage-ID: <{}@x>\r\nReferences:{refs}\r\n\r\nx",
+            "i".repeat(1000)
+        );
+        let m = parse(raw.as_bytes(), &limits()).unwrap();
+        assert_eq!(m.headers.subject.chars().count(), MAX_SUBJECT_CHARS);
+        assert!(m.headers.message_id.as_ref().unwrap().chars().count() <= MAX_MESSAGE_ID_CHARS);
+        assert_eq!(m.headers.references.len(), MAX_REFERENCES);
+        assert_eq!(
+            m.headers.references.last().map(String::as_str),
+            Some("r99@x.vn")
+        );
+    }
+
+    #[test]
+    fn the_text_body_is_capped() {
+        let body = "Nội dung dài. ".repeat(20_000);
+        let raw = format!("From: a@b.vn\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}");
+        let m = parse(raw.as_bytes(), &limits()).unwrap();
+        assert!(m.text.len() <= MAX_TEXT_BYTES, "{}", m.text.len());
+        assert!(m.text.len() > MAX_TEXT_BYTES - 100);
+        assert!(m.text.ends_with('…'));
+    }
+
+    #[test]
+    fn attachments_are_named_safely() {
+        let raw = mail_with(
+            "",
+            "a@b.vn",
+            "x",
+            &[
+                ("../../etc/passwd", "text/plain", b"root:x"),
+                ("báo cáo\u{202E}fdp.exe", "application/pdf", b"%PDF-1.4"),
+                ("báo cáo\u{202E}fdp.exe", "application/pdf", b"%PDF-1.5"),
+                ("CON.pdf", "application/pdf\r\nX: y", b"%PDF"),
+            ],
+        );
+        let m = parse(&raw, &limits()).unwrap();
+        let names: Vec<&str> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["passwd", "báo cáofdp.exe", "báo cáofdp (2).exe", "_CON.pdf"]
+        );
+        assert_eq!(m.attachments[1].content_type, "application/pdf");
+        assert_eq!(m.attachments[1].bytes, b"%PDF-1.4");
+        assert_eq!(m.text, "Kính gửi văn thư,\nxin gửi văn bản.");
+    }
+
+    #[test]
+    fn oversize_mail_is_refused_unread_but_answerable() {
+        let mut raw = b"Return-Path: <a@b.vn>\r\nFrom: a@b.vn\r\nSubject: big\r\n\r\n".to_vec();
+        raw.resize(1000, b'x');
+        let small = MailLimits {
+            max_bytes: 999,
+            ..limits()
+        };
+        let e = parse(&raw, &small).unwrap_err();
+        assert_eq!(e.code, "MAIL_TOO_LARGE");
+        assert!(e.message.contains("1000 bytes"), "{}", e.message);
+        assert!(
+            e.message_vi().contains("vượt quá giới hạn 999 byte"),
+            "{}",
+            e.message_vi()
+        );
+        let h = e.headers.expect("headers of a large mail");
+        assert_eq!(h.subject, "big");
+        assert_eq!(h.return_path.as_deref(), Some("a@b.vn"));
+        assert!(
+            parse(
+                &raw,
+                &MailLimits {
+                    max_bytes: 1000,
+                    ..limits()
+                }
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn hostile_structures_are_refused_with_their_code() {
+        let mut many =
+            b"From: a@b.vn\r\nSubject: parts\r\nContent-Type: multipart/mixed; boundary=X\r\n\r\n"
+                .to_vec();
+        for _ in 0..10_000 {
+            many.extend_from_slice(b"--X\r\n\r\nx\r\n");
+        }
+        let e = parse(&many, &limits()).unwrap_err();
+        assert_eq!(e.code, "MAIL_TOO_MANY_PARTS");
+        assert_eq!(
+            e.headers.as_ref().map(|h| h.subject.as_str()),
+            Some("parts")
+        );
+
+        let mut deep = b"From: a@b.vn\r\n".to_vec();
+        for i in 0..60 {
+            deep.extend_from_slice(
+                format!("Content-Type: multipart/mixed; boundary=\"d{i}\"\r\n\r\n--d{i}\r\n")
+                    .as_bytes(),
+            );
+        }
+        assert_eq!(parse(&deep, &limits()).unwrap_err().code, "MAIL_TOO_DEEP");
+
+        let files: Vec<(String, Vec<u8>)> = (0..21)
+            .map(|i| (format!("f{i}.pdf"), vec![b'%'; 10]))
+            .collect();
+        let files: Vec<(&str, &str, &[u8])> = files
+            .iter()
+            .map(|(n, b)| (n.as_str(), "application/pdf", b.as_slice()))
+            .collect();
+        let e = parse(&mail_with("", "a@b.vn", "x", &files), &limits()).unwrap_err();
+        assert_eq!(e.code, "MAIL_TOO_MANY_ATTACHMENTS");
+        assert!(parse(&mail_with("", "a@b.vn", "x", &files[..20]), &limits()).is_ok());
+
+        let mut long = b"From: a@b.vn\r\nSubject: ".to_vec();
+        long.extend(std::iter::repeat_n(b'a', 1 << 20));
+        long.extend_from_slice(b"\r\n\r\nx");
+        let e = parse(&long, &limits()).unwrap_err();
+        assert_eq!(e.code, "MAIL_HEADER_TOO_LONG");
+        assert!(e.headers.is_none());
+
+        for junk in [&b""[..], b"\r\n\r\n", b"\x00\x01\x02 not a mail"] {
+            assert_eq!(
+                parse(junk, &limits()).unwrap_err().code,
+                "MAIL_MALFORMED",
+                "{junk:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_postfix_bounce_is_a_report() {
+        for headers_only in [true, false] {
+            let raw = postfix_bounce(
+                "<lt.42.0123456789abcdef@gialai.gov.vn>",
+                "failed",
+                headers_only,
+            );
+            let m = parse(&raw, &limits()).unwrap();
+            assert_eq!(m.headers.return_path.as_deref(), Some(""));
+            assert_eq!(m.headers.content_type, "multipart/report");
+            assert!(m.attachments.is_empty(), "{:?}", m.attachments);
+            let d = m.dsn.expect("a DSN");
+            assert_eq!(d.reporting_mta.as_deref(), Some("mail.test"));
+            assert_eq!(
+                d.original_message_id.as_deref(),
+                Some("lt.42.0123456789abcdef@gialai.gov.vn")
+            );
+            assert_eq!(d.original_delivery.as_deref(), Some("42"));
+            assert!(d.failed());
+            assert_eq!(d.recipients[0].status, "5.1.1");
+            assert!(m.text.contains("could not\nbe delivered"), "{}", m.text);
+        }
+        let raw = postfix_bounce("<x@y>", "delayed", true);
+        assert!(!parse(&raw, &limits()).unwrap().dsn.unwrap().failed());
+    }
+}
+
+#[cfg(test)]
+mod mutations {
+    use super::tests::{mail_with, postfix_bounce};
+    use super::*;
+
+    /// Mails damaged at random (a fixed seed, so every run sees the same ones): the parser
+    /// never panics, and what it accepts is within the limits — counted again on the parser's
+    /// own result, and the parser's count never exceeds the pre-scan's.
+    #[test]
+    fn damaged_mails_never_escape_the_bounds() {
+        let limits = MailLimits {
+            max_parts: 12,
+            max_depth: 3,
+            max_attachments: 4,
+            ..MailLimits::default()
+        };
+        let seeds = [
+            postfix_bounce("<lt.1.0123456789abcdef@x.vn>", "failed", false),
+            postfix_bounce("<lt.1.0123456789abcdef@x.vn>", "failed", true),
+            mail_with(
+                "",
+                "a@b.vn",
+                "x",
+                &[
+                    ("a.pdf", "application/pdf", b"%PDF"),
+                    ("b.edxml", "text/xml", b"<a/>"),
+                ],
+            ),
+        ];
+        let pieces: [&[u8]; 8] = [
+            b"--",
+            b"\r\n",
+            b"\r\n\r\n",
+            b"Content-Type: multipart/mixed; boundary=\"4F2C1A0.1733569590/mail.test\"\r\n",
+            b"Content-Type: message/rfc822\r\n\r\n",
+            b"--b1\r\n",
+            b"--4F2C1A0.1733569590/mail.test\r\n",
+            b" ",
+        ];
+        let mut rng = fastrand::Rng::with_seed(16);
+        let mut disagreements = 0;
+        let mut accepted = 0;
+        for round in 0..3000 {
+            let mut m = seeds[round % seeds.len()].clone();
+            for _ in 0..rng.usize(1..6) {
+                let at = rng.usize(..=m.len());
+                match rng.u8(..4) {
+                    0 => m.truncate(at),
+                    1 => {
+                        let p = pieces[rng.usize(..pieces.len())];
+                        m.splice(at..at, p.iter().copied());
+                    }
+                    2 if at < m.len() => m[at] = rng.u8(..),
+                    _ => {
+                        let end = (at + rng.usize(..40)).min(m.len());
+                        m.drain(at..end);
+                    }
+                }
+            }
+            let Ok(p) = parse(&m, &limits) else { continue };
+            accepted += 1;
+            assert!(p.attachments.len() <= limits.max_attachments as usize);
+            let msg = MessageParser::new().parse(&m).unwrap();
+            let (parts, depth) = count(&msg, 0, limits.max_depth);
+            let shape = scan::scan(&m, &limits).unwrap();
+            assert!(parts <= limits.max_parts as usize && depth <= limits.max_depth as usize);
+            if parts > shape.parts as usize || depth > shape.depth as usize {
+                disagreements += 1;
+            }
+        }
+        assert_eq!(
+            disagreements, 0,
+            "the parser counted more than the pre-scan"
+        );
+        eprintln!("{accepted} of 3000 damaged mails read");
+        assert!(
+            accepted > 1000,
+            "too few damaged mails were read to mean anything"
+        );
+    }
 }

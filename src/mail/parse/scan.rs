@@ -529,7 +529,7 @@ From: c@d.vn\r\nContent-Type: multipart/mixed; boundary=\"i\"\r\n\r\n\
         );
         // Folding does not hide a long field.
         let mut m = b"From: a@b.vn\r\nSubject: x".to_vec();
-        for _ in 0..2000 {
+        for _ in 0..3000 {
             m.extend_from_slice(b"\r\n folded");
         }
         m.extend_from_slice(b"\r\n\r\nbody");
