@@ -651,13 +651,17 @@ async fn relay_down_retries_until_it_returns_and_a_5xx_fails_at_once() {
 async fn a_bounce_turns_a_delivered_mail_into_failed() {
     let m = MailServers::start();
     m.smtp_bounce_mode(true);
+    let notify = format!(
+        "\n[[mail.notify]]\nagency = \"{STTTT}\"\nto = [\"{}\"]\nevents = [\"failed\"]\n",
+        VANTHU.address
+    );
     let gl = Running::start(|dir| {
         gialai_text(
             dir,
             &m,
             &Bridge {
                 account: LIENTHONG.address,
-                extra: "",
+                extra: &notify,
             },
         )
     })
@@ -689,6 +693,12 @@ async fn a_bounce_turns_a_delivered_mail_into_failed() {
     let log = gl.wait_mail_log(1).await;
     assert_eq!(log[0].outcome, "bounce");
     assert_eq!(log[0].delivery_ref, Some(id));
+    // Sở TT&TT's notification address is told, with the reason.
+    let got = m
+        .wait_messages(VANTHU.address, "INBOX", 1, Duration::from_secs(60))
+        .await;
+    let notice = read_mail(&got[0].1);
+    assert!(notice.text.contains("MAIL_BOUNCED"), "{notice:?}");
     // The bounce was moved out of the inbox.
     m.wait_messages(LIENTHONG.address, "Processed", 1, Duration::from_secs(60))
         .await;
