@@ -64,10 +64,12 @@ pub enum MailEffect {
     /// A draft of a local agency, from its registered mailbox.
     Draft(NewDraft),
     /// A delivery-status notification (RFC 3464) naming one of our mails: the delivery moves
-    /// `delivered → failed` (also from `sending`/`retrying`, whose lease or schedule it ends)
-    /// with an attempt row `failed`, code `MAIL_BOUNCED` and `reason`; history keeps the
-    /// earlier attempts. A delivery already `failed`, `rejected` or `cancelled` is left as it is
-    /// (the log row says so).
+    /// `delivered → failed` (also from `sending`/`retrying`/`queued` — a copy the relay took
+    /// before a retry —, whose lease or schedule it ends) with an attempt row `failed`, code
+    /// `MAIL_BOUNCED` and `reason`; history keeps the earlier attempts. A delivery already
+    /// `failed`, `rejected` or `cancelled` is left as it is (the log row says so: code
+    /// `INVALID_TRANSITION`). A delivery that does not go by mail is refused
+    /// (`INVALID_TRANSITION`, nothing written).
     Bounce { delivery_id: i64, reason: String },
     /// Not taken in: kept in the quarantine folder. `reply_to`: the address an automatic reply
     /// may go to (RFC 3834 already checked by the caller); the store decides whether the

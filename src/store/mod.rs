@@ -390,8 +390,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<MailCheckpoint>>> + Send;
 
     /// Takes one mail in, in one transaction: the mailbox's checkpoint moves to
-    /// (`uidvalidity`, `uid`), the mail log row, what the mail produced ([`MailEffect`]) and one
-    /// audit record (`mail.take`). `INVALID_TRANSITION` (nothing written) when the checkpoint is
+    /// (`uidvalidity`, `uid`), the mail log row, what the mail produced ([`MailEffect`]) and its
+    /// audit records (`mail.take`; before it, a receipt's `status.record` and a bounce's
+    /// `delivery.bounce`). `INVALID_TRANSITION` (nothing written) when the checkpoint is
     /// already at or past `uid` under the same UIDVALIDITY: the mail was taken in before.
     fn take_mail(
         &self,

@@ -153,7 +153,7 @@ pub struct DocumentMeta {
 pub struct NewDelivery {
     /// The recipient's `OrganId`.
     pub recipient: String,
-    /// The stored route (`node::routing::Route::as_stored`): `local`, `peer:<name>` or `none`.
+    /// The stored route (`node::routing::Route::as_stored`): `local`, `peer:<name>`, `mail:<address>` or `none`.
     pub route: String,
 }
 
@@ -676,6 +676,11 @@ pub struct AttemptInfo {
     pub finished_at: Option<i64>,
     pub outcome: Option<AttemptOutcome>,
     pub error: Option<DeliveryError>,
+    /// The relay's answer when a mail delivery's attempt was accepted
+    /// ([`Store::mark_relayed`](super::Store::mark_relayed)): what `delivered` rests on for a
+    /// mail, kept for an operator who must show the relay took it. `None` for every other
+    /// attempt.
+    pub reply: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------

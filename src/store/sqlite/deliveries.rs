@@ -350,7 +350,11 @@ fn refuse(delivery_id: i64, state: DeliveryState, what: &str, allowed: &str) -> 
 
 /// The delivery is `sending` and `lease` is its current attempt; returns the lease owner (the
 /// actor of the outcome). An expired lease that nobody has re-claimed is still honoured.
-async fn check_lease(conn: &mut SqliteConnection, lease: Lease, what: &str) -> Result<String> {
+pub(super) async fn check_lease(
+    conn: &mut SqliteConnection,
+    lease: Lease,
+    what: &str,
+) -> Result<String> {
     let cur = current(conn, lease.delivery_id).await?;
     if cur.state != DeliveryState::Sending {
         return Err(refuse(lease.delivery_id, cur.state, what, "sending"));
@@ -370,7 +374,7 @@ async fn check_lease(conn: &mut SqliteConnection, lease: Lease, what: &str) -> R
     Ok(cur.lease_owner.unwrap_or_else(|| "outbox".to_owned()))
 }
 
-async fn finish_attempt(
+pub(super) async fn finish_attempt(
     conn: &mut SqliteConnection,
     attempt_id: i64,
     outcome: AttemptOutcome,
@@ -832,7 +836,7 @@ pub(super) async fn attempts(pool: &SqlitePool, delivery_id: i64) -> Result<Vec<
     }
     let rows = sqlx::query(
         "SELECT id, delivery_id, number, route, lease_owner, started_at, finished_at, outcome,
-                error_code, error_message
+                error_code, error_message, reply
          FROM attempts WHERE delivery_id = ? ORDER BY id",
     )
     .bind(delivery_id)
@@ -860,6 +864,7 @@ pub(super) async fn attempts(pool: &SqlitePool, delivery_id: i64) -> Result<Vec<
                     code,
                     message: message.unwrap_or_default(),
                 }),
+                reply: col(row, "reply")?,
             })
         })
         .collect()

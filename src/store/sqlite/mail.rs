@@ -1,54 +1,1228 @@
-//! SKELETON (issue 16): the mail bridge's tables. The store helper replaces every body.
+//! The mail bridge's tables (`migrations/sqlite/0012_mail.sql`): mailbox checkpoints, the mail
+//! log (whose `quarantined` rows are the quarantine), drafts and their files, the automatic
+//! replies' rate limit, and the relay's answer kept on a mail delivery's attempt.
+//!
+//! Every write is one transaction with its audit records. `take_mail` is the inbound side's hot
+//! path (a burst of hundreds of `.edxml` mails): it runs in the group writer like ingest and
+//! statuses, with the checkpoint, the log row and what the mail produced in one savepoint, so
+//! a crash leaves the mail either wholly taken in or not at all. Text that came in a mail is
+//! checked once more here, whatever the reader did: a one-line field never holds a control,
+//! line-separator or bidirectional character (it may end up in a header of a reply or a
+//! notification), a draft file's name is one `edxml::file_name` leaves as it is.
 
-use super::SqliteStore;
+use serde_json::{Value as Json, json};
+use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
+
+use super::statuses::{self, Mode, Recorded};
+use super::{
+    SqliteStore, audit, check_page, col, col_int, db_err, deliveries, invalid, not_found, require,
+    sha256_hex,
+};
+use crate::audit::AuditEntry;
+use crate::edxml::file_name::{first_duplicate, safe_file_name, unsafe_to_send};
 use crate::error::{Code, Error, Result};
 use crate::store::{
-    DraftFile, DraftFilter, DraftItem, Lease, MailCheckpoint, MailLogFilter, MailLogItem, SentMail,
-    TakeOutcome, TakenMail,
+    AttemptOutcome, DeliveryState, Direction, DraftFile, DraftFileInfo, DraftFilter, DraftItem,
+    DraftState, Lease, MailCheckpoint, MailEffect, MailLogFilter, MailLogItem, NewDraft, SentMail,
+    TakeOutcome, TakenMail, types::corrupt,
 };
 
-fn not_yet() -> Error {
-    Error::store(Code::StoreUnavailable, "the mail tables are not built yet")
+// ---------------------------------------------------------------------------------------------
+// Bounds (characters unless said otherwise): the reader's are tighter; these keep a caller's
+// mistake from filling the store.
+// ---------------------------------------------------------------------------------------------
+
+/// A mailbox key (`user@host/folder`).
+const MAX_MAILBOX: usize = 500;
+/// A mail address (64 for the local part, 255 for the domain, and the `@`).
+const MAX_ADDRESS: usize = 320;
+/// `Subject:` and `Message-ID:` as the reader keeps them.
+const MAX_SUBJECT: usize = 300;
+const MAX_MESSAGE_ID: usize = 300;
+/// A reason code (`MAIL_TOO_LARGE`).
+const MAX_CODE: usize = 64;
+/// A reason, a discard's reason, a bounce's diagnostic.
+const MAX_REASON: usize = 2000;
+/// A relay's answer (multi-line SMTP replies included), an outcome of a mail sent.
+const MAX_REPLY: usize = 4000;
+/// A draft's prefilled number and notation, its summary (trích yếu's soft limit), a file's
+/// content type.
+const MAX_CODE_NUMBER: usize = 50;
+const MAX_CODE_NOTATION: usize = 100;
+const MAX_SUMMARY: usize = 500;
+const MAX_CONTENT_TYPE: usize = 255;
+/// A draft's body, in bytes of UTF-8 (the reader keeps at most 64 KiB).
+const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Files of one draft, and their bytes together.
+const MAX_DRAFT_FILES: usize = 100;
+const MAX_DRAFT_BYTES: usize = 256 * 1024 * 1024;
+/// Addresses of one mail sent.
+const MAX_RECIPIENTS: usize = 100;
+/// What a bounce's log row says when the delivery moved, and when it was left as it was.
+const BOUNCED: &str = "MAIL_BOUNCED";
+
+/// Characters that change how the text around them is shown without being seen: the
+/// bidirectional embeddings, overrides and isolates and the directional marks. In a subject or
+/// an address they can make a reply's header or a clerk's list read otherwise than it is.
+fn is_bidi(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+    )
 }
 
-pub(super) async fn mark_relayed(_: &SqliteStore, _: Lease, _: String, _: i64) -> Result<()> {
-    Err(not_yet())
+/// How a text field may be written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// One line: no control character, no line or paragraph separator, no bidirectional
+    /// control (what may reach a header).
+    Line,
+    /// Several lines: line breaks and tabs, but no other control character.
+    Lines,
 }
-pub(super) async fn checkpoint(_: &SqliteStore, _: &str) -> Result<Option<MailCheckpoint>> {
-    Err(not_yet())
+
+/// Refuses `value` in `field` when it holds a character `form` excludes or is longer than
+/// `max` characters (`VALUE_INVALID`, naming the field and the character's position).
+fn text(field: &str, value: &str, form: Form, max: usize) -> Result<()> {
+    for (i, c) in value.chars().enumerate() {
+        let refused = match form {
+            Form::Line => c.is_control() || is_bidi(c) || matches!(c, '\u{2028}' | '\u{2029}'),
+            Form::Lines => c.is_control() && !matches!(c, '\n' | '\r' | '\t'),
+        };
+        if refused {
+            return Err(invalid(format!(
+                "{field}: character {} (U+{:04X}) is not allowed here{}",
+                i + 1,
+                u32::from(c),
+                if form == Form::Line {
+                    " (one line, no control or direction characters)"
+                } else {
+                    ""
+                }
+            )));
+        }
+        if i >= max {
+            return Err(invalid(format!("{field}: longer than {max} characters")));
+        }
+    }
+    Ok(())
 }
-pub(super) async fn take(_: &SqliteStore, _: TakenMail, _: i64, _: i64) -> Result<TakeOutcome> {
-    Err(not_yet())
+
+/// A required one-line field.
+fn line(field: &str, value: &str, max: usize) -> Result<()> {
+    require(field, value)?;
+    text(field, value, Form::Line, max)
 }
-pub(super) async fn list_log(_: &SqliteStore, _: &MailLogFilter) -> Result<Vec<MailLogItem>> {
-    Err(not_yet())
+
+/// A count or size as the store's integer.
+fn as_i64(field: &str, n: u64) -> Result<i64> {
+    i64::try_from(n).map_err(|_| invalid(format!("{field}: {n} is too large")))
 }
-pub(super) async fn log_item(_: &SqliteStore, _: i64) -> Result<MailLogItem> {
-    Err(not_yet())
+
+/// The key an automatic reply's address is rate-limited under: trimmed and lowercase, so
+/// `Xa-IaKha@GiaLai.gov.vn` and `xa-iakha@gialai.gov.vn` are one sender (erring towards fewer
+/// replies, the safe side of a loop).
+fn reply_key(address: &str) -> String {
+    address.trim().to_lowercase()
 }
-pub(super) async fn record_sent(_: &SqliteStore, _: SentMail, _: i64) -> Result<i64> {
-    Err(not_yet())
+
+fn check_taken(m: &TakenMail) -> Result<()> {
+    line("mailbox", &m.mailbox, MAX_MAILBOX)?;
+    if m.uid == 0 {
+        return Err(invalid("uid: 0 is not a UID (they start at 1)"));
+    }
+    text("return_path", &m.return_path, Form::Line, MAX_ADDRESS)?;
+    text("from", &m.from, Form::Line, MAX_ADDRESS)?;
+    text("subject", &m.subject, Form::Line, MAX_SUBJECT)?;
+    if let Some(id) = &m.message_id {
+        line("message_id", id, MAX_MESSAGE_ID)?;
+    }
+    as_i64("size", m.size)?;
+    line("actor", &m.actor, MAX_MAILBOX + 5)?;
+    match &m.effect {
+        MailEffect::Document {
+            message_id,
+            receipts,
+            ..
+        } => {
+            if *message_id <= 0 {
+                return Err(invalid(format!("message_id: {message_id} is not an id")));
+            }
+            for (i, r) in receipts.iter().enumerate() {
+                let at = |what: &str| format!("receipts[{i}].{what}");
+                statuses::check_new_status(r)
+                    .map_err(|e| invalid(format!("receipts[{i}]: {e}")))?;
+                if r.direction != Direction::Out || r.code != 1 {
+                    return Err(invalid(format!(
+                        "{}: a receipt is an outgoing status 01, not {} {:02}",
+                        at("code"),
+                        r.direction.as_str(),
+                        r.code
+                    )));
+                }
+            }
+            if let Some((a, b)) = first_reporter_twice(receipts) {
+                return Err(invalid(format!(
+                    "receipts[{b}]: {} already has receipts[{a}]",
+                    receipts[b].reporter
+                )));
+            }
+        }
+        MailEffect::Status { message_id } => {
+            if message_id.is_some_and(|id| id <= 0) {
+                return Err(invalid("message_id: not an id"));
+            }
+        }
+        MailEffect::Draft(d) => check_draft(d)?,
+        MailEffect::Bounce { reason, .. } => {
+            require("reason", reason)?;
+            text("reason", reason, Form::Lines, MAX_REASON)?;
+        }
+        MailEffect::Quarantined {
+            code,
+            reason,
+            reply_to,
+        } => {
+            require("code", code)?;
+            if code.len() > MAX_CODE
+                || !code
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(invalid(format!(
+                    "code: {code:?} is not a reason code (A-Z, 0-9 and _, at most {MAX_CODE})"
+                )));
+            }
+            require("reason", reason)?;
+            text("reason", reason, Form::Lines, MAX_REASON)?;
+            if let Some(to) = reply_to {
+                line("reply_to", to, MAX_ADDRESS)?;
+                if !to.contains('@') {
+                    return Err(invalid(format!("reply_to: {to:?} is not a mail address")));
+                }
+            }
+        }
+    }
+    Ok(())
 }
-pub(super) async fn list_drafts(
-    _: &SqliteStore,
-    _: &str,
-    _: &DraftFilter,
-) -> Result<Vec<DraftItem>> {
-    Err(not_yet())
+
+/// The first receipt whose reporter an earlier one has (`(earlier, later)`).
+fn first_reporter_twice(receipts: &[crate::store::NewStatus]) -> Option<(usize, usize)> {
+    receipts.iter().enumerate().find_map(|(j, r)| {
+        receipts[..j]
+            .iter()
+            .position(|e| e.reporter == r.reporter)
+            .map(|i| (i, j))
+    })
 }
-pub(super) async fn draft(_: &SqliteStore, _: &str, _: i64) -> Result<DraftItem> {
-    Err(not_yet())
+
+fn check_draft(d: &NewDraft) -> Result<()> {
+    line("draft.agency", &d.agency, MAX_CODE_NUMBER)?;
+    if let Some(n) = &d.code_number {
+        line("draft.code_number", n, MAX_CODE_NUMBER)?;
+    }
+    if let Some(n) = &d.code_notation {
+        line("draft.code_notation", n, MAX_CODE_NOTATION)?;
+    }
+    text("draft.summary", &d.summary, Form::Line, MAX_SUMMARY)?;
+    if d.body.len() > MAX_BODY_BYTES {
+        return Err(invalid(format!(
+            "draft.body: {} bytes, more than {MAX_BODY_BYTES}",
+            d.body.len()
+        )));
+    }
+    text("draft.body", &d.body, Form::Lines, MAX_BODY_BYTES)?;
+    if d.files.is_empty() {
+        return Err(invalid(
+            "draft.files: none (a draft is made from a mail's files)",
+        ));
+    }
+    if d.files.len() > MAX_DRAFT_FILES {
+        return Err(invalid(format!(
+            "draft.files: {} files, more than {MAX_DRAFT_FILES}",
+            d.files.len()
+        )));
+    }
+    let mut total = 0usize;
+    for (i, f) in d.files.iter().enumerate() {
+        let field = |what: &str| format!("draft.files[{i}].{what}");
+        require(&field("name"), &f.name)?;
+        // The reader names files through edxml::file_name; a name it would still change, or
+        // one the writer refuses to send, did not come that way.
+        if safe_file_name(&f.name) != f.name {
+            return Err(invalid(format!(
+                "{}: {:?} is not a safe file name (edxml::file_name makes it {:?})",
+                field("name"),
+                f.name,
+                safe_file_name(&f.name)
+            )));
+        }
+        if let Some(why) = unsafe_to_send(&f.name) {
+            return Err(invalid(format!("{}: {why}", field("name"))));
+        }
+        line(&field("content_type"), &f.content_type, MAX_CONTENT_TYPE)?;
+        if f.bytes.is_empty() {
+            return Err(invalid(format!("{}: no bytes", field("bytes"))));
+        }
+        total = total.saturating_add(f.bytes.len());
+    }
+    if total > MAX_DRAFT_BYTES {
+        return Err(invalid(format!(
+            "draft.files: {total} bytes in all, more than {MAX_DRAFT_BYTES}"
+        )));
+    }
+    if let Some((a, b)) = first_duplicate(d.files.iter().map(|f| f.name.as_str())) {
+        return Err(invalid(format!(
+            "draft.files[{b}].name: {:?} is the same file name as draft.files[{a}] {:?}",
+            d.files[b].name, d.files[a].name
+        )));
+    }
+    Ok(())
 }
-pub(super) async fn draft_file(_: &SqliteStore, _: &str, _: i64, _: u32) -> Result<DraftFile> {
-    Err(not_yet())
-}
-pub(super) async fn discard_draft(
-    _: &SqliteStore,
-    _: &str,
-    _: i64,
-    _: &str,
-    _: &str,
-    _: i64,
+
+// ---------------------------------------------------------------------------------------------
+// The relay accepted a mail delivery
+// ---------------------------------------------------------------------------------------------
+
+/// `sending → delivered` on the relay's word, for a delivery whose route is `mail:…` only: a
+/// peer or local delivery is delivered with the receipt that proves it (`mark_delivered`), and
+/// this must not be a way around that. The relay's answer stays on the attempt.
+pub(super) async fn mark_relayed(
+    store: &SqliteStore,
+    lease: Lease,
+    reply: String,
+    now: i64,
 ) -> Result<()> {
-    Err(not_yet())
+    require("reply", &reply)?;
+    text("reply", &reply, Form::Lines, MAX_REPLY)?;
+    store
+        .grouped(move |tx| {
+            Box::pin(async move {
+                // The transition and the attempt's end in one round trip, as `mark_delivered`.
+                let moved: Option<Option<String>> = sqlx::query_scalar(
+                    "UPDATE deliveries
+                     SET state = 'delivered', delivered_at = ?1, lease_owner = NULL,
+                         lease_until = NULL, current_attempt_id = NULL, next_attempt_at = NULL,
+                         updated_at = ?1
+                     WHERE id = ?2 AND state = 'sending' AND current_attempt_id = ?3
+                       AND substr(route, 1, 5) = 'mail:';
+                     UPDATE attempts SET finished_at = ?1, outcome = 'delivered', reply = ?4
+                     WHERE id = ?3 AND changes() = 1
+                     RETURNING lease_owner",
+                )
+                .bind(now)
+                .bind(lease.delivery_id)
+                .bind(lease.attempt_id)
+                .bind(&reply)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let Some(owner) = moved else {
+                    deliveries::check_lease(&mut *tx, lease, "relayed").await?;
+                    let route: String =
+                        sqlx::query_scalar("SELECT route FROM deliveries WHERE id = ?")
+                            .bind(lease.delivery_id)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                    return Err(Error::store(
+                        Code::InvalidTransition,
+                        format!(
+                            "delivery {} goes by {route}, not by mail: only a mail is delivered \
+                             on the relay's word; any other delivery needs its receipt",
+                            lease.delivery_id
+                        ),
+                    ));
+                };
+                let owner = owner.unwrap_or_else(|| "outbox".to_owned());
+                let detail = json!({
+                    "from": "sending", "to": "delivered", "attempt_id": lease.attempt_id,
+                    "reply": reply,
+                });
+                audit::append(
+                    &mut *tx,
+                    AuditEntry::new(
+                        owner,
+                        "delivery.relayed",
+                        "delivery",
+                        lease.delivery_id,
+                        &detail,
+                    ),
+                    now,
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Taking a mail in
+// ---------------------------------------------------------------------------------------------
+
+pub(super) async fn checkpoint(
+    store: &SqliteStore,
+    mailbox: &str,
+) -> Result<Option<MailCheckpoint>> {
+    let row: Option<(i64, i64)> =
+        sqlx::query_as("SELECT uidvalidity, last_uid FROM mail_checkpoints WHERE mailbox = ?")
+            .bind(mailbox)
+            .fetch_optional(&store.read)
+            .await
+            .map_err(db_err)?;
+    row.map(|(v, u)| {
+        Ok(MailCheckpoint {
+            uidvalidity: u32::try_from(v)
+                .map_err(|_| corrupt("mail_checkpoints.uidvalidity", &v.to_string()))?,
+            last_uid: u32::try_from(u)
+                .map_err(|_| corrupt("mail_checkpoints.last_uid", &u.to_string()))?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) async fn take(
+    store: &SqliteStore,
+    mail: TakenMail,
+    reply_interval_ms: i64,
+    now: i64,
+) -> Result<TakeOutcome> {
+    check_taken(&mail)?;
+    if reply_interval_ms < 0 {
+        return Err(invalid(format!(
+            "reply_interval_ms: {reply_interval_ms} is negative"
+        )));
+    }
+    store
+        .grouped(move |tx| {
+            Box::pin(async move { take_in(tx, &mail, reply_interval_ms, now).await })
+        })
+        .await
+}
+
+/// What the bounce does to its delivery, decided from its state before anything is written.
+struct Bounce {
+    delivery_id: i64,
+    from: DeliveryState,
+    /// `None`: left as it is (already failed, rejected or cancelled).
+    moves: Option<BounceMove>,
+}
+
+struct BounceMove {
+    route: String,
+    attempt: i64,
+    /// The attempt in flight (`sending`), superseded by the bounce.
+    in_flight: Option<i64>,
+}
+
+/// [`take`]'s transaction (a savepoint of the group writer's): refuses a mail taken in before,
+/// then writes the checkpoint, the reply's rate-limit row, the log row and what the mail
+/// produced, and the `mail.take` record last (a receipt's `status.record` and a bounce's
+/// `delivery.bounce` before it).
+async fn take_in(
+    tx: &mut SqliteConnection,
+    mail: &TakenMail,
+    reply_interval_ms: i64,
+    now: i64,
+) -> Result<TakeOutcome> {
+    let reply_to = match &mail.effect {
+        MailEffect::Quarantined {
+            reply_to: Some(to), ..
+        } => Some(reply_key(to)),
+        _ => None,
+    };
+    // The checkpoint, the mail's log row if any, and the last reply to its sender: one read.
+    let (at_validity, at_uid, logged, last_reply): (
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+    ) = sqlx::query_as(
+        "SELECT (SELECT uidvalidity FROM mail_checkpoints WHERE mailbox = ?1),
+                    (SELECT last_uid FROM mail_checkpoints WHERE mailbox = ?1),
+                    (SELECT id FROM mail_log WHERE mailbox = ?1 AND uidvalidity = ?2 AND uid = ?3),
+                    (SELECT last_reply_at FROM mail_replies WHERE address = ?4)",
+    )
+    .bind(&mail.mailbox)
+    .bind(i64::from(mail.uidvalidity))
+    .bind(i64::from(mail.uid))
+    .bind(reply_to.as_deref())
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    let taken_before = match (at_validity, at_uid) {
+        (Some(v), Some(last)) => v == i64::from(mail.uidvalidity) && i64::from(mail.uid) <= last,
+        _ => false,
+    };
+    if taken_before || logged.is_some() {
+        let at = match (at_validity, at_uid, logged) {
+            (_, _, Some(id)) => format!("it is mail {id} of the log"),
+            (Some(v), Some(last), None) => {
+                format!("the checkpoint is at UID {last} (UIDVALIDITY {v})")
+            }
+            _ => "it is in the log".to_owned(),
+        };
+        return Err(Error::store(
+            Code::InvalidTransition,
+            format!(
+                "mail UID {} (UIDVALIDITY {}) of {} was taken in before: {at}; nothing written",
+                mail.uid, mail.uidvalidity, mail.mailbox
+            ),
+        ));
+    }
+
+    // Decisions that need reads, before anything is written.
+    let mut message_ref = None;
+    let mut delivery_ref = None;
+    let mut bounce = None;
+    match &mail.effect {
+        MailEffect::Document {
+            message_id,
+            receipts,
+            ..
+        } => {
+            let doc: Option<(String, String)> = sqlx::query_as(
+                "SELECT sender, document_id FROM messages
+                 WHERE id = ? AND direction = 'in' AND kind = 'document'",
+            )
+            .bind(message_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            let Some((sender, document_id)) = doc else {
+                return Err(not_found(format!(
+                    "no received document {message_id} on this node"
+                )));
+            };
+            if let Some((i, r)) = receipts
+                .iter()
+                .enumerate()
+                .find(|(_, r)| r.document_sender != sender || r.document_id != document_id)
+            {
+                return Err(invalid(format!(
+                    "receipts[{i}]: about {} of {}, not the mail's document {document_id} of \
+                     {sender} (message {message_id})",
+                    r.document_id, r.document_sender
+                )));
+            }
+            message_ref = Some(*message_id);
+        }
+        MailEffect::Status {
+            message_id: Some(id),
+        } => {
+            let known: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM messages WHERE id = ? AND direction = 'in' AND kind = 'status'",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if known.is_none() {
+                return Err(not_found(format!(
+                    "no received status package {id} on this node"
+                )));
+            }
+            message_ref = Some(*id);
+        }
+        MailEffect::Bounce { delivery_id, .. } => {
+            let row = sqlx::query(
+                "SELECT state, route, attempts, current_attempt_id FROM deliveries WHERE id = ?",
+            )
+            .bind(delivery_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| not_found(format!("no delivery {delivery_id} on this node")))?;
+            let state: String = col(&row, "state")?;
+            let from =
+                DeliveryState::parse(&state).ok_or_else(|| corrupt("deliveries.state", &state))?;
+            let route: String = col(&row, "route")?;
+            if !route.starts_with("mail:") {
+                // A bounce names a mail the node sent; a delivery by a peer never was one.
+                return Err(Error::store(
+                    Code::InvalidTransition,
+                    format!(
+                        "delivery {delivery_id} goes by {route}, not by mail: a bounce cannot \
+                         fail it; nothing written"
+                    ),
+                ));
+            }
+            let moves = match from {
+                DeliveryState::Failed | DeliveryState::Rejected | DeliveryState::Cancelled => None,
+                DeliveryState::Queued
+                | DeliveryState::Sending
+                | DeliveryState::Retrying
+                | DeliveryState::Delivered => Some(BounceMove {
+                    route,
+                    attempt: col::<i64>(&row, "attempts")?.saturating_add(1),
+                    in_flight: if from == DeliveryState::Sending {
+                        col(&row, "current_attempt_id")?
+                    } else {
+                        None
+                    },
+                }),
+            };
+            delivery_ref = Some(*delivery_id);
+            bounce = Some(Bounce {
+                delivery_id: *delivery_id,
+                from,
+                moves,
+            });
+        }
+        MailEffect::Status { message_id: None }
+        | MailEffect::Draft(_)
+        | MailEffect::Quarantined { .. } => {}
+    }
+    // RFC 3834: one automatic reply per sender in the interval.
+    let replied = reply_to.is_some()
+        && last_reply.is_none_or(|at| now.saturating_sub(at) >= reply_interval_ms);
+    let (code, reason) = match (&mail.effect, &bounce) {
+        (MailEffect::Quarantined { code, reason, .. }, _) => {
+            (Some(code.clone()), Some(reason.clone()))
+        }
+        (MailEffect::Bounce { reason, .. }, Some(b)) => match b.moves {
+            Some(_) => (Some(BOUNCED.to_owned()), Some(reason.clone())),
+            None => (
+                Some(Code::InvalidTransition.as_str().to_owned()),
+                Some(format!(
+                    "delivery {} was already {}: left as it is; the bounce said: {reason}",
+                    b.delivery_id, b.from
+                )),
+            ),
+        },
+        _ => (None, None),
+    };
+
+    // The checkpoint, the reply's row and the log row in one round trip.
+    let log_id: i64 = sqlx::query_scalar(
+        "INSERT INTO mail_checkpoints (mailbox, uidvalidity, last_uid, updated_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (mailbox) DO UPDATE SET uidvalidity = excluded.uidvalidity,
+             last_uid = excluded.last_uid, updated_at = excluded.updated_at;
+         INSERT INTO mail_replies (address, last_reply_at) SELECT ?5, ?4 WHERE ?6
+         ON CONFLICT (address) DO UPDATE SET last_reply_at = excluded.last_reply_at;
+         INSERT INTO mail_log (mailbox, uidvalidity, uid, return_path, from_addr, subject,
+             message_id, size, outcome, code, reason, message_ref, delivery_ref, replied,
+             taken_at)
+         VALUES (?1, ?2, ?3, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?6, ?4)
+         RETURNING id",
+    )
+    .bind(&mail.mailbox)
+    .bind(i64::from(mail.uidvalidity))
+    .bind(i64::from(mail.uid))
+    .bind(now)
+    .bind(reply_to.as_deref())
+    .bind(replied)
+    .bind(&mail.return_path)
+    .bind(&mail.from)
+    .bind(&mail.subject)
+    .bind(mail.message_id.as_deref())
+    .bind(as_i64("size", mail.size)?)
+    .bind(mail.effect.outcome())
+    .bind(code.as_deref())
+    .bind(reason.as_deref())
+    .bind(message_ref)
+    .bind(delivery_ref)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err)?;
+
+    let mut detail = json!({
+        "mailbox": mail.mailbox,
+        "uidvalidity": mail.uidvalidity,
+        "uid": mail.uid,
+        "checkpoint_before": match (at_validity, at_uid) {
+            (Some(v), Some(u)) => json!({ "uidvalidity": v, "last_uid": u }),
+            _ => Json::Null,
+        },
+        "return_path": mail.return_path,
+        "from": mail.from,
+        // What `lienthong audit verify` cross-checks the row against (audit/crosscheck.rs).
+        "subject_sha256": sha256_hex(mail.subject.as_bytes()),
+        "message_id": mail.message_id,
+        "size": mail.size,
+        "outcome": mail.effect.outcome(),
+        "code": code,
+        "reason": reason,
+        "message_ref": message_ref,
+        "draft_ref": Json::Null,
+        "delivery_ref": delivery_ref,
+        "replied": replied,
+        "reply_to": reply_to,
+    });
+    let mut outcome = TakeOutcome {
+        log_id,
+        reply_allowed: replied,
+        draft_id: None,
+        deliveries: Vec::new(),
+    };
+
+    match &mail.effect {
+        MailEffect::Document {
+            duplicate,
+            receipts,
+            ..
+        } => {
+            let mut recorded = Vec::with_capacity(receipts.len());
+            for r in receipts {
+                match statuses::record_in(&mut *tx, r, now, Mode::Arrival).await? {
+                    Recorded::Status(s) => {
+                        let created: Vec<i64> = if s.duplicate {
+                            Vec::new()
+                        } else {
+                            s.deliveries.iter().map(|d| d.delivery_id).collect()
+                        };
+                        outcome.deliveries.extend(&created);
+                        recorded.push(json!({
+                            "reporter": r.reporter, "status_id": s.status_id,
+                            "message_id": s.message_id, "recorded": !s.duplicate,
+                            "deliveries": created,
+                        }));
+                    }
+                    Recorded::Skipped { why, status_id } => recorded.push(json!({
+                        "reporter": r.reporter, "status_id": status_id, "recorded": false,
+                        "skipped": why,
+                    })),
+                }
+            }
+            detail["duplicate"] = json!(duplicate);
+            detail["receipts"] = json!(recorded);
+        }
+        MailEffect::Draft(d) => {
+            let (id, files) = insert_draft(&mut *tx, d, log_id, now).await?;
+            outcome.draft_id = Some(id);
+            detail["draft_ref"] = json!(id);
+            detail["draft"] = json!({
+                "id": id,
+                "agency": d.agency,
+                "code_number": d.code_number,
+                "code_notation": d.code_notation,
+                "summary_sha256": sha256_hex(d.summary.as_bytes()),
+                "body_sha256": sha256_hex(d.body.as_bytes()),
+                "files": files,
+            });
+        }
+        MailEffect::Bounce { reason, .. } => {
+            if let Some(b) = &bounce {
+                apply_bounce(&mut *tx, b, reason, log_id, &mail.actor, now).await?;
+            }
+        }
+        MailEffect::Status { .. } | MailEffect::Quarantined { .. } => {}
+    }
+
+    audit::append(
+        &mut *tx,
+        AuditEntry::new(&mail.actor, "mail.take", "mail", log_id, &detail),
+        now,
+    )
+    .await?;
+    Ok(outcome)
+}
+
+/// The draft, its files and the log row's reference to it; returns its id and the files as
+/// the `mail.take` record lists them.
+async fn insert_draft(
+    tx: &mut SqliteConnection,
+    d: &NewDraft,
+    log_id: i64,
+    now: i64,
+) -> Result<(i64, Vec<Json>)> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO drafts (agency, state, code_number, code_notation, summary, body,
+             created_at, mail_log_id)
+         VALUES (?1, 'draft', ?2, ?3, ?4, ?5, ?6, ?7);
+         UPDATE mail_log SET draft_ref = last_insert_rowid() WHERE id = ?7
+         RETURNING draft_ref",
+    )
+    .bind(&d.agency)
+    .bind(d.code_number.as_deref())
+    .bind(d.code_notation.as_deref())
+    .bind(&d.summary)
+    .bind(&d.body)
+    .bind(now)
+    .bind(log_id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    // The files in one statement; only placeholders are generated, the values are bound.
+    let mut sql = String::from(
+        "INSERT INTO draft_files (draft_id, idx, name, content_type, size, sha256, bytes) VALUES ",
+    );
+    for i in 0..d.files.len() {
+        sql.push_str(if i == 0 {
+            "(?, ?, ?, ?, ?, ?, ?)"
+        } else {
+            ", (?, ?, ?, ?, ?, ?, ?)"
+        });
+    }
+    let mut listed = Vec::with_capacity(d.files.len());
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (i, f) in d.files.iter().enumerate() {
+        let sha256 = sha256_hex(&f.bytes);
+        let size = as_i64("draft file size", f.bytes.len() as u64)?;
+        listed.push(json!({
+            "index": i, "name": f.name, "content_type": f.content_type, "size": size,
+            "sha256": sha256,
+        }));
+        q = q
+            .bind(id)
+            .bind(i as i64)
+            .bind(&f.name)
+            .bind(&f.content_type)
+            .bind(size)
+            .bind(sha256)
+            .bind(&f.bytes[..]);
+    }
+    q.execute(&mut *tx).await.map_err(db_err)?;
+    Ok((id, listed))
+}
+
+/// `delivered | sending | retrying | queued → failed` for a bounce: an attempt row `failed`
+/// with `MAIL_BOUNCED` and the reason (an attempt in flight is superseded, its lease ended),
+/// and the `delivery.bounce` record. Earlier attempts stay as they were.
+async fn apply_bounce(
+    tx: &mut SqliteConnection,
+    b: &Bounce,
+    reason: &str,
+    log_id: i64,
+    actor: &str,
+    now: i64,
+) -> Result<()> {
+    let Some(m) = &b.moves else {
+        return Ok(());
+    };
+    if let Some(attempt) = m.in_flight {
+        deliveries::finish_attempt(&mut *tx, attempt, AttemptOutcome::Superseded, None, now)
+            .await?;
+    }
+    let attempt_id: i64 = sqlx::query_scalar(
+        "INSERT INTO attempts (delivery_id, number, route, lease_owner, started_at, finished_at,
+             outcome, error_code, error_message)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'failed', ?6, ?7);
+         UPDATE deliveries
+         SET state = 'failed', attempts = ?2, next_attempt_at = NULL, lease_owner = NULL,
+             lease_until = NULL, current_attempt_id = NULL, last_error_code = ?6,
+             last_error_message = ?7, updated_at = ?5
+         WHERE id = ?1
+         RETURNING (SELECT max(id) FROM attempts WHERE delivery_id = ?1)",
+    )
+    .bind(b.delivery_id)
+    .bind(m.attempt)
+    .bind(&m.route)
+    .bind(actor)
+    .bind(now)
+    .bind(BOUNCED)
+    .bind(reason)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    let detail = json!({
+        "from": b.from.as_str(), "to": "failed", "attempt": m.attempt, "attempt_id": attempt_id,
+        "superseded_attempt_id": m.in_flight,
+        "error": { "code": BOUNCED, "message": reason },
+        "mail_log_id": log_id,
+    });
+    audit::append(
+        &mut *tx,
+        AuditEntry::new(actor, "delivery.bounce", "delivery", b.delivery_id, &detail),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The mail log
+// ---------------------------------------------------------------------------------------------
+
+macro_rules! log_columns {
+    () => {
+        "SELECT id, mailbox, uidvalidity, uid, return_path, from_addr, subject, message_id, size,
+                outcome, code, reason, message_ref, draft_ref, delivery_ref, replied, taken_at
+         FROM mail_log"
+    };
+}
+
+/// The log, newest first, walking the primary key (no outcome) or `mail_log_outcome` from the
+/// page bound: two statements so that each has its index.
+const LIST_LOG: &str = concat!(
+    log_columns!(),
+    " WHERE id < coalesce(?1, 9223372036854775807) ORDER BY id DESC LIMIT ?2"
+);
+const LIST_LOG_BY_OUTCOME: &str = concat!(
+    log_columns!(),
+    " WHERE outcome = ?3 AND id < coalesce(?1, 9223372036854775807) ORDER BY id DESC LIMIT ?2"
+);
+
+const OUTCOMES: [&str; 5] = ["document", "status", "draft", "bounce", "quarantined"];
+
+fn log_from_row(row: &SqliteRow) -> Result<MailLogItem> {
+    Ok(MailLogItem {
+        id: col(row, "id")?,
+        mailbox: col(row, "mailbox")?,
+        uidvalidity: col_int(row, "uidvalidity")?,
+        uid: col_int(row, "uid")?,
+        return_path: col(row, "return_path")?,
+        from: col(row, "from_addr")?,
+        subject: col(row, "subject")?,
+        message_id: col(row, "message_id")?,
+        size: col_int(row, "size")?,
+        outcome: col(row, "outcome")?,
+        code: col(row, "code")?,
+        reason: col(row, "reason")?,
+        message_ref: col(row, "message_ref")?,
+        draft_ref: col(row, "draft_ref")?,
+        delivery_ref: col(row, "delivery_ref")?,
+        replied: col::<i64>(row, "replied")? != 0,
+        taken_at: col(row, "taken_at")?,
+    })
+}
+
+pub(super) async fn list_log(store: &SqliteStore, f: &MailLogFilter) -> Result<Vec<MailLogItem>> {
+    check_page(&f.page)?;
+    let query = match f.outcome.as_deref() {
+        None => sqlx::query(LIST_LOG),
+        Some(o) if OUTCOMES.contains(&o) => sqlx::query(LIST_LOG_BY_OUTCOME),
+        Some(o) => {
+            return Err(invalid(format!(
+                "outcome: {o:?} is not one of {}",
+                OUTCOMES.join(", ")
+            )));
+        }
+    };
+    let rows = query
+        .bind(f.page.before)
+        .bind(i64::from(f.page.limit))
+        .bind(f.outcome.as_deref())
+        .fetch_all(&store.read)
+        .await
+        .map_err(db_err)?;
+    rows.iter().map(log_from_row).collect()
+}
+
+pub(super) async fn log_item(store: &SqliteStore, id: i64) -> Result<MailLogItem> {
+    let row = sqlx::query(concat!(log_columns!(), " WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&store.read)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| not_found(format!("no mail {id} in the mail log")))?;
+    log_from_row(&row)
+}
+
+/// A mail sent outside the outbox, in the audit chain only (`mail.send`): the mail is gone
+/// once sent, and the record is what shows it was.
+pub(super) async fn record_sent(store: &SqliteStore, sent: SentMail, now: i64) -> Result<i64> {
+    line("kind", &sent.kind, MAX_CODE)?;
+    if sent.to.is_empty() || sent.to.len() > MAX_RECIPIENTS {
+        return Err(invalid(format!(
+            "to: {} addresses (1-{MAX_RECIPIENTS})",
+            sent.to.len()
+        )));
+    }
+    for (i, to) in sent.to.iter().enumerate() {
+        line(&format!("to[{i}]"), to, MAX_ADDRESS)?;
+    }
+    line("message_id", &sent.message_id, MAX_MESSAGE_ID)?;
+    text("outcome", &sent.outcome, Form::Lines, MAX_REPLY)?;
+    let detail = json!({
+        "kind": sent.kind, "to": sent.to, "message_id": sent.message_id,
+        "sent": sent.sent, "outcome": sent.outcome,
+    });
+    let mut tx = store.begin().await?;
+    let record = audit::append(
+        &mut tx,
+        AuditEntry::new("node", "mail.send", "sent_mail", &sent.message_id, &detail),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(record.seq)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drafts
+// ---------------------------------------------------------------------------------------------
+
+macro_rules! draft_columns {
+    () => {
+        "SELECT d.id, d.agency, d.state, l.from_addr, l.subject, d.code_number, d.code_notation,
+                d.summary, d.body, d.created_at, d.decided_at, d.decided_by, d.reason,
+                d.message_id, d.mail_log_id
+         FROM drafts d JOIN mail_log l ON l.id = d.mail_log_id"
+    };
+}
+
+/// An agency's drafts, newest first, walking `drafts_agency` or `drafts_agency_state` from the
+/// page bound.
+const LIST_DRAFTS: &str = concat!(
+    draft_columns!(),
+    " WHERE d.agency = ?1 AND d.id < coalesce(?2, 9223372036854775807)
+      ORDER BY d.id DESC LIMIT ?3"
+);
+const LIST_DRAFTS_BY_STATE: &str = concat!(
+    draft_columns!(),
+    " WHERE d.agency = ?1 AND d.state = ?4 AND d.id < coalesce(?2, 9223372036854775807)
+      ORDER BY d.id DESC LIMIT ?3"
+);
+
+fn draft_state(s: &str) -> Result<DraftState> {
+    Ok(match s {
+        "draft" => DraftState::Draft,
+        "approved" => DraftState::Approved,
+        "discarded" => DraftState::Discarded,
+        other => return Err(corrupt("drafts.state", other)),
+    })
+}
+
+fn draft_from_row(row: &SqliteRow) -> Result<DraftItem> {
+    Ok(DraftItem {
+        id: col(row, "id")?,
+        agency: col(row, "agency")?,
+        state: draft_state(&col::<String>(row, "state")?)?,
+        from: col(row, "from_addr")?,
+        subject: col(row, "subject")?,
+        code_number: col(row, "code_number")?,
+        code_notation: col(row, "code_notation")?,
+        summary: col(row, "summary")?,
+        body: col(row, "body")?,
+        files: Vec::new(),
+        created_at: col(row, "created_at")?,
+        decided_at: col(row, "decided_at")?,
+        decided_by: col(row, "decided_by")?,
+        reason: col(row, "reason")?,
+        message_id: col(row, "message_id")?,
+        mail_log_id: col(row, "mail_log_id")?,
+    })
+}
+
+/// Fills in the files (without their bytes) of `drafts`, in one read.
+async fn with_files(conn: &mut SqliteConnection, drafts: &mut [DraftItem]) -> Result<()> {
+    if drafts.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = drafts.iter().map(|d| d.id).collect();
+    let ids = serde_json::to_string(&ids).map_err(|e| invalid(e.to_string()))?;
+    let rows = sqlx::query(
+        "SELECT draft_id, idx, name, content_type, size, sha256 FROM draft_files
+         WHERE draft_id IN (SELECT value FROM json_each(?)) ORDER BY draft_id, idx",
+    )
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    for row in &rows {
+        let draft_id: i64 = col(row, "draft_id")?;
+        if let Some(d) = drafts.iter_mut().find(|d| d.id == draft_id) {
+            d.files.push(DraftFileInfo {
+                index: col_int(row, "idx")?,
+                name: col(row, "name")?,
+                content_type: col(row, "content_type")?,
+                size: col_int(row, "size")?,
+                sha256: col(row, "sha256")?,
+            });
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn list_drafts(
+    store: &SqliteStore,
+    agency: &str,
+    f: &DraftFilter,
+) -> Result<Vec<DraftItem>> {
+    check_page(&f.page)?;
+    let mut conn = store.read.begin().await.map_err(db_err)?;
+    let query = match f.state {
+        None => sqlx::query(LIST_DRAFTS),
+        Some(_) => sqlx::query(LIST_DRAFTS_BY_STATE),
+    };
+    let rows = query
+        .bind(agency)
+        .bind(f.page.before)
+        .bind(i64::from(f.page.limit))
+        .bind(f.state.map(DraftState::as_str))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let mut drafts = rows
+        .iter()
+        .map(draft_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    with_files(&mut conn, &mut drafts).await?;
+    Ok(drafts)
+}
+
+pub(super) async fn draft(store: &SqliteStore, agency: &str, id: i64) -> Result<DraftItem> {
+    let mut conn = store.read.begin().await.map_err(db_err)?;
+    let row = sqlx::query(concat!(
+        draft_columns!(),
+        " WHERE d.id = ? AND d.agency = ?"
+    ))
+    .bind(id)
+    .bind(agency)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)?
+    .ok_or_else(|| not_found(format!("no draft {id} of {agency}")))?;
+    let mut drafts = [draft_from_row(&row)?];
+    with_files(&mut conn, &mut drafts).await?;
+    let [d] = drafts;
+    Ok(d)
+}
+
+/// A draft's file with its bytes, checked against the SHA-256 its row (and the `mail.take`
+/// record) holds: bytes changed in the database are never handed to a clerk or signed.
+pub(super) async fn draft_file(
+    store: &SqliteStore,
+    agency: &str,
+    id: i64,
+    index: u32,
+) -> Result<DraftFile> {
+    let row: Option<(String, String, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT f.name, f.content_type, f.sha256, f.bytes
+         FROM draft_files f JOIN drafts d ON d.id = f.draft_id
+         WHERE d.id = ? AND d.agency = ? AND f.idx = ?",
+    )
+    .bind(id)
+    .bind(agency)
+    .bind(i64::from(index))
+    .fetch_optional(&store.read)
+    .await
+    .map_err(db_err)?;
+    let Some((name, content_type, sha256, bytes)) = row else {
+        return Err(not_found(format!(
+            "no file {index} of draft {id} of {agency}"
+        )));
+    };
+    let actual = sha256_hex(&bytes);
+    if actual != sha256 {
+        return Err(Error::store(
+            Code::StoreCorrupt,
+            format!(
+                "file {index} of draft {id}: SHA-256 {actual}, but its row records {sha256}: it \
+                 was changed or damaged in the database"
+            ),
+        ));
+    }
+    Ok(DraftFile {
+        name,
+        content_type,
+        bytes,
+    })
+}
+
+pub(super) async fn discard_draft(
+    store: &SqliteStore,
+    agency: &str,
+    id: i64,
+    reason: &str,
+    actor: &str,
+    now: i64,
+) -> Result<()> {
+    require("actor", actor)?;
+    require("reason", reason)?;
+    text("reason", reason, Form::Lines, MAX_REASON)?;
+    let mut tx = store.begin().await?;
+    let state = draft_state_for(&mut tx, agency, id).await?;
+    if state != DraftState::Draft {
+        return Err(not_a_draft(id, state, "discarded"));
+    }
+    sqlx::query(
+        "UPDATE drafts SET state = 'discarded', decided_at = ?, decided_by = ?, reason = ?
+         WHERE id = ? AND state = 'draft'",
+    )
+    .bind(now)
+    .bind(actor)
+    .bind(reason)
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    let detail = json!({ "agency": agency, "from": "draft", "to": "discarded", "reason": reason });
+    audit::append(
+        &mut tx,
+        AuditEntry::new(actor, "draft.discard", "draft", id, &detail),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(db_err)
+}
+
+/// The state of draft `id` of `agency` (`NOT_FOUND` for none, or another agency's).
+async fn draft_state_for(conn: &mut SqliteConnection, agency: &str, id: i64) -> Result<DraftState> {
+    let state: Option<String> =
+        sqlx::query_scalar("SELECT state FROM drafts WHERE id = ? AND agency = ?")
+            .bind(id)
+            .bind(agency)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    let state = state.ok_or_else(|| not_found(format!("no draft {id} of {agency}")))?;
+    draft_state(&state)
+}
+
+fn not_a_draft(id: i64, state: DraftState, what: &str) -> Error {
+    Error::store(
+        Code::InvalidTransition,
+        format!(
+            "draft {id} is {}; only a draft waiting for a clerk can be {what}",
+            state.as_str()
+        ),
+    )
+}
+
+/// Before a submission with `from_draft` takes its number: the draft is `agency`'s and still
+/// a draft (`NOT_FOUND`, `INVALID_TRANSITION`). Inside the submission's transaction.
+pub(super) async fn check_approvable(
+    conn: &mut SqliteConnection,
+    agency: &str,
+    id: i64,
+) -> Result<()> {
+    let state = draft_state_for(conn, agency, id).await?;
+    if state != DraftState::Draft {
+        return Err(not_a_draft(id, state, "approved"));
+    }
+    Ok(())
+}
+
+/// `draft → approved` as message `message_id`, with its `draft.approve` record: in the
+/// submission's transaction, after [`check_approvable`] and the document's insert.
+pub(super) async fn approve(
+    conn: &mut SqliteConnection,
+    agency: &str,
+    id: i64,
+    message_id: i64,
+    actor: &str,
+    now: i64,
+) -> Result<()> {
+    let moved = sqlx::query(
+        "UPDATE drafts SET state = 'approved', decided_at = ?, decided_by = ?, message_id = ?
+         WHERE id = ? AND agency = ? AND state = 'draft'",
+    )
+    .bind(now)
+    .bind(actor)
+    .bind(message_id)
+    .bind(id)
+    .bind(agency)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?
+    .rows_affected();
+    if moved != 1 {
+        let state = draft_state_for(conn, agency, id).await?;
+        return Err(not_a_draft(id, state, "approved"));
+    }
+    let detail = json!({
+        "agency": agency, "from": "draft", "to": "approved", "message_id": message_id,
+    });
+    audit::append(
+        &mut *conn,
+        AuditEntry::new(actor, "draft.approve", "draft", id, &detail),
+        now,
+    )
+    .await?;
+    Ok(())
 }

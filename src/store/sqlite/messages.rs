@@ -352,6 +352,11 @@ pub(super) async fn queue_outgoing(
                         },
                     )?;
                 }
+                // A document approved from a draft: the draft must be the sending agency's and
+                // still waiting, checked before the number is taken (a refusal takes none).
+                if let Some(draft) = new.from_draft {
+                    super::mail::check_approvable(&mut *tx, &doc.sender, draft).await?;
+                }
                 // The number is taken here, in the transaction that stores its document: a refusal or a
                 // crash before the commit leaves the sequence as it was.
                 if let Some(number) = next {
@@ -433,6 +438,10 @@ pub(super) async fn queue_outgoing(
                         "id": c.delivery_id, "recipient": c.recipient, "route": d.route,
                     })).collect::<Vec<_>>(),
                 });
+                let mut detail = detail;
+                if let Some(draft) = new.from_draft {
+                    detail["from_draft"] = json!(draft);
+                }
                 audit::append(
                     &mut *tx,
                     AuditEntry::new(
@@ -445,6 +454,11 @@ pub(super) async fn queue_outgoing(
                     now,
                 )
                 .await?;
+                // The draft becomes this document in the same transaction (its own record).
+                if let Some(draft) = new.from_draft {
+                    super::mail::approve(&mut *tx, &doc.sender, draft, message_id, &new.actor, now)
+                        .await?;
+                }
                 Ok(Submitted {
                     message_id,
                     document_id: doc.document_id.clone(),

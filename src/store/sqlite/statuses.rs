@@ -31,6 +31,22 @@ pub(super) async fn record_status(
     new: NewStatus,
     now: i64,
 ) -> Result<StatusOutcome> {
+    check_new_status(&new)?;
+    store
+        .grouped(move |tx| {
+            Box::pin(async move {
+                match record_in(&mut *tx, &new, now, Mode::Report).await? {
+                    Recorded::Status(outcome) => Ok(outcome),
+                    // Only an arrival receipt is ever skipped.
+                    Recorded::Skipped { why, .. } => Err(Error::internal("record_status", why)),
+                }
+            })
+        })
+        .await
+}
+
+/// Refuses a status that is not well formed (before any transaction).
+pub(super) fn check_new_status(new: &NewStatus) -> Result<()> {
     require("document_sender", &new.document_sender)?;
     require("document_id", &new.document_id)?;
     require("reporter", &new.reporter)?;
@@ -57,9 +73,73 @@ pub(super) async fn record_status(
         }
         _ => {}
     }
+    Ok(())
+}
+
+/// Whose status is being recorded, which decides how the processing order is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// A clerk's report (`Out`) or a received status package (`In`): [`record_status`].
+    Report,
+    /// The 01 a local recipient sends back on a document's arrival, recorded as an outgoing
+    /// status by `take_mail` (a mail has no synchronous answer to carry it, as a peer's push
+    /// has). The processing order refuses a 01 that a clerk *reports* ("sent on arrival, not
+    /// reported"); this is that arrival, so it is checked as the automatic receipt it is: no
+    /// clerk's history precedes it, and it is about the arrival of a package, not a processing
+    /// step of the package it names. It does not change the inbox's current status (a document
+    /// that came by a peer, whose 01 travels in the push answer, has none either), and a 01 the
+    /// document's history already excludes (the recipient has its 01, or has gone further) is
+    /// skipped, not refused: the mail is taken in all the same.
+    Arrival,
+}
+
+/// What [`record_in`] did.
+#[derive(Debug)]
+pub(super) enum Recorded {
+    /// Recorded now, or the same report found recorded (`duplicate`).
+    Status(StatusOutcome),
+    /// An arrival receipt the history excludes: nothing written. `status_id` is the recipient's
+    /// 01 already recorded, if that is why.
+    Skipped { why: String, status_id: Option<i64> },
+}
+
+/// Records `new` on `conn`, inside the caller's transaction (the group writer's savepoint):
+/// the history row, the status package, its deliveries and effects, and the `status.record`
+/// audit record — or nothing, for a duplicate, a refusal or a skipped arrival receipt.
+/// `new` must have passed [`check_new_status`].
+pub(super) async fn record_in(
+    tx: &mut SqliteConnection,
+    new: &NewStatus,
+    now: i64,
+    mode: Mode,
+) -> Result<Recorded> {
+    let arrival = mode == Mode::Arrival;
     let sha256 = sha256_hex(&new.package.bytes);
 
-    store.grouped(move |tx| Box::pin(async move {
+    // A recipient arrives once: a second 01 (the same document taken in again by another
+    // mail, or a follow-up package of it) has nothing to add to the history.
+    if arrival {
+        let earlier: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM statuses
+             WHERE document_sender = ? AND document_id = ? AND reporter = ? AND code = 1
+             ORDER BY id LIMIT 1",
+        )
+        .bind(&new.document_sender)
+        .bind(&new.document_id)
+        .bind(&new.reporter)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if let Some(id) = earlier {
+            return Ok(Recorded::Skipped {
+                why: format!(
+                    "{} already has its 01 on document {} of {} (status {id})",
+                    new.reporter, new.document_id, new.document_sender
+                ),
+                status_id: Some(id),
+            });
+        }
+    }
 
     // The same report again is recorded once and answered as the first: the same package (a
     // peer retrying, or our own status coming back through the local route, recorded by the
@@ -123,7 +203,7 @@ pub(super) async fn record_status(
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db_err)?;
-        return Ok(StatusOutcome {
+        return Ok(Recorded::Status(StatusOutcome {
             status_id,
             message_id,
             deliveries: rows
@@ -135,13 +215,25 @@ pub(super) async fn record_status(
                 .collect(),
             rejected_deliveries: Vec::new(),
             duplicate: true,
-        });
+        }));
     }
 
     // The document's processing order (edxml::processing), decided on the history read in this
     // same transaction: the group writer runs one write at a time, so two statuses on one
     // document cannot both pass against the same history.
-    let effects = check_processing(&mut *tx, &new, now).await?;
+    let effects = match check_processing(&mut *tx, new, now, mode).await? {
+        Ok(effects) => effects,
+        Err(Refusal::OutOfOrder(why)) if arrival => {
+            return Ok(Recorded::Skipped {
+                why: format!(
+                    "01 from {} on document {} of {}: {why}",
+                    new.reporter, new.document_id, new.document_sender
+                ),
+                status_id: None,
+            });
+        }
+        Err(refusal) => return Err(refusal_error(new, refusal)),
+    };
 
     let message_id = insert_message(
         &mut *tx,
@@ -181,25 +273,30 @@ pub(super) async fn record_status(
     .map_err(db_err)?;
 
     // The reporter's own copies of the document: latest status (a late-arriving older report
-    // does not overwrite a newer one), and revoked on an accepted take-back (15).
-    let inbox_updated = sqlx::query(
-        "UPDATE inbox
+    // does not overwrite a newer one), and revoked on an accepted take-back (15). An arrival
+    // receipt leaves them as a peer's arrival does (`Mode::Arrival`).
+    let inbox_updated = if arrival {
+        0
+    } else {
+        sqlx::query(
+            "UPDATE inbox
          SET current_status = ?1, current_status_at = ?2
          WHERE recipient = ?3
            AND message_id IN (SELECT id FROM messages
                               WHERE direction = 'in' AND kind = 'document'
                                 AND sender = ?4 AND document_id = ?5)
            AND (current_status_at IS NULL OR current_status_at <= ?2)",
-    )
-    .bind(i64::from(new.code))
-    .bind(new.reported_at)
-    .bind(&new.reporter)
-    .bind(&new.document_sender)
-    .bind(&new.document_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(db_err)?
-    .rows_affected();
+        )
+        .bind(i64::from(new.code))
+        .bind(new.reported_at)
+        .bind(&new.reporter)
+        .bind(&new.document_sender)
+        .bind(&new.document_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected()
+    };
     // A 15 that answers a revocation (or a bare 13) cancels the reporter's copies; agreeing to
     // an update or a replacement cancels nothing (edxml::processing::Effects::revokes).
     if effects.revokes {
@@ -278,14 +375,13 @@ pub(super) async fn record_status(
         now,
     )
     .await?;
-    Ok(StatusOutcome {
+    Ok(Recorded::Status(StatusOutcome {
         status_id,
         message_id,
         deliveries: created,
         rejected_deliveries: rejected,
         duplicate: false,
-    })
-    })).await
+    }))
 }
 
 /// The business type a take-back request is stored under (`statuses.on_type`).
@@ -298,13 +394,15 @@ fn request_type(r: Request) -> u8 {
     }
 }
 
-/// Reads the document's history at the reporter and asks [`processing::check_status`]; the
-/// refusal as an error with its code, naming the document and the reporter.
+/// Reads the document's history at the reporter and asks [`processing::check_status`]. An
+/// arrival receipt ([`Mode::Arrival`]) is asked as what it is: not a clerk's report on a
+/// package (`complete`, `on`), but the automatic 01.
 async fn check_processing(
     conn: &mut SqliteConnection,
     new: &NewStatus,
     now: i64,
-) -> Result<Effects> {
+    mode: Mode,
+) -> Result<std::result::Result<Effects, Refusal>> {
     let code = StatusCode::from_number(new.code)
         .ok_or_else(|| invalid(format!("code: {:02} is not 01-16", new.code)))?;
     // Every package of the document, and whether it went to the reporter: a delivery (sent by
@@ -368,35 +466,38 @@ async fn check_processing(
             });
         }
     }
+    let arrival = mode == Mode::Arrival;
     let report = Report {
         code,
         at: new.reported_at,
         by_sender: new.reporter == new.document_sender,
-        on: new.on_business_type,
-        complete: new.direction == Direction::Out,
+        on: if arrival { None } else { new.on_business_type },
+        complete: new.direction == Direction::Out && !arrival,
         now,
     };
-    processing::check_status(&history, &report).map_err(|refusal| {
-        let about = format!(
-            "status {code} from {} on document {} of {}",
-            new.reporter, new.document_id, new.document_sender
-        );
-        match refusal {
-            Refusal::UnknownDocument => not_found(format!(
-                "document {} from {} is not known to this node",
-                new.document_id, new.document_sender
-            )),
-            Refusal::NotRecipient(why) => {
-                Error::store(Code::StatusNotFromRecipient, format!("{about}: {why}"))
-            }
-            Refusal::Timestamp(why) => {
-                Error::store(Code::StatusTimeInvalid, format!("{about}: {why}"))
-            }
-            Refusal::OutOfOrder(why) => {
-                Error::store(Code::InvalidTransition, format!("{about}: {why}"))
-            }
+    Ok(processing::check_status(&history, &report))
+}
+
+/// A refusal of the processing order as an error with its code, naming the document and the
+/// reporter.
+fn refusal_error(new: &NewStatus, refusal: Refusal) -> Error {
+    let about = format!(
+        "status {:02} from {} on document {} of {}",
+        new.code, new.reporter, new.document_id, new.document_sender
+    );
+    match refusal {
+        Refusal::UnknownDocument => not_found(format!(
+            "document {} from {} is not known to this node",
+            new.document_id, new.document_sender
+        )),
+        Refusal::NotRecipient(why) => {
+            Error::store(Code::StatusNotFromRecipient, format!("{about}: {why}"))
         }
-    })
+        Refusal::Timestamp(why) => Error::store(Code::StatusTimeInvalid, format!("{about}: {why}")),
+        Refusal::OutOfOrder(why) => {
+            Error::store(Code::InvalidTransition, format!("{about}: {why}"))
+        }
+    }
 }
 
 fn status_from_row(row: &SqliteRow) -> Result<StatusRecord> {
