@@ -195,6 +195,24 @@ async fn refused(r: reqwest::Response, status: u16, code: &str, field: &str) -> 
     assert!(en.contains(field), "{field:?} not in {en}");
     assert!(vi.contains(field), "{field:?} not in {vi}");
     assert!(has_vietnamese(vi), "{vi}");
+    if let Some(c) = lienthong::Code::ALL.iter().find(|c| c.as_str() == code) {
+        assert_ne!(vi, c.message_vi(), "the code's generic text: {v}");
+    }
+    for jargon in [
+        "metadata.",
+        "DraftApproval",
+        "DiscardRequest",
+        "DraftQuery",
+        "MailQuery",
+        "serde",
+        "u32",
+        "i64",
+    ] {
+        assert!(
+            !en.contains(jargon) && !vi.contains(jargon),
+            "{jargon:?} in {v}"
+        );
+    }
     v
 }
 

@@ -245,6 +245,9 @@ impl<S: Store> Node<S> {
             .submission(&draft)
             .map_err(|e| unprefixed(e.into()))?;
         let mut files = Vec::with_capacity(draft.files.len());
+        // The names are as the store keeps them: made safe, and no two a receiver would save
+        // as one (`take_mail` refuses a draft otherwise), so the clerk never meets a refusal
+        // of a name they cannot change.
         for f in &draft.files {
             let file = self.store.draft_file(agency.as_str(), id, f.index).await?;
             files.push(File {
