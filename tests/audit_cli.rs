@@ -8,8 +8,8 @@ use lienthong::audit::hash::sha256_hex;
 use lienthong::audit::{AuditEntry, AuditRecord, verify_chain};
 use lienthong::pki::binding::Rule;
 use lienthong::store::{
-    DeliveryError, DocumentMeta, Lease, NewDelivery, NewIncoming, NewOutgoing, NewRegistryEntry,
-    NewStatus, SignedPackage, SqliteStore, Store,
+    DeliveryError, DocumentMeta, DraftFile, Lease, MailEffect, NewDelivery, NewDraft, NewIncoming,
+    NewOutgoing, NewRegistryEntry, NewStatus, SignedPackage, SqliteStore, Store, TakenMail,
 };
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
@@ -749,6 +749,131 @@ async fn registry_entries_changed_added_or_brought_back_are_named() {
                 "AUDIT_BROKEN: registry entry {GIALAI}: rules differ from audit record {set} (registry.set)"
             ),
             "AUDIT_BROKEN: registry entry 000.00.99.H99: no audit record created it".to_owned(),
+        ],
+    );
+}
+
+/// [`busy_store`] with the mail bridge's rows: a quarantined mail answered automatically (its
+/// reply limit), a draft with one file that a clerk discarded, the mailbox's checkpoint.
+async fn busy_store_with_mail() -> (tempfile::TempDir, String, SqlitePool, i64) {
+    let (dir, url, raw, _ids) = busy_store().await;
+    let store = SqliteStore::open(&url).await.unwrap();
+    let mail = |uid: u32, effect: MailEffect| TakenMail {
+        mailbox: "lienthong@mail.gialai.gov.vn/INBOX".into(),
+        uidvalidity: 7,
+        uid,
+        return_path: "nguoi-la@example.vn".into(),
+        from: "nguoi-la@example.vn".into(),
+        subject: "Xin chào".into(),
+        message_id: None,
+        size: 1200,
+        effect,
+        actor: "mail:lienthong@mail.gialai.gov.vn/INBOX".into(),
+    };
+    let q = store
+        .take_mail(
+            mail(
+                1,
+                MailEffect::Quarantined {
+                    code: "MAIL_NOT_UNDERSTOOD".into(),
+                    reason: "no signed package".into(),
+                    reply_to: Some("nguoi-la@example.vn".into()),
+                },
+            ),
+            HOUR,
+            DAY + 9,
+        )
+        .await
+        .unwrap();
+    assert!(q.reply_allowed);
+    let draft = store
+        .take_mail(
+            mail(
+                2,
+                MailEffect::Draft(NewDraft {
+                    agency: GIALAI.into(),
+                    code_number: None,
+                    code_notation: None,
+                    summary: "V/v dự thảo".into(),
+                    body: String::new(),
+                    files: vec![DraftFile {
+                        name: "Dự thảo.pdf".into(),
+                        content_type: "application/pdf".into(),
+                        bytes: b"%PDF-1.7 du thao".to_vec(),
+                    }],
+                }),
+            ),
+            HOUR,
+            DAY + 10,
+        )
+        .await
+        .unwrap()
+        .draft_id
+        .unwrap();
+    store
+        .discard_draft(
+            GIALAI,
+            draft,
+            "gửi nhầm",
+            &format!("clerk:{GIALAI}:lan"),
+            DAY + 11,
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    (dir, url, raw, draft)
+}
+
+#[tokio::test]
+async fn mail_rows_match_their_chain_and_edits_are_named() {
+    let (_dir, url, raw, draft) = busy_store_with_mail().await;
+    let o = verify(&url);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "1 registry entries, 2 mails taken in, 1 drafts (1 files), 1 mailbox checkpoints, 1 reply limits"
+        ),
+        "{out}"
+    );
+
+    // The draft's file swapped, the checkpoint put back (the mail would be taken in twice),
+    // the reply limit lifted (a reply loop could start).
+    sqlx::query(
+        "UPDATE draft_files SET bytes = CAST('%PDF-1.7 forged!' AS BLOB) WHERE draft_id = ?",
+    )
+    .bind(draft)
+    .execute(&raw)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE mail_checkpoints SET last_uid = 1")
+        .execute(&raw)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM mail_replies")
+        .execute(&raw)
+        .await
+        .unwrap();
+    let takes: Vec<i64> =
+        sqlx::query_scalar("SELECT seq FROM audit WHERE action = 'mail.take' ORDER BY seq")
+            .fetch_all(&raw)
+            .await
+            .unwrap();
+    let (first, second) = (takes[0], takes[1]);
+    differs(
+        &url,
+        &[
+            format!(
+                "STORE_CORRUPT: draft file {draft}/0: file bytes hash to {}, audit record {second} (mail.take) says {}",
+                sha256_hex(b"%PDF-1.7 forged!"),
+                sha256_hex(b"%PDF-1.7 du thao")
+            ),
+            format!(
+                "AUDIT_BROKEN: mail checkpoint lienthong@mail.gialai.gov.vn/INBOX: last_uid is 1, audit record {second} (mail.take) says 2"
+            ),
+            format!(
+                "AUDIT_BROKEN: mail reply nguoi-la@example.vn: missing (audit record {first}, mail.take, created it)"
+            ),
         ],
     );
 }

@@ -143,12 +143,17 @@ async fn verify(a: VerifyArgs) -> CmdResult {
         );
         let c = report.checked;
         println!(
-            "store matches the chain: {} messages ({} of packages hashed), {} statuses, {} deliveries, {} registry entries",
+            "store matches the chain: {} messages ({} of packages hashed), {} statuses, {} deliveries, {} registry entries, {} mails taken in, {} drafts ({} files), {} mailbox checkpoints, {} reply limits",
             c.messages,
             human_size(report.package_bytes),
             c.statuses,
             c.deliveries,
-            c.registry
+            c.registry,
+            c.mails,
+            c.drafts,
+            c.draft_files,
+            c.mail_checkpoints,
+            c.mail_replies
         );
         return Ok(());
     }

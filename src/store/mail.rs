@@ -51,8 +51,13 @@ pub enum MailEffect {
     /// A document package, stored before by `ingest_incoming` (`message_id`; `duplicate` when
     /// it was a repeat). `receipts`: each local recipient's 01 to send back, recorded as an
     /// outgoing status (history row, status package, its delivery) exactly as
-    /// [`Store::record_status`](super::Store::record_status) would — in this transaction. A
-    /// receipt already recorded (the same report) is not recorded again.
+    /// [`Store::record_status`](super::Store::record_status) would — in this transaction —
+    /// except that, being the automatic arrival receipt, it is checked as one (not as a
+    /// clerk's report, which may never be 01) and leaves the inbox's current status as a
+    /// peer's arrival does. A receipt of a recipient that has its 01 on the document already
+    /// (the same document in another mail, or a follow-up package of it), or that the
+    /// document's history otherwise excludes (the recipient has gone further), is skipped: the
+    /// mail is taken in all the same and its `mail.take` record says why.
     Document {
         message_id: i64,
         duplicate: bool,
@@ -208,7 +213,8 @@ pub struct MailLogItem {
     pub size: u64,
     /// `document`, `status`, `draft`, `bounce`, `quarantined`.
     pub outcome: String,
-    /// Quarantined: the reason's code and text; bounce: the reason.
+    /// Quarantined: the reason's code and text; bounce: `MAIL_BOUNCED` and the reason, or
+    /// `INVALID_TRANSITION` and why the delivery was left as it was (already final).
     pub code: Option<String>,
     pub reason: Option<String>,
     /// The message, draft or delivery it produced.

@@ -460,8 +460,9 @@ pub trait Store: Send + Sync + 'static {
     fn verify_audit(&self) -> impl Future<Output = Result<AuditVerdict>> + Send;
 
     /// Verifies the whole chain and then that the store still holds what it records: every
-    /// message (with its inbox rows), status, delivery and agency registry entry a record
-    /// created is present, no row exists that no record created, each row's fields are what its records say, and every package's bytes (however
+    /// message (with its inbox rows), status, delivery, agency registry entry and mail bridge
+    /// row (mail log, drafts and their files, checkpoints, reply limits) a record created is
+    /// present, no row exists that no record created, each row's fields are what its records say, and every package's bytes (however
     /// it is kept) hash to the SHA-256 its record holds (`lienthong audit verify`). One
     /// consistent snapshot; reads and hashes every package, so it costs about a full read of
     /// the store.

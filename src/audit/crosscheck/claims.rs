@@ -7,6 +7,9 @@
 //! | `status.record` | status | the status row, its package's message row, deliveries created for it, deliveries rejected by a 02 |
 //! | `delivery.claim`, `.delivered`, `.retry`, `.fail`, `.reject`, `.cancel`, `.operator_retry` | delivery | its state after the change |
 //! | `registry.set`, `registry.remove` | agency_registry | the entry (name, rules, who and when) or its absence |
+//! | `mail.take` | mail | the mail log row; the mailbox's checkpoint; the reply's rate-limit row (when it replied); a draft and its files (outcome `draft`) |
+//! | `delivery.relayed`, `delivery.bounce` | delivery | a mail delivery the relay accepted; one a bounce failed |
+//! | `draft.approve`, `draft.discard` | draft | the draft's state after the clerk's decision |
 //!
 //! A field an older record does not carry (records written before the cross-check existed lack
 //! the subject's hash, for example) is `None`: not checked, never guessed.
@@ -14,7 +17,7 @@
 use serde_json::Value as Json;
 
 use super::fields::{Attested, Value};
-use super::rows::{D, M, R, S};
+use super::rows::{C, D, DR, F, L, M, R, S, Y};
 use crate::audit::AuditRecord;
 
 /// The message row a record created: `(message id, attested fields)`.
@@ -272,6 +275,22 @@ pub(crate) fn apply(fields: &mut Attested<D>, r: &AuditRecord, detail: &Json) {
             );
             release(&mut set);
         }
+        "delivery.relayed" => {
+            // Delivered on the relay's word: no receipt (the reply is on the attempt).
+            set(f::STATE, Some(Value::text("delivered")));
+            set(f::RECEIPT, null());
+            set(f::DELIVERED_AT, now.clone());
+            set(f::NEXT, null());
+            release(&mut set);
+        }
+        "delivery.bounce" => {
+            set(f::STATE, Some(Value::text("failed")));
+            set(f::ATTEMPTS, at("attempt"));
+            set(f::NEXT, null());
+            set(f::ERROR_CODE, err("code"));
+            set(f::ERROR_MESSAGE, err("message"));
+            release(&mut set);
+        }
         "delivery.cancel" => {
             set(f::STATE, Some(Value::text("cancelled")));
             set(f::NEXT, null());
@@ -317,4 +336,152 @@ pub(crate) fn registry(
         actor,
         at,
     ])
+}
+
+/// The mail log row a `mail.take` record created.
+pub(crate) fn mail(r: &AuditRecord, detail: &Json) -> Option<(i64, Attested<L>)> {
+    if r.action != "mail.take" {
+        return None;
+    }
+    let at = |k: &str| Value::from_json(detail, k);
+    Some((
+        r.entity_id.parse().ok()?,
+        [
+            at("mailbox"),
+            at("uidvalidity"),
+            at("uid"),
+            at("return_path"),
+            at("from"),
+            at("subject_sha256"),
+            at("message_id"),
+            at("size"),
+            at("outcome"),
+            at("code"),
+            at("reason"),
+            at("message_ref"),
+            at("draft_ref"),
+            at("delivery_ref"),
+            detail
+                .get("replied")
+                .and_then(Json::as_bool)
+                .map(|b| Value::Int(i64::from(b))),
+            Some(Value::Int(r.at)),
+        ],
+    ))
+}
+
+/// A draft's files as a `mail.take` record lists them: `(index, fields)`.
+pub(crate) type DraftFiles = Vec<(i64, Attested<F>)>;
+
+/// The draft (and its files) a `mail.take` record created: `(draft id, fields, files)`.
+pub(crate) fn draft_created(
+    r: &AuditRecord,
+    detail: &Json,
+) -> Option<(i64, Attested<DR>, DraftFiles)> {
+    if r.action != "mail.take" {
+        return None;
+    }
+    let d = detail.get("draft")?;
+    let at = |k: &str| Value::from_json(d, k);
+    let id = d.get("id")?.as_i64()?;
+    let files = d
+        .get("files")
+        .and_then(Json::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|f| {
+                    let at = |k: &str| Value::from_json(f, k);
+                    Some((
+                        f.get("index")?.as_i64()?,
+                        [
+                            at("name"),
+                            at("content_type"),
+                            at("size"),
+                            at("sha256"),
+                            at("sha256"),
+                        ],
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((
+        id,
+        [
+            at("agency"),
+            Some(Value::text("draft")),
+            at("code_number"),
+            at("code_notation"),
+            at("summary_sha256"),
+            at("body_sha256"),
+            Some(Value::Int(r.at)),
+            Some(Value::Null),
+            Some(Value::Null),
+            Some(Value::Null),
+            Some(Value::Null),
+            r.entity_id.parse().ok().map(Value::Int),
+        ],
+        files,
+    ))
+}
+
+/// Field indexes in [`super::rows::DRAFT_FIELDS`].
+mod df {
+    pub const STATE: usize = 1;
+    pub const DECIDED_AT: usize = 7;
+    pub const DECIDED_BY: usize = 8;
+    pub const REASON: usize = 9;
+    pub const MESSAGE_ID: usize = 10;
+}
+
+/// Applies a clerk's decision (`draft.approve`, `draft.discard`) to a draft's expected fields.
+pub(crate) fn draft_decided(fields: &mut Attested<DR>, r: &AuditRecord, detail: &Json) {
+    let at = |k: &str| Value::from_json(detail, k);
+    fields[df::DECIDED_AT] = Some(Value::Int(r.at));
+    fields[df::DECIDED_BY] = Some(Value::text(&r.actor));
+    match r.action.as_str() {
+        "draft.approve" => {
+            fields[df::STATE] = Some(Value::text("approved"));
+            fields[df::MESSAGE_ID] = at("message_id");
+        }
+        "draft.discard" => {
+            fields[df::STATE] = Some(Value::text("discarded"));
+            fields[df::REASON] = at("reason");
+        }
+        // An action this version does not know: what it changed is unknown from here on.
+        _ => {
+            for i in [
+                df::STATE,
+                df::DECIDED_AT,
+                df::DECIDED_BY,
+                df::REASON,
+                df::MESSAGE_ID,
+            ] {
+                fields[i] = None;
+            }
+        }
+    }
+}
+
+/// The checkpoint a `mail.take` record leaves its mailbox at: `(mailbox, fields)`.
+pub(crate) fn checkpoint(r: &AuditRecord, detail: &Json) -> Option<(String, Attested<C>)> {
+    if r.action != "mail.take" {
+        return None;
+    }
+    let at = |k: &str| Value::from_json(detail, k);
+    Some((
+        detail.get("mailbox")?.as_str()?.to_owned(),
+        [at("uidvalidity"), at("uid"), Some(Value::Int(r.at))],
+    ))
+}
+
+/// The reply rate-limit row a `mail.take` record that replied leaves: `(address, fields)`.
+pub(crate) fn reply(r: &AuditRecord, detail: &Json) -> Option<(String, Attested<Y>)> {
+    if r.action != "mail.take" || detail.get("replied")?.as_bool() != Some(true) {
+        return None;
+    }
+    Some((
+        detail.get("reply_to")?.as_str()?.to_owned(),
+        [Some(Value::Int(r.at))],
+    ))
 }

@@ -5,8 +5,10 @@
 //! message, or set a delivery's state by hand, and the chain would still verify: the records are
 //! untouched. [`CrossCheck`] is fed every record of a verified chain ([`CrossCheck::record`]),
 //! then every row ([`CrossCheck::message`] with its inbox recipients, [`status`](CrossCheck::status),
-//! [`delivery`](CrossCheck::delivery), [`registry`](CrossCheck::registry): the sender binding),
-//! then [`finish`](CrossCheck::finish)ed; it names each row
+//! [`delivery`](CrossCheck::delivery), [`registry`](CrossCheck::registry): the sender binding;
+//! the mail bridge's [`mail`](CrossCheck::mail) log, [`draft`](CrossCheck::draft)s and their
+//! [`draft_file`](CrossCheck::draft_file)s, mailbox [`checkpoint`](CrossCheck::checkpoint)s and
+//! automatic [`reply`](CrossCheck::reply) limits), then [`finish`](CrossCheck::finish)ed; it names each row
 //! that differs from its records, each row no record created, and each row a record created that
 //! is gone:
 //!
@@ -17,11 +19,13 @@
 //! message 3: package bytes hash to 5e…, audit record 7 (document.submit) says 9a… (STORE_CORRUPT)
 //! ```
 //!
-//! Cost: a message or status row is kept, between its record and its row, as its record's `seq`,
-//! a field mask and a 128-bit digest of the attested fields (about 40 bytes); only a row whose
-//! digest differs is explained field by field, from its record read again
-//! ([`explain_message`], [`explain_status`]). A delivery is replayed through its transitions, so
-//! it keeps its expected fields. Pure: the store reads, hashes the package bytes and feeds.
+//! Cost: a message, status or mail log row is kept, between its record and its row, as its
+//! record's `seq`, a field mask and a 128-bit digest of the attested fields (about 40 bytes);
+//! only a row whose digest differs is explained field by field, from its record read again
+//! ([`explain_message`], [`explain_status`], [`explain_mail`]). A delivery (and a draft) is
+//! replayed through its transitions, so it keeps its expected fields; so do the few draft
+//! files, checkpoints and reply rows. Pure: the store reads, hashes the package and file bytes
+//! and feeds.
 
 mod claims;
 mod fields;
@@ -34,12 +38,13 @@ use serde::Serialize;
 
 pub use fields::Value;
 pub use rows::{
-    DELIVERY_FIELDS, DeliveryRow, MESSAGE_FIELDS, MessageRow, REGISTRY_FIELDS, RegistryRow,
-    STATUS_FIELDS, StatusRow,
+    CHECKPOINT_FIELDS, CheckpointRow, DELIVERY_FIELDS, DRAFT_FIELDS, DRAFT_FILE_FIELDS,
+    DeliveryRow, DraftFileRow, DraftRow, MAIL_FIELDS, MESSAGE_FIELDS, MailRow, MessageRow,
+    REGISTRY_FIELDS, REPLY_FIELDS, RegistryRow, ReplyRow, STATUS_FIELDS, StatusRow,
 };
 
 use fields::{Attested, digest_attested, digest_of};
-use rows::{BYTES, D, M, R, S};
+use rows::{BYTES, C, D, DR, F, FILE_BYTES, L, M, R, S, Y};
 
 use super::AuditRecord;
 use crate::error::Code;
@@ -53,6 +58,16 @@ pub enum Entity {
     Delivery,
     /// An entry of the agency registry (sender binding), named by its agency code.
     Registry,
+    /// A mail taken in (a row of the mail log).
+    Mail,
+    /// A draft made from an agency's mail.
+    Draft,
+    /// A file of a draft, named `<draft>/<index>`.
+    DraftFile,
+    /// Where a mailbox has been read to, named by the mailbox.
+    MailCheckpoint,
+    /// When an address was last answered automatically, named by the address.
+    MailReply,
 }
 
 impl fmt::Display for Entity {
@@ -62,6 +77,11 @@ impl fmt::Display for Entity {
             Entity::Status => "status",
             Entity::Delivery => "delivery",
             Entity::Registry => "registry entry",
+            Entity::Mail => "mail",
+            Entity::Draft => "draft",
+            Entity::DraftFile => "draft file",
+            Entity::MailCheckpoint => "mail checkpoint",
+            Entity::MailReply => "mail reply",
         })
     }
 }
@@ -74,7 +94,7 @@ pub struct Difference {
     /// The row's id (a registry entry's agency code).
     pub id: String,
     /// `AUDIT_BROKEN` (a row differs from, or is missing from, or is unknown to the chain) or
-    /// `STORE_CORRUPT` (the package bytes do not hash to what the record says).
+    /// `STORE_CORRUPT` (the package or draft file bytes do not hash to what the record says).
     #[serde(skip)]
     pub code: Code,
     /// The field that differs (`None`: the whole row is missing or unrecorded).
@@ -90,7 +110,7 @@ pub enum RowCheck {
     /// Named at once (no record created it).
     Differs(Difference),
     /// Its fields differ from record `seq`: read that record again and [`explain_message`] (or
-    /// [`explain_status`]) it.
+    /// [`explain_status`], [`explain_mail`]) it.
     Explain { seq: i64 },
 }
 
@@ -101,6 +121,12 @@ pub struct Checked {
     pub statuses: u64,
     pub deliveries: u64,
     pub registry: u64,
+    /// Mails taken in (mail log rows).
+    pub mails: u64,
+    pub drafts: u64,
+    pub draft_files: u64,
+    pub mail_checkpoints: u64,
+    pub mail_replies: u64,
 }
 
 #[derive(Debug)]
@@ -112,12 +138,20 @@ struct Digested {
 }
 
 #[derive(Debug)]
-struct Replay {
+struct Replay<const N: usize> {
     created_seq: i64,
     created_by: &'static str,
     last_seq: i64,
     last_action: &'static str,
-    fields: Attested<D>,
+    fields: Attested<N>,
+}
+
+/// What the last record about a row says it holds (a draft file, a checkpoint, a reply row).
+#[derive(Debug)]
+struct Claim<const N: usize> {
+    seq: i64,
+    action: &'static str,
+    fields: Attested<N>,
 }
 
 /// What the records say of one registry code: an entry, or none (removed).
@@ -133,14 +167,19 @@ struct RegistryClaim {
 pub struct CrossCheck {
     messages: HashMap<i64, Digested>,
     statuses: HashMap<i64, Digested>,
-    deliveries: HashMap<i64, Replay>,
+    deliveries: HashMap<i64, Replay<D>>,
     registry: HashMap<String, RegistryClaim>,
+    mails: HashMap<i64, Digested>,
+    drafts: HashMap<i64, Replay<DR>>,
+    draft_files: HashMap<(i64, i64), Claim<F>>,
+    checkpoints: HashMap<String, Claim<C>>,
+    replies: HashMap<String, Claim<Y>>,
     checked: Checked,
 }
 
 /// The action names records use, as `'static` (what a digest keeps instead of the string).
 fn action_name(action: &str) -> &'static str {
-    const KNOWN: [&str; 12] = [
+    const KNOWN: [&str; 17] = [
         "registry.set",
         "registry.remove",
         "document.submit",
@@ -153,6 +192,11 @@ fn action_name(action: &str) -> &'static str {
         "delivery.reject",
         "delivery.cancel",
         "delivery.operator_retry",
+        "delivery.relayed",
+        "delivery.bounce",
+        "mail.take",
+        "draft.approve",
+        "draft.discard",
     ];
     KNOWN
         .into_iter()
@@ -174,7 +218,9 @@ impl CrossCheck {
                 | "status.record"
                 | "registry.set"
                 | "registry.remove"
-        ) || r.action.starts_with("delivery.");
+                | "mail.take"
+        ) || r.action.starts_with("delivery.")
+            || r.action.starts_with("draft.");
         if !relevant {
             return;
         }
@@ -241,6 +287,73 @@ impl CrossCheck {
                 d.last_action = action;
             }
         }
+        self.mail_record(r, &detail, action);
+    }
+
+    /// What a `mail.take` or a clerk's decision on a draft says about the mail bridge's rows.
+    fn mail_record(&mut self, r: &AuditRecord, detail: &serde_json::Value, action: &'static str) {
+        if let Some((id, attested)) = claims::mail(r, detail) {
+            let (mask, digest) = digest_attested(&attested);
+            self.mails.insert(
+                id,
+                Digested {
+                    seq: r.seq,
+                    action,
+                    mask,
+                    digest,
+                },
+            );
+        }
+        if let Some((id, fields, files)) = claims::draft_created(r, detail) {
+            self.drafts.insert(
+                id,
+                Replay {
+                    created_seq: r.seq,
+                    created_by: action,
+                    last_seq: r.seq,
+                    last_action: action,
+                    fields,
+                },
+            );
+            for (index, fields) in files {
+                self.draft_files.insert(
+                    (id, index),
+                    Claim {
+                        seq: r.seq,
+                        action,
+                        fields,
+                    },
+                );
+            }
+        }
+        if let Some((mailbox, fields)) = claims::checkpoint(r, detail) {
+            self.checkpoints.insert(
+                mailbox,
+                Claim {
+                    seq: r.seq,
+                    action,
+                    fields,
+                },
+            );
+        }
+        if let Some((address, fields)) = claims::reply(r, detail) {
+            self.replies.insert(
+                address,
+                Claim {
+                    seq: r.seq,
+                    action,
+                    fields,
+                },
+            );
+        }
+        if r.action.starts_with("draft.")
+            && let Ok(id) = r.entity_id.parse::<i64>()
+            && let Some(d) = self.drafts.get_mut(&id)
+        {
+            claims::draft_decided(&mut d.fields, r, detail);
+            d.last_seq = r.seq;
+            d.last_action = action;
+        }
     }
 
     /// Checks one `messages` row (each row once).
@@ -288,6 +401,7 @@ impl CrossCheck {
             &found,
             &DELIVERY_FIELDS,
             &by,
+            None,
         )
     }
 
@@ -314,6 +428,98 @@ impl CrossCheck {
             &row.values(),
             &REGISTRY_FIELDS,
             &by,
+            None,
+        )
+    }
+
+    /// Checks one `mail_log` row (each row once).
+    pub fn mail(&mut self, row: &MailRow) -> RowCheck {
+        self.checked.mails += 1;
+        let Some(d) = self.mails.remove(&row.id) else {
+            return RowCheck::Differs(unrecorded(Entity::Mail, row.id.to_string()));
+        };
+        let values = row.values();
+        let refs: [&Value; L] = std::array::from_fn(|i| &values[i]);
+        if digest_of(&refs, d.mask) == d.digest {
+            RowCheck::Matches
+        } else {
+            RowCheck::Explain { seq: d.seq }
+        }
+    }
+
+    /// Checks one draft (each once) against the `mail.take` that created it and the clerk's
+    /// decision since.
+    pub fn draft(&mut self, row: &DraftRow) -> Vec<Difference> {
+        self.checked.drafts += 1;
+        let Some(d) = self.drafts.remove(&row.id) else {
+            return vec![unrecorded(Entity::Draft, row.id.to_string())];
+        };
+        let by = format!("audit record {} ({})", d.last_seq, d.last_action);
+        differences(
+            Entity::Draft,
+            &row.id.to_string(),
+            &d.fields,
+            &row.values(),
+            &DRAFT_FIELDS,
+            &by,
+            None,
+        )
+    }
+
+    /// Checks one draft file (each once); bytes that do not hash to the recorded SHA-256 are
+    /// `STORE_CORRUPT`.
+    pub fn draft_file(&mut self, row: &DraftFileRow) -> Vec<Difference> {
+        self.checked.draft_files += 1;
+        let id = format!("{}/{}", row.draft_id, row.index);
+        let Some(c) = self.draft_files.remove(&(row.draft_id, row.index)) else {
+            return vec![unrecorded(Entity::DraftFile, id)];
+        };
+        let by = format!("audit record {} ({})", c.seq, c.action);
+        differences(
+            Entity::DraftFile,
+            &id,
+            &c.fields,
+            &row.values(),
+            &DRAFT_FILE_FIELDS,
+            &by,
+            Some(FILE_BYTES),
+        )
+    }
+
+    /// Checks one mailbox checkpoint (each mailbox once) against the mailbox's last `mail.take`.
+    pub fn checkpoint(&mut self, row: &CheckpointRow) -> Vec<Difference> {
+        self.checked.mail_checkpoints += 1;
+        let Some(c) = self.checkpoints.remove(&row.mailbox) else {
+            return vec![unrecorded(Entity::MailCheckpoint, row.mailbox.clone())];
+        };
+        let by = format!("audit record {} ({})", c.seq, c.action);
+        differences(
+            Entity::MailCheckpoint,
+            &row.mailbox,
+            &c.fields,
+            &row.values(),
+            &CHECKPOINT_FIELDS,
+            &by,
+            None,
+        )
+    }
+
+    /// Checks one reply rate-limit row (each address once) against the last `mail.take` that
+    /// replied to it.
+    pub fn reply(&mut self, row: &ReplyRow) -> Vec<Difference> {
+        self.checked.mail_replies += 1;
+        let Some(c) = self.replies.remove(&row.address) else {
+            return vec![unrecorded(Entity::MailReply, row.address.clone())];
+        };
+        let by = format!("audit record {} ({})", c.seq, c.action);
+        differences(
+            Entity::MailReply,
+            &row.address,
+            &c.fields,
+            &row.values(),
+            &REPLY_FIELDS,
+            &by,
+            None,
         )
     }
 
@@ -345,6 +551,31 @@ impl CrossCheck {
             if c.fields.is_some() {
                 missing.push(gone(Entity::Registry, code, c.seq, c.action));
             }
+        }
+        for (id, d) in self.mails {
+            missing.push(gone(Entity::Mail, id.to_string(), d.seq, d.action));
+        }
+        for (id, d) in self.drafts {
+            missing.push(gone(
+                Entity::Draft,
+                id.to_string(),
+                d.created_seq,
+                d.created_by,
+            ));
+        }
+        for ((draft, index), c) in self.draft_files {
+            missing.push(gone(
+                Entity::DraftFile,
+                format!("{draft}/{index}"),
+                c.seq,
+                c.action,
+            ));
+        }
+        for (mailbox, c) in self.checkpoints {
+            missing.push(gone(Entity::MailCheckpoint, mailbox, c.seq, c.action));
+        }
+        for (address, c) in self.replies {
+            missing.push(gone(Entity::MailReply, address, c.seq, c.action));
         }
         // By entity, then by id (numerically for numbers).
         missing.sort_by(|a, b| {
@@ -379,6 +610,7 @@ pub fn explain_message(r: &AuditRecord, row: &MessageRow) -> Vec<Difference> {
         &found,
         &MESSAGE_FIELDS,
         &by,
+        Some(BYTES),
     );
     if out.is_empty() {
         vec![unexplained(Entity::Message, row.id, r)]
@@ -401,9 +633,32 @@ pub fn explain_status(r: &AuditRecord, row: &StatusRow) -> Vec<Difference> {
         &found,
         &STATUS_FIELDS,
         &by,
+        None,
     );
     if out.is_empty() {
         vec![unexplained(Entity::Status, row.id, r)]
+    } else {
+        out
+    }
+}
+
+/// Names each field of a mail log row that differs from record `r` (its `mail.take`).
+pub fn explain_mail(r: &AuditRecord, row: &MailRow) -> Vec<Difference> {
+    let Some((_, attested)) = parse(r).and_then(|d| claims::mail(r, &d)) else {
+        return vec![unexplained(Entity::Mail, row.id, r)];
+    };
+    let by = format!("audit record {} ({})", r.seq, r.action);
+    let out = differences(
+        Entity::Mail,
+        &row.id.to_string(),
+        &attested,
+        &row.values(),
+        &MAIL_FIELDS,
+        &by,
+        None,
+    );
+    if out.is_empty() {
+        vec![unexplained(Entity::Mail, row.id, r)]
     } else {
         out
     }
@@ -425,7 +680,7 @@ fn unexplained(entity: Entity, id: i64, r: &AuditRecord) -> Difference {
 
 /// The fields where `found` is not what `expected` says (fields `expected` does not know are
 /// skipped). A hashed text field is named without its values (`subject differs from …`); the
-/// package bytes are `STORE_CORRUPT`.
+/// stored bytes' hash (field `bytes`: a package's, a draft file's) is `STORE_CORRUPT`.
 fn differences<const N: usize>(
     entity: Entity,
     id: &str,
@@ -433,6 +688,7 @@ fn differences<const N: usize>(
     found: &[Value; N],
     names: &[&'static str; N],
     by: &str,
+    bytes: Option<usize>,
 ) -> Vec<Difference> {
     let mut out = Vec::new();
     for i in 0..N {
@@ -442,10 +698,15 @@ fn differences<const N: usize>(
             continue;
         }
         let name = names[i];
-        let (code, message) = if entity == Entity::Message && i == BYTES {
+        let (code, message) = if bytes == Some(i) {
+            let what = if entity == Entity::Message {
+                "package"
+            } else {
+                "file"
+            };
             (
                 Code::StoreCorrupt,
-                format!("package bytes hash to {got}, {by} says {want}"),
+                format!("{what} bytes hash to {got}, {by} says {want}"),
             )
         } else if let Some(text) = name
             .strip_suffix("_sha256")
@@ -754,6 +1015,284 @@ mod tests {
                 "message 7: missing (audit record 1, document.submit, created it)",
                 "delivery 3: missing (audit record 1, document.submit, created it)",
             ]
+        );
+    }
+
+    /// A mail delivery: claimed, accepted by the relay, then bounced. After the relay's word
+    /// the row is `delivered` with no receipt; after the bounce `failed`, with the bounce's
+    /// error and one attempt more.
+    #[test]
+    fn a_relayed_then_bounced_delivery_is_replayed() {
+        let records = [
+            old_submit(),
+            record(
+                2,
+                "outbox:1",
+                "delivery.claim",
+                "delivery",
+                3,
+                json!({ "from": "queued", "to": "sending", "attempt": 1, "attempt_id": 9,
+                        "lease_until": 9000 }),
+            ),
+            record(
+                3,
+                "outbox:1",
+                "delivery.relayed",
+                "delivery",
+                3,
+                json!({ "from": "sending", "to": "delivered", "attempt_id": 9,
+                        "reply": "250 2.0.0 Ok" }),
+            ),
+            record(
+                4,
+                "mail:box",
+                "delivery.bounce",
+                "delivery",
+                3,
+                json!({ "from": "delivered", "to": "failed", "attempt": 2, "attempt_id": 10,
+                        "error": { "code": "MAIL_BOUNCED", "message": "5.1.1 unknown" } }),
+            ),
+        ];
+        let feed = |upto: usize| {
+            let mut c = CrossCheck::new();
+            for r in &records[..upto] {
+                c.record(r);
+            }
+            c
+        };
+        let relayed = DeliveryRow {
+            state: "delivered".into(),
+            next_attempt_at: None,
+            last_error_code: None,
+            last_error_message: None,
+            delivered_at: Some(1003),
+            retry_from: None,
+            updated_at: 1003,
+            ..delivery_row("delivered")
+        };
+        assert_eq!(feed(3).delivery(&relayed), []);
+        let bounced = DeliveryRow {
+            state: "failed".into(),
+            attempts: 2,
+            last_error_code: Some("MAIL_BOUNCED".into()),
+            last_error_message: Some("5.1.1 unknown".into()),
+            updated_at: 1004,
+            ..relayed.clone()
+        };
+        assert_eq!(feed(4).delivery(&bounced), []);
+
+        // Put back to delivered by hand after the bounce: named against it.
+        let named: Vec<String> = feed(4)
+            .delivery(&relayed)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let by = "audit record 4 (delivery.bounce)";
+        assert_eq!(
+            named,
+            [
+                format!("delivery 3: state is delivered, {by} says failed"),
+                format!("delivery 3: attempts is 1, {by} says 2"),
+                format!("delivery 3: last_error_code is null, {by} says MAIL_BOUNCED"),
+                format!("delivery 3: last_error_message is null, {by} says 5.1.1 unknown"),
+                format!("delivery 3: updated_at is 1003, {by} says 1004"),
+            ]
+        );
+    }
+
+    /// A `mail.take` that made a draft and replied: the log row, the draft and its file, the
+    /// checkpoint and the reply row as it says; the draft as a clerk's discard left it.
+    fn taken() -> Vec<AuditRecord> {
+        vec![
+            record(
+                1,
+                "mail:box",
+                "mail.take",
+                "mail",
+                4,
+                json!({
+                    "mailbox": "box", "uidvalidity": 7, "uid": 12, "return_path": "a@b.vn",
+                    "from": "a@b.vn", "subject_sha256": sha256_hex("V/v nháp".as_bytes()),
+                    "message_id": "m1@b.vn", "size": 900, "outcome": "draft", "code": null,
+                    "reason": null, "message_ref": null, "draft_ref": 2, "delivery_ref": null,
+                    "replied": false, "reply_to": null,
+                    "draft": {
+                        "id": 2, "agency": "000.00.11.H21", "code_number": "12",
+                        "code_notation": null, "summary_sha256": sha256_hex("V/v nháp".as_bytes()),
+                        "body_sha256": sha256_hex(b""),
+                        "files": [{ "index": 0, "name": "a.pdf", "content_type": "application/pdf",
+                                    "size": 3, "sha256": sha256_hex(b"pdf") }],
+                    },
+                }),
+            ),
+            record(
+                2,
+                "mail:box",
+                "mail.take",
+                "mail",
+                5,
+                json!({
+                    "mailbox": "box", "uidvalidity": 7, "uid": 13, "return_path": "x@y.vn",
+                    "from": "x@y.vn", "subject_sha256": sha256_hex(b"?"), "message_id": null,
+                    "size": 10, "outcome": "quarantined", "code": "MAIL_NOT_UNDERSTOOD",
+                    "reason": "no package", "message_ref": null, "draft_ref": null,
+                    "delivery_ref": null, "replied": true, "reply_to": "x@y.vn",
+                }),
+            ),
+            record(
+                3,
+                "clerk:000.00.11.H21:mai",
+                "draft.discard",
+                "draft",
+                2,
+                json!({ "from": "draft", "to": "discarded", "reason": "trùng" }),
+            ),
+        ]
+    }
+
+    fn mail_row() -> MailRow {
+        MailRow {
+            id: 4,
+            mailbox: "box".into(),
+            uidvalidity: 7,
+            uid: 12,
+            return_path: "a@b.vn".into(),
+            from: "a@b.vn".into(),
+            subject: "V/v nháp".into(),
+            message_id: Some("m1@b.vn".into()),
+            size: 900,
+            outcome: "draft".into(),
+            code: None,
+            reason: None,
+            message_ref: None,
+            draft_ref: Some(2),
+            delivery_ref: None,
+            replied: false,
+            taken_at: 1001,
+        }
+    }
+
+    fn draft_row() -> DraftRow {
+        DraftRow {
+            id: 2,
+            agency: "000.00.11.H21".into(),
+            state: "discarded".into(),
+            code_number: Some("12".into()),
+            code_notation: None,
+            summary: "V/v nháp".into(),
+            body: String::new(),
+            created_at: 1001,
+            decided_at: Some(1003),
+            decided_by: Some("clerk:000.00.11.H21:mai".into()),
+            reason: Some("trùng".into()),
+            message_id: None,
+            mail_log_id: 4,
+        }
+    }
+
+    #[test]
+    fn mail_rows_are_what_their_take_says() {
+        let feed = || {
+            let mut c = CrossCheck::new();
+            for r in taken() {
+                c.record(&r);
+            }
+            c
+        };
+        let file = DraftFileRow {
+            draft_id: 2,
+            index: 0,
+            name: "a.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: 3,
+            sha256: sha256_hex(b"pdf"),
+            bytes_sha256: sha256_hex(b"pdf"),
+        };
+        let checkpoint = CheckpointRow {
+            mailbox: "box".into(),
+            uidvalidity: 7,
+            last_uid: 13,
+            updated_at: 1002,
+        };
+        let reply = ReplyRow {
+            address: "x@y.vn".into(),
+            last_reply_at: 1002,
+        };
+        let mut c = feed();
+        assert_eq!(c.mail(&mail_row()), RowCheck::Matches);
+        assert_eq!(c.draft(&draft_row()), []);
+        assert_eq!(c.draft_file(&file), []);
+        assert_eq!(c.checkpoint(&checkpoint), []);
+        assert_eq!(c.reply(&reply), []);
+        let (checked, missing) = c.finish();
+        assert_eq!(
+            (checked.mails, checked.drafts, checked.draft_files),
+            (1, 1, 1)
+        );
+        // The quarantined mail's row was never read: it is missing.
+        assert_eq!(
+            missing.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["mail 5: missing (audit record 2, mail.take, created it)"]
+        );
+
+        // Changed by hand: each named, the file's bytes as STORE_CORRUPT.
+        let mut c = feed();
+        let edited = MailRow {
+            subject: "V/v khác".into(),
+            ..mail_row()
+        };
+        assert_eq!(c.mail(&edited), RowCheck::Explain { seq: 1 });
+        assert_eq!(
+            explain_mail(&taken()[0], &edited)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["mail 4: subject differs from audit record 1 (mail.take)"]
+        );
+        let undone = DraftRow {
+            state: "draft".into(),
+            ..draft_row()
+        };
+        assert_eq!(
+            c.draft(&undone)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["draft 2: state is draft, audit record 3 (draft.discard) says discarded"]
+        );
+        let damaged = c.draft_file(&DraftFileRow {
+            bytes_sha256: sha256_hex(b"PDF"),
+            ..file
+        });
+        assert_eq!(damaged.len(), 1);
+        assert_eq!(damaged[0].code, Code::StoreCorrupt);
+        assert_eq!(
+            damaged[0].to_string(),
+            format!(
+                "draft file 2/0: file bytes hash to {}, audit record 1 (mail.take) says {}",
+                sha256_hex(b"PDF"),
+                sha256_hex(b"pdf")
+            )
+        );
+        assert_eq!(
+            c.checkpoint(&CheckpointRow {
+                last_uid: 12,
+                ..checkpoint
+            })
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+            ["mail checkpoint box: last_uid is 12, audit record 2 (mail.take) says 13"]
+        );
+        assert_eq!(
+            c.reply(&ReplyRow {
+                address: "z@y.vn".into(),
+                last_reply_at: 1002
+            })
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+            ["mail reply z@y.vn: no audit record created it"]
         );
     }
 }

@@ -257,3 +257,196 @@ impl RegistryRow {
         ]
     }
 }
+
+/// The fields of a `mail_log` row that a `mail.take` record attests.
+pub const MAIL_FIELDS: [&str; 16] = [
+    "mailbox",
+    "uidvalidity",
+    "uid",
+    "return_path",
+    "from",
+    "subject_sha256",
+    "message_id",
+    "size",
+    "outcome",
+    "code",
+    "reason",
+    "message_ref",
+    "draft_ref",
+    "delivery_ref",
+    "replied",
+    "taken_at",
+];
+pub(crate) const L: usize = MAIL_FIELDS.len();
+
+/// A `mail_log` row as stored (one mail taken in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailRow {
+    pub id: i64,
+    pub mailbox: String,
+    pub uidvalidity: i64,
+    pub uid: i64,
+    pub return_path: String,
+    pub from: String,
+    pub subject: String,
+    pub message_id: Option<String>,
+    pub size: i64,
+    pub outcome: String,
+    pub code: Option<String>,
+    pub reason: Option<String>,
+    pub message_ref: Option<i64>,
+    pub draft_ref: Option<i64>,
+    pub delivery_ref: Option<i64>,
+    pub replied: bool,
+    pub taken_at: i64,
+}
+
+impl MailRow {
+    pub(crate) fn values(&self) -> [Value; L] {
+        [
+            Value::text(&self.mailbox),
+            Value::Int(self.uidvalidity),
+            Value::Int(self.uid),
+            Value::text(&self.return_path),
+            Value::text(&self.from),
+            Value::Text(sha256_hex(self.subject.as_bytes())),
+            Value::opt_text(self.message_id.as_deref()),
+            Value::Int(self.size),
+            Value::text(&self.outcome),
+            Value::opt_text(self.code.as_deref()),
+            Value::opt_text(self.reason.as_deref()),
+            Value::opt_int(self.message_ref),
+            Value::opt_int(self.draft_ref),
+            Value::opt_int(self.delivery_ref),
+            Value::Int(i64::from(self.replied)),
+            Value::Int(self.taken_at),
+        ]
+    }
+}
+
+/// The fields of a `drafts` row: created by a `mail.take` record, decided by a
+/// `draft.approve` or `draft.discard` one.
+pub const DRAFT_FIELDS: [&str; 12] = [
+    "agency",
+    "state",
+    "code_number",
+    "code_notation",
+    "summary_sha256",
+    "body_sha256",
+    "created_at",
+    "decided_at",
+    "decided_by",
+    "reason",
+    "message_id",
+    "mail_log_id",
+];
+pub(crate) const DR: usize = DRAFT_FIELDS.len();
+
+/// A `drafts` row as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftRow {
+    pub id: i64,
+    pub agency: String,
+    pub state: String,
+    pub code_number: Option<String>,
+    pub code_notation: Option<String>,
+    pub summary: String,
+    pub body: String,
+    pub created_at: i64,
+    pub decided_at: Option<i64>,
+    pub decided_by: Option<String>,
+    pub reason: Option<String>,
+    pub message_id: Option<i64>,
+    pub mail_log_id: i64,
+}
+
+impl DraftRow {
+    pub(crate) fn values(&self) -> [Value; DR] {
+        [
+            Value::text(&self.agency),
+            Value::text(&self.state),
+            Value::opt_text(self.code_number.as_deref()),
+            Value::opt_text(self.code_notation.as_deref()),
+            Value::Text(sha256_hex(self.summary.as_bytes())),
+            Value::Text(sha256_hex(self.body.as_bytes())),
+            Value::Int(self.created_at),
+            Value::opt_int(self.decided_at),
+            Value::opt_text(self.decided_by.as_deref()),
+            Value::opt_text(self.reason.as_deref()),
+            Value::opt_int(self.message_id),
+            Value::Int(self.mail_log_id),
+        ]
+    }
+}
+
+/// The fields of a `draft_files` row, with its bytes hashed by the store.
+pub const DRAFT_FILE_FIELDS: [&str; 5] = ["name", "content_type", "size", "sha256", "bytes_sha256"];
+pub(crate) const F: usize = DRAFT_FILE_FIELDS.len();
+/// Index of the file bytes' hash in [`DRAFT_FILE_FIELDS`] (its difference is `STORE_CORRUPT`).
+pub(crate) const FILE_BYTES: usize = 4;
+
+/// A `draft_files` row as stored, named `<draft>/<index>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftFileRow {
+    pub draft_id: i64,
+    pub index: i64,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    /// The `sha256` column.
+    pub sha256: String,
+    /// SHA-256 of the `bytes` BLOB.
+    pub bytes_sha256: String,
+}
+
+impl DraftFileRow {
+    pub(crate) fn values(&self) -> [Value; F] {
+        [
+            Value::text(&self.name),
+            Value::text(&self.content_type),
+            Value::Int(self.size),
+            Value::text(&self.sha256),
+            Value::text(&self.bytes_sha256),
+        ]
+    }
+}
+
+/// The fields of a `mail_checkpoints` row: the last `mail.take` of its mailbox.
+pub const CHECKPOINT_FIELDS: [&str; 3] = ["uidvalidity", "last_uid", "updated_at"];
+pub(crate) const C: usize = CHECKPOINT_FIELDS.len();
+
+/// A `mail_checkpoints` row as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRow {
+    pub mailbox: String,
+    pub uidvalidity: i64,
+    pub last_uid: i64,
+    pub updated_at: i64,
+}
+
+impl CheckpointRow {
+    pub(crate) fn values(&self) -> [Value; C] {
+        [
+            Value::Int(self.uidvalidity),
+            Value::Int(self.last_uid),
+            Value::Int(self.updated_at),
+        ]
+    }
+}
+
+/// The fields of a `mail_replies` row: the last `mail.take` that replied to the address.
+pub const REPLY_FIELDS: [&str; 1] = ["last_reply_at"];
+pub(crate) const Y: usize = REPLY_FIELDS.len();
+
+/// A `mail_replies` row as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyRow {
+    pub address: String,
+    pub last_reply_at: i64,
+}
+
+impl ReplyRow {
+    pub(crate) fn values(&self) -> [Value; Y] {
+        [Value::Int(self.last_reply_at)]
+    }
+}

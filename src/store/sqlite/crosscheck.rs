@@ -8,7 +8,8 @@ use sqlx::sqlite::SqliteRow;
 use super::{SqliteStore, audit, col, db_err, sha256_hex};
 use crate::audit::AuditRecord;
 use crate::audit::crosscheck::{
-    CrossCheck, DeliveryRow, MessageRow, RegistryRow, Report, RowCheck, StatusRow, explain_message,
+    CheckpointRow, CrossCheck, DeliveryRow, DraftFileRow, DraftRow, MailRow, MessageRow,
+    RegistryRow, ReplyRow, Report, RowCheck, StatusRow, explain_mail, explain_message,
     explain_status,
 };
 use crate::error::{Code, Error, Result};
@@ -17,6 +18,8 @@ use crate::store::StoreVerdict;
 /// Rows per page. Message pages carry package BLOBs (each under 1 MiB), so they are short.
 const MESSAGE_PAGE: i64 = 64;
 const ROW_PAGE: i64 = 2000;
+/// Draft files per page: their BLOBs are whole files from a mail (up to tens of MiB each).
+const FILE_PAGE: i64 = 4;
 
 /// Rows whose digest differs, kept to be explained from their record once all rows are read.
 struct Pending<R> {
@@ -42,6 +45,7 @@ pub(super) async fn verify(store: &SqliteStore) -> Result<StoreVerdict> {
     let statuses = statuses(&mut conn, &mut check, &mut report).await?;
     deliveries(&mut conn, &mut check, &mut report).await?;
     registry(&mut conn, &mut check, &mut report).await?;
+    let mails = mail(&mut conn, &mut check, &mut report).await?;
     let (checked, missing) = check.finish();
     report.checked = checked;
     for p in messages {
@@ -51,6 +55,11 @@ pub(super) async fn verify(store: &SqliteStore) -> Result<StoreVerdict> {
     }
     for p in statuses {
         for d in explain_status(&record(&mut conn, p.seq).await?, &p.row) {
+            report.push(d);
+        }
+    }
+    for p in mails {
+        for d in explain_mail(&record(&mut conn, p.seq).await?, &p.row) {
             report.push(d);
         }
     }
@@ -297,4 +306,156 @@ async fn registry(
         }
     }
     Ok(())
+}
+
+/// The mail bridge's rows (migration 0012): the mail log (paged), drafts, their files (paged,
+/// each file hashed), checkpoints and reply rows (a few per node: read whole).
+async fn mail(
+    conn: &mut SqliteConnection,
+    check: &mut CrossCheck,
+    report: &mut Report,
+) -> Result<Vec<Pending<MailRow>>> {
+    let mut pending = Vec::new();
+    let mut after = 0i64;
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, mailbox, uidvalidity, uid, return_path, from_addr, subject, message_id,
+                    size, outcome, code, reason, message_ref, draft_ref, delivery_ref, replied,
+                    taken_at
+             FROM mail_log WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(ROW_PAGE)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        let Some(last) = rows.last() else { break };
+        after = col(last, "id")?;
+        for row in &rows {
+            let m = MailRow {
+                id: col(row, "id")?,
+                mailbox: col(row, "mailbox")?,
+                uidvalidity: col(row, "uidvalidity")?,
+                uid: col(row, "uid")?,
+                return_path: col(row, "return_path")?,
+                from: col(row, "from_addr")?,
+                subject: col(row, "subject")?,
+                message_id: col(row, "message_id")?,
+                size: col(row, "size")?,
+                outcome: col(row, "outcome")?,
+                code: col(row, "code")?,
+                reason: col(row, "reason")?,
+                message_ref: col(row, "message_ref")?,
+                draft_ref: col(row, "draft_ref")?,
+                delivery_ref: col(row, "delivery_ref")?,
+                replied: col::<i64>(row, "replied")? != 0,
+                taken_at: col(row, "taken_at")?,
+            };
+            match check.mail(&m) {
+                RowCheck::Matches => {}
+                RowCheck::Differs(d) => report.push(d),
+                RowCheck::Explain { seq } => pending.push(Pending { seq, row: m }),
+            }
+        }
+    }
+
+    let mut after = 0i64;
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, agency, state, code_number, code_notation, summary, body, created_at,
+                    decided_at, decided_by, reason, message_id, mail_log_id
+             FROM drafts WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(ROW_PAGE)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        let Some(last) = rows.last() else { break };
+        after = col(last, "id")?;
+        for row in &rows {
+            let d = DraftRow {
+                id: col(row, "id")?,
+                agency: col(row, "agency")?,
+                state: col(row, "state")?,
+                code_number: col(row, "code_number")?,
+                code_notation: col(row, "code_notation")?,
+                summary: col(row, "summary")?,
+                body: col(row, "body")?,
+                created_at: col(row, "created_at")?,
+                decided_at: col(row, "decided_at")?,
+                decided_by: col(row, "decided_by")?,
+                reason: col(row, "reason")?,
+                message_id: col(row, "message_id")?,
+                mail_log_id: col(row, "mail_log_id")?,
+            };
+            for diff in check.draft(&d) {
+                report.push(diff);
+            }
+        }
+    }
+
+    let (mut after_draft, mut after_index) = (0i64, -1i64);
+    loop {
+        let rows = sqlx::query(
+            "SELECT draft_id, idx, name, content_type, size, sha256, bytes FROM draft_files
+             WHERE (draft_id, idx) > (?, ?) ORDER BY draft_id, idx LIMIT ?",
+        )
+        .bind(after_draft)
+        .bind(after_index)
+        .bind(FILE_PAGE)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        let Some(last) = rows.last() else { break };
+        (after_draft, after_index) = (col(last, "draft_id")?, col(last, "idx")?);
+        for row in &rows {
+            let bytes: Vec<u8> = col(row, "bytes")?;
+            let f = DraftFileRow {
+                draft_id: col(row, "draft_id")?,
+                index: col(row, "idx")?,
+                name: col(row, "name")?,
+                content_type: col(row, "content_type")?,
+                size: col(row, "size")?,
+                sha256: col(row, "sha256")?,
+                bytes_sha256: sha256_hex(&bytes),
+            };
+            for diff in check.draft_file(&f) {
+                report.push(diff);
+            }
+        }
+    }
+
+    let checkpoints: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT mailbox, uidvalidity, last_uid, updated_at FROM mail_checkpoints ORDER BY mailbox",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    for (mailbox, uidvalidity, last_uid, updated_at) in checkpoints {
+        let row = CheckpointRow {
+            mailbox,
+            uidvalidity,
+            last_uid,
+            updated_at,
+        };
+        for diff in check.checkpoint(&row) {
+            report.push(diff);
+        }
+    }
+
+    let replies: Vec<(String, i64)> =
+        sqlx::query_as("SELECT address, last_reply_at FROM mail_replies ORDER BY address")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    for (address, last_reply_at) in replies {
+        for diff in check.reply(&ReplyRow {
+            address,
+            last_reply_at,
+        }) {
+            report.push(diff);
+        }
+    }
+    Ok(pending)
 }

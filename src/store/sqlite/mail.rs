@@ -1226,3 +1226,66 @@ pub(super) async fn approve(
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{LIST_DRAFTS, LIST_DRAFTS_BY_STATE, LIST_LOG, LIST_LOG_BY_OUTCOME};
+    use crate::store::sqlite::SqliteStore;
+
+    /// The plan of `sql` (bound with `binds`, all text or integers) on a fresh store.
+    async fn plan(sql: &str, binds: &[Option<&str>]) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
+        drop(SqliteStore::open(&url).await.unwrap());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {sql}"
+        )));
+        for b in binds {
+            q = q.bind(*b);
+        }
+        q.fetch_all(&pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.3)
+            .collect()
+    }
+
+    /// Each page of the mail log and of an agency's drafts is read from its index, from the
+    /// page bound: no sort of the whole table, whatever the filter.
+    #[tokio::test]
+    async fn the_lists_walk_an_index_from_the_page_bound() {
+        let cases: [(&str, &[Option<&str>], &str); 4] = [
+            (LIST_LOG, &[Some("1000"), Some("50")], "PRIMARY KEY"),
+            (
+                LIST_LOG_BY_OUTCOME,
+                &[Some("1000"), Some("50"), Some("quarantined")],
+                "mail_log_outcome",
+            ),
+            (
+                LIST_DRAFTS,
+                &[Some("000.00.11.H21"), Some("1000"), Some("50")],
+                "drafts_agency",
+            ),
+            (
+                LIST_DRAFTS_BY_STATE,
+                &[
+                    Some("000.00.11.H21"),
+                    Some("1000"),
+                    Some("50"),
+                    Some("draft"),
+                ],
+                "drafts_agency_state",
+            ),
+        ];
+        for (sql, binds, index) in cases {
+            let plan = plan(sql, binds).await;
+            assert!(
+                plan.iter().any(|l| l.contains(index) && l.contains("<")),
+                "{index}: {plan:?}"
+            );
+            assert!(!plan.iter().any(|l| l.contains("TEMP B-TREE")), "{plan:?}");
+        }
+    }
+}
