@@ -1,4 +1,5 @@
-//! `lienthong admin deliveries …` and `lienthong admin registry …`: the node's admin API
+//! `lienthong admin deliveries …`, `lienthong admin registry …` and `lienthong admin mail …`
+//! (the mail bridge's log and quarantine): the node's admin API
 //! (`/admin/v1/…`) from the command line, for an operator anywhere the node is reachable. The
 //! operator token (`[[admin]]` of the node's configuration) comes from `--token` or
 //! `LIENTHONG_ADMIN_TOKEN`; every change is made, and audited, by the node.
@@ -27,6 +28,31 @@ pub enum Command {
     /// registry` works on the node's store directly, on its machine, with --config).
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// The mail the bridge took in and what each became: list (the quarantine with
+    /// --outcome quarantined), show.
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(clap::Subcommand)]
+pub enum MailCommand {
+    /// Mails taken in, newest first, with what each became.
+    List {
+        /// Only those that became this: document, status, draft, bounce, quarantined.
+        #[arg(long)]
+        outcome: Option<String>,
+        #[command(flatten)]
+        page: super::drafts::PageArgs,
+        #[command(flatten)]
+        conn: AdminConn,
+    },
+    /// One mail of the log.
+    Show {
+        /// The mail's id in the log (as `admin mail list` shows it).
+        id: i64,
+        #[command(flatten)]
+        conn: AdminConn,
+    },
 }
 
 /// Where the node is and which operator we are.
@@ -155,7 +181,136 @@ pub fn run(c: Command) -> CmdResult {
     match c {
         Command::Deliveries(c) => deliveries(c),
         Command::Registry(c) => registry(c),
+        Command::Mail(c) => mail(c),
     }
+}
+
+fn mail(c: MailCommand) -> CmdResult {
+    runtime()?.block_on(async move {
+        match c {
+            MailCommand::List {
+                outcome,
+                page,
+                conn,
+            } => {
+                let conn = conn.conn();
+                let mut query = Vec::new();
+                if let Some(n) = page.list().per_page {
+                    query.push(("per_page", n.to_string()));
+                }
+                if let Some(o) = &outcome {
+                    query.push(("outcome", o.trim().to_owned()));
+                }
+                let url = format!("{}/admin/v1/mail", conn.node);
+                let (page_v, bytes) =
+                    super::client::fetch_list(&client()?, &conn, &url, &page.list(), &query)
+                        .await?;
+                if conn.json {
+                    print_json(&bytes);
+                    return Ok(());
+                }
+                let t = mail_table(&page_v);
+                if t.is_empty() {
+                    println!("no mail");
+                } else {
+                    t.print();
+                }
+                if let Some(n) = page_v["next_before"].as_i64() {
+                    eprintln!("more: --before {n} (or --all)");
+                }
+            }
+            MailCommand::Show { id, conn } => {
+                let conn = conn.conn();
+                let (_, bytes) =
+                    call(&conn, reqwest::Method::GET, &format!("/mail/{id}"), None).await?;
+                if conn.json {
+                    print_json(&bytes);
+                } else {
+                    print!("{}", mail_fields(&parse(&bytes)));
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// `admin mail list`: one line per mail. What the mail itself said (its sender and subject)
+/// is shown with control and bidirectional characters replaced.
+fn mail_table(page: &Value) -> Table {
+    let visible = super::drafts::visible;
+    let mut t = Table::new(&[
+        "ID", "TAKEN", "OUTCOME", "CODE", "REPLIED", "FROM", "SUBJECT", "PRODUCED",
+    ])
+    .flexible(6)
+    .optional(7)
+    .optional(4);
+    for m in page["items"].as_array().into_iter().flatten() {
+        t.row(vec![
+            text(&m["id"]),
+            text(&m["taken_at"]),
+            text(&m["outcome"]),
+            text(&m["code"]),
+            if m["replied"].as_bool() == Some(true) {
+                "yes".into()
+            } else {
+                String::new()
+            },
+            visible(&text(&m["from"])),
+            visible(&text(&m["subject"])),
+            produced(m),
+        ]);
+    }
+    t
+}
+
+/// What a mail produced, as `message 12`, `draft 3`, `delivery 40`.
+fn produced(m: &Value) -> String {
+    [
+        ("message", "message_ref"),
+        ("draft", "draft_ref"),
+        ("delivery", "delivery_ref"),
+    ]
+    .iter()
+    .filter_map(|(label, key)| m[*key].as_i64().map(|n| format!("{label} {n}")))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+/// `admin mail show`: label and value lines.
+fn mail_fields(m: &Value) -> String {
+    let visible = super::drafts::visible;
+    let mut f = super::table::Fields::new();
+    for (label, key) in [
+        ("mail", "id"),
+        ("taken at", "taken_at"),
+        ("outcome", "outcome"),
+        ("code", "code"),
+        ("reason", "reason"),
+    ] {
+        f.add(label, visible(&text(&m[key])));
+    }
+    f.add("produced", produced(m));
+    f.add(
+        "replied",
+        if m["replied"].as_bool() == Some(true) {
+            "yes, an automatic reply went to the sender"
+        } else {
+            "no"
+        },
+    );
+    for (label, key) in [
+        ("mailbox", "mailbox"),
+        ("uidvalidity", "uidvalidity"),
+        ("uid", "uid"),
+        ("return path", "return_path"),
+        ("from", "from"),
+        ("subject", "subject"),
+        ("message-id", "message_id"),
+        ("size", "size"),
+    ] {
+        f.add(label, visible(&text(&m[key])));
+    }
+    f.render(0)
 }
 
 /// One request to the admin API: the answer's status and body, or the node's refusal printed.

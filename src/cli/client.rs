@@ -96,7 +96,7 @@ pub struct SendArgs {
 }
 
 /// `CODE=NAME` of `--to-name`.
-fn code_and_name(s: &str) -> Result<(String, String), String> {
+pub(super) fn code_and_name(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((c, n)) if !c.trim().is_empty() && !n.trim().is_empty() => {
             Ok((c.trim().to_owned(), n.trim().to_owned()))
@@ -112,19 +112,19 @@ fn code_and_name(s: &str) -> Result<(String, String), String> {
 pub struct ListArgs {
     /// From this time on: 2026-12-01 (midnight, Vietnam time), RFC 3339 or Unix ms.
     #[arg(long)]
-    since: Option<String>,
+    pub(super) since: Option<String>,
     /// Before this time (not included), in the same forms: --until 2026-12-02 ends with 1 Dec.
     #[arg(long)]
-    until: Option<String>,
+    pub(super) until: Option<String>,
     /// Items per page, 1 to 1000 (the node's default is 50).
     #[arg(long)]
-    per_page: Option<u32>,
+    pub(super) per_page: Option<u32>,
     /// The page after the one that printed this number (its `next_before`).
     #[arg(long, conflicts_with = "all")]
-    before: Option<i64>,
+    pub(super) before: Option<i64>,
     /// Every page, following `next_before` to the end.
     #[arg(long)]
-    all: bool,
+    pub(super) all: bool,
 }
 
 #[derive(clap::Subcommand)]
@@ -387,13 +387,13 @@ pub(super) fn print_json(bytes: &[u8]) {
 }
 
 /// Prints human text to stdout, quietly ending on a closed pipe.
-fn print_text(text: &str) {
+pub(super) fn print_text(text: &str) {
     use std::io::Write as _;
     let _ = std::io::stdout().write_all(text.as_bytes());
 }
 
 /// An answer's JSON; the node always answers JSON on these routes, so anything else is its bug.
-fn json_of(bytes: &[u8]) -> Result<serde_json::Value, Failure> {
+pub(super) fn json_of(bytes: &[u8]) -> Result<serde_json::Value, Failure> {
     serde_json::from_slice(bytes)
         .map_err(|e| Failure::Refused(FormatError::invalid("(answer)", e.to_string()).into()))
 }

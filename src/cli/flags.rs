@@ -6,7 +6,7 @@
 use std::fmt::Display;
 
 /// API field → the flag that fills it, for every command that sends one (`send`, `update`,
-/// `replace`, `inbox status`). A list field (`metadata.recipients`, `files`) is filled item by
+/// `replace`, `inbox status`, `drafts approve`). A list field (`metadata.recipients`, `files`) is filled item by
 /// item and is listed by its name without an index.
 const FLAGS: &[(&str, &str)] = &[
     ("metadata.recipients", "--to"),
@@ -35,6 +35,23 @@ const FLAGS: &[(&str, &str)] = &[
     ("update.recipients", "--to"),
     ("update.files", "--attach"),
     ("reason", "--reason"),
+    // `drafts approve`: a submission's fields at the top of the approval's body.
+    ("recipients", "--to"),
+    ("number", "--number"),
+    ("confirm_number", "--confirm-number"),
+    ("notation", "--notation"),
+    ("subject", "--subject"),
+    ("type_name", "--type-name"),
+    ("type", "--type"),
+    ("type_detail", "--type-detail"),
+    ("date", "--date"),
+    ("due_date", "--due-date"),
+    ("place", "--place"),
+    ("content", "--content"),
+    ("signer.full_name", "--signer"),
+    ("signer.position", "--position"),
+    ("signer.competence", "--competence"),
+    ("priority", "--priority"),
     ("code", "--code"),
     ("description", "--description"),
 ];

@@ -17,6 +17,7 @@ mod bench;
 mod clerk_view;
 mod client;
 mod docs;
+mod drafts;
 mod extract;
 mod flags;
 mod followup;
@@ -81,7 +82,11 @@ enum Command {
     Update(Box<followup::UpdateArgs>),
     /// Replace (thay thế) a document the agency sent with a new one, composed as `send` does.
     Replace(Box<followup::ReplaceArgs>),
-    /// The node's admin API with an operator token: deliveries, agency registry.
+    /// The agency's drafts made from mail of its registered mailbox: list, show, file, approve
+    /// (the node numbers, signs and sends it), discard.
+    #[command(subcommand)]
+    Drafts(drafts::Command),
+    /// The node's admin API with an operator token: deliveries, agency registry, mail log.
     #[command(subcommand)]
     Admin(admin::Command),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
@@ -148,6 +153,7 @@ pub fn main() -> ExitCode {
         Command::Revoke(a) => (false, followup::revoke(a)),
         Command::Update(a) => (false, followup::update(*a)),
         Command::Replace(a) => (false, followup::replace(*a)),
+        Command::Drafts(c) => (false, drafts::run(c)),
         Command::Admin(c) => (false, admin::run(c)),
         Command::Completions(a) => (false, docs::completions(&a)),
         Command::Man(a) => (false, docs::man(&a)),

@@ -48,7 +48,7 @@ fn header_value(header_json: &str) -> Value {
 }
 
 /// `Content-Disposition: attachment` with an ASCII fallback and the UTF-8 name (RFC 6266/5987).
-fn disposition(name: &str) -> HeaderValue {
+pub(super) fn disposition(name: &str) -> HeaderValue {
     let ascii: String = name
         .chars()
         .map(|c| {
@@ -140,14 +140,14 @@ impl ListQuery {
 
 /// A page of items and the cursor for the next one.
 #[derive(Serialize)]
-struct PageOf<T> {
+pub(super) struct PageOf<T> {
     items: Vec<T>,
     /// Pass as `before` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     next_before: Option<i64>,
 }
 
-fn page_of<T>(items: Vec<T>, page: Page, id: impl Fn(&T) -> i64) -> PageOf<T> {
+pub(super) fn page_of<T>(items: Vec<T>, page: Page, id: impl Fn(&T) -> i64) -> PageOf<T> {
     let next_before = (items.len() as u32 >= page.limit)
         .then(|| items.last().map(&id))
         .flatten();
@@ -540,7 +540,7 @@ pub async fn submit<S: Store>(
 }
 
 /// The request's `Idempotency-Key`, if any (1 to 200 visible ASCII characters).
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     match headers.get("idempotency-key") {
         Some(v) => {
             let k = v.to_str().map(str::trim).unwrap_or("");
@@ -1142,7 +1142,7 @@ pub async fn replace<S: Store>(
 /// `202` with a follow-up's [`SubmitResponse`] (the `Submitted` of the API description): the
 /// new message's id and its DocumentId; `200` when it answers a repeat of the same request
 /// with the same `Idempotency-Key` (`existing`), as a submission's replay is.
-fn follow_up_response(out: crate::store::Submitted) -> ApiResult {
+pub(super) fn follow_up_response(out: crate::store::Submitted) -> ApiResult {
     let status = if out.existing {
         Http::OK
     } else {

@@ -1,11 +1,12 @@
 //! The node's HTTP surface, one axum router:
 //!
-//! - `/api/v1/…` — the clerk API ([`clerk`]), bearer token scoped to one agency ([`auth`]);
+//! - `/api/v1/…` — the clerk API ([`clerk`]; the mail bridge's drafts in [`drafts`]), bearer
+//!   token scoped to one agency ([`auth`]);
 //! - `/peer/v1/packages` — the peer endpoint ([`peer`]), served over mutual TLS on
 //!   `node.peer_listen` ([`peer_tls`], [`peer_router_with_metrics`]); on the plain listener it
 //!   answers only under `node.dev_plain_http`;
-//! - `/admin/v1/…` — the admin API ([`admin`], the agency registry in [`registry`]), bearer
-//!   operator token ([`auth::Operator`]);
+//! - `/admin/v1/…` — the admin API ([`admin`], the agency registry in [`registry`], the mail
+//!   log and quarantine in [`mail_admin`]), bearer operator token ([`auth::Operator`]);
 //! - `/healthz`, `/readyz`, `/metrics` — operations ([`ops`]).
 //!
 //! Handlers are thin: they authenticate, decode the request, call [`Node`] and map its
@@ -32,8 +33,10 @@ pub mod admission;
 pub mod auth;
 pub mod clerk;
 pub mod conn;
+pub mod drafts;
 pub mod error;
 pub mod extract;
+pub mod mail_admin;
 pub mod ops;
 mod params;
 pub mod peer;
@@ -110,7 +113,12 @@ pub fn router_with_metrics<S: Store>(node: Node<S>, metrics: Arc<Metrics>) -> Ro
             "/inbox/{id}/attachments/{n}",
             get(clerk::inbox_attachment::<S>),
         )
-        .route("/inbox/{id}/status", post(clerk::report_status::<S>));
+        .route("/inbox/{id}/status", post(clerk::report_status::<S>))
+        .route("/drafts", get(drafts::list::<S>))
+        .route("/drafts/{id}", get(drafts::show::<S>))
+        .route("/drafts/{id}/files/{n}", get(drafts::file::<S>))
+        .route("/drafts/{id}/approve", post(drafts::approve::<S>))
+        .route("/drafts/{id}/discard", post(drafts::discard::<S>));
     let peer = Router::new().route(
         "/packages",
         post(peer::push::<S>).layer(DefaultBodyLimit::max(max)),
@@ -132,7 +140,9 @@ pub fn router_with_metrics<S: Store>(node: Node<S>, metrics: Arc<Metrics>) -> Ro
         .route(
             "/messages/{id}/revocation",
             get(revocation::message_revocation::<S>),
-        );
+        )
+        .route("/mail", get(mail_admin::list::<S>))
+        .route("/mail/{id}", get(mail_admin::show::<S>));
     Router::new()
         .nest("/api/v1", api)
         .nest("/peer/v1", peer)

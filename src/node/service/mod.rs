@@ -4,13 +4,16 @@
 //!
 //! Split by concern: [`send`] (a clerk's submission, revocation, update, replacement),
 //! [`receive`] (a package pushed by a peer or delivered locally, and the 02 for a refused one),
-//! [`status`] (a status a clerk reports). This module holds what they share: the [`Node`] and
+//! [`status`] (a status a clerk reports), [`drafts`] (a clerk's approval or discard of a draft
+//! the mail bridge made). This module holds what they share: the [`Node`] and
 //! its keys, the CPU permits, the store's clock.
 
+mod drafts;
 mod receive;
 mod send;
 mod status;
 
+pub use drafts::{DISCARD_REASON_MAX, DraftApproval, DraftNumber};
 pub use receive::{CheckedPackage, Ingested, REJECTION_CODES};
 pub use send::{UpdateRecipient, UpdateRequest};
 

@@ -97,7 +97,7 @@ impl<S: Store> Node<S> {
         let _in_hand = crate::node::memory::InHand::new(files.iter().map(|f| f.data.len()).sum());
         let doc = self.compose_unnumbered(agency, sub, files, vn)?;
         let submitted = self
-            .number_sign_and_store(signer, actor, doc, typed(sub), key, now)
+            .number_sign_and_store(signer, actor, doc, typed(sub), key, now, None)
             .await?;
         Ok(Submitted {
             warnings,
@@ -109,7 +109,7 @@ impl<S: Store> Node<S> {
     /// and gives the answer of an earlier request with it: `Some` when it was this request,
     /// `IDEMPOTENCY_KEY_REUSED` when another (the store compares the fingerprints, and compares
     /// them again in the transaction that stores a new one).
-    async fn hold_key(
+    pub(super) async fn hold_key(
         &self,
         agency: &OrganId,
         key: &Option<(String, RequestFingerprint)>,
@@ -415,7 +415,7 @@ impl<S: Store> Node<S> {
             .response_for
             .push(edxml::ResponseFor::for_document(&original));
         let submitted = self
-            .number_sign_and_store(signer, actor, doc, typed(sub), key, now)
+            .number_sign_and_store(signer, actor, doc, typed(sub), key, now, None)
             .await?;
         Ok(Submitted {
             warnings,
@@ -454,7 +454,7 @@ impl<S: Store> Node<S> {
     /// `sub` and `files` as a package from `agency`, every check of the submission done, with
     /// the number given or a provisional one: [`number_sign_and_store`](Self::number_sign_and_store)
     /// gives it its số (nothing is numbered before the whole submission is known to be valid).
-    fn compose_unnumbered(
+    pub(super) fn compose_unnumbered(
         &self,
         agency: &OrganId,
         sub: &Submission,
@@ -574,7 +574,12 @@ impl<S: Store> Node<S> {
     /// clerk's client that disconnects drops the request's future): dropped between choosing a
     /// number and queuing its write, it would leave the book ahead of the store, and the
     /// agency's next submissions would fail until the book asked the store again.
-    async fn number_sign_and_store(
+    ///
+    /// `from_draft`: the draft a clerk approved as this document; the same transaction marks it
+    /// approved (or refuses, `INVALID_TRANSITION`, when it no longer is a draft: nothing is
+    /// numbered then).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn number_sign_and_store(
         &self,
         signer: Arc<dyn Signer>,
         actor: &str,
@@ -582,15 +587,20 @@ impl<S: Store> Node<S> {
         typed: Option<(u32, bool)>,
         key: Option<(String, RequestFingerprint)>,
         now: i64,
+        from_draft: Option<i64>,
     ) -> Result<Submitted, Error> {
         let node = self.clone();
         let actor = actor.to_owned();
-        tokio::spawn(async move { node.numbered(signer, &actor, doc, typed, key, now).await })
-            .await
-            .map_err(|e| Error::internal("numbered submission", e.to_string()))?
+        tokio::spawn(async move {
+            node.numbered(signer, &actor, doc, typed, key, now, from_draft)
+                .await
+        })
+        .await
+        .map_err(|e| Error::internal("numbered submission", e.to_string()))?
     }
 
     /// The work of [`number_sign_and_store`](Self::number_sign_and_store), on its own task.
+    #[allow(clippy::too_many_arguments)]
     async fn numbered(
         &self,
         signer: Arc<dyn Signer>,
@@ -599,6 +609,7 @@ impl<S: Store> Node<S> {
         typed: Option<(u32, bool)>,
         key: Option<(String, RequestFingerprint)>,
         now: i64,
+        from_draft: Option<i64>,
     ) -> Result<Submitted, Error> {
         let agency = doc.header.from.organ_id.to_string();
         let year = doc.header.promulgation_info.date.year();
@@ -620,7 +631,8 @@ impl<S: Store> Node<S> {
         let (my_turn, done) = turn.split();
         compose::renumber(&mut doc, number);
         let queued = async {
-            let new = self.sign(signer, actor, doc, key, numbering).await?;
+            let mut new = self.sign(signer, actor, doc, key, numbering).await?;
+            new.from_draft = from_draft;
             self.store.queue_outgoing(new, now, Box::pin(my_turn)).await
         }
         .await;
@@ -764,14 +776,14 @@ pub(crate) fn check_not_empty(
 }
 
 /// `v` (a parsed request) as JSON, for its fingerprint.
-fn as_json(v: &impl Serialize) -> Result<Value, Error> {
+pub(super) fn as_json(v: &impl Serialize) -> Result<Value, Error> {
     serde_json::to_value(v).map_err(|e| Error::internal("request as JSON", e.to_string()))
 }
 
 /// `key` with the fingerprint of the request it names
 /// ([`fingerprint`](crate::node::idempotency::fingerprint)); `fields` is only computed when there
 /// is a key.
-fn keyed(
+pub(super) fn keyed(
     key: Option<String>,
     operation: &str,
     files: &[File],
@@ -785,7 +797,7 @@ fn keyed(
 }
 
 /// The clerk's typed số, with whether a far one was confirmed.
-fn typed(sub: &Submission) -> Option<(u32, bool)> {
+pub(super) fn typed(sub: &Submission) -> Option<(u32, bool)> {
     sub.number.map(|n| (n, sub.confirm_number))
 }
 
