@@ -51,6 +51,8 @@ struct AttemptView {
     finished_at: Option<String>,
     outcome: Option<AttemptOutcome>,
     error: Option<DeliveryError>,
+    /// A mail delivery's relay answer (`250 …`): what `delivered` rests on for a mailbox.
+    reply: Option<String>,
 }
 
 impl From<&AttemptInfo> for AttemptView {
@@ -63,6 +65,7 @@ impl From<&AttemptInfo> for AttemptView {
             finished_at: a.finished_at.map(ts),
             outcome: a.outcome,
             error: a.error.clone(),
+            reply: a.reply.clone(),
         }
     }
 }

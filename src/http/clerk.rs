@@ -186,6 +186,8 @@ struct AttemptView {
     finished_at: Option<String>,
     outcome: Option<crate::store::AttemptOutcome>,
     error: Option<DeliveryError>,
+    /// A mail delivery's relay answer: what `delivered` rests on for a mailbox.
+    reply: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -645,6 +647,7 @@ pub async fn document<S: Store>(
                     finished_at: a.finished_at.map(ts),
                     outcome: a.outcome,
                     error: a.error.clone(),
+                    reply: a.reply.clone(),
                 })
                 .collect(),
         );

@@ -126,7 +126,7 @@ pub fn classify(mail: &ParsedMail, cx: &Context) -> Class {
                 format!(
                     "from the registered mailbox of {agency} but without a PDF, DOCX, DOC or ODT file"
                 ),
-                "thư gửi từ hộp thư công vụ đã đăng ký nhưng không kèm tệp văn bản (PDF, DOCX,                  DOC hoặc ODT)"
+                "thư gửi từ hộp thư công vụ đã đăng ký nhưng không kèm tệp văn bản (PDF, DOCX, DOC hoặc ODT)"
                     .into(),
             );
         }
@@ -143,7 +143,7 @@ pub fn classify(mail: &ParsedMail, cx: &Context) -> Class {
     let (en, vi) = if mail.attachments.is_empty() {
         (
             "no attachment: neither an edXML package nor a draft from a registered mailbox",
-            "thư không kèm gói tin văn bản điện tử (.edxml) và không được gửi từ hộp thư công vụ              đã đăng ký",
+            "thư không kèm gói tin văn bản điện tử (.edxml) và không được gửi từ hộp thư công vụ đã đăng ký",
         )
     } else {
         (
