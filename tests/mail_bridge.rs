@@ -997,6 +997,92 @@ async fn a_mail_from_a_registered_address_becomes_a_draft() {
     gl.shutdown().await;
 }
 
+/// A mail left in the folder when its UIDVALIDITY changes comes back with a new UID: the
+/// reader recognises it by its Message-ID and only moves it — no second draft. (Dovecot gives a
+/// Maildir a new UIDVALIDITY when its `dovecot-uidlist` is gone, as after a restore.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_met_again_under_a_new_uidvalidity_is_not_taken_twice() {
+    let m = MailServers::start();
+    let bridge = Bridge {
+        account: LIENTHONG.address,
+        extra: "",
+    };
+    // One store for both runs of the node.
+    let kept = tempfile::tempdir().unwrap();
+    let text = |dir: &Path| {
+        gialai_text(dir, &m, &bridge).replace(
+            &format!("sqlite://{}", dir.join("node.db").display()),
+            &format!("sqlite://{}", kept.path().join("node.db").display()),
+        )
+    };
+    let raw = mime(
+        &[
+            ("From", &format!("Văn thư Sở TT&TT <{}>", SO_TTTT.address)),
+            ("To", LIENTHONG.address),
+            ("Subject", "Số 13/STTTT-VP: V/v kế hoạch tháng 12"),
+            ("Message-ID", "<du-thao-13@stttt.gialai.gov.vn>"),
+        ],
+        "Đề nghị phát hành.",
+        &[("ke-hoach.pdf", "application/pdf", nodes::PDF)],
+    );
+    m.deliver(LIENTHONG.address, &raw).await;
+    let gl = Running::start(text).await;
+    assert_eq!(gl.wait_mail_log(1).await[0].outcome, "draft");
+    m.wait_messages(LIENTHONG.address, "Processed", 1, Duration::from_secs(60))
+        .await;
+    let before = gl
+        .store()
+        .mail_checkpoint(&gl.mail_log().await[0].mailbox)
+        .await
+        .unwrap()
+        .unwrap();
+    gl.shutdown().await;
+
+    // The folder is renumbered (a new UIDVALIDITY: Dovecot's is the time in seconds) and the
+    // same mail is in it again, as if it had been left there by a crash before its move.
+    let uidlist = m
+        .dir
+        .join("mail")
+        .join(LIENTHONG.address)
+        .join("Maildir/dovecot-uidlist");
+    std::fs::remove_file(&uidlist).unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    m.deliver(LIENTHONG.address, &raw).await;
+
+    let gl = Running::start(text).await;
+    m.wait_messages(LIENTHONG.address, "Processed", 2, Duration::from_secs(60))
+        .await;
+    assert!(m.messages(LIENTHONG.address, "INBOX").await.is_empty());
+    let log = gl.mail_log().await;
+    assert_eq!(log.len(), 1, "taken in once: {log:?}");
+    let drafts = gl
+        .store()
+        .list_drafts(STTTT, &DraftFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(drafts.len(), 1, "one draft: {drafts:?}");
+    // The folder really was renumbered (else this test proves nothing).
+    let mut session_state = None;
+    for _ in 0..50 {
+        let folders = m.folders(LIENTHONG.address).await;
+        assert!(folders.iter().any(|f| f == "INBOX"));
+        let v = std::fs::read_to_string(&uidlist).unwrap_or_default();
+        if let Some(first) = v.lines().next() {
+            session_state = Some(first.to_owned());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let header = session_state.expect("Dovecot wrote a new uidlist");
+    let validity: u32 = header
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix('V'))
+        .and_then(|v| v.parse().ok())
+        .expect("a UIDVALIDITY in the uidlist header");
+    assert_ne!(validity, before.uidvalidity, "the UIDVALIDITY changed");
+    gl.shutdown().await;
+}
+
 /// Sở TT&TT's notification address is told, in Vietnamese, of a document that arrived for it,
 /// of a delivery of its that failed, and of a status about a document it sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

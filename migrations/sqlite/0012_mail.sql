@@ -54,6 +54,9 @@ CREATE TABLE mail_log (
 -- The quarantine (and any other outcome), newest first: ordered by (outcome, rowid).
 CREATE INDEX mail_log_outcome ON mail_log (outcome);
 
+-- A mail met again after its folder's UIDVALIDITY changed is recognised by its Message-ID.
+CREATE INDEX mail_log_message_id ON mail_log (mailbox, message_id) WHERE message_id IS NOT NULL;
+
 -- A draft of a local agency, made from a mail of its registered mailbox. Nothing is numbered
 -- or signed until a clerk approves it: the submission's own transaction moves it to
 -- `approved` with the document (`message_id`); or a clerk discards it, with a reason.

@@ -60,7 +60,7 @@ use crate::config::{ImapConfig, MailConfig};
 use crate::node::routing::{self, Route};
 use crate::node::service::{Node, now_ms};
 use crate::store::{
-    DeliveryState, DraftFile, MailEffect, MailLogFilter, NewDraft, Page, SentMail, Store, TakenMail,
+    DeliveryState, DraftFile, MailEffect, NewDraft, SentMail, Store, TakenMail,
 };
 
 /// The first pause before reconnecting; it doubles up to `reconnect_max`.
@@ -68,8 +68,6 @@ const FIRST_PAUSE: Duration = Duration::from_secs(1);
 /// The first pause after a round stopped on a transient failure; it doubles up to
 /// `poll_every`.
 const TRANSIENT_PAUSE: Duration = Duration::from_secs(2);
-/// Mail log rows looked through to find where a mail taken in before a crash goes.
-const LOG_LOOKBACK: u32 = 1000;
 
 /// Starts the mailbox reader when `[mail.imap]` is configured (`None` otherwise). It stops
 /// when `shutdown` turns `true`, between two mails (a mail being taken in is finished first)
@@ -275,10 +273,13 @@ impl<S: Store> Reader<S> {
                 return Ok(Round::Transient);
             }
         };
+        // UIDs of the folder's earlier life mean nothing now: mails are recognised by Message-ID.
+        let mut renumbered = false;
         let last = match checkpoint {
             Some(c) if c.uidvalidity == folder.uidvalidity => c.last_uid,
             Some(c) => {
-                tracing::warn!(mailbox = %self.key, was = c.uidvalidity, now = folder.uidvalidity, "the folder's UIDVALIDITY changed: reading it from the start (deduplication keeps repeats harmless)");
+                tracing::warn!(mailbox = %self.key, was = c.uidvalidity, now = folder.uidvalidity, "the folder's UIDVALIDITY changed: reading it from the start; mails already taken in are recognised by their Message-ID");
+                renumbered = true;
                 0
             }
             None => 0,
@@ -292,6 +293,11 @@ impl<S: Store> Reader<S> {
             }
             let outcome = if uid <= last {
                 Outcome::Move(self.folder_of_taken(folder.uidvalidity, uid).await)
+            } else if let Some(to) = match renumbered {
+                true => self.taken_under_old_uids(mb, folder.uidvalidity, uid).await?,
+                false => None,
+            } {
+                Outcome::Move(to)
             } else {
                 self.take(mb, folder.uidvalidity, uid, size).await?
             };
@@ -319,33 +325,48 @@ impl<S: Store> Reader<S> {
         if let Some(f) = self.moved_to.get(&(uidvalidity, uid)) {
             return f.clone();
         }
-        let mut filter = MailLogFilter {
-            outcome: None,
-            page: Page {
-                limit: 200,
-                before: None,
-            },
-        };
-        let mut seen = 0;
-        while seen < LOG_LOOKBACK {
-            let Ok(rows) = self.node.store.list_mail_log(&filter).await else {
-                break;
-            };
-            let Some(last) = rows.last() else { break };
-            filter.page.before = Some(last.id);
-            seen += rows.len() as u32;
-            if let Some(row) = rows
-                .iter()
-                .find(|r| r.mailbox == self.key && r.uidvalidity == uidvalidity && r.uid == uid)
-            {
-                return if row.outcome == "quarantined" {
-                    self.imap.quarantine_folder.clone()
-                } else {
-                    self.imap.processed_folder.clone()
-                };
-            }
+        match self.node.store.mail_taken(&self.key, uidvalidity, uid, None).await {
+            Ok(Some(row)) => self.folder_of(&row),
+            _ => self.imap.processed_folder.clone(),
         }
-        self.imap.processed_folder.clone()
+    }
+
+    /// The folder a mail with this log row belongs in.
+    fn folder_of(&self, row: &crate::store::MailLogItem) -> String {
+        if row.outcome == "quarantined" {
+            self.imap.quarantine_folder.clone()
+        } else {
+            self.imap.processed_folder.clone()
+        }
+    }
+
+    /// After the folder's UIDVALIDITY changed, mails left in it (a crash between a commit and
+    /// the move) come back with new UIDs: one whose `Message-ID` the mail log already holds for
+    /// this mailbox was taken in, and is only moved — a package would be a harmless repeat, but
+    /// a draft or a quarantine reply would be made twice. `Ok(None)`: take it in.
+    async fn taken_under_old_uids(
+        &self,
+        mb: &mut Mailbox,
+        uidvalidity: u32,
+        uid: u32,
+    ) -> Result<Option<String>, ImapError> {
+        let Some(headers) = self.header_only(mb, uid).await? else {
+            return Ok(None);
+        };
+        let Some(mid) = headers.message_id.as_deref() else {
+            return Ok(None);
+        };
+        Ok(
+            match self
+                .node
+                .store
+                .mail_taken(&self.key, uidvalidity, uid, Some(mid))
+                .await
+            {
+                Ok(Some(row)) => Some(self.folder_of(&row)),
+                _ => None,
+            },
+        )
     }
 
     /// Takes mail `uid` in. `Err`: the session is spent (nothing was committed for it, or it

@@ -410,6 +410,18 @@ pub trait Store: Send + Sync + 'static {
     /// One mail log row.
     fn mail_log_item(&self, id: i64) -> impl Future<Output = Result<MailLogItem>> + Send;
 
+    /// What became of a mail of `mailbox`: the log row of (`uidvalidity`, `uid`), or, with
+    /// `message_id`, the newest row of the mailbox with that `Message-ID` — how a mail still in
+    /// the folder after its UIDVALIDITY changed (new UIDs for old mails) is recognised as taken
+    /// in, so a draft or a quarantine is not made twice.
+    fn mail_taken(
+        &self,
+        mailbox: &str,
+        uidvalidity: u32,
+        uid: u32,
+        message_id: Option<&str>,
+    ) -> impl Future<Output = Result<Option<MailLogItem>>> + Send;
+
     /// Records a mail the node sent outside the outbox (notification, automatic reply) in the
     /// audit chain (`mail.send`). Returns the record's seq.
     fn record_mail_sent(

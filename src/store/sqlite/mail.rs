@@ -916,6 +916,39 @@ pub(super) async fn log_item(store: &SqliteStore, id: i64) -> Result<MailLogItem
     log_from_row(&row)
 }
 
+pub(super) async fn taken(
+    store: &SqliteStore,
+    mailbox: &str,
+    uidvalidity: u32,
+    uid: u32,
+    message_id: Option<&str>,
+) -> Result<Option<MailLogItem>> {
+    let at = sqlx::query(concat!(
+        log_columns!(),
+        " WHERE mailbox = ? AND uidvalidity = ? AND uid = ?"
+    ))
+    .bind(mailbox)
+    .bind(i64::from(uidvalidity))
+    .bind(i64::from(uid))
+    .fetch_optional(&store.read)
+    .await
+    .map_err(db_err)?;
+    let row = match (at, message_id) {
+        (Some(row), _) => Some(row),
+        (None, Some(mid)) => sqlx::query(concat!(
+            log_columns!(),
+            " WHERE mailbox = ? AND message_id = ? ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(mailbox)
+        .bind(mid)
+        .fetch_optional(&store.read)
+        .await
+        .map_err(db_err)?,
+        (None, None) => None,
+    };
+    row.as_ref().map(log_from_row).transpose()
+}
+
 /// A mail sent outside the outbox, in the audit chain only (`mail.send`): the mail is gone
 /// once sent, and the record is what shows it was.
 pub(super) async fn record_sent(store: &SqliteStore, sent: SentMail, now: i64) -> Result<i64> {

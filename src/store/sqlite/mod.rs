@@ -736,6 +736,16 @@ impl Store for SqliteStore {
         mail::log_item(self, id).await
     }
 
+    async fn mail_taken(
+        &self,
+        mailbox: &str,
+        uidvalidity: u32,
+        uid: u32,
+        message_id: Option<&str>,
+    ) -> Result<Option<super::MailLogItem>> {
+        mail::taken(self, mailbox, uidvalidity, uid, message_id).await
+    }
+
     async fn record_mail_sent(&self, sent: super::SentMail, now: i64) -> Result<i64> {
         mail::record_sent(self, sent, now).await
     }
