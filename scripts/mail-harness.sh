@@ -72,9 +72,11 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # alive PID: running and not a zombie (a server re-parented to PID 1 stays a zombie until reaped).
 alive() {
-  local st
-  st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-  [[ $st != Z* ]]
+  local stat
+  [ -n "$1" ] && read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+  # "PID (COMM) STATE …": COMM may hold spaces and parentheses, the state follows the last ')'.
+  stat=${stat##*) }
+  [[ $stat != Z* ]]
 }
 # ours PID: the process was started by this harness for DIR (its command line names DIR), so a
 # stale PID file never makes `stop` signal an unrelated process that reused the number.
@@ -117,7 +119,6 @@ check_tools() {
     missing+=(python3-aiosmtpd)
   fi
   command -v openssl >/dev/null || missing+=(openssl)
-  command -v ps >/dev/null || missing+=(procps)
   command -v setsid >/dev/null || missing+=(util-linux)
   if ((${#missing[@]})); then
     die "missing: ${missing[*]}. On Debian/Ubuntu: apt-get install --no-install-recommends ${missing[*]}

@@ -27,7 +27,7 @@ esac
 
 # --- prerequisites, checked before anything is built or started ---------------------------------
 missing=()
-for tool in cargo python3 openssl sed grep cmp mktemp seq cat cp mkdir rm ps setsid; do
+for tool in cargo python3 openssl sed grep cmp mktemp seq cat cp mkdir rm setsid; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 packages=()
