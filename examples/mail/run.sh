@@ -65,6 +65,7 @@ node=$work/gialai
 node_pid=""
 cleanup() {
   local rc=$?
+  trap '' INT TERM # a second Ctrl-C must not cut the stopping short
   if [ -n "$keep" ] && [ "$rc" = 0 ]; then
     return
   fi
@@ -78,12 +79,16 @@ cleanup() {
   elif [ "$rc" != 0 ]; then
     echo "the node's log (last lines):"
     tail -n 30 "$node/log.jsonl" 2>/dev/null || true
+    echo "the mail servers' logs (last lines):"
+    tail -n 15 "$mail/dovecot.log" "$mail/smtp.log" 2>/dev/null || true
     rm -rf "$work" "$mail"
   else
     rm -rf "$work" "$mail"
   fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 fail() {
@@ -99,6 +104,10 @@ wait_until() {
     sleep 0.2
   done
   fail "timed out waiting for $what"
+}
+only() { # only FILE...: the one file a glob found in a folder the demo filled
+  if [ $# != 1 ] || [ ! -f "$1" ]; then fail "expected one file, found: $*"; fi
+  echo "$1"
 }
 json() { # json EXPRESSION: evaluates EXPRESSION on the JSON document on stdin (as `d`)
   python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"
@@ -164,9 +173,9 @@ mb read --user "$MAIL_COMMUNE_USER" --password "$MAIL_COMMUNE_PASSWORD" --nth 1 
   --out "$work/xa-iakha-1" | tee "$work/xa-iakha-1.txt"
 grep -q '^  Subject:  \[KHẨN\] \[Văn bản điện tử\] .*V/v triển khai hộp thư công vụ' "$work/xa-iakha-1.txt" ||
   fail "the mail's subject is not the document's"
-got_pdf=$(ls "$work"/xa-iakha-1/*.pdf)
+got_pdf=$(only "$work"/xa-iakha-1/*.pdf)
 cmp "$pdf" "$got_pdf" && echo "the PDF is byte-identical to the one the clerk sent"
-edxml=$(ls "$work"/xa-iakha-1/*.edxml)
+edxml=$(only "$work"/xa-iakha-1/*.edxml)
 echo "the signed package, checked by the commune with lienthong verify (its certificate chain to the test root):"
 "$bin" verify --trust "$pki/root-ca.cert.pem" "$edxml"
 
@@ -224,7 +233,7 @@ mb folders --user "$MAIL_USER" --password "$MAIL_PASSWORD" --until-empty INBOX
 step "The receipt (01, signed by Sở TT&TT) goes back by mail to $MAIL_COMMUNE_USER"
 mb read --user "$MAIL_COMMUNE_USER" --password "$MAIL_COMMUNE_PASSWORD" --nth 2 \
   --out "$work/xa-iakha-2" | tee "$work/xa-iakha-2.txt"
-receipt=$(ls "$work"/xa-iakha-2/*.edxml)
+receipt=$(only "$work"/xa-iakha-2/*.edxml)
 "$bin" verify --trust "$pki/root-ca.cert.pem" "$receipt"
 "$bin" inspect "$receipt"
 about=$("$bin" inspect --json "$receipt" | json '"%s %s %s" % (d["package"]["kind"], d["package"]["status_code"], d["package"]["response_for"]["document_id"])')
@@ -256,8 +265,8 @@ mb read --user "$MAIL_COMMUNE_USER" --password "$MAIL_COMMUNE_PASSWORD" --nth 3 
   --out "$work/xa-iakha-3" | tee "$work/xa-iakha-3.txt"
 grep -q '^  Subject:  \[Văn bản điện tử\] .*V/v đề nghị các xã cập nhật' "$work/xa-iakha-3.txt" ||
   fail "the approved draft's mail is not in the commune's mailbox"
-cmp "$draft_pdf" "$(ls "$work"/xa-iakha-3/*.pdf)" && echo "the PDF is the one the official mailed"
-"$bin" verify --trust "$pki/root-ca.cert.pem" "$(ls "$work"/xa-iakha-3/*.edxml)"
+cmp "$draft_pdf" "$(only "$work"/xa-iakha-3/*.pdf)" && echo "the PDF is the one the official mailed"
+"$bin" verify --trust "$pki/root-ca.cert.pem" "$(only "$work"/xa-iakha-3/*.edxml)"
 
 step "The operator's mail log: every mail the node took in and what it became"
 "$bin" admin mail list "${OP[@]}"
