@@ -5,7 +5,9 @@
 # (000.21.33.H21, a mailbox and no document system) to xa-iakha@gialai.gov.vn and reads
 # vanthu@gialai.gov.vn. A clerk sends a dispatch with a PDF to the commune; it arrives in the
 # commune's mailbox (read over IMAPS, the .edxml verified); the commune mails back a signed .edxml,
-# which the node takes in to the clerk's inbox and answers with a signed receipt (01) by mail.
+# which the node takes in to the clerk's inbox and answers with a signed receipt (01) by mail; a
+# PDF mailed from Sở TT&TT's registered mailbox becomes a draft, approved by the clerk, signed and
+# mailed to the commune. Every check fails the script (exit 1): scripts/test.sh counts it as a test.
 # Demo configuration, TEST PKI, TEST mail accounts only.
 #
 # Usage: examples/mail/run.sh [--keep]
@@ -36,8 +38,11 @@ packages=()
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || packages+=(python3-aiosmtpd)
 command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 if ((${#missing[@]} + ${#packages[@]})); then
-  ((${#missing[@]})) && echo "examples/mail/run.sh needs: ${missing[*]} (not found on PATH)." >&2
-  echo "  cargo: a Rust toolchain 1.95+ (https://rustup.rs)." >&2
+  if ((${#missing[@]})); then
+    echo "examples/mail/run.sh needs: ${missing[*]} (not found on PATH)." >&2
+    echo "  cargo: a Rust toolchain 1.95+ (https://rustup.rs); the others: Debian/Ubuntu's python3," >&2
+    echo "  openssl, diffutils (cmp), util-linux (setsid), coreutils." >&2
+  fi
   if ((${#packages[@]})); then
     echo "  The mail servers (Debian/Ubuntu): apt-get install --no-install-recommends ${packages[*]}" >&2
     echo "  (their install starts a system Dovecot on 143/993, which the demo does not use:" >&2
