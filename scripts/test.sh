@@ -92,6 +92,15 @@ else
   echo "test result: FAILED. 0 passed; 1 failed; (examples/two-nodes/run.sh)" | tee -a "$log"
   status=1
 fi
+# The README's mail demo, likewise: real Dovecot and aiosmtpd on loopback (scripts/mail-harness.sh,
+# the packages installed above) and a node with [mail]; one test in the closing line.
+if LIENTHONG_PROFILE=debug examples/mail/run.sh; then
+  echo "test result: ok. 1 passed; 0 failed; (examples/mail/run.sh)" | tee -a "$log"
+else
+  echo "test result: FAILED. 0 passed; 1 failed; (examples/mail/run.sh)" | tee -a "$log"
+  status=1
+  failed_steps+=("examples/mail/run.sh")
+fi
 # What an operator installs (README, Installing a node): the systemd unit (systemd-analyze
 # verify), the .deb (cargo-deb, from the debug build above: dpkg-deb --info/--contents) and its
 # binary unpacked into a scratch root, started on the packaged configuration. Each of its checks
