@@ -999,7 +999,7 @@ async fn a_mail_from_a_registered_address_becomes_a_draft() {
 
 /// A mail left in the folder when its UIDVALIDITY changes comes back with a new UID: the
 /// reader recognises it by its Message-ID and only moves it — no second draft. (Dovecot gives a
-/// Maildir a new UIDVALIDITY when its `dovecot-uidlist` is gone, as after a restore.)
+/// Maildir a new UIDVALIDITY when its `dovecot-uidlist` and index are gone, as after a restore.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mail_met_again_under_a_new_uidvalidity_is_not_taken_twice() {
     let m = MailServers::start();
@@ -1045,7 +1045,15 @@ async fn a_mail_met_again_under_a_new_uidvalidity_is_not_taken_twice() {
         .join("mail")
         .join(LIENTHONG.address)
         .join("Maildir/dovecot-uidlist");
-    std::fs::remove_file(&uidlist).unwrap();
+    // Its UID list and its index (which also hold the UIDVALIDITY): gone, as after a restore.
+    let maildir = uidlist.parent().unwrap();
+    for entry in std::fs::read_dir(maildir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "dovecot-uidlist" || name.starts_with("dovecot.index") {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
     tokio::time::sleep(Duration::from_millis(1100)).await;
     m.deliver(LIENTHONG.address, &raw).await;
 

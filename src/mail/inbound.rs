@@ -59,9 +59,7 @@ use crate::Code;
 use crate::config::{ImapConfig, MailConfig};
 use crate::node::routing::{self, Route};
 use crate::node::service::{Node, now_ms};
-use crate::store::{
-    DeliveryState, DraftFile, MailEffect, NewDraft, SentMail, Store, TakenMail,
-};
+use crate::store::{DeliveryState, DraftFile, MailEffect, NewDraft, SentMail, Store, TakenMail};
 
 /// The first pause before reconnecting; it doubles up to `reconnect_max`.
 const FIRST_PAUSE: Duration = Duration::from_secs(1);
@@ -294,7 +292,10 @@ impl<S: Store> Reader<S> {
             let outcome = if uid <= last {
                 Outcome::Move(self.folder_of_taken(folder.uidvalidity, uid).await)
             } else if let Some(to) = match renumbered {
-                true => self.taken_under_old_uids(mb, folder.uidvalidity, uid).await?,
+                true => {
+                    self.taken_under_old_uids(mb, folder.uidvalidity, uid)
+                        .await?
+                }
                 false => None,
             } {
                 Outcome::Move(to)
@@ -325,7 +326,12 @@ impl<S: Store> Reader<S> {
         if let Some(f) = self.moved_to.get(&(uidvalidity, uid)) {
             return f.clone();
         }
-        match self.node.store.mail_taken(&self.key, uidvalidity, uid, None).await {
+        match self
+            .node
+            .store
+            .mail_taken(&self.key, uidvalidity, uid, None)
+            .await
+        {
             Ok(Some(row)) => self.folder_of(&row),
             _ => self.imap.processed_folder.clone(),
         }
