@@ -626,3 +626,53 @@ fn usage_errors_are_json_with_json() {
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).starts_with("lienthong "), "{}", stdout(&o));
 }
+
+/// `lienthong verify x.edxml | head -1`: a reader that stops early closes the pipe; the command
+/// ends quietly (status 0, nothing on stderr) instead of panicking on the broken pipe.
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = bin()
+        .args([
+            "package",
+            "new",
+            "--from",
+            "000.00.05.H21",
+            "--to",
+            "000.00.00.H41",
+        ])
+        .args([
+            "--number",
+            "7",
+            "--notation",
+            "STTTT-CĐS",
+            "--subject",
+            "V/v ống dẫn",
+        ])
+        .args(["--signer", "Nguyễn Văn Ánh", "-o"])
+        .arg(d.join("p.edxml"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    lienthong_sign(&d.join("p.edxml"), &d.join("s.edxml"), "stttt-gialai");
+    let root = pki("root-ca.cert.pem");
+    let root = root.to_str().unwrap();
+    let verify = ["verify", "--trust", root];
+    let verify_json = ["verify", "--json", "--trust", root];
+    for args in [&verify[..], &["inspect"][..], &verify_json[..]] {
+        let mut child = bin()
+            .args(args)
+            .arg(d.join("s.edxml"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before the command writes its answer.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(o.status.success(), "{args:?}: {:?} {err}", o.status);
+    }
+}

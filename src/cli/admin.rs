@@ -211,7 +211,7 @@ fn mail(c: MailCommand) -> CmdResult {
                 }
                 let t = mail_table(&page_v);
                 if t.is_empty() {
-                    println!("no mail");
+                    outln!("no mail");
                 } else {
                     t.print();
                 }
@@ -226,7 +226,7 @@ fn mail(c: MailCommand) -> CmdResult {
                 if conn.json {
                     print_json(&bytes);
                 } else {
-                    print!("{}", mail_fields(&parse(&bytes)));
+                    out!("{}", mail_fields(&parse(&bytes)));
                 }
             }
         }
@@ -428,7 +428,7 @@ async fn list_deliveries(a: DeliveryListArgs) -> CmdResult {
         ]);
     }
     if t.is_empty() {
-        println!("no deliveries");
+        outln!("no deliveries");
     } else {
         t.print();
     }
@@ -462,11 +462,11 @@ fn show_delivery(conn: &Conn, bytes: &[u8]) {
     ] {
         let v = text(&d[key]);
         if !v.is_empty() {
-            println!("{label:<14}{v}");
+            outln!("{label:<14}{v}");
         }
     }
     if let Some(code) = d["last_error"]["code"].as_str() {
-        println!(
+        outln!(
             "{:<14}{code}: {}",
             "last error",
             text(&d["last_error"]["message"])
@@ -474,7 +474,7 @@ fn show_delivery(conn: &Conn, bytes: &[u8]) {
     }
     let attempts = d["attempt_log"].as_array().cloned().unwrap_or_default();
     if !attempts.is_empty() {
-        println!();
+        outln!();
         let mut t =
             Table::new(&["#", "STARTED", "FINISHED", "OUTCOME", "ROUTE", "ERROR"]).flexible(5);
         for a in &attempts {
@@ -501,7 +501,7 @@ fn changed(conn: &Conn, bytes: &[u8]) {
         print_json(bytes);
     } else {
         let d = parse(bytes);
-        println!(
+        outln!(
             "delivery {}: {}",
             text(&d["delivery_id"]),
             text(&d["state"])
@@ -532,7 +532,7 @@ fn registry(c: RegistryCommand) -> CmdResult {
                     ]);
                 }
                 if t.is_empty() {
-                    println!("the registry is empty");
+                    outln!("the registry is empty");
                 } else {
                     t.print();
                 }
@@ -563,7 +563,7 @@ fn registry(c: RegistryCommand) -> CmdResult {
                     print_json(&bytes);
                 } else {
                     let e = parse(&bytes);
-                    println!(
+                    outln!(
                         "{} {}: {} rule(s)",
                         if status == 201 { "added" } else { "replaced" },
                         text(&e["code"]),
@@ -578,7 +578,7 @@ fn registry(c: RegistryCommand) -> CmdResult {
                 if conn.json {
                     print_json(json!({ "removed": code.trim() }).to_string().as_bytes());
                 } else {
-                    println!("removed {}", code.trim());
+                    outln!("removed {}", code.trim());
                 }
             }
             RegistryCommand::Import {
@@ -600,7 +600,7 @@ fn registry(c: RegistryCommand) -> CmdResult {
                     print_json(&bytes);
                 } else {
                     let o = parse(&bytes);
-                    println!(
+                    outln!(
                         "imported {n} agencies: {} added, {} replaced, {} removed",
                         text(&o["added"]),
                         text(&o["replaced"]),
@@ -629,20 +629,20 @@ fn segment(code: &str) -> String {
 
 /// An entry as `lienthong registry show` prints it: code and name, then one line per rule.
 fn print_entry(e: &Value) {
-    println!("{}\t{}", text(&e["code"]), text(&e["name"]));
+    outln!("{}\t{}", text(&e["code"]), text(&e["name"]));
     for r in e["rules"].as_array().into_iter().flatten() {
         let note = r["note"]
             .as_str()
             .map(|n| format!("  # {n}"))
             .unwrap_or_default();
         if r["kind"] == "fingerprint" {
-            println!("  fingerprint {}{note}", text(&r["sha256"]));
+            outln!("  fingerprint {}{note}", text(&r["sha256"]));
         } else {
             let by = match r["issuer_sha256"].as_str() {
                 Some(f) => format!("issuer_sha256 {f}"),
                 None => format!("issuer {:?}", text(&r["issuer"])),
             };
-            println!(
+            outln!(
                 "  subject {}={:?} {by}{note}",
                 text(&r["attribute"]),
                 text(&r["value"])

@@ -137,12 +137,12 @@ async fn verify(a: VerifyArgs) -> CmdResult {
     };
     let head = hex::encode(report.chain.head.hash);
     if report.is_clean() {
-        println!(
+        outln!(
             "audit chain OK: {} records, head {head}",
             report.chain.records
         );
         let c = report.checked;
-        println!(
+        outln!(
             "store matches the chain: {} messages ({} of packages hashed), {} statuses, {} deliveries, {} registry entries, {} mails taken in, {} drafts ({} files), {} mailbox checkpoints, {} reply limits",
             c.messages,
             human_size(report.package_bytes),

@@ -49,7 +49,7 @@ pub fn man(a: &ManArgs) -> CmdResult {
     pages(&cmd, dir, &mut written)
         .map_err(|e| Failure::Local(Error::io(dir.display().to_string(), e)))?;
     for p in written {
-        println!("{}", p.display());
+        outln!("{}", p.display());
     }
     Ok(())
 }

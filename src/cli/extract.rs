@@ -54,9 +54,9 @@ pub fn run(a: Args) -> CmdResult {
     let package = edxml::read(&bytes, &ReadOptions::default())?;
     let Package::Document(doc) = package else {
         if a.json {
-            println!("{}", serde_json::json!({ "ok": true, "files": [] }));
+            outln!("{}", serde_json::json!({ "ok": true, "files": [] }));
         } else {
-            println!("a status package has no attachments");
+            outln!("a status package has no attachments");
         }
         return Ok(());
     };
@@ -111,7 +111,7 @@ pub fn run(a: Args) -> CmdResult {
             v["code"] = serde_json::json!(e.code());
             v["message"] = serde_json::json!(e.to_string());
         }
-        println!("{v}");
+        outln!("{v}");
         if first_error.is_some() {
             return Err(Failure::ReportedLocal);
         }
@@ -134,7 +134,7 @@ fn print_line(x: &Extracted) {
     if let Some(orig) = &x.renamed_from {
         line.push_str(&format!("\trenamed from \"{}\"", orig.escape_debug()));
     }
-    println!("{line}");
+    outln!("{line}");
 }
 
 /// `text` with control and bidirectional characters written as `\u{…}` (a package's text must

@@ -284,7 +284,7 @@ fn follow_up(
             print_json(&bytes);
         } else {
             let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-            println!("{}", summary(id, what_vi, &v));
+            outln!("{}", summary(id, what_vi, &v));
         }
         Ok(())
     })

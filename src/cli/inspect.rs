@@ -77,10 +77,10 @@ pub fn run(a: &Args) -> CmdResult {
             "warnings": package.warnings(),
             "signature": signature,
         });
-        println!("{v}");
+        outln!("{v}");
         return Ok(());
     }
-    println!("{}", package.summary());
+    outln!("{}", package.summary());
     let mut fields = Fields::new();
     let mut field = |label: &str, parts: &[&str]| field(&mut fields, label, parts);
     match &package {

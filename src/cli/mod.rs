@@ -11,6 +11,39 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 use lienthong::{Code, Error};
 
+/// `println!` for the command line's answers: when stdout is closed early
+/// (`lienthong verify x.edxml | head -1`) the command ends quietly with status 0, as it would
+/// have written nothing more worth reading, instead of panicking on the broken pipe as
+/// `println!` does. Any other write error is a local problem (status 3).
+macro_rules! outln {
+    () => {
+        $crate::cli::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` with [`outln!`]'s handling of a closed stdout.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!($($arg)*))
+    };
+}
+
+/// Writes to stdout (see [`outln!`]).
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("cannot write to standard output: {e}");
+        std::process::exit(3);
+    }
+}
+
 mod admin;
 mod audit;
 mod bench;
@@ -189,7 +222,7 @@ fn report(e: &Error, json: bool) {
         if own_vi {
             v["message_vi"] = vi.into();
         }
-        println!("{v}");
+        outln!("{v}");
     } else {
         eprintln!("{}: {}", e.code(), e);
         if own_vi {
@@ -225,7 +258,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
             "message": message,
             "http_status": null,
         });
-        println!("{v}");
+        outln!("{v}");
         return ExitCode::from(2);
     }
     let _ = e.print();

@@ -243,10 +243,10 @@ fn now_ms() -> i64 {
 }
 
 fn print_entry(e: &RegistryEntry) {
-    println!("{}\t{}", e.code, e.name);
+    outln!("{}\t{}", e.code, e.name);
     for r in &e.rules {
         match r {
-            Rule::Fingerprint { sha256, note } => println!(
+            Rule::Fingerprint { sha256, note } => outln!(
                 "  fingerprint {sha256}{}",
                 note.as_deref()
                     .map(|n| format!("  # {n}"))
@@ -263,7 +263,7 @@ fn print_entry(e: &RegistryEntry) {
                     || format!("issuer {:?}", issuer.as_deref().unwrap_or("")),
                     |f| format!("issuer_sha256 {f}"),
                 );
-                println!(
+                outln!(
                     "  subject {}={value:?} {by}{}",
                     attribute.as_str(),
                     note.as_deref()
@@ -280,9 +280,9 @@ async fn list(a: ListArgs) -> CmdResult {
     let entries = store.registry_list().await?;
     if a.json {
         let items: Vec<_> = entries.iter().map(entry_json).collect();
-        println!("{}", serde_json::json!({ "items": items }));
+        outln!("{}", serde_json::json!({ "items": items }));
     } else if entries.is_empty() {
-        println!("the registry is empty");
+        outln!("the registry is empty");
     } else {
         for e in &entries {
             print_entry(e);
@@ -297,7 +297,7 @@ async fn show(a: ShowArgs) -> CmdResult {
         return Err(not_in_registry(&a.code));
     };
     if a.json {
-        println!("{}", entry_json(&e));
+        outln!("{}", entry_json(&e));
     } else {
         print_entry(&e);
     }
@@ -392,7 +392,7 @@ async fn add(a: AddArgs) -> CmdResult {
     let (entry, created) = store
         .registry_set(NewRegistryEntry { code, name, rules }, &actor, now_ms())
         .await?;
-    println!(
+    outln!(
         "{} {}: {} rule(s)",
         if created { "added" } else { "updated" },
         entry.code,
@@ -407,7 +407,7 @@ async fn remove(a: RemoveArgs) -> CmdResult {
     let store = open(&a.config).await?;
     let Some(fp) = &a.fingerprint else {
         store.registry_remove(&code, &actor, now_ms()).await?;
-        println!("removed {code}");
+        outln!("removed {code}");
         return Ok(());
     };
     let fp = normalise_fingerprint(fp).ok_or_else(|| {
@@ -436,7 +436,7 @@ async fn remove(a: RemoveArgs) -> CmdResult {
     }
     if rules.is_empty() {
         store.registry_remove(&code, &actor, now_ms()).await?;
-        println!("removed {code} (its last rule)");
+        outln!("removed {code} (its last rule)");
     } else {
         store
             .registry_set(
@@ -449,7 +449,7 @@ async fn remove(a: RemoveArgs) -> CmdResult {
                 now_ms(),
             )
             .await?;
-        println!("removed certificate {fp} from {code}");
+        outln!("removed certificate {fp} from {code}");
     }
     Ok(())
 }
@@ -462,9 +462,11 @@ async fn import(a: ImportArgs) -> CmdResult {
     let o = store
         .registry_import(entries, a.replace_all, &actor, now_ms())
         .await?;
-    println!(
+    outln!(
         "imported {n} agencies: {} added, {} replaced, {} removed",
-        o.added, o.replaced, o.removed
+        o.added,
+        o.replaced,
+        o.removed
     );
     Ok(())
 }

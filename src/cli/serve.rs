@@ -187,7 +187,7 @@ async fn serve(args: Args) -> CmdResult {
     let mut server = tokio::spawn(lienthong::http::serve_all(listener, peer, node, stopped));
 
     tracing::info!(node = %name, %addr, "listening");
-    println!("listening on {addr}");
+    outln!("listening on {addr}");
 
     wait_for_signal().await;
     tracing::info!("shutting down: finishing requests in flight");

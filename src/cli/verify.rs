@@ -91,14 +91,14 @@ pub fn run(a: &Args) -> CmdResult {
             "package": v.package,
             "revocation": outcome,
         });
-        println!("{out}");
+        outln!("{out}");
     } else {
         let binding = if v.sender_bound {
             ""
         } else {
             "; the certificate names no agency code, so the sender is not bound to it"
         };
-        println!(
+        outln!(
             "OK: signed by {} (issuer {}, valid until {}); {}{binding}",
             v.signer.subject,
             v.signer.issuer,
@@ -127,7 +127,7 @@ pub fn run(a: &Args) -> CmdResult {
                 .as_deref()
                 .map(|n| format!(": {n}"))
                 .unwrap_or_default();
-            println!(
+            outln!(
                 "revocation: {} {}{by}{flag}{note}",
                 c.subject,
                 match c.status {
