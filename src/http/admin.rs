@@ -21,12 +21,12 @@ use super::AppState;
 use super::auth::Operator;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
-use super::params::{parse_time, path_id, per_page_invalid, ts};
+use super::params::{page, parse_time, path_id, ts};
 use crate::error::{FormatError, Problem};
 use crate::node::service::now_ms;
 use crate::store::{
     AttemptInfo, AttemptOutcome, DeliveryError, DeliveryFilter, DeliveryInfo, DeliveryState, Kind,
-    Page, Store,
+    Store,
 };
 use crate::{Code, Error};
 
@@ -273,14 +273,7 @@ pub async fn list_deliveries<S: Store>(
             )
         })?),
     };
-    let limit = q.per_page.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(per_page_invalid(limit).into());
-    }
-    let page = Page {
-        limit,
-        before: q.before,
-    };
+    let page = page(q.per_page, q.before)?;
     let filter = DeliveryFilter {
         state: delivery_state,
         sender: given(&q.sender),

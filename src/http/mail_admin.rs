@@ -19,9 +19,9 @@ use super::auth::Operator;
 use super::clerk::page_of;
 use super::error::ApiError;
 use super::extract::ApiQuery;
-use super::params::{path_id, per_page_invalid, ts};
+use super::params::{page, path_id, ts};
 use crate::error::{FormatError, Problem};
-use crate::store::{MailLogFilter, MailLogItem, Page, Store};
+use crate::store::{MailLogFilter, MailLogItem, Store};
 use crate::{Code, Error};
 
 type ApiResult<T = Response> = Result<T, ApiError>;
@@ -123,14 +123,7 @@ pub async fn list<S: Store>(
             );
         }
     };
-    let limit = q.per_page.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(per_page_invalid(limit).into());
-    }
-    let page = Page {
-        limit,
-        before: q.before,
-    };
+    let page = page(q.per_page, q.before)?;
     let items = state
         .node
         .store
