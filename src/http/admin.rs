@@ -22,8 +22,9 @@ use super::auth::Operator;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::params::{page, parse_time, path_id, ts};
-use crate::error::{FormatError, Problem};
+use crate::error::FormatError;
 use crate::node::service::now_ms;
+use crate::node::validate;
 use crate::store::{
     AttemptInfo, AttemptOutcome, DeliveryError, DeliveryFilter, DeliveryInfo, DeliveryState, Kind,
     Store,
@@ -265,12 +266,8 @@ pub async fn list_deliveries<S: Store>(
     let delivery_state = match given(&q.state) {
         None => None,
         Some(s) => Some(DeliveryState::parse(&s).ok_or_else(|| {
-            let list = crate::node::validate::one_of(DeliveryState::ALL.iter().map(|d| d.as_str()));
-            ApiError::from(
-                FormatError::invalid("state", format!("{s:?}: expected one of {list}")).said(
-                    Problem::Expected(format!("một trong các giá trị {list}").into()),
-                ),
-            )
+            let list = validate::one_of(DeliveryState::ALL.iter().map(|d| d.as_str()));
+            ApiError::from(validate::not_one_of("state", format!("{s:?}"), &list))
         })?),
     };
     let page = page(q.per_page, q.before)?;

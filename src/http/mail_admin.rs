@@ -20,7 +20,6 @@ use super::clerk::page_of;
 use super::error::ApiError;
 use super::extract::ApiQuery;
 use super::params::{page, path_id, ts};
-use crate::error::{FormatError, Problem};
 use crate::store::{MailLogFilter, MailLogItem, Store};
 use crate::{Code, Error};
 
@@ -115,11 +114,7 @@ pub async fn list<S: Store>(
         Some(o) => {
             let list = crate::node::validate::one_of(OUTCOMES);
             return Err(
-                FormatError::invalid("outcome", format!("{o:?}: expected one of {list}"))
-                    .said(Problem::Expected(
-                        format!("một trong các giá trị {list}").into(),
-                    ))
-                    .into(),
+                crate::node::validate::not_one_of("outcome", format!("{o:?}"), &list).into(),
             );
         }
     };
