@@ -44,7 +44,7 @@ pub use rows::{
 };
 
 use fields::{Attested, digest_attested, digest_of};
-use rows::{BYTES, C, D, DR, F, FILE_BYTES, L, M, R, S, Y};
+use rows::{BYTES, C, D, DR, F, FILE_BYTES, R, Y};
 
 use super::AuditRecord;
 use crate::error::Code;
@@ -135,6 +135,19 @@ struct Digested {
     action: &'static str,
     mask: u32,
     digest: [u8; 16],
+}
+
+impl Digested {
+    /// A row's `values` against this digest of its record: the same, or to be explained from
+    /// record `seq` (which says which field differs).
+    fn check<const N: usize>(&self, values: &[Value; N]) -> RowCheck {
+        let refs: [&Value; N] = std::array::from_fn(|i| &values[i]);
+        if digest_of(&refs, self.mask) == self.digest {
+            RowCheck::Matches
+        } else {
+            RowCheck::Explain { seq: self.seq }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -362,13 +375,7 @@ impl CrossCheck {
         let Some(d) = self.messages.remove(&row.id) else {
             return RowCheck::Differs(unrecorded(Entity::Message, row.id.to_string()));
         };
-        let values = row.values();
-        let refs: [&Value; M] = std::array::from_fn(|i| &values[i]);
-        if digest_of(&refs, d.mask) == d.digest {
-            RowCheck::Matches
-        } else {
-            RowCheck::Explain { seq: d.seq }
-        }
+        d.check(&row.values())
     }
 
     /// Checks one `statuses` row (each row once).
@@ -377,13 +384,7 @@ impl CrossCheck {
         let Some(d) = self.statuses.remove(&row.id) else {
             return RowCheck::Differs(unrecorded(Entity::Status, row.id.to_string()));
         };
-        let values = row.values();
-        let refs: [&Value; S] = std::array::from_fn(|i| &values[i]);
-        if digest_of(&refs, d.mask) == d.digest {
-            RowCheck::Matches
-        } else {
-            RowCheck::Explain { seq: d.seq }
-        }
+        d.check(&row.values())
     }
 
     /// Checks one `deliveries` row (each row once) against its replayed transitions.
@@ -438,13 +439,7 @@ impl CrossCheck {
         let Some(d) = self.mails.remove(&row.id) else {
             return RowCheck::Differs(unrecorded(Entity::Mail, row.id.to_string()));
         };
-        let values = row.values();
-        let refs: [&Value; L] = std::array::from_fn(|i| &values[i]);
-        if digest_of(&refs, d.mask) == d.digest {
-            RowCheck::Matches
-        } else {
-            RowCheck::Explain { seq: d.seq }
-        }
+        d.check(&row.values())
     }
 
     /// Checks one draft (each once) against the `mail.take` that created it and the clerk's
