@@ -292,6 +292,22 @@ pub(super) async fn body(conn: &Conn, r: reqwest::Response) -> Result<Vec<u8>, F
     body_typed(conn, r, &Typed::default()).await
 }
 
+/// `GET url` with the agency's token: the body of the node's success, else its refusal (or
+/// the node being out of reach) as the failure to report.
+pub(super) async fn get(
+    http: &reqwest::Client,
+    conn: &Conn,
+    url: impl reqwest::IntoUrl,
+) -> Result<Vec<u8>, Failure> {
+    let r = http
+        .get(url)
+        .bearer_auth(&conn.token)
+        .send()
+        .await
+        .map_err(|e| unreachable(conn, e))?;
+    body(conn, r).await
+}
+
 /// [`body`], naming in a refusal the flag (and value) that filled the field it is about.
 pub(super) async fn body_typed(
     conn: &Conn,
@@ -474,13 +490,7 @@ pub(super) async fn fetch_list(
             .map_err(|e| Failure::Local(Error::key("--node", e.to_string())))?;
         url.query_pairs_mut()
             .extend_pairs(q.iter().map(|(k, v)| (*k, v.as_str())));
-        let r = http
-            .get(url)
-            .bearer_auth(&conn.token)
-            .send()
-            .await
-            .map_err(|e| unreachable(conn, e))?;
-        let bytes = body(conn, r).await?;
+        let bytes = get(http, conn, url).await?;
         let page = json_of(&bytes)?;
         if !l.all {
             return Ok((page, bytes));
@@ -532,13 +542,7 @@ fn inbox_inner(c: InboxCommand) -> CmdResult {
             }
             InboxCommand::Show { conn, id } => {
                 let url = format!("{}/api/v1/inbox/{id}", base(&conn)?);
-                let r = http
-                    .get(url)
-                    .bearer_auth(&conn.token)
-                    .send()
-                    .await
-                    .map_err(|e| unreachable(&conn, e))?;
-                let bytes = body(&conn, r).await?;
+                let bytes = get(&http, &conn, url).await?;
                 if conn.json {
                     print_json(&bytes);
                 } else {
@@ -548,13 +552,7 @@ fn inbox_inner(c: InboxCommand) -> CmdResult {
             }
             InboxCommand::Package { conn, id, output } => {
                 let url = format!("{}/api/v1/inbox/{id}/package", base(&conn)?);
-                let r = http
-                    .get(url)
-                    .bearer_auth(&conn.token)
-                    .send()
-                    .await
-                    .map_err(|e| unreachable(&conn, e))?;
-                write_file("--output", &output, &body(&conn, r).await?)?;
+                write_file("--output", &output, &get(&http, &conn, url).await?)?;
             }
             InboxCommand::Attachment {
                 conn,
@@ -563,13 +561,7 @@ fn inbox_inner(c: InboxCommand) -> CmdResult {
                 output,
             } => {
                 let url = format!("{}/api/v1/inbox/{id}/attachments/{n}", base(&conn)?);
-                let r = http
-                    .get(url)
-                    .bearer_auth(&conn.token)
-                    .send()
-                    .await
-                    .map_err(|e| unreachable(&conn, e))?;
-                write_file("--output", &output, &body(&conn, r).await?)?;
+                write_file("--output", &output, &get(&http, &conn, url).await?)?;
             }
             InboxCommand::Status {
                 conn,
@@ -623,13 +615,7 @@ fn sent_inner(c: SentCommand) -> CmdResult {
             }
             SentCommand::Show { conn, id } => {
                 let url = format!("{}/api/v1/documents/{id}", base(&conn)?);
-                let r = http
-                    .get(url)
-                    .bearer_auth(&conn.token)
-                    .send()
-                    .await
-                    .map_err(|e| unreachable(&conn, e))?;
-                let bytes = body(&conn, r).await?;
+                let bytes = get(&http, &conn, url).await?;
                 if conn.json {
                     print_json(&bytes);
                 } else {

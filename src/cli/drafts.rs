@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::clerk_view;
 use super::client::{
-    Conn, ListArgs, body, body_typed, client, fetch_list, json_of, print_json, print_text,
+    Conn, ListArgs, body_typed, client, fetch_list, get, json_of, print_json, print_text,
     report_local, runtime, unreachable,
 };
 use super::document::DocumentFlags;
@@ -166,13 +166,7 @@ fn run_inner(c: Command) -> CmdResult {
             }
             Command::Show { conn, id } => {
                 let url = format!("{}/api/v1/drafts/{id}", conn.node);
-                let r = http
-                    .get(url)
-                    .bearer_auth(&conn.token)
-                    .send()
-                    .await
-                    .map_err(|e| unreachable(&conn, e))?;
-                let bytes = body(&conn, r).await?;
+                let bytes = get(&http, &conn, url).await?;
                 if conn.json {
                     print_json(&bytes);
                 } else {
@@ -186,13 +180,7 @@ fn run_inner(c: Command) -> CmdResult {
                 output,
             } => {
                 let url = format!("{}/api/v1/drafts/{id}/files/{n}", conn.node);
-                let r = http
-                    .get(url)
-                    .bearer_auth(&conn.token)
-                    .send()
-                    .await
-                    .map_err(|e| unreachable(&conn, e))?;
-                write_file("--output", &output, &body(&conn, r).await?)?;
+                write_file("--output", &output, &get(&http, &conn, url).await?)?;
             }
             // Handled above, before the runtime.
             Command::Approve(_) => {}
