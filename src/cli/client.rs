@@ -8,6 +8,7 @@ use lienthong::error::FormatError;
 use lienthong::{Code, Error};
 
 use super::clerk_view;
+use super::document::NewDocument;
 use super::flags::Typed;
 use super::table::terminal_width;
 use super::{CmdResult, Failure, read_file, write_file};
@@ -31,65 +32,8 @@ pub struct Conn {
 pub struct SendArgs {
     #[command(flatten)]
     conn: Conn,
-    /// Recipient agency codes, comma-separated.
-    #[arg(long, value_delimiter = ',', required_unless_present = "to_name")]
-    to: Vec<String>,
-    /// A recipient with the name to print on the document, CODE=NAME (repeatable); the code
-    /// need not also be in --to.
-    #[arg(long, value_name = "CODE=NAME", value_parser = code_and_name)]
-    to_name: Vec<(String, String)>,
-    /// Số; the node assigns the next number of the agency's yearly sequence when absent.
-    #[arg(long)]
-    number: Option<u32>,
-    /// Confirms a --number far above the agency's sequence (more than 100 above its next),
-    /// which the node otherwise refuses (NUMBER_UNCONFIRMED) as a likely typo.
-    #[arg(long, requires = "number")]
-    confirm_number: bool,
-    /// Ký hiệu, e.g. STTTT-CĐS.
-    #[arg(long)]
-    notation: String,
-    /// Trích yếu.
-    #[arg(long)]
-    subject: String,
-    /// Tên loại văn bản ("Công văn" when absent).
-    #[arg(long)]
-    type_name: Option<String>,
-    /// DocumentType/Type (1 by default).
-    #[arg(long = "type", value_name = "TYPE")]
-    doc_type: Option<i32>,
-    /// DocumentType/TypeDetail.
-    #[arg(long)]
-    type_detail: Option<i32>,
-    /// Ngày ban hành, 2026-12-01 (or 2026/12/01); today, Vietnam time, when absent.
-    #[arg(long)]
-    date: Option<String>,
-    /// Hạn xử lý, 2026-12-15 (or 2026/12/15).
-    #[arg(long)]
-    due_date: Option<String>,
-    /// Nơi ban hành; the agency's province when absent.
-    #[arg(long)]
-    place: Option<String>,
-    /// Nội dung: the text of the document itself.
-    #[arg(long, conflicts_with = "content_file")]
-    content: Option<String>,
-    /// Nội dung read from a UTF-8 text file.
-    #[arg(long)]
-    content_file: Option<PathBuf>,
-    /// Full name of the person who signed the document.
-    #[arg(long)]
-    signer: Option<String>,
-    /// The signer's position, e.g. "PHÓ GIÁM ĐỐC" (as in `package new`).
-    #[arg(long = "position")]
-    signer_position: Option<String>,
-    /// The signer's competence, e.g. "KT. GIÁM ĐỐC" (as in `package new`).
-    #[arg(long = "competence")]
-    signer_competence: Option<String>,
-    /// 0 thường … 4 hỏa tốc hẹn giờ.
-    #[arg(long, default_value_t = 0)]
-    priority: u8,
-    /// Files to attach; each keeps its type (PDF, DOCX, …, by its extension).
-    #[arg(long)]
-    attach: Vec<PathBuf>,
+    #[command(flatten)]
+    document: NewDocument,
     /// Makes a retried submission return the first one instead of sending twice.
     #[arg(long)]
     idempotency_key: Option<String>,
@@ -348,6 +292,22 @@ pub(super) async fn body(conn: &Conn, r: reqwest::Response) -> Result<Vec<u8>, F
     body_typed(conn, r, &Typed::default()).await
 }
 
+/// `GET url` with the agency's token: the body of the node's success, else its refusal (or
+/// the node being out of reach) as the failure to report.
+pub(super) async fn get(
+    http: &reqwest::Client,
+    conn: &Conn,
+    url: impl reqwest::IntoUrl,
+) -> Result<Vec<u8>, Failure> {
+    let r = http
+        .get(url)
+        .bearer_auth(&conn.token)
+        .send()
+        .await
+        .map_err(|e| unreachable(conn, e))?;
+    body(conn, r).await
+}
+
 /// [`body`], naming in a refusal the flag (and value) that filled the field it is about.
 pub(super) async fn body_typed(
     conn: &Conn,
@@ -421,118 +381,15 @@ pub fn send(a: SendArgs) -> CmdResult {
 
 fn send_inner(a: SendArgs) -> CmdResult {
     let base = base(&a.conn)?;
-    let mut recipients: Vec<serde_json::Value> = Vec::new();
-    let name_of = |code: &str| {
-        a.to_name
-            .iter()
-            .find(|(c, _)| c == code)
-            .map(|(_, n)| n.clone())
-    };
     let mut typed = Typed::default();
-    for code in a.to.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
-        typed.set(&format!("metadata.recipients[{}]", recipients.len()), code);
-        recipients.push(match name_of(code) {
-            Some(name) => serde_json::json!({ "code": code, "name": name }),
-            None => code.into(),
-        });
-    }
-    for (code, name) in &a.to_name {
-        if !a.to.iter().any(|c| c.trim() == code) {
-            let field = format!("metadata.recipients[{}]", recipients.len());
-            typed.set_by(&field, "--to-name", format!("{code}={name}"));
-            recipients.push(serde_json::json!({ "code": code, "name": name }));
-        }
-    }
-    typed.set("metadata.notation", &a.notation);
-    typed.set("metadata.subject", &a.subject);
-    typed.set("metadata.priority", a.priority);
-    let texts = [
-        ("metadata.signer.full_name", &a.signer),
-        ("metadata.signer.position", &a.signer_position),
-        ("metadata.signer.competence", &a.signer_competence),
-        ("metadata.type_name", &a.type_name),
-        ("metadata.date", &a.date),
-        ("metadata.due_date", &a.due_date),
-        ("metadata.place", &a.place),
-        ("metadata.content", &a.content),
-    ];
-    for (field, v) in texts {
-        if let Some(v) = v {
-            typed.set(field, v);
-        }
-    }
-    let numbers = [
-        ("metadata.number", a.number.map(i64::from)),
-        ("metadata.type", a.doc_type.map(i64::from)),
-        ("metadata.type_detail", a.type_detail.map(i64::from)),
-    ];
-    for (field, v) in numbers {
-        if let Some(v) = v {
-            typed.set(field, v);
-        }
-    }
-    if let Some(path) = &a.content_file {
-        typed.set_by("metadata.content", "--content-file", path.display());
-    }
-    for (i, path) in a.attach.iter().enumerate() {
-        typed.set(&format!("files[{i}]"), path.display());
-        typed.set(&format!("metadata.files[{i}]"), path.display());
-    }
-    let signer = serde_json::json!({
-        "full_name": a.signer.clone().unwrap_or_default(),
-        "position": a.signer_position.clone().unwrap_or_default(),
-        "competence": a.signer_competence.clone().unwrap_or_default(),
-    });
-    let mut metadata = serde_json::json!({
-        "recipients": recipients,
-        "notation": a.notation,
-        "subject": a.subject,
-        "priority": a.priority,
-        "signer": signer,
-    });
-    if let Some(n) = a.number {
-        metadata["number"] = n.into();
-        if a.confirm_number {
-            metadata["confirm_number"] = true.into();
-        }
-    }
-    let content = match &a.content_file {
-        Some(path) => {
-            let bytes = read_file("--content-file", path)?;
-            Some(String::from_utf8(bytes).map_err(|_| {
-                FormatError::new(
-                    Code::EncodingInvalid,
-                    format!("--content-file {}", path.display()),
-                    "not UTF-8 text",
-                )
-            })?)
-        }
-        None => a.content.clone(),
-    };
-    let optional = [
-        (
-            "type_name",
-            a.type_name.clone().map(serde_json::Value::from),
-        ),
-        ("type", a.doc_type.map(serde_json::Value::from)),
-        ("type_detail", a.type_detail.map(serde_json::Value::from)),
-        ("date", a.date.clone().map(serde_json::Value::from)),
-        ("due_date", a.due_date.clone().map(serde_json::Value::from)),
-        ("place", a.place.clone().map(serde_json::Value::from)),
-        ("content", content.map(serde_json::Value::from)),
-    ];
-    for (k, v) in optional {
-        if let Some(v) = v {
-            metadata[k] = v;
-        }
-    }
+    let metadata = a.document.metadata(&mut typed)?;
     let mut form = reqwest::multipart::Form::new().part(
         "metadata",
         reqwest::multipart::Part::text(metadata.to_string())
             .mime_str("application/json")
             .map_err(|e| Failure::Local(Error::key("metadata", e.to_string())))?,
     );
-    for path in &a.attach {
+    for path in &a.document.attach {
         let data = read_file("--attach", path)?;
         let name = path
             .file_name()
@@ -633,13 +490,7 @@ pub(super) async fn fetch_list(
             .map_err(|e| Failure::Local(Error::key("--node", e.to_string())))?;
         url.query_pairs_mut()
             .extend_pairs(q.iter().map(|(k, v)| (*k, v.as_str())));
-        let r = http
-            .get(url)
-            .bearer_auth(&conn.token)
-            .send()
-            .await
-            .map_err(|e| unreachable(conn, e))?;
-        let bytes = body(conn, r).await?;
+        let bytes = get(http, conn, url).await?;
         let page = json_of(&bytes)?;
         if !l.all {
             return Ok((page, bytes));
@@ -691,13 +542,7 @@ fn inbox_inner(c: InboxCommand) -> CmdResult {
             }
             InboxCommand::Show { conn, id } => {
                 let url = format!("{}/api/v1/inbox/{id}", base(&conn)?);
-                let r = http
-                    .get(url)
-                    .bearer_auth(&conn.token)
-                    .send()
-                    .await
-                    .map_err(|e| unreachable(&conn, e))?;
-                let bytes = body(&conn, r).await?;
+                let bytes = get(&http, &conn, url).await?;
                 if conn.json {
                     print_json(&bytes);
                 } else {
@@ -707,13 +552,7 @@ fn inbox_inner(c: InboxCommand) -> CmdResult {
             }
             InboxCommand::Package { conn, id, output } => {
                 let url = format!("{}/api/v1/inbox/{id}/package", base(&conn)?);
-                let r = http
-                    .get(url)
-                    .bearer_auth(&conn.token)
-                    .send()
-                    .await
-                    .map_err(|e| unreachable(&conn, e))?;
-                write_file("--output", &output, &body(&conn, r).await?)?;
+                write_file("--output", &output, &get(&http, &conn, url).await?)?;
             }
             InboxCommand::Attachment {
                 conn,
@@ -722,13 +561,7 @@ fn inbox_inner(c: InboxCommand) -> CmdResult {
                 output,
             } => {
                 let url = format!("{}/api/v1/inbox/{id}/attachments/{n}", base(&conn)?);
-                let r = http
-                    .get(url)
-                    .bearer_auth(&conn.token)
-                    .send()
-                    .await
-                    .map_err(|e| unreachable(&conn, e))?;
-                write_file("--output", &output, &body(&conn, r).await?)?;
+                write_file("--output", &output, &get(&http, &conn, url).await?)?;
             }
             InboxCommand::Status {
                 conn,
@@ -782,13 +615,7 @@ fn sent_inner(c: SentCommand) -> CmdResult {
             }
             SentCommand::Show { conn, id } => {
                 let url = format!("{}/api/v1/documents/{id}", base(&conn)?);
-                let r = http
-                    .get(url)
-                    .bearer_auth(&conn.token)
-                    .send()
-                    .await
-                    .map_err(|e| unreachable(&conn, e))?;
-                let bytes = body(&conn, r).await?;
+                let bytes = get(&http, &conn, url).await?;
                 if conn.json {
                     print_json(&bytes);
                 } else {

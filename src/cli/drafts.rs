@@ -12,17 +12,15 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use lienthong::Code;
-use lienthong::error::FormatError;
-
 use super::clerk_view;
 use super::client::{
-    Conn, ListArgs, body, body_typed, client, code_and_name, fetch_list, json_of, print_json,
-    print_text, report_local, runtime, unreachable,
+    Conn, ListArgs, body_typed, client, fetch_list, get, json_of, print_json, print_text,
+    report_local, runtime, unreachable,
 };
+use super::document::DocumentFlags;
 use super::flags::Typed;
 use super::table::{Fields, Table, terminal_width};
-use super::{CmdResult, Failure, read_file, write_file};
+use super::{CmdResult, Failure, write_file};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -104,13 +102,6 @@ pub struct ApproveArgs {
     conn: Conn,
     /// The draft's id (as the list shows it).
     id: i64,
-    /// Recipient agency codes, comma-separated.
-    #[arg(long, value_delimiter = ',', required_unless_present = "to_name")]
-    to: Vec<String>,
-    /// A recipient with the name to print on the document, CODE=NAME (repeatable); the code
-    /// need not also be in --to.
-    #[arg(long, value_name = "CODE=NAME", value_parser = code_and_name)]
-    to_name: Vec<(String, String)>,
     /// Số; the draft's (from its mail's subject) when absent, else the next of the agency's
     /// sequence.
     #[arg(long, conflicts_with = "next_number")]
@@ -128,42 +119,8 @@ pub struct ApproveArgs {
     /// Trích yếu; the draft's when absent.
     #[arg(long)]
     subject: Option<String>,
-    /// Tên loại văn bản ("Công văn" when absent).
-    #[arg(long)]
-    type_name: Option<String>,
-    /// DocumentType/Type (1 by default).
-    #[arg(long = "type", value_name = "TYPE")]
-    doc_type: Option<i32>,
-    /// DocumentType/TypeDetail.
-    #[arg(long)]
-    type_detail: Option<i32>,
-    /// Ngày ban hành, 2026-12-01 (or 2026/12/01); today, Vietnam time, when absent.
-    #[arg(long)]
-    date: Option<String>,
-    /// Hạn xử lý, 2026-12-15 (or 2026/12/15).
-    #[arg(long)]
-    due_date: Option<String>,
-    /// Nơi ban hành; the agency's province when absent.
-    #[arg(long)]
-    place: Option<String>,
-    /// Nội dung: the text of the document itself (the mail's text is never used for it).
-    #[arg(long, conflicts_with = "content_file")]
-    content: Option<String>,
-    /// Nội dung read from a UTF-8 text file.
-    #[arg(long)]
-    content_file: Option<PathBuf>,
-    /// Full name of the person who signed the document.
-    #[arg(long)]
-    signer: Option<String>,
-    /// The signer's position, e.g. "CHỦ TỊCH".
-    #[arg(long = "position")]
-    signer_position: Option<String>,
-    /// The signer's competence, e.g. "TM. ỦY BAN NHÂN DÂN".
-    #[arg(long = "competence")]
-    signer_competence: Option<String>,
-    /// 0 thường … 4 hỏa tốc hẹn giờ.
-    #[arg(long, default_value_t = 0)]
-    priority: u8,
+    #[command(flatten)]
+    fields: DocumentFlags,
     /// Makes a retried approval return the first one instead of failing as already approved.
     #[arg(long)]
     idempotency_key: Option<String>,
@@ -209,13 +166,7 @@ fn run_inner(c: Command) -> CmdResult {
             }
             Command::Show { conn, id } => {
                 let url = format!("{}/api/v1/drafts/{id}", conn.node);
-                let r = http
-                    .get(url)
-                    .bearer_auth(&conn.token)
-                    .send()
-                    .await
-                    .map_err(|e| unreachable(&conn, e))?;
-                let bytes = body(&conn, r).await?;
+                let bytes = get(&http, &conn, url).await?;
                 if conn.json {
                     print_json(&bytes);
                 } else {
@@ -229,13 +180,7 @@ fn run_inner(c: Command) -> CmdResult {
                 output,
             } => {
                 let url = format!("{}/api/v1/drafts/{id}/files/{n}", conn.node);
-                let r = http
-                    .get(url)
-                    .bearer_auth(&conn.token)
-                    .send()
-                    .await
-                    .map_err(|e| unreachable(&conn, e))?;
-                write_file("--output", &output, &body(&conn, r).await?)?;
+                write_file("--output", &output, &get(&http, &conn, url).await?)?;
             }
             // Handled above, before the runtime.
             Command::Approve(_) => {}
@@ -302,29 +247,7 @@ fn approve(a: ApproveArgs) -> CmdResult {
 /// The approval's JSON body from the flags, and which flag filled which field.
 fn approval(a: &ApproveArgs) -> Result<(Value, Typed), Failure> {
     let mut typed = Typed::default();
-    let mut recipients: Vec<Value> = Vec::new();
-    let name_of = |code: &str| {
-        a.to_name
-            .iter()
-            .find(|(c, _)| c == code)
-            .map(|(_, n)| n.clone())
-    };
-    for code in a.to.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
-        typed.set(&format!("recipients[{}]", recipients.len()), code);
-        recipients.push(match name_of(code) {
-            Some(name) => json!({ "code": code, "name": name }),
-            None => code.into(),
-        });
-    }
-    for (code, name) in &a.to_name {
-        if !a.to.iter().any(|c| c.trim() == code) {
-            let field = format!("recipients[{}]", recipients.len());
-            typed.set_by(&field, "--to-name", format!("{code}={name}"));
-            recipients.push(json!({ "code": code, "name": name }));
-        }
-    }
-    let mut v = json!({ "recipients": recipients, "priority": a.priority });
-    typed.set("priority", a.priority);
+    let mut v = a.fields.fields("", &mut typed)?;
     if let Some(n) = a.number {
         v["number"] = n.into();
         typed.set("number", n);
@@ -334,57 +257,11 @@ fn approval(a: &ApproveArgs) -> Result<(Value, Typed), Failure> {
     if a.confirm_number {
         v["confirm_number"] = true.into();
     }
-    let content = match &a.content_file {
-        Some(path) => {
-            let bytes = read_file("--content-file", path)?;
-            typed.set_by("content", "--content-file", path.display());
-            Some(String::from_utf8(bytes).map_err(|_| {
-                FormatError::new(
-                    Code::EncodingInvalid,
-                    format!("--content-file {}", path.display()),
-                    "not UTF-8 text",
-                )
-            })?)
-        }
-        None => a.content.clone(),
-    };
-    let texts = [
-        ("notation", a.notation.clone()),
-        ("subject", a.subject.clone()),
-        ("type_name", a.type_name.clone()),
-        ("date", a.date.clone()),
-        ("due_date", a.due_date.clone()),
-        ("place", a.place.clone()),
-        ("content", content),
-    ];
-    for (field, value) in texts {
+    for (field, value) in [("notation", &a.notation), ("subject", &a.subject)] {
         if let Some(value) = value {
-            if field != "content" || a.content_file.is_none() {
-                typed.set(field, &value);
-            }
-            v[field] = value.into();
+            typed.set(field, value);
+            v[field] = value.as_str().into();
         }
-    }
-    for (field, value) in [("type", a.doc_type), ("type_detail", a.type_detail)] {
-        if let Some(n) = value {
-            typed.set(field, n);
-            v[field] = n.into();
-        }
-    }
-    let signer = [
-        ("full_name", &a.signer),
-        ("position", &a.signer_position),
-        ("competence", &a.signer_competence),
-    ];
-    if signer.iter().any(|(_, s)| s.is_some()) {
-        let mut s = json!({});
-        for (k, value) in signer {
-            if let Some(value) = value {
-                typed.set(&format!("signer.{k}"), value);
-                s[k] = value.as_str().into();
-            }
-        }
-        v["signer"] = s;
     }
     Ok((v, typed))
 }

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use lienthong::Error;
 
 use super::client::{Conn, body_typed, client, print_json, report_local, runtime, unreachable};
+use super::document::NewDocument;
 use super::flags::Typed;
 use super::{CmdResult, Failure, read_file};
 
@@ -57,88 +58,6 @@ pub struct UpdateArgs {
     conn: Conn,
 }
 
-/// A new document, as `send` takes it: what `replace` sends in place of the old one.
-#[derive(clap::Args)]
-pub struct DocumentArgs {
-    /// Recipient agency codes, comma-separated.
-    #[arg(long, value_delimiter = ',', required = true)]
-    to: Vec<String>,
-    /// Số; the node assigns the next number of the agency's yearly sequence when absent.
-    #[arg(long)]
-    number: Option<u32>,
-    /// Confirms a --number far above the agency's sequence (more than 100 above its next),
-    /// which the node otherwise refuses (NUMBER_UNCONFIRMED) as a likely typo.
-    #[arg(long, requires = "number")]
-    confirm_number: bool,
-    /// Ký hiệu, e.g. STTTT-CĐS.
-    #[arg(long)]
-    notation: String,
-    /// Trích yếu.
-    #[arg(long)]
-    subject: String,
-    /// Tên loại văn bản ("Công văn" when absent).
-    #[arg(long)]
-    type_name: Option<String>,
-    /// Full name of the person who signed the document.
-    #[arg(long)]
-    signer: Option<String>,
-    /// 0 thường … 4 hỏa tốc hẹn giờ.
-    #[arg(long, default_value_t = 0)]
-    priority: u8,
-    /// Files to attach.
-    #[arg(long)]
-    attach: Vec<PathBuf>,
-}
-
-impl DocumentArgs {
-    /// The flags of this document by the API field each fills.
-    fn typed(&self, reason: &str) -> Typed {
-        let mut t = Typed::default();
-        t.set("reason", reason);
-        for (i, code) in self.to.iter().enumerate() {
-            t.set(&format!("metadata.recipients[{i}]"), code);
-        }
-        t.set("metadata.notation", &self.notation);
-        t.set("metadata.subject", &self.subject);
-        t.set("metadata.priority", self.priority);
-        if let Some(n) = self.number {
-            t.set("metadata.number", n);
-        }
-        if let Some(v) = &self.type_name {
-            t.set("metadata.type_name", v);
-        }
-        if let Some(v) = &self.signer {
-            t.set("metadata.signer.full_name", v);
-        }
-        for (i, path) in self.attach.iter().enumerate() {
-            t.set(&format!("files[{i}]"), path.display());
-            t.set(&format!("metadata.files[{i}]"), path.display());
-        }
-        t
-    }
-
-    /// The `metadata` part (the API's `Submission`).
-    fn metadata(&self) -> Value {
-        let mut m = json!({
-            "recipients": self.to,
-            "notation": self.notation,
-            "subject": self.subject,
-            "priority": self.priority,
-            "signer": { "full_name": self.signer.clone().unwrap_or_default() },
-        });
-        if let Some(n) = self.number {
-            m["number"] = n.into();
-            if self.confirm_number {
-                m["confirm_number"] = true.into();
-            }
-        }
-        if let Some(t) = &self.type_name {
-            m["type_name"] = t.clone().into();
-        }
-        m
-    }
-}
-
 #[derive(clap::Args)]
 pub struct ReplaceArgs {
     /// The id of the sent document to replace (as `lienthong sent list` shows it).
@@ -147,7 +66,7 @@ pub struct ReplaceArgs {
     #[arg(long)]
     reason: String,
     #[command(flatten)]
-    document: DocumentArgs,
+    document: NewDocument,
     #[command(flatten)]
     conn: Conn,
 }
@@ -221,8 +140,10 @@ pub fn replace(a: ReplaceArgs) -> CmdResult {
 }
 
 fn replace_inner(a: ReplaceArgs) -> CmdResult {
-    let typed = a.document.typed(&a.reason);
-    let form = metadata_form(&a.document.metadata())?.text("reason", a.reason.clone());
+    let mut typed = Typed::default();
+    typed.set("reason", &a.reason);
+    let metadata = a.document.metadata(&mut typed)?;
+    let form = metadata_form(&metadata)?.text("reason", a.reason.clone());
     let form = with_files(form, &a.document.attach)?;
     let req = |http: &reqwest::Client, url: String| http.post(url).multipart(form);
     follow_up(

@@ -50,6 +50,7 @@ mod bench;
 mod clerk_view;
 mod client;
 mod docs;
+mod document;
 mod drafts;
 mod extract;
 mod flags;

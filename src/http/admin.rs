@@ -21,12 +21,13 @@ use super::AppState;
 use super::auth::Operator;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
-use super::params::{parse_time, path_id, per_page_invalid, ts};
-use crate::error::{FormatError, Problem};
+use super::params::{page, parse_time, path_id, ts};
+use crate::error::FormatError;
 use crate::node::service::now_ms;
+use crate::node::validate;
 use crate::store::{
     AttemptInfo, AttemptOutcome, DeliveryError, DeliveryFilter, DeliveryInfo, DeliveryState, Kind,
-    Page, Store,
+    Store,
 };
 use crate::{Code, Error};
 
@@ -265,22 +266,11 @@ pub async fn list_deliveries<S: Store>(
     let delivery_state = match given(&q.state) {
         None => None,
         Some(s) => Some(DeliveryState::parse(&s).ok_or_else(|| {
-            let list = crate::node::validate::one_of(DeliveryState::ALL.iter().map(|d| d.as_str()));
-            ApiError::from(
-                FormatError::invalid("state", format!("{s:?}: expected one of {list}")).said(
-                    Problem::Expected(format!("một trong các giá trị {list}").into()),
-                ),
-            )
+            let list = validate::one_of(DeliveryState::ALL.iter().map(|d| d.as_str()));
+            ApiError::from(validate::not_one_of("state", format!("{s:?}"), &list))
         })?),
     };
-    let limit = q.per_page.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(per_page_invalid(limit).into());
-    }
-    let page = Page {
-        limit,
-        before: q.before,
-    };
+    let page = page(q.per_page, q.before)?;
     let filter = DeliveryFilter {
         state: delivery_state,
         sender: given(&q.sender),

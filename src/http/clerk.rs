@@ -113,14 +113,7 @@ pub struct ListQuery {
 
 impl ListQuery {
     fn page(&self) -> ApiResult<Page> {
-        let limit = self.per_page.unwrap_or(50);
-        if !(1..=1000).contains(&limit) {
-            return Err(super::params::per_page_invalid(limit).into());
-        }
-        Ok(Page {
-            limit,
-            before: self.before,
-        })
+        super::params::page(self.per_page, self.before)
     }
 
     fn range(&self) -> ApiResult<(Option<i64>, Option<i64>)> {

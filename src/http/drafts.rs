@@ -21,11 +21,11 @@ use super::auth::Clerk;
 use super::clerk::{disposition, follow_up_response, idempotency_key, page_of};
 use super::error::ApiError;
 use super::extract::{self, ApiJson, ApiQuery};
-use super::params::{path_id, per_page_invalid, ts};
+use super::params::{page, path_id, ts};
 use crate::edxml::file_name::safe_file_name;
 use crate::error::{FormatError, Problem};
 use crate::node::service::DraftApproval;
-use crate::store::{DraftFilter, DraftItem, DraftState, Page, Store};
+use crate::store::{DraftFilter, DraftItem, DraftState, Store};
 use crate::{Code, Error};
 
 type ApiResult<T = Response> = Result<T, ApiError>;
@@ -230,14 +230,7 @@ pub async fn list<S: Store>(
                 })?,
         ),
     };
-    let limit = q.per_page.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(per_page_invalid(limit).into());
-    }
-    let page = Page {
-        limit,
-        before: q.before,
-    };
+    let page = page(q.per_page, q.before)?;
     let filter = DraftFilter {
         state: draft_state,
         page,

@@ -19,9 +19,8 @@ use super::auth::Operator;
 use super::clerk::page_of;
 use super::error::ApiError;
 use super::extract::ApiQuery;
-use super::params::{path_id, per_page_invalid, ts};
-use crate::error::{FormatError, Problem};
-use crate::store::{MailLogFilter, MailLogItem, Page, Store};
+use super::params::{page, path_id, ts};
+use crate::store::{MailLogFilter, MailLogItem, Store};
 use crate::{Code, Error};
 
 type ApiResult<T = Response> = Result<T, ApiError>;
@@ -115,22 +114,11 @@ pub async fn list<S: Store>(
         Some(o) => {
             let list = crate::node::validate::one_of(OUTCOMES);
             return Err(
-                FormatError::invalid("outcome", format!("{o:?}: expected one of {list}"))
-                    .said(Problem::Expected(
-                        format!("một trong các giá trị {list}").into(),
-                    ))
-                    .into(),
+                crate::node::validate::not_one_of("outcome", format!("{o:?}"), &list).into(),
             );
         }
     };
-    let limit = q.per_page.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(per_page_invalid(limit).into());
-    }
-    let page = Page {
-        limit,
-        before: q.before,
-    };
+    let page = page(q.per_page, q.before)?;
     let items = state
         .node
         .store

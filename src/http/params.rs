@@ -8,6 +8,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::error::ApiError;
 use crate::error::{FormatError, Problem};
+use crate::store::Page;
 
 pub(super) type ApiResult<T = axum::response::Response> = Result<T, ApiError>;
 
@@ -42,6 +43,16 @@ pub(super) fn parse_time(name: &str, s: &str) -> ApiResult<i64> {
 /// The expected form of `since`/`until`, in Vietnamese.
 const TIME_VI: &str =
     "thời điểm theo RFC 3339 (ví dụ 2026-01-31T08:00:00+07:00) hoặc số mili giây Unix";
+
+/// The page a list request asks for: `per_page` items (50 when absent, 1 to 1000) before the
+/// id `before`; one rule for every list of the clerk and admin APIs.
+pub(super) fn page(per_page: Option<u32>, before: Option<i64>) -> ApiResult<Page> {
+    let limit = per_page.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(per_page_invalid(limit).into());
+    }
+    Ok(Page { limit, before })
+}
 
 /// `per_page` outside 1–1000.
 pub(super) fn per_page_invalid(got: u32) -> FormatError {

@@ -44,8 +44,9 @@ pub fn one_of<T: std::fmt::Display>(values: impl IntoIterator<Item = T>) -> Stri
         .join(", ")
 }
 
-/// A refusal of `value` in `path` for not being one of `list` (as [`one_of`] writes it).
-fn not_one_of(path: &str, value: impl std::fmt::Display, list: &str) -> FormatError {
+/// A refusal of `value` in `path` for not being one of `list` (as [`one_of`] writes it), the
+/// same list in both languages; the HTTP API's list filters refuse with it too.
+pub(crate) fn not_one_of(path: &str, value: impl std::fmt::Display, list: &str) -> FormatError {
     FormatError::invalid(path, format!("{value}: expected one of {list}")).said(Problem::Expected(
         format!("một trong các giá trị {list}").into(),
     ))

@@ -44,7 +44,7 @@ pub use rows::{
 };
 
 use fields::{Attested, digest_attested, digest_of};
-use rows::{BYTES, C, D, DR, F, FILE_BYTES, L, M, R, S, Y};
+use rows::{BYTES, C, D, DR, F, FILE_BYTES, R, Y};
 
 use super::AuditRecord;
 use crate::error::Code;
@@ -135,6 +135,19 @@ struct Digested {
     action: &'static str,
     mask: u32,
     digest: [u8; 16],
+}
+
+impl Digested {
+    /// A row's `values` against this digest of its record: the same, or to be explained from
+    /// record `seq` (which says which field differs).
+    fn check<const N: usize>(&self, values: &[Value; N]) -> RowCheck {
+        let refs: [&Value; N] = std::array::from_fn(|i| &values[i]);
+        if digest_of(&refs, self.mask) == self.digest {
+            RowCheck::Matches
+        } else {
+            RowCheck::Explain { seq: self.seq }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -362,13 +375,7 @@ impl CrossCheck {
         let Some(d) = self.messages.remove(&row.id) else {
             return RowCheck::Differs(unrecorded(Entity::Message, row.id.to_string()));
         };
-        let values = row.values();
-        let refs: [&Value; M] = std::array::from_fn(|i| &values[i]);
-        if digest_of(&refs, d.mask) == d.digest {
-            RowCheck::Matches
-        } else {
-            RowCheck::Explain { seq: d.seq }
-        }
+        d.check(&row.values())
     }
 
     /// Checks one `statuses` row (each row once).
@@ -377,13 +384,7 @@ impl CrossCheck {
         let Some(d) = self.statuses.remove(&row.id) else {
             return RowCheck::Differs(unrecorded(Entity::Status, row.id.to_string()));
         };
-        let values = row.values();
-        let refs: [&Value; S] = std::array::from_fn(|i| &values[i]);
-        if digest_of(&refs, d.mask) == d.digest {
-            RowCheck::Matches
-        } else {
-            RowCheck::Explain { seq: d.seq }
-        }
+        d.check(&row.values())
     }
 
     /// Checks one `deliveries` row (each row once) against its replayed transitions.
@@ -393,14 +394,13 @@ impl CrossCheck {
             return vec![unrecorded(Entity::Delivery, row.id.to_string())];
         };
         let found = row.values();
-        let by = format!("audit record {} ({})", d.last_seq, d.last_action);
         differences(
             Entity::Delivery,
             &row.id.to_string(),
             &d.fields,
             &found,
             &DELIVERY_FIELDS,
-            &by,
+            (d.last_seq, d.last_action),
             None,
         )
     }
@@ -411,14 +411,16 @@ impl CrossCheck {
         let Some(claim) = self.registry.remove(&row.code) else {
             return vec![unrecorded(Entity::Registry, row.code.clone())];
         };
-        let by = format!("audit record {} ({})", claim.seq, claim.action);
         let Some(fields) = claim.fields else {
             return vec![Difference {
                 entity: Entity::Registry,
                 id: row.code.clone(),
                 code: Code::AuditBroken,
                 field: None,
-                message: format!("present, but {by} removed it"),
+                message: format!(
+                    "present, but audit record {} ({}) removed it",
+                    claim.seq, claim.action
+                ),
             }];
         };
         differences(
@@ -427,7 +429,7 @@ impl CrossCheck {
             &fields,
             &row.values(),
             &REGISTRY_FIELDS,
-            &by,
+            (claim.seq, claim.action),
             None,
         )
     }
@@ -438,13 +440,7 @@ impl CrossCheck {
         let Some(d) = self.mails.remove(&row.id) else {
             return RowCheck::Differs(unrecorded(Entity::Mail, row.id.to_string()));
         };
-        let values = row.values();
-        let refs: [&Value; L] = std::array::from_fn(|i| &values[i]);
-        if digest_of(&refs, d.mask) == d.digest {
-            RowCheck::Matches
-        } else {
-            RowCheck::Explain { seq: d.seq }
-        }
+        d.check(&row.values())
     }
 
     /// Checks one draft (each once) against the `mail.take` that created it and the clerk's
@@ -454,14 +450,13 @@ impl CrossCheck {
         let Some(d) = self.drafts.remove(&row.id) else {
             return vec![unrecorded(Entity::Draft, row.id.to_string())];
         };
-        let by = format!("audit record {} ({})", d.last_seq, d.last_action);
         differences(
             Entity::Draft,
             &row.id.to_string(),
             &d.fields,
             &row.values(),
             &DRAFT_FIELDS,
-            &by,
+            (d.last_seq, d.last_action),
             None,
         )
     }
@@ -474,14 +469,13 @@ impl CrossCheck {
         let Some(c) = self.draft_files.remove(&(row.draft_id, row.index)) else {
             return vec![unrecorded(Entity::DraftFile, id)];
         };
-        let by = format!("audit record {} ({})", c.seq, c.action);
         differences(
             Entity::DraftFile,
             &id,
             &c.fields,
             &row.values(),
             &DRAFT_FILE_FIELDS,
-            &by,
+            (c.seq, c.action),
             Some(FILE_BYTES),
         )
     }
@@ -492,14 +486,13 @@ impl CrossCheck {
         let Some(c) = self.checkpoints.remove(&row.mailbox) else {
             return vec![unrecorded(Entity::MailCheckpoint, row.mailbox.clone())];
         };
-        let by = format!("audit record {} ({})", c.seq, c.action);
         differences(
             Entity::MailCheckpoint,
             &row.mailbox,
             &c.fields,
             &row.values(),
             &CHECKPOINT_FIELDS,
-            &by,
+            (c.seq, c.action),
             None,
         )
     }
@@ -511,14 +504,13 @@ impl CrossCheck {
         let Some(c) = self.replies.remove(&row.address) else {
             return vec![unrecorded(Entity::MailReply, row.address.clone())];
         };
-        let by = format!("audit record {} ({})", c.seq, c.action);
         differences(
             Entity::MailReply,
             &row.address,
             &c.fields,
             &row.values(),
             &REPLY_FIELDS,
-            &by,
+            (c.seq, c.action),
             None,
         )
     }
@@ -598,67 +590,55 @@ fn unrecorded(entity: Entity, id: String) -> Difference {
 /// Names each field of a message row that differs from record `r` (the record
 /// [`RowCheck::Explain`] pointed at).
 pub fn explain_message(r: &AuditRecord, row: &MessageRow) -> Vec<Difference> {
-    let Some((_, attested)) = parse(r).and_then(|d| claims::message(r, &d)) else {
-        return vec![unexplained(Entity::Message, row.id, r)];
-    };
-    let by = format!("audit record {} ({})", r.seq, r.action);
-    let found = row.values();
-    let out = differences(
-        Entity::Message,
-        &row.id.to_string(),
-        &attested,
-        &found,
-        &MESSAGE_FIELDS,
-        &by,
-        Some(BYTES),
-    );
-    if out.is_empty() {
-        vec![unexplained(Entity::Message, row.id, r)]
-    } else {
-        out
-    }
+    let attested = parse(r).and_then(|d| claims::message(r, &d));
+    let names = (&MESSAGE_FIELDS, Some(BYTES));
+    explain(Entity::Message, row.id, r, attested, &row.values(), names)
 }
 
 /// Names each field of a status row that differs from record `r`.
 pub fn explain_status(r: &AuditRecord, row: &StatusRow) -> Vec<Difference> {
-    let Some((_, attested)) = parse(r).and_then(|d| claims::status(r, &d)) else {
-        return vec![unexplained(Entity::Status, row.id, r)];
-    };
-    let by = format!("audit record {} ({})", r.seq, r.action);
-    let found = row.values();
-    let out = differences(
+    let attested = parse(r).and_then(|d| claims::status(r, &d));
+    explain(
         Entity::Status,
-        &row.id.to_string(),
-        &attested,
-        &found,
-        &STATUS_FIELDS,
-        &by,
-        None,
-    );
-    if out.is_empty() {
-        vec![unexplained(Entity::Status, row.id, r)]
-    } else {
-        out
-    }
+        row.id,
+        r,
+        attested,
+        &row.values(),
+        (&STATUS_FIELDS, None),
+    )
 }
 
 /// Names each field of a mail log row that differs from record `r` (its `mail.take`).
 pub fn explain_mail(r: &AuditRecord, row: &MailRow) -> Vec<Difference> {
-    let Some((_, attested)) = parse(r).and_then(|d| claims::mail(r, &d)) else {
-        return vec![unexplained(Entity::Mail, row.id, r)];
-    };
-    let by = format!("audit record {} ({})", r.seq, r.action);
-    let out = differences(
+    let attested = parse(r).and_then(|d| claims::mail(r, &d));
+    explain(
         Entity::Mail,
-        &row.id.to_string(),
-        &attested,
+        row.id,
+        r,
+        attested,
         &row.values(),
-        &MAIL_FIELDS,
-        &by,
-        None,
-    );
+        (&MAIL_FIELDS, None),
+    )
+}
+
+/// The fields of row `id` (its values `found`) that differ from what record `r` attests
+/// (`names` the fields, and which one is the stored bytes' hash), or one difference saying
+/// the record does not explain the row when it attests nothing or no field differs.
+fn explain<const N: usize, T>(
+    entity: Entity,
+    id: i64,
+    r: &AuditRecord,
+    attested: Option<(T, Attested<N>)>,
+    found: &[Value; N],
+    (names, bytes): (&[&'static str; N], Option<usize>),
+) -> Vec<Difference> {
+    let Some((_, attested)) = attested else {
+        return vec![unexplained(entity, id, r)];
+    };
+    let by = (r.seq, r.action.as_str());
+    let out = differences(entity, &id.to_string(), &attested, found, names, by, bytes);
     if out.is_empty() {
-        vec![unexplained(Entity::Mail, row.id, r)]
+        vec![unexplained(entity, id, r)]
     } else {
         out
     }
@@ -678,18 +658,20 @@ fn unexplained(entity: Entity, id: i64, r: &AuditRecord) -> Difference {
     }
 }
 
-/// The fields where `found` is not what `expected` says (fields `expected` does not know are
-/// skipped). A hashed text field is named without its values (`subject differs from …`); the
-/// stored bytes' hash (field `bytes`: a package's, a draft file's) is `STORE_CORRUPT`.
+/// The fields where `found` is not what `expected` (record `seq`, an `action`) says (fields
+/// `expected` does not know are skipped). A hashed text field is named without its values
+/// (`subject differs from …`); the stored bytes' hash (field `bytes`: a package's, a draft
+/// file's) is `STORE_CORRUPT`.
 fn differences<const N: usize>(
     entity: Entity,
     id: &str,
     expected: &Attested<N>,
     found: &[Value; N],
     names: &[&'static str; N],
-    by: &str,
+    (seq, action): (i64, &str),
     bytes: Option<usize>,
 ) -> Vec<Difference> {
+    let by = format!("audit record {seq} ({action})");
     let mut out = Vec::new();
     for i in 0..N {
         let Some(want) = &expected[i] else { continue };

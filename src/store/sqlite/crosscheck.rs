@@ -69,6 +69,50 @@ pub(super) async fn verify(store: &SqliteStore) -> Result<StoreVerdict> {
     Ok(Ok(report))
 }
 
+/// Where a row's check leaves it: nothing when it matches, its difference in the report, or
+/// in `pending` to be explained from its record once all rows are read.
+fn keep<R>(checked: RowCheck, row: R, report: &mut Report, pending: &mut Vec<Pending<R>>) {
+    match checked {
+        RowCheck::Matches => {}
+        RowCheck::Differs(d) => report.push(d),
+        RowCheck::Explain { seq } => pending.push(Pending { seq, row }),
+    }
+}
+
+/// Keyset paging over a table by `id`: `sql` selects `… WHERE id > ? ORDER BY id LIMIT ?`
+/// (with an `id` column), and each [`IdPages::next`] is its following page, so that no read
+/// holds more than one page of rows.
+struct IdPages {
+    sql: &'static str,
+    size: i64,
+    after: i64,
+}
+
+impl IdPages {
+    fn new(sql: &'static str, size: i64) -> Self {
+        IdPages {
+            sql,
+            size,
+            after: 0,
+        }
+    }
+
+    /// The next page, or `None` after the last row.
+    async fn next(&mut self, conn: &mut SqliteConnection) -> Result<Option<Vec<SqliteRow>>> {
+        let rows = sqlx::query(self.sql)
+            .bind(self.after)
+            .bind(self.size)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        let Some(last) = rows.last() else {
+            return Ok(None);
+        };
+        self.after = col(last, "id")?;
+        Ok(Some(rows))
+    }
+}
+
 /// Record `seq` again (it verified a moment ago, in this transaction).
 async fn record(conn: &mut SqliteConnection, seq: i64) -> Result<AuditRecord> {
     let row = sqlx::query(
@@ -89,25 +133,18 @@ async fn messages(
     report: &mut Report,
 ) -> Result<Vec<Pending<MessageRow>>> {
     let mut pending = Vec::new();
-    let mut after = 0i64;
-    loop {
-        let rows = sqlx::query(
-            "SELECT id, direction, kind, sender, document_id, business_type, status_code,
-                    code_number, code_notation, code_year, subject, sha256, size, signer_subject,
-                    signer_fingerprint, header_json, peer, actor, created_at, receipt, file,
-                    CASE WHEN file IS NULL THEN bytes END AS bytes,
-                    (SELECT json_group_array(CASE WHEN receipt IS NULL THEN recipient
-                                                  ELSE recipient || '=' || hex(receipt) END)
-                     FROM inbox i WHERE i.message_id = m.id) AS inbox
-             FROM messages m WHERE id > ? ORDER BY id LIMIT ?",
-        )
-        .bind(after)
-        .bind(MESSAGE_PAGE)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
-        let Some(last) = rows.last() else { break };
-        after = col(last, "id")?;
+    let mut pages = IdPages::new(
+        "SELECT id, direction, kind, sender, document_id, business_type, status_code,
+                code_number, code_notation, code_year, subject, sha256, size, signer_subject,
+                signer_fingerprint, header_json, peer, actor, created_at, receipt, file,
+                CASE WHEN file IS NULL THEN bytes END AS bytes,
+                (SELECT json_group_array(CASE WHEN receipt IS NULL THEN recipient
+                                              ELSE recipient || '=' || hex(receipt) END)
+                 FROM inbox i WHERE i.message_id = m.id) AS inbox
+         FROM messages m WHERE id > ? ORDER BY id LIMIT ?",
+        MESSAGE_PAGE,
+    );
+    while let Some(rows) = pages.next(&mut *conn).await? {
         for row in &rows {
             let file: Option<String> = col(row, "file")?;
             let bytes_sha256 = match file {
@@ -126,11 +163,7 @@ async fn messages(
                 },
             };
             let m = message_row(row, bytes_sha256)?;
-            match check.message(&m) {
-                RowCheck::Matches => {}
-                RowCheck::Differs(d) => report.push(d),
-                RowCheck::Explain { seq } => pending.push(Pending { seq, row: m }),
-            }
+            keep(check.message(&m), m, report, &mut pending);
         }
     }
     Ok(pending)
@@ -191,20 +224,13 @@ async fn statuses(
     report: &mut Report,
 ) -> Result<Vec<Pending<StatusRow>>> {
     let mut pending = Vec::new();
-    let mut after = 0i64;
-    loop {
-        let rows = sqlx::query(
-            "SELECT id, document_sender, document_id, reporter, code, description, reported_at,
-                    recorded_at, direction, message_id
-             FROM statuses WHERE id > ? ORDER BY id LIMIT ?",
-        )
-        .bind(after)
-        .bind(ROW_PAGE)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
-        let Some(last) = rows.last() else { break };
-        after = col(last, "id")?;
+    let mut pages = IdPages::new(
+        "SELECT id, document_sender, document_id, reporter, code, description, reported_at,
+                recorded_at, direction, message_id
+         FROM statuses WHERE id > ? ORDER BY id LIMIT ?",
+        ROW_PAGE,
+    );
+    while let Some(rows) = pages.next(&mut *conn).await? {
         for row in &rows {
             let s = StatusRow {
                 id: col(row, "id")?,
@@ -218,11 +244,7 @@ async fn statuses(
                 direction: col(row, "direction")?,
                 message_id: col(row, "message_id")?,
             };
-            match check.status(&s) {
-                RowCheck::Matches => {}
-                RowCheck::Differs(d) => report.push(d),
-                RowCheck::Explain { seq } => pending.push(Pending { seq, row: s }),
-            }
+            keep(check.status(&s), s, report, &mut pending);
         }
     }
     Ok(pending)
@@ -233,21 +255,14 @@ async fn deliveries(
     check: &mut CrossCheck,
     report: &mut Report,
 ) -> Result<()> {
-    let mut after = 0i64;
-    loop {
-        let rows = sqlx::query(
-            "SELECT id, message_id, recipient, route, state, attempts, lease_owner, lease_until,
-                    current_attempt_id, next_attempt_at, last_error_code, last_error_message,
-                    delivered_at, receipt, retry_from, created_at, updated_at
-             FROM deliveries WHERE id > ? ORDER BY id LIMIT ?",
-        )
-        .bind(after)
-        .bind(ROW_PAGE)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
-        let Some(last) = rows.last() else { break };
-        after = col(last, "id")?;
+    let mut pages = IdPages::new(
+        "SELECT id, message_id, recipient, route, state, attempts, lease_owner, lease_until,
+                current_attempt_id, next_attempt_at, last_error_code, last_error_message,
+                delivered_at, receipt, retry_from, created_at, updated_at
+         FROM deliveries WHERE id > ? ORDER BY id LIMIT ?",
+        ROW_PAGE,
+    );
+    while let Some(rows) = pages.next(&mut *conn).await? {
         for row in &rows {
             let receipt: Option<Vec<u8>> = col(row, "receipt")?;
             let d = DeliveryRow {
@@ -316,21 +331,14 @@ async fn mail(
     report: &mut Report,
 ) -> Result<Vec<Pending<MailRow>>> {
     let mut pending = Vec::new();
-    let mut after = 0i64;
-    loop {
-        let rows = sqlx::query(
-            "SELECT id, mailbox, uidvalidity, uid, return_path, from_addr, subject, message_id,
-                    size, outcome, code, reason, message_ref, draft_ref, delivery_ref, replied,
-                    taken_at
-             FROM mail_log WHERE id > ? ORDER BY id LIMIT ?",
-        )
-        .bind(after)
-        .bind(ROW_PAGE)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
-        let Some(last) = rows.last() else { break };
-        after = col(last, "id")?;
+    let mut pages = IdPages::new(
+        "SELECT id, mailbox, uidvalidity, uid, return_path, from_addr, subject, message_id,
+                size, outcome, code, reason, message_ref, draft_ref, delivery_ref, replied,
+                taken_at
+         FROM mail_log WHERE id > ? ORDER BY id LIMIT ?",
+        ROW_PAGE,
+    );
+    while let Some(rows) = pages.next(&mut *conn).await? {
         for row in &rows {
             let m = MailRow {
                 id: col(row, "id")?,
@@ -351,28 +359,17 @@ async fn mail(
                 replied: col::<i64>(row, "replied")? != 0,
                 taken_at: col(row, "taken_at")?,
             };
-            match check.mail(&m) {
-                RowCheck::Matches => {}
-                RowCheck::Differs(d) => report.push(d),
-                RowCheck::Explain { seq } => pending.push(Pending { seq, row: m }),
-            }
+            keep(check.mail(&m), m, report, &mut pending);
         }
     }
 
-    let mut after = 0i64;
-    loop {
-        let rows = sqlx::query(
-            "SELECT id, agency, state, code_number, code_notation, summary, body, created_at,
-                    decided_at, decided_by, reason, message_id, mail_log_id
-             FROM drafts WHERE id > ? ORDER BY id LIMIT ?",
-        )
-        .bind(after)
-        .bind(ROW_PAGE)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
-        let Some(last) = rows.last() else { break };
-        after = col(last, "id")?;
+    let mut pages = IdPages::new(
+        "SELECT id, agency, state, code_number, code_notation, summary, body, created_at,
+                decided_at, decided_by, reason, message_id, mail_log_id
+         FROM drafts WHERE id > ? ORDER BY id LIMIT ?",
+        ROW_PAGE,
+    );
+    while let Some(rows) = pages.next(&mut *conn).await? {
         for row in &rows {
             let d = DraftRow {
                 id: col(row, "id")?,

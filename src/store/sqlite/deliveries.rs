@@ -460,27 +460,36 @@ pub(super) async fn mark_delivered(
                         format!("delivery {}: not delivered", lease.delivery_id),
                     ));
                 };
-                let owner = owner.unwrap_or_else(|| "outbox".to_owned());
-                let detail = json!({
-                    "from": "sending", "to": "delivered", "attempt_id": lease.attempt_id,
-                    "receipt_sha256": receipt.as_deref().map(sha256_hex),
-                });
-                audit::append(
-                    &mut *tx,
-                    AuditEntry::new(
-                        owner,
-                        "delivery.delivered",
-                        "delivery",
-                        lease.delivery_id,
-                        &detail,
-                    ),
-                    now,
-                )
-                .await?;
-                Ok(())
+                let proof = ("receipt_sha256", receipt.as_deref().map(sha256_hex).into());
+                audit_delivered(&mut *tx, owner, lease, "delivery.delivered", proof, now).await
             })
         })
         .await
+}
+
+/// The audit record of a `sending → delivered` move (`mark_delivered`, `mark_relayed`):
+/// written by the lease owner the moving statement returned (`outbox` when the claim recorded
+/// none), with what proves the delivery (`proof`: its field and value) beside the transition.
+pub(super) async fn audit_delivered(
+    conn: &mut SqliteConnection,
+    owner: Option<String>,
+    lease: Lease,
+    action: &str,
+    proof: (&str, serde_json::Value),
+    now: i64,
+) -> Result<()> {
+    let owner = owner.unwrap_or_else(|| "outbox".to_owned());
+    let mut detail = json!({
+        "from": "sending", "to": "delivered", "attempt_id": lease.attempt_id,
+    });
+    detail[proof.0] = proof.1;
+    audit::append(
+        conn,
+        AuditEntry::new(owner, action, "delivery", lease.delivery_id, &detail),
+        now,
+    )
+    .await?;
+    Ok(())
 }
 
 pub(super) async fn retry_later(

@@ -335,24 +335,9 @@ pub(super) async fn mark_relayed(
                         ),
                     ));
                 };
-                let owner = owner.unwrap_or_else(|| "outbox".to_owned());
-                let detail = json!({
-                    "from": "sending", "to": "delivered", "attempt_id": lease.attempt_id,
-                    "reply": reply,
-                });
-                audit::append(
-                    &mut *tx,
-                    AuditEntry::new(
-                        owner,
-                        "delivery.relayed",
-                        "delivery",
-                        lease.delivery_id,
-                        &detail,
-                    ),
-                    now,
-                )
-                .await?;
-                Ok(())
+                let proof = ("reply", reply.into());
+                deliveries::audit_delivered(&mut *tx, owner, lease, "delivery.relayed", proof, now)
+                    .await
             })
         })
         .await
