@@ -230,8 +230,17 @@ async fn the_mail_mode_relays_every_document_and_takes_in_every_mail() {
     assert!(out["p99_ms"].as_f64() <= out["max_ms"].as_f64(), "{v}");
     // A mail carries the file and the signed package, each base64: larger than the file.
     assert!(out["mail_bytes"].as_u64().unwrap_or(0) > 2048, "{v}");
-    // The harness names its servers' processes: their CPU is read.
-    assert!(out["cpu_ms_per_doc_mail_servers"].as_f64().is_some(), "{v}");
+    // The harness names its servers' processes: their CPU is read, each apart and in all.
+    let servers = out["cpu_ms_per_doc_mail_servers"]
+        .as_f64()
+        .expect("servers' CPU");
+    let each = &out["cpu_ms_per_doc_by_mail_server"];
+    let (dovecot, relay) = (each["dovecot"].as_f64(), each["relay"].as_f64());
+    assert!(dovecot.is_some() && relay.is_some(), "{v}");
+    assert!(
+        (dovecot.unwrap() + relay.unwrap() - servers).abs() < 1e-9,
+        "{v}"
+    );
 
     let inb = &v["inbound"];
     assert_eq!(inb["mails"], 4, "{v}");

@@ -22,7 +22,7 @@
 //! the node and of the mail servers (Dovecot and the relay, their whole process trees) per
 //! document, from `/proc` — on a small machine the servers share the cores with the node.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -69,8 +69,32 @@ pub struct MailEnv {
     pub commune: Account,
     /// The mailbox the inbound mails come from, where their receipts go back.
     pub official: Account,
-    /// Dovecot's master and the relay, when the file names them: their CPU is reported.
-    pub server_pids: Vec<u32>,
+    /// Dovecot's master (`dovecot`) and the relay (`relay`), when the file names them: their
+    /// CPU is reported.
+    pub server_pids: Vec<(&'static str, u32)>,
+}
+
+/// CPU seconds of each mail server, by name.
+type ServersCpu = BTreeMap<&'static str, f64>;
+
+/// CPU milliseconds per document of the mail servers over a span, by name, from the readings
+/// before and after it; the sum of them too.
+fn servers_per_doc(
+    before: Option<ServersCpu>,
+    after: Option<ServersCpu>,
+    n: usize,
+) -> (Option<f64>, BTreeMap<&'static str, f64>) {
+    let (Some(before), Some(after)) = (before, after) else {
+        return (None, BTreeMap::new());
+    };
+    let each: BTreeMap<&'static str, f64> = after
+        .iter()
+        .filter_map(|(name, b)| {
+            let a = before.get(name)?;
+            Some((*name, (b - a) * 1000.0 / n.max(1) as f64))
+        })
+        .collect();
+    (Some(each.values().sum()), each)
 }
 
 /// A mailbox account of the harness (test passwords, loopback only).
@@ -136,12 +160,12 @@ impl MailEnv {
             })
         };
         let mut server_pids = Vec::new();
-        for key in ["MAIL_DOVECOT_PID", "MAIL_SMTP_PID"] {
+        for (name, key) in [("dovecot", "MAIL_DOVECOT_PID"), ("relay", "MAIL_SMTP_PID")] {
             if let Some(v) = vars.get(key) {
-                server_pids.push(
-                    v.parse()
-                        .map_err(|_| format!("{key}={v:?} is not a process id"))?,
-                );
+                let pid = v
+                    .parse()
+                    .map_err(|_| format!("{key}={v:?} is not a process id"))?;
+                server_pids.push((name, pid));
             }
         }
         Ok(MailEnv {
@@ -162,17 +186,17 @@ impl MailEnv {
         })
     }
 
-    /// CPU time so far of the mail servers' process trees (`None` when the file names none or
-    /// one is gone).
-    fn servers_cpu_s(&self) -> Option<f64> {
+    /// CPU time so far of each mail server's process tree, by name (`None` when the file names
+    /// none or one is gone).
+    fn servers_cpu_s(&self) -> Option<ServersCpu> {
         if self.server_pids.is_empty() {
             return None;
         }
         let table = nodes::process_table();
         self.server_pids
             .iter()
-            .map(|pid| nodes::tree_cpu_s(&table, *pid))
-            .sum()
+            .map(|(name, pid)| Some((*name, nodes::tree_cpu_s(&table, *pid)?)))
+            .collect()
     }
 }
 
@@ -251,6 +275,8 @@ pub struct Outbound {
     pub store_cpu_ms_per_doc_node: f64,
     /// Dovecot and the relay (their process trees), when the environment file names them.
     pub cpu_ms_per_doc_mail_servers: Option<f64>,
+    /// The same, each server apart (`dovecot`, `relay`).
+    pub cpu_ms_per_doc_by_mail_server: BTreeMap<&'static str, f64>,
     /// The bench's own clerk client and IMAP counter.
     pub cpu_ms_per_doc_client: f64,
     /// Peak RSS of the node during the measured run (the warm-up's peak reset).
@@ -275,6 +301,8 @@ pub struct Inbound {
     pub store_cpu_ms_per_mail_node: f64,
     /// Dovecot and the relay over the same span (the receipts' mails included).
     pub cpu_ms_per_mail_mail_servers: Option<f64>,
+    /// The same, each server apart (`dovecot`, `relay`).
+    pub cpu_ms_per_mail_by_mail_server: BTreeMap<&'static str, f64>,
     pub peak_rss_mb_node: f64,
     pub ratio_to_rsa_ceiling: Option<f64>,
 }
@@ -327,11 +355,15 @@ impl MailReport {
             row(
                 "CPU per document",
                 format!(
-                    "node {:.2} ms (store {:.2}), mail servers {} ms, client {:.2} ms",
-                    o.cpu_ms_per_doc_node,
-                    o.store_cpu_ms_per_doc_node,
-                    opt(o.cpu_ms_per_doc_mail_servers, 2),
-                    o.cpu_ms_per_doc_client
+                    "node {:.2} ms (store {:.2}), client {:.2} ms",
+                    o.cpu_ms_per_doc_node, o.store_cpu_ms_per_doc_node, o.cpu_ms_per_doc_client
+                ),
+            );
+            row(
+                "  mail servers",
+                servers_text(
+                    o.cpu_ms_per_doc_mail_servers,
+                    &o.cpu_ms_per_doc_by_mail_server,
                 ),
             );
             row("peak RSS node", format!("{:.1} MiB", o.peak_rss_mb_node));
@@ -353,10 +385,15 @@ impl MailReport {
             row(
                 "CPU per mail",
                 format!(
-                    "node {:.2} ms (store {:.2}), mail servers {} ms",
-                    i.cpu_ms_per_mail_node,
-                    i.store_cpu_ms_per_mail_node,
-                    opt(i.cpu_ms_per_mail_mail_servers, 2)
+                    "node {:.2} ms (store {:.2})",
+                    i.cpu_ms_per_mail_node, i.store_cpu_ms_per_mail_node
+                ),
+            );
+            row(
+                "  mail servers",
+                servers_text(
+                    i.cpu_ms_per_mail_mail_servers,
+                    &i.cpu_ms_per_mail_by_mail_server,
                 ),
             );
             row("peak RSS node", format!("{:.1} MiB", i.peak_rss_mb_node));
@@ -364,6 +401,15 @@ impl MailReport {
         }
         t
     }
+}
+
+/// "5.72 ms (dovecot 2.10, relay 3.62)", or "n/a".
+fn servers_text(total: Option<f64>, each: &BTreeMap<&'static str, f64>) -> String {
+    let Some(total) = total else {
+        return "n/a".into();
+    };
+    let parts: Vec<String> = each.iter().map(|(k, v)| format!("{k} {v:.2}")).collect();
+    format!("{total:.2} ms ({})", parts.join(", "))
 }
 
 // --- the run -----------------------------------------------------------------------------------
@@ -544,6 +590,7 @@ impl Run<'_> {
         let elapsed_s = ((last.max(in_mailbox_at) - started) / 1000.0).max(1e-3);
         let per_doc = |a: f64, b: f64| (b - a) * 1000.0 / n.max(1) as f64;
         let docs_per_sec = n as f64 / elapsed_s;
+        let (servers, by_server) = servers_per_doc(before.1, after.1, n);
         Ok(Outbound {
             documents: n,
             errors: outcome.errors,
@@ -557,7 +604,8 @@ impl Run<'_> {
             max_ms: sorted.last().copied().unwrap_or(0.0),
             cpu_ms_per_doc_node: per_doc(before.0.cpu_s, after.0.cpu_s),
             store_cpu_ms_per_doc_node: per_doc(before.0.store_cpu_s, after.0.store_cpu_s),
-            cpu_ms_per_doc_mail_servers: before.1.zip(after.1).map(|(a, b)| per_doc(a, b)),
+            cpu_ms_per_doc_mail_servers: servers,
+            cpu_ms_per_doc_by_mail_server: by_server,
             cpu_ms_per_doc_client: per_doc(before.2.cpu_s, after.2.cpu_s),
             peak_rss_mb_node: after.0.peak_rss_mb,
             ratio_to_rsa_ceiling: ceiling.map(|c| docs_per_sec / c),
@@ -633,6 +681,7 @@ impl Run<'_> {
         let with_receipts_s = ((receipts_at - started) / 1000.0).max(1e-3);
         let per_mail = |s: f64| s * 1000.0 / mails as f64;
         let mails_per_sec = mails as f64 / elapsed_s;
+        let (servers, by_server) = servers_per_doc(servers_before, servers_after, mails);
         Ok(Inbound {
             mails,
             mail_bytes,
@@ -642,9 +691,8 @@ impl Run<'_> {
             mails_per_sec_with_receipts: mails as f64 / with_receipts_s,
             cpu_ms_per_mail_node: per_mail(stats.cpu_s),
             store_cpu_ms_per_mail_node: per_mail(stats.store_cpu_s),
-            cpu_ms_per_mail_mail_servers: servers_before
-                .zip(servers_after)
-                .map(|(a, b)| per_mail(b - a)),
+            cpu_ms_per_mail_mail_servers: servers,
+            cpu_ms_per_mail_by_mail_server: by_server,
             peak_rss_mb_node: stats.peak_rss_mb,
             ratio_to_rsa_ceiling: ceiling.map(|c| mails_per_sec / c),
         })
@@ -1085,7 +1133,7 @@ mod tests {
         );
         assert_eq!(env.commune.address, "xa-iakha@gialai.gov.vn");
         assert_eq!(env.official.password, "matkhau-sotttt");
-        assert_eq!(env.server_pids, vec![101, 102]);
+        assert_eq!(env.server_pids, vec![("dovecot", 101), ("relay", 102)]);
         // A password never shows in a debug print.
         assert!(!format!("{env:?}").contains("matkhau"), "{env:?}");
     }
@@ -1124,6 +1172,23 @@ mod tests {
         assert_eq!(unquote("$'a\\nb'"), None);
         assert_eq!(unquote("\"$HOME\""), None);
         assert_eq!(unquote("trailing\\"), None);
+    }
+
+    /// Per document, by server, and their sum; nothing when a reading is missing.
+    #[test]
+    fn server_cpu_is_split_per_document() {
+        let before: ServersCpu = [("dovecot", 1.0), ("relay", 2.0)].into_iter().collect();
+        let after: ServersCpu = [("dovecot", 1.5), ("relay", 3.0)].into_iter().collect();
+        let (total, each) = servers_per_doc(Some(before.clone()), Some(after), 100);
+        assert_eq!(total, Some(15.0));
+        assert_eq!(each.get("dovecot"), Some(&5.0));
+        assert_eq!(each.get("relay"), Some(&10.0));
+        assert_eq!(
+            servers_text(total, &each),
+            "15.00 ms (dovecot 5.00, relay 10.00)"
+        );
+        assert_eq!(servers_per_doc(Some(before), None, 100).0, None);
+        assert_eq!(servers_text(None, &BTreeMap::new()), "n/a");
     }
 
     #[test]
