@@ -97,6 +97,41 @@ fn servers_per_doc(
     (Some(each.values().sum()), each)
 }
 
+/// Where a measured span began: the machine's busy time, this process's CPU, the clock.
+struct Span {
+    busy_s: Option<f64>,
+    own_s: f64,
+    at: Instant,
+}
+
+impl Span {
+    fn start() -> Span {
+        Span {
+            busy_s: nodes::machine_busy_s(),
+            own_s: own_stats().cpu_s,
+            at: Instant::now(),
+        }
+    }
+
+    /// Cores' worth of CPU that everything else used from the start until now: the machine's
+    /// busy time less the node's `node_s`, the mail servers' `servers_s` and the bench's own
+    /// (a shared machine's other work; the servers too when their processes are not known).
+    fn others_cores(&self, node_s: f64, servers_s: f64) -> Option<f64> {
+        let busy = nodes::machine_busy_s()? - self.busy_s?;
+        let own = own_stats().cpu_s - self.own_s;
+        let wall = self.at.elapsed().as_secs_f64().max(1e-3);
+        Some(((busy - node_s - servers_s - own) / wall).max(0.0))
+    }
+}
+
+/// The mail servers' CPU seconds between two readings, all together (0 when unknown).
+fn servers_delta_s(before: &Option<ServersCpu>, after: &Option<ServersCpu>) -> f64 {
+    match (before, after) {
+        (Some(b), Some(a)) => a.iter().map(|(k, v)| v - b.get(k).unwrap_or(v)).sum(),
+        _ => 0.0,
+    }
+}
+
 /// A mailbox account of the harness (test passwords, loopback only).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Account {
@@ -282,6 +317,9 @@ pub struct Outbound {
     /// Peak RSS of the node during the measured run (the warm-up's peak reset).
     pub peak_rss_mb_node: f64,
     pub ratio_to_rsa_ceiling: Option<f64>,
+    /// Cores' worth of CPU used meanwhile by other processes than the node, the mail servers
+    /// and the bench (on a shared machine: how disturbed the run was).
+    pub other_processes_cores: Option<f64>,
 }
 
 /// Signed `.edxml` mails taken in from the node's mailbox.
@@ -305,6 +343,8 @@ pub struct Inbound {
     pub cpu_ms_per_mail_by_mail_server: BTreeMap<&'static str, f64>,
     pub peak_rss_mb_node: f64,
     pub ratio_to_rsa_ceiling: Option<f64>,
+    /// Cores' worth of CPU used meanwhile by other processes (as for [`Outbound`]).
+    pub other_processes_cores: Option<f64>,
 }
 
 impl MailReport {
@@ -368,6 +408,7 @@ impl MailReport {
             );
             row("peak RSS node", format!("{:.1} MiB", o.peak_rss_mb_node));
             row("ratio to RSA ceiling", opt(o.ratio_to_rsa_ceiling, 3));
+            row("other processes (cores)", opt(o.other_processes_cores, 2));
         }
         if let Some(i) = &self.inbound {
             t.push_str("\n  inbound: signed .edxml mails in the mailbox → node (IMAP)\n");
@@ -398,6 +439,7 @@ impl MailReport {
             );
             row("peak RSS node", format!("{:.1} MiB", i.peak_rss_mb_node));
             row("ratio to RSA ceiling", opt(i.ratio_to_rsa_ceiling, 3));
+            row("other processes (cores)", opt(i.other_processes_cores, 2));
         }
         t
     }
@@ -549,6 +591,7 @@ impl Run<'_> {
             eprintln!("cannot reset the peak RSS of the node: it includes the warm-up");
         }
 
+        let span = Span::start();
         let before = (node.stats(), env.servers_cpu_s(), own_stats());
         let started = now_ms();
         eprintln!(
@@ -572,6 +615,10 @@ impl Run<'_> {
             .map_err(|e| fail(format!("the mailbox counter: {e}")))?;
         let (count, in_mailbox_at) = seen?;
         let after = (node.stats(), env.servers_cpu_s(), own_stats());
+        let others = span.others_cores(
+            after.0.cpu_s - before.0.cpu_s,
+            servers_delta_s(&before.1, &after.1),
+        );
         let mail_bytes = counter.last_size("INBOX").await.ok().flatten();
         counter.logout().await;
 
@@ -609,6 +656,7 @@ impl Run<'_> {
             cpu_ms_per_doc_client: per_doc(before.2.cpu_s, after.2.cpu_s),
             peak_rss_mb_node: after.0.peak_rss_mb,
             ratio_to_rsa_ceiling: ceiling.map(|c| docs_per_sec / c),
+            other_processes_cores: others,
         })
     }
 
@@ -636,6 +684,7 @@ impl Run<'_> {
             )));
         }
 
+        let span = Span::start();
         let servers_before = env.servers_cpu_s();
         let started = now_ms();
         let t0 = Instant::now();
@@ -668,6 +717,10 @@ impl Run<'_> {
         let receipts_at = now_ms();
         let stats = node.stats();
         let servers_after = env.servers_cpu_s();
+        let others = span.others_cores(
+            stats.cpu_s,
+            servers_delta_s(&servers_before, &servers_after),
+        );
         counter.logout().await;
 
         let outcomes = mail_log_outcomes(&node.base_url, &tokens.admin).await?;
@@ -695,6 +748,7 @@ impl Run<'_> {
             cpu_ms_per_mail_by_mail_server: by_server,
             peak_rss_mb_node: stats.peak_rss_mb,
             ratio_to_rsa_ceiling: ceiling.map(|c| mails_per_sec / c),
+            other_processes_cores: others,
         })
     }
 

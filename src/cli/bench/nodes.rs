@@ -320,6 +320,31 @@ pub fn tree_cpu_s(table: &HashMap<u32, (u32, f64)>, root: u32) -> Option<f64> {
     Some(total / clock_ticks())
 }
 
+/// CPU time the whole machine has been busy so far, all cores together, in seconds (`/proc/stat`:
+/// every state but idle and waiting for I/O). Set against what the measured processes used over
+/// a span, it says how much else ran meanwhile on a machine that may be shared.
+pub fn machine_busy_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    parse_machine_busy(stat.lines().next()?).map(|ticks| ticks / clock_ticks())
+}
+
+/// The busy ticks of the `cpu` line of `/proc/stat`: user, nice, system, idle, iowait, irq,
+/// softirq, steal (guest time is already counted in user and nice).
+fn parse_machine_busy(line: &str) -> Option<f64> {
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let v: Vec<f64> = fields
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    if v.len() < 8 {
+        return None;
+    }
+    Some(v[0] + v[1] + v[2] + v[5] + v[6] + v[7])
+}
+
 /// CPU time and memory of process `pid`, from `/proc` (Linux).
 pub fn proc_stats(pid: u32) -> Option<ProcStats> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -430,6 +455,15 @@ mod tests {
         // This test process is in the kernel's table, with its parent.
         let real = process_table();
         assert!(real.contains_key(&std::process::id()), "{}", real.len());
+    }
+
+    #[test]
+    fn machine_busy_time_leaves_out_idle_and_io_wait() {
+        let line = "cpu  100 5 50 9000 40 3 2 7 11 0";
+        assert_eq!(parse_machine_busy(line), Some(167.0));
+        assert_eq!(parse_machine_busy("cpu0 1 2 3 4 5 6 7 8"), None);
+        assert_eq!(parse_machine_busy("cpu 1 2 3"), None);
+        assert!(machine_busy_s().is_some_and(|s| s > 0.0));
     }
 
     #[test]
