@@ -158,7 +158,7 @@ impl Clerk {
         // Every one of them is sent, even when this loop or the permits fell behind and the
         // window closed first (they are late, and their latency counts from when they left):
         // the count is the rate times the duration, never what the scheduler allowed.
-        let total = (duration.as_secs_f64() * rate).ceil() as usize;
+        let total = open_loop_count(rate, duration);
         'window: while start.elapsed() < duration || sent < total {
             let due = if start.elapsed() < duration {
                 ((start.elapsed().as_secs_f64() * rate) as usize + 1).min(total)
@@ -283,6 +283,11 @@ impl Clerk {
             }
         }
     }
+}
+
+/// How many submissions [`Clerk::open_loop`] makes at `rate` per second for `duration`.
+pub fn open_loop_count(rate: f64, duration: Duration) -> usize {
+    (duration.as_secs_f64() * rate).ceil() as usize
 }
 
 impl Outcome {

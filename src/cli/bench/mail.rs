@@ -36,7 +36,7 @@ use time::OffsetDateTime;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader, BufWriter};
 use tokio::net::TcpStream;
 
-use super::load::{Clerk, now_ms};
+use super::load::{Clerk, now_ms, open_loop_count};
 use super::nodes::{self, BenchNode, SENDER_CODE};
 use super::report::{self, quantile};
 use super::{Args, WARMUP_MAX_SIZE, check_errors, fail, own_stats};
@@ -113,14 +113,18 @@ impl Span {
         }
     }
 
-    /// Cores' worth of CPU that everything else used from the start until now: the machine's
-    /// busy time less the node's `node_s`, the mail servers' `servers_s` and the bench's own
-    /// (a shared machine's other work; the servers too when their processes are not known).
-    fn others_cores(&self, node_s: f64, servers_s: f64) -> Option<f64> {
-        let busy = nodes::machine_busy_s()? - self.busy_s?;
-        let own = own_stats().cpu_s - self.own_s;
+    /// From the start until now, in cores' worth of CPU: how busy the whole machine was, and
+    /// how much of that was neither the node (`node_s`), the mail servers (`servers_s`) nor the
+    /// bench — a shared machine's other work (the servers too when their processes are not
+    /// known).
+    fn cores(&self, node_s: f64, servers_s: f64) -> (Option<f64>, Option<f64>) {
         let wall = self.at.elapsed().as_secs_f64().max(1e-3);
-        Some(((busy - node_s - servers_s - own) / wall).max(0.0))
+        let Some(busy) = nodes::machine_busy_s().zip(self.busy_s).map(|(b, a)| b - a) else {
+            return (None, None);
+        };
+        let own = own_stats().cpu_s - self.own_s;
+        let others = ((busy - node_s - servers_s - own) / wall).max(0.0);
+        (Some(busy / wall), Some(others))
     }
 }
 
@@ -290,6 +294,8 @@ pub struct MailReport {
 /// Documents through the mail channel into the commune's mailbox.
 #[derive(Debug, Serialize)]
 pub struct Outbound {
+    /// The held submission rate (`--mail-rate`); `None`: a closed loop of `concurrency`.
+    pub rate_per_sec: Option<f64>,
     /// Measured documents, each relayed (warm-up excluded).
     pub documents: usize,
     pub errors: usize,
@@ -317,6 +323,9 @@ pub struct Outbound {
     /// Peak RSS of the node during the measured run (the warm-up's peak reset).
     pub peak_rss_mb_node: f64,
     pub ratio_to_rsa_ceiling: Option<f64>,
+    /// How busy the whole machine was over the measured run, in cores (of `cores`): below
+    /// them, the channel waited on something other than CPU.
+    pub machine_busy_cores: Option<f64>,
     /// Cores' worth of CPU used meanwhile by other processes than the node, the mail servers
     /// and the bench (on a shared machine: how disturbed the run was).
     pub other_processes_cores: Option<f64>,
@@ -343,6 +352,8 @@ pub struct Inbound {
     pub cpu_ms_per_mail_by_mail_server: BTreeMap<&'static str, f64>,
     pub peak_rss_mb_node: f64,
     pub ratio_to_rsa_ceiling: Option<f64>,
+    /// As for [`Outbound`], over the same span as `elapsed_with_receipts_s`.
+    pub machine_busy_cores: Option<f64>,
     /// Cores' worth of CPU used meanwhile by other processes (as for [`Outbound`]).
     pub other_processes_cores: Option<f64>,
 }
@@ -370,8 +381,11 @@ impl MailReport {
             t.push_str("\n  outbound: clerk API → node → relay (SMTP) → Dovecot mailbox\n");
             let mut row = |k: &str, v: String| report::push_row(&mut t, k, v);
             row(
-                "documents (concurrency)",
-                format!("{} ({})", o.documents, self.concurrency),
+                "documents",
+                match o.rate_per_sec {
+                    Some(r) => format!("{} at {r}/s (open loop)", o.documents),
+                    None => format!("{} ({} at a time)", o.documents, self.concurrency),
+                },
             );
             row("errors", o.errors.to_string());
             row(
@@ -408,7 +422,14 @@ impl MailReport {
             );
             row("peak RSS node", format!("{:.1} MiB", o.peak_rss_mb_node));
             row("ratio to RSA ceiling", opt(o.ratio_to_rsa_ceiling, 3));
-            row("other processes (cores)", opt(o.other_processes_cores, 2));
+            row(
+                "machine busy (of it others), cores",
+                format!(
+                    "{} ({})",
+                    opt(o.machine_busy_cores, 2),
+                    opt(o.other_processes_cores, 2)
+                ),
+            );
         }
         if let Some(i) = &self.inbound {
             t.push_str("\n  inbound: signed .edxml mails in the mailbox → node (IMAP)\n");
@@ -439,7 +460,14 @@ impl MailReport {
             );
             row("peak RSS node", format!("{:.1} MiB", i.peak_rss_mb_node));
             row("ratio to RSA ceiling", opt(i.ratio_to_rsa_ceiling, 3));
-            row("other processes (cores)", opt(i.other_processes_cores, 2));
+            row(
+                "machine busy (of it others), cores",
+                format!(
+                    "{} ({})",
+                    opt(i.machine_busy_cores, 2),
+                    opt(i.other_processes_cores, 2)
+                ),
+            );
         }
         t
     }
@@ -592,21 +620,39 @@ impl Run<'_> {
         }
 
         let span = Span::start();
+        // Open loop: the documents spread over `documents / rate` seconds.
+        let held = match args.mail_rate {
+            Some(r) if r > 0.0 && r.is_finite() => {
+                Some((r, Duration::from_secs_f64(args.documents as f64 / r)))
+            }
+            Some(r) => return Err(fail(format!("--mail-rate {r}: not a positive rate"))),
+            None => None,
+        };
+        let documents = held.map_or(args.documents, |(r, d)| open_loop_count(r, d));
         let before = (node.stats(), env.servers_cpu_s(), own_stats());
         let started = now_ms();
-        eprintln!(
-            "sending {} documents of {} B by mail, {} at a time…",
-            args.documents, args.size, args.concurrency
-        );
+        match held {
+            Some((r, _)) => eprintln!(
+                "sending {documents} documents of {} B by mail at {r}/s…",
+                args.size
+            ),
+            None => eprintln!(
+                "sending {documents} documents of {} B by mail, {} at a time…",
+                args.size, args.concurrency
+            ),
+        }
         // The mailbox is counted alongside, so that its time is when the last mail arrived and
         // not when the bench got round to looking.
-        let target = baseline + args.documents as u64;
-        let within = wait_for(args.documents);
+        let target = baseline + documents as u64;
+        let within = wait_for(documents) + held.map_or(Duration::ZERO, |(_, d)| d);
         let counting = tokio::spawn(async move {
             let seen = counter.wait_count("INBOX", target, within).await;
             (counter, seen)
         });
-        let outcome = clerk.closed_loop(args.documents, args.concurrency).await;
+        let outcome = match held {
+            Some((r, d)) => clerk.open_loop(r, d, args.concurrency, |_| {}).await,
+            None => clerk.closed_loop(documents, args.concurrency).await,
+        };
         check_errors(&outcome)?;
         let total = (args.warmup + outcome.submitted.len()) as u64;
         clerk.wait_delivered(total, within).await.map_err(fail)?;
@@ -615,7 +661,7 @@ impl Run<'_> {
             .map_err(|e| fail(format!("the mailbox counter: {e}")))?;
         let (count, in_mailbox_at) = seen?;
         let after = (node.stats(), env.servers_cpu_s(), own_stats());
-        let others = span.others_cores(
+        let (busy, others) = span.cores(
             after.0.cpu_s - before.0.cpu_s,
             servers_delta_s(&before.1, &after.1),
         );
@@ -639,6 +685,7 @@ impl Run<'_> {
         let docs_per_sec = n as f64 / elapsed_s;
         let (servers, by_server) = servers_per_doc(before.1, after.1, n);
         Ok(Outbound {
+            rate_per_sec: held.map(|(r, _)| r),
             documents: n,
             errors: outcome.errors,
             in_mailbox: count - baseline,
@@ -656,6 +703,7 @@ impl Run<'_> {
             cpu_ms_per_doc_client: per_doc(before.2.cpu_s, after.2.cpu_s),
             peak_rss_mb_node: after.0.peak_rss_mb,
             ratio_to_rsa_ceiling: ceiling.map(|c| docs_per_sec / c),
+            machine_busy_cores: busy,
             other_processes_cores: others,
         })
     }
@@ -717,7 +765,7 @@ impl Run<'_> {
         let receipts_at = now_ms();
         let stats = node.stats();
         let servers_after = env.servers_cpu_s();
-        let others = span.others_cores(
+        let (busy, others) = span.cores(
             stats.cpu_s,
             servers_delta_s(&servers_before, &servers_after),
         );
@@ -748,6 +796,7 @@ impl Run<'_> {
             cpu_ms_per_mail_by_mail_server: by_server,
             peak_rss_mb_node: stats.peak_rss_mb,
             ratio_to_rsa_ceiling: ceiling.map(|c| mails_per_sec / c),
+            machine_busy_cores: busy,
             other_processes_cores: others,
         })
     }

@@ -103,6 +103,10 @@ pub struct Args {
     /// and taken in (default: `--documents`; 0: outbound only).
     #[arg(long, value_name = "N", requires = "mail_env")]
     mail_inbound: Option<usize>,
+    /// With `--mail-env`: submit the documents at this many per second (open loop, at most
+    /// `--concurrency` outstanding) instead of a closed loop, for the latency of a held rate.
+    #[arg(long, value_name = "PER_SECOND", requires = "mail_env")]
+    mail_rate: Option<f64>,
 }
 
 pub fn run(args: Args) -> CmdResult {
