@@ -242,6 +242,19 @@ async fn the_mail_mode_relays_every_document_and_takes_in_every_mail() {
         "{v}"
     );
 
+    // How busy the machine was: within its cores, and at least what the node itself used.
+    let cores = v["cores"].as_f64().unwrap();
+    let busy = out["machine_busy_cores"]
+        .as_f64()
+        .expect("machine_busy_cores");
+    assert!(busy > 0.0 && busy <= cores + 0.05, "{v}");
+    assert!(
+        out["other_processes_cores"]
+            .as_f64()
+            .is_some_and(|o| o >= 0.0),
+        "{v}"
+    );
+
     let inb = &v["inbound"];
     assert_eq!(inb["mails"], 4, "{v}");
     let taken = inb["elapsed_s"].as_f64().unwrap_or(-1.0);

@@ -273,6 +273,7 @@ fn unquote(v: &str) -> Option<String> {
 #[derive(Debug, Serialize)]
 pub struct MailReport {
     pub version: &'static str,
+    /// When the run began (RFC 3339, UTC).
     pub started_at: String,
     pub machine: String,
     pub cores: usize,
@@ -487,6 +488,9 @@ fn servers_text(total: Option<f64>, each: &BTreeMap<&'static str, f64>) -> Strin
 /// Both directions, as `args` asks: `--documents` through the channel (0: none), then
 /// `--mail-inbound` mails taken in (default `--documents`; 0: none).
 pub async fn bench(args: &Args, dir: &Path, env_file: &Path) -> Result<MailReport, Error> {
+    let started_at = OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
     let env = MailEnv::read(env_file)?;
     let inbound_mails = args.mail_inbound.unwrap_or(args.documents);
     if args.documents == 0 && inbound_mails == 0 {
@@ -525,9 +529,7 @@ pub async fn bench(args: &Args, dir: &Path, env_file: &Path) -> Result<MailRepor
     };
     Ok(MailReport {
         version: env!("CARGO_PKG_VERSION"),
-        started_at: OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
+        started_at,
         machine: report::machine(),
         cores,
         size_bytes: args.size,
