@@ -127,7 +127,8 @@ enum Command {
     Completions(docs::CompletionsArgs),
     /// Write manual pages (roff): the top page on stdout, or one page per command into --out.
     Man(docs::ManArgs),
-    /// Measure two real nodes on loopback: documents/s, latency, CPU and memory per node.
+    /// Measure two real nodes on loopback: documents/s, latency, CPU and memory per node (with
+    /// --mail-env, the mail channel through real mail servers).
     Bench(Box<bench::Args>),
 }
 

@@ -34,13 +34,15 @@ pub struct Outcome {
     pub first_error: Option<String>,
 }
 
-/// The clerk side: a pooled client with the agency's token and the attachment to send.
+/// The clerk side: a pooled client with the agency's token, the attachment to send and the
+/// agency it is sent to.
 #[derive(Clone)]
 pub struct Clerk {
     client: reqwest::Client,
     base_url: String,
     token: String,
     attachment: Arc<Vec<u8>>,
+    recipient: String,
 }
 
 pub fn now_ms() -> f64 {
@@ -48,7 +50,8 @@ pub fn now_ms() -> f64 {
 }
 
 impl Clerk {
-    /// `size` bytes of incompressible attachment (a scanned PDF compresses little either).
+    /// `size` bytes of incompressible attachment (a scanned PDF compresses little either), sent
+    /// to the receiving node's agency (another with [`Clerk::to`]).
     pub fn new(base_url: &str, token: &str, size: usize) -> Result<Clerk, Error> {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(1024)
@@ -62,13 +65,20 @@ impl Clerk {
             base_url: base_url.to_owned(),
             token: token.to_owned(),
             attachment: Arc::new(attachment),
+            recipient: RECEIVER_CODE.to_owned(),
         })
+    }
+
+    /// The same clerk sending to agency `code` instead (e.g. a mail-only commune).
+    pub fn to(mut self, code: &str) -> Clerk {
+        self.recipient = code.to_owned();
+        self
     }
 
     /// Submits one dispatch; the message id.
     pub async fn submit(&self, n: usize) -> Result<i64, String> {
         let metadata = serde_json::json!({
-            "recipients": [RECEIVER_CODE],
+            "recipients": [self.recipient],
             "notation": "STTTT-ĐHN",
             "subject": format!("Văn bản đo hiệu năng số {n}"),
             "priority": 0,
@@ -148,7 +158,7 @@ impl Clerk {
         // Every one of them is sent, even when this loop or the permits fell behind and the
         // window closed first (they are late, and their latency counts from when they left):
         // the count is the rate times the duration, never what the scheduler allowed.
-        let total = (duration.as_secs_f64() * rate).ceil() as usize;
+        let total = open_loop_count(rate, duration);
         'window: while start.elapsed() < duration || sent < total {
             let due = if start.elapsed() < duration {
                 ((start.elapsed().as_secs_f64() * rate) as usize + 1).min(total)
@@ -209,16 +219,24 @@ impl Clerk {
         }
     }
 
-    async fn delivery_counts(&self) -> Option<(u64, u64)> {
-        let text = self
+    /// The node's `/metrics` text (empty when it cannot be read).
+    pub async fn metrics(&self) -> String {
+        let res = self
             .client
             .get(format!("{}/metrics", self.base_url))
             .send()
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
+            .await;
+        match res {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    async fn delivery_counts(&self) -> Option<(u64, u64)> {
+        let text = self.metrics().await;
+        if text.is_empty() {
+            return None;
+        }
         let count = |state: &str| {
             let key = format!("lienthong_deliveries{{state=\"{state}\"}} ");
             text.lines()
@@ -265,6 +283,11 @@ impl Clerk {
             }
         }
     }
+}
+
+/// How many submissions [`Clerk::open_loop`] makes at `rate` per second for `duration`.
+pub fn open_loop_count(rate: f64, duration: Duration) -> usize {
+    (duration.as_secs_f64() * rate).ceil() as usize
 }
 
 impl Outcome {

@@ -18,10 +18,16 @@
 //! ([`flood`]) and reports whether every document was delivered, the latency under attack, and
 //! the receiver's memory and descriptors.
 //!
+//! `--mail-env FILE` measures the mail channel instead ([`mail`]): one node sending documents
+//! by mail through a real relay into a real Dovecot mailbox, and taking signed `.edxml` mails
+//! in from its own — against the servers `scripts/mail-harness.sh start DIR` runs and
+//! describes in `DIR/env`.
+//!
 //! The figures are for *this* machine: run it where you want to know.
 
 mod flood;
 mod load;
+mod mail;
 mod nodes;
 mod report;
 
@@ -88,6 +94,19 @@ pub struct Args {
     /// With `--flood`: how long the flood runs before the first document is sent.
     #[arg(long, default_value = "3s")]
     flood_settle: String,
+    /// Measure the mail channel instead, against the mail servers this file describes (the
+    /// `DIR/env` of `scripts/mail-harness.sh start DIR`): `--documents` sent by mail to a
+    /// mail-only commune, then `--mail-inbound` signed `.edxml` mails taken in.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["soak", "flood"])]
+    mail_env: Option<PathBuf>,
+    /// With `--mail-env`: signed `.edxml` mails (attachment `--size`) put in the node's mailbox
+    /// and taken in (default: `--documents`; 0: outbound only).
+    #[arg(long, value_name = "N", requires = "mail_env")]
+    mail_inbound: Option<usize>,
+    /// With `--mail-env`: submit the documents at this many per second (open loop, at most
+    /// `--concurrency` outstanding) instead of a closed loop, for the latency of a held rate.
+    #[arg(long, value_name = "PER_SECOND", requires = "mail_env")]
+    mail_rate: Option<f64>,
 }
 
 pub fn run(args: Args) -> CmdResult {
@@ -108,19 +127,25 @@ pub fn run(args: Args) -> CmdResult {
     };
     std::fs::create_dir_all(&dir)
         .map_err(|e| Failure::Local(Error::io(dir.display().to_string(), e)))?;
-    let result = rt.block_on(bench(&args, &dir));
+    let result = rt.block_on(async {
+        match &args.mail_env {
+            Some(env) => mail::bench(&args, &dir, env)
+                .await
+                .map(|r| (r.table(), serde_json::to_string_pretty(&r))),
+            None => bench(&args, &dir)
+                .await
+                .map(|r| (r.table(), serde_json::to_string_pretty(&r))),
+        }
+    });
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    let report = result.map_err(Failure::Local)?;
+    let (table, json) = result.map_err(Failure::Local)?;
     if args.json {
-        eprint!("{}", report.table());
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+        eprint!("{table}");
+        println!("{}", json.unwrap_or_default());
     } else {
-        print!("{}", report.table());
+        print!("{table}");
     }
     Ok(())
 }
@@ -188,12 +213,12 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
             "ubnd-nghean",
             &receiver_token,
             ("node-nghean", 0),
-            (
+            Some((
                 "sender",
                 "https://127.0.0.1:1",
                 "gialai.node.lienthong.test",
                 SENDER_CODE,
-            ),
+            )),
             None,
         ),
     )?;
@@ -210,12 +235,12 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
             "stttt-gialai",
             &sender_token,
             ("node-gialai", 0),
-            (
+            Some((
                 "receiver",
                 &format!("https://{}", receiver.peer_at),
                 "nghean.node.lienthong.test",
                 RECEIVER_CODE,
-            ),
+            )),
             args.in_flight,
         ),
     )?;

@@ -4,6 +4,7 @@
 //! Each node is a separate process of this same binary, so its CPU time and peak RSS are its own
 //! and the figures are those of the node a province would run, not of an in-process harness.
 
+use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -96,9 +97,11 @@ pub fn new_token() -> String {
 }
 
 /// The configuration of one bench node: one agency signing with the test identity `identity`,
-/// the node's TLS identity and peer port `tls` (0: any free port, read back by [`start`]), and one peer (name, `https://` URL, the DNS
-/// name its certificate must carry, the code it serves), over mutual TLS as in production.
-/// `store` is the node's store URL; `in_flight` its `retry.in_flight` (`None`: the default).
+/// the node's TLS identity and peer port `tls` (0: any free port, read back by [`start`]), and
+/// at most one peer (name, `https://` URL, the DNS name its certificate must carry, the code it
+/// serves), over mutual TLS as in production — none for the mail bench's node, whose only
+/// channel is mail. `store` is the node's store URL; `in_flight` its `retry.in_flight` (`None`:
+/// the default).
 #[allow(clippy::too_many_arguments)]
 pub fn config_text(
     name: &str,
@@ -109,7 +112,7 @@ pub fn config_text(
     identity: &str,
     token: &str,
     tls: (&str, u16),
-    peer: (&str, &str, &str, &str),
+    peer: Option<(&str, &str, &str, &str)>,
     in_flight: Option<u32>,
 ) -> String {
     let p = pki.display();
@@ -117,7 +120,20 @@ pub fn config_text(
         .map(|n| format!("in_flight = {n}\n"))
         .unwrap_or_default();
     let (node_identity, peer_port) = tls;
-    let (peer_name, peer_url, peer_dns, peer_serves) = peer;
+    let peer = peer
+        .map(|(peer_name, peer_url, peer_dns, peer_serves)| {
+            format!(
+                r#"
+[[peer]]
+name = "{peer_name}"
+url = "{peer_url}"
+ca = ["{p}/root-ca.cert.pem"]
+tls_name = "{peer_dns}"
+serves = ["{peer_serves}"]
+"#
+            )
+        })
+        .unwrap_or_default();
     format!(
         r#"# Written by `lienthong bench` (test PKI; throw-away).
 [node]
@@ -142,14 +158,7 @@ chain = "{p}/chain.pem"
 [[agency.token]]
 name = "bench"
 sha256 = "{hash}"
-
-[[peer]]
-name = "{peer_name}"
-url = "{peer_url}"
-ca = ["{p}/root-ca.cert.pem"]
-tls_name = "{peer_dns}"
-serves = ["{peer_serves}"]
-
+{peer}
 [retry]
 initial_backoff = "200ms"
 max_backoff = "5s"
@@ -262,6 +271,80 @@ fn store_ticks(pid: u32) -> f64 {
         .sum()
 }
 
+/// Every live process: pid → (parent pid, CPU ticks of the process and of its children it has
+/// waited for). A snapshot of `/proc/*/stat`, for [`tree_cpu_s`].
+pub fn process_table() -> HashMap<u32, (u32, f64)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return HashMap::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            parse_stat_tree(&stat).map(|entry| (pid, entry))
+        })
+        .collect()
+}
+
+/// The parent pid and the user + system ticks of the process and its waited-for children (the
+/// fields after the command name: ppid is the 2nd, utime, stime, cutime, cstime the 12th–15th).
+fn parse_stat_tree(stat: &str) -> Option<(u32, f64)> {
+    let close = stat.rfind(')')?;
+    let fields: Vec<&str> = stat.get(close + 2..)?.split_whitespace().collect();
+    let ppid = fields.get(1)?.parse().ok()?;
+    let mut ticks = 0.0;
+    for i in 11..=14 {
+        ticks += fields.get(i)?.parse::<f64>().ok()?;
+    }
+    Some((ppid, ticks))
+}
+
+/// CPU time (seconds) of process `root` and all its live descendants, children they reaped
+/// included: what a server that forks workers (Dovecot) costs. `None` if `root` is gone.
+pub fn tree_cpu_s(table: &HashMap<u32, (u32, f64)>, root: u32) -> Option<f64> {
+    table.get(&root)?;
+    let mut total = 0.0;
+    let mut stack = vec![root];
+    while let Some(pid) = stack.pop() {
+        if let Some((_, ticks)) = table.get(&pid) {
+            total += ticks;
+        }
+        stack.extend(
+            table
+                .iter()
+                .filter(|(child, (parent, _))| *parent == pid && **child != pid)
+                .map(|(child, _)| *child),
+        );
+    }
+    Some(total / clock_ticks())
+}
+
+/// CPU time the whole machine has been busy so far, all cores together, in seconds (`/proc/stat`:
+/// every state but idle and waiting for I/O). Set against what the measured processes used over
+/// a span, it says how much else ran meanwhile on a machine that may be shared.
+pub fn machine_busy_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    parse_machine_busy(stat.lines().next()?).map(|ticks| ticks / clock_ticks())
+}
+
+/// The busy ticks of the `cpu` line of `/proc/stat`: user, nice, system, idle, iowait, irq,
+/// softirq, steal (guest time is already counted in user and nice).
+fn parse_machine_busy(line: &str) -> Option<f64> {
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let v: Vec<f64> = fields
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    if v.len() < 8 {
+        return None;
+    }
+    Some(v[0] + v[1] + v[2] + v[5] + v[6] + v[7])
+}
+
 /// CPU time and memory of process `pid`, from `/proc` (Linux).
 pub fn proc_stats(pid: u32) -> Option<ProcStats> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -336,17 +419,51 @@ mod tests {
                 "stttt-gialai",
                 "bench-token",
                 ("node-gialai", 1),
-                (
+                Some((
                     "receiver",
                     "https://127.0.0.1:2",
                     "nghean.node.lienthong.test",
                     "000.00.00.H41",
-                ),
+                )),
                 in_flight,
             );
             let config = lienthong::config::Config::from_toml(&text, &pki, &|_| None).unwrap();
             assert_eq!(config.retry.in_flight, expected);
         }
+    }
+
+    /// A process tree's CPU: the root's, its descendants' and what they reaped, nothing of
+    /// processes outside it.
+    #[test]
+    fn process_trees_add_up() {
+        let line = "9 (dovecot) S 1 9 9 0 -1 0 0 0 0 0 10 20 3 4 20 0 1 0";
+        assert_eq!(parse_stat_tree(line), Some((1, 37.0)));
+        assert_eq!(parse_stat_tree("9 (x) S 1"), None);
+        let table: HashMap<u32, (u32, f64)> = [
+            (1, (0, 1000.0)),
+            (10, (1, 100.0)),
+            (11, (10, 20.0)),
+            (12, (11, 3.0)),
+            (13, (1, 50.0)),
+        ]
+        .into_iter()
+        .collect();
+        let ticks = clock_ticks();
+        assert_eq!(tree_cpu_s(&table, 10), Some(123.0 / ticks));
+        assert_eq!(tree_cpu_s(&table, 12), Some(3.0 / ticks));
+        assert_eq!(tree_cpu_s(&table, 99), None);
+        // This test process is in the kernel's table, with its parent.
+        let real = process_table();
+        assert!(real.contains_key(&std::process::id()), "{}", real.len());
+    }
+
+    #[test]
+    fn machine_busy_time_leaves_out_idle_and_io_wait() {
+        let line = "cpu  100 5 50 9000 40 3 2 7 11 0";
+        assert_eq!(parse_machine_busy(line), Some(167.0));
+        assert_eq!(parse_machine_busy("cpu0 1 2 3 4 5 6 7 8"), None);
+        assert_eq!(parse_machine_busy("cpu 1 2 3"), None);
+        assert!(machine_busy_s().is_some_and(|s| s > 0.0));
     }
 
     #[test]

@@ -123,6 +123,11 @@ pub fn parse_openssl_speed(text: &str) -> Option<f64> {
     None
 }
 
+/// One `label value` line of a report's table, the labels in one column.
+pub fn push_row(t: &mut String, label: &str, value: String) {
+    t.push_str(&format!("  {label:<34} {value}\n"));
+}
+
 /// The CPU model, from `/proc/cpuinfo`.
 pub fn machine() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
@@ -140,7 +145,7 @@ impl Report {
     pub fn table(&self) -> String {
         let opt = |v: Option<f64>, d: usize| v.map_or_else(|| "n/a".into(), |v| format!("{v:.d$}"));
         let mut t = String::new();
-        let mut row = |k: &str, v: String| t.push_str(&format!("  {k:<34} {v}\n"));
+        let mut row = |k: &str, v: String| push_row(&mut t, k, v);
         row(
             "machine",
             format!("{} ({} cores)", self.machine, self.cores),
@@ -230,7 +235,7 @@ impl Report {
                  from {} addresses\n",
                 f.silent_per_listener, f.slow_bodies, f.sources
             ));
-            let mut row = |k: &str, v: String| t.push_str(&format!("  {k:<34} {v}\n"));
+            let mut row = |k: &str, v: String| push_row(&mut t, k, v);
             row(
                 "delivered",
                 format!(
