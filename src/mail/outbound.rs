@@ -69,6 +69,12 @@ pub struct MailChannel {
     message_id_domain: String,
     link_base: Option<String>,
     metrics: Arc<crate::node::metrics::DeliveryMetrics>,
+    /// Mails composed and not yet handed to the relay: twice the relay's connections, so one
+    /// mail is made while another is sent, and no more. A composed mail is several times its
+    /// package (base64 of the files and of the `.edxml`); the outbox's byte budget counts only
+    /// the package, so without this cap a window of large deliveries would each hold a mail
+    /// waiting for one of the few connections.
+    composing: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for MailChannel {
@@ -102,6 +108,7 @@ impl MailChannel {
             message_id_domain: mail.message_id_domain.clone(),
             link_base: mail.link_base.clone(),
             metrics,
+            composing: tokio::sync::Semaphore::new(smtp.pool_size.max(1) as usize * 2),
         }))
     }
 
@@ -186,6 +193,10 @@ impl MailChannel {
     ) -> Result<String, TransportError> {
         let to_address = Address::parse(address).map_err(|e| {
             TransportError::permanent(e.code, format!("delivery to {address}: {}", e.message))
+        })?;
+        // Held until the relay answered: bounds the composed mails in memory.
+        let _composing = self.composing.acquire().await.map_err(|_| {
+            TransportError::retry("STORE_UNAVAILABLE", "the mail channel is stopping")
         })?;
         let to = Mailbox::new(
             &route_name(&node.config, &c.recipient).unwrap_or_default(),
