@@ -76,6 +76,10 @@ failed_steps=()
 cargo fmt --all -- --check || { status=1; failed_steps+=("cargo fmt --check"); }
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check || { status=1; failed_steps+=("cargo fmt --check (fuzz)"); }
 cargo clippy --locked --all-targets -- -D warnings || { status=1; failed_steps+=("cargo clippy"); }
+# The fuzz crate has its own Cargo.lock, which a new dependency of the library leaves stale:
+# said here, in seconds, rather than by the fuzz build at the end of the run.
+cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null ||
+  { status=1; failed_steps+=("fuzz/Cargo.lock is stale (cargo metadata --manifest-path fuzz/Cargo.toml updates it)"); }
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
