@@ -143,9 +143,9 @@ pub fn run(args: Args) -> CmdResult {
     let (table, json) = result.map_err(Failure::Local)?;
     if args.json {
         eprint!("{table}");
-        println!("{}", json.unwrap_or_default());
+        outln!("{}", json.unwrap_or_default());
     } else {
-        print!("{table}");
+        out!("{table}");
     }
     Ok(())
 }
