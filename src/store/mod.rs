@@ -31,10 +31,16 @@ use std::future::Future;
 use crate::audit::{AuditBreak, AuditEntry, AuditRecord, ChainSummary};
 use crate::error::Result;
 
+mod any;
 mod mail;
+pub mod postgres;
 mod registry;
+pub(crate) mod shared;
 pub mod sqlite;
 mod types;
+
+pub use any::{AnyStore, Backend};
+pub use postgres::{PgOptions, PgStore};
 
 pub use mail::*;
 pub use registry::*;
@@ -479,4 +485,23 @@ pub trait Store: Send + Sync + 'static {
     /// consistent snapshot; reads and hashes every package, so it costs about a full read of
     /// the store.
     fn verify_store(&self) -> impl Future<Output = Result<StoreVerdict>> + Send;
+
+    // --- operations -------------------------------------------------------------------------
+
+    /// Wakes `wake` whenever a delivery is queued in this store by anyone — another replica
+    /// sharing the database included — so an outbox need not wait for its next poll. `None`
+    /// (the default): only this process queues, and it wakes its own outbox.
+    fn watch_queue(
+        &self,
+        wake: std::sync::Arc<tokio::sync::Notify>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let _ = wake;
+        None
+    }
+
+    /// Lines of Prometheus text the backend adds to `/metrics` (its pool, its claims); empty
+    /// by default.
+    fn store_metrics(&self) -> String {
+        String::new()
+    }
 }

@@ -27,11 +27,13 @@ use sqlx::{Row, Sqlite, Transaction};
 use super::{
     AttemptInfo, AuditQuery, AuditVerdict, ClaimedDelivery, DeliveryError, DeliveryFilter,
     DeliveryInfo, DeliveryState, Direction, InboxFilter, InboxItem, IngestOutcome, Lease,
-    MessageInfo, NewIncoming, NewOutgoing, NewStatus, OutgoingFilter, OutgoingItem, Page, Pending,
+    MessageInfo, NewIncoming, NewOutgoing, NewStatus, OutgoingFilter, OutgoingItem, Pending,
     RequestFingerprint, StatusOutcome, StatusRecord, Store, Submitted, Turn,
 };
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::error::{Code, Error, Result};
+pub(super) use crate::store::shared::with_channel;
+use crate::store::shared::{check_blob, check_page, invalid, not_found, require, sha256_hex};
 
 mod audit;
 mod crosscheck;
@@ -381,22 +383,6 @@ impl SqliteStore {
     }
 }
 
-/// `STORE_CORRUPT` unless the package BLOB of message `id` hashes to `sha256`, the SHA-256 its
-/// row (and audit record) holds.
-fn check_blob(id: i64, bytes: &[u8], sha256: &str) -> Result<()> {
-    let actual = sha256_hex(bytes);
-    if actual == sha256 {
-        return Ok(());
-    }
-    Err(Error::store(
-        Code::StoreCorrupt,
-        format!(
-            "message {id}: the package in the database has SHA-256 {actual}, but its row \
-             records {sha256}: it was changed or damaged in the database"
-        ),
-    ))
-}
-
 fn is_in_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }
@@ -417,55 +403,8 @@ pub(super) fn db_err(e: sqlx::Error) -> Error {
     Error::store(Code::StoreUnavailable, format!("store: {e}"))
 }
 
-fn invalid(message: impl Into<String>) -> Error {
-    Error::store(Code::ValueInvalid, message)
-}
-
-fn not_found(message: impl Into<String>) -> Error {
-    Error::store(Code::NotFound, message)
-}
-
-/// Refuses an empty (or blank) required text field.
-fn require(field: &str, value: &str) -> Result<()> {
-    if value.trim().is_empty() {
-        return Err(invalid(format!("{field}: missing")));
-    }
-    Ok(())
-}
-
-fn check_page(page: &Page) -> Result<()> {
-    if page.limit == 0 || page.limit > 1000 {
-        return Err(invalid(format!(
-            "page.limit: {} is outside 1-1000",
-            page.limit
-        )));
-    }
-    Ok(())
-}
-
 /// A column, with a decoding failure reported as a store problem (it means the schema and the
 /// code disagree).
-/// An audit record's `detail` with, for a package a channel authenticated instead of a
-/// signature, `"signature": {"state": "channel", "channel": <peer>, "xml_signature":
-/// "absent"|"placeholder"}`: the record says the package is not signed. Records of signed
-/// packages are unchanged.
-pub(super) fn with_channel(
-    mut detail: serde_json::Value,
-    channel: Option<&crate::store::ChannelTrust>,
-) -> serde_json::Value {
-    if let (Some(c), Some(map)) = (channel, detail.as_object_mut()) {
-        map.insert(
-            "signature".to_owned(),
-            serde_json::json!({
-                "state": "channel",
-                "channel": c.channel,
-                "xml_signature": c.xml_signature.as_str(),
-            }),
-        );
-    }
-    detail
-}
-
 fn col<'r, T>(row: &'r SqliteRow, name: &str) -> Result<T>
 where
     T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
@@ -487,9 +426,6 @@ fn col_opt_int<T: TryFrom<i64>>(row: &SqliteRow, name: &str) -> Result<Option<T>
 }
 
 /// `sha256` of `bytes`, lowercase hex.
-fn sha256_hex(bytes: &[u8]) -> String {
-    crate::audit::hash::sha256_hex(bytes)
-}
 
 // ---------------------------------------------------------------------------------------------
 // The trait, delegating to the submodules

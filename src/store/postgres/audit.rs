@@ -1,0 +1,288 @@
+//! The audit table on PostgreSQL: appending inside a group's transaction, reading, verifying.
+//!
+//! Every write group of every replica begins by locking the one row of `audit_head`
+//! (`SELECT … FOR UPDATE`, [`lock_head`]): that row is both the lock that keeps the chain one
+//! chain with many writers and the high-water mark that shows records deleted from the end.
+//! Appends within the group link to the head kept in [`GROUP`] (a task-local of the writer),
+//! and the group writes the new head back before its `COMMIT` ([`store_head`]).
+
+use std::cell::RefCell;
+
+use sqlx::PgConnection;
+use sqlx::postgres::PgRow;
+
+use super::{PgStore, col, db_err, invalid};
+use crate::audit::hash::parse_hex32;
+use crate::audit::{AuditBreak, AuditEntry, AuditRecord, BreakKind, ChainHead, ChainVerifier};
+use crate::error::{Code, Error, Result};
+use crate::store::{AuditQuery, AuditVerdict};
+
+/// Records read per query while verifying.
+const VERIFY_PAGE: i64 = 2000;
+
+/// The audit side of one group transaction.
+#[derive(Debug, Default)]
+pub(super) struct GroupAudit {
+    /// The head as of the last append of this transaction (`None` before the lock is held).
+    head: Option<ChainHead>,
+    /// The head when the current write began (restored if its savepoint rolls back).
+    mark: Option<ChainHead>,
+    /// Whether the head moved in this transaction (so it must be written back).
+    moved: bool,
+}
+
+impl GroupAudit {
+    pub(super) fn begin(&mut self, head: ChainHead) {
+        *self = GroupAudit {
+            head: Some(head),
+            mark: Some(head),
+            moved: false,
+        };
+    }
+
+    pub(super) fn write_begins(&mut self) {
+        self.mark = self.head;
+    }
+
+    pub(super) fn write_rolled_back(&mut self) {
+        self.head = self.mark;
+    }
+
+    /// The head to write back before `COMMIT`, if it moved.
+    pub(super) fn moved_head(&self) -> Option<ChainHead> {
+        self.head.filter(|_| self.moved)
+    }
+
+    pub(super) fn reset(&mut self) {
+        *self = GroupAudit::default();
+    }
+}
+
+tokio::task_local! {
+    /// The audit state of the group writer's open transaction ([`GroupAudit`]).
+    pub(super) static GROUP: RefCell<GroupAudit>;
+}
+
+/// Runs `f` on the group's audit state; `None` outside the group writer.
+pub(super) fn with_group<T>(f: impl FnOnce(&mut GroupAudit) -> T) -> Option<T> {
+    GROUP.try_with(|g| f(&mut g.borrow_mut())).ok()
+}
+
+/// Appends the record for `entry` at `now` after the current head. Only inside a write of the
+/// group writer (`PgStore::write`), whose transaction holds the head's lock.
+pub(super) async fn append(
+    conn: &mut PgConnection,
+    entry: AuditEntry,
+    now: i64,
+) -> Result<AuditRecord> {
+    let head = with_group(|g| g.head).flatten().ok_or_else(|| {
+        Error::internal(
+            "audit append",
+            "an audit record appended outside a write group (no lock on the chain's head)",
+        )
+    })?;
+    let record = AuditRecord::next(head, now, entry);
+    sqlx::query(
+        "INSERT INTO audit (seq, at, actor, action, entity_kind, entity_id, detail, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(record.seq)
+    .bind(record.at)
+    .bind(&record.actor)
+    .bind(&record.action)
+    .bind(&record.entity_kind)
+    .bind(&record.entity_id)
+    .bind(&record.detail)
+    .bind(hex::encode(record.prev_hash))
+    .bind(hex::encode(record.hash))
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    with_group(|g| {
+        g.head = Some(ChainHead {
+            seq: record.seq,
+            hash: record.hash,
+        });
+        g.moved = true;
+    });
+    Ok(record)
+}
+
+/// Locks the chain's head for this transaction and reads it: the first statement of every
+/// write group after `BEGIN`. Writers of every replica wait here for each other.
+pub(super) async fn lock_head(conn: &mut PgConnection) -> Result<ChainHead> {
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    match row {
+        None => Err(Error::store(
+            Code::AuditBroken,
+            "audit_head: its one row is missing (deleted?)",
+        )),
+        Some(row) => parse_head(row),
+    }
+}
+
+/// Writes the group's new head back (same transaction, just before `COMMIT`).
+pub(super) async fn store_head(conn: &mut PgConnection, head: ChainHead) -> Result<()> {
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(head.seq)
+        .bind(hex::encode(head.hash))
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+fn parse_head((seq, hash): (i64, String)) -> Result<ChainHead> {
+    if seq == 0 {
+        return Ok(ChainHead::GENESIS);
+    }
+    let hash = parse_hex32(&hash).ok_or_else(|| {
+        Error::store(
+            Code::AuditBroken,
+            format!("audit_head: edited: the hash of record {seq} is not 64 hex digits"),
+        )
+    })?;
+    Ok(ChainHead { seq, hash })
+}
+
+/// A stored row as a record. A hash that is not hex is reported as a break of that record, not as
+/// a store failure: it is exactly what an edited row looks like.
+pub(super) fn record_from_row(row: &PgRow) -> Result<std::result::Result<AuditRecord, AuditBreak>> {
+    let seq: i64 = col(row, "seq")?;
+    let prev: String = col(row, "prev_hash")?;
+    let hash: String = col(row, "hash")?;
+    let (Some(prev_hash), Some(hash)) = (parse_hex32(&prev), parse_hex32(&hash)) else {
+        return Ok(Err(AuditBreak {
+            seq,
+            kind: BreakKind::Edited,
+            message: "a stored hash is not 64 hex digits".into(),
+        }));
+    };
+    Ok(Ok(AuditRecord {
+        seq,
+        at: col(row, "at")?,
+        actor: col(row, "actor")?,
+        action: col(row, "action")?,
+        entity_kind: col(row, "entity_kind")?,
+        entity_id: col(row, "entity_id")?,
+        detail: col(row, "detail")?,
+        prev_hash,
+        hash,
+    }))
+}
+
+/// One record by seq (`NOT_FOUND` if absent).
+pub(super) async fn record(conn: &mut PgConnection, seq: i64) -> Result<AuditRecord> {
+    let row = sqlx::query(
+        "SELECT seq, at, actor, action, entity_kind, entity_id, detail, prev_hash, hash
+         FROM audit WHERE seq = $1",
+    )
+    .bind(seq)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)?
+    .ok_or_else(|| Error::store(Code::NotFound, format!("no audit record {seq}")))?;
+    record_from_row(&row)?.map_err(Error::from)
+}
+
+/// Records in seq order, filtered by time and position.
+pub(super) async fn records(store: &PgStore, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
+    if q.limit == 0 || q.limit > 10_000 {
+        return Err(invalid(format!("limit: {} is outside 1-10000", q.limit)));
+    }
+    let rows = sqlx::query(
+        "SELECT seq, at, actor, action, entity_kind, entity_id, detail, prev_hash, hash
+         FROM audit
+         WHERE ($1::BIGINT IS NULL OR at >= $1) AND ($2::BIGINT IS NULL OR at < $2)
+           AND seq > coalesce($3::BIGINT, 0)
+         ORDER BY seq LIMIT $4",
+    )
+    .bind(q.since)
+    .bind(q.until)
+    .bind(q.after_seq)
+    .bind(i64::from(q.limit))
+    .fetch_all(store.pool())
+    .await
+    .map_err(db_err)?;
+    rows.iter()
+        .map(|r| record_from_row(r)?.map_err(Error::from))
+        .collect()
+}
+
+/// Verifies the whole chain page by page, then checks that no records were cut off the end:
+/// `audit_head` (written by every group that appends) must name the last record.
+///
+/// All pages are read in one `REPEATABLE READ` transaction, so records appended meanwhile do
+/// not matter.
+pub(super) async fn verify(store: &PgStore) -> Result<AuditVerdict> {
+    let mut tx = store.pool().begin().await.map_err(db_err)?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    verify_on(&mut tx, |_| {}).await
+}
+
+/// [`verify`] on the caller's (snapshot) transaction, showing each record, once it has
+/// verified, to `seen`.
+pub(super) async fn verify_on(
+    conn: &mut PgConnection,
+    mut seen: impl FnMut(&AuditRecord),
+) -> Result<AuditVerdict> {
+    let mut verifier = ChainVerifier::new();
+    let mut after = 0i64;
+    loop {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, entity_kind, entity_id, detail, prev_hash, hash
+             FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(VERIFY_PAGE)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        let Some(last) = rows.last() else { break };
+        after = col(last, "seq")?;
+        for row in &rows {
+            let record = match record_from_row(row)? {
+                Ok(r) => r,
+                Err(b) => return Ok(Err(b)),
+            };
+            if let Err(b) = verifier.push(&record) {
+                return Ok(Err(b));
+            }
+            seen(&record);
+        }
+    }
+    let summary = match verifier.finish() {
+        Ok(s) => s,
+        Err(b) => return Ok(Err(b)),
+    };
+    let high: Option<i64> = sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1")
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let last = summary.head.seq;
+    if let Some(high) = high
+        && high > last
+    {
+        let message = if high == last + 1 {
+            format!("missing: the last record (seq {high}) was deleted")
+        } else {
+            format!(
+                "missing: records {}..{high} were deleted from the end",
+                last + 1
+            )
+        };
+        return Ok(Err(AuditBreak {
+            seq: last + 1,
+            kind: BreakKind::Deleted,
+            message,
+        }));
+    }
+    Ok(Ok(summary))
+}
