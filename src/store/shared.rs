@@ -68,6 +68,7 @@ pub(crate) fn with_channel(
     detail
 }
 
+/// `sha256` of `bytes`, lowercase hex.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     crate::audit::hash::sha256_hex(bytes)
 }
