@@ -304,6 +304,36 @@ impl Raw {
         }
     }
 
+    /// [`connect`](Self::connect) on one connection that enforces no foreign keys (someone
+    /// with the database need not): SQLite's `foreign_keys` off; on PostgreSQL
+    /// `session_replication_role = replica`, which also leaves the tables' triggers unfired.
+    pub async fn connect_unchecked(url: &str) -> Raw {
+        use std::str::FromStr as _;
+        if url.starts_with("postgres") {
+            let options = sqlx::postgres::PgConnectOptions::from_str(url)
+                .unwrap_or_else(|e| panic!("{url}: {e}"))
+                .options([("session_replication_role", "replica")]);
+            Raw::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .unwrap_or_else(|e| panic!("connecting to {url}: {e}")),
+            )
+        } else {
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+                .unwrap_or_else(|e| panic!("{url}: {e}"))
+                .foreign_keys(false);
+            Raw::Sqlite(
+                sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .unwrap_or_else(|e| panic!("connecting to {url}: {e}")),
+            )
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self, Raw::Postgres(_))
     }
