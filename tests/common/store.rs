@@ -142,6 +142,17 @@ pub fn store_url_in(dir: &std::path::Path) -> String {
     }
 }
 
+/// The store of an in-process node built from `config`: on SQLite the one its `node.store`
+/// names (the test's folder); on PostgreSQL the database it names, or, when it names a SQLite
+/// file, a new database whose URL then replaces `node.store` — so that reopening
+/// `config.node.store` finds the same store on both.
+pub async fn node_store(config: &mut lienthong::config::Config) -> AnyStore {
+    if is_postgres() && !config.node.store.starts_with("postgres") {
+        config.node.store = new_postgres_database().await;
+    }
+    open(&config.node.store).await
+}
+
 /// `sqlite://dir/node.db?mode=rwc`.
 pub fn sqlite_url_in(dir: &std::path::Path) -> String {
     format!("sqlite://{}?mode=rwc", dir.join("node.db").display())
@@ -169,6 +180,17 @@ async fn open_postgres(url: &str) -> AnyStore {
             .await
             .unwrap_or_else(|e| panic!("opening {url}: {e}")),
     )
+}
+
+/// For tests of SQLite's own things that run a node on the run's backend (package files beside
+/// the database): false, said on stderr, on a PostgreSQL run. Such tests are named `sqlite_…`
+/// and `scripts/test.sh` skips them on its PostgreSQL run.
+pub fn sqlite_only(test: &str) -> bool {
+    if is_postgres() {
+        eprintln!("{test}: tests SQLite's own storage; not run on PostgreSQL");
+        return false;
+    }
+    true
 }
 
 /// For PostgreSQL-only tests: the administrator's URL, or `None` after saying loudly that
