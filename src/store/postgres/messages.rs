@@ -856,7 +856,7 @@ pub(super) async fn list_outgoing(
         .map(message_from_row)
         .collect::<Result<Vec<_>>>()?;
     let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
-    let mut by_message = deliveries::for_messages(store, &ids).await?;
+    let mut by_message = deliveries::for_messages(store.pool(), &ids).await?;
     Ok(messages
         .into_iter()
         .map(|message| OutgoingItem {
@@ -884,7 +884,7 @@ pub(super) async fn outgoing_item(
     .map_err(db_err)?
     .ok_or_else(|| not_found(format!("no document {message_id} sent by {agency}")))?;
     let message = message_from_row(&row)?;
-    let mut by_message = deliveries::for_messages(store, &[message_id]).await?;
+    let mut by_message = deliveries::for_messages(store.pool(), &[message_id]).await?;
     Ok(OutgoingItem {
         deliveries: by_message.remove(&message_id).unwrap_or_default(),
         message,
