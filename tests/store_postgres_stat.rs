@@ -5,8 +5,9 @@
 //! named as on SQLite — and a chunked package's chunks changed or deleted, too.
 //!
 //! Needs `LIENTHONG_TEST_POSTGRES` (an admin URL, e.g. `postgres://postgres@127.0.0.1:5432/test`):
-//! each test creates its own database `lt_t_stat_<pid>_<n>` and drops it at the end (one a failed test leaves is dropped by scripts/test.sh with the other `lt_t_%`). Without it,
-//! each test says loudly that it was skipped.
+//! each test creates its own database `lt_t_stat_<pid>_<n>` and drops it at the end (one that a
+//! failed test leaves is dropped by scripts/test.sh with the other `lt_t_%`). Without it, each
+//! test says loudly that it was skipped.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
