@@ -6,7 +6,9 @@
 //!
 //! Each test creates its own database on the server `LIENTHONG_TEST_POSTGRES` names (e.g.
 //! `postgres://postgres@127.0.0.1:5432/test`) and drops it at the end; without the variable the
-//! tests say loudly that they were skipped.
+//! tests say loudly that they were skipped (`common::store::postgres_url_or_skip`).
+
+mod common;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -29,14 +31,8 @@ struct Db {
 }
 
 impl Db {
-    async fn create() -> Option<Db> {
-        let Ok(admin) = std::env::var("LIENTHONG_TEST_POSTGRES") else {
-            eprintln!(
-                "SKIPPED: LIENTHONG_TEST_POSTGRES is not set; the PostgreSQL delivery tests did \
-                 not run"
-            );
-            return None;
-        };
+    async fn create(test: &str) -> Option<Db> {
+        let admin = common::store::postgres_url_or_skip(test)?;
         static N: AtomicU64 = AtomicU64::new(0);
         let name = format!(
             "lt_del_{}_{}_{}",
@@ -101,7 +97,9 @@ fn lienthong_sha256(bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_never_claim_the_same_delivery() {
-    let Some(db) = Db::create().await else { return };
+    let Some(db) = Db::create("two_replicas_never_claim_the_same_delivery").await else {
+        return;
+    };
     let a = PgStore::open(&db.url).await.unwrap();
     let b = PgStore::open(&db.url).await.unwrap();
     let ids = seed(&db.url, 120).await;
@@ -165,7 +163,9 @@ async fn two_replicas_never_claim_the_same_delivery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_lease_is_taken_over_by_another_replica() {
-    let Some(db) = Db::create().await else { return };
+    let Some(db) = Db::create("an_expired_lease_is_taken_over_by_another_replica").await else {
+        return;
+    };
     let a = PgStore::open(&db.url).await.unwrap();
     let b = PgStore::open(&db.url).await.unwrap();
     let ids = seed(&db.url, 1).await;
@@ -273,7 +273,9 @@ async fn an_expired_lease_is_taken_over_by_another_replica() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transitions_and_lists_as_on_sqlite() {
-    let Some(db) = Db::create().await else { return };
+    let Some(db) = Db::create("transitions_and_lists_as_on_sqlite").await else {
+        return;
+    };
     let s = PgStore::open(&db.url).await.unwrap();
     let ids = seed(&db.url, 3).await;
 
@@ -390,7 +392,9 @@ async fn woken(n: &Notify, within: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_queued_through_one_replica_wakes_another() {
-    let Some(db) = Db::create().await else { return };
+    let Some(db) = Db::create("a_delivery_queued_through_one_replica_wakes_another").await else {
+        return;
+    };
     let a = PgStore::open(&db.url).await.unwrap();
     let b = PgStore::open(&db.url).await.unwrap();
     let ids = seed(&db.url, 1).await;

@@ -1,12 +1,13 @@
-//! The PostgreSQL store's registry, statuses' refusals and `audit verify` against the SQLite
-//! store's: the same operations on both backends give the same answers, the same errors and the
-//! same audit chain record for record (so `store copy` and either backend's `audit verify` read
-//! the other's records), and rows changed behind the store's back on PostgreSQL are named as on
-//! SQLite.
+//! The PostgreSQL store's registry, statuses and `audit verify` against the SQLite store's: the
+//! same operations on both backends give the same answers, the same errors and the same audit
+//! chain record for record (so `store copy` and either backend's `audit verify` read the other's
+//! records), and rows changed, deleted or inserted behind the store's back on PostgreSQL are
+//! named as on SQLite — and a chunked package's chunks changed or deleted, too.
 //!
 //! Needs `LIENTHONG_TEST_POSTGRES` (an admin URL, e.g. `postgres://postgres@127.0.0.1:5432/test`):
-//! each test creates its own database `lt_stat_<pid>_<n>` and drops it at the end. Without it,
-//! each test says loudly that it was skipped.
+//! each test creates its own database `lt_t_stat_<pid>_<n>` and drops it at the end (one that a
+//! failed test leaves is dropped by scripts/test.sh with the other `lt_t_%`). Without it, each
+//! test says loudly that it was skipped.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -49,7 +50,7 @@ impl Pg {
             return None;
         };
         let name = format!(
-            "lt_stat_{}_{}",
+            "lt_t_stat_{}_{}",
             std::process::id(),
             NEXT_DB.fetch_add(1, Ordering::Relaxed)
         );
@@ -451,5 +452,326 @@ async fn statuses_refused_before_any_write_are_refused_as_on_sqlite() {
     );
     // Nothing was written.
     assert!(records(&pg.store).await.is_empty());
+    pg.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// `audit verify` over every kind of row: the same node history on both backends, the same
+// tampering, the same report; and a chunked package's chunks changed or deleted (PostgreSQL's
+// own way of keeping a large package).
+// ---------------------------------------------------------------------------------------------
+
+const GIALAI: &str = "000.00.05.H21";
+const NGHEAN: &str = "000.00.00.H41";
+const DAY: i64 = 1_795_539_600_000;
+/// Two and a half chunks: three `package_chunks` rows on PostgreSQL, a file on SQLite.
+const LARGE: usize = 5 * 512 * 1024;
+
+fn package(text: &str, pad: usize) -> SignedPackage {
+    SignedPackage {
+        bytes: format!("<edXML>{text}{}</edXML>", "x".repeat(pad)).into_bytes(),
+        signer_subject: Some("CN=Sở Thông tin và Truyền thông tỉnh Gia Lai".into()),
+        signer_fingerprint: Some("ab".repeat(32)),
+        header_json: serde_json::json!({ "subject": text }).to_string(),
+        signed_content: None,
+        channel: None,
+    }
+}
+
+fn meta(sender: &str, number: &str) -> lienthong::store::DocumentMeta {
+    lienthong::store::DocumentMeta {
+        sender: sender.into(),
+        document_id: format!("{sender},2026/11/25,{number}/CĐS"),
+        business_type: 0,
+        code_number: number.into(),
+        code_notation: "CĐS".into(),
+        code_year: 2026,
+        subject: format!("V/v văn bản số {number}"),
+    }
+}
+
+/// The rows [`busy`] wrote, by what they are.
+#[derive(Debug, PartialEq, Eq)]
+struct Busy {
+    sent: i64,
+    large: i64,
+    received: i64,
+    large_delivery: i64,
+    status: i64,
+}
+
+/// Two documents sent (one large), one delivered and one failed, one received, a status in and
+/// one out (the recipient's 02 rejecting nothing more), a registry entry.
+async fn busy<S: Store>(store: &S) -> Busy {
+    use lienthong::store::{DeliveryError, NewDelivery, NewIncoming, NewOutgoing};
+    let out = |number: &str, pad: usize| NewOutgoing {
+        document: meta(GIALAI, number),
+        package: package(number, pad),
+        deliveries: vec![NewDelivery {
+            recipient: NGHEAN.into(),
+            route: "peer:nghean".into(),
+        }],
+        idempotency_key: None,
+        request: None,
+        actor: format!("clerk:{GIALAI}:lan"),
+        numbering: lienthong::store::Numbering::Given,
+        from_draft: None,
+    };
+    let sent = store.submit_outgoing(out("11", 0), DAY).await.unwrap();
+    let large = store.submit_outgoing(out("12", LARGE), DAY).await.unwrap();
+    let received = match store
+        .ingest_incoming(
+            NewIncoming {
+                document: meta(NGHEAN, "7"),
+                package: package("from Nghệ An", 0),
+                local_recipients: vec![UBND.into(), GIALAI.into()],
+                peer: Some("nghean".into()),
+                receipts: vec![b"receipt 01".to_vec(), b"receipt 01 of Gia Lai".to_vec()],
+                actor: "peer:nghean".into(),
+                revocation: Vec::new(),
+                received_sha256: None,
+            },
+            DAY + 1,
+        )
+        .await
+        .unwrap()
+    {
+        lienthong::store::IngestOutcome::Inserted { message_id } => message_id,
+        other => panic!("{other:?}"),
+    };
+    let claimed = store
+        .claim_due(DAY + 2, 10, "outbox:1", 60_000)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let lease = |d: i64| {
+        claimed
+            .iter()
+            .find(|c| c.lease.delivery_id == d)
+            .unwrap()
+            .lease
+    };
+    let large_delivery = large.deliveries[0].delivery_id;
+    store
+        .mark_delivered(
+            lease(sent.deliveries[0].delivery_id),
+            b"receipt from Nghe An".to_vec(),
+            DAY + 3,
+        )
+        .await
+        .unwrap();
+    store
+        .mark_failed(
+            lease(large_delivery),
+            DeliveryError {
+                code: "PEER_UNREACHABLE".into(),
+                message: "connection refused".into(),
+            },
+            DAY + 3,
+        )
+        .await
+        .unwrap();
+    let doc = meta(GIALAI, "11");
+    let status = store
+        .record_status(
+            NewStatus {
+                direction: Direction::In,
+                document_sender: doc.sender.clone(),
+                document_id: doc.document_id.clone(),
+                reporter: NGHEAN.into(),
+                code: 4,
+                description: "Đã phân công xử lý".into(),
+                reported_at: DAY + 4,
+                package: package("status 04", 0),
+                deliveries: Vec::new(),
+                peer: Some("nghean".into()),
+                actor: "peer:nghean".into(),
+                revocation: Vec::new(),
+                on_business_type: None,
+            },
+            DAY + 5,
+        )
+        .await
+        .unwrap();
+    assert!(!status.duplicate);
+    // The same status again: answered as the first, nothing written.
+    let again = store
+        .record_status(
+            NewStatus {
+                direction: Direction::In,
+                document_sender: doc.sender.clone(),
+                document_id: doc.document_id.clone(),
+                reporter: NGHEAN.into(),
+                code: 4,
+                description: "Đã phân công xử lý".into(),
+                reported_at: DAY + 4,
+                package: package("status 04", 0),
+                deliveries: Vec::new(),
+                peer: Some("nghean".into()),
+                actor: "peer:nghean".into(),
+                revocation: Vec::new(),
+                on_business_type: None,
+            },
+            DAY + 6,
+        )
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.status_id, status.status_id);
+    // Our own 03 on the received document, sent back to Nghệ An.
+    let received_doc = meta(NGHEAN, "7");
+    let ours = store
+        .record_status(
+            NewStatus {
+                direction: Direction::Out,
+                document_sender: received_doc.sender.clone(),
+                document_id: received_doc.document_id.clone(),
+                reporter: GIALAI.into(),
+                code: 3,
+                description: "Đã tiếp nhận".into(),
+                reported_at: DAY + 7,
+                package: package("status 03", 0),
+                deliveries: vec![NewDelivery {
+                    recipient: NGHEAN.into(),
+                    route: "peer:nghean".into(),
+                }],
+                peer: None,
+                actor: format!("clerk:{GIALAI}:lan"),
+                revocation: Vec::new(),
+                on_business_type: Some(0),
+            },
+            DAY + 7,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ours.deliveries.len(), 1);
+    store
+        .registry_set(entry(GIALAI, vec![fp(FP_A)]), "admin:hoa", DAY + 8)
+        .await
+        .unwrap();
+    Busy {
+        sent: sent.message_id,
+        large: large.message_id,
+        received,
+        large_delivery,
+        status: status.status_id,
+    }
+}
+
+#[tokio::test]
+async fn every_row_is_checked_and_tampering_named_as_on_sqlite() {
+    let Some(pg) = Pg::new("every_row_is_checked_and_tampering_named_as_on_sqlite").await else {
+        return;
+    };
+    let (_dir, lite, raw) = sqlite().await;
+    let on_sqlite = busy(&lite).await;
+    let on_pg = busy(&pg.store).await;
+    assert_eq!(on_pg, on_sqlite);
+    let ids = on_pg;
+    // The same chain, record for record: the statuses', messages' and deliveries' audit
+    // details are byte-identical across backends.
+    assert_eq!(records(&pg.store).await, records(&lite).await);
+    // The large package is chunks on PostgreSQL.
+    let chunks: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM package_chunks WHERE message_id = $1")
+            .bind(ids.large)
+            .fetch_one(&pg.raw)
+            .await
+            .unwrap();
+    assert_eq!(chunks, 3);
+    let (pg_report, lite_report) = (
+        pg.store.verify_store().await.unwrap().unwrap(),
+        lite.verify_store().await.unwrap().unwrap(),
+    );
+    assert!(pg_report.is_clean(), "{:#?}", pg_report.differences);
+    assert_eq!(pg_report.checked, lite_report.checked);
+    assert_eq!(pg_report.package_bytes, lite_report.package_bytes);
+    assert_eq!(pg_report.checked.messages, 5, "{pg_report:?}");
+    assert_eq!(pg_report.checked.statuses, 2, "{pg_report:?}");
+    assert_eq!(pg_report.checked.deliveries, 3, "{pg_report:?}");
+
+    // Rows edited, deleted and inserted behind the store's back, the same on both.
+    sqlx::query("DROP TRIGGER messages_immutable")
+        .execute(&raw)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE messages DISABLE TRIGGER messages_immutable")
+        .execute(&pg.raw)
+        .await
+        .unwrap();
+    for (lite_sql, pg_sql, id) in [
+        (
+            "UPDATE messages SET subject = 'sửa' WHERE id = ?",
+            "UPDATE messages SET subject = 'sửa' WHERE id = $1",
+            ids.sent,
+        ),
+        (
+            "UPDATE messages SET sender = '000.00.99.H99' WHERE id = ?",
+            "UPDATE messages SET sender = '000.00.99.H99' WHERE id = $1",
+            ids.received,
+        ),
+        (
+            "DELETE FROM statuses WHERE id = ?",
+            "DELETE FROM statuses WHERE id = $1",
+            ids.status,
+        ),
+        (
+            "UPDATE deliveries SET state = 'delivered', delivered_at = 1 WHERE id = ?",
+            "UPDATE deliveries SET state = 'delivered', delivered_at = 1 WHERE id = $1",
+            ids.large_delivery,
+        ),
+        (
+            "INSERT INTO statuses (document_sender, document_id, reporter, code, description,
+                 reported_at, recorded_at, direction, message_id)
+             SELECT sender, document_id, '000.00.00.H41', 6, 'giả', 1, 1, 'in', id
+             FROM messages WHERE id = ?",
+            "INSERT INTO statuses (document_sender, document_id, reporter, code, description,
+                 reported_at, recorded_at, direction, message_id)
+             SELECT sender, document_id, '000.00.00.H41', 6, 'giả', 1, 1, 'in', id
+             FROM messages WHERE id = $1",
+            ids.sent,
+        ),
+    ] {
+        sqlx::query(lite_sql).bind(id).execute(&raw).await.unwrap();
+        sqlx::query(pg_sql).bind(id).execute(&pg.raw).await.unwrap();
+    }
+    let on_sqlite = differences(&lite).await;
+    assert!(on_sqlite.len() >= 5, "{on_sqlite:#?}");
+    assert_eq!(differences(&pg.store).await, on_sqlite);
+
+    // A chunk of the large package changed, then deleted: its bytes no longer hash to its row.
+    sqlx::query("ALTER TABLE package_chunks DISABLE TRIGGER package_chunks_immutable")
+        .execute(&pg.raw)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE package_chunks SET bytes = overlay(bytes placing '\\x79'::bytea from 10)
+         WHERE message_id = $1 AND n = 1",
+    )
+    .bind(ids.large)
+    .execute(&pg.raw)
+    .await
+    .unwrap();
+    let changed = differences(&pg.store).await;
+    let large = format!("Message {}", ids.large);
+    assert!(
+        changed
+            .iter()
+            .any(|d| d.starts_with(&format!("StoreCorrupt {large}:"))),
+        "{changed:#?}"
+    );
+    sqlx::query("DELETE FROM package_chunks WHERE message_id = $1 AND n = 1")
+        .bind(ids.large)
+        .execute(&pg.raw)
+        .await
+        .unwrap();
+    let deleted = differences(&pg.store).await;
+    assert!(
+        deleted
+            .iter()
+            .any(|d| d.starts_with(&format!("StoreCorrupt {large}:"))
+                && d.contains("chunk 1 of the package is missing")),
+        "{deleted:#?}"
+    );
     pg.finish().await;
 }
