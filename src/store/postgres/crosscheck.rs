@@ -8,7 +8,6 @@ use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 
 use super::{PgStore, audit, col, db_err, sha256_hex};
-use crate::audit::AuditRecord;
 use crate::audit::crosscheck::{
     CheckpointRow, CrossCheck, DeliveryRow, DraftFileRow, DraftRow, MailRow, MessageRow,
     RegistryRow, ReplyRow, Report, RowCheck, StatusRow, explain_mail, explain_message,
@@ -57,17 +56,17 @@ pub(super) async fn verify(store: &PgStore) -> Result<StoreVerdict> {
     let (checked, missing) = check.finish();
     report.checked = checked;
     for p in messages {
-        for d in explain_message(&record(&mut conn, p.seq).await?, &p.row) {
+        for d in explain_message(&audit::record(&mut conn, p.seq).await?, &p.row) {
             report.push(d);
         }
     }
     for p in statuses {
-        for d in explain_status(&record(&mut conn, p.seq).await?, &p.row) {
+        for d in explain_status(&audit::record(&mut conn, p.seq).await?, &p.row) {
             report.push(d);
         }
     }
     for p in mails {
-        for d in explain_mail(&record(&mut conn, p.seq).await?, &p.row) {
+        for d in explain_mail(&audit::record(&mut conn, p.seq).await?, &p.row) {
             report.push(d);
         }
     }
@@ -119,19 +118,6 @@ impl IdPages {
         self.after = col(last, "id")?;
         Ok(Some(rows))
     }
-}
-
-/// Record `seq` again (it verified a moment ago, in this transaction).
-async fn record(conn: &mut PgConnection, seq: i64) -> Result<AuditRecord> {
-    let row = sqlx::query(
-        "SELECT seq, at, actor, action, entity_kind, entity_id, detail, prev_hash, hash
-         FROM audit WHERE seq = $1",
-    )
-    .bind(seq)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    audit::record_from_row(&row)?.map_err(crate::Error::from)
 }
 
 async fn messages(

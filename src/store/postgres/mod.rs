@@ -30,7 +30,6 @@
 //! `numbering`, `registry`, `revocation`, `mail`, `audit`, `crosscheck`, and `group` (the
 //! writer).
 
-#![allow(dead_code)] // PORT IN PROGRESS: removed once every concern is ported.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -49,7 +48,6 @@ use super::{
 };
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::error::{Code, Error, Result};
-#[allow(unused_imports)]
 use crate::store::shared::{
     check_blob, check_page, invalid, not_found, require, sha256_hex, with_channel,
 };
@@ -78,8 +76,6 @@ pub(crate) const CHUNK: usize = 1024 * 1024;
 /// The channel `LISTEN`ed to by every replica's outbox: notified (in the committing
 /// transaction, so only once it committed) whenever a delivery becomes due now.
 pub(crate) const QUEUE_CHANNEL: &str = "lienthong_outbox";
-
-type Tx = sqlx::Transaction<'static, Postgres>;
 
 /// How to open the store.
 #[derive(Debug, Clone)]

@@ -191,11 +191,6 @@ impl Cache {
         })
     }
 
-    /// The folder.
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The cached copy of message `id`'s chunked package (`sha256`, `size` bytes): an existing
     /// file of that size (marked as used now), or one written from the chunks now.
     async fn file(&self, store: &PgStore, id: i64, sha256: &str, size: u64) -> Result<PathBuf> {
