@@ -30,7 +30,6 @@
 //! `numbering`, `registry`, `revocation`, `mail`, `audit`, `crosscheck`, and `group` (the
 //! writer).
 
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr;
