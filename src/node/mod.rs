@@ -7,6 +7,7 @@ pub mod expiry;
 pub mod idempotency;
 pub mod ingest;
 pub mod keys;
+pub mod lease_owner;
 pub mod memory;
 pub mod metrics;
 pub mod numbering;

@@ -140,7 +140,9 @@ pub fn spawn<S: Store>(
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let owner = format!("{}:{}", node.config.node.name, std::process::id());
+        let owner = crate::node::lease_owner::LeaseOwner::of_this_process(&node.config.node.name)
+            .as_str()
+            .to_owned();
         let client = match PeerClient::new(&node.config, node.config.retry.push_timeout) {
             Ok(c) => c,
             Err(e) => {

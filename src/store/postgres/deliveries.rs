@@ -1033,3 +1033,81 @@ async fn listen(
         }
     }
 }
+
+/// Takes back the leases of dead replicas: every delivery `sending` under a lease whose owner
+/// `is_dead` says is gone becomes `retrying`, due `now`, its attempt ended `expired`, with a
+/// `delivery.retry` record (`lease_taken_back`) — as the SQLite store does at start, but only
+/// for owners known to be dead: on a shared database other owners may be live replicas, whose
+/// leases expire on their own if they are not. Returns how many were taken back.
+pub(super) async fn take_back_leases(
+    store: &PgStore,
+    is_dead: impl Fn(&str) -> bool,
+    actor: &str,
+    now: i64,
+) -> Result<u64> {
+    require("actor", actor)?;
+    let owners: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT lease_owner FROM deliveries
+         WHERE state = 'sending' AND lease_owner IS NOT NULL",
+    )
+    .fetch_all(store.pool())
+    .await
+    .map_err(db_err)?;
+    let dead: Vec<String> = owners.into_iter().filter(|o| is_dead(o)).collect();
+    if dead.is_empty() {
+        return Ok(0);
+    }
+    let actor = actor.to_owned();
+    store
+        .write(move |conn| {
+            Box::pin(async move {
+                let rows = sqlx::query(
+                    "SELECT id, current_attempt_id, lease_owner, lease_until FROM deliveries
+                     WHERE state = 'sending' AND lease_owner = ANY($1) ORDER BY id FOR UPDATE",
+                )
+                .bind(&dead)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_err)?;
+                for row in &rows {
+                    let id: i64 = col(row, "id")?;
+                    let attempt: Option<i64> = col(row, "current_attempt_id")?;
+                    let owner: Option<String> = col(row, "lease_owner")?;
+                    let until: Option<i64> = col(row, "lease_until")?;
+                    sqlx::query(
+                        "UPDATE attempts SET finished_at = $1, outcome = 'expired'
+                         WHERE id = $2 AND finished_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(attempt)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                    sqlx::query(
+                        "UPDATE deliveries
+                         SET state = 'retrying', next_attempt_at = $1, lease_owner = NULL,
+                             lease_until = NULL, current_attempt_id = NULL, updated_at = $1
+                         WHERE id = $2 AND state = 'sending'",
+                    )
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                    let detail = json!({
+                        "from": "sending", "to": "retrying", "attempt_id": attempt,
+                        "next_attempt_at": now, "lease_taken_back": true,
+                        "expired_lease_owner": owner, "expired_lease_until": until,
+                    });
+                    audit::append(
+                        &mut *conn,
+                        AuditEntry::new(actor.as_str(), "delivery.retry", "delivery", id, &detail),
+                        now,
+                    )
+                    .await?;
+                }
+                Ok(rows.len() as u64)
+            })
+        })
+        .await
+}

@@ -155,6 +155,19 @@ impl PgStore {
         })
     }
 
+    /// Takes back the leases of replicas that died (see `deliveries::take_back_leases`): the
+    /// node calls this at start with a test that recognises its own earlier incarnations
+    /// (`node::outbox::LeaseOwner::is_dead_here`), so a restarted replica resends what it was
+    /// sending at once instead of after `retry.lease`. Returns how many were taken back.
+    pub async fn take_back_leases(
+        &self,
+        is_dead: impl Fn(&str) -> bool,
+        actor: &str,
+        now: i64,
+    ) -> Result<u64> {
+        deliveries::take_back_leases(self, is_dead, actor, now).await
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
