@@ -104,10 +104,88 @@ pub struct NodeSection {
         deserialize_with = "deserialize_duration"
     )]
     pub shutdown_grace: Duration,
+    /// How this replica uses a `postgres://` store (`[node.postgres]`); not read for SQLite.
+    #[serde(default)]
+    pub postgres: PostgresSection,
 }
 
 fn default_shutdown_grace() -> Duration {
     Duration::from_secs(30)
+}
+
+/// `[node.postgres]`: one replica's use of a PostgreSQL store. The URL (`node.store`) says
+/// which database; several replicas with the same URL share it. The password may be in the URL
+/// (write it `"env:NAME"`) or in `PGPASSWORD`; it is never logged.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "the [node.postgres] table")]
+pub struct PostgresSection {
+    /// Connections of this replica's pool (requests, the group writer, the queue listener).
+    /// Every replica's pool counts against the server's `max_connections`. Default 16.
+    #[serde(
+        default = "default_pg_connections",
+        deserialize_with = "deserialize_connections"
+    )]
+    pub max_connections: u32,
+    /// A statement that runs longer is ended by the server (`STORE_UNAVAILABLE`, retried by
+    /// the client): a stuck lock never holds a request for ever. Default `30s`.
+    #[serde(
+        default = "default_pg_statement_timeout",
+        deserialize_with = "deserialize_duration"
+    )]
+    pub statement_timeout: Duration,
+    /// How long a request waits for a connection (a new one included, so a database that does
+    /// not answer is noticed in this time: `/readyz` then says 503). Default `2s`.
+    #[serde(
+        default = "default_pg_acquire_timeout",
+        deserialize_with = "deserialize_duration"
+    )]
+    pub acquire_timeout: Duration,
+    /// This replica's own folder for local copies of large packages it streams (relative to
+    /// the configuration file; never shared between replicas). Default: under the system's
+    /// temporary folder.
+    #[serde(default, deserialize_with = "deserialize_some_path")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for PostgresSection {
+    fn default() -> Self {
+        PostgresSection {
+            max_connections: default_pg_connections(),
+            statement_timeout: default_pg_statement_timeout(),
+            acquire_timeout: default_pg_acquire_timeout(),
+            cache_dir: None,
+        }
+    }
+}
+
+fn default_pg_connections() -> u32 {
+    16
+}
+
+fn default_pg_statement_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_pg_acquire_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+
+/// A pool size: a whole number of at least 2 (the group writer holds one connection).
+fn deserialize_connections<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = Whole::<u32>::deserialize(d)?.0;
+    if !(2..=10_000).contains(&n) {
+        return Err(serde::de::Error::custom(format!(
+            "{n} is outside 2-10000 (the group writer holds one connection)"
+        )));
+    }
+    Ok(n)
+}
+
+/// An optional path, refused in the operator's terms when it is not one.
+fn deserialize_some_path<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<PathBuf>, D::Error> {
+    deserialize_text::<PathKind, D>(d).map(|p| Some(PathBuf::from(p)))
 }
 
 /// A duration written as in the rest of the file (`30s`, `500ms`, `2m`).
@@ -873,6 +951,11 @@ impl Config {
             .iter()
             .map(|p| resolve(&p.to_string_lossy()))
             .collect();
+        node.postgres.cache_dir = node
+            .postgres
+            .cache_dir
+            .as_ref()
+            .map(|p| resolve(&p.to_string_lossy()));
         if let Some(rest) = node.store.strip_prefix("sqlite://")
             && !rest.starts_with('/')
             && !rest.starts_with(':')
@@ -893,6 +976,20 @@ impl Config {
             base_dir: base_dir.to_path_buf(),
             source: None,
         })
+    }
+
+    /// How to open `node.store`: `[node.postgres]` for a PostgreSQL store, SQLite's defaults.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        let pg = &self.node.postgres;
+        crate::store::StoreOptions {
+            sqlite: crate::store::SqliteOptions::default(),
+            postgres: crate::store::PgOptions {
+                max_connections: pg.max_connections,
+                acquire_timeout: pg.acquire_timeout,
+                statement_timeout: pg.statement_timeout,
+                cache_dir: pg.cache_dir.clone(),
+            },
+        }
     }
 
     /// The agency this node serves with code `code`.

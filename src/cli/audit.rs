@@ -1,5 +1,6 @@
 //! `lienthong audit verify` and `lienthong audit export`: the administrator's view of the audit
-//! chain, straight from the store file (the node may be running; the store is opened read-only).
+//! chain, straight from the store (the node may be running; a SQLite store is opened
+//! read-only, a PostgreSQL one read in one snapshot).
 //!
 //! `verify` checks the chain, then every row of the store against it (`Store::verify_store`:
 //! messages, statuses and deliveries present and as recorded, every package's bytes hashed). It
@@ -19,7 +20,7 @@ use std::io::{self, BufWriter, Write};
 
 use lienthong::audit::export::{self, Format};
 use lienthong::edxml::dates::VIETNAM_OFFSET;
-use lienthong::store::{AuditQuery, SqliteOptions, SqliteStore, Store};
+use lienthong::store::{AnyStore, AuditQuery, PgOptions, SqliteOptions, Store, StoreOptions};
 use lienthong::{Code, Error};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -42,14 +43,16 @@ pub enum Command {
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {
-    /// The node's store, e.g. `sqlite:///var/lib/lienthong/node.db`.
+    /// The node's store, e.g. `sqlite:///var/lib/lienthong/node.db` or
+    /// `postgres://lienthong@db.example/lienthong`.
     #[arg(long, env = "LIENTHONG_STORE")]
     store: String,
 }
 
 #[derive(clap::Args)]
 pub struct ExportArgs {
-    /// The node's store, e.g. `sqlite:///var/lib/lienthong/node.db`.
+    /// The node's store, e.g. `sqlite:///var/lib/lienthong/node.db` or
+    /// `postgres://lienthong@db.example/lienthong`.
     #[arg(long, env = "LIENTHONG_STORE")]
     store: String,
     /// From this time (inclusive): RFC 3339 (`2026-11-25T08:00:00+07:00`) or a date
@@ -83,20 +86,23 @@ pub fn run(c: Command) -> CmdResult {
     })
 }
 
-/// Opens the store read-only: inspecting it must not change it (no migrations, no writer).
-async fn open(url: &str) -> Result<SqliteStore, Failure> {
-    if !url.starts_with("sqlite:") {
-        return Err(Failure::Refused(Error::store(
-            Code::ValueInvalid,
-            format!("--store {url}: only sqlite: stores are supported"),
-        )));
-    }
-    let options = SqliteOptions {
-        read_only: true,
-        read_connections: 1,
-        ..SqliteOptions::default()
+/// Opens the store for reading: a SQLite store read-only (inspecting it must not change it: no
+/// migrations, no writer); a PostgreSQL store as a replica opens it (its pending migrations are
+/// applied, as `lienthong migrate` would; its reads run in one snapshot, so replicas may keep
+/// writing meanwhile).
+async fn open(url: &str) -> Result<AnyStore, Failure> {
+    let options = StoreOptions {
+        sqlite: SqliteOptions {
+            read_only: true,
+            read_connections: 1,
+            ..SqliteOptions::default()
+        },
+        postgres: PgOptions {
+            max_connections: 2,
+            ..PgOptions::default()
+        },
     };
-    SqliteStore::open_with(url, &options).await.map_err(local)
+    AnyStore::open_with(url, &options).await.map_err(local)
 }
 
 /// A size as a person reads it: bytes below 1 KiB, else KiB, MiB or GiB with one decimal,
@@ -181,7 +187,7 @@ async fn export(a: ExportArgs) -> CmdResult {
     result
 }
 
-async fn write_export(store: &SqliteStore, a: &ExportArgs) -> CmdResult {
+async fn write_export(store: &AnyStore, a: &ExportArgs) -> CmdResult {
     let format = match a.format {
         ExportFormat::Jsonl => Format::Jsonl,
         ExportFormat::Csv => Format::Csv,

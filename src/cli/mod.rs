@@ -61,6 +61,7 @@ mod registry;
 mod serve;
 mod sign;
 mod status;
+mod store;
 mod table;
 mod verify;
 
@@ -100,6 +101,11 @@ enum Command {
     Registry(registry::Command),
     /// Run the node: clerk API, peer endpoint, outbox worker (until SIGINT/SIGTERM).
     Serve(serve::Args),
+    /// Apply a store's pending schema migrations (SQLite or PostgreSQL) and say which.
+    Migrate(store::MigrateArgs),
+    /// Move a node's store to another backend (`store copy --from sqlite://… --to postgres://…`).
+    #[command(subcommand)]
+    Store(store::Command),
     /// Send a dispatch through a node's clerk API (the node composes and signs it).
     Send(Box<client::SendArgs>),
     /// The agency's received documents, through a node's clerk API.
@@ -182,6 +188,8 @@ pub fn main() -> ExitCode {
         Command::Audit(c) => (false, audit::run(c)),
         Command::Registry(c) => (false, registry::run(c)),
         Command::Serve(a) => (false, serve::run(a)),
+        Command::Migrate(a) => (false, store::migrate(a)),
+        Command::Store(c) => (false, store::run(c)),
         Command::Send(a) => (false, client::send(*a)),
         Command::Inbox(c) => (false, client::inbox(c)),
         Command::Sent(c) => (false, client::sent(c)),

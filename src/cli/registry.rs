@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use lienthong::config::Config;
 use lienthong::node::registry::{certificate_der, certificate_rule, read_import};
 use lienthong::pki::binding::{Attribute, Rule, normalise_fingerprint};
-use lienthong::store::{NewRegistryEntry, RegistryEntry, SqliteStore, Store};
+use lienthong::store::{AnyStore, NewRegistryEntry, RegistryEntry, Store};
 use lienthong::{Code, Error};
 
 use super::{CmdResult, Failure};
@@ -164,9 +164,9 @@ pub fn run(c: Command) -> CmdResult {
     })
 }
 
-async fn open(c: &ConfigArg) -> Result<SqliteStore, Failure> {
+async fn open(c: &ConfigArg) -> Result<AnyStore, Failure> {
     let config = Config::load(&c.config).map_err(Failure::Local)?;
-    SqliteStore::open(&config.node.store)
+    AnyStore::open_with(&config.node.store, &config.store_options())
         .await
         .map_err(Failure::Local)
 }

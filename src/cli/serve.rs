@@ -7,10 +7,13 @@
 //! every file it names (keys, certificates, CRLs, the store's folder: `CONFIG_INVALID` at the
 //! key's `FILE:LINE:COL`), the peers' certificate checks and the TLS identity, bind
 //! `node.peer_listen` (the mutual-TLS peer endpoint, logged) and `node.listen` (port 0 picks a
-//! free port; a port in use is `CONFIG_INVALID` at its key), and only then lock the store
-//! (`<db>.lock`, held for the node's lifetime: a second node on the same store is refused,
-//! `STORE_UNAVAILABLE`), open (or create) it at `node.store`, remove orphan package files and
-//! take back leases (both only under the lock), then print
+//! free port; a port in use is `CONFIG_INVALID` at its key), and only then open the store
+//! `node.store` names. A `sqlite://` store is locked first (`<db>.lock`, held for the node's
+//! lifetime: a second node on the same store is refused, `STORE_UNAVAILABLE`), opened (or
+//! created), its orphan package files removed and its leases taken back (both only under the
+//! lock). A `postgres://` store is shared by replicas: no lock, no take-back (expired leases are
+//! claimed by any replica), `[node.postgres]` sizes the pool; its URL is logged without the
+//! password. Then it prints
 //! exactly one line `listening on ADDR` (the plain clerk listener; scripts and tests read it) on
 //! stdout; with `--ready-file FILE`, both bound addresses are written to FILE as well (the peer
 //! listener's is only logged otherwise). `node.dev_plain_http` is logged as an error-level
@@ -25,7 +28,7 @@ use std::path::PathBuf;
 
 use lienthong::config::Config;
 use lienthong::node::service::Node;
-use lienthong::store::{NodeLock, SqliteStore};
+use lienthong::store::{AnyStore, Backend, NodeLock};
 use lienthong::{Code, Error};
 use tokio::sync::watch;
 
@@ -102,22 +105,30 @@ async fn serve(args: Args) -> CmdResult {
         ),
         None => None,
     };
-    // ...and only then the store: one node per store, locked until the process ends (what
-    // follows — leases taken back, files removed — is only right for the store's one node, and
-    // both demand the lock; store/sqlite/lock.rs).
-    let lock = NodeLock::acquire(&config.node.store).map_err(Failure::Local)?;
-    let store = SqliteStore::open(&config.node.store)
+    // ...and only then the store, by its URL. SQLite: one node per store, locked until the
+    // process ends (what follows — leases taken back, files removed — is only right for the
+    // store's one node, and both demand the lock; store/sqlite/lock.rs). PostgreSQL: replicas
+    // share it, so there is no lock and no take-back (a dead replica's expired leases are
+    // claimed by any replica), and no files (large packages are chunks in the database).
+    let url = config.node.store.clone();
+    let backend = Backend::of(&url).map_err(|e| Failure::Local(config.problem("node.store", e.to_string())))?;
+    let lock = match backend {
+        Backend::Sqlite => NodeLock::acquire(&url).map_err(Failure::Local)?,
+        Backend::Postgres => None,
+    };
+    let store = AnyStore::open_with(&url, &config.store_options())
         .await
         .map_err(Failure::Local)?;
-    if let Some(held) = &lock {
+    tracing::info!(store = %Backend::shown(&url), backend = backend.as_str(), "store open");
+    if let (Some(held), AnyStore::Sqlite(sqlite)) = (&lock, &store) {
         // Before anything is served: files of writes a crash cut short (store/sqlite/files.rs).
-        store
+        sqlite
             .remove_orphan_package_files(held)
             .await
             .map_err(Failure::Local)?;
         // And the leases of deliveries the previous incarnation died holding: without this
         // each would wait out `retry.lease` before it is tried again.
-        let taken = store
+        let taken = sqlite
             .take_back_leases(held, "node:start", lienthong::node::service::now_ms())
             .await
             .map_err(Failure::Local)?;

@@ -71,7 +71,8 @@ impl Kind for AddressKind {
 /// The store's URL.
 pub(super) enum StoreKind {}
 impl Kind for StoreKind {
-    const ONE: &'static str = "a store URL such as \"sqlite://data/node.db\"";
+    const ONE: &'static str =
+        "a store URL such as \"sqlite://data/node.db\" or \"postgres://lienthong@db/lienthong\"";
     const LIST: &'static str = "a list of store URLs such as [\"sqlite://data/node.db\"]";
 }
 

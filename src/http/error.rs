@@ -137,9 +137,22 @@ impl IntoResponse for ApiError {
             status_package: self.status_packages.first().map(String::as_str),
             status_packages: &self.status_packages,
         };
+        if self.status == Http::SERVICE_UNAVAILABLE {
+            // Transient (the store unreachable, a revocation status not learnable now): nothing
+            // was committed, so the client asks again — after this many seconds.
+            return (
+                self.status,
+                [(axum::http::header::RETRY_AFTER, RETRY_AFTER_S)],
+                Json(body),
+            )
+                .into_response();
+        }
         (self.status, Json(body)).into_response()
     }
 }
+
+/// The `Retry-After` of a 503, in seconds.
+pub const RETRY_AFTER_S: &str = "5";
 
 /// The HTTP status for a library code.
 ///

@@ -14,6 +14,8 @@
 //!   request, closed to make room for a new one (`peer`, `clerk`); a steady rise is a flood;
 //! - `lienthong_connections_refused_total{listener}` — new connections closed because every
 //!   place (of the listener, or of their address) was held by a connection that had;
+//! - the store backend's own families ([`Store::store_metrics`]; on PostgreSQL its pool and
+//!   claim latency, `store/postgres/metrics.rs`);
 //! - the mail bridge's families (`lienthong_mail_*`, [`crate::node::metrics::MailMetrics`]):
 //!   mails sent and failed by kind, bounced, taken in by outcome, quarantined by code,
 //!   automatic replies, the IMAP session (gauge), the last read of the mailbox (timestamp) and
@@ -94,6 +96,9 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// How long `/readyz` waits for the store's answer.
+pub const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
+
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -103,8 +108,27 @@ pub async fn healthz() -> Json<serde_json::Value> {
 /// `unknown` — from the bridge's own last attempt, not a probe made here: a mail server that is
 /// down delays mail (the outbox retries, the reader reconnects) but the node still takes
 /// documents in and out through its other channels, so it never makes the node unready.
+///
+/// The store's read is bounded by [`READY_WITHIN`]: a database that does not answer (a
+/// PostgreSQL server gone, its network cut) makes `/readyz` answer 503 `STORE_UNAVAILABLE` with
+/// the reason in that time, never hang the load balancer's probe. (The PostgreSQL pool's
+/// `acquire_timeout`, 2 s by default, usually answers first.)
 pub async fn readyz<S: Store>(State(state): State<AppState<S>>) -> Result<Response, ApiError> {
-    state.node.store.delivery_counts().await?;
+    match tokio::time::timeout(READY_WITHIN, state.node.store.delivery_counts()).await {
+        Ok(counts) => {
+            counts?;
+        }
+        Err(_) => {
+            return Err(crate::Error::store(
+                crate::Code::StoreUnavailable,
+                format!(
+                    "the store did not answer within {} s",
+                    READY_WITHIN.as_secs_f64()
+                ),
+            )
+            .into());
+        }
+    }
     let Some(mail) = &state.node.config.mail else {
         return Ok(Json(json!({ "status": "ready" })).into_response());
     };
@@ -215,6 +239,8 @@ pub async fn metrics<S: Store>(State(state): State<AppState<S>>) -> Result<Respo
             c.days_left
         );
     }
+    // The backend's own families (PostgreSQL: its pool and claim latency); nothing for SQLite.
+    out.push_str(&state.node.store.store_metrics());
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         out,

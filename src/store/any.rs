@@ -46,12 +46,45 @@ impl Backend {
     }
 }
 
+/// How to open a store of either backend: each backend reads its own part (the node's
+/// `[node.postgres]` fills `postgres`; `sqlite` is for tools such as `audit verify`).
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    pub sqlite: SqliteOptions,
+    pub postgres: PgOptions,
+}
+
+impl Backend {
+    /// `url` as it may be shown in logs and messages: a PostgreSQL URL without its password
+    /// (`postgres://user:***@host/db`); anything else as it is.
+    pub fn shown(url: &str) -> String {
+        postgres::redact(url)
+    }
+
+    /// The spelling of the backend in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
 impl AnyStore {
     /// Opens the store `url` names with default options, applying pending migrations.
     pub async fn open(url: &str) -> Result<AnyStore> {
+        AnyStore::open_with(url, &StoreOptions::default()).await
+    }
+
+    /// [`open`](Self::open) with each backend's options.
+    pub async fn open_with(url: &str, options: &StoreOptions) -> Result<AnyStore> {
         match Backend::of(url)? {
-            Backend::Sqlite => Ok(AnyStore::Sqlite(SqliteStore::open(url).await?)),
-            Backend::Postgres => Ok(AnyStore::Postgres(PgStore::open(url).await?)),
+            Backend::Sqlite => Ok(AnyStore::Sqlite(
+                SqliteStore::open_with(url, &options.sqlite).await?,
+            )),
+            Backend::Postgres => Ok(AnyStore::Postgres(
+                PgStore::open_with(url, &options.postgres).await?,
+            )),
         }
     }
 

@@ -32,6 +32,8 @@ use crate::audit::{AuditBreak, AuditEntry, AuditRecord, ChainSummary};
 use crate::error::Result;
 
 mod any;
+pub mod copy;
+pub mod migrate;
 mod mail;
 pub mod postgres;
 mod registry;
@@ -39,7 +41,7 @@ pub(crate) mod shared;
 pub mod sqlite;
 mod types;
 
-pub use any::{AnyStore, Backend};
+pub use any::{AnyStore, Backend, StoreOptions};
 pub use postgres::{PgOptions, PgStore};
 
 pub use mail::*;
