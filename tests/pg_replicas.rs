@@ -365,6 +365,9 @@ fn replicas_under_fire_deliver_every_document_exactly_once() {
     }
     let attempts = q("SELECT count(*) FROM attempts");
     let owners = q("SELECT count(DISTINCT lease_owner) FROM attempts");
+    // Deliveries a killed replica was sending that another process finished.
+    let taken_over = q("SELECT count(*) FROM (SELECT delivery_id FROM attempts \
+         GROUP BY delivery_id HAVING count(DISTINCT lease_owner) > 1) t");
     rt.block_on(pool.close());
 
     // The audit chains verify, with every process stopped.
@@ -379,7 +382,8 @@ fn replicas_under_fire_deliver_every_document_exactly_once() {
     eprintln!(
         "{:>5.1} s: done (seed {seed}) — {DOCUMENTS} documents through {REPLICAS} replicas, \
          {kills} SIGKILLs, {} tries retried, submitted in {submitted_in:.1} s, all delivered \
-         at {delivered_in:.1} s; {attempts} delivery attempts by {owners} lease owners; \
+         at {delivered_in:.1} s; {attempts} delivery attempts by {owners} lease owners, {taken_over} deliveries \
+         finished by another process than the one that first claimed them; \
          registers {:?}",
         secs(),
         retries.load(SeqCst),

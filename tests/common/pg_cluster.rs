@@ -607,7 +607,9 @@ impl PgCluster {
         let mut pids = vec![pid];
         pids.extend(children_of(pid));
         let mut c = Command::new("kill");
-        c.arg("-KILL").args(pids.iter().map(u32::to_string));
+        c.arg("-KILL")
+            .args(pids.iter().map(u32::to_string))
+            .stderr(Stdio::null()); // a child that ended meanwhile: "No such process"
         let _ = c.status();
         let start = Instant::now();
         while alive(pid) {
