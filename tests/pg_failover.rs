@@ -47,6 +47,9 @@ const BEFORE_KILL: usize = 25;
 /// Documents each clerk must be answered after the promotion before the clerks stop.
 const AFTER_PROMOTION: usize = 15;
 
+/// A stored receipt (NULL-able).
+type Receipt = Option<Vec<u8>>;
+
 /// What a clerk was answered: idempotency key → (message id, DocumentId).
 type Answered = Arc<Mutex<BTreeMap<String, (i64, String)>>>;
 
@@ -401,9 +404,9 @@ fn the_databases_machine_dies_and_nothing_acknowledged_is_lost() {
         na_answered.len(),
         "the peer's deliveries to the node"
     );
-    let held: BTreeMap<String, (Option<Vec<u8>>, Option<Vec<u8>>)> = rt
+    let held: BTreeMap<String, (Receipt, Receipt)> = rt
         .block_on(async {
-            sqlx::query_as::<_, (String, Option<Vec<u8>>, Option<Vec<u8>>)>(
+            sqlx::query_as::<_, (String, Receipt, Receipt)>(
                 "SELECT m.document_id, m.receipt, i.receipt FROM messages m \
                  LEFT JOIN inbox i ON i.message_id = m.id \
                  WHERE m.direction = 'in' AND m.kind = 'document' AND m.sender = $1",
