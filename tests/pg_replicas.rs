@@ -6,9 +6,10 @@
 //! through the three, [`IN_FLIGHT`] at a time; a submission that meets a connection error or a
 //! 5xx is retried with the same `Idempotency-Key` on the next replica, as a client behind a
 //! load balancer would. Meanwhile a random replica is SIGKILLed at random moments (at least
-//! [`MIN_KILLS`] times, and for as long as documents are being submitted) and restarted at
-//! once. The lease is short ([`LEASE`]): a delivery a killed replica held is taken over by
-//! another replica once its lease expires.
+//! [`MIN_KILLS`] times, and for as long as documents are being submitted; a document waits
+//! for its share of the kills, so that at least [`MIN_KILLS`] fall among the submissions) and
+//! restarted at once. The lease is short ([`LEASE`]): a delivery a killed replica held is taken
+//! over by another replica once its lease expires.
 //!
 //! Then, once everything is delivered: every document answered is at the peer exactly once (its
 //! inbox holds each DocumentId once, and nothing else), no delivery is `sending` and none holds a
@@ -226,18 +227,24 @@ fn replicas_under_fire_deliver_every_document_exactly_once() {
             .unwrap();
         let tasks: Vec<_> = (0..IN_FLIGHT)
             .map(|_| {
-                let (http, ports, answered, next, retries) = (
+                let (http, ports, answered, next, retries, kills) = (
                     http.clone(),
                     ports.clone(),
                     answered.clone(),
                     next.clone(),
                     retries.clone(),
+                    kills.clone(),
                 );
                 tokio::spawn(async move {
                     loop {
                         let i = next.fetch_add(1, SeqCst);
                         if i >= DOCUMENTS {
                             return;
+                        }
+                        // The kills are spread over the submissions: document i waits for kill
+                        // i·(MIN_KILLS+1)/DOCUMENTS, so the last ones wait for the MIN_KILLS-th.
+                        while kills.load(SeqCst) < i * (MIN_KILLS + 1) / DOCUMENTS {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
                         }
                         let failed = submit(&http, &ports, i, &answered).await;
                         retries.fetch_add(failed, SeqCst);
