@@ -411,4 +411,8 @@ impl Store for AnyStore {
     fn store_metrics(&self) -> String {
         each!(self, s => s.store_metrics())
     }
+
+    fn write_stalled(&self, longer_than: std::time::Duration) -> Option<std::time::Duration> {
+        each!(self, s => s.write_stalled(longer_than))
+    }
 }

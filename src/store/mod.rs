@@ -506,4 +506,13 @@ pub trait Store: Send + Sync + 'static {
     fn store_metrics(&self) -> String {
         String::new()
     }
+
+    /// How long a write has been waiting for its commit, when that is longer than
+    /// `longer_than`: `/readyz` says not ready while it is. A commit that waits for ever is
+    /// what a primary does when its synchronous standby is gone — nothing is acknowledged
+    /// meanwhile, and the operator must know. `None` by default.
+    fn write_stalled(&self, longer_than: std::time::Duration) -> Option<std::time::Duration> {
+        let _ = longer_than;
+        None
+    }
 }

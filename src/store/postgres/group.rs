@@ -118,8 +118,10 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>, metrics: Arc<PgMetrics>)
             }
         };
         let started = Instant::now();
+        metrics.group_begins();
         if let Err(e) = begin(&mut conn).await {
             rollback_or_discard(&mut conn).await;
+            metrics.group_ends();
             fail(first, &mut rx, &e.to_string());
             continue;
         }
@@ -167,6 +169,7 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>, metrics: Arc<PgMetrics>)
         audit::with_group(GroupAudit::reset);
         drop(conn);
         let took = started.elapsed();
+        metrics.group_ends();
         metrics.group(finishers.len(), locked, took);
         if took >= SLOW_GROUP {
             tracing::warn!(

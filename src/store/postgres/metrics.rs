@@ -27,9 +27,39 @@ pub struct PgMetrics {
     claimed: AtomicU64,
     claim_micros: AtomicU64,
     claim_buckets: [AtomicU64; CLAIM_BUCKETS.len()],
+    /// When the group in flight began (ms since [`PgMetrics::epoch`]), 0 when none is.
+    group_since_ms: AtomicU64,
+    epoch: std::sync::OnceLock<std::time::Instant>,
 }
 
 impl PgMetrics {
+    fn epoch(&self) -> std::time::Instant {
+        *self.epoch.get_or_init(std::time::Instant::now)
+    }
+
+    /// A write group began (its `BEGIN` is about to be sent).
+    pub(crate) fn group_begins(&self) {
+        let since = self.epoch().elapsed().as_millis() as u64;
+        self.group_since_ms.store(since.max(1), Relaxed);
+    }
+
+    /// The write group in flight ended (committed or not).
+    pub(crate) fn group_ends(&self) {
+        self.group_since_ms.store(0, Relaxed);
+    }
+
+    /// How long the write group in flight has been running, if one is.
+    pub(crate) fn group_age(&self) -> Option<Duration> {
+        match self.group_since_ms.load(Relaxed) {
+            0 => None,
+            since => Some(
+                self.epoch()
+                    .elapsed()
+                    .saturating_sub(Duration::from_millis(since)),
+            ),
+        }
+    }
+
     /// One write group ended: its writes, the wait for the chain's lock, the whole time.
     pub(crate) fn group(&self, writes: usize, lock_wait: Duration, took: Duration) {
         self.groups.fetch_add(1, Relaxed);
@@ -85,6 +115,11 @@ impl PgMetrics {
             pool.options().get_max_connections()
         );
         let secs = |a: &AtomicU64| a.load(Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "# HELP lienthong_store_write_in_flight_seconds How long this replica's write transaction in flight has waited (0: none); a commit waiting for a missing synchronous standby shows here.\n# TYPE lienthong_store_write_in_flight_seconds gauge\nlienthong_store_write_in_flight_seconds {:.3}",
+            self.group_age().map_or(0.0, |d| d.as_secs_f64())
+        );
         let _ = writeln!(
             out,
             "# HELP lienthong_store_write_groups_total Write transactions (groups) of this replica.\n# TYPE lienthong_store_write_groups_total counter\nlienthong_store_write_groups_total {}",

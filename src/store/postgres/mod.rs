@@ -579,4 +579,8 @@ impl Store for PgStore {
     fn store_metrics(&self) -> String {
         self.metrics.render(&self.pool)
     }
+
+    fn write_stalled(&self, longer_than: Duration) -> Option<Duration> {
+        self.metrics.group_age().filter(|age| *age > longer_than)
+    }
 }
