@@ -111,7 +111,8 @@ async fn serve(args: Args) -> CmdResult {
     // share it, so there is no lock and no take-back (a dead replica's expired leases are
     // claimed by any replica), and no files (large packages are chunks in the database).
     let url = config.node.store.clone();
-    let backend = Backend::of(&url).map_err(|e| Failure::Local(config.problem("node.store", e.to_string())))?;
+    let backend = Backend::of(&url)
+        .map_err(|e| Failure::Local(config.problem("node.store", e.to_string())))?;
     let lock = match backend {
         Backend::Sqlite => NodeLock::acquire(&url).map_err(Failure::Local)?,
         Backend::Postgres => None,

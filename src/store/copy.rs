@@ -440,8 +440,7 @@ pub async fn copy(from: &str, to: &str) -> Result<CopyReport> {
         ));
     }
     for (flag, url, backend) in [("--from", from, from_backend), ("--to", to, to_backend)] {
-        if backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory"))
-        {
+        if backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory")) {
             return Err(Error::store(
                 Code::ValueInvalid,
                 format!("{flag} {url}: an in-memory store belongs to its process"),
@@ -614,7 +613,11 @@ async fn copy_table(source: &mut Source, target: &mut Target, table: &Table) -> 
         };
         copied += rows.len() as u64;
         target
-            .insert_rows(&insert(table.name, table.cols, rows.len()), table.cols, rows)
+            .insert_rows(
+                &insert(table.name, table.cols, rows.len()),
+                table.cols,
+                rows,
+            )
             .await?;
     }
     Ok(copied)
@@ -664,8 +667,7 @@ async fn copy_messages(source: &mut Source, target: &mut Target) -> Result<(u64,
                 _ => Package::Bytes(bytes),
             };
             let streamed = !matches!(package, Package::Bytes(ref b) if b.len() < LARGE);
-            let size =
-                copy_message(source, target, row, id, &sha256, package).await?;
+            let size = copy_message(source, target, row, id, &sha256, package).await?;
             copied += 1;
             if streamed {
                 large += 1;
@@ -814,6 +816,9 @@ fn check_sha(id: i64, want: &str, got: &str) -> Result<()> {
     }
 }
 
+/// A message row with its columns, waiting for its package file.
+type PendingRow = (Vec<(&'static str, Ty)>, Vec<Value>);
+
 /// Where a large package goes on the target.
 enum Sink {
     /// `package_chunks` rows, numbered from 0.
@@ -821,7 +826,7 @@ enum Sink {
     /// A SQLite package file, and the message row to insert once it is whole.
     File {
         file: PackageWriter,
-        row: Option<(Vec<(&'static str, Ty)>, Vec<Value>)>,
+        row: Option<PendingRow>,
     },
 }
 
@@ -832,13 +837,15 @@ impl Sink {
                 let Target::Postgres { conn } = target else {
                     return Err(Error::internal("store copy", "chunks for a SQLite target"));
                 };
-                sqlx::query("INSERT INTO package_chunks (message_id, n, bytes) VALUES ($1, $2, $3)")
-                    .bind(id)
-                    .bind(*n)
-                    .bind(chunk)
-                    .execute(&mut **conn)
-                    .await
-                    .map_err(unavailable("--to: package_chunks"))?;
+                sqlx::query(
+                    "INSERT INTO package_chunks (message_id, n, bytes) VALUES ($1, $2, $3)",
+                )
+                .bind(id)
+                .bind(*n)
+                .bind(chunk)
+                .execute(&mut **conn)
+                .await
+                .map_err(unavailable("--to: package_chunks"))?;
                 *n += 1;
                 Ok(())
             }
@@ -1062,7 +1069,9 @@ impl Source {
         let head = match last {
             None => ChainHead::GENESIS,
             Some((seq, hash)) => {
-                let bytes = hex::decode(&hash).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+                let bytes = hex::decode(&hash)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok());
                 let Some(hash) = bytes else {
                     return Err(Error::store(
                         Code::AuditBroken,
@@ -1129,16 +1138,14 @@ impl Source {
     /// Chunk `n` of message `id` (PostgreSQL only), `None` past the last.
     async fn chunk(&mut self, id: i64, n: i32) -> Result<Option<Vec<u8>>> {
         match self {
-            Source::Postgres { conn } => {
-                sqlx::query_scalar(
-                    "SELECT bytes FROM package_chunks WHERE message_id = $1 AND n = $2",
-                )
-                .bind(id)
-                .bind(n)
-                .fetch_optional(&mut **conn)
-                .await
-                .map_err(decode_err("package_chunks"))
-            }
+            Source::Postgres { conn } => sqlx::query_scalar(
+                "SELECT bytes FROM package_chunks WHERE message_id = $1 AND n = $2",
+            )
+            .bind(id)
+            .bind(n)
+            .fetch_optional(&mut **conn)
+            .await
+            .map_err(decode_err("package_chunks")),
             Source::Sqlite { .. } => Ok(None),
         }
     }
@@ -1298,22 +1305,18 @@ impl Target {
         for (id, draft) in refs {
             const SQL: &str = "UPDATE mail_log SET draft_ref = $1 WHERE id = $2";
             match self {
-                Target::Sqlite { conn, .. } => {
-                    sqlx::query(SQL)
-                        .bind(draft)
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await
-                        .map(drop)
-                }
-                Target::Postgres { conn } => {
-                    sqlx::query(SQL)
-                        .bind(draft)
-                        .bind(id)
-                        .execute(&mut **conn)
-                        .await
-                        .map(drop)
-                }
+                Target::Sqlite { conn, .. } => sqlx::query(SQL)
+                    .bind(draft)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await
+                    .map(drop),
+                Target::Postgres { conn } => sqlx::query(SQL)
+                    .bind(draft)
+                    .bind(id)
+                    .execute(&mut **conn)
+                    .await
+                    .map(drop),
             }
             .map_err(unavailable("--to: mail_log.draft_ref"))?;
         }
@@ -1332,7 +1335,9 @@ impl Target {
 
 async fn finish_pg(conn: &mut PgConnection, head: ChainHead) -> Result<()> {
     for (table, id) in IDENTITIES {
-        let sql = format!("SELECT setval(pg_get_serial_sequence('{table}', '{id}'), max({id})) FROM {table}");
+        let sql = format!(
+            "SELECT setval(pg_get_serial_sequence('{table}', '{id}'), max({id})) FROM {table}"
+        );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(&mut *conn)
             .await

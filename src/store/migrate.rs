@@ -43,7 +43,8 @@ pub fn known(backend: Backend) -> Vec<Migration> {
 /// does not exist yet (nothing is created here).
 pub async fn applied(url: &str) -> Result<Vec<Migration>> {
     let shown = Backend::shown(url);
-    let unavailable = |e: sqlx::Error| Error::store(Code::StoreUnavailable, format!("{shown}: {e}"));
+    let unavailable =
+        |e: sqlx::Error| Error::store(Code::StoreUnavailable, format!("{shown}: {e}"));
     const APPLIED: &str =
         "SELECT version, description FROM _sqlx_migrations WHERE success ORDER BY version";
     let rows = match Backend::of(url)? {
@@ -82,9 +83,8 @@ pub async fn applied(url: &str) -> Result<Vec<Migration>> {
             rows
         }
         Backend::Postgres => {
-            let options = sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| {
-                Error::store(Code::ValueInvalid, format!("store URL {shown}: {e}"))
-            })?;
+            let options = sqlx::postgres::PgConnectOptions::from_str(url)
+                .map_err(|e| Error::store(Code::ValueInvalid, format!("store URL {shown}: {e}")))?;
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(std::time::Duration::from_secs(10))

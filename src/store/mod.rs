@@ -33,8 +33,8 @@ use crate::error::Result;
 
 mod any;
 pub mod copy;
-pub mod migrate;
 mod mail;
+pub mod migrate;
 pub mod postgres;
 mod registry;
 pub(crate) mod shared;

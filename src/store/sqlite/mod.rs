@@ -425,8 +425,6 @@ fn col_opt_int<T: TryFrom<i64>>(row: &SqliteRow, name: &str) -> Result<Option<T>
         .transpose()
 }
 
-/// `sha256` of `bytes`, lowercase hex.
-
 // ---------------------------------------------------------------------------------------------
 // The trait, delegating to the submodules
 // ---------------------------------------------------------------------------------------------
