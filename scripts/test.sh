@@ -16,6 +16,12 @@ cd "$(dirname "$0")/.."
 #   dovecot-imapd, dovecot-lmtpd, python3-aiosmtpd
 #                  real mail servers on loopback for the mail bridge (tests/common/mail.rs):
 #                  Dovecot (IMAP, IMAPS, LMTP) and aiosmtpd (SMTP STARTTLS/implicit TLS + AUTH)
+#   postgresql-client, postgresql
+#                  pg_isready and psql (finding the PostgreSQL of the store tests' second run, and
+#                  dropping the databases an earlier run left), and the server's binaries (initdb,
+#                  pg_ctl, pg_basebackup) for the tests that start servers of their own (failover).
+#                  The server the store tests use is the machine's: 127.0.0.1:5432, trust
+#                  authentication, database `test` (CI provides it; see "PostgreSQL" below).
 need=()
 command -v xmlsec1 >/dev/null || need+=(xmlsec1)
 command -v xmllint >/dev/null || need+=(libxml2-utils)
@@ -28,6 +34,12 @@ mail_need=()
 [ -x /usr/lib/dovecot/lmtp ] || mail_need+=(dovecot-lmtpd)
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || mail_need+=(python3-aiosmtpd)
 need+=("${mail_need[@]}")
+pg_need=()
+command -v pg_isready >/dev/null && command -v psql >/dev/null || pg_need+=(postgresql-client)
+# Debian keeps the server's binaries in /usr/lib/postgresql/<version>/bin, off the PATH.
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+command -v initdb >/dev/null || [ -x "$pg_bin/initdb" ] || pg_need+=(postgresql)
+need+=("${pg_need[@]}")
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   as_root=()
@@ -37,7 +49,8 @@ if ((${#need[@]})); then
   # from starting anything during the install; it is removed again if this script put it there.
   policy=/usr/sbin/policy-rc.d
   own_policy=""
-  if ((${#mail_need[@]})) && [ ! -e "$policy" ]; then
+  # (The postgresql package would likewise start a cluster of its own on 5432.)
+  if ((${#mail_need[@]} + ${#pg_need[@]})) && [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' | "${as_root[@]}" tee "$policy" >/dev/null
     "${as_root[@]}" chmod 755 "$policy"
     own_policy=1
@@ -57,6 +70,24 @@ if ((${#need[@]})); then
       fi
     done
   fi
+fi
+
+# PostgreSQL: the server binaries on the PATH (they may have been installed just above).
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+command -v initdb >/dev/null || [ -z "$pg_bin" ] || export PATH="$PATH:$pg_bin"
+# The store and node tests run a second time on PostgreSQL (below) when one answers on
+# 127.0.0.1:5432 (or LIENTHONG_TEST_POSTGRES names another); each test creates its own database
+# lt_t_<pid>_<n>_<random> there (tests/common/store.rs). Those of earlier runs are dropped here.
+skipped_pg="${CARGO_TARGET_DIR:-target}/skipped-postgres.txt"
+rm -f "$skipped_pg"
+if [ -z "${LIENTHONG_TEST_POSTGRES:-}" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  export LIENTHONG_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test
+fi
+if [ -n "${LIENTHONG_TEST_POSTGRES:-}" ]; then
+  psql "$LIENTHONG_TEST_POSTGRES" -XAtqc "SELECT datname FROM pg_database WHERE datname LIKE 'lt\_t\_%'" |
+    while read -r db; do
+      psql "$LIENTHONG_TEST_POSTGRES" -Xqc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+    done || echo "could not drop the test databases of earlier runs on $LIENTHONG_TEST_POSTGRES"
 fi
 
 # schemas/openapi.yaml is a valid OpenAPI 3.1 document (openapi-spec-validator, PyPI, the pinned
@@ -83,11 +114,32 @@ cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# "P passed, F failed" over cargo's result lines in a log.
+totals() { # log
+  awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }
+       END { printf "%d passed, %d failed", p, f }' "$1"
+}
 # A failing test binary must not stop the run before its closing line: every step's failure is
 # remembered and the script exits non-zero at the end, after printing the true count.
 # Doc tests are not part of --all-targets; run them first so the suite's own summary closes the run.
 cargo test --locked --doc 2>&1 | tee "$log" || status=1
 cargo test --locked --no-fail-fast --all-targets 2>&1 | tee -a "$log" || status=1
+# The store and node test suite again, on PostgreSQL: the test binaries whose stores come from
+# tests/common/store.rs (LIENTHONG_TEST_BACKEND picks the backend). The tests named sqlite_…
+# test SQLite's own things (WAL, read-only opening, package files) and are not run again.
+pg_suite=(store_sqlite store_registry store_mail audit_chain audit_cli node_local node_expiry node_receipts
+  node_integration mail_api mail_bridge)
+sqlite_totals=$(totals "$log")
+pg_totals="not run"
+if [ -n "${LIENTHONG_TEST_POSTGRES:-}" ]; then
+  pg_log=$(mktemp)
+  pg_args=()
+  for t in "${pg_suite[@]}"; do pg_args+=(--test "$t"); done
+  LIENTHONG_TEST_BACKEND=postgres cargo test --locked --no-fail-fast "${pg_args[@]}" -- --skip sqlite_ 2>&1 |
+    tee "$pg_log" | tee -a "$log" || status=1
+  pg_totals=$(totals "$pg_log")
+  rm -f "$pg_log"
+fi
 # The README's "run it" command, on the debug build the tests just made.
 # Counted as one test in the closing line, in cargo's own form.
 if LIENTHONG_PROFILE=debug examples/two-nodes/run.sh; then
@@ -144,6 +196,21 @@ awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed;/) p += 
 # without them those tests pass having checked nothing, so say so where it is seen.
 corpus="${LIENTHONG_REAL_TRAFFIC:-../shared/real-traffic}"
 [ -d "$corpus" ] || echo "*** SKIPPED: the real-traffic tests found no corpus at $corpus (set LIENTHONG_REAL_TRAFFIC) ***"
+# The two backends' runs of the store and node tests, and what PostgreSQL did not test.
+echo "tests on SQLite (the whole suite): $sqlite_totals"
+echo "tests on PostgreSQL (${pg_suite[*]}): $pg_totals"
+if [ -z "${LIENTHONG_TEST_POSTGRES:-}" ]; then
+  echo "*******************************************************************************************"
+  echo "*** SKIPPED: the store and node tests on PostgreSQL — nothing answers on 127.0.0.1:5432  ***"
+  echo "*** and LIENTHONG_TEST_POSTGRES is not set: only SQLite was tested.                      ***"
+  echo "*******************************************************************************************"
+fi
+if [ -s "$skipped_pg" ]; then
+  echo "*******************************************************************************************"
+  echo "*** SKIPPED for want of PostgreSQL ($(wc -l <"$skipped_pg") tests):"
+  sed 's/^/***   /' "$skipped_pg"
+  echo "*******************************************************************************************"
+fi
 if ((${#failed_steps[@]})); then
   printf 'failed steps: %s\n' "$(IFS=', '; echo "${failed_steps[*]}")"
 fi

@@ -1,14 +1,18 @@
 //! The audit chain catches edited, deleted, inserted and reordered records — in memory, and in a
-//! real store file tampered with through raw SQL, the way someone with the file would do it.
+//! real store file tampered with through raw SQL, the way someone with the file would do it
+//! (the store of the run's backend, `common::store`).
+
+mod common;
 
 use lienthong::Code;
 use lienthong::audit::{
     AuditBreak, AuditEntry, AuditRecord, BreakKind, ChainHead, ChainVerifier, GENESIS, record_hash,
     verify_chain,
 };
-use lienthong::store::{AuditQuery, SqliteStore, Store};
+use lienthong::store::{AnyStore, AuditQuery, Store};
 use serde_json::json;
-use sqlx::sqlite::SqlitePool;
+
+use common::store::Raw;
 
 const T0: i64 = 1_764_000_000_000;
 
@@ -294,30 +298,50 @@ fn a_segment_verifies_from_its_anchor() {
 // ---------------------------------------------------------------------------------------------
 
 /// A store file with `n` audit records (admin actions), and a raw connection to it.
-async fn store_with_records(n: i64) -> (tempfile::TempDir, String, SqliteStore, SqlitePool) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("node.db").display());
-    let store = SqliteStore::open(&url).await.unwrap();
+async fn store_with_records(n: i64) -> (Option<tempfile::TempDir>, String, AnyStore, Raw) {
+    let db = common::store::fresh_db().await;
     for i in 1..=n {
-        store.record_admin_action(entry(i), T0 + i).await.unwrap();
+        db.store
+            .record_admin_action(entry(i), T0 + i)
+            .await
+            .unwrap();
     }
-    let raw = SqlitePool::connect(&url).await.unwrap();
-    (dir, url, store, raw)
+    let raw = Raw::connect(&db.url).await;
+    (db.dir, db.url, db.store, raw)
 }
 
 /// What an attacker does first: the append-only triggers are in the way.
-async fn drop_triggers(raw: &SqlitePool) {
-    sqlx::query("DROP TRIGGER audit_no_update")
-        .execute(raw)
-        .await
-        .unwrap();
-    sqlx::query("DROP TRIGGER audit_no_delete")
-        .execute(raw)
-        .await
-        .unwrap();
+async fn drop_triggers(raw: &Raw) {
+    let sql = if raw.is_postgres() {
+        "DROP TRIGGER audit_no_update ON audit; DROP TRIGGER audit_no_delete ON audit"
+    } else {
+        "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete"
+    };
+    raw.execute(sql).await.unwrap();
 }
 
-async fn verdict(store: &SqliteStore) -> AuditBreak {
+/// Inserts `f` as it is (its seq too).
+async fn insert_record(raw: &Raw, f: &AuditRecord) {
+    on_raw!(raw, raw => sqlx::query(
+        "INSERT INTO audit (seq, at, actor, action, entity_kind, entity_id, detail, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(f.seq)
+    .bind(f.at)
+    .bind(&f.actor)
+    .bind(&f.action)
+    .bind(&f.entity_kind)
+    .bind(&f.entity_id)
+    .bind(&f.detail)
+    .bind(hex::encode(f.prev_hash))
+    .bind(hex::encode(f.hash))
+    .execute(raw)
+    .await
+    .map(|r| r.rows_affected())
+    .unwrap());
+}
+
+async fn verdict(store: &AnyStore) -> AuditBreak {
     store
         .verify_audit()
         .await
@@ -331,13 +355,13 @@ async fn the_store_chain_verifies_and_the_triggers_refuse_changes() {
     let s = store.verify_audit().await.unwrap().unwrap();
     assert_eq!(s.records, 8);
     assert_eq!(s.head.seq, 8);
-    let e = sqlx::query("UPDATE audit SET detail = '{}' WHERE seq = 5")
-        .execute(&raw)
+    let e = raw
+        .execute("UPDATE audit SET detail = '{}' WHERE seq = 5")
         .await
         .unwrap_err();
     assert!(e.to_string().contains("append-only"), "{e}");
-    let e = sqlx::query("DELETE FROM audit WHERE seq = 5")
-        .execute(&raw)
+    let e = raw
+        .execute("DELETE FROM audit WHERE seq = 5")
         .await
         .unwrap_err();
     assert!(e.to_string().contains("append-only"), "{e}");
@@ -347,8 +371,7 @@ async fn the_store_chain_verifies_and_the_triggers_refuse_changes() {
 async fn the_store_names_an_edited_row() {
     let (_dir, _url, store, raw) = store_with_records(8).await;
     drop_triggers(&raw).await;
-    sqlx::query(r#"UPDATE audit SET detail = '{"n":5,"note":"khác"}' WHERE seq = 5"#)
-        .execute(&raw)
+    raw.execute(r#"UPDATE audit SET detail = '{"n":5,"note":"khác"}' WHERE seq = 5"#)
         .await
         .unwrap();
     let b = verdict(&store).await;
@@ -359,8 +382,7 @@ async fn the_store_names_an_edited_row() {
 async fn the_store_names_a_deleted_row() {
     let (_dir, _url, store, raw) = store_with_records(8).await;
     drop_triggers(&raw).await;
-    sqlx::query("DELETE FROM audit WHERE seq = 5")
-        .execute(&raw)
+    raw.execute("DELETE FROM audit WHERE seq = 5")
         .await
         .unwrap();
     let b = verdict(&store).await;
@@ -371,8 +393,7 @@ async fn the_store_names_a_deleted_row() {
 async fn the_store_names_rows_cut_off_the_end() {
     let (_dir, _url, store, raw) = store_with_records(8).await;
     drop_triggers(&raw).await;
-    sqlx::query("DELETE FROM audit WHERE seq >= 7")
-        .execute(&raw)
+    raw.execute("DELETE FROM audit WHERE seq >= 7")
         .await
         .unwrap();
     let b = verdict(&store).await;
@@ -384,28 +405,13 @@ async fn the_store_names_an_inserted_row() {
     let (_dir, _url, store, raw) = store_with_records(8).await;
     // A careful forger: a record "between 4 and 5" (record 4's hash as prev_hash, a time between
     // theirs), hashed correctly, at the next free seq. No trigger stands in the way of INSERT.
-    let (h4,): (String,) = sqlx::query_as("SELECT hash FROM audit WHERE seq = 4")
-        .fetch_one(&raw)
+    let (h4,): (String,) = on_raw!(&raw, raw => sqlx::query_as("SELECT hash FROM audit WHERE seq = 4")
+        .fetch_one(raw)
         .await
-        .unwrap();
+        .unwrap());
     let prev = lienthong::audit::hash::parse_hex32(&h4).unwrap();
     let f = forged(9, prev);
-    sqlx::query(
-        "INSERT INTO audit (seq, at, actor, action, entity_kind, entity_id, detail, prev_hash, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(f.seq)
-    .bind(f.at)
-    .bind(&f.actor)
-    .bind(&f.action)
-    .bind(&f.entity_kind)
-    .bind(&f.entity_id)
-    .bind(&f.detail)
-    .bind(hex::encode(f.prev_hash))
-    .bind(hex::encode(f.hash))
-    .execute(&raw)
-    .await
-    .unwrap();
+    insert_record(&raw, &f).await;
     let b = verdict(&store).await;
     assert_eq!((b.seq, b.kind), (9, BreakKind::Inserted), "{b}");
     assert!(b.message.contains("follow record 4"), "{b}");
@@ -417,33 +423,19 @@ async fn the_store_names_a_row_inserted_by_renumbering() {
     drop_triggers(&raw).await;
     // Make room at 5 (from the top down, so the primary key never collides), then fill it.
     for seq in (5..=8).rev() {
-        sqlx::query("UPDATE audit SET seq = seq + 1 WHERE seq = ?")
+        on_raw!(&raw, raw => sqlx::query("UPDATE audit SET seq = seq + 1 WHERE seq = $1")
             .bind(seq)
-            .execute(&raw)
+            .execute(raw)
             .await
-            .unwrap();
+            .map(|r| r.rows_affected())
+            .unwrap());
     }
-    let (h4,): (String,) = sqlx::query_as("SELECT hash FROM audit WHERE seq = 4")
-        .fetch_one(&raw)
+    let (h4,): (String,) = on_raw!(&raw, raw => sqlx::query_as("SELECT hash FROM audit WHERE seq = 4")
+        .fetch_one(raw)
         .await
-        .unwrap();
+        .unwrap());
     let f = forged(5, lienthong::audit::hash::parse_hex32(&h4).unwrap());
-    sqlx::query(
-        "INSERT INTO audit (seq, at, actor, action, entity_kind, entity_id, detail, prev_hash, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(f.seq)
-    .bind(f.at)
-    .bind(&f.actor)
-    .bind(&f.action)
-    .bind(&f.entity_kind)
-    .bind(&f.entity_id)
-    .bind(&f.detail)
-    .bind(hex::encode(f.prev_hash))
-    .bind(hex::encode(f.hash))
-    .execute(&raw)
-    .await
-    .unwrap();
+    insert_record(&raw, &f).await;
     let b = verdict(&store).await;
     assert_eq!((b.seq, b.kind), (5, BreakKind::Inserted), "{b}");
 }
@@ -452,8 +444,7 @@ async fn the_store_names_a_row_inserted_by_renumbering() {
 async fn a_garbled_hash_is_an_edit_not_a_store_failure() {
     let (_dir, _url, store, raw) = store_with_records(8).await;
     drop_triggers(&raw).await;
-    sqlx::query("UPDATE audit SET hash = 'not hex' WHERE seq = 3")
-        .execute(&raw)
+    raw.execute("UPDATE audit SET hash = 'not hex' WHERE seq = 3")
         .await
         .unwrap();
     let b = verdict(&store).await;

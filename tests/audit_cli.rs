@@ -1,5 +1,8 @@
 //! `lienthong audit verify` and `lienthong audit export` as an administrator runs them, on a real
-//! store file tampered with through raw SQL.
+//! store file tampered with through raw SQL (the store of the run's backend, `common::store`;
+//! the tests named `sqlite_…` look at SQLite's files and always run on SQLite).
+
+mod common;
 
 use std::process::{Command, Output};
 
@@ -7,12 +10,14 @@ use lienthong::audit::export::parse_jsonl_line;
 use lienthong::audit::hash::sha256_hex;
 use lienthong::audit::{AuditEntry, AuditRecord, verify_chain};
 use lienthong::pki::binding::Rule;
+use lienthong::store::AnyStore;
 use lienthong::store::{
     DeliveryError, DocumentMeta, DraftFile, Lease, MailEffect, NewDelivery, NewDraft, NewIncoming,
     NewOutgoing, NewRegistryEntry, NewStatus, SignedPackage, SqliteStore, Store, TakenMail,
 };
 use serde_json::json;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+
+use common::store::{Raw, TestDb};
 
 /// 2026-11-25 00:00:00 +07:00 (midnight in Vietnam).
 const DAY: i64 = 1_795_539_600_000;
@@ -42,11 +47,29 @@ fn stderr(o: &Output) -> String {
 }
 
 /// A store with 8 admin actions, one every 6 hours from midnight of 2026-11-25 (Vietnam time).
-async fn store() -> (tempfile::TempDir, String, SqlitePool) {
+async fn store() -> (Option<tempfile::TempDir>, String, Raw) {
+    store_in(common::store::fresh_db().await).await
+}
+
+/// A SQLite store whatever the run's backend, for the tests of SQLite's own files.
+async fn sqlite_db() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("node.db");
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let store = SqliteStore::open(&url).await.unwrap();
+    let url = common::store::sqlite_url_in(dir.path());
+    TestDb {
+        store: AnyStore::Sqlite(SqliteStore::open(&url).await.unwrap()),
+        url,
+        dir: Some(dir),
+    }
+}
+
+/// The URL the CLI is given: a SQLite one without `mode=rwc`, so that nothing creates it.
+fn cli_url(url: &str) -> String {
+    url.strip_suffix("?mode=rwc").unwrap_or(url).to_owned()
+}
+
+/// [`store`] in `db`.
+async fn store_in(db: TestDb) -> (Option<tempfile::TempDir>, String, Raw) {
+    let store = db.store;
     for i in 0..8 {
         store
             .record_admin_action(
@@ -63,8 +86,8 @@ async fn store() -> (tempfile::TempDir, String, SqlitePool) {
             .unwrap();
     }
     store.close().await;
-    let raw = SqlitePool::connect(&url).await.unwrap();
-    (dir, format!("sqlite://{}", path.display()), raw)
+    let raw = Raw::connect(&db.url).await;
+    (db.dir, cli_url(&db.url), raw)
 }
 
 fn verify(url: &str) -> Output {
@@ -74,16 +97,14 @@ fn verify(url: &str) -> Output {
         .unwrap()
 }
 
-async fn tamper(raw: &SqlitePool, sql: &'static str) {
-    sqlx::query("DROP TRIGGER IF EXISTS audit_no_update")
-        .execute(raw)
-        .await
-        .unwrap();
-    sqlx::query("DROP TRIGGER IF EXISTS audit_no_delete")
-        .execute(raw)
-        .await
-        .unwrap();
-    sqlx::query(sql).execute(raw).await.unwrap();
+async fn tamper(raw: &Raw, sql: &'static str) {
+    let on = if raw.is_postgres() { " ON audit" } else { "" };
+    raw.execute(&format!(
+        "DROP TRIGGER IF EXISTS audit_no_update{on}; DROP TRIGGER IF EXISTS audit_no_delete{on}"
+    ))
+    .await
+    .unwrap();
+    raw.execute(sql).await.unwrap();
 }
 
 #[tokio::test]
@@ -147,8 +168,9 @@ async fn verify_names_an_inserted_record() {
 }
 
 #[tokio::test]
-async fn verify_does_not_change_or_create_the_store() {
-    let (dir, url, raw) = store().await;
+async fn sqlite_verify_does_not_change_or_create_the_store() {
+    let (dir, url, raw) = store_in(sqlite_db().await).await;
+    let dir = dir.expect("a SQLite store's folder");
     raw.close().await;
     let db = dir.path().join("node.db");
     let before = std::fs::read(&db).unwrap();
@@ -286,11 +308,13 @@ struct Ids {
 /// A store with the node's everyday writes: two documents sent (one kept as a file), one
 /// delivered and one failed, one received, one status received; and a raw connection to it
 /// that does not enforce foreign keys (someone with the file need not either).
-async fn busy_store() -> (tempfile::TempDir, String, SqlitePool, Ids) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("node.db");
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let store = SqliteStore::open(&url).await.unwrap();
+async fn busy_store() -> (Option<tempfile::TempDir>, String, Raw, Ids) {
+    busy_store_in(common::store::fresh_db().await).await
+}
+
+/// [`busy_store`] in `db`.
+async fn busy_store_in(db: TestDb) -> (Option<tempfile::TempDir>, String, Raw, Ids) {
+    let store = db.store.clone();
     let out = |number: &str, pad: usize| NewOutgoing {
         document: meta(GIALAI, number),
         package: package(number, pad),
@@ -404,16 +428,13 @@ async fn busy_store() -> (tempfile::TempDir, String, SqlitePool, Ids) {
         .await
         .unwrap();
     store.close().await;
-    let options: SqliteConnectOptions = url.parse().unwrap();
-    let raw = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options.foreign_keys(false))
-        .await
-        .unwrap();
-    sqlx::query("DROP TRIGGER messages_immutable")
-        .execute(&raw)
-        .await
-        .unwrap();
+    let raw = Raw::connect_unchecked(&db.url).await;
+    let drop = if raw.is_postgres() {
+        "DROP TRIGGER messages_immutable ON messages"
+    } else {
+        "DROP TRIGGER messages_immutable"
+    };
+    raw.execute(drop).await.unwrap();
     let ids = Ids {
         sent: sent.message_id,
         sent_delivery,
@@ -423,19 +444,19 @@ async fn busy_store() -> (tempfile::TempDir, String, SqlitePool, Ids) {
         status: status.status_id,
         status_message: status.message_id,
     };
-    (dir, format!("sqlite://{}", path.display()), raw, ids)
+    (db.dir, cli_url(&db.url), raw, ids)
 }
 
 /// The audit record that created message `id`.
-async fn created_by(raw: &SqlitePool, kind: &str, id: i64) -> i64 {
-    sqlx::query_scalar(
-        "SELECT seq FROM audit WHERE entity_kind = ? AND entity_id = ? ORDER BY seq LIMIT 1",
+async fn created_by(raw: &Raw, kind: &str, id: i64) -> i64 {
+    on_raw!(raw, raw => sqlx::query_scalar(
+        "SELECT seq FROM audit WHERE entity_kind = $1 AND entity_id = $2 ORDER BY seq LIMIT 1",
     )
     .bind(kind)
     .bind(id.to_string())
     .fetch_one(raw)
     .await
-    .unwrap()
+    .unwrap())
 }
 
 /// `audit verify` refuses (exit 1) with exactly these difference lines, and a last line
@@ -479,11 +500,12 @@ async fn an_untouched_store_matches_its_chain() {
 #[tokio::test]
 async fn an_edited_subject_is_named() {
     let (_dir, url, raw, ids) = busy_store().await;
-    sqlx::query("UPDATE messages SET subject = 'V/v khác' WHERE id = ?")
+    on_raw!(&raw, raw => sqlx::query("UPDATE messages SET subject = 'V/v khác' WHERE id = $1")
         .bind(ids.sent)
-        .execute(&raw)
+        .execute(raw)
         .await
-        .unwrap();
+        .map(|r| r.rows_affected())
+.unwrap());
     let seq = created_by(&raw, "message", ids.sent).await;
     differs(
         &url,
@@ -495,28 +517,28 @@ async fn an_edited_subject_is_named() {
 }
 
 #[tokio::test]
-async fn edited_bytes_are_store_corrupt_in_a_blob_and_in_a_file() {
-    let (dir, url, raw, ids) = busy_store().await;
-    let (sha, blob): (String, Vec<u8>) =
-        sqlx::query_as("SELECT sha256, bytes FROM messages WHERE id = ?")
+async fn sqlite_edited_bytes_are_store_corrupt_in_a_blob_and_in_a_file() {
+    let (dir, url, raw, ids) = busy_store_in(sqlite_db().await).await;
+    let dir = dir.expect("a SQLite store's folder");
+    let (sha, blob): (String, Vec<u8>) = on_raw!(&raw, raw => sqlx::query_as("SELECT sha256, bytes FROM messages WHERE id = $1")
             .bind(ids.received)
-            .fetch_one(&raw)
+            .fetch_one(raw)
             .await
-            .unwrap();
+            .unwrap());
     let mut edited = blob.clone();
     edited[8] ^= 1;
-    sqlx::query("UPDATE messages SET bytes = ? WHERE id = ?")
+    on_raw!(&raw, raw => sqlx::query("UPDATE messages SET bytes = $1 WHERE id = $2")
         .bind(&edited)
         .bind(ids.received)
-        .execute(&raw)
+        .execute(raw)
         .await
-        .unwrap();
-    let (large_sha, file): (String, String) =
-        sqlx::query_as("SELECT sha256, file FROM messages WHERE id = ?")
+        .map(|r| r.rows_affected())
+.unwrap());
+    let (large_sha, file): (String, String) = on_raw!(&raw, raw => sqlx::query_as("SELECT sha256, file FROM messages WHERE id = $1")
             .bind(ids.large)
-            .fetch_one(&raw)
+            .fetch_one(raw)
             .await
-            .unwrap();
+            .unwrap());
     let path = dir.path().join("node.db.packages").join(file);
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[MIB / 2] = b'y';
@@ -545,29 +567,32 @@ async fn edited_bytes_are_store_corrupt_in_a_blob_and_in_a_file() {
 async fn a_deleted_message_and_a_forged_one_are_named() {
     let (_dir, url, raw, ids) = busy_store().await;
     let seq = created_by(&raw, "message", ids.received).await;
-    sqlx::query("DELETE FROM inbox WHERE message_id = ?")
+    on_raw!(&raw, raw => sqlx::query("DELETE FROM inbox WHERE message_id = $1")
         .bind(ids.received)
-        .execute(&raw)
+        .execute(raw)
         .await
-        .unwrap();
-    sqlx::query("DELETE FROM messages WHERE id = ?")
+        .map(|r| r.rows_affected())
+.unwrap());
+    on_raw!(&raw, raw => sqlx::query("DELETE FROM messages WHERE id = $1")
         .bind(ids.received)
-        .execute(&raw)
+        .execute(raw)
         .await
-        .unwrap();
+        .map(|r| r.rows_affected())
+.unwrap());
     // A copy of the sent document under a new id: no record created it.
-    sqlx::query(
+    on_raw!(&raw, raw => sqlx::query(
         "INSERT INTO messages (id, direction, kind, sender, document_id, business_type,
              code_number, code_notation, code_year, subject, sha256, size, header_json, actor,
              created_at, bytes)
          SELECT 99, direction, kind, sender, document_id || 'b', business_type, '99',
              code_notation, code_year, subject, sha256, size, header_json, actor, created_at, bytes
-         FROM messages WHERE id = ?",
+         FROM messages WHERE id = $1",
     )
     .bind(ids.sent)
-    .execute(&raw)
+    .execute(raw)
     .await
-    .unwrap();
+    .map(|r| r.rows_affected())
+.unwrap());
     differs(
         &url,
         &[
@@ -583,16 +608,18 @@ async fn a_deleted_message_and_a_forged_one_are_named() {
 #[tokio::test]
 async fn an_edited_status_is_named() {
     let (_dir, url, raw, ids) = busy_store().await;
-    sqlx::query("UPDATE statuses SET code = 6 WHERE id = ?")
+    on_raw!(&raw, raw => sqlx::query("UPDATE statuses SET code = 6 WHERE id = $1")
         .bind(ids.status)
-        .execute(&raw)
+        .execute(raw)
         .await
-        .unwrap();
-    sqlx::query("UPDATE messages SET status_code = 6 WHERE id = ?")
+        .map(|r| r.rows_affected())
+.unwrap());
+    on_raw!(&raw, raw => sqlx::query("UPDATE messages SET status_code = 6 WHERE id = $1")
         .bind(ids.status_message)
-        .execute(&raw)
+        .execute(raw)
         .await
-        .unwrap();
+        .map(|r| r.rows_affected())
+.unwrap());
     let seq = created_by(&raw, "status", ids.status).await;
     differs(
         &url,
@@ -613,31 +640,34 @@ async fn an_edited_status_is_named() {
 async fn an_edited_delivery_state_and_a_deleted_delivery_are_named() {
     let (_dir, url, raw, ids) = busy_store().await;
     // The failed delivery made to look delivered; the delivered one's row removed.
-    sqlx::query(
+    on_raw!(&raw, raw => sqlx::query(
         "UPDATE deliveries SET state = 'delivered', last_error_code = NULL,
-             last_error_message = NULL WHERE id = ?",
+             last_error_message = NULL WHERE id = $1",
     )
     .bind(ids.large_delivery)
-    .execute(&raw)
+    .execute(raw)
     .await
-    .unwrap();
-    sqlx::query("DELETE FROM attempts WHERE delivery_id = ?")
+    .map(|r| r.rows_affected())
+.unwrap());
+    on_raw!(&raw, raw => sqlx::query("DELETE FROM attempts WHERE delivery_id = $1")
         .bind(ids.sent_delivery)
-        .execute(&raw)
+        .execute(raw)
         .await
-        .unwrap();
-    sqlx::query("DELETE FROM deliveries WHERE id = ?")
+        .map(|r| r.rows_affected())
+.unwrap());
+    on_raw!(&raw, raw => sqlx::query("DELETE FROM deliveries WHERE id = $1")
         .bind(ids.sent_delivery)
-        .execute(&raw)
+        .execute(raw)
         .await
-        .unwrap();
-    let failed: i64 = sqlx::query_scalar(
-        "SELECT seq FROM audit WHERE action = 'delivery.fail' AND entity_id = ?",
+        .map(|r| r.rows_affected())
+.unwrap());
+    let failed: i64 = on_raw!(&raw, raw => sqlx::query_scalar(
+        "SELECT seq FROM audit WHERE action = 'delivery.fail' AND entity_id = $1",
     )
     .bind(ids.large_delivery.to_string())
-    .fetch_one(&raw)
+    .fetch_one(raw)
     .await
-    .unwrap();
+    .unwrap());
     let submitted = created_by(&raw, "message", ids.sent).await;
     let d = ids.large_delivery;
     differs(
@@ -664,12 +694,13 @@ async fn an_edited_delivery_state_and_a_deleted_delivery_are_named() {
 async fn a_deleted_inbox_row_is_named() {
     let (_dir, url, raw, ids) = busy_store().await;
     // A received document hidden from one of the agencies it was addressed to.
-    sqlx::query("DELETE FROM inbox WHERE message_id = ? AND recipient = ?")
+    on_raw!(&raw, raw => sqlx::query("DELETE FROM inbox WHERE message_id = $1 AND recipient = $2")
         .bind(ids.received)
         .bind(GIALAI)
-        .execute(&raw)
+        .execute(raw)
         .await
-        .unwrap();
+        .map(|r| r.rows_affected())
+.unwrap());
     let seq = created_by(&raw, "message", ids.received).await;
     // Each row with the SHA-256 of its own receipt (migration 0010).
     let ubnd = format!("{GIALAI_UBND}={}", sha256_hex(b"receipt 01"));
@@ -687,13 +718,14 @@ async fn a_deleted_inbox_row_is_named() {
 async fn an_edited_inbox_receipt_is_named() {
     let (_dir, url, raw, ids) = busy_store().await;
     // One recipient's receipt swapped for another's: the row no longer proves what the chain says.
-    sqlx::query("UPDATE inbox SET receipt = ? WHERE message_id = ? AND recipient = ?")
+    on_raw!(&raw, raw => sqlx::query("UPDATE inbox SET receipt = $1 WHERE message_id = $2 AND recipient = $3")
         .bind(&b"receipt 01"[..])
         .bind(ids.received)
         .bind(GIALAI)
-        .execute(&raw)
+        .execute(raw)
         .await
-        .unwrap();
+        .map(|r| r.rows_affected())
+.unwrap());
     let seq = created_by(&raw, "message", ids.received).await;
     let ubnd = format!("{GIALAI_UBND}={}", sha256_hex(b"receipt 01"));
     let was = format!("{GIALAI}={}", sha256_hex(b"receipt 01 of Gia Lai"));
@@ -712,33 +744,35 @@ async fn registry_entries_changed_added_or_brought_back_are_named() {
     let (_dir, url, raw, _ids) = busy_store().await;
     // Another certificate bound to Gia Lai's code; an entry written by hand; Nghệ An's removed
     // entry put back.
-    sqlx::query("UPDATE agency_registry_rules SET sha256 = ? WHERE code = ?")
+    on_raw!(&raw, raw => sqlx::query("UPDATE agency_registry_rules SET sha256 = $1 WHERE code = $2")
         .bind("cd".repeat(32))
         .bind(GIALAI)
-        .execute(&raw)
+        .execute(raw)
         .await
-        .unwrap();
+        .map(|r| r.rows_affected())
+.unwrap());
     for code in ["000.00.99.H99", NGHEAN] {
-        sqlx::query(
+        on_raw!(&raw, raw => sqlx::query(
             "INSERT INTO agency_registry (code, name, added_by, added_at, updated_by, updated_at)
-             VALUES (?, 'forged', 'admin:x', 0, 'admin:x', 0)",
+             VALUES ($1, 'forged', 'admin:x', 0, 'admin:x', 0)",
         )
         .bind(code)
-        .execute(&raw)
+        .execute(raw)
         .await
-        .unwrap();
+        .map(|r| r.rows_affected())
+.unwrap());
     }
-    let set: i64 = sqlx::query_scalar(
-        "SELECT max(seq) FROM audit WHERE action = 'registry.set' AND entity_id = ?",
+    let set: i64 = on_raw!(&raw, raw => sqlx::query_scalar(
+        "SELECT max(seq) FROM audit WHERE action = 'registry.set' AND entity_id = $1",
     )
     .bind(GIALAI)
-    .fetch_one(&raw)
+    .fetch_one(raw)
     .await
-    .unwrap();
-    let removed: i64 = sqlx::query_scalar("SELECT seq FROM audit WHERE action = 'registry.remove'")
-        .fetch_one(&raw)
+    .unwrap());
+    let removed: i64 = on_raw!(&raw, raw => sqlx::query_scalar("SELECT seq FROM audit WHERE action = 'registry.remove'")
+        .fetch_one(raw)
         .await
-        .unwrap();
+        .unwrap());
     differs(
         &url,
         &[
@@ -755,9 +789,9 @@ async fn registry_entries_changed_added_or_brought_back_are_named() {
 
 /// [`busy_store`] with the mail bridge's rows: a quarantined mail answered automatically (its
 /// reply limit), a draft with one file that a clerk discarded, the mailbox's checkpoint.
-async fn busy_store_with_mail() -> (tempfile::TempDir, String, SqlitePool, i64) {
+async fn busy_store_with_mail() -> (Option<tempfile::TempDir>, String, Raw, i64) {
     let (dir, url, raw, _ids) = busy_store().await;
-    let store = SqliteStore::open(&url).await.unwrap();
+    let store = common::store::open(&url).await;
     let mail = |uid: u32, effect: MailEffect| TakenMail {
         mailbox: "lienthong@mail.gialai.gov.vn/INBOX".into(),
         uidvalidity: 7,
@@ -839,26 +873,29 @@ async fn mail_rows_match_their_chain_and_edits_are_named() {
 
     // The draft's file swapped, the checkpoint put back (the mail would be taken in twice),
     // the reply limit lifted (a reply loop could start).
-    sqlx::query(
-        "UPDATE draft_files SET bytes = CAST('%PDF-1.7 forged!' AS BLOB) WHERE draft_id = ?",
+    on_raw!(&raw, raw => sqlx::query(
+        "UPDATE draft_files SET bytes = $1 WHERE draft_id = $2",
     )
+    .bind(b"%PDF-1.7 forged!".to_vec())
     .bind(draft)
-    .execute(&raw)
+    .execute(raw)
     .await
-    .unwrap();
-    sqlx::query("UPDATE mail_checkpoints SET last_uid = 1")
-        .execute(&raw)
+    .map(|r| r.rows_affected())
+.unwrap());
+    on_raw!(&raw, raw => sqlx::query("UPDATE mail_checkpoints SET last_uid = 1")
+        .execute(raw)
         .await
-        .unwrap();
-    sqlx::query("DELETE FROM mail_replies")
-        .execute(&raw)
+        .map(|r| r.rows_affected())
+.unwrap());
+    on_raw!(&raw, raw => sqlx::query("DELETE FROM mail_replies")
+        .execute(raw)
         .await
-        .unwrap();
-    let takes: Vec<i64> =
-        sqlx::query_scalar("SELECT seq FROM audit WHERE action = 'mail.take' ORDER BY seq")
-            .fetch_all(&raw)
+        .map(|r| r.rows_affected())
+.unwrap());
+    let takes: Vec<i64> = on_raw!(&raw, raw => sqlx::query_scalar("SELECT seq FROM audit WHERE action = 'mail.take' ORDER BY seq")
+            .fetch_all(raw)
             .await
-            .unwrap();
+            .unwrap());
     let (first, second) = (takes[0], takes[1]);
     differs(
         &url,

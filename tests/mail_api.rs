@@ -14,7 +14,7 @@ use common::nodes::*;
 use common::openapi::spec;
 use common::*;
 use lienthong::node::service::now_ms;
-use lienthong::store::{DraftFile, MailEffect, NewDraft, SqliteStore, Store, TakenMail};
+use lienthong::store::{AnyStore, DraftFile, MailEffect, NewDraft, Store, TakenMail};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -71,7 +71,7 @@ fn taken(uid: u32, effect: MailEffect, from: &str, subject: &str) -> TakenMail {
 
 /// Takes `m` in as the inbound side does for a mail from an agency's registered mailbox: a
 /// draft, committed with its log row. Returns the draft's id.
-async fn take_draft(store: &SqliteStore, m: Mail<'_>) -> i64 {
+async fn take_draft(store: &AnyStore, m: Mail<'_>) -> i64 {
     let draft = NewDraft {
         agency: m.agency.into(),
         code_number: m.number.map(str::to_owned),
@@ -105,7 +105,7 @@ async fn take_draft(store: &SqliteStore, m: Mail<'_>) -> i64 {
 }
 
 /// Takes in a mail that was quarantined, with a reply allowed to its sender.
-async fn take_quarantined(store: &SqliteStore, uid: u32, from: &str, code: &str) -> i64 {
+async fn take_quarantined(store: &AnyStore, uid: u32, from: &str, code: &str) -> i64 {
     let effect = MailEffect::Quarantined {
         code: code.into(),
         reason: format!("{code}: not a signed package and not from a registered mailbox"),
@@ -156,7 +156,7 @@ async fn two_nodes() -> (TestNode, TestNode) {
 async fn one_node() -> TestNode {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     start(l, |d| {
-        let store = format!("sqlite://{}?mode=rwc", d.join("node.db").display());
+        let store = common::store::store_url_in(d);
         node_table("gialai", "127.0.0.1:0", &store)
             + &gialai_departments()
             + &admin_token("ops-1", TOK_OPS)

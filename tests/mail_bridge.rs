@@ -108,10 +108,14 @@ to = "mail:{UNKNOWN}"
 }
 
 /// The Gia Lai node: Sở TT&TT (whose registered mailbox is so-tttt@) and Sở Nội vụ, fast
-/// retries, and the bridge.
+/// retries, and the bridge; a new store of the run's backend (in `dir` on SQLite).
 fn gialai_text(dir: &Path, m: &MailServers, b: &Bridge<'_>) -> String {
-    let store = format!("sqlite://{}?mode=rwc", dir.join("node.db").display());
-    nodes::node_table("gialai", "127.0.0.1:0", &store)
+    gialai_text_on(&common::store::store_url_in(dir), m, b)
+}
+
+/// [`gialai_text`] on the store `store`.
+fn gialai_text_on(store: &str, m: &MailServers, b: &Bridge<'_>) -> String {
+    nodes::node_table("gialai", "127.0.0.1:0", store)
         + &nodes::agency(
             STTTT,
             "Sở Thông tin và Truyền thông tỉnh Gia Lai",
@@ -144,7 +148,7 @@ impl Running {
         Running { node, stop, reader }
     }
 
-    fn store(&self) -> &lienthong::store::SqliteStore {
+    fn store(&self) -> &lienthong::store::AnyStore {
         self.node.store()
     }
 
@@ -1009,12 +1013,8 @@ async fn a_mail_met_again_under_a_new_uidvalidity_is_not_taken_twice() {
     };
     // One store for both runs of the node.
     let kept = tempfile::tempdir().unwrap();
-    let text = |dir: &Path| {
-        gialai_text(dir, &m, &bridge).replace(
-            &format!("sqlite://{}", dir.join("node.db").display()),
-            &format!("sqlite://{}", kept.path().join("node.db").display()),
-        )
-    };
+    let kept_url = common::store::store_url_in(kept.path());
+    let text = |_: &Path| gialai_text_on(&kept_url, &m, &bridge);
     let raw = mime(
         &[
             ("From", &format!("Văn thư Sở TT&TT <{}>", SO_TTTT.address)),
@@ -1315,7 +1315,8 @@ async fn killed_while_taking_mail_in_each_mail_is_taken_once() {
         account: LIENTHONG.address,
         extra: "",
     };
-    std::fs::write(&config, gialai_text(dir.path(), &m, &bridge)).unwrap();
+    let store_url = common::store::store_url_in(dir.path());
+    std::fs::write(&config, gialai_text_on(&store_url, &m, &bridge)).unwrap();
     let mut documents = Vec::new();
     let mut mails = Vec::new();
     for i in 0..CRASH_MAILS {
@@ -1379,12 +1380,7 @@ async fn killed_while_taking_mail_in_each_mail_is_taken_once() {
     assert_eq!(processed.len(), n, "each mail moved once");
     assert!(m.messages(LIENTHONG.address, "INBOX").await.is_empty());
     assert_eq!(receipts, n);
-    let store = lienthong::store::SqliteStore::open(&format!(
-        "sqlite://{}",
-        dir.path().join("node.db").display()
-    ))
-    .await
-    .unwrap();
+    let store = common::store::open(&store_url).await;
     for id in &documents {
         let found = store
             .find_documents(lienthong::store::Direction::In, NGHEAN, id)

@@ -10,7 +10,6 @@ use lienthong::edxml::OrganId;
 use lienthong::node::compose::Submission;
 use lienthong::node::expiry::{self, WARN_DAYS};
 use lienthong::node::service::{Node, now_ms};
-use lienthong::store::SqliteStore;
 
 #[tokio::test]
 async fn an_expired_agency_certificate_signs_nothing_and_is_reported() {
@@ -42,8 +41,8 @@ cert = "{expired_cert}"
         expired_key = common::pki("expired.key.pem").display(),
         expired_cert = common::pki("expired.cert.pem").display(),
     );
-    let config = Config::from_toml(&text, dir.path(), &|_| None).unwrap();
-    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let mut config = Config::from_toml(&text, dir.path(), &|_| None).unwrap();
+    let store = common::store::node_store(&mut config).await;
     let node = Node::new(config, store).unwrap();
 
     let sub: Submission = serde_json::from_str(

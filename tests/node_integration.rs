@@ -24,7 +24,7 @@ use lienthong::Code;
 use lienthong::edxml::xml::Limits;
 use lienthong::edxml::{Package, StatusCode};
 use lienthong::error::FormatError;
-use lienthong::store::{AuditQuery, InboxFilter, Store};
+use lienthong::store::{AnyStore, AuditQuery, InboxFilter, Store};
 use lienthong::verify::{Options, verify_package};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -1421,7 +1421,10 @@ fn package_folder(node: &TestNode) -> std::path::PathBuf {
 /// the recipients download exactly the bytes that were sent, and a file no row names (a write
 /// that never committed) is removed when the node starts again, while the files rows name stay.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_large_document_travels_as_package_files_and_orphans_are_removed_at_start() {
+async fn sqlite_a_large_document_travels_as_package_files_and_orphans_are_removed_at_start() {
+    if !common::store::sqlite_only("a_large_document_travels_as_package_files") {
+        return;
+    }
     bounded(async {
         let gl_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let na_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1527,7 +1530,9 @@ async fn a_large_document_travels_as_package_files_and_orphans_are_removed_at_st
         .unwrap();
         // (Opened beside the idle node, whose temporary folder goes when it shuts down.)
         let url = gl.node.config.node.store.clone();
-        let reopened = lienthong::store::SqliteStore::open(&url).await.unwrap();
+        let AnyStore::Sqlite(reopened) = common::store::open(&url).await else {
+            unreachable!("sqlite_only")
+        };
         assert_eq!(file_names(&gl_dir).len(), kept.len() + 2);
         let lock = lienthong::store::NodeLock::acquire(&url).unwrap().unwrap();
         assert_eq!(

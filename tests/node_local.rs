@@ -1,6 +1,6 @@
 //! One node, two of its own agencies: a dispatch goes through the outbox into the local inbox,
 //! with a receipt; the recipient's 03 comes back the same way; a recipient nobody serves is
-//! refused at submission with NO_ROUTE, and nothing is numbered. Real SQLite store, real
+//! refused at submission with NO_ROUTE, and nothing is numbered. Real store (the run's backend), real
 //! signatures, the real worker.
 
 mod common;
@@ -13,7 +13,7 @@ use lienthong::edxml::{OrganId, StatusCode};
 use lienthong::node::compose::{File, Submission};
 use lienthong::node::outbox;
 use lienthong::node::service::Node;
-use lienthong::store::{DeliveryState, InboxFilter, SqliteStore, Store};
+use lienthong::store::{AnyStore, DeliveryState, InboxFilter, Store};
 
 /// The Gia Lai node with two of its departments and no peer: every dispatch stays local.
 fn config(dir: &std::path::Path) -> Config {
@@ -58,8 +58,8 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_dispatch_is_delivered_registered_and_answered() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
-    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let mut config = config(dir.path());
+    let store = common::store::node_store(&mut config).await;
     let node = Node::new(config, store).unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = outbox::spawn(node.clone(), stopped);
@@ -254,7 +254,7 @@ async fn a_local_dispatch_is_delivered_registered_and_answered() {
 }
 
 /// `audit verify`'s cross-check finds the store exactly as the chain records it.
-async fn store_matches_chain(store: &SqliteStore) {
+async fn store_matches_chain(store: &AnyStore) {
     let report = store.verify_store().await.unwrap().unwrap();
     assert!(report.is_clean(), "{:#?}", report.differences);
     assert!(report.checked.messages > 0, "{:?}", report.checked);
@@ -263,8 +263,8 @@ async fn store_matches_chain(store: &SqliteStore) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revocation_is_accepted_or_refused_by_the_recipient() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
-    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let mut config = config(dir.path());
+    let store = common::store::node_store(&mut config).await;
     let node = Node::new(config, store).unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = outbox::spawn(node.clone(), stopped);
@@ -386,7 +386,7 @@ async fn a_revocation_is_accepted_or_refused_by_the_recipient() {
 }
 
 /// Waits until `agency`'s inbox holds a document of `business_type` about `subject`; its id.
-async fn inbox_id(node: &Node<SqliteStore>, agency: &str, business_type: u8, subject: &str) -> i64 {
+async fn inbox_id(node: &Node<AnyStore>, agency: &str, business_type: u8, subject: &str) -> i64 {
     let found = std::sync::Arc::new(std::sync::Mutex::new(None));
     wait_for(
         &format!("a type-{business_type} {subject:?} in the inbox"),
@@ -446,8 +446,8 @@ async fn an_update_is_accepted_and_a_replacement_is_delivered_with_its_replaceme
     use lienthong::node::service::{UpdateRecipient, UpdateRequest};
 
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
-    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let mut config = config(dir.path());
+    let store = common::store::node_store(&mut config).await;
     let node = Node::new(config, store).unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = outbox::spawn(node.clone(), stopped);
@@ -697,8 +697,8 @@ async fn an_update_is_accepted_and_a_replacement_is_delivered_with_its_replaceme
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agreeing_to_an_update_does_not_cancel_the_copy() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
-    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let mut config = config(dir.path());
+    let store = common::store::node_store(&mut config).await;
     let node = Node::new(config, store).unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = outbox::spawn(node.clone(), stopped);
@@ -779,8 +779,8 @@ async fn agreeing_to_an_update_does_not_cancel_the_copy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_cpu_job_is_an_internal_error_and_the_pool_survives() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
-    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let mut config = config(dir.path());
+    let store = common::store::node_store(&mut config).await;
     let node = Node::new(config, store).unwrap();
     let e = node
         .cpu(|| -> u32 { panic!("a bug in a signing job") })
@@ -795,7 +795,7 @@ async fn a_panicking_cpu_job_is_an_internal_error_and_the_pool_survives() {
 
 /// A status package from `agency` about `doc` dated `at`, signed with the agency's key.
 fn status_package(
-    node: &Node<SqliteStore>,
+    node: &Node<AnyStore>,
     agency: &OrganId,
     doc: &lienthong::edxml::DocumentPackage,
     code: StatusCode,
@@ -815,7 +815,7 @@ fn status_package(
 /// Sends `subject` from STTTT to `recipients` and, when Sở Nội vụ is one, waits for it in its
 /// inbox: (sent message id, the document as sent, Sở Nội vụ's inbox id).
 async fn sent_and_received(
-    node: &Node<SqliteStore>,
+    node: &Node<AnyStore>,
     recipients: &[&str],
     subject: &str,
 ) -> (i64, lienthong::edxml::DocumentPackage, Option<i64>) {
@@ -837,7 +837,7 @@ async fn sent_and_received(
 }
 
 /// The codes of the document's history as its sender sees it.
-async fn history_codes(node: &Node<SqliteStore>, sent: i64) -> Vec<(String, u8)> {
+async fn history_codes(node: &Node<AnyStore>, sent: i64) -> Vec<(String, u8)> {
     node.store
         .status_history("000.00.05.H21", sent)
         .await
@@ -854,8 +854,8 @@ async fn history_codes(node: &Node<SqliteStore>, sent: i64) -> Vec<(String, u8)>
 async fn a_clerks_report_follows_the_documents_processing_order() {
     use lienthong::Code;
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
-    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let mut config = config(dir.path());
+    let store = common::store::node_store(&mut config).await;
     let node = Node::new(config, store).unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = outbox::spawn(node.clone(), stopped);
@@ -1017,11 +1017,11 @@ async fn a_received_status_is_checked_against_the_history_and_a_refused_one_stor
     let dir = tempfile::tempdir().unwrap();
     // A peer that serves an agency elsewhere (never reached: its deliveries only wait), so a
     // document can be sent that Sở Nội vụ never receives.
-    let config = config_with(
+    let mut config = config_with(
         dir.path(),
         &nodes::peer("elsewhere", "http://127.0.0.1:9", "000.00.00.H14"),
     );
-    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let store = common::store::node_store(&mut config).await;
     let node = Node::new(config, store).unwrap();
     let stttt = code("000.00.05.H21");
     let sonv = code("000.00.04.H21");
@@ -1227,8 +1227,8 @@ async fn updates_and_replacements_are_answered_once_and_a_revocation_after_an_up
     use lienthong::Code;
     use lienthong::node::service::UpdateRequest;
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
-    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let mut config = config(dir.path());
+    let store = common::store::node_store(&mut config).await;
     let node = Node::new(config, store).unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = outbox::spawn(node.clone(), stopped);
@@ -1344,8 +1344,8 @@ async fn updates_and_replacements_are_answered_once_and_a_revocation_after_an_up
 async fn concurrent_answers_and_revocations_cannot_both_pass() {
     use lienthong::Code;
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
-    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let mut config = config(dir.path());
+    let store = common::store::node_store(&mut config).await;
     let node = Node::new(config, store).unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = outbox::spawn(node.clone(), stopped);
@@ -1404,8 +1404,8 @@ async fn follow_ups_are_checked_like_submissions_and_refusals_take_no_number() {
     use lienthong::node::service::{UpdateRecipient, UpdateRequest};
 
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
-    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let mut config = config(dir.path());
+    let store = common::store::node_store(&mut config).await;
     let node = Node::new(config, store).unwrap();
     let stttt = code("000.00.05.H21");
     let year = lienthong::edxml::vietnam_time(time::OffsetDateTime::now_utc()).year();
@@ -1589,8 +1589,8 @@ async fn follow_ups_are_checked_like_submissions_and_refusals_take_no_number() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_submissions_are_numbered_without_gaps() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_with(dir.path(), "[limits]\nmax_package_mb = 1\n");
-    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let mut config = config_with(dir.path(), "[limits]\nmax_package_mb = 1\n");
+    let store = common::store::node_store(&mut config).await;
     let node = Node::new(config, store).unwrap();
     let stttt = code("000.00.05.H21");
     let year = lienthong::edxml::vietnam_time(time::OffsetDateTime::now_utc()).year();
@@ -1670,7 +1670,7 @@ async fn concurrent_submissions_are_numbered_without_gaps() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_route_gone_since_submission_fails_with_no_route() {
     let dir = tempfile::tempdir().unwrap();
-    let with_peer = {
+    let mut with_peer = {
         let store = format!("sqlite://{}", dir.path().join("node.db").display());
         let text = nodes::node_table("gialai", "127.0.0.1:0", &store)
             + &nodes::agency(
@@ -1681,7 +1681,7 @@ async fn a_route_gone_since_submission_fails_with_no_route() {
             + &nodes::peer("nghean", "http://127.0.0.1:9", nodes::NGHEAN);
         Config::from_toml(&text, dir.path(), &|_| None).unwrap()
     };
-    let store = SqliteStore::open(&with_peer.node.store).await.unwrap();
+    let store = common::store::node_store(&mut with_peer).await;
     let before = Node::new(with_peer, store.clone()).unwrap();
     let sub: Submission = serde_json::from_str(
         r#"{"recipients": ["000.00.00.H41"], "notation": "STTTT-VP", "content": "Nội dung văn bản.", "subject": "V/v gửi Nghệ An",
@@ -1721,9 +1721,9 @@ async fn a_route_gone_since_submission_fails_with_no_route() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_package_changed_in_the_database_fails_its_delivery_as_store_corrupt() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
+    let mut config = config(dir.path());
+    let store = common::store::node_store(&mut config).await;
     let url = config.node.store.clone();
-    let store = SqliteStore::open(&url).await.unwrap();
     let node = Node::new(config, store).unwrap();
     let sub: Submission = serde_json::from_str(
         r#"{"recipients": ["000.00.04.H21"], "notation": "STTTT-VP",
@@ -1735,16 +1735,22 @@ async fn a_package_changed_in_the_database_fails_its_delivery_as_store_corrupt()
         .await
         .unwrap();
     // Someone with the file edits the queued package (the trigger is in their way first).
-    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query("DROP TRIGGER messages_immutable")
-        .execute(&raw)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE messages SET bytes = replace(bytes, 'kiểm tra', 'kiểm tre') WHERE id = ?")
-        .bind(sent.message_id)
-        .execute(&raw)
-        .await
-        .unwrap();
+    let raw = common::store::Raw::connect(&url).await;
+    let tamper = if raw.is_postgres() {
+        format!(
+            "DROP TRIGGER messages_immutable ON messages;
+             UPDATE messages SET bytes = convert_to(replace(convert_from(bytes, 'UTF8'),
+                 'kiểm tra', 'kiểm tre'), 'UTF8') WHERE id = {}",
+            sent.message_id
+        )
+    } else {
+        format!(
+            "DROP TRIGGER messages_immutable;
+             UPDATE messages SET bytes = replace(bytes, 'kiểm tra', 'kiểm tre') WHERE id = {}",
+            sent.message_id
+        )
+    };
+    raw.execute(&tamper).await.unwrap();
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = outbox::spawn(node.clone(), stopped);

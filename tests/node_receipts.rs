@@ -189,17 +189,12 @@ async fn three_agencies_on_one_node_each_acknowledge_for_themselves() {
         );
     }
     // Gia Lai stored the document once, with one inbox row and one receipt per agency.
-    let gl_db = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}?mode=ro",
-        gl_dir.path().join("node.db").display()
-    ))
-    .await
-    .unwrap();
-    let rows: Vec<(String, Option<Vec<u8>>)> =
+    let gl_db = common::store::Raw::connect(&gl.node.config.node.store).await;
+    let rows: Vec<(String, Option<Vec<u8>>)> = on_raw!(&gl_db, raw =>
         sqlx::query_as("SELECT recipient, receipt FROM inbox ORDER BY recipient")
-            .fetch_all(&gl_db)
+            .fetch_all(raw)
             .await
-            .unwrap();
+            .unwrap());
     gl_db.close().await;
     assert_eq!(rows.len(), 3);
     for (recipient, receipt) in rows {
@@ -553,7 +548,7 @@ async fn deliver_to_sonv(how: Answer, serves: &str) -> lienthong::store::Deliver
 /// [`deliver_to_sonv`], to `recipient`.
 async fn deliver_to(recipient: &str, how: Answer, serves: &str) -> lienthong::store::DeliveryInfo {
     let dir = tempfile::tempdir().unwrap();
-    let store = format!("sqlite://{}?mode=rwc", dir.path().join("node.db").display());
+    let store = common::store::store_url_in(dir.path());
     let na = nghean_pushing_to(how, serves, &store).await;
     let http = ApiClient::new();
     let (_, deliveries) = submit_from_nghean(&http, &na, &[recipient], "V/v báo nhận").await;
@@ -573,7 +568,7 @@ async fn first_outcome(na: TestNode, did: i64, store: &str) -> lienthong::store:
     })
     .await;
     na.shutdown().await;
-    let reopened = lienthong::store::SqliteStore::open(store).await.unwrap();
+    let reopened = common::store::open(store).await;
     let after = reopened.delivery(d.id).await.unwrap();
     reopened.close().await;
     after
@@ -673,7 +668,7 @@ async fn a_receipt_from_this_nodes_own_agency_is_refused_as_from_another_recipie
 #[tokio::test(flavor = "multi_thread")]
 async fn a_receipt_from_an_agency_the_peer_no_longer_serves_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let store = format!("sqlite://{}?mode=rwc", dir.path().join("node.db").display());
+    let store = common::store::store_url_in(dir.path());
     let url = scripted_peer(Answer::Xml {
         from: SONV,
         code: StatusCode::Arrived,

@@ -1,21 +1,25 @@
-//! The SQLite store's mail bridge tables (migration 0012): mailbox checkpoints and the
+//! The store's mail bridge tables (on the run's backend, `common::store`) (migration 0012): mailbox checkpoints and the
 //! exactly-once rule of `take_mail`, each effect of a mail (a document's receipts as outgoing
 //! statuses, a status, a draft, a bounce, the quarantine and its reply limit), drafts and their
 //! approval inside a submission, `mark_relayed`, `record_mail_sent` — and that after all of it
 //! the audit chain verifies and `verify_store` finds every row to be what its records say,
 //! naming a row that was changed by hand.
 
+mod common;
+
 use lienthong::Code;
 use lienthong::audit::AuditRecord;
 use lienthong::audit::crosscheck::Entity;
+use lienthong::store::AnyStore;
 use lienthong::store::{
     AttemptOutcome, AuditQuery, DeliveryError, DeliveryState, Direction, DocumentMeta, DraftFile,
     DraftFilter, DraftState, IngestOutcome, Kind, Lease, MailCheckpoint, MailEffect, MailLogFilter,
     NewDelivery, NewDraft, NewIncoming, NewOutgoing, NewStatus, Numbering, Page, SentMail,
-    SignedPackage, SqliteStore, Store, TakeOutcome, TakenMail,
+    SignedPackage, Store, TakeOutcome, TakenMail,
 };
 use serde_json::json;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+
+use common::store::Raw;
 
 const GIALAI_STTTT: &str = "000.00.05.H21";
 const GIALAI_UBND: &str = "000.00.00.H21";
@@ -35,25 +39,18 @@ const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 
 struct Db {
-    _dir: tempfile::TempDir,
-    store: SqliteStore,
+    _dir: Option<tempfile::TempDir>,
+    store: AnyStore,
     /// A connection that does not enforce foreign keys (someone with the file need not).
-    raw: SqlitePool,
+    raw: Raw,
 }
 
 async fn db() -> Db {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("node.db").display());
-    let store = SqliteStore::open(&url).await.unwrap();
-    let options: SqliteConnectOptions = url.parse().unwrap();
-    let raw = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options.foreign_keys(false))
-        .await
-        .unwrap();
+    let fresh = common::store::fresh_db().await;
+    let raw = Raw::connect_unchecked(&fresh.url).await;
     Db {
-        _dir: dir,
-        store,
+        _dir: fresh.dir,
+        store: fresh.store,
         raw,
     }
 }
@@ -77,12 +74,7 @@ const TABLES: [&str; 13] = [
 
 impl Db {
     async fn count(&self, table: &str) -> i64 {
-        // Table names are the test's own constants.
-        let sql = format!("SELECT count(*) FROM {table}");
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&self.raw)
-            .await
-            .unwrap()
+        self.raw.count(table).await
     }
 
     async fn counts(&self) -> Vec<i64> {
@@ -1141,11 +1133,11 @@ async fn one_automatic_reply_per_address_per_interval() {
     assert!(quarantine(Some(stranger), NOW + HOUR).await);
     assert!(!quarantine(Some(stranger), NOW + HOUR + 1).await);
 
-    let rows: Vec<(String, i64)> =
+    let rows: Vec<(String, i64)> = on_raw!(&db.raw, raw =>
         sqlx::query_as("SELECT address, last_reply_at FROM mail_replies ORDER BY address")
-            .fetch_all(&db.raw)
+            .fetch_all(raw)
             .await
-            .unwrap();
+            .unwrap());
     assert_eq!(
         rows,
         [
@@ -1756,23 +1748,25 @@ async fn verify_store_names_mail_rows_changed_by_hand() {
     );
 
     let tamper = async |sql: &str| {
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&db.raw)
-            .await
-            .unwrap();
+        db.raw.execute(sql).await.unwrap();
     };
     let seq = |action: &'static str, id: i64| {
         let raw = db.raw.clone();
         async move {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT max(seq) FROM audit WHERE action = ? AND entity_id = ?",
+            on_raw!(&raw, raw => sqlx::query_scalar::<_, i64>(
+                "SELECT max(seq) FROM audit WHERE action = $1 AND entity_id = $2",
             )
             .bind(action)
             .bind(id.to_string())
-            .fetch_one(&raw)
+            .fetch_one(raw)
             .await
-            .unwrap()
+            .unwrap())
         }
+    };
+    let blob = if db.raw.is_postgres() {
+        "BYTEA"
+    } else {
+        "BLOB"
     };
     tamper(&format!(
         "UPDATE mail_log SET outcome = 'status', code = NULL, reason = NULL, replied = 0 \
@@ -1785,7 +1779,7 @@ async fn verify_store_names_mail_rows_changed_by_hand() {
     ))
     .await;
     tamper(&format!(
-        "UPDATE draft_files SET bytes = CAST('%PDF-1.7 forged' AS BLOB), size = 15 \
+        "UPDATE draft_files SET bytes = CAST('%PDF-1.7 forged' AS {blob}), size = 15 \
          WHERE draft_id = {approved} AND idx = 0"
     ))
     .await;

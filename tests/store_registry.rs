@@ -1,10 +1,12 @@
-//! The agency registry in the SQLite store: set, replace, list, look up by fingerprint, remove,
+//! The agency registry in the store (the run's backend, `common::store`): set, replace, list, look up by fingerprint, remove,
 //! import all or nothing — each change with its audit records in the same transaction, a refused
 //! one with none, and the chain verifying throughout.
 
+mod common;
+
 use lienthong::Code;
 use lienthong::pki::binding::{Attribute, Rule};
-use lienthong::store::{AuditQuery, ImportOutcome, NewRegistryEntry, SqliteStore, Store};
+use lienthong::store::{AnyStore, AuditQuery, ImportOutcome, NewRegistryEntry, Store};
 
 /// A code with no registry entry.
 const OTHER: &str = "000.00.00.H99";
@@ -31,7 +33,7 @@ fn entry(code: &str, rules: Vec<Rule>) -> NewRegistryEntry {
     }
 }
 
-async fn actions(store: &SqliteStore) -> Vec<(String, String, String)> {
+async fn actions(store: &AnyStore) -> Vec<(String, String, String)> {
     store
         .audit_records(&AuditQuery {
             limit: 10_000,
@@ -44,7 +46,7 @@ async fn actions(store: &SqliteStore) -> Vec<(String, String, String)> {
         .collect()
 }
 
-async fn chain_ok(store: &SqliteStore) {
+async fn chain_ok(store: &AnyStore) {
     let v = store.verify_audit().await.unwrap();
     assert!(v.is_ok(), "{v:?}");
     // And the registry is what the records say (`audit verify`'s cross-check).
@@ -54,9 +56,8 @@ async fn chain_ok(store: &SqliteStore) {
 
 #[tokio::test]
 async fn set_replace_list_lookup_and_remove_are_audited() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("node.db").display());
-    let store = SqliteStore::open(&url).await.unwrap();
+    let db = common::store::fresh_db().await;
+    let (url, store) = (db.url.clone(), db.store.clone());
 
     // Fingerprints are normalised (upper case, colons).
     let colons: String = FP_A
@@ -198,13 +199,13 @@ async fn set_replace_list_lookup_and_remove_are_audited() {
 
     // Survives reopening (it is in the file, not in memory).
     store.close().await;
-    let store = SqliteStore::open(&url).await.unwrap();
+    let store = common::store::open(&url).await;
     assert_eq!(store.registry_list().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn import_is_one_transaction_all_or_nothing() {
-    let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+    let store = common::store::fresh().await;
     store
         .registry_set(entry(UBND, vec![fp(FP_A)]), "admin:test", NOW)
         .await

@@ -1,5 +1,9 @@
-//! The SQLite store: every operation and transition, deduplication, numbering, leases, clerk
+//! The store: every operation and transition, deduplication, numbering, leases, clerk
 //! scoping, and the rule that each write leaves exactly one audit record — and a refused one none.
+//!
+//! On the run's backend (`common::store`: SQLite unless `LIENTHONG_TEST_BACKEND=postgres`);
+//! the tests named `sqlite_…` test SQLite's own things (WAL, read-only opening, in-memory
+//! databases, package files) and always run on SQLite.
 
 mod common;
 
@@ -7,6 +11,7 @@ use std::sync::Arc;
 
 use lienthong::Code;
 use lienthong::audit::{AuditEntry, AuditRecord};
+use lienthong::store::AnyStore;
 use lienthong::store::{
     AttemptOutcome, AuditQuery, CLAIM_WITH_BYTES, DeliveryError, DeliveryFilter, DeliveryState,
     Direction, DocumentMeta, InboxFilter, IngestOutcome, Kind, NewDelivery, NewIncoming,
@@ -14,7 +19,8 @@ use lienthong::store::{
     SqliteStore, Store,
 };
 use serde_json::json;
-use sqlx::sqlite::SqlitePool;
+
+use common::store::Raw;
 
 const GIALAI_STTTT: &str = "000.00.05.H21";
 const GIALAI_UBND: &str = "000.00.00.H21";
@@ -26,33 +32,43 @@ const NOW: i64 = 1_795_600_800_000;
 const MINUTE: i64 = 60_000;
 
 struct Db {
-    _dir: tempfile::TempDir,
+    /// The SQLite database's folder; `None` on PostgreSQL.
+    dir: Option<tempfile::TempDir>,
     url: String,
-    store: SqliteStore,
-    raw: SqlitePool,
+    store: AnyStore,
+    raw: Raw,
 }
 
+/// A store of the run's backend.
 async fn db() -> Db {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("node.db").display());
-    let store = SqliteStore::open(&url).await.unwrap();
-    let raw = SqlitePool::connect(&url).await.unwrap();
+    let fresh = common::store::fresh_db().await;
+    let raw = Raw::connect(&fresh.url).await;
     Db {
-        _dir: dir,
-        url,
-        store,
+        dir: fresh.dir,
+        url: fresh.url,
+        store: fresh.store,
         raw,
     }
 }
 
+/// A SQLite store whatever the run's backend, for the tests of SQLite's own things.
+async fn sqlite_db() -> (Db, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = common::store::sqlite_url_in(dir.path());
+    let store = SqliteStore::open(&url).await.unwrap();
+    let raw = Raw::connect(&url).await;
+    let db = Db {
+        dir: Some(dir),
+        url,
+        store: AnyStore::Sqlite(store.clone()),
+        raw,
+    };
+    (db, store)
+}
+
 impl Db {
     async fn count(&self, table: &str) -> i64 {
-        // Table names are the test's own constants.
-        let sql = format!("SELECT count(*) FROM {table}");
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&self.raw)
-            .await
-            .unwrap()
+        self.raw.count(table).await
     }
 
     async fn audit(&self) -> Vec<AuditRecord> {
@@ -248,22 +264,25 @@ fn status(
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn the_database_is_in_wal_with_synchronous_full() {
-    let db = db().await;
-    let d = db.store.durability().await.unwrap();
+async fn sqlite_the_database_is_in_wal_with_synchronous_full() {
+    let (db, store) = sqlite_db().await;
+    let d = store.durability().await.unwrap();
     assert_eq!(d.journal_mode, "wal");
     assert_eq!(d.synchronous, 2, "FULL");
     assert!(d.foreign_keys);
     // WAL is a property of the file: an unrelated connection sees it.
+    let Raw::Sqlite(raw) = &db.raw else {
+        unreachable!("sqlite_db")
+    };
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(&db.raw)
+        .fetch_one(raw)
         .await
         .unwrap();
     assert_eq!(mode, "wal");
 }
 
 #[tokio::test]
-async fn a_store_reopens_with_its_data_and_a_read_only_one_refuses_writes() {
+async fn a_store_reopens_with_its_data() {
     let db = db().await;
     let s = db
         .store
@@ -272,7 +291,7 @@ async fn a_store_reopens_with_its_data_and_a_read_only_one_refuses_writes() {
         .unwrap();
     db.store.close().await;
 
-    let again = SqliteStore::open(&db.url).await.unwrap();
+    let again = common::store::open(&db.url).await;
     assert_eq!(
         again
             .message(s.message_id)
@@ -282,7 +301,18 @@ async fn a_store_reopens_with_its_data_and_a_read_only_one_refuses_writes() {
             .as_deref(),
         Some("05")
     );
+    assert_eq!(again.verify_audit().await.unwrap().unwrap().records, 1);
     again.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_a_store_opened_read_only_refuses_writes() {
+    let (db, store) = sqlite_db().await;
+    store
+        .submit_outgoing(outgoing("05", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
+        .await
+        .unwrap();
+    store.close().await;
 
     let ro = SqliteStore::open_with(
         &db.url,
@@ -300,7 +330,8 @@ async fn a_store_reopens_with_its_data_and_a_read_only_one_refuses_writes() {
         .unwrap_err();
     assert_eq!(e.code(), Code::StoreUnavailable);
 
-    let missing = format!("sqlite://{}/absent.db", db._dir.path().display());
+    let dir = db.dir.as_ref().expect("a SQLite store's folder");
+    let missing = format!("sqlite://{}/absent.db", dir.path().display());
     let e = SqliteStore::open_with(
         &missing,
         &SqliteOptions {
@@ -314,7 +345,7 @@ async fn a_store_reopens_with_its_data_and_a_read_only_one_refuses_writes() {
 }
 
 #[tokio::test]
-async fn an_in_memory_store_works_for_tests() {
+async fn sqlite_an_in_memory_store_works_for_tests() {
     let store = SqliteStore::open("sqlite::memory:").await.unwrap();
     assert_eq!(store.last_number(GIALAI_STTTT, 2026).await.unwrap(), 0);
     store.submit_outgoing(next(1), NOW).await.unwrap();
@@ -550,18 +581,17 @@ async fn a_number_is_taken_with_its_document_or_not_at_all() {
     again.document = meta(GIALAI_STTTT, "5", "STTTT-CĐS", 2026);
     assert!(db.store.submit_outgoing(again, NOW).await.unwrap().existing);
     assert_eq!(db.store.last_number(GIALAI_STTTT, 2026).await.unwrap(), 4);
-    let allocations: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM audit WHERE action LIKE 'number.%'")
-            .fetch_one(&db.raw)
-            .await
-            .unwrap();
+    let allocations = db
+        .raw
+        .scalar("SELECT count(*) FROM audit WHERE action LIKE 'number.%'")
+        .await;
     assert_eq!(allocations, 0);
-    let numbers: Vec<String> = sqlx::query_scalar(
+    let numbers: Vec<String> = on_raw!(&db.raw, raw => sqlx::query_scalar(
         "SELECT code_number FROM messages WHERE direction = 'out' ORDER BY code_number",
     )
-    .fetch_all(&db.raw)
+    .fetch_all(raw)
     .await
-    .unwrap();
+    .unwrap());
     assert_eq!(numbers, ["01", "02", "03", "04"]);
 }
 
@@ -786,12 +816,12 @@ async fn a_repeat_is_known_by_its_signed_content_not_its_bytes() {
     let IngestOutcome::Inserted { message_id } = first else {
         panic!("{first:?}")
     };
-    let stored: Option<String> =
-        sqlx::query_scalar("SELECT signed_content FROM messages WHERE id = ?")
+    let stored: Option<String> = on_raw!(&db.raw, raw =>
+        sqlx::query_scalar("SELECT signed_content FROM messages WHERE id = $1")
             .bind(message_id)
-            .fetch_one(&db.raw)
+            .fetch_one(raw)
             .await
-            .unwrap();
+            .unwrap());
     assert_eq!(stored, Some("a".repeat(64)));
     let audits = db.count("audit").await;
 
@@ -904,15 +934,15 @@ async fn concurrent_identical_ingests_store_exactly_one() {
     assert_eq!(inserted.len(), 1, "exactly one stored");
     assert_eq!(receipts.len(), 7);
     // Every repeat got the receipts stored with the one that won, each with its recipient.
-    let winner: Vec<(String, Vec<u8>)> =
+    let winner: Vec<(String, Vec<u8>)> = on_raw!(&db.raw, raw =>
         sqlx::query_as("SELECT recipient, receipt FROM inbox ORDER BY id")
-            .fetch_all(&db.raw)
+            .fetch_all(raw)
             .await
-            .unwrap();
-    let first: Vec<u8> = sqlx::query_scalar("SELECT receipt FROM messages")
-        .fetch_one(&db.raw)
+            .unwrap());
+    let first: Vec<u8> = on_raw!(&db.raw, raw => sqlx::query_scalar("SELECT receipt FROM messages")
+        .fetch_one(raw)
         .await
-        .unwrap();
+        .unwrap());
     assert_eq!(
         winner[0].1, first,
         "messages.receipt is the first recipient's"
@@ -1120,13 +1150,16 @@ async fn concurrent_workers_never_claim_the_same_delivery() {
 async fn a_failure_half_way_through_a_write_leaves_nothing() {
     let db = db().await;
     // The database refuses the second delivery row, after the document row was written.
-    sqlx::query(
+    let boom = if db.raw.is_postgres() {
+        "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'disk on fire'; END; $$;
+         CREATE TRIGGER boom BEFORE INSERT ON deliveries
+         FOR EACH ROW WHEN (NEW.recipient = 'BOOM') EXECUTE FUNCTION boom()"
+    } else {
         "CREATE TRIGGER boom BEFORE INSERT ON deliveries WHEN NEW.recipient = 'BOOM'
-         BEGIN SELECT RAISE(ABORT, 'disk on fire'); END",
-    )
-    .execute(&db.raw)
-    .await
-    .unwrap();
+         BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+    };
+    db.raw.execute(boom).await.unwrap();
     let e = db
         .nothing_written(async || {
             db.store
@@ -2096,10 +2129,12 @@ async fn messages_are_immutable_in_the_database() {
         .submit_outgoing(outgoing("05", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
         .await
         .unwrap();
-    let e = sqlx::query("UPDATE messages SET bytes = x'00'")
-        .execute(&db.raw)
+    let e = on_raw!(&db.raw, raw => sqlx::query("UPDATE messages SET bytes = $1")
+        .bind(vec![0u8])
+        .execute(raw)
         .await
-        .unwrap_err();
+        .map(|r| r.rows_affected())
+        .unwrap_err());
     assert!(e.to_string().contains("immutable"), "{e}");
 }
 
@@ -2124,16 +2159,19 @@ async fn a_package_changed_in_the_database_is_store_corrupt_on_every_read() {
     let mut bytes = db.store.message_bytes(s.message_id).await.unwrap();
     let last = bytes.len() - 2;
     bytes[last] ^= 1;
-    sqlx::query("DROP TRIGGER messages_immutable")
-        .execute(&db.raw)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE messages SET bytes = ? WHERE id = ?")
+    let drop = if db.raw.is_postgres() {
+        "DROP TRIGGER messages_immutable ON messages"
+    } else {
+        "DROP TRIGGER messages_immutable"
+    };
+    db.raw.execute(drop).await.unwrap();
+    on_raw!(&db.raw, raw => sqlx::query("UPDATE messages SET bytes = $1 WHERE id = $2")
         .bind(&bytes)
         .bind(s.message_id)
-        .execute(&db.raw)
+        .execute(raw)
         .await
-        .unwrap();
+        .map(|r| r.rows_affected())
+        .unwrap());
 
     let e = db.store.message_bytes(s.message_id).await.unwrap_err();
     assert_eq!(e.code(), Code::StoreCorrupt, "{e}");
@@ -2255,15 +2293,16 @@ async fn concurrent_writes_share_commits_and_a_refused_one_spoils_nothing() {
 
 /// The package files beside the test database.
 fn package_files(db: &Db) -> Vec<String> {
-    common::file_names(&db._dir.path().join("node.db.packages"))
+    let dir = db.dir.as_ref().expect("a SQLite store's folder");
+    common::file_names(&dir.path().join("node.db.packages"))
 }
 
 /// A package of 1 MiB or more is kept as a file the row names (with an empty BLOB), read back
 /// byte for byte; a small one stays a BLOB. A repeat, a conflict and an idempotent resubmission
 /// leave no file behind, and every file a row names exists.
 #[tokio::test]
-async fn large_packages_are_files_named_by_their_rows_and_refused_writes_leave_none() {
-    let db = db().await;
+async fn sqlite_large_packages_are_files_named_by_their_rows_and_refused_writes_leave_none() {
+    let (db, _) = sqlite_db().await;
     let big = |seed: u64| {
         let mut rng = fastrand::Rng::with_seed(seed);
         let mut p = package("lớn");
@@ -2281,12 +2320,12 @@ async fn large_packages_are_files_named_by_their_rows_and_refused_writes_leave_n
     assert_eq!(db.store.message_bytes(message_id).await.unwrap(), sent);
     let files = package_files(&db);
     assert_eq!(files.len(), 1);
-    let (blob, file): (Vec<u8>, Option<String>) =
-        sqlx::query_as("SELECT bytes, file FROM messages WHERE id = ?")
+    let (blob, file): (Vec<u8>, Option<String>) = on_raw!(&db.raw, raw =>
+        sqlx::query_as("SELECT bytes, file FROM messages WHERE id = $1")
             .bind(message_id)
-            .fetch_one(&db.raw)
+            .fetch_one(raw)
             .await
-            .unwrap();
+            .unwrap());
     assert!(blob.is_empty());
     assert_eq!(file.as_deref(), Some(files[0].as_str()));
 
@@ -2318,20 +2357,21 @@ async fn large_packages_are_files_named_by_their_rows_and_refused_writes_leave_n
         .submit_outgoing(outgoing("13", &[(NGHEAN_UBND, "peer:nghean")]), NOW)
         .await
         .unwrap();
-    let file: Option<String> = sqlx::query_scalar("SELECT file FROM messages WHERE id = ?")
-        .bind(small.message_id)
-        .fetch_one(&db.raw)
-        .await
-        .unwrap();
+    let file: Option<String> = on_raw!(&db.raw, raw =>
+        sqlx::query_scalar("SELECT file FROM messages WHERE id = $1")
+            .bind(small.message_id)
+            .fetch_one(raw)
+            .await
+            .unwrap());
     assert_eq!(file, None);
     assert_eq!(package_files(&db).len(), 2);
 
     // Every file a row names exists.
-    let named: Vec<String> =
+    let named: Vec<String> = on_raw!(&db.raw, raw =>
         sqlx::query_scalar("SELECT file FROM messages WHERE file IS NOT NULL ORDER BY file")
-            .fetch_all(&db.raw)
+            .fetch_all(raw)
             .await
-            .unwrap();
+            .unwrap());
     assert_eq!(named, package_files(&db));
 }
 

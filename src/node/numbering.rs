@@ -31,6 +31,19 @@ use crate::error::{Code, Error, FormatError};
 /// unusable by the sequence for the rest of the year.
 pub const UNCONFIRMED_SLACK: u32 = 100;
 
+/// What a store's refusal says when a submission's số is no longer the next of its sequence
+/// (`STORE_UNAVAILABLE`: nothing was stored). Both stores say it; with one node it means a
+/// submission numbered before this one stored nothing, with replicas also that another replica
+/// took the number.
+pub const SEQUENCE_MOVED: &str = "is no longer the next of the sequence";
+
+/// Whether `e` is the store's refusal of a number that is no longer the next of its sequence
+/// ([`SEQUENCE_MOVED`]), which renumbering and submitting again cures — unlike the store being
+/// unavailable, which has the same code.
+pub fn sequence_moved(e: &Error) -> bool {
+    e.code() == Code::StoreUnavailable && e.to_string().contains(SEQUENCE_MOVED)
+}
+
 /// A book, shared by the submissions of its agency and year.
 pub type SharedBook = Arc<tokio::sync::Mutex<Book>>;
 

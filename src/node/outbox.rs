@@ -62,7 +62,13 @@ fn route_label(route: &str) -> &str {
         route
     }
 }
-/// Pause when nothing is due.
+/// Pause when nothing is due: the poll. A submission through this process wakes the outbox at
+/// once (`Node::outbox_wake`), and so does one through another replica sharing a PostgreSQL
+/// store (`Store::watch_queue`); the poll is what finds a retry whose time came and a lease
+/// that expired (a replica died holding it), and what still works while the store's listener
+/// is reconnecting. On SQLite an idle poll finds nothing in an index; on PostgreSQL it is one
+/// read (the claim looks before it takes the write lock), so 100 ms costs each replica ten
+/// index probes a second and keeps a retry's delay within 100 ms of its backoff.
 const IDLE: Duration = Duration::from_millis(100);
 
 /// Per-peer circuit breaker. Closed: attempts go to the peer and consecutive network failures
@@ -158,6 +164,9 @@ pub fn spawn<S: Store>(
         // next claim, so one slow peer never holds up the others' batch.
         let mut in_flight = JoinSet::new();
         let wake = worker.node.outbox_wake.clone();
+        // Deliveries queued by another replica of the store wake this outbox too; the poll
+        // below stays the fallback. Ends with the outbox.
+        let listener = worker.node.store.watch_queue(wake.clone());
         loop {
             if *shutdown.borrow() {
                 break;
@@ -195,6 +204,9 @@ pub fn spawn<S: Store>(
                 _ = tokio::time::sleep(IDLE) => {}
                 _ = shutdown.changed() => {}
             }
+        }
+        if let Some(listener) = listener {
+            listener.abort();
         }
         while in_flight.join_next().await.is_some() {}
     })

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use lienthong::config::{Config, hash_token};
 use lienthong::node::service::Node;
 use lienthong::pki::TrustStore;
-use lienthong::store::SqliteStore;
+use lienthong::store::AnyStore;
 use lienthong::transport::tls::PeerTlsServer;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
@@ -214,11 +214,12 @@ pub fn nghean_agencies() -> String {
     )
 }
 
-/// A node listening on any loopback port, its SQLite store in `dir`, serving `agencies`, with
-/// one peer `(name, url, serves)`.
+/// A node listening on any loopback port, its store of the run's backend (SQLite in `dir`, or a
+/// new PostgreSQL database: `super::store::store_url_in`), serving `agencies`, with one peer
+/// `(name, url, serves)`.
 pub fn config_text(name: &str, dir: &Path, agencies: &str, peer_of: (&str, &str, &str)) -> String {
     let (peer_name, peer_url, serves) = peer_of;
-    let store = format!("sqlite://{}?mode=rwc", dir.join("node.db").display());
+    let store = super::store::store_url_in(dir);
     node_table(name, "127.0.0.1:0", &store) + agencies + &peer(peer_name, peer_url, serves)
 }
 
@@ -230,7 +231,7 @@ pub struct TestNode {
     pub base: String,
     /// `https://127.0.0.1:PORT` of the mutual-TLS peer endpoint.
     pub peer_base: String,
-    pub node: Node<SqliteStore>,
+    pub node: Node<AnyStore>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     worker: Option<tokio::task::JoinHandle<()>>,
@@ -247,7 +248,7 @@ impl TestNode {
         format!("{}{path}", self.peer_base)
     }
 
-    pub fn store(&self) -> &SqliteStore {
+    pub fn store(&self) -> &AnyStore {
         &self.node.store
     }
 
@@ -280,8 +281,8 @@ impl TestNode {
 /// outbox worker is not started.
 pub async fn start(listener: TcpListener, text: impl Fn(&Path) -> String) -> TestNode {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config::from_toml(&text(dir.path()), dir.path(), &|_| None).unwrap();
-    let store = SqliteStore::open(&config.node.store).await.unwrap();
+    let mut config = Config::from_toml(&text(dir.path()), dir.path(), &|_| None).unwrap();
+    let store = super::store::node_store(&mut config).await;
     let plain = listener.local_addr().unwrap();
     let tls = config
         .tls

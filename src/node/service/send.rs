@@ -22,6 +22,15 @@ use crate::store::{
     Submitted,
 };
 
+/// How many times a submission is numbered, signed and written when the store refuses its
+/// number because the sequence moved meanwhile (`Node::numbered`).
+pub const RENUMBER_TRIES: u32 = 5;
+
+/// The most bytes of files a document may have for a copy of it to be kept while it is written,
+/// to renumber it if its number was taken meanwhile (`Node::numbered`): a 100 MB document must
+/// not be held twice.
+pub const RENUMBER_COPY_MAX: usize = 16 * 1024 * 1024;
+
 /// What a clerk changes with [`Node::update`] (the JSON body of `POST
 /// /api/v1/documents/{id}/update`, or its `metadata` part). Absent fields stay as sent; at
 /// least one change besides the reason is required.
@@ -600,8 +609,69 @@ impl<S: Store> Node<S> {
     }
 
     /// The work of [`number_sign_and_store`](Self::number_sign_and_store), on its own task.
+    ///
+    /// Replicas sharing one database each hand out numbers from their own book, so two of them
+    /// can choose the same next số; the store takes it for the first write and refuses the
+    /// other ([`numbering::sequence_moved`]: nothing stored). That one is renumbered — the book
+    /// forgot its next on the refusal and asks the store again — signed again and written
+    /// again, up to [`RENUMBER_TRIES`] times, so the clerk sees success and the register stays
+    /// without gaps or repeats. The same cures a submission of this node refused because one
+    /// numbered before it stored nothing. A typed số is never renumbered; nor is a document
+    /// with more than [`RENUMBER_COPY_MAX`] bytes of files, which would have to be held twice
+    /// (the clerk is told `STORE_UNAVAILABLE` and submits again, as on one node).
     #[allow(clippy::too_many_arguments)]
     async fn numbered(
+        &self,
+        signer: Arc<dyn Signer>,
+        actor: &str,
+        doc: DocumentPackage,
+        typed: Option<(u32, bool)>,
+        key: Option<(String, RequestFingerprint)>,
+        now: i64,
+        from_draft: Option<i64>,
+    ) -> Result<Submitted, Error> {
+        let files: usize = doc.attachments.iter().map(|a| a.data.len()).sum();
+        let mut spare = (typed.is_none() && files <= RENUMBER_COPY_MAX).then(|| doc.clone());
+        let mut doc = doc;
+        let mut tries = 1;
+        loop {
+            let out = self
+                .numbered_once(
+                    signer.clone(),
+                    actor,
+                    doc,
+                    typed,
+                    key.clone(),
+                    now,
+                    from_draft,
+                )
+                .await;
+            match (out, spare.take()) {
+                (Err(e), Some(copy)) if numbering::sequence_moved(&e) && tries < RENUMBER_TRIES => {
+                    tracing::info!(
+                        agency = %copy.header.from.organ_id,
+                        tries,
+                        "the số chosen was taken meanwhile (another replica, or a submission \
+                         numbered before failed); renumbering"
+                    );
+                    // A moment of jitter lets the other replica's writes commit, so the store's
+                    // sequence the book asks for next is the one to number after.
+                    let jitter = fastrand::u64(0..=10 * u64::from(tries));
+                    tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+                    tries += 1;
+                    if tries < RENUMBER_TRIES {
+                        spare = Some(copy.clone());
+                    }
+                    doc = copy;
+                }
+                (out, _) => return out,
+            }
+        }
+    }
+
+    /// One try of [`numbered`](Self::numbered): a number from the book, signed, written.
+    #[allow(clippy::too_many_arguments)]
+    async fn numbered_once(
         &self,
         signer: Arc<dyn Signer>,
         actor: &str,

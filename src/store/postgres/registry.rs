@@ -1,32 +1,205 @@
-//! The agency registry (see the SQLite store's `registry.rs`).
+//! The agency registry on PostgreSQL (see the SQLite store's `registry.rs`): entries and their
+//! rules, each change one write of the group writer with its audit records.
 //!
-//! PORT IN PROGRESS: every function below is replaced by the PostgreSQL port of its SQLite
-//! counterpart before this module is merged.
-#![allow(unused_variables, unused_imports, dead_code)]
-use super::PgStore;
-use crate::error::{Error, Result};
-use crate::store::*;
-use std::collections::BTreeMap;
+//! A change is one write (`PgStore::write`): its savepoint holds the rows and the records, so an
+//! import is all or nothing, and the lock on the chain's head orders it with every other
+//! replica's writes. Reads take no lock.
+
+use serde_json::json;
+use sqlx::PgConnection;
+use sqlx::postgres::PgRow;
+
+use super::{PgStore, audit, col, db_err, invalid, not_found, require};
+use crate::audit::AuditEntry;
+use crate::error::Result;
+use crate::pki::binding::{Attribute, Rule};
+use crate::store::{ImportOutcome, MAX_IMPORT, NewRegistryEntry, RegistryBinding, RegistryEntry};
+
+/// The audit detail of an entry: what an auditor needs to see which certificates were allowed.
+/// The same JSON as SQLite's, so `audit verify` and `store copy` read either backend's records.
+fn detail(e: &NewRegistryEntry) -> serde_json::Value {
+    json!({ "code": e.code, "name": e.name, "rules": e.rules })
+}
 
 pub(super) async fn list(store: &PgStore) -> Result<Vec<RegistryEntry>> {
-    Err(Error::internal(
-        "postgres store",
-        "registry::list: not yet ported",
-    ))
+    // One snapshot for the codes and their rules: an entry changed meanwhile is read whole.
+    let mut tx = store.pool().begin().await.map_err(db_err)?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    let codes: Vec<String> = sqlx::query_scalar("SELECT code FROM agency_registry ORDER BY code")
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    let mut out = Vec::with_capacity(codes.len());
+    for code in codes {
+        if let Some(e) = entry_on(&mut tx, &code).await? {
+            out.push(e);
+        }
+    }
+    Ok(out)
 }
 
 pub(super) async fn entry(store: &PgStore, code: &str) -> Result<Option<RegistryEntry>> {
-    Err(Error::internal(
-        "postgres store",
-        "registry::entry: not yet ported",
-    ))
+    let mut tx = store.pool().begin().await.map_err(db_err)?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    entry_on(&mut tx, code).await
 }
 
+/// The entry `code` with its rules in order, read on `conn` (inside the caller's transaction
+/// when there is one: the crosscheck's snapshot, or a write).
+pub(super) async fn entry_on(conn: &mut PgConnection, code: &str) -> Result<Option<RegistryEntry>> {
+    let Some(row) = sqlx::query(
+        "SELECT code, name, added_by, added_at, updated_by, updated_at
+         FROM agency_registry WHERE code = $1",
+    )
+    .bind(code)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)?
+    else {
+        return Ok(None);
+    };
+    let rows = sqlx::query(
+        "SELECT kind, sha256, issuer_sha256, issuer, attribute, value, note
+         FROM agency_registry_rules WHERE code = $1 ORDER BY position",
+    )
+    .bind(code)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    let rules = rows.iter().map(rule_from_row).collect::<Result<Vec<_>>>()?;
+    Ok(Some(RegistryEntry {
+        code: col(&row, "code")?,
+        name: col(&row, "name")?,
+        rules,
+        added_by: col(&row, "added_by")?,
+        added_at: col(&row, "added_at")?,
+        updated_by: col(&row, "updated_by")?,
+        updated_at: col(&row, "updated_at")?,
+    }))
+}
+
+fn rule_from_row(r: &PgRow) -> Result<Rule> {
+    let kind: String = col(r, "kind")?;
+    let note: Option<String> = col(r, "note")?;
+    Ok(match kind.as_str() {
+        "fingerprint" => Rule::Fingerprint {
+            sha256: col::<Option<String>>(r, "sha256")?.unwrap_or_default(),
+            note,
+        },
+        "subject" => {
+            let attribute: String = col::<Option<String>>(r, "attribute")?.unwrap_or_default();
+            Rule::Subject {
+                issuer_sha256: col(r, "issuer_sha256")?,
+                issuer: col(r, "issuer")?,
+                attribute: Attribute::parse(&attribute).ok_or_else(|| {
+                    crate::store::types::corrupt("agency_registry_rules.attribute", &attribute)
+                })?,
+                value: col::<Option<String>>(r, "value")?.unwrap_or_default(),
+                note,
+            }
+        }
+        other => {
+            return Err(crate::store::types::corrupt(
+                "agency_registry_rules.kind",
+                other,
+            ));
+        }
+    })
+}
+
+/// What binding a signer to `code` needs, in one statement (it runs for every package received):
+/// the rules of `code`, in order, and the other codes whose rules name the certificate `sha256`.
 pub(super) async fn binding(store: &PgStore, code: &str, sha256: &str) -> Result<RegistryBinding> {
-    Err(Error::internal(
-        "postgres store",
-        "registry::binding: not yet ported",
-    ))
+    let rows = sqlx::query(
+        "SELECT code, kind, sha256, issuer_sha256, issuer, attribute, value, note
+         FROM agency_registry_rules WHERE code = $1 OR sha256 = $2 ORDER BY code, position",
+    )
+    .bind(code)
+    .bind(sha256)
+    .fetch_all(store.pool())
+    .await
+    .map_err(db_err)?;
+    let mut out = RegistryBinding::default();
+    for r in &rows {
+        let row_code: String = col(r, "code")?;
+        if row_code == code {
+            out.rules.push(rule_from_row(r)?);
+        } else if col::<Option<String>>(r, "sha256")?.as_deref() == Some(sha256)
+            && out.fingerprint_registered_for.last() != Some(&row_code)
+        {
+            out.fingerprint_registered_for.push(row_code);
+        }
+    }
+    Ok(out)
+}
+
+/// Writes one (normalised) entry inside `conn`'s transaction, replacing its rules; whether it is
+/// new.
+async fn put(conn: &mut PgConnection, e: &NewRegistryEntry, actor: &str, now: i64) -> Result<bool> {
+    let existed: Option<String> =
+        sqlx::query_scalar("SELECT code FROM agency_registry WHERE code = $1")
+            .bind(&e.code)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    sqlx::query(
+        "INSERT INTO agency_registry (code, name, added_by, added_at, updated_by, updated_at)
+         VALUES ($1, $2, $3, $4, $3, $4)
+         ON CONFLICT (code) DO UPDATE SET name = $2, updated_by = $3, updated_at = $4",
+    )
+    .bind(&e.code)
+    .bind(&e.name)
+    .bind(actor)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    sqlx::query("DELETE FROM agency_registry_rules WHERE code = $1")
+        .bind(&e.code)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    for (i, rule) in e.rules.iter().enumerate() {
+        let q = sqlx::query(
+            "INSERT INTO agency_registry_rules
+                 (code, position, kind, sha256, issuer_sha256, issuer, attribute, value, note)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&e.code)
+        .bind(i64::try_from(i).unwrap_or(i64::MAX));
+        let q = match rule {
+            Rule::Fingerprint { sha256, note } => q
+                .bind("fingerprint")
+                .bind(sha256)
+                .bind(None::<String>)
+                .bind(None::<String>)
+                .bind(None::<String>)
+                .bind(None::<String>)
+                .bind(note),
+            Rule::Subject {
+                issuer_sha256,
+                issuer,
+                attribute,
+                value,
+                note,
+            } => q
+                .bind("subject")
+                .bind(None::<String>)
+                .bind(issuer_sha256)
+                .bind(issuer)
+                .bind(attribute.as_str())
+                .bind(value)
+                .bind(note),
+        };
+        q.execute(&mut *conn).await.map_err(db_err)?;
+    }
+    Ok(existed.is_none())
 }
 
 pub(super) async fn set(
@@ -35,17 +208,66 @@ pub(super) async fn set(
     actor: &str,
     now: i64,
 ) -> Result<(RegistryEntry, bool)> {
-    Err(Error::internal(
-        "postgres store",
-        "registry::set: not yet ported",
-    ))
+    require("actor", actor)?;
+    let entry = entry.normalised("registry")?;
+    let actor = actor.to_owned();
+    store
+        .write(move |conn| {
+            Box::pin(async move {
+                let created = put(&mut *conn, &entry, &actor, now).await?;
+                audit::append(
+                    &mut *conn,
+                    AuditEntry::new(
+                        &actor,
+                        "registry.set",
+                        "agency_registry",
+                        &entry.code,
+                        &detail(&entry),
+                    ),
+                    now,
+                )
+                .await?;
+                let stored = entry_on(&mut *conn, &entry.code).await?.ok_or_else(|| {
+                    not_found(format!("{}: not in the registry after writing", entry.code))
+                })?;
+                Ok((stored, created))
+            })
+        })
+        .await
 }
 
 pub(super) async fn remove(store: &PgStore, code: &str, actor: &str, now: i64) -> Result<()> {
-    Err(Error::internal(
-        "postgres store",
-        "registry::remove: not yet ported",
-    ))
+    require("actor", actor)?;
+    let (code, actor) = (code.to_owned(), actor.to_owned());
+    store
+        .write(move |conn| {
+            Box::pin(async move {
+                let Some(old) = entry_on(&mut *conn, &code).await? else {
+                    return Err(not_found(format!(
+                        "{code} has no entry in the agency registry"
+                    )));
+                };
+                sqlx::query("DELETE FROM agency_registry WHERE code = $1")
+                    .bind(&code)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                audit::append(
+                    &mut *conn,
+                    AuditEntry::new(
+                        &actor,
+                        "registry.remove",
+                        "agency_registry",
+                        &code,
+                        &json!({ "code": code, "name": old.name, "rules": old.rules }),
+                    ),
+                    now,
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
 }
 
 pub(super) async fn import(
@@ -55,8 +277,107 @@ pub(super) async fn import(
     actor: &str,
     now: i64,
 ) -> Result<ImportOutcome> {
-    Err(Error::internal(
-        "postgres store",
-        "registry::import: not yet ported",
-    ))
+    require("actor", actor)?;
+    if entries.len() > MAX_IMPORT {
+        return Err(invalid(format!(
+            "agency: {} entries, over the limit of {MAX_IMPORT}",
+            entries.len()
+        )));
+    }
+    let mut checked: Vec<NewRegistryEntry> = Vec::with_capacity(entries.len());
+    for (i, e) in entries.into_iter().enumerate() {
+        let e = e.normalised(&format!("agency[{i}]"))?;
+        if let Some(j) = checked.iter().position(|c| c.code == e.code) {
+            return Err(invalid(format!(
+                "agency[{i}].code: {} is already listed at agency[{j}]",
+                e.code
+            )));
+        }
+        checked.push(e);
+    }
+    let actor = actor.to_owned();
+    // One write: its savepoint rolls the whole import back on any error (all or nothing).
+    store
+        .write(move |conn| {
+            Box::pin(async move { import_in(conn, &checked, replace_all, &actor, now).await })
+        })
+        .await
+}
+
+async fn import_in(
+    conn: &mut PgConnection,
+    checked: &[NewRegistryEntry],
+    replace_all: bool,
+    actor: &str,
+    now: i64,
+) -> Result<ImportOutcome> {
+    let mut outcome = ImportOutcome::default();
+    if replace_all {
+        let existing: Vec<String> =
+            sqlx::query_scalar("SELECT code FROM agency_registry ORDER BY code")
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_err)?;
+        for code in existing
+            .iter()
+            .filter(|c| !checked.iter().any(|e| &e.code == *c))
+        {
+            sqlx::query("DELETE FROM agency_registry WHERE code = $1")
+                .bind(code)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            audit::append(
+                &mut *conn,
+                AuditEntry::new(
+                    actor,
+                    "registry.remove",
+                    "agency_registry",
+                    code,
+                    &json!({ "code": code, "by": "import" }),
+                ),
+                now,
+            )
+            .await?;
+            outcome.removed += 1;
+        }
+    }
+    for e in checked {
+        if put(&mut *conn, e, actor, now).await? {
+            outcome.added += 1;
+        } else {
+            outcome.replaced += 1;
+        }
+        audit::append(
+            &mut *conn,
+            AuditEntry::new(
+                actor,
+                "registry.set",
+                "agency_registry",
+                &e.code,
+                &detail(e),
+            ),
+            now,
+        )
+        .await?;
+    }
+    audit::append(
+        &mut *conn,
+        AuditEntry::new(
+            actor,
+            "registry.import",
+            "agency_registry",
+            "*",
+            &json!({
+                "codes": checked.iter().map(|e| &e.code).collect::<Vec<_>>(),
+                "replace_all": replace_all,
+                "added": outcome.added,
+                "replaced": outcome.replaced,
+                "removed": outcome.removed,
+            }),
+        ),
+        now,
+    )
+    .await?;
+    Ok(outcome)
 }
