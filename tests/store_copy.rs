@@ -2,8 +2,12 @@
 //! chain verifying on each store at the source's head, every row and package as it was.
 //!
 //! The PostgreSQL leg needs `LIENTHONG_TEST_POSTGRES` (a server URL whose user may create
-//! databases; each run creates its own and drops it). Without it the test says loudly that it
-//! skipped that leg and copies SQLite → SQLite instead (the same code path on both ends).
+//! databases; each run creates its own `lt_t_copy_…` and drops it when it passes). Without it
+//! the test says loudly that it skipped that leg (`common::store::postgres_url_or_skip`) and
+//! copies SQLite → SQLite instead (the same code on both ends). Either way the source is SQLite:
+//! the copy's point is a node's SQLite history.
+
+mod common;
 
 use std::process::{Command, Output};
 
@@ -325,14 +329,11 @@ fn copy(from: &str, to: &str) -> Output {
 
 /// A new database on the server of `LIENTHONG_TEST_POSTGRES`, or `None` (said loudly).
 async fn postgres_database() -> Option<(String, String)> {
-    let Ok(server) = std::env::var("LIENTHONG_TEST_POSTGRES") else {
-        eprintln!(
-            "SKIPPED: the PostgreSQL leg of store_copy (set LIENTHONG_TEST_POSTGRES=postgres://…); \
-             copying SQLite → SQLite only"
-        );
-        return None;
-    };
-    let name = format!("lienthong_copy_{}", uuid::Uuid::new_v4().simple());
+    let server = common::store::postgres_url_or_skip(
+        "store_copy: the PostgreSQL leg (copied SQLite → SQLite instead)",
+    )?;
+    // `lt_t_…`: scripts/test.sh drops what a failed run leaves behind.
+    let name = format!("lt_t_copy_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)

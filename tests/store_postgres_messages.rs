@@ -173,7 +173,8 @@ async fn documents_are_numbered_submitted_and_listed() {
         .unwrap_err();
     assert_eq!(e.code(), Code::StoreUnavailable);
     assert!(
-        e.to_string().contains("is no longer the next of the sequence"),
+        e.to_string()
+            .contains("is no longer the next of the sequence"),
         "{e}"
     );
     let first = store
@@ -302,7 +303,11 @@ async fn a_document_received_twice_is_stored_once_and_answered_with_its_receipts
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].message.id, message_id);
     assert_eq!(
-        store.list_inbox(GIALAI_SOYT, &filter(Some(0))).await.unwrap().len(),
+        store
+            .list_inbox(GIALAI_SOYT, &filter(Some(0)))
+            .await
+            .unwrap()
+            .len(),
         1,
         "0: no status yet"
     );
@@ -322,10 +327,7 @@ async fn a_document_received_twice_is_stored_once_and_answered_with_its_receipts
         GIALAI_UBND
     );
     assert_eq!(
-        store
-            .package_bytes(GIALAI_UBND, message_id)
-            .await
-            .unwrap(),
+        store.package_bytes(GIALAI_UBND, message_id).await.unwrap(),
         package("công văn").bytes
     );
     let found = store
@@ -369,7 +371,11 @@ async fn large_packages_are_chunked_and_streamed_through_the_cache() {
     );
     assert_eq!(store.message_bytes(id).await.unwrap(), bytes);
     assert_eq!(store.package_bytes(GIALAI_STTTT, id).await.unwrap(), bytes);
-    let file = store.message_file(id).await.unwrap().expect("a cached file");
+    let file = store
+        .message_file(id)
+        .await
+        .unwrap()
+        .expect("a cached file");
     assert!(file.path.starts_with(db.cache.path()));
     assert_eq!(std::fs::read(&file.path).unwrap(), bytes);
     assert_eq!(file.sha256, store.message(id).await.unwrap().sha256);
@@ -390,7 +396,13 @@ async fn large_packages_are_chunked_and_streamed_through_the_cache() {
         .submit_outgoing(outgoing("2", Numbering::Next), NOW)
         .await
         .unwrap();
-    assert!(store.message_file(small.message_id).await.unwrap().is_none());
+    assert!(
+        store
+            .message_file(small.message_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // A chunk changed in the database: never handed on.
     sqlx::query("ALTER TABLE package_chunks DISABLE TRIGGER package_chunks_immutable")
         .execute(&db.raw)
@@ -471,7 +483,10 @@ async fn two_replicas_share_the_numbering_and_the_deduplication() {
         let (x, y) = (x.unwrap(), y.unwrap());
         let ids = |o: &IngestOutcome| match o {
             IngestOutcome::Inserted { message_id } => (*message_id, true),
-            IngestOutcome::Duplicate { message_id, receipts } => {
+            IngestOutcome::Duplicate {
+                message_id,
+                receipts,
+            } => {
                 assert_eq!(receipts.len(), 2);
                 (*message_id, false)
             }

@@ -220,10 +220,7 @@ pub(super) async fn insert_message(
         Some((agency, year, number)) => query.bind(agency).bind(year).bind(number),
         None => query,
     };
-    let id: Option<i64> = query
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
+    let id: Option<i64> = query.fetch_optional(&mut *conn).await.map_err(db_err)?;
     if let (Some(id), true) = (id, chunked) {
         packages::insert_chunks(&mut *conn, id, &package.bytes).await?;
     }

@@ -213,10 +213,9 @@ impl Cache {
         tokio::fs::create_dir_all(&self.dir)
             .await
             .map_err(|e| unavailable(format!("creating {}", self.dir.display()), e))?;
-        let tmp = self.dir.join(format!(
-            "{sha256}.{}{TMP}",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let tmp = self
+            .dir
+            .join(format!("{sha256}.{}{TMP}", uuid::Uuid::new_v4().simple()));
         let written = write_chunks(store, id, sha256, size, &tmp).await;
         let renamed = match written {
             Ok(()) => tokio::fs::rename(&tmp, &path)
@@ -274,9 +273,7 @@ async fn write_chunks(store: &PgStore, id: i64, sha256: &str, size: u64, tmp: &P
     for n in 0..chunk_count(size) {
         let bytes = chunk(store.pool(), id, n, size).await?;
         ctx.update(&bytes);
-        file.write_all(&bytes)
-            .await
-            .map_err(|e| io("writing", e))?;
+        file.write_all(&bytes).await.map_err(|e| io("writing", e))?;
     }
     file.sync_all().await.map_err(|e| io("syncing", e))?;
     let actual = hex::encode(ctx.finish());
@@ -360,9 +357,27 @@ mod tests {
         let dir = tmp.path();
         let now = SystemTime::now();
         let min = Duration::from_secs(60);
-        let idle = aged(dir, &format!("{}{SUFFIX}", "a".repeat(64)), 10, 61 * min, now);
-        let dead_tmp = aged(dir, &format!("{}.x{TMP}", "b".repeat(64)), 10, 61 * min, now);
-        let old = aged(dir, &format!("{}{SUFFIX}", "c".repeat(64)), 100, 30 * min, now);
+        let idle = aged(
+            dir,
+            &format!("{}{SUFFIX}", "a".repeat(64)),
+            10,
+            61 * min,
+            now,
+        );
+        let dead_tmp = aged(
+            dir,
+            &format!("{}.x{TMP}", "b".repeat(64)),
+            10,
+            61 * min,
+            now,
+        );
+        let old = aged(
+            dir,
+            &format!("{}{SUFFIX}", "c".repeat(64)),
+            100,
+            30 * min,
+            now,
+        );
         let recent = aged(dir, &format!("{}{SUFFIX}", "d".repeat(64)), 100, min, now);
         let fresh_tmp = aged(dir, &format!("{}.y{TMP}", "e".repeat(64)), 100, min, now);
         let other = aged(dir, "README", 10, 100 * min, now);
