@@ -170,15 +170,10 @@ fn default_pg_acquire_timeout() -> Duration {
     Duration::from_secs(2)
 }
 
-/// A pool size: a whole number of at least 2 (the group writer holds one connection).
+/// A pool size: a whole number (at least 2 — the group writer holds one connection — checked
+/// at load, so the key is named).
 fn deserialize_connections<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    let n = Whole::<u32>::deserialize(d)?.0;
-    if !(2..=10_000).contains(&n) {
-        return Err(serde::de::Error::custom(format!(
-            "{n} is outside 2-10000 (the group writer holds one connection)"
-        )));
-    }
-    Ok(n)
+    Ok(Whole::<u32>::deserialize(d)?.0)
 }
 
 /// An optional path, refused in the operator's terms when it is not one.
@@ -951,6 +946,15 @@ impl Config {
             .iter()
             .map(|p| resolve(&p.to_string_lossy()))
             .collect();
+        if !(2..=10_000).contains(&node.postgres.max_connections) {
+            return Err(bad(
+                "node.postgres.max_connections",
+                format!(
+                    "{} is outside 2-10000 (the group writer holds one connection)",
+                    node.postgres.max_connections
+                ),
+            ));
+        }
         node.postgres.cache_dir = node
             .postgres
             .cache_dir

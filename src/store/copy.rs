@@ -816,6 +816,9 @@ fn check_sha(id: i64, want: &str, got: &str) -> Result<()> {
     }
 }
 
+/// A message row with its columns, waiting for its package file.
+type PendingRow = (Vec<(&'static str, Ty)>, Vec<Value>);
+
 /// Where a large package goes on the target.
 enum Sink {
     /// `package_chunks` rows, numbered from 0.
@@ -823,7 +826,7 @@ enum Sink {
     /// A SQLite package file, and the message row to insert once it is whole.
     File {
         file: PackageWriter,
-        row: Option<(Vec<(&'static str, Ty)>, Vec<Value>)>,
+        row: Option<PendingRow>,
     },
 }
 

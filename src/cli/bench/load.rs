@@ -40,6 +40,10 @@ pub struct Outcome {
 pub struct Clerk {
     client: reqwest::Client,
     base_url: String,
+    /// Where submissions go, round-robin: the sender's replicas (`--replicas`), or just
+    /// `base_url`. Reads (metrics, lists) go to `base_url`: the replicas share one store.
+    submit_urls: Arc<Vec<String>>,
+    next_submit: Arc<std::sync::atomic::AtomicUsize>,
     token: String,
     attachment: Arc<Vec<u8>>,
     recipient: String,
@@ -63,16 +67,33 @@ impl Clerk {
         Ok(Clerk {
             client,
             base_url: base_url.to_owned(),
+            submit_urls: Arc::new(vec![base_url.to_owned()]),
+            next_submit: Arc::new(AtomicUsize::new(0)),
             token: token.to_owned(),
             attachment: Arc::new(attachment),
             recipient: RECEIVER_CODE.to_owned(),
         })
     }
 
+    /// The same clerk submitting round-robin across `replicas` (base URLs of nodes sharing one
+    /// store); reads still go to the first.
+    pub fn across(mut self, replicas: Vec<String>) -> Clerk {
+        if !replicas.is_empty() {
+            self.submit_urls = Arc::new(replicas);
+        }
+        self
+    }
+
     /// The same clerk sending to agency `code` instead (e.g. a mail-only commune).
     pub fn to(mut self, code: &str) -> Clerk {
         self.recipient = code.to_owned();
         self
+    }
+
+    /// The next replica's base URL.
+    fn submit_url(&self) -> &str {
+        let i = self.next_submit.fetch_add(1, Ordering::Relaxed);
+        &self.submit_urls[i % self.submit_urls.len()]
     }
 
     /// Submits one dispatch; the message id.
@@ -92,7 +113,7 @@ impl Clerk {
         let form = Form::new().part("metadata", metadata).part("file", file);
         let res = self
             .client
-            .post(format!("{}/api/v1/documents", self.base_url))
+            .post(format!("{}/api/v1/documents", self.submit_url()))
             .bearer_auth(&self.token)
             .multipart(form)
             .send()

@@ -29,6 +29,7 @@ mod flood;
 mod load;
 mod mail;
 mod nodes;
+mod pg;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ use std::time::Duration;
 
 use lienthong::Error;
 use lienthong::config::parse_duration;
+use lienthong::store::Backend;
 
 use self::load::{Clerk, Outcome, now_ms};
 use self::nodes::{RECEIVER_CODE, SENDER_CODE};
@@ -57,9 +59,17 @@ pub struct Args {
     #[arg(long)]
     in_flight: Option<u32>,
     /// Store URL of each node; `{node}` becomes `sender` or `receiver`, `{dir}` the run's
-    /// folder. Default: `sqlite://{dir}/{node}.db`.
+    /// folder. Default: `sqlite://{dir}/{node}.db`. A `postgres://USER@HOST/DB` URL instead runs
+    /// the sender on PostgreSQL: the bench creates a fresh database on that server for the run
+    /// (`lienthong_bench_…`, through DB, which must exist) and drops it afterwards (kept with
+    /// `--dir`); the receiver stays on SQLite in the run's folder, so only the sender's store
+    /// differs from a SQLite run.
     #[arg(long)]
     store: Option<String>,
+    /// With a `postgres://` `--store`: this many sender replicas sharing its database, the
+    /// clerk's submissions round-robin across them (CPU summed, peak RSS the largest).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
+    replicas: u32,
     /// Print the report as JSON on stdout (the table goes to stderr).
     #[arg(long)]
     json: bool,
@@ -132,9 +142,24 @@ pub fn run(args: Args) -> CmdResult {
             Some(env) => mail::bench(&args, &dir, env)
                 .await
                 .map(|r| (r.table(), serde_json::to_string_pretty(&r))),
-            None => bench(&args, &dir)
-                .await
-                .map(|r| (r.table(), serde_json::to_string_pretty(&r))),
+            None => {
+                let pg = match args.store.as_deref() {
+                    Some(url) if Backend::of(url).ok() == Some(Backend::Postgres) => {
+                        Some(pg::BenchDatabase::create(url).await?)
+                    }
+                    _ => None,
+                };
+                let report = bench(&args, &dir, pg.as_ref().map(|d| d.url.as_str()))
+                    .await
+                    .map(|r| (r.table(), serde_json::to_string_pretty(&r)));
+                // The nodes have stopped (dropped with `bench`'s handles).
+                if let Some(db) = pg
+                    && temporary
+                {
+                    db.drop_database().await;
+                }
+                report
+            }
         }
     });
     if temporary {
@@ -154,7 +179,7 @@ fn fail(what: impl Into<String>) -> Error {
     Error::io("bench", std::io::Error::other(what.into()))
 }
 
-async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
+async fn bench(args: &Args, dir: &Path, pg_sender: Option<&str>) -> Result<Report, Error> {
     let soak = match &args.soak {
         Some(s) => Some(parse_duration(s).map_err(|e| fail(format!("--soak: {e}")))?),
         None => None,
@@ -177,19 +202,39 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
         None
     };
 
-    let store_template = args
-        .store
-        .clone()
-        .unwrap_or_else(|| "sqlite://{dir}/{node}.db".into());
+    let store_template = match pg_sender {
+        // The sender on the run's PostgreSQL database, the receiver on SQLite.
+        Some(_) => "sqlite://{dir}/{node}.db".to_owned(),
+        None => args
+            .store
+            .clone()
+            .unwrap_or_else(|| "sqlite://{dir}/{node}.db".into()),
+    };
     if !store_template.contains("{node}") {
         return Err(fail(
             "--store must contain {node}: the two nodes need their own stores",
         ));
     }
-    let store = |node: &str| {
-        store_template
+    if args.replicas > 1 && pg_sender.is_none() {
+        return Err(fail(
+            "--replicas needs a postgres:// --store (replicas share one database)",
+        ));
+    }
+    let store = |node: &str| match (node, pg_sender) {
+        ("sender", Some(url)) => url.to_owned(),
+        _ => store_template
             .replace("{dir}", &dir.display().to_string())
-            .replace("{node}", node)
+            .replace("{node}", node),
+    };
+    let store_shown = match pg_sender {
+        Some(url) => format!(
+            "{} (sender, {} replica{}); receiver {}",
+            Backend::shown(url),
+            args.replicas,
+            if args.replicas == 1 { "" } else { "s" },
+            store("receiver")
+        ),
+        None => store_template.clone(),
     };
     let write = |name: &str, text: String| -> Result<PathBuf, Error> {
         let path = dir.join(format!("{name}.toml"));
@@ -244,15 +289,21 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
             args.in_flight,
         ),
     )?;
-    let sender = nodes::start("sender", &sender_cfg, dir).await?;
-    let clerk = Clerk::new(&sender.base_url, &sender_token, args.size)?;
+    let mut senders = vec![nodes::start("sender", &sender_cfg, dir).await?];
+    for name in REPLICA_NAMES.iter().take(args.replicas as usize - 1) {
+        senders.push(nodes::start(name, &sender_cfg, dir).await?);
+    }
+    let replica_urls: Vec<String> = senders.iter().map(|s| s.base_url.clone()).collect();
+    let sender = Senders(senders);
+    let clerk =
+        Clerk::new(&sender.base_url(), &sender_token, args.size)?.across(replica_urls.clone());
 
     if args.warmup > 0 {
         // Warming connections, caches and the allocator needs no large files: 50 documents of
         // 100 MB at once would take minutes and gigabytes before anything is measured.
         let warm_size = args.size.min(WARMUP_MAX_SIZE);
         eprintln!("warming up ({} documents of {warm_size} B)…", args.warmup);
-        let warm = Clerk::new(&sender.base_url, &sender_token, warm_size)?;
+        let warm = Clerk::new(&sender.base_url(), &sender_token, warm_size)?.across(replica_urls);
         let w = warm
             .closed_loop(args.warmup, args.concurrency.min(args.warmup))
             .await;
@@ -261,7 +312,8 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
             .await
             .map_err(fail)?;
     }
-    for (name, pid) in [("sender", sender.pid()), ("receiver", receiver.pid())] {
+    let pids = sender.pids().into_iter().map(|p| ("sender", p));
+    for (name, pid) in pids.chain([("receiver", receiver.pid())]) {
         if !nodes::reset_peak_rss(pid) {
             eprintln!("cannot reset the peak RSS of the {name}: it includes the warm-up");
         }
@@ -312,10 +364,10 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
         }
         Some(d) => {
             eprintln!("soak: {} documents/s for {} s…", args.rate, d.as_secs());
-            let (sp, rp) = (sender.pid(), receiver.pid());
+            let rp = receiver.pid();
             clerk
                 .open_loop(args.rate, d, args.concurrency.max(1) * 4, |_| {
-                    let s = nodes::proc_stats(sp).unwrap_or_default();
+                    let s = sender.stats();
                     let r = nodes::proc_stats(rp).unwrap_or_default();
                     samples.push(((now_ms() - started) / 1000.0, s.rss_mb, r.rss_mb));
                 })
@@ -334,7 +386,7 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
             // answering is part of what is measured.
             let report = flood::report(
                 &clerk,
-                &sender.base_url,
+                &sender.base_url(),
                 &receiver.base_url,
                 opened,
                 sampler.stop(),
@@ -381,7 +433,8 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
             .unwrap_or_default(),
         machine: report::machine(),
         cores,
-        store: store_template,
+        store: store_shown,
+        replicas: args.replicas,
         size_bytes: args.size,
         concurrency: args.concurrency,
         documents: n,
@@ -406,6 +459,41 @@ async fn bench(args: &Args, dir: &Path) -> Result<Report, Error> {
         soak: soak_report,
         flood: flood_report,
     })
+}
+
+/// The process names (logs, ready files) of sender replicas after the first.
+const REPLICA_NAMES: [&str; 7] = [
+    "sender-2", "sender-3", "sender-4", "sender-5", "sender-6", "sender-7", "sender-8",
+];
+
+/// The sender's processes: one, or `--replicas` sharing a PostgreSQL database.
+struct Senders(Vec<nodes::BenchNode>);
+
+impl Senders {
+    /// The first replica's clerk API (reads go there; the store is shared).
+    fn base_url(&self) -> String {
+        self.0
+            .first()
+            .map(|n| n.base_url.clone())
+            .unwrap_or_default()
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        self.0.iter().map(|n| n.pid()).collect()
+    }
+
+    /// The replicas as one sender: CPU times and current RSS summed, peak RSS the largest (a
+    /// replica's own bound is what the 300 MB goal is about).
+    fn stats(&self) -> nodes::ProcStats {
+        let mut sum = nodes::ProcStats::default();
+        for s in self.0.iter().map(|n| n.stats()) {
+            sum.cpu_s += s.cpu_s;
+            sum.store_cpu_s += s.store_cpu_s;
+            sum.rss_mb += s.rss_mb;
+            sum.peak_rss_mb = sum.peak_rss_mb.max(s.peak_rss_mb);
+        }
+        sum
+    }
 }
 
 /// The largest attachment of a warm-up document.

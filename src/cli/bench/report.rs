@@ -13,6 +13,8 @@ pub struct Report {
     pub machine: String,
     pub cores: usize,
     pub store: String,
+    /// Sender processes sharing its store (`--replicas`; 1 on SQLite).
+    pub replicas: u32,
     pub size_bytes: usize,
     pub concurrency: usize,
     /// Documents whose receipt came back (the measured ones, warm-up excluded).
