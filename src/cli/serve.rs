@@ -108,8 +108,9 @@ async fn serve(args: Args) -> CmdResult {
     // ...and only then the store, by its URL. SQLite: one node per store, locked until the
     // process ends (what follows — leases taken back, files removed — is only right for the
     // store's one node, and both demand the lock; store/sqlite/lock.rs). PostgreSQL: replicas
-    // share it, so there is no lock and no take-back (a dead replica's expired leases are
-    // claimed by any replica), and no files (large packages are chunks in the database).
+    // share it, so there is no lock, and only the leases of this host's dead processes are
+    // taken back (node/lease_owner.rs; other replicas' expire and are claimed by any replica),
+    // and no files (large packages are chunks in the database).
     let url = config.node.store.clone();
     let backend = Backend::of(&url)
         .map_err(|e| Failure::Local(config.problem("node.store", e.to_string())))?;
@@ -137,6 +138,23 @@ async fn serve(args: Args) -> CmdResult {
             tracing::warn!(
                 deliveries = taken,
                 "took back the leases of deliveries an earlier run of the node was sending"
+            );
+        }
+    }
+    if let AnyStore::Postgres(pg) = &store {
+        let me = lienthong::node::lease_owner::LeaseOwner::of_this_process(&config.node.name);
+        let taken = pg
+            .take_back_leases(
+                |owner| me.is_dead_here(owner),
+                "node:start",
+                lienthong::node::service::now_ms(),
+            )
+            .await
+            .map_err(Failure::Local)?;
+        if taken > 0 {
+            tracing::warn!(
+                deliveries = taken,
+                "took back the leases of deliveries a dead process of this host was sending"
             );
         }
     }

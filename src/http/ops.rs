@@ -112,7 +112,8 @@ pub async fn healthz() -> Json<serde_json::Value> {
 /// The store's read is bounded by [`READY_WITHIN`]: a database that does not answer (a
 /// PostgreSQL server gone, its network cut) makes `/readyz` answer 503 `STORE_UNAVAILABLE` with
 /// the reason in that time, never hang the load balancer's probe. (The PostgreSQL pool's
-/// `acquire_timeout`, 2 s by default, usually answers first.)
+/// `acquire_timeout`, 2 s by default, usually answers first.) So does a write waiting longer
+/// than that for its commit ([`Store::write_stalled`]).
 pub async fn readyz<S: Store>(State(state): State<AppState<S>>) -> Result<Response, ApiError> {
     match tokio::time::timeout(READY_WITHIN, state.node.store.delivery_counts()).await {
         Ok(counts) => {
@@ -128,6 +129,19 @@ pub async fn readyz<S: Store>(State(state): State<AppState<S>>) -> Result<Respon
             )
             .into());
         }
+    }
+    // Reads answer, but a write that has waited this long for its commit (on PostgreSQL: a
+    // synchronous standby gone, so the primary holds every commit) means nothing is being
+    // acknowledged: not ready, so the load balancer and the operator know.
+    if let Some(waited) = state.node.store.write_stalled(READY_WITHIN) {
+        return Err(crate::Error::store(
+            crate::Code::StoreUnavailable,
+            format!(
+                "a write has waited {:.0} s for its commit (is the synchronous standby gone?)",
+                waited.as_secs_f64()
+            ),
+        )
+        .into());
     }
     let Some(mail) = &state.node.config.mail else {
         return Ok(Json(json!({ "status": "ready" })).into_response());
