@@ -127,8 +127,10 @@ cargo test --locked --no-fail-fast --all-targets 2>&1 | tee -a "$log" || status=
 # The store and node test suite again, on PostgreSQL: the test binaries whose stores come from
 # tests/common/store.rs (LIENTHONG_TEST_BACKEND picks the backend). The tests named sqlite_…
 # test SQLite's own things (WAL, read-only opening, package files) and are not run again.
+# The node tests' spawned nodes take their store URL from there too (tests/common/nodes.rs).
 pg_suite=(store_sqlite store_registry store_mail audit_chain audit_cli node_local node_expiry node_receipts
-  node_integration mail_api mail_bridge)
+  node_integration node_claims node_channel node_ingest node_registry node_replica_numbering http_api
+  api_errors api_contract reader_warnings_stored peer_breaker cli_registry mail_api mail_bridge)
 sqlite_totals=$(totals "$log")
 pg_totals="not run"
 if [ -n "${LIENTHONG_TEST_POSTGRES:-}" ]; then
