@@ -866,11 +866,12 @@ fn serve_prints_its_address_writes_its_ready_file_answers_and_stops_on_sigterm()
     assert_eq!(status.code(), Some(0));
 }
 
-/// One node per store: a second `serve` on a store a running node holds exits 3 with
+/// One node per SQLite store (on PostgreSQL replicas share one: tests/pg_replicas.rs): a second
+/// `serve` on a store a running node holds exits 3 with
 /// `STORE_UNAVAILABLE` naming the holder, and touches nothing — the first node keeps serving
 /// (its leases are never taken back under it). Once the first has stopped, the store is free.
 #[test]
-fn a_second_node_on_the_same_store_is_refused() {
+fn sqlite_a_second_node_on_the_same_store_is_refused() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
