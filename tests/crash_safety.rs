@@ -536,7 +536,11 @@ fn killed_at_every_fault_point_loses_and_duplicates_nothing() {
             removed_before + left.len()
         );
         // A lease owner is `<node>@<host>:<pid>:<boot>` (src/node/lease_owner.rs).
-        let owner = format!("{}@%:{}:%", victim.name, victim.child.as_ref().unwrap().id());
+        let owner = format!(
+            "{}@%:{}:%",
+            victim.name,
+            victim.child.as_ref().unwrap().id()
+        );
         assert_eq!(
             count(
                 victim,

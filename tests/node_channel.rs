@@ -144,9 +144,7 @@ async fn placeholder_signed_and_unsigned_packages_from_a_channel_are_accepted_an
     let na = start_nghean(true).await;
     let http = ApiClient::new();
     let trust = trust();
-    let db = sqlx::SqlitePool::connect(&na.node.config.node.store)
-        .await
-        .unwrap();
+    let db = common::store::Raw::connect(&na.node.config.node.store).await;
     for (what, expected, bytes) in unverifiable(301) {
         let (status, v) = push_as(&http, &na, "gialai", &bytes).await;
         assert_eq!(status, 200, "{what}: {v}");
@@ -171,13 +169,13 @@ async fn placeholder_signed_and_unsigned_packages_from_a_channel_are_accepted_an
             Option<String>,
             Option<String>,
             Option<String>,
-        ) = sqlx::query_as(
+        ) = on_raw!(&db, pool => sqlx::query_as(
             "SELECT channel, channel_signature, signer_subject, signed_content
-                 FROM messages WHERE id = ?",
+                 FROM messages WHERE id = $1",
         )
         .bind(id)
-        .fetch_one(&db)
-        .await
+        .fetch_one(pool)
+        .await)
         .unwrap();
         assert_eq!(
             row,
