@@ -21,36 +21,56 @@ use crate::store::{AuditQuery, AuditVerdict};
 const VERIFY_PAGE: i64 = 2000;
 
 /// The audit side of one group transaction.
+///
+/// Records are not inserted one by one: each write's records wait here, in chain order, and
+/// the group inserts them all with one statement just before its `COMMIT` ([`insert_pending`],
+/// which also moves `audit_head`) — the same transaction, so a change and its record still
+/// commit or vanish together, for one statement per group instead of one per record. A write
+/// whose savepoint rolls back drops its records, so nothing ever links to an undone record.
 #[derive(Debug, Default)]
 pub(super) struct GroupAudit {
-    /// The head as of the last append of this transaction (`None` before the lock is held).
-    head: Option<ChainHead>,
-    /// The head when the current write began (restored if its savepoint rolls back).
-    mark: Option<ChainHead>,
-    /// Whether the head moved in this transaction (so it must be written back).
-    moved: bool,
+    /// The head as locked by the transaction's `SELECT … FOR UPDATE` (`None` before).
+    base: Option<ChainHead>,
+    /// Records of the group's writes so far, in chain order, not yet inserted.
+    pending: Vec<AuditRecord>,
+    /// `pending.len()` when the current write began.
+    mark: usize,
 }
 
 impl GroupAudit {
+    /// A new transaction that holds the head's lock and read `head`.
     pub(super) fn begin(&mut self, head: ChainHead) {
         *self = GroupAudit {
-            head: Some(head),
-            mark: Some(head),
-            moved: false,
+            base: Some(head),
+            pending: Vec::new(),
+            mark: 0,
         };
     }
 
+    /// The head the next record links to (`None` outside a locked transaction).
+    fn head(&self) -> Option<ChainHead> {
+        match self.pending.last() {
+            Some(r) => Some(ChainHead {
+                seq: r.seq,
+                hash: r.hash,
+            }),
+            None => self.base,
+        }
+    }
+
     pub(super) fn write_begins(&mut self) {
-        self.mark = self.head;
+        self.mark = self.pending.len();
     }
 
+    /// The current write's savepoint was rolled back: so are its records.
     pub(super) fn write_rolled_back(&mut self) {
-        self.head = self.mark;
+        self.pending.truncate(self.mark);
     }
 
-    /// The head to write back before `COMMIT`, if it moved.
-    pub(super) fn moved_head(&self) -> Option<ChainHead> {
-        self.head.filter(|_| self.moved)
+    /// The records to insert before `COMMIT`; afterwards nothing is pending.
+    pub(super) fn take_pending(&mut self) -> Vec<AuditRecord> {
+        self.mark = 0;
+        std::mem::take(&mut self.pending)
     }
 
     pub(super) fn reset(&mut self) {
@@ -68,72 +88,88 @@ pub(super) fn with_group<T>(f: impl FnOnce(&mut GroupAudit) -> T) -> Option<T> {
     GROUP.try_with(|g| f(&mut g.borrow_mut())).ok()
 }
 
-/// Appends the record for `entry` at `now` after the current head. Only inside a write of the
-/// group writer (`PgStore::write`), whose transaction holds the head's lock.
-pub(super) async fn append(
-    conn: &mut PgConnection,
-    entry: AuditEntry,
-    now: i64,
-) -> Result<AuditRecord> {
-    let head = with_group(|g| g.head).flatten().ok_or_else(|| {
+/// Appends the record for `entry` at `now` after the current head: kept with the group and
+/// inserted by its commit ([`GroupAudit`]). Only inside a write of the group writer
+/// (`PgStore::write`), whose transaction holds the head's lock.
+pub(super) fn append(entry: AuditEntry, now: i64) -> Result<AuditRecord> {
+    let head = with_group(|g| g.head()).flatten().ok_or_else(|| {
         Error::internal(
             "audit append",
             "an audit record appended outside a write group (no lock on the chain's head)",
         )
     })?;
     let record = AuditRecord::next(head, now, entry);
-    sqlx::query(
-        "INSERT INTO audit (seq, at, actor, action, entity_kind, entity_id, detail, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(record.seq)
-    .bind(record.at)
-    .bind(&record.actor)
-    .bind(&record.action)
-    .bind(&record.entity_kind)
-    .bind(&record.entity_id)
-    .bind(&record.detail)
-    .bind(hex::encode(record.prev_hash))
-    .bind(hex::encode(record.hash))
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    with_group(|g| {
-        g.head = Some(ChainHead {
-            seq: record.seq,
-            hash: record.hash,
-        });
-        g.moved = true;
-    });
+    with_group(|g| g.pending.push(record.clone()));
     Ok(record)
 }
 
-/// Locks the chain's head for this transaction and reads it: the first statement of every
-/// write group after `BEGIN`. Writers of every replica wait here for each other.
-pub(super) async fn lock_head(conn: &mut PgConnection) -> Result<ChainHead> {
-    let row: Option<(i64, String)> =
-        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err)?;
-    match row {
-        None => Err(Error::store(
-            Code::AuditBroken,
-            "audit_head: its one row is missing (deleted?)",
-        )),
-        Some(row) => parse_head(row),
+/// Inserts `records` (the group's, in chain order) and writes the new head — the last of
+/// them — in one statement: the group's last before `COMMIT`. Arrays, not a row per bind,
+/// so the statement's text is the same for any group size and is prepared once.
+pub(super) async fn insert_pending(conn: &mut PgConnection, records: &[AuditRecord]) -> Result<()> {
+    let Some(last) = records.last() else {
+        return Ok(());
+    };
+    let mut cols = PendingColumns::default();
+    for r in records {
+        cols.seq.push(r.seq);
+        cols.at.push(r.at);
+        cols.actor.push(&r.actor);
+        cols.action.push(&r.action);
+        cols.entity_kind.push(&r.entity_kind);
+        cols.entity_id.push(&r.entity_id);
+        cols.detail.push(&r.detail);
+        cols.prev_hash.push(hex::encode(r.prev_hash));
+        cols.hash.push(hex::encode(r.hash));
     }
+    sqlx::query(
+        "WITH ins AS (
+             INSERT INTO audit (seq, at, actor, action, entity_kind, entity_id, detail, prev_hash, hash)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[],
+                                  $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[]))
+         UPDATE audit_head SET seq = $10, hash = $11 WHERE id = 1",
+    )
+    .bind(&cols.seq)
+    .bind(&cols.at)
+    .bind(&cols.actor)
+    .bind(&cols.action)
+    .bind(&cols.entity_kind)
+    .bind(&cols.entity_id)
+    .bind(&cols.detail)
+    .bind(&cols.prev_hash)
+    .bind(&cols.hash)
+    .bind(last.seq)
+    .bind(hex::encode(last.hash))
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
 }
 
-/// Writes the group's new head back (same transaction, just before `COMMIT`).
-pub(super) async fn store_head(conn: &mut PgConnection, head: ChainHead) -> Result<()> {
-    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-        .bind(head.seq)
-        .bind(hex::encode(head.hash))
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    Ok(())
+/// The columns of a group's records, one array each ([`insert_pending`]).
+#[derive(Default)]
+struct PendingColumns<'a> {
+    seq: Vec<i64>,
+    at: Vec<i64>,
+    actor: Vec<&'a str>,
+    action: Vec<&'a str>,
+    entity_kind: Vec<&'a str>,
+    entity_id: Vec<&'a str>,
+    detail: Vec<&'a str>,
+    prev_hash: Vec<String>,
+    hash: Vec<String>,
+}
+
+/// The head from the rows of the group's first round trip (`BEGIN; SELECT seq, hash FROM
+/// audit_head … FOR UPDATE; SAVEPOINT w`): the lock every write group of every replica waits for.
+pub(super) fn head_from_rows(rows: &[PgRow]) -> Result<ChainHead> {
+    let Some(row) = rows.first() else {
+        return Err(Error::store(
+            Code::AuditBroken,
+            "audit_head: its one row is missing (deleted?)",
+        ));
+    };
+    parse_head((col(row, "seq")?, col(row, "hash")?))
 }
 
 fn parse_head((seq, hash): (i64, String)) -> Result<ChainHead> {

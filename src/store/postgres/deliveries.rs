@@ -252,12 +252,9 @@ pub(super) async fn claim_due(
                         detail["expired_lease_owner"] = json!(expired_owner);
                         detail["expired_attempt_id"] = json!(expired_attempt);
                     }
-                    audit::append(
-                        &mut *conn,
-                        AuditEntry::new(owner, "delivery.claim", "delivery", id, &detail),
+                    audit::append(AuditEntry::new(owner, "delivery.claim", "delivery", id, &detail),
                         now,
-                    )
-                    .await?;
+                    )?;
                     let sha256: String = col(row, "sha256")?;
                     claimed.push((
                         ClaimedDelivery {
@@ -454,7 +451,7 @@ pub(super) async fn mark_delivered(
                     ));
                 };
                 let proof = ("receipt_sha256", receipt.as_deref().map(sha256_hex).into());
-                audit_delivered(&mut *conn, owner, lease, "delivery.delivered", proof, now).await
+                audit_delivered(owner, lease, "delivery.delivered", proof, now)
             })
         })
         .await
@@ -463,8 +460,7 @@ pub(super) async fn mark_delivered(
 /// The audit record of a `sending → delivered` move (`mark_delivered`, `mark_relayed`):
 /// written by the lease owner the moving statement returned (`outbox` when the claim recorded
 /// none), with what proves the delivery (`proof`: its field and value) beside the transition.
-pub(super) async fn audit_delivered(
-    conn: &mut PgConnection,
+pub(super) fn audit_delivered(
     owner: Option<String>,
     lease: Lease,
     action: &str,
@@ -477,11 +473,9 @@ pub(super) async fn audit_delivered(
     });
     detail[proof.0] = proof.1;
     audit::append(
-        conn,
         AuditEntry::new(owner, action, "delivery", lease.delivery_id, &detail),
         now,
-    )
-    .await?;
+    )?;
     Ok(())
 }
 
@@ -525,7 +519,6 @@ pub(super) async fn retry_later(
                     "error": error, "next_attempt_at": next_attempt_at,
                 });
                 audit::append(
-                    &mut *conn,
                     AuditEntry::new(
                         owner,
                         "delivery.retry",
@@ -534,8 +527,7 @@ pub(super) async fn retry_later(
                         &detail,
                     ),
                     now,
-                )
-                .await?;
+                )?;
                 Ok(())
             })
         })
@@ -578,9 +570,7 @@ pub(super) async fn mark_failed(
                 let detail = json!({
                     "from": "sending", "to": "failed", "attempt_id": lease.attempt_id, "error": error,
                 });
-                audit::append(
-                    &mut *conn,
-                    AuditEntry::new(
+                audit::append(AuditEntry::new(
                         owner,
                         "delivery.fail",
                         "delivery",
@@ -588,8 +578,7 @@ pub(super) async fn mark_failed(
                         &detail,
                     ),
                     now,
-                )
-                .await?;
+                )?;
                 Ok(())
             })
         })
@@ -661,11 +650,9 @@ pub(super) async fn reject_delivery(
                 };
                 let detail = json!({ "from": from.as_str(), "to": "rejected", "reason": reason });
                 audit::append(
-                    &mut *conn,
                     AuditEntry::new(actor, "delivery.reject", "delivery", delivery_id, &detail),
                     now,
-                )
-                .await?;
+                )?;
                 Ok(())
             })
         })
@@ -710,11 +697,9 @@ pub(super) async fn cancel_delivery(
                 let detail =
                     json!({ "from": cur.state.as_str(), "to": "cancelled", "reason": reason });
                 audit::append(
-                    &mut *conn,
                     AuditEntry::new(actor, "delivery.cancel", "delivery", delivery_id, &detail),
                     now,
-                )
-                .await?;
+                )?;
                 Ok(())
             })
         })
@@ -753,7 +738,6 @@ pub(super) async fn operator_retry(
                 .map_err(db_err)?;
                 let detail = json!({ "from": cur.state.as_str(), "to": "queued" });
                 audit::append(
-                    &mut *conn,
                     AuditEntry::new(
                         actor,
                         "delivery.operator_retry",
@@ -762,8 +746,7 @@ pub(super) async fn operator_retry(
                         &detail,
                     ),
                     now,
-                )
-                .await?;
+                )?;
                 Ok(())
             })
         })
@@ -1100,11 +1083,9 @@ pub(super) async fn take_back_leases(
                         "expired_lease_owner": owner, "expired_lease_until": until,
                     });
                     audit::append(
-                        &mut *conn,
                         AuditEntry::new(actor.as_str(), "delivery.retry", "delivery", id, &detail),
                         now,
-                    )
-                    .await?;
+                    )?;
                 }
                 Ok(rows.len() as u64)
             })

@@ -130,30 +130,33 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>, metrics: Arc<PgMetrics>)
         let mut outcome: std::result::Result<(), String> = Ok(());
         let mut job = first;
         loop {
+            // The transaction is inside savepoint `w` here (opened by `begin` or below).
             audit::with_group(GroupAudit::write_begins);
-            let step = conn.execute("SAVEPOINT w").await;
-            if let Err(e) = step {
-                outcome = Err(e.to_string());
-                drop(job);
-                break;
-            }
             let (ok, finish) = job(&mut conn).await;
             finishers.push(finish);
-            let end = if ok {
-                "RELEASE SAVEPOINT w"
-            } else {
+            if !ok {
                 audit::with_group(GroupAudit::write_rolled_back);
-                "ROLLBACK TO SAVEPOINT w; RELEASE SAVEPOINT w"
-            };
-            if let Err(e) = conn.execute(end).await {
-                outcome = Err(e.to_string());
-                break;
             }
             let next = if finishers.len() < MAX_GROUP {
                 rx.try_recv().ok()
             } else {
                 None
             };
+            // One round trip closes this write's savepoint and opens the next one's. After the
+            // last write a successful savepoint is left open: `COMMIT` commits it.
+            let end = match (ok, next.is_some()) {
+                (true, true) => Some("RELEASE SAVEPOINT w; SAVEPOINT w"),
+                (false, true) => Some("ROLLBACK TO SAVEPOINT w; RELEASE SAVEPOINT w; SAVEPOINT w"),
+                (true, false) => None,
+                (false, false) => Some("ROLLBACK TO SAVEPOINT w; RELEASE SAVEPOINT w"),
+            };
+            if let Some(end) = end
+                && let Err(e) = conn.execute(end).await
+            {
+                outcome = Err(e.to_string());
+                drop(next);
+                break;
+            }
             match next {
                 Some(j) => job = j,
                 None => break,
@@ -187,19 +190,23 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>, metrics: Arc<PgMetrics>)
     }
 }
 
-/// `BEGIN` and the lock on the chain's head (waiting for other replicas' groups).
+/// `BEGIN`, the lock on the chain's head (waiting for other replicas' groups) and the first
+/// write's savepoint, in one round trip.
 async fn begin(conn: &mut PgConnection) -> Result<()> {
-    conn.execute("BEGIN").await.map_err(super::db_err)?;
-    let head = audit::lock_head(conn).await?;
+    let rows = conn
+        .fetch_all("BEGIN; SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE; SAVEPOINT w")
+        .await
+        .map_err(super::db_err)?;
+    let head = audit::head_from_rows(&rows)?;
     audit::with_group(|g| g.begin(head));
     Ok(())
 }
 
-/// Writes the head back if it moved, then `COMMIT`.
+/// Inserts the group's audit records and moves the head (one statement), then `COMMIT`.
 async fn commit(conn: &mut PgConnection) -> std::result::Result<(), String> {
-    let head = audit::with_group(|g| g.moved_head()).flatten();
-    if let Some(head) = head {
-        audit::store_head(conn, head)
+    let records = audit::with_group(GroupAudit::take_pending).unwrap_or_default();
+    if !records.is_empty() {
+        audit::insert_pending(conn, &records)
             .await
             .map_err(|e| e.to_string())?;
         // Fault points (debug builds, `crate::fault`): only groups that change state count.

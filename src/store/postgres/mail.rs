@@ -348,15 +348,7 @@ pub(super) async fn mark_relayed(
                     ));
                 };
                 let proof = ("reply", reply.into());
-                deliveries::audit_delivered(
-                    &mut *conn,
-                    owner,
-                    lease,
-                    "delivery.relayed",
-                    proof,
-                    now,
-                )
-                .await
+                deliveries::audit_delivered(owner, lease, "delivery.relayed", proof, now)
             })
         })
         .await
@@ -723,11 +715,9 @@ async fn take_in(
     }
 
     audit::append(
-        &mut *tx,
         AuditEntry::new(&mail.actor, "mail.take", "mail", log_id, &detail),
         now,
-    )
-    .await?;
+    )?;
     Ok(outcome)
 }
 
@@ -852,11 +842,9 @@ async fn apply_bounce(
         "mail_log_id": log_id,
     });
     audit::append(
-        &mut *tx,
         AuditEntry::new(actor, "delivery.bounce", "delivery", b.delivery_id, &detail),
         now,
-    )
-    .await?;
+    )?;
     Ok(())
 }
 
@@ -994,11 +982,11 @@ pub(super) async fn record_sent(store: &PgStore, sent: SentMail, now: i64) -> Re
         "sent": sent.sent, "outcome": sent.outcome,
     });
     store
-        .write(move |conn| {
+        .write(move |_| {
             Box::pin(async move {
                 let entry =
                     AuditEntry::new("node", "mail.send", "sent_mail", &sent.message_id, &detail);
-                Ok(audit::append(conn, entry, now).await?.seq)
+                Ok(audit::append(entry, now)?.seq)
             })
         })
         .await
@@ -1211,11 +1199,9 @@ pub(super) async fn discard_draft(
                     "agency": agency, "from": "draft", "to": "discarded", "reason": reason,
                 });
                 audit::append(
-                    &mut *conn,
                     AuditEntry::new(&actor, "draft.discard", "draft", id, &detail),
                     now,
-                )
-                .await?;
+                )?;
                 Ok(())
             })
         })
@@ -1287,11 +1273,9 @@ pub(super) async fn approve(
         "agency": agency, "from": "draft", "to": "approved", "message_id": message_id,
     });
     audit::append(
-        &mut *conn,
         AuditEntry::new(actor, "draft.approve", "draft", id, &detail),
         now,
-    )
-    .await?;
+    )?;
     Ok(())
 }
 

@@ -149,7 +149,9 @@ macro_rules! insert_message_sql {
 /// An outgoing numbered document (business type 0 or 3 with a numeric số) first moves its
 /// agency's yearly sequence up to its number, in the same statement (a data-modifying `WITH`,
 /// which runs whatever the insert does), so the sequence never offers a number a clerk typed
-/// (`numbering.rs`); if the row then conflicts the caller's savepoint undoes that too.
+/// (`numbering.rs`); if the row then conflicts the caller's savepoint undoes that too. Not when
+/// `bump_sequence` is false: a number the same write took with `numbering::take_next` is the
+/// sequence's last already, and moving it again would only write the row a second time.
 #[allow(clippy::too_many_arguments)] // the columns of one row
 pub(super) async fn insert_message(
     conn: &mut PgConnection,
@@ -163,6 +165,7 @@ pub(super) async fn insert_message(
     receipt: Option<&[u8]>,
     actor: &str,
     now: i64,
+    bump_sequence: bool,
 ) -> Result<Option<i64>> {
     // (sender, document_id) of a document, or (reporter, document_id) of a status package.
     let (sender, document_id) = match (document, status) {
@@ -171,11 +174,14 @@ pub(super) async fn insert_message(
         (None, None) => return Err(invalid("a package is a document or a status")),
     };
     let bump = match (direction, kind, document) {
-        (Direction::Out, Kind::Document, Some(d)) if matches!(d.business_type, 0 | 3) => d
-            .code_number
-            .parse::<u32>()
-            .ok()
-            .map(|n| (d.sender.as_str(), i64::from(d.code_year), i64::from(n))),
+        (Direction::Out, Kind::Document, Some(d))
+            if bump_sequence && matches!(d.business_type, 0 | 3) =>
+        {
+            d.code_number
+                .parse::<u32>()
+                .ok()
+                .map(|n| (d.sender.as_str(), i64::from(d.code_year), i64::from(n)))
+        }
         _ => None,
     };
     let chunked = packages::is_chunked(package.bytes.len());
@@ -395,6 +401,7 @@ async fn submit(
         None,
         &new.actor,
         now,
+        next.is_none(),
     )
     .await?;
     let Some(message_id) = inserted else {
@@ -459,7 +466,6 @@ async fn submit(
         detail["from_draft"] = json!(draft);
     }
     audit::append(
-        &mut *tx,
         AuditEntry::new(
             &new.actor,
             "document.submit",
@@ -468,8 +474,7 @@ async fn submit(
             &detail,
         ),
         now,
-    )
-    .await?;
+    )?;
     // The draft becomes this document in the same write (its own record).
     if let Some(draft) = new.from_draft {
         super::mail::approve(&mut *tx, &doc.sender, draft, message_id, &new.actor, now).await?;
@@ -544,6 +549,7 @@ async fn receive(
         new.receipts.first().map(Vec::as_slice),
         &new.actor,
         now,
+        false,
     )
     .await?;
     let Some(message_id) = inserted else {
@@ -631,7 +637,6 @@ async fn receive(
     });
     let detail = super::with_channel(detail, new.package.channel.as_ref());
     audit::append(
-        &mut *tx,
         AuditEntry::new(
             &new.actor,
             "document.receive",
@@ -640,8 +645,7 @@ async fn receive(
             &detail,
         ),
         now,
-    )
-    .await?;
+    )?;
     Ok(IngestOutcome::Inserted { message_id })
 }
 

@@ -370,10 +370,8 @@ impl Store for PgStore {
     async fn record_admin_action(&self, entry: AuditEntry, now: i64) -> Result<i64> {
         require("actor", &entry.actor)?;
         require("action", &entry.action)?;
-        self.write(move |conn| {
-            Box::pin(async move { Ok(audit::append(conn, entry, now).await?.seq) })
-        })
-        .await
+        self.write(move |_| Box::pin(async move { Ok(audit::append(entry, now)?.seq) }))
+            .await
     }
 
     async fn list_inbox(&self, agency: &str, filter: &InboxFilter) -> Result<Vec<InboxItem>> {

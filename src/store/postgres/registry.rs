@@ -216,7 +216,6 @@ pub(super) async fn set(
             Box::pin(async move {
                 let created = put(&mut *conn, &entry, &actor, now).await?;
                 audit::append(
-                    &mut *conn,
                     AuditEntry::new(
                         &actor,
                         "registry.set",
@@ -225,8 +224,7 @@ pub(super) async fn set(
                         &detail(&entry),
                     ),
                     now,
-                )
-                .await?;
+                )?;
                 let stored = entry_on(&mut *conn, &entry.code).await?.ok_or_else(|| {
                     not_found(format!("{}: not in the registry after writing", entry.code))
                 })?;
@@ -253,7 +251,6 @@ pub(super) async fn remove(store: &PgStore, code: &str, actor: &str, now: i64) -
                     .await
                     .map_err(db_err)?;
                 audit::append(
-                    &mut *conn,
                     AuditEntry::new(
                         &actor,
                         "registry.remove",
@@ -262,8 +259,7 @@ pub(super) async fn remove(store: &PgStore, code: &str, actor: &str, now: i64) -
                         &json!({ "code": code, "name": old.name, "rules": old.rules }),
                     ),
                     now,
-                )
-                .await?;
+                )?;
                 Ok(())
             })
         })
@@ -328,7 +324,6 @@ async fn import_in(
                 .await
                 .map_err(db_err)?;
             audit::append(
-                &mut *conn,
                 AuditEntry::new(
                     actor,
                     "registry.remove",
@@ -337,8 +332,7 @@ async fn import_in(
                     &json!({ "code": code, "by": "import" }),
                 ),
                 now,
-            )
-            .await?;
+            )?;
             outcome.removed += 1;
         }
     }
@@ -349,7 +343,6 @@ async fn import_in(
             outcome.replaced += 1;
         }
         audit::append(
-            &mut *conn,
             AuditEntry::new(
                 actor,
                 "registry.set",
@@ -358,11 +351,9 @@ async fn import_in(
                 &detail(e),
             ),
             now,
-        )
-        .await?;
+        )?;
     }
     audit::append(
-        &mut *conn,
         AuditEntry::new(
             actor,
             "registry.import",
@@ -377,7 +368,6 @@ async fn import_in(
             }),
         ),
         now,
-    )
-    .await?;
+    )?;
     Ok(outcome)
 }

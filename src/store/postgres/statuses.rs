@@ -253,6 +253,7 @@ pub(super) async fn record_in(
         None,
         &new.actor,
         now,
+        false,
     )
     .await?
     .ok_or_else(|| invalid("the status package conflicts with one already stored"))?;
@@ -375,11 +376,9 @@ pub(super) async fn record_in(
     });
     let detail = crate::store::shared::with_channel(detail, new.package.channel.as_ref());
     audit::append(
-        &mut *tx,
         AuditEntry::new(&new.actor, "status.record", "status", status_id, &detail),
         now,
-    )
-    .await?;
+    )?;
     Ok(Recorded::Status(StatusOutcome {
         status_id,
         message_id,
