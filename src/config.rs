@@ -26,6 +26,7 @@ use expect::{
     Text, UrlKind, Whole,
 };
 
+mod console;
 mod expect;
 mod files;
 mod mail;
@@ -36,6 +37,7 @@ pub use mail::{
     SmtpConfig,
 };
 
+pub use console::{ConsoleConfig, LocalAccount, OidcConfig, Role};
 pub use span::Source;
 
 /// The whole configuration, as loaded and checked.
@@ -57,6 +59,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// The mail bridge (`[mail]`), when it is on.
     pub mail: Option<MailConfig>,
+    /// The web console (`[console]`), when it is on.
+    pub console: Option<ConsoleConfig>,
     /// The folder relative paths in the file are resolved against (the file's folder).
     pub base_dir: PathBuf,
     /// The text it was read from, kept so that a problem found later (a port that is taken)
@@ -460,6 +464,7 @@ struct File {
     #[serde(default)]
     http: HttpFile,
     mail: Option<mail::MailFile>,
+    console: Option<console::ConsoleFile>,
 }
 
 #[derive(Default, Deserialize)]
@@ -934,6 +939,10 @@ impl Config {
             )?),
             None => None,
         };
+        let console = match &file.console {
+            Some(c) => Some(console::build(c, &agencies, &secret)?),
+            None => None,
+        };
 
         let mut node = file.node;
         node.trust = node
@@ -977,6 +986,7 @@ impl Config {
             revocation,
             http,
             mail,
+            console,
             base_dir: base_dir.to_path_buf(),
             source: None,
         })

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod console;
 pub mod dsig;
 pub mod edxml;
 pub mod error;

@@ -143,11 +143,15 @@ pub fn router_with_metrics<S: Store>(node: Node<S>, metrics: Arc<Metrics>) -> Ro
         )
         .route("/mail", get(mail_admin::list::<S>))
         .route("/mail/{id}", get(mail_admin::show::<S>));
-    Router::new()
+    let mut app = Router::new()
         .nest("/api/v1", api)
         .nest("/peer/v1", peer)
-        .nest("/admin/v1", admin)
-        .route("/healthz", get(ops::healthz))
+        .nest("/admin/v1", admin);
+    // The web console (`[console]`): its own pages, sessions and headers (`crate::console`).
+    if let Some(console) = crate::console::router(state.node.clone()) {
+        app = app.merge(console);
+    }
+    app.route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz::<S>))
         .route("/metrics", get(ops::metrics::<S>))
         // After the routes, so the route template (`MatchedPath`) is known when counting.

@@ -12,6 +12,7 @@ pub mod memory;
 pub mod metrics;
 pub mod numbering;
 pub mod outbox;
+pub mod read;
 pub mod receipt;
 pub mod registry;
 pub mod routing;

@@ -1,0 +1,91 @@
+//! Tổng quan: the counters an administrator (or a clerk) starts the day with, each a link to
+//! the list it counts.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::html;
+
+use crate::console::access::Action;
+use crate::console::view::format;
+use crate::console::view::layout::Section;
+use crate::console::{ConsoleState, Signed};
+use crate::store::{DeliveryState, Store};
+
+/// `GET /console/`.
+pub async fn show<S: Store>(State(state): State<ConsoleState<S>>, who: Signed) -> Response {
+    if let Err(r) = state.require(&who, Action::ViewOverview, "/console/").await {
+        return r;
+    }
+    let overview = match state.node.overview().await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "overview");
+            return state.error_page(
+                Some(&who),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Tạm thời không đọc được số liệu",
+                "Kho dữ liệu của hệ thống chưa trả lời; vui lòng thử lại sau ít phút.",
+            );
+        }
+    };
+    let count = |s: DeliveryState| overview.deliveries.get(&s).copied().unwrap_or(0);
+    let admin = who.principal().may(Action::ViewDeliveries);
+    let pending = count(DeliveryState::Queued)
+        + count(DeliveryState::Sending)
+        + count(DeliveryState::Retrying);
+    let counters: Vec<(&str, u64, Option<&str>, bool)> = vec![
+        (
+            "Đang chờ gửi",
+            pending,
+            Some("/console/deliveries?state=pending"),
+            false,
+        ),
+        (
+            "Gửi lỗi",
+            count(DeliveryState::Failed) + count(DeliveryState::Retrying),
+            Some("/console/deliveries?state=failed"),
+            true,
+        ),
+        (
+            "Bị trả lại",
+            count(DeliveryState::Rejected),
+            Some("/console/deliveries?state=rejected"),
+            true,
+        ),
+        (
+            "Đã gửi đến nơi",
+            count(DeliveryState::Delivered),
+            Some("/console/deliveries?state=delivered"),
+            false,
+        ),
+        (
+            "Chứng thư sắp hết hạn",
+            overview.expiring.len() as u64,
+            Some("/console/certificates"),
+            true,
+        ),
+    ];
+    let body = html! {
+        ul class="counters" {
+            @for (label, n, href, alarm) in &counters {
+                li class={ "counter" @if *alarm && *n > 0 { " alarm" } } {
+                    @match (href, admin) {
+                        (Some(h), true) => { a href=(h) { span class="n" { (format::number(*n)) } span class="label" { (label) } } }
+                        _ => { span class="n" { (format::number(*n)) } span class="label" { (label) } }
+                    }
+                }
+            }
+        }
+        p class="queue-age" {
+            "Văn bản chờ gửi lâu nhất: "
+            strong {
+                @match overview.oldest_pending_ms {
+                    Some(ms) => { (format::age(ms)) }
+                    None => { "không có văn bản nào đang chờ" }
+                }
+            }
+        }
+    };
+    state.page(&who, "Tổng quan", Section::Overview, body)
+}

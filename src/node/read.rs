@@ -1,0 +1,63 @@
+//! The read side of the node: the queries the clerk API, the admin API and the web console
+//! answer from — one place that says what a document's or a delivery's state is, so the JSON
+//! and the pages never disagree. Handlers render what these return; they do not query the
+//! store themselves.
+
+use std::collections::BTreeMap;
+
+use crate::Error;
+use crate::audit::AuditEntry;
+use crate::node::expiry::{self, CertExpiry};
+use crate::node::service::{Node, now_ms};
+use crate::store::{DeliveryState, Store};
+
+/// The counters of the console's Tổng quan.
+#[derive(Debug, Clone, Default)]
+pub struct Overview {
+    /// Deliveries by state, every state present (zero when none).
+    pub deliveries: BTreeMap<DeliveryState, u64>,
+    /// How long the oldest delivery still to be sent has waited (ms), if any.
+    pub oldest_pending_ms: Option<i64>,
+    /// Certificates that expire within `expiry::WARN_DAYS` days, or have.
+    pub expiring: Vec<CertExpiry>,
+}
+
+impl<S: Store> Node<S> {
+    /// The counters of the overview page (and of `GET /admin/v1/overview`).
+    pub async fn overview(&self) -> Result<Overview, Error> {
+        let now = now_ms();
+        let mut deliveries: BTreeMap<DeliveryState, u64> =
+            DeliveryState::ALL.into_iter().map(|s| (s, 0)).collect();
+        deliveries.extend(self.store.delivery_counts().await?);
+        let oldest_pending_ms = self.store.oldest_pending_age(now).await?;
+        Ok(Overview {
+            deliveries,
+            oldest_pending_ms,
+            expiring: self
+                .certificates()
+                .into_iter()
+                .filter(|c| c.warning)
+                .collect(),
+        })
+    }
+
+    /// Every configured certificate (trust anchors, agencies' signing certificates, the node's
+    /// TLS certificate) with its expiry, soonest first.
+    pub fn certificates(&self) -> Vec<CertExpiry> {
+        let mut all = expiry::report(
+            &self.trust,
+            &self.keys,
+            self.tls_certificate.as_deref(),
+            now_ms() / 1000,
+        );
+        all.sort_by_key(|c| c.not_after);
+        all
+    }
+
+    /// Records a console event that changes no document — a sign-in, a logout, a refused
+    /// request (a role without the right, a form without its CSRF token) — in the audit chain,
+    /// so that who used the console, and who probed it, leaves a trace. Returns the record's seq.
+    pub async fn record_console_event(&self, entry: AuditEntry) -> Result<i64, Error> {
+        self.store.record_admin_action(entry, now_ms()).await
+    }
+}

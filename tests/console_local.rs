@@ -1,0 +1,281 @@
+//! The web console over real HTTP on loopback, without a browser: the break-glass sign-in
+//! (argon2, rate limit), sessions, CSRF on forms, the security headers, and every refusal in
+//! the audit chain. (The browser walks and single sign-on are in `console_browser.rs` and
+//! `console_oidc.rs`.)
+
+mod common;
+
+use common::nodes::*;
+use lienthong::console::pages::login::hash_password;
+use lienthong::store::{AuditQuery, Store};
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
+use tokio::net::TcpListener;
+
+const ADMIN_PASSWORD: &str = "Mật-khẩu khẩn cấp 2026";
+const AUDITOR_PASSWORD: &str = "giam-sat-mat-khau";
+
+/// A Gia Lai node with the console on and two break-glass accounts.
+async fn node() -> TestNode {
+    let admin = hash_password(ADMIN_PASSWORD).unwrap();
+    let auditor = hash_password(AUDITOR_PASSWORD).unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public = format!("http://{}", l.local_addr().unwrap());
+    start(l, move |d| {
+        config_text(
+            "gialai",
+            d,
+            &gialai_departments(),
+            ("nghean", "http://127.0.0.1:9", NGHEAN),
+        ) + &format!(
+            "\n[console]\npublic_url = \"{public}\"\n\
+             [[console.local]]\nuser = \"khancap\"\npassword_hash = \"{admin}\"\nrole = \"quan_tri_he_thong\"\n\
+             [[console.local]]\nuser = \"giamsat\"\npassword_hash = \"{auditor}\"\nrole = \"giam_sat\"\n"
+        )
+    })
+    .await
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn session_cookie(r: &reqwest::Response) -> String {
+    let c = r
+        .headers()
+        .get(SET_COOKIE)
+        .expect("a session cookie")
+        .to_str()
+        .unwrap();
+    assert!(
+        c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.contains("Path=/console"),
+        "{c}"
+    );
+    c.split(';').next().unwrap().to_owned()
+}
+
+async fn sign_in(n: &TestNode, user: &str, password: &str) -> reqwest::Response {
+    client()
+        .post(n.url("/console/login"))
+        .form(&[
+            ("user", user),
+            ("password", password),
+            ("next", "/console/"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The `_csrf` value in a page.
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"_csrf\" value=\"")
+        .expect("a form with _csrf")
+        + 20;
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+async fn audit_actions(n: &TestNode) -> Vec<(String, String, String)> {
+    n.store()
+        .audit_records(&AuditQuery {
+            since: None,
+            until: None,
+            after_seq: None,
+            limit: 10_000,
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.actor, r.action, r.detail))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_page_without_a_session_sends_to_sign_in_and_back() {
+    let n = node().await;
+    let r = client()
+        .get(n.url("/console/?tab=failed"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()[LOCATION],
+        "/console/login?next=%2Fconsole%2F%3Ftab%3Dfailed"
+    );
+    let r = client().get(n.url("/console/login")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers()[CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    let page = r.text().await.unwrap();
+    assert!(page.contains("<html lang=\"vi\">"), "{page}");
+    assert!(page.contains("Tài khoản quản trị khẩn cấp"));
+    assert!(!page.contains("<script>"), "no inline script");
+    n.shutdown().await;
+}
+
+#[tokio::test]
+async fn break_glass_sign_in_overview_and_logout_are_audited() {
+    let n = node().await;
+    let wrong = sign_in(&n, "khancap", "sai mật khẩu").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("Tên đăng nhập hoặc mật khẩu không đúng.")
+    );
+    let unknown = sign_in(&n, "khong-co", ADMIN_PASSWORD).await;
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+
+    let ok = sign_in(&n, "khancap", ADMIN_PASSWORD).await;
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    assert_eq!(ok.headers()[LOCATION], "/console/");
+    let cookie = session_cookie(&ok);
+    let page = client()
+        .get(n.url("/console/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("<h1>Tổng quan</h1>"), "{page}");
+    assert!(page.contains("Quản trị hệ thống"));
+    assert!(
+        page.contains("Nhật ký giao nhận"),
+        "an administrator's navigation"
+    );
+
+    // Logout needs the session's CSRF token: without it the session goes on.
+    let forged = client()
+        .post(n.url("/console/logout"))
+        .header("cookie", &cookie)
+        .form(&[("x", "y")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let out = client()
+        .post(n.url("/console/logout"))
+        .header("cookie", &cookie)
+        .form(&[("_csrf", csrf_of(&page).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert!(
+        out.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let after = client()
+        .get(n.url("/console/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::SEE_OTHER, "the session ended");
+
+    let actions = audit_actions(&n).await;
+    let count = |a: &str| actions.iter().filter(|(_, x, _)| x == a).count();
+    assert_eq!(count("console.login_failed"), 2, "{actions:?}");
+    assert_eq!(count("console.login"), 1);
+    assert_eq!(count("console.logout"), 1);
+    assert!(
+        actions
+            .iter()
+            .any(|(actor, a, _)| a == "console.login" && actor == "console:local:khancap")
+    );
+    assert!(n.store().verify_audit().await.unwrap().is_ok());
+    n.shutdown().await;
+}
+
+#[tokio::test]
+async fn guessing_a_password_is_held_back() {
+    let n = node().await;
+    for _ in 0..5 {
+        assert_eq!(
+            sign_in(&n, "khancap", "doan-mo").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Even the right password waits now: the account is held, not the guesser identified.
+    let held = sign_in(&n, "khancap", ADMIN_PASSWORD).await;
+    assert_eq!(held.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(held.text().await.unwrap().contains("thử lại sau"));
+    // Another account is not held by this one's failures.
+    assert_eq!(
+        sign_in(&n, "giamsat", AUDITOR_PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    n.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_login_post_from_another_site_is_refused() {
+    let n = node().await;
+    let r = client()
+        .post(n.url("/console/login"))
+        .header("origin", "https://evil.example")
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("user", "khancap"), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.headers().get(SET_COOKIE).is_none());
+    n.shutdown().await;
+}
+
+#[tokio::test]
+async fn static_files_and_unknown_pages() {
+    let n = node().await;
+    let css = client()
+        .get(n.url("/console/static/app.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), StatusCode::OK);
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    let js = client()
+        .get(n.url("/console/static/app.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(js.status(), StatusCode::OK);
+    let missing = client()
+        .get(n.url("/console/khong-co"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(
+        missing
+            .text()
+            .await
+            .unwrap()
+            .contains("Không tìm thấy trang")
+    );
+    let bare = client().get(n.url("/console")).send().await.unwrap();
+    assert!(bare.status().is_redirection());
+    n.shutdown().await;
+}
