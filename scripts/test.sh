@@ -22,7 +22,14 @@ cd "$(dirname "$0")/.."
 #                  pg_ctl, pg_basebackup) for the tests that start servers of their own (failover).
 #                  The server the store tests use is the machine's: 127.0.0.1:5432, trust
 #                  authentication, database `test` (CI provides it; see "PostgreSQL" below).
+#   chromium, chromium-driver, nodejs, npm
+#                  the web console's browser tests (tests/console_browser.rs): Debian's Chromium,
+#                  headless, driven by playwright-core; axe-core; the OpenID provider of the
+#                  single sign-on tests (oidc-provider). The npm packages are pinned in
+#                  tests/console/package-lock.json and installed below with `npm ci`.
 need=()
+[ -x /usr/bin/chromium ] || need+=(chromium chromium-driver)
+command -v node >/dev/null && command -v npm >/dev/null || need+=(nodejs npm)
 command -v xmlsec1 >/dev/null || need+=(xmlsec1)
 command -v xmllint >/dev/null || need+=(libxml2-utils)
 command -v openssl >/dev/null || need+=(openssl)
@@ -71,6 +78,12 @@ if ((${#need[@]})); then
     done
   fi
 fi
+
+# The console tests' npm packages, exactly as locked (playwright-core drives /usr/bin/chromium;
+# it never downloads a browser of its own).
+npm ci --prefix tests/console --no-audit --no-fund --loglevel=error
+# The console's screenshots at 1366×768 land where the README shows them.
+export LIENTHONG_CONSOLE_SCREENSHOTS="$PWD/docs/console/screenshots"
 
 # PostgreSQL: the server binaries on the PATH (they may have been installed just above).
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)

@@ -237,6 +237,12 @@ pub fn router<S: Store, T: Clone + Send + Sync + 'static>(node: Node<S>) -> Opti
             "/console/logout",
             axum::routing::post(pages::login::logout::<S>),
         )
+        .route("/console/certificates", get(pages::certificates::show::<S>))
+        .route("/console/registry", get(pages::registry::show::<S>))
+        .route(
+            "/console/registry/peers/{name}/test",
+            axum::routing::post(pages::registry::test_peer::<S>),
+        )
         .route("/console/static/app.css", get(static_css))
         .route("/console/static/app.js", get(static_js))
         .route("/console/{*rest}", axum::routing::any(not_found::<S>))

@@ -61,3 +61,17 @@ impl<S: Store> Node<S> {
         self.store.record_admin_action(entry, now_ms()).await
     }
 }
+
+impl<S: Store> Node<S> {
+    /// The agency registry (which certificates may sign for which codes), by code.
+    pub async fn registry(&self) -> Result<Vec<crate::store::RegistryEntry>, Error> {
+        self.store.registry_list().await
+    }
+
+    /// Tests the connection to the configured peer `name` (`None`: no such peer). Changes
+    /// nothing; recorded in the audit chain by the caller as who tested what.
+    pub async fn test_peer(&self, name: &str) -> Option<crate::transport::probe::Probe> {
+        let peer = self.config.peers.iter().find(|p| p.name == name)?;
+        Some(crate::transport::probe::probe(&self.config, peer).await)
+    }
+}

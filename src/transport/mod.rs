@@ -4,6 +4,7 @@
 
 pub mod file_body;
 pub mod peer;
+pub mod probe;
 pub mod tls;
 
 /// Why a push did not deliver, and whether trying again later can help.

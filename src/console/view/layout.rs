@@ -77,6 +77,8 @@ pub fn page(frame: Frame<'_>, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (frame.title) " — Liên thông văn bản" }
+                // No favicon request (it would be the API's JSON 404).
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="/console/static/app.css";
                 script src="/console/static/app.js" defer {}
             }
