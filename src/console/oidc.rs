@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::digest::{SHA256, digest};
 use axum::extract::{Query, State};
-use axum::http::header::{CONTENT_SECURITY_POLICY, COOKIE, SET_COOKIE};
+use axum::http::header::{CONTENT_SECURITY_POLICY, COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
@@ -698,25 +698,15 @@ pub struct Callback {
     error_description: Option<String>,
 }
 
-/// `GET /console/login/callback?code=…&state=…`: back from the provider.
+/// `GET /console/login/callback?code=…&state=…`: back from the provider. (The `lt_oidc` cookie
+/// is left to expire: another tab's login may still need it.)
 pub async fn callback<S: Store>(
     State(state): State<ConsoleState<S>>,
     headers: HeaderMap,
     Query(q): Query<Callback>,
 ) -> Response {
-    let mut res = complete(&state, &headers, q).await;
-    // The binding cookie has done its work, whatever the outcome.
-    let gone = format!(
-        "{COOKIE_NAME}=; Path=/console; HttpOnly; SameSite=Lax; Max-Age=0{}",
-        secure(&state)
-    );
-    if let Ok(v) = HeaderValue::from_str(&gone) {
-        res.headers_mut().append(SET_COOKIE, v);
-    }
-    res
-}
-
-async fn complete<S: Store>(state: &ConsoleState<S>, headers: &HeaderMap, q: Callback) -> Response {
+    let state = &state;
+    let headers = &headers;
     let Some(oidc) = state.oidc.clone() else {
         return state.error_page(
             None,
