@@ -129,9 +129,13 @@ async fn setup(console_extra: &str) -> (TestNode, Provider) {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let public = format!("http://{}", l.local_addr().unwrap());
     let provider = start_provider(&public);
-    let issuer = provider.issuer.clone();
-    let extra = console_extra.to_owned();
-    let node = start(l, move |d| {
+    let node = start_node(l, public, provider.issuer.clone(), console_extra).await;
+    (node, provider)
+}
+
+async fn start_node(l: TcpListener, public: String, issuer: String, extra: &str) -> TestNode {
+    let extra = extra.to_owned();
+    start(l, move |d| {
         config_text(
             "gialai",
             d,
@@ -145,8 +149,7 @@ async fn setup(console_extra: &str) -> (TestNode, Provider) {
              giam_sat = \"giam_sat\"\n"
         )
     })
-    .await;
-    (node, provider)
+    .await
 }
 
 fn client() -> reqwest::Client {
@@ -721,5 +724,45 @@ async fn an_expired_session_sends_to_the_login_page() {
     let r = sign_in(&n, &p, &mut b, "vanthu.stttt", "-", "/console/").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(get_page(&n, &b, "/console/").await.status(), StatusCode::OK);
+    n.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_provider_that_does_not_answer_is_said_in_vietnamese() {
+    // Nothing listens on port 9 of loopback: the node starts all the same (discovery is read
+    // when first needed), and a sign-in says the provider is not answering.
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public = format!("http://{}", l.local_addr().unwrap());
+    let n = start_node(l, public, "http://127.0.0.1:9".into(), "").await;
+    let login = client().get(n.url("/console/login")).send().await.unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    assert!(
+        login
+            .text()
+            .await
+            .unwrap()
+            .contains("/console/login/oidc?next=%2Fconsole%2F")
+    );
+    let r = client()
+        .get(n.url("/console/login/oidc?next=/console/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    assert!(r.headers().get(SET_COOKIE).is_none());
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Không kết nối được hệ thống đăng nhập một lần")
+    );
+    // A callback nobody started is refused without a session.
+    let r = client()
+        .get(n.url("/console/login/callback?code=x&state=y"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.headers().get(SET_COOKIE).is_none());
     n.shutdown().await;
 }
