@@ -17,6 +17,7 @@
 
 pub mod access;
 mod limiter;
+pub mod oidc;
 pub mod pages;
 pub mod session;
 pub mod view;
@@ -50,6 +51,8 @@ pub struct ConsoleState<S: Store> {
     pub config: Arc<ConsoleConfig>,
     pub sessions: Arc<Sessions>,
     pub limiter: Arc<limiter::LoginLimiter>,
+    /// The OpenID client when `[console.oidc]` is configured.
+    pub oidc: Option<Arc<oidc::Oidc>>,
 }
 
 impl<S: Store> Clone for ConsoleState<S> {
@@ -59,6 +62,7 @@ impl<S: Store> Clone for ConsoleState<S> {
             config: self.config.clone(),
             sessions: self.sessions.clone(),
             limiter: self.limiter.clone(),
+            oidc: self.oidc.clone(),
         }
     }
 }
@@ -223,6 +227,12 @@ pub fn router<S: Store, T: Clone + Send + Sync + 'static>(node: Node<S>) -> Opti
     let state = ConsoleState {
         sessions: Arc::new(Sessions::new(config.idle_timeout, config.max_age)),
         limiter: Arc::new(limiter::LoginLimiter::default()),
+        oidc: config.oidc.clone().and_then(|o| {
+            oidc::Oidc::new(o, &config.public_url)
+                .map(Arc::new)
+                .inspect_err(|e| tracing::error!(error = %e, "console: single sign-on is off"))
+                .ok()
+        }),
         config,
         node,
     };
@@ -233,6 +243,8 @@ pub fn router<S: Store, T: Clone + Send + Sync + 'static>(node: Node<S>) -> Opti
             "/console/login",
             get(pages::login::form::<S>).post(pages::login::local::<S>),
         )
+        .route("/console/login/oidc", get(oidc::start::<S>))
+        .route("/console/login/callback", get(oidc::callback::<S>))
         .route(
             "/console/logout",
             axum::routing::post(pages::login::logout::<S>),
@@ -247,6 +259,10 @@ pub fn router<S: Store, T: Clone + Send + Sync + 'static>(node: Node<S>) -> Opti
         .route("/console/static/app.js", get(static_js))
         .route("/console/{*rest}", axum::routing::any(not_found::<S>))
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            oidc::allow_provider_form_action::<S>,
+        ))
         .with_state(state);
     Some(routes)
 }

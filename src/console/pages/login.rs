@@ -29,7 +29,7 @@ pub struct Next {
 }
 
 /// Only a console path is a place to go back to (never another site).
-fn safe_next(next: Option<&str>) -> &str {
+pub(crate) fn safe_next(next: Option<&str>) -> &str {
     next.filter(|n| n.starts_with("/console/") && !n.starts_with("//") && !n.contains('\\'))
         .unwrap_or("/console/")
 }
@@ -259,10 +259,11 @@ pub async fn logout<S: Store>(
         json!({}),
     )
     .await;
-    see_other_with_cookie(
-        "/console/login?why=out",
-        &session::cookie_removed(state.config.secure_cookies()),
-    )
+    // Signed in through the provider: end its session too (it comes back to ?why=out).
+    let to = crate::console::oidc::logout_target(&state, who.session.id_token.as_deref())
+        .await
+        .unwrap_or_else(|| "/console/login?why=out".to_owned());
+    see_other_with_cookie(&to, &session::cookie_removed(state.config.secure_cookies()))
 }
 
 /// An audit record of a sign-in event (a failure to record is logged, never shown: the person
