@@ -127,6 +127,10 @@ async fn every_page_passes_axe_under_its_csp_with_keyboard_sign_in() {
                 "pages": [
                     { "path": "/console/", "screenshot": "tong-quan-quan-tri",
                       "contains": ["Tổng quan", "Gửi lỗi", "Bị trả lại", "Chứng thư sắp hết hạn", "Quản trị hệ thống"] },
+                    { "path": "/console/certificates", "screenshot": "khoa-va-chung-thu",
+                      "contains": ["Chứng thư gốc tin cậy", "Chứng thư ký số của cơ quan"] },
+                    { "path": "/console/registry", "screenshot": "don-vi-lien-thong",
+                      "contains": ["Nút kết nối", "nghean", "Kiểm tra kết nối"] },
                     { "path": "/console/khong-co-trang-nay", "status": 404, "contains": ["Không tìm thấy trang"] }
                 ],
                 "phone": ["/console/", "/console/login"]
@@ -134,7 +138,8 @@ async fn every_page_passes_axe_under_its_csp_with_keyboard_sign_in() {
             {
                 "account": { "user": AUDITOR.0, "password": AUDITOR.1 },
                 "pages": [
-                    { "path": "/console/", "screenshot": "tong-quan-giam-sat", "contains": ["Giám sát"] }
+                    { "path": "/console/", "screenshot": "tong-quan-giam-sat", "contains": ["Giám sát"] },
+                    { "path": "/console/registry", "contains": ["nghean"], "absent": ["Kiểm tra kết nối"] }
                 ]
             }
         ]

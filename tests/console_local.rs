@@ -17,6 +17,13 @@ const AUDITOR_PASSWORD: &str = "giam-sat-mat-khau";
 
 /// A Gia Lai node with the console on and two break-glass accounts.
 async fn node() -> TestNode {
+    node_with_peer("http://127.0.0.1:9").await
+}
+
+/// [`node`] whose peer `nghean` is at `peer_url` (a running node's plain URL: its mutual-TLS
+/// endpoint is used).
+async fn node_with_peer(peer_url: &str) -> TestNode {
+    let peer_url = peer_url.to_owned();
     let admin = hash_password(ADMIN_PASSWORD).unwrap();
     let auditor = hash_password(AUDITOR_PASSWORD).unwrap();
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -26,7 +33,7 @@ async fn node() -> TestNode {
             "gialai",
             d,
             &gialai_departments(),
-            ("nghean", "http://127.0.0.1:9", NGHEAN),
+            ("nghean", &peer_url, NGHEAN),
         ) + &format!(
             "\n[console]\npublic_url = \"{public}\"\n\
              [[console.local]]\nuser = \"khancap\"\npassword_hash = \"{admin}\"\nrole = \"quan_tri_he_thong\"\n\
@@ -278,4 +285,120 @@ async fn static_files_and_unknown_pages() {
     let bare = client().get(n.url("/console")).send().await.unwrap();
     assert!(bare.status().is_redirection());
     n.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_peer_test_is_an_administrators_and_is_audited() {
+    let n = node().await;
+    let admin = session_cookie(&sign_in(&n, "khancap", ADMIN_PASSWORD).await);
+    let auditor = session_cookie(&sign_in(&n, "giamsat", AUDITOR_PASSWORD).await);
+    let page_of = |cookie: String| {
+        let url = n.url("/console/registry");
+        async move {
+            client()
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let admin_page = page_of(admin.clone()).await;
+    assert!(admin_page.contains("Kiểm tra kết nối"), "{admin_page}");
+    let auditor_page = page_of(auditor.clone()).await;
+    assert!(
+        !auditor_page.contains("Kiểm tra kết nối"),
+        "hidden from the auditor"
+    );
+
+    // The administrator tests the peer (its URL here is not https: the test says at which step).
+    let tested = client()
+        .post(n.url("/console/registry/peers/nghean/test"))
+        .header("cookie", &admin)
+        .form(&[("_csrf", csrf_of(&admin_page).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tested.status(), StatusCode::OK);
+    let tested = tested.text().await.unwrap();
+    assert!(
+        tested.contains("không thành công ở bước kết nối mạng"),
+        "{tested}"
+    );
+    // The auditor's forged POST, with its own valid CSRF token and without one: refused.
+    for csrf in [csrf_of(&auditor_page), String::new()] {
+        let forged = client()
+            .post(n.url("/console/registry/peers/nghean/test"))
+            .header("cookie", &auditor)
+            .form(&[("_csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    }
+    let actions = audit_actions(&n).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|(_, a, _)| a == "console.peer_test")
+            .count(),
+        1
+    );
+    let refused: Vec<_> = actions
+        .iter()
+        .filter(|(actor, a, _)| a == "console.forbidden" && actor == "console:local:giamsat")
+        .collect();
+    assert_eq!(refused.len(), 2, "{actions:?}");
+    assert!(refused.iter().any(|(_, _, d)| d.contains("CSRF")));
+    assert!(
+        refused
+            .iter()
+            .any(|(_, _, d)| d.contains("does not have this right"))
+    );
+    n.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_peer_that_answers_passes_the_connection_test() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gl_placeholder = "http://127.0.0.1:9".to_owned();
+    let nghean = start(l, move |d| {
+        config_text(
+            "nghean",
+            d,
+            &nghean_agencies(),
+            ("gialai", &gl_placeholder, UBND_GL),
+        )
+    })
+    .await;
+    let n = node_with_peer(&nghean.base).await;
+    let admin = session_cookie(&sign_in(&n, "khancap", ADMIN_PASSWORD).await);
+    let page = client()
+        .get(n.url("/console/registry"))
+        .header("cookie", &admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let tested = client()
+        .post(n.url("/console/registry/peers/nghean/test"))
+        .header("cookie", &admin)
+        .form(&[("_csrf", csrf_of(&page).as_str())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        tested.contains("thành công: bắt tay TLS hai chiều và định danh của nút đúng như cấu hình"),
+        "{tested}"
+    );
+    n.shutdown().await;
+    nghean.shutdown().await;
 }
