@@ -834,7 +834,8 @@ pub(super) async fn count_deliveries(
         q.push(" JOIN messages m ON m.id = d.message_id");
     }
     push_delivery_filter(&mut q, f);
-    q.push(" LIMIT ")
+    // Newest first, as the list: a filter on recent days meets its rows first.
+    q.push(" ORDER BY d.id DESC LIMIT ")
         .push_bind(i64::from(at_most))
         .push(") AS matching");
     let n: i64 = q
