@@ -678,3 +678,90 @@ async fn the_auditor_reads_but_every_change_is_refused_and_recorded() {
     );
     n.shutdown().await;
 }
+
+/// `documents` documents of 101 recipients each, written through the store as a submission
+/// writes them (quicker than signing 100 packages for a count).
+async fn seed_through_store(n: &TestNode, documents: usize) {
+    use lienthong::store::{DocumentMeta, NewDelivery, NewOutgoing, Numbering, SignedPackage};
+    let now = now_ms();
+    for i in 0..documents {
+        n.store()
+            .submit_outgoing(
+                NewOutgoing {
+                    document: DocumentMeta {
+                        sender: STTTT.into(),
+                        document_id: format!("{STTTT},2026/12/07,{}/STTTT", i + 1),
+                        business_type: 0,
+                        code_number: (i + 1).to_string(),
+                        code_notation: "STTTT".into(),
+                        code_year: 2026,
+                        subject: format!("V/v số {i}"),
+                    },
+                    package: SignedPackage {
+                        bytes: format!("<edXML>{i}</edXML>").into_bytes(),
+                        signer_subject: None,
+                        signer_fingerprint: None,
+                        header_json: "{}".into(),
+                        signed_content: None,
+                        channel: None,
+                    },
+                    deliveries: (0..101)
+                        .map(|r| NewDelivery {
+                            recipient: format!("000.{:02}.{:02}.H41", r / 10, r % 10),
+                            route: "peer:nghean".into(),
+                        })
+                        .collect(),
+                    idempotency_key: None,
+                    request: None,
+                    actor: format!("clerk:{STTTT}:van-thu"),
+                    numbering: Numbering::Given,
+                    from_draft: None,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn past_ten_thousand_the_count_and_the_csv_stop() {
+    let n = node().await;
+    seed_through_store(&n, 100).await; // 10 100 deliveries
+    let cookie = sign_in(&n, "khancap", ADMIN_PASSWORD).await;
+    let (s, page) = get(&n, &cookie, "/console/deliveries").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        page.contains("Tìm thấy <strong>hơn 10.000</strong> lần chuyển."),
+        "{page}"
+    );
+    assert_eq!(ids_on(&page).len(), 50);
+    // Under the cap, counted exactly.
+    let (_, page) = get(&n, &cookie, "/console/deliveries?recipient=000.00.07.H41").await;
+    assert!(
+        page.contains("Tìm thấy <strong>100</strong> lần chuyển."),
+        "{page}"
+    );
+    // The overview says so too.
+    let (_, page) = get(&n, &cookie, "/console/").await;
+    assert!(page.contains("<strong>hơn 10.000</strong>"), "{page}");
+
+    let r = client()
+        .get(n.url("/console/deliveries.csv"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1 + 10_000 + 1, "header, 10 000 rows, the note");
+    assert!(lines[10_001].contains("lọc hẹp hơn"), "{}", lines[10_001]);
+    // Newest first, each once.
+    let ids: Vec<i64> = lines[1..=10_000]
+        .iter()
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]));
+    n.shutdown().await;
+}
