@@ -226,6 +226,10 @@ role = "quan_tri_he_thong"
             "/console/deliveries?state=failed&error=PEER_UNREACHABLE".to_owned(),
         ),
         (
+            "Nhật ký giao nhận, đang chờ gửi",
+            "/console/deliveries?state=pending".to_owned(),
+        ),
+        (
             "Nhật ký giao nhận, tuyến + từ ngày",
             format!("/console/deliveries?route=peer%3Akontum&from={five_days_ago}"),
         ),

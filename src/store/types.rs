@@ -792,6 +792,22 @@ pub struct DeliveryFilter {
     pub error_code: Option<String>,
 }
 
+impl DeliveryFilter {
+    /// The states `state` and `states` together allow: `None` for any state, else each state
+    /// once (empty when the two exclude each other: nothing matches).
+    pub fn wanted_states(&self) -> Option<Vec<DeliveryState>> {
+        let mut list = match (self.state, self.states.is_empty()) {
+            (None, true) => return None,
+            (Some(s), true) => vec![s],
+            (None, false) => self.states.clone(),
+            (Some(s), false) => self.states.iter().copied().filter(|x| *x == s).collect(),
+        };
+        list.sort();
+        list.dedup();
+        Some(list)
+    }
+}
+
 /// Audit records newest first, for browsing: keyset on `before_seq` (the last seq of the
 /// previous page), by time (`since` inclusive, `until` exclusive, on `at`), by actor (a prefix:
 /// `console:` finds every console user) and by action (exact).

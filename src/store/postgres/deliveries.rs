@@ -809,10 +809,35 @@ pub(super) async fn list_deliveries(
     check_page(&f.page)?;
     // Only the predicates asked for, so the planner can pick the index that serves them
     // (`deliveries_state`, `deliveries_recipient`) instead of filtering every row by id.
-    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(delivery_select!());
-    push_delivery_filter(&mut q, f);
-    q.push(" ORDER BY d.id DESC LIMIT ")
-        .push_bind(i64::from(f.page.limit));
+    let states = f.wanted_states();
+    let limit = i64::from(f.page.limit);
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new("");
+    match states.as_deref() {
+        Some(several) if several.len() > 1 => {
+            // One index range per state (`deliveries_state`), each newest first and cut at the
+            // page's size, then merged: a page of the union is among the first rows of its
+            // parts, and nothing sorts more than a page per state — where `state IN (…)` sorts
+            // every matching row (all of a long queue) to give fifty.
+            q.push("SELECT * FROM (");
+            for (i, s) in several.iter().enumerate() {
+                if i > 0 {
+                    q.push(" UNION ALL ");
+                }
+                q.push("SELECT * FROM (").push(delivery_select!());
+                push_delivery_filter(&mut q, f, Some(std::slice::from_ref(s)));
+                q.push(" ORDER BY d.id DESC LIMIT ")
+                    .push_bind(limit)
+                    .push(format!(") AS part{i}"));
+            }
+            q.push(") AS merged ORDER BY id DESC LIMIT ")
+                .push_bind(limit);
+        }
+        _ => {
+            q.push(delivery_select!());
+            push_delivery_filter(&mut q, f, states.as_deref());
+            q.push(" ORDER BY d.id DESC LIMIT ").push_bind(limit);
+        }
+    }
     let rows = q.build().fetch_all(store.pool()).await.map_err(db_err)?;
     rows.iter().map(delivery_from_row).collect()
 }
@@ -831,7 +856,7 @@ pub(super) async fn count_deliveries(
     if f.sender.is_some() {
         q.push(" JOIN messages m ON m.id = d.message_id");
     }
-    push_delivery_filter(&mut q, f);
+    push_delivery_filter(&mut q, f, f.wanted_states().as_deref());
     // Newest first, as the list: a filter on recent days meets its rows first.
     q.push(" ORDER BY d.id DESC LIMIT ")
         .push_bind(i64::from(at_most))
@@ -845,18 +870,29 @@ pub(super) async fn count_deliveries(
 }
 
 /// The `WHERE` of [`list_deliveries`] and [`count_deliveries`].
-fn push_delivery_filter(q: &mut sqlx::QueryBuilder<sqlx::Postgres>, f: &DeliveryFilter) {
+/// `states`: `None` for any state, else any of these (none: nothing matches).
+fn push_delivery_filter(
+    q: &mut sqlx::QueryBuilder<sqlx::Postgres>,
+    f: &DeliveryFilter,
+    states: Option<&[DeliveryState]>,
+) {
     q.push(" WHERE 1 = 1");
-    if let Some(s) = f.state {
-        q.push(" AND d.state = ").push_bind(s.as_str());
-    }
-    if !f.states.is_empty() {
-        q.push(" AND d.state IN (");
-        let mut list = q.separated(", ");
-        for s in &f.states {
-            list.push_bind(s.as_str());
+    match states {
+        None => {}
+        Some([]) => {
+            q.push(" AND 1 = 0");
         }
-        q.push(")");
+        Some([s]) => {
+            q.push(" AND d.state = ").push_bind(s.as_str());
+        }
+        Some(several) => {
+            q.push(" AND d.state IN (");
+            let mut list = q.separated(", ");
+            for s in several {
+                list.push_bind(s.as_str());
+            }
+            q.push(")");
+        }
     }
     if let Some(v) = f.sender.as_deref() {
         q.push(" AND m.sender = ").push_bind(v);
