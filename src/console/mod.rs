@@ -255,6 +255,31 @@ pub fn router<S: Store, T: Clone + Send + Sync + 'static>(node: Node<S>) -> Opti
             "/console/registry/peers/{name}/test",
             axum::routing::post(pages::registry::test_peer::<S>),
         )
+        // The administrators' pages: Nhật ký giao nhận and Nhật ký kiểm toán.
+        .route("/console/deliveries", get(pages::deliveries::list::<S>))
+        .route("/console/deliveries.csv", get(pages::deliveries::csv::<S>))
+        .route(
+            "/console/deliveries/retry-selected",
+            axum::routing::post(pages::deliveries::retry_selected::<S>),
+        )
+        .route(
+            "/console/deliveries/{id}",
+            get(pages::deliveries::detail::<S>),
+        )
+        .route(
+            "/console/deliveries/{id}/retry",
+            axum::routing::post(pages::deliveries::retry::<S>),
+        )
+        .route(
+            "/console/deliveries/{id}/cancel",
+            axum::routing::post(pages::deliveries::cancel::<S>),
+        )
+        .route("/console/audit", get(pages::audit::list::<S>))
+        .route("/console/audit.jsonl", get(pages::audit::export::<S>))
+        .route(
+            "/console/audit/verify",
+            axum::routing::post(pages::audit::verify::<S>),
+        )
         .route("/console/static/app.css", get(static_css))
         .route("/console/static/app.js", get(static_js))
         .route("/console/{*rest}", axum::routing::any(not_found::<S>))

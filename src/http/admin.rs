@@ -132,16 +132,9 @@ struct PageOf<T> {
 }
 
 async fn detail<S: Store>(state: &AppState<S>, id: i64) -> ApiResult<DeliveryView> {
-    let d = state
+    let (d, attempts) = state
         .node
-        .store
-        .delivery(id)
-        .await
-        .map_err(|e| absent(id, e))?;
-    let attempts = state
-        .node
-        .store
-        .attempts(id)
+        .delivery_with_attempts(id)
         .await
         .map_err(|e| absent(id, e))?;
     let mut view = DeliveryView::from(&d);
@@ -190,7 +183,7 @@ async fn refused<S: Store>(state: &AppState<S>, id: i64, action: Action, e: Erro
     if e.code() != Code::InvalidTransition {
         return absent(id, e);
     }
-    let Ok(d) = state.node.store.delivery(id).await else {
+    let Ok(d) = state.node.delivery(id).await else {
         return e.into();
     };
     let s = d.state;
@@ -286,8 +279,9 @@ pub async fn list_deliveries<S: Store>(
             .map(|s| parse_time("until", s))
             .transpose()?,
         page,
+        ..DeliveryFilter::default()
     };
-    let found = state.node.store.list_deliveries(&filter).await?;
+    let found = state.node.deliveries(&filter).await?;
     let next_before = (found.len() as u32 >= page.limit)
         .then(|| found.last().map(|d| d.id))
         .flatten();
@@ -363,12 +357,7 @@ pub async fn cancel<S: Store>(
 /// `GET /admin/v1/certificates`: every trust anchor and agency signing certificate with its expiry,
 /// soonest first; `warning` when it has expired or expires within 60 days.
 pub async fn certificates<S: Store>(State(state): State<AppState<S>>, _op: Operator) -> ApiResult {
-    let report = crate::node::expiry::report(
-        &state.node.trust,
-        &state.node.keys,
-        state.node.tls_certificate.as_deref(),
-        now_ms() / 1000,
-    );
+    let report = state.node.certificates();
     // Times as everywhere else in the API: RFC 3339 UTC.
     let items: Vec<serde_json::Value> = report
         .iter()

@@ -283,6 +283,10 @@ impl Store for AnyStore {
         each!(self, s => s.list_deliveries(filter).await)
     }
 
+    async fn count_deliveries(&self, filter: &DeliveryFilter, at_most: u32) -> Result<u64> {
+        each!(self, s => s.count_deliveries(filter, at_most).await)
+    }
+
     async fn attempts(&self, delivery_id: i64) -> Result<Vec<AttemptInfo>> {
         each!(self, s => s.attempts(delivery_id).await)
     }
@@ -394,6 +398,10 @@ impl Store for AnyStore {
 
     async fn audit_records(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
         each!(self, s => s.audit_records(query).await)
+    }
+
+    async fn audit_browse(&self, query: &AuditBrowse) -> Result<Vec<AuditRecord>> {
+        each!(self, s => s.audit_browse(query).await)
     }
 
     async fn verify_audit(&self) -> Result<AuditVerdict> {

@@ -320,6 +320,14 @@ pub trait Store: Send + Sync + 'static {
         filter: &DeliveryFilter,
     ) -> impl Future<Output = Result<Vec<DeliveryInfo>>> + Send;
 
+    /// How many deliveries `filter` matches (its `page.before` applies, its `page.limit` does
+    /// not), counted no further than `at_most`.
+    fn count_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        at_most: u32,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
     /// A delivery's attempts, oldest first.
     fn attempts(&self, delivery_id: i64) -> impl Future<Output = Result<Vec<AttemptInfo>>> + Send;
 
@@ -474,6 +482,12 @@ pub trait Store: Send + Sync + 'static {
     fn audit_records(
         &self,
         query: &AuditQuery,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>>> + Send;
+
+    /// Audit records newest first, for browsing (the console's Nhật ký kiểm toán).
+    fn audit_browse(
+        &self,
+        query: &AuditBrowse,
     ) -> impl Future<Output = Result<Vec<AuditRecord>>> + Send;
 
     /// Verifies the whole chain.

@@ -783,6 +783,56 @@ pub struct DeliveryFilter {
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub page: Page,
+    /// Any of these states (empty: any state) — the console's "pending" is three of them. With
+    /// `state` too, both must hold.
+    pub states: Vec<DeliveryState>,
+    /// The route exactly as stored (`peer:<name>`, `local`, `mail:<address>` …).
+    pub route: Option<String>,
+    /// The last error's code (`PEER_UNREACHABLE`, …).
+    pub error_code: Option<String>,
+}
+
+impl DeliveryFilter {
+    /// The states `state` and `states` together allow: `None` for any state, else each state
+    /// once (empty when the two exclude each other: nothing matches).
+    pub fn wanted_states(&self) -> Option<Vec<DeliveryState>> {
+        let mut list = match (self.state, self.states.is_empty()) {
+            (None, true) => return None,
+            (Some(s), true) => vec![s],
+            (None, false) => self.states.clone(),
+            (Some(s), false) => self.states.iter().copied().filter(|x| *x == s).collect(),
+        };
+        list.sort();
+        list.dedup();
+        Some(list)
+    }
+}
+
+/// Audit records newest first, for browsing: keyset on `before_seq` (the last seq of the
+/// previous page), by time (`since` inclusive, `until` exclusive, on `at`), by actor (a prefix:
+/// `console:` finds every console user) and by action (exact).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditBrowse {
+    pub before_seq: Option<i64>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub actor_prefix: Option<String>,
+    pub action: Option<String>,
+    /// 1–10 000.
+    pub limit: u32,
+}
+
+impl Default for AuditBrowse {
+    fn default() -> Self {
+        AuditBrowse {
+            before_seq: None,
+            since: None,
+            until: None,
+            actor_prefix: None,
+            action: None,
+            limit: 50,
+        }
+    }
 }
 
 /// One entry of a document's processing history.

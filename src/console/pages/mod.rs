@@ -2,6 +2,8 @@
 //! checks the role ([`super::ConsoleState::require`]), asks the node, and draws.
 
 pub mod certificates;
+pub mod audit;
+pub mod deliveries;
 pub mod login;
 pub mod overview;
 pub mod registry;

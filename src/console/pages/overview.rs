@@ -10,6 +10,8 @@ use crate::console::access::Action;
 use crate::console::view::format;
 use crate::console::view::layout::Section;
 use crate::console::{ConsoleState, Signed};
+use crate::node::read::{COUNT_CAP, Capped};
+use crate::node::service::now_ms;
 use crate::store::{DeliveryState, Store};
 
 /// `GET /console/`.
@@ -29,8 +31,21 @@ pub async fn show<S: Store>(State(state): State<ConsoleState<S>>, who: Signed) -
             );
         }
     };
-    let count = |s: DeliveryState| overview.deliveries.get(&s).copied().unwrap_or(0);
     let admin = who.principal().may(Action::ViewDeliveries);
+    // Today as the administrator's calendar has it: since midnight in Vietnam.
+    let today = format::date(now_ms());
+    let today_start = format::parse_date(&today);
+    let today_count = match today_start {
+        Some(t) if admin => match state.node.deliveries_since(t).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::error!(error = %e, "overview: deliveries today");
+                None
+            }
+        },
+        _ => None,
+    };
+    let count = |s: DeliveryState| overview.deliveries.get(&s).copied().unwrap_or(0);
     let pending = count(DeliveryState::Queued)
         + count(DeliveryState::Sending)
         + count(DeliveryState::Retrying);
@@ -73,6 +88,19 @@ pub async fn show<S: Store>(State(state): State<ConsoleState<S>>, who: Signed) -
                     @match (href, admin) {
                         (Some(h), true) => { a href=(h) { span class="n" { (format::number(*n)) } span class="label" { (label) } } }
                         _ => { span class="n" { (format::number(*n)) } span class="label" { (label) } }
+                    }
+                }
+            }
+        }
+        @if let Some(c) = today_count {
+            p class="today" {
+                "Lần chuyển văn bản tạo từ 00:00 hôm nay (" (today) "): "
+                a href={ "/console/deliveries?from=" (today) } {
+                    strong {
+                        @match c {
+                            Capped::Exactly(n) => { (format::number(n)) }
+                            Capped::More => { "hơn " (format::number(u64::from(COUNT_CAP))) }
+                        }
                     }
                 }
             }

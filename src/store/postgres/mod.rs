@@ -442,6 +442,10 @@ impl Store for PgStore {
         deliveries::list_deliveries(self, filter).await
     }
 
+    async fn count_deliveries(&self, filter: &DeliveryFilter, at_most: u32) -> Result<u64> {
+        deliveries::count_deliveries(self, filter, at_most).await
+    }
+
     async fn attempts(&self, delivery_id: i64) -> Result<Vec<AttemptInfo>> {
         deliveries::attempts(self, delivery_id).await
     }
@@ -560,6 +564,10 @@ impl Store for PgStore {
 
     async fn audit_records(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
         audit::records(self, query).await
+    }
+
+    async fn audit_browse(&self, query: &super::AuditBrowse) -> Result<Vec<AuditRecord>> {
+        audit::browse(self, query).await
     }
 
     async fn verify_audit(&self) -> Result<AuditVerdict> {

@@ -9,7 +9,7 @@ use super::{col, db_err, invalid};
 use crate::audit::hash::parse_hex32;
 use crate::audit::{AuditBreak, AuditEntry, AuditRecord, BreakKind, ChainHead, ChainVerifier};
 use crate::error::{Code, Error, Result};
-use crate::store::{AuditQuery, AuditVerdict};
+use crate::store::{AuditBrowse, AuditQuery, AuditVerdict};
 
 /// Records read per query while verifying.
 const VERIFY_PAGE: i64 = 2000;
@@ -252,6 +252,44 @@ pub(super) async fn records(pool: &SqlitePool, q: &AuditQuery) -> Result<Vec<Aud
     .fetch_all(pool)
     .await
     .map_err(db_err)?;
+    rows.iter()
+        .map(|r| record_from_row(r)?.map_err(Error::from))
+        .collect()
+}
+
+/// Audit records newest first, for the console's Nhật ký kiểm toán: keyset on seq, filtered by
+/// time, actor prefix and action (only the predicates asked for, so the primary key or `audit_at`
+/// serves them).
+pub(super) async fn browse(pool: &SqlitePool, q: &AuditBrowse) -> Result<Vec<AuditRecord>> {
+    if q.limit == 0 || q.limit > 10_000 {
+        return Err(invalid(format!("limit: {} is outside 1-10000", q.limit)));
+    }
+    let mut b = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "SELECT seq, at, actor, action, entity_kind, entity_id, detail, prev_hash, hash
+         FROM audit WHERE 1 = 1",
+    );
+    if let Some(v) = q.before_seq {
+        b.push(" AND seq < ").push_bind(v);
+    }
+    if let Some(v) = q.since {
+        b.push(" AND at >= ").push_bind(v);
+    }
+    if let Some(v) = q.until {
+        b.push(" AND at < ").push_bind(v);
+    }
+    if let Some(v) = q.actor_prefix.as_deref() {
+        // A prefix without LIKE's wildcards: `_` is common in actors (`quan_tri_he_thong`).
+        b.push(" AND substr(actor, 1, ")
+            .push_bind(i64::try_from(v.chars().count()).unwrap_or(i64::MAX))
+            .push(") = ")
+            .push_bind(v);
+    }
+    if let Some(v) = q.action.as_deref() {
+        b.push(" AND action = ").push_bind(v);
+    }
+    b.push(" ORDER BY seq DESC LIMIT ")
+        .push_bind(i64::from(q.limit));
+    let rows = b.build().fetch_all(pool).await.map_err(db_err)?;
     rows.iter()
         .map(|r| record_from_row(r)?.map_err(Error::from))
         .collect()

@@ -810,27 +810,113 @@ pub(super) async fn list_deliveries(
     f: &DeliveryFilter,
 ) -> Result<Vec<DeliveryInfo>> {
     check_page(&f.page)?;
-    let rows = sqlx::query(concat!(
-        delivery_select!(),
-        " WHERE (?1 IS NULL OR d.state = ?1)
-            AND (?2 IS NULL OR m.sender = ?2)
-            AND (?3 IS NULL OR d.recipient = ?3)
-            AND (?4 IS NULL OR d.created_at >= ?4)
-            AND (?5 IS NULL OR d.created_at < ?5)
-            AND d.id < coalesce(?6, 9223372036854775807)
-          ORDER BY d.id DESC LIMIT ?7"
-    ))
-    .bind(f.state.map(DeliveryState::as_str))
-    .bind(f.sender.as_deref())
-    .bind(f.recipient.as_deref())
-    .bind(f.since)
-    .bind(f.until)
-    .bind(f.page.before)
-    .bind(i64::from(f.page.limit))
-    .fetch_all(pool)
-    .await
-    .map_err(db_err)?;
+    // Only the predicates asked for, so SQLite can pick the index that serves them
+    // (`deliveries_state`, `deliveries_recipient`) instead of filtering every row by id.
+    let states = f.wanted_states();
+    let limit = i64::from(f.page.limit);
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("");
+    match states.as_deref() {
+        Some(several) if several.len() > 1 => {
+            // One index range per state (`deliveries_state`), each newest first and cut at the
+            // page's size, then merged: a page of the union is among the first rows of its
+            // parts, and nothing sorts more than a page per state — where `state IN (…)` sorts
+            // every matching row (all of a long queue) to give fifty.
+            q.push("SELECT * FROM (");
+            for (i, s) in several.iter().enumerate() {
+                if i > 0 {
+                    q.push(" UNION ALL ");
+                }
+                q.push("SELECT * FROM (").push(delivery_select!());
+                push_delivery_filter(&mut q, f, Some(std::slice::from_ref(s)));
+                q.push(" ORDER BY d.id DESC LIMIT ")
+                    .push_bind(limit)
+                    .push(format!(") AS part{i}"));
+            }
+            q.push(") AS merged ORDER BY id DESC LIMIT ")
+                .push_bind(limit);
+        }
+        _ => {
+            q.push(delivery_select!());
+            push_delivery_filter(&mut q, f, states.as_deref());
+            q.push(" ORDER BY d.id DESC LIMIT ").push_bind(limit);
+        }
+    }
+    let rows = q.build().fetch_all(pool).await.map_err(db_err)?;
     rows.iter().map(delivery_from_row).collect()
+}
+
+/// How many deliveries `f` matches (its page's `before` included, its `limit` not), counting
+/// no further than `at_most`: a page says "more than 10 000" without counting millions.
+pub(super) async fn count_deliveries(
+    pool: &SqlitePool,
+    f: &DeliveryFilter,
+    at_most: u32,
+) -> Result<u64> {
+    let mut q =
+        sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT count(*) FROM (SELECT 1 FROM deliveries d");
+    // The message is needed only to filter by sender: counting should not join a row per row.
+    if f.sender.is_some() {
+        q.push(" JOIN messages m ON m.id = d.message_id");
+    }
+    push_delivery_filter(&mut q, f, f.wanted_states().as_deref());
+    // Newest first, as the list: a filter on recent days meets its rows first.
+    q.push(" ORDER BY d.id DESC LIMIT ")
+        .push_bind(i64::from(at_most))
+        .push(") AS matching");
+    let n: i64 = q
+        .build_query_scalar()
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The `WHERE` of [`list_deliveries`] and [`count_deliveries`].
+/// `states`: `None` for any state, else any of these (none: nothing matches).
+fn push_delivery_filter(
+    q: &mut sqlx::QueryBuilder<sqlx::Sqlite>,
+    f: &DeliveryFilter,
+    states: Option<&[DeliveryState]>,
+) {
+    q.push(" WHERE 1 = 1");
+    match states {
+        None => {}
+        Some([]) => {
+            q.push(" AND 1 = 0");
+        }
+        Some([s]) => {
+            q.push(" AND d.state = ").push_bind(s.as_str());
+        }
+        Some(several) => {
+            q.push(" AND d.state IN (");
+            let mut list = q.separated(", ");
+            for s in several {
+                list.push_bind(s.as_str());
+            }
+            q.push(")");
+        }
+    }
+    if let Some(v) = f.sender.as_deref() {
+        q.push(" AND m.sender = ").push_bind(v);
+    }
+    if let Some(v) = f.recipient.as_deref() {
+        q.push(" AND d.recipient = ").push_bind(v);
+    }
+    if let Some(v) = f.route.as_deref() {
+        q.push(" AND d.route = ").push_bind(v);
+    }
+    if let Some(v) = f.error_code.as_deref() {
+        q.push(" AND d.last_error_code = ").push_bind(v);
+    }
+    if let Some(v) = f.since {
+        q.push(" AND d.created_at >= ").push_bind(v);
+    }
+    if let Some(v) = f.until {
+        q.push(" AND d.created_at < ").push_bind(v);
+    }
+    if let Some(v) = f.page.before {
+        q.push(" AND d.id < ").push_bind(v);
+    }
 }
 
 pub(super) async fn attempts(pool: &SqlitePool, delivery_id: i64) -> Result<Vec<AttemptInfo>> {

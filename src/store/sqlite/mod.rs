@@ -609,6 +609,10 @@ impl Store for SqliteStore {
         deliveries::list_deliveries(&self.read, filter).await
     }
 
+    async fn count_deliveries(&self, filter: &DeliveryFilter, at_most: u32) -> Result<u64> {
+        deliveries::count_deliveries(&self.read, filter, at_most).await
+    }
+
     async fn attempts(&self, delivery_id: i64) -> Result<Vec<AttemptInfo>> {
         deliveries::attempts(&self.read, delivery_id).await
     }
@@ -727,6 +731,10 @@ impl Store for SqliteStore {
 
     async fn audit_records(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
         audit::records(&self.read, query).await
+    }
+
+    async fn audit_browse(&self, query: &super::AuditBrowse) -> Result<Vec<AuditRecord>> {
+        audit::browse(&self.read, query).await
     }
 
     async fn verify_audit(&self) -> Result<AuditVerdict> {
