@@ -49,6 +49,7 @@ mod audit;
 mod bench;
 mod clerk_view;
 mod client;
+mod console;
 mod docs;
 mod document;
 mod drafts;
@@ -99,6 +100,9 @@ enum Command {
     /// (`lienthong admin registry` does the same over the admin API, from anywhere).
     #[command(subcommand)]
     Registry(registry::Command),
+    /// The web console: `hash-password` for a break-glass account.
+    #[command(subcommand)]
+    Console(console::Command),
     /// Run the node: clerk API, peer endpoint, outbox worker (until SIGINT/SIGTERM).
     Serve(serve::Args),
     /// Apply a store's pending schema migrations (SQLite or PostgreSQL) and say which.
@@ -187,6 +191,7 @@ pub fn main() -> ExitCode {
         Command::Status(c) => (false, status::run(c)),
         Command::Audit(c) => (false, audit::run(c)),
         Command::Registry(c) => (false, registry::run(c)),
+        Command::Console(c) => (false, console::run(c)),
         Command::Serve(a) => (false, serve::run(a)),
         Command::Migrate(a) => (false, store::migrate(a)),
         Command::Store(c) => (false, store::run(c)),

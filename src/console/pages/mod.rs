@@ -1,8 +1,8 @@
 //! One module per page (or group of pages): each handler authenticates ([`super::Signed`]),
 //! checks the role ([`super::ConsoleState::require`]), asks the node, and draws.
 
-pub mod certificates;
 pub mod audit;
+pub mod certificates;
 pub mod deliveries;
 pub mod login;
 pub mod overview;
