@@ -127,6 +127,12 @@ async fn every_page_passes_axe_under_its_csp_with_keyboard_sign_in() {
                 "pages": [
                     { "path": "/console/", "screenshot": "tong-quan-quan-tri",
                       "contains": ["Tổng quan", "Gửi lỗi", "Bị trả lại", "Chứng thư sắp hết hạn", "Quản trị hệ thống"] },
+                    { "path": "/console/deliveries", "screenshot": "nhat-ky-giao-nhan",
+                      "contains": ["Nhật ký giao nhận"] },
+                    { "path": "/console/audit", "screenshot": "nhat-ky-kiem-toan",
+                      "contains": ["console.login"],
+                      "press": "Kiểm tra chuỗi", "then": ["Chuỗi nhật ký kiểm toán toàn vẹn"],
+                      "then_screenshot": "kiem-tra-chuoi" },
                     { "path": "/console/certificates", "screenshot": "khoa-va-chung-thu",
                       "contains": ["Chứng thư gốc tin cậy", "Chứng thư ký số của cơ quan"] },
                     { "path": "/console/registry", "screenshot": "don-vi-lien-thong",

@@ -100,6 +100,21 @@ try {
     }
     for (const step of walk.pages ?? []) {
       await visit(page, plan.base, step, plan.screenshots, errors);
+      // A button of the page pressed with the keyboard (focus, Enter), then what must show.
+      if (step.press) {
+        const button = page.getByRole('button', { name: step.press, exact: true }).first();
+        await button.focus();
+        await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+        const text = await page.textContent('body');
+        for (const needle of step.then ?? []) {
+          report(`after “${step.press}” on ${step.path}: “${needle}”`, text.includes(needle));
+        }
+        const violations = await axe(page);
+        report(`axe after “${step.press}”`, violations.length === 0, { violations });
+        if (step.then_screenshot && plan.screenshots) {
+          await page.screenshot({ path: path.join(plan.screenshots, `${step.then_screenshot}.png`) });
+        }
+      }
     }
     if (walk.phone) {
       await page.setViewportSize({ width: 375, height: 740 });
