@@ -10,61 +10,21 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use common::console::*;
 use common::nodes::*;
-use lienthong::console::pages::login::hash_password;
 use lienthong::node::service::now_ms;
-use lienthong::store::{AuditQuery, DeliveryError, DeliveryState, Store};
+use lienthong::store::{DeliveryError, DeliveryState, Store};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use tokio::net::TcpListener;
 
-const ADMIN_PASSWORD: &str = "Mật-khẩu khẩn cấp 2026";
-const AUDITOR_PASSWORD: &str = "giam-sat-mat-khau";
+const ADMIN_PASSWORD: &str = ADMIN.1;
+const AUDITOR_PASSWORD: &str = AUDITOR.1;
 
-/// A Gia Lai node with the console and two break-glass accounts: an administrator and an
-/// auditor. Its peer (Nghệ An) does not answer.
+/// A Gia Lai node with the console and its break-glass accounts; its peer (Nghệ An) does not
+/// answer.
 async fn node() -> TestNode {
-    let admin = hash_password(ADMIN_PASSWORD).unwrap();
-    let auditor = hash_password(AUDITOR_PASSWORD).unwrap();
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let public = format!("http://{}", l.local_addr().unwrap());
-    start(l, move |d| {
-        config_text(
-            "gialai",
-            d,
-            &gialai_departments(),
-            ("nghean", "http://127.0.0.1:9", NGHEAN),
-        ) + &format!(
-            "\n[console]\npublic_url = \"{public}\"\n\
-             [[console.local]]\nuser = \"khancap\"\npassword_hash = \"{admin}\"\nrole = \"quan_tri_he_thong\"\n\
-             [[console.local]]\nuser = \"giamsat\"\npassword_hash = \"{auditor}\"\nrole = \"giam_sat\"\n"
-        )
-    })
-    .await
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// Signs in and returns the session cookie.
-async fn sign_in(n: &TestNode, user: &str, password: &str) -> String {
-    let r = client()
-        .post(n.url("/console/login"))
-        .form(&[
-            ("user", user),
-            ("password", password),
-            ("next", "/console/"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let c = r.headers()[SET_COOKIE].to_str().unwrap();
-    c.split(';').next().unwrap().to_owned()
+    console_node("http://127.0.0.1:9", "").await
 }
 
 async fn get(n: &TestNode, cookie: &str, path: &str) -> (StatusCode, String) {
@@ -85,15 +45,6 @@ async fn post(n: &TestNode, cookie: &str, path: &str, form: &[(&str, &str)]) -> 
         .send()
         .await
         .unwrap()
-}
-
-/// The `_csrf` value in a page.
-fn csrf_of(page: &str) -> String {
-    let at = page
-        .find("name=\"_csrf\" value=\"")
-        .expect("a form with _csrf")
-        + 20;
-    page[at..].split('"').next().unwrap().to_owned()
 }
 
 /// The delivery ids a list page links to, in page order.
@@ -194,15 +145,8 @@ async fn outcomes(n: &TestNode, failed: usize, retrying: usize) -> (Vec<i64>, Ve
 }
 
 async fn audit_actions(n: &TestNode) -> Vec<(String, String, String, String)> {
-    n.store()
-        .audit_records(&AuditQuery {
-            since: None,
-            until: None,
-            after_seq: None,
-            limit: 10_000,
-        })
+    audit_records(n)
         .await
-        .unwrap()
         .into_iter()
         .map(|r| (r.actor, r.action, r.entity_id, r.detail))
         .collect()
@@ -232,7 +176,7 @@ async fn an_administrator_filters_pages_retries_cancels_and_exports() {
         .map(|d| d.id)
         .collect();
     assert_eq!(all.len(), 120);
-    let cookie = sign_in(&n, "khancap", ADMIN_PASSWORD).await;
+    let cookie = session_of(&n, "khancap", ADMIN_PASSWORD).await;
 
     // --- filters ---------------------------------------------------------------------------
     let (s, page) = get(
@@ -591,7 +535,7 @@ async fn the_auditor_reads_but_every_change_is_refused_and_recorded() {
     submit(&n, 2).await;
     let (failed, _) = outcomes(&n, 1, 0).await;
     let id = failed[0];
-    let cookie = sign_in(&n, "giamsat", AUDITOR_PASSWORD).await;
+    let cookie = session_of(&n, "giamsat", AUDITOR_PASSWORD).await;
 
     let (s, page) = get(&n, &cookie, "/console/deliveries?state=failed").await;
     assert_eq!(s, StatusCode::OK);
@@ -667,7 +611,7 @@ async fn the_auditor_reads_but_every_change_is_refused_and_recorded() {
     );
 
     // An administrator's form without its token is refused too, and recorded.
-    let admin = sign_in(&n, "khancap", ADMIN_PASSWORD).await;
+    let admin = session_of(&n, "khancap", ADMIN_PASSWORD).await;
     let r = post(&n, &admin, &format!("/console/deliveries/{id}/retry"), &[]).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = post(&n, &admin, "/console/audit/verify", &[("_csrf", "faux")]).await;
@@ -746,7 +690,7 @@ async fn seed_through_store(n: &TestNode, documents: usize) {
 async fn past_ten_thousand_the_count_and_the_csv_stop() {
     let n = node().await;
     seed_through_store(&n, 100).await; // 10 100 deliveries
-    let cookie = sign_in(&n, "khancap", ADMIN_PASSWORD).await;
+    let cookie = session_of(&n, "khancap", ADMIN_PASSWORD).await;
     let (s, page) = get(&n, &cookie, "/console/deliveries").await;
     assert_eq!(s, StatusCode::OK);
     assert!(

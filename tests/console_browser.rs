@@ -14,13 +14,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::console::*;
 use common::nodes::*;
-use lienthong::console::pages::login::hash_password;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-
-const ADMIN: (&str, &str) = ("khancap", "Mật-khẩu khẩn cấp 2026");
-const AUDITOR: (&str, &str) = ("giamsat", "giam-sat-mat-khau");
 
 fn harness() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console")
@@ -47,27 +43,11 @@ fn require_browser() {
     );
 }
 
-async fn console_node() -> (TestNode, String) {
-    let admin = hash_password(ADMIN.1).unwrap();
-    let auditor = hash_password(AUDITOR.1).unwrap();
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let public = format!("http://{}", l.local_addr().unwrap());
-    let public_cfg = public.clone();
-    let node = start(l, move |d| {
-        config_text(
-            "gialai",
-            d,
-            &gialai_departments(),
-            ("nghean", "http://127.0.0.1:9", NGHEAN),
-        ) + &format!(
-            "\n[console]\npublic_url = \"{public_cfg}\"\n\
-             [[console.local]]\nuser = \"{}\"\npassword_hash = \"{admin}\"\nrole = \"quan_tri_he_thong\"\n\
-             [[console.local]]\nuser = \"{}\"\npassword_hash = \"{auditor}\"\nrole = \"giam_sat\"\n",
-            ADMIN.0, AUDITOR.0
-        )
-    })
-    .await;
-    (node, public)
+/// A Gia Lai node with the console (`common::console`) and its base URL.
+async fn browser_node() -> (TestNode, String) {
+    let node = console_node("http://127.0.0.1:9", "").await;
+    let base = node.base.clone();
+    (node, base)
 }
 
 /// Runs the walk of `plan`; returns the failed checks (each a JSON line of walk.mjs).
@@ -115,7 +95,7 @@ fn screenshots() -> (Option<tempfile::TempDir>, String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_page_passes_axe_under_its_csp_with_keyboard_sign_in() {
     require_browser();
-    let (node, base) = console_node().await;
+    let (node, base) = browser_node().await;
     // Documents waiting to be sent (no outbox worker runs here), so the lists have rows.
     for subject in [
         "V/v triển khai liên thông văn bản điện tử năm 2027",
@@ -176,7 +156,7 @@ async fn every_page_passes_axe_under_its_csp_with_keyboard_sign_in() {
 async fn a_wrong_check_fails_the_walk() {
     // The walk must be able to fail: a page that is not there, and a text that is not on it.
     require_browser();
-    let (node, base) = console_node().await;
+    let (node, base) = browser_node().await;
     let plan = json!({
         "base": base,
         "walks": [{

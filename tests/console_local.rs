@@ -5,17 +5,17 @@
 
 mod common;
 
+use common::console::*;
 use common::nodes::*;
-use lienthong::console::pages::login::hash_password;
-use lienthong::store::{AuditQuery, Store};
+use lienthong::store::Store;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
 use tokio::net::TcpListener;
 
-const ADMIN_PASSWORD: &str = "Mật-khẩu khẩn cấp 2026";
-const AUDITOR_PASSWORD: &str = "giam-sat-mat-khau";
+const ADMIN_PASSWORD: &str = ADMIN.1;
+const AUDITOR_PASSWORD: &str = AUDITOR.1;
 
-/// A Gia Lai node with the console on and two break-glass accounts.
+/// A Gia Lai node with the console on and the break-glass accounts of `common::console`.
 async fn node() -> TestNode {
     node_with_peer("http://127.0.0.1:9").await
 }
@@ -23,31 +23,7 @@ async fn node() -> TestNode {
 /// [`node`] whose peer `nghean` is at `peer_url` (a running node's plain URL: its mutual-TLS
 /// endpoint is used).
 async fn node_with_peer(peer_url: &str) -> TestNode {
-    let peer_url = peer_url.to_owned();
-    let admin = hash_password(ADMIN_PASSWORD).unwrap();
-    let auditor = hash_password(AUDITOR_PASSWORD).unwrap();
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let public = format!("http://{}", l.local_addr().unwrap());
-    start(l, move |d| {
-        config_text(
-            "gialai",
-            d,
-            &gialai_departments(),
-            ("nghean", &peer_url, NGHEAN),
-        ) + &format!(
-            "\n[console]\npublic_url = \"{public}\"\n\
-             [[console.local]]\nuser = \"khancap\"\npassword_hash = \"{admin}\"\nrole = \"quan_tri_he_thong\"\n\
-             [[console.local]]\nuser = \"giamsat\"\npassword_hash = \"{auditor}\"\nrole = \"giam_sat\"\n"
-        )
-    })
-    .await
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    console_node(peer_url, "").await
 }
 
 fn session_cookie(r: &reqwest::Response) -> String {
@@ -77,25 +53,9 @@ async fn sign_in(n: &TestNode, user: &str, password: &str) -> reqwest::Response 
         .unwrap()
 }
 
-/// The `_csrf` value in a page.
-fn csrf_of(page: &str) -> String {
-    let at = page
-        .find("name=\"_csrf\" value=\"")
-        .expect("a form with _csrf")
-        + 20;
-    page[at..].split('"').next().unwrap().to_owned()
-}
-
 async fn audit_actions(n: &TestNode) -> Vec<(String, String, String)> {
-    n.store()
-        .audit_records(&AuditQuery {
-            since: None,
-            until: None,
-            after_seq: None,
-            limit: 10_000,
-        })
+    audit_records(n)
         .await
-        .unwrap()
         .into_iter()
         .map(|r| (r.actor, r.action, r.detail))
         .collect()
@@ -401,4 +361,122 @@ async fn a_peer_that_answers_passes_the_connection_test() {
     );
     n.shutdown().await;
     nghean.shutdown().await;
+}
+
+/// Every administrator role × every page and form of the console: what `access::allows` says is
+/// what the server does — a GET of a page the role lacks is 403, a POST it lacks is 403 even
+/// with a valid CSRF token, and any POST without the token is 403; every refusal is audited.
+#[tokio::test]
+async fn the_role_matrix_holds_on_the_server() {
+    use lienthong::config::Role;
+    use lienthong::console::access::{Action, allows};
+    let n = node().await;
+    // One delivery to act on (its peer never answers; no outbox runs).
+    let r = reqwest::Client::new()
+        .post(n.url("/api/v1/documents"))
+        .bearer_auth(TOK_STTTT)
+        .multipart(submission(
+            &metadata(&[NGHEAN], "V/v thử phân quyền"),
+            false,
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let id = n
+        .store()
+        .list_deliveries(&Default::default())
+        .await
+        .unwrap()[0]
+        .id;
+    let accounts = [
+        ("khancap", ADMIN_PASSWORD, Role::SystemAdmin),
+        (CERT_ADMIN.0, CERT_ADMIN.1, Role::CertificateAdmin),
+        ("giamsat", AUDITOR_PASSWORD, Role::Auditor),
+    ];
+    let pages = [
+        ("/console/", Action::ViewOverview),
+        ("/console/deliveries", Action::ViewDeliveries),
+        ("/console/audit", Action::ViewAudit),
+        ("/console/registry", Action::ViewRegistry),
+        ("/console/certificates", Action::ViewCertificates),
+    ];
+    let posts: Vec<(String, Action, Vec<(&str, &str)>)> = vec![
+        (
+            format!("/console/deliveries/{id}/retry"),
+            Action::RetryDelivery,
+            vec![],
+        ),
+        (
+            format!("/console/deliveries/{id}/cancel"),
+            Action::CancelDelivery,
+            vec![("reason", "thử")],
+        ),
+        ("/console/audit/verify".into(), Action::VerifyAudit, vec![]),
+        (
+            "/console/registry/peers/nghean/test".into(),
+            Action::TestPeer,
+            vec![],
+        ),
+    ];
+    let mut refusals = 0;
+    for (user, password, role) in accounts {
+        let cookie = session_cookie(&sign_in(&n, user, password).await);
+        let overview = client()
+            .get(n.url("/console/"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = csrf_of(&overview);
+        for (path, action) in pages {
+            let got = client()
+                .get(n.url(path))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            let want_ok = allows(role, action);
+            assert_eq!(
+                got == StatusCode::FORBIDDEN,
+                !want_ok,
+                "{role:?} GET {path}: {got}"
+            );
+            refusals += usize::from(!want_ok);
+        }
+        for (path, action, extra) in &posts {
+            for with_token in [true, false] {
+                let mut form: Vec<(&str, &str)> = extra.clone();
+                if with_token {
+                    form.push(("_csrf", csrf.as_str()));
+                }
+                let got = client()
+                    .post(n.url(path))
+                    .header("cookie", &cookie)
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                let want_ok = with_token && allows(role, *action);
+                assert_eq!(
+                    got == StatusCode::FORBIDDEN,
+                    !want_ok,
+                    "{role:?} POST {path} (token: {with_token}): {got}"
+                );
+                refusals += usize::from(!want_ok);
+            }
+        }
+    }
+    let audited = audit_actions(&n)
+        .await
+        .into_iter()
+        .filter(|(_, a, _)| a == "console.forbidden")
+        .count();
+    assert_eq!(audited, refusals, "every refusal is in the audit chain");
+    n.shutdown().await;
 }

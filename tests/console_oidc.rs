@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::console::{audit_records, client, csrf_of};
 use common::nodes::*;
 use lienthong::store::{AuditQuery, Store};
 use reqwest::header::{LOCATION, SET_COOKIE};
@@ -150,13 +151,6 @@ async fn start_node(l: TcpListener, public: String, issuer: String, extra: &str)
         )
     })
     .await
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
 }
 
 /// Cookies by name, as one browser keeps them for one host (paths are not needed here: no
@@ -372,24 +366,9 @@ async fn get_page(n: &TestNode, b: &Browser, path: &str) -> reqwest::Response {
         .unwrap()
 }
 
-fn csrf_of(page: &str) -> String {
-    let at = page
-        .find("name=\"_csrf\" value=\"")
-        .expect("a form with _csrf")
-        + 20;
-    page[at..].split('"').next().unwrap().to_owned()
-}
-
 async fn audit(n: &TestNode) -> Vec<(String, String, Value)> {
-    n.store()
-        .audit_records(&AuditQuery {
-            since: None,
-            until: None,
-            after_seq: None,
-            limit: 10_000,
-        })
+    audit_records(n)
         .await
-        .unwrap()
         .into_iter()
         .map(|r| {
             (

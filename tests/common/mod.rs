@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 use base64::Engine as _;
 
+pub mod console;
 pub mod corpus;
 pub mod mail;
 pub mod nodes;
