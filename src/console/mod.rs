@@ -219,9 +219,21 @@ impl<S: Store> FromRequestParts<ConsoleState<S>> for Signed {
 /// The console's routes (all under `/console/`), merged into the node's router when `[console]`
 /// is configured.
 pub fn router<S: Store, T: Clone + Send + Sync + 'static>(node: Node<S>) -> Option<Router<T>> {
+    let config = node.config.console.as_ref()?;
+    let sessions = Arc::new(Sessions::new(config.idle_timeout, config.max_age));
+    router_with_sessions(node, sessions)
+}
+
+/// [`router`] over `sessions` the caller holds: the node's own router makes a new set; a test
+/// that starts sessions itself (a clerk, who signs in only through the identity provider)
+/// passes its own.
+pub fn router_with_sessions<S: Store, T: Clone + Send + Sync + 'static>(
+    node: Node<S>,
+    sessions: Arc<Sessions>,
+) -> Option<Router<T>> {
     let config = Arc::new(node.config.console.clone()?);
     let state = ConsoleState {
-        sessions: Arc::new(Sessions::new(config.idle_timeout, config.max_age)),
+        sessions,
         limiter: Arc::new(limiter::LoginLimiter::default()),
         config,
         node,
@@ -237,6 +249,17 @@ pub fn router<S: Store, T: Clone + Send + Sync + 'static>(node: Node<S>) -> Opti
             "/console/logout",
             axum::routing::post(pages::login::logout::<S>),
         )
+        // Văn bản liên thông (pages::documents).
+        .route("/console/documents", get(pages::documents::list::<S>))
+        .route("/console/documents/{id}", get(pages::documents::show::<S>))
+        .route(
+            "/console/documents/{id}/files/{n}",
+            get(pages::documents::file::<S>),
+        )
+        .route(
+            "/console/documents/{id}/status",
+            axum::routing::post(pages::documents::report::<S>),
+        )
         .route("/console/static/app.css", get(static_css))
         .route("/console/static/app.js", get(static_js))
         .route("/console/{*rest}", axum::routing::any(not_found::<S>))
@@ -250,15 +273,21 @@ pub fn router<S: Store, T: Clone + Send + Sync + 'static>(node: Node<S>) -> Opti
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(
-        CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; \
-             frame-ancestors 'none'",
-        ),
-    );
-    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // A handler may set a stricter policy of its own (a PDF shown in the page's preview frame
+    // sets `default-src 'none'; frame-ancestors 'self'`): kept.
+    if !h.contains_key(CONTENT_SECURITY_POLICY) {
+        h.insert(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                 connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; \
+                 frame-ancestors 'none'",
+            ),
+        );
+    }
+    if !h.contains_key(X_FRAME_OPTIONS) {
+        h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     if !h.contains_key(CACHE_CONTROL) {

@@ -1,5 +1,6 @@
 //! One module per page (or group of pages): each handler authenticates ([`super::Signed`]),
 //! checks the role ([`super::ConsoleState::require`]), asks the node, and draws.
 
+pub mod documents;
 pub mod login;
 pub mod overview;

@@ -1,0 +1,483 @@
+//! The clerks' pages of the web console over real HTTP on loopback, between two nodes in this
+//! process (Nghệ An sends, Gia Lai receives, the outbox workers of both carry documents and
+//! statuses over mutual TLS): Văn bản đến / Văn bản đi with the diacritics-insensitive search and
+//! the Vietnam-time date filter, Chi tiết văn bản, Tiếp nhận / Trả lại / Hoàn thành, the scoping
+//! of every read to the clerk's agency, and a forged form refused and audited.
+//!
+//! Clerks sign in only through the identity provider, so a clerk's session is started here on
+//! the console's own session set (`console::router_with_sessions`), exactly what the sign-in
+//! does once the provider has answered.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::nodes::*;
+use lienthong::config::Role;
+use lienthong::console::access::{Principal, Via};
+use lienthong::console::pages::login::hash_password;
+use lienthong::console::session::Sessions;
+use lienthong::edxml::OrganId;
+use lienthong::store::{AuditQuery, Store};
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE, COOKIE, LOCATION};
+use tokio::net::TcpListener;
+use unicode_normalization::UnicodeNormalization as _;
+
+/// The console of a node, served with sessions this test holds.
+struct Console {
+    base: String,
+    sessions: Arc<Sessions>,
+}
+
+impl Console {
+    async fn of(n: &TestNode) -> Console {
+        let sessions = Arc::new(Sessions::new(
+            Duration::from_secs(3600),
+            Duration::from_secs(3600),
+        ));
+        let router: axum::Router =
+            lienthong::console::router_with_sessions(n.node.clone(), sessions.clone())
+                .expect("[console] is configured");
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", l.local_addr().unwrap());
+        tokio::spawn(async move {
+            axum::serve(
+                l,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
+        Console { base, sessions }
+    }
+
+    /// A clerk of `agency` signed in: the `Cookie` header value.
+    fn clerk(&self, agency: &str) -> String {
+        let id = self.sessions.create(
+            Principal {
+                subject: format!("van-thu-{agency}"),
+                name: "Nguyễn Thị Văn Thư".into(),
+                role: Role::Clerk,
+                agency: Some(OrganId::parse_strict(agency).unwrap()),
+                via: Via::Oidc,
+            },
+            None,
+        );
+        format!("lt_console={id}")
+    }
+
+    async fn get(&self, cookie: &str, path: &str) -> (StatusCode, String) {
+        let r = client()
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn post(&self, cookie: &str, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        client()
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The `[console]` table of a node reached at `public`, with one break-glass administrator
+/// (the configuration needs a way to sign in; clerks come through the provider).
+fn console_table(public: &str) -> String {
+    let hash = hash_password("khẩn cấp 2026").unwrap();
+    format!(
+        "\n[console]\npublic_url = \"{public}\"\n\
+         [[console.local]]\nuser = \"khancap\"\npassword_hash = \"{hash}\"\nrole = \"quan_tri_he_thong\"\n"
+    )
+}
+
+/// Gia Lai (Sở TT&TT, Sở Nội vụ) and Nghệ An, each with its console and its outbox worker.
+async fn two_nodes() -> (TestNode, TestNode) {
+    let gl = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let na = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gl_url = format!("http://{}", gl.local_addr().unwrap());
+    let na_url = format!("http://{}", na.local_addr().unwrap());
+    let (gl_c, na_c) = (console_table(&gl_url), console_table(&na_url));
+    let gialai = start(gl, |d| {
+        config_text(
+            "gialai",
+            d,
+            &gialai_departments(),
+            ("nghean", &na_url, NGHEAN),
+        ) + &gl_c
+    })
+    .await
+    .with_worker();
+    let nghean = start(na, |d| {
+        config_text(
+            "nghean",
+            d,
+            &nghean_agencies(),
+            ("gialai", &gl_url, UBND_GL),
+        ) + &na_c
+    })
+    .await
+    .with_worker();
+    (gialai, nghean)
+}
+
+/// Nghệ An sends `subject` to Sở TT&TT Gia Lai with the PDF; its message id at Nghệ An.
+async fn send(na: &TestNode, subject: &str) -> i64 {
+    let r = ApiClient::new()
+        .post(na.url("/api/v1/documents"))
+        .bearer_auth(TOK_NGHEAN)
+        .multipart(submission(&metadata(&[STTTT], subject), true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    json_of(r).await["id"].as_i64().unwrap()
+}
+
+/// Waits until `page` (fetched again and again) contains `what`; returns it.
+async fn until_page(c: &Console, cookie: &str, path: &str, what: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..150 {
+        let (status, page) = c.get(cookie, path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        if page.contains(what) {
+            return page;
+        }
+        last = page;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{path} never showed {what:?}:\n{last}");
+}
+
+/// The id of the received document with `subject` in Sở TT&TT's inbox at Gia Lai.
+async fn received_id(gl: &TestNode, subject: &str) -> (i64, i64) {
+    for _ in 0..150 {
+        let items = gl
+            .store()
+            .list_inbox(STTTT, &Default::default())
+            .await
+            .unwrap();
+        if let Some(i) = items
+            .iter()
+            .find(|i| i.message.subject.as_deref() == Some(subject))
+        {
+            return (i.message.id, i.received_at);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{subject:?} never arrived");
+}
+
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"_csrf\" value=\"")
+        .expect("a form with _csrf")
+        + 20;
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+fn q(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The day of `ms` in Vietnam's time, `dd/mm/yyyy`, shifted by `days`.
+fn vietnam_day(ms: i64, days: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(ms / 1000 + days * 86_400)
+        .unwrap()
+        .to_offset(time::UtcOffset::from_hms(7, 0, 0).unwrap());
+    format!("{:02}/{:02}/{}", t.day(), u8::from(t.month()), t.year())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clerk_finds_receives_and_completes_and_the_sender_sees_it() {
+    let (gl, na) = two_nodes().await;
+    let (glc, nac) = (Console::of(&gl).await, Console::of(&na).await);
+    let stttt = glc.clerk(STTTT);
+    let sonv = glc.clerk(SONV);
+    let nghean = nac.clerk(NGHEAN);
+
+    let subject = "Về việc phối hợp chuyển đổi số với tỉnh Gia Lai";
+    let other = "Kế hoạch tổ chức hội nghị trực tuyến";
+    send(&na, subject).await;
+    send(&na, other).await;
+    let (id, received_at) = received_id(&gl, subject).await;
+    received_id(&gl, other).await;
+
+    // Văn bản đến lists both, each waiting to be registered.
+    let (status, page) = glc.get(&stttt, "/console/documents?tab=den").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(subject) && page.contains(other), "{page}");
+    assert!(page.contains("Đã đến chờ tiếp nhận"), "{page}");
+    assert!(page.contains("Ủy ban nhân dân tỉnh Nghệ An"), "{page}");
+
+    // The search ignores case and diacritics, typed in NFC or NFD alike.
+    let nfd: String = "Phối Hợp".nfd().collect();
+    assert_ne!(nfd, "Phối Hợp".nfc().collect::<String>());
+    for typed in [
+        "phoi hop",
+        "PHỐI HỢP",
+        "Phối Hợp",
+        nfd.as_str(),
+        "gia  lai",
+        "chuyen doi so",
+    ] {
+        let (_, page) = glc
+            .get(
+                &stttt,
+                &format!("/console/documents?tab=den&q={}", q(typed)),
+            )
+            .await;
+        assert!(page.contains(subject), "{typed:?} should find it");
+        assert!(!page.contains(other), "{typed:?} should not find the other");
+    }
+    let (_, page) = glc
+        .get(
+            &stttt,
+            &format!("/console/documents?q={}", q("phối hợp hội nghị")),
+        )
+        .await;
+    assert!(!page.contains(subject) && page.contains("Không có văn bản đến nào phù hợp."));
+    // Cơ quan gửi by a name without diacritics, and by code.
+    let (_, page) = glc
+        .get(
+            &stttt,
+            &format!(
+                "/console/documents?cq={}",
+                q("uy ban nhan dan tinh nghe an")
+            ),
+        )
+        .await;
+    assert!(page.contains(subject) && page.contains(other));
+    let (_, page) = glc
+        .get(&stttt, &format!("/console/documents?cq={}", q(UBND_GL)))
+        .await;
+    assert!(!page.contains(subject));
+
+    // Dates are days of Vietnam's time: the day it arrived includes it, the next day and the
+    // day before exclude it.
+    let day = vietnam_day(received_at, 0);
+    for (query, found) in [
+        (format!("tu={}", q(&day)), true),
+        (format!("den={}", q(&day)), true),
+        (format!("tu={}&den={}", q(&day), q(&day)), true),
+        (format!("tu={}", q(&vietnam_day(received_at, 1))), false),
+        (format!("den={}", q(&vietnam_day(received_at, -1))), false),
+    ] {
+        let (_, page) = glc
+            .get(&stttt, &format!("/console/documents?{query}"))
+            .await;
+        assert_eq!(page.contains(subject), found, "{query}");
+    }
+    let (_, page) = glc
+        .get(&stttt, "/console/documents?tu=31%2F02%2F2026")
+        .await;
+    assert!(page.contains("không phải là một ngày hợp lệ"), "{page}");
+
+    // Another agency of the same node sees nothing of it: not in its list, 404 on the detail
+    // and on its files.
+    let (status, page) = glc.get(&sonv, "/console/documents?tab=den").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains(subject) && !page.contains(other), "{page}");
+    let (status, page) = glc.get(&sonv, &format!("/console/documents/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!page.contains(subject));
+    let (status, _) = glc
+        .get(&sonv, &format!("/console/documents/{id}/files/1"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Chi tiết văn bản: metadata, the file with its preview, the signature, the timeline.
+    let (status, page) = glc.get(&stttt, &format!("/console/documents/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    for part in [
+        subject,
+        "Thông tin văn bản",
+        "công văn.pdf",
+        &format!("/console/documents/{id}/files/1?xem=1"),
+        "Chữ ký số hợp lệ",
+        "Quá trình xử lý",
+        "Tiếp nhận",
+        "Trả lại",
+    ] {
+        assert!(page.contains(part), "{part:?} missing:\n{page}");
+    }
+    let r = client()
+        .get(format!("{}/console/documents/{id}/files/1?xem=1", glc.base))
+        .header(COOKIE, &stttt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[CONTENT_TYPE], "application/pdf");
+    assert!(
+        r.headers()[CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("inline")
+    );
+    assert_eq!(r.headers()["x-frame-options"], "SAMEORIGIN");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), PDF);
+    let r = client()
+        .get(format!("{}/console/documents/{id}/files/1", glc.base))
+        .header(COOKIE, &stttt)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()[CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+
+    // A forged form without the CSRF token: refused, audited, nothing reported.
+    let path = format!("/console/documents/{id}/status");
+    let r = glc.post(&stttt, &path, &[("code", "03")]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let audit = gl
+        .store()
+        .audit_records(&AuditQuery::default())
+        .await
+        .unwrap();
+    let refused = audit
+        .iter()
+        .find(|a| a.action == "console.forbidden" && a.detail.contains(&path))
+        .expect("a console.forbidden record");
+    assert!(refused.actor.contains(STTTT), "{}", refused.actor);
+    // The other agency's clerk, with its own valid token: the document is not there for it.
+    let (_, page) = glc.get(&sonv, "/console/documents").await;
+    let sonv_csrf = csrf_of(&page);
+    let r = glc
+        .post(&sonv, &path, &[("_csrf", &sonv_csrf), ("code", "03")])
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let (_, page) = glc.get(&stttt, &format!("/console/documents/{id}")).await;
+    assert!(page.contains("Đã đến chờ tiếp nhận"));
+
+    // Tiếp nhận, then Hoàn thành.
+    let csrf = csrf_of(&page);
+    let r = glc
+        .post(&stttt, &path, &[("_csrf", &csrf), ("code", "03")])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()[LOCATION],
+        format!("/console/documents/{id}?ok=03")
+    );
+    let (_, page) = glc
+        .get(&stttt, &format!("/console/documents/{id}?ok=03"))
+        .await;
+    assert!(page.contains("Đã tiếp nhận văn bản"), "{page}");
+    assert!(
+        page.contains("Hoàn thành") && !page.contains(">Tiếp nhận<"),
+        "{page}"
+    );
+    let (_, list) = glc.get(&stttt, "/console/documents?tt=registered").await;
+    assert!(list.contains(subject) && !list.contains(other), "{list}");
+    let r = glc
+        .post(&stttt, &path, &[("_csrf", &csrf), ("code", "06")])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = glc.get(&stttt, &format!("/console/documents/{id}")).await;
+    assert!(page.contains("Đã hoàn thành"), "{page}");
+    // Out of order now (02 follows only 01): the node's refusal, in its Vietnamese words, on
+    // the page.
+    let r = glc
+        .post(
+            &stttt,
+            &path,
+            &[("_csrf", &csrf), ("code", "02"), ("reason", "Muộn")],
+        )
+        .await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Không thực hiện được:"), "{page}");
+
+    // Trả lại needs a reason; with one, the other document is returned.
+    let (other_id, _) = received_id(&gl, other).await;
+    let other_path = format!("/console/documents/{other_id}/status");
+    let r = glc
+        .post(
+            &stttt,
+            &other_path,
+            &[("_csrf", &csrf), ("code", "02"), ("reason", " ")],
+        )
+        .await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert!(r.text().await.unwrap().contains("Không thực hiện được:"));
+    let r = glc
+        .post(
+            &stttt,
+            &other_path,
+            &[
+                ("_csrf", &csrf),
+                ("code", "02"),
+                ("reason", "Gửi nhầm cơ quan"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = glc
+        .get(&stttt, &format!("/console/documents/{other_id}"))
+        .await;
+    assert!(
+        page.contains("Bị trả lại") && page.contains("Gửi nhầm cơ quan"),
+        "{page}"
+    );
+
+    // The statuses reach the sender: its Văn bản đi shows them per recipient.
+    let page = until_page(&nac, &nghean, "/console/documents?tab=di", "Đã hoàn thành").await;
+    assert!(page.contains(subject), "{page}");
+    let page = until_page(&nac, &nghean, "/console/documents?tab=di", "Bị trả lại").await;
+    assert!(page.contains(other));
+    let (_, page) = nac
+        .get(
+            &nghean,
+            &format!("/console/documents?tab=di&tt=completed&q={}", q("gia lai")),
+        )
+        .await;
+    assert!(page.contains(subject) && !page.contains(other), "{page}");
+    // Its detail: the delivery with its attempt, and the recipient's statuses 01, 03, 06.
+    let sent_id = na
+        .store()
+        .list_outgoing(NGHEAN, &Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| o.message.subject.as_deref() == Some(subject))
+        .unwrap()
+        .message
+        .id;
+    let (status, page) = nac
+        .get(&nghean, &format!("/console/documents/{sent_id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for part in [
+        "Nơi nhận và giao nhận",
+        "Đã chuyển đến",
+        "01 Đã đến",
+        "03 Đã tiếp nhận, vào sổ",
+        "06 Đã xử lý xong",
+        "Hiệu lực chứng thư",
+    ] {
+        assert!(page.contains(part), "{part:?} missing:\n{page}");
+    }
+    gl.shutdown().await;
+    na.shutdown().await;
+}
