@@ -183,6 +183,11 @@ async fn received_id(gl: &TestNode, subject: &str) -> (i64, i64) {
     panic!("{subject:?} never arrived");
 }
 
+/// A recipient state as the pages show it in a row or a heading (not as a filter option).
+fn label(state: &str) -> String {
+    format!("class=\"label-state\">{state}<")
+}
+
 fn csrf_of(page: &str) -> String {
     let at = page
         .find("name=\"_csrf\" value=\"")
@@ -222,7 +227,11 @@ async fn a_clerk_finds_receives_and_completes_and_the_sender_sees_it() {
     let (status, page) = glc.get(&stttt, "/console/documents?tab=den").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains(subject) && page.contains(other), "{page}");
-    assert!(page.contains("Đã đến chờ tiếp nhận"), "{page}");
+    assert_eq!(
+        page.matches(&label("Đã đến chờ tiếp nhận")).count(),
+        2,
+        "{page}"
+    );
     assert!(page.contains("Ủy ban nhân dân tỉnh Nghệ An"), "{page}");
 
     // The search ignores case and diacritics, typed in NFC or NFD alike.
@@ -368,7 +377,7 @@ async fn a_clerk_finds_receives_and_completes_and_the_sender_sees_it() {
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let (_, page) = glc.get(&stttt, &format!("/console/documents/{id}")).await;
-    assert!(page.contains("Đã đến chờ tiếp nhận"));
+    assert!(page.contains(&label("Đã đến chờ tiếp nhận")));
 
     // Tiếp nhận, then Hoàn thành.
     let csrf = csrf_of(&page);
@@ -395,7 +404,7 @@ async fn a_clerk_finds_receives_and_completes_and_the_sender_sees_it() {
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, page) = glc.get(&stttt, &format!("/console/documents/{id}")).await;
-    assert!(page.contains("Đã hoàn thành"), "{page}");
+    assert!(page.contains(&label("Đã hoàn thành")), "{page}");
     // Out of order now (02 follows only 01): the node's refusal, in its Vietnamese words, on
     // the page.
     let r = glc
@@ -437,14 +446,26 @@ async fn a_clerk_finds_receives_and_completes_and_the_sender_sees_it() {
         .get(&stttt, &format!("/console/documents/{other_id}"))
         .await;
     assert!(
-        page.contains("Bị trả lại") && page.contains("Gửi nhầm cơ quan"),
+        page.contains(&label("Bị trả lại")) && page.contains("Gửi nhầm cơ quan"),
         "{page}"
     );
 
     // The statuses reach the sender: its Văn bản đi shows them per recipient.
-    let page = until_page(&nac, &nghean, "/console/documents?tab=di", "Đã hoàn thành").await;
+    let page = until_page(
+        &nac,
+        &nghean,
+        "/console/documents?tab=di",
+        &label("Đã hoàn thành"),
+    )
+    .await;
     assert!(page.contains(subject), "{page}");
-    let page = until_page(&nac, &nghean, "/console/documents?tab=di", "Bị trả lại").await;
+    let page = until_page(
+        &nac,
+        &nghean,
+        "/console/documents?tab=di",
+        &label("Bị trả lại"),
+    )
+    .await;
     assert!(page.contains(other));
     let (_, page) = nac
         .get(
@@ -478,6 +499,74 @@ async fn a_clerk_finds_receives_and_completes_and_the_sender_sees_it() {
     ] {
         assert!(page.contains(part), "{part:?} missing:\n{page}");
     }
+    gl.shutdown().await;
+    na.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revocation_agreed_to_shows_revoked_on_both_sides() {
+    let (gl, na) = two_nodes().await;
+    let (glc, nac) = (Console::of(&gl).await, Console::of(&na).await);
+    let stttt = glc.clerk(STTTT);
+    let nghean = nac.clerk(NGHEAN);
+
+    let subject = "Thông báo lịch họp giao ban tháng 12";
+    let sent = send(&na, subject).await;
+    let (id, _) = received_id(&gl, subject).await;
+    let r = ApiClient::new()
+        .post(na.url(&format!("/api/v1/documents/{sent}/revoke")))
+        .bearer_auth(TOK_NGHEAN)
+        .json(&serde_json::json!({"reason": "Lịch họp thay đổi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+
+    // The revocation arrives as its own item, asking for an answer.
+    let page = until_page(&glc, &stttt, "/console/documents?loai=1", subject).await;
+    let at = page.find("href=\"/console/documents/").unwrap() + 25;
+    let revocation: i64 = page[at..].split('"').next().unwrap().parse().unwrap();
+    assert_ne!(revocation, id);
+    let (_, page) = glc
+        .get(&stttt, &format!("/console/documents/{revocation}"))
+        .await;
+    assert!(
+        page.contains("Cơ quan gửi đề nghị thu hồi văn bản") && page.contains("Lịch họp thay đổi"),
+        "{page}"
+    );
+    assert!(
+        !page.contains(">Tiếp nhận<"),
+        "no processing on a revocation"
+    );
+    let csrf = csrf_of(&page);
+    let r = glc
+        .post(
+            &stttt,
+            &format!("/console/documents/{revocation}/status"),
+            &[("_csrf", &csrf), ("code", "15")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = glc.get(&stttt, &format!("/console/documents/{id}")).await;
+    assert!(page.contains(&label("Đã thu hồi")), "{page}");
+    let (_, page) = glc
+        .get(
+            &stttt,
+            &format!("/console/documents?tt=revoked&q={}", q("lich hop")),
+        )
+        .await;
+    assert!(page.contains(subject), "{page}");
+
+    // The sender sees its recipient agreed to the revocation.
+    let page = until_page(
+        &nac,
+        &nghean,
+        &format!("/console/documents?tab=di&loai=0&tt=revoked"),
+        subject,
+    )
+    .await;
+    assert!(page.contains(&label("Đã thu hồi")), "{page}");
+
     gl.shutdown().await;
     na.shutdown().await;
 }

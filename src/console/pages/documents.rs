@@ -422,6 +422,8 @@ pub async fn show<S: Store>(
         "03" => Some("Đã tiếp nhận văn bản; trạng thái 03 đã được gửi cho cơ quan gửi."),
         "02" => Some("Đã trả lại văn bản; trạng thái 02 và lý do đã được gửi cho cơ quan gửi."),
         "06" => Some("Đã hoàn thành xử lý văn bản; trạng thái 06 đã được gửi cho cơ quan gửi."),
+        "15" => Some("Đã đồng ý; trạng thái 15 đã được gửi cho cơ quan gửi."),
+        "16" => Some("Đã từ chối; trạng thái 16 và lý do đã được gửi cho cơ quan gửi."),
         _ => None,
     };
     detail_page(
@@ -678,18 +680,52 @@ fn incoming_body(who: &Signed, d: &IncomingDetail) -> Markup {
 /// The clerk's answers, as the document's state allows them (the node refuses the others
 /// anyway, with its reason).
 fn actions(who: &Signed, d: &IncomingDetail) -> Markup {
-    if !who.principal().may(Action::ReportStatus) || d.item.message.business_type.unwrap_or(0) == 1
-    {
+    if !who.principal().may(Action::ReportStatus) {
         return html! {};
     }
+    let business = d.item.message.business_type.unwrap_or(0);
     let to = format!("/console/documents/{}/status", d.item.message.id);
     let csrf = &who.session.csrf;
-    let (accept, ret, finish) = match d.state {
-        RecipientState::Arrived => (true, true, false),
-        RecipientState::Registered | RecipientState::Processing => (false, false, true),
+    // Processing (03/02/06) is about a document: a new one or a replacement, not a revocation
+    // or an update (edxml::processing).
+    let (accept, ret, finish) = match (business, d.state) {
+        (0 | 3, RecipientState::Arrived) => (true, true, false),
+        (0 | 3, RecipientState::Registered | RecipientState::Processing) => (false, false, true),
         _ => (false, false, false),
     };
+    // A revocation, an update or a replacement asks for an answer (15/16), once.
+    let answered = d.history.iter().any(|s| {
+        s.reporter == d.item.recipient
+            && matches!(s.code, 15 | 16)
+            && s.reported_at >= d.item.received_at - crate::edxml::processing::SKEW_MS
+    });
+    let take_back = (1..=3).contains(&business) && !answered && !d.item.revoked;
+    let asked = match business {
+        1 => "Cơ quan gửi đề nghị thu hồi văn bản",
+        2 => "Cơ quan gửi đề nghị cập nhật văn bản",
+        _ => "Văn bản này thay thế một văn bản đã gửi",
+    };
     html! {
+        @if take_back {
+            section aria-labelledby="h-tb" class="panel actions" {
+                h2 id="h-tb" { (asked) }
+                @if let Some(r) = &d.header.reason { p { "Lý do: " (r) } }
+                form method="post" action=(to) class="inline" {
+                    input type="hidden" name="_csrf" value=(csrf);
+                    input type="hidden" name="code" value="15";
+                    button type="submit" class="primary" { "Đồng ý" }
+                }
+                form method="post" action=(to) class="return" {
+                    input type="hidden" name="_csrf" value=(csrf);
+                    input type="hidden" name="code" value="16";
+                    div class="field" {
+                        label for="f-refuse" { "Lý do từ chối (bắt buộc)" }
+                        textarea id="f-refuse" name="reason" rows="2" required {}
+                    }
+                    button type="submit" class="danger" { "Từ chối" }
+                }
+            }
+        }
         @if accept || ret || finish {
             section aria-labelledby="h-act" class="panel actions" {
                 h2 id="h-act" { "Xử lý văn bản" }
@@ -908,7 +944,8 @@ pub async fn file<S: Store>(
 pub struct ReportForm {
     #[serde(default, rename = "_csrf")]
     csrf: String,
-    /// `03` Tiếp nhận, `02` Trả lại, `06` Hoàn thành.
+    /// `03` Tiếp nhận, `02` Trả lại, `06` Hoàn thành; `15` Đồng ý, `16` Từ chối (a revocation,
+    /// an update or a replacement).
     #[serde(default)]
     code: String,
     /// Lý do (required for 02).
@@ -946,6 +983,8 @@ pub async fn report<S: Store>(
         "03" => Status::Registered,
         "02" => Status::Rejected,
         "06" => Status::Finished,
+        "15" => Status::TakeBackAgreed,
+        "16" => Status::TakeBackRefused,
         _ => {
             return detail_page(
                 &state,
@@ -954,7 +993,8 @@ pub async fn report<S: Store>(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some((
                     false,
-                    "Thao tác không hợp lệ: chỉ có Tiếp nhận, Trả lại và Hoàn thành.".to_owned(),
+                    "Thao tác không hợp lệ: chỉ có Tiếp nhận, Trả lại, Hoàn thành, Đồng ý và Từ chối."
+                        .to_owned(),
                 )),
             )
             .await;
