@@ -561,7 +561,7 @@ async fn a_revocation_agreed_to_shows_revoked_on_both_sides() {
     let page = until_page(
         &nac,
         &nghean,
-        &format!("/console/documents?tab=di&loai=0&tt=revoked"),
+        "/console/documents?tab=di&loai=0&tt=revoked",
         subject,
     )
     .await;
