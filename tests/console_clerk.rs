@@ -524,7 +524,8 @@ async fn a_revocation_agreed_to_shows_revoked_on_both_sides() {
 
     // The revocation arrives as its own item, asking for an answer.
     let page = until_page(&glc, &stttt, "/console/documents?loai=1", subject).await;
-    let at = page.find("href=\"/console/documents/").unwrap() + 25;
+    let row = "<td><a href=\"/console/documents/";
+    let at = page.find(row).unwrap() + row.len();
     let revocation: i64 = page[at..].split('"').next().unwrap().parse().unwrap();
     assert_ne!(revocation, id);
     let (_, page) = glc
@@ -566,6 +567,156 @@ async fn a_revocation_agreed_to_shows_revoked_on_both_sides() {
     )
     .await;
     assert!(page.contains(&label("Đã thu hồi")), "{page}");
+
+    gl.shutdown().await;
+    na.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clerk_sends_with_the_picker_and_a_pdf_and_the_recipients_receive_it() {
+    let (gl, na) = two_nodes().await;
+    let (glc, nac) = (Console::of(&gl).await, Console::of(&na).await);
+    let stttt = glc.clerk(STTTT);
+    let sonv = glc.clerk(SONV);
+    let nghean = nac.clerk(NGHEAN);
+
+    // The picker searches on the server: a name without diacritics finds the other department
+    // of this node (not the clerk's own agency); a code in full finds one a peer serves.
+    let (status, page) = glc
+        .get(
+            &stttt,
+            &format!("/console/documents/new?tim={}", q("so noi vu")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Sở Nội vụ tỉnh Gia Lai"), "{page}");
+    assert!(page.contains(&format!("chon={}", q(SONV))), "{page}");
+    let (_, page) = glc
+        .get(
+            &stttt,
+            &format!("/console/documents/new?tim={}", q("thong tin")),
+        )
+        .await;
+    assert!(
+        page.contains("Không tìm thấy cơ quan nào"),
+        "its own agency is not offered"
+    );
+    let (_, page) = glc
+        .get(
+            &stttt,
+            &format!("/console/documents/new?chon={}&tim={}", q(SONV), q(NGHEAN)),
+        )
+        .await;
+    assert!(page.contains("Qua nút liên thông kết nối"), "{page}");
+    let (_, page) = glc
+        .get(
+            &stttt,
+            &format!("/console/documents/new?chon={}&chon={}", q(SONV), q(NGHEAN)),
+        )
+        .await;
+    assert!(
+        page.contains("Sở Nội vụ tỉnh Gia Lai (000.00.04.H21)"),
+        "{page}"
+    );
+    let csrf = csrf_of(&page);
+    let at = page.find("name=\"key\" value=\"").unwrap() + 18;
+    let key = page[at..].split('"').next().unwrap().to_owned();
+
+    let subject = "Về việc triển khai nền tảng số dùng chung";
+    let form = |with_csrf: bool| {
+        let mut f = reqwest::multipart::Form::new();
+        if with_csrf {
+            f = f.text("_csrf", csrf.clone());
+        }
+        f.text("key", key.clone())
+            .text("chon", SONV)
+            .text("chon", NGHEAN)
+            .text("notation", "STTTT-CĐS")
+            .text("subject", subject)
+            .text("content", "Kính gửi các cơ quan.")
+            .text("priority", "1")
+            .text("competence", "KT. GIÁM ĐỐC")
+            .text("position", "PHÓ GIÁM ĐỐC")
+            .text("signer", "Trần Văn Bình")
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(PDF.to_vec())
+                    .file_name("kế hoạch.pdf")
+                    .mime_str("application/pdf")
+                    .unwrap(),
+            )
+    };
+    let send = |f: reqwest::multipart::Form| {
+        client()
+            .post(format!("{}/console/documents/new", glc.base))
+            .header(COOKIE, &stttt)
+            .multipart(f)
+            .send()
+    };
+    // Without the token: refused and audited, nothing sent.
+    let r = send(form(false)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(
+        gl.store()
+            .list_outgoing(STTTT, &Default::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let r = send(form(true)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(to.ends_with("?ok=sent"), "{to}");
+    // The same form again (a second click): the first submission, nothing new.
+    let again = send(form(true)).await.unwrap();
+    assert_eq!(again.headers()[LOCATION].to_str().unwrap(), to);
+    assert_eq!(
+        gl.store()
+            .list_outgoing(STTTT, &Default::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let (_, page) = glc.get(&stttt, &to).await;
+    assert!(
+        page.contains(subject) && page.contains("kế hoạch.pdf"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Khẩn") && page.contains("Trần Văn Bình"),
+        "{page}"
+    );
+    // Both recipients get it: the department on this node, Nghệ An over its peer.
+    until_page(&glc, &sonv, "/console/documents", subject).await;
+    until_page(&nac, &nghean, "/console/documents", subject).await;
+    let page = until_page(
+        &glc,
+        &stttt,
+        "/console/documents?tab=di",
+        &label("Đã đến chờ tiếp nhận"),
+    )
+    .await;
+    assert!(page.contains(subject));
+
+    // A refusal of the node comes back on the form with what was typed.
+    let r = send(
+        reqwest::multipart::Form::new()
+            .text("_csrf", csrf.clone())
+            .text("chon", SONV)
+            .text("notation", "STTTT-CĐS")
+            .text("subject", "")
+            .text("signer", "Trần Văn Bình"),
+    )
+    .await
+    .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("Chưa gửi được:") && page.contains("Trần Văn Bình"),
+        "{page}"
+    );
 
     gl.shutdown().await;
     na.shutdown().await;

@@ -251,6 +251,10 @@ pub fn router_with_sessions<S: Store, T: Clone + Send + Sync + 'static>(
         )
         // Văn bản liên thông (pages::documents).
         .route("/console/documents", get(pages::documents::list::<S>))
+        .route(
+            "/console/documents/new",
+            get(pages::documents_send::form::<S>).post(pages::documents_send::send::<S>),
+        )
         .route("/console/documents/{id}", get(pages::documents::show::<S>))
         .route(
             "/console/documents/{id}/files/{n}",

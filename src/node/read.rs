@@ -825,6 +825,120 @@ impl<S: Store> Node<S> {
     }
 }
 
+/// An agency a clerk may send to, as the picker offers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub code: String,
+    /// Empty when nothing here names it (a code only a peer's `serves` covers).
+    pub name: String,
+    /// Where it is known from, in the clerk's words.
+    pub source: &'static str,
+}
+
+/// Most candidates the picker shows at once.
+pub const MAX_CANDIDATES: usize = 20;
+
+impl<S: Store> Node<S> {
+    /// The agencies `agency` may send to that match `query` (a code, or a part of a name, folded
+    /// as [`fold`]), at most [`MAX_CANDIDATES`]: the node's own agencies, the agency registry's
+    /// entry of a code typed in full, a code a peer serves, and the agencies this agency has
+    /// sent to recently (their names as its documents gave them). Never the whole registry: a
+    /// province's registry holds 100,000 codes.
+    pub async fn recipient_candidates(
+        &self,
+        agency: &str,
+        query: &str,
+    ) -> Result<Vec<Candidate>, Error> {
+        let q = fold(query);
+        if q.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out: Vec<Candidate> = Vec::new();
+        let offer = |c: Candidate, out: &mut Vec<Candidate>| {
+            if c.code != agency
+                && out.len() < MAX_CANDIDATES
+                && !out.iter().any(|o| o.code == c.code)
+            {
+                out.push(c);
+            }
+        };
+        if let Ok(code) = crate::edxml::OrganId::parse_strict(query.trim())
+            && let Some(c) = self.recipient(code.as_str()).await?
+        {
+            offer(c, &mut out);
+        }
+        for a in &self.config.agencies {
+            let o = &a.organization;
+            if fold(o.organ_id.as_str()).contains(&q) || fold(&o.organ_name).contains(&q) {
+                offer(
+                    Candidate {
+                        code: o.organ_id.to_string(),
+                        name: o.organ_name.clone(),
+                        source: "Cơ quan trên hệ thống này",
+                    },
+                    &mut out,
+                );
+            }
+        }
+        let recent = self
+            .store
+            .list_outgoing(
+                agency,
+                &OutgoingFilter {
+                    page: Page {
+                        limit: 200,
+                        before: None,
+                    },
+                    ..Default::default()
+                },
+            )
+            .await?;
+        for item in &recent {
+            for (code, name) in HeaderSummary::from_json(&item.message.header_json).to {
+                if name != code && (fold(&code).contains(&q) || fold(&name).contains(&q)) {
+                    offer(
+                        Candidate {
+                            code,
+                            name,
+                            source: "Đã gửi gần đây",
+                        },
+                        &mut out,
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Agency `code` as a recipient, if this node can reach it: its name from the node's
+    /// agencies or the agency registry; `None` when no route leads to it.
+    pub async fn recipient(&self, code: &str) -> Result<Option<Candidate>, Error> {
+        let Ok(id) = crate::edxml::OrganId::parse_strict(code) else {
+            return Ok(None);
+        };
+        if let Some(a) = self.config.agency(&id) {
+            return Ok(Some(Candidate {
+                code: id.to_string(),
+                name: a.organization.organ_name.clone(),
+                source: "Cơ quan trên hệ thống này",
+            }));
+        }
+        let route = crate::node::routing::route(&self.config, &id);
+        if route == crate::node::routing::Route::None {
+            return Ok(None);
+        }
+        let entry = self.store.registry_entry(id.as_str()).await?;
+        Ok(Some(Candidate {
+            code: id.to_string(),
+            name: entry.map(|e| e.name).unwrap_or_default(),
+            source: match route {
+                crate::node::routing::Route::Mail(_) => "Gửi qua thư điện tử công vụ",
+                _ => "Qua nút liên thông kết nối",
+            },
+        }))
+    }
+}
+
 /// A `NOT_FOUND` from the read layer, for callers that say it in their own words.
 pub fn is_not_found(e: &Error) -> bool {
     e.code() == Code::NotFound

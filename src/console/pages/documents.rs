@@ -167,7 +167,7 @@ fn code_of(m: &MessageInfo) -> String {
 }
 
 /// The page for a person whose account names no agency: the documents are an agency's.
-fn no_agency<S: Store>(state: &ConsoleState<S>, who: &Signed) -> Response {
+pub(super) fn no_agency<S: Store>(state: &ConsoleState<S>, who: &Signed) -> Response {
     state.error_page(
         Some(who),
         StatusCode::FORBIDDEN,
@@ -177,7 +177,11 @@ fn no_agency<S: Store>(state: &ConsoleState<S>, who: &Signed) -> Response {
     )
 }
 
-fn unavailable<S: Store>(state: &ConsoleState<S>, who: &Signed, e: &crate::Error) -> Response {
+pub(super) fn unavailable<S: Store>(
+    state: &ConsoleState<S>,
+    who: &Signed,
+    e: &crate::Error,
+) -> Response {
     tracing::error!(error = %e, "console documents");
     state.error_page(
         Some(who),
@@ -232,6 +236,9 @@ pub async fn list<S: Store>(
         },
     };
     let body = html! {
+        @if who.principal().may(Action::SendDocument) {
+            p { a class="button primary" href="/console/documents/new" { "Gửi văn bản" } }
+        }
         nav class="tabs" aria-label="Loại văn bản" {
             ul {
                 li { a href="/console/documents?tab=den" aria-current=[(!p.outgoing()).then_some("page")] { "Văn bản đến" } }
@@ -424,6 +431,9 @@ pub async fn show<S: Store>(
         "06" => Some("Đã hoàn thành xử lý văn bản; trạng thái 06 đã được gửi cho cơ quan gửi."),
         "15" => Some("Đã đồng ý; trạng thái 15 đã được gửi cho cơ quan gửi."),
         "16" => Some("Đã từ chối; trạng thái 16 và lý do đã được gửi cho cơ quan gửi."),
+        "sent" => {
+            Some("Đã ký số và đưa văn bản vào hàng gửi; trạng thái của từng nơi nhận ở bảng dưới.")
+        }
         _ => None,
     };
     detail_page(

@@ -2,5 +2,6 @@
 //! checks the role ([`super::ConsoleState::require`]), asks the node, and draws.
 
 pub mod documents;
+pub mod documents_send;
 pub mod login;
 pub mod overview;
