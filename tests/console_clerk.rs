@@ -513,14 +513,41 @@ async fn a_revocation_agreed_to_shows_revoked_on_both_sides() {
     let subject = "Thông báo lịch họp giao ban tháng 12";
     let sent = send(&na, subject).await;
     let (id, _) = received_id(&gl, subject).await;
-    let r = ApiClient::new()
-        .post(na.url(&format!("/api/v1/documents/{sent}/revoke")))
-        .bearer_auth(TOK_NGHEAN)
-        .json(&serde_json::json!({"reason": "Lịch họp thay đổi"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 202);
+    // Thu hồi from the sender's Chi tiết văn bản: a reason is required; the revocation is
+    // signed and sent to the same recipients.
+    let (_, page) = nac
+        .get(&nghean, &format!("/console/documents/{sent}"))
+        .await;
+    assert!(page.contains("Thu hồi văn bản"), "{page}");
+    let csrf = csrf_of(&page);
+    let at = page.find("name=\"key\" value=\"").unwrap() + 18;
+    let key = page[at..].split('"').next().unwrap().to_owned();
+    let revoke = format!("/console/documents/{sent}/revoke");
+    let r = nac
+        .post(
+            &nghean,
+            &revoke,
+            &[("_csrf", &csrf), ("key", &key), ("reason", "")],
+        )
+        .await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert!(r.text().await.unwrap().contains("Không thực hiện được:"));
+    let r = nac
+        .post(
+            &nghean,
+            &revoke,
+            &[
+                ("_csrf", &csrf),
+                ("key", &key),
+                ("reason", "Lịch họp thay đổi"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()[LOCATION],
+        format!("/console/documents/{sent}?ok=revoke")
+    );
 
     // The revocation arrives as its own item, asking for an answer.
     let page = until_page(&glc, &stttt, "/console/documents?loai=1", subject).await;

@@ -431,6 +431,9 @@ pub async fn show<S: Store>(
         "06" => Some("Đã hoàn thành xử lý văn bản; trạng thái 06 đã được gửi cho cơ quan gửi."),
         "15" => Some("Đã đồng ý; trạng thái 15 đã được gửi cho cơ quan gửi."),
         "16" => Some("Đã từ chối; trạng thái 16 và lý do đã được gửi cho cơ quan gửi."),
+        "revoke" => Some(
+            "Đã gửi đề nghị thu hồi đến các nơi nhận; khi nơi nhận đồng ý (15), trạng thái chuyển thành Đã thu hồi.",
+        ),
         "sent" => {
             Some("Đã ký số và đưa văn bản vào hàng gửi; trạng thái của từng nơi nhận ở bảng dưới.")
         }
@@ -487,8 +490,7 @@ async fn detail_page<S: Store>(
                 .certificates()
                 .into_iter()
                 .find(|c| c.role == "agency" && c.agency.as_deref() == Some(agency.as_str()));
-            let body =
-                html! { @if let Some(n) = said { (n) } (outgoing_body(&d, signer.as_ref())) };
+            let body = html! { @if let Some(n) = said { (n) } (revoke_form(who, &d)) (outgoing_body(&d, signer.as_ref())) };
             with_status(
                 status,
                 state.page(who, &title(&d.item.message), Section::Documents, body),
@@ -792,6 +794,30 @@ fn outcome_vi(o: Option<AttemptOutcome>) -> &'static str {
     }
 }
 
+/// *Thu hồi* of a document the agency sent (a new document, not a follow-up): a reason, and a
+/// one-time key so that a second click sends one revocation.
+fn revoke_form(who: &Signed, d: &OutgoingDetail) -> Markup {
+    if !who.principal().may(Action::SendDocument) || d.item.message.business_type.unwrap_or(0) != 0
+    {
+        return html! {};
+    }
+    html! {
+        details class="panel actions" {
+            summary { "Thu hồi văn bản" }
+            form method="post" action={ "/console/documents/" (d.item.message.id) "/revoke" } class="return"
+                data-confirm="Gửi đề nghị thu hồi văn bản này đến mọi nơi nhận?" {
+                input type="hidden" name="_csrf" value=(who.session.csrf);
+                input type="hidden" name="key" value=(crate::console::session::random_token());
+                div class="field" {
+                    label for="f-revoke" { "Lý do thu hồi (bắt buộc)" }
+                    textarea id="f-revoke" name="reason" rows="2" required {}
+                }
+                button type="submit" class="danger" { "Gửi đề nghị thu hồi" }
+            }
+        }
+    }
+}
+
 fn outgoing_body(d: &OutgoingDetail, signer: Option<&crate::node::expiry::CertExpiry>) -> Markup {
     let m = &d.item.message;
     html! {
@@ -1078,5 +1104,65 @@ mod tests {
             p.with_before(42),
             "/console/documents?tab=di&q=Gia+L%C3%A1i&before=42"
         );
+    }
+}
+
+/// The form of `POST /console/documents/{id}/revoke`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RevokeForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /console/documents/{id}/revoke`: the node's revocation (the one
+/// `POST /api/v1/documents/{id}/revoke` calls), signed and sent to the same recipients; a
+/// refusal (no reason, revoked already) is shown on the document's page.
+pub async fn revoke<S: Store>(
+    State(state): State<ConsoleState<S>>,
+    who: Signed,
+    id: Result<Path<i64>, PathRejection>,
+    form: Result<Form<RevokeForm>, FormRejection>,
+) -> Response {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let path = match &id {
+        Ok(Path(id)) => format!("/console/documents/{id}/revoke"),
+        Err(_) => "/console/documents/{id}/revoke".to_owned(),
+    };
+    if let Err(r) = state
+        .require_form(&who, Action::SendDocument, &path, &form.csrf)
+        .await
+    {
+        return r;
+    }
+    let Some(agency) = who.principal().agency.clone() else {
+        return no_agency(&state, &who);
+    };
+    let Some(message_id) = id.as_ref().ok().map(|Path(id)| *id) else {
+        return not_found(&state, &who);
+    };
+    let key = (!form.key.is_empty()).then(|| format!("console:{}", form.key));
+    let actor = who.principal().actor();
+    match state
+        .node
+        .revoke_with_key(&agency, &actor, message_id, form.reason.trim(), key)
+        .await
+    {
+        Ok(out) => {
+            tracing::info!(agency = %agency, message_id, revocation = out.message_id, "revocation sent from the console");
+            see_other(&format!("/console/documents/{message_id}?ok=revoke"))
+        }
+        Err(e) if e.code() == Code::NotFound => not_found(&state, &who),
+        Err(e) => {
+            let status = crate::http::error::http_status(e.code());
+            if status.is_server_error() {
+                return unavailable(&state, &who, &e);
+            }
+            let said = format!("Không thực hiện được: {}", e.message_vi());
+            detail_page(&state, &who, id, status, Some((false, said))).await
+        }
     }
 }
