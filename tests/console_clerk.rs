@@ -748,3 +748,116 @@ async fn a_clerk_sends_with_the_picker_and_a_pdf_and_the_recipients_receive_it()
     gl.shutdown().await;
     na.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lists_page_by_key_through_filters() {
+    let (gl, na) = two_nodes().await;
+    let glc = Console::of(&gl).await;
+    let stttt = glc.clerk(STTTT);
+    let http = ApiClient::new();
+    // 53 documents from Sở Nội vụ to Sở TT&TT on the same node (the local route): every third
+    // one about "chuyển đổi số".
+    for i in 0..53 {
+        let subject = if i % 3 == 0 {
+            format!("Chuyển đổi số — đợt {i:02}")
+        } else {
+            format!("Công tác cán bộ — đợt {i:02}")
+        };
+        let mut meta = metadata(&[STTTT], &subject);
+        meta["notation"] = serde_json::json!("SNV-TCCB");
+        let r = http
+            .post(gl.url("/api/v1/documents"))
+            .bearer_auth(TOK_SONV)
+            .multipart(submission(&meta, false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+    }
+    let all_of = lienthong::store::InboxFilter {
+        page: lienthong::store::Page {
+            limit: 1000,
+            before: None,
+        },
+        ..Default::default()
+    };
+    for _ in 0..300 {
+        if gl.store().list_inbox(STTTT, &all_of).await.unwrap().len() == 53 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let subjects = |page: &str| -> Vec<String> {
+        page.match_indices("— đợt ")
+            .map(|(at, _)| page[at + "— đợt ".len()..at + "— đợt ".len() + 2].to_owned())
+            .collect()
+    };
+    let next = |page: &str| -> Option<String> {
+        let at = page.find("<p class=\"pager\"><a href=\"")? + 26;
+        Some(page[at..].split('"').next()?.replace("&amp;", "&"))
+    };
+    // The clerk API pages the same inbox the same way: 53, each once.
+    let mut api = Vec::new();
+    let mut before = String::new();
+    loop {
+        let r = http
+            .get(gl.url(&format!("/api/v1/inbox?per_page=50{before}")))
+            .bearer_auth(TOK_STTTT)
+            .send()
+            .await
+            .unwrap();
+        let v = json_of(r).await;
+        api.extend(
+            v["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_i64().unwrap()),
+        );
+        match v["next_before"].as_i64() {
+            Some(n) => before = format!("&before={n}"),
+            None => break,
+        }
+    }
+    let mut distinct = api.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!((api.len(), distinct.len()), (53, 53), "{api:?}");
+    // Every received one, 50 a page, each once.
+    let mut path = "/console/documents?tab=den".to_owned();
+    let mut all = Vec::new();
+    let mut pages = 0;
+    loop {
+        let (_, page) = glc.get(&stttt, &path).await;
+        pages += 1;
+        all.extend(subjects(&page));
+        match next(&page) {
+            Some(p) => path = p,
+            None => break,
+        }
+    }
+    let mut sorted = all.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!((all.len(), sorted.len(), pages), (53, 53, 2), "{all:?}");
+    // Filtered: 18 of them, on one page, newest first.
+    let (_, page) = glc
+        .get(
+            &stttt,
+            &format!("/console/documents?q={}", q("chuyen doi so")),
+        )
+        .await;
+    let found = subjects(&page);
+    assert_eq!(found.len(), 18, "{found:?}");
+    assert_eq!(found.first().map(String::as_str), Some("51"));
+    assert!(next(&page).is_none());
+    // Văn bản đi of Sở Nội vụ pages the same way.
+    let sonv = glc.clerk(SONV);
+    let (_, page) = glc.get(&sonv, "/console/documents?tab=di").await;
+    assert_eq!(subjects(&page).len(), 50);
+    let (_, page2) = glc.get(&sonv, &next(&page).expect("a second page")).await;
+    assert_eq!(subjects(&page2), vec!["02", "01", "00"]);
+
+    gl.shutdown().await;
+    na.shutdown().await;
+}

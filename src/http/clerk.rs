@@ -745,8 +745,15 @@ pub async fn list_inbox<S: Store>(
         .node
         .inbox_page(clerk.agency.as_str(), &filter)
         .await?;
+    // The inbox is paged by its own rows (`inbox_id`), not by message id: a message id as the
+    // cursor repeated part of the page and skipped the rest.
+    let next_before = page_of(items.iter().collect(), page, |i| i.inbox_id).next_before;
     let views: Vec<InboxView> = items.iter().map(InboxView::from).collect();
-    Ok(Json(page_of(views, page, |v| v.message.id)).into_response())
+    Ok(Json(PageOf {
+        items: views,
+        next_before,
+    })
+    .into_response())
 }
 
 /// `GET /api/v1/inbox/{id}`: with the parsed header (attachments listed with their sizes) and
