@@ -861,3 +861,55 @@ async fn the_lists_page_by_key_through_filters() {
     gl.shutdown().await;
     na.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_without_an_agency_sees_no_agency_s_documents() {
+    let (gl, na) = two_nodes().await;
+    let glc = Console::of(&gl).await;
+    let subject = "Văn bản chỉ cơ quan nhận được xem";
+    send(&na, subject).await;
+    let (id, _) = received_id(&gl, subject).await;
+    let auditor = glc.sessions.create(
+        Principal {
+            subject: "giamsat".into(),
+            name: "Giám sát".into(),
+            role: Role::Auditor,
+            agency: None,
+            via: Via::Oidc,
+        },
+        None,
+    );
+    let auditor = format!("lt_console={auditor}");
+    for path in [
+        "/console/documents".to_owned(),
+        format!("/console/documents/{id}"),
+    ] {
+        let (status, page) = glc.get(&auditor, &path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(page.contains("không gắn với cơ quan nào"), "{page}");
+        assert!(!page.contains(subject), "{path}: {page}");
+    }
+    // The auditor changes nothing: a report with a valid token is refused and audited.
+    let (_, page) = glc.get(&auditor, "/console/documents").await;
+    let r = glc
+        .post(
+            &auditor,
+            &format!("/console/documents/{id}/status"),
+            &[("_csrf", &csrf_of(&page)), ("code", "03")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let audit = gl
+        .store()
+        .audit_records(&AuditQuery::default())
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "console.forbidden" && a.actor.contains("giamsat")),
+        "{audit:?}"
+    );
+    gl.shutdown().await;
+    na.shutdown().await;
+}

@@ -166,14 +166,24 @@ fn code_of(m: &MessageInfo) -> String {
     }
 }
 
-/// The page for a person whose account names no agency: the documents are an agency's.
+/// The page for a person whose account names no agency (an administrator, the auditor): the
+/// documents are an agency's, and this page says so (200: their role may open it; it holds
+/// nothing of any agency).
 pub(super) fn no_agency<S: Store>(state: &ConsoleState<S>, who: &Signed) -> Response {
-    state.error_page(
-        Some(who),
-        StatusCode::FORBIDDEN,
-        "Không gắn với cơ quan",
-        "Văn bản liên thông được xem theo từng cơ quan: tài khoản của bạn không gắn với cơ \
-         quan nào. Vui lòng đăng nhập bằng tài khoản văn thư của cơ quan.",
+    state.page(
+        who,
+        "Văn bản liên thông",
+        Section::Documents,
+        html! {
+            p {
+                "Văn bản liên thông được xem theo từng cơ quan: tài khoản của bạn không gắn với \
+                 cơ quan nào. Văn thư của cơ quan đăng nhập bằng tài khoản của mình để xem và xử \
+                 lý văn bản."
+            }
+            @if who.principal().may(Action::ViewDeliveries) {
+                p { "Tình trạng giao nhận của mọi văn bản trên hệ thống: " a href="/console/deliveries" { "Nhật ký giao nhận" } "." }
+            }
+        },
     )
 }
 
