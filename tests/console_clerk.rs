@@ -745,6 +745,67 @@ async fn a_clerk_sends_with_the_picker_and_a_pdf_and_the_recipients_receive_it()
         "{page}"
     );
 
+    // Thay thế: from the sent document, the same form with the recipients chosen, a reason.
+    let sent_id: i64 = to
+        .trim_start_matches("/console/documents/")
+        .trim_end_matches("?ok=sent")
+        .parse()
+        .unwrap();
+    let (_, page) = glc
+        .get(&stttt, &format!("/console/documents/{sent_id}"))
+        .await;
+    let at = page
+        .find("/console/documents/new?thay_the=")
+        .expect("a Thay thế link");
+    let link = page[at..].split('"').next().unwrap().replace("&amp;", "&");
+    let (status, page) = glc.get(&stttt, &link).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Thay thế văn bản") && page.contains("Lý do thay thế"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Sở Nội vụ tỉnh Gia Lai (000.00.04.H21)"),
+        "{page}"
+    );
+    let at = page.find("name=\"key\" value=\"").unwrap() + 18;
+    let key2 = page[at..].split('"').next().unwrap().to_owned();
+    let replacement = "Về việc triển khai nền tảng số dùng chung (thay thế)";
+    let r = send(
+        reqwest::multipart::Form::new()
+            .text("_csrf", csrf.clone())
+            .text("key", key2)
+            .text("thay_the", sent_id.to_string())
+            .text("reason", "Bổ sung nơi nhận và thời hạn")
+            .text("chon", SONV)
+            .text("chon", NGHEAN)
+            .text("notation", "STTTT-CĐS")
+            .text("subject", replacement)
+            .text("content", "Văn bản này thay thế văn bản đã gửi.")
+            .text("signer", "Trần Văn Bình"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    // Sở Nội vụ receives it as a replacement, asked to agree, and may also register it.
+    let page = until_page(&glc, &sonv, "/console/documents?loai=3", replacement).await;
+    let row = "<td><a href=\"/console/documents/";
+    let at = page.find(row).unwrap() + row.len();
+    let rid: i64 = page[at..].split('"').next().unwrap().parse().unwrap();
+    let (_, page) = glc.get(&sonv, &format!("/console/documents/{rid}")).await;
+    assert!(
+        page.contains("Văn bản này thay thế một văn bản đã gửi")
+            && page.contains("Bổ sung nơi nhận và thời hạn")
+            && page.contains(">Đồng ý<")
+            && page.contains(">Tiếp nhận<"),
+        "{page}"
+    );
+
     gl.shutdown().await;
     na.shutdown().await;
 }

@@ -825,6 +825,11 @@ fn revoke_form(who: &Signed, d: &OutgoingDetail) -> Markup {
                 button type="submit" class="danger" { "Gửi đề nghị thu hồi" }
             }
         }
+        p {
+            a class="button" href={ "/console/documents/new?thay_the=" (d.item.message.id) (d.item.deliveries.iter().map(|x| format!("&chon={}", x.recipient)).collect::<String>()) } {
+                "Thay thế bằng văn bản khác"
+            }
+        }
     }
 }
 

@@ -34,6 +34,9 @@ pub struct Draft {
     signer: String,
     priority: String,
     key: String,
+    /// *Thay thế*: the id of the agency's sent document this one replaces, and why.
+    replaces: Option<i64>,
+    reason: String,
 }
 
 impl Draft {
@@ -44,6 +47,7 @@ impl Draft {
             match k.as_ref() {
                 "chon" => d.choose(v.trim()),
                 "tim" => d.search = v.into_owned(),
+                "thay_the" => d.replaces = v.trim().parse().ok(),
                 _ => {}
             }
         }
@@ -57,8 +61,11 @@ impl Draft {
     }
 
     /// This page's address with `chosen` as given.
-    fn link(chosen: &[&str], search: &str) -> String {
+    fn link(&self, chosen: &[&str], search: &str) -> String {
         let mut s = form_urlencoded::Serializer::new(String::new());
+        if let Some(id) = self.replaces {
+            s.append_pair("thay_the", &id.to_string());
+        }
         for c in chosen {
             s.append_pair("chon", c);
         }
@@ -127,7 +134,7 @@ async fn page<S: Store>(
                             (name_of(code, c.as_ref()))
                             @if c.is_none() { " — " strong { "không có đường gửi đến mã này" } }
                             " "
-                            a href=(Draft::link(&codes.iter().copied().filter(|x| x != code).collect::<Vec<_>>(), &draft.search)) {
+                            a href=(draft.link(&codes.iter().copied().filter(|x| x != code).collect::<Vec<_>>(), &draft.search)) {
                                 "Bỏ" span class="visually-hidden" { " " (code) }
                             }
                         }
@@ -135,6 +142,7 @@ async fn page<S: Store>(
                 }
             }
             form method="get" action="/console/documents/new" class="filters" role="search" aria-label="Tìm cơ quan nhận" {
+                @if let Some(id) = draft.replaces { input type="hidden" name="thay_the" value=(id); }
                 @for c in &codes { input type="hidden" name="chon" value=(c); }
                 div class="field" {
                     label for="f-tim" { "Tìm cơ quan nhận (mã hoặc tên)" }
@@ -154,7 +162,7 @@ async fn page<S: Store>(
                                 @if codes.contains(&c.code.as_str()) {
                                     "Đã chọn"
                                 } @else {
-                                    a href=(Draft::link(&codes.iter().copied().chain([c.code.as_str()]).collect::<Vec<_>>(), &draft.search)) {
+                                    a href=(draft.link(&codes.iter().copied().chain([c.code.as_str()]).collect::<Vec<_>>(), &draft.search)) {
                                         "Chọn" span class="visually-hidden" { " " (c.code) }
                                     }
                                 }
@@ -168,6 +176,11 @@ async fn page<S: Store>(
             h2 { "2. Nội dung văn bản" }
             input type="hidden" name="_csrf" value=(who.session.csrf);
             input type="hidden" name="key" value=(draft.key);
+            @if let Some(id) = draft.replaces {
+                input type="hidden" name="thay_the" value=(id);
+                p { "Văn bản này thay thế " a href={ "/console/documents/" (id) } { "văn bản đã gửi số " (id) } "; nơi nhận của văn bản cũ được báo để đồng ý hoặc từ chối." }
+                div class="field" { label for="f-ld" { "Lý do thay thế (bắt buộc)" } textarea id="f-ld" name="reason" rows="2" required { (draft.reason) } }
+            }
             @for c in &codes { input type="hidden" name="chon" value=(c); }
             div class="field" { label for="f-kh" { "Ký hiệu (bắt buộc)" } input id="f-kh" name="notation" value=(draft.notation) required placeholder="UBND-VP"; }
             div class="field" { label for="f-ty" { "Trích yếu (bắt buộc)" } textarea id="f-ty" name="subject" rows="2" required { (draft.subject) } }
@@ -188,7 +201,12 @@ async fn page<S: Store>(
             button type="submit" class="primary" disabled[chosen.is_empty()] { "Gửi văn bản" }
         }
     };
-    let mut res = state.page(who, "Gửi văn bản", Section::Documents, body);
+    let title = if draft.replaces.is_some() {
+        "Thay thế văn bản"
+    } else {
+        "Gửi văn bản"
+    };
+    let mut res = state.page(who, title, Section::Documents, body);
     *res.status_mut() = status;
     res
 }
@@ -265,6 +283,8 @@ pub async fn send<S: Store>(
                 "position" => draft.position = text,
                 "signer" => draft.signer = text,
                 "priority" => draft.priority = text,
+                "thay_the" => draft.replaces = text.trim().parse().ok(),
+                "reason" => draft.reason = text,
                 _ => {}
             }
         }
@@ -339,9 +359,19 @@ pub async fn send<S: Store>(
     };
     let key = (!draft.key.is_empty()).then(|| format!("console:{}", draft.key));
     let actor = who.principal().actor();
-    match state.node.submit(&agency, &actor, &sub, files, key).await {
+    let sent = match draft.replaces {
+        Some(old) => {
+            let reason = draft.reason.trim().to_owned();
+            state
+                .node
+                .replace_with_key(&agency, &actor, old, &sub, files, &reason, key)
+                .await
+        }
+        None => state.node.submit(&agency, &actor, &sub, files, key).await,
+    };
+    match sent {
         Ok(s) => {
-            tracing::info!(agency = %agency, message_id = s.message_id, document_id = %s.document_id, "document sent from the console");
+            tracing::info!(agency = %agency, message_id = s.message_id, document_id = %s.document_id, replaces = ?draft.replaces, "document sent from the console");
             see_other(&format!("/console/documents/{}?ok=sent", s.message_id))
         }
         Err(e) => {
