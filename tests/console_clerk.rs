@@ -751,6 +751,50 @@ async fn a_clerk_sends_with_the_picker_and_a_pdf_and_the_recipients_receive_it()
         .trim_end_matches("?ok=sent")
         .parse()
         .unwrap();
+    // Cập nhật: nothing changed is the node's refusal; a new trích yếu goes out as an update,
+    // which the recipients are asked to agree to (no processing on it).
+    let (_, page) = glc
+        .get(&stttt, &format!("/console/documents/{sent_id}"))
+        .await;
+    assert!(page.contains("Cập nhật văn bản"), "{page}");
+    let update = |subject: &str| {
+        reqwest::multipart::Form::new()
+            .text("_csrf", csrf.clone())
+            .text("key", format!("cap-nhat-{subject}"))
+            .text("reason", "Sửa trích yếu")
+            .text("subject", subject.to_owned())
+    };
+    let post_update = |f: reqwest::multipart::Form| {
+        client()
+            .post(format!("{}/console/documents/{sent_id}/update", glc.base))
+            .header(COOKIE, &stttt)
+            .multipart(f)
+            .send()
+    };
+    let r = post_update(update(subject)).await.unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert!(r.text().await.unwrap().contains("Không thực hiện được:"));
+    let updated = "Về việc triển khai nền tảng số dùng chung của tỉnh";
+    let r = post_update(update(updated)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        r.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .ends_with("?ok=update")
+    );
+    let page = until_page(&glc, &sonv, "/console/documents?loai=2", updated).await;
+    let row = "<td><a href=\"/console/documents/";
+    let at = page.find(row).unwrap() + row.len();
+    let uid: i64 = page[at..].split('"').next().unwrap().parse().unwrap();
+    let (_, page) = glc.get(&sonv, &format!("/console/documents/{uid}")).await;
+    assert!(
+        page.contains("Cơ quan gửi đề nghị cập nhật văn bản")
+            && page.contains(">Đồng ý<")
+            && !page.contains(">Tiếp nhận<"),
+        "{page}"
+    );
+
     let (_, page) = glc
         .get(&stttt, &format!("/console/documents/{sent_id}"))
         .await;

@@ -268,6 +268,10 @@ pub fn router_with_sessions<S: Store, T: Clone + Send + Sync + 'static>(
             "/console/documents/{id}/revoke",
             axum::routing::post(pages::documents::revoke::<S>),
         )
+        .route(
+            "/console/documents/{id}/update",
+            axum::routing::post(pages::documents_send::update::<S>),
+        )
         .route("/console/static/app.css", get(static_css))
         .route("/console/static/app.js", get(static_js))
         .route("/console/{*rest}", axum::routing::any(not_found::<S>))

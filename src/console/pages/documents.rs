@@ -201,7 +201,7 @@ pub(super) fn unavailable<S: Store>(
     )
 }
 
-fn not_found<S: Store>(state: &ConsoleState<S>, who: &Signed) -> Response {
+pub(super) fn not_found<S: Store>(state: &ConsoleState<S>, who: &Signed) -> Response {
     state.error_page(
         Some(who),
         StatusCode::NOT_FOUND,
@@ -441,6 +441,9 @@ pub async fn show<S: Store>(
         "06" => Some("Đã hoàn thành xử lý văn bản; trạng thái 06 đã được gửi cho cơ quan gửi."),
         "15" => Some("Đã đồng ý; trạng thái 15 đã được gửi cho cơ quan gửi."),
         "16" => Some("Đã từ chối; trạng thái 16 và lý do đã được gửi cho cơ quan gửi."),
+        "update" => Some(
+            "Đã gửi bản cập nhật đến các nơi nhận; nơi nhận trả lời đồng ý (15) hoặc từ chối (16).",
+        ),
         "revoke" => Some(
             "Đã gửi đề nghị thu hồi đến các nơi nhận; khi nơi nhận đồng ý (15), trạng thái chuyển thành Đã thu hồi.",
         ),
@@ -457,6 +460,17 @@ pub async fn show<S: Store>(
         said.map(|s| (true, s.to_owned())),
     )
     .await
+}
+
+/// Chi tiết văn bản `id` with `said` above it (after an action of another module).
+pub(super) async fn detail<S: Store>(
+    state: &ConsoleState<S>,
+    who: &Signed,
+    id: i64,
+    status: StatusCode,
+    said: Option<(bool, String)>,
+) -> Response {
+    detail_page(state, who, Ok(Path(id)), status, said).await
 }
 
 async fn detail_page<S: Store>(
@@ -823,6 +837,30 @@ fn revoke_form(who: &Signed, d: &OutgoingDetail) -> Markup {
                     textarea id="f-revoke" name="reason" rows="2" required {}
                 }
                 button type="submit" class="danger" { "Gửi đề nghị thu hồi" }
+            }
+        }
+        details class="panel actions" {
+            summary { "Cập nhật văn bản" }
+            form method="post" action={ "/console/documents/" (d.item.message.id) "/update" } enctype="multipart/form-data" class="return" {
+                input type="hidden" name="_csrf" value=(who.session.csrf);
+                input type="hidden" name="key" value=(crate::console::session::random_token());
+                div class="field" {
+                    label for="f-up-reason" { "Lý do cập nhật (bắt buộc)" }
+                    textarea id="f-up-reason" name="reason" rows="2" required {}
+                }
+                div class="field" {
+                    label for="f-up-subject" { "Trích yếu" }
+                    textarea id="f-up-subject" name="subject" rows="2" { (d.item.message.subject.as_deref().unwrap_or("")) }
+                }
+                div class="field" {
+                    label for="f-up-content" { "Nội dung tóm tắt mới (để trống nếu không đổi)" }
+                    textarea id="f-up-content" name="content" rows="2" {}
+                }
+                div class="field" {
+                    label for="f-up-file" { "Tệp thay cho mọi tệp đã gửi (không bắt buộc)" }
+                    input id="f-up-file" type="file" name="file" accept="application/pdf";
+                }
+                button type="submit" { "Gửi bản cập nhật" }
             }
         }
         p {

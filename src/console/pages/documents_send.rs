@@ -384,3 +384,134 @@ pub async fn send<S: Store>(
         }
     }
 }
+
+/// `POST /console/documents/{id}/update` (multipart): *Cập nhật* of a document the agency sent
+/// — a reason, a new trích yếu or nội dung, new files — through the node's update (the one
+/// `POST /api/v1/documents/{id}/update` calls). Unchanged fields are not sent as changes; a
+/// refusal (nothing changed, no reason, updated already) is shown on the document's page.
+pub async fn update<S: Store>(
+    State(state): State<ConsoleState<S>>,
+    who: Signed,
+    id: Result<axum::extract::Path<i64>, axum::extract::rejection::PathRejection>,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let Ok(axum::extract::Path(message_id)) = id else {
+        return super::documents::not_found(&state, &who);
+    };
+    let path = format!("/console/documents/{message_id}/update");
+    let limits = state.node.config.limits.clone();
+    let (mut csrf, mut key, mut reason, mut subject, mut content): (
+        String,
+        String,
+        String,
+        String,
+        String,
+    ) = Default::default();
+    let mut files = Vec::new();
+    let mut problem: Option<String> = None;
+    if let Ok(mut mp) = multipart {
+        while let Ok(Some(field)) = mp.next_field().await {
+            let name = field.name().unwrap_or("").to_owned();
+            if name == "file" {
+                let file_name = field.file_name().unwrap_or("").to_owned();
+                let content_type = field
+                    .content_type()
+                    .unwrap_or("application/octet-stream")
+                    .to_owned();
+                match field.bytes().await {
+                    Ok(b) if b.is_empty() && file_name.is_empty() => {}
+                    Ok(b) if b.len() as u64 > limits.max_attachment_bytes => {
+                        problem = Some(format!(
+                            "Tệp “{file_name}” lớn hơn mức nơi nhận chấp nhận ({} byte).",
+                            limits.max_attachment_bytes
+                        ));
+                    }
+                    Ok(b) => files.push(File {
+                        name: file_name,
+                        content_type,
+                        data: b.to_vec(),
+                    }),
+                    Err(_) => {
+                        problem =
+                            Some("Tệp gửi lên không đọc được; vui lòng chọn lại tệp.".to_owned())
+                    }
+                }
+                continue;
+            }
+            let text = field.text().await.unwrap_or_default();
+            match name.as_str() {
+                "_csrf" => csrf = text,
+                "key" => key = text,
+                "reason" => reason = text,
+                "subject" => subject = text,
+                "content" => content = text,
+                _ => {}
+            }
+        }
+    }
+    if let Err(r) = state
+        .require_form(&who, Action::SendDocument, &path, &csrf)
+        .await
+    {
+        return r;
+    }
+    let Some(agency) = who.principal().agency.clone() else {
+        return super::documents::no_agency(&state, &who);
+    };
+    let said = |s: String| Some((false, s));
+    if let Some(p) = problem {
+        return super::documents::detail(
+            &state,
+            &who,
+            message_id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            said(p),
+        )
+        .await;
+    }
+    // What the document says now: only a different value is a change.
+    let current = match state
+        .node
+        .outgoing_document(agency.as_str(), message_id)
+        .await
+    {
+        Ok(d) => d,
+        Err(e) if crate::node::read::is_not_found(&e) => {
+            return super::documents::not_found(&state, &who);
+        }
+        Err(e) => return super::documents::unavailable(&state, &who, &e),
+    };
+    let subject = subject.trim();
+    let content = content.trim();
+    let req = crate::node::service::UpdateRequest {
+        reason: reason.trim().to_owned(),
+        subject: (!subject.is_empty() && Some(subject) != current.item.message.subject.as_deref())
+            .then(|| subject.to_owned()),
+        content: (!content.is_empty()).then(|| content.to_owned()),
+        files,
+        ..Default::default()
+    };
+    let key = (!key.is_empty()).then(|| format!("console:{key}"));
+    let actor = who.principal().actor();
+    match state
+        .node
+        .update_with_key(&agency, &actor, message_id, req, key)
+        .await
+    {
+        Ok(out) => {
+            tracing::info!(agency = %agency, message_id, update = out.message_id, "update sent from the console");
+            see_other(&format!("/console/documents/{}?ok=update", out.message_id))
+        }
+        Err(e) if e.code() == crate::error::Code::NotFound => {
+            super::documents::not_found(&state, &who)
+        }
+        Err(e) => {
+            let status = crate::http::error::http_status(e.code());
+            if status.is_server_error() {
+                return super::documents::unavailable(&state, &who, &e);
+            }
+            let text = format!("Không thực hiện được: {}", e.message_vi());
+            super::documents::detail(&state, &who, message_id, status, said(text)).await
+        }
+    }
+}
