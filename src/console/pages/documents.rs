@@ -1,12 +1,16 @@
 //! Văn bản liên thông: a clerk's received (*Văn bản đến*) and sent (*Văn bản đi*) documents,
 //! with filters and a search that ignores case and Vietnamese diacritics; *Chi tiết văn bản*
-//! (metadata, files, the signature panel, the status timeline, every delivery with its
-//! attempts); and the clerk's answers on a received document — *Tiếp nhận* (03), *Trả lại* (02,
-//! with a reason), *Hoàn thành* (06) — through the node's own status operation.
+//! (metadata, files with a PDF preview, the signature panel, the status timeline, every delivery
+//! with its attempts); the answers on a received document — *Tiếp nhận* (03), *Trả lại* (02,
+//! with a reason), *Hoàn thành* (06), *Đồng ý* (15) / *Từ chối* (16) to a revocation, an update
+//! or a replacement — and *Thu hồi* of a sent one, through the node's own operations (those the
+//! clerk API calls). *Gửi văn bản*, *Cập nhật* and *Thay thế* are in `documents_send`.
 //!
-//! Everything is scoped to the clerk's agency ([`Principal::agency`]): another agency's document
-//! is answered 404, as if it did not exist, so that its existence is not revealed. What a page
-//! shows comes from the read layer (`node::read`), the same queries the clerk API answers from.
+//! Everything is scoped to the clerk's agency
+//! ([`Principal::agency`](crate::console::access::Principal::agency)): another agency's
+//! document is answered 404, as if it did not exist, so that its existence is not revealed.
+//! What a page shows comes from the read layer (`node::read`), the same queries the clerk API
+//! answers from.
 
 use axum::Form;
 use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
@@ -17,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::console::access::{Action, Principal};
+use crate::console::access::Action;
 use crate::console::view::format;
 use crate::console::view::layout::{Section, notice};
 use crate::console::{ConsoleState, Signed, see_other};
@@ -1089,7 +1093,7 @@ pub async fn report<S: Store>(
             .await;
         }
     };
-    let actor = principal_actor(who.principal());
+    let actor = who.principal().actor();
     match state
         .node
         .report_status(&agency, &actor, message_id, code, form.reason.trim())
@@ -1112,11 +1116,6 @@ pub async fn report<S: Store>(
             detail_page(&state, &who, id, status, Some((false, said))).await
         }
     }
-}
-
-/// The actor of the audit record a console status leaves (`console:van_thu:<agency>:<subject>`).
-fn principal_actor(p: &Principal) -> String {
-    p.actor()
 }
 
 #[cfg(test)]
