@@ -223,9 +223,21 @@ impl<S: Store> FromRequestParts<ConsoleState<S>> for Signed {
 /// The console's routes (all under `/console/`), merged into the node's router when `[console]`
 /// is configured.
 pub fn router<S: Store, T: Clone + Send + Sync + 'static>(node: Node<S>) -> Option<Router<T>> {
+    let config = node.config.console.as_ref()?;
+    let sessions = Arc::new(Sessions::new(config.idle_timeout, config.max_age));
+    router_with_sessions(node, sessions)
+}
+
+/// [`router`] over `sessions` the caller holds: the node's own router makes a new set; a test
+/// that starts sessions itself (a clerk, who signs in only through the identity provider)
+/// passes its own.
+pub fn router_with_sessions<S: Store, T: Clone + Send + Sync + 'static>(
+    node: Node<S>,
+    sessions: Arc<Sessions>,
+) -> Option<Router<T>> {
     let config = Arc::new(node.config.console.clone()?);
     let state = ConsoleState {
-        sessions: Arc::new(Sessions::new(config.idle_timeout, config.max_age)),
+        sessions,
         limiter: Arc::new(limiter::LoginLimiter::default()),
         oidc: config.oidc.clone().and_then(|o| {
             oidc::Oidc::new(o, &config.public_url)
@@ -280,6 +292,29 @@ pub fn router<S: Store, T: Clone + Send + Sync + 'static>(node: Node<S>) -> Opti
             "/console/audit/verify",
             axum::routing::post(pages::audit::verify::<S>),
         )
+        // Văn bản liên thông (pages::documents).
+        .route("/console/documents", get(pages::documents::list::<S>))
+        .route(
+            "/console/documents/new",
+            get(pages::documents_send::form::<S>).post(pages::documents_send::send::<S>),
+        )
+        .route("/console/documents/{id}", get(pages::documents::show::<S>))
+        .route(
+            "/console/documents/{id}/files/{n}",
+            get(pages::documents::file::<S>),
+        )
+        .route(
+            "/console/documents/{id}/status",
+            axum::routing::post(pages::documents::report::<S>),
+        )
+        .route(
+            "/console/documents/{id}/revoke",
+            axum::routing::post(pages::documents::revoke::<S>),
+        )
+        .route(
+            "/console/documents/{id}/update",
+            axum::routing::post(pages::documents_send::update::<S>),
+        )
         .route("/console/static/app.css", get(static_css))
         .route("/console/static/app.js", get(static_js))
         .route("/console/{*rest}", axum::routing::any(not_found::<S>))
@@ -297,15 +332,21 @@ pub fn router<S: Store, T: Clone + Send + Sync + 'static>(node: Node<S>) -> Opti
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(
-        CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; \
-             frame-ancestors 'none'",
-        ),
-    );
-    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // A handler may set a stricter policy of its own (a PDF shown in the page's preview frame
+    // sets `default-src 'none'; frame-ancestors 'self'`): kept.
+    if !h.contains_key(CONTENT_SECURITY_POLICY) {
+        h.insert(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                 connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; \
+                 frame-ancestors 'none'",
+            ),
+        );
+    }
+    if !h.contains_key(X_FRAME_OPTIONS) {
+        h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     if !h.contains_key(CACHE_CONTROL) {

@@ -24,9 +24,10 @@ use super::error::ApiError;
 use super::extract::{self, ApiJson, ApiQuery};
 use super::params::{parse_time, path_id, ts};
 use crate::Code;
-use crate::edxml::{self, Package, ReadOptions, StatusCode};
+use crate::edxml::{self, StatusCode};
 use crate::error::{FormatError, Problem};
 use crate::node::compose::{File, Submission};
+use crate::node::read::PackageSource;
 use crate::node::service::UpdateRequest;
 use crate::node::validate;
 use crate::store::{
@@ -48,7 +49,7 @@ fn header_value(header_json: &str) -> Value {
 }
 
 /// `Content-Disposition: attachment` with an ASCII fallback and the UTF-8 name (RFC 6266/5987).
-pub(super) fn disposition(name: &str) -> HeaderValue {
+pub(crate) fn disposition(name: &str) -> HeaderValue {
     let ascii: String = name
         .chars()
         .map(|c| {
@@ -84,14 +85,15 @@ fn xml_download(body: impl IntoResponse, name: &str) -> Response {
         .into_response()
 }
 
-/// The signed package of message `id`, which the caller has checked `agency` may see. A package
-/// the store keeps as a file is checked against its SHA-256 first (so a damaged one is a clean
-/// `STORE_CORRUPT`, not a cut-off download) and then streamed from the file, checked again as
-/// it goes: a 100 MB package is never in memory for a download.
-async fn package_download<S: Store>(store: &S, agency: &str, id: i64) -> ApiResult {
+/// The signed package of message `id` as the read layer found it for the asking agency. A
+/// package the store keeps as a file is checked against its SHA-256 first (so a damaged one is a
+/// clean `STORE_CORRUPT`, not a cut-off download) and then streamed from the file, checked again
+/// as it goes: a 100 MB package is never in memory for a download.
+async fn package_download(source: PackageSource, id: i64) -> ApiResult {
     let name = format!("lienthong-{id}.xml");
-    let Some(file) = store.message_file(id).await? else {
-        return Ok(xml_download(store.package_bytes(agency, id).await?, &name));
+    let file = match source {
+        PackageSource::Bytes(bytes) => return Ok(xml_download(bytes, &name)),
+        PackageSource::File(file) => file,
     };
     file_body::check(&file).await?;
     let body = FileBody::open(&file, Default::default())
@@ -573,8 +575,7 @@ pub async fn list_documents<S: Store>(
     let filter = OutgoingFilter { since, until, page };
     let items = state
         .node
-        .store
-        .list_outgoing(clerk.agency.as_str(), &filter)
+        .outgoing_page(clerk.agency.as_str(), &filter)
         .await?;
     let views: Vec<DocumentView> = items.iter().map(DocumentView::from).collect();
     Ok(Json(page_of(views, page, |v| v.message.id)).into_response())
@@ -622,17 +623,15 @@ pub async fn document<S: Store>(
     id: Result<Path<i64>, PathRejection>,
 ) -> ApiResult {
     let id = path_id(id)?;
-    let store = &state.node.store;
-    let item = store
-        .outgoing_item(clerk.agency.as_str(), id)
+    let detail = state
+        .node
+        .outgoing_document(clerk.agency.as_str(), id)
         .await
         .map_err(not_sent(id))?;
-    let history = store.status_history(clerk.agency.as_str(), id).await?;
-    let mut view = DocumentView::from(&item);
-    for (d, info) in view.deliveries.iter_mut().zip(&item.deliveries) {
-        let attempts = store.attempts(info.id).await?;
+    let mut view = DocumentView::from(&detail.item);
+    for (d, full) in view.deliveries.iter_mut().zip(&detail.deliveries) {
         d.attempt_log = Some(
-            attempts
+            full.attempts
                 .iter()
                 .map(|a| AttemptView {
                     number: a.number,
@@ -644,58 +643,10 @@ pub async fn document<S: Store>(
                 })
                 .collect(),
         );
-        let mut entries: Vec<(i64, StatusView)> = history
-            .iter()
-            .filter(|s| s.reporter == info.recipient)
-            .map(|s| (s.reported_at, StatusView::from(s)))
-            .collect();
-        // The proof of delivery: the recipient's own signed 01, kept with the delivery.
-        if let Some(at) = info.delivered_at
-            && let Some(receipt) = store.delivery_receipt(info.id).await?
-            && let Some(entry) = receipt_entry(&receipt, &info.recipient, at, &state)
-        {
-            entries.push(entry);
-            entries.sort_by_key(|(at, _)| *at);
-        }
-        d.history = Some(entries.into_iter().map(|(_, v)| v).collect());
+        d.history = Some(full.history.iter().map(StatusView::from).collect());
     }
-    view.header = Some(header_value(&item.message.header_json));
+    view.header = Some(header_value(&detail.item.message.header_json));
     Ok(Json(view).into_response())
-}
-
-/// The history entry of a delivery's receipt: status 01 from `recipient` (whose signature the
-/// outbox verified before keeping it), reported at the receipt's own timestamp and recorded when
-/// the delivery was marked delivered. `None` if the kept bytes no longer read as a 01 from
-/// `recipient` (they were checked when kept; the download still offers them as they are).
-fn receipt_entry<S: Store>(
-    receipt: &[u8],
-    recipient: &str,
-    delivered_at: i64,
-    state: &AppState<S>,
-) -> Option<(i64, StatusView)> {
-    let opts = ReadOptions {
-        limits: state.node.config.limits.clone(),
-        strict: false,
-    };
-    let Ok(Package::Status(s)) = edxml::read(receipt, &opts) else {
-        return None;
-    };
-    if s.status_code != StatusCode::Arrived || s.from.organ_id.as_str() != recipient {
-        return None;
-    }
-    let offset = time::UtcOffset::from_hms(7, 0, 0).ok()?;
-    let reported_at = (s.timestamp.assume_offset(offset).unix_timestamp_nanos() / 1_000_000) as i64;
-    Some((
-        reported_at,
-        StatusView {
-            code: status_wire(StatusCode::Arrived.number()),
-            description: s.description.clone(),
-            reporter: recipient.to_owned(),
-            reported_at: ts(reported_at),
-            recorded_at: ts(delivered_at),
-            direction: crate::store::Direction::In,
-        },
-    ))
 }
 
 /// `GET /api/v1/documents/{id}/deliveries/{delivery_id}/receipt`: the recipient's signed 01
@@ -710,12 +661,12 @@ pub async fn delivery_receipt<S: Store>(
     let (id, delivery_id) = p
         .map(|Path(x)| x)
         .map_err(|r| extract::path_rejection(&r, &["id", "delivery_id"]))?;
-    let store = &state.node.store;
-    let item = store
-        .outgoing_item(clerk.agency.as_str(), id)
+    let found = state
+        .node
+        .sent_receipt(clerk.agency.as_str(), id, delivery_id)
         .await
         .map_err(not_sent(id))?;
-    if !item.deliveries.iter().any(|d| d.id == delivery_id) {
+    let Some(receipt) = found else {
         return Err(ApiError::coded(
             Code::NotFound,
             format!("delivery_id: no delivery {delivery_id} of document message {id}"),
@@ -723,9 +674,9 @@ pub async fn delivery_receipt<S: Store>(
         .with_vi(format!(
             "Văn bản {id} không có lần chuyển “delivery_id” {delivery_id}; vui lòng kiểm tra lại (các lần chuyển của văn bản có trong GET /api/v1/documents/{id})."
         )));
-    }
-    match store.delivery_receipt(delivery_id).await? {
-        Some(receipt) if !receipt.is_empty() => Ok(xml_download(
+    };
+    match receipt {
+        Some(receipt) => Ok(xml_download(
             receipt,
             &format!("lienthong-{id}-delivery-{delivery_id}-receipt.xml"),
         )),
@@ -746,12 +697,12 @@ pub async fn document_package<S: Store>(
     id: Result<Path<i64>, PathRejection>,
 ) -> ApiResult {
     let id = path_id(id)?;
-    let store = &state.node.store;
-    store
-        .outgoing_item(clerk.agency.as_str(), id)
+    let source = state
+        .node
+        .document_package(clerk.agency.as_str(), id, true)
         .await
         .map_err(not_sent(id))?;
-    package_download(store.as_ref(), clerk.agency.as_str(), id).await
+    package_download(source, id).await
 }
 
 // --- receiving ---------------------------------------------------------------------------------
@@ -792,11 +743,17 @@ pub async fn list_inbox<S: Store>(
     };
     let items = state
         .node
-        .store
-        .list_inbox(clerk.agency.as_str(), &filter)
+        .inbox_page(clerk.agency.as_str(), &filter)
         .await?;
+    // The inbox is paged by its own rows (`inbox_id`), not by message id: a message id as the
+    // cursor repeated part of the page and skipped the rest.
+    let next_before = page_of(items.iter().collect(), page, |i| i.inbox_id).next_before;
     let views: Vec<InboxView> = items.iter().map(InboxView::from).collect();
-    Ok(Json(page_of(views, page, |v| v.message.id)).into_response())
+    Ok(Json(PageOf {
+        items: views,
+        next_before,
+    })
+    .into_response())
 }
 
 /// `GET /api/v1/inbox/{id}`: with the parsed header (attachments listed with their sizes) and
@@ -807,15 +764,14 @@ pub async fn inbox_item<S: Store>(
     id: Result<Path<i64>, PathRejection>,
 ) -> ApiResult {
     let id = path_id(id)?;
-    let store = &state.node.store;
-    let item = store
-        .inbox_item(clerk.agency.as_str(), id)
+    let detail = state
+        .node
+        .incoming_document(clerk.agency.as_str(), id)
         .await
         .map_err(not_received(id))?;
-    let history = store.status_history(clerk.agency.as_str(), id).await?;
-    let mut view = InboxView::from(&item);
-    view.header = Some(header_value(&item.message.header_json));
-    view.history = Some(history.iter().map(StatusView::from).collect());
+    let mut view = InboxView::from(&detail.item);
+    view.header = Some(header_value(&detail.item.message.header_json));
+    view.history = Some(detail.history.iter().map(StatusView::from).collect());
     Ok(Json(view).into_response())
 }
 
@@ -827,12 +783,12 @@ pub async fn inbox_package<S: Store>(
     id: Result<Path<i64>, PathRejection>,
 ) -> ApiResult {
     let id = path_id(id)?;
-    let store = &state.node.store;
-    store
-        .inbox_item(clerk.agency.as_str(), id)
+    let source = state
+        .node
+        .document_package(clerk.agency.as_str(), id, false)
         .await
         .map_err(not_received(id))?;
-    package_download(store.as_ref(), clerk.agency.as_str(), id).await
+    package_download(source, id).await
 }
 
 /// `GET /api/v1/inbox/{id}/attachments/{n}`: file `n` (1-based), decoded and unzipped, with its
@@ -846,17 +802,12 @@ pub async fn inbox_attachment<S: Store>(
     let (id, n) = p
         .map(|Path(x)| x)
         .map_err(|r| extract::path_rejection(&r, &["id", "n"]))?;
-    let store = &state.node.store;
-    store
-        .inbox_item(clerk.agency.as_str(), id)
+    let files = state
+        .node
+        .document_files(clerk.agency.as_str(), id, false)
         .await
         .map_err(not_received(id))?;
-    let bytes = store.package_bytes(clerk.agency.as_str(), id).await?;
-    let opts = ReadOptions {
-        limits: state.node.config.limits.clone(),
-        strict: false,
-    };
-    let Package::Document(doc) = edxml::read(&bytes, &opts)? else {
+    let Some(attachments) = files else {
         return Err(ApiError::coded(
             Code::NotFound,
             format!("id: message {id} is a status package, which has no attachments"),
@@ -865,10 +816,10 @@ pub async fn inbox_attachment<S: Store>(
             "Mục {id} là gói tin trạng thái, không có tệp đính kèm; vui lòng kiểm tra lại “id”."
         )));
     };
-    let count = doc.attachments.len();
+    let count = attachments.len();
     let Some(a) = n
         .checked_sub(1)
-        .and_then(|i| doc.attachments.into_iter().nth(i))
+        .and_then(|i| attachments.into_iter().nth(i))
     else {
         return Err(FormatError::new(
             Code::NotFound,

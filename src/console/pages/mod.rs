@@ -4,6 +4,8 @@
 pub mod audit;
 pub mod certificates;
 pub mod deliveries;
+pub mod documents;
+pub mod documents_send;
 pub mod login;
 pub mod overview;
 pub mod registry;
