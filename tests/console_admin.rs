@@ -15,8 +15,7 @@ use common::nodes::*;
 use lienthong::node::service::now_ms;
 use lienthong::store::{DeliveryError, DeliveryState, Store};
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
-use tokio::net::TcpListener;
+use reqwest::header::{CONTENT_TYPE, LOCATION};
 
 const ADMIN_PASSWORD: &str = ADMIN.1;
 const AUDITOR_PASSWORD: &str = AUDITOR.1;

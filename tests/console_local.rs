@@ -401,7 +401,9 @@ async fn the_role_matrix_holds_on_the_server() {
         ("/console/registry", Action::ViewRegistry),
         ("/console/certificates", Action::ViewCertificates),
     ];
-    let posts: Vec<(String, Action, Vec<(&str, &str)>)> = vec![
+    /// A form: where it posts, the right it needs, its fields besides `_csrf`.
+    type Post<'a> = (String, Action, Vec<(&'a str, &'a str)>);
+    let posts: Vec<Post> = vec![
         (
             format!("/console/deliveries/{id}/retry"),
             Action::RetryDelivery,

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use common::console::{audit_records, client, csrf_of};
 use common::nodes::*;
-use lienthong::store::{AuditQuery, Store};
+use lienthong::store::Store;
 use reqwest::header::{LOCATION, SET_COOKIE};
 use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
