@@ -79,6 +79,12 @@ if ((${#need[@]})); then
   fi
 fi
 
+# oidc-provider 9 needs Node.js 20 or later (Debian 12's own nodejs is 18): say so before the
+# console's single sign-on tests fail on it.
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  echo "*** Node.js $node_major found; the console's OpenID provider tests need Node.js 20 or later ***"
+fi
 # The console tests' npm packages, exactly as locked (playwright-core drives /usr/bin/chromium;
 # it never downloads a browser of its own).
 npm ci --prefix tests/console --no-audit --no-fund --loglevel=error
