@@ -114,6 +114,18 @@ impl<S: Store> ConsoleState<S> {
         html_response(status, markup)
     }
 
+    /// The page for a read the store did not answer (503): `title` says what could not be read
+    /// ("Tạm thời không đọc được …"); the error goes to the log, never to the page.
+    pub fn store_unavailable(&self, who: &Signed, title: &str, e: &crate::Error) -> Response {
+        tracing::error!(error = %e, page = title, "console: the store did not answer");
+        self.error_page(
+            Some(who),
+            StatusCode::SERVICE_UNAVAILABLE,
+            title,
+            "Kho dữ liệu của hệ thống chưa trả lời; vui lòng thử lại sau ít phút.",
+        )
+    }
+
     /// Refuses `action` to `who` unless their role has it: 403, and an audit record.
     pub async fn require(&self, who: &Signed, action: Action, path: &str) -> Result<(), Response> {
         if who.session.principal.may(action) {

@@ -84,16 +84,6 @@ impl AuditQueryForm {
     }
 }
 
-fn unavailable<S: Store>(state: &ConsoleState<S>, who: &Signed, e: &crate::Error) -> Response {
-    tracing::error!(error = %e, "console audit");
-    state.error_page(
-        Some(who),
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Tạm thời không đọc được nhật ký",
-        "Kho dữ liệu của hệ thống chưa trả lời; vui lòng thử lại sau ít phút.",
-    )
-}
-
 /// `GET /console/audit`.
 pub async fn list<S: Store>(
     State(state): State<ConsoleState<S>>,
@@ -121,7 +111,7 @@ async fn draw<S: Store>(
         Err(p) => (Vec::new(), Some(p)),
         Ok(b) => match state.node.audit_page(&b).await {
             Ok(rows) => (rows, None),
-            Err(e) => return unavailable(state, who, &e),
+            Err(e) => return state.store_unavailable(who, "Tạm thời không đọc được nhật ký", &e),
         },
     };
     let next = (rows.len() as u32 >= PER_PAGE)
@@ -249,7 +239,7 @@ pub async fn verify<S: Store>(
     }
     let verdict = match state.node.verify_audit().await {
         Ok(v) => v,
-        Err(e) => return unavailable(&state, &who, &e),
+        Err(e) => return state.store_unavailable(&who, "Tạm thời không đọc được nhật ký", &e),
     };
     let markup = match &verdict {
         Ok(summary) => html! {

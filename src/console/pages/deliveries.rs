@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use crate::Code;
 use crate::console::access::Action;
 use crate::console::view::format;
 use crate::console::view::layout::{Section, notice};
@@ -21,7 +22,6 @@ use crate::console::{ConsoleState, Signed, see_other};
 use crate::node::read::{COUNT_CAP, Capped};
 use crate::node::service::now_ms;
 use crate::store::{AttemptOutcome, DeliveryFilter, DeliveryInfo, DeliveryState, Page, Store};
-use crate::{Code, Error};
 
 /// Rows on one page.
 const PER_PAGE: u32 = 50;
@@ -162,16 +162,6 @@ impl ListQuery {
     }
 }
 
-fn unavailable<S: Store>(state: &ConsoleState<S>, who: &Signed, e: &Error) -> Response {
-    tracing::error!(error = %e, "console deliveries");
-    state.error_page(
-        Some(who),
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Tạm thời không đọc được dữ liệu",
-        "Kho dữ liệu của hệ thống chưa trả lời; vui lòng thử lại sau ít phút.",
-    )
-}
-
 fn no_such<S: Store>(state: &ConsoleState<S>, who: &Signed) -> Response {
     state.error_page(
         Some(who),
@@ -199,11 +189,15 @@ pub async fn list<S: Store>(
         Ok(filter) => {
             let rows = match state.node.deliveries(&filter).await {
                 Ok(r) => r,
-                Err(e) => return unavailable(&state, &who, &e),
+                Err(e) => {
+                    return state.store_unavailable(&who, "Tạm thời không đọc được dữ liệu", &e);
+                }
             };
             let total = match state.node.count_deliveries(&filter).await {
                 Ok(t) => t,
-                Err(e) => return unavailable(&state, &who, &e),
+                Err(e) => {
+                    return state.store_unavailable(&who, "Tạm thời không đọc được dữ liệu", &e);
+                }
             };
             (rows, Some(total), None)
         }
@@ -430,7 +424,7 @@ async fn show<S: Store>(
     let (d, attempts) = match state.node.delivery_with_attempts(id).await {
         Ok(x) => x,
         Err(e) if e.code() == Code::NotFound => return no_such(state, who),
-        Err(e) => return unavailable(state, who, &e),
+        Err(e) => return state.store_unavailable(who, "Tạm thời không đọc được dữ liệu", &e),
     };
     let may_retry = who.principal().may(Action::RetryDelivery)
         && matches!(d.state, DeliveryState::Failed | DeliveryState::Retrying);
@@ -586,7 +580,7 @@ pub async fn retry<S: Store>(
             .await
         }
         Err(e) if e.code() == Code::NotFound => no_such(&state, &who),
-        Err(e) => unavailable(&state, &who, &e),
+        Err(e) => state.store_unavailable(&who, "Tạm thời không đọc được dữ liệu", &e),
     }
 }
 
@@ -659,7 +653,7 @@ pub async fn cancel<S: Store>(
             .await
         }
         Err(e) if e.code() == Code::NotFound => no_such(&state, &who),
-        Err(e) => unavailable(&state, &who, &e),
+        Err(e) => state.store_unavailable(&who, "Tạm thời không đọc được dữ liệu", &e),
     }
 }
 
@@ -720,7 +714,7 @@ pub async fn retry_selected<S: Store>(
         match state.node.store.operator_retry(*id, &actor, now).await {
             Ok(()) => done += 1,
             Err(e) if matches!(e.code(), Code::InvalidTransition | Code::NotFound) => refused += 1,
-            Err(e) => return unavailable(&state, &who, &e),
+            Err(e) => return state.store_unavailable(&who, "Tạm thời không đọc được dữ liệu", &e),
         }
     }
     if done > 0 {
@@ -803,7 +797,7 @@ pub async fn csv<S: Store>(
     loop {
         let rows = match state.node.deliveries(&filter).await {
             Ok(r) => r,
-            Err(e) => return unavailable(&state, &who, &e),
+            Err(e) => return state.store_unavailable(&who, "Tạm thời không đọc được dữ liệu", &e),
         };
         for d in &rows {
             if written == CSV_MAX {

@@ -25,6 +25,7 @@ use crate::console::access::Action;
 use crate::console::view::format;
 use crate::console::view::layout::{Section, notice};
 use crate::console::{ConsoleState, Signed, see_other};
+use crate::edxml::OrganId;
 use crate::edxml::StatusCode as Status;
 use crate::error::Code;
 use crate::node::read::{
@@ -191,20 +192,6 @@ pub(super) fn no_agency<S: Store>(state: &ConsoleState<S>, who: &Signed) -> Resp
     )
 }
 
-pub(super) fn unavailable<S: Store>(
-    state: &ConsoleState<S>,
-    who: &Signed,
-    e: &crate::Error,
-) -> Response {
-    tracing::error!(error = %e, "console documents");
-    state.error_page(
-        Some(who),
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Tạm thời không đọc được văn bản",
-        "Kho dữ liệu của hệ thống chưa trả lời; vui lòng thử lại sau ít phút.",
-    )
-}
-
 pub(super) fn not_found<S: Store>(state: &ConsoleState<S>, who: &Signed) -> Response {
     state.error_page(
         Some(who),
@@ -242,11 +229,11 @@ pub async fn list<S: Store>(
         Err(problems) => (html! {}, None, problems),
         Ok(q) if p.outgoing() => match state.node.outgoing_documents(&agency, &q).await {
             Ok(found) => (outgoing_rows(&found.rows), found.next_before, Vec::new()),
-            Err(e) => return unavailable(&state, &who, &e),
+            Err(e) => return state.store_unavailable(&who, "Tạm thời không đọc được văn bản", &e),
         },
         Ok(q) => match state.node.incoming_documents(&agency, &q).await {
             Ok(found) => (incoming_rows(&found.rows), found.next_before, Vec::new()),
-            Err(e) => return unavailable(&state, &who, &e),
+            Err(e) => return state.store_unavailable(&who, "Tạm thời không đọc được văn bản", &e),
         },
     };
     let body = html! {
@@ -509,7 +496,7 @@ async fn detail_page<S: Store>(
             );
         }
         Err(e) if crate::node::read::is_not_found(&e) => {}
-        Err(e) => return unavailable(state, who, &e),
+        Err(e) => return state.store_unavailable(who, "Tạm thời không đọc được văn bản", &e),
     }
     match state.node.outgoing_document(&agency, id).await {
         Ok(d) => {
@@ -525,7 +512,7 @@ async fn detail_page<S: Store>(
             )
         }
         Err(e) if crate::node::read::is_not_found(&e) => not_found(state, who),
-        Err(e) => unavailable(state, who, &e),
+        Err(e) => state.store_unavailable(who, "Tạm thời không đọc được văn bản", &e),
     }
 }
 
@@ -990,7 +977,7 @@ pub async fn file<S: Store>(
         Ok(Some(files)) => files,
         Ok(None) => return not_found(&state, &who),
         Err(e) if crate::node::read::is_not_found(&e) => return not_found(&state, &who),
-        Err(e) => return unavailable(&state, &who, &e),
+        Err(e) => return state.store_unavailable(&who, "Tạm thời không đọc được văn bản", &e),
     };
     let Some(a) = n.checked_sub(1).and_then(|i| files.into_iter().nth(i)) else {
         return not_found(&state, &who);
@@ -1046,6 +1033,35 @@ pub struct ReportForm {
     reason: String,
 }
 
+/// What every form on a document starts with: the role and CSRF check (a refusal audited under
+/// the form's path, `/console/documents/{id}/{verb}`), then the clerk's agency and the
+/// document's id (`Err`: the page that answers instead).
+async fn document_form<S: Store>(
+    state: &ConsoleState<S>,
+    who: &Signed,
+    id: &Result<Path<i64>, PathRejection>,
+    verb: &str,
+    action: Action,
+    csrf: &str,
+) -> Result<(OrganId, i64), Response> {
+    let path = match id {
+        Ok(Path(id)) => format!("/console/documents/{id}/{verb}"),
+        Err(_) => format!("/console/documents/{{id}}/{verb}"),
+    };
+    state.require_form(who, action, &path, csrf).await?;
+    let agency = who
+        .principal()
+        .agency
+        .clone()
+        .ok_or_else(|| no_agency(state, who))?;
+    let message_id = id
+        .as_ref()
+        .ok()
+        .map(|Path(id)| *id)
+        .ok_or_else(|| not_found(state, who))?;
+    Ok((agency, message_id))
+}
+
 /// `POST /console/documents/{id}/status`: the node's status operation (the one
 /// `POST /api/v1/inbox/{id}/status` calls), for the clerk's agency. A refusal of the node (the
 /// processing order, a missing reason) is shown on the document's page in its Vietnamese words.
@@ -1056,21 +1072,18 @@ pub async fn report<S: Store>(
     form: Result<Form<ReportForm>, FormRejection>,
 ) -> Response {
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    let path = match &id {
-        Ok(Path(id)) => format!("/console/documents/{id}/status"),
-        Err(_) => "/console/documents/{id}/status".to_owned(),
-    };
-    if let Err(r) = state
-        .require_form(&who, Action::ReportStatus, &path, &form.csrf)
-        .await
+    let (agency, message_id) = match document_form(
+        &state,
+        &who,
+        &id,
+        "status",
+        Action::ReportStatus,
+        &form.csrf,
+    )
+    .await
     {
-        return r;
-    }
-    let Some(agency) = who.principal().agency.clone() else {
-        return no_agency(&state, &who);
-    };
-    let Some(message_id) = id.as_ref().ok().map(|Path(id)| *id) else {
-        return not_found(&state, &who);
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let code = match form.code.trim() {
         "03" => Status::Registered,
@@ -1110,7 +1123,7 @@ pub async fn report<S: Store>(
         Err(e) => {
             let status = crate::http::error::http_status(e.code());
             if status.is_server_error() {
-                return unavailable(&state, &who, &e);
+                return state.store_unavailable(&who, "Tạm thời không đọc được văn bản", &e);
             }
             let said = format!("Không thực hiện được: {}", e.message_vi());
             detail_page(&state, &who, id, status, Some((false, said))).await
@@ -1180,21 +1193,18 @@ pub async fn revoke<S: Store>(
     form: Result<Form<RevokeForm>, FormRejection>,
 ) -> Response {
     let form = form.map(|Form(f)| f).unwrap_or_default();
-    let path = match &id {
-        Ok(Path(id)) => format!("/console/documents/{id}/revoke"),
-        Err(_) => "/console/documents/{id}/revoke".to_owned(),
-    };
-    if let Err(r) = state
-        .require_form(&who, Action::SendDocument, &path, &form.csrf)
-        .await
+    let (agency, message_id) = match document_form(
+        &state,
+        &who,
+        &id,
+        "revoke",
+        Action::SendDocument,
+        &form.csrf,
+    )
+    .await
     {
-        return r;
-    }
-    let Some(agency) = who.principal().agency.clone() else {
-        return no_agency(&state, &who);
-    };
-    let Some(message_id) = id.as_ref().ok().map(|Path(id)| *id) else {
-        return not_found(&state, &who);
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let key = (!form.key.is_empty()).then(|| format!("console:{}", form.key));
     let actor = who.principal().actor();
@@ -1211,7 +1221,7 @@ pub async fn revoke<S: Store>(
         Err(e) => {
             let status = crate::http::error::http_status(e.code());
             if status.is_server_error() {
-                return unavailable(&state, &who, &e);
+                return state.store_unavailable(&who, "Tạm thời không đọc được văn bản", &e);
             }
             let said = format!("Không thực hiện được: {}", e.message_vi());
             detail_page(&state, &who, id, status, Some((false, said))).await

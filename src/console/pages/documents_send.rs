@@ -106,7 +106,7 @@ async fn page<S: Store>(
     for code in &draft.chosen {
         match state.node.recipient(code).await {
             Ok(c) => chosen.push((code.clone(), c)),
-            Err(e) => return super::documents::unavailable(state, who, &e),
+            Err(e) => return state.store_unavailable(who, "Tạm thời không đọc được văn bản", &e),
         }
     }
     let found = match state
@@ -115,7 +115,7 @@ async fn page<S: Store>(
         .await
     {
         Ok(f) => f,
-        Err(e) => return super::documents::unavailable(state, who, &e),
+        Err(e) => return state.store_unavailable(who, "Tạm thời không đọc được văn bản", &e),
     };
     if draft.key.is_empty() {
         draft.key = random_token();
@@ -326,7 +326,7 @@ pub async fn send<S: Store>(
                 recipients.push(serde_json::json!({"code": c.code, "name": c.name}))
             }
             Ok(_) => recipients.push(serde_json::json!(code)),
-            Err(e) => return super::documents::unavailable(&state, &who, &e),
+            Err(e) => return state.store_unavailable(&who, "Tạm thời không đọc được văn bản", &e),
         }
     }
     let content = draft.content.trim();
@@ -377,7 +377,7 @@ pub async fn send<S: Store>(
         Err(e) => {
             let status = crate::http::error::http_status(e.code());
             if status.is_server_error() {
-                return super::documents::unavailable(&state, &who, &e);
+                return state.store_unavailable(&who, "Tạm thời không đọc được văn bản", &e);
             }
             let said = format!("Chưa gửi được: {}", e.message_vi());
             page(&state, &who, draft, status, Some(said)).await
@@ -479,7 +479,7 @@ pub async fn update<S: Store>(
         Err(e) if crate::node::read::is_not_found(&e) => {
             return super::documents::not_found(&state, &who);
         }
-        Err(e) => return super::documents::unavailable(&state, &who, &e),
+        Err(e) => return state.store_unavailable(&who, "Tạm thời không đọc được văn bản", &e),
     };
     let subject = subject.trim();
     let content = content.trim();
@@ -508,7 +508,7 @@ pub async fn update<S: Store>(
         Err(e) => {
             let status = crate::http::error::http_status(e.code());
             if status.is_server_error() {
-                return super::documents::unavailable(&state, &who, &e);
+                return state.store_unavailable(&who, "Tạm thời không đọc được văn bản", &e);
             }
             let text = format!("Không thực hiện được: {}", e.message_vi());
             super::documents::detail(&state, &who, message_id, status, said(text)).await

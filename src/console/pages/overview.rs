@@ -2,7 +2,6 @@
 //! the list it counts.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 
@@ -21,15 +20,7 @@ pub async fn show<S: Store>(State(state): State<ConsoleState<S>>, who: Signed) -
     }
     let overview = match state.node.overview().await {
         Ok(o) => o,
-        Err(e) => {
-            tracing::error!(error = %e, "overview");
-            return state.error_page(
-                Some(&who),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Tạm thời không đọc được số liệu",
-                "Kho dữ liệu của hệ thống chưa trả lời; vui lòng thử lại sau ít phút.",
-            );
-        }
+        Err(e) => return state.store_unavailable(&who, "Tạm thời không đọc được số liệu", &e),
     };
     let admin = who.principal().may(Action::ViewDeliveries);
     // Today as the administrator's calendar has it: since midnight in Vietnam.

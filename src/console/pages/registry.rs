@@ -78,15 +78,7 @@ async fn page<S: Store>(
 ) -> Response {
     let entries = match state.node.registry().await {
         Ok(e) => e,
-        Err(e) => {
-            tracing::error!(error = %e, "registry");
-            return state.error_page(
-                Some(who),
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "Tạm thời không đọc được danh sách",
-                "Kho dữ liệu của hệ thống chưa trả lời; vui lòng thử lại sau ít phút.",
-            );
-        }
+        Err(e) => return state.store_unavailable(who, "Tạm thời không đọc được danh sách", &e),
     };
     let may_test = who.principal().may(Action::TestPeer);
     let peers = &state.node.config.peers;
