@@ -17,8 +17,14 @@ pub const CERT_ADMIN: (&str, &str) = ("chungthu", "chung-thu-mat-khau");
 /// break-glass accounts [`ADMIN`] (quan_tri_he_thong), [`AUDITOR`] (giam_sat) and
 /// [`CERT_ADMIN`] (quan_tri_chung_thu). `extra` is appended to the `[console]` table.
 pub async fn console_node(peer_url: &str, extra: &str) -> TestNode {
-    let hashes = [ADMIN, AUDITOR, CERT_ADMIN].map(|(_, p)| hash_password(p).unwrap());
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    console_node_on(l, peer_url, extra).await
+}
+
+/// [`console_node`] on a listener the caller bound (to know the console's address before the
+/// node starts, as an identity provider's client registration needs).
+pub async fn console_node_on(l: TcpListener, peer_url: &str, extra: &str) -> TestNode {
+    let hashes = [ADMIN, AUDITOR, CERT_ADMIN].map(|(_, p)| hash_password(p).unwrap());
     let public = format!("http://{}", l.local_addr().unwrap());
     let (peer_url, extra) = (peer_url.to_owned(), extra.to_owned());
     start(l, move |d| {

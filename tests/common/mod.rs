@@ -10,6 +10,7 @@ pub mod console;
 pub mod corpus;
 pub mod mail;
 pub mod nodes;
+pub mod oidc;
 pub mod openapi;
 pub mod store;
 pub mod testca;
