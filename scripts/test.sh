@@ -3,6 +3,9 @@
 # This is the README's test command; .ci/run calls exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Where the run's time goes: seconds since the start at the end of each step, printed last.
+step_times=()
+mark() { step_times+=("$(printf '%6d s  %s' "$SECONDS" "$1")"); }
 
 # Real components the tests compare against (never imitations):
 #   xmlsec1        independent XML-DSig implementation (interop, both directions)
@@ -88,6 +91,7 @@ fi
 # The console tests' npm packages, exactly as locked (playwright-core drives /usr/bin/chromium;
 # it never downloads a browser of its own).
 npm ci --prefix tests/console --no-audit --no-fund --loglevel=error
+mark "installs (apt, npm)"
 # The console's screenshots at 1366×768 land where the README shows them.
 export LIENTHONG_CONSOLE_SCREENSHOTS="$PWD/docs/console/screenshots"
 
@@ -118,6 +122,7 @@ if [ ! -x "$venv/bin/openapi-spec-validator" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/openapi-requirements.txt
 fi
 "$venv/bin/openapi-spec-validator" schemas/openapi.yaml
+mark "openapi-spec-validator"
 
 # From here on no step stops the run: each failure is remembered, the suite still runs, and the
 # closing lines say what failed (the exit status is non-zero if anything did).
@@ -126,6 +131,7 @@ failed_steps=()
 cargo fmt --all -- --check || { status=1; failed_steps+=("cargo fmt --check"); }
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check || { status=1; failed_steps+=("cargo fmt --check (fuzz)"); }
 cargo clippy --locked --all-targets -- -D warnings || { status=1; failed_steps+=("cargo clippy"); }
+mark "cargo fmt --check, cargo clippy"
 # The fuzz crate has its own Cargo.lock, which a new dependency of the library leaves stale:
 # said here, in seconds, rather than by the fuzz build at the end of the run.
 cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null ||
@@ -142,7 +148,9 @@ totals() { # log
 # remembered and the script exits non-zero at the end, after printing the true count.
 # Doc tests are not part of --all-targets; run them first so the suite's own summary closes the run.
 cargo test --locked --doc 2>&1 | tee "$log" || status=1
+mark "doc tests"
 cargo test --locked --no-fail-fast --all-targets 2>&1 | tee -a "$log" || status=1
+mark "the whole suite on SQLite (build and run)"
 # The store and node test suite again, on PostgreSQL: the test binaries whose stores come from
 # tests/common/store.rs (LIENTHONG_TEST_BACKEND picks the backend). The tests named sqlite_…
 # test SQLite's own things (WAL, read-only opening, package files) and are not run again.
@@ -161,6 +169,7 @@ if [ -n "${LIENTHONG_TEST_POSTGRES:-}" ]; then
   pg_totals=$(totals "$pg_log")
   rm -f "$pg_log"
 fi
+mark "the store and node tests on PostgreSQL"
 # The README's "run it" command, on the debug build the tests just made.
 # Counted as one test in the closing line, in cargo's own form.
 if LIENTHONG_PROFILE=debug examples/two-nodes/run.sh; then
@@ -178,6 +187,7 @@ else
   status=1
   failed_steps+=("examples/mail/run.sh")
 fi
+mark "examples/two-nodes/run.sh, examples/mail/run.sh"
 # What an operator installs (README, Installing a node): the systemd unit (systemd-analyze
 # verify), the .deb (cargo-deb, from the debug build above: dpkg-deb --info/--contents) and its
 # binary unpacked into a scratch root, started on the packaged configuration. Each of its checks
@@ -200,10 +210,12 @@ counted_step() { # command...
   rm -f "$out"
 }
 counted_step scripts/package-check.sh
+mark "scripts/package-check.sh"
 # Coverage-guided fuzzing of the parsers, a bounded time per target (README, Fuzzing): the
 # committed seeds and regression inputs replay first, then new inputs for FUZZ_SECONDS each.
 # Each target counts as one test in the closing line (fuzz.sh prints cargo's result line).
 counted_step scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
+mark "scripts/fuzz.sh"
 # One closing line over every test binary (cargo prints a result line per binary). A binary
 # that died without its result line (a signal, an abort) counts as one failed test: cargo names
 # it with "error: test failed, to rerun pass …" like a binary whose tests failed.
@@ -232,6 +244,8 @@ if [ -s "$skipped_pg" ]; then
   sed 's/^/***   /' "$skipped_pg"
   echo "*******************************************************************************************"
 fi
+echo "time: seconds since the start at the end of each step"
+printf '%s\n' "${step_times[@]}"
 if ((${#failed_steps[@]})); then
   printf 'failed steps: %s\n' "$(IFS=', '; echo "${failed_steps[*]}")"
 fi
