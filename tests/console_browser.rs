@@ -283,6 +283,7 @@ async fn a_clerks_whole_path_between_two_nodes_by_keyboard() {
                 { "do": "fill", "label": "Trích yếu (bắt buộc)", "text": SUBJECT },
                 { "do": "fill", "label": "Nội dung tóm tắt", "text": "Đề nghị Ủy ban nhân dân tỉnh Nghệ An phối hợp triển khai." },
                 { "do": "select", "label": "Độ khẩn", "option": "Khẩn" },
+                { "do": "fill", "label": "Nơi ban hành", "text": "Gia Lai" },
                 { "do": "fill", "label": "Họ tên người ký (bắt buộc)", "text": "Nguyễn Văn Quý" },
                 { "do": "file", "label": "Tệp văn bản (PDF)", "path": pdf_file(files.path()) },
                 { "do": "screenshot", "name": "gui-van-ban" },
@@ -324,7 +325,7 @@ async fn a_clerks_whole_path_between_two_nodes_by_keyboard() {
                 { "do": "fill", "label": "Đến ngày", "text": "07/12/2026" },
                 { "do": "press", "name": "Tìm", "contains": [SUBJECT] },
                 { "do": "press", "name": SUBJECT,
-                  "contains": ["Đã đến chờ tiếp nhận", "cong-van-2027.pdf", "Chữ ký số"],
+                  "contains": ["Đã đến chờ tiếp nhận", "cong-van-2027.pdf", "Chữ ký số", "Gia Lai, "],
                   "screenshot": "chi-tiet-van-ban-den" },
                 // The preview frame loaded the PDF under the page's policy (a refused frame would
                 // be a console error, which every page is checked for).

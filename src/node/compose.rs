@@ -39,7 +39,8 @@ pub struct Submission {
     pub content: Option<String>,
     #[serde(default)]
     pub signer: SignerJson,
-    /// Place of promulgation; the agency's province by default.
+    /// Place of promulgation (Nơi ban hành, the province's name as a rule); empty when not
+    /// given — the node does not guess it from the agency code.
     pub place: Option<String>,
     /// `yyyy/MM/dd` or `yyyy-MM-dd`; today (Vietnam time) by default.
     pub date: Option<String>,

@@ -33,6 +33,8 @@ pub struct Draft {
     position: String,
     signer: String,
     priority: String,
+    /// Nơi ban hành (the place in "Gia Lai, ngày … tháng … năm …").
+    place: String,
     key: String,
     /// *Thay thế*: the id of the agency's sent document this one replaces, and why.
     replaces: Option<i64>,
@@ -195,6 +197,7 @@ async fn page<S: Store>(
             }
             div class="field" { label for="f-tq" { "Thẩm quyền ký" } input id="f-tq" name="competence" value=(draft.competence) placeholder="KT. CHỦ TỊCH"; }
             div class="field" { label for="f-cv" { "Chức vụ người ký" } input id="f-cv" name="position" value=(draft.position) placeholder="PHÓ CHỦ TỊCH"; }
+            div class="field" { label for="f-nbh" { "Nơi ban hành" } input id="f-nbh" name="place" value=(draft.place) placeholder="Gia Lai"; }
             div class="field" { label for="f-nk" { "Họ tên người ký (bắt buộc)" } input id="f-nk" name="signer" value=(draft.signer) required; }
             div class="field" { label for="f-tep" { "Tệp văn bản (PDF)" } input id="f-tep" type="file" name="file" accept="application/pdf"; }
             p class="hint" { "Số văn bản do hệ thống cấp theo sổ văn bản đi của cơ quan; văn bản được ký số bằng khóa của cơ quan khi gửi." }
@@ -283,6 +286,7 @@ pub async fn send<S: Store>(
                 "position" => draft.position = text,
                 "signer" => draft.signer = text,
                 "priority" => draft.priority = text,
+                "place" => draft.place = text,
                 "thay_the" => draft.replaces = text.trim().parse().ok(),
                 "reason" => draft.reason = text,
                 _ => {}
@@ -330,11 +334,13 @@ pub async fn send<S: Store>(
         }
     }
     let content = draft.content.trim();
+    let place = draft.place.trim();
     let sub = serde_json::json!({
         "recipients": recipients,
         "notation": draft.notation.trim(),
         "subject": draft.subject.trim(),
         "content": (!content.is_empty()).then_some(content),
+        "place": (!place.is_empty()).then_some(place),
         "priority": draft.priority.trim().parse::<u8>().unwrap_or(0),
         "signer": {
             "competence": draft.competence.trim(),
