@@ -744,6 +744,48 @@ async fn a_clerk_sends_with_the_picker_and_a_pdf_and_the_recipients_receive_it()
         page.contains("Chưa gửi được:") && page.contains("Trần Văn Bình"),
         "{page}"
     );
+    // More files than a package may carry, and a field longer than any form needs: said on the
+    // form, nothing sent.
+    let mut many = reqwest::multipart::Form::new()
+        .text("_csrf", csrf.clone())
+        .text("chon", SONV)
+        .text("notation", "STTTT-CĐS")
+        .text("subject", "Quá nhiều tệp")
+        .text("signer", "Trần Văn Bình");
+    for i in 0..=lienthong::edxml::xml::Limits::default().max_attachments {
+        many = many.part(
+            "file",
+            reqwest::multipart::Part::bytes(PDF.to_vec())
+                .file_name(format!("tep-{i}.pdf"))
+                .mime_str("application/pdf")
+                .unwrap(),
+        );
+    }
+    let r = send(many).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("nhiều nhất 200 tệp"), "{page}");
+    let r = send(
+        reqwest::multipart::Form::new()
+            .text("_csrf", csrf.clone())
+            .text("chon", SONV)
+            .text("notation", "STTTT-CĐS")
+            .text("subject", "x".repeat(70_000))
+            .text("signer", "Trần Văn Bình"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("dài quá 65.536 byte"));
+    assert_eq!(
+        gl.store()
+            .list_outgoing(STTTT, &Default::default())
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "nothing more was sent"
+    );
 
     // Thay thế: from the sent document, the same form with the recipients chosen, a reason.
     let sent_id: i64 = to

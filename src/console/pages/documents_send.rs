@@ -15,6 +15,7 @@ use maud::{Markup, html};
 
 use crate::console::access::Action;
 use crate::console::session::random_token;
+use crate::console::view::format;
 use crate::console::view::layout::{Section, notice};
 use crate::console::{ConsoleState, Signed, see_other};
 use crate::node::compose::{File, Submission};
@@ -235,62 +236,27 @@ pub async fn send<S: Store>(
     let limits = state.node.config.limits.clone();
     let mut draft = Draft::default();
     let mut csrf = String::new();
-    let mut files = Vec::new();
-    let mut problem = None;
-    if let Ok(mut mp) = multipart {
-        loop {
-            let field = match mp.next_field().await {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(_) => {
-                    problem = Some("Biểu mẫu gửi lên không đọc được; vui lòng gửi lại.".to_owned());
-                    break;
-                }
-            };
-            let name = field.name().unwrap_or("").to_owned();
-            if name == "file" {
-                let file_name = field.file_name().unwrap_or("").to_owned();
-                let content_type = field
-                    .content_type()
-                    .unwrap_or("application/octet-stream")
-                    .to_owned();
-                match field.bytes().await {
-                    Ok(b) if b.is_empty() && file_name.is_empty() => {}
-                    Ok(b) if b.len() as u64 > limits.max_attachment_bytes => {
-                        problem = Some(format!(
-                            "Tệp “{file_name}” lớn hơn mức nơi nhận chấp nhận ({} byte).",
-                            limits.max_attachment_bytes
-                        ));
-                    }
-                    Ok(b) => files.push(File {
-                        name: file_name,
-                        content_type,
-                        data: b.to_vec(),
-                    }),
-                    Err(_) => {
-                        problem =
-                            Some("Tệp gửi lên không đọc được; vui lòng chọn lại tệp.".to_owned());
-                    }
-                }
-                continue;
-            }
-            let text = field.text().await.unwrap_or_default();
-            match name.as_str() {
-                "_csrf" => csrf = text,
-                "key" => draft.key = text,
-                "chon" => draft.choose(text.trim()),
-                "notation" => draft.notation = text,
-                "subject" => draft.subject = text,
-                "content" => draft.content = text,
-                "competence" => draft.competence = text,
-                "position" => draft.position = text,
-                "signer" => draft.signer = text,
-                "priority" => draft.priority = text,
-                "place" => draft.place = text,
-                "thay_the" => draft.replaces = text.trim().parse().ok(),
-                "reason" => draft.reason = text,
-                _ => {}
-            }
+    let FormParts {
+        fields,
+        files,
+        problem,
+    } = read_form(multipart, &limits).await;
+    for (name, text) in fields {
+        match name.as_str() {
+            "_csrf" => csrf = text,
+            "key" => draft.key = text,
+            "chon" => draft.choose(text.trim()),
+            "notation" => draft.notation = text,
+            "subject" => draft.subject = text,
+            "content" => draft.content = text,
+            "competence" => draft.competence = text,
+            "position" => draft.position = text,
+            "signer" => draft.signer = text,
+            "priority" => draft.priority = text,
+            "place" => draft.place = text,
+            "thay_the" => draft.replaces = text.trim().parse().ok(),
+            "reason" => draft.reason = text,
+            _ => {}
         }
     }
     if let Err(r) = state
@@ -413,46 +379,19 @@ pub async fn update<S: Store>(
         String,
         String,
     ) = Default::default();
-    let mut files = Vec::new();
-    let mut problem: Option<String> = None;
-    if let Ok(mut mp) = multipart {
-        while let Ok(Some(field)) = mp.next_field().await {
-            let name = field.name().unwrap_or("").to_owned();
-            if name == "file" {
-                let file_name = field.file_name().unwrap_or("").to_owned();
-                let content_type = field
-                    .content_type()
-                    .unwrap_or("application/octet-stream")
-                    .to_owned();
-                match field.bytes().await {
-                    Ok(b) if b.is_empty() && file_name.is_empty() => {}
-                    Ok(b) if b.len() as u64 > limits.max_attachment_bytes => {
-                        problem = Some(format!(
-                            "Tệp “{file_name}” lớn hơn mức nơi nhận chấp nhận ({} byte).",
-                            limits.max_attachment_bytes
-                        ));
-                    }
-                    Ok(b) => files.push(File {
-                        name: file_name,
-                        content_type,
-                        data: b.to_vec(),
-                    }),
-                    Err(_) => {
-                        problem =
-                            Some("Tệp gửi lên không đọc được; vui lòng chọn lại tệp.".to_owned())
-                    }
-                }
-                continue;
-            }
-            let text = field.text().await.unwrap_or_default();
-            match name.as_str() {
-                "_csrf" => csrf = text,
-                "key" => key = text,
-                "reason" => reason = text,
-                "subject" => subject = text,
-                "content" => content = text,
-                _ => {}
-            }
+    let FormParts {
+        fields,
+        files,
+        problem,
+    } = read_form(multipart, &limits).await;
+    for (name, text) in fields {
+        match name.as_str() {
+            "_csrf" => csrf = text,
+            "key" => key = text,
+            "reason" => reason = text,
+            "subject" => subject = text,
+            "content" => content = text,
+            _ => {}
         }
     }
     if let Err(r) = state
@@ -520,4 +459,100 @@ pub async fn update<S: Store>(
             super::documents::detail(&state, &who, message_id, status, said(text)).await
         }
     }
+}
+
+/// Most text fields one form may carry (the send form has about fifteen, plus one per chosen
+/// recipient), and most bytes in one of them: a forged body cannot make the handler hold more.
+const MAX_FORM_FIELDS: usize = 500;
+const MAX_FIELD_BYTES: usize = 64 * 1024;
+
+/// A multipart form as the two sending forms read it: its text fields in order, its files, and
+/// what was wrong with the body in the clerk's words (the form is then shown again with it).
+struct FormParts {
+    fields: Vec<(String, String)>,
+    files: Vec<File>,
+    problem: Option<String>,
+}
+
+/// Reads the send and update forms' bodies with the node's limits: at most
+/// `limits.max_attachments` files of at most `limits.max_attachment_bytes` each (what the
+/// receivers would refuse is refused here, before signing), [`MAX_FORM_FIELDS`] text fields of
+/// at most [`MAX_FIELD_BYTES`]. An unreadable body stops the reading and says so.
+async fn read_form(
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    limits: &crate::edxml::xml::Limits,
+) -> FormParts {
+    let mut out = FormParts {
+        fields: Vec::new(),
+        files: Vec::new(),
+        problem: None,
+    };
+    let unreadable = "Biểu mẫu gửi lên không đọc được; vui lòng gửi lại.";
+    let Ok(mut mp) = multipart else {
+        out.problem = Some(unreadable.to_owned());
+        return out;
+    };
+    loop {
+        let field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(_) => {
+                out.problem = Some(unreadable.to_owned());
+                break;
+            }
+        };
+        let name = field.name().unwrap_or("").to_owned();
+        if name == "file" {
+            let file_name = field.file_name().unwrap_or("").to_owned();
+            let content_type = field
+                .content_type()
+                .unwrap_or("application/octet-stream")
+                .to_owned();
+            match field.bytes().await {
+                Ok(b) if b.is_empty() && file_name.is_empty() => {}
+                Ok(_) if out.files.len() >= limits.max_attachments => {
+                    out.problem = Some(format!(
+                        "Một văn bản gửi được nhiều nhất {} tệp.",
+                        limits.max_attachments
+                    ));
+                    break;
+                }
+                Ok(b) if b.len() as u64 > limits.max_attachment_bytes => {
+                    out.problem = Some(format!(
+                        "Tệp “{file_name}” lớn hơn mức nơi nhận chấp nhận ({} byte).",
+                        format::number(limits.max_attachment_bytes)
+                    ));
+                }
+                Ok(b) => out.files.push(File {
+                    name: file_name,
+                    content_type,
+                    data: b.to_vec(),
+                }),
+                Err(_) => {
+                    out.problem =
+                        Some("Tệp gửi lên không đọc được; vui lòng chọn lại tệp.".to_owned());
+                    break;
+                }
+            }
+            continue;
+        }
+        match field.text().await {
+            Ok(_) if out.fields.len() >= MAX_FORM_FIELDS => {
+                out.problem = Some(unreadable.to_owned());
+                break;
+            }
+            Ok(t) if t.len() > MAX_FIELD_BYTES => {
+                out.problem = Some(format!(
+                    "Một trường của biểu mẫu dài quá {} byte; vui lòng rút gọn.",
+                    format::number(MAX_FIELD_BYTES as u64)
+                ));
+            }
+            Ok(t) => out.fields.push((name, t)),
+            Err(_) => {
+                out.problem = Some(unreadable.to_owned());
+                break;
+            }
+        }
+    }
+    out
 }
