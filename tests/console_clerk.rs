@@ -1087,7 +1087,14 @@ async fn tong_quan_counts_what_waits_for_tiep_nhan_and_links_to_exactly_it() {
     let glc = Console::of(&gl).await;
     let now = lienthong::node::service::now_ms();
     let long_ago = now - 10 * 86_400_000;
-    received_at(&gl, "11", "Văn bản cũ chưa tiếp nhận", &[STTTT, SONV], long_ago).await;
+    received_at(
+        &gl,
+        "11",
+        "Văn bản cũ chưa tiếp nhận",
+        &[STTTT, SONV],
+        long_ago,
+    )
+    .await;
     received_at(&gl, "12", "Văn bản vừa đến", &[STTTT], now).await;
     received_at(&gl, "13", "Văn bản đã tiếp nhận", &[STTTT], long_ago).await;
     // Sở TT&TT received (03) the third.
@@ -1187,7 +1194,10 @@ async fn tong_quan_counts_what_waits_for_tiep_nhan_and_links_to_exactly_it() {
             "Chậm tiếp nhận (văn bản đi)",
         ),
     ] {
-        assert!(page.contains(&counter(Some(href), n, label)), "{label}: {page}");
+        assert!(
+            page.contains(&counter(Some(href), n, label)),
+            "{label}: {page}"
+        );
     }
     assert!(page.contains("hệ thống không biết ngày nghỉ lễ"), "{page}");
     // Each link lists exactly what it counted.
@@ -1205,7 +1215,10 @@ async fn tong_quan_counts_what_waits_for_tiep_nhan_and_links_to_exactly_it() {
     assert!(waiting.contains("Văn bản cũ chưa tiếp nhận") && waiting.contains("Văn bản vừa đến"));
     assert!(!waiting.contains("Văn bản đã tiếp nhận"));
     let (_, late_out) = glc.get(&stttt, "/console/documents?tab=di&tt=late").await;
-    assert!(late_out.contains("Văn bản đi chưa được tiếp nhận"), "{late_out}");
+    assert!(
+        late_out.contains("Văn bản đi chưa được tiếp nhận"),
+        "{late_out}"
+    );
     assert_eq!(sent.deliveries.len(), 1);
 
     // Sở Nội vụ's clerk: only its own copy of the old one.
@@ -1224,7 +1237,10 @@ async fn tong_quan_counts_what_waits_for_tiep_nhan_and_links_to_exactly_it() {
             "Chậm tiếp nhận (văn bản đi)",
         ),
     ] {
-        assert!(page.contains(&counter(Some(href), n, label)), "{label}: {page}");
+        assert!(
+            page.contains(&counter(Some(href), n, label)),
+            "{label}: {page}"
+        );
     }
 
     // An administrator: the whole node's, as plain numbers (no list shows every agency's).
@@ -1246,6 +1262,9 @@ async fn tong_quan_counts_what_waits_for_tiep_nhan_and_links_to_exactly_it() {
     ] {
         assert!(page.contains(&counter(None, n, label)), "{label}: {page}");
     }
-    assert!(!page.contains("/console/documents?tab=den&amp;tt="), "{page}");
+    assert!(
+        !page.contains("/console/documents?tab=den&amp;tt="),
+        "{page}"
+    );
     gl.shutdown().await;
 }

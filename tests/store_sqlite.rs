@@ -2440,10 +2440,7 @@ async fn reception_counts_what_waits_for_tiep_nhan_and_what_is_late() {
 
     // UBND's tiếp nhận (03) of the late one, and Sở Y tế's trả lại (02) of the other, take
     // them out — each for its own agency only.
-    for (doc, who, code) in [
-        (&doc_a, GIALAI_UBND, 3),
-        (&doc_b, GIALAI_SOYT, 2),
-    ] {
+    for (doc, who, code) in [(&doc_a, GIALAI_UBND, 3), (&doc_b, GIALAI_SOYT, 2)] {
         db.store
             .record_status(status(Direction::Out, doc, who, code, now), now)
             .await

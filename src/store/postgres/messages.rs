@@ -26,9 +26,9 @@ use crate::edxml::document_id::normalize_code_number;
 use crate::error::{Code, Error, Result};
 use crate::store::{
     ChannelTrust, Direction, DocumentMeta, InboxFilter, InboxItem, IngestOutcome, Kind,
-    MessageInfo, NewDelivery, NewIncoming, NewOutgoing, Numbering, OutgoingFilter, OutgoingItem, ReceptionCounts,
-    Pending, Receipt, RequestFingerprint, SignedPackage, Submitted, SubmittedDelivery, Turn,
-    UnverifiedSignature,
+    MessageInfo, NewDelivery, NewIncoming, NewOutgoing, Numbering, OutgoingFilter, OutgoingItem,
+    Pending, Receipt, ReceptionCounts, RequestFingerprint, SignedPackage, Submitted,
+    SubmittedDelivery, Turn, UnverifiedSignature,
 };
 
 /// The columns [`message_from_row`] reads, from `messages m`.

@@ -15,8 +15,8 @@ use crate::error::{Code, Error, Result};
 use crate::store::{
     ChannelTrust, Direction, DocumentMeta, InboxFilter, InboxItem, IngestOutcome, Kind,
     MessageInfo, NewDelivery, NewIncoming, NewOutgoing, Numbering, OutgoingFilter, OutgoingItem,
-    Pending, Receipt, ReceptionCounts, RequestFingerprint, SignedPackage, Submitted, SubmittedDelivery, Turn,
-    UnverifiedSignature,
+    Pending, Receipt, ReceptionCounts, RequestFingerprint, SignedPackage, Submitted,
+    SubmittedDelivery, Turn, UnverifiedSignature,
 };
 
 /// The columns [`message_from_row`] reads, from `messages m`.
@@ -1073,9 +1073,6 @@ mod tests {
             );
         }
         let p = plan(COUNT_LATE_OUT, 2).await;
-        assert!(
-            p.iter().any(|l| l.contains("deliveries_awaiting")),
-            "{p:?}"
-        );
+        assert!(p.iter().any(|l| l.contains("deliveries_awaiting")), "{p:?}");
     }
 }
