@@ -28,7 +28,7 @@ pub struct Overview {
     pub oldest_pending_ms: Option<i64>,
     /// Certificates that expire within `expiry::WARN_DAYS` days, or have.
     pub expiring: Vec<CertExpiry>,
-    /// Chờ tiếp nhận and Chậm tiếp nhận ([`reception`]), for the agency asked about or the
+    /// Chờ tiếp nhận and Chậm tiếp nhận ([`Node::reception`]), for the agency asked about or the
     /// whole node.
     pub reception: crate::store::ReceptionCounts,
     /// The instant before which a waiting document is late ([`late_before`]), as counted.
