@@ -1060,3 +1060,253 @@ async fn an_account_without_an_agency_sees_no_agency_s_documents() {
     gl.shutdown().await;
     na.shutdown().await;
 }
+
+/// A document from Nghệ An put straight into this node's store, received at `at` by
+/// `recipients` (the counters read the store; how it came is not theirs to know).
+async fn received_at(n: &TestNode, number: &str, subject: &str, recipients: &[&str], at: i64) {
+    use lienthong::store::{DocumentMeta, NewIncoming, SignedPackage};
+    let text = format!("<edXML>{subject}</edXML>");
+    n.store()
+        .ingest_incoming(
+            NewIncoming {
+                revocation: Vec::new(),
+                document: DocumentMeta {
+                    sender: NGHEAN.into(),
+                    document_id: format!("{NGHEAN},2026/12/01,{number}/UBND-VX"),
+                    business_type: 0,
+                    code_number: number.into(),
+                    code_notation: "UBND-VX".into(),
+                    code_year: 2026,
+                    subject: subject.into(),
+                },
+                package: SignedPackage {
+                    bytes: text.clone().into_bytes(),
+                    signer_subject: None,
+                    signer_fingerprint: None,
+                    header_json: serde_json::json!({ "subject": subject }).to_string(),
+                    signed_content: None,
+                    channel: None,
+                },
+                local_recipients: recipients.iter().map(|r| (*r).to_owned()).collect(),
+                peer: Some("nghean".into()),
+                receipts: recipients
+                    .iter()
+                    .map(|r| format!("01 from {r}").into_bytes())
+                    .collect(),
+                actor: "peer:nghean".into(),
+                received_sha256: None,
+            },
+            at,
+        )
+        .await
+        .unwrap();
+}
+
+/// One counter of Tổng quan as the page renders it: its link (if any), number and label.
+fn counter(href: Option<&str>, n: u64, label: &str) -> String {
+    let inner = format!("<span class=\"n\">{n}</span><span class=\"label\">{label}</span>");
+    match href {
+        Some(h) => format!("<a href=\"{}\">{inner}</a>", h.replace('&', "&amp;")),
+        None => format!("\">{inner}</li>"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tong_quan_counts_what_waits_for_tiep_nhan_and_links_to_exactly_it() {
+    // One node without an outbox worker: what is sent stays as the test leaves it.
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let c = console_table(&url);
+    let gl = start(l, |d| {
+        config_text(
+            "gialai",
+            d,
+            &gialai_departments(),
+            ("nghean", "http://127.0.0.1:9", NGHEAN),
+        ) + &c
+    })
+    .await;
+    let glc = Console::of(&gl).await;
+    let now = lienthong::node::service::now_ms();
+    let long_ago = now - 10 * 86_400_000;
+    received_at(
+        &gl,
+        "11",
+        "Văn bản cũ chưa tiếp nhận",
+        &[STTTT, SONV],
+        long_ago,
+    )
+    .await;
+    received_at(&gl, "12", "Văn bản vừa đến", &[STTTT], now).await;
+    received_at(&gl, "13", "Văn bản đã tiếp nhận", &[STTTT], long_ago).await;
+    // Sở TT&TT received (03) the third.
+    gl.store()
+        .record_status(
+            lienthong::store::NewStatus {
+                direction: lienthong::store::Direction::Out,
+                document_sender: NGHEAN.into(),
+                document_id: format!("{NGHEAN},2026/12/01,13/UBND-VX"),
+                reporter: STTTT.into(),
+                code: 3,
+                description: "Đã tiếp nhận".into(),
+                reported_at: long_ago + 60_000,
+                package: lienthong::store::SignedPackage {
+                    bytes: b"<edXML>03</edXML>".to_vec(),
+                    signer_subject: None,
+                    signer_fingerprint: None,
+                    header_json: "{}".into(),
+                    signed_content: None,
+                    channel: None,
+                },
+                deliveries: vec![lienthong::store::NewDelivery {
+                    recipient: NGHEAN.into(),
+                    route: "peer:nghean".into(),
+                }],
+                peer: None,
+                actor: format!("clerk:{STTTT}:lan"),
+                revocation: Vec::new(),
+                on_business_type: None,
+            },
+            long_ago + 60_000,
+        )
+        .await
+        .unwrap();
+    // Sở TT&TT sent one ten days ago, delivered the same day, never received (03) there.
+    let sent = gl
+        .store()
+        .submit_outgoing(
+            lienthong::store::NewOutgoing {
+                document: lienthong::store::DocumentMeta {
+                    sender: STTTT.into(),
+                    document_id: format!("{STTTT},2026/12/01,7/STTTT-CĐS"),
+                    business_type: 0,
+                    code_number: "7".into(),
+                    code_notation: "STTTT-CĐS".into(),
+                    code_year: 2026,
+                    subject: "Văn bản đi chưa được tiếp nhận".into(),
+                },
+                package: lienthong::store::SignedPackage {
+                    bytes: b"<edXML>7</edXML>".to_vec(),
+                    signer_subject: None,
+                    signer_fingerprint: None,
+                    header_json: "{}".into(),
+                    signed_content: None,
+                    channel: None,
+                },
+                deliveries: vec![lienthong::store::NewDelivery {
+                    recipient: NGHEAN.into(),
+                    route: "peer:nghean".into(),
+                }],
+                idempotency_key: None,
+                request: None,
+                actor: format!("clerk:{STTTT}:lan"),
+                numbering: lienthong::store::Numbering::Given,
+                from_draft: None,
+            },
+            long_ago,
+        )
+        .await
+        .unwrap();
+    for claim in gl
+        .store()
+        .claim_due(long_ago, 10, "outbox:test", 60_000)
+        .await
+        .unwrap()
+    {
+        gl.store()
+            .mark_delivered(claim.lease, b"01".to_vec(), long_ago + 1)
+            .await
+            .unwrap();
+    }
+
+    // The clerk of Sở TT&TT: its agency's numbers, each a link to its list.
+    let stttt = glc.clerk(STTTT);
+    let (status, page) = glc.get(&stttt, "/console/").await;
+    assert_eq!(status, StatusCode::OK);
+    for (href, n, label) in [
+        ("/console/documents?tab=den&tt=arrived", 2, "Chờ tiếp nhận"),
+        (
+            "/console/documents?tab=den&tt=late",
+            1,
+            "Chậm tiếp nhận (văn bản đến)",
+        ),
+        (
+            "/console/documents?tab=di&tt=late",
+            1,
+            "Chậm tiếp nhận (văn bản đi)",
+        ),
+    ] {
+        assert!(
+            page.contains(&counter(Some(href), n, label)),
+            "{label}: {page}"
+        );
+    }
+    assert!(page.contains("hệ thống không biết ngày nghỉ lễ"), "{page}");
+    // Each link lists exactly what it counted.
+    let (_, late_in) = glc.get(&stttt, "/console/documents?tab=den&tt=late").await;
+    assert!(late_in.contains("Văn bản cũ chưa tiếp nhận"), "{late_in}");
+    assert!(!late_in.contains("Văn bản vừa đến"));
+    assert!(!late_in.contains("Văn bản đã tiếp nhận"));
+    assert!(
+        late_in.contains("<option value=\"late\" selected>Chậm tiếp nhận</option>"),
+        "the filter shows what is filtered: {late_in}"
+    );
+    let (_, waiting) = glc
+        .get(&stttt, "/console/documents?tab=den&tt=arrived")
+        .await;
+    assert!(waiting.contains("Văn bản cũ chưa tiếp nhận") && waiting.contains("Văn bản vừa đến"));
+    assert!(!waiting.contains("Văn bản đã tiếp nhận"));
+    let (_, late_out) = glc.get(&stttt, "/console/documents?tab=di&tt=late").await;
+    assert!(
+        late_out.contains("Văn bản đi chưa được tiếp nhận"),
+        "{late_out}"
+    );
+    assert_eq!(sent.deliveries.len(), 1);
+
+    // Sở Nội vụ's clerk: only its own copy of the old one.
+    let sonv = glc.clerk(SONV);
+    let (_, page) = glc.get(&sonv, "/console/").await;
+    for (href, n, label) in [
+        ("/console/documents?tab=den&tt=arrived", 1, "Chờ tiếp nhận"),
+        (
+            "/console/documents?tab=den&tt=late",
+            1,
+            "Chậm tiếp nhận (văn bản đến)",
+        ),
+        (
+            "/console/documents?tab=di&tt=late",
+            0,
+            "Chậm tiếp nhận (văn bản đi)",
+        ),
+    ] {
+        assert!(
+            page.contains(&counter(Some(href), n, label)),
+            "{label}: {page}"
+        );
+    }
+
+    // An administrator: the whole node's, as plain numbers (no list shows every agency's).
+    let admin = glc.sessions.create(
+        Principal {
+            subject: "quantri".into(),
+            name: "Quản trị".into(),
+            role: Role::SystemAdmin,
+            agency: None,
+            via: Via::Oidc,
+        },
+        None,
+    );
+    let (_, page) = glc.get(&format!("lt_console={admin}"), "/console/").await;
+    for (n, label) in [
+        (3, "Chờ tiếp nhận"),
+        (2, "Chậm tiếp nhận (văn bản đến)"),
+        (1, "Chậm tiếp nhận (văn bản đi)"),
+    ] {
+        assert!(page.contains(&counter(None, n, label)), "{label}: {page}");
+    }
+    assert!(
+        !page.contains("/console/documents?tab=den&amp;tt="),
+        "{page}"
+    );
+    gl.shutdown().await;
+}

@@ -209,6 +209,7 @@ async fn documents_are_numbered_submitted_and_listed() {
         since: None,
         until: None,
         page: Page { limit, before },
+        late_before: None,
     };
     let listed = store
         .list_outgoing(GIALAI_STTTT, &page(2, None))
@@ -298,6 +299,7 @@ async fn a_document_received_twice_is_stored_once_and_answered_with_its_receipts
             limit: 10,
             before: None,
         },
+        awaiting: false,
     };
     let inbox = store.list_inbox(GIALAI_SOYT, &filter(None)).await.unwrap();
     assert_eq!(inbox.len(), 1);

@@ -2401,3 +2401,171 @@ async fn only_small_packages_come_with_their_claim() {
     assert_eq!(package_of(ids[0]), Some(CLAIM_WITH_BYTES as usize));
     assert_eq!(package_of(ids[1]), None);
 }
+
+/// Unix ms of a Vietnam-time (UTC+7) wall clock in December 2026 (the 7th is a Monday).
+fn vn_dec(day: i64, hour: i64, minute: i64) -> i64 {
+    // 2026-12-01 00:00 UTC.
+    const DEC_1_UTC: i64 = 1_796_083_200_000;
+    DEC_1_UTC + (day - 1) * 86_400_000 + (hour - 7) * 3_600_000 + minute * MINUTE
+}
+
+#[tokio::test]
+async fn reception_counts_what_waits_for_tiep_nhan_and_what_is_late() {
+    use lienthong::node::read::late_before;
+    let db = db().await;
+    let counts = async |agency: Option<&str>, now: i64| {
+        db.store
+            .reception_counts(agency, late_before(now))
+            .await
+            .unwrap()
+    };
+    // Received Tuesday 8 December 23:59 and Wednesday 9 December 00:01, Vietnam time, by
+    // UBND and Sở Y tế each.
+    let tuesday = vn_dec(8, 23, 59);
+    let wednesday = vn_dec(9, 0, 1);
+    let a = incoming("101", "công văn 101");
+    let doc_a = a.document.clone();
+    db.store.ingest_incoming(a, tuesday).await.unwrap();
+    let b = incoming("102", "công văn 102");
+    let doc_b = b.document.clone();
+    db.store.ingest_incoming(b, wednesday).await.unwrap();
+    let now = vn_dec(9, 10, 0);
+    let ubnd = counts(Some(GIALAI_UBND), now).await;
+    assert_eq!((ubnd.awaiting, ubnd.late_incoming), (2, 1), "{ubnd:?}");
+    // At 23:59 on Tuesday nothing was late yet.
+    assert_eq!(counts(Some(GIALAI_UBND), tuesday).await.late_incoming, 0);
+    // The whole node: both agencies' copies.
+    let all = counts(None, now).await;
+    assert_eq!((all.awaiting, all.late_incoming), (4, 2), "{all:?}");
+
+    // UBND's tiếp nhận (03) of the late one, and Sở Y tế's trả lại (02) of the other, take
+    // them out — each for its own agency only.
+    for (doc, who, code) in [(&doc_a, GIALAI_UBND, 3), (&doc_b, GIALAI_SOYT, 2)] {
+        db.store
+            .record_status(status(Direction::Out, doc, who, code, now), now)
+            .await
+            .unwrap();
+    }
+    let ubnd = counts(Some(GIALAI_UBND), now).await;
+    assert_eq!((ubnd.awaiting, ubnd.late_incoming), (1, 0), "{ubnd:?}");
+    let soyt = counts(Some(GIALAI_SOYT), now).await;
+    assert_eq!((soyt.awaiting, soyt.late_incoming), (1, 1), "{soyt:?}");
+    // The list filter reads the same rows.
+    let waiting = db
+        .store
+        .list_inbox(
+            GIALAI_UBND,
+            &InboxFilter {
+                awaiting: true,
+                ..InboxFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        waiting
+            .iter()
+            .map(|i| i.message.document_id.as_str())
+            .collect::<Vec<_>>(),
+        [doc_b.document_id.as_str()]
+    );
+
+    // Received on Saturday: due by the end of Monday.
+    let sat = incoming("103", "công văn 103");
+    db.store
+        .ingest_incoming(sat, vn_dec(12, 10, 0))
+        .await
+        .unwrap();
+    let monday_night = counts(Some(GIALAI_UBND), vn_dec(14, 23, 59)).await;
+    assert_eq!(
+        (monday_night.awaiting, monday_night.late_incoming),
+        (2, 1),
+        "Wednesday's is late, Saturday's not yet: {monday_night:?}"
+    );
+    let tuesday_after = counts(Some(GIALAI_UBND), vn_dec(15, 0, 1)).await;
+    assert_eq!(tuesday_after.late_incoming, 2, "{tuesday_after:?}");
+
+    // Sent: two recipients, delivered Friday 11 December 16:00; another document delivered
+    // Monday 14 December 9:00.
+    let other = "000.00.01.H41";
+    let sent = outgoing(
+        "21",
+        &[(NGHEAN_UBND, "peer:nghean"), (other, "peer:nghean")],
+    );
+    let doc_s = sent.document.clone();
+    let friday = vn_dec(11, 16, 0);
+    let s = db.store.submit_outgoing(sent, friday).await.unwrap();
+    for c in db
+        .store
+        .claim_due(friday, 10, "outbox:w1", MINUTE)
+        .await
+        .unwrap()
+    {
+        db.store
+            .mark_delivered(c.lease, b"01".to_vec(), friday + 1)
+            .await
+            .unwrap();
+    }
+    let monday = vn_dec(14, 9, 0);
+    let later = db
+        .store
+        .submit_outgoing(outgoing("22", &[(NGHEAN_UBND, "peer:nghean")]), monday)
+        .await
+        .unwrap();
+    for c in db
+        .store
+        .claim_due(monday, 10, "outbox:w1", MINUTE)
+        .await
+        .unwrap()
+    {
+        db.store
+            .mark_delivered(c.lease, b"01".to_vec(), monday + 1)
+            .await
+            .unwrap();
+    }
+    // Friday 23:59 nothing is late; from Saturday 00:00 Friday's is, all weekend long.
+    let sttt = |now| counts(Some(GIALAI_STTTT), now);
+    assert_eq!(sttt(vn_dec(11, 23, 59)).await.late_outgoing, 0);
+    assert_eq!(sttt(vn_dec(12, 0, 1)).await.late_outgoing, 1);
+    assert_eq!(sttt(vn_dec(14, 23, 59)).await.late_outgoing, 1);
+    // Monday's is late from Tuesday: two documents (not three deliveries).
+    let tue = vn_dec(15, 8, 0);
+    assert_eq!(sttt(tue).await.late_outgoing, 2);
+    assert_eq!(counts(None, tue).await.late_outgoing, 2);
+    assert_eq!(
+        counts(Some(GIALAI_UBND), tue).await.late_outgoing,
+        0,
+        "not UBND's documents"
+    );
+    let late_list = async || {
+        db.store
+            .list_outgoing(
+                GIALAI_STTTT,
+                &OutgoingFilter {
+                    late_before: Some(late_before(tue)),
+                    ..OutgoingFilter::default()
+                },
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|i| i.message.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(late_list().await, [later.message_id, s.message_id]);
+    // A 01 from a recipient is not tiếp nhận; one recipient's 03 leaves the other late.
+    for (who, code) in [(NGHEAN_UBND, 1), (NGHEAN_UBND, 3)] {
+        db.store
+            .record_status(status(Direction::In, &doc_s, who, code, tue), tue)
+            .await
+            .unwrap();
+    }
+    assert_eq!(sttt(tue).await.late_outgoing, 2);
+    db.store
+        .record_status(status(Direction::In, &doc_s, other, 3, tue), tue)
+        .await
+        .unwrap();
+    assert_eq!(sttt(tue).await.late_outgoing, 1);
+    assert_eq!(late_list().await, [later.message_id]);
+    db.clean().await;
+}

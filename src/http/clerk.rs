@@ -572,7 +572,12 @@ pub async fn list_documents<S: Store>(
     }
     let page = q.page()?;
     let (since, until) = q.range()?;
-    let filter = OutgoingFilter { since, until, page };
+    let filter = OutgoingFilter {
+        since,
+        until,
+        page,
+        late_before: None,
+    };
     let items = state
         .node
         .outgoing_page(clerk.agency.as_str(), &filter)
@@ -740,6 +745,7 @@ pub async fn list_inbox<S: Store>(
         since,
         until,
         page,
+        awaiting: false,
     };
     let items = state
         .node

@@ -299,6 +299,14 @@ impl Store for AnyStore {
         each!(self, s => s.oldest_pending_age(now).await)
     }
 
+    async fn reception_counts(
+        &self,
+        agency: Option<&str>,
+        late_before: i64,
+    ) -> Result<ReceptionCounts> {
+        each!(self, s => s.reception_counts(agency, late_before).await)
+    }
+
     async fn registry_list(&self) -> Result<Vec<RegistryEntry>> {
         each!(self, s => s.registry_list().await)
     }

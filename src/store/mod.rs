@@ -337,6 +337,17 @@ pub trait Store: Send + Sync + 'static {
     /// How long the oldest pending (`queued`/`sending`/`retrying`) delivery has existed, in ms.
     fn oldest_pending_age(&self, now: i64) -> impl Future<Output = Result<Option<i64>>> + Send;
 
+    /// Tổng quan's Chờ tiếp nhận and Chậm tiếp nhận for `agency` (`None`: every agency whose
+    /// documents this store holds): the received documents not yet received (tiếp nhận) by the
+    /// agency, those of them received here before `late_before`, and the sent documents with a
+    /// delivery delivered before `late_before` whose recipient has not taken it in (no 02–06).
+    /// Index reads: the cost follows what waits, not the history.
+    fn reception_counts(
+        &self,
+        agency: Option<&str>,
+        late_before: i64,
+    ) -> impl Future<Output = Result<ReceptionCounts>> + Send;
+
     // --- the agency registry (sender binding) ----------------------------------------------
 
     /// Every registry entry, by code.

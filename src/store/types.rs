@@ -743,6 +743,24 @@ pub struct InboxFilter {
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub page: Page,
+    /// Only what the agency has not received yet — Đã đến chờ tiếp nhận: not revoked, and no
+    /// 02–06 reported by the agency (its latest processing code none or 01). The same rows
+    /// [`ReceptionCounts::awaiting`] counts.
+    pub awaiting: bool,
+}
+
+/// How many documents wait for tiếp nhận (03), as Tổng quan counts them: for one agency, or
+/// for every agency of the node. "Late" is relative to a cutoff the caller computes (the
+/// read layer's working-day rule): arrived before it and still not received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ReceptionCounts {
+    /// Received documents (inbox rows) the agency has not received yet ([`InboxFilter::awaiting`]).
+    pub awaiting: u64,
+    /// … of them, those that arrived before the cutoff.
+    pub late_incoming: u64,
+    /// Sent documents with a delivery delivered before the cutoff whose recipient has reported
+    /// nothing past 01 — no 02–06 ([`OutgoingFilter::late_before`]).
+    pub late_outgoing: u64,
 }
 
 /// A received document as one recipient agency sees it.
@@ -765,6 +783,9 @@ pub struct OutgoingFilter {
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub page: Page,
+    /// Only documents with a delivery delivered before this instant whose recipient has
+    /// reported no 02–06 on the document: not received (tiếp nhận) in time.
+    pub late_before: Option<i64>,
 }
 
 /// A sent document with its per-recipient deliveries.

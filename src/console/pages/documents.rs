@@ -38,6 +38,11 @@ use crate::store::{
 /// Rows on a page of a list.
 const PER_PAGE: u32 = 50;
 
+/// The trạng thái filter's value for Chậm tiếp nhận (Tổng quan links to it).
+pub const LATE: &str = "late";
+/// What a clerk reads for it.
+const LATE_VI: &str = "Chậm tiếp nhận";
+
 /// The query of `GET /console/documents`: every field as typed (empty = not filtered). Unknown
 /// fields are ignored, so an old bookmark still opens.
 #[derive(Debug, Default, Deserialize)]
@@ -63,7 +68,7 @@ pub struct ListParams {
     /// Loại nghiệp vụ (0–3).
     #[serde(default)]
     loai: String,
-    /// Trạng thái ([`RecipientState::as_str`]).
+    /// Trạng thái ([`RecipientState::as_str`]), or [`LATE`].
     #[serde(default)]
     tt: String,
     /// Cơ quan gửi (đến) / nhận (đi): a code or a part of a name.
@@ -80,7 +85,8 @@ impl ListParams {
     }
 
     /// The read layer's query, or what the clerk must correct (in Vietnamese).
-    fn query(&self) -> Result<DocumentQuery, Vec<String>> {
+    /// `now` (Unix ms) is when Chậm tiếp nhận is judged.
+    fn query(&self, now: i64) -> Result<DocumentQuery, Vec<String>> {
         let mut problems = Vec::new();
         let mut day = |s: &str, what: &str| -> Option<i64> {
             if s.trim().is_empty() {
@@ -100,7 +106,12 @@ impl ListParams {
         let small = |s: &str, max: u8| s.trim().parse::<u8>().ok().filter(|n| *n <= max);
         let priority = small(&self.khan, 4);
         let business_type = small(&self.loai, 3);
-        let state = RecipientState::parse(self.tt.trim());
+        // `late` (Chậm tiếp nhận) is not a recipient's state but a filter beside them: still
+        // Đã đến chờ tiếp nhận after the working day it arrived in (`node::read::late_before`).
+        let (state, late_before) = match self.tt.trim() {
+            LATE => (None, Some(crate::node::read::late_before(now))),
+            tt => (RecipientState::parse(tt), None),
+        };
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -112,6 +123,7 @@ impl ListParams {
             priority,
             business_type,
             state,
+            late_before,
             agency: self.cq.clone(),
             before: self.before,
             limit: PER_PAGE,
@@ -225,7 +237,7 @@ pub async fn list<S: Store>(
     else {
         return no_agency(&state, &who);
     };
-    let (rows, next, problems) = match p.query() {
+    let (rows, next, problems) = match p.query(crate::node::service::now_ms()) {
         Err(problems) => (html! {}, None, problems),
         Ok(q) if p.outgoing() => match state.node.outgoing_documents(&agency, &q).await {
             Ok(found) => (outgoing_rows(&found.rows), found.next_before, Vec::new()),
@@ -295,6 +307,7 @@ fn filters(p: &ListParams) -> Markup {
                     @for s in RecipientState::ALL {
                         option value=(s.as_str()) selected[p.tt == s.as_str()] { (s.label_vi()) }
                     }
+                    option value=(LATE) selected[p.tt == LATE] { (LATE_VI) }
                 }
             }
             div class="field" { button type="submit" class="primary" { "Tìm" } }
@@ -1144,7 +1157,7 @@ mod tests {
             den: "06/12/2026".into(),
             ..Default::default()
         };
-        let q = p.query().expect("valid");
+        let q = p.query(midnight).expect("valid");
         assert_eq!(q.since, Some(midnight));
         assert_eq!(
             q.until,
@@ -1155,7 +1168,33 @@ mod tests {
             tu: "31/02/2026".into(),
             ..Default::default()
         };
-        assert_eq!(bad.query().map(|_| ()).unwrap_err().len(), 1);
+        assert_eq!(bad.query(midnight).map(|_| ()).unwrap_err().len(), 1);
+    }
+
+    #[test]
+    fn late_is_a_filter_beside_the_states_judged_at_the_time_given() {
+        // Wednesday 09/12/2026 10:00 in Vietnam: late is what arrived before that day began.
+        let wednesday = 1_796_576_400_000 + 2 * 86_400_000 + 10 * 3_600_000;
+        let p = ListParams {
+            tt: LATE.into(),
+            ..Default::default()
+        };
+        let q = p.query(wednesday).expect("valid");
+        assert_eq!(q.state, None);
+        assert_eq!(
+            q.late_before,
+            Some(1_796_576_400_000 + 2 * 86_400_000),
+            "Wednesday 00:00 in Vietnam"
+        );
+        let arrived = ListParams {
+            tt: "arrived".into(),
+            ..Default::default()
+        };
+        let q = arrived.query(wednesday).expect("valid");
+        assert_eq!(
+            (q.state, q.late_before),
+            (Some(RecipientState::Arrived), None)
+        );
     }
 
     #[test]

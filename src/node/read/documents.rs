@@ -268,6 +268,10 @@ pub struct DocumentQuery {
     pub business_type: Option<u8>,
     /// A recipient state: for a sent document, any recipient's.
     pub state: Option<RecipientState>,
+    /// Chậm tiếp nhận: only documents still Đã đến chờ tiếp nhận that arrived (received here;
+    /// for a sent document, delivered to a recipient that has not taken it in) before this
+    /// instant — [`late_before`](super::late_before)`(now)`, the rule Tổng quan counts with.
+    pub late_before: Option<i64>,
     /// Cơ quan gửi (inbox) or nhận (sent): a code or a part of a name.
     pub agency: String,
     /// The keyset cursor: `next_before` of the previous page.
@@ -362,6 +366,11 @@ impl<S: Store> Node<S> {
     ) -> Result<Found<IncomingRow>, Error> {
         let (code, subject, who) = (fold(&q.code), fold(&q.subject), fold(&q.agency));
         let limit = q.limit.clamp(1, 200) as usize;
+        let awaiting = q.late_before.is_some() || q.state == Some(RecipientState::Arrived);
+        let until = match (q.until, q.late_before) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let mut rows = Vec::new();
         let mut before = q.before;
         let mut scanned = 0;
@@ -374,8 +383,10 @@ impl<S: Store> Node<S> {
                         status: None,
                         revoked: None,
                         since: q.since,
-                        until: q.until,
+                        until,
                         page: Page { limit: 200, before },
+                        // What waits is read from its own index, not filtered from all.
+                        awaiting,
                     },
                 )
                 .await?;
@@ -397,7 +408,9 @@ impl<S: Store> Node<S> {
                     continue;
                 }
                 let state = self.incoming_state(agency, &item).await?;
-                if q.state.is_some_and(|s| s != state) {
+                if q.state.is_some_and(|s| s != state)
+                    || (q.late_before.is_some() && state != RecipientState::Arrived)
+                {
                     continue;
                 }
                 rows.push(IncomingRow {
@@ -466,6 +479,7 @@ impl<S: Store> Node<S> {
                         since: q.since,
                         until: q.until,
                         page: Page { limit: 200, before },
+                        late_before: q.late_before,
                     },
                 )
                 .await?;
@@ -492,6 +506,16 @@ impl<S: Store> Node<S> {
                 let states = self.outgoing_states(agency, &item).await?;
                 if q.state.is_some_and(|s| !states.contains(&s)) {
                     continue;
+                }
+                if let Some(late) = q.late_before {
+                    let waits = item.deliveries.iter().zip(&states).any(|(d, s)| {
+                        *s == RecipientState::Arrived
+                            && d.state == DeliveryState::Delivered
+                            && d.delivered_at.is_some_and(|at| at < late)
+                    });
+                    if !waits {
+                        continue;
+                    }
                 }
                 rows.push(OutgoingRow {
                     item,

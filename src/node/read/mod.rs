@@ -13,9 +13,11 @@ use crate::store::{DeliveryState, Store};
 
 mod deliveries;
 mod documents;
+mod reception;
 
 pub use deliveries::*;
 pub use documents::*;
+pub use reception::*;
 
 /// The counters of the console's Tổng quan.
 #[derive(Debug, Clone, Default)]
@@ -26,19 +28,27 @@ pub struct Overview {
     pub oldest_pending_ms: Option<i64>,
     /// Certificates that expire within `expiry::WARN_DAYS` days, or have.
     pub expiring: Vec<CertExpiry>,
+    /// Chờ tiếp nhận and Chậm tiếp nhận ([`Node::reception`]), for the agency asked about or the
+    /// whole node.
+    pub reception: crate::store::ReceptionCounts,
+    /// The instant before which a waiting document is late ([`late_before`]), as counted.
+    pub late_before: i64,
 }
 
 impl<S: Store> Node<S> {
-    /// The counters of the overview page (and of `GET /admin/v1/overview`).
-    pub async fn overview(&self) -> Result<Overview, Error> {
-        let now = now_ms();
+    /// The counters of Tổng quan at `now`: the deliveries and certificates of the whole node,
+    /// and Chờ tiếp nhận / Chậm tiếp nhận of `agency` (a clerk's) or (`None`) of every agency.
+    pub async fn overview(&self, agency: Option<&str>, now: i64) -> Result<Overview, Error> {
         let mut deliveries: BTreeMap<DeliveryState, u64> =
             DeliveryState::ALL.into_iter().map(|s| (s, 0)).collect();
         deliveries.extend(self.store.delivery_counts().await?);
         let oldest_pending_ms = self.store.oldest_pending_age(now).await?;
+        let reception = self.reception(agency, now).await?;
         Ok(Overview {
             deliveries,
             oldest_pending_ms,
+            reception,
+            late_before: late_before(now),
             expiring: self
                 .certificates()
                 .into_iter()

@@ -27,8 +27,8 @@ use crate::error::{Code, Error, Result};
 use crate::store::{
     ChannelTrust, Direction, DocumentMeta, InboxFilter, InboxItem, IngestOutcome, Kind,
     MessageInfo, NewDelivery, NewIncoming, NewOutgoing, Numbering, OutgoingFilter, OutgoingItem,
-    Pending, Receipt, RequestFingerprint, SignedPackage, Submitted, SubmittedDelivery, Turn,
-    UnverifiedSignature,
+    Pending, Receipt, ReceptionCounts, RequestFingerprint, SignedPackage, Submitted,
+    SubmittedDelivery, Turn, UnverifiedSignature,
 };
 
 /// The columns [`message_from_row`] reads, from `messages m`.
@@ -764,22 +764,44 @@ fn inbox_from_row(row: &PgRow) -> Result<InboxItem> {
     })
 }
 
+/// The received documents the agency has not received (tiếp nhận) yet, on `inbox i`: the
+/// first two terms are `inbox_awaiting`'s condition; the third settles the rows whose latest
+/// status is a take-back answer (07–16), whose processing code is further back in the history.
+macro_rules! awaiting_inbox {
+    () => {
+        "i.revoked = 0
+         AND (i.current_status IS NULL OR i.current_status NOT BETWEEN 2 AND 6)
+         AND (i.current_status IS NULL OR i.current_status = 1 OR NOT EXISTS (
+             SELECT 1 FROM messages am JOIN statuses s
+               ON s.document_sender = am.sender AND s.document_id = am.document_id
+             WHERE am.id = i.message_id AND s.reporter = i.recipient AND s.code BETWEEN 2 AND 6))"
+    };
+}
+
 /// One page of an agency's inbox, newest first. The page bound is `id < coalesce($6, max)`
-/// so the planner walks `inbox_recipient` from it.
-const LIST_INBOX: &str = concat!(
-    "SELECT ",
-    message_columns!(),
-    ", i.id AS inbox_id, i.recipient, i.current_status, i.current_status_at, i.revoked,
-       i.created_at AS received_at
-     FROM inbox i JOIN messages m ON m.id = i.message_id
-     WHERE i.recipient = $1
-       AND ($2::BIGINT IS NULL OR ($2 = 0 AND i.current_status IS NULL) OR i.current_status = $2)
-       AND ($3::BIGINT IS NULL OR i.revoked = $3)
-       AND ($4::BIGINT IS NULL OR i.created_at >= $4)
-       AND ($5::BIGINT IS NULL OR i.created_at < $5)
-       AND i.id < coalesce($6::BIGINT, 9223372036854775807)
-     ORDER BY i.id DESC LIMIT $7"
-);
+/// so the planner walks `inbox_recipient` (or `inbox_awaiting`) from it.
+macro_rules! list_inbox {
+    ($awaiting:expr) => {
+        concat!(
+            "SELECT ",
+            message_columns!(),
+            ", i.id AS inbox_id, i.recipient, i.current_status, i.current_status_at, i.revoked,
+               i.created_at AS received_at
+             FROM inbox i JOIN messages m ON m.id = i.message_id
+             WHERE i.recipient = $1
+               AND ($2::BIGINT IS NULL OR ($2 = 0 AND i.current_status IS NULL) OR i.current_status = $2)
+               AND ($3::BIGINT IS NULL OR i.revoked = $3)
+               AND ($4::BIGINT IS NULL OR i.created_at >= $4)
+               AND ($5::BIGINT IS NULL OR i.created_at < $5)
+               AND i.id < coalesce($6::BIGINT, 9223372036854775807)",
+            $awaiting,
+            " ORDER BY i.id DESC LIMIT $7"
+        )
+    };
+}
+
+const LIST_INBOX: &str = list_inbox!("");
+const LIST_INBOX_AWAITING: &str = list_inbox!(concat!(" AND ", awaiting_inbox!()));
 
 pub(super) async fn list_inbox(
     store: &PgStore,
@@ -787,7 +809,12 @@ pub(super) async fn list_inbox(
     f: &InboxFilter,
 ) -> Result<Vec<InboxItem>> {
     check_page(&f.page)?;
-    let rows = sqlx::query(LIST_INBOX)
+    let sql = if f.awaiting {
+        LIST_INBOX_AWAITING
+    } else {
+        LIST_INBOX
+    };
+    let rows = sqlx::query(sql)
         .bind(agency)
         .bind(f.status.map(i64::from))
         .bind(f.revoked.map(i64::from))
@@ -799,6 +826,45 @@ pub(super) async fn list_inbox(
         .await
         .map_err(db_err)?;
     rows.iter().map(inbox_from_row).collect()
+}
+
+/// Chờ tiếp nhận and Chậm tiếp nhận (received side) of one agency, or (`$1` NULL) of all.
+const COUNT_AWAITING: &str = concat!(
+    "SELECT count(*), count(*) FILTER (WHERE i.created_at < $2) FROM inbox i
+     WHERE ($1::TEXT IS NULL OR i.recipient = $1) AND ",
+    awaiting_inbox!()
+);
+
+/// Sent documents delivered before `$2` that a recipient has not taken in: reads
+/// `deliveries_awaiting` (the late ones only).
+const COUNT_LATE_OUT: &str = "SELECT count(DISTINCT d.message_id)
+     FROM deliveries d JOIN messages m ON m.id = d.message_id
+     WHERE d.state = 'delivered' AND d.awaiting = 1 AND d.delivered_at < $2
+       AND m.direction = 'out' AND m.kind = 'document' AND ($1::TEXT IS NULL OR m.sender = $1)";
+
+pub(super) async fn reception_counts(
+    store: &PgStore,
+    agency: Option<&str>,
+    late_before: i64,
+) -> Result<ReceptionCounts> {
+    let (awaiting, late_incoming): (i64, i64) = sqlx::query_as(COUNT_AWAITING)
+        .bind(agency)
+        .bind(late_before)
+        .fetch_one(store.pool())
+        .await
+        .map_err(db_err)?;
+    let late_outgoing: i64 = sqlx::query_scalar(COUNT_LATE_OUT)
+        .bind(agency)
+        .bind(late_before)
+        .fetch_one(store.pool())
+        .await
+        .map_err(db_err)?;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(ReceptionCounts {
+        awaiting: n(awaiting),
+        late_incoming: n(late_incoming),
+        late_outgoing: n(late_outgoing),
+    })
 }
 
 pub(super) async fn inbox_item(
@@ -826,15 +892,27 @@ pub(super) async fn inbox_item(
 /// One page of an agency's sent documents, newest first. The page bound is written
 /// `id < coalesce($4, max)`, not `($4 IS NULL OR id < $4)`, so the planner can walk
 /// `messages_sender` from the bound instead of reading and sorting the agency's whole history.
-const LIST_OUTGOING: &str = concat!(
-    "SELECT ",
-    message_columns!(),
-    " FROM messages m
-     WHERE m.direction = 'out' AND m.kind = 'document' AND m.sender = $1
-       AND ($2::BIGINT IS NULL OR m.created_at >= $2)
-       AND ($3::BIGINT IS NULL OR m.created_at < $3)
-       AND m.id < coalesce($4::BIGINT, 9223372036854775807)
-     ORDER BY m.id DESC LIMIT $5"
+macro_rules! list_outgoing {
+    ($late:expr) => {
+        concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m
+             WHERE m.direction = 'out' AND m.kind = 'document' AND m.sender = $1
+               AND ($2::BIGINT IS NULL OR m.created_at >= $2)
+               AND ($3::BIGINT IS NULL OR m.created_at < $3)
+               AND m.id < coalesce($4::BIGINT, 9223372036854775807)",
+            $late,
+            " ORDER BY m.id DESC LIMIT $5"
+        )
+    };
+}
+
+const LIST_OUTGOING: &str = list_outgoing!("");
+/// Chậm tiếp nhận: the documents among the late deliveries (`deliveries_awaiting`, few).
+const LIST_OUTGOING_LATE: &str = list_outgoing!(
+    " AND m.id IN (SELECT d.message_id FROM deliveries d
+                   WHERE d.state = 'delivered' AND d.awaiting = 1 AND d.delivered_at < $6)"
 );
 
 pub(super) async fn list_outgoing(
@@ -843,15 +921,21 @@ pub(super) async fn list_outgoing(
     f: &OutgoingFilter,
 ) -> Result<Vec<OutgoingItem>> {
     check_page(&f.page)?;
-    let rows = sqlx::query(LIST_OUTGOING)
+    let sql = if f.late_before.is_some() {
+        LIST_OUTGOING_LATE
+    } else {
+        LIST_OUTGOING
+    };
+    let mut query = sqlx::query(sql)
         .bind(agency)
         .bind(f.since)
         .bind(f.until)
         .bind(f.page.before)
-        .bind(i64::from(f.page.limit))
-        .fetch_all(store.pool())
-        .await
-        .map_err(db_err)?;
+        .bind(i64::from(f.page.limit));
+    if let Some(late) = f.late_before {
+        query = query.bind(late);
+    }
+    let rows = query.fetch_all(store.pool()).await.map_err(db_err)?;
     let messages = rows
         .iter()
         .map(message_from_row)

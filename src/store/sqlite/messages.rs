@@ -15,8 +15,8 @@ use crate::error::{Code, Error, Result};
 use crate::store::{
     ChannelTrust, Direction, DocumentMeta, InboxFilter, InboxItem, IngestOutcome, Kind,
     MessageInfo, NewDelivery, NewIncoming, NewOutgoing, Numbering, OutgoingFilter, OutgoingItem,
-    Pending, Receipt, RequestFingerprint, SignedPackage, Submitted, SubmittedDelivery, Turn,
-    UnverifiedSignature,
+    Pending, Receipt, ReceptionCounts, RequestFingerprint, SignedPackage, Submitted,
+    SubmittedDelivery, Turn, UnverifiedSignature,
 };
 
 /// The columns [`message_from_row`] reads, from `messages m`.
@@ -764,37 +764,118 @@ fn inbox_from_row(row: &SqliteRow) -> Result<InboxItem> {
     })
 }
 
+/// The received documents the agency has not received (tiếp nhận) yet, on `inbox i`: the
+/// first two terms are `inbox_awaiting`'s own condition, written as the index writes it so
+/// SQLite reads that index; the third settles the rows whose latest status is a take-back
+/// answer (07–16), whose processing code is further back in the history.
+macro_rules! awaiting_inbox {
+    () => {
+        "i.revoked = 0
+         AND (i.current_status IS NULL OR i.current_status NOT BETWEEN 2 AND 6)
+         AND (i.current_status IS NULL OR i.current_status = 1 OR NOT EXISTS (
+             SELECT 1 FROM messages am JOIN statuses s
+               ON s.document_sender = am.sender AND s.document_id = am.document_id
+             WHERE am.id = i.message_id AND s.reporter = i.recipient AND s.code BETWEEN 2 AND 6))"
+    };
+}
+
+macro_rules! list_inbox {
+    ($awaiting:expr) => {
+        concat!(
+            "SELECT ",
+            message_columns!(),
+            ", i.id AS inbox_id, i.recipient, i.current_status, i.current_status_at, i.revoked,
+               i.created_at AS received_at
+             FROM inbox i JOIN messages m ON m.id = i.message_id
+             WHERE i.recipient = ?1
+               AND (?2 IS NULL OR (?2 = 0 AND i.current_status IS NULL) OR i.current_status = ?2)
+               AND (?3 IS NULL OR i.revoked = ?3)
+               AND (?4 IS NULL OR i.created_at >= ?4)
+               AND (?5 IS NULL OR i.created_at < ?5)
+               AND i.id < coalesce(?6, 9223372036854775807)",
+            $awaiting,
+            " ORDER BY i.id DESC LIMIT ?7"
+        )
+    };
+}
+
+const LIST_INBOX: &str = list_inbox!("");
+/// The inbox's Đã đến chờ tiếp nhận: walks `inbox_awaiting` (a test checks the plan).
+const LIST_INBOX_AWAITING: &str = list_inbox!(concat!(" AND ", awaiting_inbox!()));
+
 pub(super) async fn list_inbox(
     pool: &SqlitePool,
     agency: &str,
     f: &InboxFilter,
 ) -> Result<Vec<InboxItem>> {
     check_page(&f.page)?;
-    let rows = sqlx::query(concat!(
-        "SELECT ",
-        message_columns!(),
-        ", i.id AS inbox_id, i.recipient, i.current_status, i.current_status_at, i.revoked,
-           i.created_at AS received_at
-         FROM inbox i JOIN messages m ON m.id = i.message_id
-         WHERE i.recipient = ?1
-           AND (?2 IS NULL OR (?2 = 0 AND i.current_status IS NULL) OR i.current_status = ?2)
-           AND (?3 IS NULL OR i.revoked = ?3)
-           AND (?4 IS NULL OR i.created_at >= ?4)
-           AND (?5 IS NULL OR i.created_at < ?5)
-           AND i.id < coalesce(?6, 9223372036854775807)
-         ORDER BY i.id DESC LIMIT ?7"
-    ))
-    .bind(agency)
-    .bind(f.status.map(i64::from))
-    .bind(f.revoked.map(i64::from))
-    .bind(f.since)
-    .bind(f.until)
-    .bind(f.page.before)
-    .bind(i64::from(f.page.limit))
-    .fetch_all(pool)
-    .await
-    .map_err(db_err)?;
+    let sql = if f.awaiting {
+        LIST_INBOX_AWAITING
+    } else {
+        LIST_INBOX
+    };
+    let rows = sqlx::query(sql)
+        .bind(agency)
+        .bind(f.status.map(i64::from))
+        .bind(f.revoked.map(i64::from))
+        .bind(f.since)
+        .bind(f.until)
+        .bind(f.page.before)
+        .bind(i64::from(f.page.limit))
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
     rows.iter().map(inbox_from_row).collect()
+}
+
+/// Chờ tiếp nhận and Chậm tiếp nhận (received side) of one agency, or (`?1` NULL) of all.
+const COUNT_AWAITING_ONE: &str = concat!(
+    "SELECT count(*), coalesce(sum(i.created_at < ?2), 0) FROM inbox i
+     WHERE i.recipient = ?1 AND ",
+    awaiting_inbox!()
+);
+const COUNT_AWAITING_ALL: &str = concat!(
+    "SELECT count(*), coalesce(sum(i.created_at < ?2), 0) FROM inbox i
+     WHERE ?1 IS NULL AND ",
+    awaiting_inbox!()
+);
+
+/// Sent documents delivered before `?2` that a recipient has not taken in: walks
+/// `deliveries_awaiting` (the late ones only; named, as without statistics SQLite would take
+/// `deliveries_state` and read every delivered delivery).
+const COUNT_LATE_OUT: &str = "SELECT count(DISTINCT d.message_id)
+     FROM deliveries d INDEXED BY deliveries_awaiting JOIN messages m ON m.id = d.message_id
+     WHERE d.state = 'delivered' AND d.awaiting = 1 AND d.delivered_at < ?2
+       AND m.direction = 'out' AND m.kind = 'document' AND (?1 IS NULL OR m.sender = ?1)";
+
+pub(super) async fn reception_counts(
+    pool: &SqlitePool,
+    agency: Option<&str>,
+    late_before: i64,
+) -> Result<ReceptionCounts> {
+    let sql = if agency.is_some() {
+        COUNT_AWAITING_ONE
+    } else {
+        COUNT_AWAITING_ALL
+    };
+    let (awaiting, late_incoming): (i64, i64) = sqlx::query_as(sql)
+        .bind(agency)
+        .bind(late_before)
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)?;
+    let late_outgoing: i64 = sqlx::query_scalar(COUNT_LATE_OUT)
+        .bind(agency)
+        .bind(late_before)
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)?;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(ReceptionCounts {
+        awaiting: n(awaiting),
+        late_incoming: n(late_incoming),
+        late_outgoing: n(late_outgoing),
+    })
 }
 
 pub(super) async fn inbox_item(
@@ -823,15 +904,27 @@ pub(super) async fn inbox_item(
 /// `id < coalesce(?, max)`, not `(? IS NULL OR id < ?)`, so SQLite can walk `messages_sender`
 /// from the bound instead of reading and sorting the agency's whole history (a test checks the
 /// plan).
-const LIST_OUTGOING: &str = concat!(
-    "SELECT ",
-    message_columns!(),
-    " FROM messages m
-     WHERE m.direction = 'out' AND m.kind = 'document' AND m.sender = ?1
-       AND (?2 IS NULL OR m.created_at >= ?2)
-       AND (?3 IS NULL OR m.created_at < ?3)
-       AND m.id < coalesce(?4, 9223372036854775807)
-     ORDER BY m.id DESC LIMIT ?5"
+macro_rules! list_outgoing {
+    ($late:expr) => {
+        concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m
+             WHERE m.direction = 'out' AND m.kind = 'document' AND m.sender = ?1
+               AND (?2 IS NULL OR m.created_at >= ?2)
+               AND (?3 IS NULL OR m.created_at < ?3)
+               AND m.id < coalesce(?4, 9223372036854775807)",
+            $late,
+            " ORDER BY m.id DESC LIMIT ?5"
+        )
+    };
+}
+
+const LIST_OUTGOING: &str = list_outgoing!("");
+/// Chậm tiếp nhận: the documents among the late deliveries (`deliveries_awaiting`, few).
+const LIST_OUTGOING_LATE: &str = list_outgoing!(
+    " AND m.id IN (SELECT d.message_id FROM deliveries d INDEXED BY deliveries_awaiting
+                   WHERE d.state = 'delivered' AND d.awaiting = 1 AND d.delivered_at < ?6)"
 );
 
 pub(super) async fn list_outgoing(
@@ -840,15 +933,21 @@ pub(super) async fn list_outgoing(
     f: &OutgoingFilter,
 ) -> Result<Vec<OutgoingItem>> {
     check_page(&f.page)?;
-    let rows = sqlx::query(LIST_OUTGOING)
+    let sql = if f.late_before.is_some() {
+        LIST_OUTGOING_LATE
+    } else {
+        LIST_OUTGOING
+    };
+    let mut query = sqlx::query(sql)
         .bind(agency)
         .bind(f.since)
         .bind(f.until)
         .bind(f.page.before)
-        .bind(i64::from(f.page.limit))
-        .fetch_all(pool)
-        .await
-        .map_err(db_err)?;
+        .bind(i64::from(f.page.limit));
+    if let Some(late) = f.late_before {
+        query = query.bind(late);
+    }
+    let rows = query.fetch_all(pool).await.map_err(db_err)?;
     let messages = rows
         .iter()
         .map(message_from_row)
@@ -915,7 +1014,7 @@ pub(super) async fn package_bytes(
 
 #[cfg(test)]
 mod tests {
-    use super::LIST_OUTGOING;
+    use super::{COUNT_AWAITING_ONE, COUNT_LATE_OUT, LIST_INBOX_AWAITING, LIST_OUTGOING};
     use crate::store::sqlite::SqliteStore;
 
     /// The sent-documents page reads only the page: an index walk bounded by the id, no sort of
@@ -943,5 +1042,37 @@ mod tests {
             "{plan:?}"
         );
         assert!(!plan.iter().any(|l| l.contains("TEMP B-TREE")), "{plan:?}");
+    }
+
+    async fn plan(sql: &str, binds: usize) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
+        drop(SqliteStore::open(&url).await.unwrap());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let sql = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(sql));
+        for _ in 0..binds {
+            q = q.bind("000.00.05.H21");
+        }
+        q.fetch_all(&pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.3)
+            .collect()
+    }
+
+    /// What waits is read from the indexes that hold only it, not filtered from the history.
+    #[tokio::test]
+    async fn the_waiting_documents_are_read_from_their_own_indexes() {
+        for sql in [COUNT_AWAITING_ONE, LIST_INBOX_AWAITING] {
+            let p = plan(sql, 7).await;
+            assert!(
+                p.iter().any(|l| l.contains("inbox_awaiting")),
+                "{sql}: {p:?}"
+            );
+        }
+        let p = plan(COUNT_LATE_OUT, 2).await;
+        assert!(p.iter().any(|l| l.contains("deliveries_awaiting")), "{p:?}");
     }
 }

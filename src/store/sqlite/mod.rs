@@ -28,7 +28,7 @@ use super::{
     AttemptInfo, AuditQuery, AuditVerdict, ClaimedDelivery, DeliveryError, DeliveryFilter,
     DeliveryInfo, DeliveryState, Direction, InboxFilter, InboxItem, IngestOutcome, Lease,
     MessageInfo, NewIncoming, NewOutgoing, NewStatus, OutgoingFilter, OutgoingItem, Pending,
-    RequestFingerprint, StatusOutcome, StatusRecord, Store, Submitted, Turn,
+    ReceptionCounts, RequestFingerprint, StatusOutcome, StatusRecord, Store, Submitted, Turn,
 };
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::error::{Code, Error, Result};
@@ -623,6 +623,14 @@ impl Store for SqliteStore {
 
     async fn oldest_pending_age(&self, now: i64) -> Result<Option<i64>> {
         deliveries::oldest_pending_age(&self.read, now).await
+    }
+
+    async fn reception_counts(
+        &self,
+        agency: Option<&str>,
+        late_before: i64,
+    ) -> Result<ReceptionCounts> {
+        messages::reception_counts(&self.read, agency, late_before).await
     }
 
     async fn registry_list(&self) -> Result<Vec<super::RegistryEntry>> {
