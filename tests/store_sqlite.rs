@@ -1872,6 +1872,34 @@ async fn clerks_see_only_their_agencys_documents() {
             .unwrap()
             .is_empty()
     );
+    // The documents alone, then the deliveries of those wanted — never another agency's.
+    let bare = db
+        .store
+        .list_outgoing(
+            GIALAI_STTTT,
+            &OutgoingFilter {
+                without_deliveries: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(bare.len(), 1);
+    assert!(bare[0].deliveries.is_empty());
+    let by_doc = db
+        .store
+        .outgoing_deliveries(GIALAI_STTTT, &[s.message_id, inc])
+        .await
+        .unwrap();
+    assert_eq!(by_doc.len(), 1, "{by_doc:?}");
+    assert_eq!(by_doc[&s.message_id], sent[0].deliveries);
+    assert!(
+        db.store
+            .outgoing_deliveries(GIALAI_UBND, &[s.message_id])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         db.store
             .package_bytes(GIALAI_STTTT, s.message_id)

@@ -576,7 +576,7 @@ pub async fn list_documents<S: Store>(
         since,
         until,
         page,
-        late_before: None,
+        ..Default::default()
     };
     let items = state
         .node

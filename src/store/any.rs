@@ -234,6 +234,14 @@ impl Store for AnyStore {
         each!(self, s => s.list_outgoing(agency, filter).await)
     }
 
+    async fn outgoing_deliveries(
+        &self,
+        agency: &str,
+        message_ids: &[i64],
+    ) -> Result<BTreeMap<i64, Vec<DeliveryInfo>>> {
+        each!(self, s => s.outgoing_deliveries(agency, message_ids).await)
+    }
+
     async fn outgoing_item(&self, agency: &str, message_id: i64) -> Result<OutgoingItem> {
         each!(self, s => s.outgoing_item(agency, message_id).await)
     }

@@ -254,6 +254,14 @@ pub trait Store: Send + Sync + 'static {
         filter: &OutgoingFilter,
     ) -> impl Future<Output = Result<Vec<OutgoingItem>>> + Send;
 
+    /// The deliveries of the agency's sent documents `message_ids`, by document (an id that is
+    /// not a document the agency sent has none).
+    fn outgoing_deliveries(
+        &self,
+        agency: &str,
+        message_ids: &[i64],
+    ) -> impl Future<Output = Result<BTreeMap<i64, Vec<DeliveryInfo>>>> + Send;
+
     /// One sent document of the agency with its deliveries.
     fn outgoing_item(
         &self,

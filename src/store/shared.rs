@@ -72,3 +72,18 @@ pub(crate) fn with_channel(
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     crate::audit::hash::sha256_hex(bytes)
 }
+
+/// Deliveries read by message id, kept only where the message is one `agency` sent: what
+/// [`crate::store::Store::outgoing_deliveries`] answers on both backends.
+pub(crate) fn documents_of(
+    agency: &str,
+    by_message: std::collections::HashMap<i64, Vec<crate::store::DeliveryInfo>>,
+) -> std::collections::BTreeMap<i64, Vec<crate::store::DeliveryInfo>> {
+    by_message
+        .into_iter()
+        .filter_map(|(id, ds)| {
+            let ds: Vec<_> = ds.into_iter().filter(|d| d.sender == agency).collect();
+            (!ds.is_empty()).then_some((id, ds))
+        })
+        .collect()
+}

@@ -786,6 +786,10 @@ pub struct OutgoingFilter {
     /// Only documents with a delivery delivered before this instant whose recipient has
     /// reported no 02–06 on the document: not received (tiếp nhận) in time.
     pub late_before: Option<i64>,
+    /// Leave the deliveries out (`OutgoingItem::deliveries` empty). A list that filters on the
+    /// documents' own fields reads the deliveries of the rows it keeps only
+    /// ([`super::Store::outgoing_deliveries`]): a document sent to 100 agencies has 100.
+    pub without_deliveries: bool,
 }
 
 /// A sent document with its per-recipient deliveries.

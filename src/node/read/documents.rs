@@ -467,6 +467,10 @@ impl<S: Store> Node<S> {
     ) -> Result<Found<OutgoingRow>, Error> {
         let (code, subject, who) = (fold(&q.code), fold(&q.subject), fold(&q.agency));
         let limit = q.limit.clamp(1, 200) as usize;
+        // The deliveries (100 for a document sent to 100 agencies) are read only for the
+        // documents the filters on their own fields keep, a few at a time: as many as the page
+        // still needs, or more when a state filter may drop some.
+        let by_state = q.state.is_some() || q.late_before.is_some();
         let mut rows = Vec::new();
         let mut before = q.before;
         let mut scanned = 0;
@@ -480,55 +484,67 @@ impl<S: Store> Node<S> {
                         until: q.until,
                         page: Page { limit: 200, before },
                         late_before: q.late_before,
+                        without_deliveries: true,
                     },
                 )
                 .await?;
             let exhausted = batch.len() < 200;
-            for item in batch {
-                scanned += 1;
-                before = Some(item.message.id);
-                let header = HeaderSummary::from_json(&item.message.header_json);
-                let m = &item.message;
-                let keep = contains_folded(&code_text(m), &code)
-                    && contains_folded(m.subject.as_deref().unwrap_or(""), &subject)
-                    && (who.is_empty()
-                        || item
-                            .deliveries
-                            .iter()
-                            .any(|d| contains_folded(&d.recipient, &who))
-                        || header.to.iter().any(|(_, n)| contains_folded(n, &who)))
-                    && q.priority.is_none_or(|p| p == header.priority)
-                    && q.business_type
-                        .is_none_or(|t| m.business_type.unwrap_or(0) == t);
-                if !keep {
-                    continue;
-                }
-                let states = self.outgoing_states(agency, &item).await?;
-                if q.state.is_some_and(|s| !states.contains(&s)) {
-                    continue;
-                }
-                if let Some(late) = q.late_before {
-                    let waits = item.deliveries.iter().zip(&states).any(|(d, s)| {
-                        *s == RecipientState::Arrived
-                            && d.state == DeliveryState::Delivered
-                            && d.delivered_at.is_some_and(|at| at < late)
-                    });
-                    if !waits {
+            scanned += batch.len();
+            let batch_end = batch.last().map(|i| i.message.id);
+            let mut kept: std::collections::VecDeque<(OutgoingItem, HeaderSummary)> = batch
+                .into_iter()
+                .filter_map(|item| {
+                    let header = HeaderSummary::from_json(&item.message.header_json);
+                    let m = &item.message;
+                    let keep = contains_folded(&code_text(m), &code)
+                        && contains_folded(m.subject.as_deref().unwrap_or(""), &subject)
+                        && (who.is_empty()
+                            || header.to.iter().any(|(c, n)| {
+                                contains_folded(c, &who) || contains_folded(n, &who)
+                            }))
+                        && q.priority.is_none_or(|p| p == header.priority)
+                        && q.business_type
+                            .is_none_or(|t| m.business_type.unwrap_or(0) == t);
+                    keep.then_some((item, header))
+                })
+                .collect();
+            while !kept.is_empty() {
+                let need = limit - rows.len();
+                let take = if by_state { need.max(50) } else { need }.min(kept.len());
+                let chunk: Vec<(OutgoingItem, HeaderSummary)> = kept.drain(..take).collect();
+                let ids: Vec<i64> = chunk.iter().map(|(i, _)| i.message.id).collect();
+                let mut deliveries = self.store.outgoing_deliveries(agency, &ids).await?;
+                for (mut item, header) in chunk {
+                    item.deliveries = deliveries.remove(&item.message.id).unwrap_or_default();
+                    let id = item.message.id;
+                    let states = self.outgoing_states(agency, &item).await?;
+                    if q.state.is_some_and(|s| !states.contains(&s)) {
                         continue;
                     }
-                }
-                rows.push(OutgoingRow {
-                    item,
-                    header,
-                    states,
-                });
-                if rows.len() >= limit {
-                    return Ok(Found {
-                        rows,
-                        next_before: before,
+                    if let Some(late) = q.late_before {
+                        let waits = item.deliveries.iter().zip(&states).any(|(d, s)| {
+                            *s == RecipientState::Arrived
+                                && d.state == DeliveryState::Delivered
+                                && d.delivered_at.is_some_and(|at| at < late)
+                        });
+                        if !waits {
+                            continue;
+                        }
+                    }
+                    rows.push(OutgoingRow {
+                        item,
+                        header,
+                        states,
                     });
+                    if rows.len() >= limit {
+                        return Ok(Found {
+                            rows,
+                            next_before: Some(id),
+                        });
+                    }
                 }
             }
+            before = batch_end.or(before);
             if exhausted {
                 return Ok(Found {
                     rows,
@@ -850,6 +866,8 @@ impl<S: Store> Node<S> {
                         limit: 200,
                         before: None,
                     },
+                    // The picker reads whom they were sent to from the headers.
+                    without_deliveries: true,
                     ..Default::default()
                 },
             )

@@ -940,6 +940,15 @@ pub(super) async fn list_outgoing(
         .iter()
         .map(message_from_row)
         .collect::<Result<Vec<_>>>()?;
+    if f.without_deliveries {
+        return Ok(messages
+            .into_iter()
+            .map(|message| OutgoingItem {
+                message,
+                deliveries: Vec::new(),
+            })
+            .collect());
+    }
     let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
     let mut by_message = deliveries::for_messages(store.pool(), &ids).await?;
     Ok(messages

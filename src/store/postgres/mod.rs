@@ -390,6 +390,15 @@ impl Store for PgStore {
         messages::list_outgoing(self, agency, filter).await
     }
 
+    async fn outgoing_deliveries(
+        &self,
+        agency: &str,
+        message_ids: &[i64],
+    ) -> Result<BTreeMap<i64, Vec<DeliveryInfo>>> {
+        let all = deliveries::for_messages(self.pool(), message_ids).await?;
+        Ok(super::shared::documents_of(agency, all))
+    }
+
     async fn outgoing_item(&self, agency: &str, message_id: i64) -> Result<OutgoingItem> {
         messages::outgoing_item(self, agency, message_id).await
     }

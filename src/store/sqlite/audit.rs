@@ -364,3 +364,35 @@ pub(super) async fn verify_on(
     }
     Ok(Ok(summary))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::sqlite::SqliteStore;
+
+    /// Filtered by action, the audit page is an index range from its bound (`audit_action_seq`),
+    /// not a walk of every newer record.
+    #[tokio::test]
+    async fn the_audit_page_by_action_reads_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
+        drop(SqliteStore::open(&url).await.unwrap());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+            "EXPLAIN QUERY PLAN SELECT seq, at, actor, action, entity_kind, entity_id, detail,
+                    prev_hash, hash
+             FROM audit WHERE 1 = 1 AND seq < ? AND action = ? ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(1_000_i64)
+        .bind("delivery.fail")
+        .bind(50_i64)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let plan: Vec<&str> = rows.iter().map(|r| r.3.as_str()).collect();
+        assert!(
+            plan.iter().any(|l| l.contains("audit_action_seq")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|l| l.contains("TEMP B-TREE")), "{plan:?}");
+    }
+}

@@ -538,6 +538,15 @@ impl Store for SqliteStore {
         messages::list_outgoing(&self.read, agency, filter).await
     }
 
+    async fn outgoing_deliveries(
+        &self,
+        agency: &str,
+        message_ids: &[i64],
+    ) -> Result<BTreeMap<i64, Vec<DeliveryInfo>>> {
+        let all = deliveries::for_messages(&self.read, message_ids).await?;
+        Ok(super::shared::documents_of(agency, all))
+    }
+
     async fn outgoing_item(&self, agency: &str, message_id: i64) -> Result<OutgoingItem> {
         messages::outgoing_item(&self.read, agency, message_id).await
     }
