@@ -94,3 +94,58 @@ pub struct ImportOutcome {
     /// Entries not in the import removed (`replace_all` only).
     pub removed: u32,
 }
+
+/// Text folded for searching (the agency registry's `name_folded`, the clerks' document lists): Vietnamese diacritics and case dropped (NFD, combining marks
+/// removed, đ → d), runs of white space made one space — applied to what is searched and to
+/// what is typed, so "Gia Lai" finds "gia lai" and "Gia Lái", typed in NFC or NFD alike.
+pub fn fold(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.nfd() {
+        if unicode_normalization::char::is_combining_mark(c) {
+            continue;
+        }
+        if c.is_whitespace() {
+            space = !out.is_empty();
+            continue;
+        }
+        if space {
+            out.push(' ');
+            space = false;
+        }
+        match c {
+            'đ' | 'Đ' => out.push('d'),
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
+
+/// Most rows [`Store::registry_search`](super::Store::registry_search) returns.
+pub const MAX_REGISTRY_SEARCH: u32 = 100;
+
+/// An agency the registry names, as a search finds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegistryName {
+    pub code: String,
+    pub name: String,
+}
+
+/// The `LIKE` patterns of a registry search for `query` (folded with [`fold`]): `(query folded,
+/// its substring pattern, its prefix pattern)`, `%`, `_` and `\` escaped with `\`. `None` when
+/// nothing is left to search for.
+pub(crate) fn search_patterns(query: &str) -> Option<(String, String, String)> {
+    let q = fold(query);
+    if q.is_empty() {
+        return None;
+    }
+    let mut esc = String::with_capacity(q.len() + 4);
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            esc.push('\\');
+        }
+        esc.push(c);
+    }
+    Some((q, format!("%{esc}%"), format!("{esc}%")))
+}
