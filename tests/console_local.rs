@@ -397,6 +397,8 @@ async fn the_role_matrix_holds_on_the_server() {
     let pages = [
         ("/console/", Action::ViewOverview),
         ("/console/deliveries", Action::ViewDeliveries),
+        ("/console/deliveries.csv", Action::ViewDeliveries),
+        ("/console/deliveries.xlsx", Action::ViewDeliveries),
         ("/console/audit", Action::ViewAudit),
         ("/console/registry", Action::ViewRegistry),
         ("/console/certificates", Action::ViewCertificates),
