@@ -724,6 +724,31 @@ async fn past_ten_thousand_the_count_and_the_csv_stop() {
         .map(|l| l.split(',').next().unwrap().parse().unwrap())
         .collect();
     assert!(ids.windows(2).all(|w| w[0] > w[1]));
+
+    // The XLSX stops at the same row, with the same note under it.
+    let t = std::time::Instant::now();
+    let r = client()
+        .get(n.url("/console/deliveries.xlsx"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let bytes = r.bytes().await.unwrap();
+    eprintln!(
+        "deliveries.xlsx of 10 000 rows: {} bytes in {:?}",
+        bytes.len(),
+        t.elapsed()
+    );
+    let sheet = read_xlsx(&bytes);
+    assert_eq!(
+        sheet.rows(),
+        1 + 10_000 + 1,
+        "header, 10 000 rows, the note"
+    );
+    assert!(sheet.text("A10002").contains("lọc hẹp hơn"));
+    assert_eq!(sheet.text("A2"), ids[0].to_string());
+    assert_eq!(sheet.text("A10001"), ids[9_999].to_string());
     n.shutdown().await;
 }
 

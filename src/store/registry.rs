@@ -149,3 +149,22 @@ pub(crate) fn search_patterns(query: &str) -> Option<(String, String, String)> {
     }
     Some((q, format!("%{esc}%"), format!("{esc}%")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_patterns_fold_and_escape_like_wildcards() {
+        assert_eq!(search_patterns("  \t"), None);
+        let (q, within, prefix) = search_patterns("Gia  LÁI").unwrap();
+        assert_eq!(
+            (q.as_str(), within.as_str(), prefix.as_str()),
+            ("gia lai", "%gia lai%", "gia lai%")
+        );
+        let (q, within, prefix) = search_patterns("100%_a\\b").unwrap();
+        assert_eq!(q, "100%_a\\b");
+        assert_eq!(within, "%100\\%\\_a\\\\b%");
+        assert_eq!(prefix, "100\\%\\_a\\\\b%");
+    }
+}
