@@ -760,10 +760,10 @@ impl<S: Store> Node<S> {
     /// The agencies `agency` may send to that match `query` (a code, or a part of a name, folded
     /// as [`fold`]), at most [`MAX_CANDIDATES`]: the agency of a code typed in full (named by
     /// the node's agencies or the registry, reached by a peer's `serves`), the node's own
-    /// agencies, the agency registry's entries whose code or name matches
+    /// agencies, the agencies this agency has sent to recently (their names as its documents
+    /// gave them), then the agency registry's entries whose code or name matches
     /// ([`Store::registry_search`], in the store: a province's registry holds 100,000 codes) that
-    /// this node has a route to, and the agencies this agency has sent to recently (their names
-    /// as its documents gave them).
+    /// this node has a route to.
     pub async fn recipient_candidates(
         &self,
         agency: &str,
@@ -800,28 +800,6 @@ impl<S: Store> Node<S> {
                 );
             }
         }
-        // The agency registry (a province's holds 100,000 codes): searched in the store on its
-        // folded names, only codes this node has a route to offered.
-        if out.len() < MAX_CANDIDATES {
-            for hit in self.store.registry_search(query, REGISTRY_LOOKUP).await? {
-                let reachable = crate::edxml::OrganId::parse_strict(&hit.code)
-                    .map(|id| {
-                        crate::node::routing::route(&self.config, &id)
-                            != crate::node::routing::Route::None
-                    })
-                    .unwrap_or(false);
-                if reachable {
-                    offer(
-                        Candidate {
-                            code: hit.code,
-                            name: hit.name,
-                            source: REGISTRY_SOURCE,
-                        },
-                        &mut out,
-                    );
-                }
-            }
-        }
         let recent = self
             .store
             .list_outgoing(
@@ -843,6 +821,28 @@ impl<S: Store> Node<S> {
                             code,
                             name,
                             source: "Đã gửi gần đây",
+                        },
+                        &mut out,
+                    );
+                }
+            }
+        }
+        // Then the agency registry (a province's holds 100,000 codes) fills what is left:
+        // searched in the store on its folded names, only codes this node has a route to.
+        if out.len() < MAX_CANDIDATES {
+            for hit in self.store.registry_search(query, REGISTRY_LOOKUP).await? {
+                let reachable = crate::edxml::OrganId::parse_strict(&hit.code)
+                    .map(|id| {
+                        crate::node::routing::route(&self.config, &id)
+                            != crate::node::routing::Route::None
+                    })
+                    .unwrap_or(false);
+                if reachable {
+                    offer(
+                        Candidate {
+                            code: hit.code,
+                            name: hit.name,
+                            source: REGISTRY_SOURCE,
                         },
                         &mut out,
                     );
