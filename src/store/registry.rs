@@ -95,7 +95,7 @@ pub struct ImportOutcome {
     pub removed: u32,
 }
 
-/// Text folded for searching (the agency registry's `name_folded`, the clerks' document lists): Vietnamese diacritics and case dropped (NFD, combining marks
+/// Text folded for searching (the agency registry's `search_folded`, the clerks' document lists): Vietnamese diacritics and case dropped (NFD, combining marks
 /// removed, đ → d), runs of white space made one space — applied to what is searched and to
 /// what is typed, so "Gia Lai" finds "gia lai" and "Gia Lái", typed in NFC or NFD alike.
 pub fn fold(text: &str) -> String {
@@ -132,10 +132,28 @@ pub struct RegistryName {
     pub name: String,
 }
 
-/// The `LIKE` patterns of a registry search for `query` (folded with [`fold`]): `(query folded,
-/// its substring pattern, its prefix pattern)`, `%`, `_` and `\` escaped with `\`. `None` when
-/// nothing is left to search for.
-pub(crate) fn search_patterns(query: &str) -> Option<(String, String, String)> {
+/// What `agency_registry.search_folded` holds for an entry: its code and its name, each
+/// [`fold`]ed, a line break between (never in a folded query, so no match spans the two).
+pub(crate) fn search_text(code: &str, name: &str) -> String {
+    format!("{}\n{}", fold(code), fold(name))
+}
+
+/// The `LIKE` patterns of a registry search over [`search_text`]: the folded query with `%`,
+/// `_` and the backslash escaped by a backslash.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct SearchPatterns {
+    /// The code or the name contains the query.
+    pub within: String,
+    /// The code is the query.
+    pub code_is: String,
+    /// The code begins with the query.
+    pub code_starts: String,
+    /// The name begins with the query.
+    pub name_starts: String,
+}
+
+/// The patterns of a registry search for `query`; `None` when it folds to nothing.
+pub(crate) fn search_patterns(query: &str) -> Option<SearchPatterns> {
     let q = fold(query);
     if q.is_empty() {
         return None;
@@ -147,7 +165,12 @@ pub(crate) fn search_patterns(query: &str) -> Option<(String, String, String)> {
         }
         esc.push(c);
     }
-    Some((q, format!("%{esc}%"), format!("{esc}%")))
+    Some(SearchPatterns {
+        within: format!("%{esc}%"),
+        code_is: format!("{esc}\n%"),
+        code_starts: format!("{esc}%"),
+        name_starts: format!("%\n{esc}%"),
+    })
 }
 
 #[cfg(test)]
@@ -157,14 +180,21 @@ mod tests {
     #[test]
     fn search_patterns_fold_and_escape_like_wildcards() {
         assert_eq!(search_patterns("  \t"), None);
-        let (q, within, prefix) = search_patterns("Gia  LÁI").unwrap();
+        let p = search_patterns("Gia  LÁI").unwrap();
         assert_eq!(
-            (q.as_str(), within.as_str(), prefix.as_str()),
-            ("gia lai", "%gia lai%", "gia lai%")
+            p,
+            SearchPatterns {
+                within: "%gia lai%".into(),
+                code_is: "gia lai\n%".into(),
+                code_starts: "gia lai%".into(),
+                name_starts: "%\ngia lai%".into(),
+            }
         );
-        let (q, within, prefix) = search_patterns("100%_a\\b").unwrap();
-        assert_eq!(q, "100%_a\\b");
-        assert_eq!(within, "%100\\%\\_a\\\\b%");
-        assert_eq!(prefix, "100\\%\\_a\\\\b%");
+        let p = search_patterns("100%_a\\b").unwrap();
+        assert_eq!(p.within, "%100\\%\\_a\\\\b%");
+        assert_eq!(
+            search_text("000.00.05.H21", "Sở Thông tin và\tTruyền thông"),
+            "000.00.05.h21\nso thong tin va truyen thong"
+        );
     }
 }
