@@ -724,5 +724,246 @@ async fn past_ten_thousand_the_count_and_the_csv_stop() {
         .map(|l| l.split(',').next().unwrap().parse().unwrap())
         .collect();
     assert!(ids.windows(2).all(|w| w[0] > w[1]));
+
+    // The XLSX stops at the same row, with the same note under it.
+    let t = std::time::Instant::now();
+    let r = client()
+        .get(n.url("/console/deliveries.xlsx"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let bytes = r.bytes().await.unwrap();
+    eprintln!(
+        "deliveries.xlsx of 10 000 rows: {} bytes in {:?}",
+        bytes.len(),
+        t.elapsed()
+    );
+    let sheet = read_xlsx(&bytes);
+    assert_eq!(
+        sheet.rows(),
+        1 + 10_000 + 1,
+        "header, 10 000 rows, the note"
+    );
+    assert!(sheet.text("A10002").contains("lọc hẹp hơn"));
+    assert_eq!(sheet.text("A2"), ids[0].to_string());
+    assert_eq!(sheet.text("A10001"), ids[9_999].to_string());
+    n.shutdown().await;
+}
+
+/// An XLSX file's sheet as Excel reads it: cell reference → (value, style index). Strings come
+/// out of the shared-strings table; numbers stay as written.
+struct Sheet {
+    cells: std::collections::BTreeMap<String, (String, Option<usize>)>,
+    xml: String,
+    /// The number format code of each cell style (`cellXfs`), by index.
+    formats: Vec<Option<String>>,
+}
+
+fn read_xlsx(bytes: &[u8]) -> Sheet {
+    use std::io::Read as _;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("an XLSX is a ZIP");
+    let mut part = |name: &str| {
+        let mut s = String::new();
+        zip.by_name(name)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    };
+    let (workbook, strings, styles, xml) = (
+        part("xl/workbook.xml"),
+        part("xl/sharedStrings.xml"),
+        part("xl/styles.xml"),
+        part("xl/worksheets/sheet1.xml"),
+    );
+    let wb = roxmltree::Document::parse(&workbook).unwrap();
+    assert!(
+        wb.descendants()
+            .any(|n| n.has_tag_name("sheet") && n.attribute("name") == Some("Nhật ký giao nhận")),
+        "{workbook}"
+    );
+    let sst = roxmltree::Document::parse(&strings).unwrap();
+    let shared: Vec<String> = sst
+        .descendants()
+        .filter(|n| n.has_tag_name("si"))
+        .map(|si| {
+            si.descendants()
+                .filter(|t| t.has_tag_name("t"))
+                .filter_map(|t| t.text())
+                .collect()
+        })
+        .collect();
+    let st = roxmltree::Document::parse(&styles).unwrap();
+    let custom: std::collections::BTreeMap<&str, &str> = st
+        .descendants()
+        .filter(|n| n.has_tag_name("numFmt"))
+        .map(|n| {
+            (
+                n.attribute("numFmtId").unwrap(),
+                n.attribute("formatCode").unwrap(),
+            )
+        })
+        .collect();
+    let formats = st
+        .descendants()
+        .find(|n| n.has_tag_name("cellXfs"))
+        .unwrap()
+        .children()
+        .filter(|n| n.has_tag_name("xf"))
+        .map(|xf| {
+            xf.attribute("numFmtId")
+                .and_then(|id| custom.get(id))
+                .map(|f| (*f).to_owned())
+        })
+        .collect();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let mut cells = std::collections::BTreeMap::new();
+    for c in doc.descendants().filter(|n| n.has_tag_name("c")) {
+        let v = c
+            .children()
+            .find(|n| n.has_tag_name("v"))
+            .and_then(|v| v.text())
+            .unwrap_or_default();
+        let value = match c.attribute("t") {
+            Some("s") => shared[v.parse::<usize>().unwrap()].clone(),
+            None | Some("n") => v.to_owned(),
+            Some(other) => panic!("a cell of type {other}"),
+        };
+        let style = c.attribute("s").map(|s| s.parse().unwrap());
+        cells.insert(c.attribute("r").unwrap().to_owned(), (value, style));
+    }
+    Sheet {
+        cells,
+        xml,
+        formats,
+    }
+}
+
+impl Sheet {
+    fn text(&self, r: &str) -> &str {
+        self.cells.get(r).map_or("", |(v, _)| v.as_str())
+    }
+    fn format(&self, r: &str) -> Option<&str> {
+        let s = self.cells.get(r)?.1?;
+        self.formats.get(s)?.as_deref()
+    }
+    fn rows(&self) -> usize {
+        self.cells.keys().filter(|r| r.starts_with('A')).count()
+    }
+}
+
+#[tokio::test]
+async fn the_delivery_log_exports_as_a_real_xlsx() {
+    let n = node().await;
+    submit(&n, 4).await;
+    let (failed, retrying) = outcomes(&n, 1, 1).await;
+    let cookie = session_of(&n, "khancap", ADMIN_PASSWORD).await;
+
+    let (_, page) = get(&n, &cookie, "/console/deliveries?state=failed").await;
+    assert!(
+        page.contains("href=\"/console/deliveries.xlsx?state=failed\""),
+        "linked beside the CSV: {page}"
+    );
+    let r = client()
+        .get(n.url("/console/deliveries.xlsx?state=failed"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()[CONTENT_TYPE],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("nhat-ky-giao-nhan.xlsx")
+    );
+    let sheet = read_xlsx(&r.bytes().await.unwrap());
+
+    // The header row, bold-free check aside, is the CSV's; frozen at the top; widths set.
+    let header: Vec<&str> = ('A'..='L').map(|c| sheet.text(&format!("{c}1"))).collect();
+    assert_eq!(
+        header,
+        [
+            "Số",
+            "Cơ quan gửi",
+            "Mã văn bản",
+            "Cơ quan nhận",
+            "Tuyến gửi",
+            "Trạng thái",
+            "Số lần gửi",
+            "Mã lỗi",
+            "Nội dung lỗi",
+            "Tạo lúc",
+            "Cập nhật lúc",
+            "Đến nơi nhận lúc",
+        ]
+    );
+    assert!(
+        sheet.xml.contains("ySplit=\"1\"") && sheet.xml.contains("state=\"frozen\""),
+        "the header row is frozen: {}",
+        sheet.xml
+    );
+    assert!(
+        sheet.xml.contains("<col min=\"9\" max=\"9\" width=\""),
+        "{}",
+        sheet.xml
+    );
+
+    // "failed" is failed and retrying, newest first: the retrying delivery, then the failed one.
+    assert_eq!(sheet.rows(), 3, "the header and two deliveries");
+    assert_eq!(sheet.text("A2"), retrying[0].to_string(), "a number cell");
+    assert_eq!(sheet.text("A3"), failed[0].to_string());
+    assert_eq!(sheet.cells["A3"].0, failed[0].to_string());
+    assert_eq!(sheet.text("B3"), STTTT);
+    assert_eq!(sheet.text("D3"), NGHEAN);
+    assert_eq!(sheet.text("E3"), "peer:nghean");
+    assert_eq!(sheet.text("F3"), "Gửi không thành công");
+    assert_eq!(sheet.text("G3"), "1");
+    assert_eq!(sheet.text("H3"), "PEER_UNREACHABLE");
+    assert_eq!(sheet.text("I3"), "kết nối tới nghean bị từ chối");
+    assert_eq!(sheet.text("F2"), "Chờ gửi lại");
+    assert_eq!(sheet.text("I2"), "máy chủ nghean đang bảo trì");
+    // Times are Excel date-times (days since 1899-12-30) in Vietnam's time, shown dd/mm/yyyy.
+    let d = n.store().delivery(failed[0]).await.unwrap();
+    let serial = |ms: i64| (ms.div_euclid(1000) + 7 * 3600) as f64 / 86_400.0 + 25_569.0;
+    let created: f64 = sheet.text("J3").parse().expect("a number, not text");
+    assert!((created - serial(d.created_at)).abs() < 1e-6, "{created}");
+    let updated: f64 = sheet.text("K3").parse().unwrap();
+    assert!((updated - serial(d.updated_at)).abs() < 1e-6, "{updated}");
+    assert_eq!(sheet.format("J3"), Some("dd/mm/yyyy hh:mm"));
+    assert_eq!(sheet.text("L3"), "", "not delivered: no time");
+
+    // The same rows as the CSV of the same filter (one row producer, two writers).
+    let csv = client()
+        .get(n.url("/console/deliveries.csv?state=failed"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csv_ids: Vec<String> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(csv_ids, [sheet.text("A2"), sheet.text("A3")]);
+
+    // A bad filter is the page's answer, not a file.
+    let r = client()
+        .get(n.url("/console/deliveries.xlsx?from=31%2F02%2F2026"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("ngày/tháng/năm"));
     n.shutdown().await;
 }

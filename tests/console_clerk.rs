@@ -635,6 +635,51 @@ async fn a_clerk_sends_with_the_picker_and_a_pdf_and_the_recipients_receive_it()
         )
         .await;
     assert!(page.contains("Qua nút liên thông kết nối"), "{page}");
+    // The agency registry (a province's holds 100,000 codes) is searched in the store, by a
+    // name typed without diacritics; only a code this node has a route to is offered.
+    for (code, name) in [
+        ("000.00.12.H41", "Sở Tài nguyên và Môi trường tỉnh Nghệ An"),
+        (
+            "000.00.12.H99",
+            "Sở Tài nguyên và Môi trường tỉnh Quảng Bình",
+        ),
+    ] {
+        gl.store()
+            .registry_set(
+                lienthong::store::NewRegistryEntry {
+                    code: code.into(),
+                    name: name.into(),
+                    rules: vec![lienthong::pki::binding::Rule::Fingerprint {
+                        sha256: "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
+                            .into(),
+                        note: None,
+                    }],
+                },
+                "admin:test",
+                1,
+            )
+            .await
+            .unwrap();
+    }
+    let (_, page) = glc
+        .get(
+            &stttt,
+            &format!(
+                "/console/documents/new?tim={}",
+                q("tai nguyen va moi truong")
+            ),
+        )
+        .await;
+    assert!(
+        page.contains("Sở Tài nguyên và Môi trường tỉnh Nghệ An"),
+        "{page}"
+    );
+    assert!(page.contains("(Danh bạ đơn vị liên thông)"), "{page}");
+    assert!(
+        page.contains(&format!("chon={}", q("000.00.12.H41"))),
+        "{page}"
+    );
+    assert!(!page.contains("Quảng Bình"), "no route leads there: {page}");
     let (_, page) = glc
         .get(
             &stttt,

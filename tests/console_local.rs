@@ -397,6 +397,8 @@ async fn the_role_matrix_holds_on_the_server() {
     let pages = [
         ("/console/", Action::ViewOverview),
         ("/console/deliveries", Action::ViewDeliveries),
+        ("/console/deliveries.csv", Action::ViewDeliveries),
+        ("/console/deliveries.xlsx", Action::ViewDeliveries),
         ("/console/audit", Action::ViewAudit),
         ("/console/registry", Action::ViewRegistry),
         ("/console/certificates", Action::ViewCertificates),
@@ -480,5 +482,97 @@ async fn the_role_matrix_holds_on_the_server() {
         .filter(|(_, a, _)| a == "console.forbidden")
         .count();
     assert_eq!(audited, refusals, "every refusal is in the audit chain");
+    n.shutdown().await;
+}
+
+/// The `[mail]` tables of a node whose bridge has a relay, a mailbox and two mail routes; no
+/// mail server is needed to show them.
+const MAIL: &str = r#"
+[mail]
+from = "lienthong@gialai.gov.vn"
+
+[mail.smtp]
+host = "mail.gialai.gov.vn"
+user = "lienthong@gialai.gov.vn"
+password = "Smtp-Bi-Mat-8f3a"
+
+[mail.imap]
+host = "imap.gialai.gov.vn"
+user = "vanthu@gialai.gov.vn"
+password = "Imap-Bi-Mat-2c91"
+
+[[mail.route]]
+code = "000.03.21.H21"
+name = "Ủy ban nhân dân xã Ia Kha"
+to = "mail:xa-iakha@gialai.gov.vn"
+
+[[mail.route]]
+code = "000.03.22.H21"
+to = "mail:xa-iagrai@gialai.gov.vn"
+"#;
+
+#[tokio::test]
+async fn the_registry_page_shows_the_mail_bridge_and_never_its_passwords() {
+    // Without [mail], no section.
+    let plain = node().await;
+    let admin = session_cookie(&sign_in(&plain, "khancap", ADMIN_PASSWORD).await);
+    let page = client()
+        .get(plain.url("/console/registry"))
+        .header("cookie", &admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Nút kết nối"), "{page}");
+    assert!(!page.contains("Cầu nối thư điện tử"), "{page}");
+    plain.shutdown().await;
+
+    let n = console_node("http://127.0.0.1:9", MAIL).await;
+    for (user, password) in [("khancap", ADMIN_PASSWORD), ("giamsat", AUDITOR_PASSWORD)] {
+        let cookie = session_cookie(&sign_in(&n, user, password).await);
+        let r = client()
+            .get(n.url("/console/registry"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("<h2 id=\"mail\">Cầu nối thư điện tử công vụ</h2>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("Gửi từ địa chỉ lienthong@gialai.gov.vn."),
+            "{page}"
+        );
+        assert!(
+            page.contains(
+                "Máy chủ gửi thư (SMTP): mail.gialai.gov.vn:587 · STARTTLS · có đăng nhập"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains(
+                "Hộp thư nhận (IMAP): imap.gialai.gov.vn:993 · TLS ngay từ đầu kết nối · có đăng nhập"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains(
+                "<td>000.03.21.H21</td><td>Ủy ban nhân dân xã Ia Kha</td><td>xa-iakha@gialai.gov.vn</td>"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains("<td>000.03.22.H21</td><td><span class=\"hint\">(không ghi tên)</span></td><td>xa-iagrai@gialai.gov.vn</td>"),
+            "{page}"
+        );
+        for secret in ["Smtp-Bi-Mat-8f3a", "Imap-Bi-Mat-2c91", "Bi-Mat"] {
+            assert!(!page.contains(secret), "{user}: the page shows a password");
+        }
+    }
     n.shutdown().await;
 }

@@ -209,7 +209,7 @@ async fn documents_are_numbered_submitted_and_listed() {
         since: None,
         until: None,
         page: Page { limit, before },
-        late_before: None,
+        ..Default::default()
     };
     let listed = store
         .list_outgoing(GIALAI_STTTT, &page(2, None))

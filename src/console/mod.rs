@@ -283,6 +283,10 @@ pub fn router_with_sessions<S: Store, T: Clone + Send + Sync + 'static>(
         .route("/console/deliveries", get(pages::deliveries::list::<S>))
         .route("/console/deliveries.csv", get(pages::deliveries::csv::<S>))
         .route(
+            "/console/deliveries.xlsx",
+            get(pages::deliveries::xlsx::<S>),
+        )
+        .route(
             "/console/deliveries/retry-selected",
             axum::routing::post(pages::deliveries::retry_selected::<S>),
         )

@@ -323,6 +323,10 @@ impl Store for AnyStore {
         each!(self, s => s.registry_entry(code).await)
     }
 
+    async fn registry_search(&self, query: &str, limit: u32) -> Result<Vec<RegistryName>> {
+        each!(self, s => s.registry_search(query, limit).await)
+    }
+
     async fn registry_binding(&self, code: &str, sha256: &str) -> Result<RegistryBinding> {
         each!(self, s => s.registry_binding(code, sha256).await)
     }

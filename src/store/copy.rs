@@ -241,6 +241,7 @@ const TABLES: &[Table] = &[
         cols: &[
             ("code", Text),
             ("name", Text),
+            ("search_folded", Text),
             ("added_by", Text),
             ("added_at", Int),
             ("updated_by", Text),

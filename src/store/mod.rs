@@ -367,6 +367,16 @@ pub trait Store: Send + Sync + 'static {
         code: &str,
     ) -> impl Future<Output = Result<Option<RegistryEntry>>> + Send;
 
+    /// The entries whose code or name contains `query` — diacritics, case and runs of white
+    /// space ignored ([`fold`], kept folded in the table) — at most `limit` (and at most
+    /// [`MAX_REGISTRY_SEARCH`]): a code typed in full first, then codes and names beginning with
+    /// `query`, then the rest, each by code. Empty for a query that folds to nothing.
+    fn registry_search(
+        &self,
+        query: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RegistryName>>> + Send;
+
     /// The rules of `code` and the other codes naming the certificate `sha256`, in one read:
     /// what binding a received package's signer needs.
     fn registry_binding(

@@ -94,3 +94,107 @@ pub struct ImportOutcome {
     /// Entries not in the import removed (`replace_all` only).
     pub removed: u32,
 }
+
+/// Text folded for searching (the agency registry's `search_folded`, the clerks' document lists): Vietnamese diacritics and case dropped (NFD, combining marks
+/// removed, đ → d), runs of white space made one space — applied to what is searched and to
+/// what is typed, so "Gia Lai" finds "gia lai" and "Gia Lái", typed in NFC or NFD alike.
+pub fn fold(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.nfd() {
+        if unicode_normalization::char::is_combining_mark(c) {
+            continue;
+        }
+        if c.is_whitespace() {
+            space = !out.is_empty();
+            continue;
+        }
+        if space {
+            out.push(' ');
+            space = false;
+        }
+        match c {
+            'đ' | 'Đ' => out.push('d'),
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
+
+/// Most rows [`Store::registry_search`](super::Store::registry_search) returns.
+pub const MAX_REGISTRY_SEARCH: u32 = 100;
+
+/// An agency the registry names, as a search finds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegistryName {
+    pub code: String,
+    pub name: String,
+}
+
+/// What `agency_registry.search_folded` holds for an entry: its code and its name, each
+/// [`fold`]ed, a line break between (never in a folded query, so no match spans the two).
+pub(crate) fn search_text(code: &str, name: &str) -> String {
+    format!("{}\n{}", fold(code), fold(name))
+}
+
+/// The `LIKE` patterns of a registry search over [`search_text`]: the folded query with `%`,
+/// `_` and the backslash escaped by a backslash.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct SearchPatterns {
+    /// The code or the name contains the query.
+    pub within: String,
+    /// The code is the query.
+    pub code_is: String,
+    /// The code begins with the query.
+    pub code_starts: String,
+    /// The name begins with the query.
+    pub name_starts: String,
+}
+
+/// The patterns of a registry search for `query`; `None` when it folds to nothing.
+pub(crate) fn search_patterns(query: &str) -> Option<SearchPatterns> {
+    let q = fold(query);
+    if q.is_empty() {
+        return None;
+    }
+    let mut esc = String::with_capacity(q.len() + 4);
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            esc.push('\\');
+        }
+        esc.push(c);
+    }
+    Some(SearchPatterns {
+        within: format!("%{esc}%"),
+        code_is: format!("{esc}\n%"),
+        code_starts: format!("{esc}%"),
+        name_starts: format!("%\n{esc}%"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_patterns_fold_and_escape_like_wildcards() {
+        assert_eq!(search_patterns("  \t"), None);
+        let p = search_patterns("Gia  LÁI").unwrap();
+        assert_eq!(
+            p,
+            SearchPatterns {
+                within: "%gia lai%".into(),
+                code_is: "gia lai\n%".into(),
+                code_starts: "gia lai%".into(),
+                name_starts: "%\ngia lai%".into(),
+            }
+        );
+        let p = search_patterns("100%_a\\b").unwrap();
+        assert_eq!(p.within, "%100\\%\\_a\\\\b%");
+        assert_eq!(
+            search_text("000.00.05.H21", "Sở Thông tin và\tTruyền thông"),
+            "000.00.05.h21\nso thong tin va truyen thong"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! Đơn vị liên thông và nút kết nối: the agency registry (which certificates may sign for which
 //! agency code) and the peer nodes this node exchanges with, each with a connection test (the
-//! mutual-TLS handshake and the peer's identity, as a push makes them).
+//! mutual-TLS handshake and the peer's identity, as a push makes them), and — with `[mail]` —
+//! the mail bridge's servers and the codes delivered to a mailbox.
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -10,10 +11,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::audit::AuditEntry;
+use crate::config::MailTls;
 use crate::console::access::Action;
 use crate::console::view::format;
 use crate::console::view::layout::{self, Section};
 use crate::console::{ConsoleState, Signed};
+use crate::node::read::MailServer;
 use crate::pki::binding::Rule;
 use crate::store::Store;
 use crate::transport::probe::Probe;
@@ -82,6 +85,7 @@ async fn page<S: Store>(
     };
     let may_test = who.principal().may(Action::TestPeer);
     let peers = &state.node.config.peers;
+    let mail = state.node.mail_bridge();
     let body = html! {
         @if let Some((name, p)) = &tested {
             @if p.ok {
@@ -111,6 +115,37 @@ async fn page<S: Store>(
                                         input type="hidden" name="_csrf" value=(who.session.csrf);
                                         button type="submit" { "Kiểm tra kết nối" span class="sr-only" { " tới " (p.name) } }
                                     }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(m) = &mail {
+            h2 id="mail" { "Cầu nối thư điện tử công vụ" }
+            p { "Gửi từ địa chỉ " (m.from) "." }
+            ul class="plain" {
+                li { "Máy chủ gửi thư (SMTP): " (server_vi(m.smtp.as_ref())) }
+                li { "Hộp thư nhận (IMAP): " (server_vi(m.imap.as_ref())) }
+            }
+            @if m.routes.is_empty() {
+                p { "Chưa có đơn vị nào nhận văn bản qua thư điện tử." }
+            } @else {
+                div class="table-wrap" {
+                    table aria-labelledby="mail" {
+                        caption { "Đơn vị nhận văn bản qua thư điện tử" }
+                        thead { tr {
+                            th scope="col" { "Mã đơn vị" }
+                            th scope="col" { "Tên đơn vị" }
+                            th scope="col" { "Địa chỉ thư điện tử" }
+                        } }
+                        tbody {
+                            @for r in &m.routes {
+                                tr {
+                                    td { (r.code) }
+                                    td { @if r.name.is_empty() { span class="hint" { "(không ghi tên)" } } @else { (r.name) } }
+                                    td { (r.address) }
                                 }
                             }
                         }
@@ -150,6 +185,25 @@ async fn page<S: Store>(
         Section::Registry,
         body,
     )
+}
+
+/// A mail server of the bridge in words: where, how secured, whether it signs in — never with
+/// what.
+fn server_vi(s: Option<&MailServer>) -> String {
+    let Some(s) = s else {
+        return "chưa cấu hình".to_owned();
+    };
+    let tls = match s.tls {
+        MailTls::Starttls => "STARTTLS",
+        MailTls::Implicit => "TLS ngay từ đầu kết nối",
+        MailTls::None => "không mã hóa (chỉ dùng khi phát triển)",
+    };
+    let auth = if s.authenticated {
+        "có đăng nhập"
+    } else {
+        "không đăng nhập"
+    };
+    format!("{}:{} · {tls} · {auth}", s.host, s.port)
 }
 
 fn step_vi(step: Option<&str>) -> &'static str {

@@ -226,32 +226,7 @@ impl HeaderSummary {
     }
 }
 
-/// Text folded for searching: Vietnamese diacritics and case dropped (NFD, combining marks
-/// removed, đ → d), runs of white space made one space — applied to what is searched and to
-/// what is typed, so "Gia Lai" finds "gia lai" and "Gia Lái", typed in NFC or NFD alike.
-pub fn fold(text: &str) -> String {
-    use unicode_normalization::UnicodeNormalization as _;
-    let mut out = String::with_capacity(text.len());
-    let mut space = false;
-    for c in text.nfd() {
-        if unicode_normalization::char::is_combining_mark(c) {
-            continue;
-        }
-        if c.is_whitespace() {
-            space = !out.is_empty();
-            continue;
-        }
-        if space {
-            out.push(' ');
-            space = false;
-        }
-        match c {
-            'đ' | 'Đ' => out.push('d'),
-            c => out.extend(c.to_lowercase()),
-        }
-    }
-    out
-}
+pub use crate::store::fold;
 
 /// The filters of a clerk's document lists. Text filters match folded ([`fold`]) substrings.
 #[derive(Debug, Clone, Default)]
@@ -815,12 +790,20 @@ pub struct Candidate {
 /// Most candidates the picker shows at once.
 pub const MAX_CANDIDATES: usize = 20;
 
+/// Registry rows one picker search reads (some may have no route from here).
+const REGISTRY_LOOKUP: u32 = 50;
+
+/// The source of a candidate found in the agency registry, in the clerk's words.
+pub const REGISTRY_SOURCE: &str = "Danh bạ đơn vị liên thông";
+
 impl<S: Store> Node<S> {
     /// The agencies `agency` may send to that match `query` (a code, or a part of a name, folded
-    /// as [`fold`]), at most [`MAX_CANDIDATES`]: the node's own agencies, the agency registry's
-    /// entry of a code typed in full, a code a peer serves, and the agencies this agency has
-    /// sent to recently (their names as its documents gave them). Never the whole registry: a
-    /// province's registry holds 100,000 codes.
+    /// as [`fold`]), at most [`MAX_CANDIDATES`]: the agency of a code typed in full (named by
+    /// the node's agencies or the registry, reached by a peer's `serves`), the node's own
+    /// agencies, the agencies this agency has sent to recently (their names as its documents
+    /// gave them), then the agency registry's entries whose code or name matches
+    /// ([`Store::registry_search`], in the store: a province's registry holds 100,000 codes) that
+    /// this node has a route to.
     pub async fn recipient_candidates(
         &self,
         agency: &str,
@@ -880,6 +863,28 @@ impl<S: Store> Node<S> {
                             code,
                             name,
                             source: "Đã gửi gần đây",
+                        },
+                        &mut out,
+                    );
+                }
+            }
+        }
+        // Then the agency registry (a province's holds 100,000 codes) fills what is left:
+        // searched in the store on its folded names, only codes this node has a route to.
+        if out.len() < MAX_CANDIDATES {
+            for hit in self.store.registry_search(query, REGISTRY_LOOKUP).await? {
+                let reachable = crate::edxml::OrganId::parse_strict(&hit.code)
+                    .map(|id| {
+                        crate::node::routing::route(&self.config, &id)
+                            != crate::node::routing::Route::None
+                    })
+                    .unwrap_or(false);
+                if reachable {
+                    offer(
+                        Candidate {
+                            code: hit.code,
+                            name: hit.name,
+                            source: REGISTRY_SOURCE,
                         },
                         &mut out,
                     );

@@ -91,3 +91,68 @@ impl<S: Store> Node<S> {
         Some(crate::transport::probe::probe(&self.config, peer).await)
     }
 }
+
+/// The mail bridge (`[mail]`) as the console shows it: where mail goes and comes from and which
+/// codes are delivered to a mailbox. Holds no password and no account name: what a page renders
+/// cannot leak what it was never given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailBridge {
+    /// The address the node sends as.
+    pub from: String,
+    /// `[mail.smtp]`, if configured: nothing is sent by mail without it.
+    pub smtp: Option<MailServer>,
+    /// `[mail.imap]`, if configured: nothing is taken in by mail without it.
+    pub imap: Option<MailServer>,
+    /// `[[mail.route]]`, in the configuration's order.
+    pub routes: Vec<MailRouteView>,
+}
+
+/// A mail server of the bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailServer {
+    pub host: String,
+    pub port: u16,
+    pub tls: crate::config::MailTls,
+    /// Whether the bridge signs in (SMTP `AUTH`; always for IMAP).
+    pub authenticated: bool,
+}
+
+/// An agency code delivered to a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailRouteView {
+    pub code: String,
+    /// Empty when the configuration names none.
+    pub name: String,
+    pub address: String,
+}
+
+impl<S: Store> Node<S> {
+    /// The mail bridge, `None` when `[mail]` is not configured.
+    pub fn mail_bridge(&self) -> Option<MailBridge> {
+        let m = self.config.mail.as_ref()?;
+        Some(MailBridge {
+            from: m.from.clone(),
+            smtp: m.smtp.as_ref().map(|s| MailServer {
+                host: s.host.clone(),
+                port: s.port,
+                tls: s.tls,
+                authenticated: s.user.is_some(),
+            }),
+            imap: m.imap.as_ref().map(|i| MailServer {
+                host: i.host.clone(),
+                port: i.port,
+                tls: i.tls,
+                authenticated: true,
+            }),
+            routes: m
+                .routes
+                .iter()
+                .map(|r| MailRouteView {
+                    code: r.code.to_string(),
+                    name: r.name.clone().unwrap_or_default(),
+                    address: r.address.clone(),
+                })
+                .collect(),
+        })
+    }
+}

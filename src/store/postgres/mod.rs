@@ -152,7 +152,13 @@ impl PgStore {
                 Code::StoreUnavailable,
                 format!("applying migrations/postgres: {e}"),
             )
-        })
+        })?;
+        // What migration 0004 cannot do in SQL: the registry's folded names.
+        let filled = registry::fill_folded(self).await?;
+        if filled > 0 {
+            tracing::info!(filled, "agency registry: folded names filled for searching");
+        }
+        Ok(())
     }
 
     /// Takes back the leases of replicas that died (see `deliveries::take_back_leases`): the
@@ -481,6 +487,10 @@ impl Store for PgStore {
 
     async fn registry_entry(&self, code: &str) -> Result<Option<super::RegistryEntry>> {
         registry::entry(self, code).await
+    }
+
+    async fn registry_search(&self, query: &str, limit: u32) -> Result<Vec<super::RegistryName>> {
+        registry::search(self, query, limit).await
     }
 
     async fn registry_binding(&self, code: &str, sha256: &str) -> Result<super::RegistryBinding> {

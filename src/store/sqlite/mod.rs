@@ -290,7 +290,13 @@ impl SqliteStore {
                 Code::StoreUnavailable,
                 format!("applying migrations/sqlite: {e}"),
             )
-        })
+        })?;
+        // What migration 0013 cannot do in SQL: the registry's folded names.
+        let filled = registry::fill_folded(write).await?;
+        if filled > 0 {
+            tracing::info!(filled, "agency registry: folded names filled for searching");
+        }
+        Ok(())
     }
 
     /// Closes both pools, waiting for connections in use to be returned.
@@ -648,6 +654,10 @@ impl Store for SqliteStore {
 
     async fn registry_entry(&self, code: &str) -> Result<Option<super::RegistryEntry>> {
         registry::entry(&self.read, code).await
+    }
+
+    async fn registry_search(&self, query: &str, limit: u32) -> Result<Vec<super::RegistryName>> {
+        registry::search(&self.read, query, limit).await
     }
 
     async fn registry_binding(&self, code: &str, sha256: &str) -> Result<super::RegistryBinding> {

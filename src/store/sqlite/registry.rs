@@ -9,7 +9,10 @@ use super::{SqliteStore, audit, col, db_err, invalid, not_found, require};
 use crate::audit::AuditEntry;
 use crate::error::Result;
 use crate::pki::binding::{Attribute, Rule};
-use crate::store::{ImportOutcome, MAX_IMPORT, NewRegistryEntry, RegistryBinding, RegistryEntry};
+use crate::store::{
+    ImportOutcome, MAX_IMPORT, MAX_REGISTRY_SEARCH, NewRegistryEntry, RegistryBinding,
+    RegistryEntry, RegistryName, search_patterns, search_text,
+};
 
 /// The audit detail of an entry: what an auditor needs to see which certificates were allowed.
 fn detail(e: &NewRegistryEntry) -> serde_json::Value {
@@ -145,14 +148,17 @@ async fn put(
             .await
             .map_err(db_err)?;
     sqlx::query(
-        "INSERT INTO agency_registry (code, name, added_by, added_at, updated_by, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?3, ?4)
-         ON CONFLICT (code) DO UPDATE SET name = ?2, updated_by = ?3, updated_at = ?4",
+        "INSERT INTO agency_registry
+             (code, name, search_folded, added_by, added_at, updated_by, updated_at)
+         VALUES (?1, ?2, ?5, ?3, ?4, ?3, ?4)
+         ON CONFLICT (code) DO UPDATE
+             SET name = ?2, search_folded = ?5, updated_by = ?3, updated_at = ?4",
     )
     .bind(&e.code)
     .bind(&e.name)
     .bind(actor)
     .bind(now)
+    .bind(search_text(&e.code, &e.name))
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;
@@ -352,4 +358,89 @@ pub(super) async fn import(
     .await?;
     tx.commit().await.map_err(db_err)?;
     Ok(outcome)
+}
+
+/// The entries whose code or name, folded ([`search_text`] in `search_folded`), contains
+/// `query` folded, at most `limit` (capped at [`MAX_REGISTRY_SEARCH`]): the code typed in full
+/// first, then codes and names that begin with it, then the rest, each by code. One `LIKE` per
+/// row over one column, no rules read.
+pub(super) async fn search(
+    pool: &SqlitePool,
+    query: &str,
+    limit: u32,
+) -> Result<Vec<RegistryName>> {
+    let Some(p) = search_patterns(query) else {
+        return Ok(Vec::new());
+    };
+    let limit = i64::from(limit.min(MAX_REGISTRY_SEARCH));
+    let mut conn = pool.acquire().await.map_err(db_err)?;
+    let rows = sqlx::query(
+        r"SELECT code, name FROM agency_registry
+          WHERE search_folded LIKE ?1 ESCAPE '\'
+          ORDER BY search_folded LIKE ?2 ESCAPE '\' DESC,
+                   (search_folded LIKE ?3 ESCAPE '\' OR search_folded LIKE ?4 ESCAPE '\') DESC,
+                   code
+          LIMIT ?5",
+    )
+    .bind(&p.within)
+    .bind(&p.code_is)
+    .bind(&p.code_starts)
+    .bind(&p.name_starts)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    rows.iter()
+        .map(|r| {
+            Ok(RegistryName {
+                code: col(r, "code")?,
+                name: col(r, "name")?,
+            })
+        })
+        .collect()
+}
+
+/// Rows filled per transaction by [`fill_folded`].
+const FILL_BATCH: i64 = 1_000;
+
+/// Fills `search_folded` of the entries that have none (written before the column existed, or by
+/// an older version): run when the store opens, after the migrations. An entry renamed while
+/// this runs keeps NULL until the next opening (the update matches the name it read). Returns
+/// how many were filled.
+pub(super) async fn fill_folded(pool: &SqlitePool) -> Result<u64> {
+    let mut filled = 0u64;
+    // Keyset by code: each batch walks the primary key from where the last one stopped, so
+    // 100,000 entries are read once, not once per batch.
+    let mut after = String::new();
+    loop {
+        let mut tx = pool.begin().await.map_err(db_err)?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT code, name FROM agency_registry
+             WHERE code > ?1 AND search_folded IS NULL ORDER BY code LIMIT ?2",
+        )
+        .bind(&after)
+        .bind(FILL_BATCH)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if rows.is_empty() {
+            return Ok(filled);
+        }
+        for (code, name) in &rows {
+            filled += sqlx::query(
+                "UPDATE agency_registry SET search_folded = ?1 WHERE code = ?2 AND name = ?3",
+            )
+            .bind(search_text(code, name))
+            .bind(code)
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        }
+        tx.commit().await.map_err(db_err)?;
+        if let Some((code, _)) = rows.last() {
+            after.clone_from(code);
+        }
+    }
 }
