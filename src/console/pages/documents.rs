@@ -386,9 +386,20 @@ fn outgoing_rows(rows: &[crate::node::read::OutgoingRow]) -> Markup {
                                 td { (format::date_time(r.item.message.created_at)) }
                                 td { (priority_vi(r.header.priority)) }
                                 td {
-                                    ul class="plain" {
-                                        @for (d, s) in r.item.deliveries.iter().zip(&r.states) {
-                                            li { (recipient_name(&r.header, &d.recipient)) ": " span class="label-state" { (s.label_vi()) } }
+                                    @if r.item.deliveries.len() <= LIST_RECIPIENTS {
+                                        ul class="plain" {
+                                            @for (d, s) in r.item.deliveries.iter().zip(&r.states) {
+                                                li { (recipient_name(&r.header, &d.recipient)) ": " span class="label-state" { (s.label_vi()) } }
+                                            }
+                                        }
+                                    } @else {
+                                        // A document sent to a whole province: how many are in
+                                        // each state; who is where is on its page.
+                                        (format::number(r.item.deliveries.len() as u64)) " nơi nhận:"
+                                        ul class="plain" {
+                                            @for (s, n) in state_counts(&r.states) {
+                                                li { span class="label-state" { (s.label_vi()) } ": " (format::number(n)) }
+                                            }
                                         }
                                     }
                                 }
@@ -399,6 +410,18 @@ fn outgoing_rows(rows: &[crate::node::read::OutgoingRow]) -> Markup {
             }
         }
     }
+}
+
+/// Recipients a row of Văn bản đi names one by one; past that it counts them by state.
+const LIST_RECIPIENTS: usize = 5;
+
+/// How many recipients are in each state, in the states' order.
+fn state_counts(states: &[RecipientState]) -> Vec<(RecipientState, u64)> {
+    RecipientState::ALL
+        .into_iter()
+        .map(|s| (s, states.iter().filter(|x| **x == s).count() as u64))
+        .filter(|(_, n)| *n > 0)
+        .collect()
 }
 
 /// A recipient's name as the header gives it, with its code.

@@ -446,6 +446,18 @@ impl<S: Store> Node<S> {
         // documents the filters on their own fields keep, a few at a time: as many as the page
         // still needs, or more when a state filter may drop some.
         let by_state = q.state.is_some() || q.late_before.is_some();
+        // Without a filter on the documents' own fields every document read is a row: read no
+        // more than the page (each carries its header, 100 recipients' worth for some).
+        let by_fields = !(code.is_empty()
+            && subject.is_empty()
+            && who.is_empty()
+            && q.priority.is_none()
+            && q.business_type.is_none());
+        let batch_size = if by_fields || by_state {
+            200
+        } else {
+            limit as u32
+        };
         let mut rows = Vec::new();
         let mut before = q.before;
         let mut scanned = 0;
@@ -457,13 +469,16 @@ impl<S: Store> Node<S> {
                     &OutgoingFilter {
                         since: q.since,
                         until: q.until,
-                        page: Page { limit: 200, before },
+                        page: Page {
+                            limit: batch_size,
+                            before,
+                        },
                         late_before: q.late_before,
                         without_deliveries: true,
                     },
                 )
                 .await?;
-            let exhausted = batch.len() < 200;
+            let exhausted = batch.len() < batch_size as usize;
             scanned += batch.len();
             let batch_end = batch.last().map(|i| i.message.id);
             let mut kept: std::collections::VecDeque<(OutgoingItem, HeaderSummary)> = batch
