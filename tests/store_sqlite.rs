@@ -1893,6 +1893,20 @@ async fn clerks_see_only_their_agencys_documents() {
         .unwrap();
     assert_eq!(by_doc.len(), 1, "{by_doc:?}");
     assert_eq!(by_doc[&s.message_id], sent[0].deliveries);
+    // Narrowed to documents that carry a status code: none has a 03 yet.
+    assert!(
+        db.store
+            .list_outgoing(
+                GIALAI_STTTT,
+                &OutgoingFilter {
+                    with_status: Some(3),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         db.store
             .outgoing_deliveries(GIALAI_UBND, &[s.message_id])

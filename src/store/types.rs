@@ -790,6 +790,10 @@ pub struct OutgoingFilter {
     /// documents' own fields reads the deliveries of the rows it keeps only
     /// ([`super::Store::outgoing_deliveries`]): a document sent to 100 agencies has 100.
     pub without_deliveries: bool,
+    /// Only documents on which some recipient has reported this status code (ignored with
+    /// `late_before`): a state filter's candidates narrowed in the store — Đã tiếp nhận needs a
+    /// 03, Đã hoàn thành a 06 — before their deliveries are read.
+    pub with_status: Option<u8>,
 }
 
 /// A sent document with its per-recipient deliveries.

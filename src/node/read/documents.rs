@@ -65,6 +65,18 @@ impl RecipientState {
         }
     }
 
+    /// The status code a recipient in this state must have reported on the document, where one
+    /// must: a list filtered by the state only needs to look at documents that carry it.
+    pub fn requires_status(self) -> Option<u8> {
+        match self {
+            RecipientState::Registered => Some(3),
+            RecipientState::Completed => Some(6),
+            // Processing is 04 or 05; Bị trả lại may be the recipient node's refusal, with no
+            // status; Đã thu hồi depends on the take-back answers: not narrowed.
+            _ => None,
+        }
+    }
+
     /// The spelling in URLs (filters).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -475,6 +487,7 @@ impl<S: Store> Node<S> {
                         },
                         late_before: q.late_before,
                         without_deliveries: true,
+                        with_status: q.state.and_then(RecipientState::requires_status),
                     },
                 )
                 .await?;

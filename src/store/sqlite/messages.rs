@@ -927,16 +927,23 @@ const LIST_OUTGOING_LATE: &str = list_outgoing!(
                    WHERE d.state = 'delivered' AND d.awaiting = 1 AND d.delivered_at < ?6)"
 );
 
+/// A state filter's candidates: documents on which some recipient reported the code.
+const LIST_OUTGOING_WITH_STATUS: &str = list_outgoing!(
+    " AND EXISTS (SELECT 1 FROM statuses s
+                  WHERE s.document_sender = m.sender AND s.document_id = m.document_id
+                    AND s.code = ?6)"
+);
+
 pub(super) async fn list_outgoing(
     pool: &SqlitePool,
     agency: &str,
     f: &OutgoingFilter,
 ) -> Result<Vec<OutgoingItem>> {
     check_page(&f.page)?;
-    let sql = if f.late_before.is_some() {
-        LIST_OUTGOING_LATE
-    } else {
-        LIST_OUTGOING
+    let sql = match (f.late_before, f.with_status) {
+        (Some(_), _) => LIST_OUTGOING_LATE,
+        (None, Some(_)) => LIST_OUTGOING_WITH_STATUS,
+        (None, None) => LIST_OUTGOING,
     };
     let mut query = sqlx::query(sql)
         .bind(agency)
@@ -946,6 +953,8 @@ pub(super) async fn list_outgoing(
         .bind(i64::from(f.page.limit));
     if let Some(late) = f.late_before {
         query = query.bind(late);
+    } else if let Some(code) = f.with_status {
+        query = query.bind(i64::from(code));
     }
     let rows = query.fetch_all(pool).await.map_err(db_err)?;
     let messages = rows
