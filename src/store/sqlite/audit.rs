@@ -264,10 +264,22 @@ pub(super) async fn browse(pool: &SqlitePool, q: &AuditBrowse) -> Result<Vec<Aud
     if q.limit == 0 || q.limit > 10_000 {
         return Err(invalid(format!("limit: {} is outside 1-10000", q.limit)));
     }
-    let mut b = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-        "SELECT seq, at, actor, action, entity_kind, entity_id, detail, prev_hash, hash
-         FROM audit WHERE 1 = 1",
-    );
+    let rows = browse_query("", q)
+        .build()
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
+    rows.iter()
+        .map(|r| record_from_row(r)?.map_err(Error::from))
+        .collect()
+}
+
+/// The statement of [`browse`], after `prefix` (the plan test puts `EXPLAIN QUERY PLAN` there).
+fn browse_query(prefix: &str, q: &AuditBrowse) -> sqlx::QueryBuilder<sqlx::Sqlite> {
+    let mut b = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+        "{prefix}SELECT seq, at, actor, action, entity_kind, entity_id, detail, prev_hash, hash
+         FROM audit WHERE 1 = 1"
+    ));
     if let Some(v) = q.before_seq {
         b.push(" AND seq < ").push_bind(v);
     }
@@ -289,10 +301,7 @@ pub(super) async fn browse(pool: &SqlitePool, q: &AuditBrowse) -> Result<Vec<Aud
     }
     b.push(" ORDER BY seq DESC LIMIT ")
         .push_bind(i64::from(q.limit));
-    let rows = b.build().fetch_all(pool).await.map_err(db_err)?;
-    rows.iter()
-        .map(|r| record_from_row(r)?.map_err(Error::from))
-        .collect()
+    b
 }
 
 /// Verifies the whole chain page by page, then checks that no records were cut off the end: the
@@ -377,17 +386,16 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
         drop(SqliteStore::open(&url).await.unwrap());
         let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(
-            "EXPLAIN QUERY PLAN SELECT seq, at, actor, action, entity_kind, entity_id, detail,
-                    prev_hash, hash
-             FROM audit WHERE 1 = 1 AND seq < ? AND action = ? ORDER BY seq DESC LIMIT ?",
-        )
-        .bind(1_000_i64)
-        .bind("delivery.fail")
-        .bind(50_i64)
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+        let q = crate::store::AuditBrowse {
+            before_seq: Some(1_000),
+            action: Some("delivery.fail".into()),
+            ..Default::default()
+        };
+        let rows: Vec<(i64, i64, i64, String)> = super::browse_query("EXPLAIN QUERY PLAN ", &q)
+            .build_query_as()
+            .fetch_all(&pool)
+            .await
+            .unwrap();
         let plan: Vec<&str> = rows.iter().map(|r| r.3.as_str()).collect();
         assert!(
             plan.iter().any(|l| l.contains("audit_action_seq")),
